@@ -1,0 +1,537 @@
+"""``stream-al``: the command line.
+
+Exit codes: 0 success, 2 bad usage or configuration (with a one-line message that says
+what to fix), 1 a failure while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from stream_al.config import DriftSettings, LearnerSettings, Settings
+from stream_al.console import Progress, percent, table
+from stream_al.core.budget import validate_budget
+from stream_al.core.models import MODELS
+from stream_al.core.strategies import STRATEGIES
+from stream_al.core.uncertainty import MEASURES
+from stream_al.streams import StreamSpec, parse_stream
+
+__all__ = ["main"]
+
+PROG = "stream-al"
+
+
+class UsageError(Exception):
+    """Bad usage or configuration: exit code 2, one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line that says what to fix, instead of argparse's usage dump.
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _budget(text: str) -> float:
+    try:
+        return validate_budget(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"budget must be a fraction in (0, 1], e.g. 0.1 for 10% of events; got {text!r}"
+        ) from None
+
+
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a factor >= 1 (1 = no boost), got {text!r}")
+    return value
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _choice(registry: Sequence[str], what: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in registry:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {text!r}; choose one of: {', '.join(registry)}"
+            )
+        return text
+
+    return parse
+
+
+def _add_learner_options(p: argparse.ArgumentParser, defaults: LearnerSettings) -> None:
+    g = p.add_argument_group("learner")
+    g.add_argument(
+        "--model",
+        type=_choice(list(MODELS), "model"),
+        default=defaults.model,
+        help=f"model name (default {defaults.model}; see `stream-al models`)",
+    )
+    g.add_argument(
+        "--strategy",
+        type=_choice(list(STRATEGIES), "strategy"),
+        default=defaults.strategy,
+        help=f"query strategy (default {defaults.strategy}; see `stream-al strategies`)",
+    )
+    g.add_argument(
+        "--budget",
+        type=_budget,
+        default=defaults.budget,
+        help=f"fraction of events to label, in (0, 1] (default {defaults.budget})",
+    )
+    g.add_argument(
+        "--window",
+        type=_at_least(1),
+        default=defaults.window,
+        help=f"memory of the budget estimate in events (default {defaults.window})",
+    )
+    g.add_argument(
+        "--uncertainty",
+        type=_choice(list(MEASURES), "uncertainty measure"),
+        default=defaults.uncertainty,
+        help=f"uncertainty measure (default {defaults.uncertainty})",
+    )
+    g.add_argument(
+        "--drift-restart",
+        choices=["warm", "reset", "none"],
+        default=defaults.drift.restart,
+        help=f"model restart on drift (default {defaults.drift.restart})",
+    )
+    g.add_argument(
+        "--drift-boost",
+        type=_factor,
+        default=defaults.drift.boost_factor,
+        metavar="FACTOR",
+        help=f"budget multiplier after a drift (default {defaults.drift.boost_factor})",
+    )
+    g.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
+    g.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"seed (default {defaults.seed})"
+    )
+
+
+def _add_stream_options(p: argparse.ArgumentParser, default: str | None) -> None:
+    g = p.add_argument_group("stream")
+    g.add_argument(
+        "--stream",
+        required=default is None,
+        default=default,
+        metavar="SPEC",
+        help="csv:PATH, river:NAME (Phishing, Bananas, ImageSegments, Shuttle) or "
+        "synth:NAME (sea-drift, agrawal-drift, hyperplane, rbf-drift, led-drift, "
+        "stagger)" + (f"; default {default}" if default else ""),
+    )
+    g.add_argument("--target", metavar="COLUMN", help="label column of a csv: stream")
+    g.add_argument(
+        "--n-events",
+        type=_at_least(1),
+        metavar="N",
+        help="use the first N events (synthetic streams: their length, default 20000)",
+    )
+
+
+def _learner_settings(args: argparse.Namespace, base: LearnerSettings) -> LearnerSettings:
+    try:
+        return _merge_learner_settings(args, base)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"{where}: {err['msg']}") from None
+
+
+def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> LearnerSettings:
+    drift = DriftSettings(
+        **{
+            **base.drift.model_dump(),
+            "enabled": base.drift.enabled and not args.no_drift,
+            "restart": args.drift_restart,
+            "boost_factor": args.drift_boost,
+        }
+    )
+    return LearnerSettings(
+        **{
+            **base.model_dump(),
+            "model": args.model,
+            "strategy": args.strategy,
+            "budget": args.budget,
+            "window": args.window,
+            "uncertainty": args.uncertainty,
+            "seed": args.seed,
+            "drift": drift,
+        }
+    )
+
+
+def _stream(args: argparse.Namespace) -> StreamSpec:
+    try:
+        return parse_stream(args.stream, target=args.target, n_events=args.n_events)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _load(spec: StreamSpec) -> Callable[[int], list[Any]]:
+    cache: dict[int, list[Any]] = {}
+
+    def data(seed: int) -> list[Any]:
+        key = seed if spec.depends_on_seed else 0
+        if key not in cache:
+            cache.clear()  # keep one stream in memory at a time
+            cache[key] = list(spec.events(seed))
+        return cache[key]
+
+    return data
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def _plot(path: str | None, curves: dict[str, Any], title: str) -> str | None:
+    if path is None:
+        return None
+    from stream_al.plots import matplotlib_available, plot_learning_curves
+
+    if not matplotlib_available():
+        print(
+            f"{PROG}: no plot: matplotlib is not installed (pip install 'stream-al[plot]')",
+            file=sys.stderr,
+        )
+        return None
+    return str(plot_learning_curves(curves, title, path))
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.demo import run_demo
+
+    learner = _learner_settings(args, settings.learner)
+    spec = _stream(args)
+    progress = Progress(enabled=not args.quiet)
+    result = run_demo(learner, spec, delay=args.delay, progress=progress)
+    strategy = learner.strategy
+    print(
+        f"stream-al demo: {spec.spec}, {result.n_events:,} events, {learner.model}, "
+        f"{strategy} at budget {learner.budget:g}, labels answered after {args.delay} events"
+    )
+    print()
+    rows = [
+        [
+            f"{strategy} (this run)",
+            percent(result.accuracy),
+            f"{result.labels:,}",
+            percent(result.labels / result.n_events),
+        ],
+        [
+            "random, same budget",
+            percent(result.random.accuracy),
+            f"{result.random.labels:,}",
+            percent(result.random.label_fraction),
+        ],
+        [
+            "full labels",
+            percent(result.full.accuracy),
+            f"{result.full.labels:,}",
+            percent(result.full.label_fraction),
+        ],
+    ]
+    print(table(["", "accuracy", "labels", "label fraction"], rows))
+    print()
+    print(
+        f"drifts detected: {result.drifts}   dead letters: {result.dead_letters}   "
+        f"items still in the label queue: {result.queue_left}   "
+        f"loop time: {result.seconds:.1f} s"
+    )
+    plot_path = args.plot
+    if plot_path is None and not args.no_plot:
+        from stream_al.plots import matplotlib_available
+
+        plot_path = "stream-al-demo.png" if matplotlib_available() else None
+    written = _plot(
+        plot_path,
+        {
+            strategy: result.curve,
+            "random": result.random.curve,
+            "full labels": result.full.curve,
+        },
+        f"stream-al demo: {spec.spec}, budget {learner.budget:g}",
+    )
+    if written:
+        print(f"learning curves: {written}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.core.evaluation import evaluate
+
+    learner = _learner_settings(args, settings.learner)
+    spec = _stream(args)
+    progress = Progress(enabled=not args.quiet)
+    report = evaluate(
+        _load(spec),
+        learner.spec(),
+        seeds=args.seeds,
+        delay=args.delay,
+        clock=time.perf_counter,
+        progress=lambda msg, *_: progress.update(f"evaluate {spec.spec}: {msg}", force=True),
+    )
+    progress.done()
+    report = {"stream": spec.spec, **report}
+    lo, hi = report["accuracy_ci95"]
+    blo, bhi = report["baseline"]["accuracy_ci95"]
+    print(
+        f"{spec.spec}: {report['n_events']:,} events, {learner.model}, budget {learner.budget:g}, "
+        f"{args.seeds} seed(s), label delay {args.delay} events"
+    )
+    print(
+        table(
+            ["", "accuracy", "95% interval", "label fraction"],
+            [
+                [
+                    learner.strategy,
+                    percent(report["accuracy"], 2),
+                    f"[{percent(lo, 2)}, {percent(hi, 2)}]",
+                    percent(report["label_fraction"], 2),
+                ],
+                [
+                    "random",
+                    percent(report["baseline"]["accuracy"], 2),
+                    f"[{percent(blo, 2)}, {percent(bhi, 2)}]",
+                    percent(report["baseline"]["label_fraction"], 2),
+                ],
+                ["full labels", percent(report["full_labels"]["accuracy"], 2), "", "100.00%"],
+            ],
+        )
+    )
+    print(
+        f"drifts detected: {report['drifts']:g} per run; {report['us_per_event']:.1f} µs per event"
+    )
+    if args.json:
+        _write_json(args.json, report)
+        print(f"report: {args.json}")
+    written = _plot(
+        args.plot,
+        {
+            learner.strategy: report["curve"],
+            "random": report["baseline_curve"],
+            "full labels": report["full_labels_curve"],
+        },
+        f"{spec.spec}: {learner.model}, budget {learner.budget:g}",
+    )
+    if written:
+        print(f"learning curves: {written}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.bench import bench_engine
+
+    learner = _learner_settings(args, settings.learner)
+    spec = _stream(args)
+    progress = Progress(enabled=not args.quiet)
+    data = list(spec.events(learner.seed))
+    result = bench_engine(
+        data,
+        learner.spec(),
+        repeats=args.repeats,
+        seed=learner.seed,
+        progress=lambda m: progress.update(m, force=True),
+    )
+    progress.done()
+    result = {"benchmark": "engine", "stream": spec.spec, **result}
+    print(
+        f"engine: {result['engine_events_per_s']:,.0f} events/s "
+        f"({result['engine_us_per_event']:.1f} µs/event); bare River loop: "
+        f"{result['baseline_events_per_s']:,.0f} events/s "
+        f"({result['baseline_us_per_event']:.1f} µs/event); ratio {result['ratio']:.3f}"
+    )
+    if args.json:
+        _write_json(args.json, result)
+        print(f"report: {args.json}")
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
+    import inspect
+
+    for name, cls in STRATEGIES.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        params = [
+            f"{p.name}={p.default!r}"
+            for p in inspect.signature(cls).parameters.values()
+            if p.name != "seed"
+        ]
+        print(f"{name:34s} {doc}")
+        if params:
+            print(f"{'':34s} parameters: {', '.join(params)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.core.models import make_model
+
+    for name in MODELS:
+        print(f"{name:26s} {make_model(name)}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Streaming active learning: predict every event, ask humans for the "
+        "few labels that teach the model most.",
+        epilog="Settings also come from STREAM_AL_* environment variables; flags win.",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    formatter = argparse.RawDescriptionHelpFormatter
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the whole loop in one process on a drifting stream",
+        description="The whole loop embedded: a drifting stream, the active learner, the "
+        "in-memory label queue and train log, a simulated labeler answering late.",
+        epilog="example:\n  stream-al demo\n  stream-al demo --strategy variable-uncertainty "
+        "--budget 0.05 --stream synth:sea-drift",
+        formatter_class=formatter,
+    )
+    _add_stream_options(demo, "synth:agrawal-drift")
+    _add_learner_options(demo, settings.learner)
+    demo.add_argument(
+        "--delay",
+        type=_at_least(0),
+        default=100,
+        metavar="EVENTS",
+        help="events before the simulated labeler answers (default 100)",
+    )
+    demo.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="learning-curve PNG (default stream-al-demo.png if matplotlib is installed)",
+    )
+    demo.add_argument("--no-plot", action="store_true", help="write no plot")
+    demo.add_argument("--quiet", action="store_true", help="no progress output")
+    demo.set_defaults(func=cmd_demo)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="prequential evaluation against random sampling and full labels",
+        description="Test-then-train over every event, several seeds, with random sampling "
+        "at the same budget and the model with every label on the same stream.",
+        epilog="example:\n  stream-al evaluate --stream csv:data/elec2.csv --target class "
+        "--model hoeffding-tree --strategy split --budget 0.1 --seeds 3 --json out.json",
+        formatter_class=formatter,
+    )
+    _add_stream_options(ev, None)
+    _add_learner_options(ev, settings.learner)
+    ev.add_argument(
+        "--seeds", type=_at_least(1), default=3, help="number of seeds (0, 1, ...; default 3)"
+    )
+    ev.add_argument(
+        "--delay",
+        type=_at_least(0),
+        default=0,
+        metavar="EVENTS",
+        help="label delay in events (default 0)",
+    )
+    ev.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    ev.add_argument("--plot", metavar="PATH", help="write learning curves as PNG")
+    ev.add_argument("--quiet", action="store_true", help="no progress output")
+    ev.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks (ratios against a baseline in the same process)",
+        description="engine: the active learner against a bare River loop making the same "
+        "predictions and learn calls.",
+        epilog="example:\n  stream-al bench engine --json engine.json",
+        formatter_class=formatter,
+    )
+    bench.add_argument("which", choices=["engine"], help="which benchmark")
+    _add_stream_options(bench, "synth:agrawal-drift")
+    defaults = LearnerSettings(
+        **{**settings.learner.model_dump(), "strategy": "variable-uncertainty"}
+    )
+    _add_learner_options(bench, defaults)
+    bench.add_argument(
+        "--repeats",
+        type=_at_least(1),
+        default=5,
+        help="alternating rounds; medians are compared (default 5)",
+    )
+    bench.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    bench.add_argument("--quiet", action="store_true", help="no progress output")
+    bench.set_defaults(func=cmd_bench)
+
+    strategies = sub.add_parser(
+        "strategies",
+        help="list the query strategies",
+        epilog="example:\n  stream-al strategies",
+        formatter_class=formatter,
+    )
+    strategies.set_defaults(func=cmd_strategies)
+    models = sub.add_parser(
+        "models",
+        help="list the models",
+        epilog="example:\n  stream-al models",
+        formatter_class=formatter,
+    )
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's ValidationError, with every bad variable named
+        print(
+            f"{PROG}: error: bad STREAM_AL_* setting: {' '.join(str(exc).split())}", file=sys.stderr
+        )
+        return 2
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, settings))
+    except UsageError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"{PROG} {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""The active learner: predict every event, ask for the few labels worth a human's time.
+
+:class:`ActiveLearner` ties a River model, a query strategy, the label budget and the
+drift reaction together. It is pure and synchronous: no I/O, no clock, deterministic
+given its seed. The service and the evaluator drive it the same way:
+
+1. ``decide(x)`` for every event: the prediction, the class probabilities, the
+   uncertainty, and whether to ask for the label (and why);
+2. ``learn(x, y, prediction)`` when a label arrives, with the prediction made when the
+   item was asked (the drift monitor compares the two);
+3. ``snapshot()`` / ``ActiveLearner.restore()`` for checkpoints: the restored learner
+   makes exactly the decisions the original would have made.
+
+Examples
+--------
+>>> from river.datasets import synth
+>>> learner = ActiveLearner("gaussian-nb", "variable-uncertainty", budget=0.1, seed=42)
+>>> for x, y in synth.SEA(seed=1).take(2000):
+...     decision = learner.decide(x)
+...     if decision.queried:
+...         _ = learner.learn(x, y, decision.prediction)
+>>> learner.n_queried / learner.n_events
+0.1005
+>>> decision.reason in {"uncertain", "confident", "budget-exhausted"}
+True
+>>> copy = ActiveLearner.restore(learner.snapshot())
+>>> x = {0: 5.0, 1: 2.0, 2: 7.0}
+>>> copy.decide(x) == learner.decide(x)
+True
+
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from river import base, compose
+
+from stream_al.core.budget import BudgetUnit, EstimatedBudget
+from stream_al.core.drift import DriftMonitor, DriftReaction
+from stream_al.core.models import has_unsupervised_steps, make_model
+from stream_al.core.strategies import QueryStrategy, make_strategy
+from stream_al.core.types import ClassLabel, Features, Proba
+from stream_al.core.uncertainty import MEASURES, measure
+
+__all__ = ["SKIP_BACKPRESSURE", "SKIP_BUDGET", "ActiveLearner", "Decision", "LearnerSpec"]
+
+SKIP_BUDGET = "budget-exhausted"
+SKIP_BACKPRESSURE = "backpressure"
+
+_NO_PREDICTION = object()
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the learner decided for one event.
+
+    Attributes
+    ----------
+    prediction
+        The most probable class, or None before the model has seen any label.
+    proba
+        Class probabilities.
+    score
+        Uncertainty of the prediction under the learner's measure (higher = less sure).
+    queried
+        Whether the label should be asked.
+    reason
+        Why (``"uncertain"``, ``"random"``) or why not (``"confident"``,
+        ``"not-sampled"``, ``"budget-exhausted"``, ``"backpressure"``).
+    threshold
+        The strategy's confidence threshold when it decided, if it has one.
+
+    """
+
+    prediction: ClassLabel | None
+    proba: Proba
+    score: float
+    queried: bool
+    reason: str
+    threshold: float | None
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Every uncertainty measure of this prediction (computed on demand)."""
+        return {name: fn(self.proba) for name, fn in MEASURES.items()}
+
+
+class ActiveLearner:
+    """A River classifier that asks for labels within a budget and reacts to drift.
+
+    Parameters
+    ----------
+    model
+        A model name (see :mod:`stream_al.core.models`) or a River classifier, which is
+        cloned for restarts.
+    strategy
+        A strategy name (see :mod:`stream_al.core.strategies`) or a strategy object.
+    budget
+        Fraction of events (or of label cost) that may be labeled, in (0, 1].
+    window
+        Memory of the budget's spending estimate, in events.
+    unit
+        ``"events"`` or ``"cost"`` (the event's ``cost`` is what a label spends).
+    uncertainty
+        ``"least-confidence"``, ``"margin"`` or ``"entropy"``.
+    drift
+        The drift monitor and reaction; ``DriftReaction(enabled=False)`` turns it off.
+    seed
+        Seeds the strategy and the model (where it draws random numbers).
+    model_params, strategy_params
+        Override the defaults of the named model or strategy.
+
+    """
+
+    def __init__(
+        self,
+        model: str | base.Classifier = "hoeffding-tree",
+        strategy: str | QueryStrategy = "split",
+        budget: float = 0.1,
+        *,
+        window: int = 1000,
+        unit: BudgetUnit = "events",
+        uncertainty: str = "least-confidence",
+        drift: DriftReaction | None = None,
+        seed: int | None = 0,
+        model_params: Mapping[str, Any] | None = None,
+        strategy_params: Mapping[str, Any] | None = None,
+    ):
+        self.seed = seed
+        self.model_params = dict(model_params or {})
+        if isinstance(model, str):
+            self.model_name = model
+            self._template: base.Classifier | None = None
+            self._model = make_model(model, seed, **self.model_params)
+        else:
+            self.model_name = type(model).__name__
+            self._template = model.clone()
+            self._model = model
+        if isinstance(strategy, str):
+            self._strategy = make_strategy(strategy, seed=seed, **dict(strategy_params or {}))
+        else:
+            self._strategy = strategy
+        self.strategy_name: str = self._strategy.name
+        self._budget = EstimatedBudget(budget, window=window, unit=unit)
+        self.uncertainty = uncertainty
+        self._measure = measure(uncertainty)
+        self._least_confidence = uncertainty == "least-confidence"
+        self.drift = drift if drift is not None else DriftReaction()
+        self._monitor = DriftMonitor(self.drift.delta) if self.drift.enabled else None
+        self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
+        self._unsupervised = has_unsupervised_steps(self._model)
+        self.n_events = 0
+        self.n_queried = 0
+        self.n_learned = 0
+        self.n_drifts = 0
+
+    # -- the two calls of the hot path -------------------------------------------------
+
+    def decide(self, x: Features, cost: float = 1.0, may_query: bool = True) -> Decision:
+        """Predict ``x`` and decide whether to ask for its label.
+
+        Parameters
+        ----------
+        x
+            The event's features.
+        cost
+            What its label would cost (counted when the budget is in cost units).
+        may_query
+            False when the caller cannot take a query now (the label queue is full): the
+            event is predicted, nothing is spent and the strategy is not consulted.
+
+        """
+        proba = self._predict_proba(x) if self._unsupervised else self._model.predict_proba_one(x)
+        if proba:
+            prediction = max(proba, key=proba.__getitem__)
+            # Least confidence falls out of the argmax: skip a second pass over proba.
+            score = 1.0 - proba[prediction] if self._least_confidence else self._measure(proba)
+        else:
+            prediction, score = None, 1.0
+        strategy = self._strategy
+        threshold = strategy.threshold
+        budget = self._budget
+        if not may_query:
+            queried, reason = False, SKIP_BACKPRESSURE
+        elif budget.allows(cost):
+            queried, reason = strategy.ask(1.0 - score, budget.target)
+        else:
+            queried, reason = False, SKIP_BUDGET
+        budget.record(queried, cost)
+        self.n_events += 1
+        if queried:
+            self.n_queried += 1
+        return Decision(prediction, proba, score, queried, reason, threshold)
+
+    def learn(
+        self,
+        x: Features,
+        y: ClassLabel,
+        prediction: ClassLabel | object | None = _NO_PREDICTION,
+    ) -> bool:
+        """Learn one labeled example; returns True when it revealed a drift.
+
+        Parameters
+        ----------
+        x
+            The features of the labeled event.
+        y
+            Its label.
+        prediction
+            The prediction made when the event was decided. The drift monitor needs it;
+            when omitted, the current model's prediction is used instead.
+
+        """
+        drifted = False
+        if self._monitor is not None:
+            if prediction is _NO_PREDICTION:
+                prediction = self.predict(x)
+            drifted = self._monitor.update(prediction != y)
+            if drifted:
+                self._react_to_drift()
+        if self._recent.maxlen:
+            self._recent.append((x, y))
+        self._learn_one(x, y)
+        self.n_learned += 1
+        return drifted
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def predict(self, x: Features) -> ClassLabel | None:
+        """The most probable class for ``x`` (no decision, no budget spent)."""
+        proba = self._predict_proba(x)
+        return max(proba, key=proba.__getitem__) if proba else None
+
+    def _predict_proba(self, x: Features) -> Proba:
+        if not self._unsupervised:
+            return self._model.predict_proba_one(x)
+        # Scalers and encoders must see every event, not only the labeled few. Setting the
+        # flag directly costs far less per event than entering the context manager.
+        compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = True
+        try:
+            return self._model.predict_proba_one(x)
+        finally:
+            compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
+
+    def _learn_one(self, x: Features, y: ClassLabel) -> None:
+        if not self._unsupervised:
+            self._model.learn_one(x, y)
+            return
+        # The unsupervised steps already saw x when it was predicted; do not count it twice.
+        compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = True
+        try:
+            self._model.learn_one(x, y)
+        finally:
+            compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
+
+    def _fresh_model(self) -> base.Classifier:
+        if self._template is not None:
+            return self._template.clone()
+        return make_model(self.model_name, self.seed, **self.model_params)
+
+    def _react_to_drift(self) -> None:
+        self.n_drifts += 1
+        reaction = self.drift
+        if reaction.boost_factor > 1.0 and reaction.boost_events > 0:
+            self._budget.boost(reaction.boost_factor, reaction.boost_events)
+        if reaction.restart == "none":
+            return
+        self._model = self._fresh_model()
+        if reaction.restart == "warm" and self._monitor is not None:
+            # ADWIN's window after the cut holds the current concept; the newest of its
+            # observations is the example being learned right now.
+            keep = min(self._monitor.width - 1, len(self._recent))
+            if keep > 0:
+                for bx, by in list(self._recent)[-keep:]:
+                    self._learn_one(bx, by)
+        self._recent.clear()
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def model(self) -> base.Classifier:
+        """The River model in use (replaced on a drift restart)."""
+        return self._model
+
+    @property
+    def strategy(self) -> QueryStrategy:
+        return self._strategy
+
+    @property
+    def budget(self) -> EstimatedBudget:
+        return self._budget
+
+    @property
+    def model_version(self) -> int:
+        """How many labels the model has learned: identifies its state in a stream."""
+        return self.n_learned
+
+    def snapshot(self) -> bytes:
+        """The learner's whole state (model, strategy, budget, drift) as bytes.
+
+        The bytes are a pickle: restore only snapshots you made or whose signature you
+        checked (the service signs its checkpoints).
+        """
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, data: bytes) -> ActiveLearner:
+        """The learner saved by :meth:`snapshot`."""
+        learner = pickle.loads(data)
+        if not isinstance(learner, cls):
+            raise TypeError(f"snapshot holds a {type(learner).__name__}, not an ActiveLearner")
+        return learner
+
+    def __repr__(self) -> str:
+        return (
+            f"ActiveLearner(model={self.model_name!r}, strategy={self.strategy_name!r}, "
+            f"budget={self._budget.budget}, events={self.n_events}, queried={self.n_queried}, "
+            f"learned={self.n_learned}, drifts={self.n_drifts})"
+        )
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """Everything that defines a learner but its seed: builds learners and their references.
+
+    >>> spec = LearnerSpec(model="gaussian-nb", strategy="variable-uncertainty", budget=0.05)
+    >>> spec.build(seed=1).strategy_name, spec.build(seed=1, strategy="random").strategy_name
+    ('variable-uncertainty', 'random')
+
+    """
+
+    model: str = "hoeffding-tree"
+    strategy: str = "split"
+    budget: float = 0.1
+    window: int = 1000
+    unit: BudgetUnit = "events"
+    uncertainty: str = "least-confidence"
+    drift: DriftReaction = field(default_factory=DriftReaction)
+    model_params: Mapping[str, Any] = field(default_factory=dict)
+    strategy_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(
+        self,
+        seed: int | None = 0,
+        *,
+        strategy: str | None = None,
+        budget: float | None = None,
+        drift: DriftReaction | None = None,
+    ) -> ActiveLearner:
+        """A fresh learner; the overrides build the reference runs (random, full labels)."""
+        name = strategy or self.strategy
+        return ActiveLearner(
+            self.model,
+            name,
+            budget if budget is not None else self.budget,
+            window=self.window,
+            unit=self.unit,
+            uncertainty=self.uncertainty,
+            drift=drift if drift is not None else self.drift,
+            seed=seed,
+            model_params=self.model_params,
+            strategy_params=self.strategy_params if name == self.strategy else None,
+        )
+
+    def full_labels(self, seed: int | None = 0) -> ActiveLearner:
+        """The ceiling: the plain model learning every label, no drift reaction."""
+        return self.build(seed, strategy="random", budget=1.0, drift=DriftReaction(enabled=False))

@@ -1,0 +1,99 @@
+"""Model factory: a name -> a fresh River classifier.
+
+The names are the public interface (settings, CLI, checkpoints record them); what stands
+behind a name is chosen for the active-learning regime, where a model sees a label for one
+event in ten or a hundred:
+
+===========================  ================================================================
+``hoeffding-tree``           Hoeffding tree tuned for few labels (see :data:`TREE_PARAMS`)
+``hoeffding-adaptive-tree``  the same tree with ADWIN-guarded alternate subtrees
+``adaptive-random-forest``   adaptive random forest (10 trees)
+``gaussian-nb``              Gaussian naive Bayes
+``logistic-regression``      numeric features standardised, text features one-hot encoded,
+                             one-vs-rest logistic regression (any number of classes)
+===========================  ================================================================
+
+Unsupervised pipeline steps (the scaler, the encoder) must see every event, not only the
+labeled ones; :func:`has_unsupervised_steps` tells the learner to predict such models
+under ``compose.learn_during_predict``.
+
+Examples
+--------
+>>> model = make_model("logistic-regression")
+>>> has_unsupervised_steps(model)
+True
+>>> has_unsupervised_steps(make_model("hoeffding-tree"))
+False
+
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from river import base, compose, forest, linear_model, multiclass, naive_bayes, preprocessing, tree
+
+__all__ = ["MODELS", "TREE_PARAMS", "has_unsupervised_steps", "make_model"]
+
+# River's defaults (grace period 200, delta 1e-7) wait for ~3,000 labels in a leaf before
+# the first split: with a 10% budget a tree stays a stump for 30,000 events. These settings
+# let a tree grow from a few hundred labels while the tie threshold keeps it from chasing
+# noise.
+TREE_PARAMS: dict[str, Any] = {"grace_period": 50, "delta": 1e-3, "tau": 0.05}
+
+
+def _hoeffding_tree(seed: int | None, **params: Any) -> base.Classifier:
+    return tree.HoeffdingTreeClassifier(**{**TREE_PARAMS, **params})
+
+
+def _hoeffding_adaptive_tree(seed: int | None, **params: Any) -> base.Classifier:
+    return tree.HoeffdingAdaptiveTreeClassifier(**{**TREE_PARAMS, "seed": seed, **params})
+
+
+def _adaptive_random_forest(seed: int | None, **params: Any) -> base.Classifier:
+    return forest.ARFClassifier(**{"n_models": 10, "seed": seed, **params})
+
+
+def _gaussian_nb(seed: int | None, **params: Any) -> base.Classifier:
+    return naive_bayes.GaussianNB(**params)
+
+
+def _logistic_regression(seed: int | None, **params: Any) -> base.Classifier:
+    features = compose.TransformerUnion(
+        compose.SelectType(numbers.Number) | preprocessing.StandardScaler(),
+        compose.SelectType(str) | preprocessing.OneHotEncoder(),
+    )
+    classifier = multiclass.OneVsRestClassifier(linear_model.LogisticRegression(**params))
+    pipeline: base.Classifier = compose.Pipeline(features, classifier)  # type: ignore[assignment]
+    return pipeline
+
+
+MODELS: dict[str, Callable[..., base.Classifier]] = {
+    "hoeffding-tree": _hoeffding_tree,
+    "hoeffding-adaptive-tree": _hoeffding_adaptive_tree,
+    "adaptive-random-forest": _adaptive_random_forest,
+    "gaussian-nb": _gaussian_nb,
+    "logistic-regression": _logistic_regression,
+}
+
+
+def make_model(name: str, seed: int | None = None, **params: Any) -> base.Classifier:
+    """A fresh, untrained classifier for ``name``; ``params`` override its settings."""
+    try:
+        factory = MODELS[name]
+    except KeyError:
+        known = ", ".join(MODELS)
+        raise ValueError(f"unknown model {name!r}; choose one of: {known}") from None
+    try:
+        return factory(seed, **params)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for model {name!r}: {exc}") from None
+
+
+def has_unsupervised_steps(model: base.Estimator) -> bool:
+    """Whether ``model`` is a pipeline with steps that learn without labels."""
+    if not isinstance(model, compose.Pipeline):
+        return False
+    return any(not step._supervised for step in model.steps.values())

@@ -1,0 +1,235 @@
+"""Labeled streams for evaluation, the demo and replay: ``csv:``, ``river:`` and ``synth:``.
+
+A stream spec names where labeled events come from:
+
+- ``csv:PATH`` with a target column: a header row, one event per row. Columns whose every
+  non-empty value parses as a number become floats (nan and inf count as missing); the
+  others stay strings; empty cells are missing features. The target keeps its text
+  (``"1"``, ``"UP"``).
+- ``river:NAME``: a dataset bundled with River, read offline: Phishing, Bananas,
+  ImageSegments, Shuttle.
+- ``synth:NAME``: a drifting generator, seeded, ``n_events`` long (default 20,000):
+
+  ================  ==========================================================================
+  ``sea-drift``     SEA, noise 10%, the four concepts in turn (abrupt drifts at each quarter)
+  ``agrawal-drift`` Agrawal classification function 1, then 4 (River's numbering), drift
+                    centred at the middle of the stream, 1,000 events wide
+  ``hyperplane``    rotating hyperplane, 10 features of which 2 drift, 5% noise
+  ``rbf-drift``     random RBF, 50 centroids all moving (speed 1e-3), 10 features, 2 classes
+  ``led-drift``     LED digits with 17 irrelevant features, the relevant ones swapped with
+                    irrelevant ones in the middle of the stream (1 then 5 drifting features)
+  ``stagger``       STAGGER concepts 0, 1, 2 in turn, abrupt drifts at each third
+  ================  ==========================================================================
+
+Examples
+--------
+>>> spec = parse_stream("synth:sea-drift", n_events=5)
+>>> [y for _, y in spec.events(seed=0)]
+[True, True, False, False, False]
+
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from river import datasets
+from river.datasets import synth
+
+from stream_al.core.types import Example
+
+__all__ = ["RIVER_DATASETS", "SYNTH_STREAMS", "Example", "StreamSpec", "parse_stream", "read_csv"]
+
+RIVER_DATASETS: dict[str, Callable[[], Iterable[Example]]] = {
+    "Phishing": datasets.Phishing,
+    "Bananas": datasets.Bananas,
+    "ImageSegments": datasets.ImageSegments,
+    "Shuttle": datasets.Shuttle,
+}
+
+DEFAULT_SYNTH_EVENTS = 20_000
+
+
+def _drift(first: Any, second: Any, position: int, width: int, seed: int) -> Any:
+    return synth.ConceptDriftStream(
+        stream=first, drift_stream=second, position=position, width=width, seed=seed
+    )
+
+
+def _sea(seed: int, n: int) -> Iterable[Example]:
+    q = max(1, n // 4)
+    concepts = [synth.SEA(variant=v, noise=0.1, seed=seed + v) for v in range(4)]
+    stream = concepts[3]
+    for k in (2, 1, 0):  # nest from the last concept back to the first
+        stream = _drift(concepts[k], stream, position=q, width=1, seed=seed)
+    return stream
+
+
+def _agrawal(seed: int, n: int) -> Iterable[Example]:
+    return _drift(
+        synth.Agrawal(classification_function=1, seed=seed),
+        synth.Agrawal(classification_function=4, seed=seed),
+        position=n // 2,
+        width=min(1000, max(1, n // 20)),
+        seed=seed,
+    )
+
+
+def _hyperplane(seed: int, n: int) -> Iterable[Example]:
+    return synth.Hyperplane(
+        seed=seed, n_features=10, n_drift_features=2, mag_change=0.001, noise_percentage=0.05
+    )
+
+
+def _rbf(seed: int, n: int) -> Iterable[Example]:
+    return synth.RandomRBFDrift(
+        seed_model=seed,
+        seed_sample=seed + 1,
+        n_classes=2,
+        n_features=10,
+        n_centroids=50,
+        change_speed=0.001,
+        n_drift_centroids=50,
+    )
+
+
+def _led(seed: int, n: int) -> Iterable[Example]:
+    return _drift(
+        synth.LEDDrift(
+            seed=seed, noise_percentage=0.1, irrelevant_features=True, n_drift_features=1
+        ),
+        synth.LEDDrift(
+            seed=seed, noise_percentage=0.1, irrelevant_features=True, n_drift_features=5
+        ),
+        position=n // 2,
+        width=1,
+        seed=seed,
+    )
+
+
+def _stagger(seed: int, n: int) -> Iterable[Example]:
+    t = max(1, n // 3)
+    concepts = [synth.STAGGER(classification_function=f, seed=seed + f) for f in range(3)]
+    return _drift(concepts[0], _drift(concepts[1], concepts[2], t, 1, seed), t, 1, seed)
+
+
+SYNTH_STREAMS: dict[str, Callable[[int, int], Iterable[Example]]] = {
+    "sea-drift": _sea,
+    "agrawal-drift": _agrawal,
+    "hyperplane": _hyperplane,
+    "rbf-drift": _rbf,
+    "led-drift": _led,
+    "stagger": _stagger,
+}
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A parsed stream spec; :meth:`events` yields ``(features, label)`` pairs."""
+
+    spec: str
+    kind: str
+    name: str
+    target: str | None = None
+    n_events: int | None = None
+
+    def events(self, seed: int = 0) -> Iterator[Example]:
+        """The stream's events; synthetic streams depend on ``seed``, the others do not."""
+        if self.kind == "csv":
+            assert self.target is not None
+            it: Iterable[Example] = read_csv(Path(self.name), self.target)
+        elif self.kind == "river":
+            it = RIVER_DATASETS[self.name]()
+        else:
+            n = self.n_events or DEFAULT_SYNTH_EVENTS
+            return itertools.islice(iter(SYNTH_STREAMS[self.name](seed, n)), n)
+        if self.n_events is not None:
+            return itertools.islice(iter(it), self.n_events)
+        return iter(it)
+
+    @property
+    def depends_on_seed(self) -> bool:
+        return self.kind == "synth"
+
+
+def parse_stream(spec: str, target: str | None = None, n_events: int | None = None) -> StreamSpec:
+    """Check ``spec`` and return it parsed; raises ``ValueError`` saying what to fix."""
+    kind, sep, name = spec.partition(":")
+    if not sep or not name:
+        raise ValueError(f"stream {spec!r} is not of the form csv:PATH, river:NAME or synth:NAME")
+    if n_events is not None and n_events < 1:
+        raise ValueError(f"the number of events must be at least 1, got {n_events}")
+    if kind == "csv":
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(f"no such file: {name} (give the path of a CSV file as csv:PATH)")
+        if not target:
+            raise ValueError(f"csv stream {name} needs --target COLUMN (the label column)")
+        columns = _header(path)
+        if target not in columns:
+            raise ValueError(
+                f"target column {target!r} is not in {name}; its columns are: {', '.join(columns)}"
+            )
+        return StreamSpec(spec, "csv", name, target, n_events)
+    if kind == "river":
+        if name not in RIVER_DATASETS:
+            raise ValueError(
+                f"unknown River dataset {name!r}; choose one of: {', '.join(RIVER_DATASETS)}"
+            )
+        return StreamSpec(spec, "river", name, None, n_events)
+    if kind == "synth":
+        if name not in SYNTH_STREAMS:
+            raise ValueError(
+                f"unknown synthetic stream {name!r}; choose one of: {', '.join(SYNTH_STREAMS)}"
+            )
+        return StreamSpec(spec, "synth", name, None, n_events)
+    raise ValueError(f"unknown stream kind {kind!r} in {spec!r}; use csv:, river: or synth:")
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), None)
+    if not header:
+        raise ValueError(f"{path} is empty: a CSV stream needs a header row")
+    return header
+
+
+def _parses(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(path: Path, target: str) -> list[Example]:
+    """Read a CSV file as labeled events (see the module docstring for the typing rules)."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = [c for c in (reader.fieldnames or []) if c != target]
+    numeric = {c for c in columns if all(not r[c] or _parses(r[c]) for r in rows)}
+    examples: list[Example] = []
+    for row in rows:
+        label = row[target]
+        if label == "":
+            continue  # an unlabeled row cannot be evaluated
+        x: dict[str, Any] = {}
+        for c in columns:
+            v = row[c]
+            if not v:
+                continue
+            if c in numeric:
+                number = float(v)
+                if math.isfinite(number):  # nan and inf are missing values, not numbers
+                    x[c] = number
+            else:
+                x[c] = v
+        examples.append((x, label))
+    return examples

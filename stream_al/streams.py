@@ -62,13 +62,19 @@ def _drift(first: Any, second: Any, position: int, width: int, seed: int) -> Any
     )
 
 
+def _abrupt(concepts: list[Any], length: int) -> Iterator[Example]:
+    """Each concept for ``length`` events in turn, the last one to the end.
+
+    (River's ConceptDriftStream overflows ``math.exp`` for abrupt widths on long streams.)
+    """
+    for concept in concepts[:-1]:
+        yield from itertools.islice(iter(concept), length)
+    yield from iter(concepts[-1])
+
+
 def _sea(seed: int, n: int) -> Iterable[Example]:
-    q = max(1, n // 4)
     concepts = [synth.SEA(variant=v, noise=0.1, seed=seed + v) for v in range(4)]
-    stream = concepts[3]
-    for k in (2, 1, 0):  # nest from the last concept back to the first
-        stream = _drift(concepts[k], stream, position=q, width=1, seed=seed)
-    return stream
+    return _abrupt(concepts, max(1, n // 4))
 
 
 def _agrawal(seed: int, n: int) -> Iterable[Example]:
@@ -100,23 +106,18 @@ def _rbf(seed: int, n: int) -> Iterable[Example]:
 
 
 def _led(seed: int, n: int) -> Iterable[Example]:
-    return _drift(
+    concepts = [
         synth.LEDDrift(
-            seed=seed, noise_percentage=0.1, irrelevant_features=True, n_drift_features=1
-        ),
-        synth.LEDDrift(
-            seed=seed, noise_percentage=0.1, irrelevant_features=True, n_drift_features=5
-        ),
-        position=n // 2,
-        width=1,
-        seed=seed,
-    )
+            seed=seed, noise_percentage=0.1, irrelevant_features=True, n_drift_features=k
+        )
+        for k in (1, 5)
+    ]
+    return _abrupt(concepts, max(1, n // 2))
 
 
 def _stagger(seed: int, n: int) -> Iterable[Example]:
-    t = max(1, n // 3)
     concepts = [synth.STAGGER(classification_function=f, seed=seed + f) for f in range(3)]
-    return _drift(concepts[0], _drift(concepts[1], concepts[2], t, 1, seed), t, 1, seed)
+    return _abrupt(concepts, max(1, n // 3))
 
 
 SYNTH_STREAMS: dict[str, Callable[[int, int], Iterable[Example]]] = {

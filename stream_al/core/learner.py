@@ -20,7 +20,7 @@ Examples
 ...     if decision.queried:
 ...         _ = learner.learn(x, y, decision.prediction)
 >>> learner.n_queried / learner.n_events
-0.1005
+0.1
 >>> decision.reason in {"uncertain", "confident", "budget-exhausted"}
 True
 >>> copy = ActiveLearner.restore(learner.snapshot())

@@ -8,14 +8,14 @@ event in ten or a hundred:
 ``hoeffding-tree``           Hoeffding tree tuned for few labels (see :data:`TREE_PARAMS`)
 ``hoeffding-adaptive-tree``  the same tree with ADWIN-guarded alternate subtrees
 ``adaptive-random-forest``   adaptive random forest (10 trees)
-``gaussian-nb``              Gaussian naive Bayes
+``gaussian-nb``              Gaussian naive Bayes (text features one-hot encoded)
 ``logistic-regression``      numeric features standardised, text features one-hot encoded,
                              one-vs-rest logistic regression (any number of classes)
 ===========================  ================================================================
 
-Unsupervised pipeline steps (the scaler, the encoder) must see every event, not only the
-labeled ones; :func:`has_unsupervised_steps` tells the learner to predict such models
-under ``compose.learn_during_predict``.
+Unsupervised pipeline steps (:class:`~stream_al.core.features.StandardizeAndEncode`) must
+see every event, not only the labeled ones; :func:`has_unsupervised_steps` tells the
+learner to predict such models under ``compose.learn_during_predict``.
 
 Examples
 --------
@@ -29,11 +29,12 @@ False
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any
 
-from river import base, compose, forest, linear_model, multiclass, naive_bayes, preprocessing, tree
+from river import base, compose, forest, linear_model, multiclass, naive_bayes, tree
+
+from stream_al.core.features import StandardizeAndEncode
 
 __all__ = ["MODELS", "TREE_PARAMS", "has_unsupervised_steps", "make_model"]
 
@@ -56,18 +57,17 @@ def _adaptive_random_forest(seed: int | None, **params: Any) -> base.Classifier:
     return forest.ARFClassifier(**{"n_models": 10, "seed": seed, **params})
 
 
+def _pipeline(classifier: base.Classifier) -> base.Classifier:
+    pipeline: base.Classifier = compose.Pipeline(StandardizeAndEncode(), classifier)  # type: ignore[assignment]
+    return pipeline
+
+
 def _gaussian_nb(seed: int | None, **params: Any) -> base.Classifier:
-    return naive_bayes.GaussianNB(**params)
+    return _pipeline(naive_bayes.GaussianNB(**params))
 
 
 def _logistic_regression(seed: int | None, **params: Any) -> base.Classifier:
-    features = compose.TransformerUnion(
-        compose.SelectType(numbers.Number) | preprocessing.StandardScaler(),
-        compose.SelectType(str) | preprocessing.OneHotEncoder(),
-    )
-    classifier = multiclass.OneVsRestClassifier(linear_model.LogisticRegression(**params))
-    pipeline: base.Classifier = compose.Pipeline(features, classifier)  # type: ignore[assignment]
-    return pipeline
+    return _pipeline(multiclass.OneVsRestClassifier(linear_model.LogisticRegression(**params)))
 
 
 MODELS: dict[str, Callable[..., base.Classifier]] = {

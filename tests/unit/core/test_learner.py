@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from stream_al.core.learner import SKIP_BACKPRESSURE, SKIP_BUDGET, ActiveLearner, Decision
+from stream_al.core.strategies import QUERY_RANDOM, QUERY_UNCERTAIN, SKIP_CONFIDENT
+from stream_al.streams import parse_stream
+from tests.unit.stubs import NoisyClassifier
+
+
+def _run(learner: ActiveLearner, data: list) -> list[tuple]:
+    trace = []
+    for x, y in data:
+        d = learner.decide(x)
+        if d.queried:
+            learner.learn(x, y, d.prediction)
+        trace.append(
+            (
+                d.prediction,
+                tuple(sorted(d.proba.items())),
+                d.queried,
+                d.reason,
+                d.threshold,
+                d.score,
+            )
+        )
+    return trace
+
+
+@pytest.mark.parametrize(
+    ("model", "strategy"),
+    [
+        ("hoeffding-tree", "split"),
+        ("logistic-regression", "randomized-variable-uncertainty"),
+        ("adaptive-random-forest", "variable-uncertainty"),
+    ],
+)
+def test_a_restored_snapshot_makes_exactly_the_same_decisions(model: str, strategy: str) -> None:
+    data = list(parse_stream("synth:agrawal-drift", n_events=6000).events(seed=4))
+    original = ActiveLearner(model, strategy, 0.1, seed=9)
+    _run(original, data[:3000])
+    restored = ActiveLearner.restore(original.snapshot())
+    assert restored.n_events == 3000 and restored.model_version == original.model_version
+    assert _run(restored, data[3000:]) == _run(original, data[3000:])
+    assert restored.n_drifts == original.n_drifts
+    assert restored.budget.spent == original.budget.spent
+
+
+def test_restore_refuses_a_pickle_that_is_not_a_learner() -> None:
+    with pytest.raises(TypeError, match="not an ActiveLearner"):
+        ActiveLearner.restore(pickle.dumps({"model": "x"}))
+
+
+def test_first_decision_has_no_prediction_and_asks_when_the_budget_allows() -> None:
+    learner = ActiveLearner("hoeffding-tree", "variable-uncertainty", 0.5)
+    decision = learner.decide({"a": 1.0})
+    assert isinstance(decision, Decision)
+    assert decision.prediction is None and decision.proba == {}
+    assert decision.score == 1.0
+    assert decision.queried and decision.reason == QUERY_UNCERTAIN
+    assert decision.scores == {"least-confidence": 1.0, "margin": 1.0, "entropy": 1.0}
+
+
+def test_decision_reports_the_threshold_it_used_not_the_updated_one() -> None:
+    learner = ActiveLearner(NoisyClassifier(), "variable-uncertainty", 1.0)
+    before = learner.strategy.threshold
+    decision = learner.decide({"a": 1.0})
+    assert decision.threshold == before
+    assert learner.strategy.threshold != before
+
+
+def test_decision_reasons_cover_budget_and_confidence() -> None:
+    learner = ActiveLearner(NoisyClassifier(), "split", 0.05, seed=1)
+    reasons = {learner.decide({"a": 1.0}).reason for _ in range(5000)}
+    assert {QUERY_UNCERTAIN, QUERY_RANDOM, SKIP_BUDGET, SKIP_CONFIDENT} <= reasons
+
+
+def test_backpressure_predicts_but_neither_asks_nor_spends() -> None:
+    learner = ActiveLearner(NoisyClassifier(), "variable-uncertainty", 0.5)
+    theta = learner.strategy.threshold
+    decision = learner.decide({"a": 1.0}, may_query=False)
+    assert not decision.queried and decision.reason == SKIP_BACKPRESSURE
+    assert decision.prediction is not None
+    assert learner.strategy.threshold == theta
+    assert learner.budget.spent == 0.0
+    assert learner.n_events == 1 and learner.n_queried == 0
+
+
+def test_cost_unit_asks_cheap_events_more_often() -> None:
+    learner = ActiveLearner(NoisyClassifier(), "variable-uncertainty", 0.1, unit="cost")
+    asked = {1.0: 0, 10.0: 0}
+    for i in range(20_000):
+        cost = 1.0 if i % 2 else 10.0
+        asked[cost] += learner.decide({"a": 1.0}, cost=cost).queried
+    spent = asked[1.0] * 1.0 + asked[10.0] * 10.0
+    assert spent / (10_000 * 11.0) == pytest.approx(0.1, rel=0.1)
+
+
+def test_learn_without_a_stored_prediction_uses_the_current_model() -> None:
+    learner = ActiveLearner("gaussian-nb", "random", 0.1)
+    for i in range(50):
+        learner.learn({"a": float(i % 2)}, i % 2 == 0)
+    assert learner.model_version == 50
+    assert learner.predict({"a": 0.0}) is True
+
+
+def test_a_river_model_object_is_cloned_for_restarts() -> None:
+    from river import naive_bayes
+
+    template = naive_bayes.GaussianNB()
+    learner = ActiveLearner(template, "random", 0.1)
+    assert learner.model is template
+    assert learner.model_name == "GaussianNB"
+    assert learner._fresh_model() is not template

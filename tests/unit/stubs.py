@@ -1,0 +1,28 @@
+"""Test doubles for the core: models whose confidence the test controls."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from river import base
+
+
+class NoisyClassifier(base.Classifier):
+    """Predicts True or False with a random confidence, uniform in [0.5, 1).
+
+    The budget and strategy tests need a stream of uncertainties they can reason about;
+    a real model's confidence drifts with what it has learned.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self.learned = 0
+
+    def learn_one(self, x: dict[Any, Any], y: Any) -> None:
+        self.learned += 1
+
+    def predict_proba_one(self, x: dict[Any, Any]) -> dict[Any, float]:
+        p = 0.5 + 0.5 * self._rng.random()
+        return {True: p, False: 1.0 - p}

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stream_al.cli import main
+from stream_al.core.strategies import STRATEGIES
+
+REPORT_KEYS = {
+    "stream",
+    "n_events",
+    "model",
+    "strategy",
+    "budget",
+    "seeds",
+    "accuracy",
+    "accuracy_ci95",
+    "label_fraction",
+    "labels",
+    "drifts",
+    "us_per_event",
+    "baseline",
+    "full_labels",
+    "curve",
+}
+
+
+def _csv(tmp_path: Path) -> Path:
+    path = tmp_path / "small.csv"
+    rows = ["a,b,class"] + [f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(600)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (["--stream", "csv:/no/such/file.csv", "--target", "class"], "no such file"),
+        (["--stream", "synth:sea-drift", "--strategy", "greedy"], "unknown strategy 'greedy'"),
+        (["--stream", "synth:sea-drift", "--budget", "0"], "budget must be a fraction in (0, 1]"),
+        (["--stream", "synth:sea-drift", "--budget", "1.5"], "budget must be a fraction"),
+        (["--stream", "synth:sea-drift", "--budget", "ten"], "budget must be a fraction"),
+        (["--stream", "CSV", "--target", "label"], "target column 'label' is not in"),
+        (["--stream", "synth:sea-drift", "--seeds", "0"], "must be at least 1"),
+        (["--stream", "synth:sea-drift", "--drift-boost", "0.5"], "factor >= 1"),
+        (["--stream", "synth:sine"], "unknown synthetic stream"),
+    ],
+)
+def test_bad_input_gives_one_line_that_says_what_to_fix_and_exit_code_2(
+    args: list[str], fix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [str(_csv(tmp_path)) if a == "CSV" else a for a in args]
+    args = [f"csv:{a}" if a.endswith("small.csv") else a for a in args]
+    with pytest.raises(SystemExit) as exc_info:
+        raise SystemExit(main(["evaluate", *args]))
+    assert exc_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert fix in err
+    assert err.startswith("stream-al evaluate: error:")
+
+
+def test_bad_environment_setting_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STREAM_AL_LEARNER__BUDGET", "2")
+    assert main(["strategies"]) == 2
+    assert "STREAM_AL_" in capsys.readouterr().err
+
+
+def test_evaluate_writes_the_report_and_a_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, png = tmp_path / "report.json", tmp_path / "curves.png"
+    code = main(
+        [
+            "evaluate",
+            "--stream",
+            f"csv:{_csv(tmp_path)}",
+            "--target",
+            "class",
+            "--model",
+            "gaussian-nb",
+            "--strategy",
+            "split",
+            "--budget",
+            "0.2",
+            "--seeds",
+            "2",
+            "--delay",
+            "3",
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert set(report) >= REPORT_KEYS
+    assert report["stream"].startswith("csv:") and report["seeds"] == 2
+    assert report["n_events"] == 600 and report["delay"] == 3
+    assert set(report["baseline"]) >= {"strategy", "accuracy", "label_fraction"}
+    assert "accuracy" in report["full_labels"]
+    assert all(len(point) == 3 for point in report["curve"])
+    assert png.stat().st_size > 10_000
+    assert "random" in capsys.readouterr().out
+
+
+def test_demo_prints_its_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    png = tmp_path / "demo.png"
+    assert main(["demo", "--n-events", "3000", "--quiet", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    for row in ("split (this run)", "random, same budget", "full labels", "drifts detected"):
+        assert row in out
+    assert png.exists()
+
+
+def test_bench_engine_writes_its_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "engine.json"
+    code = main(
+        ["bench", "engine", "--n-events", "2000", "--repeats", "1", "--quiet", "--json", str(out)]
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert {"engine_events_per_s", "baseline_events_per_s", "ratio"} <= set(result)
+    assert result["ratio"] == pytest.approx(
+        result["engine_events_per_s"] / result["baseline_events_per_s"]
+    )
+    assert result["strategy"] == "variable-uncertainty"
+
+
+def test_strategies_lists_every_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    for name in STRATEGIES:
+        assert name in out
+
+
+def test_help_of_every_command_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("demo", "evaluate", "bench", "strategies", "models"):
+        with pytest.raises(SystemExit) as exc_info:
+            main([command, "--help"])
+        assert exc_info.value.code == 0
+        assert f"stream-al {command}" in capsys.readouterr().out

@@ -21,7 +21,7 @@ from stream_al.console import Progress, percent, table
 from stream_al.core.budget import validate_budget
 from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
-from stream_al.core.uncertainty import MEASURES
+from stream_al.core.uncertainty import NAMES
 from stream_al.streams import StreamSpec, parse_stream
 
 __all__ = ["main"]
@@ -110,7 +110,7 @@ def _add_learner_options(p: argparse.ArgumentParser, defaults: LearnerSettings) 
     )
     g.add_argument(
         "--uncertainty",
-        type=_choice(list(MEASURES), "uncertainty measure"),
+        type=_choice(list(NAMES), "uncertainty measure"),
         default=defaults.uncertainty,
         help=f"uncertainty measure (default {defaults.uncertainty})",
     )

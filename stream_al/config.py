@@ -24,7 +24,7 @@ from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import LearnerSpec
 from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
-from stream_al.core.uncertainty import MEASURES
+from stream_al.core.uncertainty import NAMES
 
 __all__ = ["DriftSettings", "LearnerSettings", "Settings"]
 
@@ -44,7 +44,19 @@ class DriftSettings(BaseModel):
         "warm", description="Model restart on drift: warm re-learns the recent labels."
     )
     buffer_size: int = Field(
-        500, ge=0, description="Recent labeled examples kept for a warm restart."
+        200, ge=0, description="Recent labeled examples kept for a warm restart."
+    )
+    challenger_every: int = Field(
+        100, ge=0, description="Labels between challenger models (0 = no challenger)."
+    )
+    challenger_min: int = Field(
+        100, ge=1, description="Labels a challenger learns before it may replace the model."
+    )
+    challenger_max: int = Field(
+        500, ge=1, description="Labels after which a challenger that has not won is dropped."
+    )
+    challenger_z: float = Field(
+        1.0, ge=0, description="McNemar z a challenger must reach to replace the model."
     )
 
     def reaction(self) -> DriftReaction:
@@ -64,7 +76,9 @@ class LearnerSettings(BaseModel):
         "events", description="Budget counted in events or in the events' label cost."
     )
     uncertainty: str = Field(
-        "least-confidence", description="Uncertainty measure: least-confidence, margin, entropy."
+        "auto",
+        description="Uncertainty: auto (leaf for trees, else least-confidence), "
+        "least-confidence, margin, entropy, leaf.",
     )
     seed: int = Field(0, description="Seed of the strategy's and model's random numbers.")
     drift: DriftSettings = Field(default_factory=DriftSettings)
@@ -82,7 +96,7 @@ class LearnerSettings(BaseModel):
     @field_validator("uncertainty")
     @classmethod
     def _known_measure(cls, value: str) -> str:
-        return _known(value, MEASURES, "uncertainty measure")
+        return _known(value, dict.fromkeys(NAMES), "uncertainty measure")
 
     def spec(self) -> LearnerSpec:
         """The learner these settings describe (build it with a seed)."""

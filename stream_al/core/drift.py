@@ -1,9 +1,14 @@
-"""Concept drift: an ADWIN monitor on the errors of labeled items, and what to do on drift.
+"""Concept drift: an ADWIN monitor on the errors of labeled items, a challenger model, and
+what to do on drift.
 
 The monitor is fed the 0/1 error of the prediction made *when the item was asked* (not
 a fresh prediction at label time, which would already have been nudged by later labels),
 in the order labels are learned. All replicas of the service learn the same train log in
-the same order, so they all detect the same drifts.
+the same order, so they all detect the same drifts and make the same swaps.
+
+Only a change *up* in the error rate is a drift: ADWIN also cuts its window when the
+error falls (the model is learning), and restarting the model then throws the learning
+away.
 
 On a detection the reaction is configurable:
 
@@ -14,6 +19,15 @@ On a detection the reaction is configurable:
   re-learns the most recent labeled examples that ADWIN still holds to belong to the
   current concept (its window after the cut), up to ``buffer_size`` of them; ``"none"``
   keeps the model.
+
+A drift on a few labels is slow to prove, and one confined to a region the model is
+unsure about anyway may never show in the error of the labeled items. So, beside the
+monitor, a **challenger** runs: every ``challenger_every`` labels a fresh model starts
+learning the labeled items; after ``challenger_min`` labels it replaces the current model
+as soon as a one-sided McNemar test on the items both predicted says it is better
+(``wins - losses > z * sqrt(wins + losses)``); after ``challenger_max`` labels without a
+win it is dropped. A challenger also replaces a model whose early structure (a tree's
+first splits, say) was chosen on too few labels.
 
 Examples
 --------
@@ -26,12 +40,14 @@ Examples
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from river import drift
 
-__all__ = ["DriftMonitor", "DriftReaction", "Restart"]
+__all__ = ["Challenger", "DriftMonitor", "DriftReaction", "Restart"]
 
 Restart = Literal["none", "reset", "warm"]
 
@@ -54,6 +70,14 @@ class DriftReaction:
         ``"warm"``, ``"reset"`` or ``"none"`` (see the module docstring).
     buffer_size
         How many recent labeled examples are kept for a warm restart.
+    challenger_every
+        Labels between the end of one challenger and the start of the next (0: none).
+    challenger_min
+        Labels a challenger learns before it may replace the model.
+    challenger_max
+        Labels after which a challenger that has not won is dropped.
+    challenger_z
+        How sure the McNemar test must be (standard deviations) before a swap.
 
     """
 
@@ -62,7 +86,11 @@ class DriftReaction:
     boost_factor: float = 2.0
     boost_events: int = 500
     restart: Restart = "warm"
-    buffer_size: int = 500
+    buffer_size: int = 200
+    challenger_every: int = 100
+    challenger_min: int = 100
+    challenger_max: int = 500
+    challenger_z: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.delta < 1.0:
@@ -77,10 +105,19 @@ class DriftReaction:
             )
         if self.buffer_size < 0:
             raise ValueError(f"drift buffer size must be >= 0, got {self.buffer_size!r}")
+        if self.challenger_every < 0:
+            raise ValueError(f"challenger_every must be >= 0, got {self.challenger_every!r}")
+        if not 1 <= self.challenger_min <= self.challenger_max:
+            raise ValueError(
+                "challenger labels need 1 <= challenger_min <= challenger_max, got "
+                f"{self.challenger_min!r} and {self.challenger_max!r}"
+            )
+        if self.challenger_z < 0:
+            raise ValueError(f"challenger_z must be >= 0, got {self.challenger_z!r}")
 
 
 class DriftMonitor:
-    """ADWIN on a 0/1 error sequence.
+    """ADWIN on a 0/1 error sequence; a drift is a detected rise of the error rate.
 
     Parameters
     ----------
@@ -93,14 +130,19 @@ class DriftMonitor:
         self.delta = delta
         self._adwin = drift.ADWIN(delta=delta)
         self.detections = 0
+        self.improvements = 0
 
     def update(self, error: bool) -> bool:
-        """Add one error indicator; True when a drift is detected at this point."""
+        """Add one error indicator; True when the error rate is detected to have risen."""
         adwin = self._adwin
+        before = adwin.estimation
         adwin.update(1 if error else 0)
-        if adwin.drift_detected:
+        if not adwin.drift_detected:
+            return False
+        if adwin.estimation > before:
             self.detections += 1
             return True
+        self.improvements += 1  # the window was cut because the model got better
         return False
 
     @property
@@ -112,3 +154,87 @@ class DriftMonitor:
     def error_rate(self) -> float:
         """The error rate estimated over ADWIN's current window."""
         return float(self._adwin.estimation)
+
+
+class Challenger:
+    """A fresh model learning in the background, swapped in when it proves better.
+
+    The learner calls :meth:`observe` for every labeled example, before the current model
+    learns it, with whether the current model's prediction for it was right.
+
+    Parameters
+    ----------
+    new_model
+        Makes a fresh model.
+    predict
+        ``predict(model, x)``: a model's prediction.
+    learn
+        ``learn(model, x, y)``: teach a model one example.
+    every, min_labels, max_labels, z
+        See :class:`DriftReaction` (``challenger_*``).
+
+    """
+
+    def __init__(
+        self,
+        new_model: Callable[[], Any],
+        predict: Callable[[Any, Any], Any],
+        learn: Callable[[Any, Any, Any], None],
+        every: int = 100,
+        min_labels: int = 100,
+        max_labels: int = 500,
+        z: float = 1.0,
+    ):
+        self._new_model = new_model
+        self._predict = predict
+        self._learn = learn
+        self.every = every
+        self.min_labels = min_labels
+        self.max_labels = max_labels
+        self.z = z
+        self.swaps = 0
+        self._model: Any = None
+        self._since = 0
+        self._n = 0
+        self._wins = 0
+        self._losses = 0
+
+    @property
+    def active(self) -> bool:
+        return self._model is not None
+
+    def observe(self, x: Any, y: Any, incumbent_correct: bool) -> Any:
+        """Teach the challenger ``(x, y)``; returns it when it should replace the model.
+
+        The returned model has already learned ``(x, y)``.
+        """
+        self._since += 1
+        if self._model is None:
+            if self._since < self.every:
+                return None
+            self._model = self._new_model()
+            self._n = self._wins = self._losses = 0
+        model = self._model
+        correct = self._predict(model, x) == y
+        if correct and not incumbent_correct:
+            self._wins += 1
+        elif incumbent_correct and not correct:
+            self._losses += 1
+        self._learn(model, x, y)
+        self._n += 1
+        lead = self._wins - self._losses
+        if (
+            self._n >= self.min_labels
+            and lead > 0
+            and lead > self.z * math.sqrt(self._wins + self._losses)
+        ):
+            self.swaps += 1
+            self._stop()
+            return model
+        if self._n >= self.max_labels:
+            self._stop()
+        return None
+
+    def _stop(self) -> None:
+        self._model = None
+        self._since = 0

@@ -13,10 +13,10 @@ ceiling), all on the same events.
 Examples
 --------
 >>> from river.datasets import synth
->>> spec = LearnerSpec(model="gaussian-nb", strategy="split", budget=0.1)
->>> report = evaluate(lambda seed: list(synth.SEA(seed=seed).take(3000)), spec, seeds=2)
+>>> spec = LearnerSpec(model="hoeffding-tree", strategy="split", budget=0.1)
+>>> report = evaluate(lambda seed: list(synth.SEA(seed=seed).take(10_000)), spec, seeds=2)
 >>> report["n_events"], report["seeds"], round(report["label_fraction"], 2)
-(3000, 2, 0.1)
+(10000, 2, 0.11)
 >>> report["full_labels"]["accuracy"] > report["baseline"]["accuracy"] - 0.05
 True
 

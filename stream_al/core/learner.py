@@ -15,12 +15,15 @@ Examples
 --------
 >>> from river.datasets import synth
 >>> learner = ActiveLearner("gaussian-nb", "variable-uncertainty", budget=0.1, seed=42)
->>> for x, y in synth.SEA(seed=1).take(2000):
+>>> for x, y in synth.SEA(seed=1).take(10_000):
 ...     decision = learner.decide(x)
 ...     if decision.queried:
 ...         _ = learner.learn(x, y, decision.prediction)
->>> learner.n_queried / learner.n_events
-0.1
+
+The budget is 10% plus the cold start (the first 100 events are all asked):
+
+>>> round(learner.n_queried / learner.n_events, 2)
+0.11
 >>> decision.reason in {"uncertain", "confident", "budget-exhausted"}
 True
 >>> copy = ActiveLearner.restore(learner.snapshot())
@@ -38,14 +41,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import base, compose
+from river import base, compose, tree
 
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
-from stream_al.core.drift import DriftMonitor, DriftReaction
+from stream_al.core.drift import Challenger, DriftMonitor, DriftReaction
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.strategies import QueryStrategy, make_strategy
 from stream_al.core.types import ClassLabel, Features, Proba
-from stream_al.core.uncertainty import MEASURES, measure
+from stream_al.core.uncertainty import (
+    AUTO,
+    LEAF,
+    MEASURES,
+    leaf_impurity,
+    measure,
+    resolve,
+    tree_proba_and_impurity,
+)
 
 __all__ = ["SKIP_BACKPRESSURE", "SKIP_BUDGET", "ActiveLearner", "Decision", "LearnerSpec"]
 
@@ -107,7 +118,9 @@ class ActiveLearner:
     unit
         ``"events"`` or ``"cost"`` (the event's ``cost`` is what a label spends).
     uncertainty
-        ``"least-confidence"``, ``"margin"`` or ``"entropy"``.
+        ``"least-confidence"``, ``"margin"``, ``"entropy"``, ``"leaf"`` (Hoeffding trees:
+        the impurity of the event's leaf) or ``"auto"`` (``leaf`` for Hoeffding trees,
+        least confidence otherwise).
     drift
         The drift monitor and reaction; ``DriftReaction(enabled=False)`` turns it off.
     seed
@@ -125,7 +138,7 @@ class ActiveLearner:
         *,
         window: int = 1000,
         unit: BudgetUnit = "events",
-        uncertainty: str = "least-confidence",
+        uncertainty: str = AUTO,
         drift: DriftReaction | None = None,
         seed: int | None = 0,
         model_params: Mapping[str, Any] | None = None,
@@ -136,7 +149,7 @@ class ActiveLearner:
         if isinstance(model, str):
             self.model_name = model
             self._template: base.Classifier | None = None
-            self._model = make_model(model, seed, **self.model_params)
+            self._model = self._fresh_model()
         else:
             self.model_name = type(model).__name__
             self._template = model.clone()
@@ -147,17 +160,34 @@ class ActiveLearner:
             self._strategy = strategy
         self.strategy_name: str = self._strategy.name
         self._budget = EstimatedBudget(budget, window=window, unit=unit)
-        self.uncertainty = uncertainty
-        self._measure = measure(uncertainty)
-        self._least_confidence = uncertainty == "least-confidence"
+        self.uncertainty = resolve(uncertainty, self._model)
+        self._leaf = self.uncertainty == LEAF
+        # A plain Hoeffding tree gives its probabilities and its leaf from one walk.
+        self._fused = self._leaf and type(self._model) is tree.HoeffdingTreeClassifier
+        self._measure = measure("least-confidence" if self._leaf else self.uncertainty)
+        self._least_confidence = self.uncertainty == "least-confidence"
         self.drift = drift if drift is not None else DriftReaction()
         self._monitor = DriftMonitor(self.drift.delta) if self.drift.enabled else None
+        self._challenger = (
+            Challenger(
+                self._fresh_model,
+                self._predict_with,
+                self._learn_with,
+                every=self.drift.challenger_every,
+                min_labels=self.drift.challenger_min,
+                max_labels=self.drift.challenger_max,
+                z=self.drift.challenger_z,
+            )
+            if self.drift.enabled and self.drift.challenger_every > 0
+            else None
+        )
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         self._unsupervised = has_unsupervised_steps(self._model)
         self.n_events = 0
         self.n_queried = 0
         self.n_learned = 0
         self.n_drifts = 0
+        self.n_swaps = 0
 
     # -- the two calls of the hot path -------------------------------------------------
 
@@ -175,11 +205,21 @@ class ActiveLearner:
             event is predicted, nothing is spent and the strategy is not consulted.
 
         """
-        proba = self._predict_proba(x) if self._unsupervised else self._model.predict_proba_one(x)
+        model = self._model
+        if self._fused:
+            proba, score = self._tree_proba(model, x)
+        else:
+            proba = self._predict_proba(model, x)
         if proba:
             prediction = max(proba, key=proba.__getitem__)
-            # Least confidence falls out of the argmax: skip a second pass over proba.
-            score = 1.0 - proba[prediction] if self._least_confidence else self._measure(proba)
+            if self._fused:
+                pass
+            elif self._leaf:
+                score = leaf_impurity(model, x)
+            elif self._least_confidence:
+                score = 1.0 - proba[prediction]  # falls out of the argmax: no second pass
+            else:
+                score = self._measure(proba)
         else:
             prediction, score = None, 1.0
         strategy = self._strategy
@@ -220,12 +260,20 @@ class ActiveLearner:
         if self._monitor is not None:
             if prediction is _NO_PREDICTION:
                 prediction = self.predict(x)
-            drifted = self._monitor.update(prediction != y)
+            correct = prediction == y
+            drifted = self._monitor.update(not correct)
             if drifted:
                 self._react_to_drift()
-        if self._recent.maxlen:
-            self._recent.append((x, y))
-        self._learn_one(x, y)
+            if self._recent.maxlen:
+                self._recent.append((x, y))
+            if self._challenger is not None:
+                winner = self._challenger.observe(x, y, correct)
+                if winner is not None:  # it has learned (x, y) already
+                    self._model = winner
+                    self.n_swaps += 1
+                    self.n_learned += 1
+                    return drifted
+        self._learn_with(self._model, x, y)
         self.n_learned += 1
         return drifted
 
@@ -233,28 +281,34 @@ class ActiveLearner:
 
     def predict(self, x: Features) -> ClassLabel | None:
         """The most probable class for ``x`` (no decision, no budget spent)."""
-        proba = self._predict_proba(x)
+        return self._predict_with(self._model, x)
+
+    def _predict_with(self, model: base.Classifier, x: Features) -> ClassLabel | None:
+        proba = self._predict_proba(model, x)
         return max(proba, key=proba.__getitem__) if proba else None
 
-    def _predict_proba(self, x: Features) -> Proba:
+    def _tree_proba(self, model: base.Classifier, x: Features) -> tuple[Proba, float]:
+        return tree_proba_and_impurity(model, x)
+
+    def _predict_proba(self, model: base.Classifier, x: Features) -> Proba:
         if not self._unsupervised:
-            return self._model.predict_proba_one(x)
+            return model.predict_proba_one(x)
         # Scalers and encoders must see every event, not only the labeled few. Setting the
         # flag directly costs far less per event than entering the context manager.
         compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = True
         try:
-            return self._model.predict_proba_one(x)
+            return model.predict_proba_one(x)
         finally:
             compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 
-    def _learn_one(self, x: Features, y: ClassLabel) -> None:
+    def _learn_with(self, model: base.Classifier, x: Features, y: ClassLabel) -> None:
         if not self._unsupervised:
-            self._model.learn_one(x, y)
+            model.learn_one(x, y)
             return
         # The unsupervised steps already saw x when it was predicted; do not count it twice.
         compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = True
         try:
-            self._model.learn_one(x, y)
+            model.learn_one(x, y)
         finally:
             compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 
@@ -277,7 +331,7 @@ class ActiveLearner:
             keep = min(self._monitor.width - 1, len(self._recent))
             if keep > 0:
                 for bx, by in list(self._recent)[-keep:]:
-                    self._learn_one(bx, by)
+                    self._learn_with(self._model, bx, by)
         self._recent.clear()
 
     # -- state -------------------------------------------------------------------------
@@ -339,7 +393,7 @@ class LearnerSpec:
     budget: float = 0.1
     window: int = 1000
     unit: BudgetUnit = "events"
-    uncertainty: str = "least-confidence"
+    uncertainty: str = AUTO
     drift: DriftReaction = field(default_factory=DriftReaction)
     model_params: Mapping[str, Any] = field(default_factory=dict)
     strategy_params: Mapping[str, Any] = field(default_factory=dict)

@@ -7,6 +7,14 @@ Zliobaite et al. (2014).
 
 An empty distribution (a model that has not seen a label yet) is maximally uncertain.
 
+One more measure looks into the model instead of its output: :func:`leaf_impurity`, for
+Hoeffding trees, is ``1 -`` the majority share of the labeled class counts in the leaf the
+event falls in. A tree grows where labels make a leaf's split worth it, so asking where
+leaves are impure sends labels where they change the structure, and the labels it asks
+are spread evenly inside each leaf, so the split statistics stay unbiased. The
+naive-Bayes probabilities a tree predicts with, in contrast, are confident or not for
+reasons the tree's structure cannot act on.
+
 Examples
 --------
 >>> from stream_al.core import uncertainty
@@ -28,10 +36,27 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from river import tree
+from river.tree.base import Branch
+from river.tree.nodes.branch import DTBranch
+
 Proba = Mapping[Any, float]
 Measure = Callable[[Proba], float]
 
-__all__ = ["MEASURES", "Measure", "entropy", "least_confidence", "margin", "measure"]
+__all__ = [
+    "AUTO",
+    "LEAF",
+    "MEASURES",
+    "NAMES",
+    "Measure",
+    "entropy",
+    "leaf_impurity",
+    "least_confidence",
+    "margin",
+    "measure",
+    "resolve",
+    "tree_proba_and_impurity",
+]
 
 
 def least_confidence(proba: Proba) -> float:
@@ -77,6 +102,44 @@ def entropy(proba: Proba) -> float:
     return min(1.0, h / math.log(k))
 
 
+def leaf_impurity(tree: Any, x: Mapping[Any, Any]) -> float:
+    """``1 - max share`` of the class counts in the leaf of ``tree`` that ``x`` reaches.
+
+    ``tree`` is a River Hoeffding tree (this reads its nodes); a tree without labels, or a
+    leaf without counts, is maximally uncertain.
+    """
+    root = tree._root
+    if root is None:
+        return 1.0
+    leaf: Any = root.traverse(x, until_leaf=True) if isinstance(root, Branch) else root
+    if isinstance(leaf, list):  # adaptive trees list alternate-tree leaves first, then theirs
+        leaf = leaf[-1]
+    return _impurity(leaf.stats)
+
+
+def _impurity(stats: Mapping[Any, float] | None) -> float:
+    total = sum(stats.values()) if stats else 0.0
+    return 1.0 - max(stats.values()) / total if stats and total > 0 else 1.0
+
+
+def tree_proba_and_impurity(tree: Any, x: Mapping[Any, Any]) -> tuple[dict[Any, float], float]:
+    """River's ``predict_proba_one`` of a Hoeffding tree and :func:`leaf_impurity`, from one
+    walk down the tree instead of two (the walk is most of a tree's prediction cost).
+
+    Only for ``river.tree.HoeffdingTreeClassifier`` itself (subclasses predict otherwise).
+    """
+    root = tree._root
+    if root is None:
+        return {}, 1.0
+    leaf: Any = root.traverse(x, until_leaf=True) if isinstance(root, DTBranch) else root
+    proba = dict.fromkeys(sorted(tree.classes), 0.0)
+    proba.update(leaf.prediction(x, tree=tree))
+    return proba, _impurity(leaf.stats)
+
+
+LEAF = "leaf"
+AUTO = "auto"
+
 MEASURES: dict[str, Measure] = {
     "least-confidence": least_confidence,
     "margin": margin,
@@ -84,10 +147,31 @@ MEASURES: dict[str, Measure] = {
 }
 
 
+NAMES = (AUTO, *MEASURES, LEAF)
+
+
 def measure(name: str) -> Measure:
-    """The measure registered under ``name`` (see ``MEASURES``)."""
+    """The probability measure registered under ``name`` (see ``MEASURES``)."""
     try:
         return MEASURES[name]
     except KeyError:
         known = ", ".join(MEASURES)
         raise ValueError(f"unknown uncertainty measure {name!r}; choose one of: {known}") from None
+
+
+def resolve(name: str, model: Any) -> str:
+    """The measure a learner uses: ``auto`` is ``leaf`` for Hoeffding trees, else least
+    confidence; ``leaf`` is refused for models that are not Hoeffding trees."""
+    is_tree = isinstance(model, tree.HoeffdingTreeClassifier)
+    if name == AUTO:
+        return LEAF if is_tree else "least-confidence"
+    if name == LEAF:
+        if not is_tree:
+            raise ValueError(
+                f"uncertainty 'leaf' needs a Hoeffding tree, not {type(model).__name__}; "
+                "use least-confidence, margin or entropy"
+            )
+        return LEAF
+    if name not in MEASURES:
+        raise ValueError(f"unknown uncertainty measure {name!r}; choose one of: {', '.join(NAMES)}")
+    return name

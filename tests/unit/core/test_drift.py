@@ -5,7 +5,7 @@ import random
 import pytest
 from river import naive_bayes
 
-from stream_al.core.drift import DriftMonitor, DriftReaction
+from stream_al.core.drift import Challenger, DriftMonitor, DriftReaction
 from stream_al.core.learner import ActiveLearner
 
 
@@ -24,6 +24,14 @@ def test_monitor_detects_a_jump_in_the_error_rate_soon_after_it_happens() -> Non
     assert monitor.error_rate > 0.4
 
 
+def test_a_falling_error_rate_is_not_a_drift() -> None:
+    rng = random.Random(2)
+    monitor = DriftMonitor(delta=0.002)
+    fired = [monitor.update(e) for e in _errors(0.6, 2000, rng) + _errors(0.1, 2000, rng)]
+    assert not any(fired)
+    assert monitor.improvements >= 1 and monitor.detections == 0
+
+
 def test_monitor_is_quiet_on_a_stationary_error_rate() -> None:
     rng = random.Random(1)
     monitor = DriftMonitor(delta=0.002)
@@ -36,6 +44,7 @@ def _learner(restart: str, boost: float = 1.0, buffer_size: int = 300) -> Active
         boost_factor=boost,
         boost_events=100,
         buffer_size=buffer_size,
+        challenger_every=0,  # these tests look at the restart alone
     )
     return ActiveLearner(naive_bayes.GaussianNB(), "random", 0.1, drift=reaction, seed=0)
 
@@ -113,6 +122,62 @@ def test_disabled_monitor_never_fires() -> None:
     assert learner.n_drifts == 0
 
 
+class _Constant:
+    """A 'model' that always predicts one class and counts what it learns."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.learned = 0
+
+
+def _challenger(every: int = 10, min_labels: int = 20, max_labels: int = 60) -> Challenger:
+    return Challenger(
+        new_model=lambda: _Constant(True),
+        predict=lambda model, x: model.answer,
+        learn=lambda model, x, y: setattr(model, "learned", model.learned + 1),
+        every=every,
+        min_labels=min_labels,
+        max_labels=max_labels,
+        z=1.0,
+    )
+
+
+def test_a_challenger_that_beats_the_model_replaces_it_after_min_labels() -> None:
+    challenger = _challenger()
+    winners = [challenger.observe({}, True, incumbent_correct=False) for _ in range(29)]
+    # It starts on the 10th label and may win once it has learned 20.
+    assert all(w is None for w in winners[:-1])
+    assert winners[-1] is not None and winners[-1].learned == 20
+    assert challenger.swaps == 1 and not challenger.active
+
+
+def test_a_challenger_that_does_not_win_is_dropped_after_max_labels() -> None:
+    challenger = _challenger()
+    results = [challenger.observe({}, True, incumbent_correct=True) for _ in range(9 + 60)]
+    assert all(r is None for r in results)
+    assert not challenger.active and challenger.swaps == 0
+    challenger.observe({}, True, incumbent_correct=True)
+    assert not challenger.active  # the next one waits `every` labels again
+
+
+def test_a_tie_never_swaps() -> None:
+    challenger = _challenger(max_labels=1000)
+    for i in range(500):
+        truth = i % 2 == 0  # the challenger (always True) and the model take turns being right
+        assert challenger.observe({}, truth, incumbent_correct=not truth) is None
+
+
+def test_learner_swaps_in_a_better_challenger() -> None:
+    reaction = DriftReaction(delta=0.002, challenger_every=20, challenger_min=50, restart="none")
+    learner = ActiveLearner("gaussian-nb", "random", 0.1, drift=reaction, seed=0)
+    rng = random.Random(5)
+    for _ in range(400):
+        x = {"a": rng.gauss(0, 1)}
+        y = x["a"] > 0
+        learner.learn(x, y, prediction=not y)  # the model was always wrong when asked
+    assert learner.n_swaps >= 1
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -121,6 +186,10 @@ def test_disabled_monitor_never_fires() -> None:
         {"boost_events": -1},
         {"restart": "again"},
         {"buffer_size": -5},
+        {"challenger_every": -1},
+        {"challenger_min": 0},
+        {"challenger_min": 600, "challenger_max": 500},
+        {"challenger_z": -1.0},
     ],
 )
 def test_bad_reactions_are_refused(kwargs: dict[str, object]) -> None:

@@ -106,9 +106,9 @@ def test_mean_ci95_uses_students_t() -> None:
 
 def test_evaluate_reports_strategy_random_and_full_labels_over_seeds() -> None:
     spec = LearnerSpec(model="hoeffding-tree", strategy="split", budget=0.1)
-    streams = {s: list(parse_stream("synth:sea-drift", n_events=4000).events(s)) for s in range(3)}
+    streams = {s: list(parse_stream("synth:sea-drift").events(s)) for s in range(3)}
     report = evaluate(streams.__getitem__, spec, seeds=3, delay=5)
-    assert report["n_events"] == 4000 and report["seeds"] == 3 and report["delay"] == 5
+    assert report["n_events"] == 20_000 and report["seeds"] == 3 and report["delay"] == 5
     lo, hi = report["accuracy_ci95"]
     assert lo <= report["accuracy"] <= hi
     assert len(report["accuracy_per_seed"]) == 3
@@ -116,5 +116,5 @@ def test_evaluate_reports_strategy_random_and_full_labels_over_seeds() -> None:
     assert report["baseline"]["strategy"] == "random"
     assert report["baseline"]["label_fraction"] == pytest.approx(0.1, rel=0.1)
     assert report["full_labels"]["accuracy"] > report["baseline"]["accuracy"]
-    assert report["curve"][-1][0] == 4000
+    assert report["curve"][-1][0] == 20_000
     assert report["curve"][-1][2] == pytest.approx(report["accuracy"])

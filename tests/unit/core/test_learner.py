@@ -35,6 +35,7 @@ def _run(learner: ActiveLearner, data: list) -> list[tuple]:
         ("hoeffding-tree", "split"),
         ("logistic-regression", "randomized-variable-uncertainty"),
         ("adaptive-random-forest", "variable-uncertainty"),
+        ("hoeffding-adaptive-tree", "split"),
     ],
 )
 def test_a_restored_snapshot_makes_exactly_the_same_decisions(model: str, strategy: str) -> None:

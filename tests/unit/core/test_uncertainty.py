@@ -3,9 +3,20 @@ from __future__ import annotations
 import math
 
 import pytest
+from river import tree
 
 from stream_al.core import uncertainty
-from stream_al.core.uncertainty import MEASURES, entropy, least_confidence, margin
+from stream_al.core.models import make_model
+from stream_al.core.uncertainty import (
+    MEASURES,
+    entropy,
+    leaf_impurity,
+    least_confidence,
+    margin,
+    resolve,
+    tree_proba_and_impurity,
+)
+from stream_al.streams import parse_stream
 
 
 @pytest.mark.parametrize("name", list(MEASURES))
@@ -53,3 +64,42 @@ def test_measures_rank_a_closer_call_as_more_uncertain() -> None:
 def test_unknown_measure_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="least-confidence, margin, entropy"):
         uncertainty.measure("variance")
+
+
+def _grown_tree() -> tuple[tree.HoeffdingTreeClassifier, list]:
+    model = make_model("hoeffding-tree")
+    data = list(parse_stream("synth:agrawal-drift", n_events=4000).events(seed=1))
+    for x, y in data[:3000]:
+        model.learn_one(x, y)
+    assert model.n_nodes > 3
+    return model, data[3000:]
+
+
+def test_leaf_impurity_is_one_minus_the_majority_share_of_the_leaf() -> None:
+    model, rest = _grown_tree()
+    for x, _ in rest[:200]:
+        leaf = model._root.traverse(x, until_leaf=True)
+        stats = leaf.stats
+        assert leaf_impurity(model, x) == pytest.approx(
+            1 - max(stats.values()) / sum(stats.values())
+        )
+    assert leaf_impurity(make_model("hoeffding-tree"), {"a": 1}) == 1.0
+
+
+def test_the_fused_walk_gives_rivers_own_probabilities_and_the_leaf_impurity() -> None:
+    model, rest = _grown_tree()
+    for x, _ in rest:
+        proba, impurity = tree_proba_and_impurity(model, x)
+        assert proba == model.predict_proba_one(x)
+        assert impurity == pytest.approx(leaf_impurity(model, x))
+
+
+def test_auto_picks_leaf_for_trees_and_least_confidence_otherwise() -> None:
+    assert resolve("auto", make_model("hoeffding-tree")) == "leaf"
+    assert resolve("auto", make_model("hoeffding-adaptive-tree")) == "leaf"
+    assert resolve("auto", make_model("logistic-regression")) == "least-confidence"
+    assert resolve("entropy", make_model("hoeffding-tree")) == "entropy"
+    with pytest.raises(ValueError, match="needs a Hoeffding tree"):
+        resolve("leaf", make_model("gaussian-nb"))
+    with pytest.raises(ValueError, match="choose one of: auto"):
+        resolve("variance", make_model("gaussian-nb"))

@@ -38,6 +38,10 @@ __all__ = ["DemoResult", "SimulatedLabeler", "run_demo"]
 class SimulatedLabeler:
     """A labeler that knows the truth and answers each item ``delay`` events after taking it.
 
+    With the loop stepping one event at a time (the demo's default), the label of event i
+    is learned just before event i + delay is predicted: the same delay the prequential
+    references use, so the comparison is like for like.
+
     Parameters
     ----------
     truth
@@ -62,7 +66,9 @@ class SimulatedLabeler:
     def step(self, position: int, now: float) -> None:
         """Take new items and answer those due at stream ``position``."""
         for entry_id, raw in self.queue.take("simulated-labeler", 10_000):
-            self._held.append((position + self.delay, entry_id, json.loads(raw)["id"]))
+            # Taken right after the event at position - 1 was decided; its label must be
+            # learned before the event at (position - 1) + delay is.
+            self._held.append((position - 1 + self.delay, entry_id, json.loads(raw)["id"]))
         while self._held and self._held[0][0] <= position:
             _, entry_id, item_id = self._held.popleft()
             label = {
@@ -102,7 +108,7 @@ def run_demo(
     stream: StreamSpec,
     *,
     delay: int = 100,
-    batch_size: int = 50,
+    batch_size: int = 1,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> DemoResult:

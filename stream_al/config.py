@@ -1,7 +1,10 @@
 """Settings: one pydantic-settings model, read from ``STREAM_AL_*`` environment variables.
 
 Nested settings use ``__``: ``STREAM_AL_LEARNER__BUDGET=0.05``,
-``STREAM_AL_LEARNER__DRIFT__RESTART=reset``. Command-line flags override them.
+``STREAM_AL_LEARNER__DRIFT__RESTART=reset``. A TOML file (``--config``) may hold the same
+settings in sections (``[learner]``, ``[kafka]``, ...); the environment wins over the
+file, and command-line flags win over both. Secrets (the Redis and SASL passwords, the
+checkpoint key) are ``SecretStr``: they print as ``**********``.
 
 Examples
 --------
@@ -15,10 +18,18 @@ Examples
 
 from __future__ import annotations
 
+import os
+import socket
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import LearnerSpec
@@ -26,7 +37,18 @@ from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
 from stream_al.core.uncertainty import NAMES
 
-__all__ = ["DriftSettings", "LearnerSettings", "Settings"]
+__all__ = [
+    "CheckpointSettings",
+    "DriftSettings",
+    "KafkaSettings",
+    "LearnerSettings",
+    "MetricsSettings",
+    "RedisSettings",
+    "ServiceSettings",
+    "Settings",
+    "WorkerSettings",
+    "load_settings",
+]
 
 
 class DriftSettings(BaseModel):
@@ -117,6 +139,134 @@ def _known(value: str, registry: dict[str, Any], what: str) -> str:
     return value
 
 
+class KafkaSettings(BaseModel):
+    """The Kafka cluster and topics (security settings are passed to kafka-python)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    events_topic: str = Field("stream-al.events", min_length=1, description="Events in.")
+    predictions_topic: str = Field(
+        "stream-al.predictions", description="Predictions out; empty = publish none."
+    )
+    dead_letter_topic: str = Field(
+        "stream-al.dead-letters", min_length=1, description="Invalid events, with the reason."
+    )
+    group_id: str = Field("stream-al", min_length=1, description="Consumer group of serve.")
+    client_id: str = Field("stream-al", description="Kafka client id.")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new consumer group starts."
+    )
+    max_poll_records: int = Field(500, ge=1, description="Events per batch at most.")
+    poll_timeout_ms: int = Field(200, ge=0, description="How long a poll waits for events.")
+    session_timeout_ms: int = Field(10_000, ge=1000, description="Consumer session timeout.")
+    heartbeat_interval_ms: int = Field(3_000, ge=100, description="Consumer heartbeat.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512.")
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
+    ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
+    ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
+
+    def client_options(self) -> dict[str, Any]:
+        """Connection and security options common to consumers, producers and admins."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(self, name):
+                options[name] = getattr(self, name)
+        return options
+
+
+class RedisSettings(BaseModel):
+    """The Redis server that holds the label queue, pending items, train log, checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) URL.")
+    password: SecretStr | None = Field(None, description="Redis password (secret).")
+    prefix: str = Field("stream_al", min_length=1, description="Prefix of every key.")
+    ssl_ca_certs: str | None = Field(None, description="CA bundle for rediss:// URLs.")
+    socket_timeout: float = Field(5.0, gt=0, description="Seconds before a call gives up.")
+    label_ttl_seconds: float = Field(
+        7 * 24 * 3600.0, gt=0, description="How long a queried item waits for its label."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class ServiceSettings(BaseModel):
+    """The serve loop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    replica_id: str = Field(
+        default_factory=socket.gethostname, min_length=1, description="This replica's name."
+    )
+    max_queue_depth: int = Field(
+        10_000, ge=1, description="Label-queue size above which queries are skipped."
+    )
+    labels_per_loop: int = Field(500, ge=1, description="Labels joined per loop at most.")
+    max_event_bytes: int = Field(
+        65_536, ge=256, description="Larger events are dead-lettered unread."
+    )
+    label_claim_idle_seconds: float = Field(
+        60.0, gt=0, description="Labels a dead replica held are taken over after this."
+    )
+
+
+class CheckpointSettings(BaseModel):
+    """Signed checkpoints of the learner in Redis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: SecretStr | None = Field(
+        None, description="HMAC key that signs checkpoints (secret; required by serve)."
+    )
+    every_labels: int = Field(1000, ge=1, description="Checkpoint after this many labels.")
+    every_seconds: float = Field(60.0, gt=0, description="...or after this many seconds.")
+
+
+class MetricsSettings(BaseModel):
+    """The HTTP endpoint: /metrics, /healthz, /readyz."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
+    port: int = Field(9400, ge=0, le=65535, description="Port (0 = no endpoint).")
+
+
+class WorkerSettings(BaseModel):
+    """The labeling worker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        default_factory=lambda: f"worker-{socket.gethostname()}-{os.getpid()}",
+        description="Consumer name in the workers' group.",
+    )
+    claim_idle_seconds: float = Field(
+        300.0, gt=0, description="Items a dead worker held are taken over after this."
+    )
+    annotator: str = Field("", description="Annotator name on labels (default: the oracle).")
+
+
 class Settings(BaseSettings):
     """Every setting of stream-al."""
 
@@ -125,3 +275,50 @@ class Settings(BaseSettings):
     )
 
     learner: LearnerSettings = Field(default_factory=LearnerSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first, then the TOML file given with --config, then defaults.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _CONFIG_FILE is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_CONFIG_FILE))
+        return tuple(sources)
+
+
+_CONFIG_FILE: Path | None = None
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    """Settings from the environment and, if given, a TOML file (environment wins).
+
+    Raises ``ValueError`` naming the bad setting(s) in the form users write them.
+    """
+    global _CONFIG_FILE
+    if config_file is not None and not Path(config_file).is_file():
+        raise ValueError(f"no such config file: {config_file}")
+    _CONFIG_FILE = Path(config_file) if config_file is not None else None
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "STREAM_AL_" + "__".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise ValueError("bad setting " + "; ".join(problems)) from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
+        raise ValueError(f"cannot read settings: {exc}") from None
+    finally:
+        _CONFIG_FILE = None

@@ -21,14 +21,8 @@ from stream_al.config import LearnerSettings
 from stream_al.console import Progress
 from stream_al.core.evaluation import RunResult, prequential
 from stream_al.core.types import ClassLabel
-from stream_al.io.base import LabelQueue, LabelStream
-from stream_al.io.memory import (
-    MemoryDeadLetters,
-    MemoryLabelQueue,
-    MemoryLabelStream,
-    MemoryPendingStore,
-    MemoryTrainLog,
-)
+from stream_al.io.base import WorkerQueue
+from stream_al.io.memory import MemoryStore
 from stream_al.service import LabelLoop
 from stream_al.streams import StreamSpec
 
@@ -46,26 +40,23 @@ class SimulatedLabeler:
     ----------
     truth
         Item id -> label.
-    queue, labels
-        Where items are taken from and labels written to.
+    queue
+        Where items are taken from and labels given back.
     delay
         Events between taking an item and answering it.
 
     """
 
-    def __init__(
-        self, truth: dict[str, ClassLabel], queue: LabelQueue, labels: LabelStream, delay: int
-    ):
+    def __init__(self, truth: dict[str, ClassLabel], queue: WorkerQueue, delay: int):
         self.truth = truth
         self.queue = queue
-        self.labels = labels
         self.delay = delay
         self._held: deque[tuple[int, str, str]] = deque()
         self.answered = 0
 
     def step(self, position: int, now: float) -> None:
         """Take new items and answer those due at stream ``position``."""
-        for entry_id, raw in self.queue.take("simulated-labeler", 10_000):
+        for entry_id, raw in self.queue.take("simulated-labeler", 10_000, block_ms=0):
             # Taken right after the event at position - 1 was decided; its label must be
             # learned before the event at (position - 1) + delay is.
             self._held.append((position - 1 + self.delay, entry_id, json.loads(raw)["id"]))
@@ -77,8 +68,7 @@ class SimulatedLabeler:
                 "annotator": "simulated",
                 "ts": now,
             }
-            self.labels.append(json.dumps(label))
-            self.queue.ack(entry_id)
+            self.queue.complete(entry_id, json.dumps(label))
             self.answered += 1
 
 
@@ -117,18 +107,10 @@ def run_demo(
     examples = list(stream.events(settings.seed))
     n = len(examples)
     truth: dict[str, ClassLabel] = {}
-    queue, labels = MemoryLabelQueue(), MemoryLabelStream()
-    dead_letters = MemoryDeadLetters()
+    store = MemoryStore()
     spec = settings.spec()
-    loop = LabelLoop(
-        spec.build(settings.seed),
-        queue=queue,
-        pending=MemoryPendingStore(),
-        labels=labels,
-        train_log=MemoryTrainLog(),
-        dead_letters=dead_letters,
-    )
-    labeler = SimulatedLabeler(truth, queue, labels, delay)
+    loop = LabelLoop(spec.build(settings.seed), store=store, dead_letters=store)
+    labeler = SimulatedLabeler(truth, store, delay)
     correct = 0
     curve: list[tuple[int, int, float]] = []
     every = max(1, n // 100)
@@ -171,8 +153,8 @@ def run_demo(
         correct=correct,
         labels=loop.learner.n_queried,
         drifts=loop.learner.n_drifts,
-        dead_letters=len(dead_letters.records),
-        queue_left=queue.depth(),
+        dead_letters=len(store.dead_letters),
+        queue_left=store.queue_depth(),
         seconds=seconds,
         random=random_run,
         full=full_run,

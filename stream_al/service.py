@@ -1,40 +1,57 @@
-"""The label loop that wires the active learner to its stores.
+"""The serve loop: events in, queries out, labels joined, the train log learned.
 
-:class:`LabelLoop` is the heart of ``stream-al serve`` and of the embedded demo. It runs on
-one thread and does three things, each a method the caller drives in turn:
+:class:`LabelLoop` is the heart of ``stream-al serve`` and of the embedded demo; it does
+not know whether its stores are Redis or the in-memory twins. One thread drives it:
 
-1. :meth:`LabelLoop.process_events`: validate each event, decide, and for a queried one
-   store its features under its id (put-if-absent, with a TTL) and push it to the label
-   queue; invalid events go to the dead letters with the reason.
-2. :meth:`LabelLoop.process_labels`: join each label with its pending features (an atomic
-   take, so a repeated label is learned once), append the example to the train log and
-   acknowledge the label; orphaned, duplicate and invalid labels go to the dead letters.
-3. :meth:`LabelLoop.apply_train_log`: learn the new train-log entries in log order. The
-   model only ever learns from the log, so replaying the log after a checkpoint rebuilds
-   exactly the model that was lost.
+1. :meth:`LabelLoop.decide_batch` validates and decides every event of a batch (no I/O),
+   then :meth:`LabelLoop.complete_batch` performs the side effects: for a queried event
+   its pending features and its queue entry in one atomic step (a replayed event is not
+   queued again), the prediction, the dead letters. Decisions are made once: a batch
+   whose side effects failed half way (Redis restarting, say) is completed, not decided
+   again.
+2. :meth:`LabelLoop.process_labels` joins each label with its pending item into the
+   train log (atomically; a repeated label is learned once); orphaned, duplicate and
+   invalid labels are dead-lettered and counted.
+3. :meth:`LabelLoop.apply_train_log` learns the new train-log entries in log order. The
+   model learns only from the log, so a checkpoint plus the log after it rebuilds exactly
+   the model that was lost.
 
-Nothing here knows whether the stores are Redis or the in-memory twins.
+:class:`Service` adds Kafka, checkpoints, metrics, health, reconnects with backoff and a
+clean shutdown (DESIGN §3-4).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import redis
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from stream_al.checkpoints import make_checkpoint, restore_checkpoint
 from stream_al.core.learner import ActiveLearner, Decision
-from stream_al.io.base import DeadLetters, LabelQueue, LabelStream, PendingStore, TrainLog
+from stream_al.core.strategies import QUERY_RANDOM
+from stream_al.health import Health
+from stream_al.io.base import CheckpointStore, DeadLetterSink, LabelStore
+from stream_al.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label
 
-__all__ = ["EVENT_OUTCOMES", "LABEL_OUTCOMES", "LabelLoop"]
+__all__ = ["Action", "LabelLoop", "Service", "checkpoint_due", "dead_letter"]
 
-# Outcomes are a closed set (they label metrics); every one is counted from the start.
-EVENT_OUTCOMES = ("predicted", "queried", "duplicate", "backpressure", "invalid")
-LABEL_OUTCOMES = ("joined", "orphaned", "duplicate", "invalid")
+# Failures the loop waits out: a server away, a timeout, a broken connection.
+RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, KafkaError, OSError)
+
+log = logging.getLogger("stream_al.service")
+
+MAX_DEAD_LETTER_PAYLOAD = 16_384
+ACCURACY_WINDOW = 500
 
 
 def _json(value: Any) -> str:
@@ -50,21 +67,50 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
+def dead_letter(origin: str, error: str, raw: str | bytes, now: float) -> str:
+    """A dead-letter record as JSON; huge payloads are cut (the reason says so)."""
+    payload = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if len(payload) > MAX_DEAD_LETTER_PAYLOAD:
+        error = f"{error} (payload cut from {len(payload)} to {MAX_DEAD_LETTER_PAYLOAD} chars)"
+        payload = payload[:MAX_DEAD_LETTER_PAYLOAD]
+    return DeadLetter(source=origin, error=error, payload=payload, ts=now).model_dump_json()
+
+
+@dataclass
+class Action:
+    """One event of a batch: its decision and what remains to be done for it."""
+
+    origin: str
+    event: Event | None
+    decision: Decision | None
+    outcome: str
+    dead_letter: str | None = None
+    model_version: int = 0
+    decided_at: float = 0.0
+    done: bool = False
+
+
 class LabelLoop:
-    """Events in, queries out, labels joined, the train log learned.
+    """Events in, queries out, labels joined, the train log learned (see the module doc).
 
     Parameters
     ----------
     learner
         The active learner (the only place the model lives).
-    queue, pending, labels, train_log, dead_letters
-        The stores (see :mod:`stream_al.io.base`).
+    store
+        Label queue, pending items, labels and train log.
+    dead_letters
+        Where invalid events go.
     predictions
-        Called with each prediction as JSON, or None to publish nothing.
+        ``predictions(item_id, payload)`` publishes a prediction; None publishes nothing.
+    metrics
+        Prometheus metrics to update, or None.
     max_queue_depth
         When the label queue holds this many items, new queries are skipped.
     label_ttl
         Seconds a queried item waits for its label before it is forgotten.
+    max_event_bytes
+        Larger events are dead-lettered without being parsed.
     clock
         Wall-clock seconds, for timestamps.
 
@@ -74,169 +120,424 @@ class LabelLoop:
         self,
         learner: ActiveLearner,
         *,
-        queue: LabelQueue,
-        pending: PendingStore,
-        labels: LabelStream,
-        train_log: TrainLog,
-        dead_letters: DeadLetters,
-        predictions: Callable[[str], None] | None = None,
+        store: LabelStore,
+        dead_letters: DeadLetterSink,
+        predictions: Callable[[str, str], None] | None = None,
+        metrics: Metrics | None = None,
         max_queue_depth: int = 10_000,
         label_ttl: float = 7 * 24 * 3600.0,
+        max_event_bytes: int = 65_536,
         clock: Callable[[], float] = time.time,
     ):
         self.learner = learner
-        self.queue = queue
-        self.pending = pending
-        self.labels = labels
-        self.train_log = train_log
+        self.store = store
         self.dead_letters = dead_letters
         self.predictions = predictions
+        self.metrics = metrics
         self.max_queue_depth = max_queue_depth
         self.label_ttl = label_ttl
+        self.max_event_bytes = max_event_bytes
         self.clock = clock
         self.last_applied: str | None = None
         self.events = Counter(dict.fromkeys(EVENT_OUTCOMES, 0))
         self.label_outcomes = Counter(dict.fromkeys(LABEL_OUTCOMES, 0))
+        self.applied = 0
+        self._accuracy: dict[str, deque[bool]] = {
+            "labeled": deque(maxlen=ACCURACY_WINDOW),
+            "random": deque(maxlen=ACCURACY_WINDOW),
+        }
 
     # -- events ------------------------------------------------------------------------
 
-    def process_events(self, batch: Iterable[tuple[str, str | bytes]]) -> list[Decision | None]:
-        """Decide every event of ``batch`` (pairs of origin and raw JSON).
+    def decide_batch(self, batch: Sequence[tuple[str, str | bytes]]) -> list[Action]:
+        """Validate and decide every event of ``batch`` (pairs of origin and raw JSON).
 
-        Returns the decisions in order, None for an event that was dead-lettered.
+        No I/O but one look at the queue depth (for backpressure).
         """
-        room = self.max_queue_depth - self.queue.depth()
-        out: list[Decision | None] = []
+        room = self.max_queue_depth - self.store.queue_depth()
+        now = self.clock()
+        actions: list[Action] = []
+        learner = self.learner
         for origin, raw in batch:
+            if len(raw) > self.max_event_bytes:
+                error = f"event of {len(raw)} bytes is larger than max_event_bytes"
+                actions.append(self._invalid(origin, error, raw, now))
+                continue
             try:
                 event = Event.model_validate_json(raw)
             except ValidationError as exc:
-                self._dead_letter(origin, exc, raw)
-                self.events["invalid"] += 1
-                out.append(None)
+                actions.append(self._invalid(origin, _error_text(exc), raw, now))
                 continue
-            decision = self._decide(event, may_query=room > 0)
+            may_query = room > 0
+            decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
             if decision.queried:
                 room -= 1
-            out.append(decision)
-        return out
-
-    def _decide(self, event: Event, may_query: bool) -> Decision:
-        learner = self.learner
-        decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
-        now = self.clock()
-        outcome = "predicted"
-        if not may_query:
-            outcome = "backpressure"
-        elif decision.queried:
-            outcome = self._enqueue(event, decision, now)
-        self.events[outcome] += 1
-        if self.predictions is not None:
-            self.predictions(
-                _json(
-                    {
-                        "id": event.id,
-                        "prediction": decision.prediction,
-                        "proba": {str(k): v for k, v in decision.proba.items()},
-                        "queried": outcome == "queried",
-                        "score": decision.score,
-                        "model_version": learner.model_version,
-                        "ts": now,
-                    }
-                )
+                outcome = "queried"  # or "duplicate", once the store has answered
+            else:
+                outcome = "not_queried" if may_query else "backpressure"
+            actions.append(
+                Action(origin, event, decision, outcome, None, learner.model_version, now)
             )
-        return decision
+        return actions
 
-    def _enqueue(self, event: Event, decision: Decision, now: float) -> str:
-        version = self.learner.model_version
-        stored = _json(
+    def _invalid(self, origin: str, error: str, raw: str | bytes, now: float) -> Action:
+        return Action(origin, None, None, "invalid", dead_letter(origin, error, raw, now))
+
+    def complete_batch(self, actions: Sequence[Action]) -> None:
+        """Perform the side effects of ``actions`` not done yet (safe to call again)."""
+        for action in actions:
+            if action.done:
+                continue
+            if action.dead_letter is not None:
+                self.dead_letters.send(action.dead_letter)
+            elif action.outcome == "queried" and not self._enqueue(action):
+                action.outcome = "duplicate"  # at-least-once delivery: already queued
+            if action.event is not None and action.decision is not None and self.predictions:
+                self.predictions(action.event.id, self._prediction(action))
+            action.done = True
+            self.events[action.outcome] += 1
+            if self.metrics is not None:
+                self.metrics.events.labels(outcome=action.outcome).inc()
+
+    def _enqueue(self, action: Action) -> bool:
+        event, decision = action.event, action.decision
+        assert event is not None and decision is not None
+        proba = {str(k): v for k, v in decision.proba.items()}
+        pending = _json(
             {
                 "features": event.features,
                 "prediction": decision.prediction,
                 "score": decision.score,
-                "enqueued_at": now,
-                "model_version": version,
+                "reason": decision.reason,
+                "enqueued_at": action.decided_at,
+                "model_version": action.model_version,
             }
         )
-        if not self.pending.put(event.id, stored, self.label_ttl):
-            return "duplicate"  # at-least-once delivery: this id is already waiting
-        self.queue.push(
-            _json(
-                {
-                    "id": event.id,
-                    "features": event.features,
-                    "proba": {str(k): v for k, v in decision.proba.items()},
-                    "prediction": decision.prediction,
-                    "score": decision.score,
-                    "strategy": self.learner.strategy_name,
-                    "threshold": decision.threshold,
-                    "reason": decision.reason,
-                    "enqueued_at": now,
-                    "model_version": version,
-                }
-            )
+        item = _json(
+            {
+                "id": event.id,
+                "features": event.features,
+                "proba": proba,
+                "prediction": decision.prediction,
+                "score": decision.score,
+                "strategy": self.learner.strategy_name,
+                "threshold": decision.threshold,
+                "reason": decision.reason,
+                "enqueued_at": action.decided_at,
+                "model_version": action.model_version,
+            }
         )
-        return "queried"
+        return self.store.enqueue(event.id, pending, item, self.label_ttl)
+
+    def _prediction(self, action: Action) -> str:
+        event, decision = action.event, action.decision
+        assert event is not None and decision is not None
+        return _json(
+            {
+                "id": event.id,
+                "prediction": decision.prediction,
+                "proba": {str(k): v for k, v in decision.proba.items()},
+                "queried": action.outcome == "queried",
+                "score": decision.score,
+                "model_version": action.model_version,
+                "ts": action.decided_at,
+            }
+        )
+
+    def process_events(self, batch: Sequence[tuple[str, str | bytes]]) -> list[Decision | None]:
+        """Decide and complete a batch at once (the embedded loop's convenience)."""
+        actions = self.decide_batch(batch)
+        self.complete_batch(actions)
+        return [a.decision for a in actions]
 
     # -- labels ------------------------------------------------------------------------
 
     def process_labels(self, max_count: int = 500) -> int:
         """Join up to ``max_count`` waiting labels into the train log; returns how many."""
         joined = 0
-        for entry_id, raw in self.labels.read(max_count):
+        for entry_id, raw in self.store.read_labels(max_count):
             origin = f"labels:{entry_id}"
             try:
                 label = Label.model_validate_json(raw)
             except ValidationError as exc:
-                self._dead_letter(origin, exc, raw)
-                self.label_outcomes["invalid"] += 1
-                self.labels.ack(entry_id)
+                self._reject(entry_id, origin, "invalid", _error_text(exc), raw)
                 continue
-            stored = self.pending.take(label.id)
-            if stored is None:
-                if self.pending.was_taken(label.id):
-                    outcome, why = "duplicate", "a label for this item was already learned"
-                else:
-                    outcome, why = (
-                        "orphaned",
-                        "no pending item with this id (never queried, or its TTL expired)",
-                    )
-                self._dead_letter(origin, ValueError(f"{outcome} label: {why}"), raw)
-                self.label_outcomes[outcome] += 1
-                self.labels.ack(entry_id)
-                continue
-            item = json.loads(stored)
-            self.train_log.append(
-                _json(
-                    {
-                        "id": label.id,
-                        "features": item["features"],
-                        "label": label.label,
-                        "prediction": item["prediction"],
-                        "annotator": label.annotator,
-                        "enqueued_at": item["enqueued_at"],
-                        "labeled_at": label.ts if label.ts is not None else self.clock(),
-                    }
-                )
-            )
-            self.labels.ack(entry_id)
-            self.label_outcomes["joined"] += 1
-            joined += 1
+            if label.ts is None:
+                label = label.model_copy(update={"ts": self.clock()})
+            outcome, _ = self.store.join(entry_id, label.id, label.model_dump_json())
+            if outcome == "learned":
+                joined += 1
+                self._count_label("learned")
+            elif outcome == "duplicate":
+                why = "duplicate label: this item was labeled and learned already"
+                self._reject(entry_id, origin, "duplicate", why, raw)
+            else:
+                why = "orphaned label: no pending item with this id (never queried, or expired)"
+                self._reject(entry_id, origin, "orphaned", why, raw)
         return joined
+
+    def _reject(self, entry_id: str, origin: str, outcome: str, error: str, raw: str) -> None:
+        self.store.reject_label(entry_id, dead_letter(origin, error, raw, self.clock()))
+        self._count_label(outcome)
+
+    def _count_label(self, outcome: str) -> None:
+        self.label_outcomes[outcome] += 1
+        if self.metrics is not None:
+            self.metrics.labels.labels(outcome=outcome).inc()
 
     def apply_train_log(self, max_count: int = 1000) -> int:
         """Learn the train-log entries after the last applied one, in order."""
-        entries = self.train_log.read_after(self.last_applied, max_count)
-        learn = self.learner.learn
-        for entry_id, raw in entries:
-            example = json.loads(raw)
-            learn(example["features"], example["label"], example["prediction"])
-            self.last_applied = entry_id
+        entries = self.store.read_train_log(self.last_applied, max_count)
+        learner, metrics = self.learner, self.metrics
+        for entry in entries:
+            item, label = json.loads(entry.item), json.loads(entry.label)
+            drifts, swaps = learner.n_drifts, learner.n_swaps
+            learner.learn(item["features"], label["label"], item["prediction"])
+            self.last_applied = entry.entry_id
+            correct = item["prediction"] == label["label"]
+            self._accuracy["labeled"].append(correct)
+            if item.get("reason") == QUERY_RANDOM:
+                self._accuracy["random"].append(correct)
+            if metrics is not None:
+                if learner.n_drifts > drifts:
+                    metrics.drift_detections.labels(detector="adwin").inc()
+                if learner.n_swaps > swaps:
+                    metrics.drift_detections.labels(detector="challenger").inc()
+                delay = (label.get("ts") or 0.0) - (item.get("enqueued_at") or 0.0)
+                if math.isfinite(delay) and delay >= 0:
+                    metrics.label_delay.observe(delay)
+        self.applied += len(entries)
+        if metrics is not None and entries:
+            metrics.train_log_applied.inc(len(entries))
         return len(entries)
 
-    # -- dead letters ------------------------------------------------------------------
+    def accuracy(self, sample: str) -> float | None:
+        """Accuracy of the predictions on the last labeled items of ``sample``."""
+        window = self._accuracy[sample]
+        return sum(window) / len(window) if window else None
 
-    def _dead_letter(self, origin: str, exc: Exception, raw: str | bytes) -> None:
-        payload = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        record = DeadLetter(source=origin, error=_error_text(exc), payload=payload, ts=self.clock())
-        self.dead_letters.send(record.model_dump_json())
+    def update_gauges(self) -> None:
+        """Budget, threshold, queue, pending and accuracy gauges (a few store calls)."""
+        if self.metrics is None:
+            return
+        m, learner = self.metrics, self.learner
+        m.budget_target.set(learner.budget.target)
+        m.budget_spent.set(learner.budget.spent)
+        threshold = learner.strategy.threshold
+        if threshold is not None:
+            m.threshold.set(threshold)
+        m.queue_depth.set(self.store.queue_depth())
+        m.pending_items.set(self.store.pending_count())
+        for sample in self._accuracy:
+            value = self.accuracy(sample)
+            if value is not None:
+                m.accuracy.labels(sample=sample).set(value)
+
+
+def checkpoint_due(
+    applied_since: int, seconds_since: float, every_labels: int, every_seconds: float
+) -> bool:
+    """A checkpoint is due after ``every_labels`` new labels, or after ``every_seconds``
+    when at least one label was learned since the last one."""
+    return applied_since >= every_labels or (applied_since > 0 and seconds_since >= every_seconds)
+
+
+class EventSource(Protocol):
+    def poll(self) -> list[tuple[str, bytes]]: ...
+
+    def commit(self) -> None: ...
+
+    def lag(self) -> dict[int, int]: ...
+
+    def close(self) -> None: ...
+
+
+class Publisher(Protocol):
+    def prediction(self, key: str, payload: str) -> None: ...
+
+    def send(self, payload: str) -> None: ...
+
+    def flush(self, timeout: float | None = 30.0) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ServiceStore(LabelStore, CheckpointStore, Protocol):
+    def ping(self) -> bool: ...
+
+
+class Service:
+    """``stream-al serve``: the loop of DESIGN §4 on Kafka and Redis.
+
+    One turn: poll a batch -> decide -> Redis writes, predictions, dead letters -> flush
+    the producer -> commit the offsets; then join the waiting labels, learn the new
+    train-log entries, and checkpoint when due. A failure (Redis or Kafka away) is
+    retried with backoff from where the turn stopped: a polled batch is completed, never
+    decided twice, and offsets are committed only after its side effects are durable.
+
+    :meth:`stop` (the first SIGTERM/SIGINT) lets the current turn finish, then commits,
+    checkpoints and returns.
+    """
+
+    def __init__(
+        self,
+        learner: ActiveLearner,
+        *,
+        replica: str,
+        source: EventSource,
+        publisher: Publisher,
+        store: ServiceStore,
+        metrics: Metrics,
+        health: Health,
+        checkpoint_key: bytes,
+        every_labels: int = 1000,
+        every_seconds: float = 60.0,
+        labels_per_loop: int = 500,
+        max_queue_depth: int = 10_000,
+        label_ttl: float = 7 * 24 * 3600.0,
+        max_event_bytes: int = 65_536,
+        publish_predictions: bool = True,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.replica = replica
+        self.source = source
+        self.publisher = publisher
+        self.store = store
+        self.metrics = metrics
+        self.health = health
+        self.checkpoint_key = checkpoint_key
+        self.every_labels = every_labels
+        self.every_seconds = every_seconds
+        self.labels_per_loop = labels_per_loop
+        self.clock = clock
+        self.loop = LabelLoop(
+            learner,
+            store=store,
+            dead_letters=publisher,
+            predictions=publisher.prediction if publish_predictions else None,
+            metrics=metrics,
+            max_queue_depth=max_queue_depth,
+            label_ttl=label_ttl,
+            max_event_bytes=max_event_bytes,
+            clock=clock,
+        )
+        self._batch: list[Action] | None = None
+        self._stopping = False
+        self._applied_at_checkpoint = 0
+        self._checkpoint_time = time.monotonic()
+        self._gauges_time = 0.0
+
+    # -- start -------------------------------------------------------------------------
+
+    @classmethod
+    def restore_learner(
+        cls, store: ServiceStore, replica: str, key: bytes, fresh: Callable[[], ActiveLearner]
+    ) -> tuple[ActiveLearner, str | None, str]:
+        """This replica's checkpoint, else the newest of any replica, else a fresh learner.
+
+        Returns the learner, the train-log id it contains, and where it came from. A
+        checkpoint with a bad signature raises :class:`CheckpointError`.
+        """
+        own = store.load(replica)
+        if own is not None:
+            return restore_checkpoint(own, key), own.train_log_id, f"checkpoint of {replica}"
+        newest = store.newest()
+        if newest is not None:
+            learner = restore_checkpoint(newest, key)
+            return learner, newest.train_log_id, f"newest checkpoint ({newest.replica})"
+        return fresh(), None, "a fresh model"
+
+    def replay(self, after: str | None) -> int:
+        """Learn the whole train log after ``after``; returns how many entries."""
+        self.loop.last_applied = after
+        total = 0
+        while True:
+            n = self.loop.apply_train_log(5000)
+            total += n
+            if n == 0:
+                return total
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def turn(self) -> None:
+        """One turn of the loop (see the class docstring); raises on I/O failure."""
+        started = time.perf_counter()
+        if self._batch is None:
+            self._batch = self.loop.decide_batch(self.source.poll())
+        if self._batch:
+            self.loop.complete_batch(self._batch)
+            self.publisher.flush()
+            self.source.commit()
+        self._batch = None
+        self.loop.process_labels(self.labels_per_loop)
+        self.loop.apply_train_log(self.labels_per_loop * 2)
+        self.maybe_checkpoint()
+        now = time.monotonic()
+        if now - self._gauges_time >= 1.0:
+            self._gauges_time = now
+            self.loop.update_gauges()
+            for partition, lag in self.source.lag().items():
+                self.metrics.consumer_lag.labels(partition=str(partition)).set(lag)
+        self.metrics.batch_duration.observe(time.perf_counter() - started)
+        self.health.beat()
+
+    def maybe_checkpoint(self, force: bool = False) -> bool:
+        applied_since = self.loop.applied - self._applied_at_checkpoint
+        seconds_since = time.monotonic() - self._checkpoint_time
+        if not force and not checkpoint_due(
+            applied_since, seconds_since, self.every_labels, self.every_seconds
+        ):
+            return False
+        now = self.clock()
+        checkpoint = make_checkpoint(
+            self.loop.learner, self.replica, self.loop.last_applied, self.checkpoint_key, now
+        )
+        self.store.save(checkpoint)
+        self.store.trim_train_log()
+        self._applied_at_checkpoint = self.loop.applied
+        self._checkpoint_time = time.monotonic()
+        self.metrics.last_checkpoint.set(now)
+        return True
+
+    def run(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Turn until :meth:`stop`, retrying failures with backoff; then shut down."""
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                self.turn()
+            except RECOVERABLE as exc:
+                self.health.set_ready(False, f"{type(exc).__name__}: {exc}")
+                self.health.beat()
+                log.warning("%s: %s; retrying in %.1f s", type(exc).__name__, exc, backoff)
+                sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            else:
+                if not self.health.ready:
+                    self.health.set_ready(True)
+                backoff = 0.1
+        self.shutdown(sleep)
+
+    def shutdown(self, sleep: Callable[[float], None] = time.sleep, deadline: float = 8.0) -> None:
+        """Finish the current batch, commit, checkpoint (retrying until ``deadline``)."""
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                if self._batch:
+                    self.loop.complete_batch(self._batch)
+                    self.publisher.flush()
+                    self.source.commit()
+                    self._batch = None
+                self.maybe_checkpoint(force=True)
+                return
+            except RECOVERABLE as exc:
+                if time.monotonic() >= end:
+                    log.error("shutdown incomplete: %s: %s", type(exc).__name__, exc)
+                    raise
+                sleep(0.2)

@@ -238,3 +238,7 @@ class Challenger:
     def _stop(self) -> None:
         self._model = None
         self._since = 0
+
+    def state(self) -> tuple[Any, ...]:
+        """Everything but the callables: what the labeled items alone determine."""
+        return (self._model, self._since, self._n, self._wins, self._losses, self.swaps)

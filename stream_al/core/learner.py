@@ -44,6 +44,7 @@ from typing import Any
 from river import base, compose, tree
 
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
+from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, DriftMonitor, DriftReaction
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.strategies import QueryStrategy, make_strategy
@@ -353,6 +354,28 @@ class ActiveLearner:
     def model_version(self) -> int:
         """How many labels the model has learned: identifies its state in a stream."""
         return self.n_learned
+
+    def model_digest(self) -> str:
+        """A digest of what the labels alone determine, equal across processes.
+
+        It covers the model, the drift monitor, the challenger, the warm-restart buffer
+        and the learned, drift and swap counts: two replicas that learned the same train
+        log have the same digest. The budget and the strategy follow each replica's own
+        events and are left out. (A pipeline whose unsupervised steps learn from every
+        event, such as ``logistic-regression``, also depends on the events it predicted.)
+        """
+        challenger = self._challenger.state() if self._challenger is not None else None
+        return state_digest(
+            (
+                self._model,
+                self._monitor,
+                challenger,
+                list(self._recent),
+                self.n_learned,
+                self.n_drifts,
+                self.n_swaps,
+            )
+        )
 
     def snapshot(self) -> bytes:
         """The learner's whole state (model, strategy, budget, drift) as bytes.

@@ -1,99 +1,132 @@
-"""The small interfaces the service talks to; Redis and Kafka adapters and the in-memory
-twins (the embedded default) implement them.
+"""The interfaces the serve loop and the worker talk to.
 
-Payloads cross these interfaces as JSON text, in every implementation, so the embedded
-mode exercises exactly the serialisation the servers see.
+Redis (:mod:`stream_al.io.redis`) and the in-memory twins (:mod:`stream_al.io.memory`,
+the embedded default) implement them. Payloads cross as JSON text in both, so the
+embedded mode exercises exactly the serialisation the servers see.
 
-=================  =====================================================================
-``LabelQueue``     queried items waiting for a labeler (workers take, then acknowledge)
-``PendingStore``   the features of each queried item, kept until its label arrives
-``LabelStream``    labels from workers to the service
-``TrainLog``       joined (features, label) examples, learned in log order
-``DeadLetters``    what could not be used, with the reason and the origin
-=================  =====================================================================
+The operations that must not be split by a crash are single calls here, atomic in every
+implementation (a Lua script in Redis):
+
+- :meth:`LabelStore.enqueue`: store the item's pending features *and* push it to the
+  label queue, unless the id is pending or was labeled already (idempotent under
+  at-least-once delivery);
+- :meth:`LabelStore.join`: take the pending features, remember the id as labeled, append
+  the example to the train log *and* acknowledge the label;
+- :meth:`WorkerQueue.complete`: write the label *and* acknowledge the queue item.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
-__all__ = ["DeadLetters", "Entry", "LabelQueue", "LabelStream", "PendingStore", "TrainLog"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointStore",
+    "DeadLetterSink",
+    "Entry",
+    "JoinOutcome",
+    "LabelStore",
+    "TrainLogEntry",
+    "WorkerQueue",
+]
 
 Entry = tuple[str, str]
-"""An entry of a log-like store: ``(entry_id, payload_json)``."""
+"""A stream entry: ``(entry_id, payload_json)``."""
+
+JoinOutcome = Literal["learned", "orphaned", "duplicate"]
 
 
-class LabelQueue(Protocol):
-    """Queried items waiting for a labeler."""
+@dataclass(frozen=True)
+class TrainLogEntry:
+    """A joined example: the pending item as queued and the label as given."""
 
-    def push(self, payload: str) -> str:
-        """Append an item; returns its entry id."""
+    entry_id: str
+    item: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed learner snapshot and the last train-log entry it contains."""
+
+    replica: str
+    train_log_id: str | None
+    data: bytes
+    signature: str
+    created_at: float
+
+
+class LabelStore(Protocol):
+    """What the serve loop needs: queue, pending items, labels in, train log."""
+
+    def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
+        """Store the pending item and queue it, atomically; False if already queued."""
+        ...
+
+    def queue_depth(self) -> int:
+        """Items in the label queue (waiting or held by a worker)."""
+        ...
+
+    def pending_count(self) -> int:
+        """Items waiting for their label (expired ones excluded)."""
+        ...
+
+    def read_labels(self, count: int) -> list[Entry]:
+        """Up to ``count`` labels for this reader: its own unacknowledged ones first."""
+        ...
+
+    def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
+        """Join a label with its pending item into the train log, atomically.
+
+        Returns ``("learned", train_log_id)``, or ``("orphaned" | "duplicate", None)`` with
+        the label left unacknowledged for :meth:`reject_label`.
+        """
+        ...
+
+    def reject_label(self, entry_id: str, dead_letter: str) -> None:
+        """Dead-letter a label and acknowledge it."""
+        ...
+
+    def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
+        """Up to ``count`` train-log entries after ``after`` (from the start when None)."""
+        ...
+
+
+class WorkerQueue(Protocol):
+    """What a labeling worker needs: take items, give labels back."""
+
+    def take(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """Up to ``count`` items: its own unfinished ones, then ones held too long by a
+        worker that went away, then new ones (waiting up to ``block_ms``)."""
+        ...
+
+    def complete(self, entry_id: str, label: str | None) -> None:
+        """Write ``label`` (None: skip the item) and remove the item from the queue."""
         ...
 
     def depth(self) -> int:
-        """Items not yet acknowledged by a worker (waiting or being labeled)."""
-        ...
-
-    def take(self, consumer: str, count: int) -> list[Entry]:
-        """Up to ``count`` items for ``consumer`` that no worker holds."""
-        ...
-
-    def ack(self, entry_id: str) -> None:
-        """The item is done (labeled or deliberately dropped)."""
+        """Items in the label queue."""
         ...
 
 
-class PendingStore(Protocol):
-    """The features of queried items, under their item id, until the label arrives."""
+class CheckpointStore(Protocol):
+    """Where signed learner snapshots are kept, one per replica."""
 
-    def put(self, item_id: str, payload: str, ttl_seconds: float) -> bool:
-        """Store unless already present (then False: the item was queried before)."""
+    def save(self, checkpoint: Checkpoint) -> None: ...
+
+    def load(self, replica: str) -> Checkpoint | None: ...
+
+    def newest(self) -> Checkpoint | None:
+        """The checkpoint that contains the most of the train log, of any replica."""
         ...
 
-    def take(self, item_id: str) -> str | None:
-        """Remove and return the item atomically; None when absent or expired."""
-        ...
-
-    def was_taken(self, item_id: str) -> bool:
-        """Whether the item was taken recently (a second label for it is a duplicate)."""
-        ...
-
-    def count(self) -> int:
-        """Items currently pending."""
+    def trim_train_log(self) -> int:
+        """Drop train-log entries every checkpoint already contains; returns how many."""
         ...
 
 
-class LabelStream(Protocol):
-    """Labels from workers to the service."""
+class DeadLetterSink(Protocol):
+    """Where invalid events go, with the reason."""
 
-    def append(self, payload: str) -> str:
-        """A worker adds a label; returns its entry id."""
-        ...
-
-    def read(self, count: int) -> list[Entry]:
-        """Up to ``count`` labels not yet read by this consumer."""
-        ...
-
-    def ack(self, entry_id: str) -> None:
-        """The label has been joined (or dead-lettered)."""
-        ...
-
-
-class TrainLog(Protocol):
-    """Joined examples in the order the model learns them."""
-
-    def append(self, payload: str) -> str:
-        """Append an example; returns its entry id (ids increase along the log)."""
-        ...
-
-    def read_after(self, entry_id: str | None, count: int) -> list[Entry]:
-        """Up to ``count`` entries after ``entry_id`` (from the start when None)."""
-        ...
-
-
-class DeadLetters(Protocol):
-    """Where unusable messages go, with the reason."""
-
-    def send(self, payload: str) -> None:
-        """Keep a dead-letter record (a ``DeadLetter`` as JSON)."""
-        ...
+    def send(self, payload: str) -> None: ...

@@ -1,21 +1,23 @@
-"""In-process twins of the label queue, pending store, label stream, train log and dead
-letters: the embedded default used by ``stream-al demo`` (SQLite to Redis's Postgres).
+"""In-process twins of the Redis stores: the embedded default used by ``stream-al demo``.
 
-They keep the same semantics as the Redis implementations where the service relies on
-them: JSON payloads, increasing entry ids, put-if-absent with a TTL, atomic take, items
-held by a worker until acknowledged. They are single-process and not thread-safe, like
-the serve loop that uses them.
+:class:`MemoryStore` keeps the semantics the service relies on: JSON payloads,
+increasing entry ids, enqueue-unless-known with a TTL, atomic join, items held by a worker
+until completed. It is single-process and not thread-safe, like the loop that uses it.
 
 Examples
 --------
->>> queue = MemoryLabelQueue()
->>> entry = queue.push('{"id": "a"}')
->>> queue.take("worker-1", 10)
-[('1-0', '{"id": "a"}')]
->>> queue.take("worker-2", 10), queue.depth()
-([], 1)
->>> queue.ack(entry); queue.depth()
-0
+>>> store = MemoryStore()
+>>> store.enqueue("a", '{"features": {}}', '{"id": "a"}', ttl_seconds=60)
+True
+>>> store.enqueue("a", '{"features": {}}', '{"id": "a"}', ttl_seconds=60)  # again: no-op
+False
+>>> [(entry_id, item)] = store.take("worker-1", 10, block_ms=0)
+>>> store.complete(entry_id, '{"id": "a", "label": "cat"}')
+>>> [(label_id, label)] = store.read_labels(10)
+>>> store.join(label_id, "a", label)
+('learned', '1-0')
+>>> store.queue_depth(), store.pending_count()
+(0, 0)
 
 """
 
@@ -25,139 +27,125 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from stream_al.io.base import Entry
+from stream_al.io.base import Checkpoint, Entry, JoinOutcome, TrainLogEntry
 
-__all__ = [
-    "MemoryDeadLetters",
-    "MemoryLabelQueue",
-    "MemoryLabelStream",
-    "MemoryPendingStore",
-    "MemoryTrainLog",
-]
+__all__ = ["MemoryStore"]
 
 
-class _Log:
-    """An append-only log with Redis-stream-like ids ``"<n>-0"``."""
-
-    def __init__(self) -> None:
-        self._entries: list[Entry] = []
-
-    def append(self, payload: str) -> str:
-        entry_id = f"{len(self._entries) + 1}-0"
-        self._entries.append((entry_id, payload))
-        return entry_id
-
-    @staticmethod
-    def position(entry_id: str | None) -> int:
-        return 0 if entry_id is None else int(entry_id.split("-", 1)[0])
-
-    def __len__(self) -> int:
-        return len(self._entries)
+def _position(entry_id: str | None) -> int:
+    return 0 if entry_id is None else int(entry_id.split("-", 1)[0])
 
 
-class MemoryLabelQueue(_Log):
-    """Items wait until a worker takes them, then until that worker acknowledges them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._waiting: OrderedDict[str, str] = OrderedDict()
-        self._held: dict[str, tuple[str, str]] = {}
-
-    def push(self, payload: str) -> str:
-        entry_id = self.append(payload)
-        self._waiting[entry_id] = payload
-        return entry_id
-
-    def depth(self) -> int:
-        return len(self._waiting) + len(self._held)
-
-    def take(self, consumer: str, count: int) -> list[Entry]:
-        taken: list[Entry] = []
-        while self._waiting and len(taken) < count:
-            entry_id, payload = self._waiting.popitem(last=False)
-            self._held[entry_id] = (consumer, payload)
-            taken.append((entry_id, payload))
-        return taken
-
-    def ack(self, entry_id: str) -> None:
-        self._held.pop(entry_id, None)
-        self._waiting.pop(entry_id, None)
-
-
-class MemoryPendingStore:
-    """Put-if-absent with a time to live; take is atomic (there is one thread)."""
+class MemoryStore:
+    """Label queue, pending items, label stream, train log, checkpoints and dead letters."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._items: dict[str, tuple[float, str]] = {}
-        self._taken: dict[str, float] = {}
+        self._counter = 0
+        self._queue: OrderedDict[str, str] = OrderedDict()  # entry id -> item
+        self._held: dict[str, tuple[str, str]] = {}  # entry id -> (consumer, item)
+        self._seen_consumers: set[str] = set()
+        self._pending: dict[str, tuple[float, str]] = {}  # item id -> (deadline, payload)
+        self._labeled: dict[str, float] = {}  # item id -> deadline of the "labeled" mark
+        self._labels: list[Entry] = []
+        self._labels_read = 0
+        self._labels_unacked: dict[str, str] = {}
+        self._train_log: list[TrainLogEntry] = []
+        self._checkpoints: dict[str, Checkpoint] = {}
+        self.dead_letters: list[str] = []
 
-    def put(self, item_id: str, payload: str, ttl_seconds: float) -> bool:
+    def _next_id(self) -> str:
+        self._counter += 1
+        return f"{self._counter}-0"
+
+    # -- serve side --------------------------------------------------------------------
+
+    def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
         now = self._clock()
-        current = self._items.get(item_id)
-        if current is not None and current[0] > now:
+        current = self._pending.get(item_id)
+        if (current is not None and current[0] > now) or self._labeled.get(item_id, 0) > now:
             return False
-        self._items[item_id] = (now + ttl_seconds, payload)
+        self._pending[item_id] = (now + ttl_seconds, pending)
+        self._queue[self._next_id()] = item
         return True
 
-    def take(self, item_id: str) -> str | None:
-        item = self._items.pop(item_id, None)
+    def queue_depth(self) -> int:
+        return len(self._queue) + len(self._held)
+
+    def pending_count(self) -> int:
         now = self._clock()
-        if item is None or item[0] <= now:
-            return None
-        # Remember the id as long as the item itself would have lived.
-        self._taken[item_id] = item[0]
-        return item[1]
+        for key in [k for k, (deadline, _) in self._pending.items() if deadline <= now]:
+            del self._pending[key]
+        for key in [k for k, deadline in self._labeled.items() if deadline <= now]:
+            del self._labeled[key]
+        return len(self._pending)
 
-    def was_taken(self, item_id: str) -> bool:
-        deadline = self._taken.get(item_id)
-        return deadline is not None and deadline > self._clock()
-
-    def count(self) -> int:
-        now = self._clock()
-        expired = [k for k, (deadline, _) in self._items.items() if deadline <= now]
-        for k in expired:
-            del self._items[k]
-        for k in [k for k, deadline in self._taken.items() if deadline <= now]:
-            del self._taken[k]
-        return len(self._items)
-
-
-class MemoryLabelStream(_Log):
-    """Labels in arrival order; one reader (the service) with its own cursor."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._cursor = 0
-        self._unacked: set[str] = set()
-
-    def read(self, count: int) -> list[Entry]:
-        batch = self._entries[self._cursor : self._cursor + count]
-        self._cursor += len(batch)
-        self._unacked.update(entry_id for entry_id, _ in batch)
+    def read_labels(self, count: int) -> list[Entry]:
+        batch = self._labels[self._labels_read : self._labels_read + count]
+        self._labels_read += len(batch)
+        self._labels_unacked.update(batch)
         return batch
 
-    def ack(self, entry_id: str) -> None:
-        self._unacked.discard(entry_id)
+    def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
+        now = self._clock()
+        taken = self._pending.pop(item_id, None)
+        if taken is None or taken[0] <= now:
+            return ("duplicate" if self._labeled.get(item_id, 0) > now else "orphaned"), None
+        self._labeled[item_id] = taken[0]  # remembered as long as the item would have lived
+        log_id = f"{len(self._train_log) + 1}-0"
+        self._train_log.append(TrainLogEntry(log_id, taken[1], label))
+        self._labels_unacked.pop(entry_id, None)
+        return "learned", log_id
+
+    def reject_label(self, entry_id: str, dead_letter: str) -> None:
+        self.dead_letters.append(dead_letter)
+        self._labels_unacked.pop(entry_id, None)
+
+    def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
+        start = _position(after)
+        return self._train_log[start : start + count]
 
     @property
-    def unacknowledged(self) -> int:
-        return len(self._unacked)
+    def unacknowledged_labels(self) -> int:
+        return len(self._labels_unacked)
 
+    # -- worker side -------------------------------------------------------------------
 
-class MemoryTrainLog(_Log):
-    """Joined examples; readers keep their own position."""
+    def take(self, consumer: str, count: int, block_ms: int = 0) -> list[Entry]:
+        taken: list[Entry] = []
+        if consumer not in self._seen_consumers:  # a restarted worker gets its items back
+            self._seen_consumers.add(consumer)
+            taken = [(e, item) for e, (c, item) in self._held.items() if c == consumer][:count]
+        while self._queue and len(taken) < count:
+            entry_id, item = self._queue.popitem(last=False)
+            self._held[entry_id] = (consumer, item)
+            taken.append((entry_id, item))
+        return taken
 
-    def read_after(self, entry_id: str | None, count: int) -> list[Entry]:
-        start = self.position(entry_id)
-        return self._entries[start : start + count]
+    def complete(self, entry_id: str, label: str | None) -> None:
+        if label is not None:
+            self._labels.append((self._next_id(), label))
+        self._held.pop(entry_id, None)
+        self._queue.pop(entry_id, None)
 
+    def depth(self) -> int:
+        return self.queue_depth()
 
-class MemoryDeadLetters:
-    """Dead letters kept in a list (the demo prints how many)."""
+    # -- checkpoints and dead letters --------------------------------------------------
 
-    def __init__(self) -> None:
-        self.records: list[str] = []
+    def save(self, checkpoint: Checkpoint) -> None:
+        self._checkpoints[checkpoint.replica] = checkpoint
+
+    def load(self, replica: str) -> Checkpoint | None:
+        return self._checkpoints.get(replica)
+
+    def newest(self) -> Checkpoint | None:
+        return max(
+            self._checkpoints.values(), key=lambda c: _position(c.train_log_id), default=None
+        )
+
+    def trim_train_log(self) -> int:
+        return 0  # memory is not the bottleneck of a demo; keep the log for inspection
 
     def send(self, payload: str) -> None:
-        self.records.append(payload)
+        self.dead_letters.append(payload)

@@ -5,15 +5,10 @@ import json
 import pytest
 
 from stream_al.core.learner import ActiveLearner
-from stream_al.io.memory import (
-    MemoryDeadLetters,
-    MemoryLabelQueue,
-    MemoryLabelStream,
-    MemoryPendingStore,
-    MemoryTrainLog,
-)
+from stream_al.io.memory import MemoryStore
+from stream_al.metrics import Metrics
 from stream_al.schemas import DeadLetter, Prediction, QueryItem
-from stream_al.service import LabelLoop
+from stream_al.service import LabelLoop, checkpoint_due
 from tests.unit.stubs import NoisyClassifier
 
 
@@ -26,24 +21,29 @@ class Clock:
 
 
 def _loop(
-    budget: float = 1.0, max_queue_depth: int = 1000, ttl: float = 60.0, model: object | None = None
-) -> tuple[LabelLoop, Clock, list[str]]:
+    budget: float = 1.0, max_queue_depth: int = 1000, ttl: float = 60.0, model: object = None
+) -> tuple[LabelLoop, Clock, list[tuple[str, str]]]:
     clock = Clock()
-    published: list[str] = []
+    published: list[tuple[str, str]] = []
+    store = MemoryStore(clock=clock)
     learner = ActiveLearner(model or NoisyClassifier(), "random", budget, seed=0)
     loop = LabelLoop(
         learner,
-        queue=MemoryLabelQueue(),
-        pending=MemoryPendingStore(clock=clock),
-        labels=MemoryLabelStream(),
-        train_log=MemoryTrainLog(),
-        dead_letters=MemoryDeadLetters(),
-        predictions=published.append,
+        store=store,
+        dead_letters=store,
+        predictions=lambda key, payload: published.append((key, payload)),
+        metrics=Metrics.create(),
         max_queue_depth=max_queue_depth,
         label_ttl=ttl,
+        max_event_bytes=1000,
         clock=clock,
     )
     return loop, clock, published
+
+
+def _store(loop: LabelLoop) -> MemoryStore:
+    assert isinstance(loop.store, MemoryStore)
+    return loop.store
 
 
 def _event(i: int, **extra: object) -> tuple[str, str]:
@@ -54,60 +54,111 @@ def _label(item_id: str, label: object = True) -> str:
     return json.dumps({"id": item_id, "label": label, "annotator": "ann"})
 
 
+def _give(loop: LabelLoop, *labels: str) -> None:
+    """A worker's answers, as they would arrive on the label stream."""
+    store = _store(loop)
+    for label in labels:
+        store._labels.append((store._next_id(), label))
+
+
 def _dead(loop: LabelLoop) -> list[DeadLetter]:
-    return [DeadLetter.model_validate_json(r) for r in loop.dead_letters.records]  # type: ignore[attr-defined]
+    return [DeadLetter.model_validate_json(r) for r in _store(loop).dead_letters]
+
+
+def _count(loop: LabelLoop, metric: str, outcome: str) -> float:
+    assert loop.metrics is not None
+    value = loop.metrics.registry.get_sample_value(
+        f"stream_al_{metric}_total", {"outcome": outcome}
+    )
+    return float(value or 0.0)
 
 
 def test_a_queried_event_is_stored_pending_and_queued_with_everything_a_labeler_needs() -> None:
     loop, _, published = _loop()
     [decision] = loop.process_events([_event(1)])
     assert decision is not None and decision.queried
-    [(_, raw)] = loop.queue.take("w", 10)
+    [(_, raw)] = _store(loop).take("w", 10)
     item = QueryItem.model_validate_json(raw)
     assert item.id == "e1" and item.features == {"x": 1.0}
     assert item.strategy == "random" and item.reason == "random"
-    assert loop.pending.count() == 1
-    prediction = Prediction.model_validate_json(published[0])
-    assert prediction.id == "e1" and prediction.queried
-    assert loop.events["queried"] == 1
+    assert _store(loop).pending_count() == 1
+    key, payload = published[0]
+    prediction = Prediction.model_validate_json(payload)
+    assert key == "e1" and prediction.id == "e1" and prediction.queried
+    assert loop.events["queried"] == 1 == _count(loop, "events", "queried")
 
 
 @pytest.mark.parametrize(
     ("raw", "error"),
     [
         ("not json", "json"),
+        ("[1, 2]", "object"),
         (json.dumps({"features": {"x": 1}}), "id"),
-        (json.dumps({"id": "a", "features": {"x": float("nan")}}).replace("NaN", "NaN"), "finite"),
+        (json.dumps({"id": "", "features": {"x": 1}}), "id"),
+        (json.dumps({"id": "a" * 257, "features": {"x": 1}}), "id"),
+        ('{"id": "a", "features": {"x": NaN}}', "finite"),
         (json.dumps({"id": "a", "features": {}}), "features"),
+        (json.dumps({"id": "a", "features": [1]}), "features"),
+        (json.dumps({"id": "a", "features": {"x": {"y": 1}}}), "features.x"),
+        (json.dumps({"id": 7, "features": {"x": 1}}), "id"),
         (json.dumps({"id": "a", "features": {"x": 1}, "cost": -1}), "cost"),
-        (json.dumps({"id": "a", "features": {"x": [1, 2]}}), "features.x"),
+        (json.dumps({"id": "a", "features": {"x": 1}, "colour": "red"}), "colour"),
+        (json.dumps({"id": "a", "features": {"x": "y" * 2000}}), "max_event_bytes"),
     ],
 )
 def test_invalid_events_are_dead_lettered_with_the_reason_and_the_loop_goes_on(
     raw: str, error: str
 ) -> None:
-    loop, _, _ = _loop()
+    loop, _, published = _loop()
     out = loop.process_events([("events:3:17", raw), _event(2)])
     assert out[0] is None and out[1] is not None
     [dead] = _dead(loop)
     assert dead.source == "events:3:17" and dead.payload == raw
     assert error in dead.error.lower()
-    assert loop.events["invalid"] == 1 and loop.events["queried"] == 1
+    assert loop.events["invalid"] == 1 == _count(loop, "events", "invalid")
+    assert loop.events["queried"] == 1
+    assert [key for key, _ in published] == ["e2"]
 
 
-def test_a_redelivered_event_is_queued_once() -> None:
+def test_a_redelivered_event_is_queued_once_even_after_it_was_labeled() -> None:
     loop, _, _ = _loop()
     loop.process_events([_event(5), _event(5)])
-    assert loop.queue.depth() == 1
+    assert loop.store.queue_depth() == 1
     assert loop.events["queried"] == 1 and loop.events["duplicate"] == 1
+    [(entry_id, _)] = _store(loop).take("w", 10)
+    _store(loop).complete(entry_id, _label("e5"))
+    assert loop.process_labels() == 1
+    loop.process_events([_event(5)])  # replayed after its label was learned
+    assert loop.store.queue_depth() == 0 and loop.events["duplicate"] == 2
 
 
 def test_backpressure_skips_queries_when_the_queue_is_full_without_spending_budget() -> None:
     loop, _, _ = _loop(max_queue_depth=2)
     loop.process_events([_event(i) for i in range(5)])
-    assert loop.queue.depth() == 2
+    assert loop.store.queue_depth() == 2
     assert loop.events["queried"] == 2 and loop.events["backpressure"] == 3
     assert loop.learner.n_queried == 2
+
+
+def test_a_batch_half_done_is_completed_not_decided_again() -> None:
+    loop, _, _ = _loop()
+    actions = loop.decide_batch([_event(i) for i in range(4)])
+    store = _store(loop)
+    calls = {"n": 0}
+    original = store.enqueue
+
+    def flaky(*args: object, **kwargs: object) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ConnectionError("redis went away")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.enqueue = flaky  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        loop.complete_batch(actions)
+    loop.complete_batch(actions)
+    assert loop.learner.n_events == 4  # decided once
+    assert store.queue_depth() == 4 and loop.events["queried"] == 4
 
 
 def test_labels_are_joined_logged_and_learned_in_log_order() -> None:
@@ -115,41 +166,61 @@ def test_labels_are_joined_logged_and_learned_in_log_order() -> None:
 
     loop, _, _ = _loop(model=naive_bayes.GaussianNB())
     loop.process_events([_event(i) for i in range(4)])
-    for item_id in ("e2", "e0", "e3"):
-        loop.labels.append(_label(item_id, item_id != "e0"))
+    _give(loop, *(_label(i, i != "e0") for i in ("e2", "e0", "e3")))
     assert loop.process_labels() == 3
-    logged = [json.loads(raw) for _, raw in loop.train_log.read_after(None, 10)]
-    assert [e["id"] for e in logged] == ["e2", "e0", "e3"]
-    assert logged[0]["features"] == {"x": 2.0} and logged[0]["annotator"] == "ann"
+    logged = _store(loop).read_train_log(None, 10)
+    assert [json.loads(e.label)["id"] for e in logged] == ["e2", "e0", "e3"]
+    assert json.loads(logged[0].item)["features"] == {"x": 2.0}
+    assert json.loads(logged[0].label)["annotator"] == "ann"
+    assert json.loads(logged[0].label)["ts"] is not None  # stamped on arrival
     assert loop.learner.n_learned == 0  # learned from the log, not from the label
     assert loop.apply_train_log() == 3
     assert loop.learner.n_learned == 3
     assert loop.apply_train_log() == 0  # nothing learned twice
-    assert loop.pending.count() == 1
-    assert loop.labels.unacknowledged == 0  # type: ignore[attr-defined]
+    assert _store(loop).pending_count() == 1
+    assert _store(loop).unacknowledged_labels == 0
+    assert _count(loop, "labels", "learned") == 3
 
 
 def test_orphaned_duplicate_and_invalid_labels_are_dead_lettered_and_counted() -> None:
     loop, clock, _ = _loop(ttl=60.0)
     loop.process_events([_event(1), _event(2)])
-    loop.labels.append(_label("e1"))
-    loop.labels.append(_label("e1"))  # duplicate
-    loop.labels.append(_label("nobody"))  # orphan
-    loop.labels.append('{"id": "e2"}')  # no label
+    _give(loop, _label("e1"), _label("e1"), _label("nobody"), '{"id": "e2"}')
     assert loop.process_labels() == 1
     clock.now += 61  # e2's pending item expires
-    loop.labels.append(_label("e2"))
+    _give(loop, _label("e2"))
     assert loop.process_labels() == 0
-    assert dict(loop.label_outcomes) == {"joined": 1, "duplicate": 1, "orphaned": 2, "invalid": 1}
+    assert dict(loop.label_outcomes) == {"learned": 1, "duplicate": 1, "orphaned": 2, "invalid": 1}
     reasons = [d.error for d in _dead(loop)]
     assert reasons[0].startswith("duplicate label")
     assert reasons[1].startswith("orphaned label")
     assert "label" in reasons[2]
     assert all(d.source.startswith("labels:") for d in _dead(loop))
-    assert loop.labels.unacknowledged == 0  # type: ignore[attr-defined]
+    assert _store(loop).unacknowledged_labels == 0
+    for outcome, n in loop.label_outcomes.items():
+        assert _count(loop, "labels", outcome) == n
 
 
 def test_no_predictions_are_published_when_switched_off() -> None:
-    loop, _, _ = _loop()
+    loop, _, published = _loop()
     loop.predictions = None
     assert loop.process_events([_event(1)])[0] is not None
+    assert published == []
+
+
+def test_gauges_follow_the_learner_and_the_store() -> None:
+    loop, _, _ = _loop(budget=0.5)
+    loop.process_events([_event(i) for i in range(10)])
+    loop.update_gauges()
+    assert loop.metrics is not None
+    reg = loop.metrics.registry
+    assert reg.get_sample_value("stream_al_budget_target_ratio") == 0.5
+    assert reg.get_sample_value("stream_al_label_queue_depth") == loop.store.queue_depth() > 0
+    assert reg.get_sample_value("stream_al_pending_items") == loop.store.queue_depth()
+
+
+def test_checkpoints_are_due_on_count_or_on_time_with_news() -> None:
+    assert checkpoint_due(1000, 0.0, every_labels=1000, every_seconds=60)
+    assert checkpoint_due(1, 61.0, every_labels=1000, every_seconds=60)
+    assert not checkpoint_due(0, 600.0, every_labels=1000, every_seconds=60)
+    assert not checkpoint_due(999, 59.0, every_labels=1000, every_seconds=60)

@@ -1,0 +1,86 @@
+"""The HTTP endpoint of a process: ``/metrics``, ``/healthz`` and ``/readyz`` on one port.
+
+- ``/metrics``: Prometheus text format, from the process's own registry.
+- ``/healthz``: 200 while the main loop has turned within ``stall_seconds`` (alive).
+- ``/readyz``: 200 when Kafka and Redis answered the last turn and the model is loaded.
+
+The server runs in a daemon thread and only reads a few flags the loop sets; the model
+itself never leaves the loop's thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+__all__ = ["Health", "HealthServer"]
+
+
+class Health:
+    """Flags the loop updates and the endpoint reads."""
+
+    def __init__(self, stall_seconds: float = 60.0) -> None:
+        self.stall_seconds = stall_seconds
+        self.ready = False
+        self.reason = "starting"
+        self._beat = time.monotonic()
+
+    def beat(self) -> None:
+        self._beat = time.monotonic()
+
+    def set_ready(self, ready: bool, reason: str = "") -> None:
+        self.ready = ready
+        self.reason = reason
+
+    @property
+    def alive(self) -> bool:
+        return time.monotonic() - self._beat < self.stall_seconds
+
+
+class HealthServer:
+    """Serves the endpoint on ``host:port`` until :meth:`stop`."""
+
+    def __init__(self, registry: CollectorRegistry, health: Health, host: str, port: int):
+        registry_ = registry
+        health_ = health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._reply(200, generate_latest(registry_), CONTENT_TYPE_LATEST)
+                elif path == "/healthz":
+                    ok = health_.alive
+                    self._reply(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
+                elif path == "/readyz":
+                    ok = health_.ready
+                    body = b"ready\n" if ok else f"not ready: {health_.reason}\n".encode()
+                    self._reply(200 if ok else 503, body)
+                else:
+                    self._reply(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+            def _reply(self, code: int, body: bytes, ctype: str = "text/plain") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # scrapes every few seconds are not news
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = int(self.httpd.server_address[1])
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,120 @@
+"""The Kafka side: the event source (a consumer group, manual commits) and the producer of
+predictions and dead letters.
+
+Offsets are committed only after a batch's side effects are durable: the loop first
+writes Redis, then flushes the producer (predictions and dead letters acknowledged by the
+broker), then commits (the order of quixstreams' checkpoint). A crash in between makes the
+batch come again: at-least-once in, idempotent side effects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from stream_al.config import KafkaSettings
+
+__all__ = ["EventSource", "Publisher", "ensure_topics"]
+
+
+class EventSource:
+    """Events from the events topic, in batches, committed on request."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self.consumer = KafkaConsumer(
+            settings.events_topic,
+            group_id=settings.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=settings.auto_offset_reset,
+            max_poll_records=settings.max_poll_records,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            **settings.client_options(),
+        )
+
+    def poll(self) -> list[tuple[str, bytes]]:
+        """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset."""
+        records = self.consumer.poll(
+            timeout_ms=self.settings.poll_timeout_ms,
+            max_records=self.settings.max_poll_records,
+        )
+        batch: list[tuple[str, bytes]] = []
+        for tp, messages in records.items():
+            for m in messages:
+                batch.append((f"{tp.topic}:{tp.partition}:{m.offset}", m.value or b""))
+        return batch
+
+    def commit(self) -> None:
+        """Commit the positions after everything polled so far."""
+        self.consumer.commit()
+
+    def lag(self) -> dict[int, int]:
+        """Events not yet consumed, per assigned partition."""
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return {}
+        ends = self.consumer.end_offsets(assigned)
+        out: dict[int, int] = {}
+        for tp in assigned:
+            position = self.consumer.position(tp)
+            out[tp.partition] = max(0, ends.get(tp, position) - position)
+        return out
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.consumer.assignment())
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+class Publisher:
+    """Predictions and dead letters to their topics; :meth:`flush` waits for the broker."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self.producer = KafkaProducer(acks="all", linger_ms=5, **settings.client_options())
+
+    def prediction(self, key: str, payload: str) -> None:
+        if self.settings.predictions_topic:
+            self.producer.send(
+                self.settings.predictions_topic, key=key.encode(), value=payload.encode()
+            )
+
+    def send(self, payload: str) -> None:
+        """A dead letter (the :class:`~stream_al.io.base.DeadLetterSink` interface)."""
+        self.producer.send(self.settings.dead_letter_topic, value=payload.encode())
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        self.producer.flush(timeout=timeout)
+
+    def close(self) -> None:
+        self.producer.close(timeout=10)
+
+
+def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[str] = ()) -> None:
+    """Create the service's topics if they do not exist (idempotent)."""
+    names = [settings.events_topic, settings.dead_letter_topic, *extra]
+    if settings.predictions_topic:
+        names.append(settings.predictions_topic)
+    admin = KafkaAdminClient(**settings.client_options())
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in dict.fromkeys(names) if n not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile: fine
+                admin.create_topics(
+                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+                )
+    finally:
+        admin.close()
+
+
+def producer_for(settings: KafkaSettings, **options: Any) -> KafkaProducer:
+    """A producer with the cluster's connection and security settings."""
+    return KafkaProducer(**{"acks": "all", "linger_ms": 5, **settings.client_options(), **options})

@@ -1,0 +1,347 @@
+"""The Redis side: label queue, pending items, label stream, train log, checkpoints.
+
+Keys (``P`` is the prefix, ``stream_al`` by default):
+
+=============================  ===============================================================
+``P:queue``                    label queue, a stream; workers read it in the group ``workers``
+``P:labels``                   labels from workers, a stream; serve replicas read it in the
+                               group ``serve``
+``P:train_log``                joined examples (fields ``item`` and ``label``), a stream
+``P:pending:{id}``             the queried item's features and prediction, with a TTL
+``P:pending_index``            sorted set of pending ids by expiry (to count them)
+``P:labeled:{id}``             "this item was labeled" (so a repeated label is a duplicate
+                               and a replayed event is not queued again), with a TTL
+``P:checkpoint:{replica}``     hash: ``data`` (pickle), ``signature``, ``train_log_id``,
+                               ``created_at``
+``P:dead_letters``             labels that could not be used, with the reason, a stream
+=============================  ===============================================================
+
+Enqueue and join are Lua scripts: each is one atomic step, so a crash never leaves a
+pending item without its queue entry or a label half joined.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from stream_al.io.base import Checkpoint, Entry, JoinOutcome, TrainLogEntry
+
+__all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect"]
+
+WORKERS_GROUP = "workers"
+LABELS_GROUP = "serve"
+DEAD_LETTERS_MAXLEN = 100_000
+
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), ARGV[4])
+redis.call('XADD', KEYS[3], '*', 'item', ARGV[3])
+return 1
+"""
+
+_JOIN = """
+local item = redis.call('GET', KEYS[1])
+if not item then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return {'duplicate'} end
+  return {'orphaned'}
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[5], ARGV[4])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
+local id = redis.call('XADD', KEYS[3], '*', 'item', item, 'label', ARGV[1])
+redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
+return {'learned', id}
+"""
+
+
+def connect(
+    url: str,
+    password: str | None = None,
+    socket_timeout: float = 5.0,
+    ssl_ca_certs: str | None = None,
+) -> redis.Redis:
+    """A client for ``url`` (bytes in, bytes out)."""
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "health_check_interval": 30,
+    }
+    if password:
+        options["password"] = password
+    if ssl_ca_certs:
+        options["ssl_ca_certs"] = ssl_ca_certs
+    return redis.Redis.from_url(url, **options)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _stream_id(value: str | None) -> tuple[int, int]:
+    if not value:
+        return (0, 0)
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class RedisKeys:
+    """Key names under a prefix."""
+
+    def __init__(self, prefix: str = "stream_al") -> None:
+        self.prefix = prefix
+        self.queue = f"{prefix}:queue"
+        self.labels = f"{prefix}:labels"
+        self.train_log = f"{prefix}:train_log"
+        self.pending_index = f"{prefix}:pending_index"
+        self.dead_letters = f"{prefix}:dead_letters"
+
+    def pending(self, item_id: str) -> str:
+        return f"{self.prefix}:pending:{item_id}"
+
+    def labeled(self, item_id: str) -> str:
+        return f"{self.prefix}:labeled:{item_id}"
+
+    def checkpoint(self, replica: str) -> str:
+        return f"{self.prefix}:checkpoint:{replica}"
+
+
+class RedisStore:
+    """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and
+    :class:`~stream_al.io.base.CheckpointStore` on one Redis server.
+
+    Parameters
+    ----------
+    client
+        A ``redis.Redis`` client (see :func:`connect`).
+    prefix
+        Prefix of every key.
+    consumer
+        This process's name in the consumer groups (the replica or worker name).
+    label_ttl_seconds
+        How long an item is remembered as labeled (should match the pending TTL).
+    claim_idle_seconds
+        Entries another consumer has held this long are taken over (it went away).
+
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "stream_al",
+        consumer: str = "stream-al",
+        label_ttl_seconds: float = 7 * 24 * 3600.0,
+        claim_idle_seconds: float = 60.0,
+    ) -> None:
+        # redis-py's annotations do not say what a reply holds; the code below does.
+        self.client: Any = client
+        self.keys = RedisKeys(prefix)
+        self.consumer = consumer
+        self.label_ttl_ms = int(label_ttl_seconds * 1000)
+        self.claim_idle_ms = int(claim_idle_seconds * 1000)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._join = client.register_script(_JOIN)
+        self._recover_labels = True
+        self._recover_items = True
+        self._last_claim = 0.0
+
+    def ensure_groups(self) -> None:
+        """Create the consumer groups (and streams) if they do not exist yet."""
+        for key, group in ((self.keys.queue, WORKERS_GROUP), (self.keys.labels, LABELS_GROUP)):
+            try:
+                self.client.xgroup_create(key, group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    # -- serve side --------------------------------------------------------------------
+
+    def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
+        keys = [
+            self.keys.pending(item_id),
+            self.keys.labeled(item_id),
+            self.keys.queue,
+            self.keys.pending_index,
+        ]
+        return bool(
+            self._enqueue(keys=keys, args=[pending, int(ttl_seconds * 1000), item, item_id])
+        )
+
+    def queue_depth(self) -> int:
+        return int(self.client.xlen(self.keys.queue))
+
+    def pending_count(self) -> int:
+        now_ms = int(time.time() * 1000)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zremrangebyscore(self.keys.pending_index, "-inf", now_ms)
+        pipe.zcard(self.keys.pending_index)
+        return int(pipe.execute()[1])
+
+    def _read_group(
+        self, key: str, group: str, start: str, count: int, block_ms: int | None = None
+    ) -> list[tuple[str, dict[bytes, bytes] | None]]:
+        reply = self.client.xreadgroup(
+            group, self.consumer, {key: start}, count=count, block=block_ms
+        )
+        out: list[tuple[str, dict[bytes, bytes] | None]] = []
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                out.append((_text(entry_id), fields or None))
+        return out
+
+    def _claim(self, key: str, group: str, count: int) -> list[tuple[str, dict[bytes, bytes]]]:
+        reply = self.client.xautoclaim(
+            key,
+            group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id="0-0",
+            count=count,
+        )
+        claimed = (reply[1] if reply else None) or []
+        return [(_text(entry_id), fields) for entry_id, fields in claimed if fields]
+
+    def read_labels(self, count: int) -> list[Entry]:
+        key, group = self.keys.labels, LABELS_GROUP
+        entries: list[tuple[str, dict[bytes, bytes] | None]] = []
+        if self._recover_labels:  # what this replica read before it stopped
+            entries = self._read_group(key, group, "0", count)
+            if not entries:
+                self._recover_labels = False
+        now = time.monotonic()
+        if not entries and now - self._last_claim > self.claim_idle_ms / 2000:
+            self._last_claim = now
+            entries = list(self._claim(key, group, count))
+        if not entries:
+            entries = self._read_group(key, group, ">", count)
+        out: list[Entry] = []
+        for entry_id, fields in entries:
+            if fields is None or b"label" not in fields:
+                self.client.xack(key, group, entry_id)  # deleted or foreign: nothing to do
+                continue
+            out.append((entry_id, _text(fields[b"label"])))
+        return out
+
+    def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
+        keys = [
+            self.keys.pending(item_id),
+            self.keys.labeled(item_id),
+            self.keys.train_log,
+            self.keys.labels,
+            self.keys.pending_index,
+        ]
+        reply = self._join(
+            keys=keys, args=[label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
+        )
+        outcome = _text(reply[0])
+        if outcome == "learned":
+            return "learned", _text(reply[1])
+        return ("duplicate" if outcome == "duplicate" else "orphaned"), None
+
+    def reject_label(self, entry_id: str, dead_letter: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(
+            self.keys.dead_letters,
+            {"dead_letter": dead_letter},
+            maxlen=DEAD_LETTERS_MAXLEN,
+            approximate=True,
+        )
+        pipe.xack(self.keys.labels, LABELS_GROUP, entry_id)
+        pipe.execute()
+
+    def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
+        start = f"({after}" if after else "-"
+        entries = self.client.xrange(self.keys.train_log, min=start, max="+", count=count)
+        return [
+            TrainLogEntry(_text(entry_id), _text(fields[b"item"]), _text(fields[b"label"]))
+            for entry_id, fields in entries
+        ]
+
+    # -- worker side -------------------------------------------------------------------
+
+    def take(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        self.consumer = consumer
+        key, group = self.keys.queue, WORKERS_GROUP
+        entries: list[tuple[str, dict[bytes, bytes] | None]] = []
+        if self._recover_items:
+            entries = self._read_group(key, group, "0", count)
+            if not entries:
+                self._recover_items = False
+        if not entries:
+            entries = list(self._claim(key, group, count))
+        if not entries:
+            entries = self._read_group(key, group, ">", count, block_ms=block_ms or None)
+        out: list[Entry] = []
+        for entry_id, fields in entries:
+            if fields is None or b"item" not in fields:
+                self.client.xack(key, group, entry_id)
+                continue
+            out.append((entry_id, _text(fields[b"item"])))
+        return out
+
+    def complete(self, entry_id: str, label: str | None) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        if label is not None:
+            pipe.xadd(self.keys.labels, {"label": label})
+        pipe.xack(self.keys.queue, WORKERS_GROUP, entry_id)
+        pipe.xdel(self.keys.queue, entry_id)
+        pipe.execute()
+
+    def depth(self) -> int:
+        return self.queue_depth()
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.client.hset(
+            self.keys.checkpoint(checkpoint.replica),
+            mapping={
+                "data": checkpoint.data,
+                "signature": checkpoint.signature,
+                "train_log_id": checkpoint.train_log_id or "",
+                "created_at": repr(checkpoint.created_at),
+            },
+        )
+
+    def load(self, replica: str) -> Checkpoint | None:
+        fields = self.client.hgetall(self.keys.checkpoint(replica))
+        if not fields:
+            return None
+        return Checkpoint(
+            replica=replica,
+            train_log_id=_text(fields.get(b"train_log_id", b"")) or None,
+            data=bytes(fields.get(b"data", b"")),
+            signature=_text(fields.get(b"signature", b"")),
+            created_at=float(fields.get(b"created_at", b"0")),
+        )
+
+    def _replicas(self) -> list[str]:
+        prefix = self.keys.checkpoint("")
+        return [
+            _text(key)[len(prefix) :]
+            for key in self.client.scan_iter(match=f"{prefix}*", count=100)
+        ]
+
+    def newest(self) -> Checkpoint | None:
+        found = [c for c in (self.load(r) for r in self._replicas()) if c is not None]
+        return max(found, key=lambda c: _stream_id(c.train_log_id), default=None)
+
+    def trim_train_log(self) -> int:
+        ids = [
+            _text(self.client.hget(self.keys.checkpoint(r), "train_log_id") or b"")
+            for r in self._replicas()
+        ]
+        if not ids or not all(ids):
+            return 0  # a checkpoint before any entry: keep everything
+        oldest = min(ids, key=_stream_id)
+        return int(self.client.xtrim(self.keys.train_log, minid=oldest))

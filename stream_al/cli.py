@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from stream_al.config import DriftSettings, LearnerSettings, Settings
+from stream_al.config import DriftSettings, LearnerSettings, Settings, load_settings
 from stream_al.console import Progress, percent, table
 from stream_al.core.budget import validate_budget
 from stream_al.core.models import MODELS
@@ -378,6 +378,73 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _logging(quiet: bool = False) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.serve import ConfigurationError, run_serve
+
+    _logging(args.quiet)
+    if args.replica:
+        settings.service.replica_id = args.replica
+    try:
+        return run_serve(settings, publish_predictions=not args.no_predictions)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.serve import ConfigurationError, run_worker
+
+    _logging(args.quiet)
+    if args.name:
+        settings.worker.name = args.name
+    try:
+        return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.io.kafka import ensure_topics, producer_for
+    from stream_al.produce import replay
+
+    spec = _stream(args)
+    topic = args.topic or settings.kafka.events_topic
+    kafka = settings.kafka.model_copy(update={"events_topic": topic})
+    if args.bootstrap:
+        kafka = kafka.model_copy(update={"bootstrap_servers": args.bootstrap})
+    progress = Progress(enabled=not args.quiet)
+    if args.partitions:
+        ensure_topics(kafka, partitions=args.partitions)
+    producer = producer_for(kafka)
+
+    def send(key: str, value: str) -> None:
+        producer.send(topic, key=key.encode(), value=value.encode())
+
+    sent = replay(
+        spec.events(args.seed),
+        send,
+        limit=args.limit,
+        rate=args.rate,
+        truth=args.truth,
+        progress=lambda n: progress.update(f"produce: {n:,} events to {topic}"),
+    )
+    producer.flush()
+    producer.close()
+    progress.done()
+    print(f"produced {sent:,} events to {topic}")
+    if args.truth:
+        print(f"truth (id,label) in {args.truth}")
+    return 0
+
+
 def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
     import inspect
 
@@ -508,16 +575,93 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     models.set_defaults(func=cmd_models)
+    _add_service_commands(sub, formatter)
     return parser
 
 
+def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="the service: events from Kafka, label queue in Redis",
+        description="Consume the events topic, predict every event, queue the few worth a "
+        "label in Redis, learn the labels workers return, checkpoint, expose metrics. "
+        "Configured by STREAM_AL_* settings (see README).",
+        epilog="example:\n  STREAM_AL_CHECKPOINT__KEY=change-me "
+        "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092 \\\n"
+        "    STREAM_AL_REDIS__URL=redis://127.0.0.1:6379/0 stream-al serve",
+        formatter_class=formatter,
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML settings file")
+    serve.add_argument("--replica", metavar="NAME", help="replica id (default: host name)")
+    serve.add_argument("--no-predictions", action="store_true", help="publish no predictions")
+    serve.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker",
+        help="label queued items with an oracle",
+        description="Take items from the label queue, get each label from an oracle "
+        "(file:PATH ground truth, or terminal for a person), give it back.",
+        epilog="example:\n  stream-al worker --oracle file:truth.csv\n"
+        "  stream-al worker --oracle terminal",
+        formatter_class=formatter,
+    )
+    worker.add_argument("--oracle", required=True, help="file:PATH or terminal")
+    worker.add_argument("--config", metavar="FILE", help="TOML settings file")
+    worker.add_argument("--name", help="consumer name (default: host and pid)")
+    worker.add_argument("--max-items", type=_at_least(1), metavar="N", help="stop after N items")
+    worker.add_argument(
+        "--idle-exit",
+        type=float,
+        metavar="SECONDS",
+        help="stop when the queue stays empty this long",
+    )
+    worker.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    worker.set_defaults(func=cmd_worker)
+
+    produce = sub.add_parser(
+        "produce",
+        help="replay a stream into the events topic",
+        description="Send a stream's events (without labels) to Kafka; ids are row numbers "
+        "(0, 1, ...) unless the stream has an id column; --truth writes the labels a file: "
+        "oracle reads.",
+        epilog="example:\n  stream-al produce --stream synth:sea-drift --topic stream-al.events "
+        "--limit 5000 --truth truth.csv",
+        formatter_class=formatter,
+    )
+    _add_stream_options(produce, None)
+    produce.add_argument("--topic", help="events topic (default: the setting)")
+    produce.add_argument("--limit", type=_at_least(1), metavar="N", help="send N events")
+    produce.add_argument("--rate", type=float, metavar="PER_S", help="at most this many per s")
+    produce.add_argument("--truth", metavar="PATH", help="write an id,label CSV here")
+    produce.add_argument("--seed", type=int, default=0, help="seed of synthetic streams")
+    produce.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
+    produce.add_argument(
+        "--partitions",
+        type=_at_least(1),
+        metavar="N",
+        help="create the topic with N partitions if it does not exist",
+    )
+    produce.add_argument("--config", metavar="FILE", help="TOML settings file")
+    produce.add_argument("--quiet", action="store_true", help="no progress output")
+    produce.set_defaults(func=cmd_produce)
+
+
+def _config_file(argv: Sequence[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        settings = Settings()
-    except Exception as exc:  # pydantic's ValidationError, with every bad variable named
-        print(
-            f"{PROG}: error: bad STREAM_AL_* setting: {' '.join(str(exc).split())}", file=sys.stderr
-        )
+        settings = load_settings(_config_file(argv))
+    except ValueError as exc:  # names the bad setting
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     parser = build_parser(settings)
     args = parser.parse_args(argv)

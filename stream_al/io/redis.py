@@ -161,6 +161,11 @@ class RedisStore:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
+    def ensure_groups_ok(self) -> bool:
+        """:meth:`ensure_groups`, returning True (for retry helpers)."""
+        self.ensure_groups()
+        return True
+
     def ping(self) -> bool:
         return bool(self.client.ping())
 

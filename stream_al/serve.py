@@ -1,0 +1,242 @@
+"""``stream-al serve`` and ``stream-al worker``: settings wired to Kafka, Redis, metrics and
+signals.
+
+Start-up waits for Redis and Kafka with backoff (readiness stays false meanwhile),
+restores the learner (this replica's checkpoint, else the newest any replica wrote, else a
+fresh model), replays the train log after it, and only then consumes events. The first
+SIGTERM or SIGINT finishes the current batch, commits, checkpoints and exits 0; a second
+one exits at once (code 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from kafka.errors import KafkaError
+
+from stream_al.checkpoints import CheckpointError
+from stream_al.config import Settings
+from stream_al.health import Health, HealthServer
+from stream_al.io.kafka import EventSource, Publisher
+from stream_al.io.redis import RedisStore, connect
+from stream_al.metrics import Metrics
+from stream_al.service import RECOVERABLE, Service
+from stream_al.worker import Worker, make_oracle
+
+__all__ = ["ConfigurationError", "redacted_url", "run_serve", "run_worker"]
+
+log = logging.getLogger("stream_al.serve")
+
+T = TypeVar("T")
+
+
+class ConfigurationError(Exception):
+    """A setting that makes the command impossible (exit code 2)."""
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _retrying(
+    what: str,
+    fn: Callable[[], T],
+    health: Health,
+    stopping: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T | None:
+    """``fn()``, retried with backoff while it fails recoverably; None if stopped first."""
+    backoff = 0.2
+    while not stopping():
+        try:
+            return fn()
+        except RECOVERABLE as exc:
+            health.set_ready(False, f"waiting for {what}: {exc}")
+            health.beat()
+            log.warning(
+                "waiting for %s (%s: %s); retrying in %.1f s",
+                what,
+                type(exc).__name__,
+                exc,
+                backoff,
+            )
+            sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+    return None
+
+
+def _install_signals(stop: Callable[[], None]) -> None:
+    received = {"n": 0}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received["n"] += 1
+        if received["n"] > 1:
+            log.error("second signal: exiting at once")
+            os._exit(1)
+        log.info("signal %d: finishing the current batch, then exiting", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _store(settings: Settings, consumer: str, claim_idle: float) -> RedisStore:
+    r = settings.redis
+    client = connect(
+        r.url,
+        password=r.password.get_secret_value() if r.password else None,
+        socket_timeout=r.socket_timeout,
+        ssl_ca_certs=r.ssl_ca_certs,
+    )
+    return RedisStore(
+        client,
+        prefix=r.prefix,
+        consumer=consumer,
+        label_ttl_seconds=r.label_ttl_seconds,
+        claim_idle_seconds=claim_idle,
+    )
+
+
+def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
+    """Run the service until a signal; returns the exit code."""
+    if settings.checkpoint.key is None:
+        raise ConfigurationError(
+            "STREAM_AL_CHECKPOINT__KEY is not set: serve signs its checkpoints with it "
+            "(any long random string, the same for every replica)"
+        )
+    key = settings.checkpoint.key.get_secret_value().encode()
+    replica = settings.service.replica_id
+    log.info(
+        "serve %s: kafka %s topic %s group %s; redis %s prefix %s; %s",
+        replica,
+        settings.kafka.bootstrap_servers,
+        settings.kafka.events_topic,
+        settings.kafka.group_id,
+        redacted_url(settings.redis.url),
+        settings.redis.prefix,
+        settings.learner.model_dump(exclude={"drift"}),
+    )
+    metrics = Metrics.create()
+    health = Health()
+    server = None
+    if settings.metrics.port:
+        server = HealthServer(
+            metrics.registry, health, settings.metrics.host, settings.metrics.port
+        ).start()
+        log.info("metrics and health on http://%s:%d", settings.metrics.host, server.port)
+    stopping = {"flag": False}
+    service: Service | None = None
+
+    def stop() -> None:
+        stopping["flag"] = True
+        if service is not None:
+            service.stop()
+
+    _install_signals(stop)
+    is_stopping = lambda: stopping["flag"]  # noqa: E731
+    try:
+        store = _store(settings, replica, settings.service.label_claim_idle_seconds)
+        if _retrying("redis", store.ensure_groups_ok, health, is_stopping) is None:
+            return 0
+        spec = settings.learner.spec()
+        restored = _retrying(
+            "redis",
+            lambda: Service.restore_learner(
+                store, replica, key, lambda: spec.build(settings.learner.seed)
+            ),
+            health,
+            is_stopping,
+        )
+        if restored is None:
+            return 0
+        learner, after, origin = restored
+        metrics.model_info.labels(
+            model=learner.model_name,
+            strategy=learner.strategy_name,
+            uncertainty=learner.uncertainty,
+        ).set(1)
+        source = _retrying("kafka", lambda: EventSource(settings.kafka), health, is_stopping)
+        publisher = _retrying("kafka", lambda: Publisher(settings.kafka), health, is_stopping)
+        if source is None or publisher is None:
+            return 0
+        service = Service(
+            learner,
+            replica=replica,
+            source=source,
+            publisher=publisher,
+            store=store,
+            metrics=metrics,
+            health=health,
+            checkpoint_key=key,
+            every_labels=settings.checkpoint.every_labels,
+            every_seconds=settings.checkpoint.every_seconds,
+            labels_per_loop=settings.service.labels_per_loop,
+            max_queue_depth=settings.service.max_queue_depth,
+            label_ttl=settings.redis.label_ttl_seconds,
+            max_event_bytes=settings.service.max_event_bytes,
+            publish_predictions=publish_predictions and bool(settings.kafka.predictions_topic),
+        )
+        if stopping["flag"]:
+            service.stop()
+        replayed = _retrying("redis", lambda: service.replay(after), health, is_stopping)
+        log.info("model from %s, %s train-log entries replayed", origin, replayed)
+        health.set_ready(True)
+        service.run()
+        source.close()
+        publisher.close()
+        log.info("stopped cleanly: offsets committed, checkpoint written")
+        return 0
+    except CheckpointError as exc:
+        raise ConfigurationError(str(exc)) from None
+    except KafkaError as exc:
+        log.error("kafka: %s", exc)
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run_worker(
+    settings: Settings, oracle_spec: str, max_items: int | None, idle_exit: float | None
+) -> int:
+    """Run a labeling worker until it quits, is stopped or runs out of work."""
+    try:
+        oracle = make_oracle(oracle_spec)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    w = settings.worker
+    store = _store(settings, w.name, w.claim_idle_seconds)
+    health = Health()
+    worker = Worker(
+        store,
+        oracle,
+        w.name,
+        annotator=w.annotator or None,
+        batch=1 if oracle.name == "terminal" else 50,
+    )
+    _install_signals(worker.stop)
+    if _retrying("redis", store.ensure_groups_ok, health, worker.stopped) is None:
+        return 0
+    backoff = 0.2
+    while True:
+        try:
+            stats = worker.run(max_items=max_items, idle_exit=idle_exit)
+            break
+        except RECOVERABLE as exc:
+            log.warning("redis: %s; retrying in %.1f s", exc, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+    log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
+    return 0

@@ -1,0 +1,259 @@
+"""The labeling worker and its oracles.
+
+A worker takes items from the label queue, asks an :class:`Oracle` for each label, writes
+the label to the label stream and removes the item from the queue, in one atomic step.
+An item a worker took and did not finish (it crashed, it quit) stays with it: the same
+worker gets it back when it restarts, and another worker takes it over once it has been
+held longer than ``claim_idle_seconds``.
+
+Oracles:
+
+- :class:`FileOracle` (``file:PATH``): the ground truth from a CSV (``id,label``) or JSONL
+  (``{"id": ..., "label": ...}``) file, for simulations and benchmarks;
+- :class:`TerminalOracle` (``terminal``): shows the item, the prediction, the
+  probabilities and why it was asked, and reads the label from the keyboard.
+
+New oracles (a web page, Label Studio) implement the same one-method protocol.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from stream_al.io.base import WorkerQueue
+
+__all__ = [
+    "QUIT",
+    "SKIP",
+    "FileOracle",
+    "Oracle",
+    "TerminalOracle",
+    "Worker",
+    "WorkerStats",
+    "make_oracle",
+]
+
+
+class _Signal:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+SKIP = _Signal("SKIP")
+"""The oracle has no label for this item: it is dropped from the queue."""
+QUIT = _Signal("QUIT")
+"""Stop working; the item stays with this worker (it gets it back on restart)."""
+
+
+class Oracle(Protocol):
+    """Where labels come from."""
+
+    name: str
+
+    def label(self, item: dict[str, Any]) -> Any:
+        """The label of ``item`` (a query item, see the schemas), ``SKIP`` or ``QUIT``."""
+        ...
+
+
+class FileOracle:
+    """Labels from a file of ground truth: CSV with ``id`` and ``label`` columns, or JSONL.
+
+    An id the file does not know is skipped (and counted by the worker).
+    """
+
+    name = "file"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"no such truth file: {path}")
+        self.truth = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        truth: dict[str, Any] = {}
+        with self.path.open(encoding="utf-8", newline="") as f:
+            if self.path.suffix in (".jsonl", ".ndjson"):
+                for n, line in enumerate(f, 1):
+                    if line.strip():
+                        row = json.loads(line)
+                        if "id" not in row or "label" not in row:
+                            raise ValueError(f"{self.path}:{n}: needs 'id' and 'label'")
+                        truth[str(row["id"])] = row["label"]
+            else:
+                reader = csv.DictReader(f)
+                if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
+                    raise ValueError(f"{self.path}: a truth CSV needs 'id' and 'label' columns")
+                for row in reader:
+                    truth[row["id"]] = row["label"]
+        return truth
+
+    def label(self, item: dict[str, Any]) -> Any:
+        return self.truth.get(str(item.get("id")), SKIP)
+
+
+class TerminalOracle:
+    """Asks a person at a terminal.
+
+    Shows the features, the prediction with its probabilities and why the item was
+    asked, then reads a line: the label; an empty line skips the item; ``:q`` (or end of
+    input) quits. A label that spells a known class gets that class's type.
+    """
+
+    name = "terminal"
+
+    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None):
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+
+    def _show(self, item: dict[str, Any]) -> None:
+        out = self.stdout
+        out.write(f"\n== item {item.get('id')}  (queued by {item.get('strategy')}: ")
+        out.write(f"{item.get('reason')}, uncertainty {item.get('score', 0):.3f}")
+        threshold = item.get("threshold")
+        if threshold is not None:
+            out.write(f", confidence threshold {threshold:.3f}")
+        out.write(")\n")
+        for name, value in (item.get("features") or {}).items():
+            out.write(f"   {name:>24} = {value}\n")
+        proba = item.get("proba") or {}
+        ranked = sorted(proba.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{k} {v:.0%}" for k, v in ranked[:6])
+        out.write(f"   model says: {item.get('prediction')!r}  ({shown or 'no idea yet'})\n")
+
+    def label(self, item: dict[str, Any]) -> Any:
+        self._show(item)
+        while True:
+            self.stdout.write("label ([Enter] skip, :q quit): ")
+            self.stdout.flush()
+            line = self.stdin.readline()
+            if not line:
+                return QUIT
+            text = line.strip()
+            if text == ":q":
+                return QUIT
+            if not text:
+                return SKIP
+            return coerce_label(text, item)
+
+
+def coerce_label(text: str, item: dict[str, Any]) -> Any:
+    """``text`` as the type of the classes the model knows (``"1"`` -> 1 for int classes)."""
+    prediction = item.get("prediction")
+    if prediction is not None and str(prediction) == text:
+        return prediction
+    if isinstance(prediction, bool):
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    elif isinstance(prediction, int):
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    return text
+
+
+def make_oracle(spec: str) -> Oracle:
+    """``file:PATH`` or ``terminal``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "file" and arg:
+        return FileOracle(arg)
+    if kind == "terminal" and not arg:
+        return TerminalOracle()
+    raise ValueError(f"unknown oracle {spec!r}; use file:PATH or terminal")
+
+
+@dataclass
+class WorkerStats:
+    labeled: int = 0
+    skipped: int = 0
+    unreadable: int = 0
+
+
+class Worker:
+    """Takes items, gets labels, gives them back (see the module docstring).
+
+    Parameters
+    ----------
+    queue
+        The label queue (Redis or its in-memory twin).
+    oracle
+        Where labels come from.
+    name
+        This worker's consumer name (stable across restarts to get its items back).
+    annotator
+        The ``annotator`` written on each label (default: the oracle's name).
+    batch
+        Items taken at once (1 for a person, more for a file).
+
+    """
+
+    def __init__(
+        self,
+        queue: WorkerQueue,
+        oracle: Oracle,
+        name: str,
+        annotator: str | None = None,
+        batch: int = 1,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.queue = queue
+        self.oracle = oracle
+        self.name = name
+        self.annotator = annotator or oracle.name
+        self.batch = batch
+        self.clock = clock
+        self.stats = WorkerStats()
+        self._stop = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def stopped(self) -> bool:
+        return self._stop
+
+    def run(self, max_items: int | None = None, idle_exit: float | None = None) -> WorkerStats:
+        """Work until stopped, ``max_items`` done, or the queue idle for ``idle_exit`` s."""
+        idle_since = time.monotonic()
+        while not self._stop:
+            if max_items is not None and self.stats.labeled + self.stats.skipped >= max_items:
+                break
+            entries = self.queue.take(self.name, self.batch, block_ms=500)
+            if not entries:
+                if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+                    break
+                continue
+            idle_since = time.monotonic()
+            for entry_id, raw in entries:
+                if not self._handle(entry_id, raw):
+                    return self.stats
+        return self.stats
+
+    def _handle(self, entry_id: str, raw: str) -> bool:
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            self.stats.unreadable += 1
+            self.queue.complete(entry_id, None)
+            return True
+        answer = self.oracle.label(item)
+        if answer is QUIT:
+            self._stop = True
+            return False
+        if answer is SKIP:
+            self.stats.skipped += 1
+            self.queue.complete(entry_id, None)
+            return True
+        label = {"id": item["id"], "label": answer, "annotator": self.annotator, "ts": self.clock()}
+        self.queue.complete(entry_id, json.dumps(label))
+        self.stats.labeled += 1
+        return True

@@ -15,9 +15,11 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = ROOT / ".services" / "env"
@@ -30,8 +32,6 @@ with warnings.catch_warnings():
     # warns on Python 3.11/3.12 at import time; that is the library's business, not ours.
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka.admin import KafkaAdminClient
-
-import redis  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     message = f"integration services unavailable: {reason}; {HINT}"
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)

@@ -7,16 +7,16 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+import redis
 
 from tests.integration.conftest import Services, kafka_admin
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-import redis  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def test_kafka_round_trip_with_group_and_manual_commit(
         **GROUP_SETTINGS,
     )
     try:
-        records = []
+        records: list[Any] = []
         deadline = time.monotonic() + 30
         while not records and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=1000).values():

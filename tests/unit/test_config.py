@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream_al.config import load_settings
+from stream_al.serve import redacted_url
+
+
+def test_environment_names_of_the_documented_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
+        "STREAM_AL_KAFKA__EVENTS_TOPIC": "ev",
+        "STREAM_AL_KAFKA__PREDICTIONS_TOPIC": "pr",
+        "STREAM_AL_KAFKA__DEAD_LETTER_TOPIC": "dl",
+        "STREAM_AL_KAFKA__GROUP_ID": "g",
+        "STREAM_AL_REDIS__URL": "redis://r:6379/2",
+        "STREAM_AL_REDIS__PREFIX": "p",
+        "STREAM_AL_LEARNER__MODEL": "gaussian-nb",
+        "STREAM_AL_LEARNER__STRATEGY": "random",
+        "STREAM_AL_LEARNER__BUDGET": "0.05",
+        "STREAM_AL_METRICS__PORT": "9999",
+        "STREAM_AL_CHECKPOINT__KEY": "s3cret",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = load_settings()
+    assert s.kafka.client_options()["bootstrap_servers"] == ["k1:9092", "k2:9092"]
+    assert (s.kafka.events_topic, s.kafka.predictions_topic, s.kafka.dead_letter_topic) == (
+        "ev",
+        "pr",
+        "dl",
+    )
+    assert s.kafka.group_id == "g" and s.redis.url.endswith("/2") and s.redis.prefix == "p"
+    assert (s.learner.model, s.learner.strategy, s.learner.budget) == (
+        "gaussian-nb",
+        "random",
+        0.05,
+    )
+    assert s.metrics.port == 9999
+    assert s.checkpoint.key is not None and s.checkpoint.key.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(s) and "s3cret" not in str(s.model_dump())
+
+
+def test_a_toml_file_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "stream-al.toml"
+    path.write_text('[learner]\nbudget = 0.2\nstrategy = "random"\n[redis]\nprefix = "x"\n')
+    monkeypatch.setenv("STREAM_AL_LEARNER__BUDGET", "0.3")
+    s = load_settings(path)
+    assert s.learner.budget == 0.3 and s.learner.strategy == "random" and s.redis.prefix == "x"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STREAM_AL_LEARNER__BUDGET", "2"),
+        ("STREAM_AL_LEARNER__STRATEGY", "greedy"),
+        ("STREAM_AL_REDIS__URL", "http://x"),
+        ("STREAM_AL_KAFKA__SECURITY_PROTOCOL", "TLS"),
+        ("STREAM_AL_SERVICE__MAX_QUEUE_DEPTH", "0"),
+    ],
+)
+def test_a_bad_setting_fails_with_its_name(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        load_settings()
+
+
+def test_missing_or_malformed_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no such config file"):
+        load_settings(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[learner\n")
+    with pytest.raises(ValueError, match="cannot read settings"):
+        load_settings(bad)
+
+
+def test_sasl_and_ssl_options_are_passed_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_AL_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("STREAM_AL_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("STREAM_AL_KAFKA__SASL_USERNAME", "u")
+    monkeypatch.setenv("STREAM_AL_KAFKA__SASL_PASSWORD", "pw")
+    monkeypatch.setenv("STREAM_AL_KAFKA__SSL_CAFILE", "/ca.pem")
+    options = load_settings().kafka.client_options()
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("u", "pw")
+    assert options["ssl_cafile"] == "/ca.pem"
+
+
+def test_passwords_in_urls_are_redacted_for_logs() -> None:
+    assert redacted_url("redis://:hunter2@r:6379/0") == "redis://:***@r:6379/0"
+    assert redacted_url("redis://user:hunter2@r/0") == "redis://user:***@r/0"
+    assert redacted_url("redis://r:6379/0") == "redis://r:6379/0"

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from stream_al.health import Health, HealthServer
+from stream_al.metrics import Metrics
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_metrics_health_and_readiness_on_one_port() -> None:
+    metrics = Metrics.create()
+    health = Health(stall_seconds=60)
+    server = HealthServer(metrics.registry, health, "127.0.0.1", 0).start()
+    try:
+        code, body = _get(server.port, "/metrics")
+        assert code == 200
+        assert 'stream_al_events_total{outcome="backpressure"} 0.0' in body
+        assert 'stream_al_labels_total{outcome="orphaned"} 0.0' in body
+        assert _get(server.port, "/healthz")[0] == 200
+        code, body = _get(server.port, "/readyz")
+        assert code == 503 and "starting" in body
+        health.set_ready(True)
+        assert _get(server.port, "/readyz") == (200, "ready\n")
+        assert _get(server.port, "/nope")[0] == 404
+        health.stall_seconds = 0.0
+        assert _get(server.port, "/healthz")[0] == 503
+    finally:
+        server.stop()

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from stream_al.io.memory import MemoryStore
+from stream_al.worker import QUIT, SKIP, FileOracle, TerminalOracle, Worker, make_oracle
+
+
+def _item(item_id: str, prediction: object = "cat") -> str:
+    return json.dumps(
+        {
+            "id": item_id,
+            "features": {"size": 3.0, "colour": "red"},
+            "proba": {"cat": 0.6, "dog": 0.4},
+            "prediction": prediction,
+            "score": 0.4,
+            "strategy": "split",
+            "threshold": 0.7,
+            "reason": "uncertain",
+            "enqueued_at": 0.0,
+            "model_version": 3,
+        }
+    )
+
+
+def _queue(*ids: str) -> MemoryStore:
+    store = MemoryStore()
+    for i in ids:
+        assert store.enqueue(i, "{}", _item(i), 60)
+    return store
+
+
+def _labels(store: MemoryStore) -> list[dict[str, object]]:
+    return [json.loads(raw) for _, raw in store.read_labels(100)]
+
+
+def test_file_oracle_reads_csv_and_jsonl(tmp_path: Path) -> None:
+    csv_path = tmp_path / "truth.csv"
+    csv_path.write_text("id,label\na,cat\nb,dog\n")
+    jsonl = tmp_path / "truth.jsonl"
+    jsonl.write_text('{"id": "a", "label": 1}\n\n{"id": 7, "label": true}\n')
+    assert FileOracle(csv_path).label({"id": "b"}) == "dog"
+    assert FileOracle(csv_path).label({"id": "zzz"}) is SKIP
+    oracle = FileOracle(jsonl)
+    assert oracle.label({"id": "a"}) == 1 and oracle.label({"id": "7"}) is True
+
+
+def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no such truth file"):
+        FileOracle(tmp_path / "missing.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("key,value\na,b\n")
+    with pytest.raises(ValueError, match="'id' and 'label'"):
+        FileOracle(bad)
+    with pytest.raises(ValueError, match="use file:PATH or terminal"):
+        make_oracle("web")
+
+
+def test_worker_labels_every_item_once_and_empties_the_queue(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\na,cat\nb,dog\nc,cat\n")
+    store = _queue("a", "b", "c", "unknown")
+    stats = Worker(store, FileOracle(truth), "w1", batch=10).run(idle_exit=0.0)
+    assert (stats.labeled, stats.skipped) == (3, 1)
+    assert store.queue_depth() == 0
+    labels = _labels(store)
+    assert [(lab["id"], lab["label"], lab["annotator"]) for lab in labels] == [
+        ("a", "cat", "file"),
+        ("b", "dog", "file"),
+        ("c", "cat", "file"),
+    ]
+
+
+def test_terminal_oracle_shows_why_and_reads_the_answer() -> None:
+    out = io.StringIO()
+    oracle = TerminalOracle(stdin=io.StringIO("dog\n\n:q\n"), stdout=out)
+    assert oracle.label(json.loads(_item("a"))) == "dog"
+    shown = out.getvalue()
+    for text in ("item a", "split", "uncertain", "colour", "red", "'cat'", "cat 60%"):
+        assert text in shown
+    assert oracle.label(json.loads(_item("b"))) is SKIP
+    assert oracle.label(json.loads(_item("c"))) is QUIT
+    assert TerminalOracle(stdin=io.StringIO(""), stdout=io.StringIO()).label({}) is QUIT
+
+
+def test_terminal_answers_take_the_type_of_the_known_classes() -> None:
+    out = io.StringIO()
+    oracle = TerminalOracle(stdin=io.StringIO("1\nTrue\n"), stdout=out)
+    assert oracle.label(json.loads(_item("a", prediction=0))) == 1
+    assert oracle.label(json.loads(_item("b", prediction=False))) is True
+
+
+def test_a_worker_that_quits_keeps_its_item_in_the_queue() -> None:
+    # (Getting it back after a restart is Redis's consumer-group business: see the
+    # integration tests.)
+    store = _queue("a", "b")
+    answers = io.StringIO(":q\n")
+    stats = Worker(store, TerminalOracle(answers, io.StringIO()), "alice").run()
+    assert stats.labeled == 0 and store.queue_depth() == 2
+    assert _labels(store) == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 
 
 def free_ports(count: int) -> list[int]:
@@ -117,10 +119,8 @@ def kafka_answers(bootstrap: str, timeout_s: float) -> str | None:
         return f"{type(exc).__name__}: {exc}"
     finally:
         if admin is not None:
-            try:
+            with contextlib.suppress(Exception):
                 admin.close()
-            except Exception:
-                pass
 
 
 def redis_answers(url: str, timeout_s: float) -> str | None:
@@ -136,7 +136,9 @@ def redis_answers(url: str, timeout_s: float) -> str | None:
         client.close()
 
 
-def wait(check, target: str, timeout_s: float, pid: int | None) -> int:
+def wait(
+    check: Callable[[str, float], str | None], target: str, timeout_s: float, pid: int | None
+) -> int:
     deadline = time.monotonic() + timeout_s
     attempt_s = 2.0 if timeout_s > 0 else 3.0
     while True:

@@ -26,7 +26,8 @@ def test_replay_sends_up_to_the_limit_and_writes_the_truth(tmp_path: Path) -> No
     assert n == 20 == len(sent)
     with truth.open() as f:
         rows = list(csv.DictReader(f))
-    expected = [str(y) for _, y in list(parse_stream("synth:sea-drift", n_events=50).events(3))][:20]
+    stream = parse_stream("synth:sea-drift", n_events=50)
+    expected = [str(y) for _, y in list(stream.events(3))][:20]
     assert [r["id"] for r in rows] == [k for k, _ in sent]
     assert [r["label"] for r in rows] == expected
 

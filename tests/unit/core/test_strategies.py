@@ -92,6 +92,15 @@ def test_split_with_only_random_decisions_never_uses_the_threshold() -> None:
     assert strategy.threshold == 1.0
 
 
+def test_split_by_default_makes_half_its_decisions_at_random() -> None:
+    strategy = Split(seed=3)
+    assert strategy.random_fraction == 0.5
+    reasons = [strategy.ask(0.9, target=0.1)[1] for _ in range(20_000)]
+    random_part = sum(r in (QUERY_RANDOM, SKIP_NOT_SAMPLED) for r in reasons)
+    assert random_part == pytest.approx(10_000, rel=0.05)
+    assert reasons.count(QUERY_RANDOM) == pytest.approx(0.1 * random_part, rel=0.1)
+
+
 def test_split_without_random_decisions_is_variable_uncertainty() -> None:
     split, plain = Split(random_fraction=0.0, seed=0), VariableUncertainty()
     confidences = [0.5 + 0.5 * ((i * 104729) % 997) / 997 for i in range(2000)]

@@ -10,6 +10,7 @@ one exits at once (code 1).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -78,6 +79,8 @@ def _retrying(
 
 
 def _install_signals(stop: Callable[[], None]) -> None:
+    # SIGUSR1 prints every thread's stack to stderr: how to see where a live process is.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     received = {"n": 0}
 
     def handler(signum: int, frame: FrameType | None) -> None:

@@ -110,7 +110,7 @@ def kafka_answers(bootstrap: str, timeout_s: float) -> str | None:
             bootstrap_servers=bootstrap,
             client_id="stream-al-services-ready",
             request_timeout_ms=ms,
-            bootstrap_timeout_ms=ms,
+            api_version_auto_timeout_ms=ms,
             reconnect_backoff_max_ms=500,
         )
         admin.list_topics()

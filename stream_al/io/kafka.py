@@ -35,6 +35,9 @@ class EventSource:
             max_poll_records=settings.max_poll_records,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            # kafka-python 2.3 refuses frames over 1,000,000 bytes by default, while a fetch
+            # may return 1 MiB per partition: a full partition would stall the consumer.
+            receive_message_max_bytes=64 * 1024 * 1024,
             **settings.client_options(),
         )
 
@@ -55,15 +58,20 @@ class EventSource:
         self.consumer.commit()
 
     def lag(self) -> dict[int, int]:
-        """Events not yet consumed, per assigned partition."""
-        assigned = list(self.consumer.assignment())
-        if not assigned:
-            return {}
-        ends = self.consumer.end_offsets(assigned)
+        """Events not yet consumed, per assigned partition.
+
+        From the high watermark the last fetch reported: no request to the broker, so it
+        never blocks the loop (``end_offsets`` waits on the network). Partitions not fetched
+        yet are left out.
+        """
         out: dict[int, int] = {}
-        for tp in assigned:
-            position = self.consumer.position(tp)
-            out[tp.partition] = max(0, ends.get(tp, position) - position)
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            position = self.consumer.position(tp, timeout_ms=100)
+            if position is not None:
+                out[tp.partition] = max(0, high - position)
         return out
 
     def assignment(self) -> set[TopicPartition]:
@@ -78,7 +86,10 @@ class Publisher:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
-        self.producer = KafkaProducer(acks="all", linger_ms=5, **settings.client_options())
+        # Its own client id: kafka-python 3.0 lost every event of a consumer whose producer in
+        # the same process shared its client id, when events arrived during the group join.
+        options = {**settings.client_options(), "client_id": f"{settings.client_id}-producer"}
+        self.producer = KafkaProducer(acks="all", linger_ms=5, **options)
 
     def prediction(self, key: str, payload: str) -> None:
         if self.settings.predictions_topic:
@@ -108,13 +119,12 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile: fine
-                admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
-                )
+                admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
     finally:
         admin.close()
 
 
 def producer_for(settings: KafkaSettings, **options: Any) -> KafkaProducer:
     """A producer with the cluster's connection and security settings."""
-    return KafkaProducer(**{"acks": "all", "linger_ms": 5, **settings.client_options(), **options})
+    base = {**settings.client_options(), "client_id": f"{settings.client_id}-producer"}
+    return KafkaProducer(**{"acks": "all", "linger_ms": 5, **base, **options})

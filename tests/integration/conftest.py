@@ -8,14 +8,16 @@ the tests are skipped, except under CI (CI=true) where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -31,7 +33,7 @@ with warnings.catch_warnings():
     # kafka-python 3 loads its protocol schemas with importlib.resources.read_text, which
     # warns on Python 3.11/3.12 at import time; that is the library's business, not ours.
     warnings.simplefilter("ignore", DeprecationWarning)
-    from kafka.admin import KafkaAdminClient
+    from kafka.admin import KafkaAdminClient, NewTopic
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def kafka_admin(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
         bootstrap_servers=bootstrap,
         client_id="stream-al-tests",
         request_timeout_ms=ms,
-        bootstrap_timeout_ms=ms,
+        api_version_auto_timeout_ms=ms,
     )
 
 
@@ -141,6 +143,17 @@ def redis_client(services: Services) -> Iterator[redis.Redis]:
         client.close()
 
 
+def _wait_for_leaders(admin: KafkaAdminClient, name: str, partitions: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        [topic] = admin.describe_topics([name])
+        found = topic.get("partitions") or []
+        if len(found) == partitions and all(p.get("leader", -1) >= 0 for p in found):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"topic {name} has no leaders after 30 s")
+
+
 @pytest.fixture
 def kafka_topic(services: Services) -> Iterator[Callable[..., str]]:
     """A factory: `kafka_topic(partitions=1)` creates a fresh, uniquely named topic (its
@@ -150,12 +163,9 @@ def kafka_topic(services: Services) -> Iterator[Callable[..., str]]:
 
     def make(partitions: int = 1, prefix: str = "it") -> str:
         name = f"stream-al-{prefix}-{uuid.uuid4().hex[:12]}"
-        # kafka-python 3 documents a list of NewTopic as deprecated in favour of this dict.
-        admin.create_topics(
-            {name: {"num_partitions": partitions, "replication_factor": 1}},
-            wait_for_metadata=True,
-        )
+        admin.create_topics([NewTopic(name, partitions, 1)])
         created.append(name)
+        _wait_for_leaders(admin, name, partitions)
         return name
 
     try:
@@ -163,6 +173,45 @@ def kafka_topic(services: Services) -> Iterator[Callable[..., str]]:
     finally:
         try:
             if created:
-                admin.delete_topics(created, raise_errors=False)
+                with contextlib.suppress(Exception):  # best effort: the broker is the test's
+                    admin.delete_topics(created)
         finally:
             admin.close()
+
+
+@pytest.fixture
+def deployment(
+    services: Services,
+    kafka_topic: Callable[..., str],
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Any]:
+    """A stream-al deployment with fresh topics and its own Redis prefix; every process it
+    started is stopped afterwards (their logs are printed when the test failed)."""
+    from tests.integration.deployment import Deployment, spare_db_url
+
+    partitions = getattr(request, "param", 1)
+    d = Deployment(
+        bootstrap=services.kafka_bootstrap,
+        redis_url=spare_db_url(services.redis_url, SPARE_REDIS_DB),
+        events_topic=kafka_topic(partitions=partitions, prefix="events"),
+        predictions_topic=kafka_topic(partitions=1, prefix="predictions"),
+        dead_letter_topic=kafka_topic(partitions=1, prefix="dlq"),
+        workdir=tmp_path,
+    )
+    try:
+        yield d
+    finally:
+        d.stop_all()
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            for proc in d.procs:
+                print(f"----- {proc.log.name} -----\n{proc.output()[-4000:]}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

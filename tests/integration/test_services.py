@@ -31,7 +31,7 @@ def test_kafka_is_a_single_node_cluster(services: Services) -> None:
     finally:
         admin.close()
     assert cluster["cluster_id"]
-    assert [broker["broker_id"] for broker in cluster["brokers"]] == [cluster["controller_id"]]
+    assert [broker["node_id"] for broker in cluster["brokers"]] == [cluster["controller_id"]]
     port = int(services.kafka_bootstrap.rsplit(":", 1)[1])
     assert cluster["brokers"][0]["port"] == port
 
@@ -73,8 +73,8 @@ def test_kafka_round_trip_with_group_and_manual_commit(
     # The commit lives on the broker: the group's offset is visible to a fresh admin client.
     admin = kafka_admin(services.kafka_bootstrap)
     try:
-        offsets = admin.list_group_offsets({group: None})[group]
-        admin.delete_groups([group])
+        offsets = admin.list_consumer_group_offsets(group)
+        admin.delete_consumer_groups([group])
     finally:
         admin.close()
     assert offsets[TopicPartition(topic, 0)].offset == 1

@@ -1,0 +1,129 @@
+"""Bad input on real Kafka and Redis: dead letters with reasons, and the service goes on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.deployment import Deployment, Proc, wait_for
+
+
+def queued_ids(deployment: Deployment) -> list[str]:
+    entries = deployment.redis().xrange(f"{deployment.prefix}:queue")
+    return [json.loads(fields[b"item"])["id"] for _, fields in entries]
+
+
+GOOD = {"id": "ok", "features": {"x": 1.0}}
+
+MALFORMED: dict[str, bytes] = {
+    "not JSON": b"{not json",
+    "not an object": b"[1, 2, 3]",
+    "missing id": json.dumps({"features": {"x": 1}}).encode(),
+    "empty id": json.dumps({"id": "", "features": {"x": 1}}).encode(),
+    "id too long": json.dumps({"id": "i" * 300, "features": {"x": 1}}).encode(),
+    "features not an object": json.dumps({"id": "f", "features": [1, 2]}).encode(),
+    "non-finite number": b'{"id": "nan", "features": {"x": NaN}}',
+    "infinite number": b'{"id": "inf", "features": {"x": Infinity}}',
+    "nested object as a feature": json.dumps({"id": "n", "features": {"x": {"y": 1}}}).encode(),
+    "huge payload": json.dumps({"id": "big", "features": {"x": "y" * 200_000}}).encode(),
+    "wrong types": json.dumps({"id": 17, "features": {"x": 1}, "cost": "cheap"}).encode(),
+    "unknown top-level field": json.dumps({**GOOD, "id": "u", "label": "cat"}).encode(),
+    "empty message": b"",
+    "not UTF-8": b"\xff\xfe{",
+}
+
+
+def test_each_kind_of_malformed_event_is_dead_lettered_with_a_reason(
+    deployment: Deployment,
+) -> None:
+    serve = deployment.serve()
+    good = [(f"g{i}", json.dumps({"id": f"g{i}", "features": {"x": float(i)}})) for i in range(50)]
+    deployment.produce_raw([*(("bad", raw) for raw in MALFORMED.values()), *good])
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_events_total", outcome="invalid") >= len(MALFORMED)
+            and serve.metric("stream_al_events_total", outcome="queried")
+            + serve.metric("stream_al_events_total", outcome="not_queried")
+            >= len(good)
+        ),
+        60,
+        what="every event handled",
+    )
+    dead = deployment.dead_letters()
+    assert len(dead) == len(MALFORMED)
+    for letter, (kind, raw) in zip(dead, MALFORMED.items(), strict=True):
+        assert letter["error"], kind
+        assert letter["source"].startswith(deployment.events_topic + ":0:"), kind
+        if kind != "huge payload":
+            assert letter["payload"] == raw.decode("utf-8", errors="replace"), kind
+    reasons = {kind: letter["error"] for letter, kind in zip(dead, MALFORMED, strict=True)}
+    assert "max_event_bytes" in reasons["huge payload"]
+    assert "finite" in reasons["non-finite number"]
+    assert "label" in reasons["unknown top-level field"]
+    assert {p["id"] for p in deployment.predictions()} == {i for i, _ in good}
+    assert serve.alive()
+
+
+def _handled(serve: Proc) -> float:
+    outcomes = ("queried", "not_queried", "duplicate")
+    return sum(serve.metric("stream_al_events_total", outcome=o) for o in outcomes)
+
+
+def test_replayed_events_are_never_queued_twice(deployment: Deployment, tmp_path: Path) -> None:
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "0.5"
+    truth = tmp_path / "truth.csv"
+    serve = deployment.serve()
+    deployment.produce_stream("synth:sea-drift", 300, truth)
+    wait_for(lambda: _handled(serve) >= 300, 60, what="first pass")
+    first = queued_ids(deployment)
+    assert len(first) > 0
+    deployment.produce_stream("synth:sea-drift", 300)  # the same ids again
+    wait_for(lambda: _handled(serve) >= 600, 60, what="second pass")
+    second = queued_ids(deployment)
+    # Events skipped the first time may be asked now; none is in the queue twice.
+    assert len(second) == len(set(second)) and set(first) <= set(second)
+    # Those asked again were refused by the store: counted as duplicates.
+    assert 0 < serve.metric("stream_al_events_total", outcome="duplicate") <= len(first)
+    # Once labeled and learned, a replayed event is not queued again either.
+    worker = deployment.worker(truth)
+    wait_for(lambda: deployment.store().queue_depth() == 0, 60, what="labels")
+    wait_for(lambda: serve.metric("stream_al_train_log_applied_total") >= len(second), 60)
+    deployment.produce_stream("synth:sea-drift", 300)
+    wait_for(lambda: _handled(serve) >= 900, 60, what="third pass")
+    third = queued_ids(deployment)
+    assert not set(third) & set(second)
+    worker.kill()
+
+
+def test_orphaned_duplicate_and_invalid_labels_are_dead_lettered_in_redis(
+    deployment: Deployment,
+) -> None:
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    serve = deployment.serve()
+    deployment.produce_raw([("a", json.dumps({"id": "a", "features": {"x": 1.0}}))])
+    store = deployment.store()
+    wait_for(lambda: store.queue_depth() == 1, 30, what="item a queued")
+    [(entry, _)] = store.take("w", 1, block_ms=0)
+    store.complete(entry, json.dumps({"id": "a", "label": "cat"}))
+    r, labels = deployment.redis(), f"{deployment.prefix}:labels"
+    r.xadd(labels, {"label": json.dumps({"id": "a", "label": "dog"})})  # duplicate
+    r.xadd(labels, {"label": json.dumps({"id": "ghost", "label": "cat"})})  # orphaned
+    r.xadd(labels, {"label": "{broken"})  # invalid
+    r.xadd(labels, {"label": json.dumps({"id": "a"})})  # invalid: no label
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_labels_total", outcome="invalid") >= 2
+            and serve.metric("stream_al_labels_total", outcome="orphaned") >= 1
+            and serve.metric("stream_al_labels_total", outcome="duplicate") >= 1
+        ),
+        30,
+        what="labels handled",
+    )
+    assert serve.metric("stream_al_labels_total", outcome="learned") == 1
+    entries = r.xrange(f"{deployment.prefix}:dead_letters")
+    letters = [json.loads(fields[b"dead_letter"]) for _, fields in entries]
+    errors = [d["error"] for d in letters]
+    assert len(letters) == 4
+    assert errors[0].startswith("duplicate label") and errors[1].startswith("orphaned label")
+    assert all(d["source"].startswith("labels:") for d in letters)
+    assert r.xpending(labels, "serve")["pending"] == 0

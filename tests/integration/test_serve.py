@@ -1,0 +1,67 @@
+"""End to end on real Kafka and Redis: serve, a file worker, and the counts that must add up."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from tests.integration.deployment import Deployment, wait_for
+
+N = 5000
+BUDGET = 0.1
+
+
+def test_every_event_is_answered_once_and_every_queried_item_is_learned_once(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth.csv"
+    # A 200-event budget window: the cold start (the first B*w events are all asked) is then
+    # 20 labels, not the 100 of the default window, which on 5,000 events would be +20%.
+    deployment.settings["STREAM_AL_LEARNER__WINDOW"] = "200"
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = str(BUDGET)
+    ids = deployment.produce_stream("synth:agrawal-drift", N, truth)
+    serve = deployment.serve()
+    worker = deployment.worker(truth)
+
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_events_total", outcome="queried")
+            + serve.metric("stream_al_events_total", outcome="not_queried")
+            >= N
+        ),
+        120,
+        what="all events decided",
+    )
+    queried = int(serve.metric("stream_al_events_total", outcome="queried"))
+    wait_for(
+        lambda: serve.metric("stream_al_train_log_applied_total") >= queried,
+        120,
+        what="every queried item labeled and learned",
+    )
+
+    predictions = deployment.predictions()
+    by_id = Counter(p["id"] for p in predictions)
+    assert sorted(by_id) == sorted(ids) and set(by_id.values()) == {1}
+    assert deployment.dead_letters() == []
+    asked = [p["id"] for p in predictions if p["queried"]]
+    assert len(asked) == queried
+    assert abs(queried / N - BUDGET) <= 0.1 * BUDGET, queried / N
+
+    store = deployment.store()
+    log = store.read_train_log(None, 100_000)
+    import json
+
+    learned_ids = [json.loads(e.label)["id"] for e in log]
+    assert sorted(learned_ids) == sorted(asked)  # each queried item learned exactly once
+    assert store.queue_depth() == 0 and store.pending_count() == 0
+
+    m = serve.metrics
+    assert serve.metric("stream_al_events_total", outcome="queried") == queried
+    assert serve.metric("stream_al_events_total", outcome="not_queried") == N - queried
+    assert serve.metric("stream_al_events_total", outcome="invalid") == 0
+    assert serve.metric("stream_al_labels_total", outcome="learned") == queried
+    assert serve.metric("stream_al_train_log_applied_total") == queried
+    wait_for(lambda: serve.metric("stream_al_label_queue_depth") == 0, 10, what="queue gauge")
+    assert m()  # the endpoint answers
+    assert serve.terminate() == 0
+    worker.kill()

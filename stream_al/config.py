@@ -241,6 +241,9 @@ class CheckpointSettings(BaseModel):
     )
     every_labels: int = Field(1000, ge=1, description="Checkpoint after this many labels.")
     every_seconds: float = Field(60.0, gt=0, description="...or after this many seconds.")
+    trim_train_log: bool = Field(
+        True, description="Drop train-log entries every checkpoint already contains."
+    )
 
 
 class MetricsSettings(BaseModel):

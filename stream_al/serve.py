@@ -185,6 +185,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             checkpoint_key=key,
             every_labels=settings.checkpoint.every_labels,
             every_seconds=settings.checkpoint.every_seconds,
+            trim_train_log=settings.checkpoint.trim_train_log,
             labels_per_loop=settings.service.labels_per_loop,
             max_queue_depth=settings.service.max_queue_depth,
             label_ttl=settings.redis.label_ttl_seconds,

@@ -392,6 +392,7 @@ class Service:
         checkpoint_key: bytes,
         every_labels: int = 1000,
         every_seconds: float = 60.0,
+        trim_train_log: bool = True,
         labels_per_loop: int = 500,
         max_queue_depth: int = 10_000,
         label_ttl: float = 7 * 24 * 3600.0,
@@ -408,6 +409,7 @@ class Service:
         self.checkpoint_key = checkpoint_key
         self.every_labels = every_labels
         self.every_seconds = every_seconds
+        self.trim_train_log = trim_train_log
         self.labels_per_loop = labels_per_loop
         self.clock = clock
         self.loop = LabelLoop(
@@ -500,7 +502,8 @@ class Service:
             self.loop.learner, self.replica, self.loop.last_applied, self.checkpoint_key, now
         )
         self.store.save(checkpoint)
-        self.store.trim_train_log()
+        if self.trim_train_log:
+            self.store.trim_train_log()
         self._applied_at_checkpoint = self.loop.applied
         self._checkpoint_time = time.monotonic()
         self.metrics.last_checkpoint.set(now)

@@ -1,0 +1,156 @@
+"""Crashes, restarts and signals on real Kafka and Redis: nothing lost, nothing doubled, and
+the recovered model is the model a run without the crash would hold."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from stream_al.checkpoints import restore_checkpoint
+from stream_al.config import LearnerSettings
+from stream_al.core.learner import ActiveLearner
+from tests.integration.deployment import KEY, Deployment, Proc, wait_for
+
+N = 5000
+
+
+def _reference_digest(deployment: Deployment) -> str:
+    """A learner that never crashed, fed the same train log."""
+    learner: ActiveLearner = LearnerSettings().spec().build(0)
+    for entry in deployment.store().read_train_log(None, 1_000_000):
+        item, label = json.loads(entry.item), json.loads(entry.label)
+        learner.learn(item["features"], label["label"], item["prediction"])
+    return learner.model_digest()
+
+
+def _checkpointed(deployment: Deployment, replica: str) -> ActiveLearner:
+    checkpoint = deployment.store().load(replica)
+    assert checkpoint is not None
+    return restore_checkpoint(checkpoint, KEY.encode())
+
+
+def _settle(deployment: Deployment, ids: list[str]) -> None:
+    """Every event predicted, every queued item labeled and joined."""
+    wanted = set(ids)
+    wait_for(
+        lambda: wanted <= {p["id"] for p in deployment.predictions()},
+        120,
+        interval=1.0,
+        what="a prediction for every event",
+    )
+    store = deployment.store()
+    wait_for(
+        lambda: store.queue_depth() == 0 and store.pending_count() == 0,
+        120,
+        what="every queued item labeled",
+    )
+
+
+def _stop_and_check_log_applied(deployment: Deployment, serve: Proc, replica: str) -> ActiveLearner:
+    started = time.monotonic()
+    assert serve.terminate(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    learner = _checkpointed(deployment, replica)
+    log = deployment.store().read_train_log(None, 1_000_000)
+    checkpoint = deployment.store().load(replica)
+    assert checkpoint is not None and checkpoint.train_log_id == log[-1].entry_id
+    assert learner.n_learned == len(log)
+    return learner
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
+    deployment: Deployment, tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    deployment.settings.update(
+        {
+            "STREAM_AL_LEARNER__WINDOW": "200",
+            "STREAM_AL_CHECKPOINT__EVERY_LABELS": "50",
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "1",
+            "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
+            "STREAM_AL_KAFKA__MAX_POLL_RECORDS": "100",
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:agrawal-drift", N, truth)
+    serve = deployment.serve()
+    deployment.worker(truth)
+    # Somewhere in the run: after a part of the events and some labels.
+    target = rng.randint(500, 4000)
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_events_total", outcome="not_queried")
+            + serve.metric("stream_al_events_total", outcome="queried")
+            >= target
+        ),
+        60,
+        interval=0.05,
+        what=f"{target} events",
+    )
+    time.sleep(rng.random() * 0.5)
+    serve.popen.kill()  # SIGKILL: no goodbye
+    serve.popen.wait(10)
+
+    restarted = deployment.serve()
+    _settle(deployment, ids)
+    time.sleep(1.5)  # let the last labels be learned before the signal
+    learner = _stop_and_check_log_applied(deployment, restarted, "r1")
+
+    predicted = Counter(p["id"] for p in deployment.predictions())
+    assert set(predicted) == set(ids)  # nothing lost (events after the last commit come twice)
+    labels = deployment.redis().xrange(f"{deployment.prefix}:labels")
+    labeled = [json.loads(fields[b"label"])["id"] for _, fields in labels]
+    assert len(labeled) == len(set(labeled))  # no item queued (and labeled) twice
+    log_ids = [json.loads(e.label)["id"] for e in deployment.store().read_train_log(None, 10**6)]
+    assert sorted(log_ids) == sorted(labeled)  # every label joined, once
+    assert learner.model_digest() == _reference_digest(deployment)
+
+
+def test_sigterm_exits_0_quickly_with_offsets_committed_and_a_checkpoint(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:sea-drift", 2000, truth)
+    serve = deployment.serve()
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_events_total", outcome="not_queried")
+            + serve.metric("stream_al_events_total", outcome="queried")
+            >= 2000
+        ),
+        60,
+    )
+    started = time.monotonic()
+    assert serve.terminate(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    assert "stopped cleanly" in serve.output()
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=deployment.bootstrap, group_id=deployment.group, enable_auto_commit=False
+    )
+    tp = TopicPartition(deployment.events_topic, 0)
+    assert consumer.committed(tp) == len(ids)
+    consumer.close()
+    checkpoint = deployment.store().load("r1")
+    assert checkpoint is not None and time.time() - checkpoint.created_at < 30
+    assert restore_checkpoint(checkpoint, KEY.encode()).n_events == 2000
+
+
+def test_an_altered_checkpoint_is_refused_at_start(deployment: Deployment) -> None:
+    serve = deployment.serve()
+    assert serve.terminate() == 0
+    key = f"{deployment.prefix}:checkpoint:r1"
+    r = deployment.redis()
+    data = bytearray(r.hget(key, "data") or b"")
+    data[len(data) // 2] ^= 0xFF
+    r.hset(key, "data", bytes(data))
+    refused = deployment.serve(wait_ready=False)
+    assert refused.popen.wait(timeout=60) == 2
+    assert "bad signature" in refused.output()

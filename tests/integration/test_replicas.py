@@ -1,0 +1,68 @@
+"""Two replicas of serve on one consumer group: both work, both end with the same model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.deployment import Deployment, wait_for
+from tests.integration.test_recovery import (
+    _reference_digest,
+    _settle,
+    _stop_and_check_log_applied,
+)
+
+
+@pytest.mark.parametrize("deployment", [2], indirect=True)
+def test_two_replicas_share_the_work_and_hold_identical_models(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    deployment.settings.update(
+        {
+            "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
+            "STREAM_AL_KAFKA__MAX_POLL_RECORDS": "100",
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    r1 = deployment.serve("r1")
+    r2 = deployment.serve("r2")
+    wait_for(lambda: "Updated partition assignment" in r2.output(), 30, what="r2 assigned")
+    ids = deployment.produce_stream("synth:agrawal-drift", 5000, truth)
+    deployment.worker(truth)
+    _settle(deployment, ids)
+    time.sleep(2)  # each replica learns the entries the other joined
+    for replica in (r1, r2):
+        decided = sum(
+            replica.metric("stream_al_events_total", outcome=o) for o in ("queried", "not_queried")
+        )
+        assert decided > 500, replica.output()[-2000:]
+        assert replica.metric("stream_al_labels_total", outcome="learned") > 0
+    m1 = _stop_and_check_log_applied(deployment, r1, "r1")
+    m2 = _stop_and_check_log_applied(deployment, r2, "r2")
+    assert m1.model_digest() == m2.model_digest() == _reference_digest(deployment)
+    # Each replica's budget followed its own events: together they decided all of them.
+    assert m1.n_events + m2.n_events >= 5000
+    assert m1.n_events < 5000 and m2.n_events < 5000
+    log = deployment.store().read_train_log(None, 10**6)
+    assert len({json.loads(e.label)["id"] for e in log}) == len(log)
+
+
+def test_a_new_replica_starts_from_the_newest_checkpoint(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    deployment.settings["STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG"] = "false"
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:sea-drift", 1500, truth)
+    first = deployment.serve("r1")
+    deployment.worker(truth)
+    _settle(deployment, ids)
+    time.sleep(1)
+    learned = _stop_and_check_log_applied(deployment, first, "r1")
+    newcomer = deployment.serve("r9")
+    assert "newest checkpoint (r1)" in newcomer.output()
+    assert "0 train-log entries replayed" in newcomer.output()
+    again = _stop_and_check_log_applied(deployment, newcomer, "r9")
+    assert again.model_digest() == learned.model_digest()

@@ -461,6 +461,20 @@ def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.reference import markdown_table, settings_rows
+
+    print(markdown_table(("variable", "default", "meaning"), settings_rows()))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.reference import markdown_table, metric_rows
+
+    print(markdown_table(("metric", "type", "meaning"), metric_rows()))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.core.models import make_model
 
@@ -575,6 +589,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     models.set_defaults(func=cmd_models)
+    for name, func, what in (
+        ("settings", cmd_settings, "every setting (STREAM_AL_* variable) as a Markdown table"),
+        ("metrics", cmd_metrics, "every Prometheus metric as a Markdown table"),
+    ):
+        sub.add_parser(
+            name, help=what, epilog=f"example:\n  stream-al {name}", formatter_class=formatter
+        ).set_defaults(func=func)
     _add_service_commands(sub, formatter)
     return parser
 

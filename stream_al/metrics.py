@@ -1,34 +1,8 @@
 """Every Prometheus metric of stream-al, defined once (prefix ``stream_al_``, base units).
 
-No label carries an item id; every label set is initialised at start so that its series
-exists at zero before the first event.
-
-=====================================================  =====================================
-metric                                                 meaning
-=====================================================  =====================================
-``stream_al_events_total{outcome}``                    events by outcome: queried, not_queried,
-                                                       invalid, duplicate, backpressure
-``stream_al_labels_total{outcome}``                    labels by outcome: learned, orphaned,
-                                                       invalid, duplicate
-``stream_al_budget_target_ratio``                      the budget in force (B, or boosted)
-``stream_al_budget_spent_ratio``                       estimated fraction spent (window)
-``stream_al_uncertainty_threshold``                    the strategy's confidence threshold
-``stream_al_drift_detections_total{detector}``         adwin: error rose; challenger: a
-                                                       challenger model replaced the model
-``stream_al_accuracy_ratio{sample}``                   accuracy of predictions on the last
-                                                       500 labeled items: all of them
-                                                       (``labeled``, biased towards hard
-                                                       items) or the randomly asked ones
-                                                       (``random``, unbiased)
-``stream_al_label_queue_depth``                        items in the label queue
-``stream_al_pending_items``                            items waiting for their label
-``stream_al_label_delay_seconds``                      from queued to labeled (histogram)
-``stream_al_batch_duration_seconds``                   one loop over a batch (histogram)
-``stream_al_consumer_lag_messages{partition}``         events not yet consumed, per partition
-``stream_al_train_log_applied_total``                  train-log entries learned
-``stream_al_last_checkpoint_timestamp_seconds``        when the last checkpoint was written
-``stream_al_model_info{model,strategy,uncertainty}``   1, with the learner's configuration
-=====================================================  =====================================
+No label carries an item id; every label set with known values is initialised at start so
+that its series exists at zero before the first event. The help text of each metric is
+its documentation: ``stream-al metrics`` prints the table the README carries.
 """
 
 from __future__ import annotations
@@ -66,36 +40,67 @@ class Metrics:
     last_checkpoint: Gauge
     model_info: Gauge
 
+    def collectors(self) -> list[Counter | Gauge | Histogram]:
+        """Every metric object, in definition order."""
+        return [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
+
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
         reg = registry if registry is not None else CollectorRegistry()
         p = "stream_al_"
         metrics = cls(
             registry=reg,
-            events=Counter(p + "events", "Events by outcome.", ["outcome"], registry=reg),
-            labels=Counter(p + "labels", "Labels by outcome.", ["outcome"], registry=reg),
-            budget_target=Gauge(p + "budget_target_ratio", "Label budget in force.", registry=reg),
+            events=Counter(
+                p + "events",
+                "Events by outcome: queried, not_queried, invalid, duplicate (already queued), "
+                "backpressure (queue full).",
+                ["outcome"],
+                registry=reg,
+            ),
+            labels=Counter(
+                p + "labels",
+                "Labels by outcome: learned, orphaned (no pending item), invalid, "
+                "duplicate (already learned).",
+                ["outcome"],
+                registry=reg,
+            ),
+            budget_target=Gauge(
+                p + "budget_target_ratio",
+                "The budget in force: B, or B times the boost after a drift.",
+                registry=reg,
+            ),
             budget_spent=Gauge(
-                p + "budget_spent_ratio", "Estimated fraction of events labeled.", registry=reg
+                p + "budget_spent_ratio",
+                "Estimated fraction of the recent events (or label cost) spent on labels.",
+                registry=reg,
             ),
             threshold=Gauge(
-                p + "uncertainty_threshold", "Confidence threshold of the strategy.", registry=reg
+                p + "uncertainty_threshold",
+                "The strategy's confidence threshold (queries go below it).",
+                registry=reg,
             ),
             drift_detections=Counter(
                 p + "drift_detections",
-                "Drift reactions by detector.",
+                "Drift reactions: adwin (error rose), challenger (a challenger model took over).",
                 ["detector"],
                 registry=reg,
             ),
             accuracy=Gauge(
                 p + "accuracy_ratio",
-                "Accuracy on the last 500 labeled items, by sample.",
+                "Accuracy of the predictions on the last 500 labeled items: labeled (all, "
+                "biased to hard items) or random (the randomly asked, unbiased).",
                 ["sample"],
                 registry=reg,
             ),
-            queue_depth=Gauge(p + "label_queue_depth", "Items in the label queue.", registry=reg),
+            queue_depth=Gauge(
+                p + "label_queue_depth",
+                "Items in the label queue (waiting or held by a worker).",
+                registry=reg,
+            ),
             pending_items=Gauge(
-                p + "pending_items", "Items waiting for their label.", registry=reg
+                p + "pending_items",
+                "Queried items waiting for their label (not expired).",
+                registry=reg,
             ),
             label_delay=Histogram(
                 p + "label_delay_seconds",
@@ -105,18 +110,20 @@ class Metrics:
             ),
             batch_duration=Histogram(
                 p + "batch_duration_seconds",
-                "Seconds per loop over a batch.",
+                "Seconds per turn of the serve loop (a batch of events, labels, learning).",
                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                 registry=reg,
             ),
             consumer_lag=Gauge(
                 p + "consumer_lag_messages",
-                "Events not yet consumed.",
+                "Events in the topic not yet consumed, per partition.",
                 ["partition"],
                 registry=reg,
             ),
             train_log_applied=Counter(
-                p + "train_log_applied", "Train-log entries learned.", registry=reg
+                p + "train_log_applied",
+                "Train-log entries learned (replayed ones included).",
+                registry=reg,
             ),
             last_checkpoint=Gauge(
                 p + "last_checkpoint_timestamp_seconds",
@@ -125,7 +132,7 @@ class Metrics:
             ),
             model_info=Gauge(
                 p + "model_info",
-                "The learner's configuration (always 1).",
+                "The learner's configuration, as labels (value 1).",
                 ["model", "strategy", "uncertainty"],
                 registry=reg,
             ),

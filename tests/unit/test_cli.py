@@ -146,3 +146,16 @@ def test_help_of_every_command_shows_an_example(capsys: pytest.CaptureFixture[st
             main([command, "--help"])
         assert exc_info.value.code == 0
         assert f"stream-al {command}" in capsys.readouterr().out
+
+
+def test_the_readme_tables_are_the_ones_the_code_generates() -> None:
+    from stream_al.reference import markdown_table, metric_rows, settings_rows
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, table in (
+        ("settings", markdown_table(("variable", "default", "meaning"), settings_rows())),
+        ("metrics", markdown_table(("metric", "type", "meaning"), metric_rows())),
+    ):
+        start = readme.index(f"<!-- {name}:begin -->") + len(f"<!-- {name}:begin -->")
+        end = readme.index(f"<!-- {name}:end -->")
+        assert readme[start:end].strip() == table, f"README {name} table: run stream-al {name}"

@@ -31,7 +31,7 @@ from stream_al.metrics import Metrics
 from stream_al.service import RECOVERABLE, Service
 from stream_al.worker import Worker, make_oracle
 
-__all__ = ["ConfigurationError", "redacted_url", "run_serve", "run_worker"]
+__all__ = ["ConfigurationError", "redacted_url", "run_serve", "run_worker", "startup_summary"]
 
 log = logging.getLogger("stream_al.serve")
 
@@ -49,6 +49,16 @@ def redacted_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def startup_summary(settings: Settings) -> str:
+    """What serve logs at start: where it connects and how it learns, without secrets."""
+    return (
+        f"serve {settings.service.replica_id}: kafka {settings.kafka.bootstrap_servers} "
+        f"({settings.kafka.security_protocol}) topic {settings.kafka.events_topic} group "
+        f"{settings.kafka.group_id}; redis {redacted_url(settings.redis.url)} prefix "
+        f"{settings.redis.prefix}; {settings.learner.model_dump(exclude={'drift'})}"
+    )
 
 
 def _retrying(
@@ -121,16 +131,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         )
     key = settings.checkpoint.key.get_secret_value().encode()
     replica = settings.service.replica_id
-    log.info(
-        "serve %s: kafka %s topic %s group %s; redis %s prefix %s; %s",
-        replica,
-        settings.kafka.bootstrap_servers,
-        settings.kafka.events_topic,
-        settings.kafka.group_id,
-        redacted_url(settings.redis.url),
-        settings.redis.prefix,
-        settings.learner.model_dump(exclude={"drift"}),
-    )
+    log.info("%s", startup_summary(settings))
     metrics = Metrics.create()
     health = Health()
     server = None

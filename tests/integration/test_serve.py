@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from tests.integration.deployment import Deployment, wait_for
+from tests.integration.deployment import KEY, Deployment, wait_for
 
 N = 5000
 BUDGET = 0.1
@@ -64,4 +64,51 @@ def test_every_event_is_answered_once_and_every_queried_item_is_learned_once(
     wait_for(lambda: serve.metric("stream_al_label_queue_depth") == 0, 10, what="queue gauge")
     assert m()  # the endpoint answers
     assert serve.terminate() == 0
+    assert KEY not in serve.output()  # the checkpoint key is never logged
     worker.kill()
+
+
+def test_produce_command_replays_a_csv_with_its_ids_and_writes_the_truth(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "events.csv"
+    data.write_text("id,size,colour,label\nA7,1.5,red,cat\nB9,2.0,blue,dog\nC3,0.5,red,cat\n")
+    truth = tmp_path / "truth.csv"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stream_al.cli",
+            "produce",
+            "--stream",
+            f"csv:{data}",
+            "--target",
+            "label",
+            "--topic",
+            deployment.events_topic,
+            "--limit",
+            "2",
+            "--rate",
+            "100",
+            "--truth",
+            str(truth),
+            "--quiet",
+        ],
+        env=deployment.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "produced 2 events" in result.stdout
+    import json
+
+    events = [json.loads(v) for _, v in deployment.read_topic(deployment.events_topic)]
+    assert events == [
+        {"id": "A7", "features": {"size": 1.5, "colour": "red"}},
+        {"id": "B9", "features": {"size": 2.0, "colour": "blue"}},
+    ]
+    assert truth.read_text().splitlines() == ["id,label", "A7,cat", "B9,dog"]

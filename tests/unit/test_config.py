@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from stream_al.config import load_settings
-from stream_al.serve import redacted_url
+from stream_al.serve import redacted_url, startup_summary
 
 
 def test_environment_names_of_the_documented_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,6 +91,17 @@ def test_sasl_and_ssl_options_are_passed_through(monkeypatch: pytest.MonkeyPatch
     assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("u", "pw")
     assert options["ssl_cafile"] == "/ca.pem"
+
+
+def test_the_startup_log_line_names_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_AL_REDIS__URL", "redis://:pa55word@r:6379/0")
+    monkeypatch.setenv("STREAM_AL_REDIS__PASSWORD", "redis-secret")
+    monkeypatch.setenv("STREAM_AL_KAFKA__SASL_PASSWORD", "sasl-secret")
+    monkeypatch.setenv("STREAM_AL_CHECKPOINT__KEY", "hmac-secret")
+    line = startup_summary(load_settings())
+    assert "r:6379" in line
+    for secret in ("pa55word", "redis-secret", "sasl-secret", "hmac-secret"):
+        assert secret not in line
 
 
 def test_passwords_in_urls_are_redacted_for_logs() -> None:

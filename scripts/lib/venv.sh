@@ -6,10 +6,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VENV="$ROOT/.venv"
 
 _find_python() {
-    for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    for candidate in "${PYTHON:-}" python3 python3.13 python3.12 python3.11; do
         [ -n "$candidate" ] || continue
         command -v "$candidate" >/dev/null 2>&1 || continue
-        if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+        # (quietly: a version manager's shim may exist for a version that is not active)
+        if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+            2>/dev/null; then
             echo "$candidate"
             return 0
         fi
@@ -39,8 +41,15 @@ ensure_venv() {
     local stamp="$VENV/.installed-$extras"
     if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
         echo "installing stream-al[$extras] into .venv ..." >&2
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
+        # pip's and setuptools' chatter goes to a log, shown only when the install fails.
+        local log="$VENV/install.log"
+        if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&
+            "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"; \
+            } >"$log" 2>&1; then
+            cat "$log" >&2
+            echo "installing stream-al failed (log above, also in $log)" >&2
+            return 1
+        fi
         touch "$stamp"
     fi
 }

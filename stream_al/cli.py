@@ -212,9 +212,10 @@ def _write_json(path: str, payload: dict[str, Any]) -> None:
     out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-def _plot(path: str | None, curves: dict[str, Any], title: str) -> str | None:
+def _plot(path: str | None, curves: dict[str, Any], title: str) -> None:
+    """Write the learning curves to ``path`` (if given and matplotlib is installed)."""
     if path is None:
-        return None
+        return
     from stream_al.plots import matplotlib_available, plot_learning_curves
 
     if not matplotlib_available():
@@ -222,8 +223,8 @@ def _plot(path: str | None, curves: dict[str, Any], title: str) -> str | None:
             f"{PROG}: no plot: matplotlib is not installed (pip install 'stream-al[plot]')",
             file=sys.stderr,
         )
-        return None
-    return str(plot_learning_curves(curves, title, path))
+        return
+    print(f"learning curves: {plot_learning_curves(curves, title, path)}")
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -238,53 +239,34 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     result = run_demo(learner, spec, delay=args.delay, progress=progress)
     strategy = learner.strategy
     print(
-        f"stream-al demo: {spec.spec}, {result.n_events:,} events, {learner.model}, "
+        f"stream-al demo: {spec.spec}, {result.run.n_events:,} events, {learner.model}, "
         f"{strategy} at budget {learner.budget:g}, labels answered after {args.delay} events"
     )
     print()
+    runs = {
+        f"{strategy} (this run)": result.run,
+        "random, same budget": result.random,
+        "full labels": result.full,
+    }
     rows = [
-        [
-            f"{strategy} (this run)",
-            percent(result.accuracy),
-            f"{result.labels:,}",
-            percent(result.labels / result.n_events),
-        ],
-        [
-            "random, same budget",
-            percent(result.random.accuracy),
-            f"{result.random.labels:,}",
-            percent(result.random.label_fraction),
-        ],
-        [
-            "full labels",
-            percent(result.full.accuracy),
-            f"{result.full.labels:,}",
-            percent(result.full.label_fraction),
-        ],
+        [name, percent(r.accuracy), f"{r.labels:,}", percent(r.label_fraction)]
+        for name, r in runs.items()
     ]
     print(table(["", "accuracy", "labels", "label fraction"], rows))
     print()
     print(
-        f"drifts detected: {result.drifts}   dead letters: {result.dead_letters}   "
+        f"drifts detected: {result.run.drifts}   dead letters: {result.dead_letters}   "
         f"items still in the label queue: {result.queue_left}   "
-        f"loop time: {result.seconds:.1f} s"
+        f"loop time: {result.run.seconds:.1f} s"
     )
     plot_path = args.plot
     if plot_path is None and not args.no_plot:
         from stream_al.plots import matplotlib_available
 
         plot_path = "stream-al-demo.png" if matplotlib_available() else None
-    written = _plot(
-        plot_path,
-        {
-            strategy: result.curve,
-            "random": result.random.curve,
-            "full labels": result.full.curve,
-        },
-        f"stream-al demo: {spec.spec}, budget {learner.budget:g}",
-    )
-    if written:
-        print(f"learning curves: {written}")
+    curves = {strategy: result.run.curve, "random": result.random.curve}
+    curves["full labels"] = result.full.curve
+    _plot(plot_path, curves, f"stream-al demo: {spec.spec}, budget {learner.budget:g}")
     return 0
 
 
@@ -336,17 +318,9 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _write_json(args.json, report)
         print(f"report: {args.json}")
-    written = _plot(
-        args.plot,
-        {
-            learner.strategy: report["curve"],
-            "random": report["baseline_curve"],
-            "full labels": report["full_labels_curve"],
-        },
-        f"{spec.spec}: {learner.model}, budget {learner.budget:g}",
-    )
-    if written:
-        print(f"learning curves: {written}")
+    curves = {learner.strategy: report["curve"], "random": report["baseline_curve"]}
+    curves["full labels"] = report["full_labels_curve"]
+    _plot(args.plot, curves, f"{spec.spec}: {learner.model}, budget {learner.budget:g}")
     return 0
 
 

@@ -14,7 +14,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from stream_al.config import LearnerSettings
@@ -74,23 +74,14 @@ class SimulatedLabeler:
 
 @dataclass
 class DemoResult:
-    """What the demo run measured."""
+    """What the demo measured: the loop's own run and the two references."""
 
     stream: str
-    n_events: int
-    correct: int
-    labels: int
-    drifts: int
-    dead_letters: int
-    queue_left: int
-    seconds: float
+    run: RunResult
     random: RunResult
     full: RunResult
-    curve: list[tuple[int, int, float]] = field(default_factory=list)
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.n_events if self.n_events else 0.0
+    dead_letters: int
+    queue_left: int
 
 
 def run_demo(
@@ -147,16 +138,13 @@ def run_demo(
     full_run = prequential(examples, spec.full_labels(settings.seed), delay)
     if progress:
         progress.done()
+    learner = loop.learner
+    run = RunResult(n, correct, learner.n_queried, learner.n_drifts, seconds, curve)
     return DemoResult(
         stream=stream.spec,
-        n_events=n,
-        correct=correct,
-        labels=loop.learner.n_queried,
-        drifts=loop.learner.n_drifts,
-        dead_letters=len(store.dead_letters),
-        queue_left=store.queue_depth(),
-        seconds=seconds,
+        run=run,
         random=random_run,
         full=full_run,
-        curve=curve,
+        dead_letters=len(store.dead_letters),
+        queue_left=store.queue_depth(),
     )

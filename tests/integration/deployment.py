@@ -232,6 +232,22 @@ class Deployment:
     def store(self) -> RedisStore:
         return RedisStore(self.redis(), prefix=self.prefix, consumer="inspector")
 
+    def wait_until_settled(self, ids: list[str], timeout: float = 180.0) -> None:
+        """Every event in ``ids`` predicted, every queued item labeled and joined."""
+        wanted = set(ids)
+        wait_for(
+            lambda: wanted <= {p["id"] for p in self.predictions()},
+            timeout,
+            interval=1.0,
+            what="a prediction for every event",
+        )
+        store = self.store()
+        wait_for(
+            lambda: store.queue_depth() == 0 and store.pending_count() == 0,
+            timeout,
+            what="every queued item labeled",
+        )
+
     def stop_all(self) -> None:
         for proc in self.procs:
             proc.kill()

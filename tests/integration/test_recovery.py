@@ -34,23 +34,6 @@ def _checkpointed(deployment: Deployment, replica: str) -> ActiveLearner:
     return restore_checkpoint(checkpoint, KEY.encode())
 
 
-def _settle(deployment: Deployment, ids: list[str]) -> None:
-    """Every event predicted, every queued item labeled and joined."""
-    wanted = set(ids)
-    wait_for(
-        lambda: wanted <= {p["id"] for p in deployment.predictions()},
-        120,
-        interval=1.0,
-        what="a prediction for every event",
-    )
-    store = deployment.store()
-    wait_for(
-        lambda: store.queue_depth() == 0 and store.pending_count() == 0,
-        120,
-        what="every queued item labeled",
-    )
-
-
 def _stop_and_check_log_applied(deployment: Deployment, serve: Proc, replica: str) -> ActiveLearner:
     started = time.monotonic()
     assert serve.terminate(timeout=10) == 0
@@ -98,7 +81,7 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
     serve.popen.wait(10)
 
     restarted = deployment.serve()
-    _settle(deployment, ids)
+    deployment.wait_until_settled(ids)
     time.sleep(1.5)  # let the last labels be learned before the signal
     learner = _stop_and_check_log_applied(deployment, restarted, "r1")
 

@@ -11,7 +11,6 @@ import pytest
 from tests.integration.deployment import Deployment, wait_for
 from tests.integration.test_recovery import (
     _reference_digest,
-    _settle,
     _stop_and_check_log_applied,
 )
 
@@ -32,7 +31,7 @@ def test_two_replicas_share_the_work_and_hold_identical_models(
     wait_for(lambda: "Updated partition assignment" in r2.output(), 30, what="r2 assigned")
     ids = deployment.produce_stream("synth:agrawal-drift", 5000, truth)
     deployment.worker(truth)
-    _settle(deployment, ids)
+    deployment.wait_until_settled(ids)
     time.sleep(2)  # each replica learns the entries the other joined
     for replica in (r1, r2):
         decided = sum(
@@ -58,7 +57,7 @@ def test_a_new_replica_starts_from_the_newest_checkpoint(
     ids = deployment.produce_stream("synth:sea-drift", 1500, truth)
     first = deployment.serve("r1")
     deployment.worker(truth)
-    _settle(deployment, ids)
+    deployment.wait_until_settled(ids)
     time.sleep(1)
     learned = _stop_and_check_log_applied(deployment, first, "r1")
     newcomer = deployment.serve("r9")

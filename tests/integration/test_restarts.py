@@ -62,27 +62,29 @@ def durable_redis(tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
                 p.wait(10)
 
 
+def _durable_redis_command(port: int, workdir: Path) -> list[str]:
+    return [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--dir",
+        str(workdir),
+    ]
+
+
 def _pings(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())
     except redis.RedisError:
         return False
-
-
-def _run_to_the_end(deployment: Deployment, ids: list[str]) -> None:
-    wanted = set(ids)
-    wait_for(
-        lambda: wanted <= {p["id"] for p in deployment.predictions()},
-        180,
-        interval=1.0,
-        what="a prediction for every event",
-    )
-    store = deployment.store()
-    wait_for(
-        lambda: store.queue_depth() == 0 and store.pending_count() == 0,
-        120,
-        what="every queued item labeled",
-    )
 
 
 def _labels_joined_once(deployment: Deployment) -> None:
@@ -133,7 +135,7 @@ def test_redis_restarted_during_a_run(
     try:
         wait_for(lambda: _pings(redis.Redis(port=port)), 20, what="redis back")
         wait_for(serve.ready, 60, what="serve ready again")
-        _run_to_the_end(deployment, ids)
+        deployment.wait_until_settled(ids)
         _labels_joined_once(deployment)
         assert serve.alive()
         assert "retrying" in serve.output()  # it did notice
@@ -171,7 +173,7 @@ def test_kafka_broker_restarted_during_a_run(deployment: Deployment, tmp_path: P
         )
     (state / "kafka.pid").write_text(f"{broker.pid}\n")  # so that `services down` stops it
     wait_for(lambda: _kafka_answers(deployment.bootstrap), 90, interval=1.0, what="broker back")
-    _run_to_the_end(deployment, ids)
+    deployment.wait_until_settled(ids)
     _labels_joined_once(deployment)
     assert serve.alive()
 

@@ -16,9 +16,10 @@ def test_the_embedded_loop_makes_exactly_the_prequential_decisions(delay: int) -
     stream = parse_stream("synth:sea-drift", n_events=3000)
     reference = prequential(list(stream.events(2)), settings.spec().build(2), delay)
     result = run_demo(settings, stream, delay=delay)
-    assert result.correct == reference.correct
-    assert result.labels == reference.labels
-    assert result.drifts == reference.drifts
+    assert result.run.correct == reference.correct
+    assert result.run.labels == reference.labels
+    assert result.run.drifts == reference.drifts
+    assert result.run.curve == reference.curve
     assert result.dead_letters == 0
     # Every asked item is answered unless its answer was due after the end.
     assert result.queue_left <= delay

@@ -26,33 +26,15 @@ def durable_redis(tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
     workdir = tmp_path / "redis"
     workdir.mkdir()
     procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        procs.append(
-            subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                    "--dir",
-                    str(workdir),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+    procs.append(
+        subprocess.Popen(
+            _durable_redis_command(port, workdir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=port, socket_connect_timeout=1)
-        wait_for(lambda: _pings(client), 20, what="redis to answer")
-
-    start()
+    )
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+    wait_for(lambda: _pings(client), 20, what="redis to answer")
     try:
         yield f"redis://127.0.0.1:{port}/0", workdir, port
     finally:
@@ -109,29 +91,9 @@ def test_redis_restarted_during_a_run(
     wait_for(lambda: not _pings(redis.Redis(port=port, socket_connect_timeout=0.5)), 20)
     time.sleep(2)  # the service notices and backs off
     assert serve.alive()
-    subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(workdir),
-            "--daemonize",
-            "yes",
-            "--pidfile",
-            str(workdir / "again.pid"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ).wait(10)
+    again = [*_durable_redis_command(port, workdir), "--daemonize", "yes"]
+    again += ["--pidfile", str(workdir / "again.pid")]
+    subprocess.run(again, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
     try:
         wait_for(lambda: _pings(redis.Redis(port=port)), 20, what="redis back")
         wait_for(serve.ready, 60, what="serve ready again")

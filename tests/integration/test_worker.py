@@ -1,0 +1,58 @@
+"""The label queue on real Redis: items a worker took are never lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stream_al.io.redis import RedisStore
+from tests.integration.deployment import Deployment, wait_for
+
+
+def _queue_items(deployment: Deployment, n: int) -> RedisStore:
+    store = deployment.store()
+    store.ensure_groups()
+    for i in range(n):
+        item = json.dumps({"id": f"i{i}", "features": {"x": i}, "prediction": None})
+        assert store.enqueue(f"i{i}", "{}", item, 600)
+    return store
+
+
+def _labeled_ids(deployment: Deployment) -> list[str]:
+    entries = deployment.redis().xrange(f"{deployment.prefix}:labels")
+    return [json.loads(fields[b"label"])["id"] for _, fields in entries]
+
+
+def test_items_held_by_a_worker_that_died_are_taken_over(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    store = _queue_items(deployment, 6)
+    dead = RedisStore(deployment.redis(), prefix=deployment.prefix)
+    taken = dead.take("dead-worker", 4, block_ms=0)  # and then it dies, labeling nothing
+    assert len(taken) == 4
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n" + "".join(f"i{i},{i % 2}\n" for i in range(6)))
+    # The deployment's workers take over items idle for 5 s.
+    worker = deployment.worker(truth, "alive", "--idle-exit", "15")
+    wait_for(
+        lambda: sorted(_labeled_ids(deployment)) == [f"i{i}" for i in range(6)],
+        60,
+        what="all six labeled, the dead worker's four included",
+    )
+    assert store.queue_depth() == 0
+    assert worker.popen.wait(60) == 0
+
+
+def test_a_restarted_worker_gets_its_own_items_back_first(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    _queue_items(deployment, 3)
+    first = RedisStore(deployment.redis(), prefix=deployment.prefix)
+    assert len(first.take("w-stable", 2, block_ms=0)) == 2  # then it crashes
+    restarted = RedisStore(deployment.redis(), prefix=deployment.prefix)
+    again = restarted.take("w-stable", 10, block_ms=0)
+    assert [json.loads(item)["id"] for _, item in again] == ["i0", "i1"]
+    for entry_id, item in again:
+        restarted.complete(entry_id, json.dumps({"id": json.loads(item)["id"], "label": 1}))
+    assert sorted(_labeled_ids(deployment)) == ["i0", "i1"]
+    assert restarted.depth() == 1

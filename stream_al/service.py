@@ -428,6 +428,7 @@ class Service:
         self._applied_at_checkpoint = 0
         self._checkpoint_time = time.monotonic()
         self._gauges_time = 0.0
+        self._lag_partitions: set[str] = set()
 
     # -- start -------------------------------------------------------------------------
 
@@ -456,6 +457,7 @@ class Service:
         while True:
             n = self.loop.apply_train_log(5000)
             total += n
+            self.health.beat()  # a long replay is progress, not a stall
             if n == 0:
                 return total
 
@@ -485,10 +487,18 @@ class Service:
         if now - self._gauges_time >= 1.0:
             self._gauges_time = now
             self.loop.update_gauges()
-            for partition, lag in self.source.lag().items():
-                self.metrics.consumer_lag.labels(partition=str(partition)).set(lag)
+            self._update_lag()
         self.metrics.batch_duration.observe(time.perf_counter() - started)
         self.health.beat()
+
+    def _update_lag(self) -> None:
+        lags = {str(p): lag for p, lag in self.source.lag().items()}
+        gauge = self.metrics.consumer_lag
+        for partition in self._lag_partitions - lags.keys():
+            gauge.remove(partition)  # revoked in a rebalance: no longer ours to report
+        for partition, lag in lags.items():
+            gauge.labels(partition=partition).set(lag)
+        self._lag_partitions = set(lags)
 
     def maybe_checkpoint(self, force: bool = False) -> bool:
         applied_since = self.loop.applied - self._applied_at_checkpoint

@@ -325,7 +325,9 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.bench import bench_engine
+    if args.which == "throughput":
+        return _bench_throughput(args, settings)
+    from stream_al.benchmarks.engine import bench_engine
 
     learner = _learner_settings(args, settings.learner)
     spec = _stream(args)
@@ -345,6 +347,44 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         f"({result['engine_us_per_event']:.1f} µs/event); bare River loop: "
         f"{result['baseline_events_per_s']:,.0f} events/s "
         f"({result['baseline_us_per_event']:.1f} µs/event); ratio {result['ratio']:.3f}"
+    )
+    if args.json:
+        _write_json(args.json, result)
+        print(f"report: {args.json}")
+    return 0
+
+
+def _bench_throughput(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.benchmarks.throughput import bench_throughput
+
+    kafka = settings.kafka
+    if os.environ.get("KAFKA_BOOTSTRAP") and "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS" not in os.environ:
+        kafka = kafka.model_copy(update={"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP"]})
+    if args.backend:
+        kafka = kafka.model_copy(update={"backend": args.backend})
+    redis_settings = settings.redis
+    if os.environ.get("REDIS_URL") and "STREAM_AL_REDIS__URL" not in os.environ:
+        redis_settings = redis_settings.model_copy(update={"url": os.environ["REDIS_URL"]})
+    learner = _learner_settings(args, settings.learner)
+    bench_settings = settings.model_copy(
+        update={"kafka": kafka, "redis": redis_settings, "learner": learner}
+    )
+    progress = Progress(enabled=not args.quiet)
+    result = bench_throughput(
+        bench_settings,
+        events=args.events,
+        stream=args.stream,
+        batch=args.batch,
+        predictions=not args.no_predictions,
+        progress=lambda m: progress.update(m),
+    )
+    progress.done()
+    print(
+        f"serve ({result['backend']}): {result['serve_events_per_s']:,.0f} events/s; raw loop: "
+        f"{result['raw_consume_events_per_s']:,.0f} events/s; ratio {result['ratio']:.3f}; "
+        f"decision latency p50 {result['decision_latency_p50_ms']:.1f} ms, p99 "
+        f"{result['decision_latency_p99_ms']:.1f} ms; label to learned p99 "
+        f"{result['label_to_learned_p99_ms']:.1f} ms"
     )
     if args.json:
         _write_json(args.json, result)
@@ -529,11 +569,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "bench",
         help="benchmarks (ratios against a baseline in the same process)",
         description="engine: the active learner against a bare River loop making the same "
-        "predictions and learn calls.",
-        epilog="example:\n  stream-al bench engine --json engine.json",
+        "predictions and learn calls. throughput: serve on real Kafka and Redis against a "
+        "raw consume-decode-produce loop on the same topic (needs KAFKA_BOOTSTRAP and "
+        "REDIS_URL, as `scripts/services up` prints them, or the STREAM_AL_* settings).",
+        epilog="examples:\n  stream-al bench engine --json engine.json\n"
+        "  stream-al bench throughput --events 100000 --json throughput.json",
         formatter_class=formatter,
     )
-    bench.add_argument("which", choices=["engine"], help="which benchmark")
+    bench.add_argument("which", choices=["engine", "throughput"], help="which benchmark")
     _add_stream_options(bench, "synth:agrawal-drift")
     defaults = LearnerSettings(
         **{**settings.learner.model_dump(), "strategy": "variable-uncertainty"}
@@ -547,6 +590,27 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", metavar="PATH", help="write the result as JSON")
     bench.add_argument("--quiet", action="store_true", help="no progress output")
+    t = bench.add_argument_group("throughput")
+    t.add_argument(
+        "--backend",
+        choices=["kafka-python", "confluent"],
+        help="Kafka client (default: the setting)",
+    )
+    t.add_argument(
+        "--events",
+        type=_at_least(1),
+        default=100_000,
+        metavar="N",
+        help="events to run through (default 100000)",
+    )
+    t.add_argument(
+        "--batch", type=_at_least(1), default=500, metavar="N", help="events per poll (default 500)"
+    )
+    t.add_argument(
+        "--no-predictions",
+        action="store_true",
+        help="do not publish predictions (and the raw loop produces nothing)",
+    )
     bench.set_defaults(func=cmd_bench)
 
     strategies = sub.add_parser(

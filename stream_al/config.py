@@ -140,10 +140,15 @@ def _known(value: str, registry: dict[str, Any], what: str) -> str:
 
 
 class KafkaSettings(BaseModel):
-    """The Kafka cluster and topics (security settings are passed to kafka-python)."""
+    """The Kafka cluster and topics (security settings are passed to the client library)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    backend: Literal["kafka-python", "confluent"] = Field(
+        "kafka-python",
+        description="Client library of serve: kafka-python, or confluent "
+        "(librdkafka, faster; pip install 'stream-al[fast]').",
+    )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     events_topic: str = Field("stream-al.events", min_length=1, description="Events in.")
     predictions_topic: str = Field(
@@ -187,6 +192,34 @@ class KafkaSettings(BaseModel):
             if getattr(self, name):
                 options[name] = getattr(self, name)
         return options
+
+    def librdkafka_config(self) -> dict[str, Any]:
+        """The same connection and security options as librdkafka (confluent-kafka) names them.
+
+        >>> config = KafkaSettings(bootstrap_servers="k1:9092, k2:9092").librdkafka_config()
+        >>> config["bootstrap.servers"], config["security.protocol"]
+        ('k1:9092,k2:9092', 'plaintext')
+        """
+        servers = ",".join(s.strip() for s in self.bootstrap_servers.split(",") if s.strip())
+        config: dict[str, Any] = {
+            "bootstrap.servers": servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol.lower(),
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            if self.sasl_username is not None:
+                config["sasl.username"] = self.sasl_username
+            if self.sasl_password is not None:
+                config["sasl.password"] = self.sasl_password.get_secret_value()
+        for name, key in (
+            ("ssl_cafile", "ssl.ca.location"),
+            ("ssl_certfile", "ssl.certificate.location"),
+            ("ssl_keyfile", "ssl.key.location"),
+        ):
+            if getattr(self, name):
+                config[key] = getattr(self, name)
+        return config
 
 
 class RedisSettings(BaseModel):

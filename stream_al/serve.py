@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -23,15 +24,25 @@ from urllib.parse import urlsplit, urlunsplit
 from kafka.errors import KafkaError
 
 from stream_al.checkpoints import CheckpointError
-from stream_al.config import Settings
+from stream_al.config import KafkaSettings, Settings
 from stream_al.health import Health, HealthServer
 from stream_al.io.kafka import EventSource, Publisher
 from stream_al.io.redis import RedisStore, connect
 from stream_al.metrics import Metrics
 from stream_al.service import RECOVERABLE, Service
+from stream_al.service import EventSource as Source
+from stream_al.service import Publisher as Sink
 from stream_al.worker import Worker, make_oracle
 
-__all__ = ["ConfigurationError", "redacted_url", "run_serve", "run_worker", "startup_summary"]
+__all__ = [
+    "ConfigurationError",
+    "KafkaBackend",
+    "kafka_backend",
+    "redacted_url",
+    "run_serve",
+    "run_worker",
+    "startup_summary",
+]
 
 log = logging.getLogger("stream_al.serve")
 
@@ -51,13 +62,54 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+@dataclass(frozen=True)
+class KafkaBackend:
+    """The Kafka client library serve runs on: how to make its event source and its
+    publisher, and the errors after which serve cannot go on (it exits with code 1)."""
+
+    name: str
+    source: Callable[[KafkaSettings], Source]
+    publisher: Callable[[KafkaSettings], Sink]
+    fatal: tuple[type[Exception], ...]
+
+
+def kafka_backend(settings: KafkaSettings) -> KafkaBackend:
+    """The backend ``STREAM_AL_KAFKA__BACKEND`` names (confluent-kafka is imported only when
+    chosen; missing, it is a configuration error)."""
+    if settings.backend == "confluent":
+        try:
+            from stream_al.io import kafka_confluent
+        except ModuleNotFoundError as exc:
+            if exc.name != "confluent_kafka":
+                raise
+            raise ConfigurationError(
+                "STREAM_AL_KAFKA__BACKEND=confluent needs confluent-kafka: "
+                "pip install 'stream-al[fast]'"
+            ) from None
+        return KafkaBackend(
+            "confluent",
+            kafka_confluent.ConfluentEventSource,
+            kafka_confluent.ConfluentPublisher,
+            (KafkaError, kafka_confluent.ConfluentFatalError),
+        )
+    return KafkaBackend("kafka-python", EventSource, Publisher, (KafkaError,))
+
+
+def _made(factory: Callable[[KafkaSettings], T], settings: KafkaSettings) -> T:
+    try:
+        return factory(settings)
+    except ValueError as exc:  # settings the client library refuses
+        raise ConfigurationError(f"kafka: {exc}") from None
+
+
 def startup_summary(settings: Settings) -> str:
     """What serve logs at start: where it connects and how it learns, without secrets."""
+    kafka, redis = settings.kafka, settings.redis
     return (
-        f"serve {settings.service.replica_id}: kafka {settings.kafka.bootstrap_servers} "
-        f"({settings.kafka.security_protocol}) topic {settings.kafka.events_topic} group "
-        f"{settings.kafka.group_id}; redis {redacted_url(settings.redis.url)} prefix "
-        f"{settings.redis.prefix}; {settings.learner.model_dump(exclude={'drift'})}"
+        f"serve {settings.service.replica_id}: kafka {kafka.bootstrap_servers} "
+        f"({kafka.security_protocol}, {kafka.backend}) topic {kafka.events_topic} group "
+        f"{kafka.group_id}; redis {redacted_url(redis.url)} prefix {redis.prefix}; "
+        f"{settings.learner.model_dump(exclude={'drift'})}"
     )
 
 
@@ -131,6 +183,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         )
     key = settings.checkpoint.key.get_secret_value().encode()
     replica = settings.service.replica_id
+    backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics = Metrics.create()
     health = Health()
@@ -171,8 +224,12 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             strategy=learner.strategy_name,
             uncertainty=learner.uncertainty,
         ).set(1)
-        source = _retrying("kafka", lambda: EventSource(settings.kafka), health, is_stopping)
-        publisher = _retrying("kafka", lambda: Publisher(settings.kafka), health, is_stopping)
+        source = _retrying(
+            "kafka", lambda: _made(backend.source, settings.kafka), health, is_stopping
+        )
+        publisher = _retrying(
+            "kafka", lambda: _made(backend.publisher, settings.kafka), health, is_stopping
+        )
         if source is None or publisher is None:
             return 0
         service = Service(
@@ -205,7 +262,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         return 0
     except CheckpointError as exc:
         raise ConfigurationError(str(exc)) from None
-    except KafkaError as exc:
+    except backend.fatal as exc:
         log.error("kafka: %s", exc)
         return 1
     finally:

@@ -142,6 +142,8 @@ class LabelLoop:
         self.events = Counter(dict.fromkeys(EVENT_OUTCOMES, 0))
         self.label_outcomes = Counter(dict.fromkeys(LABEL_OUTCOMES, 0))
         self.applied = 0
+        # Called with (item, label) for each learned train-log entry (benchmarks, audits).
+        self.on_learned: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self._accuracy: dict[str, deque[bool]] = {
             "labeled": deque(maxlen=ACCURACY_WINDOW),
             "random": deque(maxlen=ACCURACY_WINDOW),
@@ -184,14 +186,21 @@ class LabelLoop:
         return Action(origin, None, None, "invalid", dead_letter(origin, error, raw, now))
 
     def complete_batch(self, actions: Sequence[Action]) -> None:
-        """Perform the side effects of ``actions`` not done yet (safe to call again)."""
+        """Perform the side effects of ``actions`` not done yet (safe to call again).
+
+        The batch's queue entries go to the store in one round trip first; predictions
+        and dead letters follow (a prediction says whether its item was really queued).
+        """
+        asked = [a for a in actions if not a.done and a.outcome == "queried"]
+        queued = self.store.enqueue_many([self._enqueue_request(a) for a in asked])
+        for action, ok in zip(asked, queued, strict=True):
+            if not ok:
+                action.outcome = "duplicate"  # at-least-once delivery: already queued
         for action in actions:
             if action.done:
                 continue
             if action.dead_letter is not None:
                 self.dead_letters.send(action.dead_letter)
-            elif action.outcome == "queried" and not self._enqueue(action):
-                action.outcome = "duplicate"  # at-least-once delivery: already queued
             if action.event is not None and action.decision is not None and self.predictions:
                 self.predictions(action.event.id, self._prediction(action))
             action.done = True
@@ -199,7 +208,7 @@ class LabelLoop:
             if self.metrics is not None:
                 self.metrics.events.labels(outcome=action.outcome).inc()
 
-    def _enqueue(self, action: Action) -> bool:
+    def _enqueue_request(self, action: Action) -> tuple[str, str, str, float]:
         event, decision = action.event, action.decision
         assert event is not None and decision is not None
         proba = {str(k): v for k, v in decision.proba.items()}
@@ -227,7 +236,7 @@ class LabelLoop:
                 "model_version": action.model_version,
             }
         )
-        return self.store.enqueue(event.id, pending, item, self.label_ttl)
+        return event.id, pending, item, self.label_ttl
 
     def _prediction(self, action: Action) -> str:
         event, decision = action.event, action.decision
@@ -255,16 +264,21 @@ class LabelLoop:
     def process_labels(self, max_count: int = 500) -> int:
         """Join up to ``max_count`` waiting labels into the train log; returns how many."""
         joined = 0
+        valid: list[tuple[str, str, str]] = []
+        raws: list[str] = []
         for entry_id, raw in self.store.read_labels(max_count):
-            origin = f"labels:{entry_id}"
             try:
                 label = Label.model_validate_json(raw)
             except ValidationError as exc:
-                self._reject(entry_id, origin, "invalid", _error_text(exc), raw)
+                self._reject(entry_id, f"labels:{entry_id}", "invalid", _error_text(exc), raw)
                 continue
             if label.ts is None:
                 label = label.model_copy(update={"ts": self.clock()})
-            outcome, _ = self.store.join(entry_id, label.id, label.model_dump_json())
+            valid.append((entry_id, label.id, label.model_dump_json()))
+            raws.append(raw)
+        outcomes = self.store.join_many(valid)
+        for (entry_id, _, _), raw, (outcome, _) in zip(valid, raws, outcomes, strict=True):
+            origin = f"labels:{entry_id}"
             if outcome == "learned":
                 joined += 1
                 self._count_label("learned")
@@ -294,6 +308,8 @@ class LabelLoop:
             drifts, swaps = learner.n_drifts, learner.n_swaps
             learner.learn(item["features"], label["label"], item["prediction"])
             self.last_applied = entry.entry_id
+            if self.on_learned is not None:
+                self.on_learned(item, label)
             correct = item["prediction"] == label["label"]
             self._accuracy["labeled"].append(correct)
             if item.get("reason") == QUERY_RANDOM:

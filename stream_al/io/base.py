@@ -17,6 +17,7 @@ implementation (a Lua script in Redis):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -64,6 +65,12 @@ class LabelStore(Protocol):
         """Store the pending item and queue it, atomically; False if already queued."""
         ...
 
+    def enqueue_many(self, requests: Sequence[tuple[str, str, str, float]]) -> list[bool]:
+        """:meth:`enqueue` for ``(item_id, pending, item, ttl_seconds)`` requests, in one
+        round trip. Safe to repeat after a failure: an item queued by the interrupted
+        attempt (same pending payload) counts as queued."""
+        ...
+
     def queue_depth(self) -> int:
         """Items in the label queue (waiting or held by a worker)."""
         ...
@@ -82,6 +89,13 @@ class LabelStore(Protocol):
         Returns ``("learned", train_log_id)``, or ``("orphaned" | "duplicate", None)`` with
         the label left unacknowledged for :meth:`reject_label`.
         """
+        ...
+
+    def join_many(
+        self, requests: Sequence[tuple[str, str, str]]
+    ) -> list[tuple[JoinOutcome, str | None]]:
+        """:meth:`join` for ``(entry_id, item_id, label)`` requests, in order, in one round
+        trip (a second label for an id in the same batch is a duplicate)."""
         ...
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:

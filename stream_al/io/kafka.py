@@ -10,16 +10,19 @@ batch come again: at-least-once in, idempotent side effects.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 
 from stream_al.config import KafkaSettings
 
 __all__ = ["EventSource", "Publisher", "ensure_topics"]
+
+log = logging.getLogger("stream_al.kafka")
 
 
 class EventSource:
@@ -54,8 +57,16 @@ class EventSource:
         return batch
 
     def commit(self) -> None:
-        """Commit the positions after everything polled so far."""
-        self.consumer.commit()
+        """Commit the positions after everything polled so far.
+
+        A commit the group refuses (it rebalanced while the batch was being completed) is
+        dropped: the batch's side effects are durable and idempotent, and the partitions'
+        new owner consumes it again. Retrying could not succeed before the next poll.
+        """
+        try:
+            self.consumer.commit()
+        except CommitFailedError as exc:
+            log.warning("commit refused after a rebalance; the batch will come again: %s", exc)
 
     def lag(self) -> dict[int, int]:
         """Events not yet consumed, per assigned partition.

@@ -9,7 +9,7 @@ Examples
 >>> store = MemoryStore()
 >>> store.enqueue("a", '{"features": {}}', '{"id": "a"}', ttl_seconds=60)
 True
->>> store.enqueue("a", '{"features": {}}', '{"id": "a"}', ttl_seconds=60)  # again: no-op
+>>> store.enqueue("a", '{"features": {"x": 1}}', '{"id": "a"}', ttl_seconds=60)  # a replay
 False
 >>> [(entry_id, item)] = store.take("worker-1", 10, block_ms=0)
 >>> store.complete(entry_id, '{"id": "a", "label": "cat"}')
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from stream_al.io.base import Checkpoint, Entry, JoinOutcome, TrainLogEntry
 
@@ -63,11 +63,16 @@ class MemoryStore:
     def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
         now = self._clock()
         current = self._pending.get(item_id)
-        if (current is not None and current[0] > now) or self._labeled.get(item_id, 0) > now:
+        if current is not None and current[0] > now:
+            return current[1] == pending  # the same attempt again: it is queued
+        if self._labeled.get(item_id, 0) > now:
             return False
         self._pending[item_id] = (now + ttl_seconds, pending)
         self._queue[self._next_id()] = item
         return True
+
+    def enqueue_many(self, requests: Sequence[tuple[str, str, str, float]]) -> list[bool]:
+        return [self.enqueue(*request) for request in requests]
 
     def queue_depth(self) -> int:
         return len(self._queue) + len(self._held)
@@ -96,6 +101,11 @@ class MemoryStore:
         self._train_log.append(TrainLogEntry(log_id, taken[1], label))
         self._labels_unacked.pop(entry_id, None)
         return "learned", log_id
+
+    def join_many(
+        self, requests: Sequence[tuple[str, str, str]]
+    ) -> list[tuple[JoinOutcome, str | None]]:
+        return [self.join(*request) for request in requests]
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
         self.dead_letters.append(dead_letter)

@@ -23,6 +23,7 @@ pending item without its queue entry or a label half joined.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -36,7 +37,12 @@ LABELS_GROUP = "serve"
 DEAD_LETTERS_MAXLEN = 100_000
 
 _ENQUEUE = """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+local current = redis.call('GET', KEYS[1])
+if current then
+  if current == ARGV[1] then return 2 end
+  return 0
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
 end
 local t = redis.call('TIME')
@@ -172,15 +178,27 @@ class RedisStore:
     # -- serve side --------------------------------------------------------------------
 
     def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
-        keys = [
-            self.keys.pending(item_id),
-            self.keys.labeled(item_id),
-            self.keys.queue,
-            self.keys.pending_index,
-        ]
-        return bool(
-            self._enqueue(keys=keys, args=[pending, int(ttl_seconds * 1000), item, item_id])
-        )
+        return self.enqueue_many([(item_id, pending, item, ttl_seconds)])[0]
+
+    def enqueue_many(self, requests: Sequence[tuple[str, str, str, float]]) -> list[bool]:
+        """:meth:`enqueue` for a batch, in one round trip (a pipeline of the script).
+
+        An item whose pending payload is already stored *identically* was queued by an
+        earlier attempt at this same batch (cut short by a failure): it counts as queued.
+        """
+        if not requests:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for item_id, pending, item, ttl_seconds in requests:
+            keys = [
+                self.keys.pending(item_id),
+                self.keys.labeled(item_id),
+                self.keys.queue,
+                self.keys.pending_index,
+            ]
+            args: list[str | int] = [pending, int(ttl_seconds * 1000), item, item_id]
+            self._enqueue(keys=keys, args=args, client=pipe)
+        return [int(reply) != 0 for reply in pipe.execute()]
 
     def queue_depth(self) -> int:
         return int(self.client.xlen(self.keys.queue))
@@ -238,20 +256,33 @@ class RedisStore:
         return out
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
-        keys = [
-            self.keys.pending(item_id),
-            self.keys.labeled(item_id),
-            self.keys.train_log,
-            self.keys.labels,
-            self.keys.pending_index,
-        ]
-        reply = self._join(
-            keys=keys, args=[label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
-        )
-        outcome = _text(reply[0])
-        if outcome == "learned":
-            return "learned", _text(reply[1])
-        return ("duplicate" if outcome == "duplicate" else "orphaned"), None
+        return self.join_many([(entry_id, item_id, label)])[0]
+
+    def join_many(
+        self, requests: Sequence[tuple[str, str, str]]
+    ) -> list[tuple[JoinOutcome, str | None]]:
+        """:meth:`join` for a batch of labels, in one round trip (each join stays atomic)."""
+        if not requests:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id, item_id, label in requests:
+            keys = [
+                self.keys.pending(item_id),
+                self.keys.labeled(item_id),
+                self.keys.train_log,
+                self.keys.labels,
+                self.keys.pending_index,
+            ]
+            args: list[str | int] = [label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
+            self._join(keys=keys, args=args, client=pipe)
+        out: list[tuple[JoinOutcome, str | None]] = []
+        for reply in pipe.execute():
+            outcome = _text(reply[0])
+            if outcome == "learned":
+                out.append(("learned", _text(reply[1])))
+            else:
+                out.append(("duplicate" if outcome == "duplicate" else "orphaned", None))
+        return out
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
         pipe = self.client.pipeline(transaction=True)

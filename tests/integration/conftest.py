@@ -9,6 +9,7 @@ the tests are skipped, except under CI (CI=true) where they fail.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import time
@@ -180,17 +181,28 @@ def kafka_topic(services: Services) -> Iterator[Callable[..., str]]:
 
 
 @pytest.fixture
+def backend() -> str:
+    """The Kafka client library serve runs on (STREAM_AL_KAFKA__BACKEND): kafka-python,
+    unless a test is parametrized over ``BACKENDS`` (tests/integration/deployment.py)."""
+    return "kafka-python"
+
+
+@pytest.fixture
 def deployment(
     services: Services,
     kafka_topic: Callable[..., str],
     redis_client: redis.Redis,
     tmp_path: Path,
+    backend: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[Any]:
-    """A stream-al deployment with fresh topics and its own Redis prefix; every process it
-    started is stopped afterwards (their logs are printed when the test failed)."""
+    """A stream-al deployment with fresh topics and its own Redis prefix, on ``backend``;
+    every process it started is stopped afterwards (their logs are printed when the test
+    failed)."""
     from tests.integration.deployment import Deployment, spare_db_url
 
+    if backend == "confluent" and importlib.util.find_spec("confluent_kafka") is None:
+        _unavailable("confluent-kafka is not installed (pip install -e '.[test]')")
     partitions = getattr(request, "param", 1)
     d = Deployment(
         bootstrap=services.kafka_bootstrap,
@@ -199,6 +211,7 @@ def deployment(
         predictions_topic=kafka_topic(partitions=1, prefix="predictions"),
         dead_letter_topic=kafka_topic(partitions=1, prefix="dlq"),
         workdir=tmp_path,
+        backend=backend,
     )
     try:
         yield d

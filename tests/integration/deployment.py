@@ -29,6 +29,9 @@ from stream_al.streams import parse_stream
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "integration-test-checkpoint-key"
+# The Kafka client libraries serve runs on: `@pytest.mark.parametrize("backend", BACKENDS)`
+# runs a test on each (the `deployment` fixture reads the `backend` fixture).
+BACKENDS = ["kafka-python", "confluent"]
 
 
 def free_port() -> int:
@@ -112,6 +115,7 @@ class Deployment:
     predictions_topic: str
     dead_letter_topic: str
     workdir: Path
+    backend: str = "kafka-python"
     prefix: str = field(default_factory=lambda: f"it{uuid.uuid4().hex[:8]}")
     group: str = field(default_factory=lambda: f"g{uuid.uuid4().hex[:8]}")
     settings: dict[str, str] = field(default_factory=dict)
@@ -121,6 +125,7 @@ class Deployment:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AL_")}
         env.update(
             {
+                "STREAM_AL_KAFKA__BACKEND": self.backend,
                 "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
                 "STREAM_AL_KAFKA__EVENTS_TOPIC": self.events_topic,
                 "STREAM_AL_KAFKA__PREDICTIONS_TOPIC": self.predictions_topic,
@@ -176,22 +181,24 @@ class Deployment:
         self, spec: str, limit: int, truth: Path | None = None, seed: int = 0
     ) -> list[str]:
         """Send ``limit`` events of ``spec``; returns their ids (and writes the truth)."""
-        records = list(event_records(parse_stream(spec, n_events=limit).events(seed)))
-        if truth is not None:
-            lines = ["id,label"] + [f"{i},{label}" for i, _, label in records]
-            truth.write_text("\n".join(lines) + "\n")
-        self.produce_raw((i, value) for i, value, _ in records)
-        return [i for i, _, _ in records]
+        records = stream_records(spec, limit, truth, seed)
+        self.produce_raw(records)
+        return [i for i, _ in records]
 
-    def produce_raw(self, messages: Iterable[tuple[str | None, str | bytes]]) -> int:
+    def produce_raw(
+        self, messages: Iterable[tuple[str | None, str | bytes]], rate: float | None = None
+    ) -> int:
+        """Send ``(key, value)`` messages to the events topic, at most ``rate`` per second."""
         producer = KafkaProducer(
             bootstrap_servers=self.bootstrap, linger_ms=5, max_request_size=8_000_000
         )
-        n = 0
+        n, started = 0, time.monotonic()
         for key, value in messages:
             raw = value.encode() if isinstance(value, str) else value
             producer.send(self.events_topic, key=key.encode() if key else None, value=raw)
             n += 1
+            if rate is not None and n % 50 == 0:
+                time.sleep(max(0.0, started + n / rate - time.monotonic()))
         producer.flush()
         producer.close()
         return n
@@ -251,6 +258,18 @@ class Deployment:
     def stop_all(self) -> None:
         for proc in self.procs:
             proc.kill()
+
+
+def stream_records(
+    spec: str, limit: int, truth: Path | None = None, seed: int = 0
+) -> list[tuple[str, str]]:
+    """``(id, event JSON)`` of ``limit`` events of ``spec`` (the truth written if asked),
+    for a test that sends them in parts with :meth:`Deployment.produce_raw`."""
+    records = list(event_records(parse_stream(spec, n_events=limit).events(seed)))
+    if truth is not None:
+        lines = ["id,label"] + [f"{i},{label}" for i, _, label in records]
+        truth.write_text("\n".join(lines) + "\n")
+    return [(i, value) for i, value, _ in records]
 
 
 def spare_db_url(url: str, db: int = 15) -> str:

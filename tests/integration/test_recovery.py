@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,14 @@ import pytest
 from stream_al.checkpoints import restore_checkpoint
 from stream_al.config import LearnerSettings
 from stream_al.core.learner import ActiveLearner
-from tests.integration.deployment import KEY, Deployment, Proc, wait_for
+from tests.integration.deployment import (
+    BACKENDS,
+    KEY,
+    Deployment,
+    Proc,
+    stream_records,
+    wait_for,
+)
 
 N = 5000
 
@@ -46,7 +54,10 @@ def _stop_and_check_log_applied(deployment: Deployment, serve: Proc, replica: st
     return learner
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("backend", "seed"),
+    [("kafka-python", 1), ("kafka-python", 2), ("kafka-python", 3), ("confluent", 4)],
+)
 def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
     deployment: Deployment, tmp_path: Path, seed: int
 ) -> None:
@@ -61,9 +72,14 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
         }
     )
     truth = tmp_path / "truth.csv"
-    ids = deployment.produce_stream("synth:agrawal-drift", N, truth)
+    records = stream_records("synth:agrawal-drift", N, truth)
+    ids = [i for i, _ in records]
     serve = deployment.serve()
     deployment.worker(truth)
+    # The events arrive while serve runs, slower than it consumes them (either backend
+    # decides a topic full of them in about a second): the kill lands mid-stream.
+    producing = threading.Thread(target=deployment.produce_raw, args=(records, 2000.0))
+    producing.start()
     # Somewhere in the run: after a part of the events and some labels.
     target = rng.randint(500, 4000)
     wait_for(
@@ -79,6 +95,7 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
     time.sleep(rng.random() * 0.5)
     serve.popen.kill()  # SIGKILL: no goodbye
     serve.popen.wait(10)
+    producing.join(60)
 
     restarted = deployment.serve()
     deployment.wait_until_settled(ids)
@@ -95,6 +112,7 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
     assert learner.model_digest() == _reference_digest(deployment)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_sigterm_exits_0_quickly_with_offsets_committed_and_a_checkpoint(
     deployment: Deployment, tmp_path: Path
 ) -> None:

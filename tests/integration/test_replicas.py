@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.deployment import Deployment, wait_for
+from tests.integration.deployment import BACKENDS, Deployment, wait_for
 from tests.integration.test_recovery import (
     _reference_digest,
     _stop_and_check_log_applied,
 )
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("deployment", [2], indirect=True)
 def test_two_replicas_share_the_work_and_hold_identical_models(
     deployment: Deployment, tmp_path: Path

@@ -14,7 +14,13 @@ import pytest
 import redis
 
 from tests.integration.conftest import ROOT, kafka_admin
-from tests.integration.deployment import Deployment, free_port, wait_for
+from tests.integration.deployment import (
+    BACKENDS,
+    Deployment,
+    free_port,
+    stream_records,
+    wait_for,
+)
 
 N = 3000
 
@@ -114,12 +120,20 @@ def _broker() -> tuple[int, list[str], Path]:
     return pid, [part.decode() for part in cmdline if part], state
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_kafka_broker_restarted_during_a_run(deployment: Deployment, tmp_path: Path) -> None:
     truth = tmp_path / "truth.csv"
-    ids = deployment.produce_stream("synth:sea-drift", N, truth)
+    records = stream_records("synth:sea-drift", N, truth)
+    ids = [i for i, _ in records]
+    # In three parts: before serve starts, just before the broker stops (in flight while it
+    # goes away, at least with the slower backend), and after it is back (the consumer,
+    # whose group session expired meanwhile, must rejoin and go on).
+    before, during, after = records[: N // 2], records[N // 2 : N - 500], records[N - 500 :]
+    deployment.produce_raw(before)
     serve = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="50")
     deployment.worker(truth)
     wait_for(lambda: serve.metric("stream_al_events_total", outcome="not_queried") >= 500, 60)
+    deployment.produce_raw(during)
     pid, cmd, state = _broker()
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 60, what="broker down")
@@ -135,6 +149,7 @@ def test_kafka_broker_restarted_during_a_run(deployment: Deployment, tmp_path: P
         )
     (state / "kafka.pid").write_text(f"{broker.pid}\n")  # so that `services down` stops it
     wait_for(lambda: _kafka_answers(deployment.bootstrap), 90, interval=1.0, what="broker back")
+    deployment.produce_raw(after)
     deployment.wait_until_settled(ids)
     _labels_joined_once(deployment)
     assert serve.alive()

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from tests.integration.deployment import KEY, Deployment, wait_for
+import pytest
+
+from tests.integration.deployment import BACKENDS, KEY, Deployment, wait_for
 
 N = 5000
 BUDGET = 0.1
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_every_event_is_answered_once_and_every_queried_item_is_learned_once(
     deployment: Deployment, tmp_path: Path
 ) -> None:

@@ -1,0 +1,334 @@
+"""``stream-al bench throughput``: ``serve`` on real Kafka and Redis against a raw loop.
+
+One run, one process, the same topic of events produced beforehand:
+
+1. **raw**: a bare consumer of the chosen backend in a consumer group that polls a batch,
+   decodes every event (``json.loads``), produces one message per event to a predictions
+   topic (when predictions are on), flushes and commits: the Kafka I/O ``serve`` cannot
+   avoid;
+2. **serve**: the real serve loop (:class:`~stream_al.service.Service`) in a fresh group on
+   the same topic, with Redis, the learner, the label queue and checkpoints, while a
+   simulated labeler (between turns, not timed) answers every queued item from the
+   stream's ground truth.
+
+``ratio`` = serve events/s over raw events/s: the share of Kafka's own speed that is left
+once everything stream-al adds is paid for. Each side is timed from its first non-empty
+poll to its last event (the group join is not throughput). Latencies:
+
+- ``decision_latency`` (p50/p99, ms): from the poll that returned an event to the commit
+  of its batch, i.e. until its prediction and its queue entry are durable;
+- ``label_to_learned`` (p99, ms): from a label's write to the label stream (its ``ts``) to
+  the model having learned it from the train log.
+
+The resident memory of the process is sampled along the run (``rss_mb``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from stream_al.config import Settings
+from stream_al.health import Health
+from stream_al.io.redis import RedisStore, connect
+from stream_al.metrics import Metrics
+from stream_al.produce import event_records
+from stream_al.service import Service
+from stream_al.streams import parse_stream
+
+__all__ = ["bench_throughput", "percentile", "rss_mb"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``values`` by nearest rank (0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _produce(bootstrap: str, topic: str, records: list[tuple[str, str, Any]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
+    for item_id, value, _ in records:
+        producer.send(topic, key=item_id.encode(), value=value.encode())
+    producer.flush()
+    producer.close()
+
+
+def _raw_kafka_python(
+    bootstrap: str, topic: str, predictions_topic: str | None, n: int, batch: int
+) -> float:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=batch,
+        receive_message_max_bytes=64 * 1024 * 1024,
+    )
+    producer = (
+        KafkaProducer(bootstrap_servers=bootstrap, client_id="raw-producer", linger_ms=5)
+        if predictions_topic
+        else None
+    )
+    seen, start = 0, 0.0
+    try:
+        while seen < n:
+            records = consumer.poll(timeout_ms=200, max_records=batch)
+            if not records:
+                continue
+            if not start:
+                start = time.perf_counter()
+            for messages in records.values():
+                for m in messages:
+                    event = json.loads(m.value)
+                    if producer is not None:
+                        producer.send(
+                            predictions_topic,
+                            key=m.key,
+                            value=b'{"id":"%s"}' % event["id"].encode(),
+                        )
+                    seen += 1
+            if producer is not None:
+                producer.flush()
+            consumer.commit()
+        return seen / (time.perf_counter() - start)
+    finally:
+        consumer.close(autocommit=False)
+        if producer is not None:
+            producer.close()
+
+
+def _raw_confluent(
+    bootstrap: str, topic: str, predictions_topic: str | None, n: int, batch: int
+) -> float:
+    from confluent_kafka import Consumer, Producer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"raw-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    producer = (
+        Producer({"bootstrap.servers": bootstrap, "linger.ms": 5}) if predictions_topic else None
+    )
+    seen, start = 0, 0.0
+    try:
+        while seen < n:
+            messages = consumer.consume(num_messages=batch, timeout=0.2)
+            messages = [m for m in messages if m.error() is None]
+            if not messages:
+                continue
+            if not start:
+                start = time.perf_counter()
+            for m in messages:
+                event = json.loads(m.value() or b"")
+                if producer is not None and predictions_topic:
+                    producer.produce(
+                        predictions_topic, key=m.key(), value=b'{"id":"%s"}' % event["id"].encode()
+                    )
+                    producer.poll(0)
+                seen += 1
+            if producer is not None:
+                producer.flush()
+            consumer.commit(asynchronous=False)
+        return seen / (time.perf_counter() - start)
+    finally:
+        consumer.close()
+
+
+def _sources(settings: Settings) -> tuple[Any, Any]:
+    if getattr(settings.kafka, "backend", "kafka-python") == "confluent":
+        from stream_al.io.kafka_confluent import ConfluentEventSource, ConfluentPublisher
+
+        return ConfluentEventSource(settings.kafka), ConfluentPublisher(settings.kafka)
+    from stream_al.io.kafka import EventSource, Publisher
+
+    return EventSource(settings.kafka), Publisher(settings.kafka)
+
+
+def _labeler(store: RedisStore, truth: dict[str, Any]) -> Callable[[], int]:
+    """Answers every queued item at once from the ground truth (between turns)."""
+
+    def step() -> int:
+        answered = 0
+        for entry_id, raw in store.take("bench-labeler", 1000, block_ms=0):
+            item_id = json.loads(raw)["id"]
+            label = {
+                "id": item_id,
+                "label": truth[item_id],
+                "annotator": "bench",
+                "ts": time.time(),
+            }
+            store.complete(entry_id, json.dumps(label))
+            answered += 1
+        return answered
+
+    return step
+
+
+def _cleanup(bootstrap: str, topics: list[str], client: Any, prefix: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics(topics)
+    except Exception:
+        pass  # best effort: a benchmark's topics are disposable
+    finally:
+        admin.close()
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+
+
+def _stream_records(spec: str, n: int, seed: int) -> Iterator[tuple[str, str, Any]]:
+    yield from event_records(parse_stream(spec, n_events=n).events(seed))
+
+
+def bench_throughput(
+    settings: Settings,
+    *,
+    events: int = 100_000,
+    stream: str = "synth:agrawal-drift",
+    batch: int = 500,
+    predictions: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run both sides on ``events`` events; see the module docstring for what is measured."""
+    kafka = settings.kafka
+    bootstrap = kafka.bootstrap_servers
+    run = uuid.uuid4().hex[:8]
+    topic, predictions_topic = f"bench-{run}-events", f"bench-{run}-predictions"
+    dead_letters, prefix = f"bench-{run}-dlq", f"bench_{run}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(t, 1, 1) for t in (topic, predictions_topic, dead_letters)])
+    admin.close()
+    client = connect(settings.redis.url, socket_timeout=settings.redis.socket_timeout)
+    say = progress or (lambda message: None)
+    try:
+        say(f"bench throughput: producing {events:,} events of {stream}")
+        records = list(_stream_records(stream, events, settings.learner.seed))
+        truth = {item_id: label for item_id, _, label in records}
+        _produce(bootstrap, topic, records)
+        del records
+
+        say(f"bench throughput: raw {getattr(kafka, 'backend', 'kafka-python')} loop")
+        raw = (
+            _raw_confluent
+            if getattr(kafka, "backend", "kafka-python") == "confluent"
+            else _raw_kafka_python
+        )(bootstrap, topic, predictions_topic if predictions else None, events, batch)
+
+        say("bench throughput: serve")
+        bench_kafka = kafka.model_copy(
+            update={
+                "events_topic": topic,
+                "predictions_topic": predictions_topic if predictions else "",
+                "dead_letter_topic": dead_letters,
+                "group_id": f"serve-{run}",
+                "max_poll_records": batch,
+                "auto_offset_reset": "earliest",
+            }
+        )
+        serve_settings = settings.model_copy(update={"kafka": bench_kafka})
+        store = RedisStore(client, prefix=prefix, consumer="bench-serve")
+        store.ensure_groups()
+        source, publisher = _sources(serve_settings)
+        metrics = Metrics.create()
+        service = Service(
+            settings.learner.spec().build(settings.learner.seed),
+            replica="bench",
+            source=source,
+            publisher=publisher,
+            store=store,
+            metrics=metrics,
+            health=Health(),
+            checkpoint_key=b"bench",
+            every_labels=settings.checkpoint.every_labels,
+            every_seconds=settings.checkpoint.every_seconds,
+            max_queue_depth=settings.service.max_queue_depth,
+            label_ttl=settings.redis.label_ttl_seconds,
+            publish_predictions=predictions,
+        )
+        learned_delays: list[float] = []
+        service.loop.on_learned = lambda item, label: learned_delays.append(
+            time.time() - (label.get("ts") or time.time())
+        )
+        labeler = _labeler(RedisStore(client, prefix=prefix, consumer="bench-labeler"), truth)
+        batch_latencies: list[tuple[float, int]] = []
+        rss: list[tuple[int, float]] = [(0, rss_mb())]
+        serve_seconds = 0.0
+        every = max(1, events // 20)
+        next_sample = every
+        loop = service.loop
+        decided = 0
+        while True:
+            before = sum(loop.events.values())
+            t0 = time.perf_counter()
+            service.turn()
+            elapsed = time.perf_counter() - t0
+            decided = sum(loop.events.values())
+            if decided > before:
+                serve_seconds += elapsed
+                batch_latencies.append((elapsed, decided - before))
+            elif decided:
+                serve_seconds += elapsed  # turns that only learn labels are serve's work too
+            if decided >= next_sample:
+                rss.append((decided, rss_mb()))
+                next_sample += every
+                say(f"bench throughput: serve {decided:,}/{events:,} events")
+            labeler()
+            if (
+                decided >= events
+                and store.queue_depth() == 0
+                and loop.applied >= loop.label_outcomes["learned"]
+                and store.pending_count() == 0
+            ):
+                break
+        source.close()
+        publisher.close()
+        latencies = [seconds for seconds, count in batch_latencies for _ in range(count)]
+        serve_rate = decided / serve_seconds
+        return {
+            "benchmark": "throughput",
+            "backend": getattr(kafka, "backend", "kafka-python"),
+            "stream": stream,
+            "n_events": decided,
+            "batch": batch,
+            "predictions": predictions,
+            "model": settings.learner.model,
+            "strategy": settings.learner.strategy,
+            "budget": settings.learner.budget,
+            "labels": loop.label_outcomes["learned"],
+            "serve_events_per_s": serve_rate,
+            "raw_consume_events_per_s": raw,
+            "ratio": serve_rate / raw,
+            "decision_latency_p50_ms": 1000 * percentile(latencies, 0.5),
+            "decision_latency_p99_ms": 1000 * percentile(latencies, 0.99),
+            "label_to_learned_p50_ms": 1000 * percentile(learned_delays, 0.5),
+            "label_to_learned_p99_ms": 1000 * percentile(learned_delays, 0.99),
+            "rss_mb": rss,
+            "rss_growth_second_half_mb": rss[-1][1] - rss[len(rss) // 2][1],
+            "rss_mean_mb": statistics.fmean(r for _, r in rss),
+        }
+    finally:
+        _cleanup(bootstrap, [topic, predictions_topic, dead_letters], client, prefix)

@@ -1,0 +1,405 @@
+"""The Kafka side on confluent-kafka (librdkafka): ``STREAM_AL_KAFKA__BACKEND=confluent``.
+
+The same interfaces and the same delivery semantics as :mod:`stream_al.io.kafka`
+(kafka-python, the default); install with ``pip install 'stream-al[fast]'``.
+
+- :class:`ConfluentEventSource` commits, synchronously, exactly the offsets after the
+  messages it handed out since the last commit (``offset + 1`` of the last message of each
+  partition), never positions the application has not seen. Auto-commit and the
+  automatic offset store are off: nothing but :meth:`ConfluentEventSource.commit` moves
+  the group's offsets, and the loop calls it only after the batch's side effects.
+- :class:`ConfluentPublisher` is idempotent (``acks=all``); :meth:`ConfluentPublisher.flush`
+  raises when a message is still undelivered or a delivery failed since the last flush,
+  so the loop does not commit the batch, and retries: the next flush first sends the
+  failed messages again.
+
+librdkafka's errors become :class:`ConfluentError`, an ``OSError``: the loop waits them
+out like a broken connection (``stream_al.service.RECOVERABLE``). A fatal error (the
+client cannot go on) is :class:`ConfluentFatalError`, which stops ``serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from stream_al.config import KafkaSettings
+
+__all__ = [
+    "ConfluentError",
+    "ConfluentEventSource",
+    "ConfluentFatalError",
+    "ConfluentPublisher",
+    "commit_offsets",
+]
+
+log = logging.getLogger("stream_al.kafka")
+
+
+class _Repeats(logging.Filter):
+    """Lets the same message through once per ``every`` seconds: librdkafka reports a
+    refused connection every few tens of milliseconds while a broker is away."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        super().__init__()
+        self.every = every
+        self.last: dict[tuple[int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key, now = (record.levelno, record.getMessage()), time.monotonic()
+        if now - self.last.get(key, -math.inf) < self.every:
+            return False
+        if len(self.last) > 1000:
+            self.last.clear()
+        self.last[key] = now
+        return True
+
+
+# librdkafka's own log and its global errors (error_cb), repeats held back.
+librdkafka_log = logging.getLogger("stream_al.kafka.librdkafka")
+librdkafka_log.addFilter(_Repeats())
+
+CONNECT_TIMEOUT_S = 5.0
+
+# A commit refused with one of these: the group moved on (a rebalance, this member
+# expired). The partitions may be another member's now; retrying the commit cannot
+# succeed before the next poll. The offsets are dropped: the batch will be consumed
+# again (by this member or another), which at-least-once allows.
+MEMBERSHIP_LOST = frozenset(
+    getattr(KafkaError, name)
+    for name in (
+        "ILLEGAL_GENERATION",
+        "UNKNOWN_MEMBER_ID",
+        "REBALANCE_IN_PROGRESS",
+        "FENCED_INSTANCE_ID",
+        "_ASSIGNMENT_LOST",
+    )
+    if hasattr(KafkaError, name)
+)
+
+
+class ConfluentError(OSError):
+    """A librdkafka error the loop waits out (a broker away, a timeout, a rebalance)."""
+
+
+class ConfluentFatalError(RuntimeError):
+    """A librdkafka error after which the client cannot be used again."""
+
+
+def _error_of(exc: KafkaException) -> KafkaError | None:
+    err = exc.args[0] if exc.args else None
+    return err if isinstance(err, KafkaError) else None
+
+
+def _raise_for(err: KafkaError | None, what: str, exc: BaseException | None = None) -> NoReturn:
+    text = f"{what}: {err if err is not None else exc}"
+    if err is not None and err.fatal():
+        raise ConfluentFatalError(text) from exc
+    raise ConfluentError(text) from exc
+
+
+@contextmanager
+def _converted(what: str) -> Iterator[None]:
+    """librdkafka's exceptions as :class:`ConfluentError` / :class:`ConfluentFatalError`."""
+    try:
+        yield
+    except KafkaException as exc:
+        _raise_for(_error_of(exc), what, exc)
+    except RuntimeError as exc:  # e.g. "Consumer closed"
+        if isinstance(exc, ConfluentFatalError):
+            raise
+        raise ConfluentError(f"{what}: {exc}") from exc
+
+
+def _tp(t: TopicPartition) -> str:
+    return f"{t.topic}:{t.partition}"
+
+
+def commit_offsets(pending: dict[tuple[str, int], int]) -> list[TopicPartition]:
+    """The offsets to commit for a batch: per partition, the offset after its last message.
+
+    ``pending`` maps ``(topic, partition)`` to that next offset.
+
+    >>> [(t.topic, t.partition, t.offset) for t in commit_offsets({("e", 1): 8, ("e", 0): 3})]
+    [('e', 0, 3), ('e', 1, 8)]
+    """
+    return [TopicPartition(topic, p, offset) for (topic, p), offset in sorted(pending.items())]
+
+
+def _connected(client: Consumer | Producer, settings: KafkaSettings) -> None:
+    """Fail (recoverably) unless the cluster answers, as kafka-python's clients do at start:
+    serve stays unready while it waits for Kafka."""
+    with _converted(f"kafka at {settings.bootstrap_servers}"):
+        client.list_topics(timeout=CONNECT_TIMEOUT_S)
+
+
+def _constructed(factory: Callable[[dict[str, Any]], Any], config: dict[str, Any]) -> Any:
+    try:
+        return factory(config)
+    except KafkaException as exc:  # a setting librdkafka refuses
+        raise ValueError(f"librdkafka refused the settings: {exc}") from None
+
+
+class _Errors:
+    """librdkafka's global errors (``error_cb``): logged; a fatal one is kept to raise."""
+
+    def __init__(self, client: str) -> None:
+        self.client = client
+        self.fatal: KafkaError | None = None
+
+    def __call__(self, err: KafkaError) -> None:
+        if err.fatal():
+            self.fatal = err
+            librdkafka_log.error("%s: fatal: %s", self.client, err)
+        else:
+            librdkafka_log.warning("%s: %s", self.client, err)
+
+    def check(self) -> None:
+        if self.fatal is not None:
+            raise ConfluentFatalError(f"{self.client}: {self.fatal}")
+
+
+class ConfluentEventSource:
+    """Events from the events topic, in batches, committed on request (librdkafka)."""
+
+    def __init__(self, settings: KafkaSettings, consumer: Any = None) -> None:
+        self.settings = settings
+        self.errors = _Errors("consumer")
+        if consumer is None:
+            config = {
+                **settings.librdkafka_config(),
+                "group.id": settings.group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": settings.auto_offset_reset,
+                "session.timeout.ms": settings.session_timeout_ms,
+                "heartbeat.interval.ms": settings.heartbeat_interval_ms,
+                "error_cb": self.errors,
+                "logger": librdkafka_log,
+            }
+            consumer = _constructed(Consumer, config)
+            try:
+                _connected(consumer, settings)
+            except ConfluentError:
+                consumer.close()  # serve retries with a new one
+                raise
+        self.consumer = consumer
+        # (topic, partition) -> the offset after the last message handed out, not committed.
+        self.pending: dict[tuple[str, int], int] = {}
+        self._deferred: KafkaError | None = None
+        with _converted("subscribe"):
+            self.consumer.subscribe(
+                [settings.events_topic],
+                on_assign=self._assigned,
+                on_revoke=self._revoked,
+                on_lost=self._revoked,
+            )
+
+    def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.info("Updated partition assignment: %s", [_tp(t) for t in partitions])
+
+    def _revoked(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        # The loop commits every batch before it polls again, so nothing is pending here;
+        # if something were, it is no longer ours to commit (it will be consumed again).
+        for t in partitions:
+            self.pending.pop((t.topic, t.partition), None)
+        log.info("Partitions revoked: %s", [_tp(t) for t in partitions])
+
+    def poll(self) -> list[tuple[str, bytes]]:
+        """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset.
+
+        A consumer error with no message beside it raises :class:`ConfluentError`; one that
+        came with messages is raised at the next poll, so the messages are processed (a
+        message handed out and dropped would be committed by a later batch unprocessed).
+        """
+        self.errors.check()
+        if self._deferred is not None:
+            err, self._deferred = self._deferred, None
+            _raise_for(err, "consume")
+        with _converted("consume"):
+            messages = self.consumer.consume(
+                num_messages=self.settings.max_poll_records,
+                timeout=self.settings.poll_timeout_ms / 1000,
+            )
+        return self._batch(messages)
+
+    def _batch(self, messages: Sequence[Message]) -> list[tuple[str, bytes]]:
+        batch: list[tuple[str, bytes]] = []
+        error: KafkaError | None = None
+        for m in messages:
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF and error is None:  # EOF: no error
+                    error = err
+                continue
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            assert topic is not None and partition is not None and offset is not None
+            batch.append((f"{topic}:{partition}:{offset}", m.value() or b""))
+            key = (topic, partition)
+            self.pending[key] = max(self.pending.get(key, 0), offset + 1)
+        if error is not None:
+            if not batch:
+                _raise_for(error, "consume")
+            self._deferred = error
+        return batch
+
+    def commit(self) -> None:
+        """Commit the offsets after every message polled since the last commit (and no
+        further); nothing to commit is no error."""
+        if not self.pending:
+            return
+        offsets = commit_offsets(self.pending)
+        err: KafkaError | None = None
+        cause: BaseException | None = None
+        try:
+            result = self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            err, cause = _error_of(exc), exc
+        except RuntimeError as exc:  # closed
+            raise ConfluentError(f"commit: {exc}") from exc
+        else:
+            failed = [t for t in result or () if t.error is not None]
+            if failed:
+                err = failed[0].error
+        if err is not None and err.code() in MEMBERSHIP_LOST:
+            log.warning("commit refused (%s): the batch will be consumed again", err)
+            self.pending.clear()
+            return
+        if err is not None or cause is not None:
+            _raise_for(err, "commit", cause)
+        self.pending.clear()
+
+    def lag(self) -> dict[int, int]:
+        """Events not yet consumed, per assigned partition.
+
+        From the high watermark librdkafka last saw (``cached=True``) and the local
+        position: no request to the broker. Partitions not fetched yet are left out.
+        """
+        out: dict[int, int] = {}
+        with _converted("lag"):
+            positions = self.consumer.position(self.consumer.assignment())
+            for t in positions:
+                if t.offset < 0:  # nothing consumed yet
+                    continue
+                marks = self.consumer.get_watermark_offsets(t, cached=True)
+                if not marks or marks[1] < 0:
+                    continue
+                out[t.partition] = max(0, marks[1] - t.offset)
+        return out
+
+    def assignment(self) -> set[tuple[str, int]]:
+        with _converted("assignment"):
+            return {(t.topic, t.partition) for t in self.consumer.assignment()}
+
+    def close(self) -> None:
+        """Leave the group; commits nothing (auto-commit is off). Errors are only logged:
+        what was done is committed already."""
+        try:
+            self.consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("consumer close: %s", exc)
+
+
+Failed = tuple[str, bytes | None, bytes]
+"""A message whose delivery failed: ``(topic, key, value)``."""
+
+
+class ConfluentPublisher:
+    """Predictions and dead letters to their topics; :meth:`flush` waits for the broker and
+    raises if anything since the last flush was not delivered."""
+
+    def __init__(self, settings: KafkaSettings, producer: Any = None) -> None:
+        self.settings = settings
+        self.errors = _Errors("producer")
+        if producer is None:
+            config = {
+                **settings.librdkafka_config(),
+                "client.id": f"{settings.client_id}-producer",
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "error_cb": self.errors,
+                "logger": librdkafka_log,
+            }
+            producer = _constructed(Producer, config)
+            _connected(producer, settings)
+        self.producer = producer
+        self.failed: list[Failed] = []
+        self.last_error: KafkaError | None = None
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            return
+        topic = msg.topic()
+        value = msg.value()
+        assert topic is not None
+        self.failed.append((topic, msg.key(), value or b""))
+        self.last_error = err
+        if err.fatal():
+            self.errors.fatal = err
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+                break
+            except BufferError:  # the local queue is full: serve deliveries, then again
+                self.producer.poll(0.1)
+            except KafkaException as exc:
+                _raise_for(_error_of(exc), f"produce to {topic}", exc)
+        self.producer.poll(0)  # delivery callbacks
+
+    def prediction(self, key: str, payload: str) -> None:
+        if self.settings.predictions_topic:
+            self._produce(self.settings.predictions_topic, key.encode(), payload.encode())
+
+    def send(self, payload: str) -> None:
+        """A dead letter (the :class:`~stream_al.io.base.DeadLetterSink` interface)."""
+        self._produce(self.settings.dead_letter_topic, None, payload.encode())
+
+    def _resend(self, messages: Iterable[Failed]) -> None:
+        todo = list(messages)
+        for i, (topic, key, value) in enumerate(todo):
+            try:
+                self._produce(topic, key, value)
+            except BaseException:
+                self.failed = todo[i:] + self.failed  # not sent: still to send
+                raise
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Send again what failed before, wait for every delivery; raise
+        :class:`ConfluentError` if a message is still undelivered after ``timeout`` seconds
+        or a delivery failed (that message is sent again by the next flush)."""
+        self.errors.check()
+        resend, self.failed = self.failed, []
+        if resend:
+            log.info("sending %d undelivered messages again", len(resend))
+            self._resend(resend)
+        with _converted("flush"):
+            remaining = self.producer.flush(-1 if timeout is None else timeout)
+        self.errors.check()
+        if remaining:
+            raise ConfluentError(f"{remaining} messages not delivered after {timeout} s")
+        if self.failed:
+            raise ConfluentError(
+                f"{len(self.failed)} messages not delivered ({self.last_error}); "
+                "they are sent again on the next flush"
+            )
+
+    def close(self) -> None:
+        try:
+            remaining = self.producer.flush(10)
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("producer close: %s", exc)
+            return
+        if remaining or self.failed:
+            log.warning(
+                "producer closed with %d messages undelivered (their batch was not committed)",
+                remaining + len(self.failed),
+            )

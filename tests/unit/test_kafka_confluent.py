@@ -1,0 +1,408 @@
+"""The confluent-kafka backend without a broker: settings as librdkafka config, the offsets a
+commit covers, errors the loop waits out, and a flush that never hides a lost message."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from stream_al.config import KafkaSettings
+from stream_al.service import RECOVERABLE
+
+ck = pytest.importorskip("confluent_kafka")
+
+from stream_al.io.kafka_confluent import (  # noqa: E402 (after the skip)
+    ConfluentError,
+    ConfluentEventSource,
+    ConfluentFatalError,
+    ConfluentPublisher,
+    commit_offsets,
+)
+
+KafkaError, KafkaException = ck.KafkaError, ck.KafkaException
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+def test_security_settings_become_librdkafka_config() -> None:
+    settings = KafkaSettings(
+        bootstrap_servers="k1:9093,k2:9093",
+        client_id="me",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="u",
+        sasl_password="pw",
+        ssl_cafile="/ca.pem",
+        ssl_certfile="/cert.pem",
+        ssl_keyfile="/key.pem",
+    )
+    assert settings.librdkafka_config() == {
+        "bootstrap.servers": "k1:9093,k2:9093",
+        "client.id": "me",
+        "security.protocol": "sasl_ssl",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "u",
+        "sasl.password": "pw",
+        "ssl.ca.location": "/ca.pem",
+        "ssl.certificate.location": "/cert.pem",
+        "ssl.key.location": "/key.pem",
+    }
+    plain = KafkaSettings().librdkafka_config()
+    assert plain == {
+        "bootstrap.servers": "127.0.0.1:9092",
+        "client.id": "stream-al",
+        "security.protocol": "plaintext",
+    }
+
+
+def test_librdkafka_accepts_the_translated_names() -> None:
+    settings = KafkaSettings(
+        bootstrap_servers="127.0.0.1:1",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="u",
+        sasl_password="pw",
+    )
+    # Unknown names or values raise here (nothing connects before the first request).
+    ck.Producer({**settings.librdkafka_config(), "logger": _Silent()})
+
+
+class _Silent:
+    def log(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def test_the_backend_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream_al.config import load_settings
+    from stream_al.serve import kafka_backend
+
+    assert load_settings().kafka.backend == "kafka-python"
+    assert kafka_backend(load_settings().kafka).name == "kafka-python"
+    monkeypatch.setenv("STREAM_AL_KAFKA__BACKEND", "confluent")
+    chosen = kafka_backend(load_settings().kafka)
+    assert chosen.source is ConfluentEventSource and chosen.publisher is ConfluentPublisher
+    assert ConfluentFatalError in chosen.fatal
+    monkeypatch.setenv("STREAM_AL_KAFKA__BACKEND", "rdkafka")
+    with pytest.raises(ValueError, match="STREAM_AL_KAFKA__BACKEND"):
+        load_settings()
+
+
+def test_confluent_without_the_package_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import stream_al.io
+    from stream_al.serve import ConfigurationError, kafka_backend
+
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import fails
+    monkeypatch.delitem(sys.modules, "stream_al.io.kafka_confluent")
+    monkeypatch.delattr(stream_al.io, "kafka_confluent")
+    with pytest.raises(ConfigurationError, match=r"pip install 'stream-al\[fast\]'"):
+        kafka_backend(KafkaSettings(backend="confluent"))
+    assert kafka_backend(KafkaSettings()).name == "kafka-python"
+
+
+def test_librdkafka_errors_are_waited_out_by_the_loop() -> None:
+    assert issubclass(ConfluentError, RECOVERABLE)
+    assert not issubclass(ConfluentFatalError, RECOVERABLE)
+
+
+# -- the event source --------------------------------------------------------------------
+
+
+class FakeMessage:
+    def __init__(
+        self,
+        topic: str = "ev",
+        partition: int = 0,
+        offset: int = 0,
+        value: bytes | None = b"{}",
+        error: Any = None,
+        key: bytes | None = None,
+    ) -> None:
+        self._topic, self._partition, self._offset = topic, partition, offset
+        self._value, self._error, self._key = value, error, key
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def error(self) -> Any:
+        return self._error
+
+
+class FakeConsumer:
+    def __init__(self, batches: list[list[FakeMessage]]) -> None:
+        self.batches = batches
+        self.commits: list[list[tuple[str, int, int]]] = []
+        self.commit_error: Exception | None = None
+        self.consumed: list[tuple[int, float]] = []
+        self.callbacks: dict[str, Any] = {}
+        self.positions: dict[tuple[str, int], int] = {}
+        self.high: dict[tuple[str, int], int] = {}
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.topics = topics
+        self.callbacks = callbacks
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[FakeMessage]:
+        self.consumed.append((num_messages, timeout))
+        return self.batches.pop(0) if self.batches else []
+
+    def commit(self, *, offsets: list[Any], asynchronous: bool = True) -> list[Any]:
+        assert asynchronous is False
+        if self.commit_error is not None:
+            raise self.commit_error
+        self.commits.append([(t.topic, t.partition, t.offset) for t in offsets])
+        return offsets
+
+    def assignment(self) -> list[Any]:
+        return [ck.TopicPartition(t, p) for t, p in self.positions]
+
+    def position(self, partitions: list[Any]) -> list[Any]:
+        return [
+            ck.TopicPartition(t.topic, t.partition, self.positions[(t.topic, t.partition)])
+            for t in partitions
+        ]
+
+    def get_watermark_offsets(self, tp: Any, timeout: float = -1, cached: bool = False) -> Any:
+        assert cached  # never a request to the broker
+        return (0, self.high.get((tp.topic, tp.partition), -1001))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _source(batches: list[list[FakeMessage]], **settings: Any) -> ConfluentEventSource:
+    defaults: dict[str, Any] = {"events_topic": "ev", "max_poll_records": 7, "poll_timeout_ms": 250}
+    return ConfluentEventSource(KafkaSettings(**{**defaults, **settings}), FakeConsumer(batches))
+
+
+def _consumer(source: ConfluentEventSource) -> FakeConsumer:
+    assert isinstance(source.consumer, FakeConsumer)
+    return source.consumer
+
+
+def test_poll_gives_origins_and_values_and_reads_the_batch_settings() -> None:
+    source = _source([[FakeMessage(offset=4), FakeMessage("ev", 1, 9, None)]])
+    assert _consumer(source).topics == ["ev"]
+    assert source.poll() == [("ev:0:4", b"{}"), ("ev:1:9", b"")]
+    assert _consumer(source).consumed == [(7, 0.25)]
+
+
+def test_commit_covers_exactly_the_messages_polled_since_the_last_commit() -> None:
+    source = _source(
+        [
+            [FakeMessage(offset=o) for o in (3, 4, 5)] + [FakeMessage(partition=2, offset=10)],
+            [FakeMessage(offset=6)],
+        ]
+    )
+    consumer = _consumer(source)
+    source.commit()  # nothing polled yet: no commit, no error
+    assert consumer.commits == []
+    source.poll()
+    assert commit_offsets(source.pending)[0].offset == 6
+    source.commit()
+    assert consumer.commits == [[("ev", 0, 6), ("ev", 2, 11)]]
+    source.commit()  # nothing new
+    assert source.poll() == [("ev:0:6", b"{}")]
+    assert source.poll() == []  # an empty batch changes nothing
+    source.commit()
+    assert consumer.commits[-1] == [("ev", 0, 7)]
+    assert len(consumer.commits) == 2
+
+
+def test_partition_eof_is_no_error() -> None:
+    eof = KafkaError(KafkaError._PARTITION_EOF)
+    source = _source([[FakeMessage(offset=1), FakeMessage(error=eof)], [FakeMessage(error=eof)]])
+    assert source.poll() == [("ev:0:1", b"{}")]
+    assert source.poll() == []
+    assert source.poll() == []
+
+
+def test_a_consumer_error_raises_recoverably_after_the_messages_beside_it() -> None:
+    err = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)
+    source = _source([[FakeMessage(error=err)], [FakeMessage(offset=2), FakeMessage(error=err)]])
+    with pytest.raises(ConfluentError, match="UNKNOWN_TOPIC_OR_PART"):
+        source.poll()
+    # The message handed out with the error is processed first (dropping it would let a
+    # later commit skip it); the error comes at the next poll.
+    assert source.poll() == [("ev:0:2", b"{}")]
+    with pytest.raises(RECOVERABLE):
+        source.poll()
+    assert source.pending == {("ev", 0): 3}
+
+
+def test_a_fatal_consumer_error_stops_serve() -> None:
+    fatal = KafkaError(KafkaError._FATAL, "fenced", fatal=True)
+    source = _source([[FakeMessage(error=fatal)]])
+    with pytest.raises(ConfluentFatalError):
+        source.poll()
+
+
+def test_a_failed_commit_keeps_its_offsets_for_the_retry() -> None:
+    source = _source([[FakeMessage(offset=0)]])
+    consumer = _consumer(source)
+    source.poll()
+    consumer.commit_error = KafkaException(KafkaError(KafkaError._WAIT_COORD))
+    with pytest.raises(ConfluentError, match="_WAIT_COORD"):
+        source.commit()
+    consumer.commit_error = None
+    source.commit()
+    assert consumer.commits == [[("ev", 0, 1)]]
+
+
+@pytest.mark.parametrize("code", ["UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION"])
+def test_a_commit_refused_by_a_group_that_moved_on_drops_the_offsets(code: str) -> None:
+    source = _source([[FakeMessage(offset=0)]])
+    consumer = _consumer(source)
+    source.poll()
+    consumer.commit_error = KafkaException(KafkaError(getattr(KafkaError, code)))
+    source.commit()  # no error: the batch is consumed again after the rejoin
+    assert source.pending == {} and consumer.commits == []
+
+
+def test_revoked_partitions_are_not_committed() -> None:
+    source = _source([[FakeMessage(offset=0), FakeMessage(partition=1, offset=5)]])
+    consumer = _consumer(source)
+    source.poll()
+    consumer.callbacks["on_revoke"](consumer, [ck.TopicPartition("ev", 1)])
+    source.commit()
+    assert consumer.commits == [[("ev", 0, 1)]]
+
+
+def test_lag_comes_from_cached_watermarks_and_local_positions() -> None:
+    source = _source([])
+    consumer = _consumer(source)
+    consumer.positions = {("ev", 0): 40, ("ev", 1): -1001, ("ev", 2): 7}
+    consumer.high = {("ev", 0): 100, ("ev", 1): 50}
+    assert source.lag() == {0: 60}  # 1: nothing consumed yet; 2: no watermark yet
+
+
+# -- the publisher -----------------------------------------------------------------------
+
+
+class FakeProducer:
+    """Queues messages; delivers them on poll/flush, failing those whose value is in
+    ``fail`` (once each); ``full`` makes produce raise BufferError that many times."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, bytes | None, bytes, Any]] = []
+        self.delivered: list[tuple[str, bytes | None, bytes]] = []
+        self.fail: set[bytes] = set()
+        self.full = 0
+        self.stuck = False
+        self.polls: list[float] = []
+
+    def produce(
+        self, topic: str, value: bytes, key: bytes | None = None, on_delivery: Any = None
+    ) -> None:
+        if self.full:
+            self.full -= 1
+            raise BufferError("queue full")
+        self.queue.append((topic, key, value, on_delivery))
+
+    def _deliver(self) -> None:
+        if self.stuck:
+            return
+        queue, self.queue = self.queue, []
+        for topic, key, value, callback in queue:
+            message = FakeMessage(topic, 0, 0, value, key=key)
+            if value in self.fail:
+                self.fail.discard(value)
+                callback(KafkaError(KafkaError._MSG_TIMED_OUT), message)
+            else:
+                self.delivered.append((topic, key, value))
+                callback(None, message)
+
+    def poll(self, timeout: float = -1) -> int:
+        self.polls.append(timeout)
+        self._deliver()
+        return 0
+
+    def flush(self, timeout: float = -1) -> int:
+        self._deliver()
+        return len(self.queue)
+
+
+def _publisher(**settings: Any) -> tuple[ConfluentPublisher, FakeProducer]:
+    producer = FakeProducer()
+    defaults = {"predictions_topic": "pred", "dead_letter_topic": "dlq"}
+    return ConfluentPublisher(KafkaSettings(**{**defaults, **settings}), producer), producer
+
+
+def test_predictions_and_dead_letters_go_to_their_topics() -> None:
+    publisher, producer = _publisher()
+    publisher.prediction("id-1", '{"p": 1}')
+    publisher.send('{"dead": 1}')
+    publisher.flush()
+    assert producer.delivered == [("pred", b"id-1", b'{"p": 1}'), ("dlq", None, b'{"dead": 1}')]
+    assert 0 in producer.polls  # delivery callbacks are served as messages go out
+    quiet, producer = _publisher(predictions_topic="")
+    quiet.prediction("id-1", "{}")
+    assert producer.queue == []
+
+
+def test_flush_raises_when_a_delivery_failed_and_the_next_flush_sends_it_again() -> None:
+    publisher, producer = _publisher()
+    producer.stuck = True  # nothing delivered before the flush
+    producer.fail = {b"b"}
+    for value in ("a", "b", "c"):
+        publisher.prediction(value, value)
+    producer.stuck = False
+    with pytest.raises(ConfluentError, match="1 messages not delivered"):
+        publisher.flush()  # the loop must not commit this batch
+    assert [v for _, _, v in producer.delivered] == [b"a", b"c"]
+    publisher.flush()  # the retry of the turn: b is sent again, delivered, no error
+    assert [v for _, _, v in producer.delivered] == [b"a", b"c", b"b"]
+    publisher.flush()  # nothing pending: nothing sent twice
+    assert len(producer.delivered) == 3
+
+
+def test_a_failure_reported_while_producing_also_fails_the_flush() -> None:
+    publisher, producer = _publisher()
+    producer.fail = {b"x"}
+    publisher.send("x")  # poll(0) after produce: the callback reports the failure now
+    assert publisher.failed == [("dlq", None, b"x")]
+    publisher.flush()  # re-sent before the flush waits: delivered, so no error
+    assert producer.delivered == [("dlq", None, b"x")]
+
+
+def test_flush_raises_while_messages_are_still_undelivered() -> None:
+    publisher, producer = _publisher()
+    producer.stuck = True
+    publisher.prediction("k", "v")
+    with pytest.raises(ConfluentError, match=r"1 messages not delivered after 0\.5 s"):
+        publisher.flush(0.5)
+    producer.stuck = False
+    publisher.flush()
+    assert producer.delivered == [("pred", b"k", b"v")]
+
+
+def test_a_full_queue_is_waited_out() -> None:
+    publisher, producer = _publisher()
+    producer.full = 2
+    publisher.prediction("k", "v")
+    assert producer.polls[:2] == [0.1, 0.1]
+    publisher.flush()
+    assert producer.delivered == [("pred", b"k", b"v")]
+
+
+def test_a_fatal_producer_error_stops_serve() -> None:
+    publisher, _ = _publisher()
+    publisher.errors(KafkaError(KafkaError._FATAL, "fenced", fatal=True))
+    with pytest.raises(ConfluentFatalError):
+        publisher.flush()

@@ -385,9 +385,9 @@ class ServiceStore(LabelStore, CheckpointStore, Protocol):
 class Service:
     """``stream-al serve``: the loop of DESIGN §4 on Kafka and Redis.
 
-    One turn: poll a batch -> decide -> Redis writes, predictions, dead letters -> flush
-    the producer -> commit the offsets; then join the waiting labels, learn the new
-    train-log entries, and checkpoint when due. A failure (Redis or Kafka away) is
+    One turn: join the waiting labels and learn the new train-log entries; then poll a
+    batch -> decide -> Redis writes, predictions, dead letters -> flush the producer ->
+    commit the offsets; then checkpoint when due. A failure (Redis or Kafka away) is
     retried with backoff from where the turn stopped: a polled batch is completed, never
     decided twice, and offsets are committed only after its side effects are durable.
 
@@ -489,15 +489,14 @@ class Service:
     def turn(self) -> None:
         """One turn of the loop (see the class docstring); raises on I/O failure."""
         started = time.perf_counter()
-        if self._batch is None:
-            self._batch = self.loop.decide_batch(self.source.poll())
-        if self._batch:
-            self.loop.complete_batch(self._batch)
-            self.publisher.flush()
-            self.source.commit()
-        self._batch = None
+        if self._batch:  # a batch a failure interrupted: complete it before anything else
+            self._complete()
+        # Labels before events: a label waits at most for the turn in progress, not for
+        # that turn and a whole batch of events after it.
         self.loop.process_labels(self.labels_per_loop)
         self.loop.apply_train_log(self.labels_per_loop * 2)
+        self._batch = self.loop.decide_batch(self.source.poll())
+        self._complete()
         self.maybe_checkpoint()
         now = time.monotonic()
         if now - self._gauges_time >= 1.0:
@@ -506,6 +505,13 @@ class Service:
             self._update_lag()
         self.metrics.batch_duration.observe(time.perf_counter() - started)
         self.health.beat()
+
+    def _complete(self) -> None:
+        if self._batch:
+            self.loop.complete_batch(self._batch)
+            self.publisher.flush()
+            self.source.commit()
+        self._batch = None
 
     def _update_lag(self) -> None:
         lags = {str(p): lag for p, lag in self.source.lag().items()}
@@ -558,11 +564,7 @@ class Service:
         end = time.monotonic() + deadline
         while True:
             try:
-                if self._batch:
-                    self.loop.complete_batch(self._batch)
-                    self.publisher.flush()
-                    self.source.commit()
-                    self._batch = None
+                self._complete()
                 self.maybe_checkpoint(force=True)
                 return
             except RECOVERABLE as exc:

@@ -1,0 +1,64 @@
+"""`stream-al bench throughput` on the real servers: the interface outside checks use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import ROOT, Services
+from tests.integration.deployment import BACKENDS
+
+KEYS = {
+    "serve_events_per_s",
+    "raw_consume_events_per_s",
+    "ratio",
+    "backend",
+    "decision_latency_p99_ms",
+    "label_to_learned_p99_ms",
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bench_throughput_writes_its_report(
+    services: Services, tmp_path: Path, backend: str
+) -> None:
+    out = tmp_path / "throughput.json"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_BOOTSTRAP": services.kafka_bootstrap,
+        "REDIS_URL": services.redis_url.rsplit("/", 1)[0] + "/14",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stream_al.cli",
+            "bench",
+            "throughput",
+            "--backend",
+            backend,
+            "--events",
+            "3000",
+            "--json",
+            str(out),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report) >= KEYS
+    assert report["backend"] == backend and report["n_events"] == 3000
+    assert report["ratio"] == pytest.approx(
+        report["serve_events_per_s"] / report["raw_consume_events_per_s"]
+    )
+    assert report["decision_latency_p99_ms"] > 0 and report["label_to_learned_p99_ms"] > 0
+    assert report["labels"] > 0  # the simulated labeler closed the loop

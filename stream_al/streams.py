@@ -34,6 +34,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,25 @@ RIVER_DATASETS: dict[str, Callable[[], Iterable[Example]]] = {
 DEFAULT_SYNTH_EVENTS = 20_000
 
 
-def _drift(first: Any, second: Any, position: int, width: int, seed: int) -> Any:
-    return synth.ConceptDriftStream(
-        stream=first, drift_stream=second, position=position, width=width, seed=seed
-    )
+def _drift(
+    first: Iterable[Example], second: Iterable[Example], position: int, width: int, seed: int
+) -> Iterator[Example]:
+    """River's ``ConceptDriftStream`` (same draws, same examples), safe on long streams.
+
+    River computes ``exp(-4 (t - position) / width)``, which overflows once ``t`` is more
+    than about 177 widths before the drift, e.g. a drift at 500,000 of width 1,000.
+    """
+    rng = random.Random(seed)
+    old, new = iter(first), iter(second)
+    t = 0
+    while True:
+        t += 1
+        v = -4.0 * (t - position) / width
+        p_new = 0.0 if v > 700.0 else 1.0 / (1.0 + math.exp(v))
+        try:
+            yield next(old) if rng.random() > p_new else next(new)
+        except StopIteration:
+            return
 
 
 def _abrupt(concepts: list[Any], length: int) -> Iterator[Example]:

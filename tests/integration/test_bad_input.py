@@ -52,6 +52,16 @@ def test_each_kind_of_malformed_event_is_dead_lettered_with_a_reason(
         60,
         what="every event handled",
     )
+    # Produces are asynchronous: a handled event's dead letter and prediction are delivered
+    # (at the latest) before its offset is committed, not when the metric moves.
+    wait_for(
+        lambda: (
+            len(deployment.dead_letters()) >= len(MALFORMED)
+            and len(deployment.predictions()) >= len(good)
+        ),
+        60,
+        what="dead letters and predictions delivered",
+    )
     dead = deployment.dead_letters()
     assert len(dead) == len(MALFORMED)
     for letter, (kind, raw) in zip(dead, MALFORMED.items(), strict=True):

@@ -42,6 +42,19 @@ def _checkpointed(deployment: Deployment, replica: str) -> ActiveLearner:
     return restore_checkpoint(checkpoint, KEY.encode())
 
 
+def _wait_log_learned(deployment: Deployment, serve: Proc, learned_before: int = 0) -> None:
+    """Until ``serve`` has learned the whole train log (``learned_before`` from a checkpoint)."""
+    store = deployment.store()
+    wait_for(
+        lambda: (
+            learned_before + serve.metric("stream_al_train_log_applied_total")
+            >= len(store.read_train_log(None, 10**6))
+        ),
+        60,
+        what="the whole train log learned",
+    )
+
+
 def _stop_and_check_log_applied(deployment: Deployment, serve: Proc, replica: str) -> ActiveLearner:
     started = time.monotonic()
     assert serve.terminate(timeout=10) == 0
@@ -97,9 +110,11 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
     serve.popen.wait(10)
     producing.join(60)
 
+    before = deployment.store().load("r1")
+    learned_before = 0 if before is None else restore_checkpoint(before, KEY.encode()).n_learned
     restarted = deployment.serve()
     deployment.wait_until_settled(ids)
-    time.sleep(1.5)  # let the last labels be learned before the signal
+    _wait_log_learned(deployment, restarted, learned_before)
     learner = _stop_and_check_log_applied(deployment, restarted, "r1")
 
     predicted = Counter(p["id"] for p in deployment.predictions())

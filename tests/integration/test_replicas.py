@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from tests.integration.deployment import BACKENDS, Deployment, wait_for
 from tests.integration.test_recovery import (
     _reference_digest,
     _stop_and_check_log_applied,
+    _wait_log_learned,
 )
 
 
@@ -33,7 +33,8 @@ def test_two_replicas_share_the_work_and_hold_identical_models(
     ids = deployment.produce_stream("synth:agrawal-drift", 5000, truth)
     deployment.worker(truth)
     deployment.wait_until_settled(ids)
-    time.sleep(2)  # each replica learns the entries the other joined
+    for replica in (r1, r2):  # each replica learns the entries the other joined
+        _wait_log_learned(deployment, replica)
     for replica in (r1, r2):
         decided = sum(
             replica.metric("stream_al_events_total", outcome=o) for o in ("queried", "not_queried")
@@ -59,7 +60,7 @@ def test_a_new_replica_starts_from_the_newest_checkpoint(
     first = deployment.serve("r1")
     deployment.worker(truth)
     deployment.wait_until_settled(ids)
-    time.sleep(1)
+    _wait_log_learned(deployment, first)
     learned = _stop_and_check_log_applied(deployment, first, "r1")
     newcomer = deployment.serve("r9")
     assert "newest checkpoint (r1)" in newcomer.output()

@@ -95,7 +95,7 @@ def test_redis_restarted_during_a_run(
     client = redis.Redis(port=port)
     client.shutdown(nosave=False)  # a clean stop: the append-only file has everything
     wait_for(lambda: not _pings(redis.Redis(port=port, socket_connect_timeout=0.5)), 20)
-    time.sleep(2)  # the service notices and backs off
+    wait_for(lambda: "retrying" in serve.output(), 30, what="serve noticed redis gone")
     assert serve.alive()
     again = [*_durable_redis_command(port, workdir), "--daemonize", "yes"]
     again += ["--pidfile", str(workdir / "again.pid")]
@@ -106,7 +106,6 @@ def test_redis_restarted_during_a_run(
         deployment.wait_until_settled(ids)
         _labels_joined_once(deployment)
         assert serve.alive()
-        assert "retrying" in serve.output()  # it did notice
     finally:
         pid = int((workdir / "again.pid").read_text()) if (workdir / "again.pid").exists() else 0
         if pid:
@@ -137,7 +136,7 @@ def test_kafka_broker_restarted_during_a_run(deployment: Deployment, tmp_path: P
     pid, cmd, state = _broker()
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 60, what="broker down")
-    time.sleep(3)  # the service keeps turning (labels) while Kafka is away
+    time.sleep(3)  # an outage of a few seconds, during which labels still flow
     assert serve.alive()
     with (state / "kafka.out").open("ab") as out:
         broker = subprocess.Popen(

@@ -42,6 +42,7 @@ def test_every_event_is_answered_once_and_every_queried_item_is_learned_once(
         what="every queried item labeled and learned",
     )
 
+    wait_for(lambda: len(deployment.predictions()) >= N, 60, what="predictions delivered")
     predictions = deployment.predictions()
     by_id = Counter(p["id"] for p in predictions)
     assert sorted(by_id) == sorted(ids) and set(by_id.values()) == {1}

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
+from river.datasets import synth
 
 from stream_al.streams import RIVER_DATASETS, SYNTH_STREAMS, parse_stream, read_csv
 
@@ -75,6 +77,25 @@ def test_agrawal_drift_changes_concept_in_the_middle() -> None:
     first = sum(y for _, y in data[:9000]) / 9000
     second = sum(y for _, y in data[11000:]) / 9000
     assert first > second + 0.1  # function 1 labels ~38% positive, function 4 ~20%
+
+
+@pytest.mark.parametrize("name", list(SYNTH_STREAMS))
+def test_long_synthetic_streams_start_without_overflow(name: str) -> None:
+    # River's ConceptDriftStream overflowed math.exp for a drift 500,000 events away.
+    events = parse_stream(f"synth:{name}", n_events=1_000_000).events(seed=0)
+    assert len(list(itertools.islice(events, 100))) == 100
+
+
+def test_agrawal_drift_draws_the_same_examples_as_rivers_concept_drift_stream() -> None:
+    ours = list(parse_stream("synth:agrawal-drift").events(seed=2))
+    river = synth.ConceptDriftStream(
+        stream=synth.Agrawal(classification_function=1, seed=2),
+        drift_stream=synth.Agrawal(classification_function=4, seed=2),
+        position=10_000,
+        width=1000,
+        seed=2,
+    )
+    assert ours == list(itertools.islice(river, 20_000))
 
 
 @pytest.mark.parametrize("name", list(RIVER_DATASETS))

@@ -42,6 +42,9 @@ LabelValue = StrictBool | int | str
 ItemId = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+_isfinite = math.isfinite
+
+
 def _finite(value: Any, what: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{what} must be a finite number, got {value}")
@@ -64,8 +67,10 @@ class Event(_Message):
     @field_validator("features")
     @classmethod
     def _features_finite(cls, features: dict[str, FeatureValue]) -> dict[str, FeatureValue]:
+        # Inlined (no call per value): this runs for every feature of every event.
         for name, value in features.items():
-            _finite(value, f"feature {name!r}")
+            if type(value) is float and not _isfinite(value):
+                raise ValueError(f"feature {name!r} must be a finite number, got {value}")
         return features
 
     @field_validator("cost", "ts")

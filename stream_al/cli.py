@@ -59,6 +59,28 @@ def _factor(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _strategy_param(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=NUMBER, e.g. k=1.5, got {text!r}"
+        ) from None
+
+
 def _at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -130,6 +152,49 @@ def _add_learner_options(p: argparse.ArgumentParser, defaults: LearnerSettings) 
     )
     g.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
     g.add_argument(
+        "--label-free-drift",
+        action="store_true",
+        default=defaults.drift.label_free,
+        help="also detect drift from every event's uncertainty, without labels",
+    )
+    g.add_argument(
+        "--strategy-param",
+        action="append",
+        default=[],
+        type=_strategy_param,
+        metavar="NAME=VALUE",
+        help="a strategy parameter, e.g. k=1.5 (repeatable; see `stream-al strategies`)",
+    )
+    g.add_argument(
+        "--density",
+        type=_non_negative,
+        default=defaults.density_beta,
+        metavar="BETA",
+        help="weight scores by the recent stream's density^BETA (default "
+        f"{defaults.density_beta:g} = off)",
+    )
+    g.add_argument(
+        "--imbalance",
+        type=_non_negative,
+        default=defaults.imbalance,
+        metavar="POWER",
+        help=f"weight up rarely labeled predicted classes (default {defaults.imbalance:g} = off)",
+    )
+    g.add_argument(
+        "--cost-power",
+        type=_non_negative,
+        default=defaults.cost_power,
+        metavar="P",
+        help=f"rank by score / cost^P (default {defaults.cost_power:g} = ignore cost)",
+    )
+    g.add_argument(
+        "--stop-after",
+        type=_at_least(0),
+        default=defaults.stop_after,
+        metavar="N",
+        help="stop asking after N labels without a random-slice accuracy gain (default 0 = never)",
+    )
+    g.add_argument(
         "--seed", type=int, default=defaults.seed, help=f"seed (default {defaults.seed})"
     )
 
@@ -160,7 +225,8 @@ def _learner_settings(args: argparse.Namespace, base: LearnerSettings) -> Learne
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise UsageError(f"{where}: {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise UsageError(f"{where}: {message}" if where else message) from None
 
 
 def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> LearnerSettings:
@@ -168,6 +234,7 @@ def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> 
         **{
             **base.drift.model_dump(),
             "enabled": base.drift.enabled and not args.no_drift,
+            "label_free": args.label_free_drift,
             "restart": args.drift_restart,
             "boost_factor": args.drift_boost,
         }
@@ -182,6 +249,11 @@ def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> 
             "uncertainty": args.uncertainty,
             "seed": args.seed,
             "drift": drift,
+            "strategy_params": {**base.strategy_params, **dict(args.strategy_param)},
+            "density_beta": args.density,
+            "imbalance": args.imbalance,
+            "cost_power": args.cost_power,
+            "stop_after": args.stop_after,
         }
     )
 
@@ -270,6 +342,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _options(learner: LearnerSettings) -> dict[str, Any]:
+    """The learner options beyond model, strategy and budget (for the JSON report)."""
+    return {
+        "strategy_params": dict(learner.strategy_params),
+        "density_beta": learner.density_beta,
+        "imbalance": learner.imbalance,
+        "cost_power": learner.cost_power,
+        "stop_after": learner.stop_after,
+        "label_free_drift": learner.drift.label_free,
+    }
+
+
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.core.evaluation import evaluate
 
@@ -285,7 +369,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         progress=lambda msg, *_: progress.update(f"evaluate {spec.spec}: {msg}", force=True),
     )
     progress.done()
-    report = {"stream": spec.spec, **report}
+    report = {"stream": spec.spec, **report, "options": _options(learner)}
     lo, hi = report["accuracy_ci95"]
     blo, bhi = report["baseline"]["accuracy_ci95"]
     print(

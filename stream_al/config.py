@@ -23,7 +23,15 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,7 +42,8 @@ from pydantic_settings import (
 from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import LearnerSpec
 from stream_al.core.models import MODELS
-from stream_al.core.strategies import STRATEGIES
+from stream_al.core.shaping import Shaping
+from stream_al.core.strategies import STRATEGIES, make_strategy
 from stream_al.core.uncertainty import NAMES
 
 __all__ = [
@@ -80,6 +89,14 @@ class DriftSettings(BaseModel):
     challenger_z: float = Field(
         1.0, ge=0, description="McNemar z a challenger must reach to replace the model."
     )
+    label_free: bool = Field(
+        False,
+        description="Also watch every event's uncertainty (ADWIN, no labels needed); "
+        "a rise boosts the budget before labels confirm the drift.",
+    )
+    label_free_delta: float = Field(
+        0.0002, gt=0, lt=1, description="ADWIN confidence parameter of the label-free monitor."
+    )
 
     def reaction(self) -> DriftReaction:
         return DriftReaction(**self.model_dump())
@@ -103,6 +120,25 @@ class LearnerSettings(BaseModel):
         "least-confidence, margin, entropy, leaf.",
     )
     seed: int = Field(0, description="Seed of the strategy's and model's random numbers.")
+    strategy_params: dict[str, float] = Field(
+        default_factory=dict,
+        description="Strategy parameters by name, e.g. {k = 1.5} (see stream-al strategies).",
+    )
+    density_beta: float = Field(
+        0.0, ge=0, description="Density weighting exponent: score x density^beta (0 = off)."
+    )
+    imbalance: float = Field(
+        0.0, ge=0, description="Weight up items predicted as rarely labeled classes (0 = off)."
+    )
+    cost_power: float = Field(
+        0.0, ge=0, description="Rank by score / cost^power (1 = information per unit cost)."
+    )
+    stop_after: int = Field(
+        0,
+        ge=0,
+        description="Stop asking (but at random) after this many labels without a gain "
+        "in random-slice accuracy; a drift resumes (0 = never).",
+    )
     drift: DriftSettings = Field(default_factory=DriftSettings)
 
     @field_validator("model")
@@ -120,6 +156,12 @@ class LearnerSettings(BaseModel):
     def _known_measure(cls, value: str) -> str:
         return _known(value, dict.fromkeys(NAMES), "uncertainty measure")
 
+    @model_validator(mode="after")
+    def _strategy_accepts_params(self) -> LearnerSettings:
+        if self.strategy_params:
+            make_strategy(self.strategy, seed=0, **self.strategy_params)  # says what is wrong
+        return self
+
     def spec(self) -> LearnerSpec:
         """The learner these settings describe (build it with a seed)."""
         return LearnerSpec(
@@ -130,6 +172,11 @@ class LearnerSettings(BaseModel):
             unit=self.unit,
             uncertainty=self.uncertainty,
             drift=self.drift.reaction(),
+            strategy_params=dict(self.strategy_params),
+            shaping=Shaping(
+                density_beta=self.density_beta, imbalance=self.imbalance, cost_power=self.cost_power
+            ),
+            stop_after=self.stop_after,
         )
 
 

@@ -312,13 +312,14 @@ class LabelLoop:
         for entry in entries:
             item, label = from_json(entry.item), from_json(entry.label)
             drifts, swaps = learner.n_drifts, learner.n_swaps
-            learner.learn(item["features"], label["label"], item["prediction"])
+            at_random = item.get("reason") == QUERY_RANDOM
+            learner.learn(item["features"], label["label"], item["prediction"], at_random)
             self.last_applied = entry.entry_id
             if self.on_learned is not None:
                 self.on_learned(item, label)
             correct = item["prediction"] == label["label"]
             self._accuracy["labeled"].append(correct)
-            if item.get("reason") == QUERY_RANDOM:
+            if at_random:
                 self._accuracy["random"].append(correct)
             if metrics is not None:
                 if learner.n_drifts > drifts:

@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 from river import drift
 
-__all__ = ["Challenger", "DriftMonitor", "DriftReaction", "Restart"]
+__all__ = ["Challenger", "ConfidenceMonitor", "DriftMonitor", "DriftReaction", "Restart"]
 
 Restart = Literal["none", "reset", "warm"]
 
@@ -78,6 +78,12 @@ class DriftReaction:
         Labels after which a challenger that has not won is dropped.
     challenger_z
         How sure the McNemar test must be (standard deviations) before a swap.
+    label_free
+        Also watch the uncertainty of *every* event (no labels needed, see
+        :class:`ConfidenceMonitor`); a detection boosts the budget before labels can
+        confirm the drift. Off by default: it costs an ADWIN update per event.
+    label_free_delta
+        ADWIN confidence parameter of that monitor.
 
     """
 
@@ -91,6 +97,8 @@ class DriftReaction:
     challenger_min: int = 100
     challenger_max: int = 500
     challenger_z: float = 1.0
+    label_free: bool = False
+    label_free_delta: float = 0.0002
 
     def __post_init__(self) -> None:
         if not 0.0 < self.delta < 1.0:
@@ -114,6 +122,8 @@ class DriftReaction:
             )
         if self.challenger_z < 0:
             raise ValueError(f"challenger_z must be >= 0, got {self.challenger_z!r}")
+        if not 0.0 < self.label_free_delta < 1.0:
+            raise ValueError(f"label_free_delta must be in (0, 1), got {self.label_free_delta!r}")
 
 
 class DriftMonitor:
@@ -154,6 +164,42 @@ class DriftMonitor:
     def error_rate(self) -> float:
         """The error rate estimated over ADWIN's current window."""
         return float(self._adwin.estimation)
+
+
+class ConfidenceMonitor:
+    """ADWIN on the uncertainty of every event: a drift without waiting for labels.
+
+    When the stream moves where the model has not been, its predictions get less sure
+    long before enough labels arrive to show a rise in error. A detection is a rise of
+    the mean uncertainty; a fall (the model learning) is not one. The learner resets the
+    monitor when it replaces its model, whose confidence differs by construction.
+
+    Examples
+    --------
+    >>> monitor = ConfidenceMonitor(delta=0.002)
+    >>> scores = [0.1] * 2000 + [0.4] * 300
+    >>> [i for i, s in enumerate(scores) if monitor.update(s)][:1]
+    [2047]
+
+    """
+
+    def __init__(self, delta: float = 0.0002):
+        self.delta = delta
+        self._adwin = drift.ADWIN(delta=delta)
+        self.detections = 0
+
+    def update(self, uncertainty: float) -> bool:
+        """Add one event's uncertainty; True when its mean is detected to have risen."""
+        adwin = self._adwin
+        before = adwin.estimation
+        adwin.update(uncertainty)
+        if adwin.drift_detected and adwin.estimation > before:
+            self.detections += 1
+            return True
+        return False
+
+    def reset(self) -> None:
+        self._adwin = drift.ADWIN(delta=self.delta)
 
 
 class Challenger:

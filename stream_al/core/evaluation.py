@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.core.types import ClassLabel, Example, Features
 
 __all__ = ["RunResult", "evaluate", "mean_ci95", "prequential"]
@@ -112,7 +113,7 @@ def prequential(
         raise ValueError(f"label delay must be >= 0 events, got {delay}")
     n = len(data)
     every = max(1, n // max(1, curve_points))
-    due: deque[tuple[int, Features, ClassLabel, ClassLabel | None]] = deque()
+    due: deque[tuple[int, Features, ClassLabel, ClassLabel | None, bool]] = deque()
     correct = 0
     curve: list[tuple[int, int, float]] = []
     decide = learner.decide
@@ -120,16 +121,17 @@ def prequential(
     start = clock() if clock else 0.0
     for i, (x, y) in enumerate(data):
         while due and due[0][0] <= i:
-            _, dx, dy, dp = due.popleft()
-            learn(dx, dy, dp)
+            _, dx, dy, dp, dr = due.popleft()
+            learn(dx, dy, dp, dr)
         decision = decide(x)
         if decision.prediction == y:
             correct += 1
         if decision.queried:
+            at_random = decision.reason == QUERY_RANDOM
             if delay == 0:
-                learn(x, y, decision.prediction)
+                learn(x, y, decision.prediction, at_random)
             else:
-                due.append((i + delay, x, y, decision.prediction))
+                due.append((i + delay, x, y, decision.prediction, at_random))
         if (i + 1) % every == 0 or i + 1 == n:
             curve.append((i + 1, learner.n_queried, correct / (i + 1)))
     seconds = (clock() - start) if clock else 0.0

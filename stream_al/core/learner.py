@@ -44,13 +44,17 @@ from typing import Any
 from river import base, compose, tree
 
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
+from stream_al.core.committee import disagreement
 from stream_al.core.digest import state_digest
-from stream_al.core.drift import Challenger, DriftMonitor, DriftReaction
+from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
 from stream_al.core.models import has_unsupervised_steps, make_model
-from stream_al.core.strategies import QueryStrategy, make_strategy
+from stream_al.core.shaping import ClassBalance, Shaping
+from stream_al.core.stopping import StoppingRule
+from stream_al.core.strategies import QUERY_RANDOM, QueryStrategy, make_strategy
 from stream_al.core.types import ClassLabel, Features, Proba
 from stream_al.core.uncertainty import (
     AUTO,
+    COMMITTEE,
     LEAF,
     MEASURES,
     leaf_impurity,
@@ -59,10 +63,18 @@ from stream_al.core.uncertainty import (
     tree_proba_and_impurity,
 )
 
-__all__ = ["SKIP_BACKPRESSURE", "SKIP_BUDGET", "ActiveLearner", "Decision", "LearnerSpec"]
+__all__ = [
+    "SKIP_BACKPRESSURE",
+    "SKIP_BUDGET",
+    "SKIP_STOPPED",
+    "ActiveLearner",
+    "Decision",
+    "LearnerSpec",
+]
 
 SKIP_BUDGET = "budget-exhausted"
 SKIP_BACKPRESSURE = "backpressure"
+SKIP_STOPPED = "stopped"
 
 _NO_PREDICTION = object()
 
@@ -120,16 +132,34 @@ class ActiveLearner:
         ``"events"`` or ``"cost"`` (the event's ``cost`` is what a label spends).
     uncertainty
         ``"least-confidence"``, ``"margin"``, ``"entropy"``, ``"leaf"`` (Hoeffding trees:
-        the impurity of the event's leaf) or ``"auto"`` (``leaf`` for Hoeffding trees,
-        least confidence otherwise).
+        the impurity of the event's leaf), ``"vote-entropy"`` or ``"kl"`` (ensembles: the
+        disagreement of their members, see :mod:`stream_al.core.committee`) or ``"auto"``
+        (``leaf`` for Hoeffding trees, least confidence otherwise).
     drift
         The drift monitor and reaction; ``DriftReaction(enabled=False)`` turns it off.
     seed
         Seeds the strategy and the model (where it draws random numbers).
     model_params, strategy_params
         Override the defaults of the named model or strategy.
+    shaping
+        Density, class-imbalance and cost factors on the score (see
+        :mod:`stream_al.core.shaping`); all off by default.
+    stop_after
+        Stop asking (but for the random slice) once this many labels have not improved
+        the random-slice accuracy; a drift resumes (see :mod:`stream_al.core.stopping`).
+        0 never stops.
 
     """
+
+    # Defaults for learners restored from snapshots made before these existed.
+    _shaping: Shaping | None = None
+    _density: Any = None
+    _balance: ClassBalance | None = None
+    _confidence: ConfidenceMonitor | None = None
+    _stopping: StoppingRule | None = None
+    _observe: Any = None
+    _committee: str | None = None
+    n_label_free_drifts = 0
 
     def __init__(
         self,
@@ -144,6 +174,8 @@ class ActiveLearner:
         seed: int | None = 0,
         model_params: Mapping[str, Any] | None = None,
         strategy_params: Mapping[str, Any] | None = None,
+        shaping: Shaping | None = None,
+        stop_after: int = 0,
     ):
         self.seed = seed
         self.model_params = dict(model_params or {})
@@ -165,7 +197,9 @@ class ActiveLearner:
         self._leaf = self.uncertainty == LEAF
         # A plain Hoeffding tree gives its probabilities and its leaf from one walk.
         self._fused = self._leaf and type(self._model) is tree.HoeffdingTreeClassifier
-        self._measure = measure("least-confidence" if self._leaf else self.uncertainty)
+        self._committee = self.uncertainty if self.uncertainty in COMMITTEE else None
+        plain = self._leaf or self._committee is not None
+        self._measure = measure("least-confidence" if plain else self.uncertainty)
         self._least_confidence = self.uncertainty == "least-confidence"
         self.drift = drift if drift is not None else DriftReaction()
         self._monitor = DriftMonitor(self.drift.delta) if self.drift.enabled else None
@@ -184,11 +218,29 @@ class ActiveLearner:
         )
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         self._unsupervised = has_unsupervised_steps(self._model)
+        # A strategy that tracks the score of every event (not only those the budget
+        # lets it see) has an ``observe`` hook.
+        self._observe = getattr(self._strategy, "observe", None)
+        if shaping is not None and shaping.active:
+            self._shaping = shaping
+            if shaping.density_beta:
+                from stream_al.core.density import DensityWeight
+
+                self._density = DensityWeight(
+                    beta=shaping.density_beta, size=shaping.density_size, seed=seed
+                )
+            if shaping.imbalance:
+                self._balance = ClassBalance(shaping.imbalance, shaping.imbalance_cap)
+        if self.drift.enabled and self.drift.label_free:
+            self._confidence = ConfidenceMonitor(self.drift.label_free_delta)
+        if stop_after:
+            self._stopping = StoppingRule(stop_after)
         self.n_events = 0
         self.n_queried = 0
         self.n_learned = 0
         self.n_drifts = 0
         self.n_swaps = 0
+        self.n_label_free_drifts = 0
 
     # -- the two calls of the hot path -------------------------------------------------
 
@@ -217,19 +269,30 @@ class ActiveLearner:
                 pass
             elif self._leaf:
                 score = leaf_impurity(model, x)
+            elif self._committee is not None:
+                score = disagreement(model, x, self._committee)
             elif self._least_confidence:
                 score = 1.0 - proba[prediction]  # falls out of the argmax: no second pass
             else:
                 score = self._measure(proba)
         else:
             prediction, score = None, 1.0
+        if self._confidence is not None and proba and self._confidence.update(score):
+            self._react_to_label_free_drift()
+        if self._shaping is not None:
+            score = self._shape(x, prediction, score, cost)
         strategy = self._strategy
+        if self._observe is not None:
+            self._observe(1.0 - score)
         threshold = strategy.threshold
         budget = self._budget
         if not may_query:
             queried, reason = False, SKIP_BACKPRESSURE
         elif budget.allows(cost):
             queried, reason = strategy.ask(1.0 - score, budget.target)
+            stopping = self._stopping
+            if queried and stopping is not None and stopping.stopped and reason != QUERY_RANDOM:
+                queried, reason = False, SKIP_STOPPED
         else:
             queried, reason = False, SKIP_BUDGET
         budget.record(queried, cost)
@@ -243,6 +306,7 @@ class ActiveLearner:
         x: Features,
         y: ClassLabel,
         prediction: ClassLabel | object | None = _NO_PREDICTION,
+        random_slice: bool = False,
     ) -> bool:
         """Learn one labeled example; returns True when it revealed a drift.
 
@@ -255,13 +319,21 @@ class ActiveLearner:
         prediction
             The prediction made when the event was decided. The drift monitor needs it;
             when omitted, the current model's prediction is used instead.
+        random_slice
+            Whether the label was asked at random (an unbiased accuracy sample, which
+            the stopping rule watches).
 
         """
         drifted = False
-        if self._monitor is not None:
+        if self._balance is not None:
+            self._balance.learn(y)
+        if self._monitor is not None or self._stopping is not None:
             if prediction is _NO_PREDICTION:
                 prediction = self.predict(x)
             correct = prediction == y
+            if self._stopping is not None:
+                self._stopping.observe(correct, random_slice)
+        if self._monitor is not None:
             drifted = self._monitor.update(not correct)
             if drifted:
                 self._react_to_drift()
@@ -272,6 +344,8 @@ class ActiveLearner:
                 if winner is not None:  # it has learned (x, y) already
                     self._model = winner
                     self.n_swaps += 1
+                    if self._confidence is not None:
+                        self._confidence.reset()
                     self.n_learned += 1
                     return drifted
         self._learn_with(self._model, x, y)
@@ -318,11 +392,38 @@ class ActiveLearner:
             return self._template.clone()
         return make_model(self.model_name, self.seed, **self.model_params)
 
+    def _shape(
+        self, x: Features, prediction: ClassLabel | None, score: float, cost: float
+    ) -> float:
+        shaping = self._shaping
+        assert shaping is not None
+        weight = 1.0
+        if self._density is not None:
+            weight *= self._density.weight(x)
+            self._density.observe(x)
+        if self._balance is not None:
+            weight *= self._balance.weight(prediction)
+        if shaping.cost_power and cost > 0:
+            weight /= cost**shaping.cost_power
+        return min(1.0, score * weight)
+
+    def _react_to_label_free_drift(self) -> None:
+        self.n_label_free_drifts += 1
+        reaction = self.drift
+        if reaction.boost_factor > 1.0 and reaction.boost_events > 0:
+            self._budget.boost(reaction.boost_factor, reaction.boost_events)
+        if self._stopping is not None:
+            self._stopping.resume()
+
     def _react_to_drift(self) -> None:
         self.n_drifts += 1
         reaction = self.drift
         if reaction.boost_factor > 1.0 and reaction.boost_events > 0:
             self._budget.boost(reaction.boost_factor, reaction.boost_events)
+        if self._stopping is not None:
+            self._stopping.resume()
+        if self._confidence is not None:
+            self._confidence.reset()
         if reaction.restart == "none":
             return
         self._model = self._fresh_model()
@@ -420,6 +521,8 @@ class LearnerSpec:
     drift: DriftReaction = field(default_factory=DriftReaction)
     model_params: Mapping[str, Any] = field(default_factory=dict)
     strategy_params: Mapping[str, Any] = field(default_factory=dict)
+    shaping: Shaping = field(default_factory=Shaping)
+    stop_after: int = 0
 
     def build(
         self,
@@ -442,6 +545,8 @@ class LearnerSpec:
             seed=seed,
             model_params=self.model_params,
             strategy_params=self.strategy_params if name == self.strategy else None,
+            shaping=self.shaping,
+            stop_after=self.stop_after,
         )
 
     def full_labels(self, seed: int | None = 0) -> ActiveLearner:

@@ -11,7 +11,13 @@ event in ten or a hundred:
 ``gaussian-nb``              Gaussian naive Bayes (text features one-hot encoded)
 ``logistic-regression``      numeric features standardised, text features one-hot encoded,
                              one-vs-rest logistic regression (any number of classes)
+``bagging``                  online bagging of 10 such Hoeffding trees (a committee)
+``committee``                Hoeffding tree, Gaussian naive Bayes and logistic regression
+                             learning the same labels (a committee of different kinds)
 ===========================  ================================================================
+
+The ensembles (``bagging``, ``adaptive-random-forest``, ``committee``) can be asked where
+their members disagree: uncertainty ``vote-entropy`` or ``kl`` (query by committee).
 
 Unsupervised pipeline steps (:class:`~stream_al.core.features.StandardizeAndEncode`) must
 see every event, not only the labeled ones; :func:`has_unsupervised_steps` tells the
@@ -32,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from river import base, compose, forest, linear_model, multiclass, naive_bayes, tree
+from river import base, compose, ensemble, forest, linear_model, multiclass, naive_bayes, tree
 
 from stream_al.core.features import StandardizeAndEncode
 
@@ -77,12 +83,28 @@ def _logistic_regression(seed: int | None, **params: Any) -> base.Classifier:
     return _pipeline(multiclass.OneVsRestClassifier(linear_model.LogisticRegression(**params)))
 
 
+def _bagging(seed: int | None, **params: Any) -> base.Classifier:
+    tree_model = tree.HoeffdingTreeClassifier(**TREE_PARAMS)
+    return ensemble.BaggingClassifier(
+        **{"model": tree_model, "n_models": 10, "seed": seed, **params}
+    )
+
+
+def _committee(seed: int | None, **params: Any) -> base.Classifier:
+    from stream_al.core.committee import Committee
+
+    kinds = params.pop("members", ["hoeffding-tree", "gaussian-nb", "logistic-regression"])
+    return Committee([make_model(k, seed) for k in kinds], seed=seed, **params)
+
+
 MODELS: dict[str, Callable[..., base.Classifier]] = {
     "hoeffding-tree": _hoeffding_tree,
     "hoeffding-adaptive-tree": _hoeffding_adaptive_tree,
     "adaptive-random-forest": _adaptive_random_forest,
     "gaussian-nb": _gaussian_nb,
     "logistic-regression": _logistic_regression,
+    "bagging": _bagging,
+    "committee": _committee,
 }
 
 
@@ -100,7 +122,11 @@ def make_model(name: str, seed: int | None = None, **params: Any) -> base.Classi
 
 
 def has_unsupervised_steps(model: base.Estimator) -> bool:
-    """Whether ``model`` is a pipeline with steps that learn without labels."""
+    """Whether ``model`` is (or has a member that is) a pipeline with steps that learn
+    without labels."""
+    members = getattr(model, "members", None)
+    if isinstance(members, list):  # a Committee
+        return any(has_unsupervised_steps(m) for m in members)
     if not isinstance(model, compose.Pipeline):
         return False
     return any(not step._supervised for step in model.steps.values())

@@ -147,7 +147,10 @@ MEASURES: dict[str, Measure] = {
 }
 
 
-NAMES = (AUTO, *MEASURES, LEAF)
+# Disagreement of an ensemble's members (see stream_al.core.committee).
+COMMITTEE = ("vote-entropy", "kl")
+
+NAMES = (AUTO, *MEASURES, LEAF, *COMMITTEE)
 
 
 def measure(name: str) -> Measure:
@@ -172,6 +175,11 @@ def resolve(name: str, model: Any) -> str:
                 "use least-confidence, margin or entropy"
             )
         return LEAF
+    if name in COMMITTEE:
+        from stream_al.core.committee import members
+
+        members(model)  # a model without members says what to choose instead
+        return name
     if name not in MEASURES:
         raise ValueError(f"unknown uncertainty measure {name!r}; choose one of: {', '.join(NAMES)}")
     return name

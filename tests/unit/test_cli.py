@@ -46,6 +46,11 @@ def _csv(tmp_path: Path) -> Path:
         (["--stream", "synth:sea-drift", "--seeds", "0"], "must be at least 1"),
         (["--stream", "synth:sea-drift", "--drift-boost", "0.5"], "factor >= 1"),
         (["--stream", "synth:sine"], "unknown synthetic stream"),
+        (["--stream", "synth:sea-drift", "--strategy-param", "k"], "expected NAME=NUMBER"),
+        (["--stream", "synth:sea-drift", "--strategy-param", "foo=1"], "has no parameter foo"),
+        (["--stream", "synth:sea-drift", "--density", "-1"], "must be >= 0"),
+        (["--stream", "synth:sea-drift", "--imbalance", "nan"], "must be >= 0"),
+        (["--stream", "synth:sea-drift", "--stop-after", "-3"], "must be at least 0"),
     ],
 )
 def test_bad_input_gives_one_line_that_says_what_to_fix_and_exit_code_2(
@@ -159,3 +164,25 @@ def test_the_readme_tables_are_the_ones_the_code_generates() -> None:
         start = readme.index(f"<!-- {name}:begin -->") + len(f"<!-- {name}:begin -->")
         end = readme.index(f"<!-- {name}:end -->")
         assert readme[start:end].strip() == table, f"README {name} table: run stream-al {name}"
+
+
+def test_evaluate_applies_and_reports_the_shaping_and_stopping_options(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    common = ["evaluate", "--stream", "synth:hyperplane", "--n-events", "6000", "--seeds", "1"]
+    assert main([*common, "--quiet", "--json", str(out)]) == 0
+    plain = json.loads(out.read_text())
+    options = ["--imbalance", "1", "--cost-power", "0.5", "--label-free-drift"]
+    options += ["--strategy-param", "random_fraction=0.8", "--stop-after", "200"]
+    assert main([*common, *options, "--quiet", "--json", str(out)]) == 0
+    shaped = json.loads(out.read_text())
+    assert shaped["options"] == {
+        "strategy_params": {"random_fraction": 0.8},
+        "density_beta": 0.0,
+        "imbalance": 1.0,
+        "cost_power": 0.5,
+        "stop_after": 200,
+        "label_free_drift": True,
+    }
+    # The options reach the learner: other labels bought, another accuracy.
+    assert shaped["accuracy"] != plain["accuracy"]
+    assert shaped["baseline"]["strategy"] == "random"

@@ -23,7 +23,7 @@ class _Spy(ActiveLearner):
         self.queried_at.append(d.queried)
         return d
 
-    def learn(self, x, y, prediction=None):  # type: ignore[no-untyped-def,override]
+    def learn(self, x, y, prediction=None, random_slice=False):  # type: ignore[no-untyped-def,override]
         self.calls.append(("learn", x["i"], prediction))
         return super().learn(x, y, prediction)
 

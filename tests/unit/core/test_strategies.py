@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import math
+import pickle
+import random
+from typing import Any
+
 import pytest
 
 from stream_al.core.learner import ActiveLearner
@@ -10,6 +15,7 @@ from stream_al.core.strategies import (
     SKIP_NOT_SAMPLED,
     STRATEGIES,
     FixedUncertainty,
+    MovingAverage,
     QueryStrategy,
     RandomizedVariableUncertainty,
     Split,
@@ -144,3 +150,164 @@ def test_make_strategy_names_what_exists() -> None:
 def test_out_of_range_parameters_are_refused(name: str, params: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         make_strategy(name, **params)
+
+
+# -- moving-average ------------------------------------------------------------------------
+
+
+def _feed(strategy: MovingAverage, scores: list[float]) -> list[bool]:
+    """Every event reaches ask (no budget gate), observed first as the learner does."""
+    asked = []
+    for score in scores:
+        strategy.observe(1.0 - score)
+        asked.append(strategy.ask(1.0 - score, target=0.1)[0])
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("draw", "k", "expected"),
+    [
+        # P(U > 1/2 + k/sqrt(12)) for U uniform in [0, 1)
+        (lambda rng: rng.random(), 1.0, 0.5 - 1.0 / math.sqrt(12)),
+        (lambda rng: rng.random(), 0.5, 0.5 - 0.5 / math.sqrt(12)),
+        # P(Z > k) for a normal score
+        (lambda rng: rng.gauss(0.4, 0.1), 1.0, 0.1587),
+        (lambda rng: rng.gauss(0.4, 0.1), 2.0, 0.0228),
+    ],
+)
+def test_moving_average_asks_the_tail_of_a_stationary_stream(
+    draw: object, k: float, expected: float
+) -> None:
+    rng = random.Random(1)
+    scores = [draw(rng) for _ in range(40_000)]  # type: ignore[operator]
+    asked = _feed(MovingAverage(k=k), scores)
+    # The threshold moves with the noise of its estimates, which thins a far tail a bit.
+    assert sum(asked[1000:]) / 39_000 == pytest.approx(expected, rel=0.1 * k + 0.05)
+
+
+def test_moving_average_asks_a_burst_after_the_scores_shift_up_then_settles() -> None:
+    rng = random.Random(2)
+    strategy = MovingAverage()
+    _feed(strategy, [rng.gauss(0.2, 0.05) for _ in range(3000)])
+    before = strategy.threshold
+    asked = _feed(strategy, [rng.gauss(0.6, 0.05) for _ in range(3000)])
+    assert all(asked[:20])  # every event is far above the old mean
+    assert sum(asked[:100]) > 40
+    assert sum(asked[1000:]) / 2000 == pytest.approx(0.16, rel=0.15)
+    assert before is not None and strategy.threshold is not None
+    assert before == pytest.approx(1 - (0.2 + 0.05), abs=0.02)
+    assert strategy.threshold == pytest.approx(1 - (0.6 + 0.05), abs=0.02)
+
+
+def test_moving_average_threshold_is_one_minus_mean_plus_k_std() -> None:
+    strategy = MovingAverage(k=2.0, alpha=0.25, warmup=4)
+    assert strategy.threshold == 1.0  # warm-up: everything is asked
+    # The exact running mean and variance until 1/alpha events ...
+    for score in (0.2, 0.4, 0.2, 0.4):
+        strategy.observe(1.0 - score)
+    assert (strategy.mean, strategy.std) == (pytest.approx(0.3), pytest.approx(0.1))
+    # ... then exponential forgetting with weight alpha.
+    strategy.observe(1.0 - 0.6)
+    assert strategy.mean == pytest.approx(0.3 + 0.25 * 0.3)
+    assert strategy.std**2 == pytest.approx(0.75 * (0.01 + 0.3 * 0.25 * 0.3))
+    assert strategy.threshold == pytest.approx(1.0 - (strategy.mean + 2.0 * strategy.std))
+    assert strategy.ask(1.0 - 0.99, 0.1) == (True, QUERY_UNCERTAIN)
+    assert strategy.ask(1.0 - 0.01, 0.1) == (False, SKIP_CONFIDENT)
+
+
+def test_moving_average_asks_every_event_of_a_constant_score() -> None:
+    # No spread, nothing to rank by: the budget decides (a model that knows no class
+    # scores every event 1.0).
+    for score in (1.0, 0.3):
+        assert all(_feed(MovingAverage(), [score] * 500))
+
+
+def test_moving_average_does_not_starve_when_learning_lowers_the_scores() -> None:
+    # A model whose confidence is the same for every event (one leaf) and steps up with
+    # every label: each score sits below the statistics of the less sure model before.
+    strategy, score, asked = MovingAverage(), 0.5, []
+    for _ in range(5000):
+        strategy.observe(1.0 - score)
+        query = strategy.ask(1.0 - score, 0.1)[0]
+        asked.append(query)
+        if query:
+            score *= 0.99
+    runs = "".join("x" if a else "." for a in asked).split("x")
+    assert max(len(run) for run in runs) <= strategy.patience
+    assert sum(asked) > 5000 / (strategy.patience + strategy.warmup)
+
+
+def test_moving_average_default_patience_follows_k_and_alpha() -> None:
+    assert MovingAverage().patience == 100  # 1/alpha > 10 / P(Z > 1) = 63
+    assert MovingAverage(k=2.0).patience == 440  # 10 / P(Z > 2)
+    assert MovingAverage(alpha=0.001).patience == 1000
+    assert MovingAverage(patience=7).patience == 7
+    assert MovingAverage(k=1e6).patience > 10**12  # no division by a zero tail
+
+
+def test_moving_average_without_observe_learns_from_what_reaches_ask() -> None:
+    alone, fed = MovingAverage(), MovingAverage()
+    rng = random.Random(3)
+    scores = [rng.random() for _ in range(2000)]
+    decisions = [alone.ask(1.0 - s, 0.1) for s in scores]
+    observed = []
+    for s in scores:
+        fed.observe(1.0 - s)
+        observed.append(fed.ask(1.0 - s, 0.1))
+    assert decisions == observed
+    assert alone.mean == fed.mean  # observe() then ask() counts each event once
+
+
+def test_moving_average_statistics_follow_events_the_budget_skipped() -> None:
+    # Through the learner: events refused for budget still move the statistics.
+    learner = ActiveLearner(NoisyClassifier(seed=1), "moving-average", 0.01, seed=0)
+    for _ in range(3000):
+        learner.decide({"f": 1.0})
+    strategy = learner.strategy
+    assert isinstance(strategy, MovingAverage)
+    assert strategy.mean == pytest.approx(0.25, abs=0.05)  # scores uniform in [0, 0.5)
+    assert learner.n_queried / 3000 < 0.05
+
+
+def test_moving_average_pickles_with_its_statistics() -> None:
+    rng = random.Random(4)
+    strategy = make_strategy("moving-average", seed=0, k=1.5, alpha=0.02)
+    _feed(strategy, [rng.random() for _ in range(700)])  # type: ignore[arg-type]
+    copy = pickle.loads(pickle.dumps(strategy))
+    rest = [rng.random() for _ in range(2000)]
+    assert _feed(copy, rest) == _feed(strategy, rest)  # type: ignore[arg-type]
+    assert copy.threshold == strategy.threshold
+
+
+def test_make_strategy_builds_moving_average_and_checks_its_parameters() -> None:
+    strategy = make_strategy("moving-average", seed=0, k=1.5, alpha=0.02)
+    assert isinstance(strategy, MovingAverage)
+    assert (strategy.k, strategy.alpha, strategy.patience) == (1.5, 0.02, 150)
+    with pytest.raises(
+        ValueError, match="no parameter beta; it accepts: k, alpha, warmup, patience"
+    ):
+        make_strategy("moving-average", beta=1.0)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"alpha": 0.0}, r"alpha must be in \(0, 1\], got 0.0"),
+        ({"alpha": 1.5}, r"alpha must be in \(0, 1\], got 1.5"),
+        ({"k": -0.5}, "k must be >= 0, got -0.5"),
+        ({"k": float("nan")}, "k must be >= 0, got nan"),
+        ({"warmup": 0}, "warmup must be an integer >= 1, got 0"),
+        ({"warmup": 2.5}, "warmup must be an integer >= 1, got 2.5"),
+        ({"patience": 0}, "patience must be an integer >= 1 or None, got 0"),
+    ],
+)
+def test_moving_average_refuses_out_of_range_parameters(
+    params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_strategy("moving-average", **params)
+
+
+def test_moving_average_accepts_whole_numbers_from_a_config_file() -> None:
+    strategy = make_strategy("moving-average", warmup=5.0, patience=50.0, alpha=1)
+    assert (strategy.warmup, strategy.patience, strategy.alpha) == (5, 50, 1.0)  # type: ignore[attr-defined]

@@ -69,6 +69,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
 def _strategy_param(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     try:
@@ -503,6 +510,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args.quiet)
     if args.name:
         settings.worker.name = args.name
+    if args.tier:
+        settings.worker.tier = args.tier
+    if args.stale_seconds:
+        settings.worker.stale_seconds = args.stale_seconds
     try:
         return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
     except ConfigurationError as exc:
@@ -752,6 +763,15 @@ def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> 
     worker.add_argument("--oracle", required=True, help="file:PATH or terminal")
     worker.add_argument("--config", metavar="FILE", help="TOML settings file")
     worker.add_argument("--name", help="consumer name (default: host and pid)")
+    worker.add_argument(
+        "--tier", choices=["crowd", "expert"], help="which tier's items to label (default crowd)"
+    )
+    worker.add_argument(
+        "--stale-seconds",
+        type=_positive,
+        metavar="S",
+        help="drop (and count) items queued more than S seconds ago",
+    )
     worker.add_argument("--max-items", type=_at_least(1), metavar="N", help="stop after N items")
     worker.add_argument(
         "--idle-exit",

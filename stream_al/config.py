@@ -309,6 +309,25 @@ class ServiceSettings(BaseModel):
     label_claim_idle_seconds: float = Field(
         60.0, gt=0, description="Labels a dead replica held are taken over after this."
     )
+    expert_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Queried items scoring at least this go to the expert tier, the rest "
+        "to crowd (unset: all crowd).",
+    )
+    priority_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Queried items scoring at least this go to their tier's high-priority "
+        "band, served first (unset: one band).",
+    )
+    audit_maxlen: int = Field(
+        100_000,
+        ge=0,
+        description="About how many queries and labels the Redis audit stream keeps (0 = off).",
+    )
 
 
 class CheckpointSettings(BaseModel):
@@ -348,6 +367,10 @@ class WorkerSettings(BaseModel):
         300.0, gt=0, description="Items a dead worker held are taken over after this."
     )
     annotator: str = Field("", description="Annotator name on labels (default: the oracle).")
+    tier: Literal["crowd", "expert"] = Field("crowd", description="Which tier's items to label.")
+    stale_seconds: float | None = Field(
+        None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
+    )
 
 
 class Settings(BaseSettings):

@@ -15,7 +15,7 @@ __all__ = ["EVENT_OUTCOMES", "LABEL_OUTCOMES", "Metrics"]
 
 EVENT_OUTCOMES = ("queried", "not_queried", "invalid", "duplicate", "backpressure")
 LABEL_OUTCOMES = ("learned", "orphaned", "invalid", "duplicate")
-DETECTORS = ("adwin", "challenger")
+DETECTORS = ("adwin", "challenger", "label-free")
 SAMPLES = ("labeled", "random")
 
 
@@ -32,6 +32,8 @@ class Metrics:
     drift_detections: Counter
     accuracy: Gauge
     queue_depth: Gauge
+    stale_items: Gauge
+    asking_stopped: Gauge
     pending_items: Gauge
     label_delay: Histogram
     batch_duration: Histogram
@@ -81,7 +83,8 @@ class Metrics:
             ),
             drift_detections=Counter(
                 p + "drift_detections",
-                "Drift reactions: adwin (error rose), challenger (a challenger model took over).",
+                "Drift reactions: adwin (error rose), challenger (a challenger model took over), "
+                "label-free (the uncertainty of all events rose).",
                 ["detector"],
                 registry=reg,
             ),
@@ -95,6 +98,17 @@ class Metrics:
             queue_depth=Gauge(
                 p + "label_queue_depth",
                 "Items in the label queue (waiting or held by a worker).",
+                registry=reg,
+            ),
+            stale_items=Gauge(
+                p + "label_queue_stale_items",
+                "Items workers dropped unlabeled because they waited longer than the "
+                "staleness limit (a running count kept in Redis).",
+                registry=reg,
+            ),
+            asking_stopped=Gauge(
+                p + "asking_stopped",
+                "1 while the stopping rule holds uncertainty queries back (0 otherwise).",
                 registry=reg,
             ),
             pending_items=Gauge(

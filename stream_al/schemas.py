@@ -8,7 +8,7 @@ Message        Where                               Fields
                                                    model_version, ts
 ``QueryItem``  service -> label queue              id, features, proba, prediction, score,
                                                    strategy, threshold, reason, enqueued_at,
-                                                   model_version
+                                                   model_version, tier, priority, explanation
 ``Label``      worker -> service (label stream)    id, label, annotator, ts
 =============  ==================================  ==========================================
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
@@ -104,6 +104,9 @@ class QueryItem(_Message):
     reason: str
     enqueued_at: float
     model_version: int
+    tier: Literal["crowd", "expert"] = "crowd"
+    priority: Literal["high", "normal"] = "normal"
+    explanation: dict[str, Any] | None = None
 
 
 class Label(_Message):

@@ -29,7 +29,7 @@ from stream_al.health import Health, HealthServer
 from stream_al.io.kafka import EventSource, Publisher
 from stream_al.io.redis import RedisStore, connect
 from stream_al.metrics import Metrics
-from stream_al.service import RECOVERABLE, Service
+from stream_al.service import RECOVERABLE, Routing, Service
 from stream_al.service import EventSource as Source
 from stream_al.service import Publisher as Sink
 from stream_al.worker import Worker, make_oracle
@@ -171,6 +171,7 @@ def _store(settings: Settings, consumer: str, claim_idle: float) -> RedisStore:
         consumer=consumer,
         label_ttl_seconds=r.label_ttl_seconds,
         claim_idle_seconds=claim_idle,
+        audit_maxlen=settings.service.audit_maxlen,
     )
 
 
@@ -249,6 +250,10 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             label_ttl=settings.redis.label_ttl_seconds,
             max_event_bytes=settings.service.max_event_bytes,
             publish_predictions=publish_predictions and bool(settings.kafka.predictions_topic),
+            routing=Routing(
+                expert_threshold=settings.service.expert_threshold,
+                priority_threshold=settings.service.priority_threshold,
+            ),
         )
         if stopping["flag"]:
             service.stop()
@@ -287,6 +292,8 @@ def run_worker(
         w.name,
         annotator=w.annotator or None,
         batch=1 if oracle.name == "terminal" else 50,
+        tier=w.tier,
+        stale_seconds=w.stale_seconds,
     )
     _install_signals(worker.stop)
     if _retrying("redis", store.ensure_groups_ok, health, worker.stopped) is None:

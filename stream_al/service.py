@@ -36,10 +36,11 @@ from pydantic import ValidationError
 from pydantic_core import from_json, to_json
 
 from stream_al.checkpoints import make_checkpoint, restore_checkpoint
+from stream_al.core.explain import top_contributions
 from stream_al.core.learner import ActiveLearner, Decision
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.health import Health
-from stream_al.io.base import CheckpointStore, DeadLetterSink, LabelStore
+from stream_al.io.base import CheckpointStore, DeadLetterSink, LabelStore, queue_slot
 from stream_al.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label
 
@@ -89,6 +90,36 @@ class Action:
     model_version: int = 0
     decided_at: float = 0.0
     done: bool = False
+    explanation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a queried item goes: its tier (expert or crowd) and priority band.
+
+    Parameters
+    ----------
+    expert_threshold
+        Items scoring at least this go to the expert tier; None sends all to crowd.
+    priority_threshold
+        Items scoring at least this go to their tier's high band, served first.
+
+    >>> Routing(expert_threshold=0.8, priority_threshold=0.5).route(0.6)
+    ('crowd', 'high', 'high')
+    >>> Routing(expert_threshold=0.8).route(0.9)
+    ('expert', 'normal', 'expert')
+
+    """
+
+    expert_threshold: float | None = None
+    priority_threshold: float | None = None
+
+    def route(self, score: float) -> tuple[str, str, str]:
+        """``(tier, band, queue slot)`` for an item's score."""
+        expert = self.expert_threshold is not None and score >= self.expert_threshold
+        high = self.priority_threshold is not None and score >= self.priority_threshold
+        tier = "expert" if expert else "crowd"
+        return tier, "high" if high else "normal", queue_slot(tier, high)
 
 
 class LabelLoop:
@@ -114,6 +145,8 @@ class LabelLoop:
         Larger events are dead-lettered without being parsed.
     clock
         Wall-clock seconds, for timestamps.
+    routing
+        Tiers and priority bands of the queried items.
 
     """
 
@@ -129,8 +162,10 @@ class LabelLoop:
         label_ttl: float = 7 * 24 * 3600.0,
         max_event_bytes: int = 65_536,
         clock: Callable[[], float] = time.time,
+        routing: Routing | None = None,
     ):
         self.learner = learner
+        self.routing = routing or Routing()
         self.store = store
         self.dead_letters = dead_letters
         self.predictions = predictions
@@ -172,16 +207,46 @@ class LabelLoop:
                 actions.append(self._invalid(origin, _error_text(exc), raw, now))
                 continue
             may_query = room > 0
+            label_free = learner.n_label_free_drifts
             decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
+            if learner.n_label_free_drifts > label_free and self.metrics is not None:
+                self.metrics.drift_detections.labels(detector="label-free").inc()
+            action = Action(origin, event, decision, "", None, learner.model_version, now)
             if decision.queried:
                 room -= 1
-                outcome = "queried"  # or "duplicate", once the store has answered
+                action.outcome = "queried"  # or "duplicate", once the store has answered
+                action.explanation = self._explain(event, decision)
             else:
-                outcome = "not_queried" if may_query else "backpressure"
-            actions.append(
-                Action(origin, event, decision, outcome, None, learner.model_version, now)
-            )
+                action.outcome = "not_queried" if may_query else "backpressure"
+            actions.append(action)
         return actions
+
+    def _explain(self, event: Event, decision: Decision) -> dict[str, Any]:
+        """Why this item was picked, as the labeler and the audit trail see it."""
+        learner = self.learner
+        budget = learner.budget
+        why: dict[str, Any] = {
+            "strategy": learner.strategy_name,
+            "measure": learner.uncertainty,
+            "score": decision.score,
+            "threshold": decision.threshold,
+            "reason": decision.reason,
+            "budget": {
+                "budget": budget.budget,
+                "target": budget.target,
+                "spent": budget.spent,
+                "boosted": budget.target > budget.budget,
+            },
+            "drift": {
+                "detections": learner.n_drifts,
+                "label_free": learner.n_label_free_drifts,
+                "swaps": learner.n_swaps,
+            },
+        }
+        top = top_contributions(learner.model, event.features, decision.prediction)
+        if top:
+            why["top_features"] = [[name, value] for name, value in top]
+        return why
 
     def _invalid(self, origin: str, error: str, raw: str | bytes, now: float) -> Action:
         return Action(origin, None, None, "invalid", dead_letter(origin, error, raw, now))
@@ -214,10 +279,11 @@ class LabelLoop:
                 for outcome, n in counts.items():
                     self.metrics.events.labels(outcome=outcome).inc(n)
 
-    def _enqueue_request(self, action: Action) -> tuple[str, str, str, float]:
+    def _enqueue_request(self, action: Action) -> tuple[str, str, str, float, str]:
         event, decision = action.event, action.decision
         assert event is not None and decision is not None
         proba = {str(k): v for k, v in decision.proba.items()}
+        tier, band, slot = self.routing.route(decision.score)
         pending = _json(
             {
                 "features": event.features,
@@ -240,9 +306,12 @@ class LabelLoop:
                 "reason": decision.reason,
                 "enqueued_at": action.decided_at,
                 "model_version": action.model_version,
+                "tier": tier,
+                "priority": band,
+                "explanation": action.explanation,
             }
         )
-        return event.id, pending, item, self.label_ttl
+        return event.id, pending, item, self.label_ttl, slot
 
     def _prediction(self, action: Action) -> str:
         event, decision = action.event, action.decision
@@ -351,6 +420,8 @@ class LabelLoop:
             m.threshold.set(threshold)
         m.queue_depth.set(self.store.queue_depth())
         m.pending_items.set(self.store.pending_count())
+        m.stale_items.set(self.store.queue_stats()["stale"])
+        m.asking_stopped.set(1 if learner.asking_stopped else 0)
         for sample in self._accuracy:
             value = self.accuracy(sample)
             if value is not None:
@@ -422,6 +493,7 @@ class Service:
         max_event_bytes: int = 65_536,
         publish_predictions: bool = True,
         clock: Callable[[], float] = time.time,
+        routing: Routing | None = None,
     ):
         self.replica = replica
         self.source = source
@@ -445,6 +517,7 @@ class Service:
             label_ttl=label_ttl,
             max_event_bytes=max_event_bytes,
             clock=clock,
+            routing=routing,
         )
         self._batch: list[Action] | None = None
         self._stopping = False

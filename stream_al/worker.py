@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from stream_al.io.base import WorkerQueue
+from stream_al.io.base import TIERS, WorkerQueue
 
 __all__ = [
     "QUIT",
@@ -129,6 +129,8 @@ class TerminalOracle:
         ranked = sorted(proba.items(), key=lambda kv: -kv[1])
         shown = ", ".join(f"{k} {v:.0%}" for k, v in ranked[:6])
         out.write(f"   model says: {item.get('prediction')!r}  ({shown or 'no idea yet'})\n")
+        for line in explanation_lines(item):
+            out.write(f"   {line}\n")
 
     def label(self, item: dict[str, Any]) -> Any:
         self._show(item)
@@ -144,6 +146,40 @@ class TerminalOracle:
             if not text:
                 return SKIP
             return coerce_label(text, item)
+
+
+def explanation_lines(item: dict[str, Any]) -> list[str]:
+    """Why the item was picked, in a few lines a labeler can read.
+
+    >>> explanation_lines({"tier": "expert", "priority": "high", "explanation": {
+    ...     "measure": "leaf", "budget": {"budget": 0.1, "target": 0.2, "spent": 0.09,
+    ...     "boosted": True}, "drift": {"detections": 1, "label_free": 0, "swaps": 2},
+    ...     "top_features": [["x", 1.5]]}})  # doctest: +NORMALIZE_WHITESPACE
+    ['why: measure leaf; budget 0.1 (boosted to 0.2 after a drift), 9.0% spent;
+      drifts 1, label-free 0, model swaps 2; expert tier, high priority',
+     'pushed most by: x (+1.5)']
+
+    """
+    why = item.get("explanation") or {}
+    if not why:
+        return []
+    parts = [f"measure {why.get('measure')}"]
+    budget = why.get("budget") or {}
+    if budget:
+        boost = f" (boosted to {budget['target']:g} after a drift)" if budget.get("boosted") else ""
+        parts.append(f"budget {budget['budget']:g}{boost}, {budget['spent']:.1%} spent")
+    drift = why.get("drift") or {}
+    if drift:
+        parts.append(
+            f"drifts {drift.get('detections', 0)}, label-free {drift.get('label_free', 0)}, "
+            f"model swaps {drift.get('swaps', 0)}"
+        )
+    parts.append(f"{item.get('tier', 'crowd')} tier, {item.get('priority', 'normal')} priority")
+    lines = ["why: " + "; ".join(parts)]
+    top = why.get("top_features")
+    if top:
+        lines.append("pushed most by: " + ", ".join(f"{n} ({v:+g})" for n, v in top))
+    return lines
 
 
 def coerce_label(text: str, item: dict[str, Any]) -> Any:
@@ -194,6 +230,10 @@ class Worker:
         The ``annotator`` written on each label (default: the oracle's name).
     batch
         Items taken at once (1 for a person, more for a file).
+    tier
+        Which tier's items this worker labels: ``crowd`` or ``expert``.
+    stale_seconds
+        Items queued longer ago are dropped unlabeled (counted in Redis); None keeps all.
 
     """
 
@@ -205,7 +245,13 @@ class Worker:
         annotator: str | None = None,
         batch: int = 1,
         clock: Callable[[], float] = time.time,
+        tier: str = "crowd",
+        stale_seconds: float | None = None,
     ):
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
+        self.tier = tier
+        self.stale_seconds = stale_seconds
         self.queue = queue
         self.oracle = oracle
         self.name = name
@@ -227,7 +273,9 @@ class Worker:
         while not self._stop:
             if max_items is not None and self.stats.labeled + self.stats.skipped >= max_items:
                 break
-            entries = self.queue.take(self.name, self.batch, block_ms=500)
+            entries = self.queue.take(
+                self.name, self.batch, 500, tier=self.tier, stale_seconds=self.stale_seconds
+            )
             if not entries:
                 if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
                     break

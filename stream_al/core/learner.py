@@ -444,6 +444,11 @@ class ActiveLearner:
         return self._model
 
     @property
+    def asking_stopped(self) -> bool:
+        """Whether the stopping rule holds uncertainty queries back now."""
+        return self._stopping is not None and self._stopping.stopped
+
+    @property
     def strategy(self) -> QueryStrategy:
         return self._strategy
 

@@ -17,25 +17,69 @@ implementation (a Lua script in Redis):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 __all__ = [
+    "TIERS",
     "Checkpoint",
     "CheckpointStore",
     "DeadLetterSink",
+    "EnqueueRequest",
     "Entry",
     "JoinOutcome",
     "LabelStore",
     "TrainLogEntry",
     "WorkerQueue",
+    "item_age",
+    "queue_slot",
+    "tier_slots",
 ]
 
 Entry = tuple[str, str]
 """A stream entry: ``(entry_id, payload_json)``."""
 
 JoinOutcome = Literal["learned", "orphaned", "duplicate"]
+
+TIERS = ("crowd", "expert")
+"""Who labels an item: ``expert`` for the hardest (highest scores), ``crowd`` for the rest."""
+
+EnqueueRequest = tuple[str, str, str, float] | tuple[str, str, str, float, str]
+"""``(item_id, pending, item, ttl_seconds[, slot])``; see :func:`queue_slot`."""
+
+
+def queue_slot(tier: str = "crowd", high: bool = False) -> str:
+    """The queue an item goes to: its tier and priority band.
+
+    >>> queue_slot(), queue_slot("crowd", high=True), queue_slot("expert", high=True)
+    ('', 'high', 'expert:high')
+
+    """
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
+    parts = ([] if tier == "crowd" else [tier]) + (["high"] if high else [])
+    return ":".join(parts)
+
+
+def item_age(item: str, now: float) -> float:
+    """Seconds since a queued item (JSON) was enqueued; 0 if it does not say.
+
+    >>> item_age('{"id": "a", "enqueued_at": 100.0}', now=160.0), item_age("{}", now=1.0)
+    (60.0, 0.0)
+
+    """
+    try:
+        enqueued = json.loads(item).get("enqueued_at")
+        return now - float(enqueued) if enqueued is not None else 0.0
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
+
+
+def tier_slots(tier: str) -> tuple[str, str]:
+    """A tier's two queues, the high-priority band first."""
+    return queue_slot(tier, high=True), queue_slot(tier)
 
 
 @dataclass(frozen=True)
@@ -61,18 +105,25 @@ class Checkpoint:
 class LabelStore(Protocol):
     """What the serve loop needs: queue, pending items, labels in, train log."""
 
-    def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
-        """Store the pending item and queue it, atomically; False if already queued."""
+    def enqueue(
+        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
+    ) -> bool:
+        """Store the pending item and queue it in ``slot`` (see :func:`queue_slot`),
+        atomically; False if already queued."""
         ...
 
-    def enqueue_many(self, requests: Sequence[tuple[str, str, str, float]]) -> list[bool]:
-        """:meth:`enqueue` for ``(item_id, pending, item, ttl_seconds)`` requests, in one
-        round trip. Safe to repeat after a failure: an item queued by the interrupted
-        attempt (same pending payload) counts as queued."""
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
+        """:meth:`enqueue` for ``(item_id, pending, item, ttl_seconds[, slot])`` requests,
+        in one round trip. Safe to repeat after a failure: an item queued by the
+        interrupted attempt (same pending payload) counts as queued."""
         ...
 
     def queue_depth(self) -> int:
-        """Items in the label queue (waiting or held by a worker)."""
+        """Items in the label queues, all tiers (waiting or held by a worker)."""
+        ...
+
+    def queue_stats(self) -> dict[str, int]:
+        """Counters the workers keep: ``stale`` (items dropped unlabeled as too old)."""
         ...
 
     def pending_count(self) -> int:
@@ -110,9 +161,18 @@ class LabelStore(Protocol):
 class WorkerQueue(Protocol):
     """What a labeling worker needs: take items, give labels back."""
 
-    def take(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        """Up to ``count`` items: its own unfinished ones, then ones held too long by a
-        worker that went away, then new ones (waiting up to ``block_ms``)."""
+    def take(
+        self,
+        consumer: str,
+        count: int,
+        block_ms: int,
+        tier: str = "crowd",
+        stale_seconds: float | None = None,
+    ) -> list[Entry]:
+        """Up to ``count`` items of ``tier``: its own unfinished ones, then ones held too
+        long by a worker that went away, then new ones (waiting up to ``block_ms``), the
+        high-priority band before the other. Items queued more than ``stale_seconds``
+        ago are dropped unlabeled and counted (see :meth:`LabelStore.queue_stats`)."""
         ...
 
     def complete(self, entry_id: str, label: str | None) -> None:

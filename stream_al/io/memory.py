@@ -27,7 +27,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from stream_al.io.base import Checkpoint, Entry, JoinOutcome, TrainLogEntry
+from stream_al.io.base import (
+    Checkpoint,
+    EnqueueRequest,
+    Entry,
+    JoinOutcome,
+    TrainLogEntry,
+    item_age,
+    tier_slots,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -42,8 +50,9 @@ class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._counter = 0
-        self._queue: OrderedDict[str, str] = OrderedDict()  # entry id -> item
+        self._queues: dict[str, OrderedDict[str, str]] = {}  # slot -> entry id -> item
         self._held: dict[str, tuple[str, str]] = {}  # entry id -> (consumer, item)
+        self._stale = 0
         self._seen_consumers: set[str] = set()
         self._pending: dict[str, tuple[float, str]] = {}  # item id -> (deadline, payload)
         self._labeled: dict[str, float] = {}  # item id -> deadline of the "labeled" mark
@@ -60,7 +69,9 @@ class MemoryStore:
 
     # -- serve side --------------------------------------------------------------------
 
-    def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
+    def enqueue(
+        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
+    ) -> bool:
         now = self._clock()
         current = self._pending.get(item_id)
         if current is not None and current[0] > now:
@@ -68,14 +79,20 @@ class MemoryStore:
         if self._labeled.get(item_id, 0) > now:
             return False
         self._pending[item_id] = (now + ttl_seconds, pending)
-        self._queue[self._next_id()] = item
+        entry_id = self._next_id()
+        self._queues.setdefault(slot, OrderedDict())[f"{slot}/{entry_id}" if slot else entry_id] = (
+            item
+        )
         return True
 
-    def enqueue_many(self, requests: Sequence[tuple[str, str, str, float]]) -> list[bool]:
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
         return [self.enqueue(*request) for request in requests]
 
     def queue_depth(self) -> int:
-        return len(self._queue) + len(self._held)
+        return sum(len(q) for q in self._queues.values()) + len(self._held)
+
+    def queue_stats(self) -> dict[str, int]:
+        return {"stale": self._stale}
 
     def pending_count(self) -> int:
         now = self._clock()
@@ -121,22 +138,35 @@ class MemoryStore:
 
     # -- worker side -------------------------------------------------------------------
 
-    def take(self, consumer: str, count: int, block_ms: int = 0) -> list[Entry]:
+    def take(
+        self,
+        consumer: str,
+        count: int,
+        block_ms: int = 0,
+        tier: str = "crowd",
+        stale_seconds: float | None = None,
+    ) -> list[Entry]:
         taken: list[Entry] = []
         if consumer not in self._seen_consumers:  # a restarted worker gets its items back
             self._seen_consumers.add(consumer)
             taken = [(e, item) for e, (c, item) in self._held.items() if c == consumer][:count]
-        while self._queue and len(taken) < count:
-            entry_id, item = self._queue.popitem(last=False)
-            self._held[entry_id] = (consumer, item)
-            taken.append((entry_id, item))
+        for slot in tier_slots(tier):  # the high band first
+            queue = self._queues.get(slot)
+            while queue and len(taken) < count:
+                entry_id, item = queue.popitem(last=False)
+                if stale_seconds is not None and item_age(item, time.time()) > stale_seconds:
+                    self._stale += 1
+                    continue
+                self._held[entry_id] = (consumer, item)
+                taken.append((entry_id, item))
         return taken
 
     def complete(self, entry_id: str, label: str | None) -> None:
         if label is not None:
             self._labels.append((self._next_id(), label))
         self._held.pop(entry_id, None)
-        self._queue.pop(entry_id, None)
+        for queue in self._queues.values():
+            queue.pop(entry_id, None)
 
     def depth(self) -> int:
         return self.queue_depth()

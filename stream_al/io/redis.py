@@ -3,7 +3,9 @@
 Keys (``P`` is the prefix, ``stream_al`` by default):
 
 =============================  ===============================================================
-``P:queue``                    label queue, a stream; workers read it in the group ``workers``
+``P:queue``                    label queue (crowd tier), a stream; workers read it in the
+                               group ``workers``; ``P:queue:high`` its high-priority band,
+                               ``P:queue:expert`` and ``P:queue:expert:high`` the expert tier's
 ``P:labels``                   labels from workers, a stream; serve replicas read it in the
                                group ``serve``
 ``P:train_log``                joined examples (fields ``item`` and ``label``), a stream
@@ -14,6 +16,9 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 ``P:checkpoint:{replica}``     hash: ``data`` (pickle), ``signature``, ``train_log_id``,
                                ``created_at``
 ``P:dead_letters``             labels that could not be used, with the reason, a stream
+``P:audit``                    every query and every label (fields ``kind``, ``id``,
+                               ``body``), a stream capped at ``audit_maxlen`` (0: none)
+``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old)
 =============================  ===============================================================
 
 Enqueue and join are Lua scripts: each is one atomic step, so a crash never leaves a
@@ -28,7 +33,16 @@ from typing import Any
 
 import redis
 
-from stream_al.io.base import Checkpoint, Entry, JoinOutcome, TrainLogEntry
+from stream_al.io.base import (
+    TIERS,
+    Checkpoint,
+    EnqueueRequest,
+    Entry,
+    JoinOutcome,
+    TrainLogEntry,
+    item_age,
+    tier_slots,
+)
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect"]
 
@@ -50,6 +64,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), ARGV[4])
 redis.call('XADD', KEYS[3], '*', 'item', ARGV[3])
+if tonumber(ARGV[5]) > 0 then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'query', 'id', ARGV[4],
+    'body', ARGV[3])
+end
 return 1
 """
 
@@ -64,6 +82,10 @@ redis.call('ZREM', KEYS[5], ARGV[4])
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
 local id = redis.call('XADD', KEYS[3], '*', 'item', item, 'label', ARGV[1])
 redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
+if tonumber(ARGV[6]) > 0 then
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'label', 'id', ARGV[4],
+    'body', ARGV[1], 'train_log_id', id)
+end
 return {'learned', id}
 """
 
@@ -108,6 +130,13 @@ class RedisKeys:
         self.train_log = f"{prefix}:train_log"
         self.pending_index = f"{prefix}:pending_index"
         self.dead_letters = f"{prefix}:dead_letters"
+        self.audit = f"{prefix}:audit"
+        self.queue_stats = f"{prefix}:queue_stats"
+        self.queues = [self.slot(tier_slot) for tier in TIERS for tier_slot in tier_slots(tier)]
+
+    def slot(self, slot: str) -> str:
+        """The stream of a queue slot (see :func:`~stream_al.io.base.queue_slot`)."""
+        return f"{self.queue}:{slot}" if slot else self.queue
 
     def pending(self, item_id: str) -> str:
         return f"{self.prefix}:pending:{item_id}"
@@ -135,6 +164,8 @@ class RedisStore:
         How long an item is remembered as labeled (should match the pending TTL).
     claim_idle_seconds
         Entries another consumer has held this long are taken over (it went away).
+    audit_maxlen
+        About how many queries and labels the audit stream keeps (0: no audit trail).
 
     """
 
@@ -145,6 +176,7 @@ class RedisStore:
         consumer: str = "stream-al",
         label_ttl_seconds: float = 7 * 24 * 3600.0,
         claim_idle_seconds: float = 60.0,
+        audit_maxlen: int = 0,
     ) -> None:
         # redis-py's annotations do not say what a reply holds; the code below does.
         self.client: Any = client
@@ -152,15 +184,17 @@ class RedisStore:
         self.consumer = consumer
         self.label_ttl_ms = int(label_ttl_seconds * 1000)
         self.claim_idle_ms = int(claim_idle_seconds * 1000)
+        self.audit_maxlen = audit_maxlen
         self._enqueue = client.register_script(_ENQUEUE)
         self._join = client.register_script(_JOIN)
         self._recover_labels = True
-        self._recover_items = True
+        self._recover_items: set[str] = set(self.keys.queues)
         self._last_claim = 0.0
 
     def ensure_groups(self) -> None:
         """Create the consumer groups (and streams) if they do not exist yet."""
-        for key, group in ((self.keys.queue, WORKERS_GROUP), (self.keys.labels, LABELS_GROUP)):
+        groups = [(key, WORKERS_GROUP) for key in self.keys.queues]
+        for key, group in [*groups, (self.keys.labels, LABELS_GROUP)]:
             try:
                 self.client.xgroup_create(key, group, id="0", mkstream=True)
             except redis.ResponseError as exc:
@@ -177,10 +211,12 @@ class RedisStore:
 
     # -- serve side --------------------------------------------------------------------
 
-    def enqueue(self, item_id: str, pending: str, item: str, ttl_seconds: float) -> bool:
-        return self.enqueue_many([(item_id, pending, item, ttl_seconds)])[0]
+    def enqueue(
+        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
+    ) -> bool:
+        return self.enqueue_many([(item_id, pending, item, ttl_seconds, slot)])[0]
 
-    def enqueue_many(self, requests: Sequence[tuple[str, str, str, float]]) -> list[bool]:
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
         """:meth:`enqueue` for a batch, in one round trip (a pipeline of the script).
 
         An item whose pending payload is already stored *identically* was queued by an
@@ -189,19 +225,28 @@ class RedisStore:
         if not requests:
             return []
         pipe = self.client.pipeline(transaction=False)
-        for item_id, pending, item, ttl_seconds in requests:
+        for item_id, pending, item, ttl_seconds, *slot in requests:
             keys = [
                 self.keys.pending(item_id),
                 self.keys.labeled(item_id),
-                self.keys.queue,
+                self.keys.slot(slot[0] if slot else ""),
                 self.keys.pending_index,
+                self.keys.audit,
             ]
             args: list[str | int] = [pending, int(ttl_seconds * 1000), item, item_id]
+            args.append(self.audit_maxlen)
             self._enqueue(keys=keys, args=args, client=pipe)
         return [int(reply) != 0 for reply in pipe.execute()]
 
     def queue_depth(self) -> int:
-        return int(self.client.xlen(self.keys.queue))
+        pipe = self.client.pipeline(transaction=False)
+        for key in self.keys.queues:
+            pipe.xlen(key)
+        return sum(int(n) for n in pipe.execute())
+
+    def queue_stats(self) -> dict[str, int]:
+        stale = self.client.hget(self.keys.queue_stats, "stale")
+        return {"stale": int(stale or 0)}
 
     def pending_count(self) -> int:
         now_ms = int(time.time() * 1000)
@@ -272,8 +317,10 @@ class RedisStore:
                 self.keys.train_log,
                 self.keys.labels,
                 self.keys.pending_index,
+                self.keys.audit,
             ]
             args: list[str | int] = [label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
+            args.append(self.audit_maxlen)
             self._join(keys=keys, args=args, client=pipe)
         out: list[tuple[JoinOutcome, str | None]] = []
         for reply in pipe.execute():
@@ -305,33 +352,77 @@ class RedisStore:
 
     # -- worker side -------------------------------------------------------------------
 
-    def take(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+    def take(
+        self,
+        consumer: str,
+        count: int,
+        block_ms: int,
+        tier: str = "crowd",
+        stale_seconds: float | None = None,
+    ) -> list[Entry]:
         self.consumer = consumer
-        key, group = self.keys.queue, WORKERS_GROUP
-        entries: list[tuple[str, dict[bytes, bytes] | None]] = []
-        if self._recover_items:
-            entries = self._read_group(key, group, "0", count)
-            if not entries:
-                self._recover_items = False
+        group = WORKERS_GROUP
+        keys = [self.keys.slot(slot) for slot in tier_slots(tier)]  # high band first
+        entries: list[tuple[str, str, dict[bytes, bytes] | None]] = []
+        for key in keys:
+            if key in self._recover_items and len(entries) < count:
+                mine = self._read_group(key, group, "0", count - len(entries))
+                if not mine:
+                    self._recover_items.discard(key)
+                entries += [(key, e, f) for e, f in mine]
+        for key in keys:
+            if len(entries) < count:
+                entries += [(key, e, f) for e, f in self._claim(key, group, count - len(entries))]
         if not entries:
-            entries = list(self._claim(key, group, count))
-        if not entries:
-            entries = self._read_group(key, group, ">", count, block_ms=block_ms or None)
+            reply = self.client.xreadgroup(
+                group, consumer, dict.fromkeys(keys, ">"), count=count, block=block_ms or None
+            )
+            by_key = {_text(key): items for key, items in reply or []}
+            for key in keys:  # the high band first, whatever order Redis answered in
+                entries += [(key, _text(e), f or None) for e, f in by_key.get(key, [])]
+            entries = entries[:count]
         out: list[Entry] = []
-        for entry_id, fields in entries:
+        now = time.time()
+        for key, entry_id, fields in entries:
             if fields is None or b"item" not in fields:
                 self.client.xack(key, group, entry_id)
                 continue
-            out.append((entry_id, _text(fields[b"item"])))
+            item = _text(fields[b"item"])
+            if stale_seconds is not None and item_age(item, now) > stale_seconds:
+                self._drop_stale(key, entry_id)
+                continue
+            out.append((self._entry(key, entry_id), item))
         return out
 
+    def _entry(self, key: str, entry_id: str) -> str:
+        """The entry id a worker sees: the stream's slot travels with it (``slot/id``)."""
+        slot = key[len(self.keys.queue) + 1 :]
+        return f"{slot}/{entry_id}" if slot else entry_id
+
+    def _drop_stale(self, key: str, entry_id: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(key, WORKERS_GROUP, entry_id)
+        pipe.xdel(key, entry_id)
+        pipe.hincrby(self.keys.queue_stats, "stale", 1)
+        pipe.execute()
+
     def complete(self, entry_id: str, label: str | None) -> None:
+        slot, _, stream_id = entry_id.rpartition("/")
+        key = self.keys.slot(slot)
         pipe = self.client.pipeline(transaction=True)
         if label is not None:
             pipe.xadd(self.keys.labels, {"label": label})
-        pipe.xack(self.keys.queue, WORKERS_GROUP, entry_id)
-        pipe.xdel(self.keys.queue, entry_id)
+        pipe.xack(key, WORKERS_GROUP, stream_id)
+        pipe.xdel(key, stream_id)
         pipe.execute()
+
+    def read_audit(self, count: int = 1000) -> list[dict[str, str]]:
+        """The newest ``count`` audit records, oldest first (with their stream ``ts``)."""
+        entries = self.client.xrevrange(self.keys.audit, count=count)
+        return [
+            {"ts": _text(entry_id), **{_text(k): _text(v) for k, v in fields.items()}}
+            for entry_id, fields in reversed(entries)
+        ]
 
     def depth(self) -> int:
         return self.queue_depth()

@@ -1,0 +1,102 @@
+"""Tiers, priority bands, staleness and explanations, on the in-memory twin."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from stream_al.core.learner import ActiveLearner
+from stream_al.io.base import queue_slot
+from stream_al.io.memory import MemoryStore
+from stream_al.schemas import QueryItem
+from stream_al.service import LabelLoop, Routing
+from stream_al.worker import TerminalOracle
+
+
+def _loop(model: str, routing: Routing) -> tuple[LabelLoop, MemoryStore]:
+    store = MemoryStore()
+    learner = ActiveLearner(model, "random", 1.0, seed=0)
+    return LabelLoop(learner, store=store, dead_letters=store, routing=routing), store
+
+
+def _events(n: int, start: int = 0) -> list[tuple[str, str]]:
+    return [
+        (f"t:0:{i}", json.dumps({"id": f"e{i}", "features": {"x": float(i % 10), "z": 1.0}}))
+        for i in range(start, start + n)
+    ]
+
+
+def test_items_go_to_their_tier_and_band_and_workers_take_only_their_tier() -> None:
+    loop, store = _loop("gaussian-nb", Routing(expert_threshold=0.99, priority_threshold=0.3))
+    for x, y in [({"x": float(i % 10), "z": 1.0}, i % 10 >= 5) for i in range(100)]:
+        loop.learner.learn(x, y)
+    loop.process_events(_events(40))
+    crowd = store.take("c", 100, tier="crowd")
+    expert = store.take("e", 100, tier="expert")
+    assert len(crowd) + len(expert) == 40
+    items = [QueryItem.model_validate_json(item) for _, item in crowd + expert]
+    for item in items:
+        assert item.tier == ("expert" if item.score >= 0.99 else "crowd")
+        assert item.priority == ("high" if item.score >= 0.3 else "normal")
+    bands = [item.priority for item in items[: len(crowd)]]
+    assert bands == sorted(bands)  # "high" < "normal": the high band came first
+    assert {i.tier for i in items[: len(crowd)]} == {"crowd"}
+    assert {i.tier for i in items[len(crowd) :]} <= {"expert"}
+
+
+def test_a_linear_models_item_explains_which_features_pushed_its_prediction() -> None:
+    loop, store = _loop("logistic-regression", Routing())
+    for i in range(300):
+        loop.learner.learn({"x": float(i % 10), "z": 1.0}, i % 10 >= 5)
+    loop.process_events(_events(5))
+    item = json.loads(store.take("w", 1)[0][1])
+    why = item["explanation"]
+    assert why["strategy"] == "random" and why["measure"] == "least-confidence"
+    assert why["budget"] == {
+        "budget": 1.0,
+        "target": 1.0,
+        "spent": pytest.approx(why["budget"]["spent"]),
+        "boosted": False,
+    }
+    assert why["top_features"][0][0] == "x"
+    shown = []
+    oracle = TerminalOracle(stdin=_Lines(["1"]), stdout=_Collect(shown))
+    oracle.label(item)
+    assert any("pushed most by: x" in line for line in "".join(shown).splitlines())
+
+
+def test_stale_items_are_dropped_and_counted_by_the_twin_too() -> None:
+    store = MemoryStore()
+    old = json.dumps({"id": "old", "enqueued_at": time.time() - 100})
+    fresh = json.dumps({"id": "fresh", "enqueued_at": time.time()})
+    store.enqueue("old", "{}", old, 600)
+    store.enqueue("fresh", "{}", fresh, 600, queue_slot("crowd", high=True))
+    assert [json.loads(i)["id"] for _, i in store.take("w", 10, stale_seconds=30)] == ["fresh"]
+    assert store.queue_stats() == {"stale": 1}
+
+
+def test_unknown_tiers_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown tier 'vip'"):
+        queue_slot("vip")
+
+
+class _Lines:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = [line + "\n" for line in lines]
+
+    def readline(self) -> str:
+        return self.lines.pop(0) if self.lines else ""
+
+
+class _Collect:
+    def __init__(self, into: list[str]) -> None:
+        self.into = into
+
+    def write(self, text: str) -> int:
+        self.into.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass

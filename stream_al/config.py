@@ -323,6 +323,17 @@ class ServiceSettings(BaseModel):
         description="Queried items scoring at least this go to their tier's high-priority "
         "band, served first (unset: one band).",
     )
+    crowd_votes: int = Field(
+        1, ge=1, description="Labels from different annotators a crowd item needs (consensus)."
+    )
+    expert_votes: int = Field(1, ge=1, description="The same for an expert item.")
+    min_agreement: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of the votes the majority needs; less, or a tie, escalates to "
+        "one expert.",
+    )
     audit_maxlen: int = Field(
         100_000,
         ge=0,

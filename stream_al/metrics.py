@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 __all__ = ["EVENT_OUTCOMES", "LABEL_OUTCOMES", "Metrics"]
 
 EVENT_OUTCOMES = ("queried", "not_queried", "invalid", "duplicate", "backpressure")
-LABEL_OUTCOMES = ("learned", "orphaned", "invalid", "duplicate")
+LABEL_OUTCOMES = ("learned", "orphaned", "invalid", "duplicate", "voted", "escalated")
 DETECTORS = ("adwin", "challenger", "label-free")
 SAMPLES = ("labeled", "random")
 
@@ -34,6 +34,7 @@ class Metrics:
     queue_depth: Gauge
     stale_items: Gauge
     asking_stopped: Gauge
+    agreement: Gauge
     pending_items: Gauge
     label_delay: Histogram
     batch_duration: Histogram
@@ -62,7 +63,8 @@ class Metrics:
             labels=Counter(
                 p + "labels",
                 "Labels by outcome: learned, orphaned (no pending item), invalid, "
-                "duplicate (already learned).",
+                "duplicate (already learned, or a repeated vote), voted (a consensus vote, "
+                "more needed), escalated (the votes disagreed: one expert decides).",
                 ["outcome"],
                 registry=reg,
             ),
@@ -109,6 +111,12 @@ class Metrics:
             asking_stopped=Gauge(
                 p + "asking_stopped",
                 "1 while the stopping rule holds uncertainty queries back (0 otherwise).",
+                registry=reg,
+            ),
+            agreement=Gauge(
+                p + "annotator_agreement_ratio",
+                "Per annotator, the share of its consensus votes that agreed with the consensus.",
+                ["annotator"],
                 registry=reg,
             ),
             pending_items=Gauge(

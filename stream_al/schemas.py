@@ -8,8 +8,9 @@ Message        Where                               Fields
                                                    model_version, ts
 ``QueryItem``  service -> label queue              id, features, proba, prediction, score,
                                                    strategy, threshold, reason, enqueued_at,
-                                                   model_version, tier, priority, explanation
-``Label``      worker -> service (label stream)    id, label, annotator, ts
+                                                   model_version, tier, priority, explanation,
+                                                   votes_needed?, escalated?
+``Label``      worker -> service (label stream)    id, label, annotator, ts?, tier?
 =============  ==================================  ==========================================
 
 Anything that fails validation goes to a dead letter with the raw payload, the error and
@@ -107,6 +108,8 @@ class QueryItem(_Message):
     tier: Literal["crowd", "expert"] = "crowd"
     priority: Literal["high", "normal"] = "normal"
     explanation: dict[str, Any] | None = None
+    votes_needed: int = 1
+    escalated: dict[str, Any] | None = None
 
 
 class Label(_Message):
@@ -116,6 +119,7 @@ class Label(_Message):
     label: LabelValue
     annotator: str = Field(default="unknown", min_length=1, max_length=256)
     ts: float | None = None
+    tier: Literal["crowd", "expert"] | None = None
 
     @field_validator("ts")
     @classmethod

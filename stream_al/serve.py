@@ -172,6 +172,7 @@ def _store(settings: Settings, consumer: str, claim_idle: float) -> RedisStore:
         label_ttl_seconds=r.label_ttl_seconds,
         claim_idle_seconds=claim_idle,
         audit_maxlen=settings.service.audit_maxlen,
+        min_agreement=settings.service.min_agreement,
     )
 
 
@@ -253,6 +254,8 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             routing=Routing(
                 expert_threshold=settings.service.expert_threshold,
                 priority_threshold=settings.service.priority_threshold,
+                crowd_votes=settings.service.crowd_votes,
+                expert_votes=settings.service.expert_votes,
             ),
         )
         if stopping["flag"]:

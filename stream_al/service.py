@@ -103,6 +103,9 @@ class Routing:
         Items scoring at least this go to the expert tier; None sends all to crowd.
     priority_threshold
         Items scoring at least this go to their tier's high band, served first.
+    crowd_votes, expert_votes
+        Labels (from different annotators) an item of the tier needs; the majority is
+        learned, a tie or too little agreement sends the item to one expert.
 
     >>> Routing(expert_threshold=0.8, priority_threshold=0.5).route(0.6)
     ('crowd', 'high', 'high')
@@ -113,6 +116,11 @@ class Routing:
 
     expert_threshold: float | None = None
     priority_threshold: float | None = None
+    crowd_votes: int = 1
+    expert_votes: int = 1
+
+    def votes(self, tier: str) -> int:
+        return self.expert_votes if tier == "expert" else self.crowd_votes
 
     def route(self, score: float) -> tuple[str, str, str]:
         """``(tier, band, queue slot)`` for an item's score."""
@@ -279,39 +287,46 @@ class LabelLoop:
                 for outcome, n in counts.items():
                     self.metrics.events.labels(outcome=outcome).inc(n)
 
-    def _enqueue_request(self, action: Action) -> tuple[str, str, str, float, str]:
+    def _enqueue_request(self, action: Action) -> tuple[str, str, str, float, str, int]:
         event, decision = action.event, action.decision
         assert event is not None and decision is not None
         proba = {str(k): v for k, v in decision.proba.items()}
         tier, band, slot = self.routing.route(decision.score)
-        pending = _json(
-            {
-                "features": event.features,
-                "prediction": decision.prediction,
-                "score": decision.score,
-                "reason": decision.reason,
-                "enqueued_at": action.decided_at,
-                "model_version": action.model_version,
-            }
-        )
-        item = _json(
-            {
-                "id": event.id,
-                "features": event.features,
-                "proba": proba,
-                "prediction": decision.prediction,
-                "score": decision.score,
-                "strategy": self.learner.strategy_name,
-                "threshold": decision.threshold,
-                "reason": decision.reason,
-                "enqueued_at": action.decided_at,
-                "model_version": action.model_version,
+        votes = self.routing.votes(tier)
+        pending_fields = {
+            "features": event.features,
+            "prediction": decision.prediction,
+            "score": decision.score,
+            "reason": decision.reason,
+            "enqueued_at": action.decided_at,
+            "model_version": action.model_version,
+        }
+        item_fields = {
+            "id": event.id,
+            "features": event.features,
+            "proba": proba,
+            "prediction": decision.prediction,
+            "score": decision.score,
+            "strategy": self.learner.strategy_name,
+            "threshold": decision.threshold,
+            "reason": decision.reason,
+            "enqueued_at": action.decided_at,
+            "model_version": action.model_version,
+            "tier": tier,
+            "priority": band,
+            "explanation": action.explanation,
+        }
+        if votes > 1:  # the store collects the votes; it may queue the item again
+            item_fields["votes_needed"] = votes
+        item = _json(item_fields)
+        if votes > 1:
+            pending_fields |= {
+                "votes_needed": votes,
                 "tier": tier,
-                "priority": band,
-                "explanation": action.explanation,
+                "slot": slot,
+                "queue_item": item,
             }
-        )
-        return event.id, pending, item, self.label_ttl, slot
+        return event.id, _json(pending_fields), item, self.label_ttl, slot, votes
 
     def _prediction(self, action: Action) -> str:
         event, decision = action.event, action.decision
@@ -357,6 +372,14 @@ class LabelLoop:
             if outcome == "learned":
                 joined += 1
                 self._count_label("learned")
+            elif outcome in ("voted", "escalated"):
+                self._count_label(outcome)
+            elif outcome == "repeat":
+                why = "repeated vote: this annotator labeled this item already"
+                self._reject(entry_id, origin, "duplicate", why, raw)
+            elif outcome == "late":
+                why = "late vote: the votes disagreed and the item went to an expert"
+                self._reject(entry_id, origin, "duplicate", why, raw)
             elif outcome == "duplicate":
                 why = "duplicate label: this item was labeled and learned already"
                 self._reject(entry_id, origin, "duplicate", why, raw)
@@ -421,6 +444,8 @@ class LabelLoop:
         m.queue_depth.set(self.store.queue_depth())
         m.pending_items.set(self.store.pending_count())
         m.stale_items.set(self.store.queue_stats()["stale"])
+        for annotator, ratio in self.store.agreement().items():
+            m.agreement.labels(annotator=annotator).set(ratio)
         m.asking_stopped.set(1 if learner.asking_stopped else 0)
         for sample in self._accuracy:
             value = self.accuracy(sample)

@@ -22,6 +22,7 @@ import csv
 import json
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,6 +261,8 @@ class Worker:
         self.clock = clock
         self.stats = WorkerStats()
         self._stop = False
+        # Consensus items come in copies: this worker's one vote per item, not two.
+        self._voted: OrderedDict[str, int] = OrderedDict()
 
     def stop(self) -> None:
         self._stop = True
@@ -286,12 +289,31 @@ class Worker:
                     return self.stats
         return self.stats
 
+    def _vote_once(self, entry_id: str, raw: str, item: dict[str, Any]) -> bool:
+        """Whether to label this copy: a copy of an item already voted on goes back for
+        another worker (a few times; alone in its tier, the worker votes again and the
+        service sends the item to an expert)."""
+        item_id = str(item.get("id"))
+        seen = self._voted.get(item_id)
+        if seen is None:
+            self._voted[item_id] = 0
+            while len(self._voted) > 10_000:
+                self._voted.popitem(last=False)
+            return True
+        if seen < 3:
+            self._voted[item_id] = seen + 1
+            self.queue.release(entry_id, raw)
+            return False
+        return True
+
     def _handle(self, entry_id: str, raw: str) -> bool:
         try:
             item = json.loads(raw)
         except ValueError:
             self.stats.unreadable += 1
             self.queue.complete(entry_id, None)
+            return True
+        if int(item.get("votes_needed") or 1) > 1 and not self._vote_once(entry_id, raw, item):
             return True
         answer = self.oracle.label(item)
         if answer is QUIT:
@@ -302,6 +324,7 @@ class Worker:
             self.queue.complete(entry_id, None)
             return True
         label = {"id": item["id"], "label": answer, "annotator": self.annotator, "ts": self.clock()}
+        label["tier"] = item.get("tier", self.tier)  # an escalated item takes an expert's
         self.queue.complete(entry_id, json.dumps(label))
         self.stats.labeled += 1
         return True

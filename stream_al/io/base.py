@@ -33,6 +33,7 @@ __all__ = [
     "LabelStore",
     "TrainLogEntry",
     "WorkerQueue",
+    "agreement_ratios",
     "item_age",
     "queue_slot",
     "tier_slots",
@@ -41,13 +42,21 @@ __all__ = [
 Entry = tuple[str, str]
 """A stream entry: ``(entry_id, payload_json)``."""
 
-JoinOutcome = Literal["learned", "orphaned", "duplicate"]
+JoinOutcome = Literal["learned", "orphaned", "duplicate", "voted", "escalated", "repeat", "late"]
+"""``voted``: a consensus vote was counted (more are needed); ``escalated``: the votes
+disagreed, one expert label decides; ``repeat``: this annotator voted on the item already;
+``late``: a crowd answer for an item that went to an expert meanwhile."""
 
 TIERS = ("crowd", "expert")
 """Who labels an item: ``expert`` for the hardest (highest scores), ``crowd`` for the rest."""
 
-EnqueueRequest = tuple[str, str, str, float] | tuple[str, str, str, float, str]
-"""``(item_id, pending, item, ttl_seconds[, slot])``; see :func:`queue_slot`."""
+EnqueueRequest = (
+    tuple[str, str, str, float]
+    | tuple[str, str, str, float, str]
+    | tuple[str, str, str, float, str, int]
+)
+"""``(item_id, pending, item, ttl_seconds[, slot[, copies]])``: see :func:`queue_slot`; an
+item that needs k consensus votes is queued in k copies."""
 
 
 def queue_slot(tier: str = "crowd", high: bool = False) -> str:
@@ -75,6 +84,21 @@ def item_age(item: str, now: float) -> float:
         return now - float(enqueued) if enqueued is not None else 0.0
     except (ValueError, TypeError, AttributeError):
         return 0.0
+
+
+def agreement_ratios(counts: dict[str, int]) -> dict[str, float]:
+    """Per annotator, the share of its consensus votes that agreed with the consensus.
+
+    >>> agreement_ratios({"ann:total": 4, "ann:agree": 3, "bob:total": 2})
+    {'ann': 0.75, 'bob': 0.0}
+
+    """
+    ratios = {}
+    for key, total in counts.items():
+        name, _, kind = key.rpartition(":")
+        if kind == "total" and total:
+            ratios[name] = counts.get(f"{name}:agree", 0) / total
+    return ratios
 
 
 def tier_slots(tier: str) -> tuple[str, str]:
@@ -124,6 +148,10 @@ class LabelStore(Protocol):
 
     def queue_stats(self) -> dict[str, int]:
         """Counters the workers keep: ``stale`` (items dropped unlabeled as too old)."""
+        ...
+
+    def agreement(self) -> dict[str, float]:
+        """Per annotator, the share of its consensus votes that agreed with the consensus."""
         ...
 
     def pending_count(self) -> int:
@@ -177,6 +205,11 @@ class WorkerQueue(Protocol):
 
     def complete(self, entry_id: str, label: str | None) -> None:
         """Write ``label`` (None: skip the item) and remove the item from the queue."""
+        ...
+
+    def release(self, entry_id: str, item: str) -> None:
+        """Give an item back unlabeled, at the end of its queue, for another worker (a
+        copy of a consensus item this worker has labeled already)."""
         ...
 
     def depth(self) -> int:

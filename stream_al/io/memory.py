@@ -23,9 +23,11 @@ False
 
 from __future__ import annotations
 
+import json
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from stream_al.io.base import (
     Checkpoint,
@@ -33,6 +35,7 @@ from stream_al.io.base import (
     Entry,
     JoinOutcome,
     TrainLogEntry,
+    agreement_ratios,
     item_age,
     tier_slots,
 )
@@ -47,12 +50,18 @@ def _position(entry_id: str | None) -> int:
 class MemoryStore:
     """Label queue, pending items, label stream, train log, checkpoints and dead letters."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, min_agreement: float = 0.5
+    ) -> None:
+        self.min_agreement = min_agreement
         self._clock = clock
         self._counter = 0
         self._queues: dict[str, OrderedDict[str, str]] = {}  # slot -> entry id -> item
         self._held: dict[str, tuple[str, str]] = {}  # entry id -> (consumer, item)
         self._stale = 0
+        self._votes: dict[str, dict[str, Any]] = {}  # item id -> annotator -> label
+        self._requeues: Counter[str] = Counter()
+        self._agreement: Counter[str] = Counter()
         self._seen_consumers: set[str] = set()
         self._pending: dict[str, tuple[float, str]] = {}  # item id -> (deadline, payload)
         self._labeled: dict[str, float] = {}  # item id -> deadline of the "labeled" mark
@@ -70,7 +79,13 @@ class MemoryStore:
     # -- serve side --------------------------------------------------------------------
 
     def enqueue(
-        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
+        self,
+        item_id: str,
+        pending: str,
+        item: str,
+        ttl_seconds: float,
+        slot: str = "",
+        copies: int = 1,
     ) -> bool:
         now = self._clock()
         current = self._pending.get(item_id)
@@ -79,11 +94,14 @@ class MemoryStore:
         if self._labeled.get(item_id, 0) > now:
             return False
         self._pending[item_id] = (now + ttl_seconds, pending)
-        entry_id = self._next_id()
-        self._queues.setdefault(slot, OrderedDict())[f"{slot}/{entry_id}" if slot else entry_id] = (
-            item
-        )
+        for _ in range(copies):
+            self._add(slot, item)
         return True
+
+    def _add(self, slot: str, item: str) -> None:
+        entry_id = self._next_id()
+        queue = self._queues.setdefault(slot, OrderedDict())
+        queue[f"{slot}/{entry_id}" if slot else entry_id] = item
 
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
         return [self.enqueue(*request) for request in requests]
@@ -93,6 +111,9 @@ class MemoryStore:
 
     def queue_stats(self) -> dict[str, int]:
         return {"stale": self._stale}
+
+    def agreement(self) -> dict[str, float]:
+        return agreement_ratios(dict(self._agreement))
 
     def pending_count(self) -> int:
         now = self._clock()
@@ -110,6 +131,14 @@ class MemoryStore:
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
         now = self._clock()
+        current = self._pending.get(item_id)
+        if current is not None and current[0] > now and '"votes_needed"' in current[1]:
+            voted = self._vote(item_id, current, label)
+            if isinstance(voted, str) and voted in ("voted", "escalated", "repeat", "late"):
+                self._labels_unacked.pop(entry_id, None)
+                return voted, None  # type: ignore[return-value]
+            if voted is not None:
+                label = voted  # the votes agreed: learn their consensus label
         taken = self._pending.pop(item_id, None)
         if taken is None or taken[0] <= now:
             return ("duplicate" if self._labeled.get(item_id, 0) > now else "orphaned"), None
@@ -123,6 +152,55 @@ class MemoryStore:
         self, requests: Sequence[tuple[str, str, str]]
     ) -> list[tuple[JoinOutcome, str | None]]:
         return [self.join(*request) for request in requests]
+
+    def _vote(self, item_id: str, current: tuple[float, str], label: str) -> str | None:
+        """The consensus rules of the Redis store's join script, in Python: an outcome
+        (``voted``, ``escalated``, ``repeat``), the consensus label, or None (no vote)."""
+        pending = json.loads(current[1])
+        need = int(pending.get("votes_needed", 1))
+        if need <= 1:
+            late = pending.get("escalated") and json.loads(label).get("tier") != "expert"
+            return "late" if late else None
+        vote = json.loads(label)
+        annotator = str(vote.get("annotator", "unknown"))
+        votes = self._votes.setdefault(item_id, {})
+        if annotator in votes:
+            self._requeues[item_id] += 1
+            if self._requeues[item_id] <= 2 * need:
+                self._add(pending.get("slot", ""), pending["queue_item"])
+            else:  # nobody else in sight: one expert decides
+                self._escalate(item_id, current, pending, self._votes.pop(item_id))
+            return "repeat"
+        votes[annotator] = vote
+        if len(votes) < need:
+            return "voted"
+        del self._votes[item_id]
+        tally = Counter(json.dumps(v["label"]) for v in votes.values())
+        (best, best_n), *rest = tally.most_common()
+        if (not rest or rest[0][1] < best_n) and best_n / len(votes) >= self.min_agreement:
+            for name, v in votes.items():
+                self._agreement[f"{name}:total"] += 1
+                self._agreement[f"{name}:agree"] += json.dumps(v["label"]) == best
+            example = next(v for v in votes.values() if json.dumps(v["label"]) == best)
+            consensus = {**example, "annotator": "consensus", "agreement": best_n / len(votes)}
+            consensus["votes"] = {name: v["label"] for name, v in votes.items()}
+            return json.dumps(consensus)
+        self._escalate(item_id, current, pending, votes)
+        return "escalated"
+
+    def _escalate(
+        self,
+        item_id: str,
+        current: tuple[float, str],
+        pending: dict[str, Any],
+        votes: dict[str, Any],
+    ) -> None:
+        escalated = {name: v["label"] for name, v in votes.items()}
+        item = json.loads(pending["queue_item"])
+        item.update(tier="expert", priority="high", votes_needed=1, escalated=escalated)
+        self._add("expert:high", json.dumps(item))
+        pending.update(votes_needed=1, tier="expert", slot="expert:high", escalated=escalated)
+        self._pending[item_id] = (current[0], json.dumps(pending))
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
         self.dead_letters.append(dead_letter)
@@ -167,6 +245,11 @@ class MemoryStore:
         self._held.pop(entry_id, None)
         for queue in self._queues.values():
             queue.pop(entry_id, None)
+
+    def release(self, entry_id: str, item: str) -> None:
+        self._held.pop(entry_id, None)
+        slot = entry_id.rpartition("/")[0]
+        self._add(slot, item)
 
     def depth(self) -> int:
         return self.queue_depth()

@@ -19,6 +19,9 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 ``P:audit``                    every query and every label (fields ``kind``, ``id``,
                                ``body``), a stream capped at ``audit_maxlen`` (0: none)
 ``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old)
+``P:votes:{id}``               consensus: one vote per annotator until the item has k
+``P:agreement``                per annotator: ``{name}:total`` votes, ``{name}:agree`` with
+                               the consensus
 =============================  ===============================================================
 
 Enqueue and join are Lua scripts: each is one atomic step, so a crash never leaves a
@@ -40,6 +43,7 @@ from stream_al.io.base import (
     Entry,
     JoinOutcome,
     TrainLogEntry,
+    agreement_ratios,
     item_age,
     tier_slots,
 )
@@ -63,7 +67,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), ARGV[4])
-redis.call('XADD', KEYS[3], '*', 'item', ARGV[3])
+for _ = 1, tonumber(ARGV[6]) do
+  redis.call('XADD', KEYS[3], '*', 'item', ARGV[3])
+end
 if tonumber(ARGV[5]) > 0 then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'query', 'id', ARGV[4],
     'body', ARGV[3])
@@ -77,16 +83,101 @@ if not item then
   if redis.call('EXISTS', KEYS[2]) == 1 then return {'duplicate'} end
   return {'orphaned'}
 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[5], ARGV[4])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
-local id = redis.call('XADD', KEYS[3], '*', 'item', item, 'label', ARGV[1])
-redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
-if tonumber(ARGV[6]) > 0 then
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'label', 'id', ARGV[4],
-    'body', ARGV[1], 'train_log_id', id)
+local p = nil
+local need = 1
+if string.find(item, '"votes_needed"', 1, true) then
+  p = cjson.decode(item)
+  need = tonumber(p['votes_needed']) or 1
 end
-return {'learned', id}
+local function learn(label)
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[5], ARGV[4])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
+  local id = redis.call('XADD', KEYS[3], '*', 'item', item, 'label', label)
+  if tonumber(ARGV[6]) > 0 then
+    redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'label', 'id', ARGV[4],
+      'body', label, 'train_log_id', id)
+  end
+  return id
+end
+if need <= 1 then
+  if p and p['escalated'] and cjson.decode(ARGV[1])['tier'] ~= 'expert' then
+    return {'late'}  -- a crowd copy answered after the item went to an expert
+  end
+  local id = learn(ARGV[1])
+  redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
+  return {'learned', id}
+end
+-- Consensus: collect one vote per annotator until the item has its k votes.
+local label = cjson.decode(ARGV[1])
+local annotator = tostring(label['annotator'] or 'unknown')
+local function queue_key(slot)
+  if slot == '' then return ARGV[7] end
+  return ARGV[7] .. ':' .. slot
+end
+local function collected()
+  local fields = redis.call('HGETALL', KEYS[7])
+  local voters = {}
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 5) == 'vote:' then
+      voters[#voters + 1] = {string.sub(fields[i], 6), cjson.decode(fields[i + 1])}
+    end
+  end
+  return voters
+end
+local function escalate(voters)
+  -- One expert label decides (a split vote, or no second annotator in sight).
+  local votes = {}
+  for _, v in ipairs(voters) do votes[v[1]] = v[2]['label'] end
+  local q = cjson.decode(p['queue_item'])
+  q['tier'], q['priority'], q['votes_needed'], q['escalated'] = 'expert', 'high', 1, votes
+  redis.call('XADD', queue_key('expert:high'), '*', 'item', cjson.encode(q))
+  p['votes_needed'], p['tier'], p['slot'], p['escalated'] = 1, 'expert', 'expert:high', votes
+  redis.call('SET', KEYS[1], cjson.encode(p), 'KEEPTTL')
+  redis.call('DEL', KEYS[7])
+end
+if redis.call('HEXISTS', KEYS[7], 'vote:' .. annotator) == 1 then
+  -- The same annotator got another copy: put one back for someone else, a few times.
+  if redis.call('HINCRBY', KEYS[7], 'requeues', 1) <= 2 * need then
+    redis.call('XADD', queue_key(p['slot'] or ''), '*', 'item', p['queue_item'])
+    return {'repeat'}
+  end
+  escalate(collected())
+  return {'repeat-escalated'}
+end
+redis.call('HSET', KEYS[7], 'vote:' .. annotator, ARGV[1])
+redis.call('PEXPIRE', KEYS[7], ARGV[5])
+redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
+local voters = collected()
+if #voters < need then return {'voted'} end
+local counts, example = {}, {}
+for _, v in ipairs(voters) do
+  local key = cjson.encode(v[2]['label'])
+  v[3] = key
+  counts[key] = (counts[key] or 0) + 1
+  example[key] = v[2]
+end
+local best, best_n, tie = nil, 0, false
+for key, n in pairs(counts) do
+  if n > best_n then best, best_n, tie = key, n, false
+  elseif n == best_n then tie = true end
+end
+if not tie and best_n / #voters >= tonumber(ARGV[8]) then
+  redis.call('DEL', KEYS[7])
+  local votes = {}
+  for _, v in ipairs(voters) do votes[v[1]] = v[2]['label'] end
+  local consensus = example[best]
+  consensus['annotator'] = 'consensus'
+  consensus['votes'] = votes
+  consensus['agreement'] = best_n / #voters
+  for _, v in ipairs(voters) do
+    redis.call('HINCRBY', KEYS[8], v[1] .. ':total', 1)
+    if v[3] == best then redis.call('HINCRBY', KEYS[8], v[1] .. ':agree', 1) end
+  end
+  return {'learned', learn(cjson.encode(consensus))}
+end
+escalate(voters)
+return {'escalated'}
 """
 
 
@@ -131,6 +222,7 @@ class RedisKeys:
         self.pending_index = f"{prefix}:pending_index"
         self.dead_letters = f"{prefix}:dead_letters"
         self.audit = f"{prefix}:audit"
+        self.agreement = f"{prefix}:agreement"
         self.queue_stats = f"{prefix}:queue_stats"
         self.queues = [self.slot(tier_slot) for tier in TIERS for tier_slot in tier_slots(tier)]
 
@@ -140,6 +232,9 @@ class RedisKeys:
 
     def pending(self, item_id: str) -> str:
         return f"{self.prefix}:pending:{item_id}"
+
+    def votes(self, item_id: str) -> str:
+        return f"{self.prefix}:votes:{item_id}"
 
     def labeled(self, item_id: str) -> str:
         return f"{self.prefix}:labeled:{item_id}"
@@ -166,6 +261,9 @@ class RedisStore:
         Entries another consumer has held this long are taken over (it went away).
     audit_maxlen
         About how many queries and labels the audit stream keeps (0: no audit trail).
+    min_agreement
+        Share of an item's votes its majority label needs to be the consensus; less, or
+        a tie, sends the item to one expert.
 
     """
 
@@ -177,6 +275,7 @@ class RedisStore:
         label_ttl_seconds: float = 7 * 24 * 3600.0,
         claim_idle_seconds: float = 60.0,
         audit_maxlen: int = 0,
+        min_agreement: float = 0.5,
     ) -> None:
         # redis-py's annotations do not say what a reply holds; the code below does.
         self.client: Any = client
@@ -185,6 +284,7 @@ class RedisStore:
         self.label_ttl_ms = int(label_ttl_seconds * 1000)
         self.claim_idle_ms = int(claim_idle_seconds * 1000)
         self.audit_maxlen = audit_maxlen
+        self.min_agreement = min_agreement
         self._enqueue = client.register_script(_ENQUEUE)
         self._join = client.register_script(_JOIN)
         self._recover_labels = True
@@ -225,16 +325,18 @@ class RedisStore:
         if not requests:
             return []
         pipe = self.client.pipeline(transaction=False)
-        for item_id, pending, item, ttl_seconds, *slot in requests:
+        for item_id, pending, item, ttl_seconds, *rest in requests:
+            slot = str(rest[0]) if rest else ""
+            copies = int(rest[1]) if len(rest) > 1 else 1  # type: ignore[call-overload]
             keys = [
                 self.keys.pending(item_id),
                 self.keys.labeled(item_id),
-                self.keys.slot(slot[0] if slot else ""),
+                self.keys.slot(slot),
                 self.keys.pending_index,
                 self.keys.audit,
             ]
             args: list[str | int] = [pending, int(ttl_seconds * 1000), item, item_id]
-            args.append(self.audit_maxlen)
+            args += [self.audit_maxlen, copies]
             self._enqueue(keys=keys, args=args, client=pipe)
         return [int(reply) != 0 for reply in pipe.execute()]
 
@@ -247,6 +349,10 @@ class RedisStore:
     def queue_stats(self) -> dict[str, int]:
         stale = self.client.hget(self.keys.queue_stats, "stale")
         return {"stale": int(stale or 0)}
+
+    def agreement(self) -> dict[str, float]:
+        counts = {_text(k): int(v) for k, v in self.client.hgetall(self.keys.agreement).items()}
+        return agreement_ratios(counts)
 
     def pending_count(self) -> int:
         now_ms = int(time.time() * 1000)
@@ -318,17 +424,21 @@ class RedisStore:
                 self.keys.labels,
                 self.keys.pending_index,
                 self.keys.audit,
+                self.keys.votes(item_id),
+                self.keys.agreement,
             ]
             args: list[str | int] = [label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
-            args.append(self.audit_maxlen)
+            args += [self.audit_maxlen, self.keys.queue, repr(self.min_agreement)]
             self._join(keys=keys, args=args, client=pipe)
         out: list[tuple[JoinOutcome, str | None]] = []
         for reply in pipe.execute():
             outcome = _text(reply[0])
             if outcome == "learned":
                 out.append(("learned", _text(reply[1])))
+            elif outcome == "repeat-escalated":
+                out.append(("repeat", None))  # and the item went to an expert
             else:
-                out.append(("duplicate" if outcome == "duplicate" else "orphaned", None))
+                out.append((outcome, None))  # type: ignore[arg-type]
         return out
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
@@ -412,6 +522,15 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=True)
         if label is not None:
             pipe.xadd(self.keys.labels, {"label": label})
+        pipe.xack(key, WORKERS_GROUP, stream_id)
+        pipe.xdel(key, stream_id)
+        pipe.execute()
+
+    def release(self, entry_id: str, item: str) -> None:
+        slot, _, stream_id = entry_id.rpartition("/")
+        key = self.keys.slot(slot)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(key, {"item": item})
         pipe.xack(key, WORKERS_GROUP, stream_id)
         pipe.xdel(key, stream_id)
         pipe.execute()

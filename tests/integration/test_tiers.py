@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from stream_al.io.redis import RedisStore
-from tests.integration.deployment import Deployment, stream_records, wait_for
+from tests.integration.deployment import Deployment, Proc, stream_records, wait_for
 
 
 def _item(item_id: str, enqueued_at: float | None = None) -> str:
@@ -105,3 +106,91 @@ def test_serve_routes_by_score_and_each_tier_worker_labels_its_items(
     for label in labels:  # each item labeled by the worker of its tier
         assert label["annotator"] == queries[label["id"]]["tier"]
     assert all(r["train_log_id"] for r in audit if r["kind"] == "label")
+
+
+def _sloppy(truth: Path, out: Path, every: int) -> dict[str, str]:
+    """A copy of ``truth`` with every ``every``-th answer wrong; returns the right answers."""
+    rows = [row.split(",") for row in truth.read_text().splitlines()[1:]]
+    wrong = {"True": "False", "False": "True"}
+    lines = [f"{i},{wrong[y] if n % every == 0 else y}" for n, (i, y) in enumerate(rows)]
+    out.write_text("id,label\n" + "\n".join(lines) + "\n")
+    return dict(rows)
+
+
+def _run_consensus(
+    deployment: Deployment, tmp_path: Path, votes: int, min_agreement: float, crowd: list[str]
+) -> tuple[Proc, list[dict[str, Any]], dict[str, str]]:
+    deployment.settings.update(
+        {
+            "STREAM_AL_LEARNER__STRATEGY": "random",
+            "STREAM_AL_SERVICE__CROWD_VOTES": str(votes),
+            "STREAM_AL_SERVICE__MIN_AGREEMENT": str(min_agreement),
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", 800, truth)
+    answers = _sloppy(truth, tmp_path / "sloppy.csv", every=3)
+    serve = deployment.serve()
+    for name in crowd:
+        oracle = tmp_path / "sloppy.csv" if name == "sloppy" else truth
+        deployment.worker(oracle, name, STREAM_AL_WORKER__ANNOTATOR=name)
+    deployment.worker(truth, "expert", "--tier", "expert", STREAM_AL_WORKER__ANNOTATOR="expert")
+    # Every annotator waiting before the items come (else the first one up meets every
+    # copy of every item alone, and they all go to the expert).
+    queue = f"{deployment.prefix}:queue"
+    wait_for(
+        lambda: (
+            {c["name"] for c in deployment.redis().xinfo_consumers(queue, "workers")}
+            >= {name.encode() for name in crowd}
+        ),
+        60,
+        what="the crowd workers reading",
+    )
+    deployment.produce_raw(records)
+    ids = [i for i, _ in records]
+    deployment.wait_until_settled(ids)
+    queried = int(serve.metric("stream_al_events_total", outcome="queried"))
+    wait_for(
+        lambda: serve.metric("stream_al_train_log_applied_total") >= queried,
+        60,
+        what="every item decided and learned",
+    )
+    store = deployment.store()
+    log = [json.loads(e.label) for e in store.read_train_log(None, 10**6)]
+    asked = {json.loads(r["body"])["id"] for r in store.read_audit(10**5) if r["kind"] == "query"}
+    assert sorted(label["id"] for label in log) == sorted(asked)  # each learned once
+    assert serve.metric("stream_al_train_log_applied_total") == len(asked)
+    return serve, log, answers
+
+
+def test_a_split_vote_goes_to_an_expert_whose_label_is_learned(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    serve, log, answers = _run_consensus(deployment, tmp_path, 2, 0.6, ["careful", "sloppy"])
+    for label in log:  # agreed votes, or the expert: the right answer every time
+        assert str(label["label"]) == answers[label["id"]], label
+    assert {label["annotator"] for label in log} == {"consensus", "expert"}
+    assert serve.metric("stream_al_labels_total", outcome="escalated") >= 1
+
+
+def test_the_majority_outvotes_a_sloppy_annotator_whose_agreement_shows_it(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    crowd = ["careful", "careful-too", "sloppy"]
+    serve, log, answers = _run_consensus(deployment, tmp_path, 3, 0.6, crowd)
+    agreed = [label for label in log if label["annotator"] == "consensus"]
+    # Copies of an item sit side by side: a worker that took several gives them back, but
+    # an item it keeps meeting (no other worker took it in time) goes to the expert.
+    assert len(agreed) > 0.3 * len(log)
+    assert {label["annotator"] for label in log} <= {"consensus", "expert"}
+    for label in log:
+        assert str(label["label"]) == answers[label["id"]], label
+    for label in agreed:
+        assert set(label["votes"]) == set(crowd)
+    wait_for(
+        lambda: serve.metric("stream_al_annotator_agreement_ratio", annotator="sloppy") > 0,
+        30,
+        what="agreement gauges",
+    )
+    assert serve.metric("stream_al_annotator_agreement_ratio", annotator="careful") == 1.0
+    assert 0.5 < serve.metric("stream_al_annotator_agreement_ratio", annotator="sloppy") < 0.9

@@ -100,3 +100,84 @@ class _Collect:
 
     def flush(self) -> None:
         pass
+
+
+def _consensus_loop(votes: int = 3, min_agreement: float = 0.6) -> tuple[LabelLoop, MemoryStore]:
+    store = MemoryStore(min_agreement=min_agreement)
+    learner = ActiveLearner("gaussian-nb", "random", 1.0, seed=0)
+    routing = Routing(crowd_votes=votes)
+    return LabelLoop(learner, store=store, dead_letters=store, routing=routing), store
+
+
+def _answer(
+    store: MemoryStore, worker: str, label_for: dict[str, object], tier: str = "crowd"
+) -> int:
+    done = 0
+    for entry_id, raw in store.take(worker, 100, tier=tier):
+        item = json.loads(raw)
+        answer = {"id": item["id"], "label": label_for[item["id"]], "annotator": worker}
+        store.complete(entry_id, json.dumps(answer))
+        done += 1
+    return done
+
+
+def test_consensus_learns_the_majority_and_escalates_a_split_vote_to_one_expert() -> None:
+    loop, store = _consensus_loop(votes=2, min_agreement=0.6)
+    loop.process_events(_events(2))
+    assert store.queue_depth() == 4  # two copies of each item
+    truth = {"e0": True, "e1": False}
+    # Each worker takes one copy of each item (two workers, two copies).
+    first = (
+        store.take("ann", 1) + store.take("bob", 1) + store.take("ann", 1) + store.take("bob", 1)
+    )
+    for (entry_id, raw), who in zip(first, ["ann", "bob", "ann", "bob"], strict=True):
+        item_id = json.loads(raw)["id"]
+        label = truth[item_id] if who == "ann" or item_id == "e0" else not truth[item_id]
+        store.complete(entry_id, json.dumps({"id": item_id, "label": label, "annotator": who}))
+    loop.process_labels()
+    assert loop.label_outcomes["learned"] == 1  # e0: both said True
+    assert loop.label_outcomes["escalated"] == 1  # e1: one each way
+    assert loop.label_outcomes["voted"] == 2
+    ((entry_id, raw),) = store.take("expert", 10, tier="expert")
+    escalated = json.loads(raw)
+    assert escalated["id"] == "e1" and escalated["escalated"] == {"ann": False, "bob": True}
+    expert_label = {"id": "e1", "label": False, "annotator": "expert", "tier": "expert"}
+    store.complete(entry_id, json.dumps(expert_label))
+    loop.process_labels()
+    loop.apply_train_log()
+    log = store.read_train_log(None, 10)
+    labels = {json.loads(e.label)["id"]: json.loads(e.label) for e in log}
+    assert labels["e0"]["annotator"] == "consensus" and labels["e0"]["label"] is True
+    assert labels["e1"]["annotator"] == "expert" and labels["e1"]["label"] is False
+    assert loop.learner.n_learned == 2  # only the consensus (and the expert's) label
+    assert store.agreement() == {"ann": 1.0, "bob": 1.0}  # agreement counts settled votes
+
+
+def test_a_repeated_vote_is_refused_and_the_item_goes_back_for_someone_else() -> None:
+    loop, store = _consensus_loop(votes=2)
+    loop.process_events(_events(1))
+    copies = store.take("ann", 10)
+    assert len(copies) == 2  # one worker took both copies
+    for entry_id, _ in copies:
+        store.complete(entry_id, json.dumps({"id": "e0", "label": True, "annotator": "ann"}))
+    loop.process_labels()
+    assert loop.label_outcomes["voted"] == 1 and loop.label_outcomes["duplicate"] == 1
+    assert "repeated vote" in store.dead_letters[-1]
+    assert _answer(store, "bob", {"e0": True}) == 1  # the copy put back
+    loop.process_labels()
+    assert loop.label_outcomes["learned"] == 1
+
+
+def test_a_crowd_answer_for_an_escalated_item_is_refused_as_late() -> None:
+    loop, store = _consensus_loop(votes=2, min_agreement=0.6)
+    loop.process_events(_events(1))
+    copies = [store.take("ann", 1)[0], store.take("bob", 1)[0]]
+    for (entry_id, _), (who, label) in zip(copies, [("ann", True), ("bob", False)], strict=True):
+        store.complete(entry_id, json.dumps({"id": "e0", "label": label, "annotator": who}))
+    loop.process_labels()
+    assert loop.label_outcomes["escalated"] == 1
+    late = {"id": "e0", "label": True, "annotator": "cid", "tier": "crowd"}
+    store._labels.append(("late-1", json.dumps(late)))
+    loop.process_labels()
+    assert "late vote" in store.dead_letters[-1]
+    assert loop.learner.n_learned == 0  # still waiting for the expert

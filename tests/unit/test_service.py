@@ -190,7 +190,14 @@ def test_orphaned_duplicate_and_invalid_labels_are_dead_lettered_and_counted() -
     clock.now += 61  # e2's pending item expires
     _give(loop, _label("e2"))
     assert loop.process_labels() == 0
-    assert dict(loop.label_outcomes) == {"learned": 1, "duplicate": 1, "orphaned": 2, "invalid": 1}
+    assert dict(loop.label_outcomes) == {
+        "learned": 1,
+        "duplicate": 1,
+        "orphaned": 2,
+        "invalid": 1,
+        "voted": 0,
+        "escalated": 0,
+    }
     reasons = sorted(d.error for d in _dead(loop))
     assert [r.split(" ", 1)[0] for r in reasons] == ["duplicate", "label:", "orphaned", "orphaned"]
     assert "Field required" in reasons[1]

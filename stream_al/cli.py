@@ -195,6 +195,12 @@ def _add_learner_options(p: argparse.ArgumentParser, defaults: LearnerSettings) 
         help=f"rank by score / cost^P (default {defaults.cost_power:g} = ignore cost)",
     )
     g.add_argument(
+        "--unit",
+        choices=["events", "cost"],
+        default=defaults.unit,
+        help=f"budget counted in events or in label cost (default {defaults.unit})",
+    )
+    g.add_argument(
         "--stop-after",
         type=_at_least(0),
         default=defaults.stop_after,
@@ -261,6 +267,7 @@ def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> 
             "imbalance": args.imbalance,
             "cost_power": args.cost_power,
             "stop_after": args.stop_after,
+            "unit": args.unit,
         }
     )
 
@@ -349,6 +356,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_cost_column(data: list[Any], column: str) -> None:
+    for n, (x, _) in enumerate(data):
+        cost = x.get(column)
+        if not isinstance(cost, int | float) or isinstance(cost, bool) or not cost > 0:
+            where = "has no" if cost is None else f"has cost {cost!r} in its"
+            raise UsageError(f"event {n} {where} column {column!r}; costs must be numbers > 0")
+
+
 def _options(learner: LearnerSettings) -> dict[str, Any]:
     """The learner options beyond model, strategy and budget (for the JSON report)."""
     return {
@@ -358,6 +373,7 @@ def _options(learner: LearnerSettings) -> dict[str, Any]:
         "cost_power": learner.cost_power,
         "stop_after": learner.stop_after,
         "label_free_drift": learner.drift.label_free,
+        "unit": learner.unit,
     }
 
 
@@ -366,6 +382,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     learner = _learner_settings(args, settings.learner)
     spec = _stream(args)
+    if args.cost_column:
+        _check_cost_column(_load(spec)(0), args.cost_column)
     progress = Progress(enabled=not args.quiet)
     report = evaluate(
         _load(spec),
@@ -374,6 +392,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         delay=args.delay,
         clock=time.perf_counter,
         progress=lambda msg, *_: progress.update(f"evaluate {spec.spec}: {msg}", force=True),
+        cost_key=args.cost_column,
     )
     progress.done()
     report = {"stream": spec.spec, **report, "options": _options(learner)}
@@ -654,6 +673,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         default=0,
         metavar="EVENTS",
         help="label delay in events (default 0)",
+    )
+    ev.add_argument(
+        "--cost-column",
+        metavar="COLUMN",
+        help="a column holding each event's label cost (> 0; taken out of the features); "
+        "with --unit cost the budget is spent in it",
     )
     ev.add_argument("--json", metavar="PATH", help="write the report as JSON")
     ev.add_argument("--plot", metavar="PATH", help="write learning curves as PNG")

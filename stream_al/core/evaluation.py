@@ -92,6 +92,7 @@ def prequential(
     delay: int = 0,
     curve_points: int = 100,
     clock: Clock | None = None,
+    cost_key: str | None = None,
 ) -> RunResult:
     """Run ``learner`` test-then-train over ``data``; labels arrive ``delay`` events late.
 
@@ -107,6 +108,9 @@ def prequential(
         About how many ``(events, labels, accuracy)`` points the learning curve keeps.
     clock
         Seconds clock used to time the pass (e.g. ``time.perf_counter``); no timing if None.
+    cost_key
+        A feature that holds the event's label cost: passed to the learner as the cost and
+        taken out of the features (the model does not see it).
 
     """
     if delay < 0:
@@ -123,7 +127,12 @@ def prequential(
         while due and due[0][0] <= i:
             _, dx, dy, dp, dr = due.popleft()
             learn(dx, dy, dp, dr)
-        decision = decide(x)
+        if cost_key is None:
+            decision = decide(x)
+        else:
+            cost = float(x.get(cost_key, 1.0))
+            x = {k: v for k, v in x.items() if k != cost_key}
+            decision = decide(x, cost)
         if decision.prediction == y:
             correct += 1
         if decision.queried:
@@ -167,6 +176,7 @@ def evaluate(
     delay: int = 0,
     clock: Clock | None = None,
     progress: Progress | None = None,
+    cost_key: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``spec`` over seeds 0 .. seeds-1 against random sampling and full labels.
 
@@ -189,7 +199,7 @@ def evaluate(
         for kind, learner in plans.items():
             if progress:
                 progress(f"seed {seed + 1}/{seeds}: {kind}", seed, seeds)
-            runs[kind].append(prequential(data, learner, delay, clock=clock))
+            runs[kind].append(prequential(data, learner, delay, clock=clock, cost_key=cost_key))
     main = runs["strategy"]
     n_events = main[0].n_events
     report: dict[str, Any] = {

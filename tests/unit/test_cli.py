@@ -182,7 +182,26 @@ def test_evaluate_applies_and_reports_the_shaping_and_stopping_options(tmp_path:
         "cost_power": 0.5,
         "stop_after": 200,
         "label_free_drift": True,
+        "unit": "events",
     }
     # The options reach the learner: other labels bought, another accuracy.
     assert shaped["accuracy"] != plain["accuracy"]
     assert shaped["baseline"]["strategy"] == "random"
+
+
+def test_evaluate_spends_a_cost_budget_from_a_cost_column(tmp_path: Path) -> None:
+    path = tmp_path / "costs.csv"
+    rows = ["a,b,price,class"]
+    for i in range(2000):
+        a, b = (i * 37 % 100) / 100, (i * 61 % 100) / 100
+        rows.append(f"{a},{b},{5 if a > 0.66 else 1},{int(a + b > 1)}")
+    path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "report.json"
+    common = ["evaluate", "--stream", f"csv:{path}", "--target", "class", "--seeds", "1"]
+    common += ["--cost-column", "price", "--unit", "cost", "--quiet", "--json", str(out)]
+    assert main(common) == 0
+    by_cost = json.loads(out.read_text())
+    assert by_cost["options"]["unit"] == "cost"
+    # A tenth of the stream's *cost* buys more than a tenth of its events: cheap ones.
+    assert by_cost["label_fraction"] > 0.12
+    assert main([*common[:-2], "--json", str(out), "--cost-column", "nope"]) == 2

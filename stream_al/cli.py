@@ -262,7 +262,11 @@ def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> 
             "uncertainty": args.uncertainty,
             "seed": args.seed,
             "drift": drift,
-            "strategy_params": {**base.strategy_params, **dict(args.strategy_param)},
+            # The configured parameters belong to the configured strategy only.
+            "strategy_params": {
+                **(base.strategy_params if args.strategy == base.strategy else {}),
+                **dict(args.strategy_param),
+            },
             "density_beta": args.density,
             "imbalance": args.imbalance,
             "cost_power": args.cost_power,
@@ -698,9 +702,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     bench.add_argument("which", choices=["engine", "throughput"], help="which benchmark")
     _add_stream_options(bench, "synth:agrawal-drift")
-    defaults = LearnerSettings(
-        **{**settings.learner.model_dump(), "strategy": "variable-uncertainty"}
-    )
+    learner = settings.learner.model_dump()
+    if learner["strategy"] != "variable-uncertainty":  # its parameters were for another
+        learner["strategy_params"] = {}
+    defaults = LearnerSettings(**{**learner, "strategy": "variable-uncertainty"})
     _add_learner_options(bench, defaults)
     bench.add_argument(
         "--repeats",

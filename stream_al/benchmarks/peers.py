@@ -450,7 +450,9 @@ def speed_section(engine: Mapping[str, Any] | None, throughput: Sequence[Mapping
         out += [
             "**serve on real Kafka and Redis** (`stream-al bench throughput`: the serve loop "
             "against a raw loop of the same backend doing the same Kafka I/O on the same "
-            "topic; labels answered from the stream's truth as fast as they are queued):",
+            "topic; labels answered from the stream's truth as fast as they are queued; the "
+            "resident memory includes the benchmark's own copy of that truth, made before "
+            "the run, so its growth is what to read):",
             "",
             "| backend | events | serve events/s | raw loop events/s | ratio "
             "| decision p50 / p99 ms | label to learned p99 ms | RSS MiB (start → end) "

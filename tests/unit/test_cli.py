@@ -205,3 +205,16 @@ def test_evaluate_spends_a_cost_budget_from_a_cost_column(tmp_path: Path) -> Non
     # A tenth of the stream's *cost* buys more than a tenth of its events: cheap ones.
     assert by_cost["label_fraction"] > 0.12
     assert main([*common[:-2], "--json", str(out), "--cost-column", "nope"]) == 2
+
+
+def test_configured_strategy_parameters_stay_with_their_strategy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY", "moving-average")
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY_PARAMS", '{"k": 0.5}')
+    out = tmp_path / "report.json"
+    common = ["evaluate", "--stream", "synth:sea-drift", "--n-events", "500", "--seeds", "1"]
+    assert main([*common, "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["options"]["strategy_params"] == {"k": 0.5}
+    assert main([*common, "--strategy", "split", "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["options"]["strategy_params"] == {}

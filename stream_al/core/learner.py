@@ -159,6 +159,7 @@ class ActiveLearner:
     _stopping: StoppingRule | None = None
     _observe: Any = None
     _committee: str | None = None
+    _stratified = False
     n_label_free_drifts = 0
 
     def __init__(
@@ -221,6 +222,7 @@ class ActiveLearner:
         # A strategy that tracks the score of every event (not only those the budget
         # lets it see) has an ``observe`` hook.
         self._observe = getattr(self._strategy, "observe", None)
+        self._stratified = bool(getattr(self._strategy, "stratified", False))
         if shaping is not None and shaping.active:
             self._shaping = shaping
             if shaping.density_beta:
@@ -289,7 +291,10 @@ class ActiveLearner:
         if not may_query:
             queried, reason = False, SKIP_BACKPRESSURE
         elif budget.allows(cost):
-            queried, reason = strategy.ask(1.0 - score, budget.target)
+            if self._stratified:
+                queried, reason = strategy.ask(1.0 - score, budget.target, prediction)  # type: ignore[call-arg]
+            else:
+                queried, reason = strategy.ask(1.0 - score, budget.target)
             stopping = self._stopping
             if queried and stopping is not None and stopping.stopped and reason != QUERY_RANDOM:
                 queried, reason = False, SKIP_STOPPED

@@ -272,8 +272,21 @@ class Split(VariableUncertainty):
         Initial confidence threshold of the variable-uncertainty part.
     step
         Adjustment step of that threshold.
+    stratified
+        Stratify the random part by predicted class: each class the model predicts gets
+        about the same number of random labels, so a rare class is not left to chance
+        (the learner passes the prediction; the budget still caps the spending).
     seed
         Seed of the strategy's random number generator.
+
+    >>> split = Split(stratified=True, seed=1)
+    >>> asked = {"common": 0, "rare": 0}
+    >>> for i in range(20_000):
+    ...     predicted = "rare" if i % 20 == 0 else "common"
+    ...     queried, reason = split.ask(0.99, 0.1, predicted)
+    ...     asked[predicted] += queried and reason == "random"
+    >>> asked["rare"] > 0.5 * asked["common"]  # 1 event in 20, about half the labels
+    True
 
     """
 
@@ -284,22 +297,36 @@ class Split(VariableUncertainty):
         random_fraction: float = 0.5,
         threshold: float = 1.0,
         step: float = 0.01,
+        stratified: bool = False,
         seed: int | None = None,
     ):
         super().__init__(threshold=threshold, step=step)
         if not 0.0 <= random_fraction <= 1.0:
             raise ValueError(f"random_fraction must be in [0, 1], got {random_fraction!r}")
         self.random_fraction = float(random_fraction)
+        self.stratified = bool(stratified)
         self.seed = seed
         self._rng = random.Random(seed)
+        self._predicted: dict[Any, float] = {}  # recent predictions per class (decayed)
 
-    def ask(self, confidence: float, target: float) -> tuple[bool, str]:
+    def ask(self, confidence: float, target: float, predicted: Any = None) -> tuple[bool, str]:
         rng = self._rng
         if rng.random() < self.random_fraction:
-            if rng.random() < target:
+            if rng.random() < self._random_rate(target, predicted):
                 return True, QUERY_RANDOM
             return False, SKIP_NOT_SAMPLED
         return self._ask_below(confidence, self._theta)
+
+    def _random_rate(self, target: float, predicted: Any) -> float:
+        if not self.stratified or predicted is None:
+            return target
+        counts = self._predicted
+        for key in counts:  # a memory of about 1,000 decisions
+            counts[key] *= 0.999
+        counts[predicted] = counts.get(predicted, 0.0) + 1.0
+        share = counts[predicted] / sum(counts.values())
+        # Equal expected random labels per predicted class, the same total on average.
+        return min(1.0, target / (len(counts) * share))
 
 
 class MovingAverage:

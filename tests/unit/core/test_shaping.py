@@ -210,3 +210,26 @@ def test_density_weighting_asks_an_isolated_outlier_less() -> None:
     typical, outlier = {"a": 0.1, "b": -0.2}, {"a": 9.0, "b": 9.0}
     assert score_of(outlier, 1.0) < 0.5 * score_of(outlier, 0.0)
     assert score_of(typical, 1.0) > 0.8 * score_of(typical, 0.0)
+
+
+def test_stratified_split_gives_the_rare_predicted_class_more_random_labels() -> None:
+    data = list(parse_stream("river:Shuttle").events())[:20_000]
+
+    def minority_random_labels(stratified: bool) -> tuple[int, int]:
+        spec = LearnerSpec(
+            strategy="split", budget=0.05, strategy_params={"stratified": stratified}
+        )
+        learner = spec.build(0)
+        minority = total = 0
+        for x, y in data:
+            decision = learner.decide(x)
+            if decision.queried:
+                total += 1
+                minority += y == 1 and decision.reason == QUERY_RANDOM
+                learner.learn(x, y, decision.prediction, decision.reason == QUERY_RANDOM)
+        return minority, total
+
+    plain, plain_total = minority_random_labels(False)
+    stratified, stratified_total = minority_random_labels(True)
+    assert abs(stratified_total - plain_total) <= 0.05 * plain_total  # the same budget
+    assert stratified > 1.5 * plain

@@ -790,7 +790,11 @@ def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> 
         "  stream-al worker --oracle terminal",
         formatter_class=formatter,
     )
-    worker.add_argument("--oracle", required=True, help="file:PATH or terminal")
+    worker.add_argument(
+        "--oracle",
+        required=True,
+        help="file:PATH, terminal, or web (a labeling page; needs STREAM_AL_WORKER__WEB_TOKEN)",
+    )
     worker.add_argument("--config", metavar="FILE", help="TOML settings file")
     worker.add_argument("--name", help="consumer name (default: host and pid)")
     worker.add_argument(

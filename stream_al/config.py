@@ -379,6 +379,14 @@ class WorkerSettings(BaseModel):
     )
     annotator: str = Field("", description="Annotator name on labels (default: the oracle).")
     tier: Literal["crowd", "expert"] = Field("crowd", description="Which tier's items to label.")
+    web_host: str = Field("127.0.0.1", description="Bind address of the web labeling page.")
+    web_port: int = Field(8600, ge=0, le=65535, description="Port of the web labeling page.")
+    web_token: SecretStr | None = Field(
+        None, description="Access token of the web labeling page (secret; required by it)."
+    )
+    undo_seconds: float = Field(
+        5.0, ge=0, description="How long a web answer can be undone before it is written."
+    )
     stale_seconds: float | None = Field(
         None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
     )

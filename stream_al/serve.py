@@ -32,7 +32,7 @@ from stream_al.metrics import Metrics
 from stream_al.service import RECOVERABLE, Routing, Service
 from stream_al.service import EventSource as Source
 from stream_al.service import Publisher as Sink
-from stream_al.worker import Worker, make_oracle
+from stream_al.worker import Oracle, Worker, make_oracle
 
 __all__ = [
     "ConfigurationError",
@@ -282,19 +282,36 @@ def run_worker(
     settings: Settings, oracle_spec: str, max_items: int | None, idle_exit: float | None
 ) -> int:
     """Run a labeling worker until it quits, is stopped or runs out of work."""
-    try:
-        oracle = make_oracle(oracle_spec)
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from None
     w = settings.worker
     store = _store(settings, w.name, w.claim_idle_seconds)
+    oracle: Oracle
+    try:
+        if oracle_spec == "web":
+            from stream_al.web import WebOracle
+
+            if w.web_token is None:
+                raise ValueError(
+                    "the web oracle needs an access token: set STREAM_AL_WORKER__WEB_TOKEN"
+                )
+            oracle = WebOracle(
+                w.web_token.get_secret_value(),
+                host=w.web_host,
+                port=w.web_port,
+                undo_seconds=w.undo_seconds,
+                depth=store.depth,
+            )
+            log.info("labeling page on http://%s:%d/?token=...", w.web_host, oracle.port)
+        else:
+            oracle = make_oracle(oracle_spec)
+    except (ValueError, OSError) as exc:
+        raise ConfigurationError(str(exc)) from None
     health = Health()
     worker = Worker(
         store,
         oracle,
         w.name,
         annotator=w.annotator or None,
-        batch=1 if oracle.name == "terminal" else 50,
+        batch=1 if oracle.name in ("terminal", "web") else 50,
         tier=w.tier,
         stale_seconds=w.stale_seconds,
     )
@@ -310,5 +327,6 @@ def run_worker(
             log.warning("redis: %s; retrying in %.1f s", exc, backoff)
             time.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
+    getattr(oracle, "close", lambda: None)()
     log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
     return 0

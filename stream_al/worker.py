@@ -11,9 +11,11 @@ Oracles:
 - :class:`FileOracle` (``file:PATH``): the ground truth from a CSV (``id,label``) or JSONL
   (``{"id": ..., "label": ...}``) file, for simulations and benchmarks;
 - :class:`TerminalOracle` (``terminal``): shows the item, the prediction, the
-  probabilities and why it was asked, and reads the label from the keyboard.
+  probabilities and why it was asked, and reads the label from the keyboard;
+- :class:`~stream_al.web.WebOracle` (``web``): the same in a browser, with an undo: the
+  worker holds each answer ``undo_seconds`` before writing it.
 
-New oracles (a web page, Label Studio) implement the same one-method protocol.
+New oracles (Label Studio) implement the same one-method protocol.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def make_oracle(spec: str) -> Oracle:
         return FileOracle(arg)
     if kind == "terminal" and not arg:
         return TerminalOracle()
-    raise ValueError(f"unknown oracle {spec!r}; use file:PATH or terminal")
+    raise ValueError(f"unknown oracle {spec!r}; use file:PATH, terminal or web")
 
 
 @dataclass
@@ -261,11 +263,17 @@ class Worker:
         self.clock = clock
         self.stats = WorkerStats()
         self._stop = False
+        # An oracle with an undo: the last answer waits here until its window has passed.
+        self._hold = float(getattr(oracle, "undo_seconds", 0) or 0)
+        self._held: tuple[str, str] | None = None  # (entry id, label JSON)
+        self._held_item: dict[str, Any] | None = None
+        self._held_at = 0.0
         # Consensus items come in copies: this worker's one vote per item, not two.
         self._voted: OrderedDict[str, int] = OrderedDict()
 
     def stop(self) -> None:
         self._stop = True
+        getattr(self.oracle, "stop", lambda: None)()  # a person may be mid-answer
 
     def stopped(self) -> bool:
         return self._stop
@@ -279,6 +287,8 @@ class Worker:
             entries = self.queue.take(
                 self.name, self.batch, 500, tier=self.tier, stale_seconds=self.stale_seconds
             )
+            if self._held is not None and time.monotonic() - self._held_at >= self._hold:
+                self._flush()
             if not entries:
                 if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
                     break
@@ -286,8 +296,41 @@ class Worker:
             idle_since = time.monotonic()
             for entry_id, raw in entries:
                 if not self._handle(entry_id, raw):
+                    self._flush()
                     return self.stats
+        self._flush()
         return self.stats
+
+    def _flush(self) -> None:
+        """Write the held answer (its undo window has passed, or the worker stops)."""
+        if self._held is not None:
+            entry_id, label = self._held
+            self._held = self._held_item = None
+            self.queue.complete(entry_id, label)
+            getattr(self.oracle, "holding", lambda can_undo: None)(False)
+
+    def _ask(self, entry_id: str, item: dict[str, Any]) -> Any:
+        """The oracle's answer for ``item``; with an undo, a taken-back answer is asked
+        again first (and an expired hold written while the labeler thinks)."""
+        if not self._hold:
+            return self.oracle.label(item)
+        from stream_al.web import TIMEOUT, UNDO
+
+        while True:
+            left = None
+            if self._held is not None:
+                left = max(0.0, self._held_at + self._hold - time.monotonic())
+            answer = self.oracle.label(item, timeout=left)  # type: ignore[call-arg]
+            if answer is TIMEOUT:
+                self._flush()
+            elif answer is UNDO:
+                if self._held is not None and self._held_item is not None:
+                    (held_entry, _), held_item = self._held, self._held_item
+                    self._held = self._held_item = None
+                    self.stats.labeled -= 1
+                    self._finish(held_entry, held_item, self._ask(held_entry, held_item))
+            else:
+                return answer
 
     def _vote_once(self, entry_id: str, raw: str, item: dict[str, Any]) -> bool:
         """Whether to label this copy: a copy of an item already voted on goes back for
@@ -315,7 +358,9 @@ class Worker:
             return True
         if int(item.get("votes_needed") or 1) > 1 and not self._vote_once(entry_id, raw, item):
             return True
-        answer = self.oracle.label(item)
+        return self._finish(entry_id, item, self._ask(entry_id, item))
+
+    def _finish(self, entry_id: str, item: dict[str, Any], answer: Any) -> bool:
         if answer is QUIT:
             self._stop = True
             return False
@@ -323,8 +368,16 @@ class Worker:
             self.stats.skipped += 1
             self.queue.complete(entry_id, None)
             return True
+        if isinstance(answer, str):
+            answer = coerce_label(answer, item)
         label = {"id": item["id"], "label": answer, "annotator": self.annotator, "ts": self.clock()}
         label["tier"] = item.get("tier", self.tier)  # an escalated item takes an expert's
-        self.queue.complete(entry_id, json.dumps(label))
         self.stats.labeled += 1
+        if not self._hold:
+            self.queue.complete(entry_id, json.dumps(label))
+            return True
+        self._flush()  # the answer before this one is final now
+        self._held, self._held_item = (entry_id, json.dumps(label)), item
+        self._held_at = time.monotonic()
+        getattr(self.oracle, "holding", lambda can_undo: None)(True)
         return True

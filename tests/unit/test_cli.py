@@ -218,3 +218,8 @@ def test_configured_strategy_parameters_stay_with_their_strategy(
     assert json.loads(out.read_text())["options"]["strategy_params"] == {"k": 0.5}
     assert main([*common, "--strategy", "split", "--quiet", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["options"]["strategy_params"] == {}
+
+
+def test_the_web_oracle_without_a_token_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker", "--oracle", "web", "--quiet"]) == 2
+    assert "STREAM_AL_WORKER__WEB_TOKEN" in capsys.readouterr().err

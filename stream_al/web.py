@@ -1,0 +1,332 @@
+"""The web labeling page: ``stream-al worker --oracle web``.
+
+The worker serves one small page (standard library only, no build step) that shows the
+next item of its tier: the features, the model's prediction and probabilities, and why
+the item was asked. The labeler answers with a button or its number key, skips with
+``s`` and undoes the last answer with ``u`` while it has not been written yet (the
+worker holds each answer ``undo_seconds`` before writing it). The page also shows the
+queue depth and the labeler's own pace.
+
+Every request needs the access token: ``?token=...`` on the page's address (it is then
+kept in a cookie for the API calls) or an ``Authorization: Bearer ...`` header. Bind to
+127.0.0.1 (the default) unless a proxy with TLS sits in front.
+
+:class:`WebOracle` implements the worker's oracle protocol: :meth:`WebOracle.label` shows
+an item and blocks until the labeler answers, undoes, or the given timeout passes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["TIMEOUT", "UNDO", "WebOracle"]
+
+
+class _Signal:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+TIMEOUT = _Signal("TIMEOUT")
+"""No answer within the timeout (the worker writes a held answer, then asks again)."""
+UNDO = _Signal("UNDO")
+"""The labeler took the last answer back: show that item again."""
+
+
+class WebOracle:
+    """Labels from a person in a browser (see the module docstring).
+
+    Parameters
+    ----------
+    token
+        The access token every request must carry.
+    host, port
+        Where the page is served (port 0 picks a free one; see :attr:`port`).
+    undo_seconds
+        How long an answer can be taken back before the worker writes it.
+    depth
+        Returns the label queue's depth, shown on the page.
+
+    """
+
+    name = "web"
+
+    def __init__(
+        self,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 8600,
+        undo_seconds: float = 5.0,
+        depth: Callable[[], int] | None = None,
+    ):
+        if len(token) < 8:
+            raise ValueError("the web oracle needs an access token of at least 8 characters")
+        self.token = token
+        self.undo_seconds = undo_seconds
+        self.depth = depth or (lambda: -1)
+        self._lock = threading.Condition()
+        self._item: dict[str, Any] | None = None
+        self._answers: deque[Any] = deque()
+        self._can_undo = False
+        self._stopping = False
+        self._answered: deque[float] = deque(maxlen=200)
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = str(self._server.server_address[0])
+        return f"http://{host}:{self.port}/?token={self.token}"
+
+    def stop(self) -> None:
+        """Make a waiting :meth:`label` return ``QUIT`` (the worker is stopping)."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+
+    def close(self) -> None:
+        self.stop()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- the worker's side ---------------------------------------------------------------
+
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        """Show ``item``; its label, ``SKIP``, ``UNDO`` or ``TIMEOUT``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._item = item
+            self._lock.notify_all()
+            while not self._answers:
+                if self._stopping:
+                    from stream_al.worker import QUIT
+
+                    return QUIT
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return TIMEOUT
+                self._lock.wait(left if left is not None else 1.0)
+            answer = self._answers.popleft()
+            self._item = None
+        if isinstance(answer, str):
+            from stream_al.worker import coerce_label
+
+            answer = coerce_label(answer, item)  # "1" is the class 1 when the classes are ints
+        return answer
+
+    def holding(self, can_undo: bool) -> None:
+        """The worker holds (True) or has written (False) the last answer."""
+        with self._lock:
+            self._can_undo = can_undo
+
+    # -- the page's side ------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._answered if now - t <= 300]
+            return {
+                "item": self._item,
+                "can_undo": self._can_undo,
+                "queue_depth": self.depth(),
+                "answered": len(self._answered),
+                "per_minute": round(len(recent) / 5.0, 1),
+            }
+
+    def answer(self, value: Any) -> bool:
+        with self._lock:
+            if self._item is None:
+                return False
+            self._answers.append(value)
+            if value is not UNDO:
+                self._answered.append(time.monotonic())
+            self._lock.notify_all()
+            return True
+
+    def authorized(self, header: str | None, cookie: str | None, query: str | None) -> bool:
+        given = query or ""
+        if header and header.startswith("Bearer "):
+            given = header[len("Bearer ") :]
+        elif cookie and not given:
+            jar: SimpleCookie = SimpleCookie(cookie)
+            given = jar["stream_al_token"].value if "stream_al_token" in jar else ""
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+def _handler(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
+    from stream_al.worker import SKIP
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "stream-al"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the worker logs what matters
+
+        def _authorized(self) -> bool:
+            query = parse_qs(urlsplit(self.path).query).get("token", [None])[0]
+            ok = oracle.authorized(
+                self.headers.get("Authorization"), self.headers.get("Cookie"), query
+            )
+            if not ok:
+                self._send(HTTPStatus.UNAUTHORIZED, "text/plain", b"a valid token is needed\n")
+            return ok
+
+        def _send(
+            self, status: HTTPStatus, kind: str, body: bytes, extra: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if not self._authorized():
+                return
+            path = urlsplit(self.path).path
+            if path == "/":
+                cookie = f"stream_al_token={oracle.token}; HttpOnly; SameSite=Strict; Path=/"
+                self._send(
+                    HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode(), {"Set-Cookie": cookie}
+                )
+            elif path == "/api/state":
+                body = json.dumps(oracle.state(), default=str).encode()
+                self._send(HTTPStatus.OK, "application/json", body)
+            else:
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+
+        def do_POST(self) -> None:
+            if not self._authorized():
+                return
+            path = urlsplit(self.path).path
+            length = min(int(self.headers.get("Content-Length") or 0), 65_536)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"the body must be JSON\n")
+                return
+            if path == "/api/answer" and "label" in body:
+                value: Any = body["label"]
+            elif path == "/api/skip":
+                value = SKIP
+            elif path == "/api/undo":
+                value = UNDO
+            else:
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+                return
+            ok = oracle.answer(value)
+            status = HTTPStatus.OK if ok else HTTPStatus.CONFLICT
+            self._send(status, "application/json", json.dumps({"accepted": ok}).encode())
+
+    return Handler
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>stream-al: label</title>
+<style>
+ body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:46rem;padding:1rem;
+      background:#fff;color:#111}
+ h1{font-size:1.2rem;margin:.2rem 0}
+ table{border-collapse:collapse;margin:.5rem 0}
+ td{padding:.1rem .8rem .1rem 0;border-bottom:1px solid #ddd}
+ .why{color:#333;background:#f3f3f3;padding:.4rem .6rem;border-radius:4px}
+ button{font-size:1rem;margin:.25rem .4rem .25rem 0;padding:.45rem .9rem;border:2px solid #114;
+        background:#fff;color:#114;border-radius:4px;cursor:pointer}
+ button:focus{outline:3px solid #f90;outline-offset:2px}
+ .status{color:#333;font-size:.9rem}
+ kbd{border:1px solid #888;border-radius:3px;padding:0 .3rem;font-size:.85rem}
+</style></head>
+<body>
+<h1>Label the item</h1>
+<p class="status" id="status" aria-live="polite">loading…</p>
+<div id="item"></div>
+<div id="choices" role="group" aria-label="labels"></div>
+<p><button id="skip" accesskey="s">Skip <kbd>s</kbd></button>
+<button id="undo" disabled>Undo last <kbd>u</kbd></button></p>
+<script>
+const $ = (id) => document.getElementById(id);
+let current = null, classes = [];
+async function post(path, body) {
+  const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
+                              body: JSON.stringify(body || {})});
+  await refresh();
+  return r.ok;
+}
+function text(s) {
+  const d = document.createElement("span"); d.textContent = s; return d.innerHTML;
+}
+function render(state) {
+  $("status").textContent = `queue ${state.queue_depth} · you: ${state.answered} labeled, ` +
+                            `${state.per_minute} per minute`;
+  $("undo").disabled = !state.can_undo;
+  const item = state.item;
+  if (!item) { current = null; $("item").innerHTML = "<p>Waiting for the next item…</p>";
+               $("choices").innerHTML = ""; return; }
+  if (current && current.id === item.id && current.enqueued_at === item.enqueued_at) return;
+  current = item;
+  const proba = Object.entries(item.proba || {}).sort((a, b) => b[1] - a[1]);
+  classes = proba.map((p) => p[0]);
+  let html = `<p>item <strong>${text(item.id)}</strong> · the model says <strong>` +
+             `${text(String(item.prediction))}</strong></p><table>`;
+  for (const [k, v] of Object.entries(item.features || {})) {
+    html += `<tr><td>${text(k)}</td><td>${text(String(v))}</td></tr>`;
+  }
+  html += "</table>";
+  const why = item.explanation || {};
+  html += `<p class="why">asked by ${text(item.strategy)} (${text(item.reason)}), ` +
+          `${text(why.measure || "")} uncertainty ${Number(item.score).toFixed(3)}` +
+          (why.top_features
+            ? `; pushed most by ${why.top_features.map((f) => text(f[0])).join(", ")}` : "") +
+          "</p>";
+  $("item").innerHTML = html;
+  $("choices").innerHTML = "";
+  classes.forEach((c, i) => {
+    const b = document.createElement("button");
+    b.textContent = `${c} (${Math.round(proba[i][1] * 100)}%) `;
+    const k = document.createElement("kbd"); k.textContent = String(i + 1); b.appendChild(k);
+    b.onclick = () => post("/api/answer", {label: c});
+    $("choices").appendChild(b);
+  });
+  if ($("choices").firstChild) $("choices").firstChild.focus();
+}
+async function refresh() {
+  const r = await fetch("/api/state");
+  if (r.ok) render(await r.json());
+}
+$("skip").onclick = () => post("/api/skip");
+$("undo").onclick = () => post("/api/undo");
+document.addEventListener("keydown", (e) => {
+  if (e.target.tagName === "INPUT") return;
+  const n = parseInt(e.key, 10);
+  if (current && n >= 1 && n <= classes.length) post("/api/answer", {label: classes[n - 1]});
+  else if (e.key === "s" && current) post("/api/skip");
+  else if (e.key === "u") post("/api/undo");
+});
+refresh(); setInterval(refresh, 700);
+</script>
+</body></html>
+"""

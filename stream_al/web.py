@@ -2,10 +2,10 @@
 
 The worker serves one small page (standard library only, no build step) that shows the
 next item of its tier: the features, the model's prediction and probabilities, and why
-the item was asked. The labeler answers with a button or its number key, skips with
-``s`` and undoes the last answer with ``u`` while it has not been written yet (the
-worker holds each answer ``undo_seconds`` before writing it). The page also shows the
-queue depth and the labeler's own pace.
+the item was asked. The labeler answers with a button or its number key (or types a
+label the model does not know yet), skips with ``s`` and undoes the last answer with
+``u`` while it has not been written yet (the worker holds each answer ``undo_seconds``
+before writing it). The page also shows the queue depth and the labeler's own pace.
 
 Every request needs the access token: ``?token=...`` on the page's address (it is then
 kept in a cookie for the API calls) or an ``Authorization: Bearer ...`` header. Bind to
@@ -265,12 +265,16 @@ PAGE = """<!doctype html>
 <p class="status" id="status" aria-live="polite">loading…</p>
 <div id="item"></div>
 <div id="choices" role="group" aria-label="labels"></div>
+<form id="typed"><label for="label">or type a label</label>
+<input id="label" autocomplete="off"> <button type="submit">Send</button></form>
 <p><button id="skip" accesskey="s">Skip <kbd>s</kbd></button>
 <button id="undo" disabled>Undo last <kbd>u</kbd></button></p>
 <script>
 const $ = (id) => document.getElementById(id);
 let current = null, classes = [];
+const known = new Set();  // classes answered on this page, offered as buttons too
 async function post(path, body) {
+  if (body && body.label !== undefined) known.add(String(body.label));
   const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
                               body: JSON.stringify(body || {})});
   await refresh();
@@ -280,7 +284,7 @@ function text(s) {
   const d = document.createElement("span"); d.textContent = s; return d.innerHTML;
 }
 function render(state) {
-  $("status").textContent = `queue ${state.queue_depth} · you: ${state.answered} labeled, ` +
+  $("status").textContent = `queue ${state.queue_depth} · you: ${state.answered} answered, ` +
                             `${state.per_minute} per minute`;
   $("undo").disabled = !state.can_undo;
   const item = state.item;
@@ -289,9 +293,11 @@ function render(state) {
   if (current && current.id === item.id && current.enqueued_at === item.enqueued_at) return;
   current = item;
   const proba = Object.entries(item.proba || {}).sort((a, b) => b[1] - a[1]);
+  for (const k of known) if (!proba.some((p) => p[0] === k)) proba.push([k, 0]);
   classes = proba.map((p) => p[0]);
+  const said = item.prediction === null ? "nothing yet" : String(item.prediction);
   let html = `<p>item <strong>${text(item.id)}</strong> · the model says <strong>` +
-             `${text(String(item.prediction))}</strong></p><table>`;
+             `${text(said)}</strong></p><table>`;
   for (const [k, v] of Object.entries(item.features || {})) {
     html += `<tr><td>${text(k)}</td><td>${text(String(v))}</td></tr>`;
   }
@@ -311,16 +317,25 @@ function render(state) {
     b.onclick = () => post("/api/answer", {label: c});
     $("choices").appendChild(b);
   });
-  if ($("choices").firstChild) $("choices").firstChild.focus();
+  $("label").value = "";
+  if ($("choices").firstChild) $("choices").firstChild.focus(); else $("label").focus();
 }
 async function refresh() {
   const r = await fetch("/api/state");
   if (r.ok) render(await r.json());
 }
+$("typed").onsubmit = (e) => {
+  e.preventDefault();
+  const value = $("label").value.trim();
+  if (current && value) post("/api/answer", {label: value});
+};
 $("skip").onclick = () => post("/api/skip");
 $("undo").onclick = () => post("/api/undo");
 document.addEventListener("keydown", (e) => {
-  if (e.target.tagName === "INPUT") return;
+  if (e.target.tagName === "INPUT") {  // typing a label, not a shortcut
+    if (e.key === "Escape") e.target.blur();
+    return;
+  }
   const n = parseInt(e.key, 10);
   if (current && n >= 1 && n <= classes.length) post("/api/answer", {label: classes[n - 1]});
   else if (e.key === "s" && current) post("/api/skip");

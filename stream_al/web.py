@@ -29,15 +29,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from stream_al.worker import QUIT, SKIP, _Signal, coerce_label
+
 __all__ = ["TIMEOUT", "UNDO", "WebOracle"]
-
-
-class _Signal:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
 
 
 TIMEOUT = _Signal("TIMEOUT")
@@ -118,8 +112,6 @@ class WebOracle:
             self._lock.notify_all()
             while not self._answers:
                 if self._stopping:
-                    from stream_al.worker import QUIT
-
                     return QUIT
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -128,8 +120,6 @@ class WebOracle:
             answer = self._answers.popleft()
             self._item = None
         if isinstance(answer, str):
-            from stream_al.worker import coerce_label
-
             answer = coerce_label(answer, item)  # "1" is the class 1 when the classes are ints
         return answer
 
@@ -173,8 +163,6 @@ class WebOracle:
 
 
 def _handler(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
-    from stream_al.worker import SKIP
-
     class Handler(BaseHTTPRequestHandler):
         server_version = "stream-al"
 

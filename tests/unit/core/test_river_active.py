@@ -126,8 +126,6 @@ def test_a_sampler_decides_like_the_active_learner(name: str) -> None:
         engine.append(decision.queried)
         if decision.queried:
             learner.learn(x, y, decision.prediction)
-    if name == "moving-average" and not getattr(learner.strategy, "_observed", False):
-        pytest.skip("ActiveLearner does not feed MovingAverage.observe yet")
     assert _run(sampler, data)[1] == engine
 
 

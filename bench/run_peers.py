@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from peers.jobs import job_key  # bench/peers, beside this script
+
 from stream_al.benchmarks.peers import (
     BUDGETS,
     RECORDED,
@@ -47,11 +49,6 @@ VERSIONS = {
     "river": "river",
     "moa": "capymoa",
 }
-JOB_KEYS = ("stream", "csv", "target", "model", "strategy", "budget", "seed", "max_events")
-
-
-def _key(job: dict[str, Any]) -> str:
-    return json.dumps([job.get(k) for k in JOB_KEYS])
 
 
 def export(
@@ -94,7 +91,7 @@ def run_systems(
                 f"bench: {python} is missing; run bench/run (it makes the environments)"
             )
         jobs = jobs_for(system, csvs, budgets, max_events)
-        wanted |= {_key({**j}) for j in jobs}
+        wanted |= {job_key({**j}) for j in jobs}
         for k in range(workers):
             shard = jobs[k::workers]
             if not shard:
@@ -227,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in path.read_text().splitlines():
             if line.strip():
                 result = json.loads(line)
-                if wanted is None or _key(result) in wanted:
+                if wanted is None or job_key(result) in wanted:
                     lines.append(result)
     errors = [r for r in lines if "error" in r]
     for r in errors[:10]:

@@ -28,9 +28,6 @@ that its wheel ships (``capymoa/jar/moa.jar``; ``CAPYMOA_MOA_JAR`` and
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -38,9 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-# A job's identity, as bench/run_peers.py keys it.
-JOB_KEYS = ("stream", "csv", "target", "model", "strategy", "budget", "seed", "max_events")
+from jobs import read_csv, run_jobs
 
 # stream-al's Hoeffding tree settings (stream_al.core.models.TREE_PARAMS) in MOA's words:
 # gini, grace period 20, delta 0.2, tau 0.1; the leaves predict with adaptive naive Bayes
@@ -91,18 +86,7 @@ def load(path: str, target: str) -> Data:
     key = (path, target)
     if key in _loaded:
         return _loaded[key]
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        if target not in header:
-            raise ValueError(f"{path} has no column {target!r}")
-        t = header.index(target)
-        features = [h for i, h in enumerate(header) if i != t]
-        rows: list[list[float]] = []
-        ys: list[str] = []
-        for record in reader:
-            ys.append(record[t])
-            rows.append([float(v) for i, v in enumerate(record) if i != t])
+    features, rows, ys = read_csv(path, target)
     classes = tuple(sorted(set(ys)))
     index = {c: i for i, c in enumerate(classes)}
     labels = [index[y] for y in ys]
@@ -199,80 +183,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def job_key(job: dict[str, Any]) -> str:
-    """A job's identity as a string (its :data:`JOB_KEYS` values)."""
-    return json.dumps([job.get(k) for k in JOB_KEYS])
-
-
-def read_jobs(path: Path) -> list[dict[str, Any]]:
-    """The jobs of a JSON-lines file (blank lines skipped); ValueError if one is not an object."""
-    jobs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            job = json.loads(line)
-            if not isinstance(job, dict):
-                raise ValueError(f"line {n} is not a JSON object")
-            jobs.append(job)
-    return jobs
-
-
-def finished(path: Path) -> set[str]:
-    """The keys of the jobs RESULTS already holds without an error (unreadable lines ignored)."""
-    done: set[str] = set()
-    if not path.exists():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            result = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a killed run: that job runs again
-        if isinstance(result, dict) and result.get("system") == "moa" and "error" not in result:
-            done.add(job_key(result))
-    return done
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the jobs; 0 once every job has a line, 2 for bad arguments."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=Path, required=True, help="JSON lines, one job each")
-    parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended to")
-    args = parser.parse_args(argv)
-    try:
-        jobs = read_jobs(args.jobs)
-    except (OSError, ValueError) as exc:
-        parser.error(f"--jobs {args.jobs}: {exc}")
-    done = finished(args.out)
-
+def _start_jvm() -> None:
     start = time.perf_counter()
     import capymoa  # noqa: F401  (starts the JVM, once for every job)
 
     print(f"moa: JVM up in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a", encoding="utf-8") as out:
-        for i, job in enumerate(jobs, 1):
-            name = (
-                f"moa [{i}/{len(jobs)}] {job.get('stream')} {job.get('model')} "
-                f"{job.get('strategy')} b={job.get('budget')} s={job.get('seed')}"
-            )
-            key = job_key(job)
-            if key in done:
-                print(f"{name}: done before", file=sys.stderr, flush=True)
-                continue
-            try:
-                result = run_job(job)
-            except Exception as exc:  # JPype's Java exceptions included: report, go on
-                result = {**job, "system": "moa", "error": f"{type(exc).__name__}: {exc}"}
-                note = f"ERROR {result['error']}"
-            else:
-                done.add(key)
-                note = (
-                    f"accuracy {result['accuracy']:.4f}, {result['labels']} labels "
-                    f"({result['label_fraction']:.3f}), {result['us_per_event']:.1f} us/event"
-                )
-            out.write(json.dumps(result) + "\n")
-            out.flush()
-            print(f"{name}: {note}", file=sys.stderr, flush=True)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the jobs; 0 once every job has a line, 2 for bad arguments."""
+    return run_jobs("moa", run_job, argv, before=_start_jvm)
 
 
 if __name__ == "__main__":

@@ -145,13 +145,15 @@ bench/run --elec2 ../shared/data/elec2.csv --no-throughput   # label efficiency 
 bench/throughput                               # engine, serve on real Kafka and Redis, memory
 .venv/bin/python bench/features.py --elec2 ../shared/data/elec2.csv \
     --out bench/results/features.json --markdown bench/results/features.md
+.venv/bin/python bench/pool.py                 # stream-al select on 10,000 and 100,000 rows
 ```
 
 `bench/run` makes one virtual environment per peer (`bench/requirements-*.txt`: their
 libraries pin versions stream-al does not use), exports the streams as CSV to a cache
 folder (not the repository), runs every job ({seeds} seeds, budgets {budgets}{cap}) and
 writes this file, `bench/results/*.jsonl` (one line per run) and `bench/plots/`. The
-last section, when `bench/results/features.md` exists, comes from `bench/features.py`.
+last sections, when `bench/results/features.md` and `pool.md` exist, come from
+`bench/features.py` and `bench/pool.py`.
 Microseconds per event are measured with `--workers` runners side by side on the machine
 above: compare systems with each other, not with other machines.
 
@@ -250,8 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = json.loads(engine_file.read_text()) if engine_file.exists() else None
     throughput = [json.loads(p.read_text()) for p in sorted(args.results.glob("throughput-*.json"))]
     appendix = speed_section(engine, throughput)
-    if features.exists():
-        appendix += "\n" + features.read_text()
+    for extra in (features, args.results / "pool.md"):
+        if extra.exists():
+            appendix += "\n" + extra.read_text()
     if args.appendix:
         appendix += "\n" + args.appendix.read_text()
     args.report.write_text(

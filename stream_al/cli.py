@@ -386,18 +386,21 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     learner = _learner_settings(args, settings.learner)
     spec = _stream(args)
+    warm = _warm_start(args) if args.warm_start else None
     if args.cost_column:
         _check_cost_column(_load(spec)(0), args.cost_column)
     progress = Progress(enabled=not args.quiet)
-    report = evaluate(
-        _load(spec),
-        learner.spec(),
-        seeds=args.seeds,
-        delay=args.delay,
-        clock=time.perf_counter,
-        progress=lambda msg, *_: progress.update(f"evaluate {spec.spec}: {msg}", force=True),
-        cost_key=args.cost_column,
-    )
+    options: dict[str, Any] = {
+        "seeds": args.seeds,
+        "delay": args.delay,
+        "clock": time.perf_counter,
+        "progress": lambda msg, *_: progress.update(f"evaluate {spec.spec}: {msg}", force=True),
+        "cost_key": args.cost_column,
+    }
+    if warm is None:
+        report = evaluate(_load(spec), learner.spec(), **options)
+    else:
+        report = _evaluate_warm(spec, learner, warm, settings, options)
     progress.done()
     report = {"stream": spec.spec, **report, "options": _options(learner)}
     lo, hi = report["accuracy_ci95"]
@@ -429,6 +432,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"drifts detected: {report['drifts']:g} per run; {report['us_per_event']:.1f} µs per event"
     )
+    if warm is not None:
+        _print_warm(report, learner.strategy)
     if args.json:
         _write_json(args.json, report)
         print(f"report: {args.json}")
@@ -436,6 +441,63 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     curves["full labels"] = report["full_labels_curve"]
     _plot(args.plot, curves, f"{spec.spec}: {learner.model}, budget {learner.budget:g}")
     return 0
+
+
+def _warm_start(args: argparse.Namespace, kinds: Sequence[str] | None = None) -> Any:
+    from stream_al.warm_start import KINDS, parse_warm_start
+
+    try:
+        return parse_warm_start(args.warm_start, args.target, kinds or KINDS)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _evaluate_warm(
+    spec: StreamSpec, learner: LearnerSettings, warm: Any, settings: Settings, options: Any
+) -> dict[str, Any]:
+    from stream_al.model_file import ModelFileError
+    from stream_al.warm_start import evaluate_warm_start
+
+    key = settings.checkpoint.key
+    try:
+        return evaluate_warm_start(
+            _load(spec),
+            learner.spec(),
+            warm,
+            key=key.get_secret_value().encode() if key else None,
+            kafka=settings.kafka,
+            **options,
+        )
+    except (ValueError, ModelFileError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _print_warm(report: dict[str, Any], strategy: str) -> None:
+    w = report["warm_start"]
+    print(f"{w['summary']}; the live stream is the {report['n_events']:,} events above")
+    rows = []
+    for name, cold, hot in (
+        (strategy, report, w),
+        ("random", report["baseline"], w["baseline"]),
+        ("full labels", report["full_labels"], w["full_labels"]),
+    ):
+        lo, hi = hot["accuracy_ci95"]
+        rows.append(
+            [
+                name,
+                percent(cold["accuracy"], 2),
+                percent(hot["accuracy"], 2),
+                f"[{percent(lo, 2)}, {percent(hi, 2)}]",
+                f"{(hot['accuracy'] - cold['accuracy']) * 100:+.2f} pts",
+                percent(hot.get("label_fraction", 1.0), 2),
+            ]
+        )
+    print(
+        table(
+            ["", "cold start", "warm start", "95% interval", "gain", "label fraction"],
+            rows,
+        )
+    )
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -521,10 +583,53 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args.quiet)
     if args.replica:
         settings.service.replica_id = args.replica
+    if args.warm_start:
+        settings.service.warm_start = args.warm_start
+    if args.target:
+        settings.service.warm_start_target = args.target
     try:
         return run_serve(settings, publish_predictions=not args.no_predictions)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.checkpoints import CheckpointError
+    from stream_al.model_file import ModelFileError, export_checkpoint, import_checkpoint
+    from stream_al.serve import _store
+
+    if settings.checkpoint.key is None:
+        raise UsageError(
+            "STREAM_AL_CHECKPOINT__KEY is not set: model files are signed with the "
+            "checkpoint key (the one serve uses)"
+        )
+    key = settings.checkpoint.key.get_secret_value().encode()
+    replica = args.replica or settings.service.replica_id
+    store = _store(settings, replica, settings.service.label_claim_idle_seconds)
+    where = f"Redis prefix {settings.redis.prefix!r}"
+    try:
+        if args.action == "export":
+            cp = export_checkpoint(store, args.out, key)
+            print(
+                f"exported the checkpoint of replica {cp.replica} (train log "
+                f"{cp.train_log_id or 'empty'}) from {where} to {args.out}"
+            )
+        else:
+            done = import_checkpoint(store, args.path, key, replica, force=args.force)
+            replaced = f"; replaced {', '.join(done.replaced)}" if done.replaced else ""
+            skipped = (
+                f"; the {done.skipped_log_entries:,} train-log entries before it are not "
+                "learned by it"
+                if done.skipped_log_entries
+                else ""
+            )
+            print(
+                f"imported {args.path} into {where} as the checkpoint of replica "
+                f"{done.replica}{replaced}{skipped}; serve starts from it"
+            )
+    except (ModelFileError, CheckpointError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -538,9 +643,72 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.stale_seconds:
         settings.worker.stale_seconds = args.stale_seconds
     try:
+        if args.oracle == "label-studio":
+            from stream_al.label_studio import run_bridge
+
+            return run_bridge(settings, args.max_items, args.idle_exit)
         return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+
+
+def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.checkpoints import CheckpointError
+    from stream_al.selection import SelectOptions, current_learner, select
+    from stream_al.serve import store_for
+
+    if settings.checkpoint.key is None:
+        raise UsageError(
+            "STREAM_AL_CHECKPOINT__KEY is not set: models and checkpoints are signed with it"
+        )
+    key = settings.checkpoint.key.get_secret_value().encode()
+    options = SelectOptions(
+        pool=args.pool,
+        k=args.k,
+        candidates=args.candidates,
+        target=args.target,
+        id_column=args.id_column,
+        model=args.model,
+        max_rows=args.max_rows,
+        dry_run=args.dry_run,
+    )
+    progress = Progress(enabled=not args.quiet)
+    try:
+        if options.candidates is not None and options.candidates < options.k:
+            raise ValueError(f"--candidates {options.candidates} is fewer than --k {options.k}")
+        store = None if args.model and args.dry_run else store_for(settings, "select")
+        if args.model:
+            from stream_al.model_file import import_model
+
+            learner, origin = import_model(args.model, key), f"model file {args.model}"
+        else:
+            assert store is not None
+            learner, origin = current_learner(store, key)
+        progress.update(f"select: ranking with {learner.model_name} from {origin}", force=True)
+        report = select(options, settings, store, learner, progress.update)
+        progress.done()
+    except (ValueError, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__name__ == "ModelFileError":
+            raise UsageError(str(exc)) from None
+        raise
+    if args.json:
+        _write_json(args.json, report)
+    verb = "picked (dry run)" if options.dry_run else "queued"
+    print(
+        f"{verb} {len(report['ids'])} of {report['scanned']:,} pool rows in "
+        f"{report['seconds']:.1f} s; mean uncertainty {report['mean_score']:.3f} "
+        f"(top-{options.k}: {report['top_uncertainty_mean_score']:.3f}); mean pairwise "
+        f"distance {report['mean_pairwise_distance']:.2f} (top-{options.k}: "
+        f"{report['top_uncertainty_mean_pairwise_distance']:.2f})"
+        + (
+            f"; {report['already_queued_or_labeled']} passed over (queued or labeled already)"
+            if report["already_queued_or_labeled"]
+            else ""
+        )
+    )
+    return 0
 
 
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
@@ -663,7 +831,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         description="Test-then-train over every event, several seeds, with random sampling "
         "at the same budget and the model with every label on the same stream.",
         epilog="example:\n  stream-al evaluate --stream csv:data/elec2.csv --target class "
-        "--model hoeffding-tree --strategy split --budget 0.1 --seeds 3 --json out.json",
+        "--model hoeffding-tree --strategy split --budget 0.1 --seeds 3 --json out.json\n"
+        "  stream-al evaluate --stream csv:data/elec2.csv --target class --budget 0.05 "
+        "--warm-start first:5000",
         formatter_class=formatter,
     )
     _add_stream_options(ev, None)
@@ -683,6 +853,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         metavar="COLUMN",
         help="a column holding each event's label cost (> 0; taken out of the features); "
         "with --unit cost the budget is spent in it",
+    )
+    ev.add_argument(
+        "--warm-start",
+        metavar="SPEC",
+        help="also run warm-started and compare, same live stream and budget: first:N (the "
+        "first N events of --stream are the history, the rest is live), csv:PATH (label "
+        "column --target), topic:NAME (labeled events in Kafka) or model:PATH (a model file)",
     )
     ev.add_argument("--json", metavar="PATH", help="write the report as JSON")
     ev.add_argument("--plot", metavar="PATH", help="write learning curves as PNG")
@@ -760,7 +937,39 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
             name, help=what, epilog=f"example:\n  stream-al {name}", formatter_class=formatter
         ).set_defaults(func=func)
     _add_service_commands(sub, formatter)
+    _add_select_command(sub, formatter)
     return parser
+
+
+def _add_select_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    select = sub.add_parser(
+        "select",
+        help="queue the most informative, diverse items of a historical pool",
+        description="Rank a pool of unlabeled history with the current model (the newest "
+        "checkpoint in Redis and the train log after it, or --model PATH), keep the most "
+        "uncertain candidates and queue k of them chosen by a greedy k-center on their "
+        "features, into the label queue serve uses. One pass over the pool, memory bounded "
+        "by --candidates.",
+        epilog="example:\n  stream-al select --pool csv:history.csv --target label --k 100",
+        formatter_class=formatter,
+    )
+    select.add_argument("--pool", required=True, metavar="SPEC", help="csv:PATH or topic:NAME")
+    select.add_argument("--k", required=True, type=_at_least(1), metavar="N", help="items to queue")
+    select.add_argument(
+        "--candidates",
+        type=_at_least(1),
+        metavar="C",
+        help="most uncertain rows kept for the diversity step (default: max(10 k, 1000))",
+    )
+    select.add_argument("--target", metavar="COLUMN", help="a label column of the pool to ignore")
+    select.add_argument("--id-column", metavar="COLUMN", help="item ids (default: an id column)")
+    select.add_argument("--model", metavar="PATH", help="an exported model file to rank with")
+    select.add_argument("--max-rows", type=_at_least(1), metavar="N", help="read at most N rows")
+    select.add_argument("--dry-run", action="store_true", help="rank and pick, queue nothing")
+    select.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    select.add_argument("--config", metavar="FILE", help="TOML settings file")
+    select.add_argument("--quiet", action="store_true", help="no progress output")
+    select.set_defaults(func=cmd_select)
 
 
 def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -778,8 +987,56 @@ def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> 
     serve.add_argument("--config", metavar="FILE", help="TOML settings file")
     serve.add_argument("--replica", metavar="NAME", help="replica id (default: host name)")
     serve.add_argument("--no-predictions", action="store_true", help="publish no predictions")
+    serve.add_argument(
+        "--warm-start",
+        metavar="SPEC",
+        help="when no checkpoint exists yet, learn this first: csv:PATH (label column "
+        "--target), topic:NAME (labeled events in Kafka) or model:PATH (a model file)",
+    )
+    serve.add_argument("--target", metavar="COLUMN", help="label column of a csv: warm start")
     serve.add_argument("--quiet", action="store_true", help="log warnings and errors only")
     serve.set_defaults(func=cmd_serve)
+
+    model = sub.add_parser(
+        "model",
+        help="export the newest checkpoint to a model file, or import one for serve",
+        description="A model file is a signed learner snapshot (signed with "
+        "STREAM_AL_CHECKPOINT__KEY, like checkpoints). export writes the newest checkpoint "
+        "in Redis to a file; import writes a file into Redis as the checkpoint serve starts "
+        "from. import refuses a deployment that has checkpoints or a train log already "
+        "unless --force (then stop every serve replica first).",
+        epilog="examples:\n  stream-al model export --out model.salm\n"
+        "  stream-al model import model.salm\n"
+        "  stream-al serve --warm-start model:model.salm",
+        formatter_class=formatter,
+    )
+    actions = model.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    export = actions.add_parser(
+        "export",
+        help="newest checkpoint -> model file",
+        epilog="example:\n  stream-al model export --out model.salm",
+        formatter_class=formatter,
+    )
+    export.add_argument("--out", required=True, metavar="PATH", help="model file to write")
+    imp = actions.add_parser(
+        "import",
+        help="model file -> the checkpoint serve starts from",
+        epilog="example:\n  stream-al model import model.salm --force",
+        formatter_class=formatter,
+    )
+    imp.add_argument("path", metavar="PATH", help="model file to read")
+    imp.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing checkpoints (the train log so far is not learned by the model)",
+    )
+    imp.add_argument("--replica", metavar="NAME", help="checkpoint under this replica id")
+    for p in (export, imp):
+        p.add_argument("--config", metavar="FILE", help="TOML settings file")
+    export.set_defaults(replica=None)
+    model.set_defaults(func=cmd_model)
 
     worker = sub.add_parser(
         "worker",
@@ -787,13 +1044,16 @@ def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> 
         description="Take items from the label queue, get each label from an oracle "
         "(file:PATH ground truth, or terminal for a person), give it back.",
         epilog="example:\n  stream-al worker --oracle file:truth.csv\n"
-        "  stream-al worker --oracle terminal",
+        "  stream-al worker --oracle terminal\n"
+        "  stream-al worker --oracle label-studio",
         formatter_class=formatter,
     )
     worker.add_argument(
         "--oracle",
         required=True,
-        help="file:PATH, terminal, or web (a labeling page; needs STREAM_AL_WORKER__WEB_TOKEN)",
+        help="file:PATH, terminal, web (a labeling page; needs STREAM_AL_WORKER__WEB_TOKEN), "
+        "or label-studio (a bridge to a Label Studio project; needs "
+        "STREAM_AL_WORKER__LABEL_STUDIO_URL and _TOKEN)",
     )
     worker.add_argument("--config", metavar="FILE", help="TOML settings file")
     worker.add_argument("--name", help="consumer name (default: host and pid)")

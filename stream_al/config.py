@@ -339,6 +339,12 @@ class ServiceSettings(BaseModel):
         ge=0,
         description="About how many queries and labels the Redis audit stream keeps (0 = off).",
     )
+    warm_start: str | None = Field(
+        None,
+        description="Labeled history learned before the first event when no checkpoint "
+        "exists yet: csv:PATH, topic:NAME or model:PATH (unset: a cold start).",
+    )
+    warm_start_target: str | None = Field(None, description="Label column of a csv: warm start.")
 
 
 class CheckpointSettings(BaseModel):
@@ -389,6 +395,43 @@ class WorkerSettings(BaseModel):
     )
     stale_seconds: float | None = Field(
         None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
+    )
+    label_studio_url: str = Field(
+        "http://127.0.0.1:8080", description="Label Studio's address (the label-studio oracle)."
+    )
+    label_studio_token: SecretStr | None = Field(
+        None,
+        description="Label Studio personal access token, or legacy API token (secret; "
+        "required by the label-studio oracle).",
+    )
+    label_studio_project: int | None = Field(
+        None,
+        ge=1,
+        description="Label Studio project id (unset: the project titled LABEL_STUDIO_TITLE, "
+        "created if missing).",
+    )
+    label_studio_title: str = Field(
+        "stream-al", min_length=3, description="Title of the Label Studio project to use or create."
+    )
+    label_studio_max_open_tasks: int = Field(
+        100, ge=1, description="Items held as Label Studio tasks awaiting an annotation, at most."
+    )
+    label_studio_poll_seconds: float = Field(
+        30.0, gt=0, description="How often held tasks are read back from Label Studio."
+    )
+    label_studio_webhook_url: str | None = Field(
+        None,
+        description="Where Label Studio reaches the bridge's webhook, e.g. "
+        "http://127.0.0.1:8601/ (unset: no webhook, polling only).",
+    )
+    label_studio_webhook_host: str = Field(
+        "127.0.0.1", description="Bind address of the Label Studio webhook endpoint."
+    )
+    label_studio_webhook_port: int = Field(
+        8601, ge=0, le=65535, description="Port of the Label Studio webhook endpoint."
+    )
+    label_studio_webhook_secret: SecretStr | None = Field(
+        None, description="Shared secret Label Studio sends the webhook (secret; optional)."
     )
 
 

@@ -9,7 +9,7 @@ Message        Where                               Fields
 ``QueryItem``  service -> label queue              id, features, proba, prediction, score,
                                                    strategy, threshold, reason, enqueued_at,
                                                    model_version, tier, priority, explanation,
-                                                   votes_needed?, escalated?
+                                                   source, votes_needed?, escalated?
 ``Label``      worker -> service (label stream)    id, label, annotator, ts?, tier?
 =============  ==================================  ==========================================
 
@@ -108,6 +108,8 @@ class QueryItem(_Message):
     tier: Literal["crowd", "expert"] = "crowd"
     priority: Literal["high", "normal"] = "normal"
     explanation: dict[str, Any] | None = None
+    # A live event, or a historical row queued by ``stream-al select``.
+    source: Literal["stream", "pool"] = "stream"
     votes_needed: int = 1
     escalated: dict[str, Any] | None = None
 

@@ -3,7 +3,8 @@ signals.
 
 Start-up waits for Redis and Kafka with backoff (readiness stays false meanwhile),
 restores the learner (this replica's checkpoint, else the newest any replica wrote, else a
-fresh model), replays the train log after it, and only then consumes events. The first
+fresh model, warm-started from ``STREAM_AL_SERVICE__WARM_START`` if set and checkpointed at
+once), replays the train log after it, and only then consumes events. The first
 SIGTERM or SIGINT finishes the current batch, commits, checkpoints and exits 0; a second
 one exits at once (code 1).
 """
@@ -23,15 +24,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from kafka.errors import KafkaError
 
-from stream_al.checkpoints import CheckpointError
+from stream_al.checkpoints import CheckpointError, make_checkpoint
 from stream_al.config import KafkaSettings, Settings
+from stream_al.core.learner import ActiveLearner
 from stream_al.health import Health, HealthServer
 from stream_al.io.kafka import EventSource, Publisher
 from stream_al.io.redis import RedisStore, connect
 from stream_al.metrics import Metrics
+from stream_al.model_file import ModelFileError
 from stream_al.service import RECOVERABLE, Routing, Service
 from stream_al.service import EventSource as Source
 from stream_al.service import Publisher as Sink
+from stream_al.warm_start import WarmStart, parse_warm_start, warm_up
 from stream_al.worker import Oracle, Worker, make_oracle
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "run_serve",
     "run_worker",
     "startup_summary",
+    "store_for",
 ]
 
 log = logging.getLogger("stream_al.serve")
@@ -157,6 +162,11 @@ def _install_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def store_for(settings: Settings, consumer: str) -> RedisStore:
+    """The deployment's Redis store as ``consumer`` (commands other than serve)."""
+    return _store(settings, consumer, settings.service.label_claim_idle_seconds)
+
+
 def _store(settings: Settings, consumer: str, claim_idle: float) -> RedisStore:
     r = settings.redis
     client = connect(
@@ -176,6 +186,16 @@ def _store(settings: Settings, consumer: str, claim_idle: float) -> RedisStore:
     )
 
 
+def _warm_start(settings: Settings) -> WarmStart | None:
+    spec = settings.service.warm_start
+    if not spec:
+        return None
+    try:
+        return parse_warm_start(spec, settings.service.warm_start_target, ("csv", "topic", "model"))
+    except ValueError as exc:
+        raise ConfigurationError(f"STREAM_AL_SERVICE__WARM_START: {exc}") from None
+
+
 def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     """Run the service until a signal; returns the exit code."""
     if settings.checkpoint.key is None:
@@ -185,6 +205,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         )
     key = settings.checkpoint.key.get_secret_value().encode()
     replica = settings.service.replica_id
+    warm = _warm_start(settings)
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics = Metrics.create()
@@ -210,17 +231,36 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         if _retrying("redis", store.ensure_groups_ok, health, is_stopping) is None:
             return 0
         spec = settings.learner.spec()
+        warmed: list[str] = []
+
+        def fresh() -> ActiveLearner:
+            # Called only when no replica has checkpointed: a restart does not learn the
+            # history twice (its checkpoint holds it).
+            learner = spec.build(settings.learner.seed)
+            if warm is not None:
+                try:
+                    warmed.append(warm_up(learner, warm, kafka=settings.kafka, key=key))
+                except ValueError as exc:
+                    raise ConfigurationError(f"warm start: {exc}") from None
+            return learner
+
+        def save_warm(learner: ActiveLearner) -> bool:
+            store.save(make_checkpoint(learner, replica, None, key, time.time()))
+            return True
+
         restored = _retrying(
             "redis",
-            lambda: Service.restore_learner(
-                store, replica, key, lambda: spec.build(settings.learner.seed)
-            ),
+            lambda: Service.restore_learner(store, replica, key, fresh),
             health,
             is_stopping,
         )
         if restored is None:
             return 0
         learner, after, origin = restored
+        # Checkpoint a warm model at once, so restarts and new replicas start from it.
+        if warmed and _retrying("redis", lambda: save_warm(learner), health, is_stopping) is None:
+            return 0
+        origin = warmed[-1] if warmed else origin
         metrics.model_info.labels(
             model=learner.model_name,
             strategy=learner.strategy_name,
@@ -268,7 +308,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         publisher.close()
         log.info("stopped cleanly: offsets committed, checkpoint written")
         return 0
-    except CheckpointError as exc:
+    except (CheckpointError, ModelFileError) as exc:
         raise ConfigurationError(str(exc)) from None
     except backend.fatal as exc:
         log.error("kafka: %s", exc)

@@ -40,11 +40,25 @@ from stream_al.core.explain import top_contributions
 from stream_al.core.learner import ActiveLearner, Decision
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.health import Health
-from stream_al.io.base import CheckpointStore, DeadLetterSink, LabelStore, queue_slot
+from stream_al.io.base import (
+    CheckpointStore,
+    DeadLetterSink,
+    EnqueueRequest,
+    LabelStore,
+    queue_slot,
+)
 from stream_al.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label
 
-__all__ = ["Action", "LabelLoop", "Service", "checkpoint_due", "dead_letter"]
+__all__ = [
+    "Action",
+    "LabelLoop",
+    "Routing",
+    "Service",
+    "checkpoint_due",
+    "dead_letter",
+    "queue_request",
+]
 
 # Failures the loop waits out: a server away, a timeout, a broken connection.
 RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, KafkaError, OSError)
@@ -128,6 +142,64 @@ class Routing:
         high = self.priority_threshold is not None and score >= self.priority_threshold
         tier = "expert" if expert else "crowd"
         return tier, "high" if high else "normal", queue_slot(tier, high)
+
+
+def queue_request(
+    *,
+    item_id: str,
+    features: dict[str, Any],
+    prediction: Any,
+    proba: dict[Any, float],
+    score: float,
+    reason: str,
+    threshold: float | None,
+    strategy: str,
+    enqueued_at: float,
+    model_version: int,
+    routing: Routing,
+    label_ttl: float,
+    explanation: dict[str, Any] | None = None,
+    source: str = "stream",
+) -> EnqueueRequest:
+    """The store request that queues one item for labeling (see :meth:`LabelStore.enqueue`).
+
+    The pending record keeps what learning the label needs; the queue item carries what a
+    labeler sees. ``source`` says where the item came from: ``"stream"`` (a live event)
+    or ``"pool"`` (``stream-al select`` on a historical pool).
+    """
+    tier, band, slot = routing.route(score)
+    votes = routing.votes(tier)
+    pending_fields: dict[str, Any] = {
+        "features": features,
+        "prediction": prediction,
+        "score": score,
+        "reason": reason,
+        "enqueued_at": enqueued_at,
+        "model_version": model_version,
+        "source": source,
+    }
+    item_fields: dict[str, Any] = {
+        "id": item_id,
+        "features": features,
+        "proba": {str(k): v for k, v in proba.items()},
+        "prediction": prediction,
+        "score": score,
+        "strategy": strategy,
+        "threshold": threshold,
+        "reason": reason,
+        "enqueued_at": enqueued_at,
+        "model_version": model_version,
+        "tier": tier,
+        "priority": band,
+        "explanation": explanation,
+        "source": source,
+    }
+    if votes > 1:  # the store collects the votes; it may queue the item again
+        item_fields["votes_needed"] = votes
+    item = _json(item_fields)
+    if votes > 1:
+        pending_fields |= {"votes_needed": votes, "tier": tier, "slot": slot, "queue_item": item}
+    return item_id, _json(pending_fields), item, label_ttl, slot, votes
 
 
 class LabelLoop:
@@ -287,46 +359,24 @@ class LabelLoop:
                 for outcome, n in counts.items():
                     self.metrics.events.labels(outcome=outcome).inc(n)
 
-    def _enqueue_request(self, action: Action) -> tuple[str, str, str, float, str, int]:
+    def _enqueue_request(self, action: Action) -> EnqueueRequest:
         event, decision = action.event, action.decision
         assert event is not None and decision is not None
-        proba = {str(k): v for k, v in decision.proba.items()}
-        tier, band, slot = self.routing.route(decision.score)
-        votes = self.routing.votes(tier)
-        pending_fields = {
-            "features": event.features,
-            "prediction": decision.prediction,
-            "score": decision.score,
-            "reason": decision.reason,
-            "enqueued_at": action.decided_at,
-            "model_version": action.model_version,
-        }
-        item_fields = {
-            "id": event.id,
-            "features": event.features,
-            "proba": proba,
-            "prediction": decision.prediction,
-            "score": decision.score,
-            "strategy": self.learner.strategy_name,
-            "threshold": decision.threshold,
-            "reason": decision.reason,
-            "enqueued_at": action.decided_at,
-            "model_version": action.model_version,
-            "tier": tier,
-            "priority": band,
-            "explanation": action.explanation,
-        }
-        if votes > 1:  # the store collects the votes; it may queue the item again
-            item_fields["votes_needed"] = votes
-        item = _json(item_fields)
-        if votes > 1:
-            pending_fields |= {
-                "votes_needed": votes,
-                "tier": tier,
-                "slot": slot,
-                "queue_item": item,
-            }
-        return event.id, _json(pending_fields), item, self.label_ttl, slot, votes
+        return queue_request(
+            item_id=event.id,
+            features=event.features,
+            prediction=decision.prediction,
+            proba=decision.proba,
+            score=decision.score,
+            reason=decision.reason,
+            threshold=decision.threshold,
+            strategy=self.learner.strategy_name,
+            enqueued_at=action.decided_at,
+            model_version=action.model_version,
+            routing=self.routing,
+            label_ttl=self.label_ttl,
+            explanation=action.explanation,
+        )
 
     def _prediction(self, action: Action) -> str:
         event, decision = action.event, action.decision

@@ -15,7 +15,8 @@ Oracles:
 - :class:`~stream_al.web.WebOracle` (``web``): the same in a browser, with an undo: the
   worker holds each answer ``undo_seconds`` before writing it.
 
-New oracles (Label Studio) implement the same one-method protocol.
+Label Studio is asynchronous (many tasks open at once), so it is not an oracle but a
+bridge with its own loop on the same queue: :mod:`stream_al.label_studio`.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def make_oracle(spec: str) -> Oracle:
         return FileOracle(arg)
     if kind == "terminal" and not arg:
         return TerminalOracle()
-    raise ValueError(f"unknown oracle {spec!r}; use file:PATH, terminal or web")
+    raise ValueError(f"unknown oracle {spec!r}; use file:PATH, terminal, web or label-studio")
 
 
 @dataclass

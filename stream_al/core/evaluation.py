@@ -177,12 +177,14 @@ def evaluate(
     clock: Clock | None = None,
     progress: Progress | None = None,
     cost_key: str | None = None,
+    warm: Callable[[ActiveLearner, int], object] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``spec`` over seeds 0 .. seeds-1 against random sampling and full labels.
 
     ``data_for_seed(seed)`` returns the stream for a seed (synthetic streams differ per
-    seed; recorded ones need not). The result holds the report's keys (see the module
-    docstring and the README).
+    seed; recorded ones need not). ``warm(learner, seed)``, if given, warm-starts every
+    learner (the strategy's and both references) before its first event. The result
+    holds the report's keys (see the module docstring and the README).
     """
     if seeds < 1:
         raise ValueError(f"at least one seed is needed, got {seeds}")
@@ -197,6 +199,8 @@ def evaluate(
             "full": spec.full_labels(seed),
         }
         for kind, learner in plans.items():
+            if warm is not None:
+                warm(learner, seed)
             if progress:
                 progress(f"seed {seed + 1}/{seeds}: {kind}", seed, seeds)
             runs[kind].append(prequential(data, learner, delay, clock=clock, cost_key=cost_key))

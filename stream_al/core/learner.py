@@ -35,9 +35,10 @@ True
 
 from __future__ import annotations
 
+import copy
 import pickle
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.shaping import ClassBalance, Shaping
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM, QueryStrategy, make_strategy
-from stream_al.core.types import ClassLabel, Features, Proba
+from stream_al.core.types import ClassLabel, Example, Features, Proba
 from stream_al.core.uncertainty import (
     AUTO,
     COMMITTEE,
@@ -260,25 +261,7 @@ class ActiveLearner:
             event is predicted, nothing is spent and the strategy is not consulted.
 
         """
-        model = self._model
-        if self._fused:
-            proba, score = self._tree_proba(model, x)
-        else:
-            proba = self._predict_proba(model, x)
-        if proba:
-            prediction = max(proba, key=proba.__getitem__)
-            if self._fused:
-                pass
-            elif self._leaf:
-                score = leaf_impurity(model, x)
-            elif self._committee is not None:
-                score = disagreement(model, x, self._committee)
-            elif self._least_confidence:
-                score = 1.0 - proba[prediction]  # falls out of the argmax: no second pass
-            else:
-                score = self._measure(proba)
-        else:
-            prediction, score = None, 1.0
+        prediction, proba, score = self.assess(x)
         if self._confidence is not None and proba and self._confidence.update(score):
             self._react_to_label_free_drift()
         if self._shaping is not None:
@@ -305,6 +288,35 @@ class ActiveLearner:
         if queried:
             self.n_queried += 1
         return Decision(prediction, proba, score, queried, reason, threshold)
+
+    def assess(self, x: Features) -> tuple[ClassLabel | None, Proba, float]:
+        """``(prediction, proba, score)`` for ``x``: the uncertainty :meth:`decide` acts on,
+        with nothing decided, spent or monitored (pool selection ranks items with it).
+
+        >>> learner = ActiveLearner("gaussian-nb", "variable-uncertainty", budget=0.1)
+        >>> learner.assess({"x": 1.0})  # no label seen yet: no idea, fully uncertain
+        (None, {}, 1.0)
+
+        """
+        model = self._model
+        if self._fused:
+            proba, score = self._tree_proba(model, x)
+        else:
+            proba = self._predict_proba(model, x)
+        if not proba:
+            return None, proba, 1.0
+        prediction = max(proba, key=proba.__getitem__)
+        if self._fused:
+            pass
+        elif self._leaf:
+            score = leaf_impurity(model, x)
+        elif self._committee is not None:
+            score = disagreement(model, x, self._committee)
+        elif self._least_confidence:
+            score = 1.0 - proba[prediction]  # falls out of the argmax: no second pass
+        else:
+            score = self._measure(proba)
+        return prediction, proba, score
 
     def learn(
         self,
@@ -356,6 +368,56 @@ class ActiveLearner:
         self._learn_with(self._model, x, y)
         self.n_learned += 1
         return drifted
+
+    # -- warm start --------------------------------------------------------------------
+
+    def warm_start(self, history: Iterable[Example]) -> int:
+        """Learn a labeled history before the live stream; returns how many examples.
+
+        Each example is predicted, then learned, as a label from the train log is (so the
+        drift monitor sees the history and scalers see every example). The budget and the
+        stopping rule are left as they were: the budget is spent on the live stream only,
+        so history examples count neither as events nor as labels, and a drift in the
+        history does not boost the live budget.
+
+        >>> learner = ActiveLearner("gaussian-nb", budget=0.05)
+        >>> history = [({"x": float(v)}, "a" if v < 3 else "b") for v in range(6)] * 5
+        >>> learner.warm_start(history)
+        30
+        >>> learner.n_learned, learner.n_events, learner.n_queried, learner.budget.spent
+        (30, 0, 0, 0.0)
+        >>> learner.predict({"x": 4.5}), learner.predict({"x": 1.0})
+        ('b', 'a')
+
+        """
+        budget, stopping = copy.deepcopy(self._budget), copy.deepcopy(self._stopping)
+        n = 0
+        for x, y in history:
+            self.learn(x, y, self.predict(x))
+            n += 1
+        self._budget, self._stopping = budget, stopping
+        return n
+
+    def adopt(self, other: ActiveLearner) -> None:
+        """Start from ``other``'s model: a warm start from a saved learner.
+
+        Taken from ``other``: the model, the drift monitor and the warm-restart buffer (what
+        its labels determined) and its count of learned labels. Kept: this learner's
+        strategy, budget and event counts, so the budget is spent on the live stream only.
+        ``other`` must hold the same model (name and parameters) and is used up.
+        """
+        if other.model_name != self.model_name or other.model_params != self.model_params:
+            raise ValueError(
+                f"the saved model is {other.model_name} {other.model_params or ''}, this "
+                f"learner's is {self.model_name} {self.model_params or ''}: choose the same "
+                "model to start from it"
+            )
+        self._model = other._model
+        if self._monitor is not None and other._monitor is not None:
+            self._monitor = other._monitor
+        if self._recent.maxlen:
+            self._recent.extend(other._recent)
+        self.n_learned = other.n_learned
 
     # -- helpers -----------------------------------------------------------------------
 

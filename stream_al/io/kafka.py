@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -20,7 +21,7 @@ from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 
 from stream_al.config import KafkaSettings
 
-__all__ = ["EventSource", "Publisher", "ensure_topics"]
+__all__ = ["EventSource", "Publisher", "ensure_topics", "producer_for", "read_topic"]
 
 log = logging.getLogger("stream_al.kafka")
 
@@ -139,3 +140,40 @@ def producer_for(settings: KafkaSettings, **options: Any) -> KafkaProducer:
     """A producer with the cluster's connection and security settings."""
     base = {**settings.client_options(), "client_id": f"{settings.client_id}-producer"}
     return KafkaProducer(**{"acks": "all", "linger_ms": 5, **base, **options})
+
+
+def read_topic(
+    settings: KafkaSettings, topic: str, timeout: float = 120.0
+) -> Iterator[tuple[str, bytes]]:
+    """Every record of ``topic`` from its beginning to its end offsets as of the call,
+    partition by partition, as ``(origin, value)`` pairs (origin: topic:partition:offset).
+
+    A generator: memory stays bounded however long the topic. No consumer group, nothing
+    committed: every reader reads it all. Raises ``ValueError`` for a topic that does not
+    exist and ``TimeoutError`` when a partition is not read to its end within ``timeout``.
+    """
+    consumer = KafkaConsumer(
+        enable_auto_commit=False,
+        group_id=None,
+        receive_message_max_bytes=64 * 1024 * 1024,
+        **settings.client_options(),
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise ValueError(f"Kafka has no topic {topic!r}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        end = consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            deadline = time.monotonic() + timeout
+            while consumer.position(tp) < end[tp]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topic {topic!r} not read within {timeout:g} s")
+                for messages in consumer.poll(timeout_ms=500).values():
+                    for m in messages:
+                        if m.offset < end[tp]:
+                            yield f"{topic}:{tp.partition}:{m.offset}", m.value or b""
+    finally:
+        consumer.close(autocommit=False)

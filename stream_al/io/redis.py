@@ -288,7 +288,10 @@ class RedisStore:
         self._enqueue = client.register_script(_ENQUEUE)
         self._join = client.register_script(_JOIN)
         self._recover_labels = True
-        self._recover_items: set[str] = set(self.keys.queues)
+        # Per queue, where this worker's own unfinished items are read from after a
+        # restart: each is handed back once, so a worker that holds items (the Label
+        # Studio bridge) still gets new ones.
+        self._recover_items: dict[str, str] = dict.fromkeys(self.keys.queues, "0")
         self._last_claim = 0.0
 
     def ensure_groups(self) -> None:
@@ -476,9 +479,11 @@ class RedisStore:
         entries: list[tuple[str, str, dict[bytes, bytes] | None]] = []
         for key in keys:
             if key in self._recover_items and len(entries) < count:
-                mine = self._read_group(key, group, "0", count - len(entries))
-                if not mine:
-                    self._recover_items.discard(key)
+                mine = self._read_group(key, group, self._recover_items[key], count - len(entries))
+                if mine:
+                    self._recover_items[key] = mine[-1][0]
+                else:
+                    del self._recover_items[key]
                 entries += [(key, e, f) for e, f in mine]
         for key in keys:
             if len(entries) < count:

@@ -56,7 +56,7 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
     bad.write_text("key,value\na,b\n")
     with pytest.raises(ValueError, match="'id' and 'label'"):
         FileOracle(bad)
-    with pytest.raises(ValueError, match="use file:PATH, terminal or web"):
+    with pytest.raises(ValueError, match="use file:PATH, terminal, web or label-studio"):
         make_oracle("web")
 
 

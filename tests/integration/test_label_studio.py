@@ -1,0 +1,295 @@
+"""The Label Studio bridge against a real Label Studio server, with serve on real Kafka and
+Redis: tasks with predictions, labels by webhook and by polling, skips, a restart that
+creates no duplicate task, and queue items acknowledged only once their label is written.
+
+The server comes from `scripts/label-studio install` (.services/label-studio-venv), or the
+`label-studio` command named by STREAM_AL_LABEL_STUDIO; without one the test is skipped,
+and fails under CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.deployment import ROOT, Deployment, free_port, stream_records, wait_for
+
+EMAIL = "annotator@example.com"
+START_TIMEOUT_S = 240.0  # a first start migrates its database: about a minute here
+
+
+@dataclass(frozen=True)
+class LabelStudio:
+    """A running Label Studio server and the tokens of its one user."""
+
+    url: str
+    token: str  # the legacy API token
+    log: Path
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(
+            self.url + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+        return json.loads(text) if text.strip() else None
+
+    def project(self, title: str) -> dict[str, Any] | None:
+        found = self.api("GET", "/api/projects/?page_size=1000")["results"]
+        return next((p for p in found if p["title"] == title), None)
+
+    def tasks(self, project: int) -> list[dict[str, Any]]:
+        answer = self.api("GET", f"/api/tasks/?project={project}&fields=all&page_size=1000")
+        return list(answer["tasks"])
+
+    def annotate(self, task: int, label: str | None) -> None:
+        """Submit an annotation choosing ``label``; None skips the task."""
+        if label is None:
+            body: dict[str, Any] = {"result": [], "was_cancelled": True}
+        else:
+            region = {"from_name": "label", "to_name": "features", "type": "choices"}
+            body = {"result": [{**region, "value": {"choices": [label]}}]}
+        self.api("POST", f"/api/tasks/{task}/annotations", body)
+
+
+def _command() -> str | None:
+    for candidate in (
+        os.environ.get("STREAM_AL_LABEL_STUDIO"),
+        str(ROOT / ".services" / "label-studio-venv" / "bin" / "label-studio"),
+        shutil.which("label-studio"),
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
+    """A Label Studio server on a free loopback port, its data in a temporary directory;
+    stopped (its process group, by pid) and removed at the end of the session."""
+    command = _command()
+    if command is None:
+        why = "Label Studio is not installed: run `scripts/label-studio install`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    data = tmp_path_factory.mktemp("label-studio")
+    port, token = free_port(), secrets.token_hex(20)
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data),
+        # The bridge's webhook listens on 127.0.0.1, which Label Studio's SSRF guard refuses.
+        "SSRF_PROTECTION_ENABLED": "false",
+    }
+    log = data / "label-studio.log"
+    args = [command, "start", "--internal-host", "127.0.0.1", "--port", str(port)]
+    args += ["--no-browser", "--username", EMAIL, "--password", secrets.token_urlsafe(12)]
+    args += ["--user-token", token, "--enable-legacy-api-token"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: _healthy(url) or proc.poll() is not None,
+            START_TIMEOUT_S,
+            interval=1.0,
+            what="Label Studio to answer /health",
+        )
+        assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+        yield LabelStudio(url, token, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _held(deployment: Deployment, consumer: str) -> int:
+    """Queue items ``consumer`` holds unacknowledged (crowd tier)."""
+    summary = deployment.redis().xpending(f"{deployment.prefix}:queue", "workers")
+    for found in summary.get("consumers") or []:
+        name = found["name"]
+        if (name.decode() if isinstance(name, bytes) else name) == consumer:
+            return int(found["pending"])
+    return 0
+
+
+def _learned(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    """The labels in the train log, by item id (with the item's ``prediction``)."""
+    out = {}
+    for entry in deployment.store().read_train_log(None, 100_000):
+        label = json.loads(entry.label)
+        out[str(label["id"])] = {**label, "prediction": json.loads(entry.item).get("prediction")}
+    return out
+
+
+def _bridge(deployment: Deployment, ls: LabelStudio, title: str, **settings: str) -> Any:
+    env = deployment.env(
+        **{
+            "STREAM_AL_WORKER__NAME": "ls-bridge",
+            "STREAM_AL_WORKER__LABEL_STUDIO_URL": ls.url,
+            "STREAM_AL_WORKER__LABEL_STUDIO_TITLE": title,
+            "STREAM_AL_WORKER__LABEL_STUDIO_MAX_OPEN_TASKS": "4",
+            **settings,
+        }
+    )
+    return deployment._start(["worker", "--oracle", "label-studio"], "bridge", env, None)
+
+
+def test_the_bridge_through_a_real_label_studio(
+    deployment: Deployment, tmp_path: Path, label_studio: LabelStudio
+) -> None:
+    ls = label_studio
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "0.2"
+    truth_file = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", 500, truth_file)
+    truth = dict(row.split(",") for row in truth_file.read_text().splitlines()[1:])
+    serve = deployment.serve()
+
+    # The model learns first from a file worker, so the bridge's items carry predictions.
+    deployment.produce_raw(records[:300])
+    wait_for(lambda: len(deployment.predictions()) >= 300, 60, what="300 predictions")
+    first = deployment.worker(truth_file, "w1", "--idle-exit", "3")
+    assert first.popen.wait(timeout=120) == 0, first.output()
+    store = deployment.store()
+    wait_for(lambda: store.queue_depth() == 0, 30, what="the first items labeled")
+    deployment.produce_raw(records[300:])
+    wait_for(lambda: store.queue_depth() >= 12, 60, what="items for the bridge")
+
+    # A bridge with a webhook (and no polling to speak of), on the legacy token.
+    title, hook_port, secret = f"stream-al {deployment.prefix}", free_port(), "hook-secret-1"
+    bridge = _bridge(
+        deployment,
+        ls,
+        title,
+        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=ls.token,
+        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="3600",
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/",
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_PORT=str(hook_port),
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_SECRET=secret,
+    )
+    project = wait_for(lambda: ls.project(title), 60, what="the project")
+    assert project["sampling"] == "Uncertainty sampling"
+    tasks = wait_for(
+        lambda: (t := ls.tasks(project["id"])) and len(t) >= 4 and t, 60, what="4 tasks"
+    )
+    assert len(tasks) == 4 and _held(deployment, "ls-bridge") == 4
+    for task in tasks:
+        [prediction] = task["predictions"]
+        assert prediction["model_version"] == "stream-al" and 0.0 <= prediction["score"] <= 1.0
+        [region] = prediction["result"]
+        assert region["value"]["choices"][0] in ("True", "False")
+        assert task["data"]["stream_al_id"] in truth and task["meta"]["stream_al_entry"]
+    [hook] = ls.api("GET", f"/api/webhooks/?project={project['id']}")
+    assert hook["headers"] == {"X-Stream-Al-Secret": secret}
+
+    # Two labels and a skip, delivered by the webhook.
+    t1, t2, t3, t4 = tasks
+    ids = {t["id"]: t["data"]["stream_al_id"] for t in tasks}
+    learned_before = serve.metric("stream_al_labels_total", outcome="learned")
+    ls.annotate(t1["id"], truth[ids[t1["id"]]])
+    ls.annotate(t2["id"], truth[ids[t2["id"]]])
+    ls.annotate(t3["id"], None)
+    wait_for(
+        lambda: serve.metric("stream_al_labels_total", outcome="learned") >= learned_before + 2,
+        60,
+        what="two labels learned",
+    )
+    labels = _learned(deployment)
+    for task in (t1, t2):
+        label = labels[ids[task["id"]]]
+        assert label["annotator"] == f"label-studio:{EMAIL}"
+        assert str(label["label"]) == truth[ids[task["id"]]]
+        assert type(label["label"]) is type(label["prediction"])  # a class, not its text
+    assert ids[t3["id"]] not in labels  # skipped: dropped from the queue, never learned
+    # The bridge fills up again: three new tasks.
+    tasks = wait_for(
+        lambda: (t := ls.tasks(project["id"])) and len(t) >= 7 and t, 60, what="7 tasks"
+    )
+    assert len(tasks) == 7
+
+    # The webhook goes away; an annotation given now reaches nobody yet, and its item
+    # stays held (unacknowledged) until its label is written.
+    ls.api("DELETE", f"/api/webhooks/{hook['id']}/")
+    ls.annotate(t4["id"], truth[ids[t4["id"]]])
+    assert _held(deployment, "ls-bridge") == 4
+    assert bridge.terminate(timeout=20) == 0, bridge.output()
+    assert _held(deployment, "ls-bridge") == 4  # a stopped bridge keeps its items
+
+    # Restart: a personal access token (JWT), no webhook, polling every second.
+    pat = ls.api("POST", "/api/token/")["token"]
+    restarted = _bridge(
+        deployment,
+        ls,
+        title,
+        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=pat,
+        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="1",
+    )
+    wait_for(lambda: ids[t4["id"]] in _learned(deployment), 60, what="the label given offline")
+    assert _learned(deployment)[ids[t4["id"]]]["annotator"] == f"label-studio:{EMAIL}"
+    tasks = wait_for(
+        lambda: (t := ls.tasks(project["id"])) and len(t) >= 8 and t, 60, what="8 tasks"
+    )
+    items = [t["data"]["stream_al_id"] for t in tasks]
+    assert len(items) == len(set(items)) == 8, "a task was created twice"
+
+    # A label only polling can find (no webhook is registered any more).
+    assert ls.api("GET", f"/api/webhooks/?project={project['id']}") == []
+    open_tasks = [t for t in tasks if not t["annotations"] and t["cancelled_annotations"] == 0]
+    polled = open_tasks[0]
+    item = polled["data"]["stream_al_id"]
+    ls.annotate(polled["id"], truth[item])
+    wait_for(lambda: item in _learned(deployment), 60, what="the polled label learned")
+    # Unanswered tasks' items are still in the queue, held by the bridge.
+    wait_for(lambda: len(ls.tasks(project["id"])) >= 9, 60, what="the bridge refilled")
+    unanswered = [t for t in ls.tasks(project["id"]) if not t["annotations"]]
+    assert _held(deployment, "ls-bridge") == len(unanswered) == 4
+    assert restarted.terminate(timeout=20) == 0, restarted.output()
+    assert "Traceback" not in bridge.output() + restarted.output()
+
+
+def test_a_bad_token_or_address_is_a_usage_error(
+    deployment: Deployment, label_studio: LabelStudio
+) -> None:
+    for url, token, says in (
+        (label_studio.url, "not-the-token", "refused the token"),
+        (f"http://127.0.0.1:{free_port()}", label_studio.token, "cannot reach Label Studio"),
+    ):
+        proc = _bridge(
+            deployment,
+            label_studio,
+            "never",
+            STREAM_AL_WORKER__LABEL_STUDIO_URL=url,
+            STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=token,
+        )
+        assert proc.popen.wait(timeout=60) == 2
+        assert says in proc.output() and "Traceback" not in proc.output()

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-__all__ = ["Health", "HealthServer"]
+__all__ = ["Health", "HealthServer", "http_server"]
 
 
 class Health:
@@ -72,10 +72,8 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # scrapes every few seconds are not news
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd, self._thread = http_server(host, port, Handler)
         self.port = int(self.httpd.server_address[1])
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> HealthServer:
         self._thread.start()
@@ -84,3 +82,13 @@ class HealthServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def http_server(
+    host: str, port: int, handler: type[BaseHTTPRequestHandler]
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """A threading HTTP server bound now (port 0: any free one) and its daemon thread, not
+    started yet: serving must never keep the process alive or block its loop."""
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server, threading.Thread(target=server.serve_forever, daemon=True)

@@ -47,10 +47,11 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
+from stream_al.health import http_server
 from stream_al.io.base import TIERS, WorkerQueue
 from stream_al.worker import coerce_label
 
@@ -612,9 +613,7 @@ class WebhookReceiver:
     ):
         self.notify = notify
         self.secret = secret
-        self._server = ThreadingHTTPServer((host, port), _webhook_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server, self._thread = http_server(host, port, _webhook_handler(self))
         self._thread.start()
 
     @property
@@ -987,8 +986,8 @@ def run_bridge(
         _install_signals,
         _retrying,
         _store,
+        rerun_until_done,
     )
-    from stream_al.service import RECOVERABLE
 
     w = settings.worker
     if w.label_studio_token is None:
@@ -1024,15 +1023,7 @@ def run_bridge(
     try:
         if _retrying("redis", store.ensure_groups_ok, Health(), bridge.stopped) is None:
             return 0
-        backoff = 0.2
-        while True:
-            try:
-                stats = bridge.run(max_items=max_items, idle_exit=idle_exit)
-                break
-            except RECOVERABLE as exc:
-                log.warning("redis: %s; retrying in %.1f s", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        stats = rerun_until_done(lambda: bridge.run(max_items=max_items, idle_exit=idle_exit))
     finally:
         bridge.close()
     log.info(

@@ -43,6 +43,7 @@ __all__ = [
     "KafkaBackend",
     "kafka_backend",
     "redacted_url",
+    "rerun_until_done",
     "run_serve",
     "run_worker",
     "startup_summary",
@@ -160,6 +161,19 @@ def _install_signals(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def rerun_until_done(run: Callable[[], T]) -> T:
+    """``run()``, run again after each recoverable failure (Redis or Kafka away) with a
+    backoff of up to 10 s: a worker's loop outlives a server restart."""
+    backoff = 0.2
+    while True:
+        try:
+            return run()
+        except RECOVERABLE as exc:
+            log.warning("redis: %s; retrying in %.1f s", exc, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
 
 
 def store_for(settings: Settings, consumer: str) -> RedisStore:
@@ -358,15 +372,7 @@ def run_worker(
     _install_signals(worker.stop)
     if _retrying("redis", store.ensure_groups_ok, health, worker.stopped) is None:
         return 0
-    backoff = 0.2
-    while True:
-        try:
-            stats = worker.run(max_items=max_items, idle_exit=idle_exit)
-            break
-        except RECOVERABLE as exc:
-            log.warning("redis: %s; retrying in %.1f s", exc, backoff)
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+    stats = rerun_until_done(lambda: worker.run(max_items=max_items, idle_exit=idle_exit))
     getattr(oracle, "close", lambda: None)()
     log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
     return 0

@@ -25,10 +25,11 @@ from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from stream_al.health import http_server
 from stream_al.worker import QUIT, SKIP, _Signal, coerce_label
 
 __all__ = ["TIMEOUT", "UNDO", "WebOracle"]
@@ -77,9 +78,7 @@ class WebOracle:
         self._can_undo = False
         self._stopping = False
         self._answered: deque[float] = deque(maxlen=200)
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server, self._thread = http_server(host, port, _handler(self))
         self._thread.start()
 
     @property

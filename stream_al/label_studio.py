@@ -86,6 +86,8 @@ MODEL_VERSION = "stream-al"
 """The ``model_version`` of every prediction and of the project: Label Studio's
 uncertainty sampling only ranks predictions of the project's current model version."""
 SECRET_HEADER = "X-Stream-Al-Secret"
+# How often held items are marked as worked on: well below any sensible claim_idle_seconds.
+KEEP_SECONDS = 1.0
 """The header Label Studio sends the webhook secret in (set on the webhook it registers)."""
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED")
 _MAX_WEBHOOK_BYTES = 8 * 1024 * 1024
@@ -811,10 +813,15 @@ class LabelStudioBridge:
     def run(self, max_items: int | None = None, idle_exit: float | None = None) -> BridgeStats:
         """Work until stopped, ``max_items`` finished, or nothing held nor queued for
         ``idle_exit`` seconds. Items still held stay with this worker."""
-        idle_since = next_poll = time.monotonic()
+        idle_since = next_poll = next_keep = time.monotonic()
         backoff = 0.0
         while not self._stop:
             self._wake.clear()
+            if self._held and time.monotonic() >= next_keep:
+                # Held items wait on people for hours: keep other workers from taking
+                # them over as abandoned (claim_idle_seconds).
+                self.queue.keep(self.name, sorted(self._held))
+                next_keep = time.monotonic() + KEEP_SECONDS
             try:
                 took = self._fill()
                 self._sync(self._take_signalled())

@@ -207,6 +207,13 @@ class WorkerQueue(Protocol):
         """Write ``label`` (None: skip the item) and remove the item from the queue."""
         ...
 
+    def keep(self, consumer: str, entry_ids: Sequence[str]) -> int:
+        """Mark items ``consumer`` holds as still being worked on, so that no other worker
+        takes them over as abandoned (for a worker that holds items long: the Label Studio
+        bridge). Items taken over already stay with their new worker; returns how many
+        were kept."""
+        ...
+
     def release(self, entry_id: str, item: str) -> None:
         """Give an item back unlabeled, at the end of its queue, for another worker (a
         copy of a consensus item this worker has labeled already)."""

@@ -246,6 +246,10 @@ class MemoryStore:
         for queue in self._queues.values():
             queue.pop(entry_id, None)
 
+    def keep(self, consumer: str, entry_ids: Sequence[str]) -> int:
+        # Nothing is ever taken over here (one process): only count what is held.
+        return sum(1 for e in entry_ids if self._held.get(e, ("",))[0] == consumer)
+
     def release(self, entry_id: str, item: str) -> None:
         self._held.pop(entry_id, None)
         slot = entry_id.rpartition("/")[0]

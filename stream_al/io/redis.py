@@ -77,6 +77,20 @@ end
 return 1
 """
 
+# Resets the idle time of the entries of KEYS[1] that consumer ARGV[2] of group ARGV[1]
+# still holds (an entry another worker took over stays with it).
+_KEEP = """
+local kept = 0
+for i = 3, #ARGV do
+  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #mine == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    kept = kept + 1
+  end
+end
+return kept
+"""
+
 _JOIN = """
 local item = redis.call('GET', KEYS[1])
 if not item then
@@ -287,6 +301,7 @@ class RedisStore:
         self.min_agreement = min_agreement
         self._enqueue = client.register_script(_ENQUEUE)
         self._join = client.register_script(_JOIN)
+        self._keep = client.register_script(_KEEP)
         self._recover_labels = True
         # Per queue, where this worker's own unfinished items are read from after a
         # restart: each is handed back once, so a worker that holds items (the Label
@@ -530,6 +545,16 @@ class RedisStore:
         pipe.xack(key, WORKERS_GROUP, stream_id)
         pipe.xdel(key, stream_id)
         pipe.execute()
+
+    def keep(self, consumer: str, entry_ids: Sequence[str]) -> int:
+        by_key: dict[str, list[str]] = {}
+        for entry_id in entry_ids:
+            slot, _, stream_id = entry_id.rpartition("/")
+            by_key.setdefault(self.keys.slot(slot), []).append(stream_id)
+        return sum(
+            int(self._keep(keys=[key], args=[WORKERS_GROUP, consumer, *ids]))
+            for key, ids in by_key.items()
+        )
 
     def release(self, entry_id: str, item: str) -> None:
         slot, _, stream_id = entry_id.rpartition("/")

@@ -56,3 +56,29 @@ def test_a_restarted_worker_gets_its_own_items_back_first(
         restarted.complete(entry_id, json.dumps({"id": json.loads(item)["id"], "label": 1}))
     assert sorted(_labeled_ids(deployment)) == ["i0", "i1"]
     assert restarted.depth() == 1
+
+
+def _idle_ms(deployment: Deployment, entry_id: str) -> int:
+    slot, _, stream_id = entry_id.rpartition("/")
+    key = f"{deployment.prefix}:queue" + (f":{slot}" if slot else "")
+    [info] = deployment.redis().xpending_range(key, "workers", stream_id, stream_id, 1)
+    return int(info["time_since_delivered"])
+
+
+def test_items_a_worker_keeps_are_not_taken_over_and_others_are(
+    deployment: Deployment,
+) -> None:
+    _queue_items(deployment, 3)
+    holder = RedisStore(deployment.redis(), prefix=deployment.prefix)
+    held = holder.take("holder", 3, block_ms=0)
+    kept, dropped = [e for e, _ in held[:2]], held[2][0]
+    wait_for(lambda: _idle_ms(deployment, dropped) >= 600, 10, what="the items to sit idle")
+    assert holder.keep("holder", kept) == 2
+    assert all(_idle_ms(deployment, e) < 600 for e in kept)
+
+    other = RedisStore(deployment.redis(), prefix=deployment.prefix, claim_idle_seconds=0.6)
+    taken = other.take("other", 10, block_ms=0)
+    assert [e for e, _ in taken] == [dropped]  # only the item nobody kept
+    # Keeping an item another worker has taken over leaves it with that worker.
+    assert holder.keep("holder", [dropped]) == 0
+    assert other.keep("other", [dropped]) == 1

@@ -23,6 +23,11 @@ one. The label is the annotation's choice (the project's first ``Choices``), els
 typed in its first ``TextArea`` (a class the model does not know yet); the annotator is
 ``label-studio:<the user's email>``.
 
+Consensus: an item that needs k votes (``crowd_votes``/``expert_votes`` above 1) is one
+task; a project the bridge manages is set to k annotations per task (Label Studio's
+*overlap*), and each annotation by a different annotator is one vote, written as the label
+of one copy of the item. The service then learns the majority or escalates the item.
+
 Authentication: a personal access token (a JWT; newer Label Studio) is exchanged for a
 short-lived access token (``POST /api/token/refresh/``) and refreshed when it expires; any
 other token is a legacy API token (``Authorization: Token ...``).
@@ -44,6 +49,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ElementTree
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -339,6 +345,27 @@ def task_answer(
     chosen = kept[-1] if kept else annotations[-1]
     label = _result_label(chosen.get("result") or [], names) if kept else None
     return Answer(label, _who(chosen.get("completed_by"), users))
+
+
+def task_votes(
+    task: dict[str, Any], names: LabelNames, users: Callable[[int], str] = str
+) -> list[tuple[int, Answer]]:
+    """Every annotation of a task as ``(annotation id, answer)``, oldest first: the votes
+    of a consensus item (a cancelled annotation is a skip).
+
+    >>> names = label_names(label_config(["a", "b"]))
+    >>> vote = lambda i, who, c: {"id": i, "completed_by": who, "result": [{"type": "choices",
+    ...     "from_name": "label", "value": {"choices": [c]}}]}
+    >>> task_votes({"annotations": [vote(9, 2, "b"), vote(5, 1, "a")]}, names)
+    [(5, Answer(label='a', annotator='1')), (9, Answer(label='b', annotator='2'))]
+
+    """
+    votes = []
+    for a in sorted(task.get("annotations") or [], key=lambda a: a.get("id") or 0):
+        cancelled = bool(a.get("was_cancelled"))
+        label = None if cancelled else _result_label(a.get("result") or [], names)
+        votes.append((int(a.get("id") or 0), Answer(label, _who(a.get("completed_by"), users))))
+    return votes
 
 
 def webhook_task_ids(payload: dict[str, Any]) -> list[int]:
@@ -680,6 +707,10 @@ class BridgeStats:
     unreadable: int = 0
 
 
+def _votes_needed(item: dict[str, Any]) -> int:
+    return int(item.get("votes_needed") or 1)
+
+
 @dataclass
 class _Open:
     """A task in Label Studio and the queue entries (copies of one item) it answers."""
@@ -752,6 +783,10 @@ class LabelStudioBridge:
         # that came without a prediction: Label Studio's choices are text.
         self._typed: dict[str, Any] = {}
         self._signalled: set[int] = set()
+        # Consensus items: the annotations already written as votes, and by whom, per item
+        # (a later copy of the item must not count them again).
+        self._votes: OrderedDict[str, dict[int, str]] = OrderedDict()
+        self._overlap = 1
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -780,6 +815,7 @@ class LabelStudioBridge:
                 "%s project %d (%s)", "using" if found else "created", project["id"], self.title
             )
         self.names = label_names(str(project.get("label_config") or ""))
+        self._overlap = int(project.get("maximum_annotations") or 1)
         if webhook_url:
             self._receiver = WebhookReceiver(
                 self.signal, host=webhook_host, port=webhook_port, secret=webhook_secret
@@ -900,6 +936,7 @@ class LabelStudioBridge:
             self._finish(int(task["id"]), task)  # annotated while nobody held it?
         to_create = [o for i, o in new.items() if i not in existing]
         if to_create:
+            self._ensure_overlap(max(_votes_needed(o.item) for o in to_create))
             self._learn_classes([o.item for o in to_create])
             names = self._names()
             payloads = [task_payload(o.item, o.entries[0], names) for o in to_create]
@@ -909,6 +946,28 @@ class LabelStudioBridge:
                 self._open[task_id] = opened
             self.stats.created += len(to_create)
             log.info("%d task(s) created in project %d", len(to_create), self.project_id)
+
+    def _ensure_overlap(self, votes: int) -> None:
+        """Ask Label Studio for ``votes`` annotations per task (a project the bridge
+        manages; an existing one is the team's to set, and is only warned about)."""
+        if votes <= self._overlap:
+            return
+        assert self.project_id is not None
+        if not self._names().managed:
+            log.warning(
+                "items need %d votes but project %d takes %d annotation(s) per task: set "
+                "its overlap in Label Studio",
+                votes,
+                self.project_id,
+                self._overlap,
+            )
+            self._overlap = votes  # said once
+            return
+        self.client.update_project(
+            self.project_id, maximum_annotations=votes, overlap_cohort_percentage=100
+        )
+        self._overlap = votes
+        log.info("project %d: %d annotations per task (consensus)", self.project_id, votes)
 
     def _names(self) -> LabelNames:
         if self.names is None:
@@ -955,23 +1014,52 @@ class LabelStudioBridge:
         value = coerce_label(text, item)
         return self._typed.get(value, value) if isinstance(value, str) else value
 
+    def _label(self, item: dict[str, Any], answer: Answer) -> str | None:
+        if answer.label is None:
+            return None
+        record = {
+            "id": item["id"],
+            "label": self._typed_label(answer.label, item),
+            "annotator": f"label-studio:{answer.annotator}",
+            "ts": self.clock(),
+            "tier": item.get("tier", self.tier),
+        }
+        return json.dumps(record)
+
+    def _finish_votes(self, task_id: int, task: dict[str, Any]) -> None:
+        """A consensus item: each new annotator's annotation is the label of one copy."""
+        opened = self._open[task_id]
+        item_id = str(opened.item["id"])
+        done = self._votes.setdefault(item_id, {})
+        self._votes.move_to_end(item_id)
+        while len(self._votes) > 10_000:
+            self._votes.popitem(last=False)
+        for annotation_id, answer in task_votes(task, self._names(), self._user):
+            if not opened.entries:
+                break
+            if annotation_id in done or answer.annotator in done.values():
+                continue  # counted already, or a second annotation by the same person
+            label = self._label(opened.item, answer)
+            self.queue.complete(opened.entries[0], label)
+            self._held.discard(opened.entries.pop(0))
+            done[annotation_id] = answer.annotator
+            if label is None:
+                self.stats.skipped += 1
+            else:
+                self.stats.labeled += 1
+        if not opened.entries:
+            del self._open[task_id]
+
     def _finish(self, task_id: int, task: dict[str, Any]) -> None:
         """Write the label of an annotated task and acknowledge its items (one step each)."""
+        if _votes_needed(self._open[task_id].item) > 1:
+            self._finish_votes(task_id, task)
+            return
         answer = task_answer(task, self._names(), self._user)
         if answer is None:
             return
         opened = self._open[task_id]
-        item = opened.item
-        label = None
-        if answer.label is not None:
-            record = {
-                "id": item["id"],
-                "label": self._typed_label(answer.label, item),
-                "annotator": f"label-studio:{answer.annotator}",
-                "ts": self.clock(),
-                "tier": item.get("tier", self.tier),
-            }
-            label = json.dumps(record)
+        label = self._label(opened.item, answer)
         while opened.entries:  # a Redis failure halfway leaves the rest open, for a retry
             self.queue.complete(opened.entries[0], label)
             self._held.discard(opened.entries.pop(0))

@@ -57,13 +57,16 @@ class LabelStudio:
         answer = self.api("GET", f"/api/tasks/?project={project}&fields=all&page_size=1000")
         return list(answer["tasks"])
 
-    def annotate(self, task: int, label: str | None) -> None:
-        """Submit an annotation choosing ``label``; None skips the task."""
+    def annotate(self, task: int, label: str | None, by: int | None = None) -> None:
+        """Submit an annotation choosing ``label`` (as user ``by``, default the token's
+        own); None skips the task."""
         if label is None:
             body: dict[str, Any] = {"result": [], "was_cancelled": True}
         else:
             region = {"from_name": "label", "to_name": "features", "type": "choices"}
             body = {"result": [{**region, "value": {"choices": [label]}}]}
+        if by is not None:
+            body["completed_by"] = by
         self.api("POST", f"/api/tasks/{task}/annotations", body)
 
 
@@ -293,3 +296,62 @@ def test_a_bad_token_or_address_is_a_usage_error(
         )
         assert proc.popen.wait(timeout=60) == 2
         assert says in proc.output() and "Traceback" not in proc.output()
+
+
+def test_consensus_items_take_one_vote_per_label_studio_annotator(
+    deployment: Deployment, tmp_path: Path, label_studio: LabelStudio
+) -> None:
+    ls = label_studio
+    deployment.settings["STREAM_AL_SERVICE__CROWD_VOTES"] = "2"
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "0.2"
+    truth_file = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", 200, truth_file, seed=3)
+    truth = dict(row.split(",") for row in truth_file.read_text().splitlines()[1:])
+    serve = deployment.serve()
+    deployment.produce_raw(records)
+    store = deployment.store()
+    wait_for(lambda: store.queue_depth() >= 8, 60, what="consensus items queued in copies")
+
+    # Room for two tasks: the second item's second copy comes only once a task closes.
+    title = f"stream-al votes {deployment.prefix}"
+    bridge = _bridge(
+        deployment,
+        ls,
+        title,
+        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=ls.token,
+        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="1",
+        STREAM_AL_WORKER__LABEL_STUDIO_MAX_OPEN_TASKS="2",
+    )
+    project = wait_for(lambda: ls.project(title), 60, what="the project")
+    tasks = wait_for(
+        lambda: (t := ls.tasks(project["id"])) and len(t) >= 2 and t, 60, what="2 tasks"
+    )
+    assert ls.api("GET", f"/api/projects/{project['id']}/")["maximum_annotations"] == 2
+    second = ls.api("POST", "/api/users/", {"email": "second@example.com", "username": "second"})
+    agree, split = tasks[:2]
+    item_agree, item_split = agree["data"]["stream_al_id"], split["data"]["stream_al_id"]
+    right = truth[item_agree]
+    ls.annotate(agree["id"], right)
+    ls.annotate(agree["id"], right, by=second["id"])
+    ls.annotate(split["id"], truth[item_split])
+    ls.annotate(split["id"], "True" if truth[item_split] == "False" else "False", by=second["id"])
+
+    wait_for(lambda: item_agree in _learned(deployment), 60, what="the agreed item learned")
+    learned = _learned(deployment)[item_agree]
+    voters = {f"label-studio:{EMAIL}", "label-studio:second@example.com"}
+    assert str(learned["label"]) == right and learned["annotator"] == "consensus"
+    assert set(learned["votes"]) == voters  # one vote per Label Studio annotator
+    wait_for(
+        lambda: serve.metric("stream_al_labels_total", outcome="escalated") >= 1,
+        60,
+        what="the split vote sent to an expert",
+    )
+    assert item_split not in _learned(deployment)
+    expert = [
+        json.loads(fields[b"item"])
+        for _, fields in deployment.redis().xrange(f"{deployment.prefix}:queue:expert:high")
+    ]
+    [escalated] = [i for i in expert if i["id"] == item_split]
+    assert set(escalated["escalated"]) == voters
+    assert serve.metric("stream_al_labels_total", outcome="duplicate") == 0  # no vote twice
+    assert bridge.terminate(timeout=20) == 0, bridge.output()

@@ -32,7 +32,7 @@ from stream_al.io.kafka import EventSource, Publisher
 from stream_al.io.redis import RedisStore, connect
 from stream_al.metrics import Metrics
 from stream_al.model_file import ModelFileError
-from stream_al.service import RECOVERABLE, Routing, Service
+from stream_al.service import RECOVERABLE, Routing, Service, tune_gc
 from stream_al.service import EventSource as Source
 from stream_al.service import Publisher as Sink
 from stream_al.warm_start import WarmStart, parse_warm_start, warm_up
@@ -288,6 +288,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         )
         if source is None or publisher is None:
             return 0
+        tune_gc()
         service = Service(
             learner,
             replica=replica,

@@ -41,7 +41,7 @@ from stream_al.health import Health
 from stream_al.io.redis import RedisStore, connect
 from stream_al.metrics import Metrics
 from stream_al.produce import event_records
-from stream_al.service import Service
+from stream_al.service import Service, tune_gc
 from stream_al.streams import parse_stream
 
 __all__ = ["bench_throughput", "percentile", "rss_mb"]
@@ -224,6 +224,7 @@ def bench_throughput(
     admin.close()
     client = connect(settings.redis.url, socket_timeout=settings.redis.socket_timeout)
     say = progress or (lambda message: None)
+    tune_gc()  # serve's collector settings, for both sides
     try:
         say(f"bench throughput: producing {events:,} events of {stream}")
         records = list(_stream_records(stream, events, settings.learner.seed))

@@ -26,3 +26,17 @@ class NoisyClassifier(base.Classifier):
     def predict_proba_one(self, x: dict[Any, Any]) -> dict[Any, float]:
         p = 0.5 + 0.5 * self._rng.random()
         return {True: p, False: 1.0 - p}
+
+
+def trained_learner() -> Any:
+    """A Hoeffding-tree learner after 2,000 SEA events at budget 0.2 (a real model state
+    to snapshot and restore)."""
+    from stream_al.core.learner import ActiveLearner
+    from stream_al.streams import parse_stream
+
+    learner = ActiveLearner("hoeffding-tree", "split", 0.2, seed=1)
+    for x, y in parse_stream("synth:sea-drift", n_events=2000).events(seed=1):
+        d = learner.decide(x)
+        if d.queried:
+            learner.learn(x, y, d.prediction)
+    return learner

@@ -5,21 +5,11 @@ import dataclasses
 import pytest
 
 from stream_al.checkpoints import CheckpointError, make_checkpoint, restore_checkpoint
-from stream_al.core.learner import ActiveLearner
-from stream_al.streams import parse_stream
-
-
-def _trained() -> ActiveLearner:
-    learner = ActiveLearner("hoeffding-tree", "split", 0.2, seed=1)
-    for x, y in parse_stream("synth:sea-drift", n_events=2000).events(seed=1):
-        d = learner.decide(x)
-        if d.queried:
-            learner.learn(x, y, d.prediction)
-    return learner
+from tests.unit.stubs import trained_learner
 
 
 def test_a_checkpoint_restores_the_same_learner() -> None:
-    learner = _trained()
+    learner = trained_learner()
     cp = make_checkpoint(learner, "r1", "17-0", b"k", now=5.0)
     restored = restore_checkpoint(cp, b"k")
     assert restored.model_digest() == learner.model_digest()
@@ -36,6 +26,6 @@ def test_a_checkpoint_restores_the_same_learner() -> None:
     ],
 )
 def test_an_altered_checkpoint_is_refused_before_it_is_unpickled(tamper) -> None:  # type: ignore[no-untyped-def]
-    cp = tamper(make_checkpoint(_trained(), "r1", "17-0", b"k", now=0.0))
+    cp = tamper(make_checkpoint(trained_learner(), "r1", "17-0", b"k", now=0.0))
     with pytest.raises(CheckpointError, match="bad signature"):
         restore_checkpoint(cp, b"k")

@@ -20,22 +20,13 @@ from stream_al.model_file import (
     import_model,
     read_header,
 )
-from stream_al.streams import parse_stream
+from tests.unit.stubs import trained_learner
 
 KEY = b"model-file-key"
 
 
-def _trained() -> ActiveLearner:
-    learner = ActiveLearner("hoeffding-tree", "split", 0.2, seed=1)
-    for x, y in parse_stream("synth:sea-drift", n_events=2000).events(seed=1):
-        d = learner.decide(x)
-        if d.queried:
-            learner.learn(x, y, d.prediction)
-    return learner
-
-
 def test_a_model_file_round_trips_the_learner(tmp_path: Path) -> None:
-    learner = _trained()
+    learner = trained_learner()
     path = tmp_path / "m.salm"
     export_model(learner, path, KEY, source={"replica": "r1"}, now=7.0)
     back = import_model(path, KEY)
@@ -161,7 +152,7 @@ class _Store:
 
 
 def test_import_into_an_empty_deployment_then_export_again(tmp_path: Path) -> None:
-    learner = _trained()
+    learner = trained_learner()
     path = tmp_path / "m.salm"
     export_model(learner, path, KEY)
     store = _Store()
@@ -181,7 +172,7 @@ def test_import_into_an_empty_deployment_then_export_again(tmp_path: Path) -> No
 
 def test_import_refuses_a_deployment_with_state_unless_forced(tmp_path: Path) -> None:
     path = tmp_path / "m.salm"
-    export_model(_trained(), path, KEY)
+    export_model(trained_learner(), path, KEY)
     store = _Store()
     store.save(make_checkpoint(ActiveLearner("gaussian-nb"), "old", "5-0", KEY, 0.0))
     store.client.log = ["4-0", "5-0"]

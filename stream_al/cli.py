@@ -654,9 +654,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.checkpoints import CheckpointError
+    from stream_al.pool import parse_pool
     from stream_al.selection import SelectOptions, current_learner, select
     from stream_al.serve import store_for
 
+    try:
+        parse_pool(args.pool)  # a wrong path is the first thing to hear about
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if settings.checkpoint.key is None:
         raise UsageError(
             "STREAM_AL_CHECKPOINT__KEY is not set: models and checkpoints are signed with it"

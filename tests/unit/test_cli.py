@@ -223,3 +223,27 @@ def test_configured_strategy_parameters_stay_with_their_strategy(
 def test_the_web_oracle_without_a_token_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["worker", "--oracle", "web", "--quiet"]) == 2
     assert "STREAM_AL_WORKER__WEB_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (["--pool", "csv:/no/such/pool.csv", "--k", "5"], "no such pool file"),
+        (["--pool", "history.csv", "--k", "5"], "not of the form csv:PATH or topic:NAME"),
+        (["--pool", "CSV", "--k", "5", "--model", "/no/model"], "cannot read model file"),
+        (["--pool", "CSV", "--k", "50", "--candidates", "10", "--dry-run"], "fewer than --k"),
+    ],
+)
+def test_select_bad_input_exits_2_with_what_to_fix(
+    args: list[str],
+    fix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAM_AL_CHECKPOINT__KEY", "k")
+    args = [f"csv:{_csv(tmp_path)}" if a == "CSV" else a for a in args]
+    assert main(["select", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and fix in err, err
+    assert err.startswith("stream-al select: error:")

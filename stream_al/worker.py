@@ -34,6 +34,7 @@ from typing import Any, Protocol, TextIO
 from stream_al.io.base import TIERS, WorkerQueue
 
 __all__ = [
+    "KEEP_SECONDS",
     "QUIT",
     "SKIP",
     "FileOracle",
@@ -52,6 +53,9 @@ class _Signal:
     def __repr__(self) -> str:
         return self.name
 
+
+# How often an item a person has in front of them is marked as worked on (WorkerQueue.keep).
+KEEP_SECONDS = 30.0
 
 SKIP = _Signal("SKIP")
 """The oracle has no label for this item: it is dropped from the queue."""
@@ -318,12 +322,16 @@ class Worker:
         from stream_al.web import TIMEOUT, UNDO
 
         while True:
-            left = None
+            # Wake up to write an expired hold, and now and then to keep the item shown:
+            # a person may look at it longer than claim_idle_seconds.
+            left = KEEP_SECONDS
             if self._held is not None:
-                left = max(0.0, self._held_at + self._hold - time.monotonic())
+                left = min(left, max(0.0, self._held_at + self._hold - time.monotonic()))
             answer = self.oracle.label(item, timeout=left)  # type: ignore[call-arg]
             if answer is TIMEOUT:
-                self._flush()
+                if self._held is not None and time.monotonic() >= self._held_at + self._hold:
+                    self._flush()
+                self.queue.keep(self.name, [entry_id])
             elif answer is UNDO:
                 if self._held is not None and self._held_item is not None:
                     (held_entry, _), held_item = self._held, self._held_item

@@ -2,12 +2,22 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from stream_al.io.memory import MemoryStore
-from stream_al.worker import QUIT, SKIP, FileOracle, TerminalOracle, Worker, make_oracle
+from stream_al.worker import (
+    KEEP_SECONDS,
+    QUIT,
+    SKIP,
+    FileOracle,
+    TerminalOracle,
+    Worker,
+    make_oracle,
+)
 
 
 def _item(item_id: str, prediction: object = "cat") -> str:
@@ -102,3 +112,40 @@ def test_a_worker_that_quits_keeps_its_item_in_the_queue() -> None:
     stats = Worker(store, TerminalOracle(answers, io.StringIO()), "alice").run()
     assert stats.labeled == 0 and store.queue_depth() == 2
     assert _labels(store) == []
+
+
+class _KeepCounting(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[str] = []
+
+    def keep(self, consumer: str, entry_ids: Sequence[str]) -> int:
+        self.kept += entry_ids
+        return super().keep(consumer, entry_ids)
+
+
+class _SlowPerson:
+    """A web-like oracle (it has an undo) whose person thinks through two wake-ups."""
+
+    name = "web"
+    undo_seconds = 5.0
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        from stream_al.web import TIMEOUT
+
+        self.timeouts.append(timeout)
+        return TIMEOUT if len(self.timeouts) <= 2 else "1"
+
+
+def test_an_item_a_person_is_looking_at_is_kept_from_other_workers() -> None:
+    store = _KeepCounting()
+    assert store.enqueue("a", "{}", _item("a"), 60)
+    person = _SlowPerson()
+    Worker(store, person, "w").run(max_items=1)
+    assert len(store.kept) == 2 and len(set(store.kept)) == 1  # the item shown, twice
+    assert person.timeouts[:2] == [KEEP_SECONDS, KEEP_SECONDS]  # nothing held yet
+    assert [(label["id"], label["label"]) for label in _labels(store)] == [("a", "1")]
+    assert store.queue_depth() == 0

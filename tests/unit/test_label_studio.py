@@ -10,12 +10,10 @@ from typing import Any
 import pytest
 
 from stream_al.io.memory import MemoryStore
-from stream_al.label_studio import (
-    SECRET_HEADER,
-    LabelStudioBridge,
+from stream_al.label_studio import SECRET_HEADER, LabelStudioBridge, WebhookReceiver
+from stream_al.label_studio_api import (
     LabelStudioClient,
     LabelStudioError,
-    WebhookReceiver,
     auth_scheme,
     classes_of,
     is_jwt,

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from peers.jobs import job_key  # bench/peers, beside this script
+from peers.jobs import finished, job_key  # bench/peers, beside this script
 
 from stream_al.benchmarks.peers import (
     BUDGETS,
@@ -92,6 +92,10 @@ def run_systems(
             )
         jobs = jobs_for(system, csvs, budgets, max_events)
         wanted |= {job_key({**j}) for j in jobs}
+        # Finished jobs stay finished whichever runner did them (the shards change with
+        # the number of jobs and workers): only the others are handed out.
+        done = finished(sorted(results.glob(f"{system}-*.jsonl")), system)
+        jobs = [j for j in jobs if job_key({**j}) not in done]
         for k in range(workers):
             shard = jobs[k::workers]
             if not shard:

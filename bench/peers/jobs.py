@@ -17,7 +17,7 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,15 @@ def _read_jobs(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"line {n} is not a JSON object")
             jobs.append(job)
     return jobs
+
+
+def finished(paths: Sequence[Path], system: str, retry_errors: bool = True) -> set[str]:
+    """The keys of ``system``'s jobs that the result files ``paths`` hold (failed ones
+    left out when ``retry_errors``): what a new run need not do again."""
+    done: set[str] = set()
+    for path in paths:
+        done |= _finished(path, system, retry_errors)
+    return done
 
 
 def _finished(path: Path, system: str, retry_errors: bool) -> set[str]:

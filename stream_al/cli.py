@@ -654,6 +654,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.checkpoints import CheckpointError
+    from stream_al.model_file import ModelFileError, import_model
     from stream_al.pool import parse_pool
     from stream_al.selection import SelectOptions, current_learner, select
     from stream_al.serve import store_for
@@ -683,8 +684,6 @@ def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
             raise ValueError(f"--candidates {options.candidates} is fewer than --k {options.k}")
         store = None if args.model and args.dry_run else store_for(settings, "select")
         if args.model:
-            from stream_al.model_file import import_model
-
             learner, origin = import_model(args.model, key), f"model file {args.model}"
         else:
             assert store is not None
@@ -692,12 +691,8 @@ def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
         progress.update(f"select: ranking with {learner.model_name} from {origin}", force=True)
         report = select(options, settings, store, learner, progress.update)
         progress.done()
-    except (ValueError, CheckpointError) as exc:
+    except (ValueError, CheckpointError, ModelFileError) as exc:
         raise UsageError(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__name__ == "ModelFileError":
-            raise UsageError(str(exc)) from None
-        raise
     if args.json:
         _write_json(args.json, report)
     verb = "picked (dry run)" if options.dry_run else "queued"

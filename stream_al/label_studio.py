@@ -50,7 +50,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from stream_al.health import http_server
-from stream_al.io.base import TIERS, WorkerQueue
+from stream_al.io.base import WorkerQueue, check_tier
 from stream_al.label_studio_api import (
     Answer,
     LabelNames,
@@ -230,8 +230,7 @@ class LabelStudioBridge:
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
     ):
-        if tier not in TIERS:
-            raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
+        check_tier(tier)
         self.queue = queue
         self.client = client
         self.name = name

@@ -27,6 +27,7 @@ from stream_al.pool import (
     Candidate,
     PoolRow,
     Ranked,
+    diverse_batch,
     farthest_first,
     iter_csv_pool,
     mean_pairwise_distance,
@@ -183,9 +184,7 @@ def select(
         f"select: scored {ranked.scanned:,} rows; picking {options.k} of {len(ranked.candidates):,}"
     )
     if store is None or options.dry_run:
-        order = farthest_first(ranked.candidates, ranked.stats)
-        batch = [ranked.candidates[i] for _, i in zip(range(options.k), order, strict=False)]
-        duplicates = 0
+        batch, duplicates = diverse_batch(ranked, options.k), 0
     else:
         service = settings.service
         room = service.max_queue_depth - store.queue_depth()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from stream_al.io.base import TIERS, WorkerQueue
+from stream_al.io.base import WorkerQueue, check_tier
 
 __all__ = [
     "KEEP_SECONDS",
@@ -256,8 +256,7 @@ class Worker:
         tier: str = "crowd",
         stale_seconds: float | None = None,
     ):
-        if tier not in TIERS:
-            raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
+        check_tier(tier)
         self.tier = tier
         self.stale_seconds = stale_seconds
         self.queue = queue

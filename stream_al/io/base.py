@@ -34,6 +34,7 @@ __all__ = [
     "TrainLogEntry",
     "WorkerQueue",
     "agreement_ratios",
+    "check_tier",
     "item_age",
     "queue_slot",
     "tier_slots",
@@ -59,6 +60,13 @@ EnqueueRequest = (
 item that needs k consensus votes is queued in k copies."""
 
 
+def check_tier(tier: str) -> str:
+    """``tier`` if it is one of :data:`TIERS`; else a ``ValueError`` that lists them."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
+    return tier
+
+
 def queue_slot(tier: str = "crowd", high: bool = False) -> str:
     """The queue an item goes to: its tier and priority band.
 
@@ -66,8 +74,7 @@ def queue_slot(tier: str = "crowd", high: bool = False) -> str:
     ('', 'high', 'expert:high')
 
     """
-    if tier not in TIERS:
-        raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
+    check_tier(tier)
     parts = ([] if tier == "crowd" else [tier]) + (["high"] if high else [])
     return ":".join(parts)
 

@@ -52,6 +52,7 @@ from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.shaping import ClassBalance, Shaping
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM, QueryStrategy, make_strategy
+from stream_al.core.tree_predict import TreePredictor
 from stream_al.core.types import ClassLabel, Example, Features, Proba
 from stream_al.core.uncertainty import (
     AUTO,
@@ -61,7 +62,7 @@ from stream_al.core.uncertainty import (
     leaf_impurity,
     measure,
     resolve,
-    tree_proba_and_impurity,
+    stats_impurity,
 )
 
 __all__ = [
@@ -158,6 +159,8 @@ class ActiveLearner:
     _balance: ClassBalance | None = None
     _confidence: ConfidenceMonitor | None = None
     _stopping: StoppingRule | None = None
+    _plain_tree = False
+    _predictor: TreePredictor | None = None
     _observe: Any = None
     _committee: str | None = None
     _stratified = False
@@ -197,8 +200,10 @@ class ActiveLearner:
         self._budget = EstimatedBudget(budget, window=window, unit=unit)
         self.uncertainty = resolve(uncertainty, self._model)
         self._leaf = self.uncertainty == LEAF
-        # A plain Hoeffding tree gives its probabilities and its leaf from one walk.
-        self._fused = self._leaf and type(self._model) is tree.HoeffdingTreeClassifier
+        # A plain Hoeffding tree predicts through a TreePredictor (River's probabilities,
+        # faster), which gives the leaf, hence its impurity, from the same walk.
+        self._plain_tree = type(self._model) is tree.HoeffdingTreeClassifier
+        self._fused = self._leaf and self._plain_tree
         self._committee = self.uncertainty if self.uncertainty in COMMITTEE else None
         plain = self._leaf or self._committee is not None
         self._measure = measure("least-confidence" if plain else self.uncertainty)
@@ -430,9 +435,18 @@ class ActiveLearner:
         return max(proba, key=proba.__getitem__) if proba else None
 
     def _tree_proba(self, model: base.Classifier, x: Features) -> tuple[Proba, float]:
-        return tree_proba_and_impurity(model, x)
+        proba, leaf = self._tree_predictor().proba_and_leaf(model, x)
+        return proba, 1.0 if leaf is None else stats_impurity(leaf.stats)
+
+    def _tree_predictor(self) -> TreePredictor:
+        predictor = self._predictor
+        if predictor is None:  # new, or restored (a pickled predictor is not kept)
+            self._predictor = predictor = TreePredictor()
+        return predictor
 
     def _predict_proba(self, model: base.Classifier, x: Features) -> Proba:
+        if self._plain_tree:
+            return self._tree_predictor().proba_and_leaf(model, x)[0]
         if not self._unsupervised:
             return model.predict_proba_one(x)
         # Scalers and encoders must see every event, not only the labeled few. Setting the

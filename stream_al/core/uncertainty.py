@@ -38,7 +38,6 @@ from typing import Any
 
 from river import tree
 from river.tree.base import Branch
-from river.tree.nodes.branch import DTBranch
 
 Proba = Mapping[Any, float]
 Measure = Callable[[Proba], float]
@@ -55,7 +54,7 @@ __all__ = [
     "margin",
     "measure",
     "resolve",
-    "tree_proba_and_impurity",
+    "stats_impurity",
 ]
 
 
@@ -114,27 +113,13 @@ def leaf_impurity(tree: Any, x: Mapping[Any, Any]) -> float:
     leaf: Any = root.traverse(x, until_leaf=True) if isinstance(root, Branch) else root
     if isinstance(leaf, list):  # adaptive trees list alternate-tree leaves first, then theirs
         leaf = leaf[-1]
-    return _impurity(leaf.stats)
+    return stats_impurity(leaf.stats)
 
 
-def _impurity(stats: Mapping[Any, float] | None) -> float:
+def stats_impurity(stats: Mapping[Any, float] | None) -> float:
+    """``1 - max share`` of a leaf's class counts (1.0 for a leaf without counts)."""
     total = sum(stats.values()) if stats else 0.0
     return 1.0 - max(stats.values()) / total if stats and total > 0 else 1.0
-
-
-def tree_proba_and_impurity(tree: Any, x: Mapping[Any, Any]) -> tuple[dict[Any, float], float]:
-    """River's ``predict_proba_one`` of a Hoeffding tree and :func:`leaf_impurity`, from one
-    walk down the tree instead of two (the walk is most of a tree's prediction cost).
-
-    Only for ``river.tree.HoeffdingTreeClassifier`` itself (subclasses predict otherwise).
-    """
-    root = tree._root
-    if root is None:
-        return {}, 1.0
-    leaf: Any = root.traverse(x, until_leaf=True) if isinstance(root, DTBranch) else root
-    proba = dict.fromkeys(sorted(tree.classes), 0.0)
-    proba.update(leaf.prediction(x, tree=tree))
-    return proba, _impurity(leaf.stats)
 
 
 LEAF = "leaf"

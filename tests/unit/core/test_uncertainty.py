@@ -14,7 +14,7 @@ from stream_al.core.uncertainty import (
     least_confidence,
     margin,
     resolve,
-    tree_proba_and_impurity,
+    stats_impurity,
 )
 from stream_al.streams import parse_stream
 
@@ -84,14 +84,7 @@ def test_leaf_impurity_is_one_minus_the_majority_share_of_the_leaf() -> None:
             1 - max(stats.values()) / sum(stats.values())
         )
     assert leaf_impurity(make_model("hoeffding-tree"), {"a": 1}) == 1.0
-
-
-def test_the_fused_walk_gives_rivers_own_probabilities_and_the_leaf_impurity() -> None:
-    model, rest = _grown_tree()
-    for x, _ in rest:
-        proba, impurity = tree_proba_and_impurity(model, x)
-        assert proba == model.predict_proba_one(x)
-        assert impurity == pytest.approx(leaf_impurity(model, x))
+    assert stats_impurity({}) == stats_impurity(None) == 1.0
 
 
 def test_auto_picks_leaf_for_trees_and_least_confidence_otherwise() -> None:

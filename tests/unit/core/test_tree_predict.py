@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pickle
+import random
+from typing import Any
+
+import pytest
+from river import tree
+
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.tree_predict import TreePredictor
+from stream_al.core.uncertainty import leaf_impurity
+from stream_al.streams import parse_stream
+
+SCARCE = {"grace_period": 20, "delta": 0.2, "tau": 0.1, "split_criterion": "gini"}
+
+
+def _compare(
+    model: tree.HoeffdingTreeClassifier, stream: str, *, drop: float = 0.0, n: int = 4000
+) -> int:
+    """Predict every event with both, learning a random 30% in between; counts events."""
+    rng = random.Random(7)
+    predictor = TreePredictor()
+    seen = 0
+    for x, y in parse_stream(stream, n_events=n).events(3):
+        if drop:
+            x = {k: v for k, v in x.items() if rng.random() > drop}
+        proba, leaf = predictor.proba_and_leaf(model, x)
+        assert proba == model.predict_proba_one(x)  # equal, not approximately
+        root = model._root
+        if root is not None:
+            assert leaf is (root.traverse(x) if hasattr(root, "traverse") else root)
+        if rng.random() < 0.3:
+            model.learn_one(x, y)
+        seen += 1
+    return seen
+
+
+@pytest.mark.parametrize("leaf_prediction", ["nba", "nb", "mc"])
+@pytest.mark.parametrize("stream", ["synth:agrawal-drift", "synth:rbf-drift", "synth:sea-drift"])
+def test_probabilities_are_rivers_own_bit_for_bit_as_the_tree_learns(
+    leaf_prediction: str, stream: str
+) -> None:
+    model = tree.HoeffdingTreeClassifier(leaf_prediction=leaf_prediction, **SCARCE)
+    assert _compare(model, stream) == 4000
+    assert model.n_leaves > 3  # the walk went through branches, the leaves were relearned
+
+
+def test_missing_features_and_nominal_splitters_predict_as_river_does() -> None:
+    model = tree.HoeffdingTreeClassifier(nominal_attributes=["elevel", "car", "zipcode"], **SCARCE)
+    assert _compare(model, "synth:agrawal-drift", drop=0.2) == 4000
+    assert model.n_leaves > 3
+
+
+def test_a_leaf_reactivated_with_fresh_splitters_is_not_served_stale_terms() -> None:
+    model = tree.HoeffdingTreeClassifier(leaf_prediction="nb", **SCARCE)
+    data = list(parse_stream("synth:agrawal-drift", n_events=600).events(0))
+    for x, y in data:
+        model.learn_one(x, y)
+    predictor = TreePredictor()
+    x = data[0][0]
+    predictor.proba_and_leaf(model, x)
+    before, leaf = predictor.proba_and_leaf(model, x)
+    assert leaf in predictor._leaves
+    leaf.deactivate()
+    assert predictor.proba_and_leaf(model, x)[0] == model.predict_proba_one(x)
+    leaf.activate()  # same weight, new (empty) splitters: the priors alone
+    after = predictor.proba_and_leaf(model, x)[0]
+    assert after == model.predict_proba_one(x)
+    assert after != before
+
+
+def test_a_pickled_predictor_comes_back_empty() -> None:
+    model = tree.HoeffdingTreeClassifier(leaf_prediction="nb", **SCARCE)
+    data = list(parse_stream("synth:sea-drift", n_events=300).events(0))
+    for x, y in data:
+        model.learn_one(x, y)
+    predictor = TreePredictor()
+    for x, _ in data:
+        predictor.proba_and_leaf(model, x)
+    assert len(predictor._leaves) == model.n_leaves
+    assert len(pickle.loads(pickle.dumps(predictor))._leaves) == 0
+
+
+def test_the_learner_decides_with_the_leaf_impurity_of_the_same_walk() -> None:
+    learner = ActiveLearner("hoeffding-tree", "variable-uncertainty", budget=0.2)
+    for x, y in parse_stream("synth:agrawal-drift", n_events=3000).events(1):
+        decision = learner.decide(x)
+        model: Any = learner.model
+        assert decision.proba == model.predict_proba_one(x)
+        assert decision.score == leaf_impurity(model, x)
+        if decision.queried:
+            learner.learn(x, y, decision.prediction)
+    assert learner.n_learned > 300
+    restored = ActiveLearner.restore(learner.snapshot())
+    x = {
+        "salary": 50_000.0,
+        "commission": 0,
+        "age": 40,
+        "elevel": 2,
+        "car": 3,
+        "zipcode": 1,
+        "hvalue": 200_000.0,
+        "hyears": 10,
+        "loan": 100_000.0,
+    }
+    assert restored.decide(x).proba == learner.model.predict_proba_one(x)

@@ -81,7 +81,7 @@ class DriftSettings(BaseModel):
         100, ge=0, description="Labels between challenger models (0 = no challenger)."
     )
     challenger_min: int = Field(
-        100, ge=1, description="Labels a challenger learns before it may replace the model."
+        200, ge=1, description="Labels a challenger learns before it may replace the model."
     )
     challenger_max: int = Field(
         500, ge=1, description="Labels after which a challenger that has not won is dropped."

@@ -94,7 +94,7 @@ class DriftReaction:
     restart: Restart = "warm"
     buffer_size: int = 200
     challenger_every: int = 100
-    challenger_min: int = 100
+    challenger_min: int = 200
     challenger_max: int = 500
     challenger_z: float = 1.0
     label_free: bool = False

@@ -49,7 +49,9 @@ def test_history_counts_neither_as_events_nor_as_labels() -> None:
 
 def test_a_drift_in_the_history_does_not_boost_the_live_budget() -> None:
     learner = ActiveLearner("hoeffding-tree", "split", 0.05, window=200, seed=0)
-    learner.warm_start(_stream(8000))  # sea-drift: abrupt drifts at each quarter
+    history = _stream(4000)
+    flipped = [(x, not y) for x, y in history]  # the concept inverts halfway
+    learner.warm_start(history + flipped)
     assert learner.n_drifts > 0
     assert learner.budget.target == 0.05 and learner.budget.boost_remaining == 0
 

@@ -440,7 +440,7 @@ class ActiveLearner:
 
     def _tree_predictor(self) -> TreePredictor:
         predictor = self._predictor
-        if predictor is None:  # new, or restored (a pickled predictor is not kept)
+        if predictor is None:  # made on first use, also by learners from older snapshots
             self._predictor = predictor = TreePredictor()
         return predictor
 

@@ -62,3 +62,30 @@ def test_bench_throughput_writes_its_report(
     )
     assert report["decision_latency_p99_ms"] > 0 and report["label_to_learned_p99_ms"] > 0
     assert report["labels"] > 0  # the simulated labeler closed the loop
+
+
+def test_bench_phases_times_each_phase_of_serve(services: Services, tmp_path: Path) -> None:
+    out = tmp_path / "phases.json"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_BOOTSTRAP": services.kafka_bootstrap,
+        "REDIS_URL": services.redis_url.rsplit("/", 1)[0] + "/14",
+    }
+    result = subprocess.run(
+        [sys.executable, "bench/phases.py", "--events", "3000", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    phases = report["us_per_event"]
+    assert report["n_events"] == 3000 and report["calls"]["  learner.decide"] == 3000
+    assert report["calls"]["  learner.learn"] > 0  # labels came back and were learned
+    parts = ["join labels", "learn the train log", "decide the batch", "complete the batch"]
+    assert all(phases[p] > 0 for p in parts)
+    # The phases happen inside the turns, and the CPU time is part of the turns' wall time.
+    assert sum(phases[p] for p in parts) < phases["turn"]
+    assert 0 < report["turn_cpu_us_per_event"] <= phases["turn"]

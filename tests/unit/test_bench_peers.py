@@ -151,3 +151,21 @@ def test_stream_al_runner_runs_jobs_records_failures_and_resumes(tmp_path: Path)
     assert ok["n_events"] == 500 and ok["system"] == "stream-al"
     assert 0.5 < ok["accuracy"] <= 1 and 0.05 < ok["label_fraction"] < 0.3
     assert "no-such-strategy" in failed["error"]
+
+
+def test_the_short_stream_runs_on_more_seeds_sharing_its_one_recorded_file(
+    tmp_path: Path,
+) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from run_peers import export
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    csvs = export(["image-segments", "sea-drift"], None, 2, tmp_path, short_seeds=4)
+    assert sorted(csvs) == [
+        *(("image-segments", s) for s in range(4)),
+        *(("sea-drift", s) for s in range(2)),
+    ]
+    assert len({csvs["image-segments", s] for s in range(4)}) == 1  # recorded: one file
+    assert csvs["sea-drift", 0] != csvs["sea-drift", 1]  # synthetic: a stream per seed
+    assert len(export(["sea-drift"], None, 2, tmp_path, short_seeds=4)) == 2

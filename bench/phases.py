@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_al import service
-from stream_al.benchmarks.throughput import bench_throughput
+from stream_al.benchmarks.throughput import bench_throughput, with_services
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.redis import RedisStore
@@ -163,24 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--producer", action="store_true", help="also time kafka-python alone")
     parser.add_argument("--out", type=Path, help="default: bench/results/phases-BACKEND.json")
     args = parser.parse_args(argv)
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
-    redis_url = os.environ.get("REDIS_URL")
-    if not bootstrap or not redis_url:
+    if not os.environ.get("KAFKA_BOOTSTRAP") or not os.environ.get("REDIS_URL"):
         print(
             "bench phases: needs KAFKA_BOOTSTRAP and REDIS_URL "
             '(set -a; eval "$(scripts/services up)"; set +a)',
             file=sys.stderr,
         )
         return 2
-    settings = Settings()
-    settings = settings.model_copy(
-        update={
-            "kafka": settings.kafka.model_copy(
-                update={"backend": args.backend, "bootstrap_servers": bootstrap}
-            ),
-            "redis": settings.redis.model_copy(update={"url": redis_url}),
-        }
-    )
+    settings = with_services(Settings(), args.backend)
     wall: defaultdict[str, float] = defaultdict(float)
     calls: Counter[str] = Counter()
     cpu = [0.0]
@@ -203,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "calls": dict(calls),
     }
     if args.producer:
-        report["kafka_python_producer"] = producer_alone(bootstrap)
+        report["kafka_python_producer"] = producer_alone(settings.kafka.bootstrap_servers)
     out = args.out or BENCH / "results" / f"phases-{args.backend}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"serve ({args.backend}): {result['serve_events_per_s']:,.0f} events/s")

@@ -531,19 +531,10 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench_throughput(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.benchmarks.throughput import bench_throughput
+    from stream_al.benchmarks.throughput import bench_throughput, with_services
 
-    kafka = settings.kafka
-    if os.environ.get("KAFKA_BOOTSTRAP") and "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS" not in os.environ:
-        kafka = kafka.model_copy(update={"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP"]})
-    if args.backend:
-        kafka = kafka.model_copy(update={"backend": args.backend})
-    redis_settings = settings.redis
-    if os.environ.get("REDIS_URL") and "STREAM_AL_REDIS__URL" not in os.environ:
-        redis_settings = redis_settings.model_copy(update={"url": os.environ["REDIS_URL"]})
-    learner = _learner_settings(args, settings.learner)
-    bench_settings = settings.model_copy(
-        update={"kafka": kafka, "redis": redis_settings, "learner": learner}
+    bench_settings = with_services(settings, args.backend).model_copy(
+        update={"learner": _learner_settings(args, settings.learner)}
     )
     progress = Progress(enabled=not args.quiet)
     result = bench_throughput(

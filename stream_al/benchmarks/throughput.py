@@ -44,7 +44,20 @@ from stream_al.produce import event_records
 from stream_al.service import Service, tune_gc
 from stream_al.streams import parse_stream
 
-__all__ = ["bench_throughput", "percentile", "rss_mb"]
+__all__ = ["bench_throughput", "percentile", "rss_mb", "with_services"]
+
+
+def with_services(settings: Settings, backend: str | None = None) -> Settings:
+    """``settings`` pointed at the servers ``scripts/services up`` exports (``KAFKA_BOOTSTRAP``,
+    ``REDIS_URL``) unless ``STREAM_AL_*`` settings name others, with ``backend`` if given."""
+    kafka, redis_settings = settings.kafka, settings.redis
+    if os.environ.get("KAFKA_BOOTSTRAP") and "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS" not in os.environ:
+        kafka = kafka.model_copy(update={"bootstrap_servers": os.environ["KAFKA_BOOTSTRAP"]})
+    if backend:
+        kafka = kafka.model_copy(update={"backend": backend})
+    if os.environ.get("REDIS_URL") and "STREAM_AL_REDIS__URL" not in os.environ:
+        redis_settings = redis_settings.model_copy(update={"url": os.environ["REDIS_URL"]})
+    return settings.model_copy(update={"kafka": kafka, "redis": redis_settings})
 
 
 def percentile(values: list[float], q: float) -> float:

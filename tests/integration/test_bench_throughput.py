@@ -22,38 +22,26 @@ KEYS = {
 }
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_bench_throughput_writes_its_report(
-    services: Services, tmp_path: Path, backend: str
-) -> None:
-    out = tmp_path / "throughput.json"
+def _run(services: Services, args: list[str]) -> None:
+    """Run a benchmark with the project's Python, given only the servers (Redis db 14)."""
     env = {
         "PATH": "/usr/bin:/bin",
         "KAFKA_BOOTSTRAP": services.kafka_bootstrap,
         "REDIS_URL": services.redis_url.rsplit("/", 1)[0] + "/14",
     }
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stream_al.cli",
-            "bench",
-            "throughput",
-            "--backend",
-            backend,
-            "--events",
-            "3000",
-            "--json",
-            str(out),
-            "--quiet",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bench_throughput_writes_its_report(
+    services: Services, tmp_path: Path, backend: str
+) -> None:
+    out = tmp_path / "throughput.json"
+    bench = ["-m", "stream_al.cli", "bench", "throughput", "--backend", backend]
+    _run(services, [*bench, "--events", "3000", "--json", str(out), "--quiet"])
     report = json.loads(out.read_text())
     assert set(report) >= KEYS
     assert report["backend"] == backend and report["n_events"] == 3000
@@ -66,20 +54,7 @@ def test_bench_throughput_writes_its_report(
 
 def test_bench_phases_times_each_phase_of_serve(services: Services, tmp_path: Path) -> None:
     out = tmp_path / "phases.json"
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "KAFKA_BOOTSTRAP": services.kafka_bootstrap,
-        "REDIS_URL": services.redis_url.rsplit("/", 1)[0] + "/14",
-    }
-    result = subprocess.run(
-        [sys.executable, "bench/phases.py", "--events", "3000", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    _run(services, ["bench/phases.py", "--events", "3000", "--out", str(out)])
     report = json.loads(out.read_text())
     phases = report["us_per_event"]
     assert report["n_events"] == 3000 and report["calls"]["  learner.decide"] == 3000

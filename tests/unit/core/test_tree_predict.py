@@ -36,6 +36,15 @@ def _compare(
     return seen
 
 
+def _grown(stream: str, n: int) -> tuple[tree.HoeffdingTreeClassifier, list[Any]]:
+    """A naive-Bayes-leaf tree that has learned the first ``n`` events, and the events."""
+    model = tree.HoeffdingTreeClassifier(leaf_prediction="nb", **SCARCE)
+    data = list(parse_stream(stream, n_events=n).events(0))
+    for x, y in data:
+        model.learn_one(x, y)
+    return model, data
+
+
 @pytest.mark.parametrize("leaf_prediction", ["nba", "nb", "mc"])
 @pytest.mark.parametrize("stream", ["synth:agrawal-drift", "synth:rbf-drift", "synth:sea-drift"])
 def test_probabilities_are_rivers_own_bit_for_bit_as_the_tree_learns(
@@ -53,10 +62,7 @@ def test_missing_features_and_nominal_splitters_predict_as_river_does() -> None:
 
 
 def test_a_leaf_reactivated_with_fresh_splitters_is_not_served_stale_terms() -> None:
-    model = tree.HoeffdingTreeClassifier(leaf_prediction="nb", **SCARCE)
-    data = list(parse_stream("synth:agrawal-drift", n_events=600).events(0))
-    for x, y in data:
-        model.learn_one(x, y)
+    model, data = _grown("synth:agrawal-drift", 600)
     predictor = TreePredictor()
     x = data[0][0]
     predictor.proba_and_leaf(model, x)
@@ -71,10 +77,7 @@ def test_a_leaf_reactivated_with_fresh_splitters_is_not_served_stale_terms() -> 
 
 
 def test_a_pickled_predictor_comes_back_empty() -> None:
-    model = tree.HoeffdingTreeClassifier(leaf_prediction="nb", **SCARCE)
-    data = list(parse_stream("synth:sea-drift", n_events=300).events(0))
-    for x, y in data:
-        model.learn_one(x, y)
+    model, data = _grown("synth:sea-drift", 300)
     predictor = TreePredictor()
     for x, _ in data:
         predictor.proba_and_leaf(model, x)

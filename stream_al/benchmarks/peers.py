@@ -78,6 +78,7 @@ STRATEGIES: dict[str, tuple[str, ...]] = {
         "variable-uncertainty",
         "randomized-variable-uncertainty",
         "fixed-uncertainty",
+        "moving-average",
         "random",
     ),
     "scikit-activeml": (

@@ -458,6 +458,9 @@ class ActiveLearner:
             compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 
     def _learn_with(self, model: base.Classifier, x: Features, y: ClassLabel) -> None:
+        if self._plain_tree:
+            self._tree_predictor().learn(model, x, y)
+            return
         if not self._unsupervised:
             model.learn_one(x, y)
             return

@@ -9,6 +9,11 @@ weight identifies it, since every example a leaf learns adds to it (and to its G
 at the same time). The arithmetic is River's own, operation for operation, so the
 probabilities are equal to ``predict_proba_one``'s, not merely close.
 
+:meth:`TreePredictor.learn` is ``learn_one`` to the same end: the tree it grows is River's,
+count for count and split for split. It saves an adaptive leaf's per-label check of its
+naive Bayes (read from the terms the prediction of that label left) and the layers of
+calls around each Gaussian's update; split attempts are River's own code.
+
 Only ``river.tree.HoeffdingTreeClassifier`` itself is handled (subclasses predict
 otherwise), and only River's own leaf types get the fast path; anything else is asked to
 predict as usual.
@@ -25,22 +30,37 @@ Examples
 >>> same
 1250
 
+Learning through the predictor grows the same tree:
+
+>>> ours = tree.HoeffdingTreeClassifier(grace_period=20)
+>>> rivers = ours.clone()
+>>> for x, y in datasets.Phishing():
+...     _ = predictor.proba_and_leaf(ours, x)
+...     predictor.learn(ours, x, y)
+...     rivers.learn_one(x, y)
+>>> ours.n_nodes == rivers.n_nodes
+True
+>>> predictor.proba_and_leaf(ours, x)[0] == rivers.predict_proba_one(x)
+True
+
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from river.proba.gaussian import _HALF_LOG_TAU
+from river.proba.gaussian import _HALF_LOG_TAU, Gaussian
 from river.tree.nodes.branch import DTBranch, NumericBinaryBranch
 from river.tree.nodes.htc_nodes import (
     LeafMajorityClass,
     LeafNaiveBayes,
     LeafNaiveBayesAdaptive,
 )
+from river.tree.nodes.leaf import HTLeaf
 from river.tree.splitter.gaussian_splitter import GaussianSplitter
 
 __all__ = ["TreePredictor"]
@@ -101,6 +121,73 @@ class TreePredictor:
         proba = dict.fromkeys(sorted(tree.classes), 0.0)
         proba.update(self._leaf_proba(node, x, tree))
         return proba, node
+
+    def learn(self, tree: Any, x: Mapping[Any, Any], y: Any) -> None:
+        """``tree.learn_one(x, y)``, to the same tree, with an adaptive leaf's check of its
+        naive-Bayes prediction read from the terms :meth:`proba_and_leaf` keeps.
+
+        River's adaptive leaf scores its majority class and its naive Bayes on every
+        example it learns, with a deep copy and a fresh read of every Gaussian; a label is
+        usually learned by the leaf that has just predicted it, in the same state, so the
+        terms are at hand. The rest (statistics, splitters, split attempts) is River's own
+        code, called in River's order: a path this walk does not take (a branch whose
+        feature ``x`` lacks, an empty tree) is left to ``learn_one`` itself.
+        """
+        node = tree._root
+        parent = None
+        while True:
+            kind = type(node)
+            if kind is NumericBinaryBranch:
+                try:
+                    value = x[node.feature]
+                except KeyError:
+                    tree.learn_one(x, y)
+                    return
+                parent, node = node, node.children[0 if value <= node.threshold else 1]
+            elif kind in _LEAVES or not isinstance(node, DTBranch):
+                break
+            else:
+                try:
+                    child = node.next(x)
+                except KeyError:
+                    tree.learn_one(x, y)
+                    return
+                parent, node = node, child
+        if not isinstance(node, HTLeaf):  # no root yet, or a leaf River's walk knows better
+            tree.learn_one(x, y)
+            return
+        # HoeffdingTreeClassifier.learn_one from here on, for w = 1.0.
+        tree.classes.add(y)
+        tree._train_weight_seen_by_model += 1.0
+        leaf: Any = node
+        if kind is LeafNaiveBayesAdaptive and leaf.splitters is not None:
+            stats = leaf.stats
+            if len(stats) == 0:
+                leaf._mc_correct_weight += 1.0
+            else:
+                majority = _majority(stats)
+                if max(majority, key=majority.__getitem__) == y:
+                    leaf._mc_correct_weight += 1.0
+            votes = self._naive_bayes(leaf, x)
+            if len(votes) > 0 and max(votes, key=votes.__getitem__) == y:
+                leaf._nb_correct_weight += 1.0
+        if kind in _LEAVES:
+            _learn_leaf(node, x, y, tree.nominal_attributes)
+        else:
+            node.learn_one(x, y, w=1.0, tree=tree)
+        if tree._growth_allowed and node.is_active():
+            if node.depth >= tree.max_depth:
+                node.deactivate()
+                tree._n_active_leaves -= 1
+                tree._n_inactive_leaves += 1
+            else:
+                weight_seen = node.total_weight
+                if weight_seen - node.last_split_attempt_at >= tree.grace_period:
+                    branch = parent.branch_no(x) if isinstance(parent, DTBranch) else None
+                    tree._attempt_to_split(node, parent, branch)
+                    node.last_split_attempt_at = weight_seen
+        if tree._train_weight_seen_by_model % tree.memory_estimate_period == 0:
+            tree._estimate_model_size()
 
     def _leaf_proba(self, leaf: Any, x: Mapping[Any, Any], tree: Any) -> dict[Any, float]:
         kind = type(leaf)
@@ -179,6 +266,57 @@ def _terms(stats: Mapping[Any, float], total: float, splitters: Mapping[Any, Any
                 terms.append((feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)))
         classes.append((label, math.log(weight / total), terms))
     return classes
+
+
+def _learn_leaf(leaf: Any, x: Mapping[Any, Any], y: Any, nominal: Any) -> None:
+    """``HTLeaf.learn_one(leaf, x, y, w=1.0)`` for River's own leaves, with a Gaussian
+    splitter's update (``GaussianSplitter.update``, then Welford's ``Var.update``) inlined:
+    the same operations in the same order, so the same floats."""
+    stats = leaf.stats
+    try:
+        stats[y] += 1.0
+    except KeyError:
+        stats[y] = 1.0
+    splitters = leaf.splitters
+    if splitters is None:
+        return
+    disabled = leaf._disabled_attrs
+    for feature, value in x.items():
+        if feature in disabled:
+            continue
+        try:
+            splitter = splitters[feature]
+        except KeyError:
+            if (nominal is not None and feature in nominal) or not isinstance(
+                value, numbers.Number
+            ):
+                splitter = leaf.new_nominal_splitter()
+            else:
+                splitter = leaf.splitter.clone()
+            splitters[feature] = splitter
+        if type(splitter) is not GaussianSplitter:
+            splitter.update(value, y, 1.0)
+            continue
+        if value is None:
+            continue
+        dists = splitter._att_dist_per_class
+        try:
+            gaussian = dists[y]
+            if value < splitter._min_per_class[y]:
+                splitter._min_per_class[y] = value
+            if value > splitter._max_per_class[y]:
+                splitter._max_per_class[y] = value
+        except KeyError:
+            gaussian = Gaussian()
+            dists[y] = gaussian
+            splitter._min_per_class[y] = value
+            splitter._max_per_class[y] = value
+        var = gaussian._var
+        mean = var.mean
+        mean_old = mean._mean
+        mean.n += 1.0
+        mean._mean += (1.0 / mean.n) * (value - mean._mean)
+        var._S += 1.0 * (value - mean_old) * (value - mean._mean)
 
 
 def _majority(stats: Mapping[Any, float]) -> dict[Any, float]:

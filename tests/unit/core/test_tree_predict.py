@@ -61,6 +61,67 @@ def test_missing_features_and_nominal_splitters_predict_as_river_does() -> None:
     assert model.n_leaves > 3
 
 
+def _state(model: tree.HoeffdingTreeClassifier) -> bytes:
+    """The tree pickled, with the unseeded sampling RNG of each of its Gaussians (never
+    drawn from while learning) set to one state, so that equal trees pickle equal."""
+    seen: set[int] = set()
+    todo: list[Any] = [model]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, random.Random):
+            obj.seed(0)
+        elif isinstance(obj, dict):
+            todo += obj.values()
+        elif isinstance(obj, list | tuple | set):
+            todo += obj
+        elif hasattr(obj, "__dict__"):
+            todo += vars(obj).values()
+    return pickle.dumps(model)
+
+
+@pytest.mark.parametrize("leaf_prediction", ["nba", "nb", "mc"])
+@pytest.mark.parametrize(
+    ("stream", "drop"),
+    [("synth:agrawal-drift", 0.0), ("synth:agrawal-drift", 0.2), ("synth:rbf-drift", 0.0)],
+)
+def test_learning_through_the_predictor_grows_rivers_own_tree(
+    leaf_prediction: str, stream: str, drop: float
+) -> None:
+    nominal = ["elevel", "car", "zipcode"] if "agrawal" in stream else None
+    ours = tree.HoeffdingTreeClassifier(
+        leaf_prediction=leaf_prediction, nominal_attributes=nominal, **SCARCE
+    )
+    rivers = ours.clone()
+    predictor = TreePredictor()
+    rng = random.Random(1)
+    for i, (x, y) in enumerate(parse_stream(stream, n_events=3000).events(3)):
+        if drop:
+            x = {k: v for k, v in x.items() if rng.random() > drop}
+        # Predicted first, as the learner does: the adaptive leaf's check reads these terms.
+        assert predictor.proba_and_leaf(ours, x)[0] == rivers.predict_proba_one(x)
+        if rng.random() < 0.5:
+            predictor.learn(ours, x, y)
+            rivers.learn_one(x, y)
+        if i % 1000 == 999:
+            assert _state(ours) == _state(rivers)  # every count, mean, variance and split
+    assert ours.n_leaves > 10
+    assert _state(ours) == _state(rivers)
+
+
+def test_learning_without_a_prediction_first_and_into_an_empty_tree() -> None:
+    ours = tree.HoeffdingTreeClassifier(**SCARCE)
+    rivers = ours.clone()
+    predictor = TreePredictor()
+    for x, y in parse_stream("synth:sea-drift", n_events=2000).events(0):
+        predictor.learn(ours, x, y)
+        rivers.learn_one(x, y)
+    assert ours.n_leaves > 3
+    assert _state(ours) == _state(rivers)
+
+
 def test_a_leaf_reactivated_with_fresh_splitters_is_not_served_stale_terms() -> None:
     model, data = _grown("synth:agrawal-drift", 600)
     predictor = TreePredictor()

@@ -36,6 +36,7 @@ True
 from __future__ import annotations
 
 import copy
+import io
 import pickle
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from river import base, compose, tree
+from river.proba import Gaussian
 
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
 from stream_al.core.committee import disagreement
@@ -573,7 +575,9 @@ class ActiveLearner:
         The bytes are a pickle: restore only snapshots you made or whose signature you
         checked (the service signs its checkpoints).
         """
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        out = io.BytesIO()
+        _SnapshotPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(self)
+        return out.getvalue()
 
     @classmethod
     def restore(cls, data: bytes) -> ActiveLearner:
@@ -589,6 +593,28 @@ class ActiveLearner:
             f"budget={self._budget.budget}, events={self.n_events}, queried={self.n_queried}, "
             f"learned={self.n_learned}, drifts={self.n_drifts})"
         )
+
+
+def _unseeded_gaussian(var: Any) -> Gaussian:
+    """A River ``Gaussian`` with the running variance ``var`` and a new unseeded generator."""
+    gaussian = Gaussian()
+    gaussian._var = var
+    return gaussian
+
+
+class _SnapshotPickler(pickle.Pickler):
+    """Pickles a learner without the generators of its trees' unseeded Gaussians.
+
+    Every Gaussian of a tree's splitters holds a ``random.Random`` seeded from the OS
+    (2.5 kB of state each) that learning and prediction never draw from: nine tenths of a
+    grown tree's pickle. Such a Gaussian comes back with a new unseeded generator, which
+    is all it had; seeded generators (the strategies') are pickled whole.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is Gaussian and obj.seed is None:
+            return _unseeded_gaussian, (obj._var,)
+        return NotImplemented
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import random
 
 import pytest
 
@@ -47,6 +48,27 @@ def test_a_restored_snapshot_makes_exactly_the_same_decisions(model: str, strate
     assert _run(restored, data[3000:]) == _run(original, data[3000:])
     assert restored.n_drifts == original.n_drifts
     assert restored.budget.spent == original.budget.spent
+
+
+def test_a_snapshot_leaves_out_only_the_trees_unseeded_gaussian_generators() -> None:
+    data = list(parse_stream("synth:agrawal-drift", n_events=4000).events(seed=4))
+    learner = ActiveLearner("hoeffding-tree", "split", 0.2, seed=9)
+    _run(learner, data[:3000])
+    snapshot = learner.snapshot()
+    assert len(snapshot) * 5 < len(pickle.dumps(learner, protocol=pickle.HIGHEST_PROTOCOL))
+    restored = ActiveLearner.restore(snapshot)
+    assert restored.model_digest() == learner.model_digest()
+    gaussians = [
+        gaussian
+        for leaf in restored.model._find_leaves()  # type: ignore[attr-defined]
+        for splitter in (leaf.splitters or {}).values()
+        for gaussian in getattr(splitter, "_att_dist_per_class", {}).values()
+    ]
+    assert len(gaussians) > 50
+    assert all(isinstance(g._rng, random.Random) and g.seed is None for g in gaussians)
+    # The strategy's seeded generator is kept as it was: the same random draws follow.
+    assert restored.strategy._rng.getstate() == learner.strategy._rng.getstate()  # type: ignore[attr-defined]
+    assert _run(restored, data[3000:]) == _run(learner, data[3000:])
 
 
 def test_restore_refuses_a_pickle_that_is_not_a_learner() -> None:

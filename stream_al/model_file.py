@@ -244,6 +244,7 @@ def import_checkpoint(
         train_log_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     if existing:
         client.delete(*existing)
+        client.srem(keys.checkpoints, *(k[len(keys.checkpoint("")) :] for k in existing))
     store.save(make_checkpoint(learner, replica, train_log_id, key, time.time()))
     prefix = len(keys.checkpoint(""))
     return ImportResult(replica, train_log_id, tuple(k[prefix:] for k in existing), log_length)

@@ -15,6 +15,8 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
                                and a replayed event is not queued again), with a TTL
 ``P:checkpoint:{replica}``     hash: ``data`` (pickle), ``signature``, ``train_log_id``,
                                ``created_at``
+``P:checkpoints``              set of the replicas with a checkpoint (found without a scan
+                               of the keyspace, which the ``labeled`` keys make large)
 ``P:dead_letters``             labels that could not be used, with the reason, a stream
 ``P:audit``                    every query and every label (fields ``kind``, ``id``,
                                ``body``), a stream capped at ``audit_maxlen`` (0: none)
@@ -256,6 +258,10 @@ class RedisKeys:
     def checkpoint(self, replica: str) -> str:
         return f"{self.prefix}:checkpoint:{replica}"
 
+    @property
+    def checkpoints(self) -> str:
+        return f"{self.prefix}:checkpoints"
+
 
 class RedisStore:
     """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and
@@ -303,6 +309,7 @@ class RedisStore:
         self._join = client.register_script(_JOIN)
         self._keep = client.register_script(_KEEP)
         self._recover_labels = True
+        self._checkpoints_indexed = False
         # Per queue, where this worker's own unfinished items are read from after a
         # restart: each is handed back once, so a worker that holds items (the Label
         # Studio bridge) still gets new ones.
@@ -579,7 +586,8 @@ class RedisStore:
     # -- checkpoints -------------------------------------------------------------------
 
     def save(self, checkpoint: Checkpoint) -> None:
-        self.client.hset(
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(
             self.keys.checkpoint(checkpoint.replica),
             mapping={
                 "data": checkpoint.data,
@@ -588,6 +596,8 @@ class RedisStore:
                 "created_at": repr(checkpoint.created_at),
             },
         )
+        pipe.sadd(self.keys.checkpoints, checkpoint.replica)
+        pipe.execute()
 
     def load(self, replica: str) -> Checkpoint | None:
         fields = self.client.hgetall(self.keys.checkpoint(replica))
@@ -602,21 +612,34 @@ class RedisStore:
         )
 
     def _replicas(self) -> list[str]:
-        prefix = self.keys.checkpoint("")
-        return [
-            _text(key)[len(prefix) :]
-            for key in self.client.scan_iter(match=f"{prefix}*", count=100)
-        ]
+        """The replicas in the checkpoint index (which may name a deleted checkpoint)."""
+        if not self._checkpoints_indexed:
+            # Checkpoints saved before the index existed are found once, and indexed.
+            prefix = self.keys.checkpoint("")
+            found = [
+                _text(key)[len(prefix) :]
+                for key in self.client.scan_iter(match=f"{prefix}*", count=1000)
+            ]
+            if found:
+                self.client.sadd(self.keys.checkpoints, *found)
+            self._checkpoints_indexed = True
+        return sorted(_text(r) for r in self.client.smembers(self.keys.checkpoints))
 
     def newest(self) -> Checkpoint | None:
         found = [c for c in (self.load(r) for r in self._replicas()) if c is not None]
         return max(found, key=lambda c: _stream_id(c.train_log_id), default=None)
 
     def trim_train_log(self) -> int:
-        ids = [
-            _text(self.client.hget(self.keys.checkpoint(r), "train_log_id") or b"")
-            for r in self._replicas()
-        ]
+        replicas = self._replicas()
+        pipe = self.client.pipeline(transaction=False)
+        for replica in replicas:
+            pipe.hget(self.keys.checkpoint(replica), "train_log_id")
+        ids: list[str] = []
+        for replica, found in zip(replicas, pipe.execute(), strict=True):
+            if found is None:  # deleted (a forced model import): not a checkpoint any more
+                self.client.srem(self.keys.checkpoints, replica)
+            else:
+                ids.append(_text(found))
         if not ids or not all(ids):
             return 0  # a checkpoint before any entry: keep everything
         oldest = min(ids, key=_stream_id)

@@ -115,6 +115,7 @@ def test_a_checkpoint_signature_does_not_pass_for_a_model_file(tmp_path: Path) -
 class _Keys:
     prefix = "p"
     train_log = "p:train_log"
+    checkpoints = "p:checkpoints"
 
     def checkpoint(self, replica: str) -> str:
         return f"p:checkpoint:{replica}"
@@ -124,6 +125,7 @@ class _Client:
     def __init__(self) -> None:
         self.hashes: dict[str, Checkpoint] = {}
         self.log: list[str] = []
+        self.index: set[str] = set()
 
     def scan_iter(self, match: str, count: int) -> list[bytes]:
         return [k.encode() for k in self.hashes if k.startswith(match.rstrip("*"))]
@@ -138,6 +140,9 @@ class _Client:
         for k in keys:
             del self.hashes[k]
 
+    def srem(self, key: str, *members: str) -> None:
+        self.index -= set(members)
+
 
 class _Store:
     def __init__(self) -> None:
@@ -146,6 +151,7 @@ class _Store:
 
     def save(self, cp: Checkpoint) -> None:
         self.client.hashes[self.keys.checkpoint(cp.replica)] = cp
+        self.client.index.add(cp.replica)
 
     def newest(self) -> Checkpoint | None:
         return next(iter(self.client.hashes.values()), None)
@@ -183,6 +189,7 @@ def test_import_refuses_a_deployment_with_state_unless_forced(tmp_path: Path) ->
     assert done.replaced == ("old",) and done.train_log_id == "5-0"
     assert done.skipped_log_entries == 2
     assert list(store.client.hashes) == ["p:checkpoint:r1"]
+    assert store.client.index == {"r1"}  # the replaced replica left the checkpoint index
     assert store.client.hashes["p:checkpoint:r1"].train_log_id == "5-0"  # the log is not replayed
 
 

@@ -1,0 +1,75 @@
+"""Checkpoints on real Redis: found through their index, and the train log trimmed up to
+the oldest of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from stream_al.io.base import Checkpoint
+from stream_al.io.redis import RedisStore
+
+
+def _log(client: redis.Redis, store: RedisStore, n: int) -> list[str]:
+    pipe = client.pipeline()
+    for _ in range(n):
+        pipe.xadd(store.keys.train_log, {"item": "{}", "label": "{}"})
+    return [i.decode() for i in pipe.execute()]
+
+
+def _checkpoint(replica: str, train_log_id: str | None) -> Checkpoint:
+    return Checkpoint(replica, train_log_id, b"model", "sig", 1.0)
+
+
+def test_the_newest_checkpoint_and_the_trim_come_from_the_index(
+    redis_client: redis.Redis,
+) -> None:
+    store = RedisStore(redis_client, prefix="ck")
+    ids = _log(redis_client, store, 1000)
+    store.save(_checkpoint("r1", ids[600]))
+    store.save(_checkpoint("r2", ids[900]))
+    for i in range(500):  # the keyspace a busy deployment has: not scanned for checkpoints
+        redis_client.set(store.keys.labeled(f"item-{i}"), 1)
+    assert redis_client.smembers(store.keys.checkpoints) == {b"r1", b"r2"}
+    newest = store.newest()
+    assert newest is not None and newest.replica == "r2"
+    # Redis trims whole nodes of the stream: up to r1's entry, never past it.
+    trimmed = store.trim_train_log()
+    assert 0 < trimmed <= 600
+    assert redis_client.xlen(store.keys.train_log) == 1000 - trimmed
+    assert redis_client.xrange(store.keys.train_log, min=ids[600], max=ids[600])
+
+
+def test_checkpoints_saved_before_the_index_are_found_once_and_indexed(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisStore(redis_client, prefix="ck")
+    ids = _log(redis_client, store, 1000)
+    # A checkpoint as an earlier version wrote it: the hash alone, and the oldest one.
+    redis_client.hset(store.keys.checkpoint("old"), mapping={"train_log_id": ids[300]})
+    store.save(_checkpoint("new", ids[900]))
+    trimmed = store.trim_train_log()
+    assert 0 < trimmed <= 300
+    assert redis_client.smembers(store.keys.checkpoints) == {b"old", b"new"}
+
+    def no_scan(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the keyspace was scanned again")
+
+    monkeypatch.setattr(redis_client, "scan_iter", no_scan)
+    newest = store.newest()
+    assert newest is not None and newest.replica == "new"
+
+
+def test_a_deleted_checkpoint_leaves_the_index_and_does_not_hold_the_log(
+    redis_client: redis.Redis,
+) -> None:
+    store = RedisStore(redis_client, prefix="ck")
+    ids = _log(redis_client, store, 1000)
+    store.save(_checkpoint("gone", None))  # before any entry: the whole log is kept
+    store.save(_checkpoint("kept", ids[800]))
+    assert store.trim_train_log() == 0
+    redis_client.delete(store.keys.checkpoint("gone"))  # as a forced model import does
+    assert store.trim_train_log() > 0
+    assert redis_client.smembers(store.keys.checkpoints) == {b"kept"}

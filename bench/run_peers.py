@@ -179,7 +179,11 @@ above: compare systems with each other, not with other machines.
   grace period 20, delta 0.2, tau 0.1) for every River-based system; MOA's Hoeffding tree
   with the same options (`-g 20 -c 0.2 -t 0.1 -s GiniSplitCriterion`). Logistic regression
   (standardised features) on Elec2 as well. stream-al adds its drift reaction (ADWIN on
-  the labeled error, budget boost, challenger): that is part of what is compared.
+  the labeled error, budget boost, challenger) and predicts its trees with one correction
+  to River's naive-Bayes leaves (a class seen fewer than twice in a leaf is scored with
+  the leaf's pooled variance instead of being let off the likelihood; see
+  `stream_al/core/tree_predict.py`): both are part of what is compared. The other
+  River-based systems use River's tree as it is.
 - **Prequential, test then train**: every event is predicted before anything else (no
   prediction = wrong), then the strategy decides, and an asked label is learned at once.
   Accuracy is over every event; the label fraction is what each system really asked.

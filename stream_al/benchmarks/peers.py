@@ -5,8 +5,10 @@ virtual environment its library needs) on the **same CSV files**, with the same
 prequential protocol: each event is predicted first (no prediction counts as wrong), then
 the strategy decides, and an asked label is learned at once. All systems wrap the same
 model: River's Hoeffding tree with stream-al's settings for scarce labels (MOA's own
-Hoeffding tree with the same options), and logistic regression on Elec2. A runner writes
-one JSON line per job; this module turns the lines into tables and plots.
+Hoeffding tree with the same options), and logistic regression on Elec2; stream-al
+predicts the tree with its correction of River's naive-Bayes leaves for classes seen
+fewer than twice (``TreePredictor(pooled=True)``). A runner writes one JSON line per job;
+this module turns the lines into tables and plots.
 
 Systems do not spend exactly the same: a budget estimator asks more at the start, a
 sampler without a budget parameter is calibrated. So a comparison is made **at the same

@@ -443,7 +443,7 @@ class ActiveLearner:
     def _tree_predictor(self) -> TreePredictor:
         predictor = self._predictor
         if predictor is None:  # made on first use, also by learners from older snapshots
-            self._predictor = predictor = TreePredictor()
+            self._predictor = predictor = TreePredictor(pooled=True)
         return predictor
 
     def _predict_proba(self, model: base.Classifier, x: Features) -> Proba:
@@ -585,6 +585,7 @@ class ActiveLearner:
         learner = pickle.loads(data)
         if not isinstance(learner, cls):
             raise TypeError(f"snapshot holds a {type(learner).__name__}, not an ActiveLearner")
+        learner._predictor = None  # made anew on first use (an older snapshot's was River's)
         return learner
 
     def __repr__(self) -> str:

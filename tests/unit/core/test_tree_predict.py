@@ -137,21 +137,77 @@ def test_a_leaf_reactivated_with_fresh_splitters_is_not_served_stale_terms() -> 
     assert after != before
 
 
-def test_a_pickled_predictor_comes_back_empty() -> None:
+def test_a_pickled_predictor_comes_back_empty_in_its_mode() -> None:
     model, data = _grown("synth:sea-drift", 300)
-    predictor = TreePredictor()
-    for x, _ in data:
-        predictor.proba_and_leaf(model, x)
-    assert len(predictor._leaves) == model.n_leaves
-    assert len(pickle.loads(pickle.dumps(predictor))._leaves) == 0
+    for pooled in (False, True):
+        predictor = TreePredictor(pooled=pooled)
+        for x, _ in data:
+            predictor.proba_and_leaf(model, x)
+        assert len(predictor._leaves) == model.n_leaves
+        back = pickle.loads(pickle.dumps(predictor))
+        assert len(back._leaves) == 0 and back.pooled is pooled
 
 
-def test_the_learner_decides_with_the_leaf_impurity_of_the_same_walk() -> None:
+def _well_observed(leaf: Any) -> bool:
+    """Whether every class of ``leaf`` has a positive variance for every feature."""
+    return all(
+        g._var.mean.n > 1 and g._var.get() > 0
+        for splitter in leaf.splitters.values()
+        for g in splitter._att_dist_per_class.values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("stream", "at_least_same", "at_least_different"),
+    [("synth:rbf-drift", 1000, 20), ("river:ImageSegments", 0, 1000)],
+)
+def test_pooled_is_rivers_own_where_every_class_is_observed_and_differs_elsewhere(
+    stream: str, at_least_same: int, at_least_different: int
+) -> None:
+    model = tree.HoeffdingTreeClassifier(leaf_prediction="nb", **SCARCE)
+    river, pooled = TreePredictor(), TreePredictor(pooled=True)
+    rng = random.Random(3)
+    same = differ = 0
+    for x, y in parse_stream(stream, n_events=2000).events(0):
+        exact, leaf = river.proba_and_leaf(model, x)
+        ours = pooled.proba_and_leaf(model, x)[0]
+        if leaf is not None and leaf.splitters and _well_observed(leaf):
+            assert ours == exact
+            same += 1
+        elif ours != exact:
+            differ += 1
+        if rng.random() < 0.2:
+            model.learn_one(x, y)
+    # ImageSegments' 7 classes always leave some class of a leaf seen once at most.
+    assert same >= at_least_same and differ >= at_least_different
+
+
+def _without_nb_scores(model: tree.HoeffdingTreeClassifier) -> bytes:
+    for leaf in model._find_leaves():
+        leaf._mc_correct_weight = leaf._nb_correct_weight = 0.0
+    return _state(model)
+
+
+def test_pooled_learning_grows_rivers_tree_but_scores_the_leaves_naive_bayes_its_way() -> None:
+    ours = tree.HoeffdingTreeClassifier(**SCARCE)
+    rivers = ours.clone()
+    predictor = TreePredictor(pooled=True)
+    for x, y in parse_stream("river:ImageSegments", n_events=2310).events(0):
+        predictor.proba_and_leaf(ours, x)
+        predictor.learn(ours, x, y)
+        rivers.learn_one(x, y)
+    scores = sorted(leaf._nb_correct_weight for leaf in ours._find_leaves())
+    assert scores != sorted(leaf._nb_correct_weight for leaf in rivers._find_leaves())
+    assert _without_nb_scores(ours) == _without_nb_scores(rivers)  # same splits and counts
+
+
+def test_the_learner_decides_with_pooled_naive_bayes_and_the_leaf_of_the_same_walk() -> None:
     learner = ActiveLearner("hoeffding-tree", "variable-uncertainty", budget=0.2)
+    reference = TreePredictor(pooled=True)
     for x, y in parse_stream("synth:agrawal-drift", n_events=3000).events(1):
         decision = learner.decide(x)
         model: Any = learner.model
-        assert decision.proba == model.predict_proba_one(x)
+        assert decision.proba == reference.proba_and_leaf(model, x)[0]
         assert decision.score == leaf_impurity(model, x)
         if decision.queried:
             learner.learn(x, y, decision.prediction)
@@ -168,4 +224,4 @@ def test_the_learner_decides_with_the_leaf_impurity_of_the_same_walk() -> None:
         "hyears": 10,
         "loan": 100_000.0,
     }
-    assert restored.decide(x).proba == learner.model.predict_proba_one(x)
+    assert restored.decide(x).proba == reference.proba_and_leaf(learner.model, x)[0]

@@ -139,27 +139,10 @@ class TreePredictor:
     def proba_and_leaf(self, tree: Any, x: Mapping[Any, Any]) -> tuple[dict[Any, float], Any]:
         """The tree's class probabilities for ``x`` and the leaf ``x`` reaches (None for a
         tree without nodes)."""
-        node = tree._root
-        if node is None:
+        if tree._root is None:
             return {}, None
         # River's Branch.walk: a branch whose feature x lacks sends x down its heaviest child.
-        # Types are compared before isinstance: DTBranch is an ABC, slow to check.
-        while True:
-            kind = type(node)
-            if kind is NumericBinaryBranch:
-                try:
-                    value = x[node.feature]
-                except KeyError:
-                    node = node.most_common_path()[1]
-                    continue
-                node = node.children[0 if value <= node.threshold else 1]
-            elif kind in _LEAVES or not isinstance(node, DTBranch):
-                break
-            else:
-                try:
-                    node = node.next(x)
-                except KeyError:
-                    node = node.most_common_path()[1]
+        node = _walk(tree._root, x, True)[1]
         proba = dict.fromkeys(sorted(tree.classes), 0.0)
         proba.update(self._leaf_proba(node, x, tree))
         return proba, node
@@ -175,29 +158,11 @@ class TreePredictor:
         code, called in River's order: a path this walk does not take (a branch whose
         feature ``x`` lacks, an empty tree) is left to ``learn_one`` itself.
         """
-        node = tree._root
-        parent = None
-        while True:
-            kind = type(node)
-            if kind is NumericBinaryBranch:
-                try:
-                    value = x[node.feature]
-                except KeyError:
-                    tree.learn_one(x, y)
-                    return
-                parent, node = node, node.children[0 if value <= node.threshold else 1]
-            elif kind in _LEAVES or not isinstance(node, DTBranch):
-                break
-            else:
-                try:
-                    child = node.next(x)
-                except KeyError:
-                    tree.learn_one(x, y)
-                    return
-                parent, node = node, child
-        if not isinstance(node, HTLeaf):  # no root yet, or a leaf River's walk knows better
+        parent, node = _walk(tree._root, x, False)
+        if not isinstance(node, HTLeaf):  # no root yet, or a feature x lacks on the way
             tree.learn_one(x, y)
             return
+        kind = type(node)
         # HoeffdingTreeClassifier.learn_one from here on, for w = 1.0.
         tree.classes.add(y)
         tree._train_weight_seen_by_model += 1.0
@@ -281,6 +246,34 @@ class TreePredictor:
         max_ll = max(votes.values())
         lse = max_ll + math.log(sum(math.exp(log_p - max_ll) for log_p in votes.values()))
         return {label: math.exp(vote - lse) for label, vote in votes.items()}
+
+
+def _walk(node: Any, x: Mapping[Any, Any], heaviest: bool) -> tuple[Any, Any]:
+    """``(parent, node)`` where ``x`` reaches a leaf from ``node``. At a branch whose
+    feature ``x`` lacks: its heaviest child if ``heaviest``, else ``(branch, None)``."""
+    parent = None
+    # Types are compared before isinstance: DTBranch is an ABC, slow to check.
+    while True:
+        kind = type(node)
+        if kind is NumericBinaryBranch:
+            try:
+                value = x[node.feature]
+            except KeyError:
+                if not heaviest:
+                    return node, None
+                node = node.most_common_path()[1]
+                continue
+            parent, node = node, node.children[0 if value <= node.threshold else 1]
+        elif kind in _LEAVES or not isinstance(node, DTBranch):
+            return parent, node
+        else:
+            try:
+                child = node.next(x)
+            except KeyError:
+                if not heaviest:
+                    return node, None
+                child = node.most_common_path()[1]
+            parent, node = node, child
 
 
 def _terms(

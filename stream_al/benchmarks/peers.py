@@ -459,17 +459,19 @@ def speed_section(engine: Mapping[str, Any] | None, throughput: Sequence[Mapping
             "",
             "| backend | events | serve events/s | raw loop events/s | ratio "
             "| decision p50 / p99 ms | label to learned p99 ms | RSS MiB (start → end) "
-            "| RSS growth, 2nd half |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| RSS growth, 2nd half | of which the model |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for t in throughput:
             rss = t.get("rss_mb") or [[0, 0.0]]
+            model = t.get("model_growth_second_half_mb")
             out.append(
                 f"| {t['backend']} | {t['n_events']:,} | {t['serve_events_per_s']:,.0f} "
                 f"| {t['raw_consume_events_per_s']:,.0f} | {t['ratio']:.2f} "
                 f"| {t['decision_latency_p50_ms']:.0f} / {t['decision_latency_p99_ms']:.0f} "
                 f"| {t['label_to_learned_p99_ms']:.0f} | {rss[0][1]:.0f} → {rss[-1][1]:.0f} "
-                f"| {t['rss_growth_second_half_mb']:+.1f} MiB |"
+                f"| {t['rss_growth_second_half_mb']:+.1f} MiB "
+                f"| {'–' if model is None else f'{model:+.1f} MiB'} |"
             )
         out.append("")
     return "\n".join(out)

@@ -20,7 +20,10 @@ poll to its last event (the group join is not throughput). Latencies:
 - ``label_to_learned`` (p99, ms): from a label's write to the label stream (its ``ts``) to
   the model having learned it from the train log.
 
-The resident memory of the process is sampled along the run (``rss_mb``).
+The resident memory of the process is sampled along the run (``rss_mb``), and the model's
+own size beside it (``model_mb``, River's deep size of the model object): a Hoeffding tree
+grows with the labels it learns, so what the process gains beyond the model is what would
+be a leak.
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _model_mb(learner: Any) -> float:
+    """The learner's model in memory, in MiB (River's deep size of the model object)."""
+    return float(learner.model._raw_memory_usage) / 2**20
 
 
 def _produce(bootstrap: str, topic: str, records: list[tuple[str, str, Any]]) -> None:
@@ -290,6 +298,9 @@ def bench_throughput(
         labeler = _labeler(RedisStore(client, prefix=prefix, consumer="bench-labeler"), truth)
         batch_latencies: list[tuple[float, int]] = []
         rss: list[tuple[int, float]] = [(0, rss_mb())]
+        # The model's own size beside the process's: a Hoeffding tree grows with its labels
+        # (until a drift restarts it), which is not a leak.
+        model_mb: list[tuple[int, float]] = [(0, _model_mb(service.loop.learner))]
         serve_seconds = 0.0
         every = max(1, events // 20)
         next_sample = every
@@ -308,6 +319,7 @@ def bench_throughput(
                 serve_seconds += elapsed  # turns that only learn labels are serve's work too
             if decided >= next_sample:
                 rss.append((decided, rss_mb()))
+                model_mb.append((decided, _model_mb(service.loop.learner)))
                 next_sample += every
                 say(f"bench throughput: serve {decided:,}/{events:,} events")
             labeler()
@@ -343,6 +355,8 @@ def bench_throughput(
             "rss_mb": rss,
             "rss_growth_second_half_mb": rss[-1][1] - rss[len(rss) // 2][1],
             "rss_mean_mb": statistics.fmean(r for _, r in rss),
+            "model_mb": model_mb,
+            "model_growth_second_half_mb": model_mb[-1][1] - model_mb[len(model_mb) // 2][1],
         }
     finally:
         _cleanup(bootstrap, [topic, predictions_topic, dead_letters], client, prefix)

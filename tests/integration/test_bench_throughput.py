@@ -50,6 +50,10 @@ def test_bench_throughput_writes_its_report(
     )
     assert report["decision_latency_p99_ms"] > 0 and report["label_to_learned_p99_ms"] > 0
     assert report["labels"] > 0  # the simulated labeler closed the loop
+    # Memory is sampled along the run, the model's own beside the process's.
+    assert len(report["model_mb"]) == len(report["rss_mb"]) > 3
+    assert 0 < report["model_mb"][-1][1] < report["rss_mb"][-1][1]
+    assert report["model_mb"][-1][1] > report["model_mb"][0][1]  # the tree grew
 
 
 def test_bench_phases_times_each_phase_of_serve(services: Services, tmp_path: Path) -> None:

@@ -219,16 +219,17 @@ def import_checkpoint(
     """
     learner = import_model(path, key)  # verified before Redis is touched
     client, keys = store.client, store.keys
+    prefix = keys.checkpoint("")
     existing = sorted(
         k.decode() if isinstance(k, bytes) else k
-        for k in client.scan_iter(match=keys.checkpoint("") + "*", count=100)
+        for k in client.scan_iter(match=prefix + "*", count=100)
     )
+    replaced = tuple(k[len(prefix) :] for k in existing)
     log_length = int(client.xlen(keys.train_log))
     if (existing or log_length) and not force:
         held = []
         if existing:
-            names = ", ".join(k[len(keys.checkpoint("")) :] for k in existing)
-            held.append(f"checkpoints of replica(s) {names}")
+            held.append(f"checkpoints of replica(s) {', '.join(replaced)}")
         if log_length:
             held.append(f"a train log of {log_length:,} labels")
         raise ModelFileError(
@@ -244,7 +245,6 @@ def import_checkpoint(
         train_log_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     if existing:
         client.delete(*existing)
-        client.srem(keys.checkpoints, *(k[len(keys.checkpoint("")) :] for k in existing))
+        client.srem(keys.checkpoints, *replaced)
     store.save(make_checkpoint(learner, replica, train_log_id, key, time.time()))
-    prefix = len(keys.checkpoint(""))
-    return ImportResult(replica, train_log_id, tuple(k[prefix:] for k in existing), log_length)
+    return ImportResult(replica, train_log_id, replaced, log_length)

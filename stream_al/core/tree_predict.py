@@ -149,7 +149,8 @@ class TreePredictor:
 
     def learn(self, tree: Any, x: Mapping[Any, Any], y: Any) -> None:
         """``tree.learn_one(x, y)``, to the same tree, with an adaptive leaf's check of its
-        naive-Bayes prediction read from the terms :meth:`proba_and_leaf` keeps.
+        naive-Bayes prediction read from the terms :meth:`proba_and_leaf` keeps (with
+        ``pooled``, that check scores the pooled way; splits and counts stay River's).
 
         River's adaptive leaf scores its majority class and its naive Bayes on every
         example it learns, with a deep copy and a fresh read of every Gaussian; a label is
@@ -162,11 +163,11 @@ class TreePredictor:
         if not isinstance(node, HTLeaf):  # no root yet, or a feature x lacks on the way
             tree.learn_one(x, y)
             return
-        kind = type(node)
+        leaf: Any = node  # River's leaf kinds differ in their attributes
+        kind = type(leaf)
         # HoeffdingTreeClassifier.learn_one from here on, for w = 1.0.
         tree.classes.add(y)
         tree._train_weight_seen_by_model += 1.0
-        leaf: Any = node
         if kind is LeafNaiveBayesAdaptive and leaf.splitters is not None:
             stats = leaf.stats
             if len(stats) == 0:
@@ -179,20 +180,20 @@ class TreePredictor:
             if len(votes) > 0 and max(votes, key=votes.__getitem__) == y:
                 leaf._nb_correct_weight += 1.0
         if kind in _LEAVES:
-            _learn_leaf(node, x, y, tree.nominal_attributes)
+            _learn_leaf(leaf, x, y, tree.nominal_attributes)
         else:
-            node.learn_one(x, y, w=1.0, tree=tree)
-        if tree._growth_allowed and node.is_active():
-            if node.depth >= tree.max_depth:
-                node.deactivate()
+            leaf.learn_one(x, y, w=1.0, tree=tree)
+        if tree._growth_allowed and leaf.is_active():
+            if leaf.depth >= tree.max_depth:
+                leaf.deactivate()
                 tree._n_active_leaves -= 1
                 tree._n_inactive_leaves += 1
             else:
-                weight_seen = node.total_weight
-                if weight_seen - node.last_split_attempt_at >= tree.grace_period:
+                weight_seen = leaf.total_weight
+                if weight_seen - leaf.last_split_attempt_at >= tree.grace_period:
                     branch = parent.branch_no(x) if isinstance(parent, DTBranch) else None
-                    tree._attempt_to_split(node, parent, branch)
-                    node.last_split_attempt_at = weight_seen
+                    tree._attempt_to_split(leaf, parent, branch)
+                    leaf.last_split_attempt_at = weight_seen
         if tree._train_weight_seen_by_model % tree.memory_estimate_period == 0:
             tree._estimate_model_size()
 

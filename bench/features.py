@@ -43,12 +43,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stream_al.core.drift import DriftReaction
-from stream_al.core.evaluation import mean_ci95, prequential
 from stream_al.core.learner import ActiveLearner, LearnerSpec
 from stream_al.core.shaping import Shaping
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.core.types import Example, Features
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
+from stream_al.evaluation.prequential import mean_ci95, prequential
 
 DRIFT_STREAMS = ("sea-drift", "agrawal-drift", "hyperplane", "rbf-drift")
 RECORDED = ("elec2", "shuttle")

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stream_al import service
 from stream_al.benchmarks.throughput import bench_throughput, with_services
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.redis import RedisStore
+from stream_al.service import loop as service
 
 BENCH = Path(__file__).resolve().parent
 

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from stream_al.core.learner import ActiveLearner
-from stream_al.model_file import export_model, import_model
-from stream_al.pool import iter_csv_pool
-from stream_al.streams import parse_stream
+from stream_al.data.pools import iter_csv_pool
+from stream_al.data.streams import parse_stream
+from stream_al.io.model_file import export_model, import_model
 
 BENCH = Path(__file__).resolve().parent
 KEY = b"bench-pool"

@@ -33,7 +33,7 @@ from stream_al.benchmarks.peers import (
     speed_section,
     write_csv,
 )
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

@@ -14,10 +14,10 @@ from typing import Any
 
 from jobs import run_jobs
 
-from stream_al.core.evaluation import prequential
 from stream_al.core.learner import ActiveLearner, LearnerSpec
 from stream_al.core.types import Example
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
+from stream_al.evaluation.prequential import prequential
 
 
 @functools.lru_cache(maxsize=1)  # jobs come grouped by file

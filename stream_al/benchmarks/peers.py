@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stream_al.core.evaluation import mean_ci95
 from stream_al.core.types import Example
+from stream_al.evaluation.prequential import mean_ci95
 
 __all__ = [
     "BUDGETS",

@@ -6,7 +6,7 @@ One run, one process, the same topic of events produced beforehand:
    decodes every event (``json.loads``), produces one message per event to a predictions
    topic (when predictions are on), flushes and commits: the Kafka I/O ``serve`` cannot
    avoid;
-2. **serve**: the real serve loop (:class:`~stream_al.service.Service`) in a fresh group on
+2. **serve**: the real serve loop (:class:`~stream_al.service.loop.Service`) in a fresh group on
    the same topic, with Redis, the learner, the label queue and checkpoints, while a
    simulated labeler (between turns, not timed) answers every queued item from the
    stream's ground truth.
@@ -40,12 +40,12 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from stream_al.config import Settings
-from stream_al.health import Health
+from stream_al.data.produce import event_records
+from stream_al.data.streams import parse_stream
 from stream_al.io.redis import RedisStore, connect
-from stream_al.metrics import Metrics
-from stream_al.produce import event_records
-from stream_al.service import Service, tune_gc
-from stream_al.streams import parse_stream
+from stream_al.runtime.health import Health
+from stream_al.runtime.metrics import Metrics
+from stream_al.service.loop import Service, tune_gc
 
 __all__ = ["bench_throughput", "percentile", "rss_mb", "with_services"]
 

@@ -14,7 +14,7 @@ The same interfaces and the same delivery semantics as :mod:`stream_al.io.kafka`
   failed messages again.
 
 librdkafka's errors become :class:`ConfluentError`, an ``OSError``: the loop waits them
-out like a broken connection (``stream_al.service.RECOVERABLE``). A fatal error (the
+out like a broken connection (``stream_al.service.loop.RECOVERABLE``). A fatal error (the
 client cannot go on) is :class:`ConfluentFatalError`, which stops ``serve``.
 """
 

@@ -22,9 +22,9 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from stream_al.data.produce import event_records
+from stream_al.data.streams import parse_stream
 from stream_al.io.redis import RedisStore
-from stream_al.produce import event_records
-from stream_al.streams import parse_stream
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]

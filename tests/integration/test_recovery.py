@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stream_al.checkpoints import restore_checkpoint
 from stream_al.config import LearnerSettings
 from stream_al.core.learner import ActiveLearner
+from stream_al.io.checkpoints import restore_checkpoint
 from tests.integration.deployment import (
     BACKENDS,
     KEY,

@@ -12,7 +12,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
 from tests.integration.deployment import ROOT, Deployment, stream_records, wait_for
 
 K = 25
@@ -110,7 +110,7 @@ def test_select_reads_a_pool_topic_and_an_exported_model(
     deployment: Deployment, tmp_path: Path, kafka_topic: Any
 ) -> None:
     from stream_al.core.learner import ActiveLearner
-    from stream_al.model_file import export_model
+    from stream_al.io.model_file import export_model
     from tests.integration.deployment import KEY
 
     learner = ActiveLearner("hoeffding-tree", "split", budget=0.1, seed=0)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from stream_al.checkpoints import restore_checkpoint
-from stream_al.model_file import import_model, read_header
-from stream_al.produce import event_records
-from stream_al.streams import parse_stream
+from stream_al.data.produce import event_records
+from stream_al.data.streams import parse_stream
+from stream_al.io.checkpoints import restore_checkpoint
+from stream_al.io.model_file import import_model, read_header
 from tests.integration.deployment import (
     KEY,
     ROOT,

@@ -32,7 +32,7 @@ def trained_learner() -> Any:
     """A Hoeffding-tree learner after 2,000 SEA events at budget 0.2 (a real model state
     to snapshot and restore)."""
     from stream_al.core.learner import ActiveLearner
-    from stream_al.streams import parse_stream
+    from stream_al.data.streams import parse_stream
 
     learner = ActiveLearner("hoeffding-tree", "split", 0.2, seed=1)
     for x, y in parse_stream("synth:sea-drift", n_events=2000).events(seed=1):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_al.cli import main
+from stream_al.cli.main import main
 from stream_al.core.strategies import STRATEGIES
 
 REPORT_KEYS = {
@@ -154,7 +154,7 @@ def test_help_of_every_command_shows_an_example(capsys: pytest.CaptureFixture[st
 
 
 def test_the_readme_tables_are_the_ones_the_code_generates() -> None:
-    from stream_al.reference import markdown_table, metric_rows, settings_rows
+    from stream_al.cli.reference import markdown_table, metric_rows, settings_rows
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name, table in (

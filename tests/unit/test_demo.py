@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from stream_al.config import LearnerSettings
-from stream_al.core.evaluation import prequential
-from stream_al.demo import run_demo
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
+from stream_al.evaluation.demo import run_demo
+from stream_al.evaluation.prequential import prequential
 
 
 @pytest.mark.parametrize("delay", [0, 1, 37])

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from stream_al.cli.reference import settings_rows
 from stream_al.config import load_settings
-from stream_al.reference import settings_rows
 from tests.deploy_support import (
     ALERTS,
     ALERTS_TEST,

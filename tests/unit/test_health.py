@@ -3,8 +3,8 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from stream_al.health import Health, HealthServer
-from stream_al.metrics import Metrics
+from stream_al.runtime.health import Health, HealthServer
+from stream_al.runtime.metrics import Metrics
 
 
 def _get(port: int, path: str) -> tuple[int, str]:

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from stream_al.io.memory import MemoryStore
-from stream_al.label_studio import SECRET_HEADER, LabelStudioBridge, WebhookReceiver
-from stream_al.label_studio_api import (
+from stream_al.labeling.label_studio.api import (
     LabelStudioClient,
     LabelStudioError,
     auth_scheme,
@@ -22,6 +21,11 @@ from stream_al.label_studio_api import (
     task_answer,
     task_payload,
     webhook_task_ids,
+)
+from stream_al.labeling.label_studio.bridge import (
+    SECRET_HEADER,
+    LabelStudioBridge,
+    WebhookReceiver,
 )
 
 PAT = (

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from stream_al.checkpoints import make_checkpoint
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.base import Checkpoint
-from stream_al.model_file import (
+from stream_al.io.checkpoints import make_checkpoint
+from stream_al.io.model_file import (
     MAGIC,
     ModelFileError,
     export_checkpoint,

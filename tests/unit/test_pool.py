@@ -10,8 +10,7 @@ import pytest
 
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
-from stream_al.io.memory import MemoryStore
-from stream_al.pool import (
+from stream_al.data.pools import (
     Candidate,
     FeatureStats,
     Ranked,
@@ -22,9 +21,10 @@ from stream_al.pool import (
     parse_pool,
     rank_pool,
 )
-from stream_al.selection import SelectOptions, queue_batch, select
-from stream_al.service import Routing
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
+from stream_al.io.memory import MemoryStore
+from stream_al.service.loop import Routing
+from stream_al.service.select import SelectOptions, queue_batch, select
 
 
 def _trained(n: int = 2000) -> ActiveLearner:

@@ -4,9 +4,9 @@ import csv
 import json
 from pathlib import Path
 
-from stream_al.produce import event_records, replay
+from stream_al.data.produce import event_records, replay
+from stream_al.data.streams import parse_stream
 from stream_al.schemas import Event
-from stream_al.streams import parse_stream
 
 
 def test_events_carry_row_numbers_or_the_id_column_and_never_the_label() -> None:

@@ -10,9 +10,9 @@ import pytest
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.base import queue_slot
 from stream_al.io.memory import MemoryStore
+from stream_al.labeling.worker import TerminalOracle
 from stream_al.schemas import QueryItem
-from stream_al.service import LabelLoop, Routing
-from stream_al.worker import TerminalOracle
+from stream_al.service.loop import LabelLoop, Routing
 
 
 def _loop(model: str, routing: Routing) -> tuple[LabelLoop, MemoryStore]:

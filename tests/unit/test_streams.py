@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from river.datasets import synth
 
-from stream_al.streams import RIVER_DATASETS, SYNTH_STREAMS, parse_stream, read_csv
+from stream_al.data.streams import RIVER_DATASETS, SYNTH_STREAMS, parse_stream, read_csv
 
 
 def _csv(tmp_path: Path, text: str) -> Path:

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from stream_al.cli import main
+from stream_al.cli.main import main
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.types import Example
-from stream_al.model_file import export_model
-from stream_al.streams import parse_stream
-from stream_al.warm_start import (
+from stream_al.data.histories import (
     History,
     labeled_event,
     load_history,
@@ -20,6 +18,8 @@ from stream_al.warm_start import (
     warm_learner,
     warm_up,
 )
+from stream_al.data.streams import parse_stream
+from stream_al.io.model_file import export_model
 
 KEY = "warm-start-key"
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from stream_al.io.memory import MemoryStore
-from stream_al.web import WebOracle
-from stream_al.worker import Worker
+from stream_al.labeling.web import WebOracle
+from stream_al.labeling.worker import Worker
 from tests.integration.deployment import wait_for
 
 TOKEN = "secret-token-123"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stream_al.io.memory import MemoryStore
-from stream_al.worker import (
+from stream_al.labeling.worker import (
     KEEP_SECONDS,
     QUIT,
     SKIP,
@@ -134,7 +134,7 @@ class _SlowPerson:
         self.timeouts: list[float | None] = []
 
     def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
-        from stream_al.web import TIMEOUT
+        from stream_al.labeling.web import TIMEOUT
 
         self.timeouts.append(timeout)
         return TIMEOUT if len(self.timeouts) <= 2 else "1"

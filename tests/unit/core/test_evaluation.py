@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from stream_al.core.evaluation import evaluate, mean_ci95, prequential
 from stream_al.core.learner import ActiveLearner, LearnerSpec
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
+from stream_al.evaluation.prequential import evaluate, mean_ci95, prequential
 
 
 class _Spy(ActiveLearner):

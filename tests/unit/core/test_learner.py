@@ -7,7 +7,7 @@ import pytest
 
 from stream_al.core.learner import SKIP_BACKPRESSURE, SKIP_BUDGET, ActiveLearner, Decision
 from stream_al.core.strategies import QUERY_RANDOM, QUERY_UNCERTAIN, SKIP_CONFIDENT
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
 from tests.unit.stubs import NoisyClassifier
 
 

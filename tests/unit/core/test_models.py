@@ -6,7 +6,7 @@ from river import compose
 from stream_al.core.features import StandardizeAndEncode
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.models import MODELS, has_unsupervised_steps, make_model
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -9,12 +9,12 @@ import pytest
 from river.datasets import synth
 
 from stream_al.core.drift import DriftReaction
-from stream_al.core.evaluation import prequential
 from stream_al.core.learner import SKIP_STOPPED, ActiveLearner, LearnerSpec
 from stream_al.core.shaping import ClassBalance, Shaping
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
+from stream_al.evaluation.prequential import prequential
 
 
 def test_class_balance_weights_rare_classes_up_and_common_ones_down() -> None:

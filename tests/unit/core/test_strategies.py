@@ -22,7 +22,7 @@ from stream_al.core.strategies import (
     VariableUncertainty,
     make_strategy,
 )
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
 from tests.unit.stubs import NoisyClassifier
 
 BUDGETS = [0.01, 0.05, 0.1, 0.2]

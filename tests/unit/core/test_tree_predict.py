@@ -10,7 +10,7 @@ from river import tree
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.tree_predict import TreePredictor
 from stream_al.core.uncertainty import leaf_impurity
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
 
 SCARCE = {"grace_period": 20, "delta": 0.2, "tau": 0.1, "split_criterion": "gini"}
 

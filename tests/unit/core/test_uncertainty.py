@@ -16,7 +16,7 @@ from stream_al.core.uncertainty import (
     resolve,
     stats_impurity,
 )
-from stream_al.streams import parse_stream
+from stream_al.data.streams import parse_stream
 
 
 @pytest.mark.parametrize("name", list(MEASURES))

@@ -29,8 +29,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stream_al.health import http_server
-from stream_al.worker import QUIT, SKIP, _Signal, coerce_label
+from stream_al.labeling.worker import QUIT, SKIP, _Signal, coerce_label
+from stream_al.runtime.health import http_server
 
 __all__ = ["TIMEOUT", "UNDO", "WebOracle"]
 

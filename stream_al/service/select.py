@@ -2,8 +2,8 @@
 
 The model is the deployment's current one (the newest checkpoint in Redis plus the train
 log after it) or an exported model file; the ranking and the diversity are
-:mod:`stream_al.pool`'s. The batch is queued through the same store call as the
-stream's queries (:func:`~stream_al.service.queue_request`), so tiers, priority bands and
+:mod:`stream_al.data.pools`'s. The batch is queued through the same store call as the
+stream's queries (:func:`~stream_al.service.loop.queue_request`), so tiers, priority bands and
 consensus apply to it alike; a pool item queued or labeled already (by an earlier run, or
 by the stream under the same id) is not queued again: the next candidate takes its place.
 """
@@ -19,11 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stream_al.checkpoints import restore_checkpoint
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
-from stream_al.io.redis import RedisStore
-from stream_al.pool import (
+from stream_al.data.pools import (
     Candidate,
     PoolRow,
     Ranked,
@@ -34,8 +32,10 @@ from stream_al.pool import (
     parse_pool,
     rank_pool,
 )
+from stream_al.io.checkpoints import restore_checkpoint
+from stream_al.io.redis import RedisStore
 from stream_al.schemas import Event
-from stream_al.service import LabelLoop, Routing, queue_request
+from stream_al.service.loop import LabelLoop, Routing, queue_request
 
 __all__ = ["SelectOptions", "current_learner", "pool_rows", "queue_batch", "select"]
 

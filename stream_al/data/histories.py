@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.types import ClassLabel, Example, Features
-from stream_al.streams import parse_stream, read_csv
+from stream_al.data.streams import parse_stream, read_csv
 
 if TYPE_CHECKING:
     from stream_al.config import KafkaSettings
@@ -61,7 +61,7 @@ __all__ = [
     "warm_up",
 ]
 
-log = logging.getLogger("stream_al.warm_start")
+log = logging.getLogger("stream_al.data.histories")
 
 KINDS = ("csv", "first", "topic", "model")
 _SHOW_PROBLEMS = 5
@@ -211,7 +211,7 @@ def warm_learner(
     """Warm ``learner`` in place from ``history`` (csv:, topic:, first:) or the model file
     of ``warm`` (model:, checked with ``key``); returns what was done, for the log."""
     if warm.kind == "model":
-        from stream_al.model_file import import_model
+        from stream_al.io.model_file import import_model
 
         if key is None:
             raise ValueError(
@@ -256,7 +256,7 @@ def evaluate_warm_start(
     ``warm_start`` section: the source, the history size and the warm run's accuracy,
     label fraction and references, and ``gain``, warm minus cold accuracy.
     """
-    from stream_al.core.evaluation import evaluate
+    from stream_al.evaluation.prequential import evaluate
 
     history: History | None = None
     if warm.kind in ("csv", "topic"):

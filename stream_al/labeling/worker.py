@@ -12,11 +12,11 @@ Oracles:
   (``{"id": ..., "label": ...}``) file, for simulations and benchmarks;
 - :class:`TerminalOracle` (``terminal``): shows the item, the prediction, the
   probabilities and why it was asked, and reads the label from the keyboard;
-- :class:`~stream_al.web.WebOracle` (``web``): the same in a browser, with an undo: the
+- :class:`~stream_al.labeling.web.WebOracle` (``web``): the same in a browser, with an undo: the
   worker holds each answer ``undo_seconds`` before writing it.
 
 Label Studio is asynchronous (many tasks open at once), so it is not an oracle but a
-bridge with its own loop on the same queue: :mod:`stream_al.label_studio`.
+bridge with its own loop on the same queue: :mod:`stream_al.labeling.label_studio.bridge`.
 """
 
 from __future__ import annotations
@@ -318,7 +318,7 @@ class Worker:
         again first (and an expired hold written while the labeler thinks)."""
         if not self._hold:
             return self.oracle.label(item)
-        from stream_al.web import TIMEOUT, UNDO
+        from stream_al.labeling.web import TIMEOUT, UNDO
 
         while True:
             # Wake up to write an expired hold, and now and then to keep the item shown:

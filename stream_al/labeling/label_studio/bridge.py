@@ -49,9 +49,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
-from stream_al.health import http_server
 from stream_al.io.base import WorkerQueue, check_tier
-from stream_al.label_studio_api import (
+from stream_al.labeling.label_studio.api import (
     Answer,
     LabelNames,
     LabelStudioClient,
@@ -64,7 +63,8 @@ from stream_al.label_studio_api import (
     task_votes,
     webhook_task_ids,
 )
-from stream_al.worker import coerce_label
+from stream_al.labeling.worker import coerce_label
+from stream_al.runtime.health import http_server
 
 if TYPE_CHECKING:
     from stream_al.config import Settings
@@ -78,7 +78,7 @@ __all__ = [
     "run_bridge",
 ]
 
-log = logging.getLogger("stream_al.label_studio")
+log = logging.getLogger("stream_al.labeling.label_studio.bridge")
 
 SECRET_HEADER = "X-Stream-Al-Secret"
 """The header Label Studio sends the webhook secret in (set on the webhook it registers)."""
@@ -543,8 +543,8 @@ def run_bridge(
 ) -> int:
     """``stream-al worker --oracle label-studio``: run the bridge until a signal (or
     ``max_items`` / ``idle_exit``); raises ``ConfigurationError`` on a bad start."""
-    from stream_al.health import Health
-    from stream_al.serve import (
+    from stream_al.runtime.health import Health
+    from stream_al.service.serve import (
         ConfigurationError,
         _install_signals,
         _retrying,

@@ -36,11 +36,9 @@ from kafka.errors import KafkaError
 from pydantic import ValidationError
 from pydantic_core import from_json, to_json
 
-from stream_al.checkpoints import make_checkpoint, restore_checkpoint
 from stream_al.core.explain import top_contributions
 from stream_al.core.learner import ActiveLearner, Decision
 from stream_al.core.strategies import QUERY_RANDOM
-from stream_al.health import Health
 from stream_al.io.base import (
     CheckpointStore,
     DeadLetterSink,
@@ -48,7 +46,9 @@ from stream_al.io.base import (
     LabelStore,
     queue_slot,
 )
-from stream_al.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
+from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint
+from stream_al.runtime.health import Health
+from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label
 
 __all__ = [
@@ -65,7 +65,7 @@ __all__ = [
 # Failures the loop waits out: a server away, a timeout, a broken connection.
 RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, KafkaError, OSError)
 
-log = logging.getLogger("stream_al.service")
+log = logging.getLogger("stream_al.service.loop")
 
 MAX_DEAD_LETTER_PAYLOAD = 16_384
 ACCURACY_WINDOW = 500

@@ -2,7 +2,7 @@
 
 A model file is three parts: a magic line, one line of JSON header (format version, what
 the learner is, where it came from, the signature) and the learner snapshot (a pickle,
-as in a checkpoint). The HMAC-SHA256 signature (:func:`stream_al.checkpoints.sign`, the
+as in a checkpoint). The HMAC-SHA256 signature (:func:`stream_al.io.checkpoints.sign`, the
 checkpoint key) covers the header and the snapshot, so neither can be altered; a file
 whose signature does not match, or that is not a model file at all, raises
 :class:`ModelFileError` before anything is unpickled.
@@ -24,7 +24,7 @@ Examples
 >>> import_model(path, b"another key")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-stream_al.model_file.ModelFileError: model file ... has a bad signature: ...
+stream_al.io.model_file.ModelFileError: model file ... has a bad signature: ...
 
 """
 
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stream_al.checkpoints import make_checkpoint, restore_checkpoint, sign
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.base import Checkpoint
+from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint, sign
 
 __all__ = [
     "FORMAT_VERSION",

@@ -1,6 +1,6 @@
 """The embedded demo: the whole loop in one process, on the in-memory stores.
 
-Events of a drifting stream go through the same :class:`~stream_al.service.LabelLoop`
+Events of a drifting stream go through the same :class:`~stream_al.service.loop.LabelLoop`
 that ``serve`` runs; queried items wait in the label queue; a simulated labeler (the
 stream's ground truth) answers each item some events later; labels are joined with the
 pending features, appended to the train log and learned from it. Beside it, the same
@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stream_al.cli.console import Progress
 from stream_al.config import LearnerSettings
-from stream_al.console import Progress
-from stream_al.core.evaluation import RunResult, prequential
 from stream_al.core.types import ClassLabel
+from stream_al.data.streams import StreamSpec
+from stream_al.evaluation.prequential import RunResult, prequential
 from stream_al.io.base import WorkerQueue
 from stream_al.io.memory import MemoryStore
-from stream_al.service import LabelLoop
-from stream_al.streams import StreamSpec
+from stream_al.service.loop import LabelLoop
 
 __all__ = ["DemoResult", "SimulatedLabeler", "run_demo"]
 

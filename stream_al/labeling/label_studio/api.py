@@ -4,7 +4,7 @@
 see :func:`auth_scheme`); the pure functions build a project's labeling config, a task and
 its prediction from a queue item, and read the label (or the votes) out of a task's
 annotations. The bridge that keeps the queue and a project in step is
-:mod:`stream_al.label_studio`.
+:mod:`stream_al.labeling.label_studio.bridge`.
 
 Standard library only (``urllib.request``).
 """
@@ -44,7 +44,7 @@ __all__ = [
     "webhook_task_ids",
 ]
 
-log = logging.getLogger("stream_al.label_studio")
+log = logging.getLogger("stream_al.labeling.label_studio.bridge")
 
 MODEL_VERSION = "stream-al"
 """The ``model_version`` of every prediction and of the project: Label Studio's

@@ -17,13 +17,13 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from stream_al.cli.console import Progress, percent, table
 from stream_al.config import DriftSettings, LearnerSettings, Settings, load_settings
-from stream_al.console import Progress, percent, table
 from stream_al.core.budget import validate_budget
 from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
 from stream_al.core.uncertainty import NAMES
-from stream_al.streams import StreamSpec, parse_stream
+from stream_al.data.streams import StreamSpec, parse_stream
 
 __all__ = ["main"]
 
@@ -306,7 +306,7 @@ def _plot(path: str | None, curves: dict[str, Any], title: str) -> None:
     """Write the learning curves to ``path`` (if given and matplotlib is installed)."""
     if path is None:
         return
-    from stream_al.plots import matplotlib_available, plot_learning_curves
+    from stream_al.evaluation.plots import matplotlib_available, plot_learning_curves
 
     if not matplotlib_available():
         print(
@@ -321,7 +321,7 @@ def _plot(path: str | None, curves: dict[str, Any], title: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.demo import run_demo
+    from stream_al.evaluation.demo import run_demo
 
     learner = _learner_settings(args, settings.learner)
     spec = _stream(args)
@@ -351,7 +351,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     )
     plot_path = args.plot
     if plot_path is None and not args.no_plot:
-        from stream_al.plots import matplotlib_available
+        from stream_al.evaluation.plots import matplotlib_available
 
         plot_path = "stream-al-demo.png" if matplotlib_available() else None
     curves = {strategy: result.run.curve, "random": result.random.curve}
@@ -382,7 +382,7 @@ def _options(learner: LearnerSettings) -> dict[str, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.core.evaluation import evaluate
+    from stream_al.evaluation.prequential import evaluate
 
     learner = _learner_settings(args, settings.learner)
     spec = _stream(args)
@@ -444,7 +444,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _warm_start(args: argparse.Namespace, kinds: Sequence[str] | None = None) -> Any:
-    from stream_al.warm_start import KINDS, parse_warm_start
+    from stream_al.data.histories import KINDS, parse_warm_start
 
     try:
         return parse_warm_start(args.warm_start, args.target, kinds or KINDS)
@@ -455,8 +455,8 @@ def _warm_start(args: argparse.Namespace, kinds: Sequence[str] | None = None) ->
 def _evaluate_warm(
     spec: StreamSpec, learner: LearnerSettings, warm: Any, settings: Settings, options: Any
 ) -> dict[str, Any]:
-    from stream_al.model_file import ModelFileError
-    from stream_al.warm_start import evaluate_warm_start
+    from stream_al.data.histories import evaluate_warm_start
+    from stream_al.io.model_file import ModelFileError
 
     key = settings.checkpoint.key
     try:
@@ -569,7 +569,7 @@ def _logging(quiet: bool = False) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.serve import ConfigurationError, run_serve
+    from stream_al.service.serve import ConfigurationError, run_serve
 
     _logging(args.quiet)
     if args.replica:
@@ -585,9 +585,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.checkpoints import CheckpointError
-    from stream_al.model_file import ModelFileError, export_checkpoint, import_checkpoint
-    from stream_al.serve import _store
+    from stream_al.io.checkpoints import CheckpointError
+    from stream_al.io.model_file import ModelFileError, export_checkpoint, import_checkpoint
+    from stream_al.service.serve import _store
 
     if settings.checkpoint.key is None:
         raise UsageError(
@@ -624,7 +624,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.serve import ConfigurationError, run_worker
+    from stream_al.service.serve import ConfigurationError, run_worker
 
     _logging(args.quiet)
     if args.name:
@@ -635,7 +635,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         settings.worker.stale_seconds = args.stale_seconds
     try:
         if args.oracle == "label-studio":
-            from stream_al.label_studio import run_bridge
+            from stream_al.labeling.label_studio.bridge import run_bridge
 
             return run_bridge(settings, args.max_items, args.idle_exit)
         return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
@@ -644,11 +644,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.checkpoints import CheckpointError
-    from stream_al.model_file import ModelFileError, import_model
-    from stream_al.pool import parse_pool
-    from stream_al.selection import SelectOptions, current_learner, select
-    from stream_al.serve import store_for
+    from stream_al.data.pools import parse_pool
+    from stream_al.io.checkpoints import CheckpointError
+    from stream_al.io.model_file import ModelFileError, import_model
+    from stream_al.service.select import SelectOptions, current_learner, select
+    from stream_al.service.serve import store_for
 
     try:
         parse_pool(args.pool)  # a wrong path is the first thing to hear about
@@ -703,8 +703,8 @@ def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.data.produce import replay
     from stream_al.io.kafka import ensure_topics, producer_for
-    from stream_al.produce import replay
 
     spec = _stream(args)
     topic = args.topic or settings.kafka.events_topic
@@ -753,14 +753,14 @@ def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.reference import markdown_table, settings_rows
+    from stream_al.cli.reference import markdown_table, settings_rows
 
     print(markdown_table(("variable", "default", "meaning"), settings_rows()))
     return 0
 
 
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.reference import markdown_table, metric_rows
+    from stream_al.cli.reference import markdown_table, metric_rows
 
     print(markdown_table(("metric", "type", "meaning"), metric_rows()))
     return 0

@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from stream_al.config import Settings
-from stream_al.metrics import Metrics
+from stream_al.runtime.metrics import Metrics
 
 __all__ = ["markdown_table", "metric_rows", "settings_rows"]
 

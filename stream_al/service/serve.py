@@ -24,19 +24,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 from kafka.errors import KafkaError
 
-from stream_al.checkpoints import CheckpointError, make_checkpoint
 from stream_al.config import KafkaSettings, Settings
 from stream_al.core.learner import ActiveLearner
-from stream_al.health import Health, HealthServer
+from stream_al.data.histories import WarmStart, parse_warm_start, warm_up
+from stream_al.io.checkpoints import CheckpointError, make_checkpoint
 from stream_al.io.kafka import EventSource, Publisher
+from stream_al.io.model_file import ModelFileError
 from stream_al.io.redis import RedisStore, connect
-from stream_al.metrics import Metrics
-from stream_al.model_file import ModelFileError
-from stream_al.service import RECOVERABLE, Routing, Service, tune_gc
-from stream_al.service import EventSource as Source
-from stream_al.service import Publisher as Sink
-from stream_al.warm_start import WarmStart, parse_warm_start, warm_up
-from stream_al.worker import Oracle, Worker, make_oracle
+from stream_al.labeling.worker import Oracle, Worker, make_oracle
+from stream_al.runtime.health import Health, HealthServer
+from stream_al.runtime.metrics import Metrics
+from stream_al.service.loop import RECOVERABLE, Routing, Service, tune_gc
+from stream_al.service.loop import EventSource as Source
+from stream_al.service.loop import Publisher as Sink
 
 __all__ = [
     "ConfigurationError",
@@ -50,7 +50,7 @@ __all__ = [
     "store_for",
 ]
 
-log = logging.getLogger("stream_al.serve")
+log = logging.getLogger("stream_al.service.serve")
 
 T = TypeVar("T")
 
@@ -342,7 +342,7 @@ def run_worker(
     oracle: Oracle
     try:
         if oracle_spec == "web":
-            from stream_al.web import WebOracle
+            from stream_al.labeling.web import WebOracle
 
             if w.web_token is None:
                 raise ValueError(

@@ -42,6 +42,7 @@ from pydantic_settings import (
 from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import LearnerSpec
 from stream_al.core.models import MODELS
+from stream_al.core.routing import Routing
 from stream_al.core.shaping import Shaping
 from stream_al.core.strategies import STRATEGIES, make_strategy
 from stream_al.core.uncertainty import NAMES
@@ -345,6 +346,15 @@ class ServiceSettings(BaseModel):
         "exists yet: csv:PATH, topic:NAME or model:PATH (unset: a cold start).",
     )
     warm_start_target: str | None = Field(None, description="Label column of a csv: warm start.")
+
+    def routing(self) -> Routing:
+        """Where queried items go: tiers, priority bands and votes."""
+        return Routing(
+            expert_threshold=self.expert_threshold,
+            priority_threshold=self.priority_threshold,
+            crowd_votes=self.crowd_votes,
+            expert_votes=self.expert_votes,
+        )
 
 
 class CheckpointSettings(BaseModel):

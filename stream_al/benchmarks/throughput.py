@@ -45,7 +45,7 @@ from stream_al.data.streams import parse_stream
 from stream_al.io.redis import RedisStore, connect
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
-from stream_al.service.loop import Service, tune_gc
+from stream_al.service.runner import Service, tune_gc
 
 __all__ = ["bench_throughput", "percentile", "rss_mb", "with_services"]
 
@@ -276,20 +276,18 @@ def bench_throughput(
         store.ensure_groups()
         source, publisher = _sources(serve_settings)
         metrics = Metrics.create()
-        service = Service(
+        service = Service.from_settings(
+            settings.model_copy(
+                update={"service": settings.service.model_copy(update={"replica_id": "bench"})}
+            ),
             settings.learner.spec().build(settings.learner.seed),
-            replica="bench",
+            checkpoint_key=b"bench",
+            publish_predictions=predictions,
             source=source,
             publisher=publisher,
             store=store,
             metrics=metrics,
             health=Health(),
-            checkpoint_key=b"bench",
-            every_labels=settings.checkpoint.every_labels,
-            every_seconds=settings.checkpoint.every_seconds,
-            max_queue_depth=settings.service.max_queue_depth,
-            label_ttl=settings.redis.label_ttl_seconds,
-            publish_predictions=predictions,
         )
         learned_delays: list[float] = []
         service.loop.on_learned = lambda item, label: learned_delays.append(

@@ -24,6 +24,7 @@ from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
 from stream_al.core.uncertainty import NAMES
 from stream_al.data.streams import StreamSpec, parse_stream
+from stream_al.runtime.logging import configure_logging
 
 __all__ = ["main"]
 
@@ -456,7 +457,7 @@ def _evaluate_warm(
     spec: StreamSpec, learner: LearnerSettings, warm: Any, settings: Settings, options: Any
 ) -> dict[str, Any]:
     from stream_al.data.histories import evaluate_warm_start
-    from stream_al.io.model_file import ModelFileError
+    from stream_al.errors import ModelFileError
 
     key = settings.checkpoint.key
     try:
@@ -559,19 +560,11 @@ def _bench_throughput(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _logging(quiet: bool = False) -> None:
-    import logging
-
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.service.serve import ConfigurationError, run_serve
+    from stream_al.errors import ConfigurationError
+    from stream_al.service.serve import run_serve
 
-    _logging(args.quiet)
+    configure_logging(args.quiet)
     if args.replica:
         settings.service.replica_id = args.replica
     if args.warm_start:
@@ -585,9 +578,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.io.checkpoints import CheckpointError
-    from stream_al.io.model_file import ModelFileError, export_checkpoint, import_checkpoint
-    from stream_al.service.serve import _store
+    from stream_al.errors import CheckpointError, ModelFileError
+    from stream_al.io.model_file import export_checkpoint, import_checkpoint
+    from stream_al.io.redis import store_for
 
     if settings.checkpoint.key is None:
         raise UsageError(
@@ -596,7 +589,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
         )
     key = settings.checkpoint.key.get_secret_value().encode()
     replica = args.replica or settings.service.replica_id
-    store = _store(settings, replica, settings.service.label_claim_idle_seconds)
+    store = store_for(settings, replica)
     where = f"Redis prefix {settings.redis.prefix!r}"
     try:
         if args.action == "export":
@@ -624,9 +617,10 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.service.serve import ConfigurationError, run_worker
+    from stream_al.errors import ConfigurationError
+    from stream_al.labeling.run import run_worker
 
-    _logging(args.quiet)
+    configure_logging(args.quiet)
     if args.name:
         settings.worker.name = args.name
     if args.tier:
@@ -634,10 +628,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.stale_seconds:
         settings.worker.stale_seconds = args.stale_seconds
     try:
-        if args.oracle == "label-studio":
-            from stream_al.labeling.label_studio.bridge import run_bridge
-
-            return run_bridge(settings, args.max_items, args.idle_exit)
         return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
@@ -645,10 +635,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.data.pools import parse_pool
-    from stream_al.io.checkpoints import CheckpointError
-    from stream_al.io.model_file import ModelFileError, import_model
+    from stream_al.errors import CheckpointError, ModelFileError
+    from stream_al.io.model_file import import_model
+    from stream_al.io.redis import store_for
     from stream_al.service.select import SelectOptions, current_learner, select
-    from stream_al.service.serve import store_for
 
     try:
         parse_pool(args.pool)  # a wrong path is the first thing to hear about

@@ -17,10 +17,14 @@ implementation (a Lua script in Redis):
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
+
+from stream_al.core.routing import TIERS, check_tier, queue_slot, tier_slots
+from stream_al.errors import StreamAlError
 
 __all__ = [
     "TIERS",
@@ -29,8 +33,11 @@ __all__ = [
     "DeadLetterSink",
     "EnqueueRequest",
     "Entry",
+    "EventSource",
     "JoinOutcome",
     "LabelStore",
+    "Publisher",
+    "ServiceStore",
     "TrainLogEntry",
     "WorkerQueue",
     "agreement_ratios",
@@ -38,7 +45,10 @@ __all__ = [
     "item_age",
     "queue_slot",
     "tier_slots",
+    "translate_errors",
 ]
+
+C = TypeVar("C", bound=type)
 
 Entry = tuple[str, str]
 """A stream entry: ``(entry_id, payload_json)``."""
@@ -48,9 +58,6 @@ JoinOutcome = Literal["learned", "orphaned", "duplicate", "voted", "escalated", 
 disagreed, one expert label decides; ``repeat``: this annotator voted on the item already;
 ``late``: a crowd answer for an item that went to an expert meanwhile."""
 
-TIERS = ("crowd", "expert")
-"""Who labels an item: ``expert`` for the hardest (highest scores), ``crowd`` for the rest."""
-
 EnqueueRequest = (
     tuple[str, str, str, float]
     | tuple[str, str, str, float, str]
@@ -58,25 +65,6 @@ EnqueueRequest = (
 )
 """``(item_id, pending, item, ttl_seconds[, slot[, copies]])``: see :func:`queue_slot`; an
 item that needs k consensus votes is queued in k copies."""
-
-
-def check_tier(tier: str) -> str:
-    """``tier`` if it is one of :data:`TIERS`; else a ``ValueError`` that lists them."""
-    if tier not in TIERS:
-        raise ValueError(f"unknown tier {tier!r}; choose one of: {', '.join(TIERS)}")
-    return tier
-
-
-def queue_slot(tier: str = "crowd", high: bool = False) -> str:
-    """The queue an item goes to: its tier and priority band.
-
-    >>> queue_slot(), queue_slot("crowd", high=True), queue_slot("expert", high=True)
-    ('', 'high', 'expert:high')
-
-    """
-    check_tier(tier)
-    parts = ([] if tier == "crowd" else [tier]) + (["high"] if high else [])
-    return ":".join(parts)
 
 
 def item_age(item: str, now: float) -> float:
@@ -108,9 +96,42 @@ def agreement_ratios(counts: dict[str, int]) -> dict[str, float]:
     return ratios
 
 
-def tier_slots(tier: str) -> tuple[str, str]:
-    """A tier's two queues, the high-priority band first."""
-    return queue_slot(tier, high=True), queue_slot(tier)
+def translate_errors(
+    library: tuple[type[BaseException], ...], project: Callable[[str], StreamAlError], what: str
+) -> Callable[[C], C]:
+    """A class decorator for adapters: every public method (and the constructor) raises
+    ``project(message)`` where the client library raised one of ``library``, so that the
+    rest of the code catches the project's exceptions (:mod:`stream_al.errors`) only.
+
+    >>> from stream_al.errors import StoreUnavailable
+    >>> @translate_errors((ConnectionError,), StoreUnavailable, "redis")
+    ... class Client:
+    ...     def get(self) -> None:
+    ...         raise ConnectionResetError("reset by peer")
+    >>> Client().get()
+    Traceback (most recent call last):
+    ...
+    stream_al.errors.StoreUnavailable: redis: reset by peer
+
+    """
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except library as exc:
+                raise project(f"{what}: {exc}") from exc
+
+        return call
+
+    def decorate(cls: C) -> C:
+        for name, attr in list(vars(cls).items()):
+            if callable(attr) and (name == "__init__" or not name.startswith("_")):
+                setattr(cls, name, wrap(attr))
+        return cls
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -251,3 +272,33 @@ class DeadLetterSink(Protocol):
     """Where invalid events go, with the reason."""
 
     def send(self, payload: str) -> None: ...
+
+
+class EventSource(Protocol):
+    """Events in, in batches; offsets committed when the loop asks (Kafka)."""
+
+    def poll(self) -> list[tuple[str, bytes]]: ...
+
+    def commit(self) -> None: ...
+
+    def lag(self) -> dict[int, int]: ...
+
+    def close(self) -> None: ...
+
+
+class Publisher(DeadLetterSink, Protocol):
+    """Predictions and dead letters out; :meth:`flush` waits until the broker has them."""
+
+    def prediction(self, key: str, payload: str) -> None: ...
+
+    def send(self, payload: str) -> None: ...
+
+    def flush(self, timeout: float | None = 30.0) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ServiceStore(LabelStore, CheckpointStore, Protocol):
+    """Everything serve keeps in Redis."""
+
+    def ping(self) -> bool: ...

@@ -14,7 +14,7 @@ Examples
 >>> restore_checkpoint(cp, b"another key")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-stream_al.io.checkpoints.CheckpointError: checkpoint of replica 'r1' ... has a bad signature: ...
+stream_al.errors.CheckpointError: checkpoint of replica 'r1' ... has a bad signature: ...
 
 """
 
@@ -24,13 +24,10 @@ import hashlib
 import hmac
 
 from stream_al.core.learner import ActiveLearner
+from stream_al.errors import CheckpointError
 from stream_al.io.base import Checkpoint
 
 __all__ = ["CheckpointError", "make_checkpoint", "restore_checkpoint", "sign"]
-
-
-class CheckpointError(Exception):
-    """A checkpoint that must not be loaded."""
 
 
 def sign(key: bytes, train_log_id: str | None, data: bytes) -> str:

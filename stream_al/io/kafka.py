@@ -17,15 +17,18 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
 from stream_al.config import KafkaSettings
+from stream_al.errors import BrokerUnavailable
+from stream_al.io.base import translate_errors
 
 __all__ = ["EventSource", "Publisher", "ensure_topics", "producer_for", "read_topic"]
 
 log = logging.getLogger("stream_al.kafka")
 
 
+@translate_errors((KafkaError,), BrokerUnavailable, "kafka")
 class EventSource:
     """Events from the events topic, in batches, committed on request."""
 
@@ -93,6 +96,7 @@ class EventSource:
         self.consumer.close(autocommit=False)
 
 
+@translate_errors((KafkaError,), BrokerUnavailable, "kafka")
 class Publisher:
     """Predictions and dead letters to their topics; :meth:`flush` waits for the broker."""
 

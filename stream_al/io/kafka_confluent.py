@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from stream_al.config import KafkaSettings
+from stream_al.errors import BrokerFatalError, BrokerUnavailable
 
 __all__ = [
     "ConfluentError",
@@ -84,11 +85,11 @@ MEMBERSHIP_LOST = frozenset(
 )
 
 
-class ConfluentError(OSError):
+class ConfluentError(BrokerUnavailable):
     """A librdkafka error the loop waits out (a broker away, a timeout, a rebalance)."""
 
 
-class ConfluentFatalError(RuntimeError):
+class ConfluentFatalError(BrokerFatalError):
     """A librdkafka error after which the client cannot be used again."""
 
 

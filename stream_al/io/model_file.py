@@ -24,7 +24,7 @@ Examples
 >>> import_model(path, b"another key")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-stream_al.io.model_file.ModelFileError: model file ... has a bad signature: ...
+stream_al.errors.ModelFileError: model file ... has a bad signature: ...
 
 """
 
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_al.core.learner import ActiveLearner
+from stream_al.errors import ModelFileError
 from stream_al.io.base import Checkpoint
 from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint, sign
 
@@ -46,7 +47,6 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "ImportResult",
-    "ModelFileError",
     "export_checkpoint",
     "export_model",
     "import_checkpoint",
@@ -58,10 +58,6 @@ MAGIC = b"stream-al model file\n"
 FORMAT_VERSION = 1
 # A header longer than this is not ours: do not read a huge file into memory to find out.
 _MAX_HEADER = 64 * 1024
-
-
-class ModelFileError(Exception):
-    """A file that is not a model file, or one that must not be loaded."""
 
 
 def _context(header: Mapping[str, Any]) -> str:

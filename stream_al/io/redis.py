@@ -38,6 +38,8 @@ from typing import Any
 
 import redis
 
+from stream_al.config import Settings
+from stream_al.errors import StoreUnavailable
 from stream_al.io.base import (
     TIERS,
     Checkpoint,
@@ -48,9 +50,10 @@ from stream_al.io.base import (
     agreement_ratios,
     item_age,
     tier_slots,
+    translate_errors,
 )
 
-__all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect"]
+__all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
 
 WORKERS_GROUP = "workers"
 LABELS_GROUP = "serve"
@@ -263,6 +266,7 @@ class RedisKeys:
         return f"{self.prefix}:checkpoints"
 
 
+@translate_errors((redis.ConnectionError, redis.TimeoutError), StoreUnavailable, "redis")
 class RedisStore:
     """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and
     :class:`~stream_al.io.base.CheckpointStore` on one Redis server.
@@ -644,3 +648,31 @@ class RedisStore:
             return 0  # a checkpoint before any entry: keep everything
         oldest = min(ids, key=_stream_id)
         return int(self.client.xtrim(self.keys.train_log, minid=oldest))
+
+
+def store_for(
+    settings: Settings, consumer: str, claim_idle_seconds: float | None = None
+) -> RedisStore:
+    """The deployment's Redis store as ``consumer`` (a replica, a worker, a command);
+    entries another consumer held ``claim_idle_seconds`` are taken over (default: the
+    replicas' setting, ``STREAM_AL_SERVICE__LABEL_CLAIM_IDLE_SECONDS``)."""
+    r = settings.redis
+    client = connect(
+        r.url,
+        password=r.password.get_secret_value() if r.password else None,
+        socket_timeout=r.socket_timeout,
+        ssl_ca_certs=r.ssl_ca_certs,
+    )
+    return RedisStore(
+        client,
+        prefix=r.prefix,
+        consumer=consumer,
+        label_ttl_seconds=r.label_ttl_seconds,
+        claim_idle_seconds=(
+            settings.service.label_claim_idle_seconds
+            if claim_idle_seconds is None
+            else claim_idle_seconds
+        ),
+        audit_maxlen=settings.service.audit_maxlen,
+        min_agreement=settings.service.min_agreement,
+    )

@@ -16,56 +16,31 @@ not know whether its stores are Redis or the in-memory twins. One thread drives 
    model learns only from the log, so a checkpoint plus the log after it rebuilds exactly
    the model that was lost.
 
-:class:`Service` adds Kafka, checkpoints, metrics, health, reconnects with backoff and a
-clean shutdown (DESIGN §3-4).
+:class:`~stream_al.service.runner.Service` runs it on Kafka and Redis.
 """
 
 from __future__ import annotations
 
-import gc
-import logging
 import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-import redis
-from kafka.errors import KafkaError
 from pydantic import ValidationError
 from pydantic_core import from_json, to_json
 
 from stream_al.core.explain import top_contributions
 from stream_al.core.learner import ActiveLearner, Decision
+from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
-from stream_al.io.base import (
-    CheckpointStore,
-    DeadLetterSink,
-    EnqueueRequest,
-    LabelStore,
-    queue_slot,
-)
-from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint
-from stream_al.runtime.health import Health
+from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore
 from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label
+from stream_al.service.routing import queue_request
 
-__all__ = [
-    "Action",
-    "LabelLoop",
-    "Routing",
-    "Service",
-    "checkpoint_due",
-    "dead_letter",
-    "queue_request",
-    "tune_gc",
-]
-
-# Failures the loop waits out: a server away, a timeout, a broken connection.
-RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, KafkaError, OSError)
-
-log = logging.getLogger("stream_al.service.loop")
+__all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter"]
 
 MAX_DEAD_LETTER_PAYLOAD = 16_384
 ACCURACY_WINDOW = 500
@@ -107,101 +82,6 @@ class Action:
     decided_at: float = 0.0
     done: bool = False
     explanation: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Routing:
-    """Where a queried item goes: its tier (expert or crowd) and priority band.
-
-    Parameters
-    ----------
-    expert_threshold
-        Items scoring at least this go to the expert tier; None sends all to crowd.
-    priority_threshold
-        Items scoring at least this go to their tier's high band, served first.
-    crowd_votes, expert_votes
-        Labels (from different annotators) an item of the tier needs; the majority is
-        learned, a tie or too little agreement sends the item to one expert.
-
-    >>> Routing(expert_threshold=0.8, priority_threshold=0.5).route(0.6)
-    ('crowd', 'high', 'high')
-    >>> Routing(expert_threshold=0.8).route(0.9)
-    ('expert', 'normal', 'expert')
-
-    """
-
-    expert_threshold: float | None = None
-    priority_threshold: float | None = None
-    crowd_votes: int = 1
-    expert_votes: int = 1
-
-    def votes(self, tier: str) -> int:
-        return self.expert_votes if tier == "expert" else self.crowd_votes
-
-    def route(self, score: float) -> tuple[str, str, str]:
-        """``(tier, band, queue slot)`` for an item's score."""
-        expert = self.expert_threshold is not None and score >= self.expert_threshold
-        high = self.priority_threshold is not None and score >= self.priority_threshold
-        tier = "expert" if expert else "crowd"
-        return tier, "high" if high else "normal", queue_slot(tier, high)
-
-
-def queue_request(
-    *,
-    item_id: str,
-    features: dict[str, Any],
-    prediction: Any,
-    proba: dict[Any, float],
-    score: float,
-    reason: str,
-    threshold: float | None,
-    strategy: str,
-    enqueued_at: float,
-    model_version: int,
-    routing: Routing,
-    label_ttl: float,
-    explanation: dict[str, Any] | None = None,
-    source: str = "stream",
-) -> EnqueueRequest:
-    """The store request that queues one item for labeling (see :meth:`LabelStore.enqueue`).
-
-    The pending record keeps what learning the label needs; the queue item carries what a
-    labeler sees. ``source`` says where the item came from: ``"stream"`` (a live event)
-    or ``"pool"`` (``stream-al select`` on a historical pool).
-    """
-    tier, band, slot = routing.route(score)
-    votes = routing.votes(tier)
-    pending_fields: dict[str, Any] = {
-        "features": features,
-        "prediction": prediction,
-        "score": score,
-        "reason": reason,
-        "enqueued_at": enqueued_at,
-        "model_version": model_version,
-        "source": source,
-    }
-    item_fields: dict[str, Any] = {
-        "id": item_id,
-        "features": features,
-        "proba": {str(k): v for k, v in proba.items()},
-        "prediction": prediction,
-        "score": score,
-        "strategy": strategy,
-        "threshold": threshold,
-        "reason": reason,
-        "enqueued_at": enqueued_at,
-        "model_version": model_version,
-        "tier": tier,
-        "priority": band,
-        "explanation": explanation,
-        "source": source,
-    }
-    if votes > 1:  # the store collects the votes; it may queue the item again
-        item_fields["votes_needed"] = votes
-    item = _json(item_fields)
-    if votes > 1:
-        pending_fields |= {"votes_needed": votes, "tier": tier, "slot": slot, "queue_item": item}
-    return item_id, _json(pending_fields), item, label_ttl, slot, votes
 
 
 class LabelLoop:
@@ -503,241 +383,3 @@ class LabelLoop:
             value = self.accuracy(sample)
             if value is not None:
                 m.accuracy.labels(sample=sample).set(value)
-
-
-# Young-generation collections every 20,000 allocations instead of 700: each one walks
-# the objects a batch allocates (JSON, Kafka messages), and a Hoeffding tree's prediction
-# runs ~20% faster without them (measured in the serve benchmark); garbage in cycles is
-# still collected, a little later.
-GC_THRESHOLDS = (20_000, 10, 10)
-
-
-def tune_gc() -> None:
-    """Set the collector's thresholds for the serve loop (:data:`GC_THRESHOLDS`)."""
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-def checkpoint_due(
-    applied_since: int, seconds_since: float, every_labels: int, every_seconds: float
-) -> bool:
-    """A checkpoint is due after ``every_labels`` new labels, or after ``every_seconds``
-    when at least one label was learned since the last one."""
-    return applied_since >= every_labels or (applied_since > 0 and seconds_since >= every_seconds)
-
-
-class EventSource(Protocol):
-    def poll(self) -> list[tuple[str, bytes]]: ...
-
-    def commit(self) -> None: ...
-
-    def lag(self) -> dict[int, int]: ...
-
-    def close(self) -> None: ...
-
-
-class Publisher(Protocol):
-    def prediction(self, key: str, payload: str) -> None: ...
-
-    def send(self, payload: str) -> None: ...
-
-    def flush(self, timeout: float | None = 30.0) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class ServiceStore(LabelStore, CheckpointStore, Protocol):
-    def ping(self) -> bool: ...
-
-
-class Service:
-    """``stream-al serve``: the loop of DESIGN §4 on Kafka and Redis.
-
-    One turn: join the waiting labels and learn the new train-log entries; then poll a
-    batch -> decide -> Redis writes, predictions, dead letters -> flush the producer ->
-    commit the offsets; then checkpoint when due. A failure (Redis or Kafka away) is
-    retried with backoff from where the turn stopped: a polled batch is completed, never
-    decided twice, and offsets are committed only after its side effects are durable.
-
-    :meth:`stop` (the first SIGTERM/SIGINT) lets the current turn finish, then commits,
-    checkpoints and returns.
-    """
-
-    def __init__(
-        self,
-        learner: ActiveLearner,
-        *,
-        replica: str,
-        source: EventSource,
-        publisher: Publisher,
-        store: ServiceStore,
-        metrics: Metrics,
-        health: Health,
-        checkpoint_key: bytes,
-        every_labels: int = 1000,
-        every_seconds: float = 60.0,
-        trim_train_log: bool = True,
-        labels_per_loop: int = 500,
-        max_queue_depth: int = 10_000,
-        label_ttl: float = 7 * 24 * 3600.0,
-        max_event_bytes: int = 65_536,
-        publish_predictions: bool = True,
-        clock: Callable[[], float] = time.time,
-        routing: Routing | None = None,
-    ):
-        self.replica = replica
-        self.source = source
-        self.publisher = publisher
-        self.store = store
-        self.metrics = metrics
-        self.health = health
-        self.checkpoint_key = checkpoint_key
-        self.every_labels = every_labels
-        self.every_seconds = every_seconds
-        self.trim_train_log = trim_train_log
-        self.labels_per_loop = labels_per_loop
-        self.clock = clock
-        self.loop = LabelLoop(
-            learner,
-            store=store,
-            dead_letters=publisher,
-            predictions=publisher.prediction if publish_predictions else None,
-            metrics=metrics,
-            max_queue_depth=max_queue_depth,
-            label_ttl=label_ttl,
-            max_event_bytes=max_event_bytes,
-            clock=clock,
-            routing=routing,
-        )
-        self._batch: list[Action] | None = None
-        self._stopping = False
-        self._applied_at_checkpoint = 0
-        self._checkpoint_time = time.monotonic()
-        self._gauges_time = 0.0
-        self._lag_partitions: set[str] = set()
-
-    # -- start -------------------------------------------------------------------------
-
-    @classmethod
-    def restore_learner(
-        cls, store: ServiceStore, replica: str, key: bytes, fresh: Callable[[], ActiveLearner]
-    ) -> tuple[ActiveLearner, str | None, str]:
-        """This replica's checkpoint, else the newest of any replica, else a fresh learner.
-
-        Returns the learner, the train-log id it contains, and where it came from. A
-        checkpoint with a bad signature raises :class:`CheckpointError`.
-        """
-        own = store.load(replica)
-        if own is not None:
-            return restore_checkpoint(own, key), own.train_log_id, f"checkpoint of {replica}"
-        newest = store.newest()
-        if newest is not None:
-            learner = restore_checkpoint(newest, key)
-            return learner, newest.train_log_id, f"newest checkpoint ({newest.replica})"
-        return fresh(), None, "a fresh model"
-
-    def replay(self, after: str | None) -> int:
-        """Learn the whole train log after ``after``; returns how many entries."""
-        self.loop.last_applied = after
-        total = 0
-        while True:
-            n = self.loop.apply_train_log(5000)
-            total += n
-            self.health.beat()  # a long replay is progress, not a stall
-            if n == 0:
-                return total
-
-    # -- the loop ----------------------------------------------------------------------
-
-    def stop(self) -> None:
-        self._stopping = True
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
-    def turn(self) -> None:
-        """One turn of the loop (see the class docstring); raises on I/O failure."""
-        started = time.perf_counter()
-        if self._batch:  # a batch a failure interrupted: complete it before anything else
-            self._complete()
-        # Labels before events: a label waits at most for the turn in progress, not for
-        # that turn and a whole batch of events after it.
-        self.loop.process_labels(self.labels_per_loop)
-        self.loop.apply_train_log(self.labels_per_loop * 2)
-        self._batch = self.loop.decide_batch(self.source.poll())
-        self._complete()
-        self.maybe_checkpoint()
-        now = time.monotonic()
-        if now - self._gauges_time >= 1.0:
-            self._gauges_time = now
-            self.loop.update_gauges()
-            self._update_lag()
-        self.metrics.batch_duration.observe(time.perf_counter() - started)
-        self.health.beat()
-
-    def _complete(self) -> None:
-        if self._batch:
-            self.loop.complete_batch(self._batch)
-            self.publisher.flush()
-            self.source.commit()
-        self._batch = None
-
-    def _update_lag(self) -> None:
-        lags = {str(p): lag for p, lag in self.source.lag().items()}
-        gauge = self.metrics.consumer_lag
-        for partition in self._lag_partitions - lags.keys():
-            gauge.remove(partition)  # revoked in a rebalance: no longer ours to report
-        for partition, lag in lags.items():
-            gauge.labels(partition=partition).set(lag)
-        self._lag_partitions = set(lags)
-
-    def maybe_checkpoint(self, force: bool = False) -> bool:
-        applied_since = self.loop.applied - self._applied_at_checkpoint
-        seconds_since = time.monotonic() - self._checkpoint_time
-        if not force and not checkpoint_due(
-            applied_since, seconds_since, self.every_labels, self.every_seconds
-        ):
-            return False
-        now = self.clock()
-        checkpoint = make_checkpoint(
-            self.loop.learner, self.replica, self.loop.last_applied, self.checkpoint_key, now
-        )
-        self.store.save(checkpoint)
-        if self.trim_train_log:
-            self.store.trim_train_log()
-        self._applied_at_checkpoint = self.loop.applied
-        self._checkpoint_time = time.monotonic()
-        self.metrics.last_checkpoint.set(now)
-        return True
-
-    def run(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Turn until :meth:`stop`, retrying failures with backoff; then shut down."""
-        backoff = 0.1
-        while not self._stopping:
-            try:
-                self.turn()
-            except RECOVERABLE as exc:
-                self.health.set_ready(False, f"{type(exc).__name__}: {exc}")
-                self.health.beat()
-                log.warning("%s: %s; retrying in %.1f s", type(exc).__name__, exc, backoff)
-                sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            else:
-                if not self.health.ready:
-                    self.health.set_ready(True)
-                backoff = 0.1
-        self.shutdown(sleep)
-
-    def shutdown(self, sleep: Callable[[float], None] = time.sleep, deadline: float = 8.0) -> None:
-        """Finish the current batch, commit, checkpoint (retrying until ``deadline``)."""
-        end = time.monotonic() + deadline
-        while True:
-            try:
-                self._complete()
-                self.maybe_checkpoint(force=True)
-                return
-            except RECOVERABLE as exc:
-                if time.monotonic() >= end:
-                    log.error("shutdown incomplete: %s: %s", type(exc).__name__, exc)
-                    raise
-                sleep(0.2)

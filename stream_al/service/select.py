@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
+from stream_al.core.routing import Routing
 from stream_al.data.pools import (
     Candidate,
     PoolRow,
@@ -35,7 +36,8 @@ from stream_al.data.pools import (
 from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import Event
-from stream_al.service.loop import LabelLoop, Routing, queue_request
+from stream_al.service.loop import LabelLoop
+from stream_al.service.routing import queue_request
 
 __all__ = ["SelectOptions", "current_learner", "pool_rows", "queue_batch", "select"]
 
@@ -194,12 +196,7 @@ def select(
                 f"{service.max_queue_depth}), not {options.k}: label or drain it first, or ask "
                 "for fewer with --k"
             )
-        routing = Routing(
-            expert_threshold=service.expert_threshold,
-            priority_threshold=service.priority_threshold,
-            crowd_votes=service.crowd_votes,
-            expert_votes=service.expert_votes,
-        )
+        routing = settings.service.routing()
         batch, duplicates = queue_batch(
             store, learner, ranked, options.k, routing, settings.redis.label_ttl_seconds, clock()
         )

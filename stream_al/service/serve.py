@@ -1,5 +1,4 @@
-"""``stream-al serve`` and ``stream-al worker``: settings wired to Kafka, Redis, metrics and
-signals.
+"""``stream-al serve``: settings wired to Kafka, Redis, metrics and signals.
 
 Start-up waits for Redis and Kafka with backoff (readiness stays false meanwhile),
 restores the learner (this replica's checkpoint, else the newest any replica wrote, else a
@@ -11,101 +10,30 @@ one exits at once (code 1).
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import FrameType
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
-from kafka.errors import KafkaError
-
-from stream_al.config import KafkaSettings, Settings
+from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.data.histories import WarmStart, parse_warm_start, warm_up
-from stream_al.io.checkpoints import CheckpointError, make_checkpoint
-from stream_al.io.kafka import EventSource, Publisher
-from stream_al.io.model_file import ModelFileError
-from stream_al.io.redis import RedisStore, connect
-from stream_al.labeling.worker import Oracle, Worker, make_oracle
+from stream_al.errors import CheckpointError, ConfigurationError, ModelFileError
+from stream_al.io.backends import kafka_backend
+from stream_al.io.checkpoints import make_checkpoint
+from stream_al.io.redis import RedisStore, store_for
+from stream_al.runtime.backoff import retrying
 from stream_al.runtime.health import Health, HealthServer
+from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.metrics import Metrics
-from stream_al.service.loop import RECOVERABLE, Routing, Service, tune_gc
-from stream_al.service.loop import EventSource as Source
-from stream_al.service.loop import Publisher as Sink
+from stream_al.runtime.signals import install_signals
+from stream_al.service.runner import Service, tune_gc
 
-__all__ = [
-    "ConfigurationError",
-    "KafkaBackend",
-    "kafka_backend",
-    "redacted_url",
-    "rerun_until_done",
-    "run_serve",
-    "run_worker",
-    "startup_summary",
-    "store_for",
-]
+__all__ = ["run_serve", "startup_summary"]
 
-log = logging.getLogger("stream_al.service.serve")
+log = logging.getLogger("stream_al.serve")
 
 T = TypeVar("T")
-
-
-class ConfigurationError(Exception):
-    """A setting that makes the command impossible (exit code 2)."""
-
-
-def redacted_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-@dataclass(frozen=True)
-class KafkaBackend:
-    """The Kafka client library serve runs on: how to make its event source and its
-    publisher, and the errors after which serve cannot go on (it exits with code 1)."""
-
-    name: str
-    source: Callable[[KafkaSettings], Source]
-    publisher: Callable[[KafkaSettings], Sink]
-    fatal: tuple[type[Exception], ...]
-
-
-def kafka_backend(settings: KafkaSettings) -> KafkaBackend:
-    """The backend ``STREAM_AL_KAFKA__BACKEND`` names (confluent-kafka is imported only when
-    chosen; missing, it is a configuration error)."""
-    if settings.backend == "confluent":
-        try:
-            from stream_al.io import kafka_confluent
-        except ModuleNotFoundError as exc:
-            if exc.name != "confluent_kafka":
-                raise
-            raise ConfigurationError(
-                "STREAM_AL_KAFKA__BACKEND=confluent needs confluent-kafka: "
-                "pip install 'stream-al[fast]'"
-            ) from None
-        return KafkaBackend(
-            "confluent",
-            kafka_confluent.ConfluentEventSource,
-            kafka_confluent.ConfluentPublisher,
-            (KafkaError, kafka_confluent.ConfluentFatalError),
-        )
-    return KafkaBackend("kafka-python", EventSource, Publisher, (KafkaError,))
-
-
-def _made(factory: Callable[[KafkaSettings], T], settings: KafkaSettings) -> T:
-    try:
-        return factory(settings)
-    except ValueError as exc:  # settings the client library refuses
-        raise ConfigurationError(f"kafka: {exc}") from None
 
 
 def startup_summary(settings: Settings) -> str:
@@ -119,85 +47,13 @@ def startup_summary(settings: Settings) -> str:
     )
 
 
-def _retrying(
-    what: str,
-    fn: Callable[[], T],
-    health: Health,
-    stopping: Callable[[], bool],
-    sleep: Callable[[float], None] = time.sleep,
-) -> T | None:
-    """``fn()``, retried with backoff while it fails recoverably; None if stopped first."""
-    backoff = 0.2
-    while not stopping():
-        try:
-            return fn()
-        except RECOVERABLE as exc:
-            health.set_ready(False, f"waiting for {what}: {exc}")
-            health.beat()
-            log.warning(
-                "waiting for %s (%s: %s); retrying in %.1f s",
-                what,
-                type(exc).__name__,
-                exc,
-                backoff,
-            )
-            sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-    return None
-
-
-def _install_signals(stop: Callable[[], None]) -> None:
-    # SIGUSR1 prints every thread's stack to stderr: how to see where a live process is.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    received = {"n": 0}
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        received["n"] += 1
-        if received["n"] > 1:
-            log.error("second signal: exiting at once")
-            os._exit(1)
-        log.info("signal %d: finishing the current batch, then exiting", signum)
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def rerun_until_done(run: Callable[[], T]) -> T:
-    """``run()``, run again after each recoverable failure (Redis or Kafka away) with a
-    backoff of up to 10 s: a worker's loop outlives a server restart."""
-    backoff = 0.2
-    while True:
-        try:
-            return run()
-        except RECOVERABLE as exc:
-            log.warning("redis: %s; retrying in %.1f s", exc, backoff)
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-
-
-def store_for(settings: Settings, consumer: str) -> RedisStore:
-    """The deployment's Redis store as ``consumer`` (commands other than serve)."""
-    return _store(settings, consumer, settings.service.label_claim_idle_seconds)
-
-
-def _store(settings: Settings, consumer: str, claim_idle: float) -> RedisStore:
-    r = settings.redis
-    client = connect(
-        r.url,
-        password=r.password.get_secret_value() if r.password else None,
-        socket_timeout=r.socket_timeout,
-        ssl_ca_certs=r.ssl_ca_certs,
-    )
-    return RedisStore(
-        client,
-        prefix=r.prefix,
-        consumer=consumer,
-        label_ttl_seconds=r.label_ttl_seconds,
-        claim_idle_seconds=claim_idle,
-        audit_maxlen=settings.service.audit_maxlen,
-        min_agreement=settings.service.min_agreement,
-    )
+def _checkpoint_key(settings: Settings) -> bytes:
+    if settings.checkpoint.key is None:
+        raise ConfigurationError(
+            "STREAM_AL_CHECKPOINT__KEY is not set: serve signs its checkpoints with it "
+            "(any long random string, the same for every replica)"
+        )
+    return settings.checkpoint.key.get_secret_value().encode()
 
 
 def _warm_start(settings: Settings) -> WarmStart | None:
@@ -210,112 +66,108 @@ def _warm_start(settings: Settings) -> WarmStart | None:
         raise ConfigurationError(f"STREAM_AL_SERVICE__WARM_START: {exc}") from None
 
 
+class _Start:
+    """serve's start-up: each step waits out Redis or Kafka (not ready meanwhile) and gives
+    up only when a signal asks it to stop (None)."""
+
+    def __init__(self, settings: Settings, key: bytes, health: Health) -> None:
+        self.settings = settings
+        self.key = key
+        self.health = health
+        self.stopping = False
+        self.service: Service | None = None
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.service is not None:
+            self.service.stop()
+
+    def wait(self, what: str, fn: Callable[[], T]) -> T | None:
+        def failed(reason: str) -> None:
+            self.health.set_ready(False, reason)
+            self.health.beat()
+
+        return retrying(what, fn, stopping=lambda: self.stopping, on_failure=failed)
+
+    def learner(self, store: RedisStore) -> tuple[ActiveLearner, str | None, str] | None:
+        """The restored (or fresh, maybe warm-started and checkpointed) learner, the
+        train-log id it contains and where it came from."""
+        settings, replica = self.settings, self.settings.service.replica_id
+        warm = _warm_start(settings)
+        warmed: list[str] = []
+
+        def fresh() -> ActiveLearner:
+            # Called only when no replica has checkpointed: a restart does not learn the
+            # history twice (its checkpoint holds it).
+            learner = settings.learner.spec().build(settings.learner.seed)
+            if warm is not None:
+                try:
+                    warmed.append(warm_up(learner, warm, kafka=settings.kafka, key=self.key))
+                except ValueError as exc:
+                    raise ConfigurationError(f"warm start: {exc}") from None
+            return learner
+
+        def save_warm(learner: ActiveLearner) -> bool:
+            store.save(make_checkpoint(learner, replica, None, self.key, time.time()))
+            return True
+
+        restored = self.wait(
+            "redis", lambda: Service.restore_learner(store, replica, self.key, fresh)
+        )
+        if restored is None:
+            return None
+        learner, after, origin = restored
+        # Checkpoint a warm model at once, so restarts and new replicas start from it.
+        if warmed and self.wait("redis", lambda: save_warm(learner)) is None:
+            return None
+        return learner, after, warmed[-1] if warmed else origin
+
+
 def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     """Run the service until a signal; returns the exit code."""
-    if settings.checkpoint.key is None:
-        raise ConfigurationError(
-            "STREAM_AL_CHECKPOINT__KEY is not set: serve signs its checkpoints with it "
-            "(any long random string, the same for every replica)"
-        )
-    key = settings.checkpoint.key.get_secret_value().encode()
-    replica = settings.service.replica_id
-    warm = _warm_start(settings)
+    key = _checkpoint_key(settings)
+    _warm_start(settings)  # a bad spec is refused before anything connects
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
-    metrics = Metrics.create()
-    health = Health()
+    metrics, health = Metrics.create(), Health()
     server = None
     if settings.metrics.port:
         server = HealthServer(
             metrics.registry, health, settings.metrics.host, settings.metrics.port
         ).start()
         log.info("metrics and health on http://%s:%d", settings.metrics.host, server.port)
-    stopping = {"flag": False}
-    service: Service | None = None
-
-    def stop() -> None:
-        stopping["flag"] = True
-        if service is not None:
-            service.stop()
-
-    _install_signals(stop)
-    is_stopping = lambda: stopping["flag"]  # noqa: E731
+    start = _Start(settings, key, health)
+    install_signals(start.stop)
     try:
-        store = _store(settings, replica, settings.service.label_claim_idle_seconds)
-        if _retrying("redis", store.ensure_groups_ok, health, is_stopping) is None:
+        store = store_for(settings, settings.service.replica_id)
+        if start.wait("redis", store.ensure_groups_ok) is None:
             return 0
-        spec = settings.learner.spec()
-        warmed: list[str] = []
-
-        def fresh() -> ActiveLearner:
-            # Called only when no replica has checkpointed: a restart does not learn the
-            # history twice (its checkpoint holds it).
-            learner = spec.build(settings.learner.seed)
-            if warm is not None:
-                try:
-                    warmed.append(warm_up(learner, warm, kafka=settings.kafka, key=key))
-                except ValueError as exc:
-                    raise ConfigurationError(f"warm start: {exc}") from None
-            return learner
-
-        def save_warm(learner: ActiveLearner) -> bool:
-            store.save(make_checkpoint(learner, replica, None, key, time.time()))
-            return True
-
-        restored = _retrying(
-            "redis",
-            lambda: Service.restore_learner(store, replica, key, fresh),
-            health,
-            is_stopping,
-        )
-        if restored is None:
+        restored = start.learner(store)
+        source = start.wait("kafka", lambda: backend.make_source(settings.kafka))
+        publisher = start.wait("kafka", lambda: backend.make_publisher(settings.kafka))
+        if restored is None or source is None or publisher is None:
             return 0
         learner, after, origin = restored
-        # Checkpoint a warm model at once, so restarts and new replicas start from it.
-        if warmed and _retrying("redis", lambda: save_warm(learner), health, is_stopping) is None:
-            return 0
-        origin = warmed[-1] if warmed else origin
         metrics.model_info.labels(
             model=learner.model_name,
             strategy=learner.strategy_name,
             uncertainty=learner.uncertainty,
         ).set(1)
-        source = _retrying(
-            "kafka", lambda: _made(backend.source, settings.kafka), health, is_stopping
-        )
-        publisher = _retrying(
-            "kafka", lambda: _made(backend.publisher, settings.kafka), health, is_stopping
-        )
-        if source is None or publisher is None:
-            return 0
         tune_gc()
-        service = Service(
+        service = start.service = Service.from_settings(
+            settings,
             learner,
-            replica=replica,
+            checkpoint_key=key,
+            publish_predictions=publish_predictions,
             source=source,
             publisher=publisher,
             store=store,
             metrics=metrics,
             health=health,
-            checkpoint_key=key,
-            every_labels=settings.checkpoint.every_labels,
-            every_seconds=settings.checkpoint.every_seconds,
-            trim_train_log=settings.checkpoint.trim_train_log,
-            labels_per_loop=settings.service.labels_per_loop,
-            max_queue_depth=settings.service.max_queue_depth,
-            label_ttl=settings.redis.label_ttl_seconds,
-            max_event_bytes=settings.service.max_event_bytes,
-            publish_predictions=publish_predictions and bool(settings.kafka.predictions_topic),
-            routing=Routing(
-                expert_threshold=settings.service.expert_threshold,
-                priority_threshold=settings.service.priority_threshold,
-                crowd_votes=settings.service.crowd_votes,
-                expert_votes=settings.service.expert_votes,
-            ),
         )
-        if stopping["flag"]:
+        if start.stopping:
             service.stop()
-        replayed = _retrying("redis", lambda: service.replay(after), health, is_stopping)
+        replayed = start.wait("redis", lambda: service.replay(after))
         log.info("model from %s, %s train-log entries replayed", origin, replayed)
         health.set_ready(True)
         service.run()
@@ -331,49 +183,3 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     finally:
         if server is not None:
             server.stop()
-
-
-def run_worker(
-    settings: Settings, oracle_spec: str, max_items: int | None, idle_exit: float | None
-) -> int:
-    """Run a labeling worker until it quits, is stopped or runs out of work."""
-    w = settings.worker
-    store = _store(settings, w.name, w.claim_idle_seconds)
-    oracle: Oracle
-    try:
-        if oracle_spec == "web":
-            from stream_al.labeling.web import WebOracle
-
-            if w.web_token is None:
-                raise ValueError(
-                    "the web oracle needs an access token: set STREAM_AL_WORKER__WEB_TOKEN"
-                )
-            oracle = WebOracle(
-                w.web_token.get_secret_value(),
-                host=w.web_host,
-                port=w.web_port,
-                undo_seconds=w.undo_seconds,
-                depth=store.depth,
-            )
-            log.info("labeling page on http://%s:%d/?token=...", w.web_host, oracle.port)
-        else:
-            oracle = make_oracle(oracle_spec)
-    except (ValueError, OSError) as exc:
-        raise ConfigurationError(str(exc)) from None
-    health = Health()
-    worker = Worker(
-        store,
-        oracle,
-        w.name,
-        annotator=w.annotator or None,
-        batch=1 if oracle.name in ("terminal", "web") else 50,
-        tier=w.tier,
-        stale_seconds=w.stale_seconds,
-    )
-    _install_signals(worker.stop)
-    if _retrying("redis", store.ensure_groups_ok, health, worker.stopped) is None:
-        return 0
-    stats = rerun_until_done(lambda: worker.run(max_items=max_items, idle_exit=idle_exit))
-    getattr(oracle, "close", lambda: None)()
-    log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
-    return 0

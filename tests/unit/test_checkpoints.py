@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from stream_al.io.checkpoints import CheckpointError, make_checkpoint, restore_checkpoint
+from stream_al.errors import CheckpointError
+from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint
 from tests.unit.stubs import trained_learner
 
 

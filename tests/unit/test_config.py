@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from stream_al.config import load_settings
-from stream_al.service.serve import redacted_url, startup_summary
+from stream_al.runtime.logging import redacted_url
+from stream_al.service.serve import startup_summary
 
 
 def test_environment_names_of_the_documented_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stream_al.config import KafkaSettings
-from stream_al.service.loop import RECOVERABLE
+from stream_al.runtime.backoff import RECOVERABLE
 
 ck = pytest.importorskip("confluent_kafka")
 
@@ -77,7 +77,7 @@ class _Silent:
 
 def test_the_backend_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from stream_al.config import load_settings
-    from stream_al.service.serve import kafka_backend
+    from stream_al.io.backends import kafka_backend
 
     assert load_settings().kafka.backend == "kafka-python"
     assert kafka_backend(load_settings().kafka).name == "kafka-python"
@@ -94,7 +94,8 @@ def test_confluent_without_the_package_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import stream_al.io
-    from stream_al.service.serve import ConfigurationError, kafka_backend
+    from stream_al.errors import ConfigurationError
+    from stream_al.io.backends import kafka_backend
 
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import fails
     monkeypatch.delitem(sys.modules, "stream_al.io.kafka_confluent")

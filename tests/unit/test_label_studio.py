@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from stream_al.errors import LabelStudioError
 from stream_al.io.memory import MemoryStore
 from stream_al.labeling.label_studio.api import (
     LabelStudioClient,
-    LabelStudioError,
     auth_scheme,
     classes_of,
     is_jwt,

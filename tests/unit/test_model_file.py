@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from stream_al.core.learner import ActiveLearner
+from stream_al.errors import ModelFileError
 from stream_al.io.base import Checkpoint
 from stream_al.io.checkpoints import make_checkpoint
 from stream_al.io.model_file import (
     MAGIC,
-    ModelFileError,
     export_checkpoint,
     export_model,
     import_checkpoint,

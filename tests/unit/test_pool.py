@@ -10,6 +10,7 @@ import pytest
 
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
+from stream_al.core.routing import Routing
 from stream_al.data.pools import (
     Candidate,
     FeatureStats,
@@ -23,7 +24,6 @@ from stream_al.data.pools import (
 )
 from stream_al.data.streams import parse_stream
 from stream_al.io.memory import MemoryStore
-from stream_al.service.loop import Routing
 from stream_al.service.select import SelectOptions, queue_batch, select
 
 

@@ -8,7 +8,8 @@ from stream_al.core.learner import ActiveLearner
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.metrics import Metrics
 from stream_al.schemas import DeadLetter, Prediction, QueryItem
-from stream_al.service.loop import LabelLoop, checkpoint_due
+from stream_al.service.loop import LabelLoop
+from stream_al.service.runner import checkpoint_due
 from tests.unit.stubs import NoisyClassifier
 
 

@@ -11,7 +11,7 @@ from stream_al.core.learner import ActiveLearner
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
-from stream_al.service.loop import Service
+from stream_al.service.runner import Service
 from tests.unit.stubs import NoisyClassifier
 
 

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from stream_al.errors import LabelStudioError
+
 __all__ = [
     "MODEL_VERSION",
     "WEBHOOK_ACTIONS",
     "Answer",
     "LabelNames",
     "LabelStudioClient",
-    "LabelStudioError",
     "auth_scheme",
     "classes_of",
     "confidence",
@@ -51,14 +52,6 @@ MODEL_VERSION = "stream-al"
 uncertainty sampling only ranks predictions of the project's current model version."""
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED")
 _CHUNK = 50  # task ids or item ids per list request (they travel in the query string)
-
-
-class LabelStudioError(Exception):
-    """Label Studio is unreachable or refused a request (one line, says what to fix)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
 
 
 class _TokenRefused(LabelStudioError):

@@ -49,12 +49,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from stream_al.errors import ConfigurationError, LabelStudioError
 from stream_al.io.base import WorkerQueue, check_tier
 from stream_al.labeling.label_studio.api import (
     Answer,
     LabelNames,
     LabelStudioClient,
-    LabelStudioError,
     classes_of,
     label_config,
     label_names,
@@ -64,7 +64,9 @@ from stream_al.labeling.label_studio.api import (
     webhook_task_ids,
 )
 from stream_al.labeling.worker import coerce_label
+from stream_al.runtime.backoff import rerun_until_done, retrying
 from stream_al.runtime.health import http_server
+from stream_al.runtime.signals import install_signals
 
 if TYPE_CHECKING:
     from stream_al.config import Settings
@@ -543,14 +545,7 @@ def run_bridge(
 ) -> int:
     """``stream-al worker --oracle label-studio``: run the bridge until a signal (or
     ``max_items`` / ``idle_exit``); raises ``ConfigurationError`` on a bad start."""
-    from stream_al.runtime.health import Health
-    from stream_al.service.serve import (
-        ConfigurationError,
-        _install_signals,
-        _retrying,
-        _store,
-        rerun_until_done,
-    )
+    from stream_al.io.redis import store_for
 
     w = settings.worker
     if w.label_studio_token is None:
@@ -559,7 +554,7 @@ def run_bridge(
             "(Label Studio: Account & Settings > Personal Access Token)"
         )
     client = LabelStudioClient(w.label_studio_url, w.label_studio_token.get_secret_value())
-    store = _store(settings, w.name, w.claim_idle_seconds)
+    store = store_for(settings, w.name, w.claim_idle_seconds)
     bridge = LabelStudioBridge(
         store,
         client,
@@ -582,9 +577,9 @@ def run_bridge(
     except (LabelStudioError, OSError) as exc:
         bridge.close()
         raise ConfigurationError(str(exc)) from None
-    _install_signals(bridge.stop)
+    install_signals(bridge.stop)
     try:
-        if _retrying("redis", store.ensure_groups_ok, Health(), bridge.stopped) is None:
+        if retrying("redis", store.ensure_groups_ok, stopping=bridge.stopped) is None:
             return 0
         stats = rerun_until_done(lambda: bridge.run(max_items=max_items, idle_exit=idle_exit))
     finally:

@@ -1,0 +1,76 @@
+"""The store request that queues one item for labeling: what the pending record keeps
+(what learning the label needs) and what the queue item carries (what a labeler sees)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import to_json
+
+from stream_al.core.routing import Routing
+from stream_al.io.base import EnqueueRequest
+
+__all__ = ["queue_request"]
+
+
+def _json(value: Any) -> str:
+    # pydantic-core's serializer: compact UTF-8 JSON, 5x faster than json.dumps here.
+    return to_json(value).decode()
+
+
+def queue_request(
+    *,
+    item_id: str,
+    features: dict[str, Any],
+    prediction: Any,
+    proba: dict[Any, float],
+    score: float,
+    reason: str,
+    threshold: float | None,
+    strategy: str,
+    enqueued_at: float,
+    model_version: int,
+    routing: Routing,
+    label_ttl: float,
+    explanation: dict[str, Any] | None = None,
+    source: str = "stream",
+) -> EnqueueRequest:
+    """The store request that queues one item for labeling (see :meth:`LabelStore.enqueue`).
+
+    The pending record keeps what learning the label needs; the queue item carries what a
+    labeler sees. ``source`` says where the item came from: ``"stream"`` (a live event)
+    or ``"pool"`` (``stream-al select`` on a historical pool).
+    """
+    tier, band, slot = routing.route(score)
+    votes = routing.votes(tier)
+    pending_fields: dict[str, Any] = {
+        "features": features,
+        "prediction": prediction,
+        "score": score,
+        "reason": reason,
+        "enqueued_at": enqueued_at,
+        "model_version": model_version,
+        "source": source,
+    }
+    item_fields: dict[str, Any] = {
+        "id": item_id,
+        "features": features,
+        "proba": {str(k): v for k, v in proba.items()},
+        "prediction": prediction,
+        "score": score,
+        "strategy": strategy,
+        "threshold": threshold,
+        "reason": reason,
+        "enqueued_at": enqueued_at,
+        "model_version": model_version,
+        "tier": tier,
+        "priority": band,
+        "explanation": explanation,
+        "source": source,
+    }
+    if votes > 1:  # the store collects the votes; it may queue the item again
+        item_fields["votes_needed"] = votes
+    item = _json(item_fields)
+    if votes > 1:
+        pending_fields |= {"votes_needed": votes, "tier": tier, "slot": slot, "queue_item": item}
+    return item_id, _json(pending_fields), item, label_ttl, slot, votes

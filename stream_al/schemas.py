@@ -35,8 +35,20 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import to_json
 
-__all__ = ["DeadLetter", "Event", "FeatureValue", "Label", "LabelValue", "Prediction", "QueryItem"]
+__all__ = [
+    "DeadLetter",
+    "Event",
+    "FeatureValue",
+    "Label",
+    "LabelValue",
+    "Prediction",
+    "QueryItem",
+    "dumps",
+    "prediction_json",
+    "query_item_json",
+]
 
 FeatureValue = StrictBool | int | float | str
 LabelValue = StrictBool | int | str
@@ -136,3 +148,88 @@ class DeadLetter(_Message):
     error: str
     payload: str
     ts: float
+
+
+# -- encoders for the hot path ----------------------------------------------------------
+# Every event has a prediction: building a Prediction model for each costs ~3 us, six times
+# the encoding itself. These write the models' fields from plain values; the tests check
+# that what they write is what the models accept and write back.
+
+
+def dumps(value: Any) -> str:
+    """Compact UTF-8 JSON (pydantic-core's serializer, about 5x faster than ``json.dumps``).
+
+    >>> dumps({"id": "e1", "proba": {"0": 0.25}})
+    '{"id":"e1","proba":{"0":0.25}}'
+
+    """
+    return to_json(value).decode()
+
+
+def prediction_json(
+    item_id: str,
+    prediction: Any,
+    proba: dict[Any, float],
+    queried: bool,
+    score: float,
+    model_version: int,
+    ts: float,
+) -> str:
+    """A :class:`Prediction` as JSON (probability keys as text).
+
+    >>> p = Prediction.model_validate_json(prediction_json("e1", 1, {1: 0.9}, False, 0.1, 2, 5.0))
+    >>> p.prediction, p.proba, p.queried
+    (1, {'1': 0.9}, False)
+
+    """
+    return dumps(
+        {
+            "id": item_id,
+            "prediction": prediction,
+            "proba": {str(k): v for k, v in proba.items()},
+            "queried": queried,
+            "score": score,
+            "model_version": model_version,
+            "ts": ts,
+        }
+    )
+
+
+def query_item_json(
+    *,
+    item_id: str,
+    features: dict[str, Any],
+    prediction: Any,
+    proba: dict[Any, float],
+    score: float,
+    strategy: str,
+    threshold: float | None,
+    reason: str,
+    enqueued_at: float,
+    model_version: int,
+    tier: str,
+    priority: str,
+    explanation: dict[str, Any] | None,
+    source: str,
+    votes_needed: int = 1,
+) -> str:
+    """A :class:`QueryItem` as JSON (``votes_needed`` written only when above 1)."""
+    fields: dict[str, Any] = {
+        "id": item_id,
+        "features": features,
+        "proba": {str(k): v for k, v in proba.items()},
+        "prediction": prediction,
+        "score": score,
+        "strategy": strategy,
+        "threshold": threshold,
+        "reason": reason,
+        "enqueued_at": enqueued_at,
+        "model_version": model_version,
+        "tier": tier,
+        "priority": priority,
+        "explanation": explanation,
+        "source": source,
+    }
+    if votes_needed > 1:  # the store collects the votes; it may queue the item again
+        fields["votes_needed"] = votes_needed
+    return dumps(fields)

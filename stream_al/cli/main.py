@@ -456,8 +456,8 @@ def _warm_start(args: argparse.Namespace, kinds: Sequence[str] | None = None) ->
 def _evaluate_warm(
     spec: StreamSpec, learner: LearnerSettings, warm: Any, settings: Settings, options: Any
 ) -> dict[str, Any]:
-    from stream_al.data.histories import evaluate_warm_start
     from stream_al.errors import ModelFileError
+    from stream_al.evaluation.warm_start import evaluate_warm_start
 
     key = settings.checkpoint.key
     try:

@@ -39,7 +39,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.types import ClassLabel, Example, Features
@@ -52,7 +52,6 @@ __all__ = [
     "KINDS",
     "History",
     "WarmStart",
-    "evaluate_warm_start",
     "labeled_event",
     "load_history",
     "parse_warm_start",
@@ -237,71 +236,3 @@ def warm_up(
     if history is not None and not history.examples:
         log.warning("%s: nothing to learn, a cold start", history.describe(warm.spec))
     return warm_learner(learner, warm, history, key)
-
-
-def evaluate_warm_start(
-    data_for_seed: Callable[[int], Sequence[Example]],
-    spec: Any,
-    warm: WarmStart,
-    *,
-    key: bytes | None = None,
-    kafka: KafkaSettings | None = None,
-    cost_key: str | None = None,
-    **options: Any,
-) -> dict[str, Any]:
-    """The prequential report of ``spec`` on the live stream, cold and warm-started.
-
-    Both runs see the same live events at the same budget (with ``first:N`` the live
-    stream is what follows the first N events). The cold report is returned with a
-    ``warm_start`` section: the source, the history size and the warm run's accuracy,
-    label fraction and references, and ``gain``, warm minus cold accuracy.
-    """
-    from stream_al.evaluation.prequential import evaluate
-
-    history: History | None = None
-    if warm.kind in ("csv", "topic"):
-        history = load_history(warm, kafka)
-        if not history.examples:
-            raise ValueError(f"{history.describe(warm.spec)}: nothing to learn")
-
-    def live(seed: int) -> Sequence[Example]:
-        data = data_for_seed(seed)
-        if warm.kind != "first":
-            return data
-        if warm.first >= len(data):
-            raise ValueError(
-                f"--warm-start {warm.spec} leaves no live events: the stream has "
-                f"{len(data):,} events"
-            )
-        return data[warm.first :]
-
-    def history_for(seed: int) -> History | None:
-        if warm.kind != "first":
-            return history
-        return History(data_for_seed(seed)[: warm.first])
-
-    described: list[str] = []
-
-    def warm_up(learner: ActiveLearner, seed: int) -> None:
-        h = history_for(seed)
-        if h is not None and cost_key is not None:  # the cost is no feature (as when live)
-            h = History([({k: v for k, v in x.items() if k != cost_key}, y) for x, y in h.examples])
-        described.append(warm_learner(learner, warm, h, key))
-
-    cold = evaluate(live, spec, cost_key=cost_key, **options)
-    hot = evaluate(live, spec, cost_key=cost_key, warm=warm_up, **options)
-    first_history = history_for(0)
-    cold["warm_start"] = {
-        "source": warm.spec,
-        "history_events": len(first_history.examples) if first_history else None,
-        "skipped": first_history.skipped if first_history else 0,
-        "summary": described[0] if described else "",
-        **{k: hot[k] for k in ("accuracy", "accuracy_ci95", "label_fraction", "labels")},
-        "accuracy_per_seed": hot["accuracy_per_seed"],
-        "gain": hot["accuracy"] - cold["accuracy"],
-        "drifts": hot["drifts"],
-        "baseline": hot["baseline"],
-        "full_labels": hot["full_labels"],
-        "curve": hot["curve"],
-    }
-    return cold

@@ -161,14 +161,7 @@ class Service:
 
     def replay(self, after: str | None) -> int:
         """Learn the whole train log after ``after``; returns how many entries."""
-        self.loop.last_applied = after
-        total = 0
-        while True:
-            n = self.loop.apply_train_log(5000)
-            total += n
-            self.health.beat()  # a long replay is progress, not a stall
-            if n == 0:
-                return total
+        return self.loop.replay(after, progress=self.health.beat)  # progress, not a stall
 
     # -- the loop ----------------------------------------------------------------------
 

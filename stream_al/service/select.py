@@ -21,18 +21,17 @@ from pydantic import ValidationError
 
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
-from stream_al.core.routing import Routing
-from stream_al.data.pools import (
+from stream_al.core.pool import (
     Candidate,
     PoolRow,
     Ranked,
     diverse_batch,
     farthest_first,
-    iter_csv_pool,
     mean_pairwise_distance,
-    parse_pool,
     rank_pool,
 )
+from stream_al.core.routing import Routing
+from stream_al.data.pools import iter_csv_pool, parse_pool
 from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import Event
@@ -95,10 +94,7 @@ def current_learner(store: RedisStore, key: bytes) -> tuple[ActiveLearner, str]:
         )
     learner = restore_checkpoint(checkpoint, key)
     loop = LabelLoop(learner, store=store, dead_letters=_NoDeadLetters())
-    loop.last_applied = checkpoint.train_log_id
-    replayed = 0
-    while n := loop.apply_train_log(5000):
-        replayed += n
+    replayed = loop.replay(checkpoint.train_log_id)
     return learner, f"checkpoint of {checkpoint.replica} + {replayed} train-log labels"
 
 

@@ -40,3 +40,14 @@ def trained_learner() -> Any:
         if d.queried:
             learner.learn(x, y, d.prediction)
     return learner
+
+
+def agrawal_tree(n: int = 2000) -> Any:
+    """A Hoeffding-tree learner that learned ``n`` Agrawal events (seed 3), for ranking."""
+    from stream_al.core.learner import ActiveLearner
+    from stream_al.data.streams import parse_stream
+
+    learner = ActiveLearner("hoeffding-tree", "split", budget=0.1, seed=0)
+    for x, y in parse_stream("synth:agrawal-drift", n_events=n).events(3):
+        learner.learn(x, y, learner.predict(x))
+    return learner

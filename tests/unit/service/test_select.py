@@ -1,0 +1,63 @@
+"""stream-al select: queueing a diverse batch of a pool."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stream_al.config import Settings
+from stream_al.core.pool import (
+    rank_pool,
+)
+from stream_al.core.routing import Routing
+from stream_al.data.streams import parse_stream
+from stream_al.io.memory import MemoryStore
+from stream_al.service.select import SelectOptions, queue_batch, select
+from tests.unit.stubs import agrawal_tree
+
+
+def _pool_csv(path: Path, rows: int, seed: int = 5) -> Path:
+    events = list(parse_stream("synth:agrawal-drift", n_events=rows).events(seed))
+    columns = list(events[0][0])
+    lines = [",".join(["id", *columns, "label"])]
+    for n, (x, y) in enumerate(events):
+        lines.append(",".join([f"p{n}", *[str(x[c]) for c in columns], str(y)]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_queue_batch_queues_k_distinct_items_and_skips_those_queued_before() -> None:
+    learner = agrawal_tree(500)
+    rows = [
+        (f"p{n}", x)
+        for n, (x, _) in enumerate(parse_stream("synth:sea-drift", n_events=400).events(2))
+    ]
+    store = MemoryStore()
+    ranked = rank_pool(learner, rows, candidates=100)
+    first, passed = queue_batch(store, learner, ranked, 10, Routing(), 3600.0, now=1.0)
+    assert len({c.item_id for c in first}) == 10 and passed == 0 and store.queue_depth() == 10
+    again, passed = queue_batch(store, learner, ranked, 10, Routing(), 3600.0, now=2.0)
+    assert passed == 10 and not {c.item_id for c in again} & {c.item_id for c in first}
+    items = [json.loads(raw) for _, raw in store.take("w", 100, 0)]
+    assert len(items) == 20 and {i["source"] for i in items} == {"pool"}
+    assert all(i["reason"] == "pool" and i["explanation"]["pool"] for i in items)
+
+
+def test_select_refuses_a_batch_the_queue_has_no_room_for(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.service.max_queue_depth = 5
+    options = SelectOptions(pool=f"csv:{_pool_csv(tmp_path / 'p.csv', 50)}", k=10, target="label")
+    with pytest.raises(ValueError, match="room for 5 items"):
+        select(options, settings, MemoryStore(), agrawal_tree(300))  # type: ignore[arg-type]
+
+
+def test_select_dry_run_reports_without_queueing(tmp_path: Path) -> None:
+    options = SelectOptions(
+        pool=f"csv:{_pool_csv(tmp_path / 'p.csv', 500)}", k=20, target="label", dry_run=True
+    )
+    store = MemoryStore()
+    report = select(options, Settings(), store, agrawal_tree(300))  # type: ignore[arg-type]
+    assert report["queued"] == 0 and len(set(report["ids"])) == 20 and store.queue_depth() == 0
+    assert report["scanned"] == 500 and report["candidates"] == 500  # max(10 k, 1000) > pool

@@ -34,18 +34,19 @@ from stream_al.benchmarks.throughput import bench_throughput, with_services
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.redis import RedisStore
-from stream_al.service import loop as service
+from stream_al.service.loop import LabelLoop
+from stream_al.service.runner import Service
 
 BENCH = Path(__file__).resolve().parent
 
 # (class, method, phase): the phases of a turn, then the calls inside them.
 PHASES: list[tuple[type, str, str]] = [
-    (service.Service, "turn", "turn"),
-    (service.LabelLoop, "process_labels", "join labels"),
-    (service.LabelLoop, "apply_train_log", "learn the train log"),
-    (service.LabelLoop, "decide_batch", "decide the batch"),
-    (service.LabelLoop, "complete_batch", "complete the batch"),
-    (service.Service, "maybe_checkpoint", "checkpoints"),
+    (Service, "turn", "turn"),
+    (LabelLoop, "process_labels", "join labels"),
+    (LabelLoop, "apply_train_log", "learn the train log"),
+    (LabelLoop, "decide_batch", "decide the batch"),
+    (LabelLoop, "complete_batch", "complete the batch"),
+    (Service, "maybe_checkpoint", "checkpoints"),
     (ActiveLearner, "decide", "  learner.decide"),
     (ActiveLearner, "learn", "  learner.learn"),
     (RedisStore, "join_many", "  redis join_many"),
@@ -98,19 +99,19 @@ def _timed(
 
 
 def _cpu_of_turns(cpu: list[float]) -> Callable[[], None]:
-    original = service.Service.turn
+    original = Service.turn
 
-    def turn(self: service.Service) -> None:
+    def turn(self: Service) -> None:
         start = time.thread_time()
         try:
             original(self)
         finally:
             cpu[0] += time.thread_time() - start
 
-    service.Service.turn = turn  # type: ignore[method-assign]
+    Service.turn = turn  # type: ignore[method-assign]
 
     def undo() -> None:
-        service.Service.turn = original  # type: ignore[method-assign]
+        Service.turn = original  # type: ignore[method-assign]
 
     return undo
 

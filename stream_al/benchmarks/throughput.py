@@ -6,7 +6,7 @@ One run, one process, the same topic of events produced beforehand:
    decodes every event (``json.loads``), produces one message per event to a predictions
    topic (when predictions are on), flushes and commits: the Kafka I/O ``serve`` cannot
    avoid;
-2. **serve**: the real serve loop (:class:`~stream_al.service.loop.Service`) in a fresh group on
+2. **serve**: the real serve loop (:class:`~stream_al.service.runner.Service`) in a fresh group on
    the same topic, with Redis, the learner, the label queue and checkpoints, while a
    simulated labeler (between turns, not timed) answers every queued item from the
    stream's ground truth.
@@ -34,6 +34,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -225,6 +226,103 @@ def _stream_records(spec: str, n: int, seed: int) -> Iterator[tuple[str, str, An
     yield from event_records(parse_stream(spec, n_events=n).events(seed))
 
 
+@dataclass
+class _Measured:
+    """What serve's side of the benchmark measured."""
+
+    decided: int = 0
+    seconds: float = 0.0
+    batches: list[tuple[float, int]] = field(default_factory=list)  # (seconds, events)
+    learned_delays: list[float] = field(default_factory=list)
+    rss: list[tuple[int, float]] = field(default_factory=list)
+    model_mb: list[tuple[int, float]] = field(default_factory=list)
+
+    def sample(self, decided: int, learner: Any) -> None:
+        self.rss.append((decided, rss_mb()))
+        # The model's own size beside the process's: a Hoeffding tree grows with its labels
+        # (until a drift restarts it), which is not a leak.
+        self.model_mb.append((decided, _model_mb(learner)))
+
+    def report(self, raw: float) -> dict[str, Any]:
+        latencies = [seconds for seconds, count in self.batches for _ in range(count)]
+        serve_rate = self.decided / self.seconds
+        rss, model_mb = self.rss, self.model_mb
+        return {
+            "serve_events_per_s": serve_rate,
+            "raw_consume_events_per_s": raw,
+            "ratio": serve_rate / raw,
+            "decision_latency_p50_ms": 1000 * percentile(latencies, 0.5),
+            "decision_latency_p99_ms": 1000 * percentile(latencies, 0.99),
+            "label_to_learned_p50_ms": 1000 * percentile(self.learned_delays, 0.5),
+            "label_to_learned_p99_ms": 1000 * percentile(self.learned_delays, 0.99),
+            "rss_mb": rss,
+            "rss_growth_second_half_mb": rss[-1][1] - rss[len(rss) // 2][1],
+            "rss_mean_mb": statistics.fmean(r for _, r in rss),
+            "model_mb": model_mb,
+            "model_growth_second_half_mb": model_mb[-1][1] - model_mb[len(model_mb) // 2][1],
+        }
+
+
+def _serve_settings(
+    settings: Settings, run: str, topics: tuple[str, str, str], batch: int
+) -> Settings:
+    """Serve's settings on this run's topics (events, predictions or "", dead letters)."""
+    events, predictions, dead_letters = topics
+    kafka = settings.kafka.model_copy(
+        update={
+            "events_topic": events,
+            "predictions_topic": predictions,
+            "dead_letter_topic": dead_letters,
+            "group_id": f"serve-{run}",
+            "max_poll_records": batch,
+            "auto_offset_reset": "earliest",
+        }
+    )
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def _drive(
+    service: Service,
+    store: RedisStore,
+    labeler: Callable[[], int],
+    events: int,
+    say: Callable[[str], None],
+) -> _Measured:
+    """Turn serve until every event is decided and every label learned; the labeler
+    answers between turns (not timed)."""
+    loop = service.loop
+    measured = _Measured()
+    loop.on_learned = lambda item, label: measured.learned_delays.append(
+        time.time() - (label.get("ts") or time.time())
+    )
+    measured.sample(0, loop.learner)
+    every = max(1, events // 20)
+    next_sample = every
+    while True:
+        before = sum(loop.events.values())
+        t0 = time.perf_counter()
+        service.turn()
+        elapsed = time.perf_counter() - t0
+        measured.decided = decided = sum(loop.events.values())
+        if decided > before:
+            measured.seconds += elapsed
+            measured.batches.append((elapsed, decided - before))
+        elif decided:
+            measured.seconds += elapsed  # turns that only learn labels are serve's work too
+        if decided >= next_sample:
+            measured.sample(decided, loop.learner)
+            next_sample += every
+            say(f"bench throughput: serve {decided:,}/{events:,} events")
+        labeler()
+        if (
+            decided >= events
+            and store.queue_depth() == 0
+            and loop.applied >= loop.label_outcomes["learned"]
+            and store.pending_count() == 0
+        ):
+            return measured
+
+
 def bench_throughput(
     settings: Settings,
     *,
@@ -261,17 +359,9 @@ def bench_throughput(
         )(bootstrap, topic, predictions_topic if predictions else None, events, batch)
 
         say("bench throughput: serve")
-        bench_kafka = kafka.model_copy(
-            update={
-                "events_topic": topic,
-                "predictions_topic": predictions_topic if predictions else "",
-                "dead_letter_topic": dead_letters,
-                "group_id": f"serve-{run}",
-                "max_poll_records": batch,
-                "auto_offset_reset": "earliest",
-            }
+        serve_settings = _serve_settings(
+            settings, run, (topic, predictions_topic if predictions else "", dead_letters), batch
         )
-        serve_settings = settings.model_copy(update={"kafka": bench_kafka})
         store = RedisStore(client, prefix=prefix, consumer="bench-serve")
         store.ensure_groups()
         source, publisher = _sources(serve_settings)
@@ -289,72 +379,22 @@ def bench_throughput(
             metrics=metrics,
             health=Health(),
         )
-        learned_delays: list[float] = []
-        service.loop.on_learned = lambda item, label: learned_delays.append(
-            time.time() - (label.get("ts") or time.time())
-        )
-        labeler = _labeler(RedisStore(client, prefix=prefix, consumer="bench-labeler"), truth)
-        batch_latencies: list[tuple[float, int]] = []
-        rss: list[tuple[int, float]] = [(0, rss_mb())]
-        # The model's own size beside the process's: a Hoeffding tree grows with its labels
-        # (until a drift restarts it), which is not a leak.
-        model_mb: list[tuple[int, float]] = [(0, _model_mb(service.loop.learner))]
-        serve_seconds = 0.0
-        every = max(1, events // 20)
-        next_sample = every
-        loop = service.loop
-        decided = 0
-        while True:
-            before = sum(loop.events.values())
-            t0 = time.perf_counter()
-            service.turn()
-            elapsed = time.perf_counter() - t0
-            decided = sum(loop.events.values())
-            if decided > before:
-                serve_seconds += elapsed
-                batch_latencies.append((elapsed, decided - before))
-            elif decided:
-                serve_seconds += elapsed  # turns that only learn labels are serve's work too
-            if decided >= next_sample:
-                rss.append((decided, rss_mb()))
-                model_mb.append((decided, _model_mb(service.loop.learner)))
-                next_sample += every
-                say(f"bench throughput: serve {decided:,}/{events:,} events")
-            labeler()
-            if (
-                decided >= events
-                and store.queue_depth() == 0
-                and loop.applied >= loop.label_outcomes["learned"]
-                and store.pending_count() == 0
-            ):
-                break
+        labeler_store = RedisStore(client, prefix=prefix, consumer="bench-labeler")
+        measured = _drive(service, store, _labeler(labeler_store, truth), events, say)
         source.close()
         publisher.close()
-        latencies = [seconds for seconds, count in batch_latencies for _ in range(count)]
-        serve_rate = decided / serve_seconds
         return {
             "benchmark": "throughput",
             "backend": getattr(kafka, "backend", "kafka-python"),
             "stream": stream,
-            "n_events": decided,
+            "n_events": measured.decided,
             "batch": batch,
             "predictions": predictions,
             "model": settings.learner.model,
             "strategy": settings.learner.strategy,
             "budget": settings.learner.budget,
-            "labels": loop.label_outcomes["learned"],
-            "serve_events_per_s": serve_rate,
-            "raw_consume_events_per_s": raw,
-            "ratio": serve_rate / raw,
-            "decision_latency_p50_ms": 1000 * percentile(latencies, 0.5),
-            "decision_latency_p99_ms": 1000 * percentile(latencies, 0.99),
-            "label_to_learned_p50_ms": 1000 * percentile(learned_delays, 0.5),
-            "label_to_learned_p99_ms": 1000 * percentile(learned_delays, 0.99),
-            "rss_mb": rss,
-            "rss_growth_second_half_mb": rss[-1][1] - rss[len(rss) // 2][1],
-            "rss_mean_mb": statistics.fmean(r for _, r in rss),
-            "model_mb": model_mb,
-            "model_growth_second_half_mb": model_mb[-1][1] - model_mb[len(model_mb) // 2][1],
+            "labels": service.loop.label_outcomes["learned"],
+            **measured.report(raw),
         }
     finally:
         _cleanup(bootstrap, [topic, predictions_topic, dead_letters], client, prefix)

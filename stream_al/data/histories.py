@@ -8,8 +8,9 @@
 - ``first:N`` (``evaluate`` only): the first N events of ``--stream`` are the history, and
   the live stream is the rest. The usual way to ask what a warm start is worth.
 - ``topic:NAME``: a Kafka topic of labeled events, read from the beginning to the end
-  offsets it has when the warm start begins. A labeled event is an event (DESIGN §2) with a
-  ``label``: ``{"id": "7", "features": {"x": 1.5}, "label": "UP"}``. Invalid records are
+  offsets it has when the warm start begins. A labeled event is an event
+  (docs/design.md, "Message contracts") with a ``label``:
+  ``{"id": "7", "features": {"x": 1.5}, "label": "UP"}``. Invalid records are
   skipped and counted, and the first few are logged with their topic:partition:offset.
 - ``model:PATH``: a model file (``stream-al model export``); its model, drift state and
   count of learned labels are taken, the strategy and the budget are the run's own.

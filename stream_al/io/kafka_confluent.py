@@ -13,9 +13,11 @@ The same interfaces and the same delivery semantics as :mod:`stream_al.io.kafka`
   so the loop does not commit the batch, and retries: the next flush first sends the
   failed messages again.
 
-librdkafka's errors become :class:`ConfluentError`, an ``OSError``: the loop waits them
-out like a broken connection (``stream_al.service.loop.RECOVERABLE``). A fatal error (the
-client cannot go on) is :class:`ConfluentFatalError`, which stops ``serve``.
+librdkafka's errors become :class:`ConfluentError`, a
+:class:`~stream_al.errors.BrokerUnavailable`: the loop waits them out like a broken
+connection (``stream_al.runtime.backoff.RECOVERABLE``). A fatal error (the client cannot go
+on) is :class:`ConfluentFatalError`, a :class:`~stream_al.errors.BrokerFatalError`, which
+stops ``serve``.
 """
 
 from __future__ import annotations

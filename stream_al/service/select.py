@@ -3,7 +3,7 @@
 The model is the deployment's current one (the newest checkpoint in Redis plus the train
 log after it) or an exported model file; the ranking and the diversity are
 :mod:`stream_al.data.pools`'s. The batch is queued through the same store call as the
-stream's queries (:func:`~stream_al.service.loop.queue_request`), so tiers, priority bands and
+stream's queries (:func:`~stream_al.service.routing.queue_request`), so tiers, priority bands and
 consensus apply to it alike; a pool item queued or labeled already (by an earlier run, or
 by the stream under the same id) is not queued again: the next candidate takes its place.
 """

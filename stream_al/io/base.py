@@ -58,14 +58,6 @@ JoinOutcome = Literal["learned", "orphaned", "duplicate", "voted", "escalated", 
 disagreed, one expert label decides; ``repeat``: this annotator voted on the item already;
 ``late``: a crowd answer for an item that went to an expert meanwhile."""
 
-EnqueueRequest = (
-    tuple[str, str, str, float]
-    | tuple[str, str, str, float, str]
-    | tuple[str, str, str, float, str, int]
-)
-"""``(item_id, pending, item, ttl_seconds[, slot[, copies]])``: see :func:`queue_slot`; an
-item that needs k consensus votes is queued in k copies."""
-
 
 def item_age(item: str, now: float) -> float:
     """Seconds since a queued item (JSON) was enqueued; 0 if it does not say.
@@ -135,6 +127,35 @@ def translate_errors(
 
 
 @dataclass(frozen=True)
+class EnqueueRequest:
+    """One item to queue for labeling (see :meth:`LabelStore.enqueue`).
+
+    Parameters
+    ----------
+    item_id
+        The event's id: an item pending or labeled already is not queued again.
+    pending
+        JSON of what learning the label needs, kept for ``ttl_seconds``.
+    item
+        JSON of what a labeler sees, the queue entry.
+    ttl_seconds
+        How long the item waits for its label.
+    slot
+        The queue: tier and priority band (see :func:`queue_slot`).
+    copies
+        Queue entries: an item that needs k consensus votes is queued in k copies.
+
+    """
+
+    item_id: str
+    pending: str
+    item: str
+    ttl_seconds: float
+    slot: str = ""
+    copies: int = 1
+
+
+@dataclass(frozen=True)
 class TrainLogEntry:
     """A joined example: the pending item as queued and the label as given."""
 
@@ -158,16 +179,22 @@ class LabelStore(Protocol):
     """What the serve loop needs: queue, pending items, labels in, train log."""
 
     def enqueue(
-        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
+        self,
+        item_id: str,
+        pending: str,
+        item: str,
+        ttl_seconds: float,
+        slot: str = "",
+        copies: int = 1,
     ) -> bool:
         """Store the pending item and queue it in ``slot`` (see :func:`queue_slot`),
-        atomically; False if already queued."""
+        atomically; False if already queued (see :class:`EnqueueRequest`)."""
         ...
 
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
-        """:meth:`enqueue` for ``(item_id, pending, item, ttl_seconds[, slot])`` requests,
-        in one round trip. Safe to repeat after a failure: an item queued by the
-        interrupted attempt (same pending payload) counts as queued."""
+        """:meth:`enqueue` for each request, in one round trip. Safe to repeat after a
+        failure: an item queued by the interrupted attempt (same pending payload) counts
+        as queued."""
         ...
 
     def queue_depth(self) -> int:

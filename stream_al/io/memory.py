@@ -104,7 +104,10 @@ class MemoryStore:
         queue[f"{slot}/{entry_id}" if slot else entry_id] = item
 
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
-        return [self.enqueue(*request) for request in requests]
+        return [
+            self.enqueue(r.item_id, r.pending, r.item, r.ttl_seconds, r.slot, r.copies)
+            for r in requests
+        ]
 
     def queue_depth(self) -> int:
         return sum(len(q) for q in self._queues.values()) + len(self._held)

@@ -341,31 +341,33 @@ class RedisStore:
     # -- serve side --------------------------------------------------------------------
 
     def enqueue(
-        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
+        self,
+        item_id: str,
+        pending: str,
+        item: str,
+        ttl_seconds: float,
+        slot: str = "",
+        copies: int = 1,
     ) -> bool:
-        return self.enqueue_many([(item_id, pending, item, ttl_seconds, slot)])[0]
+        request = EnqueueRequest(item_id, pending, item, ttl_seconds, slot, copies)
+        return self.enqueue_many([request])[0]
 
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
-        """:meth:`enqueue` for a batch, in one round trip (a pipeline of the script).
-
-        An item whose pending payload is already stored *identically* was queued by an
-        earlier attempt at this same batch (cut short by a failure): it counts as queued.
-        """
+        # The script answers 2 for a pending payload stored identically already: queued
+        # by an interrupted earlier attempt at this batch.
         if not requests:
             return []
         pipe = self.client.pipeline(transaction=False)
-        for item_id, pending, item, ttl_seconds, *rest in requests:
-            slot = str(rest[0]) if rest else ""
-            copies = int(rest[1]) if len(rest) > 1 else 1  # type: ignore[call-overload]
+        for r in requests:
             keys = [
-                self.keys.pending(item_id),
-                self.keys.labeled(item_id),
-                self.keys.slot(slot),
+                self.keys.pending(r.item_id),
+                self.keys.labeled(r.item_id),
+                self.keys.slot(r.slot),
                 self.keys.pending_index,
                 self.keys.audit,
             ]
-            args: list[str | int] = [pending, int(ttl_seconds * 1000), item, item_id]
-            args += [self.audit_maxlen, copies]
+            args: list[str | int] = [r.pending, int(r.ttl_seconds * 1000), r.item, r.item_id]
+            args += [self.audit_maxlen, r.copies]
             self._enqueue(keys=keys, args=args, client=pipe)
         return [int(reply) != 0 for reply in pipe.execute()]
 

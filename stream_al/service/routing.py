@@ -73,4 +73,4 @@ def queue_request(
     item = _json(item_fields)
     if votes > 1:
         pending_fields |= {"votes_needed": votes, "tier": tier, "slot": slot, "queue_item": item}
-    return item_id, _json(pending_fields), item, label_ttl, slot, votes
+    return EnqueueRequest(item_id, _json(pending_fields), item, label_ttl, slot, copies=votes)

@@ -27,8 +27,9 @@ import json
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from stream_al.io import votes
 from stream_al.io.base import (
     Checkpoint,
     EnqueueRequest,
@@ -59,8 +60,8 @@ class MemoryStore:
         self._queues: dict[str, OrderedDict[str, str]] = {}  # slot -> entry id -> item
         self._held: dict[str, tuple[str, str]] = {}  # entry id -> (consumer, item)
         self._stale = 0
-        self._votes: dict[str, dict[str, Any]] = {}  # item id -> annotator -> label
-        self._requeues: Counter[str] = Counter()
+        self._votes: dict[str, dict[str, Any]] = {}  # item id -> annotator -> vote
+        self._requeues: Counter[str] = Counter()  # item id -> copies put back
         self._agreement: Counter[str] = Counter()
         self._seen_consumers: set[str] = set()
         self._pending: dict[str, tuple[float, str]] = {}  # item id -> (deadline, payload)
@@ -133,77 +134,13 @@ class MemoryStore:
         return batch
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
-        now = self._clock()
-        current = self._pending.get(item_id)
-        if current is not None and current[0] > now and '"votes_needed"' in current[1]:
-            voted = self._vote(item_id, current, label)
-            if isinstance(voted, str) and voted in ("voted", "escalated", "repeat", "late"):
-                self._labels_unacked.pop(entry_id, None)
-                return voted, None  # type: ignore[return-value]
-            if voted is not None:
-                label = voted  # the votes agreed: learn their consensus label
-        taken = self._pending.pop(item_id, None)
-        if taken is None or taken[0] <= now:
-            return ("duplicate" if self._labeled.get(item_id, 0) > now else "orphaned"), None
-        self._labeled[item_id] = taken[0]  # remembered as long as the item would have lived
-        log_id = f"{len(self._train_log) + 1}-0"
-        self._train_log.append(TrainLogEntry(log_id, taken[1], label))
-        self._labels_unacked.pop(entry_id, None)
-        return "learned", log_id
+        ballot = _Ballot(self, entry_id, item_id, label)
+        return votes.settle(ballot), ballot.log_id
 
     def join_many(
         self, requests: Sequence[tuple[str, str, str]]
     ) -> list[tuple[JoinOutcome, str | None]]:
         return [self.join(*request) for request in requests]
-
-    def _vote(self, item_id: str, current: tuple[float, str], label: str) -> str | None:
-        """The consensus rules of the Redis store's join script, in Python: an outcome
-        (``voted``, ``escalated``, ``repeat``), the consensus label, or None (no vote)."""
-        pending = json.loads(current[1])
-        need = int(pending.get("votes_needed", 1))
-        if need <= 1:
-            late = pending.get("escalated") and json.loads(label).get("tier") != "expert"
-            return "late" if late else None
-        vote = json.loads(label)
-        annotator = str(vote.get("annotator", "unknown"))
-        votes = self._votes.setdefault(item_id, {})
-        if annotator in votes:
-            self._requeues[item_id] += 1
-            if self._requeues[item_id] <= 2 * need:
-                self._add(pending.get("slot", ""), pending["queue_item"])
-            else:  # nobody else in sight: one expert decides
-                self._escalate(item_id, current, pending, self._votes.pop(item_id))
-            return "repeat"
-        votes[annotator] = vote
-        if len(votes) < need:
-            return "voted"
-        del self._votes[item_id]
-        tally = Counter(json.dumps(v["label"]) for v in votes.values())
-        (best, best_n), *rest = tally.most_common()
-        if (not rest or rest[0][1] < best_n) and best_n / len(votes) >= self.min_agreement:
-            for name, v in votes.items():
-                self._agreement[f"{name}:total"] += 1
-                self._agreement[f"{name}:agree"] += json.dumps(v["label"]) == best
-            example = next(v for v in votes.values() if json.dumps(v["label"]) == best)
-            consensus = {**example, "annotator": "consensus", "agreement": best_n / len(votes)}
-            consensus["votes"] = {name: v["label"] for name, v in votes.items()}
-            return json.dumps(consensus)
-        self._escalate(item_id, current, pending, votes)
-        return "escalated"
-
-    def _escalate(
-        self,
-        item_id: str,
-        current: tuple[float, str],
-        pending: dict[str, Any],
-        votes: dict[str, Any],
-    ) -> None:
-        escalated = {name: v["label"] for name, v in votes.items()}
-        item = json.loads(pending["queue_item"])
-        item.update(tier="expert", priority="high", votes_needed=1, escalated=escalated)
-        self._add("expert:high", json.dumps(item))
-        pending.update(votes_needed=1, tier="expert", slot="expert:high", escalated=escalated)
-        self._pending[item_id] = (current[0], json.dumps(pending))
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
         self.dead_letters.append(dead_letter)
@@ -279,3 +216,158 @@ class MemoryStore:
 
     def send(self, payload: str) -> None:
         self.dead_letters.append(payload)
+
+
+T = TypeVar("T")
+
+
+class _once(Generic[T]):
+    """A property computed on first read and then kept (functools.cached_property without
+    its lock, which costs a join on Python 3.11 more than the join itself)."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        value = instance.__dict__[self.compute.__name__] = self.compute(instance)
+        return value
+
+
+class _Ballot:
+    """One join on a :class:`MemoryStore`: the facts and effects of
+    :class:`~stream_al.io.votes.Ballot`."""
+
+    def __init__(self, store: MemoryStore, entry_id: str, item_id: str, label: str) -> None:
+        self.store, self.entry_id, self.item_id, self.label = store, entry_id, item_id, label
+        self.now = store._clock()
+        self.log_id: str | None = None
+
+    # -- facts -------------------------------------------------------------------------
+
+    @_once
+    def pending(self) -> bool:
+        current = self.store._pending.get(self.item_id)
+        return current is not None and current[0] > self.now
+
+    @_once
+    def labeled(self) -> bool:
+        return self.store._labeled.get(self.item_id, 0) > self.now
+
+    @_once
+    def _record(self) -> dict[str, Any]:
+        """The pending record (only a consensus item's is decoded)."""
+        payload = self.store._pending[self.item_id][1]
+        return json.loads(payload) if '"votes_needed"' in payload else {}
+
+    @_once
+    def need(self) -> int:
+        return int(self._record.get("votes_needed", 1))
+
+    @_once
+    def escalated(self) -> bool:
+        return "escalated" in self._record
+
+    @_once
+    def _vote(self) -> dict[str, Any]:
+        vote: dict[str, Any] = json.loads(self.label)
+        return vote
+
+    @_once
+    def label_tier(self) -> str | None:
+        return self._vote.get("tier")
+
+    @_once
+    def _annotator(self) -> str:
+        return str(self._vote.get("annotator", votes.UNKNOWN_ANNOTATOR))
+
+    @_once
+    def repeated(self) -> bool:
+        return self._annotator in self.store._votes.get(self.item_id, {})
+
+    @_once
+    def requeues(self) -> int:
+        return self.store._requeues[self.item_id] + 1
+
+    @_once
+    def _voters(self) -> dict[str, dict[str, Any]]:
+        """The item's votes by annotator, oldest first, this one included unless repeated."""
+        voters = dict(self.store._votes.get(self.item_id, {}))
+        if not self.repeated:
+            voters[self._annotator] = self._vote
+        return voters
+
+    @_once
+    def votes(self) -> int:
+        return len(self._voters)
+
+    @_once
+    def _tally(self) -> list[tuple[str, int]]:
+        """The two most frequent labels (as JSON) and their votes."""
+        return Counter(json.dumps(v["label"]) for v in self._voters.values()).most_common(2)
+
+    @_once
+    def top(self) -> int:
+        return self._tally[0][1]
+
+    @_once
+    def runner_up(self) -> int:
+        return self._tally[1][1] if len(self._tally) > 1 else 0
+
+    @property
+    def min_agreement(self) -> float:
+        return self.store.min_agreement
+
+    # -- effects -----------------------------------------------------------------------
+
+    def learn(self) -> None:
+        self._learn_as(self.label)
+
+    def _learn_as(self, label: str) -> None:
+        store = self.store
+        deadline, payload = store._pending.pop(self.item_id)
+        store._labeled[self.item_id] = deadline  # remembered as long as the item would live
+        self.log_id = f"{len(store._train_log) + 1}-0"
+        store._train_log.append(TrainLogEntry(self.log_id, payload, label))
+
+    def ack(self) -> None:
+        self.store._labels_unacked.pop(self.entry_id, None)
+
+    def record(self) -> None:
+        self.store._votes.setdefault(self.item_id, {})[self._annotator] = self._vote
+
+    def requeue(self) -> None:
+        self.store._requeues[self.item_id] += 1
+        self.store._add(self._record.get("slot", ""), self._record["queue_item"])
+
+    def agree(self) -> None:
+        best = self._tally[0][0]
+        for name, vote in self._voters.items():
+            self.store._agreement[f"{name}:total"] += 1
+            self.store._agreement[f"{name}:agree"] += json.dumps(vote["label"]) == best
+
+    def learn_consensus(self) -> None:
+        best = self._tally[0][0]
+        example = [v for v in self._voters.values() if json.dumps(v["label"]) == best][-1]
+        consensus = {**example, "annotator": votes.CONSENSUS_ANNOTATOR}
+        consensus["votes"] = {name: v["label"] for name, v in self._voters.items()}
+        consensus["agreement"] = self.top / self.votes
+        self._forget_votes()
+        self._learn_as(json.dumps(consensus))
+
+    def escalate(self) -> None:
+        to = votes.ESCALATION
+        escalated = {name: v["label"] for name, v in self._voters.items()}
+        self._forget_votes()
+        item = json.loads(self._record["queue_item"])
+        item.update(
+            tier=to.tier, priority=to.priority, votes_needed=to.votes_needed, escalated=escalated
+        )
+        self.store._add(to.slot, json.dumps(item))
+        record = self._record
+        record.update(votes_needed=to.votes_needed, tier=to.tier, slot=to.slot, escalated=escalated)
+        deadline = self.store._pending[self.item_id][0]
+        self.store._pending[self.item_id] = (deadline, json.dumps(record))
+
+    def _forget_votes(self) -> None:
+        self.store._votes.pop(self.item_id, None)
+        self.store._requeues.pop(self.item_id, None)

@@ -27,7 +27,8 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 =============================  ===============================================================
 
 Enqueue and join are Lua scripts: each is one atomic step, so a crash never leaves a
-pending item without its queue entry or a label half joined.
+pending item without its queue entry or a label half joined. The join script's decisions
+(which outcome, what it does) are generated from :data:`stream_al.io.votes.RULES`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import redis
 
 from stream_al.config import Settings
 from stream_al.errors import StoreUnavailable
+from stream_al.io import votes
 from stream_al.io.base import (
     TIERS,
     Checkpoint,
@@ -96,108 +98,140 @@ end
 return kept
 """
 
-_JOIN = """
+# How the join script reads the facts and performs the effects of the join rule; the rule
+# itself (which outcome, which effects) is generated from stream_al.io.votes.RULES.
+# KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement.
+# ARGV: label, labels group, label entry id, item id, labeled TTL (ms), audit maxlen,
+# queue key (the crowd's normal band), min_agreement.
+_JOIN_MECHANICS = """
 local item = redis.call('GET', KEYS[1])
-if not item then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return {'duplicate'} end
-  return {'orphaned'}
-end
-local p = nil
-local need = 1
-if string.find(item, '"votes_needed"', 1, true) then
-  p = cjson.decode(item)
-  need = tonumber(p['votes_needed']) or 1
-end
-local function learn(label)
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
-  local id = redis.call('XADD', KEYS[3], '*', 'item', item, 'label', label)
-  if tonumber(ARGV[6]) > 0 then
-    redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'label', 'id', ARGV[4],
-      'body', label, 'train_log_id', id)
+local F, E = {}, {}
+local p, vote, repeated, voters, tally, log_id
+local function pending_record()  -- only a consensus item's is decoded
+  if p == nil then
+    p = {}
+    if item and string.find(item, '"votes_needed"', 1, true) then p = cjson.decode(item) end
   end
-  return id
+  return p
 end
-if need <= 1 then
-  if p and p['escalated'] and cjson.decode(ARGV[1])['tier'] ~= 'expert' then
-    return {'late'}  -- a crowd copy answered after the item went to an expert
-  end
-  local id = learn(ARGV[1])
-  redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
-  return {'learned', id}
+local function this_vote()
+  if vote == nil then vote = cjson.decode(ARGV[1]) end
+  return vote
 end
--- Consensus: collect one vote per annotator until the item has its k votes.
-local label = cjson.decode(ARGV[1])
-local annotator = tostring(label['annotator'] or 'unknown')
+local function annotator()
+  return tostring(this_vote()['annotator'] or UNKNOWN_ANNOTATOR)
+end
 local function queue_key(slot)
   if slot == '' then return ARGV[7] end
   return ARGV[7] .. ':' .. slot
 end
-local function collected()
-  local fields = redis.call('HGETALL', KEYS[7])
-  local voters = {}
-  for i = 1, #fields, 2 do
-    if string.sub(fields[i], 1, 5) == 'vote:' then
-      voters[#voters + 1] = {string.sub(fields[i], 6), cjson.decode(fields[i + 1])}
+local function all_voters()  -- {annotator, vote, label JSON}, oldest first, this one too
+  if voters == nil then
+    voters = {}
+    local fields = redis.call('HGETALL', KEYS[7])
+    for i = 1, #fields, 2 do
+      if string.sub(fields[i], 1, 5) == 'vote:' then
+        voters[#voters + 1] = {string.sub(fields[i], 6), cjson.decode(fields[i + 1])}
+      end
     end
+    if not F.repeated() then voters[#voters + 1] = {annotator(), this_vote()} end
   end
   return voters
 end
-local function escalate(voters)
-  -- One expert label decides (a split vote, or no second annotator in sight).
-  local votes = {}
-  for _, v in ipairs(voters) do votes[v[1]] = v[2]['label'] end
-  local q = cjson.decode(p['queue_item'])
-  q['tier'], q['priority'], q['votes_needed'], q['escalated'] = 'expert', 'high', 1, votes
-  redis.call('XADD', queue_key('expert:high'), '*', 'item', cjson.encode(q))
-  p['votes_needed'], p['tier'], p['slot'], p['escalated'] = 1, 'expert', 'expert:high', votes
-  redis.call('SET', KEYS[1], cjson.encode(p), 'KEEPTTL')
-  redis.call('DEL', KEYS[7])
-end
-if redis.call('HEXISTS', KEYS[7], 'vote:' .. annotator) == 1 then
-  -- The same annotator got another copy: put one back for someone else, a few times.
-  if redis.call('HINCRBY', KEYS[7], 'requeues', 1) <= 2 * need then
-    redis.call('XADD', queue_key(p['slot'] or ''), '*', 'item', p['queue_item'])
-    return {'repeat'}
+local function counted()  -- the most frequent label (JSON), its votes, the runner-up's
+  if tally == nil then
+    local counts = {}
+    for _, v in ipairs(all_voters()) do
+      v[3] = cjson.encode(v[2]['label'])
+      counts[v[3]] = (counts[v[3]] or 0) + 1
+    end
+    tally = {top = 0, runner_up = 0}
+    for key, n in pairs(counts) do
+      if n > tally.top then
+        tally.best, tally.top, tally.runner_up = key, n, tally.top
+      elseif n > tally.runner_up then
+        tally.runner_up = n
+      end
+    end
   end
-  escalate(collected())
-  return {'repeat-escalated'}
+  return tally
 end
-redis.call('HSET', KEYS[7], 'vote:' .. annotator, ARGV[1])
-redis.call('PEXPIRE', KEYS[7], ARGV[5])
-redis.call('XACK', KEYS[4], ARGV[2], ARGV[3])
-local voters = collected()
-if #voters < need then return {'voted'} end
-local counts, example = {}, {}
-for _, v in ipairs(voters) do
-  local key = cjson.encode(v[2]['label'])
-  v[3] = key
-  counts[key] = (counts[key] or 0) + 1
-  example[key] = v[2]
+local function labels_by_annotator()
+  local labels = {}
+  for _, v in ipairs(all_voters()) do labels[v[1]] = v[2]['label'] end
+  return labels
 end
-local best, best_n, tie = nil, 0, false
-for key, n in pairs(counts) do
-  if n > best_n then best, best_n, tie = key, n, false
-  elseif n == best_n then tie = true end
+local function learn_as(label)
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[5], ARGV[4])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
+  log_id = redis.call('XADD', KEYS[3], '*', 'item', item, 'label', label)
+  if tonumber(ARGV[6]) > 0 then
+    redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'kind', 'label', 'id', ARGV[4],
+      'body', label, 'train_log_id', log_id)
+  end
 end
-if not tie and best_n / #voters >= tonumber(ARGV[8]) then
-  redis.call('DEL', KEYS[7])
-  local votes = {}
-  for _, v in ipairs(voters) do votes[v[1]] = v[2]['label'] end
-  local consensus = example[best]
-  consensus['annotator'] = 'consensus'
-  consensus['votes'] = votes
-  consensus['agreement'] = best_n / #voters
-  for _, v in ipairs(voters) do
+
+function F.pending() return item ~= false end
+function F.labeled() return redis.call('EXISTS', KEYS[2]) == 1 end
+function F.need() return tonumber(pending_record()['votes_needed']) or 1 end
+function F.escalated() return pending_record()['escalated'] ~= nil end
+function F.label_tier() return this_vote()['tier'] end
+function F.repeated()
+  if repeated == nil then
+    repeated = redis.call('HEXISTS', KEYS[7], 'vote:' .. annotator()) == 1
+  end
+  return repeated
+end
+function F.requeues() return (tonumber(redis.call('HGET', KEYS[7], 'requeues')) or 0) + 1 end
+function F.votes() return #all_voters() end
+function F.top() return counted().top end
+function F.runner_up() return counted().runner_up end
+function F.min_agreement() return tonumber(ARGV[8]) end
+
+function E.learn() learn_as(ARGV[1]) end
+function E.ack() redis.call('XACK', KEYS[4], ARGV[2], ARGV[3]) end
+function E.record()
+  redis.call('HSET', KEYS[7], 'vote:' .. annotator(), ARGV[1])
+  redis.call('PEXPIRE', KEYS[7], ARGV[5])
+end
+function E.requeue()
+  redis.call('HINCRBY', KEYS[7], 'requeues', 1)
+  local record = pending_record()
+  redis.call('XADD', queue_key(record['slot'] or ''), '*', 'item', record['queue_item'])
+end
+function E.agree()
+  local best = counted().best
+  for _, v in ipairs(all_voters()) do
     redis.call('HINCRBY', KEYS[8], v[1] .. ':total', 1)
     if v[3] == best then redis.call('HINCRBY', KEYS[8], v[1] .. ':agree', 1) end
   end
-  return {'learned', learn(cjson.encode(consensus))}
 end
-escalate(voters)
-return {'escalated'}
+function E.learn_consensus()
+  local t, consensus = counted(), nil
+  for _, v in ipairs(all_voters()) do
+    if v[3] == t.best then consensus = v[2] end
+  end
+  consensus['annotator'] = CONSENSUS_ANNOTATOR
+  consensus['votes'] = labels_by_annotator()
+  consensus['agreement'] = t.top / #all_voters()
+  redis.call('DEL', KEYS[7])
+  learn_as(cjson.encode(consensus))
+end
+function E.escalate()
+  local labels, record, to = labels_by_annotator(), pending_record(), ESCALATION
+  local q = cjson.decode(record['queue_item'])
+  q['tier'], q['priority'], q['votes_needed'], q['escalated'] =
+    to.tier, to.priority, to.votes_needed, labels
+  redis.call('XADD', queue_key(to.slot), '*', 'item', cjson.encode(q))
+  record['votes_needed'], record['tier'], record['slot'], record['escalated'] =
+    to.votes_needed, to.tier, to.slot, labels
+  redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
+  redis.call('DEL', KEYS[7])
+end
 """
+
+_JOIN = votes.lua_script(_JOIN_MECHANICS)
 
 
 def connect(
@@ -464,12 +498,7 @@ class RedisStore:
         out: list[tuple[JoinOutcome, str | None]] = []
         for reply in pipe.execute():
             outcome = _text(reply[0])
-            if outcome == "learned":
-                out.append(("learned", _text(reply[1])))
-            elif outcome == "repeat-escalated":
-                out.append(("repeat", None))  # and the item went to an expert
-            else:
-                out.append((outcome, None))  # type: ignore[arg-type]
+            out.append((outcome, _text(reply[1]) if len(reply) > 1 else None))  # type: ignore[arg-type]
         return out
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:

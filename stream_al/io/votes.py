@@ -22,6 +22,13 @@ comparisons, ``+ - * /``, numbers, strings and True.
 >>> lua_condition("repeated and requeues <= 2 * need")
 '(F.repeated() and (F.requeues() <= (2 * F.need())))'
 
+A truth value is read only from a true-or-false fact (Lua takes 0 for true, Python not):
+
+>>> lua_condition("votes and not labeled")
+Traceback (most recent call last):
+...
+ValueError: 'votes' is not a true-or-false fact (['escalated', 'labeled', 'pending', 'repeated'])
+
 """
 
 from __future__ import annotations

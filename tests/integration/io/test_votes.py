@@ -1,0 +1,221 @@
+"""The join rule (:data:`stream_al.io.votes.RULES`) on both label stores: the same vote
+scenarios on the in-memory twin and on a real Redis server, with the same outcomes, the
+same learned labels and the same items queued for an expert."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import redis
+
+from stream_al.core.routing import Routing
+from stream_al.io.base import JoinOutcome
+from stream_al.io.memory import MemoryStore
+from stream_al.io.redis import RedisStore
+from stream_al.schemas import Label
+from stream_al.service.routing import queue_request
+
+PREFIX = "votes"
+
+
+@dataclass
+class Desk:
+    """A label store as serve uses it, and its workers, each by name."""
+
+    serve: MemoryStore | RedisStore
+    worker_store: Callable[[str], MemoryStore | RedisStore]
+    workers: dict[str, MemoryStore | RedisStore] = field(default_factory=dict)
+
+    def worker(self, name: str) -> MemoryStore | RedisStore:
+        if name not in self.workers:
+            self.workers[name] = self.worker_store(name)
+        return self.workers[name]
+
+    def queue(self, item_id: str, votes: int) -> None:
+        """Queue ``item_id`` for the crowd, in ``votes`` copies, as serve does."""
+        request = queue_request(
+            item_id=item_id,
+            features={"x": 1.0},
+            prediction=True,
+            proba={True: 0.6, False: 0.4},
+            score=0.4,
+            reason="uncertain",
+            threshold=None,
+            strategy="test",
+            enqueued_at=time.time(),
+            model_version=0,
+            routing=Routing(crowd_votes=votes),
+            label_ttl=600,
+        )
+        assert self.serve.enqueue_many([request]) == [True]
+
+    def answer(self, who: str, label: Any, tier: str = "crowd") -> dict[str, Any]:
+        """``who`` takes the next item of ``tier`` and answers ``label``; returns the item."""
+        [(entry_id, raw)] = self.worker(who).take(who, 1, block_ms=0, tier=tier)
+        item: dict[str, Any] = json.loads(raw)
+        self.worker(who).complete(entry_id, _label(item["id"], label, who, tier))
+        return item
+
+    def give(self, item_id: str, label: Any, who: str, tier: str = "crowd") -> None:
+        """A label for ``item_id`` that no queue item of this worker asked for."""
+        self.worker(who).complete("0-1", _label(item_id, label, who, tier))
+
+    def join(self) -> list[JoinOutcome]:
+        """Join every label waiting, as serve does (what it does not use is rejected)."""
+        outcomes: list[JoinOutcome] = []
+        for entry_id, raw in self.serve.read_labels(100):
+            outcome, _ = self.serve.join(entry_id, json.loads(raw)["id"], raw)
+            if outcome not in ("learned", "voted", "escalated"):
+                self.serve.reject_label(entry_id, f"{outcome}: {raw}")
+            outcomes.append(outcome)
+        return outcomes
+
+    def learned(self) -> list[dict[str, Any]]:
+        return [json.loads(e.label) for e in self.serve.read_train_log(None, 100)]
+
+
+ANNOTATORS = ["ann", "bob", "cid", "eve"]
+
+
+def _label(item_id: str, label: Any, who: str, tier: str) -> str:
+    # As serve passes it on: validated and stamped, here with a time that names the voter.
+    ts = float(ANNOTATORS.index(who))
+    return Label(id=item_id, label=label, annotator=who, tier=tier, ts=ts).model_dump_json()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def open_desk(request: pytest.FixtureRequest) -> Callable[..., Desk]:
+    """A factory: ``open_desk(min_agreement=0.5)`` is a fresh store of the parameter's kind."""
+
+    def memory(min_agreement: float = 0.5) -> Desk:
+        store = MemoryStore(min_agreement=min_agreement)
+        return Desk(store, lambda name: store)
+
+    def real(min_agreement: float = 0.5) -> Desk:
+        client: redis.Redis = request.getfixturevalue("redis_client")
+        store = RedisStore(client, PREFIX, consumer="serve-1", min_agreement=min_agreement)
+        store.ensure_groups()
+        return Desk(store, lambda name: RedisStore(client, PREFIX, consumer=name))
+
+    return memory if request.param == "memory" else real
+
+
+def test_one_label_is_learned_once_and_a_label_for_nothing_pending_is_not(
+    open_desk: Callable[..., Desk],
+) -> None:
+    desk = open_desk()
+    desk.queue("a", votes=1)
+    desk.answer("ann", True)
+    assert desk.join() == ["learned"]
+    desk.give("a", False, "bob")
+    desk.give("ghost", True, "bob")
+    assert desk.join() == ["duplicate", "orphaned"]
+    [learned] = desk.learned()
+    assert (learned["id"], learned["label"], learned["annotator"]) == ("a", True, "ann")
+    assert desk.serve.queue_depth() == 0 and desk.serve.pending_count() == 0
+
+
+def test_the_kth_vote_settles_the_item_and_a_majority_with_enough_agreement_is_learned(
+    open_desk: Callable[..., Desk],
+) -> None:
+    desk = open_desk(min_agreement=0.6)
+    desk.queue("a", votes=3)
+    assert desk.serve.queue_depth() == 3  # one copy per vote
+    for who, label in [("ann", True), ("bob", True), ("cid", False)]:
+        desk.answer(who, label)
+    assert desk.join() == ["voted", "voted", "learned"]
+    [learned] = desk.learned()
+    votes = {"ann": True, "bob": True, "cid": False}
+    assert learned.pop("agreement") == pytest.approx(2 / 3)
+    # One of the majority's votes, as the consensus (the stores may pick either).
+    assert learned.pop("ts") in (ANNOTATORS.index("ann"), ANNOTATORS.index("bob"))
+    assert learned == {
+        "id": "a",
+        "label": True,
+        "tier": "crowd",
+        "annotator": "consensus",
+        "votes": votes,
+    }
+    assert desk.serve.agreement() == {"ann": 1.0, "bob": 1.0, "cid": 0.0}
+    assert desk.serve.queue_depth() == 0 and desk.serve.pending_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("labels", "min_agreement"),
+    [
+        ([True, False], 0.5),  # a tie
+        (["cat", "dog", "owl"], 0.3),  # a tie of three
+        ([True, True, False], 0.7),  # a majority with too little agreement
+    ],
+    ids=["a tie", "a tie of three", "too little agreement"],
+)
+def test_a_tie_or_too_little_agreement_goes_to_one_expert_whose_label_is_learned(
+    open_desk: Callable[..., Desk], labels: list[Any], min_agreement: float
+) -> None:
+    desk = open_desk(min_agreement=min_agreement)
+    desk.queue("a", votes=len(labels))
+    voters = ANNOTATORS[: len(labels)]
+    for who, label in zip(voters, labels, strict=True):
+        desk.answer(who, label)
+    assert desk.join() == ["voted"] * (len(labels) - 1) + ["escalated"]
+    assert desk.learned() == [] and desk.serve.agreement() == {}  # unsettled votes
+    item = desk.answer("eve", labels[0], tier="expert")
+    assert (item["tier"], item["priority"], item["votes_needed"]) == ("expert", "high", 1)
+    assert item["escalated"] == dict(zip(voters, labels, strict=True))
+    assert desk.join() == ["learned"]
+    [learned] = desk.learned()
+    assert (learned["annotator"], learned["label"]) == ("eve", labels[0])
+    assert desk.serve.queue_depth() == 0 and desk.serve.pending_count() == 0
+
+
+def test_a_crowd_answer_after_the_item_went_to_an_expert_is_late(
+    open_desk: Callable[..., Desk],
+) -> None:
+    desk = open_desk()
+    desk.queue("a", votes=2)
+    desk.answer("ann", True)
+    desk.answer("bob", False)
+    assert desk.join() == ["voted", "escalated"]
+    desk.give("a", True, "cid")
+    assert desk.join() == ["late"]
+    desk.answer("eve", False, tier="expert")
+    assert desk.join() == ["learned"]
+    assert [label["annotator"] for label in desk.learned()] == ["eve"]
+
+
+def test_one_vote_per_annotator_a_repeated_vote_puts_the_copy_back_for_someone_else(
+    open_desk: Callable[..., Desk],
+) -> None:
+    desk = open_desk()
+    desk.queue("a", votes=2)
+    desk.answer("ann", True)
+    desk.answer("ann", True)  # the second copy, to the same annotator
+    assert desk.join() == ["voted", "repeat"]
+    assert desk.serve.queue_depth() == 1  # put back
+    desk.answer("bob", True)
+    assert desk.join() == ["learned"]
+    [learned] = desk.learned()
+    assert learned["votes"] == {"ann": True, "bob": True} and learned["agreement"] == 1.0
+
+
+def test_a_vote_repeated_more_than_2k_times_sends_the_item_to_an_expert(
+    open_desk: Callable[..., Desk],
+) -> None:
+    desk = open_desk()
+    desk.queue("a", votes=2)
+    outcomes = []
+    for _ in range(6):  # one vote, 2k = 4 repeats that put a copy back, one repeat too many
+        desk.answer("ann", True)
+        outcomes += desk.join()
+    assert outcomes == ["voted"] + ["repeat"] * 5
+    assert desk.worker("bob").take("bob", 10, block_ms=0) == []  # no crowd copy left
+    item = desk.answer("eve", False, tier="expert")
+    assert item["escalated"] == {"ann": True}
+    assert desk.join() == ["learned"]
+    assert [label["annotator"] for label in desk.learned()] == ["eve"]
+    assert desk.serve.queue_depth() == 0

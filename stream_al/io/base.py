@@ -179,13 +179,7 @@ class LabelStore(Protocol):
     """What the serve loop needs: queue, pending items, labels in, train log."""
 
     def enqueue(
-        self,
-        item_id: str,
-        pending: str,
-        item: str,
-        ttl_seconds: float,
-        slot: str = "",
-        copies: int = 1,
+        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
     ) -> bool:
         """Store the pending item and queue it in ``slot`` (see :func:`queue_slot`),
         atomically; False if already queued (see :class:`EnqueueRequest`)."""

@@ -375,16 +375,9 @@ class RedisStore:
     # -- serve side --------------------------------------------------------------------
 
     def enqueue(
-        self,
-        item_id: str,
-        pending: str,
-        item: str,
-        ttl_seconds: float,
-        slot: str = "",
-        copies: int = 1,
+        self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
     ) -> bool:
-        request = EnqueueRequest(item_id, pending, item, ttl_seconds, slot, copies)
-        return self.enqueue_many([request])[0]
+        return self.enqueue_many([EnqueueRequest(item_id, pending, item, ttl_seconds, slot)])[0]
 
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
         # The script answers 2 for a pending payload stored identically already: queued
@@ -477,7 +470,6 @@ class RedisStore:
     def join_many(
         self, requests: Sequence[tuple[str, str, str]]
     ) -> list[tuple[JoinOutcome, str | None]]:
-        """:meth:`join` for a batch of labels, in one round trip (each join stays atomic)."""
         if not requests:
             return []
         pipe = self.client.pipeline(transaction=False)

@@ -98,11 +98,10 @@ end
 return kept
 """
 
-# How the join script reads the facts and performs the effects of the join rule; the rule
-# itself (which outcome, which effects) is generated from stream_al.io.votes.RULES.
-# KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement.
-# ARGV: label, labels group, label entry id, item id, labeled TTL (ms), audit maxlen,
-# queue key (the crowd's normal band), min_agreement.
+# How the join script reads the facts and performs the effects of stream_al.io.votes.RULES.
+# KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement. ARGV:
+# label, labels group, label entry id, item id, labeled TTL (ms), audit maxlen, queue key
+# (the crowd's normal band), min_agreement.
 _JOIN_MECHANICS = """
 local item = redis.call('GET', KEYS[1])
 local F, E = {}, {}

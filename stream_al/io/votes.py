@@ -106,13 +106,13 @@ RULES: tuple[Rule, ...] = (
     Rule("repeat", f"repeated and requeues <= {REQUEUES_PER_VOTE} * need", ("requeue",)),
     Rule("repeat", "repeated", ("escalate",)),
     Rule("voted", "votes < need", ("record", "ack")),
-    # The k-th vote settles: a strict majority with enough agreement is learned ...
+    # The k-th vote settles: the most frequent label, untied, with enough agreement ...
     Rule(
         "learned",
         "top > runner_up and top / votes >= min_agreement",
         ("record", "ack", "agree", "learn_consensus"),
     ),
-    # ... a tie, or too little agreement, goes to one expert.
+    # ... is learned; a tie, or too little agreement, sends the item to one expert.
     Rule("escalated", "True", ("record", "ack", "escalate")),
 )
 """The join rule: the first row whose condition holds decides."""
@@ -159,7 +159,7 @@ class Ballot(Protocol):
 
     @property
     def votes(self) -> int:
-        """The item's votes, this one included."""
+        """The item's votes, this one included (unless it repeats one)."""
         ...
 
     @property

@@ -131,7 +131,6 @@ class StrategySampler(ActiveLearningClassifier):
         self._measure = measure(uncertainty)
         self._budget = EstimatedBudget(budget, window=window)
         self._strategy = self._make_strategy()
-        self._observes = hasattr(self._strategy, "observe")
         self.last_reason: str | None = None
 
     @abc.abstractmethod
@@ -152,10 +151,10 @@ class StrategySampler(ActiveLearningClassifier):
         # one budget and strategy decision per prediction, as ActiveLearner.decide makes.
         confidence = 1.0 - self._measure(y_pred)
         strategy, budget = self._strategy, self._budget
-        if self._observes:
-            strategy.observe(confidence)  # type: ignore[attr-defined]
+        strategy.observe(confidence)
         if budget.allows():
-            ask, self.last_reason = strategy.ask(confidence, budget.target)
+            predicted = max(y_pred, key=y_pred.__getitem__) if y_pred else None
+            ask, self.last_reason = strategy.ask(confidence, budget.target, predicted)
         else:
             ask, self.last_reason = False, SKIP_BUDGET
         budget.record(ask)

@@ -163,9 +163,7 @@ class ActiveLearner:
     _stopping: StoppingRule | None = None
     _plain_tree = False
     _predictor: TreePredictor | None = None
-    _observe: Any = None
     _committee: str | None = None
-    _stratified = False
     n_label_free_drifts = 0
 
     def __init__(
@@ -227,10 +225,6 @@ class ActiveLearner:
         )
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         self._unsupervised = has_unsupervised_steps(self._model)
-        # A strategy that tracks the score of every event (not only those the budget
-        # lets it see) has an ``observe`` hook.
-        self._observe = getattr(self._strategy, "observe", None)
-        self._stratified = bool(getattr(self._strategy, "stratified", False))
         if shaping is not None and shaping.active:
             self._shaping = shaping
             if shaping.density_beta:
@@ -274,17 +268,13 @@ class ActiveLearner:
         if self._shaping is not None:
             score = self._shape(x, prediction, score, cost)
         strategy = self._strategy
-        if self._observe is not None:
-            self._observe(1.0 - score)
+        strategy.observe(1.0 - score)  # every event, asked or not
         threshold = strategy.threshold
         budget = self._budget
         if not may_query:
             queried, reason = False, SKIP_BACKPRESSURE
         elif budget.allows(cost):
-            if self._stratified:
-                queried, reason = strategy.ask(1.0 - score, budget.target, prediction)  # type: ignore[call-arg]
-            else:
-                queried, reason = strategy.ask(1.0 - score, budget.target)
+            queried, reason = strategy.ask(1.0 - score, budget.target, prediction)
             stopping = self._stopping
             if queried and stopping is not None and stopping.stopped and reason != QUERY_RANDOM:
                 queried, reason = False, SKIP_STOPPED

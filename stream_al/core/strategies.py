@@ -1,10 +1,11 @@
 """Query strategies: given the model's confidence on an event, ask for its label or not.
 
-Every strategy implements one method, :meth:`QueryStrategy.ask`, called only while the
-budget allows a query (the budget gate sits in front of all of them, as in Zliobaite et
-al. 2014, so threshold adaptation pauses while the budget is exhausted). ``confidence`` is
-``1 - uncertainty`` of the configured measure: for least confidence it is the maximum
-posterior probability.
+Every strategy is a :class:`QueryStrategy` and implements one method,
+:meth:`QueryStrategy.ask`, called only while the budget allows a query (the budget gate
+sits in front of all of them, as in Zliobaite et al. 2014, so threshold adaptation pauses
+while the budget is exhausted). ``confidence`` is ``1 - uncertainty`` of the configured
+measure: for least confidence it is the maximum posterior probability; ``predicted`` is
+the class the model predicts (None before it knows one).
 
 The first five strategies are those of Zliobaite, Bifet, Pfahringer and Holmes, "Active
 Learning With Drifting Streaming Data" (IEEE TNNLS 2014):
@@ -25,10 +26,11 @@ Learning With Drifting Streaming Data" (IEEE TNNLS 2014):
                                ``ema`` sorter); the statistics follow every event
 ============================== ============================================================
 
-``moving-average`` is the only strategy with a second method,
-:meth:`MovingAverage.observe`, which the caller feeds with every event's confidence
-(including the events the budget gate or a full label queue skipped): its statistics
-must describe the stream, not only the events that reached :meth:`ask`.
+The caller also feeds :meth:`QueryStrategy.observe` with every event's confidence
+(including the events the budget gate or a full label queue skipped), before
+:meth:`~QueryStrategy.ask`. Only ``moving-average`` uses it: its statistics must describe
+the stream, not only the events that reached ``ask``. Likewise only a stratified
+``split`` uses the prediction.
 
 Examples
 --------
@@ -42,9 +44,12 @@ Examples
 
 from __future__ import annotations
 
+import abc
 import math
 import random
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
+
+from stream_al.core.types import ClassLabel
 
 __all__ = [
     "QUERY_RANDOM",
@@ -72,13 +77,20 @@ SKIP_NOT_SAMPLED = "not-sampled"
 _TIE = 1e-9
 
 
-@runtime_checkable
-class QueryStrategy(Protocol):
-    """What every query strategy provides."""
+class QueryStrategy(abc.ABC):
+    """What every query strategy provides: :meth:`ask` decides, the rest has defaults.
+
+    The caller (:class:`~stream_al.core.learner.ActiveLearner`, the River samplers of
+    :mod:`stream_al.river_active`) calls :meth:`observe` for every event, then, while the
+    budget allows a query, :meth:`ask` with the event's prediction.
+    """
 
     name: ClassVar[str]
 
-    def ask(self, confidence: float, target: float) -> tuple[bool, str]:
+    @abc.abstractmethod
+    def ask(
+        self, confidence: float, target: float, predicted: ClassLabel | None = None
+    ) -> tuple[bool, str]:
         """Decide on one event.
 
         Parameters
@@ -87,21 +99,29 @@ class QueryStrategy(Protocol):
             ``1 - uncertainty`` of the model's prediction for the event, in [0, 1].
         target
             The budget in force (B, or more during a drift boost).
+        predicted
+            The class the model predicts for the event (None before it knows a class).
 
         Returns
         -------
         A pair ``(query, reason)``.
 
         """
-        ...
+
+    def observe(self, confidence: float) -> None:  # noqa: B027 (a hook, empty by default)
+        """Account for one event's confidence, for every event and before :meth:`ask`.
+
+        Nothing by default: only a strategy with statistics of the whole stream
+        (:class:`MovingAverage`) needs it.
+        """
 
     @property
     def threshold(self) -> float | None:
         """The confidence threshold in force, or None for a strategy without one."""
-        ...
+        return None
 
 
-class RandomSampling:
+class RandomSampling(QueryStrategy):
     """Ask for labels at random, blind to the model: the unbiased baseline.
 
     While the budget gate is open, each event is asked with probability
@@ -128,17 +148,15 @@ class RandomSampling:
         self.seed = seed
         self._rng = random.Random(seed)
 
-    @property
-    def threshold(self) -> float | None:
-        return None
-
-    def ask(self, confidence: float, target: float) -> tuple[bool, str]:
+    def ask(
+        self, confidence: float, target: float, predicted: ClassLabel | None = None
+    ) -> tuple[bool, str]:
         if self._rng.random() < target * self.oversampling:
             return True, QUERY_RANDOM
         return False, SKIP_NOT_SAMPLED
 
 
-class FixedUncertainty:
+class FixedUncertainty(QueryStrategy):
     """Ask when the confidence is below a fixed threshold.
 
     Simple, but with no adaptation: a model that becomes confident everywhere stops
@@ -163,13 +181,15 @@ class FixedUncertainty:
     def threshold(self) -> float | None:
         return self._threshold
 
-    def ask(self, confidence: float, target: float) -> tuple[bool, str]:
+    def ask(
+        self, confidence: float, target: float, predicted: ClassLabel | None = None
+    ) -> tuple[bool, str]:
         if confidence < self._threshold:
             return True, QUERY_UNCERTAIN
         return False, SKIP_CONFIDENT
 
 
-class VariableUncertainty:
+class VariableUncertainty(QueryStrategy):
     """Ask below an adaptive threshold that tracks the budget (Zliobaite et al. 2014).
 
     After a query the threshold shrinks by the factor ``1 - step``; after a confident
@@ -204,7 +224,9 @@ class VariableUncertainty:
         self._theta *= 1.0 + self.step
         return False, SKIP_CONFIDENT
 
-    def ask(self, confidence: float, target: float) -> tuple[bool, str]:
+    def ask(
+        self, confidence: float, target: float, predicted: ClassLabel | None = None
+    ) -> tuple[bool, str]:
         return self._ask_below(confidence, self._theta)
 
 
@@ -243,7 +265,9 @@ class RandomizedVariableUncertainty(VariableUncertainty):
         self.seed = seed
         self._rng = random.Random(seed)
 
-    def ask(self, confidence: float, target: float) -> tuple[bool, str]:
+    def ask(
+        self, confidence: float, target: float, predicted: ClassLabel | None = None
+    ) -> tuple[bool, str]:
         return self._ask_below(confidence, self._theta * self._rng.gauss(1.0, self.delta))
 
 
@@ -275,7 +299,8 @@ class Split(VariableUncertainty):
     stratified
         Stratify the random part by predicted class: each class the model predicts gets
         about the same number of random labels, so a rare class is not left to chance
-        (the learner passes the prediction; the budget still caps the spending).
+        (the caller passes the prediction to :meth:`ask`; the budget still caps the
+        spending).
     seed
         Seed of the strategy's random number generator.
 
@@ -309,7 +334,9 @@ class Split(VariableUncertainty):
         self._rng = random.Random(seed)
         self._predicted: dict[Any, float] = {}  # recent predictions per class (decayed)
 
-    def ask(self, confidence: float, target: float, predicted: Any = None) -> tuple[bool, str]:
+    def ask(
+        self, confidence: float, target: float, predicted: ClassLabel | None = None
+    ) -> tuple[bool, str]:
         rng = self._rng
         if rng.random() < self.random_fraction:
             if rng.random() < self._random_rate(target, predicted):
@@ -317,7 +344,7 @@ class Split(VariableUncertainty):
             return False, SKIP_NOT_SAMPLED
         return self._ask_below(confidence, self._theta)
 
-    def _random_rate(self, target: float, predicted: Any) -> float:
+    def _random_rate(self, target: float, predicted: ClassLabel | None) -> float:
         if not self.stratified or predicted is None:
             return target
         counts = self._predicted
@@ -329,7 +356,7 @@ class Split(VariableUncertainty):
         return min(1.0, target / (len(counts) * share))
 
 
-class MovingAverage:
+class MovingAverage(QueryStrategy):
     """Ask when the uncertainty is above its moving mean plus k standard deviations.
 
     The uncertainty ``u = 1 - confidence`` of every event updates an exponentially
@@ -479,7 +506,9 @@ class MovingAverage:
         self._observed = True
         self._update(1.0 - confidence)
 
-    def ask(self, confidence: float, target: float) -> tuple[bool, str]:
+    def ask(
+        self, confidence: float, target: float, predicted: ClassLabel | None = None
+    ) -> tuple[bool, str]:
         if not self._observed:
             self._update(1.0 - confidence)
         if self._n >= self.warmup and confidence >= self._theta() + _TIE:

@@ -311,3 +311,57 @@ def test_moving_average_refuses_out_of_range_parameters(
 def test_moving_average_accepts_whole_numbers_from_a_config_file() -> None:
     strategy = make_strategy("moving-average", warmup=5.0, patience=50.0, alpha=1)
     assert (strategy.warmup, strategy.patience, strategy.alpha) == (5, 50, 1.0)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_strategy_takes_the_prediction_and_only_stratified_split_uses_it(
+    name: str,
+) -> None:
+    told, blind = make_strategy(name, seed=11), make_strategy(name, seed=11)
+    confidences = [0.5 + 0.5 * ((i * 31) % 100) / 100 for i in range(500)]
+    predictions = ["rare" if i % 20 == 0 else "common" for i in range(500)]
+    assert [told.ask(c, 0.2, p) for c, p in zip(confidences, predictions, strict=True)] == [
+        blind.ask(c, 0.2) for c in confidences
+    ]
+    told = Split(stratified=True, seed=11)
+    blind = Split(stratified=True, seed=11)
+    assert [told.ask(0.99, 0.1, p) for p in predictions] != [
+        blind.ask(0.99, 0.1) for _ in predictions
+    ]
+
+
+@pytest.mark.parametrize("name", [n for n in STRATEGIES if n != "moving-average"])
+def test_observe_changes_nothing_but_the_moving_average(name: str) -> None:
+    fed, alone = make_strategy(name, seed=4), make_strategy(name, seed=4)
+    confidences = [0.5 + 0.5 * ((i * 7) % 50) / 50 for i in range(300)]
+    decisions = []
+    for c in confidences:
+        fed.observe(c)
+        decisions.append(fed.ask(c, 0.2))
+    assert decisions == [alone.ask(c, 0.2) for c in confidences]
+
+
+class _Recording(QueryStrategy):
+    """Asks every event and remembers what the learner told it."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.observed: list[float] = []
+        self.predicted: list[Any] = []
+
+    def observe(self, confidence: float) -> None:
+        self.observed.append(confidence)
+
+    def ask(self, confidence: float, target: float, predicted: Any = None) -> tuple[bool, str]:
+        self.predicted.append(predicted)
+        return True, QUERY_UNCERTAIN
+
+
+def test_the_learner_observes_every_event_and_passes_the_prediction_to_ask() -> None:
+    strategy = _Recording()
+    learner = ActiveLearner(NoisyClassifier(seed=1), strategy, 0.1, seed=0)
+    decisions = [learner.decide({"f": 1.0}, may_query=i % 2 == 0) for i in range(200)]
+    assert len(strategy.observed) == 200  # the budget gate and backpressure included
+    assert strategy.predicted == [d.prediction for d in decisions if d.queried]
+    assert None not in strategy.predicted[1:]

@@ -8,7 +8,9 @@ import logging
 from stream_al.config import Settings
 from stream_al.errors import ConfigurationError
 from stream_al.io.redis import store_for
-from stream_al.labeling.worker import Oracle, Worker, make_oracle
+from stream_al.labeling.base import Oracle
+from stream_al.labeling.oracles import make_oracle
+from stream_al.labeling.worker import Worker
 from stream_al.runtime.backoff import rerun_until_done, retrying
 from stream_al.runtime.signals import install_signals
 
@@ -53,14 +55,16 @@ def run_worker(
         oracle,
         w.name,
         annotator=w.annotator or None,
-        batch=1 if oracle.name in ("terminal", "web") else 50,
+        batch=oracle.batch,
         tier=w.tier,
         stale_seconds=w.stale_seconds,
     )
     install_signals(worker.stop)
-    if retrying("redis", store.ensure_groups_ok, stopping=worker.stopped) is None:
-        return 0
-    stats = rerun_until_done(lambda: worker.run(max_items=max_items, idle_exit=idle_exit))
-    getattr(oracle, "close", lambda: None)()
+    try:
+        if retrying("redis", store.ensure_groups_ok, stopping=worker.stopped) is None:
+            return 0
+        stats = rerun_until_done(lambda: worker.run(max_items=max_items, idle_exit=idle_exit))
+    finally:
+        oracle.close()
     log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
     return 0

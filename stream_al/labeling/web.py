@@ -11,8 +11,10 @@ Every request needs the access token: ``?token=...`` on the page's address (it i
 kept in a cookie for the API calls) or an ``Authorization: Bearer ...`` header. Bind to
 127.0.0.1 (the default) unless a proxy with TLS sits in front.
 
-:class:`WebOracle` implements the worker's oracle protocol: :meth:`WebOracle.label` shows
-an item and blocks until the labeler answers, undoes, or the given timeout passes.
+:class:`WebOracle` is an :class:`~stream_al.labeling.base.Oracle` with an undo window:
+:meth:`WebOracle.label` shows an item and blocks until the labeler answers, skips, undoes
+(:data:`~stream_al.labeling.base.UNDO`), the given timeout passes
+(:data:`~stream_al.labeling.base.TIMEOUT`) or the worker stops.
 """
 
 from __future__ import annotations
@@ -29,19 +31,14 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stream_al.labeling.worker import QUIT, SKIP, _Signal, coerce_label
+from stream_al.labeling.base import QUIT, SKIP, TIMEOUT, UNDO, Oracle
+from stream_al.labeling.oracles import coerce_label
 from stream_al.runtime.health import http_server
 
-__all__ = ["TIMEOUT", "UNDO", "WebOracle"]
+__all__ = ["WebOracle"]
 
 
-TIMEOUT = _Signal("TIMEOUT")
-"""No answer within the timeout (the worker writes a held answer, then asks again)."""
-UNDO = _Signal("UNDO")
-"""The labeler took the last answer back: show that item again."""
-
-
-class WebOracle:
+class WebOracle(Oracle):
     """Labels from a person in a browser (see the module docstring).
 
     Parameters
@@ -97,6 +94,7 @@ class WebOracle:
             self._lock.notify_all()
 
     def close(self) -> None:
+        """Stop, and shut the page's server down."""
         self.stop()
         self._server.shutdown()
         self._server.server_close()

@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 
 from stream_al.io.memory import MemoryStore
-from stream_al.labeling.worker import (
-    KEEP_SECONDS,
-    QUIT,
-    SKIP,
-    FileOracle,
-    TerminalOracle,
-    Worker,
-    make_oracle,
-)
+from stream_al.labeling.base import KEEP_SECONDS, QUIT, SKIP, TIMEOUT, Oracle
+from stream_al.labeling.oracles import FileOracle, TerminalOracle, make_oracle
+from stream_al.labeling.worker import Worker
 
 
 def _item(item_id: str, prediction: object = "cat") -> str:
@@ -124,7 +118,7 @@ class _KeepCounting(MemoryStore):
         return super().keep(consumer, entry_ids)
 
 
-class _SlowPerson:
+class _SlowPerson(Oracle):
     """A web-like oracle (it has an undo) whose person thinks through two wake-ups."""
 
     name = "web"
@@ -134,8 +128,6 @@ class _SlowPerson:
         self.timeouts: list[float | None] = []
 
     def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
-        from stream_al.labeling.web import TIMEOUT
-
         self.timeouts.append(timeout)
         return TIMEOUT if len(self.timeouts) <= 2 else "1"
 
@@ -149,3 +141,57 @@ def test_an_item_a_person_is_looking_at_is_kept_from_other_workers() -> None:
     assert person.timeouts[:2] == [KEEP_SECONDS, KEEP_SECONDS]  # nothing held yet
     assert [(label["id"], label["label"]) for label in _labels(store)] == [("a", "1")]
     assert store.queue_depth() == 0
+
+
+class _Minimal(Oracle):
+    """Only what an oracle must implement: every other ability keeps its default."""
+
+    name = "minimal"
+
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        return "cat"
+
+
+def test_an_oracle_with_only_label_has_no_undo_and_is_written_at_once() -> None:
+    oracle = _Minimal()
+    assert (oracle.undo_seconds, oracle.batch) == (0.0, 1)
+    oracle.holding(True)  # the defaults do nothing
+    oracle.stop()
+    oracle.close()
+    store = _queue("a", "b")
+    stats = Worker(store, oracle, "w").run(idle_exit=0.0)
+    assert stats.labeled == 2 and store.queue_depth() == 0
+    assert [(lab["id"], lab["annotator"]) for lab in _labels(store)] == [
+        ("a", "minimal"),
+        ("b", "minimal"),
+    ]
+
+
+class _Watched(_Minimal):
+    undo_seconds = 60.0
+
+    def __init__(self) -> None:
+        self.calls: list[object] = []
+
+    def holding(self, can_undo: bool) -> None:
+        self.calls.append(can_undo)
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def test_the_worker_tells_the_oracle_what_it_holds_and_when_it_stops() -> None:
+    oracle = _Watched()
+    store = _queue("a")
+    worker = Worker(store, oracle, "w")
+    worker.run(max_items=1)  # held for its undo window, then written as the worker ends
+    worker.stop()
+    assert oracle.calls == [True, False, "stop"]
+    assert [lab["id"] for lab in _labels(store)] == ["a"]
+
+
+def test_the_file_oracle_is_taken_in_batches_a_person_one_item_at_a_time(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n")
+    assert FileOracle(truth).batch > 1
+    assert TerminalOracle(io.StringIO(), io.StringIO()).batch == 1

@@ -63,7 +63,7 @@ from stream_al.labeling.label_studio.api import (
     task_votes,
     webhook_task_ids,
 )
-from stream_al.labeling.worker import coerce_label
+from stream_al.labeling.oracles import coerce_label
 from stream_al.runtime.backoff import rerun_until_done, retrying
 from stream_al.runtime.health import http_server
 from stream_al.runtime.signals import install_signals

@@ -11,7 +11,7 @@ from stream_al.core.learner import ActiveLearner
 from stream_al.core.routing import Routing
 from stream_al.io.base import queue_slot
 from stream_al.io.memory import MemoryStore
-from stream_al.labeling.worker import TerminalOracle
+from stream_al.labeling.oracles import TerminalOracle
 from stream_al.schemas import QueryItem
 from stream_al.service.loop import LabelLoop
 

@@ -1,0 +1,126 @@
+"""What a labeling worker asks for a label: the :class:`Oracle` interface and its answers.
+
+An oracle answers one item at a time with its label or with a :class:`Signal`:
+
+============ ==============================================================================
+``SKIP``     no label for this item: the worker drops it from the queue, unlabeled
+``QUIT``     stop working: the item stays with the worker (it gets it back on restart)
+``TIMEOUT``  no answer within the timeout the worker gave (it writes an answer it held,
+             marks the item as still worked on, then asks again)
+``UNDO``     the labeler took the last answer back: the worker asks for that item again
+============ ==============================================================================
+
+``TIMEOUT`` and ``UNDO`` come only from an oracle with an undo window
+(:attr:`Oracle.undo_seconds` above 0): the worker holds each of its answers that long
+before writing it, and only such an oracle is given a timeout.
+
+The oracles are in :mod:`stream_al.labeling.oracles` (``file:``, ``terminal``) and
+:mod:`stream_al.labeling.web` (``web``); the worker that drives them is
+:class:`~stream_al.labeling.worker.Worker`.
+
+Examples
+--------
+An oracle implements :meth:`Oracle.label`; the rest has defaults:
+
+>>> class Everything(Oracle):
+...     name = "everything"
+...
+...     def label(self, item, timeout=None):
+...         return "cat" if item.get("id") else SKIP
+>>> oracle = Everything()
+>>> oracle.label({"id": "a"}), oracle.label({}), oracle.undo_seconds, oracle.batch
+('cat', SKIP, 0.0, 1)
+
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+__all__ = ["KEEP_SECONDS", "QUIT", "SKIP", "TIMEOUT", "UNDO", "Oracle", "Signal"]
+
+
+class Signal:
+    """An oracle's answer that is not a label; there are four, compared by identity."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+SKIP = Signal("SKIP")
+"""The oracle has no label for this item: it is dropped from the queue."""
+QUIT = Signal("QUIT")
+"""Stop working; the item stays with this worker (it gets it back on restart)."""
+TIMEOUT = Signal("TIMEOUT")
+"""No answer within the timeout (the worker writes a held answer, then asks again)."""
+UNDO = Signal("UNDO")
+"""The labeler took the last answer back: show that item again."""
+
+KEEP_SECONDS = 30.0
+"""How often an item a person has in front of them is marked as worked on
+(:meth:`~stream_al.io.base.WorkerQueue.keep`): the longest timeout the worker gives an
+oracle with an undo window."""
+
+
+class Oracle(abc.ABC):
+    """Where labels come from: one item at a time (see the module docstring).
+
+    Only :meth:`label` must be implemented; an oracle without an undo window, a server or
+    a person who may be mid-answer keeps the defaults of the rest.
+
+    Attributes
+    ----------
+    name
+        The oracle's kind (``file``, ``terminal``, ``web``): the ``annotator`` written on
+        its labels unless the worker is given one.
+    undo_seconds
+        How long the worker holds each answer before writing it, so the labeler can take
+        it back (:data:`UNDO`); 0 (the default): no undo, each answer is written at once.
+    batch
+        How many items the worker takes from the queue at once: 1 (the default) for a
+        person, more for an oracle that answers at once.
+
+    """
+
+    name: str
+    undo_seconds: float = 0.0
+    batch: int = 1
+
+    @abc.abstractmethod
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        """The label of ``item`` (a query item, see :mod:`stream_al.schemas`), or a
+        :class:`Signal`.
+
+        Parameters
+        ----------
+        item
+            The item: its id, features, the model's prediction and probabilities, and
+            why it was asked.
+        timeout
+            Seconds to wait for an answer before returning :data:`TIMEOUT`; None waits as
+            long as it takes. The worker gives one only to an oracle with an undo window.
+
+        Returns
+        -------
+        The label, :data:`SKIP` or :data:`QUIT`; with an undo window also :data:`UNDO` or
+        :data:`TIMEOUT`.
+
+        """
+
+    def holding(self, can_undo: bool) -> None:  # noqa: B027 (a hook, empty by default)
+        """The worker holds the last answer (True: it can still be undone) or has written
+        it (False). Nothing by default."""
+
+    def stop(self) -> None:  # noqa: B027 (a hook, empty by default)
+        """The worker is stopping (a signal, from another thread): make a :meth:`label`
+        that waits for a person return :data:`QUIT` soon. Nothing by default."""
+
+    def close(self) -> None:  # noqa: B027 (a hook, empty by default)
+        """Release what the oracle holds (a server, a connection) once the worker is done.
+        Nothing by default."""

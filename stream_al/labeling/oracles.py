@@ -1,0 +1,179 @@
+"""The oracles a worker can be started with (``stream-al worker --oracle ...``).
+
+- :class:`FileOracle` (``file:PATH``): the ground truth from a CSV (``id,label``) or JSONL
+  (``{"id": ..., "label": ...}``) file, for simulations and benchmarks;
+- :class:`TerminalOracle` (``terminal``): shows the item, the prediction, the
+  probabilities and why it was asked, and reads the label from the keyboard;
+- :class:`~stream_al.labeling.web.WebOracle` (``web``): the same in a browser, with an
+  undo (in :mod:`stream_al.labeling.web`).
+
+Label Studio is asynchronous (many tasks open at once), so it is not an oracle but a
+bridge with its own loop on the same queue: :mod:`stream_al.labeling.label_studio.bridge`.
+
+Also here, for every way of labeling: :func:`coerce_label` (a typed answer as the type of
+the model's classes) and :func:`explanation_lines` (why an item was asked, for a person).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from stream_al.labeling.base import QUIT, SKIP, Oracle
+
+__all__ = [
+    "FileOracle",
+    "TerminalOracle",
+    "coerce_label",
+    "explanation_lines",
+    "make_oracle",
+]
+
+
+class FileOracle(Oracle):
+    """Labels from a file of ground truth: CSV with ``id`` and ``label`` columns, or JSONL.
+
+    An id the file does not know is skipped (and counted by the worker). It answers at
+    once, so the worker takes items ``batch`` at a time.
+    """
+
+    name = "file"
+    batch = 50
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"no such truth file: {path}")
+        self.truth = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        truth: dict[str, Any] = {}
+        with self.path.open(encoding="utf-8", newline="") as f:
+            if self.path.suffix in (".jsonl", ".ndjson"):
+                for n, line in enumerate(f, 1):
+                    if line.strip():
+                        row = json.loads(line)
+                        if "id" not in row or "label" not in row:
+                            raise ValueError(f"{self.path}:{n}: needs 'id' and 'label'")
+                        truth[str(row["id"])] = row["label"]
+            else:
+                reader = csv.DictReader(f)
+                if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
+                    raise ValueError(f"{self.path}: a truth CSV needs 'id' and 'label' columns")
+                for row in reader:
+                    truth[row["id"]] = row["label"]
+        return truth
+
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        return self.truth.get(str(item.get("id")), SKIP)
+
+
+class TerminalOracle(Oracle):
+    """Asks a person at a terminal.
+
+    Shows the features, the prediction with its probabilities and why the item was
+    asked, then reads a line: the label; an empty line skips the item; ``:q`` (or end of
+    input) quits. A label that spells a known class gets that class's type. No undo,
+    and no timeout: it waits for the line.
+    """
+
+    name = "terminal"
+
+    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None):
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+
+    def _show(self, item: dict[str, Any]) -> None:
+        out = self.stdout
+        out.write(f"\n== item {item.get('id')}  (queued by {item.get('strategy')}: ")
+        out.write(f"{item.get('reason')}, uncertainty {item.get('score', 0):.3f}")
+        threshold = item.get("threshold")
+        if threshold is not None:
+            out.write(f", confidence threshold {threshold:.3f}")
+        out.write(")\n")
+        for name, value in (item.get("features") or {}).items():
+            out.write(f"   {name:>24} = {value}\n")
+        proba = item.get("proba") or {}
+        ranked = sorted(proba.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{k} {v:.0%}" for k, v in ranked[:6])
+        out.write(f"   model says: {item.get('prediction')!r}  ({shown or 'no idea yet'})\n")
+        for line in explanation_lines(item):
+            out.write(f"   {line}\n")
+
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        self._show(item)
+        while True:
+            self.stdout.write("label ([Enter] skip, :q quit): ")
+            self.stdout.flush()
+            line = self.stdin.readline()
+            if not line:
+                return QUIT
+            text = line.strip()
+            if text == ":q":
+                return QUIT
+            if not text:
+                return SKIP
+            return coerce_label(text, item)
+
+
+def explanation_lines(item: dict[str, Any]) -> list[str]:
+    """Why the item was picked, in a few lines a labeler can read.
+
+    >>> explanation_lines({"tier": "expert", "priority": "high", "explanation": {
+    ...     "measure": "leaf", "budget": {"budget": 0.1, "target": 0.2, "spent": 0.09,
+    ...     "boosted": True}, "drift": {"detections": 1, "label_free": 0, "swaps": 2},
+    ...     "top_features": [["x", 1.5]]}})  # doctest: +NORMALIZE_WHITESPACE
+    ['why: measure leaf; budget 0.1 (boosted to 0.2 after a drift), 9.0% spent;
+      drifts 1, label-free 0, model swaps 2; expert tier, high priority',
+     'pushed most by: x (+1.5)']
+
+    """
+    why = item.get("explanation") or {}
+    if not why:
+        return []
+    parts = [f"measure {why.get('measure')}"]
+    budget = why.get("budget") or {}
+    if budget:
+        boost = f" (boosted to {budget['target']:g} after a drift)" if budget.get("boosted") else ""
+        parts.append(f"budget {budget['budget']:g}{boost}, {budget['spent']:.1%} spent")
+    drift = why.get("drift") or {}
+    if drift:
+        parts.append(
+            f"drifts {drift.get('detections', 0)}, label-free {drift.get('label_free', 0)}, "
+            f"model swaps {drift.get('swaps', 0)}"
+        )
+    parts.append(f"{item.get('tier', 'crowd')} tier, {item.get('priority', 'normal')} priority")
+    lines = ["why: " + "; ".join(parts)]
+    top = why.get("top_features")
+    if top:
+        lines.append("pushed most by: " + ", ".join(f"{n} ({v:+g})" for n, v in top))
+    return lines
+
+
+def coerce_label(text: str, item: dict[str, Any]) -> Any:
+    """``text`` as the type of the classes the model knows (``"1"`` -> 1 for int classes)."""
+    prediction = item.get("prediction")
+    if prediction is not None and str(prediction) == text:
+        return prediction
+    if isinstance(prediction, bool):
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    elif isinstance(prediction, int):
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    return text
+
+
+def make_oracle(spec: str) -> Oracle:
+    """``file:PATH`` or ``terminal``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "file" and arg:
+        return FileOracle(arg)
+    if kind == "terminal" and not arg:
+        return TerminalOracle()
+    raise ValueError(f"unknown oracle {spec!r}; use file:PATH, terminal, web or label-studio")

@@ -5,7 +5,8 @@ Every strategy is a :class:`QueryStrategy` and implements one method,
 sits in front of all of them, as in Zliobaite et al. 2014, so threshold adaptation pauses
 while the budget is exhausted). ``confidence`` is ``1 - uncertainty`` of the configured
 measure: for least confidence it is the maximum posterior probability; ``predicted`` is
-the class the model predicts (None before it knows one).
+the class the model predicts (None before it knows one). The choices behind them are in
+docs/design.md, "Strategies".
 
 The first five strategies are those of Zliobaite, Bifet, Pfahringer and Holmes, "Active
 Learning With Drifting Streaming Data" (IEEE TNNLS 2014):

@@ -4,7 +4,9 @@ A worker takes items from the label queue, asks an :class:`~stream_al.labeling.b
 for each label, writes the label to the label stream and removes the item from the queue,
 in one atomic step. An item a worker took and did not finish (it crashed, it quit) stays
 with it: the same worker gets it back when it restarts, and another worker takes it over
-once it has been held longer than ``claim_idle_seconds``.
+once it has been held longer than ``claim_idle_seconds`` (docs/design.md, "Delivery and
+state semantics"). A consensus item comes in copies, and the worker votes once on each
+item (docs/design.md, "Tiers, priorities and consensus").
 
 With an oracle that has an undo window (:attr:`~stream_al.labeling.base.Oracle.undo_seconds`
 above 0, the web page) the worker holds each answer that long before writing it, and

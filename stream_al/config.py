@@ -51,6 +51,7 @@ __all__ = [
     "CheckpointSettings",
     "DriftSettings",
     "KafkaSettings",
+    "LabelStudioSettings",
     "LearnerSettings",
     "MetricsSettings",
     "RedisSettings",
@@ -381,6 +382,55 @@ class MetricsSettings(BaseModel):
     port: int = Field(9400, ge=0, le=65535, description="Port (0 = no endpoint).")
 
 
+LABEL_STUDIO_PREFIX = "label_studio_"
+"""The Label Studio settings are nested in the model and flat in their names:
+``STREAM_AL_WORKER__LABEL_STUDIO_URL`` is ``settings.worker.label_studio.url``."""
+
+
+class LabelStudioSettings(BaseModel):
+    """The Label Studio bridge (``stream-al worker --oracle label-studio``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        "http://127.0.0.1:8080", description="Label Studio's address (the label-studio oracle)."
+    )
+    token: SecretStr | None = Field(
+        None,
+        description="Label Studio personal access token, or legacy API token (secret; "
+        "required by the label-studio oracle).",
+    )
+    project: int | None = Field(
+        None,
+        ge=1,
+        description="Label Studio project id (unset: the project titled LABEL_STUDIO_TITLE, "
+        "created if missing).",
+    )
+    title: str = Field(
+        "stream-al", min_length=3, description="Title of the Label Studio project to use or create."
+    )
+    max_open_tasks: int = Field(
+        100, ge=1, description="Items held as Label Studio tasks awaiting an annotation, at most."
+    )
+    poll_seconds: float = Field(
+        30.0, gt=0, description="How often held tasks are read back from Label Studio."
+    )
+    webhook_url: str | None = Field(
+        None,
+        description="Where Label Studio reaches the bridge's webhook, e.g. "
+        "http://127.0.0.1:8601/ (unset: no webhook, polling only).",
+    )
+    webhook_host: str = Field(
+        "127.0.0.1", description="Bind address of the Label Studio webhook endpoint."
+    )
+    webhook_port: int = Field(
+        8601, ge=0, le=65535, description="Port of the Label Studio webhook endpoint."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="Shared secret Label Studio sends the webhook (secret; optional)."
+    )
+
+
 class WorkerSettings(BaseModel):
     """The labeling worker."""
 
@@ -406,43 +456,21 @@ class WorkerSettings(BaseModel):
     stale_seconds: float | None = Field(
         None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
     )
-    label_studio_url: str = Field(
-        "http://127.0.0.1:8080", description="Label Studio's address (the label-studio oracle)."
-    )
-    label_studio_token: SecretStr | None = Field(
-        None,
-        description="Label Studio personal access token, or legacy API token (secret; "
-        "required by the label-studio oracle).",
-    )
-    label_studio_project: int | None = Field(
-        None,
-        ge=1,
-        description="Label Studio project id (unset: the project titled LABEL_STUDIO_TITLE, "
-        "created if missing).",
-    )
-    label_studio_title: str = Field(
-        "stream-al", min_length=3, description="Title of the Label Studio project to use or create."
-    )
-    label_studio_max_open_tasks: int = Field(
-        100, ge=1, description="Items held as Label Studio tasks awaiting an annotation, at most."
-    )
-    label_studio_poll_seconds: float = Field(
-        30.0, gt=0, description="How often held tasks are read back from Label Studio."
-    )
-    label_studio_webhook_url: str | None = Field(
-        None,
-        description="Where Label Studio reaches the bridge's webhook, e.g. "
-        "http://127.0.0.1:8601/ (unset: no webhook, polling only).",
-    )
-    label_studio_webhook_host: str = Field(
-        "127.0.0.1", description="Bind address of the Label Studio webhook endpoint."
-    )
-    label_studio_webhook_port: int = Field(
-        8601, ge=0, le=65535, description="Port of the Label Studio webhook endpoint."
-    )
-    label_studio_webhook_secret: SecretStr | None = Field(
-        None, description="Shared secret Label Studio sends the webhook (secret; optional)."
-    )
+    label_studio: LabelStudioSettings = Field(default_factory=lambda: LabelStudioSettings())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_label_studio(cls, data: Any) -> Any:
+        # The variables stay flat (STREAM_AL_WORKER__LABEL_STUDIO_URL, [worker]
+        # label_studio_url); the model nests them.
+        if not isinstance(data, dict):
+            return data
+        flat = {k for k in data if k.startswith(LABEL_STUDIO_PREFIX)}
+        if not flat:
+            return data
+        nested = dict(data.get("label_studio") or {})
+        nested.update({k.removeprefix(LABEL_STUDIO_PREFIX): data[k] for k in flat})
+        return {**{k: v for k, v in data.items() if k not in flat}, "label_studio": nested}
 
 
 class Settings(BaseSettings):
@@ -479,6 +507,21 @@ class Settings(BaseSettings):
 _CONFIG_FILE: Path | None = None
 
 
+def variable_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a setting's location in :class:`Settings`.
+
+    >>> variable_name(("worker", "label_studio", "url"))
+    'STREAM_AL_WORKER__LABEL_STUDIO_URL'
+    >>> variable_name(("learner", "drift", "delta"))
+    'STREAM_AL_LEARNER__DRIFT__DELTA'
+
+    """
+    parts = [str(p) for p in loc]
+    if parts[:2] == ["worker", "label_studio"] and len(parts) > 2:
+        parts = ["worker", LABEL_STUDIO_PREFIX + parts[2], *parts[3:]]
+    return "STREAM_AL_" + "__".join(parts).upper()
+
+
 def load_settings(config_file: str | Path | None = None) -> Settings:
     """Settings from the environment and, if given, a TOML file (environment wins).
 
@@ -493,8 +536,7 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "STREAM_AL_" + "__".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {err['msg']}")
+            problems.append(f"{variable_name(err['loc'])}: {err['msg']}")
         raise ValueError("bad setting " + "; ".join(problems)) from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
         raise ValueError(f"cannot read settings: {exc}") from None

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from stream_al.config import Settings
+from stream_al.config import Settings, variable_name
 from stream_al.runtime.metrics import Metrics
 
 __all__ = ["markdown_table", "metric_rows", "settings_rows"]
@@ -45,13 +45,13 @@ def _default(field: FieldInfo) -> str:
     return str(value)
 
 
-def _walk(model: type[BaseModel], prefix: str, rows: list[tuple[str, str, str]]) -> None:
+def _walk(model: type[BaseModel], loc: tuple[str, ...], rows: list[tuple[str, str, str]]) -> None:
     for name, field in model.model_fields.items():
-        env = f"{prefix}{name.upper()}"
         annotation: Any = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            _walk(annotation, f"{env}__", rows)
+            _walk(annotation, (*loc, name), rows)
             continue
+        env = variable_name((*loc, name))
         default = _DYNAMIC_DEFAULTS.get(env, _default(field))
         rows.append((env, default, field.description or ""))
 
@@ -59,7 +59,7 @@ def _walk(model: type[BaseModel], prefix: str, rows: list[tuple[str, str, str]])
 def settings_rows() -> list[tuple[str, str, str]]:
     """``(environment variable, default, meaning)`` for every setting."""
     rows: list[tuple[str, str, str]] = []
-    _walk(Settings, "STREAM_AL_", rows)
+    _walk(Settings, (), rows)
     return rows
 
 

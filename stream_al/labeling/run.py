@@ -1,22 +1,68 @@
-"""``stream-al worker``: an oracle (or the Label Studio bridge) wired to the deployment's
+"""``stream-al worker``: an oracle, or the Label Studio bridge, wired to the deployment's
 label queue, signals and backoff."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from stream_al.config import Settings
-from stream_al.errors import ConfigurationError
-from stream_al.io.redis import store_for
+from stream_al.errors import ConfigurationError, LabelStudioError
+from stream_al.io.redis import RedisStore, store_for
 from stream_al.labeling.base import Oracle
 from stream_al.labeling.oracles import make_oracle
 from stream_al.labeling.worker import Worker
 from stream_al.runtime.backoff import rerun_until_done, retrying
 from stream_al.runtime.signals import install_signals
 
-__all__ = ["run_worker"]
+__all__ = ["run_bridge", "run_worker"]
 
 log = logging.getLogger("stream_al.worker")
+
+T = TypeVar("T")
+
+
+def _until_stopped(
+    store: RedisStore,
+    run: Callable[[], T],
+    stop: Callable[[], None],
+    stopped: Callable[[], bool],
+    close: Callable[[], None],
+) -> T | None:
+    """``run()`` once Redis answers, again after each outage, until it returns (or a
+    signal stops it: None); ``close()`` in every case."""
+    install_signals(stop)
+    try:
+        if retrying("redis", store.ensure_groups_ok, stopping=stopped) is None:
+            return None
+        return rerun_until_done(run)
+    finally:
+        close()
+
+
+def _oracle(settings: Settings, spec: str, store: RedisStore) -> Oracle:
+    w = settings.worker
+    try:
+        if spec != "web":
+            return make_oracle(spec)
+        from stream_al.labeling.web import WebOracle
+
+        if w.web_token is None:
+            raise ValueError(
+                "the web oracle needs an access token: set STREAM_AL_WORKER__WEB_TOKEN"
+            )
+        oracle = WebOracle(
+            w.web_token.get_secret_value(),
+            host=w.web_host,
+            port=w.web_port,
+            undo_seconds=w.undo_seconds,
+            depth=store.depth,
+        )
+        log.info("labeling page on http://%s:%d/?token=...", w.web_host, oracle.port)
+        return oracle
+    except (ValueError, OSError) as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def run_worker(
@@ -24,32 +70,10 @@ def run_worker(
 ) -> int:
     """Run a labeling worker until it quits, is stopped or runs out of work."""
     if oracle_spec == "label-studio":
-        from stream_al.labeling.label_studio.bridge import run_bridge
-
         return run_bridge(settings, max_items, idle_exit)
     w = settings.worker
     store = store_for(settings, w.name, w.claim_idle_seconds)
-    oracle: Oracle
-    try:
-        if oracle_spec == "web":
-            from stream_al.labeling.web import WebOracle
-
-            if w.web_token is None:
-                raise ValueError(
-                    "the web oracle needs an access token: set STREAM_AL_WORKER__WEB_TOKEN"
-                )
-            oracle = WebOracle(
-                w.web_token.get_secret_value(),
-                host=w.web_host,
-                port=w.web_port,
-                undo_seconds=w.undo_seconds,
-                depth=store.depth,
-            )
-            log.info("labeling page on http://%s:%d/?token=...", w.web_host, oracle.port)
-        else:
-            oracle = make_oracle(oracle_spec)
-    except (ValueError, OSError) as exc:
-        raise ConfigurationError(str(exc)) from None
+    oracle = _oracle(settings, oracle_spec, store)
     worker = Worker(
         store,
         oracle,
@@ -59,12 +83,64 @@ def run_worker(
         tier=w.tier,
         stale_seconds=w.stale_seconds,
     )
-    install_signals(worker.stop)
+    stats = _until_stopped(
+        store,
+        lambda: worker.run(max_items=max_items, idle_exit=idle_exit),
+        worker.stop,
+        worker.stopped,
+        oracle.close,
+    )
+    if stats is not None:
+        log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
+    return 0
+
+
+def run_bridge(
+    settings: Settings, max_items: int | None = None, idle_exit: float | None = None
+) -> int:
+    """``stream-al worker --oracle label-studio``: run the bridge until a signal (or
+    ``max_items`` / ``idle_exit``); raises ``ConfigurationError`` on a bad start."""
+    from stream_al.labeling.label_studio.api import LabelStudioClient
+    from stream_al.labeling.label_studio.bridge import LabelStudioBridge
+
+    w, ls = settings.worker, settings.worker.label_studio
+    if ls.token is None:
+        raise ConfigurationError(
+            "the label-studio oracle needs an API token: set STREAM_AL_WORKER__LABEL_STUDIO_TOKEN "
+            "(Label Studio: Account & Settings > Personal Access Token)"
+        )
+    store = store_for(settings, w.name, w.claim_idle_seconds)
+    bridge = LabelStudioBridge(
+        store,
+        LabelStudioClient(ls.url, ls.token.get_secret_value()),
+        w.name,
+        project=ls.project,
+        title=ls.title,
+        max_open_tasks=ls.max_open_tasks,
+        poll_seconds=ls.poll_seconds,
+        tier=w.tier,
+        stale_seconds=w.stale_seconds,
+    )
+    secret = ls.webhook_secret.get_secret_value() if ls.webhook_secret else None
     try:
-        if retrying("redis", store.ensure_groups_ok, stopping=worker.stopped) is None:
-            return 0
-        stats = rerun_until_done(lambda: worker.run(max_items=max_items, idle_exit=idle_exit))
-    finally:
-        oracle.close()
-    log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
+        bridge.connect(ls.webhook_url, ls.webhook_host, ls.webhook_port, secret)
+    except (LabelStudioError, OSError) as exc:
+        bridge.close()
+        raise ConfigurationError(str(exc)) from None
+    stats: Any = _until_stopped(
+        store,
+        lambda: bridge.run(max_items=max_items, idle_exit=idle_exit),
+        bridge.stop,
+        bridge.stopped,
+        bridge.close,
+    )
+    if stats is not None:
+        log.info(
+            "label-studio bridge %s: %d tasks created, %d labeled, %d skipped, %d still open",
+            w.name,
+            stats.created,
+            stats.labeled,
+            stats.skipped,
+            bridge.open_tasks,
+        )
     return 0

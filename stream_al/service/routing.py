@@ -5,17 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic_core import to_json
-
 from stream_al.core.routing import Routing
 from stream_al.io.base import EnqueueRequest
+from stream_al.schemas import dumps, query_item_json
 
 __all__ = ["queue_request"]
-
-
-def _json(value: Any) -> str:
-    # pydantic-core's serializer: compact UTF-8 JSON, 5x faster than json.dumps here.
-    return to_json(value).decode()
 
 
 def queue_request(
@@ -52,25 +46,23 @@ def queue_request(
         "model_version": model_version,
         "source": source,
     }
-    item_fields: dict[str, Any] = {
-        "id": item_id,
-        "features": features,
-        "proba": {str(k): v for k, v in proba.items()},
-        "prediction": prediction,
-        "score": score,
-        "strategy": strategy,
-        "threshold": threshold,
-        "reason": reason,
-        "enqueued_at": enqueued_at,
-        "model_version": model_version,
-        "tier": tier,
-        "priority": band,
-        "explanation": explanation,
-        "source": source,
-    }
-    if votes > 1:  # the store collects the votes; it may queue the item again
-        item_fields["votes_needed"] = votes
-    item = _json(item_fields)
+    item = query_item_json(
+        item_id=item_id,
+        features=features,
+        prediction=prediction,
+        proba=proba,
+        score=score,
+        strategy=strategy,
+        threshold=threshold,
+        reason=reason,
+        enqueued_at=enqueued_at,
+        model_version=model_version,
+        tier=tier,
+        priority=band,
+        explanation=explanation,
+        source=source,
+        votes_needed=votes,
+    )
     if votes > 1:
         pending_fields |= {"votes_needed": votes, "tier": tier, "slot": slot, "queue_item": item}
-    return EnqueueRequest(item_id, _json(pending_fields), item, label_ttl, slot, copies=votes)
+    return EnqueueRequest(item_id, dumps(pending_fields), item, label_ttl, slot, copies=votes)

@@ -47,9 +47,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stream_al.errors import ConfigurationError, LabelStudioError
+from stream_al.errors import LabelStudioError
 from stream_al.io.base import WorkerQueue, check_tier
 from stream_al.labeling.label_studio.api import (
     Answer,
@@ -64,12 +64,7 @@ from stream_al.labeling.label_studio.api import (
     webhook_task_ids,
 )
 from stream_al.labeling.oracles import coerce_label
-from stream_al.runtime.backoff import rerun_until_done, retrying
 from stream_al.runtime.health import http_server
-from stream_al.runtime.signals import install_signals
-
-if TYPE_CHECKING:
-    from stream_al.config import Settings
 
 __all__ = [
     "KEEP_SECONDS",
@@ -77,7 +72,6 @@ __all__ = [
     "BridgeStats",
     "LabelStudioBridge",
     "WebhookReceiver",
-    "run_bridge",
 ]
 
 log = logging.getLogger("stream_al.labeling.label_studio.bridge")
@@ -307,6 +301,11 @@ class LabelStudioBridge:
     def stop(self) -> None:
         self._stop = True
         self._wake.set()
+
+    @property
+    def open_tasks(self) -> int:
+        """Tasks imported into Label Studio and not answered yet."""
+        return len(self._open)
 
     def stopped(self) -> bool:
         return self._stop
@@ -538,58 +537,3 @@ class LabelStudioBridge:
             self.stats.skipped += 1
         else:
             self.stats.labeled += 1
-
-
-def run_bridge(
-    settings: Settings, max_items: int | None = None, idle_exit: float | None = None
-) -> int:
-    """``stream-al worker --oracle label-studio``: run the bridge until a signal (or
-    ``max_items`` / ``idle_exit``); raises ``ConfigurationError`` on a bad start."""
-    from stream_al.io.redis import store_for
-
-    w = settings.worker
-    if w.label_studio_token is None:
-        raise ConfigurationError(
-            "the label-studio oracle needs an API token: set STREAM_AL_WORKER__LABEL_STUDIO_TOKEN "
-            "(Label Studio: Account & Settings > Personal Access Token)"
-        )
-    client = LabelStudioClient(w.label_studio_url, w.label_studio_token.get_secret_value())
-    store = store_for(settings, w.name, w.claim_idle_seconds)
-    bridge = LabelStudioBridge(
-        store,
-        client,
-        w.name,
-        project=w.label_studio_project,
-        title=w.label_studio_title,
-        max_open_tasks=w.label_studio_max_open_tasks,
-        poll_seconds=w.label_studio_poll_seconds,
-        tier=w.tier,
-        stale_seconds=w.stale_seconds,
-    )
-    secret = w.label_studio_webhook_secret
-    try:
-        bridge.connect(
-            w.label_studio_webhook_url,
-            w.label_studio_webhook_host,
-            w.label_studio_webhook_port,
-            secret.get_secret_value() if secret else None,
-        )
-    except (LabelStudioError, OSError) as exc:
-        bridge.close()
-        raise ConfigurationError(str(exc)) from None
-    install_signals(bridge.stop)
-    try:
-        if retrying("redis", store.ensure_groups_ok, stopping=bridge.stopped) is None:
-            return 0
-        stats = rerun_until_done(lambda: bridge.run(max_items=max_items, idle_exit=idle_exit))
-    finally:
-        bridge.close()
-    log.info(
-        "label-studio bridge %s: %d tasks created, %d labeled, %d skipped, %d still open",
-        w.name,
-        stats.created,
-        stats.labeled,
-        stats.skipped,
-        len(bridge._open),
-    )
-    return 0

@@ -148,21 +148,21 @@ def _add_learner_options(p: argparse.ArgumentParser, defaults: LearnerSettings) 
     g.add_argument(
         "--drift-restart",
         choices=["warm", "reset", "none"],
-        default=defaults.drift.restart,
-        help=f"model restart on drift (default {defaults.drift.restart})",
+        default=defaults.drift.reaction().restart,
+        help=f"model restart on drift (default {defaults.drift.reaction().restart})",
     )
     g.add_argument(
         "--drift-boost",
         type=_factor,
-        default=defaults.drift.boost_factor,
+        default=defaults.drift.reaction().boost_factor,
         metavar="FACTOR",
-        help=f"budget multiplier after a drift (default {defaults.drift.boost_factor})",
+        help=f"budget multiplier after a drift (default {defaults.drift.reaction().boost_factor})",
     )
     g.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
     g.add_argument(
         "--label-free-drift",
         action="store_true",
-        default=defaults.drift.label_free,
+        default=defaults.drift.reaction().label_free,
         help="also detect drift from every event's uncertainty, without labels",
     )
     g.add_argument(
@@ -247,7 +247,7 @@ def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> 
     drift = DriftSettings(
         **{
             **base.drift.model_dump(),
-            "enabled": base.drift.enabled and not args.no_drift,
+            "enabled": base.drift.reaction().enabled and not args.no_drift,
             "label_free": args.label_free_drift,
             "restart": args.drift_restart,
             "boost_factor": args.drift_boost,
@@ -377,7 +377,7 @@ def _options(learner: LearnerSettings) -> dict[str, Any]:
         "imbalance": learner.imbalance,
         "cost_power": learner.cost_power,
         "stop_after": learner.stop_after,
-        "label_free_drift": learner.drift.label_free,
+        "label_free_drift": learner.drift.reaction().label_free,
         "unit": learner.unit,
     }
 

@@ -17,13 +17,13 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from stream_al.cli.console import Progress, percent, table
 from stream_al.config import DriftSettings, LearnerSettings, Settings, load_settings
 from stream_al.core.budget import validate_budget
 from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
 from stream_al.core.uncertainty import NAMES
 from stream_al.data.streams import StreamSpec, parse_stream
+from stream_al.runtime.console import Progress, percent, table
 from stream_al.runtime.logging import configure_logging
 
 __all__ = ["main"]

@@ -1,7 +1,7 @@
 """``stream-al``: the command line.
 
-Exit codes: 0 success, 2 bad usage or configuration (with a one-line message that says
-what to fix), 1 a failure while running.
+Exit codes: 0 success, 2 bad usage or configuration (a ConfigurationError, with a one-line
+message that says what to fix), 1 a failure while running.
 """
 
 from __future__ import annotations
@@ -15,14 +15,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pydantic import ValidationError
-
-from stream_al.config import DriftSettings, LearnerSettings, Settings, load_settings
-from stream_al.core.budget import validate_budget
+from stream_al.cli.options import (
+    add_learner_options,
+    add_stream_options,
+    learner_settings,
+    reported_options,
+    stream_spec,
+)
+from stream_al.cli.values import at_least, positive
+from stream_al.config import LearnerSettings, Settings, load_settings
 from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
-from stream_al.core.uncertainty import NAMES
-from stream_al.data.streams import StreamSpec, parse_stream
+from stream_al.data.streams import StreamSpec
+from stream_al.errors import ConfigurationError
 from stream_al.runtime.console import Progress, percent, table
 from stream_al.runtime.logging import configure_logging
 
@@ -31,257 +36,10 @@ __all__ = ["main"]
 PROG = "stream-al"
 
 
-class UsageError(Exception):
-    """Bad usage or configuration: exit code 2, one line."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line that says what to fix, instead of argparse's usage dump.
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _budget(text: str) -> float:
-    try:
-        return validate_budget(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"budget must be a fraction in (0, 1], e.g. 0.1 for 10% of events; got {text!r}"
-        ) from None
-
-
-def _factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
-    if not value >= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a factor >= 1 (1 = no boost), got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def _strategy_param(text: str) -> tuple[str, float]:
-    name, sep, value = text.partition("=")
-    try:
-        if not sep or not name:
-            raise ValueError
-        return name.strip(), float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=NUMBER, e.g. k=1.5, got {text!r}"
-        ) from None
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _choice(registry: Sequence[str], what: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in registry:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {text!r}; choose one of: {', '.join(registry)}"
-            )
-        return text
-
-    return parse
-
-
-def _add_learner_options(p: argparse.ArgumentParser, defaults: LearnerSettings) -> None:
-    g = p.add_argument_group("learner")
-    g.add_argument(
-        "--model",
-        type=_choice(list(MODELS), "model"),
-        default=defaults.model,
-        help=f"model name (default {defaults.model}; see `stream-al models`)",
-    )
-    g.add_argument(
-        "--strategy",
-        type=_choice(list(STRATEGIES), "strategy"),
-        default=defaults.strategy,
-        help=f"query strategy (default {defaults.strategy}; see `stream-al strategies`)",
-    )
-    g.add_argument(
-        "--budget",
-        type=_budget,
-        default=defaults.budget,
-        help=f"fraction of events to label, in (0, 1] (default {defaults.budget})",
-    )
-    g.add_argument(
-        "--window",
-        type=_at_least(1),
-        default=defaults.window,
-        help=f"memory of the budget estimate in events (default {defaults.window})",
-    )
-    g.add_argument(
-        "--uncertainty",
-        type=_choice(list(NAMES), "uncertainty measure"),
-        default=defaults.uncertainty,
-        help=f"uncertainty measure (default {defaults.uncertainty})",
-    )
-    g.add_argument(
-        "--drift-restart",
-        choices=["warm", "reset", "none"],
-        default=defaults.drift.reaction().restart,
-        help=f"model restart on drift (default {defaults.drift.reaction().restart})",
-    )
-    g.add_argument(
-        "--drift-boost",
-        type=_factor,
-        default=defaults.drift.reaction().boost_factor,
-        metavar="FACTOR",
-        help=f"budget multiplier after a drift (default {defaults.drift.reaction().boost_factor})",
-    )
-    g.add_argument("--no-drift", action="store_true", help="turn the drift monitor off")
-    g.add_argument(
-        "--label-free-drift",
-        action="store_true",
-        default=defaults.drift.reaction().label_free,
-        help="also detect drift from every event's uncertainty, without labels",
-    )
-    g.add_argument(
-        "--strategy-param",
-        action="append",
-        default=[],
-        type=_strategy_param,
-        metavar="NAME=VALUE",
-        help="a strategy parameter, e.g. k=1.5 (repeatable; see `stream-al strategies`)",
-    )
-    g.add_argument(
-        "--density",
-        type=_non_negative,
-        default=defaults.density_beta,
-        metavar="BETA",
-        help="weight scores by the recent stream's density^BETA (default "
-        f"{defaults.density_beta:g} = off)",
-    )
-    g.add_argument(
-        "--imbalance",
-        type=_non_negative,
-        default=defaults.imbalance,
-        metavar="POWER",
-        help=f"weight up rarely labeled predicted classes (default {defaults.imbalance:g} = off)",
-    )
-    g.add_argument(
-        "--cost-power",
-        type=_non_negative,
-        default=defaults.cost_power,
-        metavar="P",
-        help=f"rank by score / cost^P (default {defaults.cost_power:g} = ignore cost)",
-    )
-    g.add_argument(
-        "--unit",
-        choices=["events", "cost"],
-        default=defaults.unit,
-        help=f"budget counted in events or in label cost (default {defaults.unit})",
-    )
-    g.add_argument(
-        "--stop-after",
-        type=_at_least(0),
-        default=defaults.stop_after,
-        metavar="N",
-        help="stop asking after N labels without a random-slice accuracy gain (default 0 = never)",
-    )
-    g.add_argument(
-        "--seed", type=int, default=defaults.seed, help=f"seed (default {defaults.seed})"
-    )
-
-
-def _add_stream_options(p: argparse.ArgumentParser, default: str | None) -> None:
-    g = p.add_argument_group("stream")
-    g.add_argument(
-        "--stream",
-        required=default is None,
-        default=default,
-        metavar="SPEC",
-        help="csv:PATH, river:NAME (Phishing, Bananas, ImageSegments, Shuttle) or "
-        "synth:NAME (sea-drift, agrawal-drift, hyperplane, rbf-drift, led-drift, "
-        "stagger)" + (f"; default {default}" if default else ""),
-    )
-    g.add_argument("--target", metavar="COLUMN", help="label column of a csv: stream")
-    g.add_argument(
-        "--n-events",
-        type=_at_least(1),
-        metavar="N",
-        help="use the first N events (synthetic streams: their length, default 20000)",
-    )
-
-
-def _learner_settings(args: argparse.Namespace, base: LearnerSettings) -> LearnerSettings:
-    try:
-        return _merge_learner_settings(args, base)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        raise UsageError(f"{where}: {message}" if where else message) from None
-
-
-def _merge_learner_settings(args: argparse.Namespace, base: LearnerSettings) -> LearnerSettings:
-    drift = DriftSettings(
-        **{
-            **base.drift.model_dump(),
-            "enabled": base.drift.reaction().enabled and not args.no_drift,
-            "label_free": args.label_free_drift,
-            "restart": args.drift_restart,
-            "boost_factor": args.drift_boost,
-        }
-    )
-    return LearnerSettings(
-        **{
-            **base.model_dump(),
-            "model": args.model,
-            "strategy": args.strategy,
-            "budget": args.budget,
-            "window": args.window,
-            "uncertainty": args.uncertainty,
-            "seed": args.seed,
-            "drift": drift,
-            # The configured parameters belong to the configured strategy only.
-            "strategy_params": {
-                **(base.strategy_params if args.strategy == base.strategy else {}),
-                **dict(args.strategy_param),
-            },
-            "density_beta": args.density,
-            "imbalance": args.imbalance,
-            "cost_power": args.cost_power,
-            "stop_after": args.stop_after,
-            "unit": args.unit,
-        }
-    )
-
-
-def _stream(args: argparse.Namespace) -> StreamSpec:
-    try:
-        return parse_stream(args.stream, target=args.target, n_events=args.n_events)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _load(spec: StreamSpec) -> Callable[[int], list[Any]]:
@@ -324,8 +82,8 @@ def _plot(path: str | None, curves: dict[str, Any], title: str) -> None:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.evaluation.demo import run_demo
 
-    learner = _learner_settings(args, settings.learner)
-    spec = _stream(args)
+    learner = learner_settings(args, settings.learner)
+    spec = stream_spec(args)
     progress = Progress(enabled=not args.quiet)
     result = run_demo(learner, spec, delay=args.delay, progress=progress)
     strategy = learner.strategy
@@ -366,27 +124,16 @@ def _check_cost_column(data: list[Any], column: str) -> None:
         cost = x.get(column)
         if not isinstance(cost, int | float) or isinstance(cost, bool) or not cost > 0:
             where = "has no" if cost is None else f"has cost {cost!r} in its"
-            raise UsageError(f"event {n} {where} column {column!r}; costs must be numbers > 0")
-
-
-def _options(learner: LearnerSettings) -> dict[str, Any]:
-    """The learner options beyond model, strategy and budget (for the JSON report)."""
-    return {
-        "strategy_params": dict(learner.strategy_params),
-        "density_beta": learner.density_beta,
-        "imbalance": learner.imbalance,
-        "cost_power": learner.cost_power,
-        "stop_after": learner.stop_after,
-        "label_free_drift": learner.drift.reaction().label_free,
-        "unit": learner.unit,
-    }
+            raise ConfigurationError(
+                f"event {n} {where} column {column!r}; costs must be numbers > 0"
+            )
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.evaluation.prequential import evaluate
 
-    learner = _learner_settings(args, settings.learner)
-    spec = _stream(args)
+    learner = learner_settings(args, settings.learner)
+    spec = stream_spec(args)
     warm = _warm_start(args) if args.warm_start else None
     if args.cost_column:
         _check_cost_column(_load(spec)(0), args.cost_column)
@@ -403,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     else:
         report = _evaluate_warm(spec, learner, warm, settings, options)
     progress.done()
-    report = {"stream": spec.spec, **report, "options": _options(learner)}
+    report = {"stream": spec.spec, **report, "options": reported_options(learner)}
     lo, hi = report["accuracy_ci95"]
     blo, bhi = report["baseline"]["accuracy_ci95"]
     print(
@@ -450,7 +197,7 @@ def _warm_start(args: argparse.Namespace, kinds: Sequence[str] | None = None) ->
     try:
         return parse_warm_start(args.warm_start, args.target, kinds or KINDS)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
 
 
 def _evaluate_warm(
@@ -470,7 +217,7 @@ def _evaluate_warm(
             **options,
         )
     except (ValueError, ModelFileError) as exc:
-        raise UsageError(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
 
 
 def _print_warm(report: dict[str, Any], strategy: str) -> None:
@@ -506,8 +253,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return _bench_throughput(args, settings)
     from stream_al.benchmarks.engine import bench_engine
 
-    learner = _learner_settings(args, settings.learner)
-    spec = _stream(args)
+    learner = learner_settings(args, settings.learner)
+    spec = stream_spec(args)
     progress = Progress(enabled=not args.quiet)
     data = list(spec.events(learner.seed))
     result = bench_engine(
@@ -535,7 +282,7 @@ def _bench_throughput(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.benchmarks.throughput import bench_throughput, with_services
 
     bench_settings = with_services(settings, args.backend).model_copy(
-        update={"learner": _learner_settings(args, settings.learner)}
+        update={"learner": learner_settings(args, settings.learner)}
     )
     progress = Progress(enabled=not args.quiet)
     result = bench_throughput(
@@ -561,7 +308,6 @@ def _bench_throughput(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.errors import ConfigurationError
     from stream_al.service.serve import run_serve
 
     configure_logging(args.quiet)
@@ -571,10 +317,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.service.warm_start = args.warm_start
     if args.target:
         settings.service.warm_start_target = args.target
-    try:
-        return run_serve(settings, publish_predictions=not args.no_predictions)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
+    return run_serve(settings, publish_predictions=not args.no_predictions)
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
@@ -583,7 +326,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.io.redis import store_for
 
     if settings.checkpoint.key is None:
-        raise UsageError(
+        raise ConfigurationError(
             "STREAM_AL_CHECKPOINT__KEY is not set: model files are signed with the "
             "checkpoint key (the one serve uses)"
         )
@@ -612,12 +355,11 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
                 f"{done.replica}{replaced}{skipped}; serve starts from it"
             )
     except (ModelFileError, CheckpointError, OSError) as exc:
-        raise UsageError(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from stream_al.errors import ConfigurationError
     from stream_al.labeling.run import run_worker
 
     configure_logging(args.quiet)
@@ -627,10 +369,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         settings.worker.tier = args.tier
     if args.stale_seconds:
         settings.worker.stale_seconds = args.stale_seconds
-    try:
-        return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
+    return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
 
 
 def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
@@ -643,9 +382,9 @@ def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
     try:
         parse_pool(args.pool)  # a wrong path is the first thing to hear about
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
     if settings.checkpoint.key is None:
-        raise UsageError(
+        raise ConfigurationError(
             "STREAM_AL_CHECKPOINT__KEY is not set: models and checkpoints are signed with it"
         )
     key = settings.checkpoint.key.get_secret_value().encode()
@@ -673,7 +412,7 @@ def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
         report = select(options, settings, store, learner, progress.update)
         progress.done()
     except (ValueError, CheckpointError, ModelFileError) as exc:
-        raise UsageError(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
     if args.json:
         _write_json(args.json, report)
     verb = "picked (dry run)" if options.dry_run else "queued"
@@ -696,7 +435,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from stream_al.data.produce import replay
     from stream_al.io.kafka import ensure_topics, producer_for
 
-    spec = _stream(args)
+    spec = stream_spec(args)
     topic = args.topic or settings.kafka.events_topic
     kafka = settings.kafka.model_copy(update={"events_topic": topic})
     if args.bootstrap:
@@ -788,11 +527,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "--budget 0.05 --stream synth:sea-drift",
         formatter_class=formatter,
     )
-    _add_stream_options(demo, "synth:agrawal-drift")
-    _add_learner_options(demo, settings.learner)
+    add_stream_options(demo, "synth:agrawal-drift")
+    add_learner_options(demo, settings.learner)
     demo.add_argument(
         "--delay",
-        type=_at_least(0),
+        type=at_least(0),
         default=100,
         metavar="EVENTS",
         help="events before the simulated labeler answers (default 100)",
@@ -817,14 +556,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "--warm-start first:5000",
         formatter_class=formatter,
     )
-    _add_stream_options(ev, None)
-    _add_learner_options(ev, settings.learner)
+    add_stream_options(ev, None)
+    add_learner_options(ev, settings.learner)
     ev.add_argument(
-        "--seeds", type=_at_least(1), default=3, help="number of seeds (0, 1, ...; default 3)"
+        "--seeds", type=at_least(1), default=3, help="number of seeds (0, 1, ...; default 3)"
     )
     ev.add_argument(
         "--delay",
-        type=_at_least(0),
+        type=at_least(0),
         default=0,
         metavar="EVENTS",
         help="label delay in events (default 0)",
@@ -859,15 +598,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     bench.add_argument("which", choices=["engine", "throughput"], help="which benchmark")
-    _add_stream_options(bench, "synth:agrawal-drift")
+    add_stream_options(bench, "synth:agrawal-drift")
     learner = settings.learner.model_dump()
     if learner["strategy"] != "variable-uncertainty":  # its parameters were for another
         learner["strategy_params"] = {}
     defaults = LearnerSettings(**{**learner, "strategy": "variable-uncertainty"})
-    _add_learner_options(bench, defaults)
+    add_learner_options(bench, defaults)
     bench.add_argument(
         "--repeats",
-        type=_at_least(1),
+        type=at_least(1),
         default=5,
         help="alternating rounds; medians are compared (default 5)",
     )
@@ -881,13 +620,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--events",
-        type=_at_least(1),
+        type=at_least(1),
         default=100_000,
         metavar="N",
         help="events to run through (default 100000)",
     )
     t.add_argument(
-        "--batch", type=_at_least(1), default=500, metavar="N", help="events per poll (default 500)"
+        "--batch", type=at_least(1), default=500, metavar="N", help="events per poll (default 500)"
     )
     t.add_argument(
         "--no-predictions",
@@ -935,17 +674,17 @@ def _add_select_command(sub: Any, formatter: type[argparse.HelpFormatter]) -> No
         formatter_class=formatter,
     )
     select.add_argument("--pool", required=True, metavar="SPEC", help="csv:PATH or topic:NAME")
-    select.add_argument("--k", required=True, type=_at_least(1), metavar="N", help="items to queue")
+    select.add_argument("--k", required=True, type=at_least(1), metavar="N", help="items to queue")
     select.add_argument(
         "--candidates",
-        type=_at_least(1),
+        type=at_least(1),
         metavar="C",
         help="most uncertain rows kept for the diversity step (default: max(10 k, 1000))",
     )
     select.add_argument("--target", metavar="COLUMN", help="a label column of the pool to ignore")
     select.add_argument("--id-column", metavar="COLUMN", help="item ids (default: an id column)")
     select.add_argument("--model", metavar="PATH", help="an exported model file to rank with")
-    select.add_argument("--max-rows", type=_at_least(1), metavar="N", help="read at most N rows")
+    select.add_argument("--max-rows", type=at_least(1), metavar="N", help="read at most N rows")
     select.add_argument("--dry-run", action="store_true", help="rank and pick, queue nothing")
     select.add_argument("--json", metavar="PATH", help="write the report as JSON")
     select.add_argument("--config", metavar="FILE", help="TOML settings file")
@@ -1043,11 +782,11 @@ def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> 
     )
     worker.add_argument(
         "--stale-seconds",
-        type=_positive,
+        type=positive,
         metavar="S",
         help="drop (and count) items queued more than S seconds ago",
     )
-    worker.add_argument("--max-items", type=_at_least(1), metavar="N", help="stop after N items")
+    worker.add_argument("--max-items", type=at_least(1), metavar="N", help="stop after N items")
     worker.add_argument(
         "--idle-exit",
         type=float,
@@ -1067,16 +806,16 @@ def _add_service_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -> 
         "--limit 5000 --truth truth.csv",
         formatter_class=formatter,
     )
-    _add_stream_options(produce, None)
+    add_stream_options(produce, None)
     produce.add_argument("--topic", help="events topic (default: the setting)")
-    produce.add_argument("--limit", type=_at_least(1), metavar="N", help="send N events")
+    produce.add_argument("--limit", type=at_least(1), metavar="N", help="send N events")
     produce.add_argument("--rate", type=float, metavar="PER_S", help="at most this many per s")
     produce.add_argument("--truth", metavar="PATH", help="write an id,label CSV here")
     produce.add_argument("--seed", type=int, default=0, help="seed of synthetic streams")
     produce.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
     produce.add_argument(
         "--partitions",
-        type=_at_least(1),
+        type=at_least(1),
         metavar="N",
         help="create the topic with N partitions if it does not exist",
     )
@@ -1105,7 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args, settings))
-    except UsageError as exc:
+    except ConfigurationError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -156,7 +156,7 @@ def test_help_of_every_command_shows_an_example(capsys: pytest.CaptureFixture[st
 def test_the_readme_tables_are_the_ones_the_code_generates() -> None:
     from stream_al.cli.reference import markdown_table, metric_rows, settings_rows
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     for name, table in (
         ("settings", markdown_table(("variable", "default", "meaning"), settings_rows())),
         ("metrics", markdown_table(("metric", "type", "meaning"), metric_rows())),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from stream_al.cli import report
 from stream_al.config import Settings
@@ -27,16 +28,8 @@ def cmd_select(args: argparse.Namespace, settings: Settings) -> int:
             "STREAM_AL_CHECKPOINT__KEY is not set: models and checkpoints are signed with it"
         )
     key = settings.checkpoint.key.get_secret_value().encode()
-    options = SelectOptions(
-        pool=args.pool,
-        k=args.k,
-        candidates=args.candidates,
-        target=args.target,
-        id_column=args.id_column,
-        model=args.model,
-        max_rows=args.max_rows,
-        dry_run=args.dry_run,
-    )
+    # The select flags are SelectOptions' fields, by name.
+    options = SelectOptions(**{f.name: getattr(args, f.name) for f in fields(SelectOptions)})
     progress = Progress(enabled=not args.quiet)
     try:
         if options.candidates is not None and options.candidates < options.k:

@@ -41,13 +41,23 @@ from river.datasets import synth
 from stream_al.core.types import Example
 
 __all__ = [
+    "FULL",
+    "FULL_DRIFT",
     "N_EVENTS",
+    "PEER_MODELS",
+    "PEER_STRATEGIES",
     "REPORTING",
     "SPLIT_SALT",
     "STREAM",
     "STREAMS",
+    "SYSTEMS",
     "TUNING",
     "BenchStream",
+    "Plan",
+    "csv_name",
+    "default_learner",
+    "export",
+    "jobs_for",
     "split_halves",
     "write_csv",
 ]
@@ -461,3 +471,123 @@ def write_csv(examples: Iterable[Example], path: Path) -> int:
             n += 1
     tmp.replace(path)  # a killed export leaves no half-written stream behind
     return n
+
+
+def csv_name(stream: BenchStream, seed: int, n: int = N_EVENTS) -> str:
+    """The file a stream is exported to for ``seed``: its name, a digest of its definition
+    (a changed stream is a new file, and a new job) and the seed (0 for recorded data)."""
+    digest = hashlib.sha256(f"{stream.name}|{stream.about}|{n}".encode()).hexdigest()[:8]
+    return f"{stream.name}-{digest}-s{0 if stream.recorded else seed}.csv"
+
+
+def export(
+    streams: Iterable[BenchStream],
+    seeds: int,
+    out: Path,
+    paths: Mapping[str, Path] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[tuple[str, int], Path]:
+    """Write every stream for seeds ``0 .. seeds-1`` as CSV under ``out`` (once: files
+    there are kept); the path of each ``(stream, seed)``. ``paths`` gives the files of the
+    streams read from a path (``{"elec2": ...}``)."""
+    csvs: dict[tuple[str, int], Path] = {}
+    for stream in streams:
+        path_in = (paths or {}).get(stream.path_option or "")
+        for seed in range(seeds):
+            path = out / csv_name(stream, seed)
+            if not path.exists():
+                rows = write_csv(stream.events(seed, path=path_in), path)
+                if log:
+                    log(f"bench: {stream.name} seed {seed}: {rows:,} events -> {path}")
+            csvs[(stream.name, seed)] = path
+    return csvs
+
+
+# The systems, each run by bench/peers/<system>_peer.py in its own environment.
+SYSTEMS = ("stream-al", "scikit-activeml", "river", "moa")
+# The peers' strategies (every one the library offers for streams), and their models:
+# stream-al's tree settings for scarce labels (as stream-al's learner uses them today) and
+# the library's own default Hoeffding tree; the better of the two is the peer's.
+PEER_STRATEGIES: dict[str, tuple[str, ...]] = {
+    "scikit-activeml": (
+        "StreamRandomSampling",
+        "FixedUncertainty",
+        "VariableUncertainty",
+        "RandomVariableUncertainty",
+        "Split",
+        "StreamProbabilisticAL",
+    ),
+    "river": ("EntropySampler",),
+    "moa": ("FixedUncertainty", "VarUncertainty", "RandVarUncertainty", "SelSampling", "ALRandom"),
+}
+PEER_MODELS = ("hoeffding-tree", "hoeffding-tree-default")
+# References with every label: stream-al's plain model (``full``), stream-al's learner
+# with its drift reaction (``full-drift``), and River's tree (the river runner's ``full``).
+FULL = "full"
+FULL_DRIFT = "full-drift"
+
+
+def default_learner() -> tuple[str, str]:
+    """stream-al's default model and strategy (``LearnerSpec()``), whatever they are now."""
+    from stream_al.core.learner import LearnerSpec
+
+    spec = LearnerSpec()
+    return spec.model, spec.strategy
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is run: stream-al's default and random sampling at every budget, delay and
+    seed, its references at delay 0; the peers at fewer budgets and seeds, delay 0."""
+
+    budgets: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
+    delays: tuple[int, ...] = (0, 500)
+    seeds: int = 10
+    peer_budgets: tuple[float, ...] = (0.02, 0.1)
+    peer_seeds: int = 5
+    peer_models: tuple[str, ...] = PEER_MODELS
+    max_events: int | None = None
+
+
+def jobs_for(
+    system: str, csvs: Mapping[tuple[str, int], Path], plan: Plan = Plan()
+) -> list[dict[str, Any]]:
+    """The jobs of one system on the exported streams ``csvs``, grouped by file."""
+    jobs: list[dict[str, Any]] = []
+    for (stream, seed), path in sorted(csvs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        common: dict[str, Any] = {"stream": stream, "csv": str(path), "target": "target"}
+        common |= {"seed": seed, "max_events": plan.max_events}
+        if system == "stream-al":
+            if seed >= plan.seeds:
+                continue
+            model, default = default_learner()
+            runs = [
+                (model, s, b, d)
+                for d in plan.delays
+                for b in plan.budgets
+                for s in (default, "random")
+            ]
+            runs += [(model, FULL, 1.0, 0), (model, FULL_DRIFT, 1.0, 0)]
+        elif system == "river":  # River's trees with every label: on stream-al's seeds
+            runs = [(m, FULL, 1.0, 0) for m in plan.peer_models] if seed < plan.seeds else []
+            if seed < plan.peer_seeds:
+                runs += [
+                    (m, s, b, 0)
+                    for m in plan.peer_models
+                    for b in plan.peer_budgets
+                    for s in PEER_STRATEGIES[system]
+                ]
+        else:
+            if seed >= plan.peer_seeds:
+                continue
+            runs = [
+                (m, s, b, 0)
+                for m in plan.peer_models
+                for b in plan.peer_budgets
+                for s in PEER_STRATEGIES[system]
+            ]
+        for model, strategy, budget, delay in runs:
+            jobs.append(
+                {**common, "model": model, "strategy": strategy, "budget": budget, "delay": delay}
+            )
+    return jobs

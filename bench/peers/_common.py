@@ -115,11 +115,16 @@ def make_model(name: str) -> base.Classifier:
     """
     if name == "hoeffding-tree":
         return tree.HoeffdingTreeClassifier(**TREE_PARAMS)
+    if name == "hoeffding-tree-default":  # River's own settings
+        return tree.HoeffdingTreeClassifier()
     if name == "logistic-regression":
         lr = multiclass.OneVsRestClassifier(linear_model.LogisticRegression())
         model: base.Classifier = compose.Pipeline(preprocessing.StandardScaler(), lr)  # type: ignore[assignment]
         return model
-    raise ValueError(f"unknown model {name!r}; choose hoeffding-tree or logistic-regression")
+    raise ValueError(
+        f"unknown model {name!r}; choose hoeffding-tree, hoeffding-tree-default or "
+        "logistic-regression"
+    )
 
 
 def predicted(proba: Mapping[Any, float]) -> Any:
@@ -146,6 +151,8 @@ def _run_one(job: dict[str, Any], run: Callable[[dict[str, Any], Stream], Outcom
     for name in ("csv", "model", "strategy", "budget", "seed"):
         if name not in job:
             raise ValueError(f"the job has no {name!r}")
+    if job.get("delay"):
+        raise ValueError("the peers' runners learn every asked label at once (delay 0 only)")
     stream = load_stream(job["csv"], job.get("target", "target")).head(job.get("max_events"))
     if not stream.ys:
         raise ValueError(f"{job['csv']} has no events")

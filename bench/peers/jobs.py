@@ -6,8 +6,8 @@ scripts, so their directory is on ``sys.path`` and they import this module as ``
 
 Examples
 --------
->>> job_key({"stream": "s", "csv": "s.csv", "model": "m", "budget": 0.1, "extra": 1})
-'["s", "s.csv", null, "m", null, 0.1, null, null]'
+>>> job_key({"stream": "s", "csv": "/data/s.csv", "model": "m", "budget": 0.1, "extra": 1})
+'["s", "s.csv", null, "m", null, 0.1, null, null, 0]'
 
 """
 
@@ -24,12 +24,30 @@ from typing import Any
 __all__ = ["JOB_KEYS", "job_key", "read_csv", "run_jobs"]
 
 # A job's identity: a result line with these values is that job's result.
-JOB_KEYS = ("stream", "csv", "target", "model", "strategy", "budget", "seed", "max_events")
+JOB_KEYS = (
+    "stream",
+    "csv",
+    "target",
+    "model",
+    "strategy",
+    "budget",
+    "seed",
+    "max_events",
+    "delay",
+)
 
 
 def job_key(job: dict[str, Any]) -> str:
-    """A job's identity as a string (its :data:`JOB_KEYS` values)."""
-    return json.dumps([job.get(k) for k in JOB_KEYS])
+    """A job's identity as a string (its :data:`JOB_KEYS` values).
+
+    The CSV counts by its file name (which names the stream's definition and seed), not
+    its folder, so results are found again from another checkout or cache folder; no
+    delay is delay 0.
+    """
+    values = [job.get(k) for k in JOB_KEYS]
+    values[1] = None if job.get("csv") is None else Path(job["csv"]).name
+    values[-1] = job.get("delay") or 0
+    return json.dumps(values)
 
 
 def read_csv(path: str, target: str) -> tuple[list[str], list[list[float]], list[str]]:

@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,11 +113,12 @@ def run_jobs(
 ) -> int:
     """The command line of a runner: ``--jobs JOBS.jsonl --out RESULTS.jsonl``.
 
-    ``run(job)`` returns the job's result line. Jobs with a result in ``--out`` are
-    skipped (those recorded with an ``error`` run again if ``retry_errors``); a job that
-    fails writes an ``error`` line and the run goes on. ``before`` runs once, after the
-    arguments are checked (a JVM start, say). Returns 0 once every job has a line, 2 for
-    bad arguments.
+    ``run(job)`` returns the job's result line, to which the job's whole wall time is
+    added (``job_seconds``: loading and calibrating too, not only the timed loop). Jobs
+    with a result in ``--out`` are skipped (those recorded with an ``error`` run again if
+    ``retry_errors``); a job that fails writes an ``error`` line and the run goes on.
+    ``before`` runs once, after the arguments are checked (a JVM start, say). Returns 0
+    once every job has a line, 2 for bad arguments.
     """
     parser = argparse.ArgumentParser(description=f"{system}'s runner for the peer benchmark")
     parser.add_argument("--jobs", type=Path, required=True, help="one JSON job per line")
@@ -135,8 +137,9 @@ def run_jobs(
             key = job_key(job)
             if key in done:
                 continue
+            start = time.time()
             try:
-                result = run(job)
+                result = {**run(job), "job_seconds": round(time.time() - start, 3)}
             except Exception as exc:  # one broken job (a Java exception too) must not end the run
                 result = {**job, "system": system, "error": f"{type(exc).__name__}: {exc}"}
                 what = result["error"]

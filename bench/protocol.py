@@ -587,7 +587,8 @@ def jobs_for(
                 for s in PEER_STRATEGIES[system]
             ]
         for model, strategy, budget, delay in runs:
-            jobs.append(
-                {**common, "model": model, "strategy": strategy, "budget": budget, "delay": delay}
-            )
+            job = {**common, "model": model, "strategy": strategy, "budget": budget}
+            if system == "river" and strategy != FULL:  # one calibration per stream
+                job["calibration_csv"] = str(csvs.get((stream, 0), path))
+            jobs.append({**job, "delay": delay})
     return jobs

@@ -27,7 +27,7 @@ import numpy as np
 from jobs import read_csv, run_jobs
 from river import base, compose, linear_model, multiclass, preprocessing, tree
 
-__all__ = ["Outcome", "Stream", "load_stream", "main", "make_model"]
+__all__ = ["Outcome", "Stream", "load_stream", "main", "make_model", "stream_of"]
 
 # stream-al's settings for scarce labels (stream_al.core.models.TREE_PARAMS): River's
 # defaults wait for thousands of labels per leaf before the first split.
@@ -97,14 +97,18 @@ def load_stream(path: str, target: str = "target") -> Stream:
     key = (path, target)
     if key in _loaded:
         return _loaded[key]
-    names, rows, ys = read_csv(path, target)
-    features = tuple(names)
-    X = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(features))
-    xs = [dict(zip(features, row, strict=True)) for row in rows]
-    stream = Stream(features, xs, X, ys, tuple(sorted(set(ys))))
+    stream = stream_of(*read_csv(path, target))
     _loaded.clear()  # jobs come grouped by file: one stream in memory is enough
     _loaded[key] = stream
     return stream
+
+
+def stream_of(names: list[str], rows: list[list[float]], ys: list[str]) -> Stream:
+    """A :class:`Stream` from :func:`jobs.read_csv`'s feature names, rows and labels."""
+    features = tuple(names)
+    X = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(features))
+    xs = [dict(zip(features, row, strict=True)) for row in rows]
+    return Stream(features, xs, X, ys, tuple(sorted(set(ys))))
 
 
 def make_model(name: str) -> base.Classifier:

@@ -49,8 +49,9 @@ class Service:
 
     One turn: join the waiting labels and learn the new train-log entries; then poll a
     batch -> decide -> Redis writes, predictions, dead letters -> flush the producer ->
-    commit the offsets; then checkpoint when due. A failure (Redis or Kafka away) is
-    retried with backoff from where the turn stopped: a polled batch is completed, never
+    commit the offsets; then checkpoint when due. A failure (Redis or Kafka away, a send
+    the broker did not acknowledge) is retried with backoff from where the turn stopped: a
+    polled batch is decided and completed before the next poll, never dropped and never
     decided twice, and offsets are committed only after its side effects are durable.
 
     :meth:`stop` (the first SIGTERM/SIGINT) lets the current turn finish, then commits,
@@ -103,7 +104,8 @@ class Service:
             clock=clock,
             routing=routing,
         )
-        self._batch: list[Action] | None = None
+        self._polled: list[tuple[str, bytes]] | None = None  # polled, not decided yet
+        self._batch: list[Action] | None = None  # decided, not completed yet
         self._stopping = False
         self._applied_at_checkpoint = 0
         self._checkpoint_time = time.monotonic()
@@ -177,11 +179,15 @@ class Service:
         started = time.perf_counter()
         if self._batch:  # a batch a failure interrupted: complete it before anything else
             self._complete()
+        if self._polled is not None:  # polled, then a failure before its decisions
+            self._decide()
+            self._complete()
         # Labels before events: a label waits at most for the turn in progress, not for
         # that turn and a whole batch of events after it.
         self.loop.process_labels(self.labels_per_loop)
         self.loop.apply_train_log(self.labels_per_loop * 2)
-        self._batch = self.loop.decide_batch(self.source.poll())
+        self._polled = self.source.poll()
+        self._decide()
         self._complete()
         self.maybe_checkpoint()
         now = time.monotonic()
@@ -191,6 +197,13 @@ class Service:
             self._update_lag()
         self.metrics.batch_duration.observe(time.perf_counter() - started)
         self.health.beat()
+
+    def _decide(self) -> None:
+        # Kept until decided: a failure here (the store's queue depth) leaves the polled
+        # batch for the next turn, which decides it before it polls again.
+        if self._polled is not None:
+            self._batch = self.loop.decide_batch(self._polled)
+            self._polled = None
 
     def _complete(self) -> None:
         if self._batch:
@@ -251,6 +264,7 @@ class Service:
         backoff = Backoff(initial=0.2, factor=1.0, maximum=0.2)  # a steady pace to the deadline
         while True:
             try:
+                self._decide()
                 self._complete()
                 self.maybe_checkpoint(force=True)
                 return

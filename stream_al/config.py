@@ -241,6 +241,12 @@ class KafkaSettings(BaseModel):
     poll_timeout_ms: int = Field(200, ge=0, description="How long a poll waits for events.")
     session_timeout_ms: int = Field(10_000, ge=1000, description="Consumer session timeout.")
     heartbeat_interval_ms: int = Field(3_000, ge=100, description="Consumer heartbeat.")
+    delivery_timeout_ms: int = Field(
+        120_000,
+        ge=1000,
+        description="How long a prediction or dead letter may wait for the broker; a send "
+        "that fails or times out is sent again and its batch stays uncommitted.",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol."
     )

@@ -327,6 +327,8 @@ class ConfluentPublisher:
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 5,
+                "message.timeout.ms": settings.delivery_timeout_ms,
+                "request.timeout.ms": min(30_000, settings.delivery_timeout_ms - 5),
                 "error_cb": self.errors,
                 "logger": librdkafka_log,
             }

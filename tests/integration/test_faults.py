@@ -4,6 +4,7 @@ servers. Every test here failed on the code before the fix it guards."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 
 from stream_al.errors import Unavailable
 from stream_al.service.runner import Service
-from tests.integration.conftest import RedisServer
+from tests.integration.conftest import Broker, RedisServer
 from tests.integration.deployment import (
+    BACKENDS,
     Deployment,
     close_service,
     wait_for,
@@ -78,4 +80,46 @@ def test_a_batch_polled_just_before_redis_goes_away_is_decided_and_completed(
         _turn_until(service, lambda: service.loop.events.total() >= len(events))
         wait_for(lambda: _predicted(deployment) >= {i for i, _ in events}, 30)
     finally:
+        close_service(service)
+
+
+# -- 2. a Kafka outage longer than the producer's delivery timeout -------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_predictions_a_broker_outage_expired_are_sent_again_before_the_commit(
+    deployment: Deployment, broker: Broker
+) -> None:
+    first, second = _events(50), _events(100, start=50)
+    wanted = {i for i, _ in first + second}
+    deployment.produce_raw(first)
+    # The consumer stays in its group through the outage: its commit then succeeds.
+    service = deployment.service(
+        STREAM_AL_KAFKA__DELIVERY_TIMEOUT_MS="3000", STREAM_AL_KAFKA__SESSION_TIMEOUT_MS="45000"
+    )
+    outage: list[threading.Thread] = []
+
+    def back_after_the_sends_expired() -> None:
+        time.sleep(8.0)  # the outage itself: longer than the 3 s delivery timeout
+        broker.start()
+
+    try:
+        _turn_until(service, lambda: service.loop.events.total() >= len(first))
+        deployment.produce_raw(second)
+        complete = service.loop.complete_batch
+
+        def complete_while_the_broker_is_away(actions: Any) -> None:
+            if not outage:  # the broker goes before the batch's predictions are sent
+                broker.stop()
+                outage.append(threading.Thread(target=back_after_the_sends_expired))
+                outage[0].start()
+            complete(actions)
+
+        service.loop.complete_batch = complete_while_the_broker_is_away  # type: ignore[method-assign]
+        _turn_until(service, lambda: bool(outage), timeout=60)
+        outage[0].join(180)
+        _turn_until(service, lambda: _predicted(deployment) >= wanted, timeout=120)
+    finally:
+        for thread in outage:
+            thread.join(180)
         close_service(service)

@@ -50,6 +50,7 @@ from stream_al.core.budget import BudgetUnit, EstimatedBudget
 from stream_al.core.committee import disagreement
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
+from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.shaping import ClassBalance, Shaping
 from stream_al.core.stopping import StoppingRule
@@ -224,6 +225,8 @@ class ActiveLearner:
             else None
         )
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
+        # The kind (number or text) of each feature, as the learned examples gave it.
+        self._kinds: FeatureKinds = FeatureKinds()
         self._unsupervised = has_unsupervised_steps(self._model)
         if shaping is not None and shaping.active:
             self._shaping = shaping
@@ -261,7 +264,14 @@ class ActiveLearner:
             False when the caller cannot take a query now (the label queue is full): the
             event is predicted, nothing is spent and the strategy is not consulted.
 
+        Raises
+        ------
+        InvalidFeatures
+            When a feature of ``x`` is text where the model learned numbers, or the
+            reverse (see :mod:`stream_al.core.feature_kinds`); nothing is decided or spent.
+
         """
+        self._kinds.check(x)
         prediction, proba, score = self.assess(x)
         if self._confidence is not None and proba and self._confidence.update(score):
             self._react_to_label_free_drift()
@@ -337,7 +347,17 @@ class ActiveLearner:
             Whether the label was asked at random (an unbiased accuracy sample, which
             the stopping rule watches).
 
+        Raises
+        ------
+        InvalidFeatures
+            When ``x`` is not features the model can learn (a kind other than the one
+            learned, a number that is not finite or larger than
+            :data:`~stream_al.core.feature_kinds.MAX_MAGNITUDE`); nothing is learned.
+
         """
+        kinds = self._kinds
+        kinds.check_example(x)
+        kinds.learn(x)
         drifted = False
         if self._balance is not None:
             self._balance.learn(y)
@@ -390,6 +410,10 @@ class ActiveLearner:
         budget, stopping = copy.deepcopy(self._budget), copy.deepcopy(self._stopping)
         n = 0
         for x, y in history:
+            try:
+                self._kinds.check_example(x)
+            except InvalidFeatures:
+                continue  # not an example this model can learn: left out, not counted
             self.learn(x, y, self.predict(x))
             n += 1
         self._budget, self._stopping = budget, stopping
@@ -414,6 +438,7 @@ class ActiveLearner:
             self._monitor = other._monitor
         if self._recent.maxlen:
             self._recent.extend(other._recent)
+        self._kinds = other._kinds
         self.n_learned = other.n_learned
 
     # -- helpers -----------------------------------------------------------------------
@@ -556,6 +581,7 @@ class ActiveLearner:
                 self.n_learned,
                 self.n_drifts,
                 self.n_swaps,
+                self._kinds,
             )
         )
 
@@ -576,6 +602,8 @@ class ActiveLearner:
         if not isinstance(learner, cls):
             raise TypeError(f"snapshot holds a {type(learner).__name__}, not an ActiveLearner")
         learner._predictor = None  # made anew on first use (an older snapshot's was River's)
+        # A snapshot from before the kinds were kept learns them from its next examples.
+        learner.__dict__.setdefault("_kinds", FeatureKinds())
         return learner
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ not know whether its stores are Redis or the in-memory twins. One thread drives 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter, deque
@@ -32,6 +33,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from stream_al.core.explain import top_contributions
+from stream_al.core.feature_kinds import InvalidFeatures
 from stream_al.core.learner import ActiveLearner, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
@@ -41,6 +43,8 @@ from stream_al.schemas import DeadLetter, Event, Label, prediction_json
 from stream_al.service.routing import queue_request
 
 __all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter"]
+
+log = logging.getLogger("stream_al.service")
 
 MAX_DEAD_LETTER_PAYLOAD = 16_384
 ACCURACY_WINDOW = 500
@@ -147,12 +151,14 @@ class LabelLoop:
     def decide_batch(self, batch: Sequence[tuple[str, str | bytes]]) -> list[Action]:
         """Validate and decide every event of ``batch`` (pairs of origin and raw JSON).
 
-        No I/O but one look at the queue depth (for backpressure).
+        No I/O but one look at the queue depth (for backpressure). No event stops the
+        batch: one the model cannot take (a feature of another kind than it learned) is
+        invalid, with the reason; one whose decision raised anything else is invalid too,
+        with the exception's text (the last line of defence).
         """
         room = self.max_queue_depth - self.store.queue_depth()
         now = self.clock()
         actions: list[Action] = []
-        learner = self.learner
         for origin, raw in batch:
             if len(raw) > self.max_event_bytes:
                 error = f"event of {len(raw)} bytes is larger than max_event_bytes"
@@ -163,20 +169,34 @@ class LabelLoop:
             except ValidationError as exc:
                 actions.append(self._invalid(origin, _error_text(exc), raw, now))
                 continue
-            may_query = room > 0
-            label_free = learner.n_label_free_drifts
-            decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
-            if learner.n_label_free_drifts > label_free and self.metrics is not None:
-                self.metrics.drift_detections.labels(detector="label-free").inc()
-            action = Action(origin, event, decision, "", None, learner.model_version, now)
-            if decision.queried:
+            try:
+                action = self._decide(origin, event, room > 0, now)
+            except InvalidFeatures as exc:
+                actions.append(self._invalid(origin, str(exc), raw, now))
+                continue
+            except Exception as exc:  # whatever the model raised: this event only
+                error = f"the model could not decide this event: {type(exc).__name__}: {exc}"
+                log.warning("%s: %s", origin, error)
+                actions.append(self._invalid(origin, error, raw, now))
+                continue
+            if action.outcome == "queried":
                 room -= 1
-                action.outcome = "queried"  # or "duplicate", once the store has answered
-                action.explanation = self._explain(event, decision)
-            else:
-                action.outcome = "not_queried" if may_query else "backpressure"
             actions.append(action)
         return actions
+
+    def _decide(self, origin: str, event: Event, may_query: bool, now: float) -> Action:
+        learner = self.learner
+        label_free = learner.n_label_free_drifts
+        decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
+        if learner.n_label_free_drifts > label_free and self.metrics is not None:
+            self.metrics.drift_detections.labels(detector="label-free").inc()
+        action = Action(origin, event, decision, "", None, learner.model_version, now)
+        if decision.queried:
+            action.outcome = "queried"  # or "duplicate", once the store has answered
+            action.explanation = self._explain(event, decision)
+        else:
+            action.outcome = "not_queried" if may_query else "backpressure"
+        return action
 
     def _explain(self, event: Event, decision: Decision) -> dict[str, Any]:
         """Why this item was picked, as the labeler and the audit trail see it."""

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from tests.integration.conftest import Broker, RedisServer
 from tests.integration.deployment import (
     BACKENDS,
     Deployment,
+    Proc,
     close_service,
+    stream_records,
     wait_for,
 )
 
@@ -123,3 +126,51 @@ def test_predictions_a_broker_outage_expired_are_sent_again_before_the_commit(
         for thread in outage:
             thread.join(180)
         close_service(service)
+
+
+# -- 3. an event the model cannot take ------------------------------------------------------
+
+
+POISON_EVENTS = {
+    "text where the model learned numbers": {"salary": "abc"},
+    "a float whose square overflows": {"salary": 1e308},
+    "a 400-digit integer": {"salary": int("9" * 400)},
+}
+
+
+def _train(deployment: Deployment, tmp_path: Path, n: int, learned: int) -> tuple[Proc, list[str]]:
+    """serve and a worker on ``n`` events of agrawal at budget 1, until ``learned`` labels
+    are learned."""
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:agrawal-drift", n, truth)
+    serve = deployment.serve()
+    deployment.produce_raw(records)
+    deployment.worker(truth)
+    wait_for(
+        lambda: serve.metric("stream_al_train_log_applied_total") >= learned, 90, what="learned"
+    )
+    return serve, [i for i, _ in records]
+
+
+def test_events_the_model_cannot_take_are_dead_lettered_and_serve_goes_on(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    serve, _ = _train(deployment, tmp_path, 300, learned=100)
+    base = json.loads(stream_records("synth:agrawal-drift", 1)[0][1])["features"]
+    poison = [
+        (f"p{i}", json.dumps({"id": f"p{i}", "features": {**base, **bad}}))
+        for i, bad in enumerate(POISON_EVENTS.values())
+    ]
+    good = [(f"g{i}", json.dumps({"id": f"g{i}", "features": base})) for i in range(20)]
+    deployment.produce_raw([*poison, *good])
+    wait_for(lambda: _predicted(deployment) >= {i for i, _ in good}, 60, what="good events")
+    assert serve.alive(), serve.output()[-3000:]
+    dead = {d["payload"]: d["error"] for d in deployment.dead_letters()}
+    reasons = [dead[raw] for _, raw in poison]
+    assert all("'salary'" in reason for reason in reasons), reasons
+    assert "text" in reasons[0] and "number" in reasons[0]
+    assert "1e+100" in reasons[1] and "400 digits" in reasons[2]
+    assert serve.metric("stream_al_events_total", outcome="invalid") == len(poison)
+    assert serve.terminate() == 0
+    assert deployment.serve().alive()  # and a restart has nothing to crash on

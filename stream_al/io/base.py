@@ -39,6 +39,7 @@ __all__ = [
     "Publisher",
     "ServiceStore",
     "TrainLogEntry",
+    "Unreadable",
     "WorkerQueue",
     "agreement_ratios",
     "check_tier",
@@ -156,6 +157,15 @@ class EnqueueRequest:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A stream entry the store could not read as a message (bytes that are not UTF-8, a
+    missing field): why, and what it held as text, for its dead letter."""
+
+    reason: str
+    payload: str
+
+
+@dataclass(frozen=True)
 class TrainLogEntry:
     """A joined example: the pending item as queued and the label as given."""
 
@@ -207,8 +217,11 @@ class LabelStore(Protocol):
         """Items waiting for their label (expired ones excluded)."""
         ...
 
-    def read_labels(self, count: int) -> list[Entry]:
-        """Up to ``count`` labels for this reader: its own unacknowledged ones first."""
+    def read_labels(self, count: int) -> Sequence[tuple[str, str | Unreadable]]:
+        """Up to ``count`` labels for this reader: its own unacknowledged ones first.
+
+        An entry the store cannot read comes as :class:`Unreadable`, for
+        :meth:`reject_label`: none is dropped unseen."""
         ...
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:

@@ -24,11 +24,13 @@ from stream_al.io.base import (
     Entry,
     JoinOutcome,
     TrainLogEntry,
+    Unreadable,
     agreement_ratios,
     item_age,
     tier_slots,
     translate_errors,
 )
+from stream_al.io.redis_faults import label_entry
 from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
@@ -382,7 +384,7 @@ class RedisStore:
         claimed = (reply[1] if reply else None) or []
         return [(_text(entry_id), fields) for entry_id, fields in claimed if fields]
 
-    def read_labels(self, count: int) -> list[Entry]:
+    def read_labels(self, count: int) -> list[tuple[str, str | Unreadable]]:
         key, group = self.keys.labels, LABELS_GROUP
         entries: list[tuple[str, dict[bytes, bytes] | None]] = []
         if self._recover_labels:  # what this replica read before it stopped
@@ -395,13 +397,7 @@ class RedisStore:
             entries = list(self._claim(key, group, count))
         if not entries:
             entries = self._read_group(key, group, ">", count)
-        out: list[Entry] = []
-        for entry_id, fields in entries:
-            if fields is None or b"label" not in fields:
-                self.client.xack(key, group, entry_id)  # deleted or foreign: nothing to do
-                continue
-            out.append((entry_id, _text(fields[b"label"])))
-        return out
+        return [(entry_id, label_entry(fields)) for entry_id, fields in entries]
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
         return self.join_many([(entry_id, item_id, label)])[0]

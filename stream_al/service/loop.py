@@ -37,7 +37,7 @@ from stream_al.core.feature_kinds import InvalidFeatures
 from stream_al.core.learner import ActiveLearner, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
-from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore
+from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, Unreadable
 from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label, prediction_json
 from stream_al.service.routing import queue_request
@@ -297,19 +297,31 @@ class LabelLoop:
     # -- labels ------------------------------------------------------------------------
 
     def process_labels(self, max_count: int = 500) -> int:
-        """Join up to ``max_count`` waiting labels into the train log; returns how many."""
+        """Join up to ``max_count`` waiting labels into the train log; returns how many.
+
+        An entry the store could not read, a label that fails validation, or one whose
+        handling raised (the last line of defence) is dead-lettered with its reason.
+        """
         joined = 0
         valid: list[tuple[str, str, str]] = []
         raws: list[str] = []
         for entry_id, raw in self.store.read_labels(max_count):
+            origin = f"labels:{entry_id}"
+            if isinstance(raw, Unreadable):
+                self._reject(entry_id, origin, "invalid", raw.reason, raw.payload)
+                continue
             try:
                 label = Label.model_validate_json(raw)
+                if label.ts is None:
+                    label = label.model_copy(update={"ts": self.clock()})
+                valid.append((entry_id, label.id, label.model_dump_json()))
             except ValidationError as exc:
-                self._reject(entry_id, f"labels:{entry_id}", "invalid", _error_text(exc), raw)
+                self._reject(entry_id, origin, "invalid", _error_text(exc), raw)
                 continue
-            if label.ts is None:
-                label = label.model_copy(update={"ts": self.clock()})
-            valid.append((entry_id, label.id, label.model_dump_json()))
+            except Exception as exc:  # whatever it was: this label only
+                error = f"could not read this label: {type(exc).__name__}: {exc}"
+                self._reject(entry_id, origin, "invalid", error, raw)
+                continue
             raws.append(raw)
         outcomes = self.store.join_many(valid)
         for (entry_id, _, _), raw, (outcome, _) in zip(valid, raws, outcomes, strict=True):

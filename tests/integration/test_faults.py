@@ -174,3 +174,29 @@ def test_events_the_model_cannot_take_are_dead_lettered_and_serve_goes_on(
     assert serve.metric("stream_al_events_total", outcome="invalid") == len(poison)
     assert serve.terminate() == 0
     assert deployment.serve().alive()  # and a restart has nothing to crash on
+
+
+# -- 5 and 7. label-stream entries the store cannot read -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"label": b'{"id": "a", "label": "\xff\xfe"}'}, "not UTF-8"),  # 5
+        ({"answer": json.dumps({"id": "a", "label": "cat"})}, "no 'label' field"),  # 7
+    ],
+    ids=["not-utf8", "no-label-field"],
+)
+def test_a_label_entry_the_store_cannot_read_is_dead_lettered_and_acknowledged(
+    deployment: Deployment, fields: dict[str, bytes | str], reason: str
+) -> None:
+    serve = deployment.serve()
+    labels = f"{deployment.prefix}:labels"
+    deployment.redis().xadd(labels, fields)  # type: ignore[arg-type]
+    wait_for(lambda: serve.metric("stream_al_labels_total", outcome="invalid") >= 1, 30)
+    [letter] = _redis_dead_letters(deployment)
+    assert reason in letter["error"] and letter["source"].startswith("labels:")
+    assert deployment.redis().xpending(labels, "serve")["pending"] == 0
+    assert serve.alive()
+    assert serve.terminate() == 0
+    assert deployment.serve().alive()  # nothing left pending to crash a restart

@@ -1,0 +1,42 @@
+"""What the Redis store does when Redis is not what it expects (docs/design.md, "Delivery
+and state"): entries it cannot read.
+
+- A label-stream entry that is not a UTF-8 ``label`` field is read as
+  :class:`~stream_al.io.base.Unreadable` (:func:`label_entry`), for a dead letter.
+
+Examples
+--------
+>>> label_entry({b"label": b'{"id": "a"}'})
+'{"id": "a"}'
+>>> label_entry({b"label": b"\\xff"}).reason.startswith("label is not UTF-8 text")
+True
+>>> print(label_entry({b"answer": b"cat"}).reason)
+label-stream entry has no 'label' field (fields: 'answer')
+
+"""
+
+from __future__ import annotations
+
+from stream_al.io.base import Unreadable
+
+__all__ = ["label_entry", "lenient"]
+
+
+def lenient(value: bytes) -> str:
+    """Bytes as text, whatever they hold (undecodable bytes as ``\\xNN``)."""
+    return value.decode("utf-8", errors="backslashreplace")
+
+
+def label_entry(fields: dict[bytes, bytes] | None) -> str | Unreadable:
+    """A label-stream entry's ``label`` field as text, or why it cannot be read."""
+    if fields is None:
+        return Unreadable("label-stream entry deleted before serve read it", "")
+    raw = fields.get(b"label")
+    if raw is None:
+        names = ", ".join(repr(lenient(k)) for k in fields) or "none"
+        shown = {lenient(k): lenient(v) for k, v in fields.items()}
+        return Unreadable(f"label-stream entry has no 'label' field (fields: {names})", str(shown))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Unreadable(f"label is not UTF-8 text: {exc}", lenient(raw))

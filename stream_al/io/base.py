@@ -247,6 +247,11 @@ class LabelStore(Protocol):
         """Up to ``count`` train-log entries after ``after`` (from the start when None)."""
         ...
 
+    def skip_train_log_entry(self, entry_id: str, dead_letter: str) -> bool:
+        """Record that train-log entry ``entry_id`` cannot be learned: its dead letter, once
+        for every replica and replay that skips it. True if this call recorded it."""
+        ...
+
 
 class WorkerQueue(Protocol):
     """What a labeling worker needs: take items, give labels back."""

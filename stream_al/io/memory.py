@@ -70,6 +70,7 @@ class MemoryStore:
         self._labels_read = 0
         self._labels_unacked: dict[str, str] = {}
         self._train_log: list[TrainLogEntry] = []
+        self._skipped: set[str] = set()  # train-log entries that cannot be learned
         self._checkpoints: dict[str, Checkpoint] = {}
         self.dead_letters: list[str] = []
 
@@ -149,6 +150,13 @@ class MemoryStore:
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         start = _position(after)
         return self._train_log[start : start + count]
+
+    def skip_train_log_entry(self, entry_id: str, dead_letter: str) -> bool:
+        if entry_id in self._skipped:
+            return False
+        self._skipped.add(entry_id)
+        self.dead_letters.append(dead_letter)
+        return True
 
     @property
     def unacknowledged_labels(self) -> int:

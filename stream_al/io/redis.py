@@ -30,7 +30,7 @@ from stream_al.io.base import (
     tier_slots,
     translate_errors,
 )
-from stream_al.io.redis_faults import label_entry
+from stream_al.io.redis_faults import label_entry, lenient
 from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
@@ -38,6 +38,13 @@ __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect"
 WORKERS_GROUP = "workers"
 LABELS_GROUP = "serve"
 DEAD_LETTERS_MAXLEN = 100_000
+
+# A train-log entry's dead letter, written once whichever replica (or replay) skips it first.
+_SKIP = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'dead_letter', ARGV[2])
+return 1
+"""
 
 _ENQUEUE = """
 local current = redis.call('GET', KEYS[1])
@@ -287,6 +294,7 @@ class RedisStore:
         self._enqueue = client.register_script(_ENQUEUE)
         self._join = client.register_script(_JOIN)
         self._keep = client.register_script(_KEEP)
+        self._skip = client.register_script(_SKIP)
         self._recover_labels = True
         self._checkpoints_indexed = False
         # Per queue, where this worker's own unfinished items are read from after a
@@ -442,10 +450,19 @@ class RedisStore:
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         start = f"({after}" if after else "-"
         entries = self.client.xrange(self.keys.train_log, min=start, max="+", count=count)
+        # Leniently: an entry that is not what serve wrote fails to learn, and is skipped.
         return [
-            TrainLogEntry(_text(entry_id), _text(fields[b"item"]), _text(fields[b"label"]))
+            TrainLogEntry(
+                _text(entry_id),
+                lenient(fields.get(b"item", b"")),
+                lenient(fields.get(b"label", b"")),
+            )
             for entry_id, fields in entries
         ]
+
+    def skip_train_log_entry(self, entry_id: str, dead_letter: str) -> bool:
+        keys = [self.keys.train_log_skipped, self.keys.dead_letters]
+        return bool(self._skip(keys=keys, args=[entry_id, dead_letter, DEAD_LETTERS_MAXLEN]))
 
     # -- worker side -------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 ``P:checkpoints``              set of the replicas with a checkpoint (found without a scan
                                of the keyspace, which the ``labeled`` keys make large)
 ``P:dead_letters``             labels that could not be used, with the reason, a stream
+                               (and train-log entries no model can learn, once each)
+``P:train_log_skipped``        set of the train-log entries skipped as unlearnable
 ``P:audit``                    every query and every label (fields ``kind``, ``id``,
                                ``body``), a stream capped at ``audit_maxlen`` (0: none)
 ``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old)
@@ -44,6 +46,7 @@ class RedisKeys:
         self.train_log = f"{prefix}:train_log"
         self.pending_index = f"{prefix}:pending_index"
         self.dead_letters = f"{prefix}:dead_letters"
+        self.train_log_skipped = f"{prefix}:train_log_skipped"
         self.audit = f"{prefix}:audit"
         self.agreement = f"{prefix}:agreement"
         self.queue_stats = f"{prefix}:queue_stats"

@@ -40,6 +40,7 @@ class Metrics:
     batch_duration: Histogram
     consumer_lag: Gauge
     train_log_applied: Counter
+    train_log_skipped: Counter
     last_checkpoint: Gauge
     model_info: Gauge
 
@@ -145,6 +146,13 @@ class Metrics:
             train_log_applied=Counter(
                 p + "train_log_applied",
                 "Train-log entries learned (replayed ones included).",
+                registry=reg,
+            ),
+            train_log_skipped=Counter(
+                p + "train_log_skipped",
+                "Train-log entries that cannot be learned (a feature of another kind than "
+                "the model learned, ...): skipped by every replica and replay alike, "
+                "dead-lettered once in Redis.",
                 registry=reg,
             ),
             last_checkpoint=Gauge(

@@ -37,7 +37,7 @@ from stream_al.core.feature_kinds import InvalidFeatures
 from stream_al.core.learner import ActiveLearner, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
-from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, Unreadable
+from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, TrainLogEntry, Unreadable
 from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label, prediction_json
 from stream_al.service.routing import queue_request
@@ -139,6 +139,9 @@ class LabelLoop:
         self.events = Counter(dict.fromkeys(EVENT_OUTCOMES, 0))
         self.label_outcomes = Counter(dict.fromkeys(LABEL_OUTCOMES, 0))
         self.applied = 0
+        self.skipped = 0  # train-log entries that could not be learned
+        # Dead letters of skipped train-log entries not written yet (Redis away).
+        self._skipped: list[tuple[str, str]] = []
         # Called with (item, label) for each learned train-log entry (benchmarks, audits).
         self.on_learned: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self._accuracy: dict[str, deque[bool]] = {
@@ -355,33 +358,66 @@ class LabelLoop:
             self.metrics.labels.labels(outcome=outcome).inc()
 
     def apply_train_log(self, max_count: int = 1000) -> int:
-        """Learn the train-log entries after the last applied one, in order."""
+        """Learn the train-log entries after the last applied one, in order; returns how
+        many were read.
+
+        An entry the learner cannot learn (it raised, e.g. a feature of another kind than
+        it learned) is skipped, counted, and dead-lettered once for all replicas: each
+        replica and each replay skips it the same way, so their models stay equal.
+        """
+        self._record_skipped()  # what an earlier call could not write
         entries = self.store.read_train_log(self.last_applied, max_count)
-        learner, metrics = self.learner, self.metrics
+        learned = 0
         for entry in entries:
-            item, label = from_json(entry.item), from_json(entry.label)
-            drifts, swaps = learner.n_drifts, learner.n_swaps
-            at_random = item.get("reason") == QUERY_RANDOM
-            learner.learn(item["features"], label["label"], item["prediction"], at_random)
+            try:
+                self._learn(entry)
+                learned += 1
+            except Exception as exc:  # the same entry fails the same way on every replica
+                self._skip(entry, exc)
             self.last_applied = entry.entry_id
-            if self.on_learned is not None:
-                self.on_learned(item, label)
-            correct = item["prediction"] == label["label"]
-            self._accuracy["labeled"].append(correct)
-            if at_random:
-                self._accuracy["random"].append(correct)
-            if metrics is not None:
-                if learner.n_drifts > drifts:
-                    metrics.drift_detections.labels(detector="adwin").inc()
-                if learner.n_swaps > swaps:
-                    metrics.drift_detections.labels(detector="challenger").inc()
-                delay = (label.get("ts") or 0.0) - (item.get("enqueued_at") or 0.0)
-                if math.isfinite(delay) and delay >= 0:
-                    metrics.label_delay.observe(delay)
         self.applied += len(entries)
-        if metrics is not None and entries:
-            metrics.train_log_applied.inc(len(entries))
+        if self.metrics is not None and learned:
+            self.metrics.train_log_applied.inc(learned)
+        self._record_skipped()
         return len(entries)
+
+    def _learn(self, entry: TrainLogEntry) -> None:
+        item, label = from_json(entry.item), from_json(entry.label)
+        learner, metrics = self.learner, self.metrics
+        drifts, swaps = learner.n_drifts, learner.n_swaps
+        at_random = item.get("reason") == QUERY_RANDOM
+        learner.learn(item["features"], label["label"], item["prediction"], at_random)
+        if self.on_learned is not None:
+            self.on_learned(item, label)
+        correct = item["prediction"] == label["label"]
+        self._accuracy["labeled"].append(correct)
+        if at_random:
+            self._accuracy["random"].append(correct)
+        if metrics is not None:
+            if learner.n_drifts > drifts:
+                metrics.drift_detections.labels(detector="adwin").inc()
+            if learner.n_swaps > swaps:
+                metrics.drift_detections.labels(detector="challenger").inc()
+            delay = (label.get("ts") or 0.0) - (item.get("enqueued_at") or 0.0)
+            if math.isfinite(delay) and delay >= 0:
+                metrics.label_delay.observe(delay)
+
+    def _skip(self, entry: TrainLogEntry, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, InvalidFeatures) else f"{type(exc).__name__}: {exc}"
+        error = f"train-log entry {entry.entry_id} cannot be learned, skipped: {reason}"
+        log.warning("%s", error)
+        payload = f'{{"item": {entry.item}, "label": {entry.label}}}'
+        origin = f"train_log:{entry.entry_id}"
+        self._skipped.append((entry.entry_id, dead_letter(origin, error, payload, self.clock())))
+        self.skipped += 1
+        if self.metrics is not None:
+            self.metrics.train_log_skipped.inc()
+
+    def _record_skipped(self) -> None:
+        while self._skipped:
+            entry_id, letter = self._skipped[0]
+            self.store.skip_train_log_entry(entry_id, letter)
+            self._skipped.pop(0)
 
     def replay(self, after: str | None, progress: Callable[[], None] = lambda: None) -> int:
         """Learn the whole train log after ``after`` (a checkpoint's last entry, None for

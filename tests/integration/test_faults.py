@@ -17,6 +17,7 @@ from stream_al.service.runner import Service
 from tests.integration.conftest import Broker, RedisServer
 from tests.integration.deployment import (
     BACKENDS,
+    KEY,
     Deployment,
     Proc,
     close_service,
@@ -174,6 +175,59 @@ def test_events_the_model_cannot_take_are_dead_lettered_and_serve_goes_on(
     assert serve.metric("stream_al_events_total", outcome="invalid") == len(poison)
     assert serve.terminate() == 0
     assert deployment.serve().alive()  # and a restart has nothing to crash on
+
+
+# -- 4. a train-log entry no model can learn -------------------------------------------------
+
+
+def test_a_train_log_entry_that_cannot_be_learned_is_skipped_alike_by_every_replica(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    deployment.settings.update(
+        {
+            "STREAM_AL_LEARNER__BUDGET": "1.0",
+            "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
+            # No checkpoint before the end: a new replica replays the whole log.
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "3600",
+            "STREAM_AL_CHECKPOINT__EVERY_LABELS": "1000000",
+        }
+    )
+    # As an older serve would have joined it: a cold model asks for everything.
+    poison = {"id": "big", "features": {"x": int("9" * 400)}, "prediction": None}
+    r, log_key = deployment.redis(), f"{deployment.prefix}:train_log"
+    r.xadd(log_key, {"item": json.dumps(poison), "label": json.dumps({"id": "big", "label": 1})})
+    r1 = deployment.serve("r1")
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:sea-drift", 300, truth)
+    deployment.worker(truth)
+    deployment.wait_until_settled(ids, timeout=90)
+    assert r1.alive(), r1.output()[-3000:]
+    r2 = deployment.serve("r2")  # a new replica replays the whole log, the poison included
+    entries = len(deployment.store().read_train_log(None, 10**6))
+    for proc in (r1, r2):
+        wait_for(
+            lambda proc=proc: (
+                proc.metric("stream_al_train_log_applied_total")
+                + proc.metric("stream_al_train_log_skipped_total")
+                >= entries
+            ),
+            60,
+            what="the whole log applied",
+        )
+        assert proc.metric("stream_al_train_log_skipped_total") == 1
+    [letter] = _redis_dead_letters(deployment)  # once, whoever skipped it first
+    assert letter["source"].startswith("train_log:") and "'x'" in letter["error"]
+    assert "400 digits" in letter["error"]
+    assert r1.terminate() == 0 and r2.terminate() == 0
+    from stream_al.io.checkpoints import restore_checkpoint
+
+    store = deployment.store()
+    digests = set()
+    for replica in ("r1", "r2"):
+        checkpoint = store.load(replica)
+        assert checkpoint is not None
+        digests.add(restore_checkpoint(checkpoint, KEY.encode()).model_digest())
+    assert len(digests) == 1
 
 
 # -- 5 and 7. label-stream entries the store cannot read -----------------------------------

@@ -4,7 +4,8 @@ Nested settings use ``__``: ``STREAM_AL_LEARNER__BUDGET=0.05``,
 ``STREAM_AL_LEARNER__DRIFT__RESTART=reset``. A TOML file (``--config``) may hold the same
 settings in sections (``[learner]``, ``[kafka]``, ...); the environment wins over the
 file, and command-line flags win over both. Secrets (the Redis and SASL passwords, the
-checkpoint key) are ``SecretStr``: they print as ``**********``.
+checkpoint key, tokens) are :data:`Secret`: they print as ``**********``, and one set to
+nothing is refused (serve also wants a checkpoint key of at least 16 bytes).
 
 Examples
 --------
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -52,6 +54,7 @@ from stream_al.core.strategies import STRATEGIES, make_strategy
 from stream_al.core.uncertainty import NAMES
 
 __all__ = [
+    "MIN_CHECKPOINT_KEY_BYTES",
     "CheckpointSettings",
     "DriftSettings",
     "KafkaSettings",
@@ -59,6 +62,7 @@ __all__ = [
     "LearnerSettings",
     "MetricsSettings",
     "RedisSettings",
+    "Secret",
     "ServiceSettings",
     "Settings",
     "WorkerSettings",
@@ -66,6 +70,19 @@ __all__ = [
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _not_empty(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value():
+        raise ValueError("is set but empty: give the secret, or unset the variable")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+"""A secret setting: prints as ``**********``; set to nothing, it is refused (an empty
+password or key is a mistake, e.g. an unset variable interpolated into a file)."""
+
+MIN_CHECKPOINT_KEY_BYTES = 16
 
 
 def _fields_of(
@@ -252,7 +269,7 @@ class KafkaSettings(BaseModel):
     )
     sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512.")
     sasl_username: str | None = Field(None, description="SASL user name.")
-    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    sasl_password: Secret | None = Field(None, description="SASL password (secret).")
     ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
     ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
     ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
@@ -309,7 +326,7 @@ class RedisSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) URL.")
-    password: SecretStr | None = Field(None, description="Redis password (secret).")
+    password: Secret | None = Field(None, description="Redis password (secret).")
     prefix: str = Field("stream_al", min_length=1, description="Prefix of every key.")
     ssl_ca_certs: str | None = Field(None, description="CA bundle for rediss:// URLs.")
     socket_timeout: float = Field(5.0, gt=0, description="Seconds before a call gives up.")
@@ -395,7 +412,7 @@ class CheckpointSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    key: SecretStr | None = Field(
+    key: Secret | None = Field(
         None, description="HMAC key that signs checkpoints (secret; required by serve)."
     )
     every_labels: int = Field(1000, ge=1, description="Checkpoint after this many labels.")
@@ -427,7 +444,7 @@ class LabelStudioSettings(BaseModel):
     url: str = Field(
         "http://127.0.0.1:8080", description="Label Studio's address (the label-studio oracle)."
     )
-    token: SecretStr | None = Field(
+    token: Secret | None = Field(
         None,
         description="Label Studio personal access token, or legacy API token (secret; "
         "required by the label-studio oracle).",
@@ -458,7 +475,7 @@ class LabelStudioSettings(BaseModel):
     webhook_port: int = Field(
         8601, ge=0, le=65535, description="Port of the Label Studio webhook endpoint."
     )
-    webhook_secret: SecretStr | None = Field(
+    webhook_secret: Secret | None = Field(
         None, description="Shared secret Label Studio sends the webhook (secret; optional)."
     )
 
@@ -479,7 +496,7 @@ class WorkerSettings(BaseModel):
     tier: Literal["crowd", "expert"] = Field("crowd", description="Which tier's items to label.")
     web_host: str = Field("127.0.0.1", description="Bind address of the web labeling page.")
     web_port: int = Field(8600, ge=0, le=65535, description="Port of the web labeling page.")
-    web_token: SecretStr | None = Field(
+    web_token: Secret | None = Field(
         None, description="Access token of the web labeling page (secret; required by it)."
     )
     undo_seconds: float = Field(

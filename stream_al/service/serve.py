@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from stream_al.config import Settings
+from stream_al.config import MIN_CHECKPOINT_KEY_BYTES, Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.data.histories import WarmStart, parse_warm_start, warm_up
 from stream_al.errors import CheckpointError, ConfigurationError, ModelFileError
@@ -54,6 +54,14 @@ def _checkpoint_key(settings: Settings) -> bytes:
             "(any long random string, the same for every replica)"
         )
     return settings.checkpoint.key.get_secret_value().encode()
+
+
+def _long_enough(key: bytes) -> None:
+    if len(key) < MIN_CHECKPOINT_KEY_BYTES:
+        raise ConfigurationError(
+            f"STREAM_AL_CHECKPOINT__KEY is {len(key)} bytes long: serve needs at least "
+            f"{MIN_CHECKPOINT_KEY_BYTES} (e.g. head -c 32 /dev/urandom | base64)"
+        )
 
 
 def _warm_start(settings: Settings) -> WarmStart | None:
@@ -127,6 +135,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     """Run the service until a signal; returns the exit code."""
     key = _checkpoint_key(settings)
     _warm_start(settings)  # a bad spec is refused before anything connects
+    _long_enough(key)
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()

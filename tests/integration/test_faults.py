@@ -254,3 +254,22 @@ def test_a_label_entry_the_store_cannot_read_is_dead_lettered_and_acknowledged(
     assert serve.alive()
     assert serve.terminate() == 0
     assert deployment.serve().alive()  # nothing left pending to crash a restart
+
+
+# -- 6. empty and short secrets --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("STREAM_AL_CHECKPOINT__KEY", "", "empty"),
+        ("STREAM_AL_CHECKPOINT__KEY", "too-short", "at least 16"),
+        ("STREAM_AL_REDIS__PASSWORD", "", "empty"),
+    ],
+)
+def test_an_empty_or_short_secret_is_refused_at_start(
+    deployment: Deployment, variable: str, value: str, says: str
+) -> None:
+    serve = deployment.serve(wait_ready=False, **{variable: value})
+    assert serve.popen.wait(timeout=30) == 2
+    assert variable in serve.output() and says in serve.output()

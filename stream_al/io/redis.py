@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.exceptions import NoPermissionError
 
 from stream_al.config import Settings
 from stream_al.errors import StoreUnavailable
@@ -30,7 +31,7 @@ from stream_al.io.base import (
     tier_slots,
     translate_errors,
 )
-from stream_al.io.redis_faults import label_entry, lenient
+from stream_al.io.redis_faults import credentials_refused, label_entry, lenient
 from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
@@ -249,6 +250,7 @@ def _stream_id(value: str | None) -> tuple[int, int]:
 
 
 @translate_errors((redis.ConnectionError, redis.TimeoutError), StoreUnavailable, "redis")
+@translate_errors((redis.AuthenticationError, NoPermissionError), credentials_refused, "redis")
 class RedisStore:
     """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and
     :class:`~stream_al.io.base.CheckpointStore` on one Redis server.

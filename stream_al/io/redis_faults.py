@@ -1,6 +1,8 @@
 """What the Redis store does when Redis is not what it expects (docs/design.md, "Delivery
-and state"): entries it cannot read.
+and state"): credentials it refuses, entries it cannot read.
 
+- Refused credentials are not an outage: :func:`credentials_refused` turns them into a
+  :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2).
 - A label-stream entry that is not a UTF-8 ``label`` field is read as
   :class:`~stream_al.io.base.Unreadable` (:func:`label_entry`), for a dead letter.
 
@@ -17,9 +19,10 @@ label-stream entry has no 'label' field (fields: 'answer')
 
 from __future__ import annotations
 
+from stream_al.errors import ConfigurationError
 from stream_al.io.base import Unreadable
 
-__all__ = ["label_entry", "lenient"]
+__all__ = ["credentials_refused", "label_entry", "lenient"]
 
 
 def lenient(value: bytes) -> str:
@@ -40,3 +43,11 @@ def label_entry(fields: dict[bytes, bytes] | None) -> str | Unreadable:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Unreadable(f"label is not UTF-8 text: {exc}", lenient(raw))
+
+
+def credentials_refused(message: str) -> ConfigurationError:
+    """Redis refused the password (or the user's permissions): a setting to fix."""
+    return ConfigurationError(
+        f"{message}: Redis refused the credentials; check STREAM_AL_REDIS__PASSWORD (and a "
+        "user name in STREAM_AL_REDIS__URL)"
+    )

@@ -273,3 +273,25 @@ def test_an_empty_or_short_secret_is_refused_at_start(
     serve = deployment.serve(wait_ready=False, **{variable: value})
     assert serve.popen.wait(timeout=30) == 2
     assert variable in serve.output() and says in serve.output()
+
+
+# -- 8. a Redis password missing or wrong ----------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [None, "not-the-password"], ids=["missing", "wrong"])
+def test_a_redis_password_missing_or_wrong_fails_at_start_naming_the_setting(
+    deployment: Deployment,
+    redis_server: Callable[..., RedisServer],
+    tmp_path: Path,
+    given: str | None,
+) -> None:
+    server = redis_server(password="the-right-redis-password")
+    deployment.redis_url = server.url
+    settings = {} if given is None else {"STREAM_AL_REDIS__PASSWORD": given}
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n")
+    serve = deployment.serve(wait_ready=False, **settings)
+    worker = deployment.worker(truth, **settings)
+    for proc in (serve, worker):
+        assert proc.popen.wait(timeout=30) == 2, proc.output()[-2000:]
+        assert "STREAM_AL_REDIS__PASSWORD" in proc.output()

@@ -36,6 +36,7 @@ __all__ = [
     "EventSource",
     "JoinOutcome",
     "LabelStore",
+    "ProbedEventSource",
     "Publisher",
     "ServiceStore",
     "TrainLogEntry",
@@ -323,6 +324,15 @@ class EventSource(Protocol):
     def lag(self) -> dict[int, int]: ...
 
     def close(self) -> None: ...
+
+
+class ProbedEventSource(EventSource, Protocol):
+    """An event source that can say, without I/O, whether its broker answers now (serve's
+    readiness follows it every turn)."""
+
+    def unavailable(self) -> str | None:
+        """Why the broker does not answer (None: it does)."""
+        ...
 
 
 class Publisher(DeadLetterSink, Protocol):

@@ -98,8 +98,22 @@ class EventSource:
     def assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment())
 
+    def unavailable(self) -> str | None:
+        """Why Kafka does not answer now (None: it does), from the state of the consumer's
+        connections: no request, so the loop may ask every turn."""
+        return _disconnected(self.consumer)
+
     def close(self) -> None:
         self.consumer.close(autocommit=False)
+
+
+def _disconnected(consumer: KafkaConsumer) -> str | None:
+    # kafka-python has no public view of its connections: the client's own table of them
+    # (connected() reads a state field, no lock, no I/O).
+    client = consumer._client
+    if any(conn.connected() for conn in list(client._conns.values())):
+        return None
+    return "kafka: no connection to any broker"
 
 
 Record = tuple[str, bytes | None, bytes]

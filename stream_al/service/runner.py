@@ -54,6 +54,9 @@ class Service:
     polled batch is decided and completed before the next poll, never dropped and never
     decided twice, and offsets are committed only after its side effects are durable.
 
+    Readiness is false while a failure is being retried, and while ``probe()`` (the
+    event source's view of its broker connections) names a reason.
+
     :meth:`stop` (the first SIGTERM/SIGINT) lets the current turn finish, then commits,
     checkpoints and returns.
     """
@@ -79,6 +82,7 @@ class Service:
         publish_predictions: bool = True,
         clock: Callable[[], float] = time.time,
         routing: Routing | None = None,
+        probe: Callable[[], str | None] | None = None,
     ):
         self.replica = replica
         self.source = source
@@ -92,6 +96,7 @@ class Service:
         self.trim_train_log = trim_train_log
         self.labels_per_loop = labels_per_loop
         self.clock = clock
+        self.probe = probe
         self.loop = LabelLoop(
             learner,
             store=store,
@@ -253,7 +258,10 @@ class Service:
                 log.warning("%s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
                 sleep(delay)
             else:
-                if not self.health.ready:
+                problem = self.probe() if self.probe is not None else None
+                if problem is not None:
+                    self.health.set_ready(False, problem)
+                elif not self.health.ready:
                     self.health.set_ready(True)
                 backoff.reset()
         self.shutdown(sleep)

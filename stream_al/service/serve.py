@@ -173,6 +173,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             store=store,
             metrics=metrics,
             health=health,
+            probe=source.unavailable,
         )
         if start.stopping:
             service.stop()

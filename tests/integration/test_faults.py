@@ -295,3 +295,38 @@ def test_a_redis_password_missing_or_wrong_fails_at_start_naming_the_setting(
     for proc in (serve, worker):
         assert proc.popen.wait(timeout=30) == 2, proc.output()[-2000:]
         assert "STREAM_AL_REDIS__PASSWORD" in proc.output()
+
+
+# -- 9. readiness within seconds of losing Kafka or Redis ------------------------------------
+
+
+def _unready_within(serve: Proc, seconds: float) -> float:
+    gone = time.monotonic()
+    wait_for(lambda: not serve.ready(), seconds, interval=0.1, what="readyz to answer 503")
+    return time.monotonic() - gone
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readyz_turns_503_within_seconds_of_losing_kafka(
+    deployment: Deployment, broker: Broker
+) -> None:
+    serve = deployment.serve()
+    deployment.produce_raw(_events(20))
+    wait_for(lambda: len(_predicted(deployment)) >= 20, 30)
+    broker.stop()
+    _unready_within(serve, 5.0)
+    broker.start()
+    wait_for(serve.ready, 60, what="ready again")
+    assert serve.alive()
+
+
+def test_readyz_turns_503_within_seconds_of_losing_redis(
+    deployment: Deployment, redis_server: Callable[..., RedisServer]
+) -> None:
+    server = redis_server(durable=True)
+    deployment.redis_url = server.url
+    serve = deployment.serve()
+    server.kill()
+    _unready_within(serve, 5.0)
+    server.start()
+    wait_for(serve.ready, 30, what="ready again")

@@ -64,6 +64,22 @@ def _long_enough(key: bytes) -> None:
         )
 
 
+def _health_server(settings: Settings, metrics: Metrics, health: Health) -> HealthServer | None:
+    host, port = settings.metrics.host, settings.metrics.port
+    if not port:
+        return None
+    try:
+        server = HealthServer(metrics.registry, health, host, port).start()
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        raise ConfigurationError(
+            f"STREAM_AL_METRICS__PORT={port}: cannot listen on {host}:{port} "
+            f"({exc.strerror or exc}; another process may hold the port, or set "
+            "STREAM_AL_METRICS__HOST / __PORT)"
+        ) from None
+    log.info("metrics and health on http://%s:%d", host, server.port)
+    return server
+
+
 def _warm_start(settings: Settings) -> WarmStart | None:
     spec = settings.service.warm_start
     if not spec:
@@ -139,12 +155,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()
-    server = None
-    if settings.metrics.port:
-        server = HealthServer(
-            metrics.registry, health, settings.metrics.host, settings.metrics.port
-        ).start()
-        log.info("metrics and health on http://%s:%d", settings.metrics.host, server.port)
+    server = _health_server(settings, metrics, health)
     start = _Start(settings, key, health)
     install_signals(start.stop)
     try:

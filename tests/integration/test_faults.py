@@ -4,6 +4,7 @@ servers. Every test here failed on the code before the fix it guards."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -330,3 +331,19 @@ def test_readyz_turns_503_within_seconds_of_losing_redis(
     _unready_within(serve, 5.0)
     server.start()
     wait_for(serve.ready, 30, what="ready again")
+
+
+# -- 10. a busy metrics port ------------------------------------------------------------------
+
+
+def test_a_busy_metrics_port_fails_at_start_naming_the_setting_and_the_port(
+    deployment: Deployment,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = deployment.env(STREAM_AL_METRICS__PORT=str(port))
+        serve = deployment._start(["serve"], "serve-busy-port", env, None)
+        assert serve.popen.wait(timeout=30) == 2
+    assert "STREAM_AL_METRICS__PORT" in serve.output() and str(port) in serve.output()

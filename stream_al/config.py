@@ -415,6 +415,11 @@ class CheckpointSettings(BaseModel):
     key: Secret | None = Field(
         None, description="HMAC key that signs checkpoints (secret; required by serve)."
     )
+    dir: Path | None = Field(
+        None,
+        description="Directory (a mounted volume) that keeps a copy of every checkpoint; "
+        "serve restarts from it when Redis has none (unset: checkpoints in Redis only).",
+    )
     every_labels: int = Field(1000, ge=1, description="Checkpoint after this many labels.")
     every_seconds: float = Field(60.0, gt=0, description="...or after this many seconds.")
     trim_train_log: bool = Field(

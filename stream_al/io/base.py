@@ -31,6 +31,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointStore",
     "DeadLetterSink",
+    "DurableCheckpoints",
     "EnqueueRequest",
     "Entry",
     "EventSource",
@@ -45,7 +46,9 @@ __all__ = [
     "agreement_ratios",
     "check_tier",
     "item_age",
+    "newest_of",
     "queue_slot",
+    "stream_position",
     "tier_slots",
     "translate_errors",
 ]
@@ -186,6 +189,31 @@ class Checkpoint:
     created_at: float
 
 
+def stream_position(entry_id: str | None) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) as a sortable pair; None (nothing) sorts first.
+
+    >>> stream_position("1700000000000-2") > stream_position("1700000000000-1")
+    True
+
+    """
+    if not entry_id:
+        return (0, 0)
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def newest_of(*checkpoints: Checkpoint | None) -> Checkpoint | None:
+    """The checkpoint that contains the most of the train log (the later one on a tie).
+
+    >>> a, b = (Checkpoint("r1", i, b"", "", 0.0) for i in ("5-0", "12-3"))
+    >>> newest_of(a, None, b).train_log_id
+    '12-3'
+
+    """
+    found = [c for c in checkpoints if c is not None]
+    return max(found, key=lambda c: (stream_position(c.train_log_id), c.created_at), default=None)
+
+
 class LabelStore(Protocol):
     """What the serve loop needs: queue, pending items, labels in, train log."""
 
@@ -305,6 +333,18 @@ class CheckpointStore(Protocol):
 
     def trim_train_log(self) -> int:
         """Drop train-log entries every checkpoint already contains; returns how many."""
+        ...
+
+
+class DurableCheckpoints(Protocol):
+    """A second home for the checkpoints that survives Redis (a directory on a volume)."""
+
+    def save(self, checkpoint: Checkpoint) -> None: ...
+
+    def load(self, replica: str) -> Checkpoint | None: ...
+
+    def newest(self) -> Checkpoint | None:
+        """The checkpoint that contains the most of the train log, of any replica."""
         ...
 
 

@@ -10,6 +10,7 @@ pending item without its queue entry or a label half joined. The join script's d
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import redis
 from redis.exceptions import NoPermissionError
 
 from stream_al.config import Settings
-from stream_al.errors import StoreUnavailable
+from stream_al.errors import StoreReset, StoreUnavailable
 from stream_al.io import votes
 from stream_al.io.base import (
     Checkpoint,
@@ -28,10 +29,12 @@ from stream_al.io.base import (
     Unreadable,
     agreement_ratios,
     item_age,
+    newest_of,
+    stream_position,
     tier_slots,
     translate_errors,
 )
-from stream_al.io.redis_faults import credentials_refused, label_entry, lenient
+from stream_al.io.redis_faults import credentials_refused, label_entry, lenient, recreating_groups
 from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
@@ -39,6 +42,9 @@ __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect"
 WORKERS_GROUP = "workers"
 LABELS_GROUP = "serve"
 DEAD_LETTERS_MAXLEN = 100_000
+
+# How often serve's label reads also check that Redis still holds its state (one GET).
+STATE_CHECK_SECONDS = 1.0
 
 # A train-log entry's dead letter, written once whichever replica (or replay) skips it first.
 _SKIP = """
@@ -242,14 +248,8 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _stream_id(value: str | None) -> tuple[int, int]:
-    if not value:
-        return (0, 0)
-    ms, _, seq = value.partition("-")
-    return int(ms), int(seq or 0)
-
-
 @translate_errors((redis.ConnectionError, redis.TimeoutError), StoreUnavailable, "redis")
+@recreating_groups
 @translate_errors((redis.AuthenticationError, NoPermissionError), credentials_refused, "redis")
 class RedisStore:
     """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and
@@ -304,9 +304,12 @@ class RedisStore:
         # Studio bridge) still gets new ones.
         self._recover_items: dict[str, str] = dict.fromkeys(self.keys.queues, "0")
         self._last_claim = 0.0
+        self._state_id: bytes | None = None  # set by ensure_groups
+        self._state_checked = 0.0
 
     def ensure_groups(self) -> None:
-        """Create the consumer groups (and streams) if they do not exist yet."""
+        """Create the consumer groups (and streams) if they do not exist yet, and the
+        state id if there is none; remember the state id."""
         groups = [(key, WORKERS_GROUP) for key in self.keys.queues]
         for key, group in [*groups, (self.keys.labels, LABELS_GROUP)]:
             try:
@@ -314,6 +317,23 @@ class RedisStore:
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+        self.client.set(self.keys.state_id, uuid.uuid4().hex, nx=True)
+        self._state_id = self.client.get(self.keys.state_id)
+
+    def _check_state(self) -> None:
+        """Raise :class:`~stream_al.errors.StoreReset` when the state id changed or went:
+        Redis lost its data since :meth:`ensure_groups`, even if another process has
+        recreated the groups already (so no NOGROUP reply would tell)."""
+        known = self._state_id
+        current = self.client.get(self.keys.state_id)
+        if known is not None and current == known:
+            return
+        self.ensure_groups()
+        if known is not None:
+            raise StoreReset(
+                "redis no longer holds stream-al's state (its state id changed: it lost its "
+                "data); the consumer groups are recreated"
+            )
 
     def ensure_groups_ok(self) -> bool:
         """:meth:`ensure_groups`, returning True (for retry helpers)."""
@@ -396,6 +416,10 @@ class RedisStore:
 
     def read_labels(self, count: int) -> list[tuple[str, str | Unreadable]]:
         key, group = self.keys.labels, LABELS_GROUP
+        now = time.monotonic()
+        if now - self._state_checked >= STATE_CHECK_SECONDS:
+            self._state_checked = now
+            self._check_state()
         entries: list[tuple[str, dict[bytes, bytes] | None]] = []
         if self._recover_labels:  # what this replica read before it stopped
             entries = self._read_group(key, group, "0", count)
@@ -607,8 +631,7 @@ class RedisStore:
         return sorted(_text(r) for r in self.client.smembers(self.keys.checkpoints))
 
     def newest(self) -> Checkpoint | None:
-        found = [c for c in (self.load(r) for r in self._replicas()) if c is not None]
-        return max(found, key=lambda c: _stream_id(c.train_log_id), default=None)
+        return newest_of(*(self.load(r) for r in self._replicas()))
 
     def trim_train_log(self) -> int:
         replicas = self._replicas()
@@ -623,7 +646,7 @@ class RedisStore:
                 ids.append(_text(found))
         if not ids or not all(ids):
             return 0  # a checkpoint before any entry: keep everything
-        oldest = min(ids, key=_stream_id)
+        oldest = min(ids, key=stream_position)
         return int(self.client.xtrim(self.keys.train_log, minid=oldest))
 
 

@@ -20,6 +20,8 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 ``P:dead_letters``             labels that could not be used, with the reason, a stream
                                (and train-log entries no model can learn, once each)
 ``P:train_log_skipped``        set of the train-log entries skipped as unlearnable
+``P:state_id``                 a random id set with the consumer groups: gone or changed,
+                               Redis lost its data (restarted without persistence, flushed)
 ``P:audit``                    every query and every label (fields ``kind``, ``id``,
                                ``body``), a stream capped at ``audit_maxlen`` (0: none)
 ``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old)
@@ -47,6 +49,7 @@ class RedisKeys:
         self.pending_index = f"{prefix}:pending_index"
         self.dead_letters = f"{prefix}:dead_letters"
         self.train_log_skipped = f"{prefix}:train_log_skipped"
+        self.state_id = f"{prefix}:state_id"
         self.audit = f"{prefix}:audit"
         self.agreement = f"{prefix}:agreement"
         self.queue_stats = f"{prefix}:queue_stats"

@@ -41,6 +41,7 @@ class Metrics:
     consumer_lag: Gauge
     train_log_applied: Counter
     train_log_skipped: Counter
+    state_resets: Counter
     last_checkpoint: Gauge
     model_info: Gauge
 
@@ -153,6 +154,13 @@ class Metrics:
                 "Train-log entries that cannot be learned (a feature of another kind than "
                 "the model learned, ...): skipped by every replica and replay alike, "
                 "dead-lettered once in Redis.",
+                registry=reg,
+            ),
+            state_resets=Counter(
+                p + "state_resets",
+                "Times Redis came back without serve's state (restarted without "
+                "persistence, or flushed): serve recreated its groups and restarted from "
+                "the newest checkpoint it found.",
                 registry=reg,
             ),
             last_checkpoint=Gauge(

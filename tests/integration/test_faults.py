@@ -347,3 +347,48 @@ def test_a_busy_metrics_port_fails_at_start_naming_the_setting_and_the_port(
         serve = deployment._start(["serve"], "serve-busy-port", env, None)
         assert serve.popen.wait(timeout=30) == 2
     assert "STREAM_AL_METRICS__PORT" in serve.output() and str(port) in serve.output()
+
+
+# -- 11. Redis comes back without its data ----------------------------------------------------
+
+
+def test_serve_and_worker_survive_a_redis_that_lost_its_data_and_restart_from_a_checkpoint(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = redis_server(durable=False)  # a restart loses everything
+    deployment.redis_url = server.url
+    checkpoints = tmp_path / "checkpoints"
+    deployment.settings.update(
+        {
+            "STREAM_AL_CHECKPOINT__DIR": str(checkpoints),
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "1",
+            "STREAM_AL_LEARNER__BUDGET": "0.5",
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", 1500, truth)
+    before, after = records[:1000], records[1000:]
+    serve = deployment.serve()
+    worker = deployment.worker(truth)
+    deployment.produce_raw(before)
+    deployment.wait_until_settled([i for i, _ in before], timeout=90)
+    wait_for(lambda: deployment.store().load("r1") is not None, 30, what="a checkpoint")
+    learned = serve.metric("stream_al_labels_total", outcome="learned")
+
+    server.kill()
+    server.start()  # empty
+    deployment.produce_raw(after)
+    wait_for(lambda: serve.metric("stream_al_state_resets_total") == 1, 30, what="the reset")
+    wait_for(serve.ready, 30, what="ready again")
+    deployment.wait_until_settled([i for i, _ in records], timeout=90)
+    assert serve.alive() and worker.alive(), serve.output()[-3000:] + worker.output()[-3000:]
+    errors = [line for line in serve.output().splitlines() if "lost its data" in line]
+    assert len(errors) == 1 and "restarted from the checkpoint of r1" in errors[0], errors
+    from urllib.request import urlopen
+
+    with urlopen(f"http://127.0.0.1:{serve.metrics_port}/readyz", timeout=5) as r:
+        assert "redis lost its data" in r.read().decode()
+    assert serve.metric("stream_al_labels_total", outcome="learned") > learned
+    assert (checkpoints / "r1.checkpoint").exists()
+    # A replica started now starts from the checkpoint written after the reset.
+    assert deployment.store().load("r1") is not None

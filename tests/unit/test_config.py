@@ -123,3 +123,23 @@ def test_the_drift_settings_are_the_drift_reaction_s_fields() -> None:
     assert DriftSettings(restart="reset", delta=0.01).reaction() == DriftReaction(
         restart="reset", delta=0.01
     )
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "STREAM_AL_CHECKPOINT__KEY",
+        "STREAM_AL_REDIS__PASSWORD",
+        "STREAM_AL_KAFKA__SASL_PASSWORD",
+        "STREAM_AL_WORKER__WEB_TOKEN",
+        "STREAM_AL_WORKER__LABEL_STUDIO_TOKEN",
+    ],
+)
+def test_a_secret_set_to_nothing_is_a_bad_setting(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "")
+    with pytest.raises(ValueError, match=f"{variable}: .*set but empty"):
+        load_settings()
+    monkeypatch.setenv(variable, "s3cr3t")  # short is the command's business (serve: 16 bytes)
+    assert "s3cr3t" not in repr(load_settings())

@@ -75,9 +75,9 @@ def number_problem(value: Any) -> str | None:
 class FeatureKinds:
     """Per feature, whether the learned examples gave it numbers or text.
 
-    :meth:`check` runs for every event and costs a few hundred nanoseconds for a
-    numeric event (one pass over the values' types at C speed); :meth:`check_example`
-    and :meth:`learn` run for labels only.
+    :meth:`check` runs for every event: for a model that learned no text and an event
+    without text, one pass over the values' types (about 0.3 us for 9 features);
+    :meth:`check_example` and :meth:`learn` run for labels only.
     """
 
     __slots__ = ("numeric", "text")
@@ -93,15 +93,19 @@ class FeatureKinds:
         """Raise :class:`InvalidFeatures` if a feature of ``x`` has the other kind than
         the one learned (features never learned may be anything)."""
         text = self.text
-        if str in set(map(type, x.values())):
-            numeric = self.numeric
-            for name, value in x.items():
-                if type(value) is str and name in numeric:
+        if not text:  # the usual model: only text where it learned a number can clash
+            for value in x.values():
+                if type(value) is str:
+                    break
+            else:
+                return  # no text at all: nothing to clash (one pass, no lookups)
+        numeric = self.numeric
+        for name, value in x.items():
+            if type(value) is str:
+                if name in numeric:
                     raise InvalidFeatures(_other_kind(name, value, "a number"))
-        if text and not text.isdisjoint(x):
-            for name, value in x.items():
-                if type(value) is not str and name in text:
-                    raise InvalidFeatures(_other_kind(name, value, "text"))
+            elif name in text:
+                raise InvalidFeatures(_other_kind(name, value, "text"))
 
     def check_example(self, x: Any) -> None:
         """:meth:`check`, and that ``x`` maps names to numbers (finite, at most

@@ -20,11 +20,13 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import socket
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_origin, get_type_hints
 
 from pydantic import (
     AfterValidator,
@@ -67,6 +69,7 @@ __all__ = [
     "Settings",
     "WorkerSettings",
     "load_settings",
+    "unknown_variables",
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -576,14 +579,128 @@ def variable_name(loc: tuple[int | str, ...]) -> str:
     return "STREAM_AL_" + "__".join(parts).upper()
 
 
+SCRIPT_VARIABLES = frozenset(
+    {"STREAM_AL_CACHE", "STREAM_AL_KAFKA_TIMEOUT", "STREAM_AL_LABEL_STUDIO"}
+)
+"""``STREAM_AL_*`` variables that are not settings: the scripts' own (``scripts/services``,
+``scripts/label-studio``)."""
+
+
+def _sub_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation: Any = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _is_mapping(field: FieldInfo) -> bool:
+    return get_origin(field.annotation) is dict
+
+
+def _known_names(
+    model: type[BaseModel], loc: tuple[str, ...] = ()
+) -> tuple[set[str], set[str], set[str]]:
+    """The variables of ``model``'s settings: ``(settings, sections, mappings)``. A section
+    (``STREAM_AL_LEARNER``) takes JSON; a mapping (``STREAM_AL_LEARNER__STRATEGY_PARAMS``)
+    also takes one variable per key (``..._PARAMS__K``)."""
+    settings: set[str] = set()
+    sections: set[str] = set()
+    mappings: set[str] = set()
+    for name, field in model.model_fields.items():
+        sub = _sub_model(field)
+        if sub is None:
+            settings.add(variable_name((*loc, name)))
+            if _is_mapping(field):
+                mappings.add(variable_name((*loc, name)))
+            continue
+        sections.add(variable_name((*loc, name)))
+        below = _known_names(sub, (*loc, name))
+        settings |= below[0]
+        sections |= below[1]
+        mappings |= below[2]
+    return settings, sections, mappings
+
+
+def _closest(name: str, candidates: set[str] | list[str]) -> str:
+    match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """What is wrong with each ``STREAM_AL_*`` variable of ``environ`` that is no setting,
+    with the closest setting's name (pydantic-settings would ignore it silently).
+
+    >>> unknown_variables({"STREAM_AL_LEARNER_BUDGET": "0.05", "STREAM_AL_CACHE": "/c"})
+    ['unknown setting STREAM_AL_LEARNER_BUDGET; did you mean STREAM_AL_LEARNER__BUDGET?']
+
+    """
+    settings, sections, mappings = _known_names(Settings)
+    problems = []
+    for variable in sorted(environ):
+        name = variable.upper()
+        if not name.startswith("STREAM_AL_") or name in SCRIPT_VARIABLES:
+            continue
+        if name in settings or name in sections:
+            continue
+        if any(name.startswith(mapping + "__") for mapping in mappings):
+            continue
+        problems.append(f"unknown setting {variable}{_closest(name, settings)}")
+    return problems
+
+
+def _worker_keys(model: type[BaseModel]) -> set[str]:
+    """Extra keys a section takes: ``[worker]`` takes Label Studio's flat
+    (``label_studio_url``)."""
+    if model is not WorkerSettings:
+        return set()
+    return {LABEL_STUDIO_PREFIX + name for name in LabelStudioSettings.model_fields}
+
+
+def _unknown_keys(table: dict[str, Any], model: type[BaseModel], where: str) -> list[str]:
+    """What is wrong with each key of a TOML ``table`` that ``model`` does not have."""
+    known = set(model.model_fields) | _worker_keys(model)
+    problems = []
+    for key, value in table.items():
+        field = model.model_fields.get(key)
+        sub = None if field is None else _sub_model(field)
+        path = f"{where}.{key}" if where else key
+        if sub is not None and isinstance(value, dict):
+            problems += _unknown_keys(value, sub, path)
+        elif key not in known and isinstance(value, dict):
+            sections = [f"[{where}.{k}]" if where else f"[{k}]" for k in known]
+            problems.append(f"unknown section [{path}]{_closest(f'[{path}]', sections)}")
+        elif key not in known:
+            place = f"in [{where}]" if where else "at the top (settings go in sections)"
+            problems.append(f"unknown key {key} {place}{_closest(key, known)}")
+    return problems
+
+
+def _check_toml(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read settings: {exc}") from None
+    problems = _unknown_keys(table, Settings, "")
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+
+
 def load_settings(config_file: str | Path | None = None) -> Settings:
     """Settings from the environment and, if given, a TOML file (environment wins).
 
-    Raises ``ValueError`` naming the bad setting(s) in the form users write them.
+    Raises ``ValueError`` naming the bad setting(s) in the form users write them; an
+    unknown ``STREAM_AL_*`` variable or TOML section or key is refused with the closest
+    valid name (a misspelled setting would otherwise be ignored silently).
     """
     global _CONFIG_FILE
     if config_file is not None and not Path(config_file).is_file():
         raise ValueError(f"no such config file: {config_file}")
+    problems = unknown_variables(os.environ)
+    if problems:
+        raise ValueError("; ".join(problems) + " (stream-al settings lists every setting)")
+    if config_file is not None:
+        _check_toml(Path(config_file))
     _CONFIG_FILE = Path(config_file) if config_file is not None else None
     try:
         return Settings()

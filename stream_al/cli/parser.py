@@ -19,6 +19,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from stream_al import __version__
 from stream_al.cli.commands.bench import cmd_bench
 from stream_al.cli.commands.demo import cmd_demo
 from stream_al.cli.commands.evaluate import cmd_evaluate
@@ -52,6 +53,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "few labels that teach the model most.",
         epilog="Settings also come from STREAM_AL_* environment variables; flags win.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
@@ -107,6 +109,15 @@ def _add_quiet(parser: argparse.ArgumentParser, logs: bool = False) -> None:
     parser.add_argument("--quiet", action="store_true", help=what)
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the Kafka client library's own log (hidden otherwise: stream-al "
+        "says what went wrong itself)",
+    )
+
+
 def _add_demo(sub: _Commands, learner: LearnerSettings) -> None:
     demo = _command(
         sub,
@@ -135,6 +146,7 @@ def _add_demo(sub: _Commands, learner: LearnerSettings) -> None:
         help="learning-curve PNG (default stream-al-demo.png if matplotlib is installed)",
     )
     demo.add_argument("--no-plot", action="store_true", help="write no plot")
+    _add_config(demo)
     _add_quiet(demo)
 
 
@@ -180,7 +192,9 @@ def _add_evaluate(sub: _Commands, learner: LearnerSettings) -> None:
     )
     ev.add_argument("--json", metavar="PATH", help="write the report as JSON")
     ev.add_argument("--plot", metavar="PATH", help="write learning curves as PNG")
+    _add_config(ev)
     _add_quiet(ev)
+    _add_verbose(ev)
 
 
 def _bench_learner(learner: LearnerSettings) -> LearnerSettings:
@@ -216,7 +230,9 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         help="alternating rounds; medians are compared (default 5)",
     )
     bench.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    _add_config(bench)
     _add_quiet(bench)
+    _add_verbose(bench)
     t = bench.add_argument_group("throughput")
     t.add_argument(
         "--backend",
@@ -276,6 +292,7 @@ def _add_serve(sub: _Commands) -> None:
     )
     serve.add_argument("--target", metavar="COLUMN", help="label column of a csv: warm start")
     _add_quiet(serve, logs=True)
+    _add_verbose(serve)
 
 
 def _add_model(sub: _Commands) -> None:
@@ -365,6 +382,7 @@ def _add_worker(sub: _Commands) -> None:
         help="stop when the queue stays empty this long",
     )
     _add_quiet(worker, logs=True)
+    _add_verbose(worker)
 
 
 def _add_produce(sub: _Commands) -> None:
@@ -396,6 +414,7 @@ def _add_produce(sub: _Commands) -> None:
     )
     _add_config(produce)
     _add_quiet(produce)
+    _add_verbose(produce)
 
 
 def _add_select(sub: _Commands) -> None:
@@ -427,3 +446,4 @@ def _add_select(sub: _Commands) -> None:
     select.add_argument("--json", metavar="PATH", help="write the report as JSON")
     _add_config(select)
     _add_quiet(select)
+    _add_verbose(select)

@@ -32,6 +32,7 @@ from stream_al.cli.options import add_learner_options, add_stream_options
 from stream_al.cli.report import PROG
 from stream_al.cli.values import at_least, positive
 from stream_al.config import LearnerSettings, Settings
+from stream_al.data.streams import ID_RULE
 
 __all__ = ["build_parser", "config_file"]
 
@@ -188,7 +189,8 @@ def _add_evaluate(sub: _Commands, learner: LearnerSettings) -> None:
         metavar="SPEC",
         help="also run warm-started and compare, same live stream and budget: first:N (the "
         "first N events of --stream are the history, the rest is live), csv:PATH (label "
-        "column --target), topic:NAME (labeled events in Kafka) or model:PATH (a model file)",
+        "column --target), topic:NAME (labeled events in Kafka) or model:PATH (a model file); "
+        + ID_RULE,
     )
     ev.add_argument("--json", metavar="PATH", help="write the report as JSON")
     ev.add_argument("--plot", metavar="PATH", help="write learning curves as PNG")
@@ -288,7 +290,7 @@ def _add_serve(sub: _Commands) -> None:
         "--warm-start",
         metavar="SPEC",
         help="when no checkpoint exists yet, learn this first: csv:PATH (label column "
-        "--target), topic:NAME (labeled events in Kafka) or model:PATH (a model file)",
+        "--target), topic:NAME (labeled events in Kafka) or model:PATH (a model file); " + ID_RULE,
     )
     serve.add_argument("--target", metavar="COLUMN", help="label column of a csv: warm start")
     _add_quiet(serve, logs=True)
@@ -396,8 +398,8 @@ def _add_produce(sub: _Commands) -> None:
         ],
         help="replay a stream into the events topic",
         description="Send a stream's events (without labels) to Kafka; ids are row numbers "
-        "(0, 1, ...) unless the stream has an id column; --truth writes the labels a file: "
-        "oracle reads.",
+        f"(0, 1, ...) unless the stream has an id column ({ID_RULE}); --truth writes the "
+        "labels a file: oracle reads, each before its event is sent.",
     )
     add_stream_options(produce, None)
     produce.add_argument("--topic", help="events topic (default: the setting)")
@@ -430,7 +432,9 @@ def _add_select(sub: _Commands) -> None:
         "features, into the label queue serve uses. One pass over the pool, memory bounded "
         "by --candidates.",
     )
-    select.add_argument("--pool", required=True, metavar="SPEC", help="csv:PATH or topic:NAME")
+    select.add_argument(
+        "--pool", required=True, metavar="SPEC", help=f"csv:PATH or topic:NAME; {ID_RULE}"
+    )
     select.add_argument("--k", required=True, type=at_least(1), metavar="N", help="items to queue")
     select.add_argument(
         "--candidates",
@@ -439,7 +443,11 @@ def _add_select(sub: _Commands) -> None:
         help="most uncertain rows kept for the diversity step (default: max(10 k, 1000))",
     )
     select.add_argument("--target", metavar="COLUMN", help="a label column of the pool to ignore")
-    select.add_argument("--id-column", metavar="COLUMN", help="item ids (default: an id column)")
+    select.add_argument(
+        "--id-column",
+        metavar="COLUMN",
+        help="item ids, never a feature (default: the id column, else the row number)",
+    )
     select.add_argument("--model", metavar="PATH", help="an exported model file to rank with")
     select.add_argument("--max-rows", type=at_least(1), metavar="N", help="read at most N rows")
     select.add_argument("--dry-run", action="store_true", help="rank and pick, queue nothing")

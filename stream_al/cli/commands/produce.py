@@ -31,6 +31,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     sent = replay(
         spec.events(args.seed),
         send,
+        ids=spec.ids(),
         limit=args.limit,
         rate=args.rate,
         truth=args.truth,

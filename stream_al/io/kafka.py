@@ -22,7 +22,12 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    NoBrokersAvailable,
+    TopicAlreadyExistsError,
+)
 from kafka.producer.future import FutureRecordMetadata
 
 from stream_al.config import KafkaSettings
@@ -208,7 +213,8 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[
     names = [settings.events_topic, settings.dead_letter_topic, *extra]
     if settings.predictions_topic:
         names.append(settings.predictions_topic)
-    admin = KafkaAdminClient(**settings.client_options())
+    with _no_brokers(settings):
+        admin = KafkaAdminClient(**settings.client_options())
     try:
         existing = set(admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
@@ -219,10 +225,24 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[
         admin.close()
 
 
+@contextlib.contextmanager
+def _no_brokers(settings: KafkaSettings) -> Iterator[None]:
+    """kafka-python's ``NoBrokersAvailable`` as a :class:`BrokerUnavailable` that names the
+    address it tried."""
+    try:
+        yield
+    except NoBrokersAvailable:
+        raise BrokerUnavailable(
+            f"no Kafka broker answers at {settings.bootstrap_servers}"
+        ) from None
+
+
 def producer_for(settings: KafkaSettings, **options: Any) -> KafkaProducer:
-    """A producer with the cluster's connection and security settings."""
+    """A producer with the cluster's connection and security settings; raises
+    :class:`BrokerUnavailable` naming the address when no broker answers."""
     base = {**settings.client_options(), "client_id": f"{settings.client_id}-producer"}
-    return KafkaProducer(**{"acks": "all", "linger_ms": 5, **base, **options})
+    with _no_brokers(settings):
+        return KafkaProducer(**{"acks": "all", "linger_ms": 5, **base, **options})
 
 
 def read_topic(

@@ -3,8 +3,9 @@ label queue, signals and backoff."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from stream_al.config import Settings
@@ -52,17 +53,32 @@ def _oracle(settings: Settings, spec: str, store: RedisStore) -> Oracle:
             raise ValueError(
                 "the web oracle needs an access token: set STREAM_AL_WORKER__WEB_TOKEN"
             )
-        oracle = WebOracle(
-            w.web_token.get_secret_value(),
-            host=w.web_host,
-            port=w.web_port,
-            undo_seconds=w.undo_seconds,
-            depth=store.depth,
-        )
+        with _listening(w.web_host, w.web_port, "STREAM_AL_WORKER__WEB_PORT"):
+            oracle = WebOracle(
+                w.web_token.get_secret_value(),
+                host=w.web_host,
+                port=w.web_port,
+                undo_seconds=w.undo_seconds,
+                depth=store.depth,
+            )
         log.info("labeling page on http://%s:%d/?token=...", w.web_host, oracle.port)
         return oracle
     except (ValueError, OSError) as exc:
         raise ConfigurationError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _listening(host: str, port: int, setting: str) -> Iterator[None]:
+    """A server that cannot listen (a busy port, an address not this host's) as a
+    :class:`ConfigurationError` naming the address and its setting."""
+    try:
+        yield
+    except OSError as exc:
+        host_setting = setting.removesuffix("PORT") + "HOST"
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): another process may "
+            f"hold the port; choose another with {setting} (the address: {host_setting})"
+        ) from None
 
 
 def run_worker(
@@ -123,8 +139,11 @@ def run_bridge(
     )
     secret = ls.webhook_secret.get_secret_value() if ls.webhook_secret else None
     try:
-        bridge.connect(ls.webhook_url, ls.webhook_host, ls.webhook_port, secret)
-    except (LabelStudioError, OSError) as exc:
+        with _listening(
+            ls.webhook_host, ls.webhook_port, "STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_PORT"
+        ):
+            bridge.connect(ls.webhook_url, ls.webhook_host, ls.webhook_port, secret)
+    except (LabelStudioError, ConfigurationError) as exc:
         bridge.close()
         raise ConfigurationError(str(exc)) from None
     stats: Any = _until_stopped(

@@ -42,6 +42,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -513,7 +514,25 @@ class WorkerSettings(BaseModel):
     stale_seconds: float | None = Field(
         None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
     )
+    classes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="The only classes people may answer (terminal, web page, Label Studio), "
+        "comma-separated, in number-key order (unset: the model's classes, and a new one "
+        "after a confirmation).",
+    )
     label_studio: LabelStudioSettings = Field(default_factory=lambda: LabelStudioSettings())
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_list(cls, value: Any) -> Any:
+        # "cat,dog" in the environment; a list in a TOML file.
+        if isinstance(value, str):
+            value = [c.strip() for c in value.split(",")]
+        if isinstance(value, list):
+            value = [str(c) for c in value if str(c).strip()]
+            if len(set(value)) != len(value):
+                raise ValueError(f"names a class twice: {', '.join(value)}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -235,7 +235,8 @@ class LabelStore(Protocol):
         ...
 
     def queue_stats(self) -> dict[str, int]:
-        """Counters the workers keep: ``stale`` (items dropped unlabeled as too old)."""
+        """Counters the workers keep: ``stale`` (items dropped unlabeled as too old) and
+        ``skipped`` (items dropped after nobody would label them)."""
         ...
 
     def agreement(self) -> dict[str, float]:
@@ -312,7 +313,13 @@ class WorkerQueue(Protocol):
 
     def release(self, entry_id: str, item: str) -> None:
         """Give an item back unlabeled, at the end of its queue, for another worker (a
-        copy of a consensus item this worker has labeled already)."""
+        copy of a consensus item this worker has labeled already, an item it skipped)."""
+        ...
+
+    def drop(self, entry_id: str, item_id: str) -> None:
+        """Remove an item nobody labels from the queue *and* from the pending items (it is
+        no longer counted as waiting for its label; a label sent for it later is an
+        orphan), and count it as ``skipped`` (:meth:`LabelStore.queue_stats`)."""
         ...
 
     def depth(self) -> int:

@@ -376,8 +376,8 @@ class RedisStore:
         return sum(int(n) for n in pipe.execute())
 
     def queue_stats(self) -> dict[str, int]:
-        stale = self.client.hget(self.keys.queue_stats, "stale")
-        return {"stale": int(stale or 0)}
+        stale, skipped = self.client.hmget(self.keys.queue_stats, ["stale", "skipped"])
+        return {"stale": int(stale or 0), "skipped": int(skipped or 0)}
 
     def agreement(self) -> dict[str, float]:
         counts = {_text(k): int(v) for k, v in self.client.hgetall(self.keys.agreement).items()}
@@ -575,6 +575,17 @@ class RedisStore:
         pipe.xadd(key, {"item": item})
         pipe.xack(key, WORKERS_GROUP, stream_id)
         pipe.xdel(key, stream_id)
+        pipe.execute()
+
+    def drop(self, entry_id: str, item_id: str) -> None:
+        slot, _, stream_id = entry_id.rpartition("/")
+        key = self.keys.slot(slot)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(key, WORKERS_GROUP, stream_id)
+        pipe.xdel(key, stream_id)
+        pipe.delete(self.keys.pending(item_id))
+        pipe.zrem(self.keys.pending_index, item_id)
+        pipe.hincrby(self.keys.queue_stats, "skipped", 1)
         pipe.execute()
 
     def read_audit(self, count: int = 1000) -> list[dict[str, str]]:

@@ -24,7 +24,8 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
                                Redis lost its data (restarted without persistence, flushed)
 ``P:audit``                    every query and every label (fields ``kind``, ``id``,
                                ``body``), a stream capped at ``audit_maxlen`` (0: none)
-``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old)
+``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old),
+                               ``skipped`` (items dropped after nobody would label them)
 ``P:votes:{id}``               consensus: one vote per annotator until the item has k
 ``P:agreement``                per annotator: ``{name}:total`` votes, ``{name}:agree`` with
                                the consensus

@@ -12,6 +12,7 @@ from stream_al.config import Settings
 from stream_al.errors import ConfigurationError, LabelStudioError
 from stream_al.io.redis import RedisStore, store_for
 from stream_al.labeling.base import Oracle
+from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import make_oracle
 from stream_al.labeling.worker import Worker
 from stream_al.runtime.backoff import rerun_until_done, retrying
@@ -44,9 +45,10 @@ def _until_stopped(
 
 def _oracle(settings: Settings, spec: str, store: RedisStore) -> Oracle:
     w = settings.worker
+    classes = SessionClasses(w.classes or None)
     try:
         if spec != "web":
-            return make_oracle(spec)
+            return make_oracle(spec, classes)
         from stream_al.labeling.web import WebOracle
 
         if w.web_token is None:
@@ -60,6 +62,7 @@ def _oracle(settings: Settings, spec: str, store: RedisStore) -> Oracle:
                 port=w.web_port,
                 undo_seconds=w.undo_seconds,
                 depth=store.depth,
+                classes=classes,
             )
         log.info("labeling page on http://%s:%d/?token=...", w.web_host, oracle.port)
         return oracle
@@ -107,7 +110,7 @@ def run_worker(
         oracle.close,
     )
     if stats is not None:
-        log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
+        log.info("worker %s: %s; done", w.name, stats.line())
     return 0
 
 

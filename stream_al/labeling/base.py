@@ -39,7 +39,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-__all__ = ["KEEP_SECONDS", "QUIT", "SKIP", "TIMEOUT", "UNDO", "Oracle", "Signal"]
+__all__ = ["GIVE_BACKS", "KEEP_SECONDS", "QUIT", "SKIP", "TIMEOUT", "UNDO", "Oracle", "Signal"]
 
 
 class Signal:
@@ -62,6 +62,10 @@ TIMEOUT = Signal("TIMEOUT")
 """No answer within the timeout (the worker writes a held answer, then asks again)."""
 UNDO = Signal("UNDO")
 """The labeler took the last answer back: show that item again."""
+
+GIVE_BACKS = 3
+"""How many times a worker (or the Label Studio bridge) gives back, unseen, an item it
+skipped before it drops the item (docs/design.md, "Labeling")."""
 
 KEEP_SECONDS = 30.0
 """How often an item a person has in front of them is marked as worked on

@@ -139,6 +139,7 @@ def run_bridge(
         poll_seconds=ls.poll_seconds,
         tier=w.tier,
         stale_seconds=w.stale_seconds,
+        classes=w.classes or None,
     )
     secret = ls.webhook_secret.get_secret_value() if ls.webhook_secret else None
     try:

@@ -34,15 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_al.io.base import WorkerQueue, check_tier
-from stream_al.labeling.base import KEEP_SECONDS, QUIT, SKIP, TIMEOUT, UNDO, Oracle
+from stream_al.labeling.base import GIVE_BACKS, KEEP_SECONDS, QUIT, SKIP, TIMEOUT, UNDO, Oracle
 from stream_al.labeling.oracles import coerce_label
 
 __all__ = ["GIVE_BACKS", "REPORT_SECONDS", "Worker", "WorkerStats"]
 
 log = logging.getLogger("stream_al.worker")
 
-GIVE_BACKS = 3
-"""How many times a worker gives back, unseen, an item it skipped before dropping it."""
 REPORT_SECONDS = 10.0
 """How often a working worker logs its progress."""
 

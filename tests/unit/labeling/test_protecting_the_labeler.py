@@ -206,3 +206,88 @@ def test_the_file_oracle_reads_a_truth_file_that_grows(tmp_path: Path) -> None:
         f.write("b,dog\nc,d")  # c's row is still being written
     assert oracle.label({"id": "b"}) == "dog"
     assert oracle.label({"id": "c"}) is SKIP
+
+
+# -- the Label Studio bridge -------------------------------------------------------------------
+
+
+def _ls_bridge(
+    *, classes: list[str] | None = None, max_open: int = 2
+) -> tuple[Any, Any, MemoryStore]:
+    from stream_al.labeling.label_studio.bridge import LabelStudioBridge
+    from tests.unit.labeling.test_label_studio import FakeLabelStudio
+
+    store = MemoryStore()
+    for i, proba in enumerate(({"b": 0.7, "a": 0.3}, {"a": 0.9, "b": 0.1}, {"a": 0.5, "c": 0.5})):
+        item = json.dumps(_item(str(i), proba, max(proba, key=proba.__getitem__)))
+        store.enqueue(str(i), item, item, 3600)
+    ls = FakeLabelStudio()
+    bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=max_open, classes=classes)
+    bridge.connect()
+    return bridge, ls, store
+
+
+def _hotkeys(config: str) -> dict[str, str]:
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.fromstring(config)
+    return {c.get("value", ""): c.get("hotkey", "") for c in root.iter("Choice")}
+
+
+def _annotate(ls: Any, item_id: str, result: list[dict[str, Any]]) -> int:
+    [task] = [t for t in ls.tasks_.values() if t["data"]["stream_al_id"] == item_id]
+    task["annotations"].append({"id": 1, "result": result, "completed_by": 1})
+    return int(task["id"])
+
+
+def _choose(value: str) -> dict[str, Any]:
+    return {
+        "type": "choices",
+        "from_name": "label",
+        "to_name": "features",
+        "value": {"choices": [value]},
+    }
+
+
+def _type(text: str) -> dict[str, Any]:
+    return {
+        "type": "textarea",
+        "from_name": "other",
+        "to_name": "features",
+        "value": {"text": [text]},
+    }
+
+
+def test_label_studio_keeps_each_class_s_key_and_asks_for_a_new_class() -> None:
+    from stream_al.labeling.label_studio.api import NEW_CLASS
+
+    bridge, ls, store = _ls_bridge()
+    bridge._fill()  # items 0 and 1: classes a, b
+    assert _hotkeys(ls.config) == {"a": "1", "b": "2", NEW_CLASS: "0"}
+    bridge._sync([_annotate(ls, "0", [_type("c")])])  # typed, not confirmed: a typo?
+    assert store.read_labels(10) == [] and store.queue_depth() == 3  # 0 given back
+    bridge._sync([_annotate(ls, "1", [_choose(NEW_CLASS), _type("d")])])  # confirmed
+    assert [json.loads(raw)["label"] for _, raw in store.read_labels(10)] == ["d"]
+    bridge._fill()  # item 2 names c: it comes after d, and a and b keep their keys
+    assert _hotkeys(ls.config) == {"a": "1", "b": "2", "d": "3", "c": "4", NEW_CLASS: "0"}
+
+
+def test_label_studio_with_a_fixed_class_list_offers_no_new_class() -> None:
+    from stream_al.labeling.label_studio.api import NEW_CLASS
+
+    bridge, ls, store = _ls_bridge(classes=["b", "a"])
+    bridge._fill()
+    assert _hotkeys(ls.config) == {"b": "1", "a": "2"} and NEW_CLASS not in ls.config
+    bridge._sync([_annotate(ls, "0", [_choose(NEW_CLASS), _type("c")])])
+    assert store.read_labels(10) == []  # refused: not one of the classes
+
+
+def test_a_task_skipped_in_label_studio_goes_back_to_the_queue() -> None:
+    bridge, ls, store = _ls_bridge(max_open=5)
+    bridge._fill()
+    bridge._sync([ls.annotate("0", None)])  # skipped
+    assert bridge.stats.skipped == 1 and store.queue_depth() == 3  # 0 is back; 1, 2 held
+    for _ in range(5):  # the bridge meets it again: gives it back unseen, then drops it
+        bridge._fill()
+    assert bridge.stats.dropped == 1 and store.queue_stats()["skipped"] == 1
+    assert [t["data"]["stream_al_id"] for t in ls.tasks_.values()] == ["0", "1", "2"]

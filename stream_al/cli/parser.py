@@ -28,9 +28,10 @@ from stream_al.cli.commands.model import cmd_model
 from stream_al.cli.commands.produce import cmd_produce
 from stream_al.cli.commands.select import cmd_select
 from stream_al.cli.commands.service import cmd_serve, cmd_worker
+from stream_al.cli.commands.status import cmd_status
 from stream_al.cli.options import add_learner_options, add_stream_options
 from stream_al.cli.report import PROG
-from stream_al.cli.values import at_least, positive
+from stream_al.cli.values import at_least, non_negative, positive
 from stream_al.config import LearnerSettings, Settings
 from stream_al.data.streams import ID_RULE
 
@@ -63,6 +64,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     _add_bench(sub, settings.learner)
     _add_listings(sub)
     _add_serve(sub)
+    _add_status(sub)
     _add_model(sub)
     _add_worker(sub)
     _add_produce(sub)
@@ -297,6 +299,44 @@ def _add_serve(sub: _Commands) -> None:
     _add_verbose(serve)
 
 
+def _add_status(sub: _Commands) -> None:
+    status = _command(
+        sub,
+        "status",
+        cmd_status,
+        ("stream-al status", "stream-al status --count 0 --interval 5"),
+        help="what a running serve is doing: events/s, labels asked, queue, accuracy",
+        description="Read a running serve's /metrics (STREAM_AL_METRICS__HOST and __PORT, or "
+        "--url) twice, --interval seconds apart, and print events/s, the fraction of events "
+        "asked for a label, the label queue, the labels learned and the accuracy of the "
+        "predictions on the last randomly asked items (an unbiased estimate) and on all "
+        "labeled items.",
+    )
+    status.add_argument("--url", metavar="URL", help="serve's metrics (default: the settings)")
+    status.add_argument(
+        "--interval",
+        type=positive,
+        default=2.0,
+        metavar="S",
+        help="seconds between two readings (the rate's window; default 2)",
+    )
+    status.add_argument(
+        "--count",
+        type=at_least(0),
+        default=1,
+        metavar="N",
+        help="print N lines, one every --interval (default 1; 0: until interrupted)",
+    )
+    status.add_argument(
+        "--wait",
+        type=non_negative,
+        default=30.0,
+        metavar="S",
+        help="wait up to S seconds for a serve that is starting (default 30)",
+    )
+    _add_config(status)
+
+
 def _add_model(sub: _Commands) -> None:
     model = _command(
         sub,
@@ -351,6 +391,7 @@ def _add_worker(sub: _Commands) -> None:
         cmd_worker,
         (
             "stream-al worker --oracle file:truth.csv",
+            "stream-al worker --oracle file:examples/sea.csv --target class",
             "stream-al worker --oracle terminal",
             "stream-al worker --oracle label-studio",
         ),
@@ -364,6 +405,12 @@ def _add_worker(sub: _Commands) -> None:
         help="file:PATH, terminal, web (a labeling page; needs STREAM_AL_WORKER__WEB_TOKEN), "
         "or label-studio (a bridge to a Label Studio project; needs "
         "STREAM_AL_WORKER__LABEL_STUDIO_URL and _TOKEN)",
+    )
+    worker.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="the label column of a file: oracle's CSV (default label; its id column is the "
+        "item id): a labeled stream's CSV is its own truth",
     )
     _add_config(worker)
     worker.add_argument("--name", help="consumer name (default: host and pid)")

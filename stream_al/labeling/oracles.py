@@ -35,7 +35,8 @@ __all__ = [
 
 
 class FileOracle(Oracle):
-    """Labels from a file of ground truth: CSV with ``id`` and ``label`` columns, or JSONL.
+    """Labels from a file of ground truth: CSV with ``id`` and ``label`` columns (or the
+    label column ``column``: a labeled stream's own CSV is its truth), or JSONL.
 
     The file may grow while the worker runs (``stream-al produce --truth`` writes each
     event's truth before sending it): an id it does not know makes it read the file again
@@ -46,8 +47,9 @@ class FileOracle(Oracle):
     name = "file"
     batch = 50
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, column: str = "label"):
         self.path = Path(path)
+        self.column = column
         if not self.path.is_file():
             raise ValueError(f"no such truth file: {path}")
         self._stamp = self._stat()
@@ -73,10 +75,15 @@ class FileOracle(Oracle):
                     truth[str(row["id"])] = row["label"]
             return truth
         reader = csv.DictReader(lines)
-        if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{self.path}: a truth CSV needs 'id' and 'label' columns")
+        if not reader.fieldnames or not {"id", self.column} <= set(reader.fieldnames):
+            columns = ", ".join(reader.fieldnames or []) or "none"
+            raise ValueError(
+                f"{self.path}: a truth CSV needs 'id' and {self.column!r} columns (its columns: "
+                f"{columns}; name the label column with --target)"
+            )
         for row in reader:
-            truth[row["id"]] = row["label"]
+            if row[self.column] != "":
+                truth[row["id"]] = row[self.column]
         return truth
 
     def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
@@ -215,11 +222,14 @@ def coerce_label(text: str, item: dict[str, Any]) -> Any:
     return text
 
 
-def make_oracle(spec: str, classes: SessionClasses | None = None) -> Oracle:
-    """``file:PATH`` or ``terminal`` (asking within ``classes``)."""
+def make_oracle(
+    spec: str, classes: SessionClasses | None = None, target: str | None = None
+) -> Oracle:
+    """``file:PATH`` (its label column ``target``, default ``label``) or ``terminal``
+    (asking within ``classes``)."""
     kind, _, arg = spec.partition(":")
     if kind == "file" and arg:
-        return FileOracle(arg)
+        return FileOracle(arg, target or "label")
     if kind == "terminal" and not arg:
         return TerminalOracle(classes=classes)
     raise ValueError(f"unknown oracle {spec!r}; use file:PATH, terminal, web or label-studio")

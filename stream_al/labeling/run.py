@@ -43,12 +43,12 @@ def _until_stopped(
         close()
 
 
-def _oracle(settings: Settings, spec: str, store: RedisStore) -> Oracle:
+def _oracle(settings: Settings, spec: str, store: RedisStore, target: str | None) -> Oracle:
     w = settings.worker
     classes = SessionClasses(w.classes or None)
     try:
         if spec != "web":
-            return make_oracle(spec, classes)
+            return make_oracle(spec, classes, target)
         from stream_al.labeling.web import WebOracle
 
         if w.web_token is None:
@@ -85,14 +85,19 @@ def _listening(host: str, port: int, setting: str) -> Iterator[None]:
 
 
 def run_worker(
-    settings: Settings, oracle_spec: str, max_items: int | None, idle_exit: float | None
+    settings: Settings,
+    oracle_spec: str,
+    max_items: int | None,
+    idle_exit: float | None,
+    target: str | None = None,
 ) -> int:
-    """Run a labeling worker until it quits, is stopped or runs out of work."""
+    """Run a labeling worker until it quits, is stopped or runs out of work (``target``:
+    the label column of a ``file:`` oracle's CSV)."""
     if oracle_spec == "label-studio":
         return run_bridge(settings, max_items, idle_exit)
     w = settings.worker
     store = store_for(settings, w.name, w.claim_idle_seconds)
-    oracle = _oracle(settings, oracle_spec, store)
+    oracle = _oracle(settings, oracle_spec, store, target)
     worker = Worker(
         store,
         oracle,

@@ -243,7 +243,7 @@ class KafkaSettings(BaseModel):
     backend: Literal["kafka-python", "confluent"] = Field(
         "kafka-python",
         description="Client library of serve: kafka-python, or confluent "
-        "(librdkafka, faster; pip install 'stream-al[fast]').",
+        "(librdkafka, faster; from a checkout: pip install -e '.[fast]').",
     )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     events_topic: str = Field("stream-al.events", min_length=1, description="Events in.")

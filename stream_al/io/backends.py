@@ -50,8 +50,9 @@ def kafka_backend(settings: KafkaSettings) -> KafkaBackend:
             if exc.name != "confluent_kafka":
                 raise
             raise ConfigurationError(
-                "STREAM_AL_KAFKA__BACKEND=confluent needs confluent-kafka: "
-                "pip install 'stream-al[fast]'"
+                "STREAM_AL_KAFKA__BACKEND=confluent needs confluent-kafka: from a checkout, "
+                "pip install -e '.[fast]' (or scripts/setup fast,plot); the container image "
+                "has it"
             ) from None
         return KafkaBackend(
             "confluent",

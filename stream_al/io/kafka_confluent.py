@@ -1,7 +1,7 @@
 """The Kafka side on confluent-kafka (librdkafka): ``STREAM_AL_KAFKA__BACKEND=confluent``.
 
 The same interfaces and the same delivery semantics as :mod:`stream_al.io.kafka`
-(kafka-python, the default); install with ``pip install 'stream-al[fast]'``.
+(kafka-python, the default); install it from a checkout with ``pip install -e '.[fast]'``.
 
 - :class:`ConfluentEventSource` commits, synchronously, exactly the offsets after the
   messages it handed out since the last commit (``offset + 1`` of the last message of each

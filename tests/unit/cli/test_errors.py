@@ -57,20 +57,3 @@ def test_a_warm_start_whose_labels_differ_in_type_from_the_stream_s_names_the_ty
     assert main(args) == 2
     err = _one_line(capsys)
     assert "bool" in err and "str" in err and "'0'" in err, err
-
-
-def test_the_confluent_backend_without_confluent_kafka_says_how_to_install_it_from_a_checkout(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import sys
-
-    from stream_al.config import KafkaSettings
-    from stream_al.errors import ConfigurationError
-    from stream_al.io.backends import kafka_backend
-
-    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # not installed
-    monkeypatch.delitem(sys.modules, "stream_al.io.kafka_confluent", raising=False)
-    with pytest.raises(ConfigurationError) as refused:
-        kafka_backend(KafkaSettings(backend="confluent"))
-    assert "pip install -e '.[fast]'" in str(refused.value)
-    assert "'stream-al[fast]'" not in str(refused.value)  # not on the package index

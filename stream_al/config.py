@@ -598,11 +598,9 @@ def variable_name(loc: tuple[int | str, ...]) -> str:
     return "STREAM_AL_" + "__".join(parts).upper()
 
 
-SCRIPT_VARIABLES = frozenset(
-    {"STREAM_AL_CACHE", "STREAM_AL_KAFKA_TIMEOUT", "STREAM_AL_LABEL_STUDIO"}
-)
-"""``STREAM_AL_*`` variables that are not settings: the scripts' own (``scripts/services``,
-``scripts/label-studio``)."""
+SCRIPT_VARIABLES = {"STREAM_AL_CACHE", "STREAM_AL_KAFKA_TIMEOUT", "STREAM_AL_LABEL_STUDIO"}
+"""``STREAM_AL_*`` variables that are not settings: ``scripts/services``' and
+``scripts/label-studio``'s."""
 
 
 def _sub_model(field: FieldInfo) -> type[BaseModel] | None:
@@ -610,10 +608,6 @@ def _sub_model(field: FieldInfo) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
-
-
-def _is_mapping(field: FieldInfo) -> bool:
-    return get_origin(field.annotation) is dict
 
 
 def _known_names(
@@ -626,17 +620,16 @@ def _known_names(
     sections: set[str] = set()
     mappings: set[str] = set()
     for name, field in model.model_fields.items():
-        sub = _sub_model(field)
+        sub, variable = _sub_model(field), variable_name((*loc, name))
         if sub is None:
-            settings.add(variable_name((*loc, name)))
-            if _is_mapping(field):
-                mappings.add(variable_name((*loc, name)))
+            settings.add(variable)
+            if get_origin(field.annotation) is dict:
+                mappings.add(variable)
             continue
-        sections.add(variable_name((*loc, name)))
+        sections.add(variable)
         below = _known_names(sub, (*loc, name))
-        settings |= below[0]
-        sections |= below[1]
-        mappings |= below[2]
+        for ours, theirs in zip((settings, sections, mappings), below, strict=True):
+            ours |= theirs
     return settings, sections, mappings
 
 
@@ -667,17 +660,12 @@ def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
     return problems
 
 
-def _worker_keys(model: type[BaseModel]) -> set[str]:
-    """Extra keys a section takes: ``[worker]`` takes Label Studio's flat
-    (``label_studio_url``)."""
-    if model is not WorkerSettings:
-        return set()
-    return {LABEL_STUDIO_PREFIX + name for name in LabelStudioSettings.model_fields}
-
-
 def _unknown_keys(table: dict[str, Any], model: type[BaseModel], where: str) -> list[str]:
-    """What is wrong with each key of a TOML ``table`` that ``model`` does not have."""
-    known = set(model.model_fields) | _worker_keys(model)
+    """What is wrong with each key of a TOML ``table`` that ``model`` does not have
+    (``[worker]`` also takes Label Studio's settings flat: ``label_studio_url``)."""
+    known = set(model.model_fields)
+    if model is WorkerSettings:
+        known |= {LABEL_STUDIO_PREFIX + name for name in LabelStudioSettings.model_fields}
     problems = []
     for key, value in table.items():
         field = model.model_fields.get(key)

@@ -531,7 +531,8 @@ class RedisStore:
                 continue
             item = _text(fields[b"item"])
             if stale_seconds is not None and item_age(item, now) > stale_seconds:
-                self._drop_stale(key, entry_id)
+                pipe, _ = self._finishing(self._entry(key, entry_id))
+                pipe.hincrby(self.keys.queue_stats, "stale", 1).execute()
                 continue
             out.append((self._entry(key, entry_id), item))
         return out
@@ -541,21 +542,18 @@ class RedisStore:
         slot = key[len(self.keys.queue) + 1 :]
         return f"{slot}/{entry_id}" if slot else entry_id
 
-    def _drop_stale(self, key: str, entry_id: str) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xack(key, WORKERS_GROUP, entry_id)
-        pipe.xdel(key, entry_id)
-        pipe.hincrby(self.keys.queue_stats, "stale", 1)
-        pipe.execute()
-
-    def complete(self, entry_id: str, label: str | None) -> None:
+    def _finishing(self, entry_id: str) -> tuple[Any, str]:
+        """A transaction that acknowledges and deletes a worker's queue entry; its stream."""
         slot, _, stream_id = entry_id.rpartition("/")
         key = self.keys.slot(slot)
         pipe = self.client.pipeline(transaction=True)
+        pipe.xack(key, WORKERS_GROUP, stream_id).xdel(key, stream_id)
+        return pipe, key
+
+    def complete(self, entry_id: str, label: str | None) -> None:
+        pipe, _ = self._finishing(entry_id)
         if label is not None:
             pipe.xadd(self.keys.labels, {"label": label})
-        pipe.xack(key, WORKERS_GROUP, stream_id)
-        pipe.xdel(key, stream_id)
         pipe.execute()
 
     def keep(self, consumer: str, entry_ids: Sequence[str]) -> int:
@@ -569,24 +567,13 @@ class RedisStore:
         )
 
     def release(self, entry_id: str, item: str) -> None:
-        slot, _, stream_id = entry_id.rpartition("/")
-        key = self.keys.slot(slot)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(key, {"item": item})
-        pipe.xack(key, WORKERS_GROUP, stream_id)
-        pipe.xdel(key, stream_id)
-        pipe.execute()
+        pipe, key = self._finishing(entry_id)
+        pipe.xadd(key, {"item": item}).execute()
 
     def drop(self, entry_id: str, item_id: str) -> None:
-        slot, _, stream_id = entry_id.rpartition("/")
-        key = self.keys.slot(slot)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xack(key, WORKERS_GROUP, stream_id)
-        pipe.xdel(key, stream_id)
-        pipe.delete(self.keys.pending(item_id))
-        pipe.zrem(self.keys.pending_index, item_id)
-        pipe.hincrby(self.keys.queue_stats, "skipped", 1)
-        pipe.execute()
+        pipe, _ = self._finishing(entry_id)
+        pipe.delete(self.keys.pending(item_id)).zrem(self.keys.pending_index, item_id)
+        pipe.hincrby(self.keys.queue_stats, "skipped", 1).execute()
 
     def read_audit(self, count: int = 1000) -> list[dict[str, str]]:
         """The newest ``count`` audit records, oldest first (with their stream ``ts``)."""

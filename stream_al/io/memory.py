@@ -60,7 +60,7 @@ class MemoryStore:
         self._queues: dict[str, OrderedDict[str, str]] = {}  # slot -> entry id -> item
         self._held: dict[str, tuple[str, str]] = {}  # entry id -> (consumer, item)
         self._stale = 0
-        self._skipped = 0
+        self._skipped_items = 0  # dropped after nobody would label them
         self._votes: dict[str, dict[str, Any]] = {}  # item id -> annotator -> vote
         self._requeues: Counter[str] = Counter()  # item id -> copies put back
         self._agreement: Counter[str] = Counter()
@@ -116,7 +116,7 @@ class MemoryStore:
         return sum(len(q) for q in self._queues.values()) + len(self._held)
 
     def queue_stats(self) -> dict[str, int]:
-        return {"stale": self._stale, "skipped": self._skipped}
+        return {"stale": self._stale, "skipped": self._skipped_items}
 
     def agreement(self) -> dict[str, float]:
         return agreement_ratios(dict(self._agreement))
@@ -207,7 +207,7 @@ class MemoryStore:
     def drop(self, entry_id: str, item_id: str) -> None:
         self.complete(entry_id, None)
         self._pending.pop(item_id, None)
-        self._skipped += 1
+        self._skipped_items += 1
 
     def depth(self) -> int:
         return self.queue_depth()

@@ -22,6 +22,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     CommitFailedError,
     KafkaError,
@@ -39,6 +40,15 @@ __all__ = ["EventSource", "Publisher", "ensure_topics", "producer_for", "read_to
 log = logging.getLogger("stream_al.kafka")
 
 
+class _AssignmentLog(ConsumerRebalanceListener):
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        parts = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
+        log.info("Updated partition assignment: %s", parts)
+
+
 @translate_errors((KafkaError,), BrokerUnavailable, "kafka")
 class EventSource:
     """Events from the events topic, in batches, committed on request."""
@@ -46,7 +56,6 @@ class EventSource:
     def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         self.consumer = KafkaConsumer(
-            settings.events_topic,
             group_id=settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset=settings.auto_offset_reset,
@@ -58,6 +67,8 @@ class EventSource:
             receive_message_max_bytes=64 * 1024 * 1024,
             **settings.client_options(),
         )
+        # Our own line on each assignment: the client's is below WARNING unless --verbose.
+        self.consumer.subscribe([settings.events_topic], listener=_AssignmentLog())
 
     def poll(self) -> list[tuple[str, bytes]]:
         """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset."""

@@ -169,7 +169,7 @@ def test_nothing_lost_nothing_doubled_under_redis_and_broker_faults_and_fuzzed_i
         broker.pause()  # 3: the broker hangs (connections open, no answers) ...
         faults["broker hung"] += 1
         try:  # ... until serve has noticed (the loop stalls: 503 within 5 s)
-            wait_for(lambda: not serve.ready(), 15, interval=0.1, what="serve unready")
+            wait_for(lambda: not serve.ready(), 30, interval=0.1, what="serve unready")
         finally:
             broker.resume()
         wait_for(lambda: _handled(serve) >= 2200, 120, what="2200 events")

@@ -1,9 +1,12 @@
-"""Run the peer benchmark and write ``BENCHMARKS.md`` (called by ``bench/run``).
+"""Run the label-efficiency benchmark and write ``BENCHMARKS.md`` (called by ``bench/run``).
 
-Exports every stream once per seed to CSV, runs each system's runner on its jobs (in its
-own virtual environment, ``--workers`` processes at a time, resumable: finished jobs are
-kept in ``RESULTS/<system>-<k>.jsonl``), then aggregates the lines into the report and
-one plot per stream. ``--report-only`` rebuilds the report from the lines already there.
+Exports every stream once per seed to CSV (outside the repository), runs each system's
+runner on its jobs (in its own virtual environment, ``--workers`` processes at a time,
+resumable: finished jobs are kept in ``RESULTS/<system>-<k>.jsonl``), then aggregates
+every result line of the benchmark's jobs in ``RESULTS`` into the report: the reporting
+half's tables first, then the tuning half's, labeled as such. ``--report-only`` rebuilds
+the report from the lines already there. See ``bench/protocol.py`` for the streams, the
+split and the jobs, ``bench/analysis.py`` for the statistics.
 """
 
 from __future__ import annotations
@@ -13,27 +16,31 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from analysis import Cell, aggregate
 from peers.jobs import finished, job_key  # bench/peers, beside this script
-
-from stream_al.benchmarks.peers import (
-    BUDGETS,
-    RECORDED,
-    STRATEGIES,
+from protocol import (
+    N_EVENTS,
+    REPORTING,
+    SPLIT_SALT,
+    STREAM,
     STREAMS,
-    aggregate,
+    SYSTEMS,
+    TUNING,
+    Plan,
+    csv_name,
+    default_learner,
+    export,
     jobs_for,
-    plot_stream,
-    render_report,
-    speed_section,
-    write_csv,
+    split_halves,
 )
-from stream_al.data.streams import parse_stream
+from report import SEEN, render_half, speed_section, stream_table
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -51,57 +58,25 @@ VERSIONS = {
 }
 
 
-# Streams short enough to run on more seeds: 5 seeds of ImageSegments' 2,310 events leave
-# intervals of +-10 points, which one lucky or unlucky seed swings by several.
-SHORT = frozenset({"image-segments"})
-
-
-def export(
-    streams: Sequence[str], elec2: Path | None, seeds: int, out: Path, short_seeds: int = 0
-) -> dict[tuple[str, int], Path]:
-    """One CSV per stream and seed (recorded streams: one file shared by the seeds); the
-    streams in ``SHORT`` run on ``short_seeds`` seeds when that is more."""
-    csvs: dict[tuple[str, int], Path] = {}
-    for stream in streams:
-        spec = STREAMS[stream]
-        kwargs: dict[str, Any] = {}
-        if stream == "elec2":
-            if elec2 is None:
-                raise SystemExit("bench: elec2 needs --elec2 PATH (e.g. ../shared/data/elec2.csv)")
-            spec, kwargs = spec.format(elec2=elec2), {"target": "class"}
-        for seed in range(max(seeds, short_seeds) if stream in SHORT else seeds):
-            data_seed = 0 if stream in RECORDED else seed
-            path = out / f"{stream}-s{data_seed}.csv"
-            if not path.exists():
-                n = write_csv(parse_stream(spec, **kwargs).events(data_seed), path)
-                print(f"bench: {stream} seed {data_seed}: {n:,} events -> {path}", file=sys.stderr)
-            csvs[(stream, seed)] = path
-    return csvs
-
-
 def run_systems(
     systems: Sequence[str],
     csvs: dict[tuple[str, int], Path],
-    budgets: Sequence[float],
-    max_events: int | None,
+    plan: Plan,
     results: Path,
     workers: int,
-) -> set[str]:
-    """Run every system's jobs, ``workers`` runner processes at a time; the job keys."""
+) -> None:
+    """Run every system's unfinished jobs, ``workers`` runner processes at a time."""
     tasks: list[tuple[str, list[str]]] = []
-    wanted: set[str] = set()
     for system in systems:
         python, script = RUNNERS[system]
         if not python.exists():
             raise SystemExit(
                 f"bench: {python} is missing; run bench/run (it makes the environments)"
             )
-        jobs = jobs_for(system, csvs, budgets, max_events)
-        wanted |= {job_key({**j}) for j in jobs}
         # Finished jobs stay finished whichever runner did them (the shards change with
         # the number of jobs and workers): only the others are handed out.
         done = finished(sorted(results.glob(f"{system}-*.jsonl")), system)
-        jobs = [j for j in jobs if job_key({**j}) not in done]
+        jobs = [j for j in jobs_for(system, csvs, plan) if job_key(j) not in done]
         for k in range(workers):
             shard = jobs[k::workers]
             if not shard:
@@ -127,7 +102,21 @@ def run_systems(
                     raise SystemExit(f"bench: the {system} runner failed (exit {code})")
                 running.pop(i)
                 break
-    return wanted
+
+
+def read_results(results: Path, wanted: set[str]) -> list[dict[str, Any]]:
+    """Every result line in ``results`` that is one of the ``wanted`` jobs' (others, from
+    streams or settings no longer in the benchmark, are left out)."""
+    lines = []
+    for path in sorted(results.glob("*.jsonl")):
+        if path.name.startswith("jobs-"):
+            continue
+        for line in path.read_text().splitlines():
+            if line.strip():
+                result = json.loads(line)
+                if job_key(result) in wanted:
+                    lines.append(result)
+    return lines
 
 
 def _versions(systems: Sequence[str]) -> dict[str, str]:
@@ -150,147 +139,210 @@ Generated by `bench/run` ({when}; {machine}). Do not edit by hand: rerun it.
 
 ```bash
 bench/run --elec2 ../shared/data/elec2.csv     # everything below (MOA needs Java 17)
+bench/run --elec2 ../shared/data/elec2.csv --no-throughput --no-features  # label efficiency
+bench/run --elec2 ../shared/data/elec2.csv --no-throughput --no-features --systems stream-al
+bench/run --elec2 ../shared/data/elec2.csv --no-throughput --no-features \\
+    --systems scikit-activeml,river,moa --half reporting   # the peers, reporting half
 bench/run --elec2 ../shared/data/elec2.csv --fresh   # the same, from scratch
-bench/run --elec2 ../shared/data/elec2.csv --systems stream-al,scikit-activeml,river  # no Java
-bench/run --elec2 ../shared/data/elec2.csv --no-throughput   # label efficiency only
 bench/throughput                               # engine, serve on real Kafka and Redis, memory
-.venv/bin/python bench/features.py --elec2 ../shared/data/elec2.csv \
+.venv/bin/python bench/features.py --elec2 ../shared/data/elec2.csv \\
     --out bench/results/features.json --markdown bench/results/features.md
 .venv/bin/python bench/pool.py                 # stream-al select on 10,000 and 100,000 rows
 ```
 
 `bench/run` makes one virtual environment per peer (`bench/requirements-*.txt`: their
 libraries pin versions stream-al does not use), exports the streams as CSV to a cache
-folder (not the repository), runs every job ({seeds} seeds, {short_seeds} on the short
-ImageSegments; budgets {budgets}{cap}) and writes this file, `bench/results/*.jsonl`
-(one line per run) and `bench/plots/`. Runs already in `bench/results/` are kept (a
-stopped run resumes); `--fresh` deletes them first, and those of `bench/features.py`.
-The last sections, when `bench/results/features.md` and `pool.md` exist, come from
-`bench/features.py` and `bench/pool.py`.
-Microseconds per event are measured with `--workers` runners side by side on the machine
-above: compare systems with each other, not with other machines.
+folder (not the repository; nothing is downloaded), runs every job not yet in
+`bench/results/*.jsonl` (one line per run: a stopped run resumes; `--fresh` deletes the
+selected systems' lines first) and writes this file from every line there. The last
+sections come from `bench/throughput`, `bench/features.py` and `bench/pool.py`.
 
-## Protocol
+## Label efficiency: the protocol
 
-- **Systems** ({versions}): stream-al's strategies; scikit-activeml's stream strategies
-  wrapped around the same River model (its own budget managers); River's
-  `active.EntropySampler` (no budget parameter: its discount factor is calibrated per
-  stream and budget on the first events); MOA's `ALUncertainty` and `ALRandom` through
-  capymoa.
-- **Model**: River's Hoeffding tree with stream-al's settings for scarce labels (gini,
-  grace period 20, delta 0.2, tau 0.1) for every River-based system; MOA's Hoeffding tree
-  with the same options (`-g 20 -c 0.2 -t 0.1 -s GiniSplitCriterion`). Logistic regression
-  (standardised features) on Elec2 as well. stream-al adds its drift reaction (ADWIN on
-  the labeled error, budget boost, challenger) and predicts its trees with one correction
-  to River's naive-Bayes leaves (a class seen fewer than twice in a leaf is scored with
-  the leaf's pooled variance instead of being let off the likelihood; see
-  `stream_al/core/tree_predict.py`): both are part of what is compared. The other
-  River-based systems use River's tree as it is.
-- **Prequential, test then train**: every event is predicted before anything else (no
-  prediction = wrong), then the strategy decides, and an asked label is learned at once.
+- **Streams**: {n_streams} streams of at most {n_events:,} events (below). Synthetic
+  streams are a new realisation per seed; recorded ones the same events for every seed.
+- **The split, fixed before any run** (`bench/protocol.py`, `split_halves`, pinned by a unit
+  test): streams ordered by the SHA-256 of `"{salt}:" + family`, then of the same salt and
+  the stream's name, go alternately to the reporting half (first) and the tuning half. So
+  every family is spread over both halves and the halves differ by one stream at most.
+  Defaults may be chosen on the tuning half only; the summary (and the README) quote the
+  reporting half only. † marks the {n_seen} streams stream-al's settings were chosen on
+  before issue 16 (the earlier benchmark's: same data or generator settings).
+- **Systems** ({versions}): stream-al's default learner and strategy (`{default}`) and
+  random sampling on the same learner, at budgets {budgets}, label delays {delays} events
+  (a label arrives that many events after its question), seeds 0-{last_seed}; peers at
+  budgets {peer_budgets}, delay 0, seeds 0-{last_peer_seed}: scikit-activeml's stream
+  strategies around River's Hoeffding tree (their own budget managers), River's
+  `active.EntropySampler` (no budget parameter: its discount factor is calibrated per file
+  and budget on the first 5,000 events), MOA's `ALUncertainty` and `ALRandom` through
+  capymoa. Each peer runs two trees: stream-al's settings for scarce labels (gini, grace
+  period 20, delta 0.2, tau 0.1; MOA `-g 20 -c 0.2 -t 0.1 -s GiniSplitCriterion`) and its
+  library's default Hoeffding tree; the best of its strategies and trees is the peer.
+- **Prequential, test then train**: every event is predicted first (no prediction counts
+  as wrong), then the strategy decides; an asked label is learned `delay` events later.
   Accuracy is over every event; the label fraction is what each system really asked.
-- **Streams**: Elec2 (45,312 events), SEA with abrupt drifts, Agrawal 1→4 (drift in the
-  middle), rotating Hyperplane, RBF with moving centroids (20,000 events each, a new
-  stream per seed), Shuttle (imbalanced: 7% anomalies among 49,097 events) and ImageSegments
-  (2,310 events, 7 classes).
+- **References with every label** (delay 0, stream-al's seeds): stream-al's plain model,
+  stream-al's learner with the same drift reaction as the active runs (the fair ceiling),
+  River's tree with stream-al's settings, River's default tree.
+- **Statistics**: paired Wilcoxon signed-rank tests (two-sided) over (stream, seed) pairs;
+  against random at the same budget and delay; against a peer at stream-al's true label
+  fraction, seed by seed, the peer's accuracy interpolated over its budgets on the log of
+  the fraction (carried flat at most 10% beyond its range, never further), its best
+  strategy and tree picked per stream on those same runs (which favours the peer). The
+  label-savings ratio is explained under its table. A cell whose seeds all agree is "one
+  run" (a deterministic strategy on recorded data), never "±0.00"; ± is half the 95%
+  t-interval over seeds; [x%] the true label fraction.
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+def _speed(cells: Sequence[Cell], streams: Sequence[str]) -> list[str]:
+    systems = sorted({c.system for c in cells})
+    lines = [
+        "## Speed",
+        "",
+        "Median microseconds per event of each system's prequential loop (predict, decide, "
+        "learn) over its active runs, with 1 worker on the machine above (shared: compare "
+        "systems with each other, not with other machines):",
+        "",
+        "| stream | " + " | ".join(systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
+    for stream in streams:
+        cells_here = [c for c in cells if c.stream == stream and c.budget < 1]
+        row = []
+        for system in systems:
+            speeds = [c.us_per_event for c in cells_here if c.system == system]
+            row.append(f"{statistics.median(speeds):.0f}" if speeds else "–")
+        lines.append(f"| {stream} | " + " | ".join(row) + " |")
+    return [*lines, ""]
+
+
+def _report(
+    args: argparse.Namespace, plan: Plan, lines: list[dict[str, Any]], halves: dict[str, str]
+) -> str:
+    cells = aggregate(lines)
+    default = default_learner()[1]
+    when = datetime.date.today().isoformat()
+    out = PREAMBLE.format(
+        when=when,
+        machine=f"{os.cpu_count()} cores, Python {platform.python_version()}",
+        n_streams=len(STREAMS),
+        n_events=N_EVENTS,
+        salt=SPLIT_SALT,
+        n_seen=len(SEEN),
+        versions=", ".join(f"{s} {v}" for s, v in _versions(SYSTEMS).items()),
+        default=default,
+        budgets=", ".join(map(str, plan.budgets)),
+        delays=" and ".join(map(str, plan.delays)),
+        last_seed=plan.seeds - 1,
+        peer_budgets=" and ".join(map(str, plan.peer_budgets)),
+        last_peer_seed=plan.peer_seeds - 1,
+    ).splitlines()
+    names = [s.name for s in STREAMS]
+    out += ["", *stream_table(names, halves), ""]
+    kwargs: dict[str, Any] = {
+        "default": default,
+        "budgets": plan.budgets,
+        "delays": plan.delays,
+        "peer_budgets": plan.peer_budgets,
+    }
+    for half, title in (
+        (REPORTING, "Summary: the reporting half"),
+        (TUNING, "The tuning half (for choosing defaults; not quoted in summaries)"),
+    ):
+        streams = [n for n in names if halves[n] == half]
+        out += render_half(
+            cells, title=f"{title}, {len(streams)} streams", streams=streams, **kwargs
+        )
+    out += _speed(cells, names)
+    engine_file = args.results / "engine.json"
+    engine = json.loads(engine_file.read_text()) if engine_file.exists() else None
+    throughput = [json.loads(p.read_text()) for p in sorted(args.results.glob("throughput-*.json"))]
+    appendix = speed_section(engine, throughput)
+    for extra in (args.results / "features.md", args.results / "pool.md"):
+        if extra.exists():
+            appendix += "\n" + extra.read_text()
+    if args.appendix:
+        appendix += "\n" + args.appendix.read_text()
+    return "\n".join(out) + "\n" + appendix.rstrip() + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    plan = Plan()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--elec2", type=Path, help="path of elec2.csv (Elec2 is skipped without it)"
-    )
-    parser.add_argument("--streams", default=",".join(STREAMS), help="comma-separated streams")
-    parser.add_argument("--systems", default=",".join(STRATEGIES), help="comma-separated systems")
-    parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument(
-        "--short-seeds",
-        type=int,
-        default=25,
-        help=f"seeds for the short streams ({', '.join(sorted(SHORT))})",
-    )
-    parser.add_argument("--max-events", type=int, help="only the first N events of each stream")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--results", type=Path, default=BENCH / "results")
+    add = parser.add_argument
+    add("--elec2", type=Path, help="path of elec2.csv (Elec2 is skipped without it)")
+    add("--half", choices=(REPORTING, TUNING, "both"), default="both", help="streams to run")
+    add("--streams", help="comma-separated streams to run (instead of --half)")
+    add("--systems", default=",".join(SYSTEMS), help="comma-separated systems to run")
+    add("--budgets", default=",".join(map(str, plan.budgets)))
+    add("--delays", default=",".join(map(str, plan.delays)))
+    add("--seeds", type=int, default=plan.seeds)
+    add("--peer-budgets", default=",".join(map(str, plan.peer_budgets)))
+    add("--peer-seeds", type=int, default=plan.peer_seeds)
+    add("--peer-models", default=",".join(plan.peer_models))
+    add("--max-events", type=int, help="only the first N events of each stream (a smoke test)")
+    add("--workers", type=int, default=1, help="runner processes side by side")
+    add("--results", type=Path, default=BENCH / "results")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    parser.add_argument(
+    add(
         "--data",
         type=Path,
         default=cache / "stream-al" / "bench-streams",
         help="where the streams are exported as CSV (not in the repository: Elec2 is not ours)",
     )
-    parser.add_argument("--report", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--appendix", type=Path, help="markdown appended to the report")
-    parser.add_argument(
-        "--report-only", action="store_true", help="no runs: report the lines there"
-    )
+    add("--report", type=Path, default=ROOT / "BENCHMARKS.md")
+    add("--appendix", type=Path, help="markdown appended to the report")
+    add("--report-only", action="store_true", help="no runs: report the lines there")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
-    streams = [s for s in args.streams.split(",") if s]
+    plan = Plan(
+        budgets=tuple(float(b) for b in args.budgets.split(",")),
+        delays=tuple(int(d) for d in args.delays.split(",")),
+        seeds=args.seeds,
+        peer_budgets=tuple(float(b) for b in args.peer_budgets.split(",")),
+        peer_seeds=args.peer_seeds,
+        peer_models=tuple(args.peer_models.split(",")),
+        max_events=args.max_events,
+    )
+    halves = split_halves(STREAMS)
+    if args.streams:
+        chosen = [s for s in args.streams.split(",") if s]
+    else:
+        chosen = [s.name for s in STREAMS if args.half in ("both", halves[s.name])]
     systems = [s for s in args.systems.split(",") if s]
-    for name, known in (("stream", STREAMS), ("system", STRATEGIES)):
-        unknown = [s for s in (streams if name == "stream" else systems) if s not in known]
+    for name, known, given in (("stream", STREAM, chosen), ("system", SYSTEMS, systems)):
+        unknown = [s for s in given if s not in known]
         if unknown:
             parser.error(f"unknown {name} {unknown[0]!r}; choose from {', '.join(known)}")
-    if args.elec2 is None and "elec2" in streams:
-        print("bench: no --elec2 PATH given, Elec2 is left out", file=sys.stderr)
-        streams.remove("elec2")
-    budgets = [float(b) for b in args.budgets.split(",")]
+    if args.elec2 is None and "elec2" in chosen:
+        print("bench: no --elec2 PATH given, Elec2 is not run", file=sys.stderr)
+        chosen.remove("elec2")
     args.results.mkdir(parents=True, exist_ok=True)
-    csvs = export(streams, args.elec2, args.seeds, args.data, args.short_seeds)
-    wanted: set[str] | None = None
+    seeds = max(plan.seeds, plan.peer_seeds)
     if not args.report_only:
-        wanted = run_systems(systems, csvs, budgets, args.max_events, args.results, args.workers)
-    lines = []
-    for path in sorted(args.results.glob("*.jsonl")):
-        if path.name.startswith("jobs-"):
-            continue
-        for line in path.read_text().splitlines():
-            if line.strip():
-                result = json.loads(line)
-                if wanted is None or job_key(result) in wanted:
-                    lines.append(result)
+        csvs = export(
+            [STREAM[s] for s in chosen],
+            seeds,
+            args.data,
+            {"elec2": args.elec2} if args.elec2 else None,
+            log=lambda msg: print(msg, file=sys.stderr),
+        )
+        run_systems(systems, csvs, plan, args.results, args.workers)
+    # Every job of the benchmark, whichever were run now: the report reads all of them.
+    every = {(s.name, k): args.data / csv_name(s, k) for s in STREAMS for k in range(seeds)}
+    wanted = {job_key(j) for system in SYSTEMS for j in jobs_for(system, every, plan)}
+    lines = read_results(args.results, wanted)
     errors = [r for r in lines if "error" in r]
     for r in errors[:10]:
         print(
             f"bench: {r['system']} {r['strategy']} on {r['stream']}: {r['error']}", file=sys.stderr
         )
-    rows = aggregate(lines)
-    plots = {}
-    for stream in streams:
-        path = BENCH / "plots" / f"{stream}.png"
-        plot_stream(rows, stream, path)
-        plots[stream] = os.path.relpath(path, args.report.parent)
-    preamble = PREAMBLE.format(
-        when=datetime.date.today().isoformat(),
-        machine=f"{os.cpu_count()} cores, Python {platform.python_version()}",
-        seeds=args.seeds,
-        short_seeds=max(args.seeds, args.short_seeds),
-        budgets=", ".join(map(str, budgets)),
-        cap=f", the first {args.max_events:,} events of each stream" if args.max_events else "",
-        versions=", ".join(f"{s} {v}" for s, v in _versions(systems).items()),
-    )
-    features = args.results / "features.md"
-    engine_file = args.results / "engine.json"
-    engine = json.loads(engine_file.read_text()) if engine_file.exists() else None
-    throughput = [json.loads(p.read_text()) for p in sorted(args.results.glob("throughput-*.json"))]
-    appendix = speed_section(engine, throughput)
-    for extra in (features, args.results / "pool.md"):
-        if extra.exists():
-            appendix += "\n" + extra.read_text()
-    if args.appendix:
-        appendix += "\n" + args.appendix.read_text()
-    args.report.write_text(
-        render_report(
-            rows,
-            streams=streams,
-            budgets=budgets,
-            preamble=preamble,
-            plots=plots,
-            appendix=appendix,
-        )
-    )
+    args.report.write_text(_report(args, plan, lines, halves))
     print(f"bench: {len(lines)} runs ({len(errors)} failed) -> {args.report}", file=sys.stderr)
     return 0
 

@@ -27,7 +27,7 @@ import numpy as np
 from jobs import read_csv, run_jobs
 from river import base, compose, linear_model, multiclass, preprocessing, tree
 
-__all__ = ["Outcome", "Stream", "load_stream", "main", "make_model"]
+__all__ = ["Outcome", "Stream", "load_stream", "main", "make_model", "stream_of"]
 
 # stream-al's settings for scarce labels (stream_al.core.models.TREE_PARAMS): River's
 # defaults wait for thousands of labels per leaf before the first split.
@@ -97,14 +97,18 @@ def load_stream(path: str, target: str = "target") -> Stream:
     key = (path, target)
     if key in _loaded:
         return _loaded[key]
-    names, rows, ys = read_csv(path, target)
-    features = tuple(names)
-    X = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(features))
-    xs = [dict(zip(features, row, strict=True)) for row in rows]
-    stream = Stream(features, xs, X, ys, tuple(sorted(set(ys))))
+    stream = stream_of(*read_csv(path, target))
     _loaded.clear()  # jobs come grouped by file: one stream in memory is enough
     _loaded[key] = stream
     return stream
+
+
+def stream_of(names: list[str], rows: list[list[float]], ys: list[str]) -> Stream:
+    """A :class:`Stream` from :func:`jobs.read_csv`'s feature names, rows and labels."""
+    features = tuple(names)
+    X = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(features))
+    xs = [dict(zip(features, row, strict=True)) for row in rows]
+    return Stream(features, xs, X, ys, tuple(sorted(set(ys))))
 
 
 def make_model(name: str) -> base.Classifier:
@@ -115,11 +119,16 @@ def make_model(name: str) -> base.Classifier:
     """
     if name == "hoeffding-tree":
         return tree.HoeffdingTreeClassifier(**TREE_PARAMS)
+    if name == "hoeffding-tree-default":  # River's own settings
+        return tree.HoeffdingTreeClassifier()
     if name == "logistic-regression":
         lr = multiclass.OneVsRestClassifier(linear_model.LogisticRegression())
         model: base.Classifier = compose.Pipeline(preprocessing.StandardScaler(), lr)  # type: ignore[assignment]
         return model
-    raise ValueError(f"unknown model {name!r}; choose hoeffding-tree or logistic-regression")
+    raise ValueError(
+        f"unknown model {name!r}; choose hoeffding-tree, hoeffding-tree-default or "
+        "logistic-regression"
+    )
 
 
 def predicted(proba: Mapping[Any, float]) -> Any:
@@ -146,6 +155,8 @@ def _run_one(job: dict[str, Any], run: Callable[[dict[str, Any], Stream], Outcom
     for name in ("csv", "model", "strategy", "budget", "seed"):
         if name not in job:
             raise ValueError(f"the job has no {name!r}")
+    if job.get("delay"):
+        raise ValueError("the peers' runners learn every asked label at once (delay 0 only)")
     stream = load_stream(job["csv"], job.get("target", "target")).head(job.get("max_events"))
     if not stream.ys:
         raise ValueError(f"{job['csv']} has no events")

@@ -6,8 +6,8 @@ scripts, so their directory is on ``sys.path`` and they import this module as ``
 
 Examples
 --------
->>> job_key({"stream": "s", "csv": "s.csv", "model": "m", "budget": 0.1, "extra": 1})
-'["s", "s.csv", null, "m", null, 0.1, null, null]'
+>>> job_key({"stream": "s", "csv": "/data/s.csv", "model": "m", "budget": 0.1, "extra": 1})
+'["s", "s.csv", null, "m", null, 0.1, null, null, 0]'
 
 """
 
@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,30 @@ from typing import Any
 __all__ = ["JOB_KEYS", "job_key", "read_csv", "run_jobs"]
 
 # A job's identity: a result line with these values is that job's result.
-JOB_KEYS = ("stream", "csv", "target", "model", "strategy", "budget", "seed", "max_events")
+JOB_KEYS = (
+    "stream",
+    "csv",
+    "target",
+    "model",
+    "strategy",
+    "budget",
+    "seed",
+    "max_events",
+    "delay",
+)
 
 
 def job_key(job: dict[str, Any]) -> str:
-    """A job's identity as a string (its :data:`JOB_KEYS` values)."""
-    return json.dumps([job.get(k) for k in JOB_KEYS])
+    """A job's identity as a string (its :data:`JOB_KEYS` values).
+
+    The CSV counts by its file name (which names the stream's definition and seed), not
+    its folder, so results are found again from another checkout or cache folder; no
+    delay is delay 0.
+    """
+    values = [job.get(k) for k in JOB_KEYS]
+    values[1] = None if job.get("csv") is None else Path(job["csv"]).name
+    values[-1] = job.get("delay") or 0
+    return json.dumps(values)
 
 
 def read_csv(path: str, target: str) -> tuple[list[str], list[list[float]], list[str]]:
@@ -94,11 +113,12 @@ def run_jobs(
 ) -> int:
     """The command line of a runner: ``--jobs JOBS.jsonl --out RESULTS.jsonl``.
 
-    ``run(job)`` returns the job's result line. Jobs with a result in ``--out`` are
-    skipped (those recorded with an ``error`` run again if ``retry_errors``); a job that
-    fails writes an ``error`` line and the run goes on. ``before`` runs once, after the
-    arguments are checked (a JVM start, say). Returns 0 once every job has a line, 2 for
-    bad arguments.
+    ``run(job)`` returns the job's result line, to which the job's whole wall time is
+    added (``job_seconds``: loading and calibrating too, not only the timed loop). Jobs
+    with a result in ``--out`` are skipped (those recorded with an ``error`` run again if
+    ``retry_errors``); a job that fails writes an ``error`` line and the run goes on.
+    ``before`` runs once, after the arguments are checked (a JVM start, say). Returns 0
+    once every job has a line, 2 for bad arguments.
     """
     parser = argparse.ArgumentParser(description=f"{system}'s runner for the peer benchmark")
     parser.add_argument("--jobs", type=Path, required=True, help="one JSON job per line")
@@ -117,8 +137,9 @@ def run_jobs(
             key = job_key(job)
             if key in done:
                 continue
+            start = time.time()
             try:
-                result = run(job)
+                result = {**run(job), "job_seconds": round(time.time() - start, 3)}
             except Exception as exc:  # one broken job (a Java exception too) must not end the run
                 result = {**job, "system": system, "error": f"{type(exc).__name__}: {exc}"}
                 what = result["error"]

@@ -5,11 +5,12 @@ Usage::
     bench/.venv-moa/bin/python bench/peers/moa_peer.py --jobs JOBS.jsonl --out RESULTS.jsonl
 
 Each line of JOBS is a job (``stream``, ``csv``, ``target``, ``model``, ``strategy``,
-``budget``, ``seed``, ``max_events``); each finished job appends one line to RESULTS: the
-job, ``system: "moa"``, the MOA command line it ran (``learner``), ``accuracy`` over every
-event, the ``labels`` MOA acquired, ``label_fraction``, ``n_events``, the wall time of the
-prequential loop (``seconds``, ``us_per_event``), or an ``error``. A job already in RESULTS
-without an error is skipped, so a run resumes where it stopped.
+``budget``, ``seed``, ``max_events``, ``delay``: 0 only); each finished job appends one line
+to RESULTS: the job, ``system: "moa"``, the MOA command line it ran (``learner``),
+``accuracy`` over every event, the ``labels`` MOA acquired, ``label_fraction``,
+``n_events``, the wall time of the prequential loop (``seconds``, ``us_per_event``), or an
+``error``. A job already in RESULTS without an error is skipped, so a run resumes where it
+stopped.
 
 Strategies: ``FixedUncertainty``, ``VarUncertainty``, ``RandVarUncertainty`` and
 ``SelSampling`` are ``moa.classifiers.active.ALUncertainty`` (``-d``, budget ``-b``, other
@@ -41,9 +42,11 @@ from jobs import read_csv, run_jobs
 # gini, grace period 20, delta 0.2, tau 0.1; the leaves predict with adaptive naive Bayes
 # and numeric features use the Gaussian observer, MOA's defaults and River's alike.
 # SGD is MOA's logistic regression (binary classes only), with River's LogisticRegression
-# defaults: learning rate 0.01 (MOA's is 1e-4) and no L2 penalty.
+# defaults: learning rate 0.01 (MOA's is 1e-4) and no L2 penalty. hoeffding-tree-default
+# is MOA's tree as it comes (grace period 200, delta 1e-7, tau 0.05, information gain).
 BASE_LEARNERS = {
     "hoeffding-tree": "trees.HoeffdingTree -g 20 -c 0.2 -t 0.1 -s GiniSplitCriterion",
+    "hoeffding-tree-default": "trees.HoeffdingTree",  # MOA's own settings
     "logistic-regression": "functions.SGD -o LOGLOSS -r 0.01 -l 0.0",
 }
 UNCERTAINTY = ("FixedUncertainty", "VarUncertainty", "RandVarUncertainty", "SelSampling")
@@ -156,6 +159,8 @@ def prequential(learner: Any, instances: list[Any], labels: list[int]) -> tuple[
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job and return its result line."""
+    if job.get("delay"):
+        raise ValueError("the peers' runners learn every asked label at once (delay 0 only)")
     data = load(job["csv"], job.get("target") or "target")
     cli = learner_cli(job["model"], job["strategy"], float(job["budget"]))
     if job["model"] == "logistic-regression" and len(data.classes) != 2:

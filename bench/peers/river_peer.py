@@ -8,7 +8,9 @@ Strategies:
 ``EntropySampler``
     River's sampler, used as River documents it: ``y_pred, ask = sampler.predict_one(x)``,
     learn when asked. It has no budget: its ``discount_factor`` is calibrated per file,
-    model and budget (:func:`calibrate`) and recorded in the result.
+    model and budget (:func:`calibrate`) and recorded in the result. A job's
+    ``calibration_csv``, if given, is the file it is calibrated on (the benchmark gives
+    every seed of a stream seed 0's file: one calibration per stream, model and budget).
 ``random``
     Ask with probability ``budget`` (``random.Random(seed)``): the plain baseline.
 ``full``
@@ -27,7 +29,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from _common import Outcome, Stream, main, make_model
+from _common import Outcome, Stream, main, make_model, stream_of
+from jobs import read_csv
 from river import active, compose
 
 SYSTEM = "river"
@@ -88,13 +91,26 @@ def calibrate(stream: Stream, path: str, target: str, model: str, budget: float)
     return _calibrated[key]
 
 
+_heads: dict[tuple[str, str], Stream] = {}
+
+
+def _head(path: str, target: str) -> Stream:
+    """The first :data:`CALIBRATION_EVENTS` events of another file (kept: they are few)."""
+    if (path, target) not in _heads:
+        names, rows, ys = read_csv(path, target)
+        _heads[(path, target)] = stream_of(names, rows, ys).head(CALIBRATION_EVENTS)
+    return _heads[(path, target)]
+
+
 def run_job(job: dict[str, Any], stream: Stream) -> Outcome:
     """The prequential loop of one job."""
     strategy, budget, seed = job["strategy"], float(job["budget"]), int(job["seed"])
     if strategy == "EntropySampler":
         target = job.get("target", "target")
         start = time.perf_counter()
-        factor = calibrate(stream, job["csv"], target, job["model"], budget)
+        path = job.get("calibration_csv") or job["csv"]
+        on = stream if path == job["csv"] else _head(path, target)
+        factor = calibrate(on, path, target, job["model"], budget)
         extra = {"discount_factor": factor, "calibration_seconds": time.perf_counter() - start}
         start = time.perf_counter()
         correct, labels = entropy_loop(stream.xs, stream.ys, job["model"], factor, seed)

@@ -1,0 +1,476 @@
+"""The label-efficiency sections of ``BENCHMARKS.md``, from aggregated cells (no I/O).
+
+:func:`render_half` writes one half's tables (the reporting half is the summary; the
+tuning half gets a section of its own, labeled as such): stream-al's default against
+random sampling on the same learner, the label-savings ratios, stream-al's default
+against the best peer at the same true label fraction, and the references with every
+label. :func:`speed_section` renders the engine and ``serve`` results.
+
+Accuracies are percentages; a difference is in points. A cell whose seeds all gave the
+same accuracy (a deterministic strategy on recorded data) says "one run", not "±0.00".
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analysis import (
+    Bound,
+    Cell,
+    Paired,
+    interpolate,
+    median_bounds,
+    savings_ratio,
+    wilcoxon,
+)
+from protocol import FULL, FULL_DRIFT, STREAM
+
+__all__ = ["Comparison", "Index", "best_peer", "render_half", "speed_section"]
+
+# Per-stream tests (10 seeds) count a stream as better or worse below this p.
+ALPHA = 0.05
+# "Matches" a peer: no more than half a point below it.
+WITHIN = 0.005
+
+
+class Index:
+    """The cells of a run, found by what they are."""
+
+    def __init__(self, cells: Iterable[Cell]) -> None:
+        self.cells = list(cells)
+        self._by: dict[tuple[Any, ...], Cell] = {}
+        for c in self.cells:
+            self._by[(c.stream, c.system, c.model, c.strategy, c.budget, c.delay)] = c
+
+    def get(
+        self,
+        stream: str,
+        system: str,
+        strategy: str,
+        budget: float,
+        delay: int = 0,
+        model: str | None = None,
+    ) -> Cell | None:
+        """One cell; with no ``model``, the only model that system ran it with."""
+        if model is not None:
+            return self._by.get((stream, system, model, strategy, budget, delay))
+        found = [
+            c
+            for c in self.cells
+            if (c.stream, c.system, c.strategy, c.budget, c.delay)
+            == (stream, system, strategy, budget, delay)
+        ]
+        return found[0] if len(found) == 1 else None
+
+    def peers(self, stream: str) -> list[tuple[str, str, str]]:
+        """The ``(system, model, strategy)`` of every peer run on ``stream`` (no refs)."""
+        return sorted(
+            {
+                (c.system, c.model, c.strategy)
+                for c in self.cells
+                if c.stream == stream and c.system != "stream-al" and c.strategy != FULL
+            }
+        )
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
+
+
+def _acc(cell: Cell | None, fraction: bool = True) -> str:
+    if cell is None:
+        return "–"
+    spread = " (one run)" if cell.one_run else f" ±{_pct(cell.half_ci95)}"
+    lf = f" [{_pct(cell.label_fraction)}%]" if fraction else ""
+    return f"{_pct(cell.accuracy)}{spread}{lf}"
+
+
+def _paired(ours: Cell, other: Cell) -> list[float]:
+    return [ours.runs[s][0] - other.runs[s][0] for s in ours.runs if s in other.runs]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """stream-al's default against one opponent on one stream, paired by seed."""
+
+    stream: str
+    opponent: str
+    ours: float
+    theirs: float
+    fraction: float
+    diffs: tuple[float, ...]
+
+    @property
+    def test(self) -> Paired:
+        return wilcoxon(self.diffs)
+
+
+def best_peer(
+    index: Index, stream: str, ours: Cell, budgets: Sequence[float], system: str | None = None
+) -> Comparison | None:
+    """The peer (or ``system``'s) strategy and model most accurate at ``ours``'s true label
+    fraction, seed by seed (interpolated over the peer's budgets), on the seeds both ran.
+
+    The best is chosen on the same runs it is compared with, which favours the peers.
+    """
+    found: list[tuple[float, str, dict[int, float]]] = []
+    for sys_name, model, strategy in index.peers(stream):
+        if system is not None and sys_name != system:
+            continue
+        cells = [index.get(stream, sys_name, strategy, b, 0, model) for b in budgets]
+        curve = [c for c in cells if c is not None]
+        at: dict[int, float] = {}
+        for seed, (_, fraction) in ours.runs.items():
+            points = [c.runs[seed] for c in curve if seed in c.runs]
+            value = interpolate([(f, a) for a, f in points], fraction) if points else None
+            if value is not None:
+                at[seed] = value
+        if at and len(at) == len({s for c in curve for s in c.runs} & set(ours.runs)):
+            name = f"{sys_name} {strategy}" + (" (default tree)" if "default" in model else "")
+            found.append((statistics.fmean(at.values()), name, at))
+    if not found:
+        return None
+    mean, name, at = max(found, key=lambda t: t[0])
+    seeds = sorted(at)
+    diffs = [ours.runs[s][0] - at[s] for s in seeds]
+    mine = statistics.fmean(ours.runs[s][0] for s in seeds)
+    fraction = statistics.fmean(ours.runs[s][1] for s in seeds)
+    return Comparison(stream, name, mine, mean, fraction, tuple(diffs))
+
+
+def _vs_random(
+    index: Index,
+    streams: Sequence[str],
+    default: str,
+    budgets: Sequence[float],
+    delays: Sequence[int],
+) -> list[str]:
+    lines = [
+        "| delay | budget | mean difference | Wilcoxon p (pairs) | pairs won / lost "
+        f"| streams better / worse (p < {ALPHA}) | streams above / below | true label "
+        f"fraction, {default} | true label fraction, random |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for delay in delays:
+        for budget in budgets:
+            diffs: list[float] = []
+            better = worse = above = below = 0
+            ours_lf, random_lf = [], []
+            for stream in streams:
+                ours = index.get(stream, "stream-al", default, budget, delay)
+                rnd = index.get(stream, "stream-al", "random", budget, delay)
+                if ours is None or rnd is None:
+                    continue
+                d = _paired(ours, rnd)
+                test = wilcoxon(d)
+                better += test.p < ALPHA and test.mean > 0
+                worse += test.p < ALPHA and test.mean < 0
+                above += test.mean > 0
+                below += test.mean < 0
+                diffs += d
+                ours_lf.append(ours.label_fraction)
+                random_lf.append(rnd.label_fraction)
+            if not diffs:
+                continue
+            t = wilcoxon(diffs)
+            lines.append(
+                f"| {delay} | {budget} | {_points(t.mean)} | {_p(t.p)} ({t.n}) "
+                f"| {t.wins} / {t.losses} | {better} / {worse} | {above} / {below} "
+                f"| {_fractions(ours_lf)} | {_fractions(random_lf)} |"
+            )
+    return lines
+
+
+def _fractions(values: Sequence[float]) -> str:
+    return (
+        f"{_pct(statistics.fmean(values))}% ({_pct(min(values))}–{_pct(max(values))})"
+        if values
+        else "–"
+    )
+
+
+def _ratios(
+    index: Index, stream: str, default: str, budgets: Sequence[float], delay: int
+) -> dict[float, Bound]:
+    curve = [index.get(stream, "stream-al", default, b, delay) for b in budgets]
+    points = [c.point for c in curve if c is not None]
+    found = {}
+    for budget in budgets:
+        rnd = index.get(stream, "stream-al", "random", budget, delay)
+        if rnd is not None and len(points) == len(budgets):
+            found[budget] = savings_ratio(points, rnd.point)
+    return found
+
+
+def _median(values: Sequence[Bound]) -> str:
+    low, high = median_bounds(values)
+    if low == high:
+        return f"**{low:.2f}**"
+    return f"**{low:.2f}–{high:.2f}**" if high != float("inf") else f"**≥{low:.2f}**"
+
+
+def _savings(
+    index: Index,
+    streams: Sequence[str],
+    default: str,
+    budgets: Sequence[float],
+    delays: Sequence[int],
+) -> list[str]:
+    lines = [
+        "| delay | budget | median ratio | streams ≤ 1 (saving labels) | streams reported "
+        "as bounds | per stream |",
+        "|---|---|---|---|---|---|",
+    ]
+    for delay in delays:
+        per: dict[float, list[tuple[str, Bound]]] = {b: [] for b in budgets}
+        for stream in streams:
+            for budget, ratio in _ratios(index, stream, default, budgets, delay).items():
+                per[budget].append((stream, ratio))
+        for budget in budgets:
+            found = per[budget]
+            if not found:
+                continue
+            values = [r for _, r in found]
+            saving = sum(r.value <= 1 and r.kind != "at_least" for r in values)
+            bounds = sum(r.kind != "exact" for r in values)
+            listed = ", ".join(f"{s} {r}" for s, r in sorted(found, key=lambda t: t[1].value))
+            lines.append(
+                f"| {delay} | {budget} | {_median(values)} | {saving} of {len(values)} "
+                f"| {bounds} | {listed} |"
+            )
+    return lines
+
+
+def _vs_peers(
+    index: Index,
+    streams: Sequence[str],
+    default: str,
+    budget: float,
+    peer_budgets: Sequence[float],
+) -> list[str]:
+    lines = [
+        f"| stream | stream-al {default} [true label fraction] | best peer at that fraction "
+        "| its accuracy | difference | Wilcoxon p (seeds) |",
+        "|---|---|---|---|---|---|",
+    ]
+    diffs: list[float] = []
+    matched = counted = 0
+    by_system: dict[str, list[float]] = {}
+    for stream in streams:
+        ours = index.get(stream, "stream-al", default, budget, 0)
+        if ours is None:
+            continue
+        top = best_peer(index, stream, ours, peer_budgets)
+        if top is None:
+            continue
+        counted += 1
+        matched += top.ours - top.theirs >= -WITHIN
+        diffs += top.diffs
+        for system in sorted({p[0] for p in index.peers(stream)}):
+            own = best_peer(index, stream, ours, peer_budgets, system)
+            if own is not None:
+                by_system.setdefault(system, []).extend(own.diffs)
+        lines.append(
+            f"| {_name(stream)} | {_pct(top.ours)} [{_pct(top.fraction)}%] | {top.opponent} "
+            f"| {_pct(top.theirs)} | {_points(top.ours - top.theirs)} "
+            f"| {_p(top.test.p)} ({top.test.n}) |"
+        )
+    if not counted:
+        return []
+    pooled = wilcoxon(diffs)
+    lines += [
+        "",
+        f"stream-al's {default} matches or beats the best peer (within 0.5 points) on "
+        f"**{matched} of {counted}** streams at budget {budget}; over the (stream, seed) "
+        f"pairs: mean {_points(pooled.mean)} points, Wilcoxon p = {_p(pooled.p)} "
+        f"({pooled.wins} pairs won, {pooled.losses} lost).",
+    ]
+    for system, d in sorted(by_system.items()):
+        t = wilcoxon(d)
+        lines.append(
+            f"Against {system}'s best strategy and tree per stream: mean {_points(t.mean)} "
+            f"points, p = {_p(t.p)} ({t.wins} won, {t.losses} lost of {t.n})."
+        )
+    return lines
+
+
+def _name(stream: str) -> str:
+    return f"{stream} †" if stream in SEEN else stream
+
+
+# Streams of the benchmark stream-al's settings were chosen on before issue 16 (the same
+# generator settings, or the same data): the earlier peer benchmark's seven.
+SEEN = frozenset(
+    {
+        "elec2",
+        "shuttle",
+        "image-segments",
+        "sea-abrupt",
+        "agrawal-1-4-gradual",
+        "hyperplane-10f-slow",
+        "rbf-2c-moving",
+    }
+)
+
+
+def _references(index: Index, streams: Sequence[str], default: str, budget: float) -> list[str]:
+    lines = [
+        "| stream | stream-al plain model, every label | stream-al learner with its drift "
+        "reaction, every label | River tree, stream-al's settings, every label | River's "
+        f"default tree, every label | stream-al {default} at {budget} | random at {budget} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for stream in streams:
+        cells = [
+            index.get(stream, "stream-al", FULL, 1.0),
+            index.get(stream, "stream-al", FULL_DRIFT, 1.0),
+            index.get(stream, "river", FULL, 1.0, 0, "hoeffding-tree"),
+            index.get(stream, "river", FULL, 1.0, 0, "hoeffding-tree-default"),
+            index.get(stream, "stream-al", default, budget),
+            index.get(stream, "stream-al", "random", budget),
+        ]
+        if any(cells):
+            lines.append(
+                f"| {_name(stream)} | "
+                + " | ".join(_acc(c, fraction=i >= 4) for i, c in enumerate(cells))
+                + " |"
+            )
+    return lines
+
+
+def _per_stream(
+    index: Index, streams: Sequence[str], default: str, budgets: Sequence[float], delay: int
+) -> list[str]:
+    lines = [
+        "| stream | strategy | " + " | ".join(f"budget {b}" for b in budgets) + " |",
+        "|---|---|" + "---|" * len(budgets),
+    ]
+    for stream in streams:
+        for strategy in (default, "random"):
+            cells = [index.get(stream, "stream-al", strategy, b, delay) for b in budgets]
+            if any(cells):
+                lines.append(
+                    f"| {_name(stream)} | {strategy} | " + " | ".join(map(_acc, cells)) + " |"
+                )
+    return lines
+
+
+def render_half(
+    cells: Sequence[Cell],
+    *,
+    title: str,
+    streams: Sequence[str],
+    default: str,
+    budgets: Sequence[float],
+    delays: Sequence[int],
+    peer_budgets: Sequence[float],
+    level: str = "##",
+) -> list[str]:
+    """One half's tables under a ``title`` heading (a note alone while it has no runs)."""
+    index = Index(c for c in cells if c.stream in set(streams))
+    sub = level + "#"
+    measured = [s for s in streams if any(c.stream == s for c in index.cells)]
+    out = [f"{level} {title}", ""]
+    if not measured:
+        return [*out, "Not run yet.", ""]
+    if len(measured) < len(streams):
+        missing = ", ".join(s for s in streams if s not in measured)
+        out += [
+            f"Measured on {len(measured)} of its {len(streams)} streams (not yet: {missing}).",
+            "",
+        ]
+    streams = measured
+    out += [f"{sub} stream-al's default (`{default}`) against random sampling, same learner", ""]
+    out += [*_vs_random(index, streams, default, budgets, delays), ""]
+    out += [
+        f"Differences are {default} minus random in accuracy points, paired by (stream, seed) "
+        "at the same budget and delay; per stream, a Wilcoxon test over its seeds "
+        f"(p < {ALPHA}) says better or worse. True label fractions: mean (min–max) over "
+        "streams.",
+        "",
+        f"{sub} Label-savings ratio",
+        "",
+        *_savings(index, streams, default, budgets, delays),
+        "",
+        f"The labels {default} needs to match random sampling's accuracy at a budget (its "
+        "curve over the budgets, interpolated on the log of the true label fraction) over "
+        "random's labels: below 1 it saves labels. ≤x: already matched at its lowest budget; "
+        "≥x: not matched at its highest; a median reads as an interval when such bounds reach "
+        "the middle.",
+        "",
+    ]
+    for budget in sorted(set(peer_budgets) & set(budgets), reverse=True):
+        table = _vs_peers(index, streams, default, budget, peer_budgets)
+        if table:
+            out += [f"{sub} Against the best peer at the same true label fraction, budget "
+                    f"{budget}", "", *table, ""]  # fmt: skip
+    out += [
+        f"{sub} References with every label",
+        "",
+        *_references(index, streams, default, 0.1),
+        "",
+    ]
+    for delay in delays:
+        out += [f"{sub} Per stream, label delay {delay}", ""]
+        out += [*_per_stream(index, streams, default, budgets, delay), ""]
+    return out
+
+
+def stream_table(streams: Sequence[str], halves: Mapping[str, str]) -> list[str]:
+    """The streams: half, family, events and what each is."""
+    lines = ["| stream | half | family | what it is |", "|---|---|---|---|"]
+    for name in streams:
+        s = STREAM[name]
+        lines.append(f"| {_name(name)} | {halves[name]} | {s.family} | {s.about} |")
+    return lines
+
+
+def speed_section(engine: Mapping[str, Any] | None, throughput: Sequence[Mapping[str, Any]]) -> str:
+    """The engine and ``serve`` results (``stream-al bench engine|throughput --json``)."""
+    out = ["## Throughput, latency and memory", ""]
+    if engine:
+        out += [
+            f"**Engine** (`stream-al bench engine`, {engine['stream']}, {engine['n_events']:,} "
+            f"events, {engine['model']}, {engine['strategy']} at {engine['budget']}): "
+            f"{engine['engine_events_per_s']:,.0f} events/s against "
+            f"{engine['baseline_events_per_s']:,.0f} for a bare River loop making the same "
+            f"model calls: **ratio {engine['ratio']:.2f}**.",
+            "",
+        ]
+    if throughput:
+        out += [
+            "**serve on real Kafka and Redis** (`stream-al bench throughput`: the serve loop "
+            "against a raw loop of the same backend doing the same Kafka I/O on the same "
+            "topic; labels answered from the stream's truth as fast as they are queued; the "
+            "resident memory includes the benchmark's own copy of that truth, made before "
+            "the run, so its growth is what to read):",
+            "",
+            "| backend | events | serve events/s | raw loop events/s | ratio "
+            "| decision p50 / p99 ms | label to learned p99 ms | RSS MiB (start → end) "
+            "| RSS growth, 2nd half | of which the model |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for t in throughput:
+            rss = t.get("rss_mb") or [[0, 0.0]]
+            model = t.get("model_growth_second_half_mb")
+            out.append(
+                f"| {t['backend']} | {t['n_events']:,} | {t['serve_events_per_s']:,.0f} "
+                f"| {t['raw_consume_events_per_s']:,.0f} | {t['ratio']:.2f} "
+                f"| {t['decision_latency_p50_ms']:.0f} / {t['decision_latency_p99_ms']:.0f} "
+                f"| {t['label_to_learned_p99_ms']:.0f} | {rss[0][1]:.0f} → {rss[-1][1]:.0f} "
+                f"| {t['rss_growth_second_half_mb']:+.1f} MiB "
+                f"| {'–' if model is None else f'{model:+.1f} MiB'} |"
+            )
+        out.append("")
+    return "\n".join(out)

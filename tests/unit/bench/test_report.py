@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from analysis import aggregate
+from report import Index, best_peer, render_half
+
+BUDGETS = (0.02, 0.05, 0.1, 0.2)
+
+
+def _line(stream: str, system: str, strategy: str, budget: float, seed: int, acc: float,
+          lf: float, model: str = "hoeffding-tree", delay: int = 0) -> dict[str, Any]:  # fmt: skip
+    return {
+        "stream": stream,
+        "system": system,
+        "model": model,
+        "strategy": strategy,
+        "budget": budget,
+        "delay": delay,
+        "seed": seed,
+        "accuracy": acc,
+        "label_fraction": lf,
+        "us_per_event": 10.0,
+    }
+
+
+def _stream(name: str, ours: float, peer: float) -> list[dict[str, Any]]:
+    """split beats random by 1 point at every budget; one peer, deterministic."""
+    lines = []
+    for seed in range(10):
+        noise = seed / 1000
+        for b in BUDGETS:
+            lift = 0.1 * b  # accuracy grows with labels
+            lines.append(_line(name, "stream-al", "split", b, seed, ours + lift + noise, 1.05 * b))
+            lines.append(_line(name, "stream-al", "random", b, seed, ours + lift - 0.01 + noise, b))
+        lines.append(_line(name, "stream-al", "full", 1.0, seed, 0.95, 1.0))
+        if seed < 5:
+            for b in (0.02, 0.1):
+                lines.append(_line(name, "moa", "VarUncertainty", b, seed, peer + 0.1 * b, b))
+    return lines
+
+
+def _report(*streams: list[dict[str, Any]]) -> str:
+    cells = aggregate([line for s in streams for line in s])
+    names = sorted({c.stream for c in cells})
+    lines = render_half(
+        cells,
+        title="T",
+        streams=names,
+        default="split",
+        budgets=BUDGETS,
+        delays=(0,),
+        peer_budgets=(0.02, 0.1),
+    )
+    return "\n".join(lines)
+
+
+def test_the_default_against_random_counts_pairs_and_streams() -> None:
+    report = _report(_stream("a", 0.70, 0.60), _stream("b", 0.80, 0.90))
+    # 20 (stream, seed) pairs, every one won by a point; both streams better (p = 0.002).
+    assert "| 0 | 0.1 | +1.00 | <0.001 (20) | 20 / 0 | 2 / 0 | 2 / 0 |" in report
+
+
+def test_the_peer_comparison_counts_streams_within_half_a_point() -> None:
+    report = _report(_stream("a", 0.70, 0.60), _stream("b", 0.80, 0.90))
+    assert "matches or beats the best peer (within 0.5 points) on **1 of 2** streams" in report
+    assert "moa VarUncertainty" in report
+
+
+def test_deterministic_cells_say_one_run_never_plus_minus_zero() -> None:
+    report = _report(_stream("a", 0.70, 0.60))
+    assert "95.00 (one run)" in report  # the full-label reference: every seed the same
+    assert "±0.00" not in report
+
+
+def test_the_best_peer_is_read_at_our_true_fraction_seed_by_seed() -> None:
+    lines = [_line("s", "stream-al", "split", 0.1, seed, 0.8, 0.06) for seed in range(3)]
+    for seed in range(2):
+        lines += [
+            _line("s", "moa", "VarUncertainty", 0.02, seed, 0.70, 0.02),
+            _line("s", "moa", "VarUncertainty", 0.1, seed, 0.80, 0.10),
+            _line("s", "river", "EntropySampler", 0.1, seed, 0.99, 0.30),  # out of reach
+        ]
+    index = Index(aggregate(lines))
+    ours = index.get("s", "stream-al", "split", 0.1)
+    assert ours is not None
+    top = best_peer(index, "s", ours, (0.02, 0.1))
+    assert top is not None and top.opponent == "moa VarUncertainty"
+    # At 6% of labels, between 2% and 10% on the log scale: 0.70 + 0.1 * log(3) / log(5).
+    assert top.theirs == pytest.approx(0.70 + 0.1 * 0.6826, abs=1e-4)
+    assert len(top.diffs) == 2  # the seeds both ran
+
+
+def test_a_half_without_runs_says_so() -> None:
+    assert render_half([], title="T", streams=["x"], default="split", budgets=BUDGETS,
+                       delays=(0,), peer_budgets=(0.1,))[-2] == "Not run yet."  # fmt: skip

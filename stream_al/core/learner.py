@@ -20,7 +20,7 @@ Examples
 ...     if decision.queried:
 ...         _ = learner.learn(x, y, decision.prediction)
 
-The budget is 10% plus the cold start (the first 100 events are all asked):
+The budget is 10%, from the first event on (see :mod:`stream_al.core.budget`):
 
 >>> round(learner.n_queried / learner.n_events, 2)
 0.11
@@ -47,6 +47,7 @@ from river import base, compose, tree
 from river.proba import Gaussian
 
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
+from stream_al.core.candidates import Candidates
 from stream_al.core.committee import disagreement
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
@@ -164,6 +165,8 @@ class ActiveLearner:
     _plain_tree = False
     _predictor: TreePredictor | None = None
     _committee: str | None = None
+    _candidates: Candidates | None = None
+    _asked_uncertainty = AUTO
     n_label_free_drifts = 0
 
     def __init__(
@@ -187,27 +190,22 @@ class ActiveLearner:
         if isinstance(model, str):
             self.model_name = model
             self._template: base.Classifier | None = None
-            self._model = self._fresh_model()
+            built = make_model(model, seed, **self.model_params)
         else:
             self.model_name = type(model).__name__
             self._template = model.clone()
-            self._model = model
+            built = model
         if isinstance(strategy, str):
             self._strategy = make_strategy(strategy, seed=seed, **dict(strategy_params or {}))
         else:
             self._strategy = strategy
         self.strategy_name: str = self._strategy.name
         self._budget = EstimatedBudget(budget, window=window, unit=unit)
-        self.uncertainty = resolve(uncertainty, self._model)
-        self._leaf = self.uncertainty == LEAF
-        # A plain Hoeffding tree predicts through a TreePredictor (River's probabilities,
-        # faster), which gives the leaf, hence its impurity, from the same walk.
-        self._plain_tree = type(self._model) is tree.HoeffdingTreeClassifier
-        self._fused = self._leaf and self._plain_tree
-        self._committee = self.uncertainty if self.uncertainty in COMMITTEE else None
-        plain = self._leaf or self._committee is not None
-        self._measure = measure("least-confidence" if plain else self.uncertainty)
-        self._least_confidence = self.uncertainty == "least-confidence"
+        self._asked_uncertainty = uncertainty
+        if isinstance(built, Candidates):
+            self._candidates = built
+            built = built.members[built.served]
+        self._serve(built)
         self.drift = drift if drift is not None else DriftReaction()
         self._monitor = DriftMonitor(self.drift.delta) if self.drift.enabled else None
         self._challenger = (
@@ -224,7 +222,6 @@ class ActiveLearner:
             else None
         )
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
-        self._unsupervised = has_unsupervised_steps(self._model)
         if shaping is not None and shaping.active:
             self._shaping = shaping
             if shaping.density_beta:
@@ -245,6 +242,23 @@ class ActiveLearner:
         self.n_drifts = 0
         self.n_swaps = 0
         self.n_label_free_drifts = 0
+
+    def _serve(self, model: base.Classifier) -> None:
+        """Make ``model`` the one that predicts every event; the uncertainty follows it."""
+        self._model = model
+        self.uncertainty = resolve(self._asked_uncertainty, model)
+        self._leaf = self.uncertainty == LEAF
+        # A plain Hoeffding tree predicts through a TreePredictor (River's probabilities,
+        # faster), which gives the leaf, hence its impurity, from the same walk.
+        self._plain_tree = type(model) is tree.HoeffdingTreeClassifier
+        self._fused = self._leaf and self._plain_tree
+        self._committee = self.uncertainty if self.uncertainty in COMMITTEE else None
+        plain = self._leaf or self._committee is not None
+        self._measure = measure("least-confidence" if plain else self.uncertainty)
+        self._least_confidence = self.uncertainty == "least-confidence"
+        # With candidates every model's state must follow from the labels alone (replicas
+        # agree on which serves): their scalers learn the labeled items only.
+        self._unsupervised = self._candidates is None and has_unsupervised_steps(model)
 
     # -- the two calls of the hot path -------------------------------------------------
 
@@ -341,6 +355,10 @@ class ActiveLearner:
         drifted = False
         if self._balance is not None:
             self._balance.learn(y)
+        candidates = self._candidates
+        switched = candidates is not None and candidates.race(
+            x, y, random_slice, self._candidate_predict, self._candidate_learn
+        )
         if self._monitor is not None or self._stopping is not None:
             if prediction is _NO_PREDICTION:
                 prediction = self.predict(x)
@@ -356,15 +374,54 @@ class ActiveLearner:
             if self._challenger is not None:
                 winner = self._challenger.observe(x, y, correct)
                 if winner is not None:  # it has learned (x, y) already
-                    self._model = winner
+                    self._replace_served(winner)
                     self.n_swaps += 1
                     if self._confidence is not None:
                         self._confidence.reset()
                     self.n_learned += 1
+                    if switched:
+                        self._switch()
                     return drifted
         self._learn_with(self._model, x, y)
         self.n_learned += 1
+        if switched:
+            self._switch()
         return drifted
+
+    def _candidate_predict(self, model: base.Classifier, x: Features) -> ClassLabel | None:
+        if model is self._model:
+            return self._predict_with(model, x)
+        proba = self._proba_of_kind(model, x)
+        return max(proba, key=proba.__getitem__) if proba else None
+
+    def _candidate_learn(self, model: base.Classifier, x: Features, y: ClassLabel) -> None:
+        if type(model) is tree.HoeffdingTreeClassifier:
+            self._tree_predictor().learn(model, x, y)
+        else:
+            model.learn_one(x, y)
+
+    def _proba_of_kind(self, model: base.Classifier, x: Features) -> Proba:
+        """A candidate's probabilities, whatever kind serves (its unsupervised steps, if
+        any, learn the labeled items only, in ``learn_one``)."""
+        if type(model) is tree.HoeffdingTreeClassifier:
+            return self._tree_predictor().proba_and_leaf(model, x)[0]
+        proba: Proba = model.predict_proba_one(x)
+        return proba
+
+    def _replace_served(self, model: base.Classifier) -> None:
+        """``model`` (a challenger that won) replaces the served model."""
+        self._model = model
+        if self._candidates is not None:
+            self._candidates.members[self._candidates.served] = model
+
+    def _switch(self) -> None:
+        """Another candidate won the race: it serves, and a challenger of the old kind
+        has nothing left to challenge."""
+        candidates = self._candidates
+        assert candidates is not None
+        self._serve(candidates.members[candidates.served])
+        if self._challenger is not None:
+            self._challenger.drop()
 
     # -- warm start --------------------------------------------------------------------
 
@@ -409,7 +466,9 @@ class ActiveLearner:
                 f"learner's is {self.model_name} {self.model_params or ''}: choose the same "
                 "model to start from it"
             )
-        self._model = other._model
+        if other._candidates is not None:
+            self._candidates = other._candidates
+        self._serve(other._model)
         if self._monitor is not None and other._monitor is not None:
             self._monitor = other._monitor
         if self._recent.maxlen:
@@ -464,6 +523,9 @@ class ActiveLearner:
             compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 
     def _fresh_model(self) -> base.Classifier:
+        """A new model of the served kind (a restart's, a challenger's)."""
+        if self._candidates is not None:
+            return self._candidates.fresh(self._candidates.served)
         if self._template is not None:
             return self._template.clone()
         return make_model(self.model_name, self.seed, **self.model_params)
@@ -502,7 +564,14 @@ class ActiveLearner:
             self._confidence.reset()
         if reaction.restart == "none":
             return
-        self._model = self._fresh_model()
+        candidates = self._candidates
+        if candidates is not None:
+            candidates.restart()
+            self._serve(candidates.members[candidates.served])
+            others = [m for m in candidates.members if m is not self._model]
+        else:
+            self._model = self._fresh_model()
+            others = []
         if reaction.restart == "warm" and self._monitor is not None:
             # ADWIN's window after the cut holds the current concept; the newest of its
             # observations is the example being learned right now.
@@ -510,14 +579,24 @@ class ActiveLearner:
             if keep > 0:
                 for bx, by in list(self._recent)[-keep:]:
                     self._learn_with(self._model, bx, by)
+                    for other in others:
+                        self._candidate_learn(other, bx, by)
         self._recent.clear()
 
     # -- state -------------------------------------------------------------------------
 
     @property
     def model(self) -> base.Classifier:
-        """The River model in use (replaced on a drift restart)."""
+        """The River model that serves (replaced on a drift restart, a challenger's win or,
+        with ``auto``, when another candidate wins the race)."""
         return self._model
+
+    @property
+    def served_name(self) -> str:
+        """The name of the model that serves (the candidate's, with ``auto``)."""
+        if self._candidates is not None:
+            return self._candidates.served_name
+        return self.model_name
 
     @property
     def asking_stopped(self) -> bool:
@@ -549,7 +628,7 @@ class ActiveLearner:
         challenger = self._challenger.state() if self._challenger is not None else None
         return state_digest(
             (
-                self._model,
+                self._model if self._candidates is None else self._candidates,
                 self._monitor,
                 challenger,
                 list(self._recent),

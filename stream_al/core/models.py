@@ -5,7 +5,10 @@ behind a name is chosen for the active-learning regime, where a model sees a lab
 event in ten or a hundred:
 
 ===========================  ================================================================
+``auto``                     the candidates below learn the same labels and the most
+                             accurate serves (see :mod:`stream_al.core.candidates`)
 ``hoeffding-tree``           Hoeffding tree tuned for few labels (see :data:`TREE_PARAMS`)
+``hoeffding-tree-default``   River's Hoeffding tree with River's defaults
 ``hoeffding-adaptive-tree``  the same tree with ADWIN-guarded alternate subtrees
 ``adaptive-random-forest``   adaptive random forest (10 trees)
 ``gaussian-nb``              Gaussian naive Bayes (text features one-hot encoded)
@@ -62,6 +65,16 @@ def _hoeffding_tree(seed: int | None, **params: Any) -> base.Classifier:
     return tree.HoeffdingTreeClassifier(**{**TREE_PARAMS, **params})
 
 
+def _hoeffding_tree_default(seed: int | None, **params: Any) -> base.Classifier:
+    return tree.HoeffdingTreeClassifier(**params)
+
+
+def _auto(seed: int | None, **params: Any) -> base.Classifier:
+    from stream_al.core.candidates import Candidates
+
+    return Candidates(seed=seed, **params)
+
+
 def _hoeffding_adaptive_tree(seed: int | None, **params: Any) -> base.Classifier:
     return tree.HoeffdingAdaptiveTreeClassifier(**{**TREE_PARAMS, "seed": seed, **params})
 
@@ -98,7 +111,9 @@ def _committee(seed: int | None, **params: Any) -> base.Classifier:
 
 
 MODELS: dict[str, Callable[..., base.Classifier]] = {
+    "auto": _auto,
     "hoeffding-tree": _hoeffding_tree,
+    "hoeffding-tree-default": _hoeffding_tree_default,
     "hoeffding-adaptive-tree": _hoeffding_adaptive_tree,
     "adaptive-random-forest": _adaptive_random_forest,
     "gaussian-nb": _gaussian_nb,

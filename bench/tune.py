@@ -54,7 +54,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "drift": {"enabled": False},
         "model_params": RIVER_TREE,
     },
+    "ht-split": {"model": "hoeffding-tree"},
+    "ht-random": {"model": "hoeffding-tree", "strategy": "random"},
     "auto-split": {"model": "auto"},
+    "auto-split-lc": {"model": "auto", "uncertainty": "least-confidence"},
     "auto-split-all": {"model": "auto", "model_params": {"labels": "all"}},
     "auto-random": {"model": "auto", "strategy": "random"},
     "auto-vu-all": {
@@ -62,10 +65,31 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "strategy": "variable-uncertainty",
         "model_params": {"labels": "all"},
     },
+    "auto-rvu-all": {
+        "model": "auto",
+        "strategy": "randomized-variable-uncertainty",
+        "model_params": {"labels": "all"},
+    },
+    "auto-split02-all": {
+        "model": "auto",
+        "strategy_params": {"random_fraction": 0.2},
+        "model_params": {"labels": "all"},
+    },
+    "auto-vu-all-z1": {
+        "model": "auto",
+        "strategy": "variable-uncertainty",
+        "model_params": {"labels": "all", "z": 1.0},
+    },
+    "auto-vu-all-m300": {
+        "model": "auto",
+        "strategy": "variable-uncertainty",
+        "model_params": {"labels": "all", "memory": 300},
+    },
     "full-auto": {
         "model": "auto",
         "strategy": "random",
         "budget": 1.0,
+        "model_params": {"labels": "all"},
     },
     "full-lr": {
         "model": "logistic-regression",

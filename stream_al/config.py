@@ -39,6 +39,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from stream_al.core.candidates import DEFAULT_CANDIDATES
 from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import LearnerSpec
 from stream_al.core.models import MODELS
@@ -55,6 +56,7 @@ __all__ = [
     "LearnerSettings",
     "MetricsSettings",
     "RedisSettings",
+    "SelectionSettings",
     "ServiceSettings",
     "Settings",
     "WorkerSettings",
@@ -104,13 +106,60 @@ class DriftSettings(BaseModel):
         return DriftReaction(**self.model_dump())
 
 
+class SelectionSettings(BaseModel):
+    """The ``auto`` model: the candidates that learn the labels, and how one is chosen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CANDIDATES),
+        description="Models that learn the same labels under model auto (the first serves "
+        "until another proves better).",
+    )
+    z: float = Field(
+        2.0, ge=0, description="Standard deviations a candidate must lead the served one by."
+    )
+    memory: int = Field(1000, ge=1, description="Labels the race between candidates remembers.")
+    labels: Literal["random", "all"] = Field(
+        "all",
+        description="Labels that judge the race: all, or random (only those asked at random: "
+        "unbiased, but too few at small budgets).",
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one candidate model")
+        for name in value:
+            if name == "auto":
+                raise ValueError("a candidate of model auto cannot be auto itself")
+            _known(name, MODELS, "model")
+        return value
+
+    def params(self) -> dict[str, Any]:
+        """The ``auto`` model's parameters."""
+        return {
+            "names": tuple(self.candidates),
+            "z": self.z,
+            "memory": self.memory,
+            "labels": self.labels,
+        }
+
+
 class LearnerSettings(BaseModel):
     """The model, the query strategy and the label budget."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field("hoeffding-tree", description="Model name (stream-al models).")
-    strategy: str = Field("split", description="Query strategy (stream-al strategies).")
+    model: str = Field(
+        "auto",
+        description="Model name (stream-al models); auto: candidates learn the same labels, "
+        "the most accurate serves.",
+    )
+    strategy: str = Field(
+        "variable-uncertainty", description="Query strategy (stream-al strategies)."
+    )
     budget: float = Field(0.1, gt=0, le=1, description="Fraction of events (or cost) to label.")
     window: int = Field(1000, ge=1, description="Memory of the budget estimate, in events.")
     unit: Literal["events", "cost"] = Field(
@@ -142,6 +191,7 @@ class LearnerSettings(BaseModel):
         "in random-slice accuracy; a drift resumes (0 = never).",
     )
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
 
     @field_validator("model")
     @classmethod
@@ -174,6 +224,7 @@ class LearnerSettings(BaseModel):
             unit=self.unit,
             uncertainty=self.uncertainty,
             drift=self.drift.reaction(),
+            model_params=self.selection.params() if self.model == "auto" else {},
             strategy_params=dict(self.strategy_params),
             shaping=Shaping(
                 density_beta=self.density_beta, imbalance=self.imbalance, cost_power=self.cost_power

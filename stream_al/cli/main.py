@@ -21,7 +21,7 @@ from stream_al.cli.console import Progress, percent, table
 from stream_al.config import DriftSettings, LearnerSettings, Settings, load_settings
 from stream_al.core.budget import validate_budget
 from stream_al.core.models import MODELS
-from stream_al.core.strategies import STRATEGIES
+from stream_al.core.strategies import DROPPED, STRATEGIES
 from stream_al.core.uncertainty import NAMES
 from stream_al.data.streams import StreamSpec, parse_stream
 from stream_al.runtime.logging import configure_logging
@@ -730,6 +730,8 @@ def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
     import inspect
 
     for name, cls in STRATEGIES.items():
+        if name in DROPPED:
+            continue
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         params = [
             f"{p.name}={p.default!r}"
@@ -739,6 +741,9 @@ def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{name:34s} {doc}")
         if params:
             print(f"{'':34s} parameters: {', '.join(params)}")
+    print("\ndropped (still accepted by name, not recommended):")
+    for name, why in DROPPED.items():
+        print(f"{name:34s} {why}")
     return 0
 
 

@@ -59,9 +59,9 @@ class Candidates(base.Classifier):
     memory
         Labels of the race's memory (older disagreements fade).
     labels
-        Which labels judge the race: ``"random"``, only those asked at random (an unbiased
-        sample of the stream), or ``"all"`` (more evidence, weighted towards the items
-        the strategy found hard).
+        Which labels judge the race: ``"all"``, or ``"random"``, only those asked at random
+        (an unbiased sample of the stream, but a strategy without a random part has none,
+        and ``split`` at a 2% budget too few; see docs/design.md, "Models").
 
     """
 
@@ -71,7 +71,7 @@ class Candidates(base.Classifier):
         seed: int | None = None,
         z: float = 2.0,
         memory: int = 1000,
-        labels: SelectionLabels = "random",
+        labels: SelectionLabels = "all",
     ):
         from stream_al.core.models import make_model
 
@@ -119,11 +119,14 @@ class Candidates(base.Classifier):
         at_random: bool,
         predict: Predict | None = None,
         learn: Learn | None = None,
+        served_correct: bool | None = None,
     ) -> bool:
         """Every candidate predicts ``x``; those that do not serve learn ``(x, y)``.
 
-        The served model is left to the caller (it learns through the drift reaction).
-        Returns True when another candidate serves from now on.
+        The served model is left to the caller (it learns through the drift reaction);
+        ``served_correct`` is whether its prediction when the item was asked was right
+        (None: it predicts ``x`` now). Returns True when another candidate serves from now
+        on.
         """
         predict = predict or _predict
         learn = learn or _learn
@@ -132,7 +135,10 @@ class Candidates(base.Classifier):
         served = self.selection.served
         for i, model in enumerate(self.members):
             if counted:
-                correct.append(predict(model, x) == y)
+                if i == served and served_correct is not None:
+                    correct.append(served_correct)
+                else:
+                    correct.append(predict(model, x) == y)
             if i != served:
                 learn(model, x, y)
         return counted and self.selection.observe(correct)

@@ -23,7 +23,7 @@ Examples
 The budget is 10%, from the first event on (see :mod:`stream_al.core.budget`):
 
 >>> round(learner.n_queried / learner.n_events, 2)
-0.11
+0.1
 >>> decision.reason in {"uncertain", "confident", "budget-exhausted"}
 True
 >>> copy = ActiveLearner.restore(learner.snapshot())
@@ -246,7 +246,10 @@ class ActiveLearner:
     def _serve(self, model: base.Classifier) -> None:
         """Make ``model`` the one that predicts every event; the uncertainty follows it."""
         self._model = model
-        self.uncertainty = resolve(self._asked_uncertainty, model)
+        asked = self._asked_uncertainty
+        if asked == LEAF and self._candidates is not None and not self._plain_tree_kind(model):
+            asked = "least-confidence"  # a candidate that is no tree: the leaf has no meaning
+        self.uncertainty = resolve(asked, model)
         self._leaf = self.uncertainty == LEAF
         # A plain Hoeffding tree predicts through a TreePredictor (River's probabilities,
         # faster), which gives the leaf, hence its impurity, from the same walk.
@@ -259,6 +262,10 @@ class ActiveLearner:
         # With candidates every model's state must follow from the labels alone (replicas
         # agree on which serves): their scalers learn the labeled items only.
         self._unsupervised = self._candidates is None and has_unsupervised_steps(model)
+
+    @staticmethod
+    def _plain_tree_kind(model: base.Classifier) -> bool:
+        return isinstance(model, tree.HoeffdingTreeClassifier)
 
     # -- the two calls of the hot path -------------------------------------------------
 
@@ -355,16 +362,23 @@ class ActiveLearner:
         drifted = False
         if self._balance is not None:
             self._balance.learn(y)
-        candidates = self._candidates
-        switched = candidates is not None and candidates.race(
-            x, y, random_slice, self._candidate_predict, self._candidate_learn
-        )
         if self._monitor is not None or self._stopping is not None:
             if prediction is _NO_PREDICTION:
                 prediction = self.predict(x)
             correct = prediction == y
             if self._stopping is not None:
                 self._stopping.observe(correct, random_slice)
+        candidates = self._candidates
+        # The served model is judged on its prediction when the item was asked (as the
+        # drift monitor is), the others on their prediction now, before they learn it.
+        switched = candidates is not None and candidates.race(
+            x,
+            y,
+            random_slice,
+            self._candidate_predict,
+            self._candidate_learn,
+            None if prediction is _NO_PREDICTION else prediction == y,
+        )
         if self._monitor is not None:
             drifted = self._monitor.update(not correct)
             if drifted:
@@ -697,8 +711,8 @@ class LearnerSpec:
 
     """
 
-    model: str = "hoeffding-tree"
-    strategy: str = "split"
+    model: str = "auto"
+    strategy: str = "variable-uncertainty"
     budget: float = 0.1
     window: int = 1000
     unit: BudgetUnit = "events"

@@ -5,8 +5,6 @@ behind a name is chosen for the active-learning regime, where a model sees a lab
 event in ten or a hundred:
 
 ===========================  ================================================================
-``auto``                     the candidates below learn the same labels and the most
-                             accurate serves (see :mod:`stream_al.core.candidates`)
 ``hoeffding-tree``           Hoeffding tree tuned for few labels (see :data:`TREE_PARAMS`)
 ``hoeffding-tree-default``   River's Hoeffding tree with River's defaults
 ``hoeffding-adaptive-tree``  the same tree with ADWIN-guarded alternate subtrees
@@ -17,6 +15,9 @@ event in ten or a hundred:
 ``bagging``                  online bagging of 10 such Hoeffding trees (a committee)
 ``committee``                Hoeffding tree, Gaussian naive Bayes and logistic regression
                              learning the same labels (a committee of different kinds)
+``auto``                     candidates (by default the two trees above and logistic
+                             regression) learn the same labels and the most accurate
+                             serves (see :mod:`stream_al.core.candidates`)
 ===========================  ================================================================
 
 The ensembles (``bagging``, ``adaptive-random-forest``, ``committee``) can be asked where
@@ -111,7 +112,6 @@ def _committee(seed: int | None, **params: Any) -> base.Classifier:
 
 
 MODELS: dict[str, Callable[..., base.Classifier]] = {
-    "auto": _auto,
     "hoeffding-tree": _hoeffding_tree,
     "hoeffding-tree-default": _hoeffding_tree_default,
     "hoeffding-adaptive-tree": _hoeffding_adaptive_tree,
@@ -120,6 +120,7 @@ MODELS: dict[str, Callable[..., base.Classifier]] = {
     "logistic-regression": _logistic_regression,
     "bagging": _bagging,
     "committee": _committee,
+    "auto": _auto,
 }
 
 

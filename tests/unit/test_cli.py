@@ -145,6 +145,16 @@ def test_strategies_lists_every_strategy(capsys: pytest.CaptureFixture[str]) -> 
         assert name in out
 
 
+def test_strategies_that_cannot_hold_the_budget_are_listed_apart_with_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["strategies"]) == 0
+    listed, _, dropped = capsys.readouterr().out.partition("dropped")
+    for name in ("fixed-uncertainty", "moving-average"):
+        assert name not in listed and name in dropped
+    assert "variable-uncertainty" in listed and "spends at most B" in dropped
+
+
 def test_help_of_every_command_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("demo", "evaluate", "bench", "strategies", "models"):
         with pytest.raises(SystemExit) as exc_info:

@@ -85,3 +85,33 @@ def test_bad_window_unit_and_boost_are_refused() -> None:
         EstimatedBudget(0.1, unit="dollars")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="boost"):
         EstimatedBudget(0.1).boost(0.5, 10)
+
+
+@pytest.mark.parametrize("b", [0.02, 0.1])
+def test_drift_boosts_are_paid_back_within_the_stream(b: float) -> None:
+    budget, labels = EstimatedBudget(b, window=1000), 0
+    for i in range(15_000):
+        if i in (3000, 3600, 7000, 11_000):
+            budget.boost(2.0, 500)
+        ask = budget.allows()
+        budget.record(ask)
+        labels += ask
+    assert abs(labels - b * 15_000) <= 1
+
+
+def test_a_boost_spends_more_for_a_while() -> None:
+    budget = EstimatedBudget(0.1, window=1000)
+    _always_ask(budget, [1.0] * 3000)
+    budget.boost(2.0, 500)
+    during, _ = _always_ask(budget, [1.0] * 500)
+    after, _ = _always_ask(budget, [1.0] * 500)
+    assert during > 60 and after < 30
+
+
+def test_a_snapshot_from_before_the_stream_totals_still_loads() -> None:
+    budget = EstimatedBudget(0.1)
+    state = (None, {k: getattr(budget, k) for k in EstimatedBudget.__slots__})
+    del state[1]["_used"], state[1]["_total"], state[1]["_prior"]
+    old = EstimatedBudget.__new__(EstimatedBudget)
+    old.__setstate__(state)
+    assert old.allows() in (True, False) and old.spent >= 0

@@ -112,7 +112,7 @@ class SelectionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     candidates: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_CANDIDATES),
+        list(DEFAULT_CANDIDATES),
         description="Models that learn the same labels under model auto (the first serves "
         "until another proves better).",
     )
@@ -167,8 +167,9 @@ class LearnerSettings(BaseModel):
     )
     uncertainty: str = Field(
         "auto",
-        description="Uncertainty: auto (leaf for trees, else least-confidence), "
-        "least-confidence, margin, entropy, leaf.",
+        description="Uncertainty: auto (leaf for trees that split on few labels, else "
+        "least-confidence; it follows the served model), least-confidence, margin, entropy, "
+        "leaf.",
     )
     seed: int = Field(0, description="Seed of the strategy's and model's random numbers.")
     strategy_params: dict[str, float] = Field(

@@ -83,6 +83,13 @@ SKIP_STOPPED = "stopped"
 
 _NO_PREDICTION = object()
 
+# Labels learned before the label-free drift monitor listens: a model's uncertainty rises
+# while it learns its first labels (a one-leaf tree meeting a second class), which is no
+# drift. (Until the budget's cold start was removed, the first B w events were all labeled
+# and hid this; on agrawal-drift the monitor then fired at event 224 and missed the drift
+# at 10,000; with 100 labels first it finds it at 11,680.)
+_LABEL_FREE_AFTER = 100
+
 
 @dataclass(slots=True)
 class Decision:
@@ -284,7 +291,13 @@ class ActiveLearner:
 
         """
         prediction, proba, score = self.assess(x)
-        if self._confidence is not None and proba and self._confidence.update(score):
+        confidence = self._confidence
+        if (
+            confidence is not None
+            and proba
+            and self.n_learned >= _LABEL_FREE_AFTER
+            and confidence.update(score)
+        ):
             self._react_to_label_free_drift()
         if self._shaping is not None:
             score = self._shape(x, prediction, score, cost)
@@ -436,6 +449,8 @@ class ActiveLearner:
         self._serve(candidates.members[candidates.served])
         if self._challenger is not None:
             self._challenger.drop()
+        if self._confidence is not None:  # another model: another level of confidence
+            self._confidence.reset()
 
     # -- warm start --------------------------------------------------------------------
 

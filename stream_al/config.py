@@ -18,10 +18,12 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 
 from pydantic import (
     BaseModel,
@@ -29,9 +31,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,44 +67,72 @@ __all__ = [
     "load_settings",
 ]
 
+_Model = TypeVar("_Model", bound=BaseModel)
 
+
+def _fields_of(
+    source: type, fields: dict[str, FieldInfo]
+) -> Callable[[type[_Model]], type[_Model]]:
+    """Give a settings model the fields of the dataclass ``source``.
+
+    The names, types and defaults come from ``source``; ``fields`` adds each field's
+    bounds and description (the settings table shows them), and must name every field.
+    """
+    names = [f.name for f in dataclasses.fields(source)]
+    if sorted(names) != sorted(fields):
+        raise TypeError(f"settings of {source.__name__} must describe exactly {names}")
+    hints = get_type_hints(source)
+
+    def add(cls: type[_Model]) -> type[_Model]:
+        declared: dict[str, Any] = {
+            f.name: (Annotated[hints[f.name], fields[f.name]], f.default)
+            for f in dataclasses.fields(source)
+        }
+        return create_model(
+            cls.__name__, __base__=cls, __module__=cls.__module__, __doc__=cls.__doc__, **declared
+        )
+
+    return add
+
+
+@_fields_of(
+    DriftReaction,
+    {
+        "enabled": Field(description="Run the drift monitor."),
+        "delta": Field(gt=0, lt=1, description="ADWIN confidence parameter."),
+        "boost_factor": Field(ge=1, description="Budget multiplier after a drift (1 = no boost)."),
+        "boost_events": Field(ge=0, description="Events the budget boost lasts."),
+        "restart": Field(description="Model restart on drift: warm re-learns the recent labels."),
+        "buffer_size": Field(ge=0, description="Recent labeled examples kept for a warm restart."),
+        "challenger_every": Field(
+            ge=0, description="Labels between challenger models (0 = no challenger)."
+        ),
+        "challenger_min": Field(
+            ge=1, description="Labels a challenger learns before it may replace the model."
+        ),
+        "challenger_max": Field(
+            ge=1, description="Labels after which a challenger that has not won is dropped."
+        ),
+        "challenger_z": Field(
+            ge=0, description="McNemar z a challenger must reach to replace the model."
+        ),
+        "label_free": Field(
+            description="Also watch every event's uncertainty (ADWIN, no labels needed); "
+            "a rise boosts the budget before labels confirm the drift."
+        ),
+        "label_free_delta": Field(
+            gt=0, lt=1, description="ADWIN confidence parameter of the label-free monitor."
+        ),
+    },
+)
 class DriftSettings(BaseModel):
-    """The drift monitor (ADWIN on the errors of labeled items) and its reaction."""
+    """The drift monitor (ADWIN on the errors of labeled items) and its reaction.
+
+    Its fields are :class:`~stream_al.core.drift.DriftReaction`'s: the names, types and
+    defaults come from there, the bounds and descriptions are the settings' own.
+    """
 
     model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(True, description="Run the drift monitor.")
-    delta: float = Field(0.002, gt=0, lt=1, description="ADWIN confidence parameter.")
-    boost_factor: float = Field(
-        2.0, ge=1, description="Budget multiplier after a drift (1 = no boost)."
-    )
-    boost_events: int = Field(500, ge=0, description="Events the budget boost lasts.")
-    restart: Literal["none", "reset", "warm"] = Field(
-        "warm", description="Model restart on drift: warm re-learns the recent labels."
-    )
-    buffer_size: int = Field(
-        200, ge=0, description="Recent labeled examples kept for a warm restart."
-    )
-    challenger_every: int = Field(
-        100, ge=0, description="Labels between challenger models (0 = no challenger)."
-    )
-    challenger_min: int = Field(
-        200, ge=1, description="Labels a challenger learns before it may replace the model."
-    )
-    challenger_max: int = Field(
-        500, ge=1, description="Labels after which a challenger that has not won is dropped."
-    )
-    challenger_z: float = Field(
-        1.0, ge=0, description="McNemar z a challenger must reach to replace the model."
-    )
-    label_free: bool = Field(
-        False,
-        description="Also watch every event's uncertainty (ADWIN, no labels needed); "
-        "a rise boosts the budget before labels confirm the drift.",
-    )
-    label_free_delta: float = Field(
-        0.0002, gt=0, lt=1, description="ADWIN confidence parameter of the label-free monitor."
-    )
 
     def reaction(self) -> DriftReaction:
         return DriftReaction(**self.model_dump())
@@ -216,21 +248,20 @@ class LearnerSettings(BaseModel):
         return self
 
     def spec(self) -> LearnerSpec:
-        """The learner these settings describe (build it with a seed)."""
+        """The learner these settings describe (build it with a seed).
+
+        Every setting but the seed is a field of the spec, or of its :class:`Shaping`; the
+        selection settings are the ``auto`` model's parameters.
+        """
+        values = self.model_dump(exclude={"seed", "drift", "selection"})
+        shaping = {
+            f.name: values.pop(f.name) for f in dataclasses.fields(Shaping) if f.name in values
+        }
         return LearnerSpec(
-            model=self.model,
-            strategy=self.strategy,
-            budget=self.budget,
-            window=self.window,
-            unit=self.unit,
-            uncertainty=self.uncertainty,
+            **values,
             drift=self.drift.reaction(),
+            shaping=Shaping(**shaping),
             model_params=self.selection.params() if self.model == "auto" else {},
-            strategy_params=dict(self.strategy_params),
-            shaping=Shaping(
-                density_beta=self.density_beta, imbalance=self.imbalance, cost_power=self.cost_power
-            ),
-            stop_after=self.stop_after,
         )
 
 

@@ -13,7 +13,8 @@ learner reaches into it for the race (:meth:`race`) and for the served model's f
 Examples
 --------
 >>> from river.datasets import synth
->>> auto = Candidates(("hoeffding-tree", "logistic-regression"), seed=0, labels="all")
+>>> from stream_al.core.models import make_model
+>>> auto = Candidates(make_model, ("hoeffding-tree", "logistic-regression"), seed=0)
 >>> for x, y in synth.Hyperplane(seed=1, n_features=10).take(2_000):
 ...     _ = auto.race(x, y, at_random=False)
 >>> auto.served_name
@@ -48,6 +49,9 @@ class Candidates(base.Classifier):
 
     Parameters
     ----------
+    make
+        ``make(name, seed)``: a fresh model of a name (``stream_al.core.models.make_model``,
+        which builds this class for the model name ``auto``).
     names
         Model names (see :mod:`stream_al.core.models`); the first serves until the race
         says otherwise.
@@ -67,25 +71,25 @@ class Candidates(base.Classifier):
 
     def __init__(
         self,
+        make: Callable[[str, int | None], base.Classifier],
         names: Sequence[str] = DEFAULT_CANDIDATES,
         seed: int | None = None,
         z: float = 2.0,
         memory: int = 1000,
         labels: SelectionLabels = "all",
     ):
-        from stream_al.core.models import make_model
-
         names = tuple(names)
         if not names or "auto" in names:
             raise ValueError(f"candidates must be model names other than 'auto', got {names!r}")
         if labels not in ("random", "all"):
             raise ValueError(f"selection labels must be 'random' or 'all', got {labels!r}")
+        self.make = make
         self.names = names
         self.seed = seed
         self.z = z
         self.memory = memory
         self.labels: SelectionLabels = labels
-        self.members: list[base.Classifier] = [make_model(n, seed) for n in names]
+        self.members: list[base.Classifier] = [make(n, seed) for n in names]
         self.selection = ModelSelection(len(names), z=z, memory=memory)
 
     @property
@@ -103,9 +107,7 @@ class Candidates(base.Classifier):
 
     def fresh(self, index: int) -> base.Classifier:
         """A new, untrained model of candidate ``index``'s kind."""
-        from stream_al.core.models import make_model
-
-        return make_model(self.names[index], self.seed)
+        return self.make(self.names[index], self.seed)
 
     def restart(self) -> None:
         """Every candidate starts afresh (a drift); the race forgets its evidence."""

@@ -73,7 +73,7 @@ def _hoeffding_tree_default(seed: int | None, **params: Any) -> base.Classifier:
 def _auto(seed: int | None, **params: Any) -> base.Classifier:
     from stream_al.core.candidates import Candidates
 
-    return Candidates(seed=seed, **params)
+    return Candidates(make_model, seed=seed, **params)
 
 
 def _hoeffding_adaptive_tree(seed: int | None, **params: Any) -> base.Classifier:

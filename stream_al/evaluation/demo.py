@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stream_al.cli.console import Progress
 from stream_al.config import LearnerSettings
 from stream_al.core.types import ClassLabel
 from stream_al.data.streams import StreamSpec
 from stream_al.evaluation.prequential import RunResult, prequential
 from stream_al.io.base import WorkerQueue
 from stream_al.io.memory import MemoryStore
+from stream_al.runtime.console import Progress
 from stream_al.service.loop import LabelLoop
 
 __all__ = ["DemoResult", "SimulatedLabeler", "run_demo"]

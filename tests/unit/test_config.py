@@ -109,3 +109,17 @@ def test_passwords_in_urls_are_redacted_for_logs() -> None:
     assert redacted_url("redis://:hunter2@r:6379/0") == "redis://:***@r:6379/0"
     assert redacted_url("redis://user:hunter2@r/0") == "redis://user:***@r/0"
     assert redacted_url("redis://r:6379/0") == "redis://r:6379/0"
+
+
+def test_the_drift_settings_are_the_drift_reaction_s_fields() -> None:
+    import dataclasses
+
+    from stream_al.config import DriftSettings
+    from stream_al.core.drift import DriftReaction
+
+    defaults = {f.name: f.default for f in dataclasses.fields(DriftReaction)}
+    assert DriftSettings().model_dump() == defaults
+    assert all(field.description for field in DriftSettings.model_fields.values())
+    assert DriftSettings(restart="reset", delta=0.01).reaction() == DriftReaction(
+        restart="reset", delta=0.01
+    )

@@ -64,6 +64,7 @@ from stream_al.labeling.label_studio.api import (
     webhook_task_ids,
 )
 from stream_al.labeling.oracles import coerce_label
+from stream_al.runtime.backoff import Backoff
 from stream_al.runtime.health import http_server
 
 __all__ = [
@@ -319,7 +320,8 @@ class LabelStudioBridge:
         """Work until stopped, ``max_items`` finished, or nothing held nor queued for
         ``idle_exit`` seconds. Items still held stay with this worker."""
         idle_since = next_poll = next_keep = time.monotonic()
-        backoff = 0.0
+        backoff = Backoff(initial=1.0, factor=2.0, maximum=30.0)  # Label Studio away
+        wait = 0.0
         while not self._stop:
             self._wake.clear()
             if self._held and time.monotonic() >= next_keep:
@@ -333,10 +335,11 @@ class LabelStudioBridge:
                 if time.monotonic() >= next_poll:
                     self._sync(list(self._open))
                     next_poll = time.monotonic() + self.poll_seconds
-                backoff = 0.0
+                backoff.reset()
+                wait = 0.0
             except LabelStudioError as exc:
-                backoff = min(max(backoff * 2, 1.0), 30.0)
-                log.warning("%s; retrying in %.0f s", exc, backoff)
+                wait = backoff.next()
+                log.warning("%s; retrying in %.0f s", exc, wait)
                 took = False
             done = self.stats.labeled + self.stats.skipped
             if max_items is not None and done >= max_items:
@@ -345,7 +348,7 @@ class LabelStudioBridge:
                 idle_since = time.monotonic()
             elif idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
                 break
-            self._wake.wait(backoff or self.tick_seconds)
+            self._wake.wait(wait or self.tick_seconds)
         return self.stats
 
     # -- steps --------------------------------------------------------------------------

@@ -23,7 +23,18 @@ __all__ = ["Progress", "percent", "table"]
 
 
 class Progress:
-    """Reports progress on ``stream`` at most every ``interval`` seconds."""
+    """Reports progress on ``stream`` at most every ``interval`` seconds.
+
+    Parameters
+    ----------
+    stream
+        Where progress goes (default standard error).
+    interval
+        Seconds between two updates at the least; 5 at the least off a terminal.
+    enabled
+        ``False`` reports nothing (``--quiet``).
+
+    """
 
     def __init__(
         self, stream: TextIO | None = None, interval: float = 0.5, enabled: bool = True
@@ -36,6 +47,10 @@ class Progress:
         self._shown = False
 
     def update(self, message: str, force: bool = False) -> None:
+        """Show ``message``, unless one was shown less than ``interval`` ago and not ``force``.
+
+        On a terminal the message replaces the previous one on its line.
+        """
         if not self.enabled:
             return
         now = time.monotonic()
@@ -50,12 +65,14 @@ class Progress:
         self._shown = True
 
     def done(self) -> None:
+        """Clear the progress line (on a terminal), so results start on a clean line."""
         if self.enabled and self.tty and self._shown:
             self.stream.write("\r\033[K")
             self.stream.flush()
 
 
 def percent(value: float, digits: int = 1) -> str:
+    """``0.771`` as ``77.1%``."""
     return f"{100.0 * value:.{digits}f}%"
 
 

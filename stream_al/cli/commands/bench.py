@@ -1,0 +1,61 @@
+"""``stream-al bench engine|throughput``: ratios against a baseline in the same process."""
+
+from __future__ import annotations
+
+import argparse
+
+from stream_al.cli import report
+from stream_al.cli.options import learner_settings, stream_spec
+from stream_al.config import Settings
+from stream_al.runtime.console import Progress
+
+__all__ = ["cmd_bench"]
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.which == "throughput":
+        return _throughput(args, settings)
+    return _engine(args, settings)
+
+
+def _engine(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.benchmarks.engine import bench_engine
+
+    learner = learner_settings(args, settings.learner)
+    spec = stream_spec(args)
+    progress = Progress(enabled=not args.quiet)
+    result = bench_engine(
+        list(spec.events(learner.seed)),
+        learner.spec(),
+        repeats=args.repeats,
+        seed=learner.seed,
+        progress=lambda m: progress.update(m, force=True),
+    )
+    progress.done()
+    result = {"benchmark": "engine", "stream": spec.spec, **result}
+    report.print_engine(result)
+    if args.json:
+        report.write_report(args.json, result)
+    return 0
+
+
+def _throughput(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.benchmarks.throughput import bench_throughput, with_services
+
+    bench_settings = with_services(settings, args.backend).model_copy(
+        update={"learner": learner_settings(args, settings.learner)}
+    )
+    progress = Progress(enabled=not args.quiet)
+    result = bench_throughput(
+        bench_settings,
+        events=args.events,
+        stream=args.stream,
+        batch=args.batch,
+        predictions=not args.no_predictions,
+        progress=lambda m: progress.update(m),
+    )
+    progress.done()
+    report.print_throughput(result)
+    if args.json:
+        report.write_report(args.json, result)
+    return 0

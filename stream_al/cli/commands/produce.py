@@ -1,0 +1,45 @@
+"""``stream-al produce``: replay a stream into the events topic."""
+
+from __future__ import annotations
+
+import argparse
+
+from stream_al.cli.options import stream_spec
+from stream_al.config import Settings
+from stream_al.runtime.console import Progress
+
+__all__ = ["cmd_produce"]
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.data.produce import replay
+    from stream_al.io.kafka import ensure_topics, producer_for
+
+    spec = stream_spec(args)
+    topic = args.topic or settings.kafka.events_topic
+    kafka = settings.kafka.model_copy(update={"events_topic": topic})
+    if args.bootstrap:
+        kafka = kafka.model_copy(update={"bootstrap_servers": args.bootstrap})
+    progress = Progress(enabled=not args.quiet)
+    if args.partitions:
+        ensure_topics(kafka, partitions=args.partitions)
+    producer = producer_for(kafka)
+
+    def send(key: str, value: str) -> None:
+        producer.send(topic, key=key.encode(), value=value.encode())
+
+    sent = replay(
+        spec.events(args.seed),
+        send,
+        limit=args.limit,
+        rate=args.rate,
+        truth=args.truth,
+        progress=lambda n: progress.update(f"produce: {n:,} events to {topic}"),
+    )
+    producer.flush()
+    producer.close()
+    progress.done()
+    print(f"produced {sent:,} events to {topic}")
+    if args.truth:
+        print(f"truth (id,label) in {args.truth}")
+    return 0

@@ -1,0 +1,212 @@
+"""What the commands print: their reports on standard output, JSON reports and plots.
+
+Warnings and progress go to standard error, so standard output holds the results alone.
+
+Examples
+--------
+>>> print_engine({"engine_events_per_s": 40000.0, "engine_us_per_event": 25.0,
+...               "baseline_events_per_s": 50000.0, "baseline_us_per_event": 20.0,
+...               "ratio": 0.8})  # doctest: +ELLIPSIS
+engine: 40,000 events/s (25.0 µs/event); bare River loop: 50,000 events/s ...; ratio 0.800
+
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stream_al.config import LearnerSettings
+from stream_al.data.streams import StreamSpec
+from stream_al.runtime.console import percent, table
+
+if TYPE_CHECKING:  # types only: the commands import these modules when they run
+    from stream_al.evaluation.demo import DemoResult
+    from stream_al.io.base import Checkpoint
+    from stream_al.io.model_file import ImportResult
+
+__all__ = [
+    "PROG",
+    "plot_curves",
+    "print_demo",
+    "print_engine",
+    "print_evaluation",
+    "print_export",
+    "print_import",
+    "print_selection",
+    "print_throughput",
+    "print_warm_start",
+    "write_json",
+    "write_report",
+]
+
+PROG = "stream-al"
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` as indented JSON (making its folder)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def write_report(path: str, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON and say where."""
+    write_json(path, payload)
+    print(f"report: {path}")
+
+
+def plot_curves(path: str | None, curves: dict[str, Any], title: str) -> None:
+    """Write the learning curves to ``path`` (if given and matplotlib is installed)."""
+    if path is None:
+        return
+    from stream_al.evaluation.plots import matplotlib_available, plot_learning_curves
+
+    if not matplotlib_available():
+        print(
+            f"{PROG}: no plot: matplotlib is not installed (pip install 'stream-al[plot]')",
+            file=sys.stderr,
+        )
+        return
+    print(f"learning curves: {plot_learning_curves(curves, title, path)}")
+
+
+def print_demo(result: DemoResult, spec: StreamSpec, learner: LearnerSettings, delay: int) -> None:
+    """The demo's run beside random sampling and full labels."""
+    strategy = learner.strategy
+    print(
+        f"stream-al demo: {spec.spec}, {result.run.n_events:,} events, {learner.model}, "
+        f"{strategy} at budget {learner.budget:g}, labels answered after {delay} events"
+    )
+    print()
+    runs = {
+        f"{strategy} (this run)": result.run,
+        "random, same budget": result.random,
+        "full labels": result.full,
+    }
+    rows = [
+        [name, percent(r.accuracy), f"{r.labels:,}", percent(r.label_fraction)]
+        for name, r in runs.items()
+    ]
+    print(table(["", "accuracy", "labels", "label fraction"], rows))
+    print()
+    print(
+        f"drifts detected: {result.run.drifts}   dead letters: {result.dead_letters}   "
+        f"items still in the label queue: {result.queue_left}   "
+        f"loop time: {result.run.seconds:.1f} s"
+    )
+
+
+def print_evaluation(
+    report: dict[str, Any], learner: LearnerSettings, seeds: int, delay: int
+) -> None:
+    """The strategy's accuracy beside random sampling and full labels, with intervals."""
+    lo, hi = report["accuracy_ci95"]
+    blo, bhi = report["baseline"]["accuracy_ci95"]
+    print(
+        f"{report['stream']}: {report['n_events']:,} events, {learner.model}, "
+        f"budget {learner.budget:g}, {seeds} seed(s), label delay {delay} events"
+    )
+    rows = [
+        [
+            learner.strategy,
+            percent(report["accuracy"], 2),
+            f"[{percent(lo, 2)}, {percent(hi, 2)}]",
+            percent(report["label_fraction"], 2),
+        ],
+        [
+            "random",
+            percent(report["baseline"]["accuracy"], 2),
+            f"[{percent(blo, 2)}, {percent(bhi, 2)}]",
+            percent(report["baseline"]["label_fraction"], 2),
+        ],
+        ["full labels", percent(report["full_labels"]["accuracy"], 2), "", "100.00%"],
+    ]
+    print(table(["", "accuracy", "95% interval", "label fraction"], rows))
+    print(
+        f"drifts detected: {report['drifts']:g} per run; {report['us_per_event']:.1f} µs per event"
+    )
+
+
+def print_warm_start(report: dict[str, Any], strategy: str) -> None:
+    """Cold start against warm start, for the strategy, random sampling and full labels."""
+    w = report["warm_start"]
+    print(f"{w['summary']}; the live stream is the {report['n_events']:,} events above")
+    rows = []
+    for name, cold, hot in (
+        (strategy, report, w),
+        ("random", report["baseline"], w["baseline"]),
+        ("full labels", report["full_labels"], w["full_labels"]),
+    ):
+        lo, hi = hot["accuracy_ci95"]
+        rows.append(
+            [
+                name,
+                percent(cold["accuracy"], 2),
+                percent(hot["accuracy"], 2),
+                f"[{percent(lo, 2)}, {percent(hi, 2)}]",
+                f"{(hot['accuracy'] - cold['accuracy']) * 100:+.2f} pts",
+                percent(hot.get("label_fraction", 1.0), 2),
+            ]
+        )
+    header = ["", "cold start", "warm start", "95% interval", "gain", "label fraction"]
+    print(table(header, rows))
+
+
+def print_engine(result: dict[str, Any]) -> None:
+    """The engine benchmark: the active learner against a bare River loop."""
+    print(
+        f"engine: {result['engine_events_per_s']:,.0f} events/s "
+        f"({result['engine_us_per_event']:.1f} µs/event); bare River loop: "
+        f"{result['baseline_events_per_s']:,.0f} events/s "
+        f"({result['baseline_us_per_event']:.1f} µs/event); ratio {result['ratio']:.3f}"
+    )
+
+
+def print_throughput(result: dict[str, Any]) -> None:
+    """The throughput benchmark: serve against a raw consume-decode-produce loop."""
+    print(
+        f"serve ({result['backend']}): {result['serve_events_per_s']:,.0f} events/s; raw loop: "
+        f"{result['raw_consume_events_per_s']:,.0f} events/s; ratio {result['ratio']:.3f}; "
+        f"decision latency p50 {result['decision_latency_p50_ms']:.1f} ms, p99 "
+        f"{result['decision_latency_p99_ms']:.1f} ms; label to learned p99 "
+        f"{result['label_to_learned_p99_ms']:.1f} ms"
+    )
+
+
+def print_selection(report: dict[str, Any], k: int, dry_run: bool) -> None:
+    """What ``select`` picked from the pool, and how uncertain and diverse it is."""
+    verb = "picked (dry run)" if dry_run else "queued"
+    passed_over = report["already_queued_or_labeled"]
+    print(
+        f"{verb} {len(report['ids'])} of {report['scanned']:,} pool rows in "
+        f"{report['seconds']:.1f} s; mean uncertainty {report['mean_score']:.3f} "
+        f"(top-{k}: {report['top_uncertainty_mean_score']:.3f}); mean pairwise "
+        f"distance {report['mean_pairwise_distance']:.2f} (top-{k}: "
+        f"{report['top_uncertainty_mean_pairwise_distance']:.2f})"
+        + (f"; {passed_over} passed over (queued or labeled already)" if passed_over else "")
+    )
+
+
+def print_export(checkpoint: Checkpoint, where: str, path: str) -> None:
+    """Which checkpoint ``model export`` wrote."""
+    print(
+        f"exported the checkpoint of replica {checkpoint.replica} (train log "
+        f"{checkpoint.train_log_id or 'empty'}) from {where} to {path}"
+    )
+
+
+def print_import(done: ImportResult, path: str, where: str) -> None:
+    """What ``model import`` wrote and replaced."""
+    replaced = f"; replaced {', '.join(done.replaced)}" if done.replaced else ""
+    skipped = (
+        f"; the {done.skipped_log_entries:,} train-log entries before it are not learned by it"
+        if done.skipped_log_entries
+        else ""
+    )
+    print(
+        f"imported {path} into {where} as the checkpoint of replica "
+        f"{done.replica}{replaced}{skipped}; serve starts from it"
+    )

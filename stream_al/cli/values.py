@@ -1,0 +1,110 @@
+"""How the command line reads flag values.
+
+Each function turns a flag's text into a value or raises
+:class:`argparse.ArgumentTypeError` saying what is wrong; argparse prints that as
+``argument --budget: ...`` on one line and exits with code 2.
+
+Examples
+--------
+>>> budget("0.05"), factor("1.5"), at_least(1)("3"), strategy_param("k=1.5")
+(0.05, 1.5, 3, ('k', 1.5))
+>>> at_least(1)("0")
+Traceback (most recent call last):
+...
+argparse.ArgumentTypeError: must be at least 1, got 0
+
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from stream_al.core.budget import validate_budget
+
+__all__ = ["at_least", "budget", "choice", "factor", "non_negative", "positive", "strategy_param"]
+
+
+def budget(text: str) -> float:
+    """A label budget: a fraction of the events in (0, 1]."""
+    try:
+        return validate_budget(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"budget must be a fraction in (0, 1], e.g. 0.1 for 10% of events; got {text!r}"
+        ) from None
+
+
+def factor(text: str) -> float:
+    """A multiplier >= 1 (1 changes nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a factor >= 1 (1 = no boost), got {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """A number >= 0 (not nan)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A number > 0."""
+    value = non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def strategy_param(text: str) -> tuple[str, float]:
+    """``NAME=NUMBER``: one parameter of the query strategy."""
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=NUMBER, e.g. k=1.5, got {text!r}"
+        ) from None
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """A reader of whole numbers >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def choice(registry: Sequence[str], what: str) -> Callable[[str], str]:
+    """A reader of one name of ``registry``; a wrong one is answered with the list.
+
+    Unlike argparse's ``choices``, the help does not list the names (a registry can be
+    long): ``stream-al models`` and ``stream-al strategies`` do.
+    """
+
+    def parse(text: str) -> str:
+        if text not in registry:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {text!r}; choose one of: {', '.join(registry)}"
+            )
+        return text
+
+    return parse

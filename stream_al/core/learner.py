@@ -436,10 +436,14 @@ class ActiveLearner:
         return proba
 
     def _replace_served(self, model: base.Classifier) -> None:
-        """``model`` (a challenger that won) replaces the served model."""
-        self._model = model
+        """``model`` (a challenger that won) replaces the served model, in its candidate's
+        place (found by identity: the race may have chosen another one on this label)."""
         if self._candidates is not None:
-            self._candidates.members[self._candidates.served] = model
+            members = self._candidates.members
+            for i, member in enumerate(members):
+                if member is self._model:
+                    members[i] = model
+        self._model = model
 
     def _switch(self) -> None:
         """Another candidate won the race: it serves, and a challenger of the old kind

@@ -183,3 +183,17 @@ def test_auto_replicas_fed_the_same_labels_are_identical() -> None:
         for r, p in zip(replicas, predictions, strict=True):
             r.learn(x, y, p, at_random)
     assert replicas[0].model_digest() == replicas[1].model_digest()
+
+
+def test_a_challenger_that_wins_on_the_label_that_switches_candidates_keeps_its_kind() -> None:
+    learner = ActiveLearner("auto", "variable-uncertainty", 0.1, seed=0)
+    candidates = learner._candidates
+    assert candidates is not None
+    tree_model = learner.model
+    winner = learner._fresh_model()  # a challenger of the served (tree) kind
+    candidates.selection.served = 2  # the race moved to logistic regression ...
+    learner._replace_served(winner)  # ... on the label the challenger won
+    learner._switch()
+    assert candidates.members[0] is winner and tree_model not in candidates.members
+    assert learner.model is candidates.members[2] and learner.served_name == "logistic-regression"
+    assert type(learner._fresh_model()) is type(candidates.members[2])

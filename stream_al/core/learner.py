@@ -445,6 +445,13 @@ class ActiveLearner:
                     members[i] = model
         self._model = model
 
+    def _served_slot(self) -> int:
+        """The candidate slot of the model serving now. Within :meth:`learn` it may differ
+        from the race's choice, which takes over once the label is learned (:meth:`_switch`);
+        until then restarts and challengers stay of the serving model's kind."""
+        assert self._candidates is not None
+        return next(i for i, m in enumerate(self._candidates.members) if m is self._model)
+
     def _switch(self) -> None:
         """Another candidate won the race: it serves, and a challenger of the old kind
         has nothing left to challenge."""
@@ -558,7 +565,7 @@ class ActiveLearner:
     def _fresh_model(self) -> base.Classifier:
         """A new model of the served kind (a restart's, a challenger's)."""
         if self._candidates is not None:
-            return self._candidates.fresh(self._candidates.served)
+            return self._candidates.fresh(self._served_slot())
         if self._template is not None:
             return self._template.clone()
         return make_model(self.model_name, self.seed, **self.model_params)
@@ -599,8 +606,11 @@ class ActiveLearner:
             return
         candidates = self._candidates
         if candidates is not None:
+            # The slot of the model serving now (the race may have chosen another on this
+            # very label: that one takes over once this label is learned, see learn).
+            slot = self._served_slot()
             candidates.restart()
-            self._serve(candidates.members[candidates.served])
+            self._serve(candidates.members[slot])
             others = [m for m in candidates.members if m is not self._model]
         else:
             self._model = self._fresh_model()

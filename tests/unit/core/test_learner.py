@@ -197,3 +197,15 @@ def test_a_challenger_that_wins_on_the_label_that_switches_candidates_keeps_its_
     assert candidates.members[0] is winner and tree_model not in candidates.members
     assert learner.model is candidates.members[2] and learner.served_name == "logistic-regression"
     assert type(learner._fresh_model()) is type(candidates.members[2])
+
+
+def test_auto_restarts_and_challengers_keep_the_serving_kind_until_the_switch() -> None:
+    learner = ActiveLearner("auto", "variable-uncertainty", 0.1, seed=0)
+    candidates = learner._candidates
+    assert candidates is not None
+    candidates.selection.served = 2  # the race chose logistic regression on this label
+    assert type(learner._fresh_model()) is type(learner.model)  # still a tree's challenger
+    learner._react_to_drift()  # a drift on the same label restarts every candidate
+    assert learner.model is candidates.members[0] and learner.uncertainty == "leaf"
+    learner._switch()
+    assert learner.model is candidates.members[2] and learner.uncertainty == "least-confidence"

@@ -156,6 +156,9 @@ class Candidates(base.Classifier):
     def __repr__(self) -> str:
         return f"Candidates({', '.join(self.names)}; serving {self.served_name})"
 
+    def __str__(self) -> str:
+        return f"Candidates({', '.join(self.names)})"
+
 
 def _predict(model: base.Classifier, x: Features) -> ClassLabel | None:
     proba = model.predict_proba_one(x)

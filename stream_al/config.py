@@ -4,7 +4,8 @@ Nested settings use ``__``: ``STREAM_AL_LEARNER__BUDGET=0.05``,
 ``STREAM_AL_LEARNER__DRIFT__RESTART=reset``. A TOML file (``--config``) may hold the same
 settings in sections (``[learner]``, ``[kafka]``, ...); the environment wins over the
 file, and command-line flags win over both. Secrets (the Redis and SASL passwords, the
-checkpoint key) are ``SecretStr``: they print as ``**********``.
+checkpoint key, tokens) are :data:`Secret`: they print as ``**********``, and one set to
+nothing is refused (serve also wants a checkpoint key of at least 16 bytes).
 
 Examples
 --------
@@ -19,13 +20,16 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import socket
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_origin, get_type_hints
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -38,6 +42,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -53,6 +58,7 @@ from stream_al.core.strategies import STRATEGIES, make_strategy
 from stream_al.core.uncertainty import NAMES
 
 __all__ = [
+    "MIN_CHECKPOINT_KEY_BYTES",
     "CheckpointSettings",
     "DriftSettings",
     "KafkaSettings",
@@ -60,14 +66,29 @@ __all__ = [
     "LearnerSettings",
     "MetricsSettings",
     "RedisSettings",
+    "Secret",
     "SelectionSettings",
     "ServiceSettings",
     "Settings",
     "WorkerSettings",
     "load_settings",
+    "unknown_variables",
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _not_empty(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value():
+        raise ValueError("is set but empty: give the secret, or unset the variable")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+"""A secret setting: prints as ``**********``; set to nothing, it is refused (an empty
+password or key is a mistake, e.g. an unset variable interpolated into a file)."""
+
+MIN_CHECKPOINT_KEY_BYTES = 16
 
 
 def _fields_of(
@@ -279,7 +300,7 @@ class KafkaSettings(BaseModel):
     backend: Literal["kafka-python", "confluent"] = Field(
         "kafka-python",
         description="Client library of serve: kafka-python, or confluent "
-        "(librdkafka, faster; pip install 'stream-al[fast]').",
+        "(librdkafka, faster; from a checkout: pip install -e '.[fast]').",
     )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     events_topic: str = Field("stream-al.events", min_length=1, description="Events in.")
@@ -298,12 +319,18 @@ class KafkaSettings(BaseModel):
     poll_timeout_ms: int = Field(200, ge=0, description="How long a poll waits for events.")
     session_timeout_ms: int = Field(10_000, ge=1000, description="Consumer session timeout.")
     heartbeat_interval_ms: int = Field(3_000, ge=100, description="Consumer heartbeat.")
+    delivery_timeout_ms: int = Field(
+        120_000,
+        ge=1000,
+        description="How long a prediction or dead letter may wait for the broker; a send "
+        "that fails or times out is sent again and its batch stays uncommitted.",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol."
     )
     sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512.")
     sasl_username: str | None = Field(None, description="SASL user name.")
-    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    sasl_password: Secret | None = Field(None, description="SASL password (secret).")
     ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
     ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
     ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
@@ -360,7 +387,7 @@ class RedisSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) URL.")
-    password: SecretStr | None = Field(None, description="Redis password (secret).")
+    password: Secret | None = Field(None, description="Redis password (secret).")
     prefix: str = Field("stream_al", min_length=1, description="Prefix of every key.")
     ssl_ca_certs: str | None = Field(None, description="CA bundle for rediss:// URLs.")
     socket_timeout: float = Field(5.0, gt=0, description="Seconds before a call gives up.")
@@ -446,8 +473,13 @@ class CheckpointSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    key: SecretStr | None = Field(
+    key: Secret | None = Field(
         None, description="HMAC key that signs checkpoints (secret; required by serve)."
+    )
+    dir: Path | None = Field(
+        None,
+        description="Directory (a mounted volume) that keeps a copy of every checkpoint; "
+        "serve restarts from it when Redis has none (unset: checkpoints in Redis only).",
     )
     every_labels: int = Field(1000, ge=1, description="Checkpoint after this many labels.")
     every_seconds: float = Field(60.0, gt=0, description="...or after this many seconds.")
@@ -478,7 +510,7 @@ class LabelStudioSettings(BaseModel):
     url: str = Field(
         "http://127.0.0.1:8080", description="Label Studio's address (the label-studio oracle)."
     )
-    token: SecretStr | None = Field(
+    token: Secret | None = Field(
         None,
         description="Label Studio personal access token, or legacy API token (secret; "
         "required by the label-studio oracle).",
@@ -509,7 +541,7 @@ class LabelStudioSettings(BaseModel):
     webhook_port: int = Field(
         8601, ge=0, le=65535, description="Port of the Label Studio webhook endpoint."
     )
-    webhook_secret: SecretStr | None = Field(
+    webhook_secret: Secret | None = Field(
         None, description="Shared secret Label Studio sends the webhook (secret; optional)."
     )
 
@@ -530,7 +562,7 @@ class WorkerSettings(BaseModel):
     tier: Literal["crowd", "expert"] = Field("crowd", description="Which tier's items to label.")
     web_host: str = Field("127.0.0.1", description="Bind address of the web labeling page.")
     web_port: int = Field(8600, ge=0, le=65535, description="Port of the web labeling page.")
-    web_token: SecretStr | None = Field(
+    web_token: Secret | None = Field(
         None, description="Access token of the web labeling page (secret; required by it)."
     )
     undo_seconds: float = Field(
@@ -539,7 +571,25 @@ class WorkerSettings(BaseModel):
     stale_seconds: float | None = Field(
         None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
     )
+    classes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="The only classes people may answer (terminal, web page, Label Studio), "
+        "comma-separated, in number-key order (unset: the model's classes, and a new one "
+        "after a confirmation).",
+    )
     label_studio: LabelStudioSettings = Field(default_factory=lambda: LabelStudioSettings())
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_list(cls, value: Any) -> Any:
+        # "cat,dog" in the environment; a list in a TOML file.
+        if isinstance(value, str):
+            value = [c.strip() for c in value.split(",")]
+        if isinstance(value, list):
+            value = [str(c) for c in value if str(c).strip()]
+            if len(set(value)) != len(value):
+                raise ValueError(f"names a class twice: {', '.join(value)}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -605,14 +655,116 @@ def variable_name(loc: tuple[int | str, ...]) -> str:
     return "STREAM_AL_" + "__".join(parts).upper()
 
 
+SCRIPT_VARIABLES = {"STREAM_AL_CACHE", "STREAM_AL_KAFKA_TIMEOUT", "STREAM_AL_LABEL_STUDIO"}
+"""``STREAM_AL_*`` variables that are not settings: ``scripts/services``' and
+``scripts/label-studio``'s."""
+
+
+def _sub_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation: Any = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _known_names(
+    model: type[BaseModel], loc: tuple[str, ...] = ()
+) -> tuple[set[str], set[str], set[str]]:
+    """The variables of ``model``'s settings: ``(settings, sections, mappings)``. A section
+    (``STREAM_AL_LEARNER``) takes JSON; a mapping (``STREAM_AL_LEARNER__STRATEGY_PARAMS``)
+    also takes one variable per key (``..._PARAMS__K``)."""
+    settings: set[str] = set()
+    sections: set[str] = set()
+    mappings: set[str] = set()
+    for name, field in model.model_fields.items():
+        sub, variable = _sub_model(field), variable_name((*loc, name))
+        if sub is None:
+            settings.add(variable)
+            if get_origin(field.annotation) is dict:
+                mappings.add(variable)
+            continue
+        sections.add(variable)
+        below = _known_names(sub, (*loc, name))
+        for ours, theirs in zip((settings, sections, mappings), below, strict=True):
+            ours |= theirs
+    return settings, sections, mappings
+
+
+def _closest(name: str, candidates: set[str] | list[str]) -> str:
+    match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """What is wrong with each ``STREAM_AL_*`` variable of ``environ`` that is no setting,
+    with the closest setting's name (pydantic-settings would ignore it silently).
+
+    >>> unknown_variables({"STREAM_AL_LEARNER_BUDGET": "0.05", "STREAM_AL_CACHE": "/c"})
+    ['unknown setting STREAM_AL_LEARNER_BUDGET; did you mean STREAM_AL_LEARNER__BUDGET?']
+
+    """
+    settings, sections, mappings = _known_names(Settings)
+    problems = []
+    for variable in sorted(environ):
+        name = variable.upper()
+        if not name.startswith("STREAM_AL_") or name in SCRIPT_VARIABLES:
+            continue
+        if name in settings or name in sections:
+            continue
+        if any(name.startswith(mapping + "__") for mapping in mappings):
+            continue
+        problems.append(f"unknown setting {variable}{_closest(name, settings)}")
+    return problems
+
+
+def _unknown_keys(table: dict[str, Any], model: type[BaseModel], where: str) -> list[str]:
+    """What is wrong with each key of a TOML ``table`` that ``model`` does not have
+    (``[worker]`` also takes Label Studio's settings flat: ``label_studio_url``)."""
+    known = set(model.model_fields)
+    if model is WorkerSettings:
+        known |= {LABEL_STUDIO_PREFIX + name for name in LabelStudioSettings.model_fields}
+    problems = []
+    for key, value in table.items():
+        field = model.model_fields.get(key)
+        sub = None if field is None else _sub_model(field)
+        path = f"{where}.{key}" if where else key
+        if sub is not None and isinstance(value, dict):
+            problems += _unknown_keys(value, sub, path)
+        elif key not in known and isinstance(value, dict):
+            sections = [f"[{where}.{k}]" if where else f"[{k}]" for k in known]
+            problems.append(f"unknown section [{path}]{_closest(f'[{path}]', sections)}")
+        elif key not in known:
+            place = f"in [{where}]" if where else "at the top (settings go in sections)"
+            problems.append(f"unknown key {key} {place}{_closest(key, known)}")
+    return problems
+
+
+def _check_toml(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read settings: {exc}") from None
+    problems = _unknown_keys(table, Settings, "")
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+
+
 def load_settings(config_file: str | Path | None = None) -> Settings:
     """Settings from the environment and, if given, a TOML file (environment wins).
 
-    Raises ``ValueError`` naming the bad setting(s) in the form users write them.
+    Raises ``ValueError`` naming the bad setting(s) in the form users write them; an
+    unknown ``STREAM_AL_*`` variable or TOML section or key is refused with the closest
+    valid name (a misspelled setting would otherwise be ignored silently).
     """
     global _CONFIG_FILE
     if config_file is not None and not Path(config_file).is_file():
         raise ValueError(f"no such config file: {config_file}")
+    problems = unknown_variables(os.environ)
+    if problems:
+        raise ValueError("; ".join(problems) + " (stream-al settings lists every setting)")
+    if config_file is not None:
+        _check_toml(Path(config_file))
     _CONFIG_FILE = Path(config_file) if config_file is not None else None
     try:
         return Settings()

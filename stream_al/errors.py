@@ -5,7 +5,8 @@ rest of the code catches these, never ``redis`` or ``kafka`` types:
 
 - :class:`Unavailable` (a server away, a timeout, a broken connection) is waited out with
   backoff by every loop; :class:`StoreUnavailable` is Redis, :class:`BrokerUnavailable`
-  is Kafka.
+  is Kafka. :class:`StoreReset` is a Redis that answers again without the state it held
+  (restarted without persistence, or flushed): serve restarts from its newest checkpoint.
 - :class:`ConfigurationError` is a setting or an input that makes the command impossible:
   the command line prints it on one line and exits with code 2.
 - :class:`BrokerFatalError` is a Kafka error no retry can mend: serve exits with code 1.
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigurationError",
     "LabelStudioError",
     "ModelFileError",
+    "StoreReset",
     "StoreUnavailable",
     "StreamAlError",
     "Unavailable",
@@ -46,6 +48,12 @@ class Unavailable(StreamAlError):
 
 class StoreUnavailable(Unavailable):
     """Redis is away (connection refused or broken, a timeout)."""
+
+
+class StoreReset(StoreUnavailable):
+    """Redis answered without stream-al's consumer groups: it lost its data (restarted
+    without persistence, or flushed). The store has recreated the groups; what was queued,
+    pending or in the train log is gone."""
 
 
 class BrokerUnavailable(Unavailable):

@@ -37,6 +37,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import to_json
 
+from stream_al.core.feature_kinds import MAX_MAGNITUDE, number_problem
+
 __all__ = [
     "DeadLetter",
     "Event",
@@ -55,7 +57,7 @@ LabelValue = StrictBool | int | str
 ItemId = Annotated[str, Field(min_length=1, max_length=256)]
 
 
-_isfinite = math.isfinite
+_MAX = MAX_MAGNITUDE
 
 
 def _finite(value: Any, what: str) -> Any:
@@ -80,16 +82,34 @@ class Event(_Message):
     @field_validator("features")
     @classmethod
     def _features_finite(cls, features: dict[str, FeatureValue]) -> dict[str, FeatureValue]:
-        # Inlined (no call per value): this runs for every feature of every event.
+        # This runs for every event. Numbers are finite and at most MAX_MAGNITUDE in size
+        # (a model squares them); the sum of their sizes says so at C speed for most events
+        # (NaN and infinities propagate), and the loop below finds the culprit otherwise
+        # (text, an integer beyond float range, or many large numbers).
+        try:
+            if sum(map(abs, features.values())) <= _MAX:  # type: ignore[arg-type]
+                return features
+        except (TypeError, OverflowError):
+            pass
         for name, value in features.items():
-            if type(value) is float and not _isfinite(value):
+            if isinstance(value, str) or -_MAX <= value <= _MAX:
+                continue
+            if type(value) is float and not math.isfinite(value):
                 raise ValueError(f"feature {name!r} must be a finite number, got {value}")
+            raise ValueError(f"feature {name!r} is {number_problem(value)}")
         return features
 
     @field_validator("cost", "ts")
     @classmethod
     def _number_finite(cls, value: Any) -> Any:
         return _finite(value, "cost and ts")
+
+    @field_validator("cost")
+    @classmethod
+    def _cost_in_range(cls, value: float) -> float:
+        if value > _MAX:  # the budget sums costs (and may raise them to a power)
+            raise ValueError(f"cost must be at most {_MAX:g}, got {value:g}")
+        return value
 
 
 class Prediction(_Message):

@@ -20,6 +20,20 @@ _find_python() {
     return 1
 }
 
+_installed_with() { # extras: a stamp newer than pyproject.toml names all of them
+    local wanted="$1" stamp have extra ok
+    for stamp in "$VENV"/.installed-*; do
+        [ -f "$stamp" ] && [ ! "$ROOT/pyproject.toml" -nt "$stamp" ] || continue
+        have=",${stamp##*/.installed-},"
+        ok=1
+        for extra in ${wanted//,/ }; do
+            case "$have" in *",$extra,"*) ;; *) ok=0 ;; esac
+        done
+        [ "$ok" = 1 ] && return 0
+    done
+    return 1
+}
+
 ensure_venv() {
     local extras="$1"
     if [ ! -x "$VENV/bin/python" ]; then
@@ -37,8 +51,12 @@ ensure_venv() {
             fi
         fi
     fi
-    # Reinstall only when the project's metadata changed since the last install.
+    # Reinstall only when the project's metadata changed since the last install with these
+    # extras or more (scripts/test's test,plot covers scripts/setup's plot).
     local stamp="$VENV/.installed-$extras"
+    if _installed_with "$extras"; then
+        return 0
+    fi
     if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
         echo "installing stream-al[$extras] into .venv ..." >&2
         # pip's and setuptools' chatter goes to a log, shown only when the install fails.

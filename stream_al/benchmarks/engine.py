@@ -42,7 +42,7 @@ class _RecordingLearner(ActiveLearner):
         self, trace: list[Call], kinds: list[base.Classifier], *args: Any, **kwargs: Any
     ) -> None:
         self._trace = trace
-        self._kinds = kinds  # a fresh clone of each slot's model: what the replay starts from
+        self._slot_models = kinds  # a fresh clone of each slot's model, for the replay
         self._slot_of: dict[int, int] = {}
         self._keep: list[base.Classifier] = []  # keeps ids unique while recording
         super().__init__(*args, **kwargs)
@@ -52,7 +52,7 @@ class _RecordingLearner(ActiveLearner):
         if key not in self._slot_of:
             self._slot_of[key] = len(self._slot_of)
             self._keep.append(model)
-            self._kinds.append(model.clone())
+            self._slot_models.append(model.clone())
         return self._slot_of[key]
 
     def _proba_of_kind(self, model: base.Classifier, x: Any) -> Any:

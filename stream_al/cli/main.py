@@ -11,10 +11,12 @@ import os
 import sys
 from collections.abc import Sequence
 
+from stream_al import __version__
 from stream_al.cli.parser import build_parser, config_file
 from stream_al.cli.report import PROG
 from stream_al.config import load_settings
 from stream_al.errors import ConfigurationError
+from stream_al.runtime.logging import library_logging
 
 __all__ = ["main"]
 
@@ -22,12 +24,16 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` names (default: the process's arguments); its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:  # needs no settings (a bad one must not hide it)
+        print(f"{PROG} {__version__}")
+        return 0
     try:
         settings = load_settings(config_file(argv))
     except ValueError as exc:  # names the bad setting
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     args = build_parser(settings).parse_args(argv)
+    library_logging(getattr(args, "verbose", False))
     try:
         return int(args.func(args, settings))
     except ConfigurationError as exc:

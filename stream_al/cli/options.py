@@ -34,7 +34,7 @@ from stream_al.config import LearnerSettings
 from stream_al.core.models import MODELS
 from stream_al.core.strategies import STRATEGIES
 from stream_al.core.uncertainty import NAMES
-from stream_al.data.streams import StreamSpec, parse_stream
+from stream_al.data.streams import ID_RULE, StreamSpec, parse_stream
 from stream_al.errors import ConfigurationError
 
 __all__ = [
@@ -295,7 +295,7 @@ def add_stream_options(parser: argparse.ArgumentParser, default: str | None) -> 
         metavar="SPEC",
         help="csv:PATH, river:NAME (Phishing, Bananas, ImageSegments, Shuttle) or "
         "synth:NAME (sea-drift, agrawal-drift, hyperplane, rbf-drift, led-drift, "
-        "stagger)" + (f"; default {default}" if default else ""),
+        f"stagger); {ID_RULE}" + (f"; default {default}" if default else ""),
     )
     group.add_argument("--target", metavar="COLUMN", help="label column of a csv: stream")
     group.add_argument(

@@ -19,6 +19,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from stream_al import __version__
 from stream_al.cli.commands.bench import cmd_bench
 from stream_al.cli.commands.demo import cmd_demo
 from stream_al.cli.commands.evaluate import cmd_evaluate
@@ -27,10 +28,12 @@ from stream_al.cli.commands.model import cmd_model
 from stream_al.cli.commands.produce import cmd_produce
 from stream_al.cli.commands.select import cmd_select
 from stream_al.cli.commands.service import cmd_serve, cmd_worker
+from stream_al.cli.commands.status import cmd_status
 from stream_al.cli.options import add_learner_options, add_stream_options
 from stream_al.cli.report import PROG
-from stream_al.cli.values import at_least, positive
+from stream_al.cli.values import at_least, non_negative, positive
 from stream_al.config import LearnerSettings, Settings
+from stream_al.data.streams import ID_RULE
 
 __all__ = ["build_parser", "config_file"]
 
@@ -52,6 +55,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "few labels that teach the model most.",
         epilog="Settings also come from STREAM_AL_* environment variables; flags win.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
@@ -60,6 +64,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     _add_bench(sub, settings.learner)
     _add_listings(sub)
     _add_serve(sub)
+    _add_status(sub)
     _add_model(sub)
     _add_worker(sub)
     _add_produce(sub)
@@ -107,6 +112,15 @@ def _add_quiet(parser: argparse.ArgumentParser, logs: bool = False) -> None:
     parser.add_argument("--quiet", action="store_true", help=what)
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the Kafka client library's own log (hidden otherwise: stream-al "
+        "says what went wrong itself)",
+    )
+
+
 def _add_demo(sub: _Commands, learner: LearnerSettings) -> None:
     demo = _command(
         sub,
@@ -135,6 +149,7 @@ def _add_demo(sub: _Commands, learner: LearnerSettings) -> None:
         help="learning-curve PNG (default stream-al-demo.png if matplotlib is installed)",
     )
     demo.add_argument("--no-plot", action="store_true", help="write no plot")
+    _add_config(demo)
     _add_quiet(demo)
 
 
@@ -176,11 +191,14 @@ def _add_evaluate(sub: _Commands, learner: LearnerSettings) -> None:
         metavar="SPEC",
         help="also run warm-started and compare, same live stream and budget: first:N (the "
         "first N events of --stream are the history, the rest is live), csv:PATH (label "
-        "column --target), topic:NAME (labeled events in Kafka) or model:PATH (a model file)",
+        "column --target), topic:NAME (labeled events in Kafka) or model:PATH (a model file); "
+        + ID_RULE,
     )
     ev.add_argument("--json", metavar="PATH", help="write the report as JSON")
     ev.add_argument("--plot", metavar="PATH", help="write learning curves as PNG")
+    _add_config(ev)
     _add_quiet(ev)
+    _add_verbose(ev)
 
 
 def _bench_learner(learner: LearnerSettings) -> LearnerSettings:
@@ -216,7 +234,9 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         help="alternating rounds; medians are compared (default 5)",
     )
     bench.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    _add_config(bench)
     _add_quiet(bench)
+    _add_verbose(bench)
     t = bench.add_argument_group("throughput")
     t.add_argument(
         "--backend",
@@ -272,10 +292,49 @@ def _add_serve(sub: _Commands) -> None:
         "--warm-start",
         metavar="SPEC",
         help="when no checkpoint exists yet, learn this first: csv:PATH (label column "
-        "--target), topic:NAME (labeled events in Kafka) or model:PATH (a model file)",
+        "--target), topic:NAME (labeled events in Kafka) or model:PATH (a model file); " + ID_RULE,
     )
     serve.add_argument("--target", metavar="COLUMN", help="label column of a csv: warm start")
     _add_quiet(serve, logs=True)
+    _add_verbose(serve)
+
+
+def _add_status(sub: _Commands) -> None:
+    status = _command(
+        sub,
+        "status",
+        cmd_status,
+        ("stream-al status", "stream-al status --count 0 --interval 5"),
+        help="what a running serve is doing: events/s, labels asked, queue, accuracy",
+        description="Read a running serve's /metrics (STREAM_AL_METRICS__HOST and __PORT, or "
+        "--url) twice, --interval seconds apart, and print events/s, the fraction of events "
+        "asked for a label, the label queue, the labels learned and the accuracy of the "
+        "predictions on the last randomly asked items (an unbiased estimate) and on all "
+        "labeled items.",
+    )
+    status.add_argument("--url", metavar="URL", help="serve's metrics (default: the settings)")
+    status.add_argument(
+        "--interval",
+        type=positive,
+        default=2.0,
+        metavar="S",
+        help="seconds between two readings (the rate's window; default 2)",
+    )
+    status.add_argument(
+        "--count",
+        type=at_least(0),
+        default=1,
+        metavar="N",
+        help="print N lines, one every --interval (default 1; 0: until interrupted)",
+    )
+    status.add_argument(
+        "--wait",
+        type=non_negative,
+        default=30.0,
+        metavar="S",
+        help="wait up to S seconds for a serve that is starting (default 30)",
+    )
+    _add_config(status)
 
 
 def _add_model(sub: _Commands) -> None:
@@ -332,6 +391,7 @@ def _add_worker(sub: _Commands) -> None:
         cmd_worker,
         (
             "stream-al worker --oracle file:truth.csv",
+            "stream-al worker --oracle file:examples/sea.csv --target class",
             "stream-al worker --oracle terminal",
             "stream-al worker --oracle label-studio",
         ),
@@ -345,6 +405,12 @@ def _add_worker(sub: _Commands) -> None:
         help="file:PATH, terminal, web (a labeling page; needs STREAM_AL_WORKER__WEB_TOKEN), "
         "or label-studio (a bridge to a Label Studio project; needs "
         "STREAM_AL_WORKER__LABEL_STUDIO_URL and _TOKEN)",
+    )
+    worker.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="the label column of a file: oracle's CSV (default label; its id column is the "
+        "item id): a labeled stream's CSV is its own truth",
     )
     _add_config(worker)
     worker.add_argument("--name", help="consumer name (default: host and pid)")
@@ -365,6 +431,7 @@ def _add_worker(sub: _Commands) -> None:
         help="stop when the queue stays empty this long",
     )
     _add_quiet(worker, logs=True)
+    _add_verbose(worker)
 
 
 def _add_produce(sub: _Commands) -> None:
@@ -378,8 +445,8 @@ def _add_produce(sub: _Commands) -> None:
         ],
         help="replay a stream into the events topic",
         description="Send a stream's events (without labels) to Kafka; ids are row numbers "
-        "(0, 1, ...) unless the stream has an id column; --truth writes the labels a file: "
-        "oracle reads.",
+        f"(0, 1, ...) unless the stream has an id column ({ID_RULE}); --truth writes the "
+        "labels a file: oracle reads, each before its event is sent.",
     )
     add_stream_options(produce, None)
     produce.add_argument("--topic", help="events topic (default: the setting)")
@@ -396,6 +463,7 @@ def _add_produce(sub: _Commands) -> None:
     )
     _add_config(produce)
     _add_quiet(produce)
+    _add_verbose(produce)
 
 
 def _add_select(sub: _Commands) -> None:
@@ -411,7 +479,9 @@ def _add_select(sub: _Commands) -> None:
         "features, into the label queue serve uses. One pass over the pool, memory bounded "
         "by --candidates.",
     )
-    select.add_argument("--pool", required=True, metavar="SPEC", help="csv:PATH or topic:NAME")
+    select.add_argument(
+        "--pool", required=True, metavar="SPEC", help=f"csv:PATH or topic:NAME; {ID_RULE}"
+    )
     select.add_argument("--k", required=True, type=at_least(1), metavar="N", help="items to queue")
     select.add_argument(
         "--candidates",
@@ -420,10 +490,15 @@ def _add_select(sub: _Commands) -> None:
         help="most uncertain rows kept for the diversity step (default: max(10 k, 1000))",
     )
     select.add_argument("--target", metavar="COLUMN", help="a label column of the pool to ignore")
-    select.add_argument("--id-column", metavar="COLUMN", help="item ids (default: an id column)")
+    select.add_argument(
+        "--id-column",
+        metavar="COLUMN",
+        help="item ids, never a feature (default: the id column, else the row number)",
+    )
     select.add_argument("--model", metavar="PATH", help="an exported model file to rank with")
     select.add_argument("--max-rows", type=at_least(1), metavar="N", help="read at most N rows")
     select.add_argument("--dry-run", action="store_true", help="rank and pick, queue nothing")
     select.add_argument("--json", metavar="PATH", help="write the report as JSON")
     _add_config(select)
     _add_quiet(select)
+    _add_verbose(select)

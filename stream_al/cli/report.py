@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # types only: the commands import these modules when they run
     from stream_al.evaluation.demo import DemoResult
     from stream_al.io.base import Checkpoint
     from stream_al.io.model_file import ImportResult
+    from stream_al.runtime.status import Status
 
 __all__ = [
     "PROG",
@@ -36,6 +38,7 @@ __all__ = [
     "print_export",
     "print_import",
     "print_selection",
+    "print_status",
     "print_throughput",
     "print_warm_start",
     "write_json",
@@ -210,3 +213,25 @@ def print_import(done: ImportResult, path: str, where: str) -> None:
         f"imported {path} into {where} as the checkpoint of replica "
         f"{done.replica}{replaced}{skipped}; serve starts from it"
     )
+
+
+def print_status(status: Status, stamp: bool = False) -> None:
+    """One line: events/s, the fraction asked, the queue, labels learned, accuracy."""
+    if status.accuracy_random is not None:
+        accuracy = f"accuracy {percent(status.accuracy_random)} on randomly asked items"
+        if status.accuracy_labeled is not None:
+            accuracy += f" ({percent(status.accuracy_labeled)} on all labeled)"
+    elif status.accuracy_labeled is not None:
+        accuracy = f"accuracy {percent(status.accuracy_labeled)} on labeled items"
+    else:
+        accuracy = "accuracy: no label learned yet"
+    budget = "" if status.budget is None else f" (budget {percent(status.budget, 0)})"
+    parts = [
+        f"events {status.events:,} ({status.events_per_s:,.1f}/s)",
+        f"asked {percent(status.asked)}{budget}",
+        f"queue {status.queue_depth:,}, pending {status.pending:,}",
+        f"learned {status.learned:,}",
+        accuracy,
+    ]
+    line = " · ".join(parts)
+    print(f"{time.strftime('%H:%M:%S')} {line}" if stamp else line, flush=True)

@@ -40,19 +40,22 @@ import io
 import pickle
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from river import base, compose, tree
-from river.proba import Gaussian
 
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
 from stream_al.core.candidates import Candidates
 from stream_al.core.committee import disagreement
+from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
+from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.shaping import ClassBalance, Shaping
+from stream_al.core.snapshot import SnapshotPickler
+from stream_al.core.snapshot import unseeded_gaussian as _unseeded_gaussian  # noqa: F401 (old pickles)
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM, QueryStrategy, make_strategy
 from stream_al.core.tree_predict import TreePredictor
@@ -61,7 +64,6 @@ from stream_al.core.uncertainty import (
     AUTO,
     COMMITTEE,
     LEAF,
-    MEASURES,
     leaf_impurity,
     measure,
     resolve,
@@ -85,45 +87,8 @@ _NO_PREDICTION = object()
 
 # Labels learned before the label-free drift monitor listens: a model's uncertainty rises
 # while it learns its first labels (a one-leaf tree meeting a second class), which is no
-# drift. (Until the budget's cold start was removed, the first B w events were all labeled
-# and hid this; on agrawal-drift the monitor then fired at event 224 and missed the drift
-# at 10,000; with 100 labels first it finds it at 11,680.)
+# drift (on agrawal-drift it fired at event 224 and missed the drift at 10,000).
 _LABEL_FREE_AFTER = 100
-
-
-@dataclass(slots=True)
-class Decision:
-    """What the learner decided for one event.
-
-    Attributes
-    ----------
-    prediction
-        The most probable class, or None before the model has seen any label.
-    proba
-        Class probabilities.
-    score
-        Uncertainty of the prediction under the learner's measure (higher = less sure).
-    queried
-        Whether the label should be asked.
-    reason
-        Why (``"uncertain"``, ``"random"``) or why not (``"confident"``,
-        ``"not-sampled"``, ``"budget-exhausted"``, ``"backpressure"``).
-    threshold
-        The strategy's confidence threshold when it decided, if it has one.
-
-    """
-
-    prediction: ClassLabel | None
-    proba: Proba
-    score: float
-    queried: bool
-    reason: str
-    threshold: float | None
-
-    @property
-    def scores(self) -> dict[str, float]:
-        """Every uncertainty measure of this prediction (computed on demand)."""
-        return {name: fn(self.proba) for name, fn in MEASURES.items()}
 
 
 class ActiveLearner:
@@ -229,6 +194,8 @@ class ActiveLearner:
             else None
         )
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
+        # The kind (number or text) of each feature, as the learned examples gave it.
+        self._kinds: FeatureKinds = FeatureKinds()
         if shaping is not None and shaping.active:
             self._shaping = shaping
             if shaping.density_beta:
@@ -254,7 +221,7 @@ class ActiveLearner:
         """Make ``model`` the one that predicts every event; the uncertainty follows it."""
         self._model = model
         asked = self._asked_uncertainty
-        if asked == LEAF and self._candidates is not None and not self._plain_tree_kind(model):
+        if asked == LEAF and self._candidates is not None and not _is_tree(model):
             asked = "least-confidence"  # a candidate that is no tree: the leaf has no meaning
         self.uncertainty = resolve(asked, model)
         self._leaf = self.uncertainty == LEAF
@@ -269,10 +236,6 @@ class ActiveLearner:
         # With candidates every model's state must follow from the labels alone (replicas
         # agree on which serves): their scalers learn the labeled items only.
         self._unsupervised = self._candidates is None and has_unsupervised_steps(model)
-
-    @staticmethod
-    def _plain_tree_kind(model: base.Classifier) -> bool:
-        return isinstance(model, tree.HoeffdingTreeClassifier)
 
     # -- the two calls of the hot path -------------------------------------------------
 
@@ -289,7 +252,14 @@ class ActiveLearner:
             False when the caller cannot take a query now (the label queue is full): the
             event is predicted, nothing is spent and the strategy is not consulted.
 
+        Raises
+        ------
+        InvalidFeatures
+            When a feature of ``x`` is text where the model learned numbers, or the
+            reverse (see :mod:`stream_al.core.feature_kinds`); nothing is decided or spent.
+
         """
+        self._kinds.check(x)
         prediction, proba, score = self.assess(x)
         confidence = self._confidence
         if (
@@ -371,7 +341,17 @@ class ActiveLearner:
             Whether the label was asked at random (an unbiased accuracy sample, which
             the stopping rule watches).
 
+        Raises
+        ------
+        InvalidFeatures
+            When ``x`` is not features the model can learn (a kind other than the one
+            learned, a number that is not finite or larger than
+            :data:`~stream_al.core.feature_kinds.MAX_MAGNITUDE`); nothing is learned.
+
         """
+        kinds = self._kinds
+        kinds.check_example(x)
+        kinds.learn(x)
         drifted = False
         if self._balance is not None:
             self._balance.learn(y)
@@ -487,6 +467,10 @@ class ActiveLearner:
         budget, stopping = copy.deepcopy(self._budget), copy.deepcopy(self._stopping)
         n = 0
         for x, y in history:
+            try:
+                self._kinds.check_example(x)
+            except InvalidFeatures:
+                continue  # not an example this model can learn: left out, not counted
             self.learn(x, y, self.predict(x))
             n += 1
         self._budget, self._stopping = budget, stopping
@@ -513,6 +497,7 @@ class ActiveLearner:
             self._monitor = other._monitor
         if self._recent.maxlen:
             self._recent.extend(other._recent)
+        self._kinds = other._kinds
         self.n_learned = other.n_learned
 
     # -- helpers -----------------------------------------------------------------------
@@ -678,6 +663,7 @@ class ActiveLearner:
                 self.n_learned,
                 self.n_drifts,
                 self.n_swaps,
+                self._kinds,
             )
         )
 
@@ -688,7 +674,7 @@ class ActiveLearner:
         checked (the service signs its checkpoints).
         """
         out = io.BytesIO()
-        _SnapshotPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(self)
+        SnapshotPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(self)
         return out.getvalue()
 
     @classmethod
@@ -698,6 +684,8 @@ class ActiveLearner:
         if not isinstance(learner, cls):
             raise TypeError(f"snapshot holds a {type(learner).__name__}, not an ActiveLearner")
         learner._predictor = None  # made anew on first use (an older snapshot's was River's)
+        # A snapshot from before the kinds were kept learns them from its next examples.
+        learner.__dict__.setdefault("_kinds", FeatureKinds())
         return learner
 
     def __repr__(self) -> str:
@@ -708,75 +696,5 @@ class ActiveLearner:
         )
 
 
-def _unseeded_gaussian(var: Any) -> Gaussian:
-    """A River ``Gaussian`` with the running variance ``var`` and a new unseeded generator."""
-    gaussian = Gaussian()
-    gaussian._var = var
-    return gaussian
-
-
-class _SnapshotPickler(pickle.Pickler):
-    """Pickles a learner without the generators of its trees' unseeded Gaussians.
-
-    Every Gaussian of a tree's splitters holds a ``random.Random`` seeded from the OS
-    (2.5 kB of state each) that learning and prediction never draw from: nine tenths of a
-    grown tree's pickle. Such a Gaussian comes back with a new unseeded generator, which
-    is all it had; seeded generators (the strategies') are pickled whole.
-    """
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is Gaussian and obj.seed is None:
-            return _unseeded_gaussian, (obj._var,)
-        return NotImplemented
-
-
-@dataclass(frozen=True)
-class LearnerSpec:
-    """Everything that defines a learner but its seed: builds learners and their references.
-
-    >>> spec = LearnerSpec(model="gaussian-nb", strategy="variable-uncertainty", budget=0.05)
-    >>> spec.build(seed=1).strategy_name, spec.build(seed=1, strategy="random").strategy_name
-    ('variable-uncertainty', 'random')
-
-    """
-
-    model: str = "auto"
-    strategy: str = "variable-uncertainty"
-    budget: float = 0.1
-    window: int = 1000
-    unit: BudgetUnit = "events"
-    uncertainty: str = AUTO
-    drift: DriftReaction = field(default_factory=DriftReaction)
-    model_params: Mapping[str, Any] = field(default_factory=dict)
-    strategy_params: Mapping[str, Any] = field(default_factory=dict)
-    shaping: Shaping = field(default_factory=Shaping)
-    stop_after: int = 0
-
-    def build(
-        self,
-        seed: int | None = 0,
-        *,
-        strategy: str | None = None,
-        budget: float | None = None,
-        drift: DriftReaction | None = None,
-    ) -> ActiveLearner:
-        """A fresh learner; the overrides build the reference runs (random, full labels)."""
-        name = strategy or self.strategy
-        return ActiveLearner(
-            self.model,
-            name,
-            budget if budget is not None else self.budget,
-            window=self.window,
-            unit=self.unit,
-            uncertainty=self.uncertainty,
-            drift=drift if drift is not None else self.drift,
-            seed=seed,
-            model_params=self.model_params,
-            strategy_params=self.strategy_params if name == self.strategy else None,
-            shaping=self.shaping,
-            stop_after=self.stop_after,
-        )
-
-    def full_labels(self, seed: int | None = 0) -> ActiveLearner:
-        """The ceiling: the plain model learning every label, no drift reaction."""
-        return self.build(seed, strategy="random", budget=1.0, drift=DriftReaction(enabled=False))
+def _is_tree(model: base.Classifier) -> bool:
+    return isinstance(model, tree.HoeffdingTreeClassifier)

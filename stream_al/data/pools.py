@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_al.core.pool import PoolRow
+from stream_al.data.streams import ID_COLUMN
 
 __all__ = ["PoolSpec", "iter_csv_pool", "parse_pool"]
 
@@ -45,6 +46,13 @@ def parse_pool(spec: str) -> PoolSpec:
         raise ValueError(f"pool {spec!r} is not of the form csv:PATH or topic:NAME")
     if kind == "csv" and not Path(name).is_file():
         raise ValueError(f"no such pool file: {name}")
+    if kind == "csv":
+        with Path(name).open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            if next(reader, None) is None:
+                raise ValueError(f"{name} is empty: a pool CSV needs a header row")
+            if next(reader, None) is None:
+                raise ValueError(f"{name} has a header but no rows: there is nothing to rank")
     return PoolSpec(kind, name)
 
 
@@ -62,9 +70,10 @@ def iter_csv_pool(
 ) -> Iterator[PoolRow]:
     """The rows of a CSV pool as ``(item_id, features)``, read lazily.
 
-    Ids come from ``id_column`` (default: an ``id`` column when there is one), else from
-    the file name and the row number. Columns in ``drop`` (a label column, say) are not
-    features. Empty cells are missing values.
+    Ids come from ``id_column`` (default: an ``id`` column when there is one, the rule of
+    every command that reads a CSV: :data:`~stream_al.data.streams.ID_COLUMN`), else from
+    the file name and the row number; the id column is never a feature. Columns in
+    ``drop`` (a label column, say) are not features. Empty cells are missing values.
     """
     path = Path(path)
     with path.open(newline="", encoding="utf-8") as f:
@@ -72,8 +81,8 @@ def iter_csv_pool(
         header = next(reader, None)
         if not header:
             raise ValueError(f"{path} is empty: a pool CSV needs a header row")
-        if id_column is None and "id" in header:
-            id_column = "id"
+        if id_column is None and ID_COLUMN in header:
+            id_column = ID_COLUMN
         if id_column is not None and id_column not in header:
             raise ValueError(f"id column {id_column!r} is not in {path}")
         skip = set(drop) | ({id_column} if id_column else set())

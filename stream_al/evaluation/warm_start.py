@@ -15,7 +15,44 @@ from stream_al.evaluation.prequential import evaluate
 if TYPE_CHECKING:
     from stream_al.config import KafkaSettings
 
-__all__ = ["evaluate_warm_start"]
+__all__ = ["check_label_types", "evaluate_warm_start"]
+
+
+def _types(examples: Sequence[Example]) -> dict[str, list[Any]]:
+    """The label types of ``examples``, each with a few of its labels."""
+    found: dict[str, list[Any]] = {}
+    for _, y in examples:
+        seen = found.setdefault(type(y).__name__, [])
+        if len(seen) < 3 and y not in seen:
+            seen.append(y)
+    return found
+
+
+def check_label_types(history: Sequence[Example], live: Sequence[Example], source: str) -> None:
+    """Refuse a history whose labels are of other types than the live stream's (a model
+    given ``"1"`` and ``True`` learns two classes, and cannot even sort them).
+
+    >>> check_label_types([({}, "0"), ({}, "1")], [({}, False), ({}, True)], "csv:h.csv")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ... labels of type str ('0', '1'), the stream's are of type bool (False, True)...
+
+    """
+    ours, theirs = _types(history), _types(live[:1000])
+    if not theirs or set(ours) <= set(theirs):
+        return
+
+    def say(found: dict[str, list[Any]]) -> str:
+        return "; ".join(
+            f"{name} ({', '.join(repr(v) for v in sorted(values, key=str))})"
+            for name, values in found.items()
+        )
+
+    raise ValueError(
+        f"the warm start {source} has labels of type {say(ours)}, the stream's are of type "
+        f"{say(theirs)}: give the history the stream's labels, as the stream writes them"
+    )
 
 
 def evaluate_warm_start(
@@ -56,6 +93,9 @@ def evaluate_warm_start(
         if warm.kind != "first":
             return history
         return History(data_for_seed(seed)[: warm.first])
+
+    if history is not None:
+        check_label_types(history.examples, live(0), warm.spec)
 
     described: list[str] = []
 

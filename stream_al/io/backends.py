@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerFatalError, ConfigurationError
-from stream_al.io.base import EventSource, Publisher
+from stream_al.io.base import ProbedEventSource, Publisher
 
 __all__ = ["KafkaBackend", "kafka_backend"]
 
@@ -22,11 +22,11 @@ class KafkaBackend:
     serve cannot go on (it exits with code 1)."""
 
     name: str
-    source: Callable[[KafkaSettings], EventSource]
+    source: Callable[[KafkaSettings], ProbedEventSource]
     publisher: Callable[[KafkaSettings], Publisher]
     fatal: tuple[type[Exception], ...] = (BrokerFatalError,)
 
-    def make_source(self, settings: KafkaSettings) -> EventSource:
+    def make_source(self, settings: KafkaSettings) -> ProbedEventSource:
         return _made(self.source, settings)
 
     def make_publisher(self, settings: KafkaSettings) -> Publisher:
@@ -50,8 +50,9 @@ def kafka_backend(settings: KafkaSettings) -> KafkaBackend:
             if exc.name != "confluent_kafka":
                 raise
             raise ConfigurationError(
-                "STREAM_AL_KAFKA__BACKEND=confluent needs confluent-kafka: "
-                "pip install 'stream-al[fast]'"
+                "STREAM_AL_KAFKA__BACKEND=confluent needs confluent-kafka: from a checkout, "
+                "pip install -e '.[fast]' (or scripts/setup fast,plot); the container image "
+                "has it"
             ) from None
         return KafkaBackend(
             "confluent",

@@ -31,19 +31,24 @@ __all__ = [
     "Checkpoint",
     "CheckpointStore",
     "DeadLetterSink",
+    "DurableCheckpoints",
     "EnqueueRequest",
     "Entry",
     "EventSource",
     "JoinOutcome",
     "LabelStore",
+    "ProbedEventSource",
     "Publisher",
     "ServiceStore",
     "TrainLogEntry",
+    "Unreadable",
     "WorkerQueue",
     "agreement_ratios",
     "check_tier",
     "item_age",
+    "newest_of",
     "queue_slot",
+    "stream_position",
     "tier_slots",
     "translate_errors",
 ]
@@ -156,6 +161,15 @@ class EnqueueRequest:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A stream entry the store could not read as a message (bytes that are not UTF-8, a
+    missing field): why, and what it held as text, for its dead letter."""
+
+    reason: str
+    payload: str
+
+
+@dataclass(frozen=True)
 class TrainLogEntry:
     """A joined example: the pending item as queued and the label as given."""
 
@@ -173,6 +187,31 @@ class Checkpoint:
     data: bytes
     signature: str
     created_at: float
+
+
+def stream_position(entry_id: str | None) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) as a sortable pair; None (nothing) sorts first.
+
+    >>> stream_position("1700000000000-2") > stream_position("1700000000000-1")
+    True
+
+    """
+    if not entry_id:
+        return (0, 0)
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def newest_of(*checkpoints: Checkpoint | None) -> Checkpoint | None:
+    """The checkpoint that contains the most of the train log (the later one on a tie).
+
+    >>> a, b = (Checkpoint("r1", i, b"", "", 0.0) for i in ("5-0", "12-3"))
+    >>> newest_of(a, None, b).train_log_id
+    '12-3'
+
+    """
+    found = [c for c in checkpoints if c is not None]
+    return max(found, key=lambda c: (stream_position(c.train_log_id), c.created_at), default=None)
 
 
 class LabelStore(Protocol):
@@ -196,7 +235,8 @@ class LabelStore(Protocol):
         ...
 
     def queue_stats(self) -> dict[str, int]:
-        """Counters the workers keep: ``stale`` (items dropped unlabeled as too old)."""
+        """Counters the workers keep: ``stale`` (items dropped unlabeled as too old) and
+        ``skipped`` (items dropped after nobody would label them)."""
         ...
 
     def agreement(self) -> dict[str, float]:
@@ -207,8 +247,11 @@ class LabelStore(Protocol):
         """Items waiting for their label (expired ones excluded)."""
         ...
 
-    def read_labels(self, count: int) -> list[Entry]:
-        """Up to ``count`` labels for this reader: its own unacknowledged ones first."""
+    def read_labels(self, count: int) -> Sequence[tuple[str, str | Unreadable]]:
+        """Up to ``count`` labels for this reader: its own unacknowledged ones first.
+
+        An entry the store cannot read comes as :class:`Unreadable`, for
+        :meth:`reject_label`: none is dropped unseen."""
         ...
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
@@ -232,6 +275,11 @@ class LabelStore(Protocol):
 
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         """Up to ``count`` train-log entries after ``after`` (from the start when None)."""
+        ...
+
+    def skip_train_log_entry(self, entry_id: str, dead_letter: str) -> bool:
+        """Record that train-log entry ``entry_id`` cannot be learned: its dead letter, once
+        for every replica and replay that skips it. True if this call recorded it."""
         ...
 
 
@@ -265,7 +313,13 @@ class WorkerQueue(Protocol):
 
     def release(self, entry_id: str, item: str) -> None:
         """Give an item back unlabeled, at the end of its queue, for another worker (a
-        copy of a consensus item this worker has labeled already)."""
+        copy of a consensus item this worker has labeled already, an item it skipped)."""
+        ...
+
+    def drop(self, entry_id: str, item_id: str) -> None:
+        """Remove an item nobody labels from the queue *and* from the pending items (it is
+        no longer counted as waiting for its label; a label sent for it later is an
+        orphan), and count it as ``skipped`` (:meth:`LabelStore.queue_stats`)."""
         ...
 
     def depth(self) -> int:
@@ -289,6 +343,18 @@ class CheckpointStore(Protocol):
         ...
 
 
+class DurableCheckpoints(Protocol):
+    """A second home for the checkpoints that survives Redis (a directory on a volume)."""
+
+    def save(self, checkpoint: Checkpoint) -> None: ...
+
+    def load(self, replica: str) -> Checkpoint | None: ...
+
+    def newest(self) -> Checkpoint | None:
+        """The checkpoint that contains the most of the train log, of any replica."""
+        ...
+
+
 class DeadLetterSink(Protocol):
     """Where invalid events go, with the reason."""
 
@@ -305,6 +371,15 @@ class EventSource(Protocol):
     def lag(self) -> dict[int, int]: ...
 
     def close(self) -> None: ...
+
+
+class ProbedEventSource(EventSource, Protocol):
+    """An event source that can say, without I/O, whether its broker answers now (serve's
+    readiness follows it every turn)."""
+
+    def unavailable(self) -> str | None:
+        """Why the broker does not answer (None: it does)."""
+        ...
 
 
 class Publisher(DeadLetterSink, Protocol):

@@ -5,6 +5,10 @@ the id of the last train-log entry it contains. Unpickling runs code, so every c
 is signed with HMAC-SHA256 under a key from the settings, over the train-log id and the
 bytes; a checkpoint whose signature does not match is refused before it is unpickled.
 
+Checkpoints live in Redis, and also in a :class:`CheckpointDirectory` when
+``STREAM_AL_CHECKPOINT__DIR`` names one (a mounted volume): a second home that survives a
+Redis that lost its data.
+
 Examples
 --------
 >>> from stream_al.core.learner import ActiveLearner
@@ -22,12 +26,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
+import os
+import re
+from pathlib import Path
 
 from stream_al.core.learner import ActiveLearner
 from stream_al.errors import CheckpointError
-from stream_al.io.base import Checkpoint
+from stream_al.io.base import Checkpoint, newest_of
 
-__all__ = ["CheckpointError", "make_checkpoint", "restore_checkpoint", "sign"]
+__all__ = [
+    "CheckpointDirectory",
+    "CheckpointError",
+    "make_checkpoint",
+    "restore_checkpoint",
+    "sign",
+]
+
+log = logging.getLogger("stream_al.checkpoints")
 
 
 def sign(key: bytes, train_log_id: str | None, data: bytes) -> str:
@@ -60,3 +77,76 @@ def restore_checkpoint(checkpoint: Checkpoint, key: bytes) -> ActiveLearner:
         raise CheckpointError(
             f"checkpoint of replica {checkpoint.replica!r} cannot be loaded: {exc}"
         ) from exc
+
+
+class CheckpointDirectory:
+    """Checkpoints as files in a directory (``STREAM_AL_CHECKPOINT__DIR``), one per replica.
+
+    A file is one line of JSON (replica, train-log id, signature, time) and the snapshot
+    bytes. It is written to a temporary file, flushed to disk and renamed over the old
+    one, so a crash leaves the previous checkpoint whole. The signature is checked when
+    the checkpoint is restored (:func:`restore_checkpoint`), as for Redis.
+
+    >>> import tempfile
+    >>> home = CheckpointDirectory(tempfile.mkdtemp())
+    >>> home.save(make_checkpoint(ActiveLearner("gaussian-nb"), "r/1", "7-0", b"k", now=1.0))
+    >>> home.load("r/1").train_log_id, home.newest().replica, home.load("r2")
+    ('7-0', 'r/1', None)
+
+    """
+
+    SUFFIX = ".checkpoint"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def _file(self, replica: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", lambda m: f"%{ord(m.group()):02X}", replica)
+        return self.path / f"{safe}{self.SUFFIX}"
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        header = {
+            "replica": checkpoint.replica,
+            "train_log_id": checkpoint.train_log_id,
+            "signature": checkpoint.signature,
+            "created_at": checkpoint.created_at,
+        }
+        target = self._file(checkpoint.replica)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with temporary.open("wb") as out:
+            out.write(json.dumps(header).encode() + b"\n")
+            out.write(checkpoint.data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+        directory = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a power cut
+        finally:
+            os.close(directory)
+
+    def load(self, replica: str) -> Checkpoint | None:
+        return self._read(self._file(replica))
+
+    def newest(self) -> Checkpoint | None:
+        """The checkpoint that contains the most of the train log, of any replica."""
+        files = sorted(self.path.glob(f"*{self.SUFFIX}"))
+        return newest_of(*(self._read(f) for f in files))
+
+    def _read(self, path: Path) -> Checkpoint | None:
+        try:
+            with path.open("rb") as f:
+                header = json.loads(f.readline())
+                data = f.read()
+            return Checkpoint(
+                replica=str(header["replica"]),
+                train_log_id=header["train_log_id"] or None,
+                data=data,
+                signature=str(header["signature"]),
+                created_at=float(header["created_at"]),
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s is not a checkpoint this version can read (%s); ignored", path, exc)
+            return None

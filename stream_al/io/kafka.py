@@ -5,6 +5,11 @@ Offsets are committed only after a batch's side effects are durable: the loop fi
 writes Redis, then flushes the producer (predictions and dead letters acknowledged by the
 broker), then commits (the order of quixstreams' checkpoint). A crash in between makes the
 batch come again: at-least-once in, idempotent side effects.
+
+kafka-python's ``flush`` returns once every record is *done*, delivered or failed: a
+record that waited longer than ``delivery_timeout_ms`` for a broker that was away has
+failed. :meth:`Publisher.flush` therefore reads every send's result and raises when one
+failed; the next flush sends those records again (the batch is not committed meanwhile).
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    NoBrokersAvailable,
+    TopicAlreadyExistsError,
+)
+from kafka.producer.future import FutureRecordMetadata
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerUnavailable
@@ -92,36 +103,109 @@ class EventSource:
     def assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment())
 
+    def unavailable(self) -> str | None:
+        """Why Kafka does not answer now (None: it does), from the state of the consumer's
+        connections: no request, so the loop may ask every turn."""
+        return _disconnected(self.consumer)
+
     def close(self) -> None:
         self.consumer.close(autocommit=False)
 
 
+def _disconnected(consumer: KafkaConsumer) -> str | None:
+    # kafka-python has no public view of its connections: the client's own table of them
+    # (connected() reads a state field, no lock, no I/O).
+    client = consumer._client
+    if any(conn.connected() for conn in list(client._conns.values())):
+        return None
+    return "kafka: no connection to any broker"
+
+
+Record = tuple[str, bytes | None, bytes]
+"""A message sent: ``(topic, key, value)``."""
+
+
 @translate_errors((KafkaError,), BrokerUnavailable, "kafka")
 class Publisher:
-    """Predictions and dead letters to their topics; :meth:`flush` waits for the broker."""
+    """Predictions and dead letters to their topics; :meth:`flush` waits for the broker and
+    raises if anything sent since the last successful flush was not delivered."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         # Its own client id: kafka-python 3.0 lost every event of a consumer whose producer in
         # the same process shared its client id, when events arrived during the group join.
         options = {**settings.client_options(), "client_id": f"{settings.client_id}-producer"}
-        self.producer = KafkaProducer(acks="all", linger_ms=5, **options)
+        self.producer = KafkaProducer(
+            acks="all", linger_ms=5, **_delivery_timeouts(settings.delivery_timeout_ms), **options
+        )
+        # Sent and not known delivered yet, with what to send again if the send failed.
+        self.unconfirmed: list[tuple[FutureRecordMetadata, Record]] = []
+        self.failed: list[Record] = []
+        self.last_error: BaseException | None = None
+
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        future = self.producer.send(topic, key=key, value=value)
+        self.unconfirmed.append((future, (topic, key, value)))
 
     def prediction(self, key: str, payload: str) -> None:
         if self.settings.predictions_topic:
-            self.producer.send(
-                self.settings.predictions_topic, key=key.encode(), value=payload.encode()
-            )
+            self._send(self.settings.predictions_topic, key.encode(), payload.encode())
 
     def send(self, payload: str) -> None:
         """A dead letter (the :class:`~stream_al.io.base.DeadLetterSink` interface)."""
-        self.producer.send(self.settings.dead_letter_topic, value=payload.encode())
+        self._send(self.settings.dead_letter_topic, None, payload.encode())
 
     def flush(self, timeout: float | None = 30.0) -> None:
-        self.producer.flush(timeout=timeout)
+        """Send again what failed before, wait for every send; raise
+        :class:`~stream_al.errors.BrokerUnavailable` if one is not delivered (those are
+        sent again by the next flush)."""
+        resend, self.failed = self.failed, []
+        if resend:
+            log.info("sending %d undelivered messages again", len(resend))
+            for i, record in enumerate(resend):
+                try:
+                    self._send(*record)
+                except BaseException:
+                    self.failed = resend[i:] + self.failed  # not sent: still to send
+                    raise
+        try:
+            self.producer.flush(timeout=timeout)
+        finally:
+            self._confirm()
+        if self.failed:
+            raise BrokerUnavailable(
+                f"kafka: {len(self.failed)} messages not delivered ({self.last_error}); "
+                "they are sent again on the next flush"
+            )
+
+    def _confirm(self) -> None:
+        """Forget the sends the broker acknowledged; keep the failed ones to send again."""
+        waiting: list[tuple[FutureRecordMetadata, Record]] = []
+        for future, record in self.unconfirmed:
+            if not future.is_done:
+                waiting.append((future, record))
+            elif future.failed():
+                self.failed.append(record)
+                self.last_error = future.exception
+        self.unconfirmed = waiting
 
     def close(self) -> None:
         self.producer.close(timeout=10)
+        undelivered = len(self.failed) + sum(not f.succeeded() for f, _ in self.unconfirmed)
+        if undelivered:
+            log.warning(
+                "producer closed with %d messages undelivered (their batch was not committed)",
+                undelivered,
+            )
+
+
+def _delivery_timeouts(delivery_timeout_ms: int) -> dict[str, int]:
+    """kafka-python's producer timeouts for a delivery timeout: its request timeout must
+    leave room for the linger (5 ms) within it."""
+    return {
+        "delivery_timeout_ms": delivery_timeout_ms,
+        "request_timeout_ms": min(30_000, delivery_timeout_ms - 5),
+    }
 
 
 def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[str] = ()) -> None:
@@ -129,7 +213,8 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[
     names = [settings.events_topic, settings.dead_letter_topic, *extra]
     if settings.predictions_topic:
         names.append(settings.predictions_topic)
-    admin = KafkaAdminClient(**settings.client_options())
+    with _no_brokers(settings):
+        admin = KafkaAdminClient(**settings.client_options())
     try:
         existing = set(admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
@@ -140,10 +225,24 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[
         admin.close()
 
 
+@contextlib.contextmanager
+def _no_brokers(settings: KafkaSettings) -> Iterator[None]:
+    """kafka-python's ``NoBrokersAvailable`` as a :class:`BrokerUnavailable` that names the
+    address it tried."""
+    try:
+        yield
+    except NoBrokersAvailable:
+        raise BrokerUnavailable(
+            f"no Kafka broker answers at {settings.bootstrap_servers}"
+        ) from None
+
+
 def producer_for(settings: KafkaSettings, **options: Any) -> KafkaProducer:
-    """A producer with the cluster's connection and security settings."""
+    """A producer with the cluster's connection and security settings; raises
+    :class:`BrokerUnavailable` naming the address when no broker answers."""
     base = {**settings.client_options(), "client_id": f"{settings.client_id}-producer"}
-    return KafkaProducer(**{"acks": "all", "linger_ms": 5, **base, **options})
+    with _no_brokers(settings):
+        return KafkaProducer(**{"acks": "all", "linger_ms": 5, **base, **options})
 
 
 def read_topic(

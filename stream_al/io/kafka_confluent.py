@@ -1,7 +1,7 @@
 """The Kafka side on confluent-kafka (librdkafka): ``STREAM_AL_KAFKA__BACKEND=confluent``.
 
 The same interfaces and the same delivery semantics as :mod:`stream_al.io.kafka`
-(kafka-python, the default); install with ``pip install 'stream-al[fast]'``.
+(kafka-python, the default); install it from a checkout with ``pip install -e '.[fast]'``.
 
 - :class:`ConfluentEventSource` commits, synchronously, exactly the offsets after the
   messages it handed out since the last commit (``offset + 1`` of the last message of each
@@ -22,6 +22,7 @@ stops ``serve``.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -185,6 +186,9 @@ class ConfluentEventSource:
                 "heartbeat.interval.ms": settings.heartbeat_interval_ms,
                 "error_cb": self.errors,
                 "logger": librdkafka_log,
+                # Once a second, the state of each broker connection (unavailable()).
+                "statistics.interval.ms": 1000,
+                "stats_cb": self._stats,
             }
             consumer = _constructed(Consumer, config)
             try:
@@ -195,6 +199,7 @@ class ConfluentEventSource:
         self.consumer = consumer
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
+        self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self._deferred: KafkaError | None = None
         with _converted("subscribe"):
             self.consumer.subscribe(
@@ -203,6 +208,20 @@ class ConfluentEventSource:
                 on_revoke=self._revoked,
                 on_lost=self._revoked,
             )
+
+    def _stats(self, stats: str) -> None:
+        try:
+            brokers = json.loads(stats).get("brokers", {}).values()
+        except (ValueError, AttributeError):
+            return
+        self.brokers_up = any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
+
+    def unavailable(self) -> str | None:
+        """Why Kafka does not answer now (None: it does), from the broker states librdkafka
+        reported in its last statistics (each second, served by the polls): no I/O."""
+        if self.brokers_up is False:
+            return "kafka: no broker connection is up"
+        return None
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.info("Updated partition assignment: %s", [_tp(t) for t in partitions])
@@ -327,6 +346,8 @@ class ConfluentPublisher:
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 5,
+                "message.timeout.ms": settings.delivery_timeout_ms,
+                "request.timeout.ms": min(30_000, settings.delivery_timeout_ms - 5),
                 "error_cb": self.errors,
                 "logger": librdkafka_log,
             }

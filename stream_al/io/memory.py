@@ -60,6 +60,7 @@ class MemoryStore:
         self._queues: dict[str, OrderedDict[str, str]] = {}  # slot -> entry id -> item
         self._held: dict[str, tuple[str, str]] = {}  # entry id -> (consumer, item)
         self._stale = 0
+        self._skipped_items = 0  # dropped after nobody would label them
         self._votes: dict[str, dict[str, Any]] = {}  # item id -> annotator -> vote
         self._requeues: Counter[str] = Counter()  # item id -> copies put back
         self._agreement: Counter[str] = Counter()
@@ -70,6 +71,7 @@ class MemoryStore:
         self._labels_read = 0
         self._labels_unacked: dict[str, str] = {}
         self._train_log: list[TrainLogEntry] = []
+        self._skipped: set[str] = set()  # train-log entries that cannot be learned
         self._checkpoints: dict[str, Checkpoint] = {}
         self.dead_letters: list[str] = []
 
@@ -114,7 +116,7 @@ class MemoryStore:
         return sum(len(q) for q in self._queues.values()) + len(self._held)
 
     def queue_stats(self) -> dict[str, int]:
-        return {"stale": self._stale}
+        return {"stale": self._stale, "skipped": self._skipped_items}
 
     def agreement(self) -> dict[str, float]:
         return agreement_ratios(dict(self._agreement))
@@ -149,6 +151,13 @@ class MemoryStore:
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         start = _position(after)
         return self._train_log[start : start + count]
+
+    def skip_train_log_entry(self, entry_id: str, dead_letter: str) -> bool:
+        if entry_id in self._skipped:
+            return False
+        self._skipped.add(entry_id)
+        self.dead_letters.append(dead_letter)
+        return True
 
     @property
     def unacknowledged_labels(self) -> int:
@@ -194,6 +203,11 @@ class MemoryStore:
         self._held.pop(entry_id, None)
         slot = entry_id.rpartition("/")[0]
         self._add(slot, item)
+
+    def drop(self, entry_id: str, item_id: str) -> None:
+        self.complete(entry_id, None)
+        self._pending.pop(item_id, None)
+        self._skipped_items += 1
 
     def depth(self) -> int:
         return self.queue_depth()

@@ -1,30 +1,6 @@
 """The Redis side: label queue, pending items, label stream, train log, checkpoints.
 
-Keys (``P`` is the prefix, ``stream_al`` by default):
-
-=============================  ===============================================================
-``P:queue``                    label queue (crowd tier), a stream; workers read it in the
-                               group ``workers``; ``P:queue:high`` its high-priority band,
-                               ``P:queue:expert`` and ``P:queue:expert:high`` the expert tier's
-``P:labels``                   labels from workers, a stream; serve replicas read it in the
-                               group ``serve``
-``P:train_log``                joined examples (fields ``item`` and ``label``), a stream
-``P:pending:{id}``             the queried item's features and prediction, with a TTL
-``P:pending_index``            sorted set of pending ids by expiry (to count them)
-``P:labeled:{id}``             "this item was labeled" (so a repeated label is a duplicate
-                               and a replayed event is not queued again), with a TTL
-``P:checkpoint:{replica}``     hash: ``data`` (pickle), ``signature``, ``train_log_id``,
-                               ``created_at``
-``P:checkpoints``              set of the replicas with a checkpoint (found without a scan
-                               of the keyspace, which the ``labeled`` keys make large)
-``P:dead_letters``             labels that could not be used, with the reason, a stream
-``P:audit``                    every query and every label (fields ``kind``, ``id``,
-                               ``body``), a stream capped at ``audit_maxlen`` (0: none)
-``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old)
-``P:votes:{id}``               consensus: one vote per annotator until the item has k
-``P:agreement``                per annotator: ``{name}:total`` votes, ``{name}:agree`` with
-                               the consensus
-=============================  ===============================================================
+Keys: :mod:`stream_al.io.redis_keys`.
 
 Enqueue and join are Lua scripts: each is one atomic step, so a crash never leaves a
 pending item without its queue entry or a label half joined. The join script's decisions
@@ -34,32 +10,48 @@ pending item without its queue entry or a label half joined. The join script's d
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.exceptions import NoPermissionError
 
 from stream_al.config import Settings
-from stream_al.errors import StoreUnavailable
+from stream_al.errors import StoreReset, StoreUnavailable
 from stream_al.io import votes
 from stream_al.io.base import (
-    TIERS,
     Checkpoint,
     EnqueueRequest,
     Entry,
     JoinOutcome,
     TrainLogEntry,
+    Unreadable,
     agreement_ratios,
     item_age,
+    newest_of,
+    stream_position,
     tier_slots,
     translate_errors,
 )
+from stream_al.io.redis_faults import credentials_refused, label_entry, lenient, recreating_groups
+from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
 
 WORKERS_GROUP = "workers"
 LABELS_GROUP = "serve"
 DEAD_LETTERS_MAXLEN = 100_000
+
+# How often serve's label reads also check that Redis still holds its state (one GET).
+STATE_CHECK_SECONDS = 1.0
+
+# A train-log entry's dead letter, written once whichever replica (or replay) skips it first.
+_SKIP = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'dead_letter', ARGV[2])
+return 1
+"""
 
 _ENQUEUE = """
 local current = redis.call('GET', KEYS[1])
@@ -256,50 +248,9 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _stream_id(value: str | None) -> tuple[int, int]:
-    if not value:
-        return (0, 0)
-    ms, _, seq = value.partition("-")
-    return int(ms), int(seq or 0)
-
-
-class RedisKeys:
-    """Key names under a prefix."""
-
-    def __init__(self, prefix: str = "stream_al") -> None:
-        self.prefix = prefix
-        self.queue = f"{prefix}:queue"
-        self.labels = f"{prefix}:labels"
-        self.train_log = f"{prefix}:train_log"
-        self.pending_index = f"{prefix}:pending_index"
-        self.dead_letters = f"{prefix}:dead_letters"
-        self.audit = f"{prefix}:audit"
-        self.agreement = f"{prefix}:agreement"
-        self.queue_stats = f"{prefix}:queue_stats"
-        self.queues = [self.slot(tier_slot) for tier in TIERS for tier_slot in tier_slots(tier)]
-
-    def slot(self, slot: str) -> str:
-        """The stream of a queue slot (see :func:`~stream_al.io.base.queue_slot`)."""
-        return f"{self.queue}:{slot}" if slot else self.queue
-
-    def pending(self, item_id: str) -> str:
-        return f"{self.prefix}:pending:{item_id}"
-
-    def votes(self, item_id: str) -> str:
-        return f"{self.prefix}:votes:{item_id}"
-
-    def labeled(self, item_id: str) -> str:
-        return f"{self.prefix}:labeled:{item_id}"
-
-    def checkpoint(self, replica: str) -> str:
-        return f"{self.prefix}:checkpoint:{replica}"
-
-    @property
-    def checkpoints(self) -> str:
-        return f"{self.prefix}:checkpoints"
-
-
 @translate_errors((redis.ConnectionError, redis.TimeoutError), StoreUnavailable, "redis")
+@recreating_groups
+@translate_errors((redis.AuthenticationError, NoPermissionError), credentials_refused, "redis")
 class RedisStore:
     """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and
     :class:`~stream_al.io.base.CheckpointStore` on one Redis server.
@@ -345,6 +296,7 @@ class RedisStore:
         self._enqueue = client.register_script(_ENQUEUE)
         self._join = client.register_script(_JOIN)
         self._keep = client.register_script(_KEEP)
+        self._skip = client.register_script(_SKIP)
         self._recover_labels = True
         self._checkpoints_indexed = False
         # Per queue, where this worker's own unfinished items are read from after a
@@ -352,9 +304,12 @@ class RedisStore:
         # Studio bridge) still gets new ones.
         self._recover_items: dict[str, str] = dict.fromkeys(self.keys.queues, "0")
         self._last_claim = 0.0
+        self._state_id: bytes | None = None  # set by ensure_groups
+        self._state_checked = 0.0
 
     def ensure_groups(self) -> None:
-        """Create the consumer groups (and streams) if they do not exist yet."""
+        """Create the consumer groups (and streams) if they do not exist yet, and the
+        state id if there is none; remember the state id."""
         groups = [(key, WORKERS_GROUP) for key in self.keys.queues]
         for key, group in [*groups, (self.keys.labels, LABELS_GROUP)]:
             try:
@@ -362,6 +317,23 @@ class RedisStore:
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+        self.client.set(self.keys.state_id, uuid.uuid4().hex, nx=True)
+        self._state_id = self.client.get(self.keys.state_id)
+
+    def _check_state(self) -> None:
+        """Raise :class:`~stream_al.errors.StoreReset` when the state id changed or went:
+        Redis lost its data since :meth:`ensure_groups`, even if another process has
+        recreated the groups already (so no NOGROUP reply would tell)."""
+        known = self._state_id
+        current = self.client.get(self.keys.state_id)
+        if known is not None and current == known:
+            return
+        self.ensure_groups()
+        if known is not None:
+            raise StoreReset(
+                "redis no longer holds stream-al's state (its state id changed: it lost its "
+                "data); the consumer groups are recreated"
+            )
 
     def ensure_groups_ok(self) -> bool:
         """:meth:`ensure_groups`, returning True (for retry helpers)."""
@@ -404,8 +376,8 @@ class RedisStore:
         return sum(int(n) for n in pipe.execute())
 
     def queue_stats(self) -> dict[str, int]:
-        stale = self.client.hget(self.keys.queue_stats, "stale")
-        return {"stale": int(stale or 0)}
+        stale, skipped = self.client.hmget(self.keys.queue_stats, ["stale", "skipped"])
+        return {"stale": int(stale or 0), "skipped": int(skipped or 0)}
 
     def agreement(self) -> dict[str, float]:
         counts = {_text(k): int(v) for k, v in self.client.hgetall(self.keys.agreement).items()}
@@ -442,8 +414,12 @@ class RedisStore:
         claimed = (reply[1] if reply else None) or []
         return [(_text(entry_id), fields) for entry_id, fields in claimed if fields]
 
-    def read_labels(self, count: int) -> list[Entry]:
+    def read_labels(self, count: int) -> list[tuple[str, str | Unreadable]]:
         key, group = self.keys.labels, LABELS_GROUP
+        now = time.monotonic()
+        if now - self._state_checked >= STATE_CHECK_SECONDS:
+            self._state_checked = now
+            self._check_state()
         entries: list[tuple[str, dict[bytes, bytes] | None]] = []
         if self._recover_labels:  # what this replica read before it stopped
             entries = self._read_group(key, group, "0", count)
@@ -455,13 +431,7 @@ class RedisStore:
             entries = list(self._claim(key, group, count))
         if not entries:
             entries = self._read_group(key, group, ">", count)
-        out: list[Entry] = []
-        for entry_id, fields in entries:
-            if fields is None or b"label" not in fields:
-                self.client.xack(key, group, entry_id)  # deleted or foreign: nothing to do
-                continue
-            out.append((entry_id, _text(fields[b"label"])))
-        return out
+        return [(entry_id, label_entry(fields)) for entry_id, fields in entries]
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
         return self.join_many([(entry_id, item_id, label)])[0]
@@ -506,10 +476,19 @@ class RedisStore:
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         start = f"({after}" if after else "-"
         entries = self.client.xrange(self.keys.train_log, min=start, max="+", count=count)
+        # Leniently: an entry that is not what serve wrote fails to learn, and is skipped.
         return [
-            TrainLogEntry(_text(entry_id), _text(fields[b"item"]), _text(fields[b"label"]))
+            TrainLogEntry(
+                _text(entry_id),
+                lenient(fields.get(b"item", b"")),
+                lenient(fields.get(b"label", b"")),
+            )
             for entry_id, fields in entries
         ]
+
+    def skip_train_log_entry(self, entry_id: str, dead_letter: str) -> bool:
+        keys = [self.keys.train_log_skipped, self.keys.dead_letters]
+        return bool(self._skip(keys=keys, args=[entry_id, dead_letter, DEAD_LETTERS_MAXLEN]))
 
     # -- worker side -------------------------------------------------------------------
 
@@ -552,7 +531,8 @@ class RedisStore:
                 continue
             item = _text(fields[b"item"])
             if stale_seconds is not None and item_age(item, now) > stale_seconds:
-                self._drop_stale(key, entry_id)
+                pipe, _ = self._finishing(self._entry(key, entry_id))
+                pipe.hincrby(self.keys.queue_stats, "stale", 1).execute()
                 continue
             out.append((self._entry(key, entry_id), item))
         return out
@@ -562,21 +542,18 @@ class RedisStore:
         slot = key[len(self.keys.queue) + 1 :]
         return f"{slot}/{entry_id}" if slot else entry_id
 
-    def _drop_stale(self, key: str, entry_id: str) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xack(key, WORKERS_GROUP, entry_id)
-        pipe.xdel(key, entry_id)
-        pipe.hincrby(self.keys.queue_stats, "stale", 1)
-        pipe.execute()
-
-    def complete(self, entry_id: str, label: str | None) -> None:
+    def _finishing(self, entry_id: str) -> tuple[Any, str]:
+        """A transaction that acknowledges and deletes a worker's queue entry; its stream."""
         slot, _, stream_id = entry_id.rpartition("/")
         key = self.keys.slot(slot)
         pipe = self.client.pipeline(transaction=True)
+        pipe.xack(key, WORKERS_GROUP, stream_id).xdel(key, stream_id)
+        return pipe, key
+
+    def complete(self, entry_id: str, label: str | None) -> None:
+        pipe, _ = self._finishing(entry_id)
         if label is not None:
             pipe.xadd(self.keys.labels, {"label": label})
-        pipe.xack(key, WORKERS_GROUP, stream_id)
-        pipe.xdel(key, stream_id)
         pipe.execute()
 
     def keep(self, consumer: str, entry_ids: Sequence[str]) -> int:
@@ -590,13 +567,13 @@ class RedisStore:
         )
 
     def release(self, entry_id: str, item: str) -> None:
-        slot, _, stream_id = entry_id.rpartition("/")
-        key = self.keys.slot(slot)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(key, {"item": item})
-        pipe.xack(key, WORKERS_GROUP, stream_id)
-        pipe.xdel(key, stream_id)
-        pipe.execute()
+        pipe, key = self._finishing(entry_id)
+        pipe.xadd(key, {"item": item}).execute()
+
+    def drop(self, entry_id: str, item_id: str) -> None:
+        pipe, _ = self._finishing(entry_id)
+        pipe.delete(self.keys.pending(item_id)).zrem(self.keys.pending_index, item_id)
+        pipe.hincrby(self.keys.queue_stats, "skipped", 1).execute()
 
     def read_audit(self, count: int = 1000) -> list[dict[str, str]]:
         """The newest ``count`` audit records, oldest first (with their stream ``ts``)."""
@@ -652,8 +629,7 @@ class RedisStore:
         return sorted(_text(r) for r in self.client.smembers(self.keys.checkpoints))
 
     def newest(self) -> Checkpoint | None:
-        found = [c for c in (self.load(r) for r in self._replicas()) if c is not None]
-        return max(found, key=lambda c: _stream_id(c.train_log_id), default=None)
+        return newest_of(*(self.load(r) for r in self._replicas()))
 
     def trim_train_log(self) -> int:
         replicas = self._replicas()
@@ -668,7 +644,7 @@ class RedisStore:
                 ids.append(_text(found))
         if not ids or not all(ids):
             return 0  # a checkpoint before any entry: keep everything
-        oldest = min(ids, key=_stream_id)
+        oldest = min(ids, key=stream_position)
         return int(self.client.xtrim(self.keys.train_log, minid=oldest))
 
 

@@ -2,6 +2,8 @@
 
 - :mod:`~stream_al.labeling.base`: the :class:`Oracle` interface and its answers
   (``SKIP``, ``QUIT``, ``TIMEOUT``, ``UNDO``);
+- :mod:`~stream_al.labeling.classes`: the classes a person may answer in a session, each
+  with one number key (:class:`SessionClasses`: new classes need a confirmation);
 - :mod:`~stream_al.labeling.oracles`: the ``file:`` and ``terminal`` oracles;
 - :mod:`~stream_al.labeling.web`: the ``web`` oracle, a labeling page with an undo;
 - :mod:`~stream_al.labeling.worker`: the :class:`Worker` that drives an oracle;
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 from stream_al.labeling.base import KEEP_SECONDS, QUIT, SKIP, TIMEOUT, UNDO, Oracle, Signal
+from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import FileOracle, TerminalOracle, make_oracle
 from stream_al.labeling.worker import Worker, WorkerStats
 
@@ -24,6 +27,7 @@ __all__ = [
     "UNDO",
     "FileOracle",
     "Oracle",
+    "SessionClasses",
     "Signal",
     "TerminalOracle",
     "Worker",

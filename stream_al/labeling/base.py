@@ -3,7 +3,8 @@
 An oracle answers one item at a time with its label or with a :class:`Signal`:
 
 ============ ==============================================================================
-``SKIP``     no label for this item: the worker drops it from the queue, unlabeled
+``SKIP``     no label for this item: the worker gives it back to the queue, for another
+             labeler (and drops it if nobody else takes it)
 ``QUIT``     stop working: the item stays with the worker (it gets it back on restart)
 ``TIMEOUT``  no answer within the timeout the worker gave (it writes an answer it held,
              marks the item as still worked on, then asks again)
@@ -38,7 +39,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-__all__ = ["KEEP_SECONDS", "QUIT", "SKIP", "TIMEOUT", "UNDO", "Oracle", "Signal"]
+__all__ = ["GIVE_BACKS", "KEEP_SECONDS", "QUIT", "SKIP", "TIMEOUT", "UNDO", "Oracle", "Signal"]
 
 
 class Signal:
@@ -54,13 +55,17 @@ class Signal:
 
 
 SKIP = Signal("SKIP")
-"""The oracle has no label for this item: it is dropped from the queue."""
+"""The oracle has no label for this item: it goes back to the queue for another labeler."""
 QUIT = Signal("QUIT")
 """Stop working; the item stays with this worker (it gets it back on restart)."""
 TIMEOUT = Signal("TIMEOUT")
 """No answer within the timeout (the worker writes a held answer, then asks again)."""
 UNDO = Signal("UNDO")
 """The labeler took the last answer back: show that item again."""
+
+GIVE_BACKS = 3
+"""How many times a worker (or the Label Studio bridge) gives back, unseen, an item it
+skipped before it drops the item (docs/design.md, "Labeling")."""
 
 KEEP_SECONDS = 30.0
 """How often an item a person has in front of them is marked as worked on
@@ -116,6 +121,10 @@ class Oracle(abc.ABC):
     def holding(self, can_undo: bool) -> None:  # noqa: B027 (a hook, empty by default)
         """The worker holds the last answer (True: it can still be undone) or has written
         it (False). Nothing by default."""
+
+    def progress(self, line: str) -> None:  # noqa: B027 (a hook, empty by default)
+        """The worker's progress so far (``12 labeled, 1 skipped, 4.3 per minute``), given
+        before each item, for an oracle that shows it to a person. Nothing by default."""
 
     def stop(self) -> None:  # noqa: B027 (a hook, empty by default)
         """The worker is stopping (a signal, from another thread): make a :meth:`label`

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stream_al.labeling.base import QUIT, SKIP, Oracle
+from stream_al.labeling.classes import SessionClasses
 
 __all__ = [
     "FileOracle",
@@ -34,60 +35,98 @@ __all__ = [
 
 
 class FileOracle(Oracle):
-    """Labels from a file of ground truth: CSV with ``id`` and ``label`` columns, or JSONL.
+    """Labels from a file of ground truth: CSV with ``id`` and ``label`` columns (or the
+    label column ``column``: a labeled stream's own CSV is its truth), or JSONL.
 
-    An id the file does not know is skipped (and counted by the worker). It answers at
-    once, so the worker takes items ``batch`` at a time.
+    The file may grow while the worker runs (``stream-al produce --truth`` writes each
+    event's truth before sending it): an id it does not know makes it read the file again
+    if the file changed. An id it still does not know is skipped (and counted by the
+    worker). It answers at once, so the worker takes items ``batch`` at a time.
     """
 
     name = "file"
     batch = 50
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, column: str = "label"):
         self.path = Path(path)
+        self.column = column
         if not self.path.is_file():
             raise ValueError(f"no such truth file: {path}")
+        self._stamp = self._stat()
         self.truth = self._read()
 
-    def _read(self) -> dict[str, Any]:
+    def _stat(self) -> tuple[int, int]:
+        stat = self.path.stat()
+        return stat.st_size, stat.st_mtime_ns
+
+    def _read(self, growing: bool = False) -> dict[str, Any]:
+        """The truth in the file; ``growing``: the file is being written, so a last line
+        without its newline is a row still being written (read it next time)."""
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if growing and lines and not lines[-1].endswith("\n"):
+            lines.pop()
         truth: dict[str, Any] = {}
-        with self.path.open(encoding="utf-8", newline="") as f:
-            if self.path.suffix in (".jsonl", ".ndjson"):
-                for n, line in enumerate(f, 1):
-                    if line.strip():
-                        row = json.loads(line)
-                        if "id" not in row or "label" not in row:
-                            raise ValueError(f"{self.path}:{n}: needs 'id' and 'label'")
-                        truth[str(row["id"])] = row["label"]
-            else:
-                reader = csv.DictReader(f)
-                if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
-                    raise ValueError(f"{self.path}: a truth CSV needs 'id' and 'label' columns")
-                for row in reader:
-                    truth[row["id"]] = row["label"]
+        if self.path.suffix in (".jsonl", ".ndjson"):
+            for n, line in enumerate(lines, 1):
+                if line.strip():
+                    row = json.loads(line)
+                    if "id" not in row or "label" not in row:
+                        raise ValueError(f"{self.path}:{n}: needs 'id' and 'label'")
+                    truth[str(row["id"])] = row["label"]
+            return truth
+        reader = csv.DictReader(lines)
+        if not reader.fieldnames or not {"id", self.column} <= set(reader.fieldnames):
+            columns = ", ".join(reader.fieldnames or []) or "none"
+            raise ValueError(
+                f"{self.path}: a truth CSV needs 'id' and {self.column!r} columns (its columns: "
+                f"{columns}; name the label column with --target)"
+            )
+        for row in reader:
+            if row[self.column] != "":
+                truth[row["id"]] = row[self.column]
         return truth
 
     def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
-        return self.truth.get(str(item.get("id")), SKIP)
+        item_id = str(item.get("id"))
+        if item_id not in self.truth and self._stat() != self._stamp:
+            self._stamp = self._stat()
+            self.truth = self._read(growing=True)
+        return self.truth.get(item_id, SKIP)
 
 
 class TerminalOracle(Oracle):
     """Asks a person at a terminal.
 
-    Shows the features, the prediction with its probabilities and why the item was
-    asked, then reads a line: the label; an empty line skips the item; ``:q`` (or end of
-    input) quits. A label that spells a known class gets that class's type. No undo,
-    and no timeout: it waits for the line.
+    Shows the worker's progress, the features, the prediction with its probabilities, why
+    the item was asked and the session's classes, then reads a line: the label; an empty
+    line skips the item; ``:q`` (or end of input) quits. A label that spells a known
+    class gets that class's type. A class the model has never seen is asked again for a
+    confirmation (``y`` adds it; any other line is read as the answer instead); with a
+    fixed class list (:class:`~stream_al.labeling.classes.SessionClasses`) any other label
+    is refused. No number keys: a typed line is text, and classes may be numbers. No
+    undo, and no timeout: it waits for the line.
     """
 
     name = "terminal"
 
-    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None):
+    def __init__(
+        self,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        classes: SessionClasses | None = None,
+    ):
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
+        self.classes = classes or SessionClasses()
+        self._progress = ""
+
+    def progress(self, line: str) -> None:
+        self._progress = line
 
     def _show(self, item: dict[str, Any]) -> None:
         out = self.stdout
+        if self._progress:
+            out.write(f"\n-- {self._progress}")
         out.write(f"\n== item {item.get('id')}  (queued by {item.get('strategy')}: ")
         out.write(f"{item.get('reason')}, uncertainty {item.get('score', 0):.3f}")
         threshold = item.get("threshold")
@@ -102,21 +141,35 @@ class TerminalOracle(Oracle):
         out.write(f"   model says: {item.get('prediction')!r}  ({shown or 'no idea yet'})\n")
         for line in explanation_lines(item):
             out.write(f"   {line}\n")
+        names = ", ".join(self.classes.names) or "none yet"
+        out.write(f"   classes: {names}{'' if self.classes.closed else ' (or a new one)'}\n")
+
+    def _read(self, prompt: str) -> str | None:
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        return None if not line else line.strip()
 
     def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        self.classes.observe(item)
         self._show(item)
+        text = self._read("label ([Enter] skip, :q quit): ")
         while True:
-            self.stdout.write("label ([Enter] skip, :q quit): ")
-            self.stdout.flush()
-            line = self.stdin.readline()
-            if not line:
-                return QUIT
-            text = line.strip()
-            if text == ":q":
+            if text is None or text == ":q":
                 return QUIT
             if not text:
                 return SKIP
-            return coerce_label(text, item)
+            problem = self.classes.check(text)
+            if problem is None:
+                return coerce_label(text, item)
+            if self.classes.closed:
+                text = self._read(f"   {problem}; label ([Enter] skip, :q quit): ")
+                continue
+            again = self._read(f"   {problem}: [y] add it, or give the label: ")
+            if again == "y":
+                self.classes.add(text)
+                return coerce_label(text, item)
+            text = again
 
 
 def explanation_lines(item: dict[str, Any]) -> list[str]:
@@ -169,11 +222,14 @@ def coerce_label(text: str, item: dict[str, Any]) -> Any:
     return text
 
 
-def make_oracle(spec: str) -> Oracle:
-    """``file:PATH`` or ``terminal``."""
+def make_oracle(
+    spec: str, classes: SessionClasses | None = None, target: str | None = None
+) -> Oracle:
+    """``file:PATH`` (its label column ``target``, default ``label``) or ``terminal``
+    (asking within ``classes``)."""
     kind, _, arg = spec.partition(":")
     if kind == "file" and arg:
-        return FileOracle(arg)
+        return FileOracle(arg, target or "label")
     if kind == "terminal" and not arg:
-        return TerminalOracle()
+        return TerminalOracle(classes=classes)
     raise ValueError(f"unknown oracle {spec!r}; use file:PATH, terminal, web or label-studio")

@@ -3,14 +3,16 @@ label queue, signals and backoff."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from stream_al.config import Settings
 from stream_al.errors import ConfigurationError, LabelStudioError
 from stream_al.io.redis import RedisStore, store_for
 from stream_al.labeling.base import Oracle
+from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import make_oracle
 from stream_al.labeling.worker import Worker
 from stream_al.runtime.backoff import rerun_until_done, retrying
@@ -41,39 +43,61 @@ def _until_stopped(
         close()
 
 
-def _oracle(settings: Settings, spec: str, store: RedisStore) -> Oracle:
+def _oracle(settings: Settings, spec: str, store: RedisStore, target: str | None) -> Oracle:
     w = settings.worker
+    classes = SessionClasses(w.classes or None)
     try:
         if spec != "web":
-            return make_oracle(spec)
+            return make_oracle(spec, classes, target)
         from stream_al.labeling.web import WebOracle
 
         if w.web_token is None:
             raise ValueError(
                 "the web oracle needs an access token: set STREAM_AL_WORKER__WEB_TOKEN"
             )
-        oracle = WebOracle(
-            w.web_token.get_secret_value(),
-            host=w.web_host,
-            port=w.web_port,
-            undo_seconds=w.undo_seconds,
-            depth=store.depth,
-        )
+        with _listening(w.web_host, w.web_port, "STREAM_AL_WORKER__WEB_PORT"):
+            oracle = WebOracle(
+                w.web_token.get_secret_value(),
+                host=w.web_host,
+                port=w.web_port,
+                undo_seconds=w.undo_seconds,
+                depth=store.depth,
+                classes=classes,
+            )
         log.info("labeling page on http://%s:%d/?token=...", w.web_host, oracle.port)
         return oracle
     except (ValueError, OSError) as exc:
         raise ConfigurationError(str(exc)) from None
 
 
+@contextlib.contextmanager
+def _listening(host: str, port: int, setting: str) -> Iterator[None]:
+    """A server that cannot listen (a busy port, an address not this host's) as a
+    :class:`ConfigurationError` naming the address and its setting."""
+    try:
+        yield
+    except OSError as exc:
+        host_setting = setting.removesuffix("PORT") + "HOST"
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): another process may "
+            f"hold the port; choose another with {setting} (the address: {host_setting})"
+        ) from None
+
+
 def run_worker(
-    settings: Settings, oracle_spec: str, max_items: int | None, idle_exit: float | None
+    settings: Settings,
+    oracle_spec: str,
+    max_items: int | None,
+    idle_exit: float | None,
+    target: str | None = None,
 ) -> int:
-    """Run a labeling worker until it quits, is stopped or runs out of work."""
+    """Run a labeling worker until it quits, is stopped or runs out of work (``target``:
+    the label column of a ``file:`` oracle's CSV)."""
     if oracle_spec == "label-studio":
         return run_bridge(settings, max_items, idle_exit)
     w = settings.worker
     store = store_for(settings, w.name, w.claim_idle_seconds)
-    oracle = _oracle(settings, oracle_spec, store)
+    oracle = _oracle(settings, oracle_spec, store, target)
     worker = Worker(
         store,
         oracle,
@@ -91,7 +115,7 @@ def run_worker(
         oracle.close,
     )
     if stats is not None:
-        log.info("worker %s: %d labeled, %d skipped", w.name, stats.labeled, stats.skipped)
+        log.info("worker %s: %s; done", w.name, stats.line())
     return 0
 
 
@@ -120,11 +144,15 @@ def run_bridge(
         poll_seconds=ls.poll_seconds,
         tier=w.tier,
         stale_seconds=w.stale_seconds,
+        classes=w.classes or None,
     )
     secret = ls.webhook_secret.get_secret_value() if ls.webhook_secret else None
     try:
-        bridge.connect(ls.webhook_url, ls.webhook_host, ls.webhook_port, secret)
-    except (LabelStudioError, OSError) as exc:
+        with _listening(
+            ls.webhook_host, ls.webhook_port, "STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_PORT"
+        ):
+            bridge.connect(ls.webhook_url, ls.webhook_host, ls.webhook_port, secret)
+    except (LabelStudioError, ConfigurationError) as exc:
         bridge.close()
         raise ConfigurationError(str(exc)) from None
     stats: Any = _until_stopped(

@@ -2,10 +2,14 @@
 
 The worker serves one small page (standard library only, no build step) that shows the
 next item of its tier: the features, the model's prediction and probabilities, and why
-the item was asked. The labeler answers with a button or its number key (or types a
-label the model does not know yet), skips with ``s`` and undoes the last answer with
-``u`` while it has not been written yet (the worker holds each answer ``undo_seconds``
-before writing it). The page also shows the queue depth and the labeler's own pace.
+the item was asked. The labeler answers with a button or its number key, skips with
+``s`` and undoes the last answer with ``u`` while it has not been written yet (the worker
+holds each answer ``undo_seconds`` before writing it). Each class keeps its number key
+for the whole session, in class order, not by probability, and nothing is pre-selected
+(:class:`~stream_al.labeling.classes.SessionClasses`). A typed label the model has never
+seen is written only once the labeler confirms it (``a``, or the button; ``Esc``
+cancels); with a fixed class list any other label is refused. The page also shows the
+queue depth, the labeler's own pace and the worker's progress.
 
 Every request needs the access token: ``?token=...`` on the page's address (it is then
 kept in a cookie for the API calls) or an ``Authorization: Bearer ...`` header. Bind to
@@ -31,7 +35,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stream_al.labeling.base import QUIT, SKIP, TIMEOUT, UNDO, Oracle
+from stream_al.labeling.base import QUIT, SKIP, TIMEOUT, UNDO, Oracle, Signal
+from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import coerce_label
 from stream_al.runtime.health import http_server
 
@@ -51,6 +56,8 @@ class WebOracle(Oracle):
         How long an answer can be taken back before the worker writes it.
     depth
         Returns the label queue's depth, shown on the page.
+    classes
+        The session's classes (a fixed list, or the model's and the confirmed new ones).
 
     """
 
@@ -63,12 +70,15 @@ class WebOracle(Oracle):
         port: int = 8600,
         undo_seconds: float = 5.0,
         depth: Callable[[], int] | None = None,
+        classes: SessionClasses | None = None,
     ):
         if len(token) < 8:
             raise ValueError("the web oracle needs an access token of at least 8 characters")
         self.token = token
         self.undo_seconds = undo_seconds
         self.depth = depth or (lambda: -1)
+        self.classes = classes or SessionClasses()
+        self._progress = ""
         self._lock = threading.Condition()
         self._item: dict[str, Any] | None = None
         self._answers: deque[Any] = deque()
@@ -105,6 +115,7 @@ class WebOracle(Oracle):
         """Show ``item``; its label, ``SKIP``, ``UNDO`` or ``TIMEOUT``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
+            self.classes.observe(item)
             self._item = item
             self._lock.notify_all()
             while not self._answers:
@@ -125,6 +136,10 @@ class WebOracle(Oracle):
         with self._lock:
             self._can_undo = can_undo
 
+    def progress(self, line: str) -> None:
+        with self._lock:
+            self._progress = line
+
     # -- the page's side ------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
@@ -137,17 +152,32 @@ class WebOracle(Oracle):
                 "queue_depth": self.depth(),
                 "answered": len(self._answered),
                 "per_minute": round(len(recent) / 5.0, 1),
+                "classes": self.classes.keys(),
+                "closed": self.classes.closed,
+                "progress": self._progress,
             }
 
-    def answer(self, value: Any) -> bool:
+    def answer(self, value: Any, confirm: bool = False) -> dict[str, Any]:
+        """Pass an answer on to the worker: ``{"accepted": True}``, or why not: no item is
+        shown, or (``problem``) the label is not a class of the session, and whether a
+        confirmation (``confirm``) would add it."""
         with self._lock:
             if self._item is None:
-                return False
+                return {"accepted": False, "problem": "no item is shown"}
+            if not isinstance(value, Signal):
+                problem = self.classes.check(value)
+                if problem is not None and (self.classes.closed or not confirm):
+                    return {
+                        "accepted": False,
+                        "problem": problem,
+                        "confirm": not self.classes.closed,
+                    }
+                self.classes.add(value)
             self._answers.append(value)
             if value is not UNDO:
                 self._answered.append(time.monotonic())
             self._lock.notify_all()
-            return True
+            return {"accepted": True}
 
     def authorized(self, header: str | None, cookie: str | None, query: str | None) -> bool:
         given = query or ""
@@ -221,9 +251,9 @@ def _handler(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
                 return
-            ok = oracle.answer(value)
-            status = HTTPStatus.OK if ok else HTTPStatus.CONFLICT
-            self._send(status, "application/json", json.dumps({"accepted": ok}).encode())
+            answer = oracle.answer(value, confirm=body.get("confirm") is True)
+            status = HTTPStatus.OK if answer["accepted"] else HTTPStatus.CONFLICT
+            self._send(status, "application/json", json.dumps(answer).encode())
 
     return Handler
 
@@ -244,6 +274,8 @@ PAGE = """<!doctype html>
  button:focus{outline:3px solid #f90;outline-offset:2px}
  .status{color:#333;font-size:.9rem}
  kbd{border:1px solid #888;border-radius:3px;padding:0 .3rem;font-size:.85rem}
+ #confirm{border:2px solid #b50;background:#fff4e5;padding:.5rem .8rem;border-radius:4px}
+ #problem{color:#900}
 </style></head>
 <body>
 <h1>Label the item</h1>
@@ -252,34 +284,52 @@ PAGE = """<!doctype html>
 <div id="choices" role="group" aria-label="labels"></div>
 <form id="typed"><label for="label">or type a label</label>
 <input id="label" autocomplete="off"> <button type="submit">Send</button></form>
+<p id="problem" role="alert"></p>
+<div id="confirm" hidden role="alertdialog" aria-labelledby="confirm-text">
+<p id="confirm-text"></p>
+<button id="confirm-add">Add it <kbd>a</kbd></button>
+<button id="confirm-cancel">Cancel <kbd>Esc</kbd></button></div>
 <p><button id="skip" accesskey="s">Skip <kbd>s</kbd></button>
 <button id="undo" disabled>Undo last <kbd>u</kbd></button></p>
 <script>
 const $ = (id) => document.getElementById(id);
-let current = null, classes = [];
-const known = new Set();  // classes answered on this page, offered as buttons too
+let current = null, classes = [], pending = null;  // pending: a new class to confirm
 async function post(path, body) {
-  if (body && body.label !== undefined) known.add(String(body.label));
   const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
                               body: JSON.stringify(body || {})});
+  const answer = await r.json().catch(() => ({}));
+  $("problem").textContent = "";
+  if (!answer.accepted && answer.confirm) ask(body.label, answer.problem);
+  else if (!answer.accepted && answer.problem) $("problem").textContent = answer.problem;
   await refresh();
   return r.ok;
+}
+function ask(label, problem) {  // a class the model has never seen: confirm or cancel
+  pending = label;
+  $("confirm-text").textContent = problem;
+  $("confirm").hidden = false;
+}
+function settle(add) {
+  const label = pending;
+  pending = null; $("confirm").hidden = true;
+  if (add && current) post("/api/answer", {label: label, confirm: true});
 }
 function text(s) {
   const d = document.createElement("span"); d.textContent = s; return d.innerHTML;
 }
 function render(state) {
   $("status").textContent = `queue ${state.queue_depth} · you: ${state.answered} answered, ` +
-                            `${state.per_minute} per minute`;
+                            `${state.per_minute} per minute` +
+                            (state.progress ? ` · worker: ${state.progress}` : "");
   $("undo").disabled = !state.can_undo;
+  classes = state.classes.map((c) => c[1]);  // one key per class for the session
   const item = state.item;
   if (!item) { current = null; $("item").innerHTML = "<p>Waiting for the next item…</p>";
                $("choices").innerHTML = ""; return; }
-  if (current && current.id === item.id && current.enqueued_at === item.enqueued_at) return;
+  if (current && current.id === item.id && current.enqueued_at === item.enqueued_at &&
+      $("choices").childElementCount === classes.length) return;
   current = item;
-  const proba = Object.entries(item.proba || {}).sort((a, b) => b[1] - a[1]);
-  for (const k of known) if (!proba.some((p) => p[0] === k)) proba.push([k, 0]);
-  classes = proba.map((p) => p[0]);
+  const proba = item.proba || {};
   const said = item.prediction === null ? "nothing yet" : String(item.prediction);
   let html = `<p>item <strong>${text(item.id)}</strong> · the model says <strong>` +
              `${text(said)}</strong></p><table>`;
@@ -295,15 +345,20 @@ function render(state) {
           "</p>";
   $("item").innerHTML = html;
   $("choices").innerHTML = "";
-  classes.forEach((c, i) => {
+  for (const [key, c] of state.classes) {
     const b = document.createElement("button");
-    b.textContent = `${c} (${Math.round(proba[i][1] * 100)}%) `;
-    const k = document.createElement("kbd"); k.textContent = String(i + 1); b.appendChild(k);
+    const p = proba[c] === undefined ? "" : ` (${Math.round(proba[c] * 100)}%)`;
+    b.textContent = `${c}${p} `;
+    b.dataset.label = c;
+    const k = document.createElement("kbd"); k.textContent = String(key); b.appendChild(k);
     b.onclick = () => post("/api/answer", {label: c});
     $("choices").appendChild(b);
-  });
+  }
+  $("typed").hidden = state.closed;
   $("label").value = "";
-  if ($("choices").firstChild) $("choices").firstChild.focus(); else $("label").focus();
+  if (document.activeElement && document.activeElement !== document.body) {
+    document.activeElement.blur();  // nothing pre-selected: Enter answers nothing
+  }
 }
 async function refresh() {
   const r = await fetch("/api/state");
@@ -313,10 +368,19 @@ $("typed").onsubmit = (e) => {
   e.preventDefault();
   const value = $("label").value.trim();
   if (current && value) post("/api/answer", {label: value});
+  $("label").blur();
 };
+$("confirm-add").onclick = () => settle(true);
+$("confirm-cancel").onclick = () => settle(false);
 $("skip").onclick = () => post("/api/skip");
 $("undo").onclick = () => post("/api/undo");
 document.addEventListener("keydown", (e) => {
+  if (pending !== null) {  // only the confirmation's own keys
+    if (e.key === "a") settle(true);
+    else if (e.key === "Escape") settle(false);
+    e.preventDefault();
+    return;
+  }
   if (e.target.tagName === "INPUT") {  // typing a label, not a shortcut
     if (e.key === "Escape") e.target.blur();
     return;

@@ -8,6 +8,13 @@ once it has been held longer than ``claim_idle_seconds`` (docs/design.md, "Deliv
 state semantics"). A consensus item comes in copies, and the worker votes once on each
 item (docs/design.md, "Tiers, priorities and consensus").
 
+A skipped item goes back to the queue, at its end, for another labeler; a worker that
+meets an item it skipped again gives it back unseen, and after :data:`GIVE_BACKS` such
+meetings (nobody else took it: the worker is alone in its tier) it drops the item: out of
+the queue and out of the pending items, counted as ``skipped`` (docs/design.md,
+"Labeling"). The worker reports its progress (labeled, skipped, pace) to the oracle
+before each item and to its log every :data:`REPORT_SECONDS`.
+
 With an oracle that has an undo window (:attr:`~stream_al.labeling.base.Oracle.undo_seconds`
 above 0, the web page) the worker holds each answer that long before writing it, and
 wakes up at least every :data:`~stream_al.labeling.base.KEEP_SECONDS` to write an expired
@@ -19,26 +26,46 @@ The oracles are in :mod:`stream_al.labeling.oracles` and :mod:`stream_al.labelin
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream_al.io.base import WorkerQueue, check_tier
-from stream_al.labeling.base import KEEP_SECONDS, QUIT, SKIP, TIMEOUT, UNDO, Oracle
+from stream_al.labeling.base import GIVE_BACKS, KEEP_SECONDS, QUIT, SKIP, TIMEOUT, UNDO, Oracle
 from stream_al.labeling.oracles import coerce_label
 
-__all__ = ["Worker", "WorkerStats"]
+__all__ = ["GIVE_BACKS", "REPORT_SECONDS", "Worker", "WorkerStats"]
+
+log = logging.getLogger("stream_al.worker")
+
+REPORT_SECONDS = 10.0
+"""How often a working worker logs its progress."""
 
 
 @dataclass
 class WorkerStats:
-    """What a worker did: items labeled, skipped, and dropped as unreadable."""
+    """What a worker did: items labeled, skipped, dropped as unreadable, and items nobody
+    would label dropped after their give-backs."""
 
     labeled: int = 0
     skipped: int = 0
     unreadable: int = 0
+    dropped: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self, now: float | None = None) -> str:
+        """One line of progress: ``12 labeled, 1 skipped, 4.3 per minute``.
+
+        >>> WorkerStats(labeled=12, skipped=1, started=0.0).line(now=180.0)
+        '12 labeled, 1 skipped, 4.3 per minute'
+
+        """
+        minutes = max(((time.monotonic() if now is None else now) - self.started) / 60, 1e-9)
+        rate = (self.labeled + self.skipped) / minutes
+        return f"{self.labeled:,} labeled, {self.skipped:,} skipped, {rate:.1f} per minute"
 
 
 class Worker:
@@ -93,6 +120,9 @@ class Worker:
         self._held_at = 0.0
         # Consensus items come in copies: this worker's one vote per item, not two.
         self._voted: OrderedDict[str, int] = OrderedDict()
+        # Items this worker skipped: id -> times given back unseen since.
+        self._skipped: OrderedDict[str, int] = OrderedDict()
+        self._reported = (time.monotonic(), 0)
 
     def stop(self) -> None:
         self._stop = True
@@ -121,8 +151,16 @@ class Worker:
                 if not self._handle(entry_id, raw):
                     self._flush()
                     return self.stats
+            self._report()
         self._flush()
         return self.stats
+
+    def _report(self) -> None:
+        """Log the progress every :data:`REPORT_SECONDS` while something changes."""
+        now, done = time.monotonic(), self.stats.labeled + self.stats.skipped
+        if now - self._reported[0] >= REPORT_SECONDS and done != self._reported[1]:
+            self._reported = (now, done)
+            log.info("worker %s: %s; queue %d", self.name, self.stats.line(), self.queue.depth())
 
     def _flush(self) -> None:
         """Write the held answer (its undo window has passed, or the worker stops)."""
@@ -174,6 +212,22 @@ class Worker:
             return False
         return True
 
+    def _pass_on(self, entry_id: str, raw: str, item: dict[str, Any]) -> None:
+        """An item this worker skipped comes again: give it back unseen, or drop it once
+        it has come back :data:`GIVE_BACKS` times (no other labeler took it)."""
+        item_id = str(item.get("id"))
+        times = self._skipped[item_id] + 1
+        if times <= GIVE_BACKS:
+            self._skipped[item_id] = times
+            self.queue.release(entry_id, raw)
+            return
+        del self._skipped[item_id]
+        self.stats.dropped += 1
+        if int(item.get("votes_needed") or 1) > 1:
+            self.queue.complete(entry_id, None)  # other copies still wait for their votes
+        else:
+            self.queue.drop(entry_id, item_id)
+
     def _handle(self, entry_id: str, raw: str) -> bool:
         try:
             item = json.loads(raw)
@@ -181,8 +235,12 @@ class Worker:
             self.stats.unreadable += 1
             self.queue.complete(entry_id, None)
             return True
+        if str(item.get("id")) in self._skipped:
+            self._pass_on(entry_id, raw, item)
+            return True
         if int(item.get("votes_needed") or 1) > 1 and not self._vote_once(entry_id, raw, item):
             return True
+        self.oracle.progress(self.stats.line())
         return self._finish(entry_id, item, self._ask(entry_id, item))
 
     def _finish(self, entry_id: str, item: dict[str, Any], answer: Any) -> bool:
@@ -191,7 +249,10 @@ class Worker:
             return False
         if answer is SKIP:
             self.stats.skipped += 1
-            self.queue.complete(entry_id, None)
+            self._skipped[str(item.get("id"))] = 0
+            while len(self._skipped) > 10_000:
+                self._skipped.popitem(last=False)
+            self.queue.release(entry_id, json.dumps(item))  # for another labeler
             return True
         if isinstance(answer, str):
             answer = coerce_label(answer, item)

@@ -2,7 +2,9 @@
 
 - ``/metrics``: Prometheus text format, from the process's own registry.
 - ``/healthz``: 200 while the main loop has turned within ``stall_seconds`` (alive).
-- ``/readyz``: 200 when Kafka and Redis answered the last turn and the model is loaded.
+- ``/readyz``: 200 when Kafka and Redis answered the last turn, the loop has turned within
+  ``wait_seconds`` (it is not stuck waiting on a server) and the model is loaded; the body
+  says why not, or carries a note an operator should see (a state reset).
 
 The server runs in a daemon thread and only reads a few flags the loop sets; the model
 itself never leaves the loop's thread.
@@ -20,12 +22,19 @@ __all__ = ["Health", "HealthServer", "http_server"]
 
 
 class Health:
-    """Flags the loop updates and the endpoint reads."""
+    """Flags the loop updates and the endpoint reads.
 
-    def __init__(self, stall_seconds: float = 60.0) -> None:
+    ``ready`` is what the loop last said; :meth:`readiness` (what ``/readyz`` answers)
+    also turns false while the loop has not turned for ``wait_seconds``: a call waiting on
+    a server that went away does not leave the endpoint saying ready meanwhile.
+    """
+
+    def __init__(self, stall_seconds: float = 60.0, wait_seconds: float = 5.0) -> None:
         self.stall_seconds = stall_seconds
+        self.wait_seconds = wait_seconds
         self.ready = False
         self.reason = "starting"
+        self.note = ""  # shown while ready: something an operator should know
         self._beat = time.monotonic()
 
     def beat(self) -> None:
@@ -38,6 +47,15 @@ class Health:
     @property
     def alive(self) -> bool:
         return time.monotonic() - self._beat < self.stall_seconds
+
+    def readiness(self) -> tuple[bool, str]:
+        """``(ready, what to say)``: not ready with the reason, or ready with the note."""
+        if not self.ready:
+            return False, self.reason
+        waited = time.monotonic() - self._beat
+        if waited >= self.wait_seconds:
+            return False, f"the loop has waited {waited:.0f} s (on Kafka or Redis)"
+        return True, self.note
 
 
 class HealthServer:
@@ -56,9 +74,12 @@ class HealthServer:
                     ok = health_.alive
                     self._reply(200 if ok else 503, b"ok\n" if ok else b"stalled\n")
                 elif path == "/readyz":
-                    ok = health_.ready
-                    body = b"ready\n" if ok else f"not ready: {health_.reason}\n".encode()
-                    self._reply(200 if ok else 503, body)
+                    ok, why = health_.readiness()
+                    if ok:
+                        body = f"ready; {why}\n" if why else "ready\n"
+                    else:
+                        body = f"not ready: {why}\n"
+                    self._reply(200 if ok else 503, body.encode())
                 else:
                     self._reply(404, b"not found: try /metrics, /healthz or /readyz\n")
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["configure_logging", "redacted_url"]
+__all__ = ["LIBRARY_LOGGERS", "configure_logging", "library_logging", "redacted_url"]
+
+LIBRARY_LOGGERS = ("kafka",)
+"""Client libraries whose own log is chatter to a user: kafka-python logs about a hundred
+lines in 12 s while a broker is away, and about thirty at a normal start (a consumer
+group's join: "Failed to join group", "MemberIdRequiredError") that read like errors.
+stream-al says what went wrong itself (waiting for Kafka, with its address)."""
 
 
 def configure_logging(quiet: bool = False) -> None:
@@ -19,6 +25,12 @@ def configure_logging(quiet: bool = False) -> None:
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def library_logging(verbose: bool = False) -> None:
+    """Show the client libraries' own log (INFO and up) only when ``verbose``."""
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL + 1)
 
 
 def redacted_url(url: str) -> str:

@@ -40,6 +40,8 @@ class Metrics:
     batch_duration: Histogram
     consumer_lag: Gauge
     train_log_applied: Counter
+    train_log_skipped: Counter
+    state_resets: Counter
     last_checkpoint: Gauge
     model_info: Gauge
 
@@ -145,6 +147,20 @@ class Metrics:
             train_log_applied=Counter(
                 p + "train_log_applied",
                 "Train-log entries learned (replayed ones included).",
+                registry=reg,
+            ),
+            train_log_skipped=Counter(
+                p + "train_log_skipped",
+                "Train-log entries that cannot be learned (a feature of another kind than "
+                "the model learned, ...): skipped by every replica and replay alike, "
+                "dead-lettered once in Redis.",
+                registry=reg,
+            ),
+            state_resets=Counter(
+                p + "state_resets",
+                "Times Redis came back without serve's state (restarted without "
+                "persistence, or flushed): serve recreated its groups and restarted from "
+                "the newest checkpoint it found.",
                 registry=reg,
             ),
             last_checkpoint=Gauge(

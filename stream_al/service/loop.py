@@ -21,6 +21,7 @@ not know whether its stores are Redis or the in-memory twins. One thread drives 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter, deque
@@ -32,15 +33,18 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from stream_al.core.explain import top_contributions
+from stream_al.core.feature_kinds import InvalidFeatures
 from stream_al.core.learner import ActiveLearner, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
-from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore
+from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, TrainLogEntry, Unreadable
 from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label, prediction_json
 from stream_al.service.routing import queue_request
 
 __all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter"]
+
+log = logging.getLogger("stream_al.service")
 
 MAX_DEAD_LETTER_PAYLOAD = 16_384
 ACCURACY_WINDOW = 500
@@ -135,6 +139,9 @@ class LabelLoop:
         self.events = Counter(dict.fromkeys(EVENT_OUTCOMES, 0))
         self.label_outcomes = Counter(dict.fromkeys(LABEL_OUTCOMES, 0))
         self.applied = 0
+        self.skipped = 0  # train-log entries that could not be learned
+        # Dead letters of skipped train-log entries not written yet (Redis away).
+        self._skipped: list[tuple[str, str]] = []
         # Called with (item, label) for each learned train-log entry (benchmarks, audits).
         self.on_learned: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self._accuracy: dict[str, deque[bool]] = {
@@ -147,12 +154,14 @@ class LabelLoop:
     def decide_batch(self, batch: Sequence[tuple[str, str | bytes]]) -> list[Action]:
         """Validate and decide every event of ``batch`` (pairs of origin and raw JSON).
 
-        No I/O but one look at the queue depth (for backpressure).
+        No I/O but one look at the queue depth (for backpressure). No event stops the
+        batch: one the model cannot take (a feature of another kind than it learned) is
+        invalid, with the reason; one whose decision raised anything else is invalid too,
+        with the exception's text (the last line of defence).
         """
         room = self.max_queue_depth - self.store.queue_depth()
         now = self.clock()
         actions: list[Action] = []
-        learner = self.learner
         for origin, raw in batch:
             if len(raw) > self.max_event_bytes:
                 error = f"event of {len(raw)} bytes is larger than max_event_bytes"
@@ -163,20 +172,34 @@ class LabelLoop:
             except ValidationError as exc:
                 actions.append(self._invalid(origin, _error_text(exc), raw, now))
                 continue
-            may_query = room > 0
-            label_free = learner.n_label_free_drifts
-            decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
-            if learner.n_label_free_drifts > label_free and self.metrics is not None:
-                self.metrics.drift_detections.labels(detector="label-free").inc()
-            action = Action(origin, event, decision, "", None, learner.model_version, now)
-            if decision.queried:
+            try:
+                action = self._decide(origin, event, room > 0, now)
+            except InvalidFeatures as exc:
+                actions.append(self._invalid(origin, str(exc), raw, now))
+                continue
+            except Exception as exc:  # whatever the model raised: this event only
+                error = f"the model could not decide this event: {type(exc).__name__}: {exc}"
+                log.warning("%s: %s", origin, error)
+                actions.append(self._invalid(origin, error, raw, now))
+                continue
+            if action.outcome == "queried":
                 room -= 1
-                action.outcome = "queried"  # or "duplicate", once the store has answered
-                action.explanation = self._explain(event, decision)
-            else:
-                action.outcome = "not_queried" if may_query else "backpressure"
             actions.append(action)
         return actions
+
+    def _decide(self, origin: str, event: Event, may_query: bool, now: float) -> Action:
+        learner = self.learner
+        label_free = learner.n_label_free_drifts
+        decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
+        if learner.n_label_free_drifts > label_free and self.metrics is not None:
+            self.metrics.drift_detections.labels(detector="label-free").inc()
+        action = Action(origin, event, decision, "", None, learner.model_version, now)
+        if decision.queried:
+            action.outcome = "queried"  # or "duplicate", once the store has answered
+            action.explanation = self._explain(event, decision)
+        else:
+            action.outcome = "not_queried" if may_query else "backpressure"
+        return action
 
     def _explain(self, event: Event, decision: Decision) -> dict[str, Any]:
         """Why this item was picked, as the labeler and the audit trail see it."""
@@ -277,19 +300,31 @@ class LabelLoop:
     # -- labels ------------------------------------------------------------------------
 
     def process_labels(self, max_count: int = 500) -> int:
-        """Join up to ``max_count`` waiting labels into the train log; returns how many."""
+        """Join up to ``max_count`` waiting labels into the train log; returns how many.
+
+        An entry the store could not read, a label that fails validation, or one whose
+        handling raised (the last line of defence) is dead-lettered with its reason.
+        """
         joined = 0
         valid: list[tuple[str, str, str]] = []
         raws: list[str] = []
         for entry_id, raw in self.store.read_labels(max_count):
+            origin = f"labels:{entry_id}"
+            if isinstance(raw, Unreadable):
+                self._reject(entry_id, origin, "invalid", raw.reason, raw.payload)
+                continue
             try:
                 label = Label.model_validate_json(raw)
+                if label.ts is None:
+                    label = label.model_copy(update={"ts": self.clock()})
+                valid.append((entry_id, label.id, label.model_dump_json()))
             except ValidationError as exc:
-                self._reject(entry_id, f"labels:{entry_id}", "invalid", _error_text(exc), raw)
+                self._reject(entry_id, origin, "invalid", _error_text(exc), raw)
                 continue
-            if label.ts is None:
-                label = label.model_copy(update={"ts": self.clock()})
-            valid.append((entry_id, label.id, label.model_dump_json()))
+            except Exception as exc:  # whatever it was: this label only
+                error = f"could not read this label: {type(exc).__name__}: {exc}"
+                self._reject(entry_id, origin, "invalid", error, raw)
+                continue
             raws.append(raw)
         outcomes = self.store.join_many(valid)
         for (entry_id, _, _), raw, (outcome, _) in zip(valid, raws, outcomes, strict=True):
@@ -323,33 +358,66 @@ class LabelLoop:
             self.metrics.labels.labels(outcome=outcome).inc()
 
     def apply_train_log(self, max_count: int = 1000) -> int:
-        """Learn the train-log entries after the last applied one, in order."""
+        """Learn the train-log entries after the last applied one, in order; returns how
+        many were read.
+
+        An entry the learner cannot learn (it raised, e.g. a feature of another kind than
+        it learned) is skipped, counted, and dead-lettered once for all replicas: each
+        replica and each replay skips it the same way, so their models stay equal.
+        """
+        self._record_skipped()  # what an earlier call could not write
         entries = self.store.read_train_log(self.last_applied, max_count)
-        learner, metrics = self.learner, self.metrics
+        learned = 0
         for entry in entries:
-            item, label = from_json(entry.item), from_json(entry.label)
-            drifts, swaps = learner.n_drifts, learner.n_swaps
-            at_random = item.get("reason") == QUERY_RANDOM
-            learner.learn(item["features"], label["label"], item["prediction"], at_random)
+            try:
+                self._learn(entry)
+                learned += 1
+            except Exception as exc:  # the same entry fails the same way on every replica
+                self._skip(entry, exc)
             self.last_applied = entry.entry_id
-            if self.on_learned is not None:
-                self.on_learned(item, label)
-            correct = item["prediction"] == label["label"]
-            self._accuracy["labeled"].append(correct)
-            if at_random:
-                self._accuracy["random"].append(correct)
-            if metrics is not None:
-                if learner.n_drifts > drifts:
-                    metrics.drift_detections.labels(detector="adwin").inc()
-                if learner.n_swaps > swaps:
-                    metrics.drift_detections.labels(detector="challenger").inc()
-                delay = (label.get("ts") or 0.0) - (item.get("enqueued_at") or 0.0)
-                if math.isfinite(delay) and delay >= 0:
-                    metrics.label_delay.observe(delay)
         self.applied += len(entries)
-        if metrics is not None and entries:
-            metrics.train_log_applied.inc(len(entries))
+        if self.metrics is not None and learned:
+            self.metrics.train_log_applied.inc(learned)
+        self._record_skipped()
         return len(entries)
+
+    def _learn(self, entry: TrainLogEntry) -> None:
+        item, label = from_json(entry.item), from_json(entry.label)
+        learner, metrics = self.learner, self.metrics
+        drifts, swaps = learner.n_drifts, learner.n_swaps
+        at_random = item.get("reason") == QUERY_RANDOM
+        learner.learn(item["features"], label["label"], item["prediction"], at_random)
+        if self.on_learned is not None:
+            self.on_learned(item, label)
+        correct = item["prediction"] == label["label"]
+        self._accuracy["labeled"].append(correct)
+        if at_random:
+            self._accuracy["random"].append(correct)
+        if metrics is not None:
+            if learner.n_drifts > drifts:
+                metrics.drift_detections.labels(detector="adwin").inc()
+            if learner.n_swaps > swaps:
+                metrics.drift_detections.labels(detector="challenger").inc()
+            delay = (label.get("ts") or 0.0) - (item.get("enqueued_at") or 0.0)
+            if math.isfinite(delay) and delay >= 0:
+                metrics.label_delay.observe(delay)
+
+    def _skip(self, entry: TrainLogEntry, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, InvalidFeatures) else f"{type(exc).__name__}: {exc}"
+        error = f"train-log entry {entry.entry_id} cannot be learned, skipped: {reason}"
+        log.warning("%s", error)
+        payload = f'{{"item": {entry.item}, "label": {entry.label}}}'
+        origin = f"train_log:{entry.entry_id}"
+        self._skipped.append((entry.entry_id, dead_letter(origin, error, payload, self.clock())))
+        self.skipped += 1
+        if self.metrics is not None:
+            self.metrics.train_log_skipped.inc()
+
+    def _record_skipped(self) -> None:
+        while self._skipped:
+            entry_id, letter = self._skipped[0]
+            self.store.skip_train_log_entry(entry_id, letter)
+            self._skipped.pop(0)
 
     def replay(self, after: str | None, progress: Callable[[], None] = lambda: None) -> int:
         """Learn the whole train log after ``after`` (a checkpoint's last entry, None for

@@ -7,19 +7,26 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.routing import Routing
-from stream_al.io.base import EventSource, Publisher, ServiceStore
+from stream_al.errors import StoreReset
+from stream_al.io.base import (
+    DurableCheckpoints,
+    EventSource,
+    Publisher,
+    ServiceStore,
+    newest_of,
+)
 from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint
 from stream_al.runtime.backoff import RECOVERABLE, Backoff
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
 from stream_al.service.loop import Action, LabelLoop
 
-__all__ = ["GC_THRESHOLDS", "Service", "checkpoint_due", "tune_gc"]
+__all__ = ["GC_THRESHOLDS", "Restored", "Service", "checkpoint_due", "tune_gc"]
 
 log = logging.getLogger("stream_al.service")
 
@@ -44,14 +51,32 @@ def checkpoint_due(
     return applied_since >= every_labels or (applied_since > 0 and seconds_since >= every_seconds)
 
 
+class Restored(NamedTuple):
+    """The learner serve starts with, the train-log id it contains, where it came from, and
+    whether it came from the checkpoint directory because Redis had no checkpoint (Redis
+    lost its data, or is new)."""
+
+    learner: ActiveLearner
+    train_log_id: str | None
+    origin: str
+    from_directory: bool = False
+
+
 class Service:
     """``stream-al serve``: the loop of docs/design.md ("The serve loop") on Kafka and Redis.
 
     One turn: join the waiting labels and learn the new train-log entries; then poll a
     batch -> decide -> Redis writes, predictions, dead letters -> flush the producer ->
-    commit the offsets; then checkpoint when due. A failure (Redis or Kafka away) is
-    retried with backoff from where the turn stopped: a polled batch is completed, never
+    commit the offsets; then checkpoint when due. A failure (Redis or Kafka away, a send
+    the broker did not acknowledge) is retried with backoff from where the turn stopped: a
+    polled batch is decided and completed before the next poll, never dropped and never
     decided twice, and offsets are committed only after its side effects are durable.
+
+    Readiness is false while a failure is being retried, and while ``probe()`` (the
+    event source's view of its broker connections) names a reason. A Redis that comes
+    back without its data (:class:`~stream_al.errors.StoreReset`) is survived: the groups
+    are recreated by the store, and the learner restarts from the newest checkpoint in
+    Redis or in ``durable`` (the checkpoint directory), else keeps the model it holds.
 
     :meth:`stop` (the first SIGTERM/SIGINT) lets the current turn finish, then commits,
     checkpoints and returns.
@@ -78,6 +103,8 @@ class Service:
         publish_predictions: bool = True,
         clock: Callable[[], float] = time.time,
         routing: Routing | None = None,
+        probe: Callable[[], str | None] | None = None,
+        durable: DurableCheckpoints | None = None,
     ):
         self.replica = replica
         self.source = source
@@ -91,6 +118,8 @@ class Service:
         self.trim_train_log = trim_train_log
         self.labels_per_loop = labels_per_loop
         self.clock = clock
+        self.probe = probe
+        self.durable = durable
         self.loop = LabelLoop(
             learner,
             store=store,
@@ -103,7 +132,9 @@ class Service:
             clock=clock,
             routing=routing,
         )
-        self._batch: list[Action] | None = None
+        self._polled: list[tuple[str, bytes]] | None = None  # polled, not decided yet
+        self._batch: list[Action] | None = None  # decided, not completed yet
+        self._reset: StoreReset | None = None  # Redis lost its data: restart the learner
         self._stopping = False
         self._applied_at_checkpoint = 0
         self._checkpoint_time = time.monotonic()
@@ -143,21 +174,33 @@ class Service:
 
     @classmethod
     def restore_learner(
-        cls, store: ServiceStore, replica: str, key: bytes, fresh: Callable[[], ActiveLearner]
-    ) -> tuple[ActiveLearner, str | None, str]:
-        """This replica's checkpoint, else the newest of any replica, else a fresh learner.
+        cls,
+        store: ServiceStore,
+        replica: str,
+        key: bytes,
+        fresh: Callable[[], ActiveLearner],
+        durable: DurableCheckpoints | None = None,
+    ) -> Restored:
+        """This replica's checkpoint, else the newest of any replica, else (Redis has none)
+        the newest in ``durable``, else a fresh learner.
 
-        Returns the learner, the train-log id it contains, and where it came from. A
-        checkpoint with a bad signature raises :class:`CheckpointError`.
+        A checkpoint with a bad signature raises :class:`CheckpointError`.
         """
         own = store.load(replica)
         if own is not None:
-            return restore_checkpoint(own, key), own.train_log_id, f"checkpoint of {replica}"
+            return Restored(
+                restore_checkpoint(own, key), own.train_log_id, f"checkpoint of {replica}"
+            )
         newest = store.newest()
         if newest is not None:
             learner = restore_checkpoint(newest, key)
-            return learner, newest.train_log_id, f"newest checkpoint ({newest.replica})"
-        return fresh(), None, "a fresh model"
+            return Restored(learner, newest.train_log_id, f"newest checkpoint ({newest.replica})")
+        kept = durable.newest() if durable is not None else None
+        if kept is not None:
+            learner = restore_checkpoint(kept, key)
+            where = f"the newest checkpoint in the checkpoint directory ({kept.replica})"
+            return Restored(learner, kept.train_log_id, where, from_directory=True)
+        return Restored(fresh(), None, "a fresh model")
 
     def replay(self, after: str | None) -> int:
         """Learn the whole train log after ``after``; returns how many entries."""
@@ -175,13 +218,19 @@ class Service:
     def turn(self) -> None:
         """One turn of the loop (see the class docstring); raises on I/O failure."""
         started = time.perf_counter()
+        if self._reset is not None:
+            self._restart_learner()
         if self._batch:  # a batch a failure interrupted: complete it before anything else
+            self._complete()
+        if self._polled is not None:  # polled, then a failure before its decisions
+            self._decide()
             self._complete()
         # Labels before events: a label waits at most for the turn in progress, not for
         # that turn and a whole batch of events after it.
         self.loop.process_labels(self.labels_per_loop)
         self.loop.apply_train_log(self.labels_per_loop * 2)
-        self._batch = self.loop.decide_batch(self.source.poll())
+        self._polled = self.source.poll()
+        self._decide()
         self._complete()
         self.maybe_checkpoint()
         now = time.monotonic()
@@ -191,6 +240,13 @@ class Service:
             self._update_lag()
         self.metrics.batch_duration.observe(time.perf_counter() - started)
         self.health.beat()
+
+    def _decide(self) -> None:
+        # Kept until decided: a failure here (the store's queue depth) leaves the polled
+        # batch for the next turn, which decides it before it polls again.
+        if self._polled is not None:
+            self._batch = self.loop.decide_batch(self._polled)
+            self._polled = None
 
     def _complete(self) -> None:
         if self._batch:
@@ -220,6 +276,11 @@ class Service:
             self.loop.learner, self.replica, self.loop.last_applied, self.checkpoint_key, now
         )
         self.store.save(checkpoint)
+        if self.durable is not None:
+            try:
+                self.durable.save(checkpoint)
+            except OSError as exc:  # Redis has it: serving goes on, the operator is told
+                log.error("checkpoint not written to the checkpoint directory: %s", exc)
         if self.trim_train_log:
             self.store.trim_train_log()
         self._applied_at_checkpoint = self.loop.applied
@@ -233,6 +294,8 @@ class Service:
         while not self._stopping:
             try:
                 self.turn()
+            except StoreReset as exc:
+                self._state_lost(exc)
             except RECOVERABLE as exc:
                 delay = backoff.next()
                 self.health.set_ready(False, f"{type(exc).__name__}: {exc}")
@@ -240,10 +303,42 @@ class Service:
                 log.warning("%s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
                 sleep(delay)
             else:
-                if not self.health.ready:
+                problem = self.probe() if self.probe is not None else None
+                if problem is not None:
+                    self.health.set_ready(False, problem)
+                elif not self.health.ready:
                     self.health.set_ready(True)
                 backoff.reset()
         self.shutdown(sleep)
+
+    def _state_lost(self, exc: StoreReset) -> None:
+        """Redis lost its data: not ready, counted; the next turn restarts the learner."""
+        self.metrics.state_resets.inc()
+        self.health.set_ready(False, f"redis lost its data, restarting the learner: {exc}")
+        self._reset = exc
+
+    def _restart_learner(self) -> None:
+        """The newest checkpoint in Redis or the checkpoint directory (else the model held),
+        said in one error line, in /readyz's note, and checkpointed at once."""
+        found = newest_of(
+            self.store.newest(), self.durable.newest() if self.durable is not None else None
+        )
+        if found is not None:
+            self.loop.learner = restore_checkpoint(found, self.checkpoint_key)
+            self.loop.last_applied = found.train_log_id
+            origin = f"the checkpoint of {found.replica} (train log {found.train_log_id})"
+        else:
+            origin = "the model it held (no checkpoint in Redis or a checkpoint directory)"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
+        self.health.note = f"redis lost its data at {when} UTC; serve restarted from {origin}"
+        log.error(
+            "%s; consumer groups recreated; the items queued or pending and the train log "
+            "entries Redis held are lost; serve restarted from %s",
+            self._reset,
+            origin,
+        )
+        self._reset = None
+        self.maybe_checkpoint(force=True)  # so a replica starting now starts from it
 
     def shutdown(self, sleep: Callable[[float], None] = time.sleep, deadline: float = 8.0) -> None:
         """Finish the current batch, commit, checkpoint (retrying until ``deadline``)."""
@@ -251,6 +346,7 @@ class Service:
         backoff = Backoff(initial=0.2, factor=1.0, maximum=0.2)  # a steady pace to the deadline
         while True:
             try:
+                self._decide()
                 self._complete()
                 self.maybe_checkpoint(force=True)
                 return

@@ -11,23 +11,24 @@ one exits at once (code 1).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from stream_al.config import Settings
+from stream_al.config import MIN_CHECKPOINT_KEY_BYTES, Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.data.histories import WarmStart, parse_warm_start, warm_up
 from stream_al.errors import CheckpointError, ConfigurationError, ModelFileError
 from stream_al.io.backends import kafka_backend
-from stream_al.io.checkpoints import make_checkpoint
+from stream_al.io.checkpoints import CheckpointDirectory, make_checkpoint
 from stream_al.io.redis import RedisStore, store_for
 from stream_al.runtime.backoff import retrying
 from stream_al.runtime.health import Health, HealthServer
 from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.metrics import Metrics
 from stream_al.runtime.signals import install_signals
-from stream_al.service.runner import Service, tune_gc
+from stream_al.service.runner import Restored, Service, tune_gc
 
 __all__ = ["run_serve", "startup_summary"]
 
@@ -56,6 +57,47 @@ def _checkpoint_key(settings: Settings) -> bytes:
     return settings.checkpoint.key.get_secret_value().encode()
 
 
+def _long_enough(key: bytes) -> None:
+    if len(key) < MIN_CHECKPOINT_KEY_BYTES:
+        raise ConfigurationError(
+            f"STREAM_AL_CHECKPOINT__KEY is {len(key)} bytes long: serve needs at least "
+            f"{MIN_CHECKPOINT_KEY_BYTES} (e.g. head -c 32 /dev/urandom | base64)"
+        )
+
+
+def _checkpoint_directory(settings: Settings) -> CheckpointDirectory | None:
+    """The checkpoint directory, made if missing; one serve cannot write is refused."""
+    path = settings.checkpoint.dir
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"STREAM_AL_CHECKPOINT__DIR={path}: serve cannot write there ({exc.strerror or exc})"
+        ) from None
+    return CheckpointDirectory(path)
+
+
+def _health_server(settings: Settings, metrics: Metrics, health: Health) -> HealthServer | None:
+    host, port = settings.metrics.host, settings.metrics.port
+    if not port:
+        return None
+    try:
+        server = HealthServer(metrics.registry, health, host, port).start()
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        raise ConfigurationError(
+            f"STREAM_AL_METRICS__PORT={port}: cannot listen on {host}:{port} "
+            f"({exc.strerror or exc}; another process may hold the port, or set "
+            "STREAM_AL_METRICS__HOST / __PORT)"
+        ) from None
+    log.info("metrics and health on http://%s:%d", host, server.port)
+    return server
+
+
 def _warm_start(settings: Settings) -> WarmStart | None:
     spec = settings.service.warm_start
     if not spec:
@@ -70,10 +112,17 @@ class _Start:
     """serve's start-up: each step waits out Redis or Kafka (not ready meanwhile) and gives
     up only when a signal asks it to stop (None)."""
 
-    def __init__(self, settings: Settings, key: bytes, health: Health) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        key: bytes,
+        health: Health,
+        durable: CheckpointDirectory | None = None,
+    ) -> None:
         self.settings = settings
         self.key = key
         self.health = health
+        self.durable = durable
         self.stopping = False
         self.service: Service | None = None
 
@@ -89,7 +138,7 @@ class _Start:
 
         return retrying(what, fn, stopping=lambda: self.stopping, on_failure=failed)
 
-    def learner(self, store: RedisStore) -> tuple[ActiveLearner, str | None, str] | None:
+    def learner(self, store: RedisStore) -> Restored | None:
         """The restored (or fresh, maybe warm-started and checkpointed) learner, the
         train-log id it contains and where it came from."""
         settings, replica = self.settings, self.settings.service.replica_id
@@ -108,35 +157,47 @@ class _Start:
             return learner
 
         def save_warm(learner: ActiveLearner) -> bool:
-            store.save(make_checkpoint(learner, replica, None, self.key, time.time()))
+            checkpoint = make_checkpoint(learner, replica, None, self.key, time.time())
+            store.save(checkpoint)
+            if self.durable is not None:
+                self.durable.save(checkpoint)
             return True
 
         restored = self.wait(
-            "redis", lambda: Service.restore_learner(store, replica, self.key, fresh)
+            "redis",
+            lambda: Service.restore_learner(store, replica, self.key, fresh, self.durable),
         )
         if restored is None:
             return None
-        learner, after, origin = restored
         # Checkpoint a warm model at once, so restarts and new replicas start from it.
-        if warmed and self.wait("redis", lambda: save_warm(learner)) is None:
+        if warmed and self.wait("redis", lambda: save_warm(restored.learner)) is None:
             return None
-        return learner, after, warmed[-1] if warmed else origin
+        return restored._replace(origin=warmed[-1]) if warmed else restored
+
+
+def _report_state_reset(origin: str, metrics: Metrics, health: Health) -> None:
+    """Redis had no checkpoint, the checkpoint directory had: Redis lost its data (or is a
+    new one); said once in the log, in /readyz and in the metric."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    health.note = (
+        f"redis had no checkpoint at start ({when} UTC: it lost its data, or is new); "
+        f"serve started from {origin}"
+    )
+    log.error("%s", health.note)
+    metrics.state_resets.inc()
 
 
 def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     """Run the service until a signal; returns the exit code."""
     key = _checkpoint_key(settings)
     _warm_start(settings)  # a bad spec is refused before anything connects
+    _long_enough(key)
+    durable = _checkpoint_directory(settings)
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()
-    server = None
-    if settings.metrics.port:
-        server = HealthServer(
-            metrics.registry, health, settings.metrics.host, settings.metrics.port
-        ).start()
-        log.info("metrics and health on http://%s:%d", settings.metrics.host, server.port)
-    start = _Start(settings, key, health)
+    server = _health_server(settings, metrics, health)
+    start = _Start(settings, key, health, durable)
     install_signals(start.stop)
     try:
         store = store_for(settings, settings.service.replica_id)
@@ -147,7 +208,9 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         publisher = start.wait("kafka", lambda: backend.make_publisher(settings.kafka))
         if restored is None or source is None or publisher is None:
             return 0
-        learner, after, origin = restored
+        learner, after, origin, from_directory = restored
+        if from_directory:
+            _report_state_reset(origin, metrics, health)
         metrics.model_info.labels(
             model=learner.model_name,
             strategy=learner.strategy_name,
@@ -164,6 +227,8 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             store=store,
             metrics=metrics,
             health=health,
+            probe=source.unavailable,
+            durable=durable,
         )
         if start.stopping:
             service.stop()

@@ -12,6 +12,9 @@ import contextlib
 import importlib.util
 import logging
 import os
+import signal
+import socket
+import subprocess
 import time
 import uuid
 import warnings
@@ -228,3 +231,161 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+# -- servers a fault test stops and starts -------------------------------------------------
+
+
+def _gone(pid: int) -> bool:
+    """The process exited (or is a zombie nobody reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+class Broker:
+    """The Kafka broker `scripts/services` runs, which a fault test stops and starts again
+    (same command line, same data: its topics and committed offsets survive)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.state = ROOT / ".services" / "kafka"
+        pid = self.pid()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        self.command = [part.decode() for part in cmdline if part]
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def pid(self) -> int:
+        return int((self.state / "kafka.pid").read_text())
+
+    def running(self) -> bool:
+        return not _gone(self.pid())
+
+    def answers(self) -> bool:
+        return _kafka_problem(self.bootstrap) is None
+
+    def stop(self) -> None:
+        """SIGTERM (a clean shutdown), and wait until the process is gone."""
+        pid = self.pid()
+        if self._child is not None and self._child.pid == pid:
+            self._child.terminate()
+            self._child.wait(60)
+        else:
+            os.kill(pid, signal.SIGTERM)
+            _until(lambda: _gone(pid), 60, "the broker to stop")
+
+    def pause(self) -> None:
+        """SIGSTOP: the broker hangs, its connections stay open (a partition, a stall)."""
+        os.kill(self.pid(), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid(), signal.SIGCONT)
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start it again and wait until it answers an admin request."""
+        with (self.state / "kafka.out").open("ab") as out:
+            self._child = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        (self.state / "kafka.pid").write_text(f"{self._child.pid}\n")  # `services down` stops it
+        _until(self.answers, timeout, "the broker to answer again")
+
+
+@pytest.fixture
+def broker(services: Services) -> Iterator[Broker]:
+    """The shared broker, for a test that stops it; running again when the test ends."""
+    b = Broker(services.kafka_bootstrap)
+    try:
+        yield b
+    finally:
+        if b.running():
+            b.resume()
+        else:
+            b.start()
+
+
+class RedisServer:
+    """A Redis of one test's own, on a free loopback port: durable (append-only file,
+    fsync always: a kill loses nothing) or not, with a password or not."""
+
+    def __init__(self, workdir: Path, durable: bool = True, password: str | None = None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.workdir = workdir
+        self.durable = durable
+        self.password = password
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        cmd += ["--dir", str(self.workdir), "--appendonly", "yes" if self.durable else "no"]
+        cmd += ["--appendfsync", "always"]
+        if self.password:
+            cmd += ["--requirepass", self.password]
+        return cmd
+
+    def client(self, timeout: float = 2.0) -> redis.Redis:
+        return redis.Redis(
+            port=self.port,
+            password=self.password,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+
+    def answers(self) -> bool:
+        try:
+            return bool(self.client(0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _until(self.answers, 20, "redis to answer")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye (the durable one has every write on disk already)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """A factory: ``redis_server(durable=True, password=None)`` starts a Redis of the test's
+    own (see :class:`RedisServer`); every one is killed when the test ends."""
+    made: list[RedisServer] = []
+
+    def make(durable: bool = True, password: str | None = None) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(made)}", durable, password)
+        made.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.kill()

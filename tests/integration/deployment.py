@@ -22,9 +22,14 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from stream_al.config import Settings, load_settings
 from stream_al.data.produce import event_records
 from stream_al.data.streams import parse_stream
-from stream_al.io.redis import RedisStore
+from stream_al.io.backends import kafka_backend
+from stream_al.io.redis import RedisStore, store_for
+from stream_al.runtime.health import Health
+from stream_al.runtime.metrics import Metrics
+from stream_al.service.runner import Service
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +176,37 @@ class Deployment:
             assert proc.alive(), proc.output()
         return proc
 
+    def loaded(self, **overrides: str) -> Settings:
+        """The settings a process started by this deployment reads from its environment."""
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(self.env(**overrides))
+            return load_settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def service(self, replica: str = "r1", **overrides: str) -> Service:
+        """serve's loop in this process, on the real servers, for a test that steps through
+        its turns (``service.turn()``) and interferes between them; close it with
+        :func:`close_service`."""
+        settings = self.loaded(STREAM_AL_SERVICE__REPLICA_ID=replica, **overrides)
+        backend = kafka_backend(settings.kafka)
+        store = store_for(settings, replica)
+        store.ensure_groups()
+        assert settings.checkpoint.key is not None
+        return Service.from_settings(
+            settings,
+            settings.learner.spec().build(settings.learner.seed),
+            checkpoint_key=settings.checkpoint.key.get_secret_value().encode(),
+            source=backend.make_source(settings.kafka),
+            publisher=backend.make_publisher(settings.kafka),
+            store=store,
+            metrics=Metrics.create(),
+            health=Health(),
+        )
+
     def worker(self, truth: Path, name: str = "w1", *args: str, **settings: str) -> Proc:
         env = self.env(STREAM_AL_WORKER__NAME=name, **settings)
         return self._start(
@@ -258,6 +294,12 @@ class Deployment:
     def stop_all(self) -> None:
         for proc in self.procs:
             proc.kill()
+
+
+def close_service(service: Service) -> None:
+    """Stop an in-process service's Kafka clients (nothing is committed or checkpointed)."""
+    service.source.close()
+    service.publisher.close()
 
 
 def stream_records(

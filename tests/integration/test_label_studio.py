@@ -202,6 +202,7 @@ def test_the_bridge_through_a_real_label_studio(
     )
     project = wait_for(lambda: ls.project(title), 60, what="the project")
     assert project["sampling"] == "Uncertainty sampling"
+    assert project["show_collab_predictions"] is False  # predictions rank, never pre-select
     tasks = wait_for(
         lambda: (t := ls.tasks(project["id"])) and len(t) >= 4 and t, 60, what="4 tasks"
     )
@@ -355,3 +356,64 @@ def test_consensus_items_take_one_vote_per_label_studio_annotator(
     assert set(escalated["escalated"]) == voters
     assert serve.metric("stream_al_labels_total", outcome="duplicate") == 0  # no vote twice
     assert bridge.terminate(timeout=20) == 0, bridge.output()
+
+
+def test_label_studio_keys_each_class_and_writes_a_new_class_only_once_confirmed(
+    deployment: Deployment, label_studio: LabelStudio
+) -> None:
+    from stream_al.labeling.label_studio.api import NEW_CLASS
+
+    ls = label_studio
+    store = deployment.store()
+    store.ensure_groups()
+    for i, proba in enumerate(({"b": 0.8, "a": 0.2}, {"a": 0.6, "b": 0.4}, {"b": 0.5, "a": 0.5})):
+        item = {"id": f"k{i}", "features": {"x": i}, "prediction": max(proba, key=proba.get)}
+        item["proba"] = proba
+        assert store.enqueue(f"k{i}", json.dumps(item), json.dumps(item), 600)
+    title = f"stream-al keys {deployment.prefix}"
+    bridge = _bridge(
+        deployment,
+        ls,
+        title,
+        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=ls.token,
+        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="1",
+    )
+    project = wait_for(lambda: ls.project(title), 60, what="the project")
+    tasks = wait_for(
+        lambda: (t := ls.tasks(project["id"])) and len(t) >= 3 and t, 60, what="3 tasks"
+    )
+    config = ls.api("GET", f"/api/projects/{project['id']}/")["label_config"]
+    for choice in ('value="a" hotkey="1"', 'value="b" hotkey="2"', f'"{NEW_CLASS}" hotkey="0"'):
+        assert choice in config  # class order, not probability order
+    by_item = {t["data"]["stream_al_id"]: t["id"] for t in tasks}
+    typed = {"from_name": "other", "to_name": "features", "type": "textarea"}
+    new = {"from_name": "label", "to_name": "features", "type": "choices"}
+    # A typed label without the new-class choice is a typo: not written, given back.
+    ls.api(
+        "POST",
+        f"/api/tasks/{by_item['k0']}/annotations",
+        {"result": [{**typed, "value": {"text": ["maybe"]}}]},
+    )
+    # Chosen, then typed: a confirmed new class, written, and it gets the next key.
+    ls.api(
+        "POST",
+        f"/api/tasks/{by_item['k1']}/annotations",
+        {
+            "result": [
+                {**new, "value": {"choices": [NEW_CLASS]}},
+                {**typed, "value": {"text": ["c"]}},
+            ]
+        },
+    )
+    ls.annotate(by_item["k2"], "a")
+
+    def labels() -> dict[str, Any]:
+        entries = deployment.redis().xrange(f"{deployment.prefix}:labels")
+        return {json.loads(f[b"label"])["id"]: json.loads(f[b"label"])["label"] for _, f in entries}
+
+    wait_for(lambda: len(labels()) >= 2, 60, what="two labels written")
+    assert labels() == {"k1": "c", "k2": "a"}
+    config = ls.api("GET", f"/api/projects/{project['id']}/")["label_config"]
+    assert 'value="c" hotkey="3"' in config and 'value="a" hotkey="1"' in config
+    assert bridge.terminate(timeout=20) == 0, bridge.output()
+    assert "k0" in bridge.output() and "not written" in bridge.output()

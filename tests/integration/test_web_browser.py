@@ -1,5 +1,8 @@
 """The web labeling page in a real headless Chromium, with serve and the web worker on real
-Kafka and Redis: keyboard answers, an undo and a skip reach the service and are learned."""
+Kafka and Redis: keyboard answers, an undo and a skip reach the service and are learned;
+each class keeps its number key on every item, nothing is pre-selected, and a class the
+model has never seen is written only once confirmed (a typo, cancelled, never is).
+Screenshots of the page and of the confirmation go to .artifacts/."""
 
 from __future__ import annotations
 
@@ -59,20 +62,33 @@ def _press(browser: Any, keys: str) -> None:
     ActionChains(browser).send_keys(keys).perform()
 
 
+def _keys(browser: Any) -> dict[str, str]:
+    """The page's class buttons: class -> its number key."""
+    pairs = browser.execute_script(
+        "return [...document.querySelectorAll('#choices button')]"
+        ".map((b) => [b.dataset.label, b.querySelector('kbd').textContent]);"
+    )
+    return {str(label): str(key) for label, key in pairs}
+
+
+def _confirming(browser: Any) -> bool:
+    return bool(browser.execute_script("return !document.getElementById('confirm').hidden;"))
+
+
 def _answer(browser: Any, label: str) -> None:
-    """Answer the shown item by keyboard: its class's number key, or type it."""
+    """Answer the shown item by keyboard: its class's number key, or type it (and confirm
+    a class the page does not have yet)."""
     from selenium.webdriver.common.by import By
 
-    buttons = browser.execute_script(
-        "return [...document.querySelectorAll('#choices button')]"
-        ".map((b) => b.firstChild.textContent.split(' (')[0]);"
-    )
-    if label in buttons:
-        _press(browser, str(buttons.index(label) + 1))
-    else:
-        box = browser.find_element(By.ID, "label")
-        box.clear()
-        box.send_keys(label + "\n")
+    keys = _keys(browser)
+    if label in keys:
+        _press(browser, keys[label])
+        return
+    box = browser.find_element(By.ID, "label")
+    box.clear()
+    box.send_keys(label + "\n")
+    wait_for(lambda: _confirming(browser), 10, what=f"the confirmation of new class {label}")
+    _press(browser, "a")
 
 
 def _next(browser: Any, after: str | None) -> str:
@@ -119,6 +135,8 @@ def test_label_by_keyboard_undo_and_skip_in_a_real_browser(
     browser.get(f"http://127.0.0.1:{port}/?token={TOKEN}")
     wrong = {"True": "False", "False": "True"}
     first = _next(browser, None)
+    _nothing_selected(browser)
+    _typo_is_confirmed_or_cancelled(browser)
     _answer(browser, truth[first])
     second = _next(browser, first)
     _answer(browser, wrong[truth[second]])  # a slip...
@@ -127,12 +145,17 @@ def test_label_by_keyboard_undo_and_skip_in_a_real_browser(
     wait_for(lambda: _shown(browser) == second, 30, what="the undone item again")
     _answer(browser, truth[second])
     assert _next(browser, second) == third
+    keys = _keys(browser)
+    assert set(keys) == {"True", "False"}  # both classes have their key now
     _answer(browser, truth[third])
     skipped = _next(browser, third)
     _press(browser, "s")
     fourth = _next(browser, skipped)
+    assert _keys(browser) == keys  # the same key for each class, item after item
+    _nothing_selected(browser)
     _answer(browser, truth[fourth])
     fifth = _next(browser, fourth)
+    assert _keys(browser) == keys
     _answer(browser, truth[fifth])
     _next(browser, fifth)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -149,4 +172,30 @@ def test_label_by_keyboard_undo_and_skip_in_a_real_browser(
     by_web = {label["id"]: label for label in log if label["annotator"] == "web"}
     assert set(by_web) == answered  # the skipped one never labeled, the slip never written
     for item_id, label in by_web.items():
-        assert str(label["label"]) == truth[item_id]
+        assert str(label["label"]) == truth[item_id]  # "maybe" never written
+
+
+def _nothing_selected(browser: Any) -> None:
+    active = browser.execute_script("return document.activeElement.tagName;")
+    assert active == "BODY", f"{active} is pre-selected"
+
+
+def _typo_is_confirmed_or_cancelled(browser: Any) -> None:
+    """A typed class the model has never seen asks for a confirmation; Esc cancels it and
+    nothing is written (the item stays)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    shown = _shown(browser)
+    box = browser.find_element(By.ID, "label")
+    box.send_keys("maybe\n")
+    wait_for(lambda: _confirming(browser), 10, what="the new-class confirmation")
+    text = browser.find_element(By.ID, "confirm-text").text
+    assert "'maybe' is a class the model has never seen" in text
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "web-new-class-confirmation.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 1000
+    _press(browser, "1")  # a number key does not answer while the confirmation is open
+    _press(browser, Keys.ESCAPE)
+    wait_for(lambda: not _confirming(browser), 10, what="the confirmation cancelled")
+    assert _shown(browser) == shown  # nothing was written

@@ -82,3 +82,33 @@ def test_items_a_worker_keeps_are_not_taken_over_and_others_are(
     # Keeping an item another worker has taken over leaves it with that worker.
     assert holder.keep("holder", [dropped]) == 0
     assert other.keep("other", [dropped]) == 1
+
+
+def test_a_skipped_item_goes_to_another_worker(deployment: Deployment, tmp_path: Path) -> None:
+    store = _queue_items(deployment, 3)
+    skipper = tmp_path / "knows-nothing.csv"
+    skipper.write_text("id,label\n")
+    knows_all = tmp_path / "truth.csv"
+    knows_all.write_text("id,label\n" + "".join(f"i{i},{i % 2}\n" for i in range(3)))
+    first = deployment.worker(skipper, "skipper", "--max-items", "3")
+    assert first.popen.wait(60) == 0
+    assert store.queue_depth() == 3  # all three given back
+    second = deployment.worker(knows_all, "knows", "--idle-exit", "3")
+    assert second.popen.wait(60) == 0
+    assert sorted(_labeled_ids(deployment)) == ["i0", "i1", "i2"]
+
+
+def test_a_skipped_item_nobody_takes_leaves_the_queue_and_the_pending_items(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    store = _queue_items(deployment, 2)
+    assert store.pending_count() == 2
+    knows_only_i1 = tmp_path / "partial.csv"
+    knows_only_i1.write_text("id,label\ni1,1\n")
+    # Alone in its tier, the worker gives i0 back a few times, then drops it: no longer
+    # pending, so the "no labels learned while items wait" alert cannot fire for it.
+    alone = deployment.worker(knows_only_i1, "alone", "--idle-exit", "3")
+    assert alone.popen.wait(60) == 0
+    assert _labeled_ids(deployment) == ["i1"]
+    assert store.queue_depth() == 0 and store.queue_stats()["skipped"] == 1
+    assert store.pending_count() == 1  # i1 waits for serve to join its label; i0 is gone

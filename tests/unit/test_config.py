@@ -123,3 +123,90 @@ def test_the_drift_settings_are_the_drift_reaction_s_fields() -> None:
     assert DriftSettings(restart="reset", delta=0.01).reaction() == DriftReaction(
         restart="reset", delta=0.01
     )
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "STREAM_AL_CHECKPOINT__KEY",
+        "STREAM_AL_REDIS__PASSWORD",
+        "STREAM_AL_KAFKA__SASL_PASSWORD",
+        "STREAM_AL_WORKER__WEB_TOKEN",
+        "STREAM_AL_WORKER__LABEL_STUDIO_TOKEN",
+    ],
+)
+def test_a_secret_set_to_nothing_is_a_bad_setting(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "")
+    with pytest.raises(ValueError, match=f"{variable}: .*set but empty"):
+        load_settings()
+    monkeypatch.setenv(variable, "s3cr3t")  # short is the command's business (serve: 16 bytes)
+    assert "s3cr3t" not in repr(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("STREAM_AL_LEARNER_BUDGET", "STREAM_AL_LEARNER__BUDGET"),  # one underscore
+        ("STREAM_AL_LERNER__BUDGET", "STREAM_AL_LEARNER__BUDGET"),  # a misspelled section
+        ("STREAM_AL_LEARNER__BUDGTE", "STREAM_AL_LEARNER__BUDGET"),  # a misspelled setting
+        ("STREAM_AL_WORKER__LABELSTUDIO_URL", "STREAM_AL_WORKER__LABEL_STUDIO_URL"),
+    ],
+)
+def test_an_unknown_variable_is_refused_with_the_closest_setting(
+    name: str, closest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, "0.05")
+    with pytest.raises(ValueError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert name in message and f"did you mean {closest}?" in message
+
+
+def test_the_scripts_variables_whole_sections_and_strategy_parameters_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAM_AL_CACHE", "/tmp/cache")  # scripts/services
+    monkeypatch.setenv("STREAM_AL_KAFKA_TIMEOUT", "120")  # scripts/services
+    monkeypatch.setenv("STREAM_AL_LABEL_STUDIO", "/usr/bin/label-studio")  # scripts/label-studio
+    monkeypatch.setenv("STREAM_AL_METRICS", '{"port": 9999}')
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY", "moving-average")
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY_PARAMS__K", "0.5")
+    s = load_settings()
+    assert s.metrics.port == 9999 and s.learner.strategy_params == {"k": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        ("[lerner]\nbudget = 0.2\n", "unknown section [lerner]; did you mean [learner]?"),
+        ("[learner]\nbudgte = 0.2\n", "unknown key budgte in [learner]; did you mean budget?"),
+        (
+            "[learner.drfit]\nenabled = false\n",
+            "unknown section [learner.drfit]; did you mean [learner.drift]?",
+        ),
+        ('[worker]\nlabel_studio_ulr = "x"\n', "did you mean label_studio_url?"),
+        ("budget = 0.2\n", "unknown key budget at the top"),
+    ],
+)
+def test_an_unknown_toml_section_or_key_is_refused_with_the_closest_name(
+    toml: str, says: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "stream-al.toml"
+    path.write_text(toml)
+    with pytest.raises(ValueError) as refused:
+        load_settings(path)
+    assert str(path) in str(refused.value) and says in str(refused.value)
+
+
+def test_known_toml_sections_and_flat_label_studio_keys_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "stream-al.toml"
+    path.write_text(
+        '[learner]\nstrategy = "moving-average"\n[learner.strategy_params]\nk = 1.5\n'
+        "[learner.drift]\nenabled = false\n"
+        '[worker]\nlabel_studio_url = "http://ls:8080"\n[worker.label_studio]\ntitle = "abc"\n'
+    )
+    s = load_settings(path)
+    assert s.learner.strategy_params == {"k": 1.5} and not s.learner.drift.enabled
+    assert (s.worker.label_studio.url, s.worker.label_studio.title) == ("http://ls:8080", "abc")

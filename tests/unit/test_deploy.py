@@ -228,6 +228,18 @@ def test_compose_serve_has_its_checkpoint_key_and_listens_beyond_loopback() -> N
     assert "STREAM_AL_CHECKPOINT__KEY" in COMPOSE_FILE.read_text().split("services:")[0]
 
 
+def test_compose_serve_keeps_its_checkpoints_on_a_volume_the_replicas_share() -> None:
+    data = compose()
+    serve = data["services"]["serve"]
+    directory = serve["environment"]["STREAM_AL_CHECKPOINT__DIR"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in serve["volumes"]}
+    volume = mounts[directory]  # the setting names the mount point
+    assert volume in data["volumes"]  # a named volume: shared by `--scale serve=N`
+    # The image makes the mount point, owned by its user, so the volume is writable.
+    run = " ".join(a for i, a in dockerfile_stages()[-1] if i == "RUN")
+    assert directory in run and re.search(rf"chown 10001:10001 .*{re.escape(directory)}", run)
+
+
 def test_compose_demo_profile_replays_a_stream_and_labels_it_from_the_shared_truth() -> None:
     data = compose()
     services = data["services"]
@@ -509,6 +521,21 @@ def test_k8s_workload_has_probes_resources_non_root_and_a_read_only_root() -> No
         "metadata.name"
     )
     assert container["envFrom"][0]["configMapRef"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+
+
+def test_k8s_serve_mounts_the_checkpoint_directory_from_a_claim_all_replicas_share() -> None:
+    docs = k8s_documents()
+    pod = docs["StatefulSet"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    directory = docs["ConfigMap"]["data"]["STREAM_AL_CHECKPOINT__DIR"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = volumes[mounts[directory]]["persistentVolumeClaim"]["claimName"]
+    pvc = docs["PersistentVolumeClaim"]
+    assert pvc["metadata"]["name"] == claim
+    assert "ReadWriteMany" in pvc["spec"]["accessModes"]  # every replica sees every copy
+    assert "pvc.yaml" in load_yaml(K8S_DIR / "kustomization.yaml")["resources"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
 
 
 def test_k8s_secrets_are_references_and_the_example_holds_only_placeholders() -> None:

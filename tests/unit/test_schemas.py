@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from stream_al.schemas import Prediction, QueryItem, prediction_json, query_item_json
+from stream_al.schemas import Event, Prediction, QueryItem, prediction_json, query_item_json
 
 
 @pytest.mark.parametrize(
@@ -49,3 +51,18 @@ def test_a_query_item_message_is_a_valid_query_item(votes: int) -> None:
         dumped.pop("votes_needed")
     assert written == dumped
     assert model.votes_needed == votes and model.tier == "expert" and model.source == "pool"
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ('{"id": "a", "features": {"x": 1e308}}', "beyond 1e+100"),
+        ('{"id": "a", "features": {"x": ' + "9" * 400 + "}}", "integer of 400 digits"),
+        ('{"id": "a", "features": {"x": -Infinity}}', "must be a finite number"),
+        ('{"id": "a", "features": {"x": 1}, "cost": 1e200}', "cost must be at most 1e+100"),
+    ],
+)
+def test_numbers_a_model_cannot_square_are_refused_at_intake(raw: str, says: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        Event.model_validate_json(raw)
+    assert Event.model_validate_json('{"id": "a", "features": {"x": -1e100, "y": 10}}')

@@ -6,6 +6,7 @@ import argparse
 
 from stream_al.cli.options import stream_spec
 from stream_al.config import Settings
+from stream_al.errors import BrokerUnavailable, ConfigurationError
 from stream_al.runtime.console import Progress
 
 __all__ = ["cmd_produce"]
@@ -21,9 +22,15 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     if args.bootstrap:
         kafka = kafka.model_copy(update={"bootstrap_servers": args.bootstrap})
     progress = Progress(enabled=not args.quiet)
-    if args.partitions:
-        ensure_topics(kafka, partitions=args.partitions)
-    producer = producer_for(kafka)
+    try:
+        if args.partitions:
+            ensure_topics(kafka, partitions=args.partitions)
+        producer = producer_for(kafka)
+    except BrokerUnavailable as exc:
+        raise ConfigurationError(
+            f"{exc}: is Kafka running there? The address is STREAM_AL_KAFKA__BOOTSTRAP_SERVERS "
+            "(or --bootstrap HOST:PORT)"
+        ) from None
 
     def send(key: str, value: str) -> None:
         producer.send(topic, key=key.encode(), value=value.encode())
@@ -31,6 +38,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     sent = replay(
         spec.events(args.seed),
         send,
+        ids=spec.ids(),
         limit=args.limit,
         rate=args.rate,
         truth=args.truth,

@@ -33,7 +33,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     configure_logging(args.quiet)
     _override(settings.worker, args, WORKER_FLAGS)
-    return run_worker(settings, args.oracle, args.max_items, args.idle_exit)
+    return run_worker(settings, args.oracle, args.max_items, args.idle_exit, args.target)
 
 
 def _override(section: BaseModel, args: argparse.Namespace, flags: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -29,6 +29,7 @@ from stream_al.errors import LabelStudioError
 
 __all__ = [
     "MODEL_VERSION",
+    "NEW_CLASS",
     "WEBHOOK_ACTIONS",
     "Answer",
     "LabelNames",
@@ -107,30 +108,58 @@ class LabelNames:
     text: str | None = None
     classes: tuple[str, ...] = ()
     managed: bool = False  # a config the bridge wrote (it may add classes to it)
+    new_choice: bool = False  # the config has the NEW_CLASS choice (it confirms typed text)
 
 
-def label_config(classes: Sequence[str]) -> str:
-    """The labeling config of a project the bridge creates: the model's view (a header),
-    the features (a table), one choice per known class and a box for a new class.
+NEW_CLASS = "a new class: type it below"
+"""The choice that confirms a typed class the model has never seen (docs/design.md,
+"Labeling"): the box to type it in shows only once it is chosen."""
 
-    >>> "<Choice value=\\"yes\\"/>" in label_config(["no", "yes"])
-    True
+
+def label_config(classes: Sequence[str], closed: bool = False) -> str:
+    """The labeling config of a project the bridge manages: the model's view (a header),
+    the features (a table), one choice per class with its number key (the classes in the
+    session's order: a class keeps its key) and, unless ``closed`` (a fixed class list),
+    the :data:`NEW_CLASS` choice, which shows a box to type a new class in.
+
+    >>> print(label_config(["no", "yes"]))  # doctest: +NORMALIZE_WHITESPACE
+    <View>
+      <Header value="$model_says"/>
+      <Table name="features" value="$features"/>
+      <Choices name="label" toName="features" choice="single-radio" required="true">
+        <Choice value="no" hotkey="1"/>
+        <Choice value="yes" hotkey="2"/>
+        <Choice value="a new class: type it below" hotkey="0"/>
+      </Choices>
+      <TextArea name="other" toName="features" maxSubmissions="1"
+                visibleWhen="choice-selected" whenTagName="label"
+                whenChoiceValue="a new class: type it below"
+                placeholder="a class the model has never seen"/>
+    </View>
 
     """
     lines = [
         "<View>",
         '  <Header value="$model_says"/>',
         '  <Table name="features" value="$features"/>',
+        '  <Choices name="label" toName="features" choice="single-radio" required="true">',
     ]
-    if classes:
-        lines.append('  <Choices name="label" toName="features" choice="single-radio">')
-        lines += [f"    <Choice value={quoteattr(str(c))}/>" for c in classes]
-        lines.append("  </Choices>")
+    keyed = [(c, str(n) if n <= 9 else "") for n, c in enumerate(classes, 1)]
     lines += [
-        '  <TextArea name="other" toName="features" maxSubmissions="1"',
-        '            placeholder="or type a label the model does not know yet"/>',
-        "</View>",
+        f"    <Choice value={quoteattr(str(c))}" + (f' hotkey="{key}"' if key else "") + "/>"
+        for c, key in keyed
     ]
+    if not closed:
+        lines.append(f'    <Choice value={quoteattr(NEW_CLASS)} hotkey="0"/>')
+    lines.append("  </Choices>")
+    if not closed:
+        lines += [
+            '  <TextArea name="other" toName="features" maxSubmissions="1"',
+            '            visibleWhen="choice-selected" whenTagName="label"',
+            f"            whenChoiceValue={quoteattr(NEW_CLASS)}",
+            '            placeholder="a class the model has never seen"/>',
+        ]
+    lines.append("</View>")
     return "\n".join(lines)
 
 
@@ -155,22 +184,22 @@ def label_names(config: str) -> LabelNames:
     first = choices if choices is not None else text
     assert first is not None
     to_name = first.get("toName", "")
-    classes = () if choices is None else tuple(c.get("value", "") for c in choices.iter("Choice"))
+    values = [] if choices is None else [c.get("value", "") for c in choices.iter("Choice")]
     table = next(root.iter("Table"), None)
     managed = (
         table is not None
         and table.get("name") == "features"
         and to_name == "features"
         and (choices is None or choices.get("name") == "label")
-        and text is not None
-        and text.get("name") == "other"
+        and (text is None or text.get("name") == "other")
     )
     return LabelNames(
         to_name=to_name,
         choices=None if choices is None else choices.get("name"),
         text=None if text is None else text.get("name"),
-        classes=classes,
+        classes=tuple(v for v in values if v != NEW_CLASS),
         managed=managed,
+        new_choice=NEW_CLASS in values,
     )
 
 
@@ -238,10 +267,13 @@ def task_payload(item: dict[str, Any], entry_id: str, names: LabelNames) -> dict
 
 @dataclass(frozen=True)
 class Answer:
-    """What the annotation of a task says: a label (None: skipped) and who gave it."""
+    """What the annotation of a task says: a label (None: skipped), who gave it and how:
+    ``choice`` (one of the classes), ``new`` (typed after choosing :data:`NEW_CLASS`: a
+    confirmed new class) or ``typed`` (typed without it)."""
 
     label: str | None
     annotator: str
+    how: str = field(default="choice", repr=False)
 
 
 def _who(completed_by: Any, users: Callable[[int], str]) -> str:
@@ -252,18 +284,25 @@ def _who(completed_by: Any, users: Callable[[int], str]) -> str:
     return str(completed_by)
 
 
-def _result_label(result: Sequence[dict[str, Any]], names: LabelNames) -> str | None:
-    for kind, name, key in (
-        ("choices", names.choices, "choices"),
-        ("textarea", names.text, "text"),
-    ):
+def _result_label(result: Sequence[dict[str, Any]], names: LabelNames) -> tuple[str | None, str]:
+    """The label an annotation's result gives, and how (see :class:`Answer`)."""
+
+    def first(kind: str, name: str | None, key: str) -> str | None:
         for region in result:
             if region.get("type") != kind or (name and region.get("from_name") != name):
                 continue
             values = [str(v).strip() for v in (region.get("value") or {}).get(key) or []]
             if values and values[0]:
                 return values[0]
-    return None
+        return None
+
+    chosen = first("choices", names.choices, "choices")
+    typed = first("textarea", names.text, "text")
+    if chosen == NEW_CLASS:
+        return typed, "new"
+    if chosen is not None:
+        return chosen, "choice"
+    return typed, "typed"
 
 
 def task_answer(
@@ -289,8 +328,8 @@ def task_answer(
         return None
     kept = [a for a in annotations if not a.get("was_cancelled")]
     chosen = kept[-1] if kept else annotations[-1]
-    label = _result_label(chosen.get("result") or [], names) if kept else None
-    return Answer(label, _who(chosen.get("completed_by"), users))
+    label, how = _result_label(chosen.get("result") or [], names) if kept else (None, "choice")
+    return Answer(label, _who(chosen.get("completed_by"), users), how)
 
 
 def task_votes(
@@ -309,8 +348,9 @@ def task_votes(
     votes = []
     for a in sorted(task.get("annotations") or [], key=lambda a: a.get("id") or 0):
         cancelled = bool(a.get("was_cancelled"))
-        label = None if cancelled else _result_label(a.get("result") or [], names)
-        votes.append((int(a.get("id") or 0), Answer(label, _who(a.get("completed_by"), users))))
+        label, how = (None, "choice") if cancelled else _result_label(a.get("result") or [], names)
+        who = _who(a.get("completed_by"), users)
+        votes.append((int(a.get("id") or 0), Answer(label, who, how)))
     return votes
 
 
@@ -480,6 +520,9 @@ class LabelStudioClient:
             "label_config": config,
             "sampling": "Uncertainty sampling",
             "model_version": MODEL_VERSION,
+            # The predictions rank the tasks; shown as pre-annotations they would pre-select
+            # the model's guess for the labeler.
+            "show_collab_predictions": False,
             "description": "Items stream-al asks about (stream-al worker --oracle label-studio)",
         }
         return dict(self.call("POST", "/api/projects/", body))

@@ -15,12 +15,22 @@ and a Label Studio project in step:
   that has an annotation: a lost webhook (or none configured) loses no label;
 - a label is written and its queue item acknowledged in one step
   (:meth:`~stream_al.io.base.WorkerQueue.complete`), only once the annotation exists; a
-  skipped (cancelled) annotation drops the item unlabeled.
+  skipped (cancelled) annotation gives the item back to the queue for another labeler,
+  and the bridge, meeting it again, gives it back unseen and finally drops it (as a
+  worker does: docs/design.md, "Labeling").
+
+Labelers are kept from slips as on the web page (:mod:`stream_al.labeling.classes`): the
+project the bridge manages lists each class with its number key, in the session's order
+(a class keeps its key), the model's predictions rank the tasks but are not shown as
+pre-annotations (nothing is pre-selected), and a class the model has never seen is
+typed only after choosing :data:`~stream_al.labeling.label_studio.api.NEW_CLASS` (the
+confirmation); a typed label without it is not written (the item goes back, as a skip).
+A fixed class list (``STREAM_AL_WORKER__CLASSES``) leaves out the new-class choice.
 
 An item the bridge holds stays with it across restarts (same worker name): it gets the
 item back, finds its task in the project (by ``stream_al_id``) and never imports a second
 one. The label is the annotation's choice (the project's first ``Choices``), else the text
-typed in its first ``TextArea`` (a class the model does not know yet); the annotator is
+typed in its first ``TextArea`` (a new class, confirmed); the annotator is
 ``label-studio:<the user's email>``.
 
 Consensus: an item that needs k votes (``crowd_votes``/``expert_votes`` above 1) is one
@@ -51,11 +61,13 @@ from typing import Any
 
 from stream_al.errors import LabelStudioError
 from stream_al.io.base import WorkerQueue, check_tier
+from stream_al.labeling.base import GIVE_BACKS
+from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.label_studio.api import (
+    NEW_CLASS,
     Answer,
     LabelNames,
     LabelStudioClient,
-    classes_of,
     label_config,
     label_names,
     task_answer,
@@ -171,6 +183,7 @@ class BridgeStats:
     labeled: int = 0
     skipped: int = 0
     unreadable: int = 0
+    dropped: int = 0
 
 
 def _votes_needed(item: dict[str, Any]) -> int:
@@ -210,6 +223,9 @@ class LabelStudioBridge:
         Items queued longer ago are dropped unlabeled; None keeps all.
     tick_seconds
         How often the queue is looked at for new items (a webhook call wakes it at once).
+    classes
+        A fixed class list (``STREAM_AL_WORKER__CLASSES``); None: the model's classes, and
+        confirmed new ones.
 
     """
 
@@ -226,6 +242,7 @@ class LabelStudioBridge:
         stale_seconds: float | None = None,
         tick_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        classes: list[str] | None = None,
     ):
         check_tier(tier)
         self.queue = queue
@@ -252,6 +269,9 @@ class LabelStudioBridge:
         # (a later copy of the item must not count them again).
         self._votes: OrderedDict[str, dict[int, str]] = OrderedDict()
         self._overlap = 1
+        self.classes = SessionClasses(classes)
+        # Items given back after a skip: id -> times given back unseen since.
+        self._skipped: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -274,12 +294,16 @@ class LabelStudioBridge:
             project = self.client.project(self.project_id)
         else:
             found = self.client.find_project(self.title)
-            project = found or self.client.create_project(self.title, label_config([]))
+            config = label_config(self.classes.names, closed=self.classes.closed)
+            project = found or self.client.create_project(self.title, config)
             self.project_id = int(project["id"])
             log.info(
                 "%s project %d (%s)", "using" if found else "created", project["id"], self.title
             )
         self.names = label_names(str(project.get("label_config") or ""))
+        for name in self.names.classes:
+            self.classes.add(name)  # the project's classes keep their keys
+        self._write_config(str(project.get("label_config") or ""))
         self._overlap = int(project.get("maximum_annotations") or 1)
         if webhook_url:
             self._receiver = WebhookReceiver(
@@ -377,6 +401,9 @@ class LabelStudioBridge:
                 self.stats.unreadable += 1
                 self.queue.complete(entry_id, None)
                 continue
+            if item_id in self._skipped:
+                self._pass_on(entry_id, raw, item_id)
+                continue
             fresh.setdefault(item_id, _Open(item)).entries.append(entry_id)
             if item.get("prediction") is not None:
                 self._typed.setdefault(str(item["prediction"]), item["prediction"])
@@ -384,6 +411,18 @@ class LabelStudioBridge:
         if fresh:
             self._attach(fresh)
         return bool(entries)
+
+    def _pass_on(self, entry_id: str, raw: str, item_id: str) -> None:
+        """An item skipped in Label Studio comes again: give it back unseen, or drop it
+        once it has come back :data:`~stream_al.labeling.base.GIVE_BACKS` times."""
+        times = self._skipped[item_id] + 1
+        if times <= GIVE_BACKS:
+            self._skipped[item_id] = times
+            self.queue.release(entry_id, raw)
+            return
+        del self._skipped[item_id]
+        self.stats.dropped += 1
+        self.queue.drop(entry_id, item_id)
 
     def _attach(self, fresh: dict[str, _Open]) -> None:
         """Tasks for newly taken items: the task already in the project (a restart, or an
@@ -447,15 +486,28 @@ class LabelStudioBridge:
         return self.names
 
     def _learn_classes(self, items: list[dict[str, Any]]) -> None:
-        """Add the classes the model learned since to a project config the bridge wrote."""
+        """Add the classes the model learned since to a project config the bridge wrote
+        (after the classes it has: each keeps its key)."""
+        for item in items:
+            self.classes.observe(item)
+        self._write_config()
+
+    def _write_config(self, current: str | None = None) -> None:
+        """Write the session's classes to a project the bridge manages, unless its config
+        (``current``, or the one read last) says the same already; the predictions then
+        stop pre-selecting the model's guess."""
         names = self._names()
-        known = set(names.classes)
-        classes = classes_of(items)
-        if not names.managed or set(classes) <= known:
+        config = label_config(self.classes.names, closed=self.classes.closed)
+        if current is not None:
+            same = config == current
+        else:
+            same = names.classes == tuple(self.classes.names)
+        if not names.managed or same:
             return
         assert self.project_id is not None
-        config = label_config(sorted(known | set(classes)))
-        self.client.update_project(self.project_id, label_config=config)
+        self.client.update_project(
+            self.project_id, label_config=config, show_collab_predictions=False
+        )
         self.names = label_names(config)
 
     def _sync(self, task_ids: list[int]) -> None:
@@ -486,9 +538,26 @@ class LabelStudioBridge:
         value = coerce_label(text, item)
         return self._typed.get(value, value) if isinstance(value, str) else value
 
+    def _refusal(self, answer: Answer) -> str | None:
+        """Why an answer's label is not written (None: it is)."""
+        assert answer.label is not None
+        closed = self.classes.check(answer.label) if self.classes.closed else None
+        if closed is not None or answer.how in ("choice", "new"):
+            return closed
+        if self.classes.known(answer.label) or self._names().choices is None:
+            return None  # a known class typed, or a project with a text box only
+        return f"{answer.label!r} was typed without choosing {NEW_CLASS!r} (the confirmation)"
+
     def _label(self, item: dict[str, Any], answer: Answer) -> str | None:
         if answer.label is None:
             return None
+        refused = self._refusal(answer)
+        if refused is not None:
+            log.warning("item %s: %s: not written, given back", item["id"], refused)
+            return None
+        if answer.how == "new" and not self.classes.known(answer.label):
+            self.classes.add(answer.label)  # confirmed: it takes the next key
+            self._write_config()
         record = {
             "id": item["id"],
             "label": self._typed_label(answer.label, item),
@@ -512,13 +581,14 @@ class LabelStudioBridge:
             if annotation_id in done or answer.annotator in done.values():
                 continue  # counted already, or a second annotation by the same person
             label = self._label(opened.item, answer)
-            self.queue.complete(opened.entries[0], label)
-            self._held.discard(opened.entries.pop(0))
-            done[annotation_id] = answer.annotator
-            if label is None:
+            if label is None:  # this copy goes back, for another annotator's vote
+                self.queue.release(opened.entries[0], json.dumps(opened.item))
                 self.stats.skipped += 1
             else:
+                self.queue.complete(opened.entries[0], label)
                 self.stats.labeled += 1
+            self._held.discard(opened.entries.pop(0))
+            done[annotation_id] = answer.annotator
         if not opened.entries:
             del self._open[task_id]
 
@@ -533,10 +603,16 @@ class LabelStudioBridge:
         opened = self._open[task_id]
         label = self._label(opened.item, answer)
         while opened.entries:  # a Redis failure halfway leaves the rest open, for a retry
-            self.queue.complete(opened.entries[0], label)
+            if label is None:  # skipped: back to the queue, for another labeler
+                self.queue.release(opened.entries[0], json.dumps(opened.item))
+            else:
+                self.queue.complete(opened.entries[0], label)
             self._held.discard(opened.entries.pop(0))
         del self._open[task_id]
         if label is None:
             self.stats.skipped += 1
+            self._skipped[str(opened.item["id"])] = 0
+            while len(self._skipped) > 10_000:
+                self._skipped.popitem(last=False)
         else:
             self.stats.labeled += 1

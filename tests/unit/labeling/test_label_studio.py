@@ -55,8 +55,8 @@ def test_label_config_lists_the_known_classes_and_escapes_them() -> None:
     names = label_names(config)
     assert names.classes == ("a", 'say "hi" & <go>') and names.managed
     assert (names.choices, names.text, names.to_name) == ("label", "other", "features")
-    without = label_names(label_config([]))
-    assert without.choices is None and without.text == "other" and without.managed
+    without = label_names(label_config([]))  # no class yet: only the new-class choice
+    assert without.classes == () and without.new_choice and without.managed
 
 
 def test_a_foreign_config_is_read_but_not_managed() -> None:

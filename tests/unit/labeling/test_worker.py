@@ -93,7 +93,8 @@ def test_terminal_oracle_shows_why_and_reads_the_answer() -> None:
 
 def test_terminal_answers_take_the_type_of_the_known_classes() -> None:
     out = io.StringIO()
-    oracle = TerminalOracle(stdin=io.StringIO("1\nTrue\n"), stdout=out)
+    # (1 and True are classes these items' model has never seen: each is confirmed, "y")
+    oracle = TerminalOracle(stdin=io.StringIO("1\ny\nTrue\ny\n"), stdout=out)
     assert oracle.label(json.loads(_item("a", prediction=0))) == 1
     assert oracle.label(json.loads(_item("b", prediction=False))) is True
 

@@ -34,3 +34,18 @@ def test_metrics_health_and_readiness_on_one_port() -> None:
         assert _get(server.port, "/healthz")[0] == 503
     finally:
         server.stop()
+
+
+def test_readiness_turns_false_while_the_loop_waits_and_shows_a_note_while_ready() -> None:
+    health = Health(wait_seconds=60)
+    server = HealthServer(Metrics.create().registry, health, "127.0.0.1", 0).start()
+    try:
+        health.set_ready(True)
+        health.note = "redis lost its data at 12:00 UTC; serve restarted from the checkpoint"
+        assert _get(server.port, "/readyz") == (200, f"ready; {health.note}\n")
+        health.wait_seconds = 0.0  # the loop has not turned since: stuck on a server
+        code, body = _get(server.port, "/readyz")
+        assert code == 503 and "the loop has waited" in body
+        assert _get(server.port, "/healthz")[0] == 200  # alive all the same
+    finally:
+        server.stop()

@@ -1,0 +1,50 @@
+"""``stream-al status``: what a running serve is doing, from its ``/metrics``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from stream_al.cli import report
+from stream_al.config import Settings
+from stream_al.errors import ConfigurationError
+from stream_al.runtime.status import Metrics, Status, metrics_url, read_metrics
+
+__all__ = ["cmd_status"]
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    host, port = settings.metrics.host, settings.metrics.port
+    if not args.url and not port:
+        raise ConfigurationError(
+            "serve's metrics endpoint is off (STREAM_AL_METRICS__PORT=0): give --url"
+        )
+    url = args.url or metrics_url(host, port)
+    done = 0
+    try:
+        before, since = _first_reading(url, args.wait), time.monotonic()
+        while args.count == 0 or done < args.count:
+            time.sleep(args.interval)  # the window the rates are measured over
+            after, now = read_metrics(url), time.monotonic()
+            report.print_status(Status.between(before, after, now - since), stamp=args.count != 1)
+            before, since, done = after, now, done + 1
+    except OSError as exc:
+        raise ConfigurationError(
+            f"nothing answers at {url} ({getattr(exc, 'reason', exc)}): is stream-al serve "
+            "running? Its address is STREAM_AL_METRICS__HOST and STREAM_AL_METRICS__PORT "
+            "(or give --url)"
+        ) from None
+    return 0
+
+
+def _first_reading(url: str, wait: float) -> Metrics:
+    """The first reading of ``url``, waiting up to ``wait`` seconds for a serve that is
+    starting to answer (raises the last ``OSError`` after that)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return read_metrics(url)
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.2)  # polling: nothing tells this process when serve is up

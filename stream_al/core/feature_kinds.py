@@ -1,0 +1,140 @@
+"""What a learner has learned each feature to be: a number or text.
+
+River's models take numbers and text side by side, but not for the same feature: a tree
+that splits on ``salary <= 50000`` cannot compare the text ``"abc"`` with it, and a
+naive-Bayes leaf squares a number's distance to a mean (``1e308`` squared overflows, a
+400-digit integer does not even convert to a float). So the learner holds each feature to
+the kind of the first value it *learned* for it (numbers and booleans are numbers, strings
+are text) and refuses, with a reason that names the feature, an event or an example that
+gives it the other kind. The kinds come from the train log alone, so every replica refuses
+the same examples.
+
+Numbers must also be finite and at most :data:`MAX_MAGNITUDE` in size: the message
+contract refuses larger ones at intake (``stream_al.schemas``), and :meth:`check_example`
+refuses them in examples that did not come through it (an older train log, a pool file).
+
+Examples
+--------
+>>> kinds = FeatureKinds()
+>>> kinds.learn({"salary": 52_000, "city": "Oslo"})
+>>> kinds.check({"salary": 61_000.5, "city": "Rome", "new": "anything"})  # no complaint
+>>> def refusal(check, x):
+...     try:
+...         check(x)
+...     except InvalidFeatures as exc:
+...         return str(exc)
+>>> refusal(kinds.check, {"salary": "abc", "city": "Rome"})
+"feature 'salary' is text ('abc'), but the model has learned it as a number"
+>>> refusal(kinds.check_example, {"salary": 10**400, "city": "Rome"})
+"feature 'salary' is a number beyond 1e+100 in size (an integer of 401 digits)"
+
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["MAX_MAGNITUDE", "FeatureKinds", "InvalidFeatures", "number_problem"]
+
+MAX_MAGNITUDE = 1e100
+"""The largest size of a numeric feature: squares and sums of squares of such numbers
+(naive Bayes, Welford's variance, a scaler) stay far inside a float's range."""
+
+
+class InvalidFeatures(ValueError):
+    """An event or example the model cannot take; the message names the feature."""
+
+
+def number_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a numeric feature (None: it can).
+
+    >>> number_problem(1.5), number_problem(True), number_problem(float("nan"))
+    (None, None, 'not a finite number (nan)')
+    >>> number_problem(-2e150)
+    'a number beyond 1e+100 in size (-2e+150)'
+
+    """
+    if type(value) is bool:
+        return None
+    if type(value) is int:
+        if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+            return None
+        digits = len(str(abs(value))) if abs(value) < 10**4000 else "thousands of"
+        return f"a number beyond {MAX_MAGNITUDE:g} in size (an integer of {digits} digits)"
+    if type(value) is float:
+        if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+            return None
+        if not math.isfinite(value):
+            return f"not a finite number ({value})"
+        return f"a number beyond {MAX_MAGNITUDE:g} in size ({value:g})"
+    return f"neither a number nor text ({type(value).__name__})"
+
+
+class FeatureKinds:
+    """Per feature, whether the learned examples gave it numbers or text.
+
+    :meth:`check` runs for every event: for a model that learned no text and an event
+    without text, one pass over the values' types (about 0.3 us for 9 features);
+    :meth:`check_example` and :meth:`learn` run for labels only.
+    """
+
+    __slots__ = ("numeric", "text")
+
+    def __init__(self) -> None:
+        self.numeric: frozenset[Any] = frozenset()
+        self.text: frozenset[Any] = frozenset()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (sorted(self.numeric, key=repr), sorted(self.text, key=repr)))
+
+    def check(self, x: Mapping[Any, Any]) -> None:
+        """Raise :class:`InvalidFeatures` if a feature of ``x`` has the other kind than
+        the one learned (features never learned may be anything)."""
+        text = self.text
+        if not text:  # the usual model: only text where it learned a number can clash
+            for value in x.values():
+                if type(value) is str:
+                    break
+            else:
+                return  # no text at all: nothing to clash (one pass, no lookups)
+        numeric = self.numeric
+        for name, value in x.items():
+            if type(value) is str:
+                if name in numeric:
+                    raise InvalidFeatures(_other_kind(name, value, "a number"))
+            elif name in text:
+                raise InvalidFeatures(_other_kind(name, value, "text"))
+
+    def check_example(self, x: Any) -> None:
+        """:meth:`check`, and that ``x`` maps names to numbers (finite, at most
+        :data:`MAX_MAGNITUDE`) or text: what a train-log example must hold."""
+        if not isinstance(x, Mapping) or not x:
+            raise InvalidFeatures(f"features must be a non-empty object, not {x!r:.80}")
+        for name, value in x.items():
+            if type(value) is not str:
+                problem = number_problem(value)
+                if problem is not None:
+                    raise InvalidFeatures(f"feature {name!r} is {problem}")
+        self.check(x)
+
+    def learn(self, x: Mapping[Any, Any]) -> None:
+        """Remember the kind of the features ``x`` gives first."""
+        known = self.numeric | self.text
+        if known.issuperset(x):
+            return
+        new = [name for name in x if name not in known]
+        self.numeric |= {name for name in new if type(x[name]) is not str}
+        self.text |= {name for name in new if type(x[name]) is str}
+
+
+def _restore(numeric: list[Any], text: list[Any]) -> FeatureKinds:
+    kinds = FeatureKinds()
+    kinds.numeric, kinds.text = frozenset(numeric), frozenset(text)
+    return kinds
+
+
+def _other_kind(name: Any, value: Any, learned: str) -> str:
+    given = f"text ({value!r:.40})" if type(value) is str else f"a number ({value!r:.40})"
+    return f"feature {name!r} is {given}, but the model has learned it as {learned}"

@@ -1,0 +1,77 @@
+"""The Redis keys of a deployment: their names under a prefix, and what each holds.
+
+Keys (``P`` is the prefix, ``stream_al`` by default):
+
+=============================  ===============================================================
+``P:queue``                    label queue (crowd tier), a stream; workers read it in the
+                               group ``workers``; ``P:queue:high`` its high-priority band,
+                               ``P:queue:expert`` and ``P:queue:expert:high`` the expert tier's
+``P:labels``                   labels from workers, a stream; serve replicas read it in the
+                               group ``serve``
+``P:train_log``                joined examples (fields ``item`` and ``label``), a stream
+``P:pending:{id}``             the queried item's features and prediction, with a TTL
+``P:pending_index``            sorted set of pending ids by expiry (to count them)
+``P:labeled:{id}``             "this item was labeled" (so a repeated label is a duplicate
+                               and a replayed event is not queued again), with a TTL
+``P:checkpoint:{replica}``     hash: ``data`` (pickle), ``signature``, ``train_log_id``,
+                               ``created_at``
+``P:checkpoints``              set of the replicas with a checkpoint (found without a scan
+                               of the keyspace, which the ``labeled`` keys make large)
+``P:dead_letters``             labels that could not be used, with the reason, a stream
+                               (and train-log entries no model can learn, once each)
+``P:train_log_skipped``        set of the train-log entries skipped as unlearnable
+``P:state_id``                 a random id set with the consumer groups: gone or changed,
+                               Redis lost its data (restarted without persistence, flushed)
+``P:audit``                    every query and every label (fields ``kind``, ``id``,
+                               ``body``), a stream capped at ``audit_maxlen`` (0: none)
+``P:queue_stats``              hash of worker counters: ``stale`` (items dropped too old),
+                               ``skipped`` (items dropped after nobody would label them)
+``P:votes:{id}``               consensus: one vote per annotator until the item has k
+``P:agreement``                per annotator: ``{name}:total`` votes, ``{name}:agree`` with
+                               the consensus
+=============================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from stream_al.io.base import TIERS, tier_slots
+
+__all__ = ["RedisKeys"]
+
+
+class RedisKeys:
+    """Key names under a prefix."""
+
+    def __init__(self, prefix: str = "stream_al") -> None:
+        self.prefix = prefix
+        self.queue = f"{prefix}:queue"
+        self.labels = f"{prefix}:labels"
+        self.train_log = f"{prefix}:train_log"
+        self.pending_index = f"{prefix}:pending_index"
+        self.dead_letters = f"{prefix}:dead_letters"
+        self.train_log_skipped = f"{prefix}:train_log_skipped"
+        self.state_id = f"{prefix}:state_id"
+        self.audit = f"{prefix}:audit"
+        self.agreement = f"{prefix}:agreement"
+        self.queue_stats = f"{prefix}:queue_stats"
+        self.queues = [self.slot(tier_slot) for tier in TIERS for tier_slot in tier_slots(tier)]
+
+    def slot(self, slot: str) -> str:
+        """The stream of a queue slot (see :func:`~stream_al.io.base.queue_slot`)."""
+        return f"{self.queue}:{slot}" if slot else self.queue
+
+    def pending(self, item_id: str) -> str:
+        return f"{self.prefix}:pending:{item_id}"
+
+    def votes(self, item_id: str) -> str:
+        return f"{self.prefix}:votes:{item_id}"
+
+    def labeled(self, item_id: str) -> str:
+        return f"{self.prefix}:labeled:{item_id}"
+
+    def checkpoint(self, replica: str) -> str:
+        return f"{self.prefix}:checkpoint:{replica}"
+
+    @property
+    def checkpoints(self) -> str:
+        return f"{self.prefix}:checkpoints"

@@ -1,0 +1,394 @@
+"""Issue 15, "nothing lost, nothing stuck": each fault an operator's run found, on the real
+servers. Every test here failed on the code before the fix it guards."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stream_al.errors import Unavailable
+from stream_al.service.runner import Service
+from tests.integration.conftest import Broker, RedisServer
+from tests.integration.deployment import (
+    BACKENDS,
+    KEY,
+    Deployment,
+    Proc,
+    close_service,
+    stream_records,
+    wait_for,
+)
+
+
+def _events(n: int, start: int = 0) -> list[tuple[str, str]]:
+    return [
+        (f"e{i}", json.dumps({"id": f"e{i}", "features": {"x": float(i % 17), "y": i % 5}}))
+        for i in range(start, start + n)
+    ]
+
+
+def _turn_until(service: Service, done: Callable[[], bool], timeout: float = 90.0) -> None:
+    """Turns of the loop as serve's own would go: a failure is retried on the next turn."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the loop did not get there in time"
+        try:
+            service.turn()
+        except Unavailable:
+            time.sleep(0.2)  # serve's backoff, shortened
+
+
+def _predicted(deployment: Deployment) -> set[str]:
+    return {p["id"] for p in deployment.predictions()}
+
+
+def _redis_dead_letters(deployment: Deployment) -> list[dict[str, Any]]:
+    entries = deployment.redis().xrange(f"{deployment.prefix}:dead_letters")
+    return [json.loads(fields[b"dead_letter"]) for _, fields in entries]
+
+
+# -- 1. a Redis outage right after a poll ---------------------------------------------------
+
+
+def test_a_batch_polled_just_before_redis_goes_away_is_decided_and_completed(
+    deployment: Deployment, redis_server: Callable[..., RedisServer]
+) -> None:
+    server = redis_server(durable=True)
+    deployment.redis_url = server.url
+    events = _events(300)
+    deployment.produce_raw(events)
+    service = deployment.service(STREAM_AL_KAFKA__MAX_POLL_RECORDS="100")
+    poll = service.source.poll
+    outage: list[int] = []
+
+    def poll_then_lose_redis() -> list[tuple[str, bytes]]:
+        batch = poll()
+        if batch and not outage:  # the first batch: Redis goes away right after the poll
+            outage.append(len(batch))
+            server.kill()
+        return batch
+
+    service.source.poll = poll_then_lose_redis  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Unavailable):  # the turn that polled the batch meets the outage
+            for _ in range(100):
+                service.turn()
+        assert outage and outage[0] > 0
+        server.start()
+        _turn_until(service, lambda: service.loop.events.total() >= len(events))
+        wait_for(lambda: _predicted(deployment) >= {i for i, _ in events}, 30)
+    finally:
+        close_service(service)
+
+
+# -- 2. a Kafka outage longer than the producer's delivery timeout -------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_predictions_a_broker_outage_expired_are_sent_again_before_the_commit(
+    deployment: Deployment, broker: Broker
+) -> None:
+    first, second = _events(50), _events(100, start=50)
+    wanted = {i for i, _ in first + second}
+    deployment.produce_raw(first)
+    # The consumer stays in its group through the outage: its commit then succeeds.
+    service = deployment.service(
+        STREAM_AL_KAFKA__DELIVERY_TIMEOUT_MS="3000", STREAM_AL_KAFKA__SESSION_TIMEOUT_MS="45000"
+    )
+    outage: list[threading.Thread] = []
+
+    def back_after_the_sends_expired() -> None:
+        time.sleep(8.0)  # the outage itself: longer than the 3 s delivery timeout
+        broker.start()
+
+    try:
+        _turn_until(service, lambda: service.loop.events.total() >= len(first))
+        deployment.produce_raw(second)
+        complete = service.loop.complete_batch
+
+        def complete_while_the_broker_is_away(actions: Any) -> None:
+            if not outage:  # the broker goes before the batch's predictions are sent
+                broker.stop()
+                outage.append(threading.Thread(target=back_after_the_sends_expired))
+                outage[0].start()
+            complete(actions)
+
+        service.loop.complete_batch = complete_while_the_broker_is_away  # type: ignore[method-assign]
+        _turn_until(service, lambda: bool(outage), timeout=60)
+        outage[0].join(180)
+        _turn_until(service, lambda: _predicted(deployment) >= wanted, timeout=120)
+    finally:
+        for thread in outage:
+            thread.join(180)
+        close_service(service)
+
+
+# -- 3. an event the model cannot take ------------------------------------------------------
+
+
+POISON_EVENTS = {
+    "text where the model learned numbers": {"salary": "abc"},
+    "a float whose square overflows": {"salary": 1e308},
+    "a 400-digit integer": {"salary": int("9" * 400)},
+}
+
+
+def _train(deployment: Deployment, tmp_path: Path, n: int, learned: int) -> tuple[Proc, list[str]]:
+    """serve and a worker on ``n`` events of agrawal at budget 1, until ``learned`` labels
+    are learned."""
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:agrawal-drift", n, truth)
+    serve = deployment.serve()
+    deployment.produce_raw(records)
+    deployment.worker(truth)
+    wait_for(
+        lambda: serve.metric("stream_al_train_log_applied_total") >= learned, 90, what="learned"
+    )
+    return serve, [i for i, _ in records]
+
+
+def test_events_the_model_cannot_take_are_dead_lettered_and_serve_goes_on(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    serve, _ = _train(deployment, tmp_path, 300, learned=100)
+    base = json.loads(stream_records("synth:agrawal-drift", 1)[0][1])["features"]
+    poison = [
+        (f"p{i}", json.dumps({"id": f"p{i}", "features": {**base, **bad}}))
+        for i, bad in enumerate(POISON_EVENTS.values())
+    ]
+    good = [(f"g{i}", json.dumps({"id": f"g{i}", "features": base})) for i in range(20)]
+    deployment.produce_raw([*poison, *good])
+    wait_for(lambda: _predicted(deployment) >= {i for i, _ in good}, 60, what="good events")
+    assert serve.alive(), serve.output()[-3000:]
+    dead = {d["payload"]: d["error"] for d in deployment.dead_letters()}
+    reasons = [dead[raw] for _, raw in poison]
+    assert all("'salary'" in reason for reason in reasons), reasons
+    assert "text" in reasons[0] and "number" in reasons[0]
+    assert "1e+100" in reasons[1] and "400 digits" in reasons[2]
+    assert serve.metric("stream_al_events_total", outcome="invalid") == len(poison)
+    assert serve.terminate() == 0
+    assert deployment.serve().alive()  # and a restart has nothing to crash on
+
+
+# -- 4. a train-log entry no model can learn -------------------------------------------------
+
+
+def test_a_train_log_entry_that_cannot_be_learned_is_skipped_alike_by_every_replica(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    deployment.settings.update(
+        {
+            "STREAM_AL_LEARNER__BUDGET": "1.0",
+            "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
+            # No checkpoint before the end: a new replica replays the whole log.
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "3600",
+            "STREAM_AL_CHECKPOINT__EVERY_LABELS": "1000000",
+        }
+    )
+    # As an older serve would have joined it: a cold model asks for everything.
+    poison = {"id": "big", "features": {"x": int("9" * 400)}, "prediction": None}
+    r, log_key = deployment.redis(), f"{deployment.prefix}:train_log"
+    r.xadd(log_key, {"item": json.dumps(poison), "label": json.dumps({"id": "big", "label": 1})})
+    r1 = deployment.serve("r1")
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:sea-drift", 300, truth)
+    deployment.worker(truth)
+    deployment.wait_until_settled(ids, timeout=90)
+    assert r1.alive(), r1.output()[-3000:]
+    r2 = deployment.serve("r2")  # a new replica replays the whole log, the poison included
+    entries = len(deployment.store().read_train_log(None, 10**6))
+    for proc in (r1, r2):
+        wait_for(
+            lambda proc=proc: (
+                proc.metric("stream_al_train_log_applied_total")
+                + proc.metric("stream_al_train_log_skipped_total")
+                >= entries
+            ),
+            60,
+            what="the whole log applied",
+        )
+        assert proc.metric("stream_al_train_log_skipped_total") == 1
+    [letter] = _redis_dead_letters(deployment)  # once, whoever skipped it first
+    assert letter["source"].startswith("train_log:") and "'x'" in letter["error"]
+    assert "400 digits" in letter["error"]
+    assert r1.terminate() == 0 and r2.terminate() == 0
+    from stream_al.io.checkpoints import restore_checkpoint
+
+    store = deployment.store()
+    digests = set()
+    for replica in ("r1", "r2"):
+        checkpoint = store.load(replica)
+        assert checkpoint is not None
+        digests.add(restore_checkpoint(checkpoint, KEY.encode()).model_digest())
+    assert len(digests) == 1
+
+
+# -- 5 and 7. label-stream entries the store cannot read -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"label": b'{"id": "a", "label": "\xff\xfe"}'}, "not UTF-8"),  # 5
+        ({"answer": json.dumps({"id": "a", "label": "cat"})}, "no 'label' field"),  # 7
+    ],
+    ids=["not-utf8", "no-label-field"],
+)
+def test_a_label_entry_the_store_cannot_read_is_dead_lettered_and_acknowledged(
+    deployment: Deployment, fields: dict[str, bytes | str], reason: str
+) -> None:
+    serve = deployment.serve()
+    labels = f"{deployment.prefix}:labels"
+    deployment.redis().xadd(labels, fields)  # type: ignore[arg-type]
+    wait_for(lambda: serve.metric("stream_al_labels_total", outcome="invalid") >= 1, 30)
+    [letter] = _redis_dead_letters(deployment)
+    assert reason in letter["error"] and letter["source"].startswith("labels:")
+    assert deployment.redis().xpending(labels, "serve")["pending"] == 0
+    assert serve.alive()
+    assert serve.terminate() == 0
+    assert deployment.serve().alive()  # nothing left pending to crash a restart
+
+
+# -- 6. empty and short secrets --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("STREAM_AL_CHECKPOINT__KEY", "", "empty"),
+        ("STREAM_AL_CHECKPOINT__KEY", "too-short", "at least 16"),
+        ("STREAM_AL_REDIS__PASSWORD", "", "empty"),
+    ],
+)
+def test_an_empty_or_short_secret_is_refused_at_start(
+    deployment: Deployment, variable: str, value: str, says: str
+) -> None:
+    serve = deployment.serve(wait_ready=False, **{variable: value})
+    assert serve.popen.wait(timeout=30) == 2
+    assert variable in serve.output() and says in serve.output()
+
+
+# -- 8. a Redis password missing or wrong ----------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [None, "not-the-password"], ids=["missing", "wrong"])
+def test_a_redis_password_missing_or_wrong_fails_at_start_naming_the_setting(
+    deployment: Deployment,
+    redis_server: Callable[..., RedisServer],
+    tmp_path: Path,
+    given: str | None,
+) -> None:
+    server = redis_server(password="the-right-redis-password")
+    deployment.redis_url = server.url
+    settings = {} if given is None else {"STREAM_AL_REDIS__PASSWORD": given}
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n")
+    serve = deployment.serve(wait_ready=False, **settings)
+    worker = deployment.worker(truth, **settings)
+    for proc in (serve, worker):
+        assert proc.popen.wait(timeout=30) == 2, proc.output()[-2000:]
+        assert "STREAM_AL_REDIS__PASSWORD" in proc.output()
+
+
+# -- 9. readiness within seconds of losing Kafka or Redis ------------------------------------
+
+
+def _unready_within(serve: Proc, seconds: float) -> float:
+    gone = time.monotonic()
+    wait_for(lambda: not serve.ready(), seconds, interval=0.1, what="readyz to answer 503")
+    return time.monotonic() - gone
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readyz_turns_503_within_seconds_of_losing_kafka(
+    deployment: Deployment, broker: Broker
+) -> None:
+    serve = deployment.serve()
+    deployment.produce_raw(_events(20))
+    wait_for(lambda: len(_predicted(deployment)) >= 20, 30)
+    broker.stop()
+    _unready_within(serve, 5.0)
+    broker.start()
+    wait_for(serve.ready, 60, what="ready again")
+    assert serve.alive()
+
+
+def test_readyz_turns_503_within_seconds_of_losing_redis(
+    deployment: Deployment, redis_server: Callable[..., RedisServer]
+) -> None:
+    server = redis_server(durable=True)
+    deployment.redis_url = server.url
+    serve = deployment.serve()
+    server.kill()
+    _unready_within(serve, 5.0)
+    server.start()
+    wait_for(serve.ready, 30, what="ready again")
+
+
+# -- 10. a busy metrics port ------------------------------------------------------------------
+
+
+def test_a_busy_metrics_port_fails_at_start_naming_the_setting_and_the_port(
+    deployment: Deployment,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = deployment.env(STREAM_AL_METRICS__PORT=str(port))
+        serve = deployment._start(["serve"], "serve-busy-port", env, None)
+        assert serve.popen.wait(timeout=30) == 2
+    assert "STREAM_AL_METRICS__PORT" in serve.output() and str(port) in serve.output()
+
+
+# -- 11. Redis comes back without its data ----------------------------------------------------
+
+
+def test_serve_and_worker_survive_a_redis_that_lost_its_data_and_restart_from_a_checkpoint(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = redis_server(durable=False)  # a restart loses everything
+    deployment.redis_url = server.url
+    checkpoints = tmp_path / "checkpoints"
+    deployment.settings.update(
+        {
+            "STREAM_AL_CHECKPOINT__DIR": str(checkpoints),
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "1",
+            "STREAM_AL_LEARNER__BUDGET": "0.5",
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", 1500, truth)
+    before, after = records[:1000], records[1000:]
+    serve = deployment.serve()
+    worker = deployment.worker(truth)
+    deployment.produce_raw(before)
+    deployment.wait_until_settled([i for i, _ in before], timeout=90)
+    wait_for(lambda: deployment.store().load("r1") is not None, 30, what="a checkpoint")
+    learned = serve.metric("stream_al_labels_total", outcome="learned")
+
+    server.kill()
+    server.start()  # empty
+    deployment.produce_raw(after)
+    wait_for(lambda: serve.metric("stream_al_state_resets_total") == 1, 30, what="the reset")
+    wait_for(serve.ready, 30, what="ready again")
+    deployment.wait_until_settled([i for i, _ in records], timeout=90)
+    assert serve.alive() and worker.alive(), serve.output()[-3000:] + worker.output()[-3000:]
+    errors = [line for line in serve.output().splitlines() if "lost its data" in line]
+    assert len(errors) == 1 and "restarted from the checkpoint of r1" in errors[0], errors
+    from urllib.request import urlopen
+
+    with urlopen(f"http://127.0.0.1:{serve.metrics_port}/readyz", timeout=5) as r:
+        assert "redis lost its data" in r.read().decode()
+    assert serve.metric("stream_al_labels_total", outcome="learned") > learned
+    assert (checkpoints / "r1.checkpoint").exists()
+    # A replica started now starts from the checkpoint written after the reset.
+    assert deployment.store().load("r1") is not None

@@ -1,0 +1,111 @@
+"""One rule for a CSV's ``id`` column in every command that reads a CSV (evaluate, demo,
+warm start, produce, select): it is the item's id, never a feature; and a CSV with a
+header and no rows is a clean exit 2 that names the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stream_al.cli.main import main
+from stream_al.data.histories import load_history, parse_warm_start
+from stream_al.data.produce import replay
+from stream_al.data.streams import parse_stream
+
+
+def _write(path: Path, with_id: bool, rows: int = 1500, start: int = 0) -> Path:
+    """A learnable stream; with ``with_id``, an ``id`` column that says nothing of the
+    class (a feature-reader would split on it and learn noise)."""
+    lines = ["id,a,b,class" if with_id else "a,b,class"]
+    for i in range(start, start + rows):
+        a, b = (i * 37 % 100) / 100, (i * 61 % 100) / 100
+        cells = [f"{a}", f"{b}", str(int(a + b > 1))]
+        lines.append(",".join([f"{9000 + i}", *cells] if with_id else cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _evaluate(tmp_path: Path, stream: Path, *extra: str) -> dict:
+    out = tmp_path / "report.json"
+    args = ["evaluate", "--stream", f"csv:{stream}", "--target", "class", "--seeds", "1"]
+    assert main([*args, *extra, "--quiet", "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_evaluate_does_not_learn_from_the_id_column(tmp_path: Path) -> None:
+    plain = _evaluate(tmp_path, _write(tmp_path / "plain.csv", with_id=False))
+    with_id = _evaluate(tmp_path, _write(tmp_path / "ids.csv", with_id=True))
+    for key in ("accuracy", "labels", "baseline", "full_labels"):
+        assert with_id[key] == plain[key], key
+
+
+def test_a_csv_warm_start_does_not_learn_from_the_id_column(tmp_path: Path) -> None:
+    history = _write(tmp_path / "history.csv", with_id=True, rows=20)
+    loaded = load_history(parse_warm_start(f"csv:{history}", "class"))
+    assert len(loaded.examples) == 20
+    assert all(set(x) == {"a", "b"} for x, _ in loaded.examples)
+
+
+def test_demo_does_not_learn_from_the_id_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = []
+    for name, with_id in (("plain", False), ("ids", True)):
+        stream = _write(tmp_path / "x.csv", with_id)
+        args = ["demo", "--stream", f"csv:{stream}", "--target", "class", "--no-plot"]
+        assert main([*args, "--quiet"]) == 0, name
+        table = capsys.readouterr().out.split("loop time")[0]  # the time differs
+        outputs.append(table)
+    assert outputs[0] == outputs[1]
+
+
+def test_produce_sends_the_id_column_as_the_event_id_and_not_as_a_feature(
+    tmp_path: Path,
+) -> None:
+    spec = parse_stream(f"csv:{_write(tmp_path / 'ids.csv', True, rows=3)}", target="class")
+    assert all("id" not in x for x, _ in spec.events())
+    sent: list[tuple[str, str]] = []
+    replay(spec.events(), lambda k, v: sent.append((k, v)), ids=spec.ids())
+    assert [k for k, _ in sent] == ["9000", "9001", "9002"]
+    assert [json.loads(v)["id"] for _, v in sent] == ["9000", "9001", "9002"]
+    assert all(set(json.loads(v)["features"]) == {"a", "b"} for _, v in sent)
+
+
+def test_the_help_of_every_command_that_reads_a_csv_states_the_id_rule(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in (["evaluate"], ["demo"], ["produce"], ["select"], ["serve"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "is the item id, never a feature" in text, command
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--stream", "csv:EMPTY", "--target", "class"],
+        ["demo", "--stream", "csv:EMPTY", "--target", "class", "--no-plot"],
+        ["evaluate", "--stream", "synth:stagger", "--warm-start", "csv:EMPTY"],
+        ["produce", "--stream", "csv:EMPTY", "--target", "class"],
+        ["select", "--pool", "csv:EMPTY", "--k", "5"],
+    ],
+)
+def test_a_csv_with_a_header_and_no_rows_is_a_clean_exit_2(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("STREAM_AL_CHECKPOINT__KEY", "a-key-of-some-length")
+    empty = tmp_path / "header-only.csv"
+    empty.write_text("id,a,b,class\n")
+    args = [a.replace("EMPTY", str(empty)) for a in command]
+    if "--warm-start" in args:
+        args += ["--target", "class", "--n-events", "100"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{empty} has a header but no rows" in err

@@ -1,0 +1,46 @@
+"""The checkpoint directory: a second home for checkpoints that survives Redis (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stream_al.core.learner import ActiveLearner
+from stream_al.errors import CheckpointError
+from stream_al.io.checkpoints import CheckpointDirectory, make_checkpoint, restore_checkpoint
+
+KEY = b"a-checkpoint-key-of-32-bytes...."
+
+
+def test_each_replica_keeps_one_file_and_the_newest_is_the_one_with_the_most_log(
+    tmp_path: Path,
+) -> None:
+    home = CheckpointDirectory(tmp_path)
+    learner = ActiveLearner("gaussian-nb")
+    home.save(make_checkpoint(learner, "stream-al-0", "170-0", KEY, now=1.0))
+    home.save(make_checkpoint(learner, "stream-al-1", "171-2", KEY, now=0.5))
+    home.save(make_checkpoint(learner, "stream-al-0", "171-1", KEY, now=2.0))  # replaces
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "stream-al-0.checkpoint",
+        "stream-al-1.checkpoint",
+    ]
+    newest = home.newest()
+    assert newest is not None and (newest.replica, newest.train_log_id) == ("stream-al-1", "171-2")
+    own = home.load("stream-al-0")
+    assert own is not None and own.train_log_id == "171-1"
+    assert restore_checkpoint(own, KEY).model_name == "gaussian-nb"
+    with pytest.raises(CheckpointError, match="bad signature"):
+        restore_checkpoint(own, b"another-key-of-the-same-length!!")
+
+
+def test_odd_replica_names_files_it_cannot_read_and_no_checkpoint_at_all(tmp_path: Path) -> None:
+    home = CheckpointDirectory(tmp_path)
+    assert home.newest() is None and home.load("r1") is None
+    home.save(make_checkpoint(ActiveLearner("gaussian-nb"), "../r 1", None, KEY, now=1.0))
+    (tmp_path / "junk.checkpoint").write_bytes(b"\xff not a header\n")
+    (tmp_path / ".r2.checkpoint.123.tmp").write_bytes(b"half written")
+    names = sorted(p.name for p in tmp_path.glob("*.checkpoint"))
+    assert names == ["..%2Fr%201.checkpoint", "junk.checkpoint"]  # no path out of the directory
+    newest = home.newest()
+    assert newest is not None and newest.replica == "../r 1" and newest.train_log_id is None

@@ -1,0 +1,78 @@
+"""kafka-python's Publisher reads every send's result: a send that failed (or expired while
+the broker was away) makes flush raise and is sent again by the next flush (issue 15)."""
+
+from __future__ import annotations
+
+import pytest
+from kafka.errors import KafkaTimeoutError
+
+from stream_al.config import KafkaSettings
+from stream_al.errors import BrokerUnavailable
+from stream_al.io.kafka import Publisher
+
+
+class _Future:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+        self.is_done = True
+
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def succeeded(self) -> bool:
+        return self.error is None
+
+    @property
+    def exception(self) -> Exception | None:
+        return self.error
+
+
+class _Producer:
+    """Delivers everything, except the sends ``expire`` says (as the broker away would)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.expire: set[bytes] = set()
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> _Future:
+        self.sent.append((topic, key, value))
+        expired = value in self.expire
+        return _Future(KafkaTimeoutError("Expiring 1 record(s)") if expired else None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+
+def _publisher() -> tuple[Publisher, _Producer]:
+    publisher = Publisher.__new__(Publisher)  # no broker: the producer is a fake
+    publisher.settings = KafkaSettings(predictions_topic="p", dead_letter_topic="d")
+    publisher.producer = _Producer()
+    publisher.unconfirmed, publisher.failed, publisher.last_error = [], [], None
+    return publisher, publisher.producer
+
+
+def test_a_failed_send_makes_flush_raise_and_is_sent_again_by_the_next_flush() -> None:
+    publisher, producer = _publisher()
+    producer.expire = {b"p2"}
+    publisher.prediction("e1", "p1")
+    publisher.prediction("e2", "p2")
+    publisher.send("dead")
+    with pytest.raises(BrokerUnavailable, match="1 messages not delivered"):
+        publisher.flush()
+    producer.expire = set()  # the broker is back
+    publisher.flush()
+    assert producer.sent[-1] == ("p", b"e2", b"p2")  # the one that failed, again
+    assert [v for _, _, v in producer.sent] == [b"p1", b"p2", b"dead", b"p2"]
+    assert publisher.unconfirmed == [] and publisher.failed == []
+    publisher.flush()  # nothing left: nothing sent again
+    assert len(producer.sent) == 4
+
+
+def test_the_delivery_timeout_setting_reaches_the_producer_with_room_for_the_linger() -> None:
+    from stream_al.io.kafka import _delivery_timeouts
+
+    assert _delivery_timeouts(3000) == {"delivery_timeout_ms": 3000, "request_timeout_ms": 2995}
+    assert _delivery_timeouts(120_000)["request_timeout_ms"] == 30_000

@@ -1,0 +1,200 @@
+"""What the loop does when an input or a server misbehaves (issue 15), with the in-memory
+twins; the same faults on the real servers are in tests/integration/test_faults.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from river import base
+
+from stream_al.core.learner import ActiveLearner
+from stream_al.errors import StoreReset, StoreUnavailable
+from stream_al.io.base import Unreadable
+from stream_al.io.checkpoints import CheckpointDirectory, make_checkpoint
+from stream_al.io.memory import MemoryStore
+from stream_al.runtime.metrics import Metrics
+from stream_al.schemas import DeadLetter
+from stream_al.service.loop import LabelLoop
+from tests.unit.service.test_runner import FakeSource, _events, _service
+from tests.unit.stubs import NoisyClassifier
+
+
+class Fragile(NoisyClassifier):
+    """A model that raises on one feature value, as a model with a bug would."""
+
+    def predict_proba_one(self, x: dict[Any, Any]) -> dict[Any, float]:
+        if x.get("x") == 13:
+            raise ZeroDivisionError("division by zero")
+        return super().predict_proba_one(x)
+
+
+def _loop(store: MemoryStore, model: base.Classifier | None = None) -> LabelLoop:
+    learner = ActiveLearner(model or NoisyClassifier(), "random", 1.0, seed=0)
+    return LabelLoop(learner, store=store, dead_letters=store, metrics=Metrics.create())
+
+
+def _dead(store: MemoryStore) -> list[DeadLetter]:
+    return [DeadLetter.model_validate_json(d) for d in store.dead_letters]
+
+
+def test_an_event_whose_decision_raises_is_dead_lettered_and_the_batch_goes_on() -> None:
+    store = MemoryStore()
+    loop = _loop(store, Fragile())
+    batch = [(o, raw.decode()) for o, raw in _events(10, 20)]
+    decisions = loop.process_events(batch)
+    assert [d is None for d in decisions].count(True) == 1
+    [letter] = _dead(store)
+    assert letter.source == "t:0:13"
+    assert "could not decide this event: ZeroDivisionError: division by zero" in letter.error
+    assert loop.events["invalid"] == 1 and loop.learner.n_events == 19
+
+
+def test_an_entry_the_store_cannot_read_is_dead_lettered_with_its_reason() -> None:
+    class Garbled(MemoryStore):
+        def read_labels(self, count: int) -> Sequence[tuple[str, str | Unreadable]]:
+            return [("9-0", Unreadable("label is not UTF-8 text: ...", "\\xff"))]
+
+    store = Garbled()
+    loop = _loop(store)
+    assert loop.process_labels() == 0
+    [letter] = _dead(store)
+    assert letter.source == "labels:9-0" and "not UTF-8" in letter.error
+    assert letter.payload == "\\xff" and loop.label_outcomes["invalid"] == 1
+
+
+def _poisoned_log(store: MemoryStore) -> None:
+    """A train log with an entry no model can learn between two good ones."""
+    from stream_al.io.base import TrainLogEntry
+
+    def entry(n: int, features: str) -> TrainLogEntry:
+        item = f'{{"id": "i{n}", "features": {features}, "prediction": null}}'
+        return TrainLogEntry(f"{n}-0", item, json.dumps({"id": f"i{n}", "label": True}))
+
+    store._train_log += [
+        entry(1, '{"x": 1.0}'),
+        entry(2, '{"x": ' + "9" * 400 + "}"),
+        entry(3, '{"x": "text"}'),  # x was learned as a number
+        entry(4, "not json"),
+        entry(5, '{"x": 2.0}'),
+    ]
+
+
+def test_a_train_log_entry_that_cannot_be_learned_is_skipped_the_same_way_by_every_replica() -> (
+    None
+):
+    store = MemoryStore()
+    _poisoned_log(store)
+    replicas = [_loop(store) for _ in range(2)]
+    for loop in replicas:
+        assert loop.apply_train_log() == 5
+        assert loop.learner.n_learned == 2 and loop.skipped == 3 and loop.last_applied == "5-0"
+        assert loop.metrics is not None
+        assert loop.metrics.registry.get_sample_value("stream_al_train_log_skipped_total") == 3
+    assert replicas[0].learner.model_digest() == replicas[1].learner.model_digest()
+    letters = _dead(store)  # once each, whichever replica skipped it first
+    assert [d.source for d in letters] == ["train_log:2-0", "train_log:3-0", "train_log:4-0"]
+    assert "400 digits" in letters[0].error and "'x' is text" in letters[1].error
+
+
+def test_a_skipped_entry_is_not_learned_again_when_its_dead_letter_must_wait_for_redis() -> None:
+    class Away(MemoryStore):
+        down = True
+
+        def skip_train_log_entry(self, entry_id: str, dead_letter: str) -> bool:
+            if self.down:
+                raise StoreUnavailable("redis: away")
+            return super().skip_train_log_entry(entry_id, dead_letter)
+
+    store = Away()
+    _poisoned_log(store)
+    loop = _loop(store)
+    with pytest.raises(StoreUnavailable):
+        loop.apply_train_log()
+    assert loop.last_applied == "5-0" and loop.learner.n_learned == 2  # applied all the same
+    store.down = False
+    assert loop.apply_train_log() == 0  # nothing left to learn; the dead letters are written
+    assert len(_dead(store)) == 3 and loop.learner.n_learned == 2
+
+
+def test_a_polled_batch_survives_a_failure_of_the_first_store_call() -> None:
+    source = FakeSource([_events(0, 10), _events(10, 5)])
+    service, store = _service(source)
+    depth = store.queue_depth
+    failures = {"left": 1}
+
+    def queue_depth() -> int:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StoreUnavailable("redis: away")
+        return depth()
+
+    store.queue_depth = queue_depth  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        service.turn()
+    assert source.commits == 0 and source.calls.count("poll") == 1
+    service.turn()  # the kept batch first, then the next one
+    assert service.loop.learner.n_events == 15 and source.commits == 2
+
+
+def test_readiness_follows_the_event_source_s_view_of_its_broker() -> None:
+    service, _ = _service(FakeSource([]))
+    answers = iter(["kafka: no connection to any broker", None, None])
+    service.probe = lambda: next(answers)
+    seen: list[tuple[bool, str]] = []
+
+    def turn() -> None:  # a turn that succeeds; readiness is read before each
+        seen.append((service.health.ready, service.health.reason))
+        if len(seen) == 3:
+            service.stop()
+
+    service.turn = turn  # type: ignore[method-assign]
+    service.run(sleep=lambda s: None)
+    assert seen == [
+        (False, "starting"),
+        (False, "kafka: no connection to any broker"),
+        (True, ""),
+    ]
+
+
+def test_redis_that_lost_its_data_restarts_the_learner_from_the_newest_checkpoint(
+    tmp_path: Path,
+) -> None:
+    source = FakeSource([_events(0, 5)])
+    service, store = _service(source)
+    home = CheckpointDirectory(tmp_path)
+    service.durable = home
+    kept = ActiveLearner(NoisyClassifier(), "random", 0.5, seed=0)
+    for _ in range(7):
+        kept.learn({"x": 1.0}, True, True)
+    home.save(make_checkpoint(kept, "r2", "41-0", b"k", now=1.0))
+    reads = {"n": 0}
+    read_labels = store.read_labels
+
+    def lost_once(count: int) -> Any:
+        reads["n"] += 1
+        if reads["n"] == 1:
+            raise StoreReset("redis lost its data")
+        return read_labels(count)
+
+    store.read_labels = lost_once  # type: ignore[method-assign]
+
+    def stop_when_restarted() -> None:
+        if service.health.note:
+            service.stop()
+
+    beat = service.health.beat
+
+    def beat_and_check() -> None:
+        beat()
+        stop_when_restarted()
+
+    service.health.beat = beat_and_check  # type: ignore[method-assign]
+    service.run(sleep=lambda s: None)
+    assert service.loop.learner.n_learned == 7 and service.loop.last_applied == "41-0"
+    assert "restarted from the checkpoint of r2 (train log 41-0)" in service.health.note
+    assert service.metrics.registry.get_sample_value("stream_al_state_resets_total") == 1
+    assert home.load("r1") is not None  # and checkpointed at once, there too

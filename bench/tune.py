@@ -33,7 +33,8 @@ from analysis import savings_ratio, wilcoxon
 from protocol import STREAM, STREAMS, TUNING, export, split_halves
 
 from stream_al.core.drift import DriftReaction
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.types import Example
 from stream_al.data.streams import parse_stream
 from stream_al.evaluation.prequential import prequential

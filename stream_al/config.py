@@ -50,10 +50,10 @@ from pydantic_settings import (
 
 from stream_al.core.candidates import DEFAULT_CANDIDATES
 from stream_al.core.drift import DriftReaction
-from stream_al.core.learner import LearnerSpec
 from stream_al.core.models import MODELS
 from stream_al.core.routing import Routing
 from stream_al.core.shaping import Shaping
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import STRATEGIES, make_strategy
 from stream_al.core.uncertainty import NAMES
 

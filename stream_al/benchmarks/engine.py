@@ -23,7 +23,8 @@ from typing import Any
 
 from river import base, compose
 
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.types import Example
 
 __all__ = ["bench_engine", "record_model_calls"]

@@ -55,7 +55,6 @@ from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.shaping import ClassBalance, Shaping
 from stream_al.core.snapshot import SnapshotPickler
 from stream_al.core.snapshot import unseeded_gaussian as _unseeded_gaussian  # noqa: F401 (old pickles)
-from stream_al.core.spec import LearnerSpec
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM, QueryStrategy, make_strategy
 from stream_al.core.tree_predict import TreePredictor
@@ -76,7 +75,6 @@ __all__ = [
     "SKIP_STOPPED",
     "ActiveLearner",
     "Decision",
-    "LearnerSpec",
 ]
 
 SKIP_BUDGET = "budget-exhausted"

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stream_al.core.budget import BudgetUnit
 from stream_al.core.drift import DriftReaction
+from stream_al.core.learner import ActiveLearner
 from stream_al.core.shaping import Shaping
 from stream_al.core.uncertainty import AUTO
-
-if TYPE_CHECKING:
-    from stream_al.core.learner import ActiveLearner
 
 __all__ = ["LearnerSpec"]
 
@@ -48,8 +46,6 @@ class LearnerSpec:
         drift: DriftReaction | None = None,
     ) -> ActiveLearner:
         """A fresh learner; the overrides build the reference runs (random, full labels)."""
-        from stream_al.core.learner import ActiveLearner
-
         name = strategy or self.strategy
         return ActiveLearner(
             self.model,

@@ -9,8 +9,9 @@ import pytest
 from river.datasets import synth
 
 from stream_al.core.drift import DriftReaction
-from stream_al.core.learner import SKIP_STOPPED, ActiveLearner, LearnerSpec
+from stream_al.core.learner import SKIP_STOPPED, ActiveLearner
 from stream_al.core.shaping import ClassBalance, Shaping
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.data.streams import parse_stream

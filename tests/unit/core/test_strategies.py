@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import (
     DROPPED,
     QUERY_RANDOM,

@@ -62,7 +62,8 @@ Point = tuple[float, float]  # (true label fraction, accuracy)
 class Cell:
     """One system's strategy on one stream at one budget and delay, over its seeds.
 
-    ``runs`` maps each seed to its ``(accuracy, true label fraction)``.
+    ``runs`` maps each seed to its ``(accuracy, true label fraction)``; ``n_events`` is
+    the length of the stream the runs saw.
     """
 
     stream: str
@@ -73,6 +74,7 @@ class Cell:
     delay: int
     runs: Mapping[int, Point]
     us_per_event: float
+    n_events: int = 0
 
     @property
     def name(self) -> str:
@@ -113,6 +115,7 @@ def aggregate(lines: Iterable[Mapping[str, Any]]) -> list[Cell]:
     """
     groups: dict[tuple[Any, ...], dict[int, Point]] = defaultdict(dict)
     speed: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    events: dict[tuple[Any, ...], int] = defaultdict(int)
     for r in lines:
         if "error" in r:
             continue
@@ -126,6 +129,7 @@ def aggregate(lines: Iterable[Mapping[str, Any]]) -> list[Cell]:
         )
         groups[key][int(r["seed"])] = (float(r["accuracy"]), float(r["label_fraction"]))
         speed[key].append(float(r.get("us_per_event", math.nan)))
+        events[key] = max(events[key], int(r.get("n_events") or 0))
     cells = []
     for key, runs in sorted(groups.items()):
         stream, system, model, strategy, budget, delay = key
@@ -139,6 +143,7 @@ def aggregate(lines: Iterable[Mapping[str, Any]]) -> list[Cell]:
                 delay,
                 runs=dict(sorted(runs.items())),
                 us_per_event=statistics.fmean(speed[key]),
+                n_events=events[key],
             )
         )
     return cells

@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stream_al.core.drift import DriftReaction
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
 from stream_al.core.shaping import Shaping
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.core.types import Example, Features
 from stream_al.data.streams import parse_stream

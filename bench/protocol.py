@@ -529,7 +529,7 @@ FULL_DRIFT = "full-drift"
 
 def default_learner() -> tuple[str, str]:
     """stream-al's default model and strategy (``LearnerSpec()``), whatever they are now."""
-    from stream_al.core.learner import LearnerSpec
+    from stream_al.core.spec import LearnerSpec
 
     spec = LearnerSpec()
     return spec.model, spec.strategy

@@ -48,11 +48,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from stream_al.core.candidates import DEFAULT_CANDIDATES
 from stream_al.core.drift import DriftReaction
-from stream_al.core.learner import LearnerSpec
 from stream_al.core.models import MODELS
 from stream_al.core.routing import Routing
 from stream_al.core.shaping import Shaping
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import STRATEGIES, make_strategy
 from stream_al.core.uncertainty import NAMES
 
@@ -66,6 +67,7 @@ __all__ = [
     "MetricsSettings",
     "RedisSettings",
     "Secret",
+    "SelectionSettings",
     "ServiceSettings",
     "Settings",
     "WorkerSettings",
@@ -157,13 +159,60 @@ class DriftSettings(BaseModel):
         return DriftReaction(**self.model_dump())
 
 
+class SelectionSettings(BaseModel):
+    """The ``auto`` model: the candidates that learn the labels, and how one is chosen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: list[str] = Field(
+        list(DEFAULT_CANDIDATES),
+        description="Models that learn the same labels under model auto (the first serves "
+        "until another proves better).",
+    )
+    z: float = Field(
+        2.0, ge=0, description="Standard deviations a candidate must lead the served one by."
+    )
+    memory: int = Field(1000, ge=1, description="Labels the race between candidates remembers.")
+    labels: Literal["random", "all"] = Field(
+        "all",
+        description="Labels that judge the race: all, or random (only those asked at random: "
+        "unbiased, but too few at small budgets).",
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one candidate model")
+        for name in value:
+            if name == "auto":
+                raise ValueError("a candidate of model auto cannot be auto itself")
+            _known(name, MODELS, "model")
+        return value
+
+    def params(self) -> dict[str, Any]:
+        """The ``auto`` model's parameters."""
+        return {
+            "names": tuple(self.candidates),
+            "z": self.z,
+            "memory": self.memory,
+            "labels": self.labels,
+        }
+
+
 class LearnerSettings(BaseModel):
     """The model, the query strategy and the label budget."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field("hoeffding-tree", description="Model name (stream-al models).")
-    strategy: str = Field("split", description="Query strategy (stream-al strategies).")
+    model: str = Field(
+        "auto",
+        description="Model name (stream-al models); auto: candidates learn the same labels, "
+        "the most accurate serves.",
+    )
+    strategy: str = Field(
+        "variable-uncertainty", description="Query strategy (stream-al strategies)."
+    )
     budget: float = Field(0.1, gt=0, le=1, description="Fraction of events (or cost) to label.")
     window: int = Field(1000, ge=1, description="Memory of the budget estimate, in events.")
     unit: Literal["events", "cost"] = Field(
@@ -171,8 +220,9 @@ class LearnerSettings(BaseModel):
     )
     uncertainty: str = Field(
         "auto",
-        description="Uncertainty: auto (leaf for trees, else least-confidence), "
-        "least-confidence, margin, entropy, leaf.",
+        description="Uncertainty: auto (leaf for trees that split on few labels, else "
+        "least-confidence; it follows the served model), least-confidence, margin, entropy, "
+        "leaf.",
     )
     seed: int = Field(0, description="Seed of the strategy's and model's random numbers.")
     strategy_params: dict[str, float] = Field(
@@ -195,6 +245,7 @@ class LearnerSettings(BaseModel):
         "in random-slice accuracy; a drift resumes (0 = never).",
     )
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
 
     @field_validator("model")
     @classmethod
@@ -220,13 +271,19 @@ class LearnerSettings(BaseModel):
     def spec(self) -> LearnerSpec:
         """The learner these settings describe (build it with a seed).
 
-        Every setting but the seed is a field of the spec, or of its :class:`Shaping`.
+        Every setting but the seed is a field of the spec, or of its :class:`Shaping`; the
+        selection settings are the ``auto`` model's parameters.
         """
-        values = self.model_dump(exclude={"seed", "drift"})
+        values = self.model_dump(exclude={"seed", "drift", "selection"})
         shaping = {
             f.name: values.pop(f.name) for f in dataclasses.fields(Shaping) if f.name in values
         }
-        return LearnerSpec(**values, drift=self.drift.reaction(), shaping=Shaping(**shaping))
+        return LearnerSpec(
+            **values,
+            drift=self.drift.reaction(),
+            shaping=Shaping(**shaping),
+            model_params=self.selection.params() if self.model == "auto" else {},
+        )
 
 
 def _known(value: str, registry: dict[str, Any], what: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 from jobs import run_jobs
 
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.types import Example
 from stream_al.data.streams import parse_stream
 from stream_al.evaluation.prequential import prequential

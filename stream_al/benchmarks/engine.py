@@ -23,7 +23,8 @@ from typing import Any
 
 from river import base, compose
 
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.types import Example
 
 __all__ = ["bench_engine", "record_model_calls"]
@@ -38,8 +39,11 @@ class _RecordingLearner(ActiveLearner):
     ``predict_proba_one``: it is what the bare loop has to pay for a prediction.
     """
 
-    def __init__(self, trace: list[Call], *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, trace: list[Call], kinds: list[base.Classifier], *args: Any, **kwargs: Any
+    ) -> None:
         self._trace = trace
+        self._slot_models = kinds  # a fresh clone of each slot's model, for the replay
         self._slot_of: dict[int, int] = {}
         self._keep: list[base.Classifier] = []  # keeps ids unique while recording
         super().__init__(*args, **kwargs)
@@ -49,7 +53,16 @@ class _RecordingLearner(ActiveLearner):
         if key not in self._slot_of:
             self._slot_of[key] = len(self._slot_of)
             self._keep.append(model)
+            self._slot_models.append(model.clone())
         return self._slot_of[key]
+
+    def _proba_of_kind(self, model: base.Classifier, x: Any) -> Any:
+        self._trace.append((0, self._slot(model), x, None))
+        return super()._proba_of_kind(model, x)
+
+    def _candidate_learn(self, model: base.Classifier, x: Any, y: Any) -> None:
+        self._trace.append((1, self._slot(model), x, y))
+        super()._candidate_learn(model, x, y)
 
     def _tree_proba(self, model: base.Classifier, x: Any) -> Any:
         self._trace.append((0, self._slot(model), x, None))
@@ -72,11 +85,16 @@ def _run(learner: ActiveLearner, data: Sequence[Example]) -> None:
             learn(x, y, decision.prediction)
 
 
-def record_model_calls(data: Sequence[Example], spec: LearnerSpec, seed: int) -> list[Call]:
-    """Every River call a learner built from ``spec`` makes on ``data``, in order."""
+def record_model_calls(
+    data: Sequence[Example], spec: LearnerSpec, seed: int
+) -> tuple[list[Call], list[base.Classifier]]:
+    """Every River call a learner built from ``spec`` makes on ``data``, in order, and a
+    fresh model of each slot's kind (a restart, a challenger or an ``auto`` candidate)."""
     trace: list[Call] = []
+    kinds: list[base.Classifier] = []
     learner = _RecordingLearner(
         trace,
+        kinds,
         spec.model,
         spec.strategy,
         spec.budget,
@@ -89,7 +107,7 @@ def record_model_calls(data: Sequence[Example], spec: LearnerSpec, seed: int) ->
         strategy_params=spec.strategy_params,
     )
     _run(learner, data)
-    return trace
+    return trace, kinds
 
 
 def _engine_pass(data: Sequence[Example], spec: LearnerSpec, seed: int) -> tuple[float, int]:
@@ -99,10 +117,8 @@ def _engine_pass(data: Sequence[Example], spec: LearnerSpec, seed: int) -> tuple
     return time.perf_counter() - start, learner.n_queried
 
 
-def _replay_pass(spec: LearnerSpec, seed: int, trace: Sequence[Call]) -> float:
-    template = spec.build(seed)
-    n_models = 1 + max(slot for _, slot, _, _ in trace)
-    models = [template._fresh_model() for _ in range(n_models)]
+def _replay_pass(trace: Sequence[Call], kinds: Sequence[base.Classifier]) -> float:
+    models = [kind.clone() for kind in kinds]
     calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
         (models[slot].predict_proba_one, (x,)) if op == 0 else (models[slot].learn_one, (x, y))
         for op, slot, x, y in trace
@@ -140,7 +156,7 @@ def bench_engine(
     """Time the engine against the replay of its River calls; see the module docstring."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
-    trace = record_model_calls(data, spec, seed)
+    trace, kinds = record_model_calls(data, spec, seed)
     asked: set[int] = set()  # the events the learner asks: the single-model loop learns them
     learner = spec.build(seed)
     for i, (x, y) in enumerate(data):
@@ -157,7 +173,7 @@ def bench_engine(
             progress(f"bench engine: round {r + 1}/{repeats}")
         seconds, labels = _engine_pass(data, spec, seed)
         engine_times.append(seconds)
-        replay_times.append(_replay_pass(spec, seed, trace))
+        replay_times.append(_replay_pass(trace, kinds))
         single_times.append(_single_model_pass(data, spec, seed, asked))
     n = len(data)
     engine = n / statistics.median(engine_times)
@@ -171,7 +187,7 @@ def bench_engine(
         "repeats": repeats,
         "labels": labels,
         "model_calls": len(trace),
-        "models_created": 1 + max(slot for _, slot, _, _ in trace),
+        "models_created": len(kinds),
         "engine_events_per_s": engine,
         "baseline_events_per_s": baseline,
         "ratio": engine / baseline,

@@ -281,6 +281,11 @@ class Challenger:
             self._stop()
         return None
 
+    def drop(self) -> None:
+        """Give up the challenger in progress (the model it challenged was replaced)."""
+        if self._model is not None:
+            self._stop()
+
     def _stop(self) -> None:
         self._model = None
         self._since = 0

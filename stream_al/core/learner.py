@@ -20,10 +20,10 @@ Examples
 ...     if decision.queried:
 ...         _ = learner.learn(x, y, decision.prediction)
 
-The budget is 10% plus the cold start (the first 100 events are all asked):
+The budget is 10%, from the first event on (see :mod:`stream_al.core.budget`):
 
 >>> round(learner.n_queried / learner.n_events, 2)
-0.11
+0.1
 >>> decision.reason in {"uncertain", "confident", "budget-exhausted"}
 True
 >>> copy = ActiveLearner.restore(learner.snapshot())
@@ -40,19 +40,21 @@ import io
 import pickle
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from river import base, compose, tree
-from river.proba import Gaussian
 
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
+from stream_al.core.candidates import Candidates
 from stream_al.core.committee import disagreement
+from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
 from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.shaping import ClassBalance, Shaping
+from stream_al.core.snapshot import SnapshotPickler
+from stream_al.core.snapshot import unseeded_gaussian as _unseeded_gaussian  # noqa: F401 (old pickles)
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM, QueryStrategy, make_strategy
 from stream_al.core.tree_predict import TreePredictor
@@ -61,7 +63,6 @@ from stream_al.core.uncertainty import (
     AUTO,
     COMMITTEE,
     LEAF,
-    MEASURES,
     leaf_impurity,
     measure,
     resolve,
@@ -74,7 +75,6 @@ __all__ = [
     "SKIP_STOPPED",
     "ActiveLearner",
     "Decision",
-    "LearnerSpec",
 ]
 
 SKIP_BUDGET = "budget-exhausted"
@@ -83,40 +83,10 @@ SKIP_STOPPED = "stopped"
 
 _NO_PREDICTION = object()
 
-
-@dataclass(slots=True)
-class Decision:
-    """What the learner decided for one event.
-
-    Attributes
-    ----------
-    prediction
-        The most probable class, or None before the model has seen any label.
-    proba
-        Class probabilities.
-    score
-        Uncertainty of the prediction under the learner's measure (higher = less sure).
-    queried
-        Whether the label should be asked.
-    reason
-        Why (``"uncertain"``, ``"random"``) or why not (``"confident"``,
-        ``"not-sampled"``, ``"budget-exhausted"``, ``"backpressure"``).
-    threshold
-        The strategy's confidence threshold when it decided, if it has one.
-
-    """
-
-    prediction: ClassLabel | None
-    proba: Proba
-    score: float
-    queried: bool
-    reason: str
-    threshold: float | None
-
-    @property
-    def scores(self) -> dict[str, float]:
-        """Every uncertainty measure of this prediction (computed on demand)."""
-        return {name: fn(self.proba) for name, fn in MEASURES.items()}
+# Labels learned before the label-free drift monitor listens: a model's uncertainty rises
+# while it learns its first labels (a one-leaf tree meeting a second class), which is no
+# drift (on agrawal-drift it fired at event 224 and missed the drift at 10,000).
+_LABEL_FREE_AFTER = 100
 
 
 class ActiveLearner:
@@ -165,6 +135,8 @@ class ActiveLearner:
     _plain_tree = False
     _predictor: TreePredictor | None = None
     _committee: str | None = None
+    _candidates: Candidates | None = None
+    _asked_uncertainty = AUTO
     n_label_free_drifts = 0
 
     def __init__(
@@ -188,27 +160,22 @@ class ActiveLearner:
         if isinstance(model, str):
             self.model_name = model
             self._template: base.Classifier | None = None
-            self._model = self._fresh_model()
+            built = make_model(model, seed, **self.model_params)
         else:
             self.model_name = type(model).__name__
             self._template = model.clone()
-            self._model = model
+            built = model
         if isinstance(strategy, str):
             self._strategy = make_strategy(strategy, seed=seed, **dict(strategy_params or {}))
         else:
             self._strategy = strategy
         self.strategy_name: str = self._strategy.name
         self._budget = EstimatedBudget(budget, window=window, unit=unit)
-        self.uncertainty = resolve(uncertainty, self._model)
-        self._leaf = self.uncertainty == LEAF
-        # A plain Hoeffding tree predicts through a TreePredictor (River's probabilities,
-        # faster), which gives the leaf, hence its impurity, from the same walk.
-        self._plain_tree = type(self._model) is tree.HoeffdingTreeClassifier
-        self._fused = self._leaf and self._plain_tree
-        self._committee = self.uncertainty if self.uncertainty in COMMITTEE else None
-        plain = self._leaf or self._committee is not None
-        self._measure = measure("least-confidence" if plain else self.uncertainty)
-        self._least_confidence = self.uncertainty == "least-confidence"
+        self._asked_uncertainty = uncertainty
+        if isinstance(built, Candidates):
+            self._candidates = built
+            built = built.members[built.served]
+        self._serve(built)
         self.drift = drift if drift is not None else DriftReaction()
         self._monitor = DriftMonitor(self.drift.delta) if self.drift.enabled else None
         self._challenger = (
@@ -227,7 +194,6 @@ class ActiveLearner:
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         # The kind (number or text) of each feature, as the learned examples gave it.
         self._kinds: FeatureKinds = FeatureKinds()
-        self._unsupervised = has_unsupervised_steps(self._model)
         if shaping is not None and shaping.active:
             self._shaping = shaping
             if shaping.density_beta:
@@ -248,6 +214,26 @@ class ActiveLearner:
         self.n_drifts = 0
         self.n_swaps = 0
         self.n_label_free_drifts = 0
+
+    def _serve(self, model: base.Classifier) -> None:
+        """Make ``model`` the one that predicts every event; the uncertainty follows it."""
+        self._model = model
+        asked = self._asked_uncertainty
+        if asked == LEAF and self._candidates is not None and not _is_tree(model):
+            asked = "least-confidence"  # a candidate that is no tree: the leaf has no meaning
+        self.uncertainty = resolve(asked, model)
+        self._leaf = self.uncertainty == LEAF
+        # A plain Hoeffding tree predicts through a TreePredictor (River's probabilities,
+        # faster), which gives the leaf, hence its impurity, from the same walk.
+        self._plain_tree = type(model) is tree.HoeffdingTreeClassifier
+        self._fused = self._leaf and self._plain_tree
+        self._committee = self.uncertainty if self.uncertainty in COMMITTEE else None
+        plain = self._leaf or self._committee is not None
+        self._measure = measure("least-confidence" if plain else self.uncertainty)
+        self._least_confidence = self.uncertainty == "least-confidence"
+        # With candidates every model's state must follow from the labels alone (replicas
+        # agree on which serves): their scalers learn the labeled items only.
+        self._unsupervised = self._candidates is None and has_unsupervised_steps(model)
 
     # -- the two calls of the hot path -------------------------------------------------
 
@@ -273,7 +259,13 @@ class ActiveLearner:
         """
         self._kinds.check(x)
         prediction, proba, score = self.assess(x)
-        if self._confidence is not None and proba and self._confidence.update(score):
+        confidence = self._confidence
+        if (
+            confidence is not None
+            and proba
+            and self.n_learned >= _LABEL_FREE_AFTER
+            and confidence.update(score)
+        ):
             self._react_to_label_free_drift()
         if self._shaping is not None:
             score = self._shape(x, prediction, score, cost)
@@ -367,6 +359,17 @@ class ActiveLearner:
             correct = prediction == y
             if self._stopping is not None:
                 self._stopping.observe(correct, random_slice)
+        candidates = self._candidates
+        # The served model is judged on its prediction when the item was asked (as the
+        # drift monitor is), the others on their prediction now, before they learn it.
+        switched = candidates is not None and candidates.race(
+            x,
+            y,
+            random_slice,
+            self._candidate_predict,
+            self._candidate_learn,
+            None if prediction is _NO_PREDICTION else prediction == y,
+        )
         if self._monitor is not None:
             drifted = self._monitor.update(not correct)
             if drifted:
@@ -376,15 +379,67 @@ class ActiveLearner:
             if self._challenger is not None:
                 winner = self._challenger.observe(x, y, correct)
                 if winner is not None:  # it has learned (x, y) already
-                    self._model = winner
+                    self._replace_served(winner)
                     self.n_swaps += 1
                     if self._confidence is not None:
                         self._confidence.reset()
                     self.n_learned += 1
+                    if switched:
+                        self._switch()
                     return drifted
         self._learn_with(self._model, x, y)
         self.n_learned += 1
+        if switched:
+            self._switch()
         return drifted
+
+    def _candidate_predict(self, model: base.Classifier, x: Features) -> ClassLabel | None:
+        if model is self._model:
+            return self._predict_with(model, x)
+        proba = self._proba_of_kind(model, x)
+        return max(proba, key=proba.__getitem__) if proba else None
+
+    def _candidate_learn(self, model: base.Classifier, x: Features, y: ClassLabel) -> None:
+        if type(model) is tree.HoeffdingTreeClassifier:
+            self._tree_predictor().learn(model, x, y)
+        else:
+            model.learn_one(x, y)
+
+    def _proba_of_kind(self, model: base.Classifier, x: Features) -> Proba:
+        """A candidate's probabilities, whatever kind serves (its unsupervised steps, if
+        any, learn the labeled items only, in ``learn_one``)."""
+        if type(model) is tree.HoeffdingTreeClassifier:
+            return self._tree_predictor().proba_and_leaf(model, x)[0]
+        proba: Proba = model.predict_proba_one(x)
+        return proba
+
+    def _replace_served(self, model: base.Classifier) -> None:
+        """``model`` (a challenger that won) replaces the served model, in its candidate's
+        place (found by identity: the race may have chosen another one on this label)."""
+        if self._candidates is not None:
+            members = self._candidates.members
+            for i, member in enumerate(members):
+                if member is self._model:
+                    members[i] = model
+        self._model = model
+
+    def _served_slot(self) -> int:
+        """The candidate slot of the model serving now. Within :meth:`learn` it may differ
+        from the race's choice, which takes over once the label is learned (:meth:`_switch`);
+        until then restarts and challengers stay of the serving model's kind."""
+        assert self._candidates is not None
+        return next(i for i, m in enumerate(self._candidates.members) if m is self._model)
+
+    def _switch(self) -> None:
+        """Another candidate won the race: it serves, and a challenger of the old kind
+        has nothing left to challenge."""
+        candidates = self._candidates
+        assert candidates is not None
+        self._serve(candidates.members[candidates.served])
+        if self._challenger is not None:
+            self._challenger.drop()
+        if self._confidence is not None:  # another model: another level of confidence
+            self._confidence.reset()
 
     # -- warm start --------------------------------------------------------------------
 
@@ -433,7 +488,9 @@ class ActiveLearner:
                 f"learner's is {self.model_name} {self.model_params or ''}: choose the same "
                 "model to start from it"
             )
-        self._model = other._model
+        if other._candidates is not None:
+            self._candidates = other._candidates
+        self._serve(other._model)
         if self._monitor is not None and other._monitor is not None:
             self._monitor = other._monitor
         if self._recent.maxlen:
@@ -489,6 +546,9 @@ class ActiveLearner:
             compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 
     def _fresh_model(self) -> base.Classifier:
+        """A new model of the served kind (a restart's, a challenger's)."""
+        if self._candidates is not None:
+            return self._candidates.fresh(self._served_slot())
         if self._template is not None:
             return self._template.clone()
         return make_model(self.model_name, self.seed, **self.model_params)
@@ -527,7 +587,17 @@ class ActiveLearner:
             self._confidence.reset()
         if reaction.restart == "none":
             return
-        self._model = self._fresh_model()
+        candidates = self._candidates
+        if candidates is not None:
+            # The slot of the model serving now (the race may have chosen another on this
+            # very label: that one takes over once this label is learned, see learn).
+            slot = self._served_slot()
+            candidates.restart()
+            self._serve(candidates.members[slot])
+            others = [m for m in candidates.members if m is not self._model]
+        else:
+            self._model = self._fresh_model()
+            others = []
         if reaction.restart == "warm" and self._monitor is not None:
             # ADWIN's window after the cut holds the current concept; the newest of its
             # observations is the example being learned right now.
@@ -535,14 +605,24 @@ class ActiveLearner:
             if keep > 0:
                 for bx, by in list(self._recent)[-keep:]:
                     self._learn_with(self._model, bx, by)
+                    for other in others:
+                        self._candidate_learn(other, bx, by)
         self._recent.clear()
 
     # -- state -------------------------------------------------------------------------
 
     @property
     def model(self) -> base.Classifier:
-        """The River model in use (replaced on a drift restart)."""
+        """The River model that serves (replaced on a drift restart, a challenger's win or,
+        with ``auto``, when another candidate wins the race)."""
         return self._model
+
+    @property
+    def served_name(self) -> str:
+        """The name of the model that serves (the candidate's, with ``auto``)."""
+        if self._candidates is not None:
+            return self._candidates.served_name
+        return self.model_name
 
     @property
     def asking_stopped(self) -> bool:
@@ -574,7 +654,7 @@ class ActiveLearner:
         challenger = self._challenger.state() if self._challenger is not None else None
         return state_digest(
             (
-                self._model,
+                self._model if self._candidates is None else self._candidates,
                 self._monitor,
                 challenger,
                 list(self._recent),
@@ -592,7 +672,7 @@ class ActiveLearner:
         checked (the service signs its checkpoints).
         """
         out = io.BytesIO()
-        _SnapshotPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(self)
+        SnapshotPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(self)
         return out.getvalue()
 
     @classmethod
@@ -614,75 +694,5 @@ class ActiveLearner:
         )
 
 
-def _unseeded_gaussian(var: Any) -> Gaussian:
-    """A River ``Gaussian`` with the running variance ``var`` and a new unseeded generator."""
-    gaussian = Gaussian()
-    gaussian._var = var
-    return gaussian
-
-
-class _SnapshotPickler(pickle.Pickler):
-    """Pickles a learner without the generators of its trees' unseeded Gaussians.
-
-    Every Gaussian of a tree's splitters holds a ``random.Random`` seeded from the OS
-    (2.5 kB of state each) that learning and prediction never draw from: nine tenths of a
-    grown tree's pickle. Such a Gaussian comes back with a new unseeded generator, which
-    is all it had; seeded generators (the strategies') are pickled whole.
-    """
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is Gaussian and obj.seed is None:
-            return _unseeded_gaussian, (obj._var,)
-        return NotImplemented
-
-
-@dataclass(frozen=True)
-class LearnerSpec:
-    """Everything that defines a learner but its seed: builds learners and their references.
-
-    >>> spec = LearnerSpec(model="gaussian-nb", strategy="variable-uncertainty", budget=0.05)
-    >>> spec.build(seed=1).strategy_name, spec.build(seed=1, strategy="random").strategy_name
-    ('variable-uncertainty', 'random')
-
-    """
-
-    model: str = "hoeffding-tree"
-    strategy: str = "split"
-    budget: float = 0.1
-    window: int = 1000
-    unit: BudgetUnit = "events"
-    uncertainty: str = AUTO
-    drift: DriftReaction = field(default_factory=DriftReaction)
-    model_params: Mapping[str, Any] = field(default_factory=dict)
-    strategy_params: Mapping[str, Any] = field(default_factory=dict)
-    shaping: Shaping = field(default_factory=Shaping)
-    stop_after: int = 0
-
-    def build(
-        self,
-        seed: int | None = 0,
-        *,
-        strategy: str | None = None,
-        budget: float | None = None,
-        drift: DriftReaction | None = None,
-    ) -> ActiveLearner:
-        """A fresh learner; the overrides build the reference runs (random, full labels)."""
-        name = strategy or self.strategy
-        return ActiveLearner(
-            self.model,
-            name,
-            budget if budget is not None else self.budget,
-            window=self.window,
-            unit=self.unit,
-            uncertainty=self.uncertainty,
-            drift=drift if drift is not None else self.drift,
-            seed=seed,
-            model_params=self.model_params,
-            strategy_params=self.strategy_params if name == self.strategy else None,
-            shaping=self.shaping,
-            stop_after=self.stop_after,
-        )
-
-    def full_labels(self, seed: int | None = 0) -> ActiveLearner:
-        """The ceiling: the plain model learning every label, no drift reaction."""
-        return self.build(seed, strategy="random", budget=1.0, drift=DriftReaction(enabled=False))
+def _is_tree(model: base.Classifier) -> bool:
+    return isinstance(model, tree.HoeffdingTreeClassifier)

@@ -6,6 +6,7 @@ event in ten or a hundred:
 
 ===========================  ================================================================
 ``hoeffding-tree``           Hoeffding tree tuned for few labels (see :data:`TREE_PARAMS`)
+``hoeffding-tree-default``   River's Hoeffding tree with River's defaults
 ``hoeffding-adaptive-tree``  the same tree with ADWIN-guarded alternate subtrees
 ``adaptive-random-forest``   adaptive random forest (10 trees)
 ``gaussian-nb``              Gaussian naive Bayes (text features one-hot encoded)
@@ -14,6 +15,9 @@ event in ten or a hundred:
 ``bagging``                  online bagging of 10 such Hoeffding trees (a committee)
 ``committee``                Hoeffding tree, Gaussian naive Bayes and logistic regression
                              learning the same labels (a committee of different kinds)
+``auto``                     candidates (by default the two trees above and logistic
+                             regression) learn the same labels and the most accurate
+                             serves (see :mod:`stream_al.core.candidates`)
 ===========================  ================================================================
 
 The ensembles (``bagging``, ``adaptive-random-forest``, ``committee``) can be asked where
@@ -62,6 +66,16 @@ def _hoeffding_tree(seed: int | None, **params: Any) -> base.Classifier:
     return tree.HoeffdingTreeClassifier(**{**TREE_PARAMS, **params})
 
 
+def _hoeffding_tree_default(seed: int | None, **params: Any) -> base.Classifier:
+    return tree.HoeffdingTreeClassifier(**params)
+
+
+def _auto(seed: int | None, **params: Any) -> base.Classifier:
+    from stream_al.core.candidates import Candidates
+
+    return Candidates(make_model, seed=seed, **params)
+
+
 def _hoeffding_adaptive_tree(seed: int | None, **params: Any) -> base.Classifier:
     return tree.HoeffdingAdaptiveTreeClassifier(**{**TREE_PARAMS, "seed": seed, **params})
 
@@ -99,12 +113,14 @@ def _committee(seed: int | None, **params: Any) -> base.Classifier:
 
 MODELS: dict[str, Callable[..., base.Classifier]] = {
     "hoeffding-tree": _hoeffding_tree,
+    "hoeffding-tree-default": _hoeffding_tree_default,
     "hoeffding-adaptive-tree": _hoeffding_adaptive_tree,
     "adaptive-random-forest": _adaptive_random_forest,
     "gaussian-nb": _gaussian_nb,
     "logistic-regression": _logistic_regression,
     "bagging": _bagging,
     "committee": _committee,
+    "auto": _auto,
 }
 
 

@@ -147,12 +147,31 @@ def measure(name: str) -> Measure:
         raise ValueError(f"unknown uncertainty measure {name!r}; choose one of: {known}") from None
 
 
+# A tree that splits on fewer labels per leaf than River's default grace period: its
+# leaves' class counts say where it will split next (see leaf_impurity).
+_LEAF_GRACE = 200
+
+
 def resolve(name: str, model: Any) -> str:
-    """The measure a learner uses: ``auto`` is ``leaf`` for Hoeffding trees, else least
-    confidence; ``leaf`` is refused for models that are not Hoeffding trees."""
+    """The measure a learner uses: ``auto`` is ``leaf`` for Hoeffding trees that split on
+    few labels (grace period below River's default 200), else least confidence; ``leaf``
+    is refused for models that are not Hoeffding trees.
+
+    A tree with River's defaults is one naive-Bayes leaf for its first thousands of
+    labels: its leaf's impurity is the same for every event and says nothing about where
+    it is unsure (docs/design.md, "Uncertainty").
+
+    >>> from river import tree
+    >>> resolve("auto", tree.HoeffdingTreeClassifier(grace_period=20))
+    'leaf'
+    >>> resolve("auto", tree.HoeffdingTreeClassifier())
+    'least-confidence'
+
+    """
     is_tree = isinstance(model, tree.HoeffdingTreeClassifier)
     if name == AUTO:
-        return LEAF if is_tree else "least-confidence"
+        scarce = is_tree and model.grace_period < _LEAF_GRACE
+        return LEAF if scarce else "least-confidence"
     if name == LEAF:
         if not is_tree:
             raise ValueError(

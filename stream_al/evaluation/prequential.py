@@ -16,7 +16,7 @@ Examples
 >>> spec = LearnerSpec(model="hoeffding-tree", strategy="split", budget=0.1)
 >>> report = evaluate(lambda seed: list(synth.SEA(seed=seed).take(10_000)), spec, seeds=2)
 >>> report["n_events"], report["seeds"], round(report["label_fraction"], 2)
-(10000, 2, 0.11)
+(10000, 2, 0.1)
 >>> report["full_labels"]["accuracy"] > report["baseline"]["accuracy"] - 0.05
 True
 
@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.core.types import ClassLabel, Example, Features
 

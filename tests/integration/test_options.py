@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from stream_al.config import LearnerSettings
 from tests.integration.deployment import Deployment, stream_records, wait_for
+
+DEFAULT_STRATEGY = LearnerSettings().strategy
 
 OPTIONS = {
     "committee": {
@@ -64,7 +67,7 @@ def test_each_option_runs_end_to_end(deployment: Deployment, tmp_path: Path, opt
     assert len(queries) == queried
     why = queries[-1]["explanation"]
     settings = OPTIONS[option]
-    assert why["strategy"] == settings.get("STREAM_AL_LEARNER__STRATEGY", "split")
+    assert why["strategy"] == settings.get("STREAM_AL_LEARNER__STRATEGY", DEFAULT_STRATEGY)
     if option == "committee":
         assert {q["explanation"]["measure"] for q in queries} == {"vote-entropy"}
         assert len({round(q["score"], 6) for q in queries}) > 2  # the members disagree, variously

@@ -69,6 +69,10 @@ def test_serve_routes_by_score_and_each_tier_worker_labels_its_items(
     deployment.settings.update(
         {
             "STREAM_AL_LEARNER__BUDGET": "0.2",
+            # The tree and strategy whose explanations are checked below (the defaults
+            # until issue 16).
+            "STREAM_AL_LEARNER__MODEL": "hoeffding-tree",
+            "STREAM_AL_LEARNER__STRATEGY": "split",
             "STREAM_AL_SERVICE__EXPERT_THRESHOLD": "0.4",
             "STREAM_AL_SERVICE__PRIORITY_THRESHOLD": "0.25",
         }

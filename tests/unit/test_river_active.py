@@ -152,7 +152,7 @@ def test_each_prediction_is_one_decision() -> None:
         expected.append(budget.allows())
         budget.record(expected[-1])
     assert asks == expected
-    assert 8 < sum(asks) < 20
+    assert 1 < sum(asks) < 20  # B = 0.1 from the first event: 2 or 3 of 20
     assert sampler.last_reason == SKIP_BUDGET
 
 

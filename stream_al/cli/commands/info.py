@@ -7,7 +7,7 @@ import inspect
 
 from stream_al.config import Settings
 from stream_al.core.models import MODELS
-from stream_al.core.strategies import STRATEGIES
+from stream_al.core.strategies import DROPPED, STRATEGIES
 
 __all__ = ["cmd_metrics", "cmd_models", "cmd_settings", "cmd_strategies"]
 
@@ -15,6 +15,8 @@ __all__ = ["cmd_metrics", "cmd_models", "cmd_settings", "cmd_strategies"]
 def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
     """Each query strategy, its first docstring line and its parameters."""
     for name, cls in STRATEGIES.items():
+        if name in DROPPED:
+            continue
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         params = [
             f"{p.name}={p.default!r}"
@@ -24,6 +26,9 @@ def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{name:34s} {doc}")
         if params:
             print(f"{'':34s} parameters: {', '.join(params)}")
+    print("\ndropped (still accepted by name, not recommended):")
+    for name, why in DROPPED.items():
+        print(f"{name:34s} {why}")
     return 0
 
 

@@ -22,6 +22,7 @@ def _line(stream: str, system: str, strategy: str, budget: float, seed: int, acc
         "accuracy": acc,
         "label_fraction": lf,
         "us_per_event": 10.0,
+        "n_events": 15_000,
     }
 
 
@@ -95,3 +96,17 @@ def test_the_best_peer_is_read_at_our_true_fraction_seed_by_seed() -> None:
 def test_a_half_without_runs_says_so() -> None:
     assert render_half([], title="T", streams=["x"], default="split", budgets=BUDGETS,
                        delays=(0,), peer_budgets=(0.1,))[-2] == "Not run yet."  # fmt: skip
+
+
+def test_the_acceptance_criteria_are_measured() -> None:
+    report = _report(_stream("a", 0.70, 0.60), _stream("b", 0.80, 0.90))
+    assert (
+        "| split never significantly below random (any budget and delay) | 0 cells | 0 cells |"
+        in report
+    )
+    assert (
+        "| matches or beats the best peer at 0.1 (within 0.5 points) | ≥ 90% of streams | 1 of 2 |"
+        in report
+    )
+    # split spends 5% over every budget: outside -5%/+3% in all 8 cells
+    assert "| every cell | 0 of 8; outside: a 0.02/0: 2.10%" in report

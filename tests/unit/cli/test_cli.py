@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from stream_al.cli.main import main
+from stream_al.config import Settings
 from stream_al.core.strategies import STRATEGIES
 
 REPORT_KEYS = {
@@ -119,7 +120,8 @@ def test_demo_prints_its_summary(capsys: pytest.CaptureFixture[str], tmp_path: P
     png = tmp_path / "demo.png"
     assert main(["demo", "--n-events", "3000", "--quiet", "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    for row in ("split (this run)", "random, same budget", "full labels", "drifts detected"):
+    this_run = f"{Settings().learner.strategy} (this run)"  # the default strategy
+    for row in (this_run, "random, same budget", "full labels", "drifts detected"):
         assert row in out
     assert png.exists()
 
@@ -143,6 +145,16 @@ def test_strategies_lists_every_strategy(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     for name in STRATEGIES:
         assert name in out
+
+
+def test_strategies_that_cannot_hold_the_budget_are_listed_apart_with_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["strategies"]) == 0
+    listed, _, dropped = capsys.readouterr().out.partition("dropped")
+    for name in ("fixed-uncertainty", "moving-average"):
+        assert name not in listed and name in dropped
+    assert "variable-uncertainty" in listed and "spends at most B" in dropped
 
 
 def test_help_of_every_command_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -169,6 +181,7 @@ def test_the_readme_tables_are_the_ones_the_code_generates() -> None:
 def test_evaluate_applies_and_reports_the_shaping_and_stopping_options(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     common = ["evaluate", "--stream", "synth:hyperplane", "--n-events", "6000", "--seeds", "1"]
+    common += ["--strategy", "split"]  # random_fraction below is split's
     assert main([*common, "--quiet", "--json", str(out)]) == 0
     plain = json.loads(out.read_text())
     options = ["--imbalance", "1", "--cost-power", "0.5", "--label-free-drift"]

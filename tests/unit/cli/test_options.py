@@ -47,7 +47,7 @@ ONE_FLAG_EACH = [
     (["--drift-boost", "3"], "drift.boost_factor", 3.0),
     (["--no-drift"], "drift.enabled", False),
     (["--label-free-drift"], "drift.label_free", True),
-    (["--strategy-param", "random_fraction=0.5"], "strategy_params", {"random_fraction": 0.5}),
+    (["--strategy-param", "step=0.02"], "strategy_params", {"step": 0.02}),
     (["--density", "1"], "density_beta", 1.0),
     (["--imbalance", "2"], "imbalance", 2.0),
     (["--cost-power", "0.5"], "cost_power", 0.5),

@@ -137,3 +137,75 @@ def test_a_river_model_object_is_cloned_for_restarts() -> None:
     assert learner.model is template
     assert learner.model_name == "GaussianNB"
     assert learner._fresh_model() is not template
+
+
+def _run_telling_random(learner: ActiveLearner, data: list) -> list[tuple]:
+    """``_run``, telling the learner which labels were asked at random (as serve does)."""
+    trace = []
+    for x, y in data:
+        d = learner.decide(x)
+        if d.queried:
+            learner.learn(x, y, d.prediction, d.reason == QUERY_RANDOM)
+        trace.append((d.prediction, tuple(sorted(d.proba.items())), d.queried, d.score))
+    return trace
+
+
+def test_auto_serves_the_candidate_that_wins_and_its_uncertainty_follows() -> None:
+    data = list(parse_stream("synth:hyperplane", n_events=8000).events(seed=1))
+    learner = ActiveLearner("auto", "split", 0.1, seed=3)
+    assert learner.served_name == "hoeffding-tree" and learner.uncertainty == "leaf"
+    _run_telling_random(learner, data)
+    assert learner.served_name != "hoeffding-tree"  # a rotating hyperplane: not axis cuts
+    assert learner.uncertainty == "least-confidence"
+    assert learner.model is learner._candidates.members[learner._candidates.served]  # type: ignore[union-attr]
+
+
+def test_auto_checkpoints_and_replays_exactly() -> None:
+    data = list(parse_stream("synth:agrawal-drift", n_events=6000).events(seed=4))
+    original = ActiveLearner("auto", "split", 0.1, seed=9)
+    _run_telling_random(original, data[:3000])
+    restored = ActiveLearner.restore(original.snapshot())
+    assert restored.model_digest() == original.model_digest()
+    assert _run_telling_random(restored, data[3000:]) == _run_telling_random(original, data[3000:])
+    assert restored.model_digest() == original.model_digest()
+    assert restored.served_name == original.served_name
+
+
+def test_auto_replicas_fed_the_same_labels_are_identical() -> None:
+    data = list(parse_stream("synth:hyperplane", n_events=4000).events(seed=2))
+    labels = [(x, y, i % 2 == 0) for i, (x, y) in enumerate(data[::7])]
+    replicas = [ActiveLearner("auto", "split", 0.1, seed=5) for _ in range(2)]
+    for i, learner in enumerate(replicas):
+        for x, _ in data[i::3]:  # each replica decides other events
+            learner.decide(x)
+    for x, y, at_random in labels:
+        predictions = [r.predict(x) for r in replicas]
+        for r, p in zip(replicas, predictions, strict=True):
+            r.learn(x, y, p, at_random)
+    assert replicas[0].model_digest() == replicas[1].model_digest()
+
+
+def test_a_challenger_that_wins_on_the_label_that_switches_candidates_keeps_its_kind() -> None:
+    learner = ActiveLearner("auto", "variable-uncertainty", 0.1, seed=0)
+    candidates = learner._candidates
+    assert candidates is not None
+    tree_model = learner.model
+    winner = learner._fresh_model()  # a challenger of the served (tree) kind
+    candidates.selection.served = 2  # the race moved to logistic regression ...
+    learner._replace_served(winner)  # ... on the label the challenger won
+    learner._switch()
+    assert candidates.members[0] is winner and tree_model not in candidates.members
+    assert learner.model is candidates.members[2] and learner.served_name == "logistic-regression"
+    assert type(learner._fresh_model()) is type(candidates.members[2])
+
+
+def test_auto_restarts_and_challengers_keep_the_serving_kind_until_the_switch() -> None:
+    learner = ActiveLearner("auto", "variable-uncertainty", 0.1, seed=0)
+    candidates = learner._candidates
+    assert candidates is not None
+    candidates.selection.served = 2  # the race chose logistic regression on this label
+    assert type(learner._fresh_model()) is type(learner.model)  # still a tree's challenger
+    learner._react_to_drift()  # a drift on the same label restarts every candidate
+    assert learner.model is candidates.members[0] and learner.uncertainty == "leaf"
+    learner._switch()
+    assert learner.model is candidates.members[2] and learner.uncertainty == "least-confidence"

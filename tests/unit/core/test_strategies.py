@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import (
+    DROPPED,
     QUERY_RANDOM,
     QUERY_UNCERTAIN,
     SKIP_CONFIDENT,
@@ -60,6 +62,23 @@ def test_adaptive_strategies_spend_the_budget_with_a_real_model_on_a_drifting_st
         if decision.queried:
             learner.learn(x, y, decision.prediction)
     assert learner.n_queried / len(data) == pytest.approx(budget, rel=0.10)
+
+
+@pytest.mark.parametrize("n_events", [5_000, 20_000])
+@pytest.mark.parametrize("budget", [0.02, 0.1])
+@pytest.mark.parametrize("name", [n for n in STRATEGIES if n not in DROPPED])
+def test_every_listed_strategy_holds_the_budget_from_the_first_event_on_the_default_learner(
+    name: str, budget: float, n_events: int
+) -> None:
+    # Issue 16: the true label fraction within -5%/+3% of B on any stream of 5,000+
+    # events, drift boosts (agrawal-drift drifts at 10,000) and cold start included.
+    data = list(parse_stream("synth:agrawal-drift", n_events=n_events).events(seed=1))
+    learner = LearnerSpec(strategy=name, budget=budget).build(0)
+    for x, y in data:
+        decision = learner.decide(x)
+        if decision.queried:
+            learner.learn(x, y, decision.prediction, decision.reason == QUERY_RANDOM)
+    assert 0.95 <= learner.n_queried / len(data) / budget <= 1.03
 
 
 def test_fixed_uncertainty_stays_under_budget_when_the_model_is_sure() -> None:

@@ -234,6 +234,7 @@ def test_evaluate_from_a_model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     out = tmp_path / "r.json"
     args = ["evaluate", "--stream", f"csv:{data}", "--target", "class", "--seeds", "1"]
     args += ["--warm-start", f"model:{path}", "--quiet", "--json", str(out)]
+    args += ["--model", "hoeffding-tree"]  # the saved model's
     monkeypatch.delenv("STREAM_AL_CHECKPOINT__KEY", raising=False)
     assert main(args) == 2  # the file cannot be checked without the key
     monkeypatch.setenv("STREAM_AL_CHECKPOINT__KEY", KEY)

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from stream_al.core.learner import ActiveLearner, LearnerSpec
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
 from stream_al.data.streams import parse_stream
 from stream_al.evaluation.prequential import evaluate, mean_ci95, prequential
 

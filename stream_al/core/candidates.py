@@ -1,0 +1,169 @@
+"""Candidate models learning the same labels, one of which serves: the ``auto`` model.
+
+:class:`Candidates` holds the models and the race that picks the served one
+(:class:`~stream_al.core.selection.ModelSelection`). The learner predicts every event with
+the served model only; the others predict and learn the labeled items only, so an event
+costs what it costs with one model, and a label costs one prediction and one update per
+candidate. See docs/design.md, "Models".
+
+It is a River classifier too (``predict_proba_one`` is the served model's, ``learn_one``
+teaches every candidate), so it can be cloned, pickled and digested like any model; the
+learner reaches into it for the race (:meth:`race`) and for the served model's fast paths.
+
+Examples
+--------
+>>> from river.datasets import synth
+>>> from stream_al.core.models import make_model
+>>> auto = Candidates(make_model, ("hoeffding-tree", "logistic-regression"), seed=0)
+>>> for x, y in synth.Hyperplane(seed=1, n_features=10).take(2_000):
+...     _ = auto.race(x, y, at_random=False)
+>>> auto.served_name
+'logistic-regression'
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from river import base
+
+from stream_al.core.selection import ModelSelection
+from stream_al.core.types import ClassLabel, Features, Proba
+
+__all__ = ["DEFAULT_CANDIDATES", "Candidates", "SelectionLabels"]
+
+# The tree tuned for scarce labels, River's own tree (a naive-Bayes leaf until it has
+# thousands of labels per leaf) and a linear model: each wins where the others lose.
+DEFAULT_CANDIDATES = ("hoeffding-tree", "hoeffding-tree-default", "logistic-regression")
+
+SelectionLabels = Literal["random", "all"]
+
+Predict = Callable[[base.Classifier, Features], ClassLabel | None]
+Learn = Callable[[base.Classifier, Features, ClassLabel], None]
+
+
+class Candidates(base.Classifier):
+    """Several models learning the same labels; the one with the best accuracy serves.
+
+    Parameters
+    ----------
+    make
+        ``make(name, seed)``: a fresh model of a name (``stream_al.core.models.make_model``,
+        which builds this class for the model name ``auto``).
+    names
+        Model names (see :mod:`stream_al.core.models`); the first serves until the race
+        says otherwise.
+    seed
+        Seeds the models that draw random numbers.
+    z
+        How many standard deviations a candidate must lead the served one by before it
+        takes over (see :class:`~stream_al.core.selection.ModelSelection`).
+    memory
+        Labels of the race's memory (older disagreements fade).
+    labels
+        Which labels judge the race: ``"all"``, or ``"random"``, only those asked at random
+        (an unbiased sample of the stream, but a strategy without a random part has none,
+        and ``split`` at a 2% budget too few; see docs/design.md, "Models").
+
+    """
+
+    def __init__(
+        self,
+        make: Callable[[str, int | None], base.Classifier],
+        names: Sequence[str] = DEFAULT_CANDIDATES,
+        seed: int | None = None,
+        z: float = 2.0,
+        memory: int = 1000,
+        labels: SelectionLabels = "all",
+    ):
+        names = tuple(names)
+        if not names or "auto" in names:
+            raise ValueError(f"candidates must be model names other than 'auto', got {names!r}")
+        if labels not in ("random", "all"):
+            raise ValueError(f"selection labels must be 'random' or 'all', got {labels!r}")
+        self.make = make
+        self.names = names
+        self.seed = seed
+        self.z = z
+        self.memory = memory
+        self.labels: SelectionLabels = labels
+        self.members: list[base.Classifier] = [make(n, seed) for n in names]
+        self.selection = ModelSelection(len(names), z=z, memory=memory)
+
+    @property
+    def served(self) -> int:
+        """The index of the candidate that serves."""
+        return self.selection.served
+
+    @property
+    def served_name(self) -> str:
+        return self.names[self.selection.served]
+
+    @property
+    def _multiclass(self) -> bool:
+        return True
+
+    def fresh(self, index: int) -> base.Classifier:
+        """A new, untrained model of candidate ``index``'s kind."""
+        return self.make(self.names[index], self.seed)
+
+    def restart(self) -> None:
+        """Every candidate starts afresh (a drift); the race forgets its evidence."""
+        self.members = [self.fresh(i) for i in range(len(self.names))]
+        self.selection.reset()
+
+    def race(
+        self,
+        x: Features,
+        y: ClassLabel,
+        at_random: bool,
+        predict: Predict | None = None,
+        learn: Learn | None = None,
+        served_correct: bool | None = None,
+    ) -> bool:
+        """Every candidate predicts ``x``; those that do not serve learn ``(x, y)``.
+
+        The served model is left to the caller (it learns through the drift reaction);
+        ``served_correct`` is whether its prediction when the item was asked was right
+        (None: it predicts ``x`` now). Returns True when another candidate serves from now
+        on.
+        """
+        predict = predict or _predict
+        learn = learn or _learn
+        counted = at_random or self.labels == "all"
+        correct = []
+        served = self.selection.served
+        for i, model in enumerate(self.members):
+            if counted:
+                if i == served and served_correct is not None:
+                    correct.append(served_correct)
+                else:
+                    correct.append(predict(model, x) == y)
+            if i != served:
+                learn(model, x, y)
+        return counted and self.selection.observe(correct)
+
+    def learn_one(self, x: dict[Any, Any], y: ClassLabel, **kwargs: Any) -> None:
+        served = self.members[self.served]
+        self.race(x, y, at_random=True)
+        _learn(served, x, y)
+
+    def predict_proba_one(self, x: dict[Any, Any], **kwargs: Any) -> Proba:
+        return self.members[self.served].predict_proba_one(x)
+
+    def __repr__(self) -> str:
+        return f"Candidates({', '.join(self.names)}; serving {self.served_name})"
+
+    def __str__(self) -> str:
+        return f"Candidates({', '.join(self.names)})"
+
+
+def _predict(model: base.Classifier, x: Features) -> ClassLabel | None:
+    proba = model.predict_proba_one(x)
+    return max(proba, key=proba.__getitem__) if proba else None
+
+
+def _learn(model: base.Classifier, x: Features, y: ClassLabel) -> None:
+    model.learn_one(x, y)

@@ -1,0 +1,67 @@
+"""Everything that defines a learner but its seed (:class:`LearnerSpec`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_al.core.budget import BudgetUnit
+from stream_al.core.drift import DriftReaction
+from stream_al.core.learner import ActiveLearner
+from stream_al.core.shaping import Shaping
+from stream_al.core.uncertainty import AUTO
+
+__all__ = ["LearnerSpec"]
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """Everything that defines a learner but its seed: builds learners and their references.
+
+    >>> spec = LearnerSpec(model="gaussian-nb", strategy="variable-uncertainty", budget=0.05)
+    >>> spec.build(seed=1).strategy_name, spec.build(seed=1, strategy="random").strategy_name
+    ('variable-uncertainty', 'random')
+
+    """
+
+    model: str = "auto"
+    strategy: str = "variable-uncertainty"
+    budget: float = 0.1
+    window: int = 1000
+    unit: BudgetUnit = "events"
+    uncertainty: str = AUTO
+    drift: DriftReaction = field(default_factory=DriftReaction)
+    model_params: Mapping[str, Any] = field(default_factory=dict)
+    strategy_params: Mapping[str, Any] = field(default_factory=dict)
+    shaping: Shaping = field(default_factory=Shaping)
+    stop_after: int = 0
+
+    def build(
+        self,
+        seed: int | None = 0,
+        *,
+        strategy: str | None = None,
+        budget: float | None = None,
+        drift: DriftReaction | None = None,
+    ) -> ActiveLearner:
+        """A fresh learner; the overrides build the reference runs (random, full labels)."""
+        name = strategy or self.strategy
+        return ActiveLearner(
+            self.model,
+            name,
+            budget if budget is not None else self.budget,
+            window=self.window,
+            unit=self.unit,
+            uncertainty=self.uncertainty,
+            drift=drift if drift is not None else self.drift,
+            seed=seed,
+            model_params=self.model_params,
+            strategy_params=self.strategy_params if name == self.strategy else None,
+            shaping=self.shaping,
+            stop_after=self.stop_after,
+        )
+
+    def full_labels(self, seed: int | None = 0) -> ActiveLearner:
+        """The ceiling: the plain model learning every label, no drift reaction."""
+        return self.build(seed, strategy="random", budget=1.0, drift=DriftReaction(enabled=False))

@@ -39,7 +39,7 @@ from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, TrainLogEntry, Unreadable
 from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
-from stream_al.schemas import DeadLetter, Event, Label, prediction_json
+from stream_al.schemas import DeadLetter, Event, Label, parse_event, prediction_json
 from stream_al.service.routing import queue_request
 
 __all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter"]
@@ -168,7 +168,7 @@ class LabelLoop:
                 actions.append(self._invalid(origin, error, raw, now))
                 continue
             try:
-                event = Event.model_validate_json(raw)
+                event = parse_event(raw)
             except ValidationError as exc:
                 actions.append(self._invalid(origin, _error_text(exc), raw, now))
                 continue

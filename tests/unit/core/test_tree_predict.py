@@ -258,3 +258,21 @@ def test_a_batch_predicted_at_once_is_predicted_as_each_event_alone(
             if rng.random() < 0.3:
                 bulk.learn(model, x, y)
     assert model.n_leaves > 3
+
+
+@pytest.mark.parametrize("criterion", ["gini", "info_gain", "hellinger"])
+@pytest.mark.parametrize("stream", ["synth:agrawal-drift", "river:ImageSegments"])
+def test_split_attempts_through_the_predictor_split_as_river_does(
+    criterion: str, stream: str
+) -> None:
+    """Split suggestions are computed for less, to the same tree, for every criterion:
+    the same splits at the same thresholds, every count, mean and variance."""
+    params = {**SCARCE, "split_criterion": criterion}
+    ours = tree.HoeffdingTreeClassifier(**params)
+    rivers = ours.clone()
+    predictor = TreePredictor()
+    for x, y in parse_stream(stream, n_events=2310).events(1):
+        predictor.learn(ours, x, y)
+        rivers.learn_one(x, y)
+    assert ours.n_leaves > 5
+    assert _state(ours) == _state(rivers)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,8 +34,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
@@ -216,7 +217,7 @@ def _wait_ready(serves: Sequence[tuple[_Child, int]], timeout: float = 180.0) ->
 
 def _wait_done(
     serves: Sequence[tuple[_Child, int]], store: RedisStore, events: int, timeout: float
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Until every event is decided and every label learned by every replica."""
     end = time.monotonic() + timeout
     while True:
@@ -231,7 +232,7 @@ def _wait_done(
             and store.queue_depth() == 0
             and store.pending_count() == 0
         ):
-            return {"events": sum(c["events"] for c in counts), "labels": learned}
+            return {"events": [c["events"] for c in counts], "labels": learned}
         if time.monotonic() > end:
             raise TimeoutError(f"serve did not finish within {timeout:g} s: {counts}")
         time.sleep(0.25)
@@ -266,11 +267,12 @@ class _Run:
         self.logs = logs
         self.topics: list[str] = []
         self.prefixes: list[str] = []
-        self.one = self.two = ""  # the events topics: one partition, two
+        self.one = ""  # the events topic, one partition
+        self.records: list[tuple[str, str, Any]] = []
         self.client = connect(settings.redis.url, socket_timeout=settings.redis.socket_timeout)
 
     def topic(self, name: str, partitions: int = 1, broker_time: bool = False) -> str:
-        topic = f"bench-{self.id}-{name}"
+        topic = f"bench-{self.id}-{len(self.topics)}-{name}"
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             configs = LOG_APPEND_TIME if broker_time else {}
@@ -281,7 +283,7 @@ class _Run:
         return topic
 
     def prefix(self, name: str) -> str:
-        prefix = f"bench_{self.id}_{name}"
+        prefix = f"bench_{self.id}_{len(self.prefixes)}_{name}"
         self.prefixes.append(prefix)
         return prefix
 
@@ -334,8 +336,11 @@ def _served(
     batch: int,
     truth: Path,
     replicas: int = 1,
+    produce_when_joined: bool = False,
 ) -> dict[str, Any]:
-    """``replicas`` serve processes and one worker on ``events_topic``."""
+    """``replicas`` serve processes and one worker on ``events_topic``; with
+    ``produce_when_joined``, the topic is empty until every replica is in the group (else
+    the first ready replica takes every event before the others join)."""
     prefix = run.prefix(f"{backend}-{replicas}")
     names = {
         "backend": backend,
@@ -361,12 +366,19 @@ def _served(
         for i in range(replicas):
             port = _free_port()
             env = _serve_env(settings, names, f"bench-{i}", port)
+            if replicas > 1:
+                # A replica that has not checkpointed yet is not counted when another
+                # trims the train log: it could miss entries it has not learned yet.
+                env["STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG"] = "false"
             child = _Child(
                 f"serve-{backend}-{replicas}-{i}", _command("serve", "--quiet"), env, run.logs
             )
             stack.callback(child.stop)
             serves.append((child, port))
         _wait_ready(serves)
+        if produce_when_joined:
+            _wait_members(run.bootstrap, f"serve-{prefix}", replicas)
+            _produce_fast(run.bootstrap, events_topic, run.records)
         _profile(stack, serves[0][0], run.logs)
         store = RedisStore(run.client, prefix=prefix, consumer="bench-deployed")
         done = _wait_done(serves, store, n, timeout=120.0 + n / 200)
@@ -379,6 +391,7 @@ def _served(
         "events": count,
         "seconds": seconds,
         "labels": labels,
+        "events_per_replica": done["events"],
         "serve_cpu_us_per_event": 1e6 * serve_cpu / count,
         "worker_cpu_us_per_event": 1e6 * worker_cpu / count,
         "worker_cpu_us_per_label": 1e6 * worker_cpu / labels if labels else 0.0,
@@ -386,20 +399,93 @@ def _served(
     }
 
 
-@contextmanager
-def _workload(run: _Run, stream: str, events: int, seed: int) -> Iterator[Path]:
-    """The truth file of the stream's first ``events`` events (JSON lines, labels keep
-    their type) and the records produced to a one- and a two-partition topic."""
-    records = list(_stream_records(stream, events, seed))
+def _workload(run: _Run, stream: str, events: int, seed: int) -> Path:
+    """The truth file of the stream's first ``events`` events (JSON lines: the labels keep
+    their type), the records kept, and a one-partition topic of them (``run.one``)."""
+    run.records = list(_stream_records(stream, events, seed))
     truth = run.logs / "truth.jsonl"
     with truth.open("w") as f:
-        for item_id, _, label in records:
+        for item_id, _, label in run.records:
             f.write(json.dumps({"id": item_id, "label": label}) + "\n")
     run.one = run.topic("events")
-    _produce(run.bootstrap, run.one, records)
-    run.two = run.topic("events-2", partitions=2)
-    _produce(run.bootstrap, run.two, records)
-    yield truth
+    _produce(run.bootstrap, run.one, run.records)
+    return truth
+
+
+def _produce_fast(bootstrap: str, topic: str, records: list[tuple[str, str, Any]]) -> None:
+    """The records to ``topic`` at once (librdkafka: a burst, short beside the run)."""
+    try:
+        from confluent_kafka import Producer
+    except ImportError:  # the fast extra is not installed
+        _produce(bootstrap, topic, records)
+        return
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for item_id, value, _ in records:
+        while True:
+            try:
+                producer.produce(topic, key=item_id.encode(), value=value.encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
+
+
+def _wait_members(bootstrap: str, group: str, members: int, timeout: float = 120.0) -> None:
+    """Until ``group`` is stable with ``members`` members (partitions assigned)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            [info] = admin.describe_consumer_groups([group])
+            if info.state == "Stable" and len(info.members) == members:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"group {group} not stable with {members} members in {timeout:g} s")
+    finally:
+        admin.close()
+
+
+def _against_bare(run: _Run, backend: str, batch: int, truth: Path) -> dict[str, Any]:
+    """The bare loop of ``backend``, then serve and the worker, on the same topic."""
+    n = len(run.records)
+    bare = _bare(run, backend, run.one, n, batch)
+    served = _served(run, backend, run.one, n, batch, truth)
+    return {
+        "serve_events_per_s": served["events_per_s"],
+        "bare_events_per_s": bare["events_per_s"],
+        "ratio": served["events_per_s"] / bare["events_per_s"],
+        "serve": served,
+        "bare": bare,
+    }
+
+
+def _scale_out(run: _Run, backend: str, batch: int, truth: Path) -> dict[str, Any]:
+    """One serve replica, then two, each on a topic of two partitions of its own that is
+    filled once the group is complete."""
+    n = len(run.records)
+    runs = [
+        _served(
+            run,
+            backend,
+            run.topic(f"events-2-{replicas}", partitions=2),
+            n,
+            batch,
+            truth,
+            replicas=replicas,
+            produce_when_joined=True,
+        )
+        for replicas in (1, 2)
+    ]
+    return {
+        "backend": backend,
+        "partitions": 2,
+        "cores": os.cpu_count(),
+        "one_replica_events_per_s": runs[0]["events_per_s"],
+        "two_replicas_events_per_s": runs[1]["events_per_s"],
+        "ratio": runs[1]["events_per_s"] / runs[0]["events_per_s"],
+        "one_replica": runs[0],
+        "two_replicas": runs[1],
+    }
 
 
 def bench_deployed(
@@ -412,53 +498,35 @@ def bench_deployed(
     scale_out: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every side on ``events`` events; see the module docstring for what is measured."""
+    """Run every side on ``events`` events; see the module docstring for what is measured.
+    The scale-out figure is measured on the last of ``backends``."""
     say = progress or (lambda message: None)
+    report: dict[str, Any] = {
+        "benchmark": "throughput-deployed",
+        "stream": stream,
+        "n_events": events,
+        "batch": batch,
+        "learner": settings.learner.model_dump(),
+        "cores": os.cpu_count(),
+        "load_before": _load(),
+        "backends": {},
+    }
     with tempfile.TemporaryDirectory(prefix="stream-al-deployed-") as tmp:
         run = _Run(settings, Path(tmp))
         try:
             say(f"bench throughput --deployed: producing {events:,} events of {stream}")
-            with _workload(run, stream, events, settings.learner.seed) as truth:
-                one = run.one
-                results: dict[str, Any] = {}
-                for backend in backends:
-                    say(f"bench throughput --deployed: bare {backend} loop")
-                    bare = _bare(run, backend, one, events, batch)
-                    say(f"bench throughput --deployed: serve and worker on {backend}")
-                    served = _served(run, backend, one, events, batch, truth)
-                    results[backend] = {
-                        "serve_events_per_s": served["events_per_s"],
-                        "bare_events_per_s": bare["events_per_s"],
-                        "ratio": served["events_per_s"] / bare["events_per_s"],
-                        "serve": served,
-                        "bare": bare,
-                    }
-                report: dict[str, Any] = {
-                    "benchmark": "throughput-deployed",
-                    "stream": stream,
-                    "n_events": events,
-                    "batch": batch,
-                    "learner": settings.learner.model_dump(),
-                    "cores": os.cpu_count(),
-                    "backends": results,
-                }
-                if scale_out:
-                    backend = backends[-1]
-                    two = run.two
-                    say(f"bench throughput --deployed: one replica, two partitions ({backend})")
-                    single = _served(run, backend, two, events, batch, truth, replicas=1)
-                    say(f"bench throughput --deployed: two replicas, two partitions ({backend})")
-                    double = _served(run, backend, two, events, batch, truth, replicas=2)
-                    report["scale_out"] = {
-                        "backend": backend,
-                        "partitions": 2,
-                        "cores": os.cpu_count(),
-                        "one_replica_events_per_s": single["events_per_s"],
-                        "two_replicas_events_per_s": double["events_per_s"],
-                        "ratio": double["events_per_s"] / single["events_per_s"],
-                        "one_replica": single,
-                        "two_replicas": double,
-                    }
-                return report
+            truth = _workload(run, stream, events, settings.learner.seed)
+            for backend in backends:
+                say(f"bench throughput --deployed: bare loop, then serve and worker, {backend}")
+                report["backends"][backend] = _against_bare(run, backend, batch, truth)
+            if scale_out:
+                say(f"bench throughput --deployed: one replica, then two ({backends[-1]})")
+                report["scale_out"] = _scale_out(run, backends[-1], batch, truth)
+        except Exception as exc:
+            kept = Path(tempfile.gettempdir()) / f"stream-al-deployed-{run.id}"
+            shutil.copytree(tmp, kept, dirs_exist_ok=True)
+            raise RuntimeError(f"{exc} (the processes' logs are kept in {kept})") from exc
         finally:
             run.cleanup()
+    report["load_after"] = _load()
+    return report

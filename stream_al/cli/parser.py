@@ -217,6 +217,7 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         (
             "stream-al bench engine --json engine.json",
             "stream-al bench throughput --events 100000 --json throughput.json",
+            "stream-al bench throughput --deployed --scale-out --json deployed.json",
         ),
         help="benchmarks (ratios against a baseline in the same process)",
         description="engine: the active learner against a bare River loop making the same "
@@ -257,6 +258,20 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         "--no-predictions",
         action="store_true",
         help="do not publish predictions (and the raw loop produces nothing)",
+    )
+    t.add_argument(
+        "--deployed",
+        action="store_true",
+        help="as deployed: `stream-al serve` and `stream-al worker --oracle file:` as "
+        "processes of their own, against the bare loop as a process of its own, events/s "
+        "from the broker's timestamps, CPU per event of each process (both backends unless "
+        "--backend names one)",
+    )
+    t.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="with --deployed: also two serve replicas on a topic of two partitions "
+        "against one replica",
     )
 
 

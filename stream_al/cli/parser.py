@@ -19,7 +19,6 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from stream_al import __version__
 from stream_al.cli.commands.bench import cmd_bench
 from stream_al.cli.commands.demo import cmd_demo
 from stream_al.cli.commands.evaluate import cmd_evaluate
@@ -47,6 +46,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: ``stream-al VERSION``, the version read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from stream_al import __version__
+
+        print(f"{PROG} {__version__}")
+        parser.exit(0)
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """The whole command line; the flags' defaults are the ``settings`` in force."""
     parser = _Parser(
@@ -55,7 +67,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "few labels that teach the model most.",
         epilog="Settings also come from STREAM_AL_* environment variables; flags win.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )

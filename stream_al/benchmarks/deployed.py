@@ -215,11 +215,35 @@ def _wait_ready(serves: Sequence[tuple[_Child, int]], timeout: float = 180.0) ->
         child.cpu_start = child.cpu()
 
 
+def _written(bootstrap: str, topic: str) -> Callable[[], int]:
+    """How many messages ``topic`` holds (its end offsets), asked of the broker."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+
+    def count() -> int:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(tps).values()) if tps else 0
+
+    return count
+
+
 def _wait_done(
-    serves: Sequence[tuple[_Child, int]], store: RedisStore, events: int, timeout: float
+    serves: Sequence[tuple[_Child, int]],
+    store: RedisStore,
+    events: int,
+    predictions: Callable[[], int],
+    timeout: float,
 ) -> dict[str, Any]:
-    """Until every event is decided and every label learned by every replica."""
+    """Until every event is decided and every label learned by every replica. serve's
+    metrics are read only once every prediction is out (a scrape costs serve some CPU)."""
     end = time.monotonic() + timeout
+    while predictions() < events:
+        for child, _ in serves:
+            child.check()
+        if time.monotonic() > end:
+            raise TimeoutError(f"serve did not predict {events} events within {timeout:g} s")
+        time.sleep(0.25)
     while True:
         for child, _ in serves:
             child.check()
@@ -240,13 +264,16 @@ def _wait_done(
 
 def _profile(stack: ExitStack, serve: _Child, logs: Path) -> None:
     """With ``STREAM_AL_BENCH_PROFILE=DIR`` (and py-spy on the PATH), a sampling profile of
-    the first serve from ready to done, into DIR (collapsed stacks, idle frames included)."""
+    the first serve from ready to done, into DIR (collapsed stacks; idle frames too with
+    ``STREAM_AL_BENCH_PROFILE_IDLE=1``)."""
     out = os.environ.get("STREAM_AL_BENCH_PROFILE")
     if not out:
         return
     Path(out).mkdir(parents=True, exist_ok=True)
     target = Path(out) / f"{serve.name}.txt"
-    argv = ["py-spy", "record", "--pid", str(serve.proc.pid), "--rate", "250", "--idle"]
+    argv = ["py-spy", "record", "--pid", str(serve.proc.pid), "--rate", "250"]
+    if os.environ.get("STREAM_AL_BENCH_PROFILE_IDLE"):
+        argv.append("--idle")  # waiting too, not only the CPU
     argv += ["--format", "raw", "--output", str(target)]
     spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=(logs / "py-spy.log").open("wb"))
 
@@ -381,7 +408,8 @@ def _served(
             _produce_fast(run.bootstrap, events_topic, run.records)
         _profile(stack, serves[0][0], run.logs)
         store = RedisStore(run.client, prefix=prefix, consumer="bench-deployed")
-        done = _wait_done(serves, store, n, timeout=120.0 + n / 200)
+        written = _written(run.bootstrap, names["predictions"])
+        done = _wait_done(serves, store, n, written, timeout=120.0 + n / 200)
         serve_cpu = sum(child.cpu() - child.cpu_start for child, _ in serves)
         worker_cpu = worker.cpu() - worker.cpu_start
     count, seconds = broker_span(run.bootstrap, names["predictions"])

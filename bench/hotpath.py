@@ -11,7 +11,8 @@ a busy neighbour does not stretch.
 ``--before TREE`` (a checkout of another commit, e.g. ``git worktree add /tmp/base HEAD~3``)
 runs the same measurement on that tree's ``stream_al`` too, alternating rounds of each in
 fresh processes, and compares the medians: the ratio of each step is measured in one run,
-on one machine, under the same load.
+on one machine, under the same load. ``--tree NAME=PATH`` (repeatable, in order) adds
+more checkouts: each is compared with the one before it.
 
     .venv/bin/python bench/hotpath.py --before /tmp/base --events 20000 --rounds 3 \\
         --out bench/results/hotpath-STEP.json
@@ -122,6 +123,39 @@ def _medians(rounds: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def _trees(args: argparse.Namespace) -> dict[str, Path]:
+    """The checkouts to measure, in order: ``--tree NAME=PATH``s, ``--before``, then this."""
+    trees: dict[str, Path] = {}
+    for spec in args.tree:
+        name, _, path = spec.partition("=")
+        trees[name] = Path(path).resolve()
+    if args.before:
+        trees["before"] = args.before.resolve()
+    trees["after"] = ROOT
+    return trees
+
+
+def _print(report: dict[str, Any]) -> None:
+    """The medians, each tree's ratio to the one before it, and whether all decided alike."""
+    medians = report["medians_us_per_event"]
+    names = list(medians)
+    header = "".join(
+        ("" if i == 0 else f"{'x':>6s}") + f"{name:>12s}" for i, name in enumerate(names)
+    )
+    print(f"{'us/event':22s}{header}")
+    for key in medians[names[-1]]:
+        cells = []
+        for i, name in enumerate(names):
+            if i:
+                cells.append(f"{medians[names[i - 1]][key] / medians[name][key]:6.2f}")
+            cells.append(f"{medians[name][key]:12.2f}")
+        print(f"{key:22s}{''.join(cells)}")
+    if len(names) > 1:
+        decisions = list(report["decisions"].values())
+        same = all(d == decisions[0] for d in decisions)
+        print(f"every decision and the learned model equal across the trees: {same}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -130,15 +164,16 @@ def main() -> int:
     parser.add_argument("--strategy", default="variable-uncertainty")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before", type=Path, help="another checkout to compare with")
+    parser.add_argument(
+        "--tree", action="append", default=[], metavar="NAME=PATH", help="more checkouts, in order"
+    )
     parser.add_argument("--out", type=Path, help="write the JSON report here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.events, args.stream, args.batch, args.strategy)))
         return 0
-    trees = {"after": ROOT}
-    if args.before:
-        trees = {"before": args.before.resolve(), **trees}
+    trees = _trees(args)
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():
@@ -148,22 +183,15 @@ def main() -> int:
         "stream": args.stream,
         "batch": args.batch,
         "strategy": args.strategy,
+        "trees": {name: str(tree) for name, tree in trees.items()},
         "load": [round(x, 2) for x in os.getloadavg()],
         "medians_us_per_event": {name: _medians(r) for name, r in rounds.items()},
         "decisions": {name: r[0]["decisions"] for name, r in rounds.items()},
         "rounds": rounds,
     }
-    medians = report["medians_us_per_event"]
-    print(f"{'us/event':24s}" + "".join(f"{name:>10s}" for name in trees), end="")
-    print(f"{'ratio':>8s}" if args.before else "")
-    for key in medians["after"]:
-        row = "".join(f"{medians[name][key]:10.2f}" for name in trees)
-        ratio = f"{medians['before'][key] / medians['after'][key]:8.2f}" if args.before else ""
-        print(f"{key:24s}{row}{ratio}")
-    if args.before:
-        same = report["decisions"]["before"] == report["decisions"]["after"]
-        print(f"every decision and the learned model equal: {same}")
+    _print(report)
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 

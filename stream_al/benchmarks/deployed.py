@@ -146,8 +146,14 @@ def _command(*args: str) -> list[str]:
 
 
 def _base_env() -> dict[str, str]:
-    """This environment without its learner settings (the benchmark's are set instead)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AL_LEARNER")}
+    """This environment without its learner settings (the benchmark's are set instead).
+    ``STREAM_AL_BENCH_SERVE_PATH=TREE`` runs serve and the worker from another checkout's
+    ``stream_al`` (its ``PYTHONPATH``): a before/after comparison of serve itself."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_AL_LEARNER")}
+    tree = env.pop("STREAM_AL_BENCH_SERVE_PATH", "")
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _serve_env(settings: Settings, run: dict[str, str], replica: str, port: int) -> dict[str, str]:

@@ -55,8 +55,9 @@ def _deployed(d: Mapping[str, Any]) -> list[str]:
         f"the broker's timestamps of the messages each wrote, first to last; CPU from the "
         f"kernel's count for each process. {d['n_events']:,} events of {d['stream']}, "
         f"{learner['model']}, {learner['strategy']} at {learner['budget']}, "
-        f"{d['cores']} cores; the load is the machine's 1-minute load average when each "
-        f"side started):",
+        f"{d['cores']} cores; medians of {d.get('repeats', 1)} alternating rounds, the "
+        f"round of the median ratio in the CPU columns; the load is the machine's 1-minute "
+        f"load average when each side of that round started):",
         "",
         "| backend | serve events/s | bare loop events/s | ratio | serve CPU µs/event "
         "| worker CPU µs/event (per label) | bare loop CPU µs/event | load (serve, bare) |",

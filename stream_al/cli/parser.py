@@ -244,7 +244,8 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         "--repeats",
         type=at_least(1),
         default=5,
-        help="alternating rounds; medians are compared (default 5)",
+        help="alternating rounds; medians are compared (default 5; also --deployed's rounds "
+        "of the bare loop and serve)",
     )
     bench.add_argument("--json", metavar="PATH", help="write the result as JSON")
     _add_config(bench)

@@ -78,6 +78,7 @@ def test_bench_throughput_deployed_runs_serve_and_worker_as_processes(
     backend = BACKENDS[-1]
     out = tmp_path / "deployed.json"
     bench = ["-m", "stream_al.cli", "bench", "throughput", "--deployed", "--scale-out"]
+    bench += ["--repeats", "1"]
     _run(
         services, [*bench, "--backend", backend, "--events", "2000", "--json", str(out), "--quiet"]
     )

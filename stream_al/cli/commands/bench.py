@@ -81,6 +81,7 @@ def _deployed(args: argparse.Namespace, settings: Settings) -> int:
         batch=args.batch,
         backends=[args.backend] if args.backend else ["kafka-python", "confluent"],
         scale_out=args.scale_out,
+        repeats=args.repeats,
         progress=lambda m: progress.update(m, force=True),
     )
     progress.done()

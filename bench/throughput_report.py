@@ -182,6 +182,43 @@ def _hotpath(h: Mapping[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _before_after(b: Mapping[str, Any]) -> list[str]:
+    before, after = b["medians"]["before"], b["medians"]["after"]
+    loads = [
+        r[side]["load_at_start"][0] for r in b["rounds"] for side in r if "load_at_start" in r[side]
+    ]
+    out = [
+        f"**serve before and after the hot path's changes** (`bench/before_after.py`: serve "
+        f"and the worker from the commit before them, then from this one, as deployed and in "
+        f"process, alternating; {b['events']:,} events, medians of {len(b['rounds'])} rounds, "
+        f"load {min(loads):.1f}-{max(loads):.1f} on {b['cores']} cores):",
+        "",
+        "| | before | after | × |",
+        "|---|---|---|---|",
+    ]
+    rows = [
+        (backend, key, label)
+        for backend in before
+        if backend != "in_process_confluent"
+        for key, label in (
+            ("serve_events_per_s", "events/s"),
+            ("ratio", "ratio to the bare loop"),
+            ("serve_cpu_us_per_event", "serve CPU µs/event"),
+        )
+    ]
+    rows += [
+        ("in_process_confluent", "serve_events_per_s", "events/s"),
+        ("in_process_confluent", "label_to_learned_p99_ms", "label to learned p99 ms"),
+    ]
+    for backend, key, label in rows:
+        old, new = before[backend][key], after[backend][key]
+        where = "in process, confluent" if backend == "in_process_confluent" else backend
+        speedup = new / old if key in ("serve_events_per_s", "ratio") else old / new
+        fmt = ",.0f" if key == "serve_events_per_s" else (".2f" if key == "ratio" else ".0f")
+        out.append(f"| {where}: {label} | {old:{fmt}} | {new:{fmt}} | {speedup:.2f} |")
+    return [*out, ""]
+
+
 def throughput_section(results: Path) -> str:
     """The throughput part of BENCHMARKS.md, between its markers, from ``results``."""
     out = [HEADING, "", BEGIN, ""]
@@ -195,6 +232,9 @@ def throughput_section(results: Path) -> str:
     if throughput:
         out += _in_process(throughput)
     out += _why(deployed, throughput)
+    before_after = _load(results / "before-after.json")
+    if before_after:
+        out += _before_after(before_after)
     startup = _load(results / "startup.json")
     if startup:
         out += _startup(startup)

@@ -41,7 +41,7 @@ from stream_al.io.checkpoints import make_checkpoint
 from stream_al.io.redis import RedisStore, connect
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "bench-startup"
+KEY = "bench-startup-checkpoint-key"
 
 
 def _help_seconds() -> tuple[float, float]:

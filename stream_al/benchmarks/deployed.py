@@ -171,7 +171,7 @@ def _serve_env(settings: Settings, run: dict[str, str], replica: str, port: int)
         "STREAM_AL_KAFKA__AUTO_OFFSET_RESET": "earliest",
         "STREAM_AL_REDIS__URL": settings.redis.url,
         "STREAM_AL_REDIS__PREFIX": run["prefix"],
-        "STREAM_AL_CHECKPOINT__KEY": "bench-deployed",
+        "STREAM_AL_CHECKPOINT__KEY": "bench-deployed-checkpoint-key",
         "STREAM_AL_METRICS__HOST": "127.0.0.1",
         "STREAM_AL_METRICS__PORT": str(port),
         "STREAM_AL_SERVICE__REPLICA_ID": replica,

@@ -89,6 +89,7 @@ def measure(events: int, stream: str, batch: int, strategy: str) -> dict[str, An
     us["total"] = sum(us[name] for name in PHASES)
     return {
         "source": str(Path(stream_al.__file__).parent),
+        "model": learner_settings.model,
         "us_per_event": us,
         "cpu_us_per_event": 1e6 * cpu / len(raws),
         "labels": loop.applied,
@@ -183,6 +184,7 @@ def main() -> int:
         "stream": args.stream,
         "batch": args.batch,
         "strategy": args.strategy,
+        "model": rounds["after"][0]["model"],
         "trees": {name: str(tree) for name, tree in trees.items()},
         "load": [round(x, 2) for x in os.getloadavg()],
         "medians_us_per_event": {name: _medians(r) for name, r in rounds.items()},

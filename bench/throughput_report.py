@@ -162,7 +162,8 @@ def _hotpath(h: Mapping[str, Any]) -> list[str]:
     phases = [k for k in medians[names[-1]] if k != "cpu"]
     out = [
         f"**The hot path, step by step** (`bench/hotpath.py`: serve's loop on the in-memory "
-        f"store, {h['events']:,} events of {h['stream']}, CPU µs per event, medians of "
+        f"store, {h['events']:,} events of {h['stream']}, the model "
+        f"{h.get('model', 'hoeffding-tree')}, CPU µs per event, medians of "
         f"{len(h['rounds'][names[0]])} alternating rounds of each checkout in one run, load "
         f"{h['load'][0]:.1f}; × is the speed-up over the column before; every decision and "
         "the learned model are equal across the checkouts):",
@@ -238,9 +239,8 @@ def throughput_section(results: Path) -> str:
     startup = _load(results / "startup.json")
     if startup:
         out += _startup(startup)
-    hotpath = _load(results / "hotpath.json")
-    if hotpath:
-        out += _hotpath(hotpath)
+    for path in sorted(results.glob("hotpath*.json")):
+        out += _hotpath(json.loads(path.read_text()))
     return "\n".join([*out, END, ""])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_type_hints
 
 from pydantic import (
     BaseModel,
@@ -17,13 +17,15 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from stream_al.core.candidates import DEFAULT_CANDIDATES
 from stream_al.core.drift import DriftReaction
 from stream_al.core.models import MODELS
+from stream_al.core.selection import DEFAULT_CANDIDATES
 from stream_al.core.shaping import Shaping
-from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import STRATEGIES, make_strategy
 from stream_al.core.uncertainty import NAMES
+
+if TYPE_CHECKING:
+    from stream_al.core.spec import LearnerSpec
 
 __all__ = ["DriftSettings", "LearnerSettings", "SelectionSettings"]
 
@@ -213,6 +215,8 @@ class LearnerSettings(BaseModel):
         Every setting but the seed is a field of the spec, or of its :class:`Shaping`; the
         selection settings are the ``auto`` model's parameters.
         """
+        from stream_al.core.spec import LearnerSpec  # River: imported when a learner is
+
         values = self.model_dump(exclude={"seed", "drift", "selection"})
         shaping = {
             f.name: values.pop(f.name) for f in dataclasses.fields(Shaping) if f.name in values

@@ -66,6 +66,11 @@ class Index:
         ]
         return found[0] if len(found) == 1 else None
 
+    @property
+    def peer_seeds(self) -> int:
+        """The most seeds any peer ran a cell with: what a complete peer cell has."""
+        return max((c.seeds for c in self.cells if c.system != "stream-al"), default=0)
+
     def peers(self, stream: str) -> list[tuple[str, str, str]]:
         """The ``(system, model, strategy)`` of every peer run on ``stream`` (no refs)."""
         return sorted(
@@ -123,7 +128,8 @@ def best_peer(
     """The peer (or ``system``'s) strategy and model most accurate at ``ours``'s true label
     fraction, seed by seed (interpolated over the peer's budgets), on the seeds both ran.
 
-    The best is chosen on the same runs it is compared with, which favours the peers.
+    The best is chosen on the same runs it is compared with, which favours the peers. A
+    peer strategy is left out unless it ran every budget on every seed (a stopped run).
     """
     found: list[tuple[float, str, dict[int, float]]] = []
     for sys_name, model, strategy in index.peers(stream):
@@ -131,6 +137,8 @@ def best_peer(
             continue
         cells = [index.get(stream, sys_name, strategy, b, 0, model) for b in budgets]
         curve = [c for c in cells if c is not None]
+        if len(curve) < len(budgets) or any(len(c.runs) < index.peer_seeds for c in curve):
+            continue  # not every budget and seed run (yet): not a peer to compare with
         at: dict[int, float] = {}
         for seed, (_, fraction) in ours.runs.items():
             points = [c.runs[seed] for c in curve if seed in c.runs]
@@ -290,8 +298,13 @@ def _vs_peers(
     if not counted:
         return []
     pooled = wilcoxon(diffs)
+    coverage = ", ".join(
+        f"{system} on {len({c.stream for c in index.cells if c.system == system})}"
+        for system in sorted({c.system for c in index.cells} - {"stream-al"})
+    )
     lines += [
         "",
+        f"Peers measured (streams of this half): {coverage}.",
         f"stream-al's {default} matches or beats the best peer (within 0.5 points) on "
         f"**{matched} of {counted}** streams at budget {budget}; over the (stream, seed) "
         f"pairs: mean {_points(pooled.mean)} points, Wilcoxon p = {_p(pooled.p)} "

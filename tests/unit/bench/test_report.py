@@ -109,7 +109,7 @@ def test_the_acceptance_criteria_are_measured() -> None:
         in report
     )
     # split spends 5% over every budget: outside -5%/+3% in all 8 cells
-    assert "| every cell | 0 of 8; outside: a 0.02/0: 2.10%" in report
+    assert "| every cell | 0 of 8; true fraction / budget from 1.050 (a at 0.02, delay 0)" in report
 
 
 def test_a_peer_stopped_half_way_is_not_compared() -> None:

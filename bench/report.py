@@ -68,8 +68,11 @@ class Index:
 
     @property
     def peer_seeds(self) -> int:
-        """The most seeds any peer ran a cell with: what a complete peer cell has."""
-        return max((c.seeds for c in self.cells if c.system != "stream-al"), default=0)
+        """The most seeds any peer ran an active cell with: what a complete one has."""
+        return max(
+            (c.seeds for c in self.cells if c.system != "stream-al" and c.strategy != FULL),
+            default=0,
+        )
 
     def peers(self, stream: str) -> list[tuple[str, str, str]]:
         """The ``(system, model, strategy)`` of every peer run on ``stream`` (no refs)."""

@@ -119,6 +119,8 @@ def test_a_peer_stopped_half_way_is_not_compared() -> None:
         lines.append(_line("s", "moa", "SelSampling", 0.02, seed, 0.95, 0.02))
         if seed < 3:  # stopped: its budget 0.1 ran on 3 seeds of 5
             lines.append(_line("s", "moa", "SelSampling", 0.1, seed, 0.95, 0.1))
+    # References with every label run on more seeds; they do not make 5 seeds incomplete.
+    lines += [_line("s", "river", "full", 1.0, seed, 0.99, 1.0) for seed in range(10)]
     index = Index(aggregate(lines))
     ours = index.get("s", "stream-al", "split", 0.1)
     assert ours is not None

@@ -97,6 +97,10 @@ def _p(p: float) -> str:
     return f"{p:.2g}" if p >= 0.001 else "<0.001"
 
 
+def _p_is(p: float) -> str:
+    return f"= {p:.2g}" if p >= 0.001 else "< 0.001"
+
+
 def _acc(cell: Cell | None, fraction: bool = True) -> str:
     if cell is None:
         return "–"
@@ -279,12 +283,15 @@ def _vs_peers(
     diffs: list[float] = []
     matched = counted = 0
     by_system: dict[str, list[float]] = {}
+    beyond: list[str] = []
     for stream in streams:
         ours = index.get(stream, "stream-al", default, budget, 0)
         if ours is None:
             continue
         top = best_peer(index, stream, ours, peer_budgets)
         if top is None:
+            if index.peers(stream):
+                beyond.append(f"{stream} ({_pct(ours.label_fraction)}%)")
             continue
         counted += 1
         matched += top.ours - top.theirs >= -WITHIN
@@ -307,17 +314,26 @@ def _vs_peers(
     )
     lines += [
         "",
-        f"Peers measured (streams of this half): {coverage}.",
+        f"Peers measured (streams of this half): {coverage}. Per stream the test has the "
+        f"peers' {index.peer_seeds} seeds, so its p is never below "
+        f"{2 / 2 ** max(1, index.peer_seeds):.2g}: read the pooled tests.",
+    ]
+    if beyond:
+        lines.append(
+            f"Not compared: {', '.join(beyond)}: stream-al spent more than 10% beyond every "
+            "complete peer's highest true label fraction."
+        )
+    lines.append(
         f"stream-al's {default} matches or beats the best peer (within 0.5 points) on "
         f"**{matched} of {counted}** streams at budget {budget}; over the (stream, seed) "
-        f"pairs: mean {_points(pooled.mean)} points, Wilcoxon p = {_p(pooled.p)} "
-        f"({pooled.wins} pairs won, {pooled.losses} lost).",
-    ]
+        f"pairs: mean {_points(pooled.mean)} points, Wilcoxon p {_p_is(pooled.p)} "
+        f"({pooled.wins} pairs won, {pooled.losses} lost)."
+    )
     for system, d in sorted(by_system.items()):
         t = wilcoxon(d)
         lines.append(
             f"Against {system}'s best strategy and tree per stream: mean {_points(t.mean)} "
-            f"points, p = {_p(t.p)} ({t.wins} won, {t.losses} lost of {t.n})."
+            f"points, p {_p_is(t.p)} ({t.wins} won, {t.losses} lost of {t.n})."
         )
     return lines
 

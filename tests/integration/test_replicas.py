@@ -24,6 +24,9 @@ def test_two_replicas_share_the_work_and_hold_identical_models(
         {
             "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
             "STREAM_AL_KAFKA__MAX_POLL_RECORDS": "100",
+            # A fast worker answers every item at once: with 500 labels a turn, the first
+            # replica out of its poll would join them all and the other none.
+            "STREAM_AL_SERVICE__LABELS_PER_LOOP": "10",
         }
     )
     truth = tmp_path / "truth.csv"

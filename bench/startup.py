@@ -55,6 +55,20 @@ def _help_seconds() -> tuple[float, float]:
     return wall, cpu
 
 
+_IMPORTS = (
+    "import time; t = time.perf_counter(); import river.tree; r = time.perf_counter() - t; "
+    "import stream_al.service.serve; print(time.perf_counter() - t, r)"
+)
+
+
+def _import_seconds() -> tuple[float, float]:
+    """Wall seconds serve's imports take in a fresh interpreter, and River's trees' share."""
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORTS], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def _trained(settings: Settings, events: int) -> Any:
     """The benchmark's learner after ``events`` events, its queries learned."""
     learner = settings.learner.spec().build(settings.learner.seed)
@@ -111,6 +125,7 @@ def main() -> int:
         update={"learner": settings.learner.model_copy(update={"strategy": "variable-uncertainty"})}
     )
     helps = [_help_seconds() for _ in range(args.repeats)]
+    imports = [_import_seconds() for _ in range(args.repeats)]
     learner = _trained(settings, args.events)
     prefix = f"bench_startup_{uuid.uuid4().hex[:8]}"
     client = connect(settings.redis.url)
@@ -136,6 +151,8 @@ def main() -> int:
         "labels_learned": learner.n_learned,
         "readyz_s": statistics.median(ready),
         "readyz_runs": ready,
+        "imports_s": statistics.median(total for total, _ in imports),
+        "imports_river_tree_s": statistics.median(tree for _, tree in imports),
         "load": [round(x, 2) for x in os.getloadavg()],
         "cores": os.cpu_count(),
     }

@@ -103,6 +103,22 @@ def print_demo(result: DemoResult, spec: StreamSpec, learner: LearnerSettings, d
     )
 
 
+def interval(lo: float, hi: float, seeds: int) -> str:
+    """A 95% interval, or what a zero-width one is: one run (all seeds gave one result,
+    as a deterministic strategy does on recorded data), not certainty.
+
+    >>> interval(0.8, 0.8, 3)
+    'one run (seeds agree)'
+    >>> interval(0.7339, 0.8647, 3)
+    '[73.39%, 86.47%]'
+    """
+    if seeds <= 1:
+        return "one run"
+    if lo == hi:
+        return "one run (seeds agree)"
+    return f"[{percent(lo, 2)}, {percent(hi, 2)}]"
+
+
 def print_evaluation(
     report: dict[str, Any], learner: LearnerSettings, seeds: int, delay: int
 ) -> None:
@@ -117,13 +133,13 @@ def print_evaluation(
         [
             learner.strategy,
             percent(report["accuracy"], 2),
-            f"[{percent(lo, 2)}, {percent(hi, 2)}]",
+            interval(lo, hi, seeds),
             percent(report["label_fraction"], 2),
         ],
         [
             "random",
             percent(report["baseline"]["accuracy"], 2),
-            f"[{percent(blo, 2)}, {percent(bhi, 2)}]",
+            interval(blo, bhi, seeds),
             percent(report["baseline"]["label_fraction"], 2),
         ],
         ["full labels", percent(report["full_labels"]["accuracy"], 2), "", "100.00%"],
@@ -134,7 +150,7 @@ def print_evaluation(
     )
 
 
-def print_warm_start(report: dict[str, Any], strategy: str) -> None:
+def print_warm_start(report: dict[str, Any], strategy: str, seeds: int) -> None:
     """Cold start against warm start, for the strategy, random sampling and full labels."""
     w = report["warm_start"]
     print(f"{w['summary']}; the live stream is the {report['n_events']:,} events above")
@@ -150,7 +166,7 @@ def print_warm_start(report: dict[str, Any], strategy: str) -> None:
                 name,
                 percent(cold["accuracy"], 2),
                 percent(hot["accuracy"], 2),
-                f"[{percent(lo, 2)}, {percent(hi, 2)}]",
+                interval(lo, hi, seeds),
                 f"{(hot['accuracy'] - cold['accuracy']) * 100:+.2f} pts",
                 percent(hot.get("label_fraction", 1.0), 2),
             ]

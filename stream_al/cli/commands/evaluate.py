@@ -46,7 +46,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     result = {"stream": spec.spec, **result, "options": reported_options(learner)}
     report.print_evaluation(result, learner, args.seeds, args.delay)
     if warm is not None:
-        report.print_warm_start(result, learner.strategy)
+        report.print_warm_start(result, learner.strategy, args.seeds)
     if args.json:
         report.write_report(args.json, result)
     curves = {learner.strategy: result["curve"], "random": result["baseline_curve"]}

@@ -4,7 +4,7 @@
 tuning half gets a section of its own, labeled as such): stream-al's default against
 random sampling on the same learner, the label-savings ratios, stream-al's default
 against the best peer at the same true label fraction, and the references with every
-label. :func:`speed_section` renders the engine and ``serve`` results.
+label.
 
 Accuracies are percentages; a difference is in points. A cell whose seeds all gave the
 same accuracy (a deterministic strategy on recorded data) says "one run", not "±0.00".
@@ -29,7 +29,7 @@ from analysis import (
 )
 from protocol import FULL, FULL_DRIFT, STREAM
 
-__all__ = ["Comparison", "Index", "best_peer", "render_half", "speed_section"]
+__all__ = ["Comparison", "Index", "best_peer", "render_half"]
 
 # Per-stream tests (10 seeds) count a stream as better or worse below this p.
 ALPHA = 0.05
@@ -439,7 +439,7 @@ def _acceptance(
                          "≥ 90% of streams", f"{ok} of {len(compared)}"))  # fmt: skip
     rows.append(_criterion_spend(index, streams, default, budgets, delays))
     return [
-        "| criterion | target | before (measured here) |",
+        "| criterion | target | measured here |",
         "|---|---|---|",
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
     ]
@@ -568,43 +568,3 @@ def stream_table(streams: Sequence[str], halves: Mapping[str, str]) -> list[str]
         s = STREAM[name]
         lines.append(f"| {_name(name)} | {halves[name]} | {s.family} | {s.about} |")
     return lines
-
-
-def speed_section(engine: Mapping[str, Any] | None, throughput: Sequence[Mapping[str, Any]]) -> str:
-    """The engine and ``serve`` results (``stream-al bench engine|throughput --json``)."""
-    out = ["## Throughput, latency and memory", ""]
-    if engine:
-        out += [
-            f"**Engine** (`stream-al bench engine`, {engine['stream']}, {engine['n_events']:,} "
-            f"events, {engine['model']}, {engine['strategy']} at {engine['budget']}): "
-            f"{engine['engine_events_per_s']:,.0f} events/s against "
-            f"{engine['baseline_events_per_s']:,.0f} for a bare River loop making the same "
-            f"model calls: **ratio {engine['ratio']:.2f}**.",
-            "",
-        ]
-    if throughput:
-        out += [
-            "**serve on real Kafka and Redis** (`stream-al bench throughput`: the serve loop "
-            "against a raw loop of the same backend doing the same Kafka I/O on the same "
-            "topic; labels answered from the stream's truth as fast as they are queued; the "
-            "resident memory includes the benchmark's own copy of that truth, made before "
-            "the run, so its growth is what to read):",
-            "",
-            "| backend | events | serve events/s | raw loop events/s | ratio "
-            "| decision p50 / p99 ms | label to learned p99 ms | RSS MiB (start → end) "
-            "| RSS growth, 2nd half | of which the model |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for t in throughput:
-            rss = t.get("rss_mb") or [[0, 0.0]]
-            model = t.get("model_growth_second_half_mb")
-            out.append(
-                f"| {t['backend']} | {t['n_events']:,} | {t['serve_events_per_s']:,.0f} "
-                f"| {t['raw_consume_events_per_s']:,.0f} | {t['ratio']:.2f} "
-                f"| {t['decision_latency_p50_ms']:.0f} / {t['decision_latency_p99_ms']:.0f} "
-                f"| {t['label_to_learned_p99_ms']:.0f} | {rss[0][1]:.0f} → {rss[-1][1]:.0f} "
-                f"| {t['rss_growth_second_half_mb']:+.1f} MiB "
-                f"| {'–' if model is None else f'{model:+.1f} MiB'} |"
-            )
-        out.append("")
-    return "\n".join(out)

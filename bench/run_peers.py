@@ -40,7 +40,8 @@ from protocol import (
     jobs_for,
     split_halves,
 )
-from report import SEEN, render_half, speed_section, stream_table
+from report import SEEN, render_half, stream_table
+from throughput_report import throughput_section
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -224,8 +225,10 @@ def _speed(cells: Sequence[Cell], streams: Sequence[str]) -> list[str]:
 def _report(
     args: argparse.Namespace, plan: Plan, lines: list[dict[str, Any]], halves: dict[str, str]
 ) -> str:
-    cells = aggregate(lines)
-    default = default_learner()[1]
+    model, default = default_learner()
+    # stream-al's own lines are the default learner's (a run of another model, e.g. the
+    # every-label references of single trees, would make its cells ambiguous).
+    cells = aggregate(r for r in lines if r["system"] != "stream-al" or r["model"] == model)
     when = datetime.date.today().isoformat()
     out = PREAMBLE.format(
         when=when,
@@ -255,14 +258,22 @@ def _report(
         (TUNING, "The tuning half (for choosing defaults; not quoted in summaries)"),
     ):
         streams = [n for n in names if halves[n] == half]
+        if not any(c.system == "stream-al" and c.strategy == default and c.stream in streams
+                   for c in cells):  # fmt: skip
+            out += [
+                f"## {title}, {len(streams)} streams",
+                "",
+                f"stream-al's default ({model}, {default}) has not run on this half with "
+                "`bench/run`: the runs that chose it are `bench/tune.py`'s, in "
+                "`bench/results/issue16/tuning/` (docs/design.md says what they chose).",
+                "",
+            ]
+            continue
         out += render_half(
             cells, title=f"{title}, {len(streams)} streams", streams=streams, **kwargs
         )
     out += _speed(cells, names)
-    engine_file = args.results / "engine.json"
-    engine = json.loads(engine_file.read_text()) if engine_file.exists() else None
-    throughput = [json.loads(p.read_text()) for p in sorted(args.results.glob("throughput-*.json"))]
-    appendix = speed_section(engine, throughput)
+    appendix = throughput_section(args.results)
     for extra in (args.results / "features.md", args.results / "pool.md"):
         if extra.exists():
             appendix += "\n" + extra.read_text()

@@ -37,9 +37,20 @@ An oracle implements :meth:`Oracle.label`; the rest has defaults:
 from __future__ import annotations
 
 import abc
+from collections import OrderedDict
 from typing import Any
 
-__all__ = ["GIVE_BACKS", "KEEP_SECONDS", "QUIT", "SKIP", "TIMEOUT", "UNDO", "Oracle", "Signal"]
+__all__ = [
+    "GIVE_BACKS",
+    "KEEP_SECONDS",
+    "QUIT",
+    "SKIP",
+    "TIMEOUT",
+    "UNDO",
+    "Oracle",
+    "Signal",
+    "Skips",
+]
 
 
 class Signal:
@@ -66,6 +77,41 @@ UNDO = Signal("UNDO")
 GIVE_BACKS = 3
 """How many times a worker (or the Label Studio bridge) gives back, unseen, an item it
 skipped before it drops the item (docs/design.md, "Labeling")."""
+
+
+class Skips:
+    """The items a labeler skipped, and how often each came back to it unseen since: one
+    rule for the worker and the Label Studio bridge. The newest ``size`` are kept.
+
+    >>> skips = Skips()
+    >>> skips.skipped("a")
+    >>> "a" in skips, [skips.give_back("a") for _ in range(GIVE_BACKS + 1)], "a" in skips
+    (True, [True, True, True, False], False)
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._times: OrderedDict[str, int] = OrderedDict()
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._times
+
+    def skipped(self, item_id: str) -> None:
+        """The labeler skipped ``item_id`` (it went back to the queue for another)."""
+        self._times[item_id] = 0
+        while len(self._times) > self.size:
+            self._times.popitem(last=False)
+
+    def give_back(self, item_id: str) -> bool:
+        """A skipped item came back: True to give it back unseen once more, False (and it
+        is forgotten) once it has come back :data:`GIVE_BACKS` times: drop it."""
+        times = self._times[item_id] + 1
+        if times <= GIVE_BACKS:
+            self._times[item_id] = times
+            return True
+        del self._times[item_id]
+        return False
+
 
 KEEP_SECONDS = 30.0
 """How often an item a person has in front of them is marked as worked on

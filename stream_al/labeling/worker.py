@@ -34,7 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_al.io.base import WorkerQueue, check_tier
-from stream_al.labeling.base import GIVE_BACKS, KEEP_SECONDS, QUIT, SKIP, TIMEOUT, UNDO, Oracle
+from stream_al.labeling.base import (
+    GIVE_BACKS,
+    KEEP_SECONDS,
+    QUIT,
+    SKIP,
+    TIMEOUT,
+    UNDO,
+    Oracle,
+    Skips,
+)
 from stream_al.labeling.oracles import coerce_label
 
 __all__ = ["GIVE_BACKS", "REPORT_SECONDS", "Worker", "WorkerStats"]
@@ -121,7 +130,7 @@ class Worker:
         # Consensus items come in copies: this worker's one vote per item, not two.
         self._voted: OrderedDict[str, int] = OrderedDict()
         # Items this worker skipped: id -> times given back unseen since.
-        self._skipped: OrderedDict[str, int] = OrderedDict()
+        self._skipped = Skips()
         self._reported = (time.monotonic(), 0)
 
     def stop(self) -> None:
@@ -216,12 +225,9 @@ class Worker:
         """An item this worker skipped comes again: give it back unseen, or drop it once
         it has come back :data:`GIVE_BACKS` times (no other labeler took it)."""
         item_id = str(item.get("id"))
-        times = self._skipped[item_id] + 1
-        if times <= GIVE_BACKS:
-            self._skipped[item_id] = times
+        if self._skipped.give_back(item_id):
             self.queue.release(entry_id, raw)
             return
-        del self._skipped[item_id]
         self.stats.dropped += 1
         if int(item.get("votes_needed") or 1) > 1:
             self.queue.complete(entry_id, None)  # other copies still wait for their votes
@@ -249,9 +255,7 @@ class Worker:
             return False
         if answer is SKIP:
             self.stats.skipped += 1
-            self._skipped[str(item.get("id"))] = 0
-            while len(self._skipped) > 10_000:
-                self._skipped.popitem(last=False)
+            self._skipped.skipped(str(item.get("id")))
             self.queue.release(entry_id, json.dumps(item))  # for another labeler
             return True
         if isinstance(answer, str):

@@ -61,7 +61,7 @@ from typing import Any
 
 from stream_al.errors import LabelStudioError
 from stream_al.io.base import WorkerQueue, check_tier
-from stream_al.labeling.base import GIVE_BACKS
+from stream_al.labeling.base import Skips
 from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.label_studio.api import (
     NEW_CLASS,
@@ -271,7 +271,7 @@ class LabelStudioBridge:
         self._overlap = 1
         self.classes = SessionClasses(classes)
         # Items given back after a skip: id -> times given back unseen since.
-        self._skipped: OrderedDict[str, int] = OrderedDict()
+        self._skipped = Skips()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -415,12 +415,9 @@ class LabelStudioBridge:
     def _pass_on(self, entry_id: str, raw: str, item_id: str) -> None:
         """An item skipped in Label Studio comes again: give it back unseen, or drop it
         once it has come back :data:`~stream_al.labeling.base.GIVE_BACKS` times."""
-        times = self._skipped[item_id] + 1
-        if times <= GIVE_BACKS:
-            self._skipped[item_id] = times
+        if self._skipped.give_back(item_id):
             self.queue.release(entry_id, raw)
             return
-        del self._skipped[item_id]
         self.stats.dropped += 1
         self.queue.drop(entry_id, item_id)
 
@@ -611,8 +608,6 @@ class LabelStudioBridge:
         del self._open[task_id]
         if label is None:
             self.stats.skipped += 1
-            self._skipped[str(opened.item["id"])] = 0
-            while len(self._skipped) > 10_000:
-                self._skipped.popitem(last=False)
+            self._skipped.skipped(str(opened.item["id"]))
         else:
             self.stats.labeled += 1

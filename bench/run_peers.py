@@ -172,10 +172,14 @@ sections come from `bench/throughput`, `bench/features.py` and `bench/pool.py`.
   random sampling on the same learner, at budgets {budgets}, label delays {delays} events
   (a label arrives that many events after its question), seeds 0-{last_seed}; peers at
   budgets {peer_budgets}, delay 0, seeds 0-{last_peer_seed}: scikit-activeml's stream
-  strategies around River's Hoeffding tree (their own budget managers), River's
-  `active.EntropySampler` (no budget parameter: its discount factor is calibrated per file
-  and budget on the first 5,000 events), MOA's `ALUncertainty` and `ALRandom` through
-  capymoa. Each peer runs two trees: stream-al's settings for scarce labels (gini, grace
+  strategies around River's Hoeffding tree (VariableUncertainty,
+  RandomVariableUncertainty, Split, StreamProbabilisticAL, with their own budget
+  managers; its StreamRandomSampling is River's `random` below, its FixedUncertainty
+  MOA's), River's `active.EntropySampler` (no budget parameter: its discount factor is
+  calibrated per stream, tree and budget on the first 5,000 events of seed 0) and random
+  sampling around River's tree, MOA's `ALUncertainty` (fixed, variable, randomized
+  variable uncertainty, selective sampling) and `ALRandom` through capymoa. Each peer
+  runs two trees: stream-al's settings for scarce labels (gini, grace
   period 20, delta 0.2, tau 0.1; MOA `-g 20 -c 0.2 -t 0.1 -s GiniSplitCriterion`) and its
   library's default Hoeffding tree; the best of its strategies and trees is the peer.
 - **Prequential, test then train**: every event is predicted first (no prediction counts

@@ -14,12 +14,12 @@ True
 'a'
 
 Attributes load on first use, so ``import stream_al`` (and ``stream-al --help``) does not
-import River.
+import River; ``stream_al.__version__`` is read from the installed package when asked.
 """
 
 from __future__ import annotations
 
-from importlib import import_module, metadata
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ActiveLearner", "Decision", "__version__", "make_strategy"]
 
-try:
-    __version__ = metadata.version("stream-al")
-except metadata.PackageNotFoundError:  # a source tree that was not installed
-    __version__ = "0+unknown"
-
 _LAZY = {
     "ActiveLearner": "stream_al.core.learner",
     "Decision": "stream_al.core.learner",
@@ -40,7 +35,20 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata costs tens of
+    milliseconds to import: read when asked for, not when stream_al is imported)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("stream-al")
+    except metadata.PackageNotFoundError:  # a source tree that was not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
+    if name == "__version__":
+        return _version()
     raise AttributeError(f"module 'stream_al' has no attribute {name!r}")

@@ -37,9 +37,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from stream_al.benchmarks.bare import LOOPS
 from stream_al.config import Settings
 from stream_al.data.produce import event_records
 from stream_al.data.streams import parse_stream
@@ -93,91 +94,10 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[str, str, Any]]) ->
     producer.close()
 
 
-def _raw_kafka_python(
-    bootstrap: str, topic: str, predictions_topic: str | None, n: int, batch: int
-) -> float:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"raw-{uuid.uuid4().hex[:8]}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=batch,
-        receive_message_max_bytes=64 * 1024 * 1024,
-    )
-    producer = (
-        KafkaProducer(bootstrap_servers=bootstrap, client_id="raw-producer", linger_ms=5)
-        if predictions_topic
-        else None
-    )
-    seen, start = 0, 0.0
-    try:
-        while seen < n:
-            records = consumer.poll(timeout_ms=200, max_records=batch)
-            if not records:
-                continue
-            if not start:
-                start = time.perf_counter()
-            for messages in records.values():
-                for m in messages:
-                    event = json.loads(m.value)
-                    if producer is not None:
-                        producer.send(
-                            predictions_topic,
-                            key=m.key,
-                            value=b'{"id":"%s"}' % event["id"].encode(),
-                        )
-                    seen += 1
-            if producer is not None:
-                producer.flush()
-            consumer.commit()
-        return seen / (time.perf_counter() - start)
-    finally:
-        consumer.close(autocommit=False)
-        if producer is not None:
-            producer.close()
-
-
-def _raw_confluent(
-    bootstrap: str, topic: str, predictions_topic: str | None, n: int, batch: int
-) -> float:
-    from confluent_kafka import Consumer, Producer
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"raw-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
-    producer = (
-        Producer({"bootstrap.servers": bootstrap, "linger.ms": 5}) if predictions_topic else None
-    )
-    seen, start = 0, 0.0
-    try:
-        while seen < n:
-            messages = consumer.consume(num_messages=batch, timeout=0.2)
-            messages = [m for m in messages if m.error() is None]
-            if not messages:
-                continue
-            if not start:
-                start = time.perf_counter()
-            for m in messages:
-                event = json.loads(m.value() or b"")
-                if producer is not None and predictions_topic:
-                    producer.produce(
-                        predictions_topic, key=m.key(), value=b'{"id":"%s"}' % event["id"].encode()
-                    )
-                    producer.poll(0)
-                seen += 1
-            if producer is not None:
-                producer.flush()
-            consumer.commit(asynchronous=False)
-        return seen / (time.perf_counter() - start)
-    finally:
-        consumer.close()
+def _raw(backend: str, bootstrap: str, topic: str, out: str | None, n: int, batch: int) -> float:
+    """The bare loop of ``backend`` in this process: events per second."""
+    seen, seconds, _ = LOOPS[backend](bootstrap, topic, out, n, batch)
+    return seen / seconds
 
 
 def _sources(settings: Settings) -> tuple[Any, Any]:
@@ -352,11 +272,14 @@ def bench_throughput(
         del records
 
         say(f"bench throughput: raw {getattr(kafka, 'backend', 'kafka-python')} loop")
-        raw = (
-            _raw_confluent
-            if getattr(kafka, "backend", "kafka-python") == "confluent"
-            else _raw_kafka_python
-        )(bootstrap, topic, predictions_topic if predictions else None, events, batch)
+        raw = _raw(
+            getattr(kafka, "backend", "kafka-python"),
+            bootstrap,
+            topic,
+            predictions_topic if predictions else None,
+            events,
+            batch,
+        )
 
         say("bench throughput: serve")
         serve_settings = _serve_settings(

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from stream_al import __version__
 from stream_al.cli.parser import build_parser, config_file
 from stream_al.cli.report import PROG
 from stream_al.config import load_settings
@@ -25,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` names (default: the process's arguments); its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:  # needs no settings (a bad one must not hide it)
+        from stream_al import __version__  # read from the package's metadata: when asked
+
         print(f"{PROG} {__version__}")
         return 0
     try:

@@ -19,7 +19,6 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from stream_al import __version__
 from stream_al.cli.commands.bench import cmd_bench
 from stream_al.cli.commands.demo import cmd_demo
 from stream_al.cli.commands.evaluate import cmd_evaluate
@@ -47,6 +46,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: ``stream-al VERSION``, the version read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from stream_al import __version__
+
+        print(f"{PROG} {__version__}")
+        parser.exit(0)
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """The whole command line; the flags' defaults are the ``settings`` in force."""
     parser = _Parser(
@@ -55,7 +67,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "few labels that teach the model most.",
         epilog="Settings also come from STREAM_AL_* environment variables; flags win.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
@@ -217,6 +229,7 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         (
             "stream-al bench engine --json engine.json",
             "stream-al bench throughput --events 100000 --json throughput.json",
+            "stream-al bench throughput --deployed --scale-out --json deployed.json",
         ),
         help="benchmarks (ratios against a baseline in the same process)",
         description="engine: the active learner against a bare River loop making the same "
@@ -231,7 +244,8 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         "--repeats",
         type=at_least(1),
         default=5,
-        help="alternating rounds; medians are compared (default 5)",
+        help="alternating rounds; medians are compared (default 5; also --deployed's rounds "
+        "of the bare loop and serve)",
     )
     bench.add_argument("--json", metavar="PATH", help="write the result as JSON")
     _add_config(bench)
@@ -257,6 +271,20 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         "--no-predictions",
         action="store_true",
         help="do not publish predictions (and the raw loop produces nothing)",
+    )
+    t.add_argument(
+        "--deployed",
+        action="store_true",
+        help="as deployed: `stream-al serve` and `stream-al worker --oracle file:` as "
+        "processes of their own, against the bare loop as a process of its own, events/s "
+        "from the broker's timestamps, CPU per event of each process (both backends unless "
+        "--backend names one)",
+    )
+    t.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="with --deployed: also two serve replicas on a topic of two partitions "
+        "against one replica",
     )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "PROG",
     "plot_curves",
     "print_demo",
+    "print_deployed",
     "print_engine",
     "print_evaluation",
     "print_export",
@@ -177,6 +178,26 @@ def print_throughput(result: dict[str, Any]) -> None:
         f"{result['decision_latency_p99_ms']:.1f} ms; label to learned p99 "
         f"{result['label_to_learned_p99_ms']:.1f} ms"
     )
+
+
+def print_deployed(result: dict[str, Any]) -> None:
+    """The throughput benchmark as deployed: serve and worker against the bare loop."""
+    for backend, r in result["backends"].items():
+        served, bare = r["serve"], r["bare"]
+        print(
+            f"serve as deployed ({backend}): {r['serve_events_per_s']:,.0f} events/s; bare "
+            f"loop: {r['bare_events_per_s']:,.0f} events/s; ratio {r['ratio']:.3f}; CPU per "
+            f"event: serve {served['serve_cpu_us_per_event']:.1f} us, worker "
+            f"{served['worker_cpu_us_per_event']:.1f} us, bare loop "
+            f"{bare['cpu_us_per_event']:.1f} us"
+        )
+    scale = result.get("scale_out")
+    if scale:
+        print(
+            f"scale-out ({scale['backend']}, {scale['partitions']} partitions, "
+            f"{scale['cores']} cores): one replica {scale['one_replica_events_per_s']:,.0f} "
+            f"events/s, two {scale['two_replicas_events_per_s']:,.0f} (x{scale['ratio']:.2f})"
+        )
 
 
 def print_selection(report: dict[str, Any], k: int, dry_run: bool) -> None:

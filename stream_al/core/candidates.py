@@ -29,14 +29,11 @@ from typing import Any, Literal
 
 from river import base
 
-from stream_al.core.selection import ModelSelection
+from stream_al.core.selection import DEFAULT_CANDIDATES, ModelSelection
 from stream_al.core.types import ClassLabel, Features, Proba
 
 __all__ = ["DEFAULT_CANDIDATES", "Candidates", "SelectionLabels"]
 
-# The tree tuned for scarce labels, River's own tree (a naive-Bayes leaf until it has
-# thousands of labels per leaf) and a linear model: each wins where the others lose.
-DEFAULT_CANDIDATES = ("hoeffding-tree", "hoeffding-tree-default", "logistic-regression")
 
 SelectionLabels = Literal["random", "all"]
 

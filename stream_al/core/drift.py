@@ -45,11 +45,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from river import drift
-
 __all__ = ["Challenger", "ConfidenceMonitor", "DriftMonitor", "DriftReaction", "Restart"]
 
 Restart = Literal["none", "reset", "warm"]
+
+
+def _adwin(delta: float) -> Any:
+    """River's ADWIN, imported on first use: ``river.drift`` imports scipy (through KSWIN),
+    which the settings and the command line's help need not pay for."""
+    from river.drift import ADWIN
+
+    return ADWIN(delta=delta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +144,7 @@ class DriftMonitor:
 
     def __init__(self, delta: float = 0.002):
         self.delta = delta
-        self._adwin = drift.ADWIN(delta=delta)
+        self._adwin = _adwin(delta)
         self.detections = 0
         self.improvements = 0
 
@@ -185,7 +191,7 @@ class ConfidenceMonitor:
 
     def __init__(self, delta: float = 0.0002):
         self.delta = delta
-        self._adwin = drift.ADWIN(delta=delta)
+        self._adwin = _adwin(delta)
         self.detections = 0
 
     def update(self, uncertainty: float) -> bool:
@@ -199,7 +205,7 @@ class ConfidenceMonitor:
         return False
 
     def reset(self) -> None:
-        self._adwin = drift.ADWIN(delta=self.delta)
+        self._adwin = _adwin(self.delta)
 
 
 class Challenger:

@@ -44,9 +44,9 @@ from typing import Any
 from river import base, compose, tree
 
 from stream_al.core import warm
+from stream_al.core.assess import Assessing, Assessment
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
 from stream_al.core.candidates import Candidates
-from stream_al.core.committee import disagreement
 from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
@@ -66,7 +66,6 @@ from stream_al.core.uncertainty import (
     COMMITTEE,
     LEAF,
     OPAL,
-    leaf_impurity,
     measure,
     resolve,
     stats_impurity,
@@ -77,6 +76,7 @@ __all__ = [
     "SKIP_BUDGET",
     "SKIP_STOPPED",
     "ActiveLearner",
+    "Assessment",
     "Decision",
 ]
 
@@ -92,7 +92,7 @@ _NO_PREDICTION = object()
 _LABEL_FREE_AFTER = 100
 
 
-class ActiveLearner:
+class ActiveLearner(Assessing):
     """A River classifier that asks for labels within a budget and reacts to drift.
 
     Parameters
@@ -253,7 +253,13 @@ class ActiveLearner:
 
     # -- the two calls of the hot path -------------------------------------------------
 
-    def decide(self, x: Features, cost: float = 1.0, may_query: bool = True) -> Decision:
+    def decide(
+        self,
+        x: Features,
+        cost: float = 1.0,
+        may_query: bool = True,
+        assessed: Assessment | None = None,
+    ) -> Decision:
         """Predict ``x`` and decide whether to ask for its label.
 
         Parameters
@@ -265,6 +271,9 @@ class ActiveLearner:
         may_query
             False when the caller cannot take a query now (the label queue is full): the
             event is predicted, nothing is spent and the strategy is not consulted.
+        assessed
+            ``x``'s assessment from :meth:`assess_many` over a batch that holds it, made
+            with the model as it is now; None assesses ``x`` here.
 
         Raises
         ------
@@ -274,7 +283,7 @@ class ActiveLearner:
 
         """
         self._kinds.check(x)
-        prediction, proba, score = self.assess(x)
+        prediction, proba, score = self.assess(x) if assessed is None else assessed
         if self._opal is not None:
             self._opal.observe(x)
         confidence = self._confidence
@@ -309,37 +318,6 @@ class ActiveLearner:
             if self._flight is not None:
                 self._flight.asked(x, self.n_events, strategy)
         return Decision(prediction, proba, score, queried, reason, threshold)
-
-    def assess(self, x: Features) -> tuple[ClassLabel | None, Proba, float]:
-        """``(prediction, proba, score)`` for ``x``: the uncertainty :meth:`decide` acts on,
-        with nothing decided, spent or monitored (pool selection ranks items with it).
-
-        >>> learner = ActiveLearner("gaussian-nb", "variable-uncertainty", budget=0.1)
-        >>> learner.assess({"x": 1.0})  # no label seen yet: no idea, fully uncertain
-        (None, {}, 1.0)
-
-        """
-        model = self._model
-        if self._fused:
-            proba, score = self._tree_proba(model, x)
-        else:
-            proba = self._predict_proba(model, x)
-        if not proba:
-            return None, proba, 1.0
-        prediction = max(proba, key=proba.__getitem__)
-        if self._fused:
-            pass
-        elif self._leaf:
-            score = leaf_impurity(model, x)
-        elif self._committee is not None:
-            score = disagreement(model, x, self._committee)
-        elif self._opal is not None:
-            score = self._opal.score(x, proba)
-        elif self._least_confidence:
-            score = 1.0 - proba[prediction]  # falls out of the argmax: no second pass
-        else:
-            score = self._measure(proba)
-        return prediction, proba, score
 
     def learn(
         self,

@@ -40,11 +40,10 @@ False
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from river import base, compose, ensemble, forest, linear_model, multiclass, naive_bayes, tree
-
-from stream_al.core.features import StandardizeAndEncode
+if TYPE_CHECKING:
+    from river import base
 
 __all__ = ["MODELS", "TREE_PARAMS", "has_unsupervised_steps", "make_model"]
 
@@ -62,11 +61,19 @@ TREE_PARAMS: dict[str, Any] = {
 }
 
 
+# River is imported by the factories, when a model is made: the registry's names (which
+# the settings and the command line check names against) cost nothing to import.
+
+
 def _hoeffding_tree(seed: int | None, **params: Any) -> base.Classifier:
+    from river import tree
+
     return tree.HoeffdingTreeClassifier(**{**TREE_PARAMS, **params})
 
 
 def _hoeffding_tree_default(seed: int | None, **params: Any) -> base.Classifier:
+    from river import tree
+
     return tree.HoeffdingTreeClassifier(**params)
 
 
@@ -77,27 +84,41 @@ def _auto(seed: int | None, **params: Any) -> base.Classifier:
 
 
 def _hoeffding_adaptive_tree(seed: int | None, **params: Any) -> base.Classifier:
+    from river import tree
+
     return tree.HoeffdingAdaptiveTreeClassifier(**{**TREE_PARAMS, "seed": seed, **params})
 
 
 def _adaptive_random_forest(seed: int | None, **params: Any) -> base.Classifier:
+    from river import forest
+
     return forest.ARFClassifier(**{"n_models": 10, "seed": seed, **params})
 
 
 def _pipeline(classifier: base.Classifier) -> base.Classifier:
+    from river import compose
+
+    from stream_al.core.features import StandardizeAndEncode
+
     pipeline: base.Classifier = compose.Pipeline(StandardizeAndEncode(), classifier)  # type: ignore[assignment]
     return pipeline
 
 
 def _gaussian_nb(seed: int | None, **params: Any) -> base.Classifier:
+    from river import naive_bayes
+
     return _pipeline(naive_bayes.GaussianNB(**params))
 
 
 def _logistic_regression(seed: int | None, **params: Any) -> base.Classifier:
+    from river import linear_model, multiclass
+
     return _pipeline(multiclass.OneVsRestClassifier(linear_model.LogisticRegression(**params)))
 
 
 def _bagging(seed: int | None, **params: Any) -> base.Classifier:
+    from river import ensemble, tree
+
     tree_model = tree.HoeffdingTreeClassifier(**TREE_PARAMS)
     return ensemble.BaggingClassifier(
         **{"model": tree_model, "n_models": 10, "seed": seed, **params}
@@ -143,6 +164,8 @@ def has_unsupervised_steps(model: base.Estimator) -> bool:
     members = getattr(model, "members", None)
     if isinstance(members, list):  # a Committee
         return any(has_unsupervised_steps(m) for m in members)
+    from river import compose
+
     if not isinstance(model, compose.Pipeline):
         return False
     return any(not step._supervised for step in model.steps.values())

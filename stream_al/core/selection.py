@@ -36,7 +36,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["ModelSelection"]
+__all__ = ["DEFAULT_CANDIDATES", "ModelSelection"]
+
+# The ``auto`` model's candidates (core/candidates.py): the tree tuned for scarce labels,
+# River's own tree (a naive-Bayes leaf until it has thousands of labels per leaf) and a
+# linear model: each wins where the others lose. Names only, here, where the settings
+# read them without importing River.
+DEFAULT_CANDIDATES = ("hoeffding-tree", "hoeffding-tree-default", "logistic-regression")
 
 
 class ModelSelection:

@@ -36,9 +36,6 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from river import tree
-from river.tree.base import Branch
-
 Proba = Mapping[Any, float]
 Measure = Callable[[Proba], float]
 
@@ -107,6 +104,8 @@ def leaf_impurity(tree: Any, x: Mapping[Any, Any]) -> float:
     ``tree`` is a River Hoeffding tree (this reads its nodes); a tree without labels, or a
     leaf without counts, is maximally uncertain.
     """
+    from river.tree.base import Branch
+
     root = tree._root
     if root is None:
         return 1.0
@@ -171,6 +170,8 @@ def resolve(name: str, model: Any) -> str:
     'least-confidence'
 
     """
+    from river import tree
+
     is_tree = isinstance(model, tree.HoeffdingTreeClassifier)
     if name == AUTO:
         scarce = is_tree and model.grace_period < _LEAF_GRACE

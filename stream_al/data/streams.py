@@ -42,9 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from river import datasets
-from river.datasets import synth
-
 from stream_al.core.types import Example
 
 __all__ = [
@@ -66,11 +63,21 @@ feature teaches it noise: on Elec2, 75.3% with every label without it, 27.8% wit
 ID_RULE = "a CSV's id column, if it has one, is the item id, never a feature"
 """The rule in the words of the commands' help."""
 
+
+def _river_dataset(name: str) -> Callable[[], Iterable[Example]]:
+    """River's dataset class ``name``, imported when the stream is read."""
+
+    def make() -> Iterable[Example]:
+        from river import datasets
+
+        dataset: Iterable[Example] = getattr(datasets, name)()
+        return dataset
+
+    return make
+
+
 RIVER_DATASETS: dict[str, Callable[[], Iterable[Example]]] = {
-    "Phishing": datasets.Phishing,
-    "Bananas": datasets.Bananas,
-    "ImageSegments": datasets.ImageSegments,
-    "Shuttle": datasets.Shuttle,
+    name: _river_dataset(name) for name in ("Phishing", "Bananas", "ImageSegments", "Shuttle")
 }
 
 DEFAULT_SYNTH_EVENTS = 20_000
@@ -108,11 +115,15 @@ def _abrupt(concepts: list[Any], length: int) -> Iterator[Example]:
 
 
 def _sea(seed: int, n: int) -> Iterable[Example]:
+    from river.datasets import synth
+
     concepts = [synth.SEA(variant=v, noise=0.1, seed=seed + v) for v in range(4)]
     return _abrupt(concepts, max(1, n // 4))
 
 
 def _agrawal(seed: int, n: int) -> Iterable[Example]:
+    from river.datasets import synth
+
     return _drift(
         synth.Agrawal(classification_function=1, seed=seed),
         synth.Agrawal(classification_function=4, seed=seed),
@@ -123,12 +134,16 @@ def _agrawal(seed: int, n: int) -> Iterable[Example]:
 
 
 def _hyperplane(seed: int, n: int) -> Iterable[Example]:
+    from river.datasets import synth
+
     return synth.Hyperplane(
         seed=seed, n_features=10, n_drift_features=2, mag_change=0.001, noise_percentage=0.05
     )
 
 
 def _rbf(seed: int, n: int) -> Iterable[Example]:
+    from river.datasets import synth
+
     return synth.RandomRBFDrift(
         seed_model=seed,
         seed_sample=seed + 1,
@@ -141,6 +156,8 @@ def _rbf(seed: int, n: int) -> Iterable[Example]:
 
 
 def _led(seed: int, n: int) -> Iterable[Example]:
+    from river.datasets import synth
+
     concepts = [
         synth.LEDDrift(
             seed=seed, noise_percentage=0.1, irrelevant_features=True, n_drift_features=k
@@ -151,6 +168,8 @@ def _led(seed: int, n: int) -> Iterable[Example]:
 
 
 def _stagger(seed: int, n: int) -> Iterable[Example]:
+    from river.datasets import synth
+
     concepts = [synth.STAGGER(classification_function=f, seed=seed + f) for f in range(3)]
     return _abrupt(concepts, max(1, n // 3))
 

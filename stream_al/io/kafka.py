@@ -123,13 +123,23 @@ class EventSource:
         self.consumer.close(autocommit=False)
 
 
+# A heartbeat unanswered this long means a broker that hangs (its connections stay open,
+# so they look connected until the request timeout, minutes later).
+HEARTBEAT_UNANSWERED_S = 6.0
+
+
 def _disconnected(consumer: KafkaConsumer) -> str | None:
-    # kafka-python has no public view of its connections: the client's own table of them
-    # (connected() reads a state field, no lock, no I/O).
+    # kafka-python has no public view of its connections or heartbeats: the client's own
+    # table of them and the coordinator's heartbeat clock (fields read, no lock, no I/O).
     client = consumer._client
-    if any(conn.connected() for conn in list(client._conns.values())):
-        return None
-    return "kafka: no connection to any broker"
+    if not any(conn.connected() for conn in list(client._conns.values())):
+        return "kafka: no connection to any broker"
+    heartbeat = consumer._coordinator.heartbeat
+    if heartbeat.last_send > heartbeat.last_receive:
+        waiting = time.time() - heartbeat.last_send
+        if waiting > HEARTBEAT_UNANSWERED_S:
+            return f"kafka: the group coordinator has not answered a heartbeat for {waiting:.0f} s"
+    return None
 
 
 Record = tuple[str, bytes | None, bytes]

@@ -34,12 +34,12 @@ from pydantic_core import from_json
 
 from stream_al.core.explain import top_contributions
 from stream_al.core.feature_kinds import InvalidFeatures
-from stream_al.core.learner import ActiveLearner, Decision
+from stream_al.core.learner import ActiveLearner, Assessment, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, TrainLogEntry, Unreadable
 from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
-from stream_al.schemas import DeadLetter, Event, Label, prediction_json
+from stream_al.schemas import DeadLetter, Event, Label, parse_event, prediction_json
 from stream_al.service.routing import queue_request
 
 __all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter"]
@@ -157,23 +157,27 @@ class LabelLoop:
         No I/O but one look at the queue depth (for backpressure). No event stops the
         batch: one the model cannot take (a feature of another kind than it learned) is
         invalid, with the reason; one whose decision raised anything else is invalid too,
-        with the exception's text (the last line of defence).
+        with the exception's text (the last line of defence). The batch's valid events are
+        predicted together where the model allows it
+        (:meth:`~stream_al.core.learner.ActiveLearner.assess_many`: nothing is learned
+        while a batch is decided), then decided one by one, in order: the decisions are
+        those of one event at a time.
         """
         room = self.max_queue_depth - self.store.queue_depth()
         now = self.clock()
+        read = [self._read(origin, raw, now) for origin, raw in batch]
+        features = [dict(item[1].features) for item in read if not isinstance(item, Action)]
+        ahead = self._assess_ahead(features)
         actions: list[Action] = []
-        for origin, raw in batch:
-            if len(raw) > self.max_event_bytes:
-                error = f"event of {len(raw)} bytes is larger than max_event_bytes"
-                actions.append(self._invalid(origin, error, raw, now))
+        k = 0
+        for (origin, raw), item in zip(batch, read, strict=True):
+            if isinstance(item, Action):
+                actions.append(item)
                 continue
+            event, x, assessed = item[1], features[k], ahead[k] if ahead is not None else None
+            k += 1
             try:
-                event = Event.model_validate_json(raw)
-            except ValidationError as exc:
-                actions.append(self._invalid(origin, _error_text(exc), raw, now))
-                continue
-            try:
-                action = self._decide(origin, event, room > 0, now)
+                action = self._decide(origin, event, x, assessed, room > 0, now)
             except InvalidFeatures as exc:
                 actions.append(self._invalid(origin, str(exc), raw, now))
                 continue
@@ -187,10 +191,35 @@ class LabelLoop:
             actions.append(action)
         return actions
 
-    def _decide(self, origin: str, event: Event, may_query: bool, now: float) -> Action:
+    def _read(self, origin: str, raw: str | bytes, now: float) -> Action | tuple[str, Event]:
+        """The event ``raw`` holds, or the invalid action that says why there is none."""
+        if len(raw) > self.max_event_bytes:
+            error = f"event of {len(raw)} bytes is larger than max_event_bytes"
+            return self._invalid(origin, error, raw, now)
+        try:
+            return origin, parse_event(raw)
+        except ValidationError as exc:
+            return self._invalid(origin, _error_text(exc), raw, now)
+
+    def _assess_ahead(self, xs: list[dict[str, Any]]) -> list[Assessment] | None:
+        """The batch's assessments at once, or None: each event assessed as it is decided."""
+        try:
+            return self.learner.assess_many(xs)
+        except Exception:  # an event the model cannot predict: it raises when decided alone
+            return None
+
+    def _decide(
+        self,
+        origin: str,
+        event: Event,
+        x: dict[str, Any],
+        assessed: Assessment | None,
+        may_query: bool,
+        now: float,
+    ) -> Action:
         learner = self.learner
         label_free = learner.n_label_free_drifts
-        decision = learner.decide(dict(event.features), event.cost, may_query=may_query)
+        decision = learner.decide(x, event.cost, may_query, assessed)
         if learner.n_label_free_drifts > label_free and self.metrics is not None:
             self.metrics.drift_detections.labels(detector="label-free").inc()
         action = Action(origin, event, decision, "", None, learner.model_version, now)

@@ -68,3 +68,30 @@ def test_bench_phases_times_each_phase_of_serve(services: Services, tmp_path: Pa
     # The phases happen inside the turns, and the CPU time is part of the turns' wall time.
     assert sum(phases[p] for p in parts) < phases["turn"]
     assert 0 < report["turn_cpu_us_per_event"] <= phases["turn"]
+
+
+def test_bench_throughput_deployed_runs_serve_and_worker_as_processes(
+    services: Services, tmp_path: Path
+) -> None:
+    """serve and the worker as processes of their own against the bare loop, and the
+    scale-out figure, on the last backend the tests know."""
+    backend = BACKENDS[-1]
+    out = tmp_path / "deployed.json"
+    bench = ["-m", "stream_al.cli", "bench", "throughput", "--deployed", "--scale-out"]
+    bench += ["--repeats", "1"]
+    _run(
+        services, [*bench, "--backend", backend, "--events", "2000", "--json", str(out), "--quiet"]
+    )
+    report = json.loads(out.read_text())
+    result = report["backends"][backend]
+    assert report["n_events"] == 2000 and report["cores"] >= 1
+    assert result["ratio"] == pytest.approx(
+        result["serve_events_per_s"] / result["bare_events_per_s"]
+    )
+    served, bare = result["serve"], result["bare"]
+    assert served["events"] == bare["events"] == 2000  # one message per event, each
+    assert served["labels"] > 0 and served["worker_cpu_us_per_label"] > 0  # the loop closed
+    assert served["serve_cpu_us_per_event"] > 0 and bare["cpu_us_per_event"] > 0
+    scale = report["scale_out"]
+    assert scale["two_replicas"]["events"] == scale["one_replica"]["events"] == 2000
+    assert all(n > 0 for n in scale["two_replicas"]["events_per_replica"])  # both consumed

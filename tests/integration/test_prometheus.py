@@ -12,6 +12,7 @@ from urllib.request import urlopen
 
 import pytest
 
+from stream_al.config import LearnerSettings
 from tests.deploy_support import (
     ALERTS,
     PrometheusServer,
@@ -74,7 +75,8 @@ def test_prometheus_scrapes_serve_and_reads_its_metrics_back(
     learned = 'stream_al_labels_total{job="stream-al", outcome="learned"}'
     wait_for(lambda: (prometheus.value(learned) or 0) > 0, 120, what="labels learned")
     [info] = prometheus.query('stream_al_model_info{job="stream-al"}')
-    assert info["metric"]["model"] == "hoeffding-tree" and info["metric"]["instance"] == target
+    default_model = LearnerSettings().model  # the deployment runs the default learner
+    assert info["metric"]["model"] == default_model and info["metric"]["instance"] == target
     target_ratio = prometheus.value('stream_al_budget_target_ratio{job="stream-al"}')
     assert target_ratio is not None and target_ratio >= 0.1
     wait_for(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from stream_al.schemas import Event, Prediction, QueryItem, prediction_json, query_item_json
+from stream_al.schemas import (
+    Event,
+    Prediction,
+    QueryItem,
+    _plain_event,
+    parse_event,
+    prediction_json,
+    query_item_json,
+)
 
 
 @pytest.mark.parametrize(
@@ -66,3 +75,153 @@ def test_numbers_a_model_cannot_square_are_refused_at_intake(raw: str, says: str
     with pytest.raises(ValidationError, match=re.escape(says)):
         Event.model_validate_json(raw)
     assert Event.model_validate_json('{"id": "a", "features": {"x": -1e100, "y": 10}}')
+
+
+# -- parse_event: Event.model_validate_json's answers, without a model per plain event ----
+
+PLAIN = [
+    '{"id": "e1", "features": {"x": 1.5, "n": 3, "on": true, "colour": "red"}}',
+    '{"features": {"x": 1}, "id": "e1"}',
+    '{"id": "e1", "features": {"x": 1}, "ts": 1700000000.25, "cost": 2}',
+    '{"id": "e1", "features": {"x": 1}, "ts": 1700000000, "cost": 0.5, "meta": {"a": [1, null]}}',
+    '{"id": "e1", "features": {"x": 1}, "ts": null, "meta": null}',
+    '{"id": "e1", "features": {"x": -0.0, "y": 1e99, "z": 5e-324, "big": 123456789012345678901}}',
+    '{"id": "' + "é" * 256 + '", "features": {"x": 1}}',
+    ' {"id": "e1", "features": {"x": 1, "x": 2}} ',
+    '{"id": "e1", "id": "e2", "features": {"x": 1}}',
+    '{"id": "e1", "features": {"x": "\\u00e9\\n"}, "meta": {"nan": NaN}}',
+]
+ODD = [
+    "",
+    "null",
+    "[]",
+    '"e1"',
+    "{",
+    '{"id": "e1"}',
+    '{"id": "e1", "features": {}}',
+    '{"id": "", "features": {"x": 1}}',
+    '{"id": "' + "x" * 257 + '", "features": {"x": 1}}',
+    '{"id": 1, "features": {"x": 1}}',
+    '{"id": "e1", "features": []}',
+    '{"id": "e1", "features": {"x": null}}',
+    '{"id": "e1", "features": {"x": [1]}}',
+    '{"id": "e1", "features": {"x": {"y": 1}}}',
+    '{"id": "e1", "features": {"x": NaN}}',
+    '{"id": "e1", "features": {"x": Infinity}}',
+    '{"id": "e1", "features": {"x": -Infinity}}',
+    '{"id": "e1", "features": {"x": 1e400}}',
+    '{"id": "e1", "features": {"x": 1}, "cost": 0}',
+    '{"id": "e1", "features": {"x": 1}, "cost": -1}',
+    '{"id": "e1", "features": {"x": 1}, "cost": "2"}',
+    '{"id": "e1", "features": {"x": 1}, "cost": true}',
+    '{"id": "e1", "features": {"x": 1}, "cost": null}',
+    '{"id": "e1", "features": {"x": 1}, "cost": NaN}',
+    '{"id": "e1", "features": {"x": 1}, "cost": 123456789012345678901234567890}',
+    '{"id": "e1", "features": {"x": 1}, "ts": "2024-05-01T12:00:00Z"}',
+    '{"id": "e1", "features": {"x": 1}, "ts": "1700000000.5"}',
+    '{"id": "e1", "features": {"x": 1}, "ts": "yesterday"}',
+    '{"id": "e1", "features": {"x": 1}, "ts": Infinity}',
+    '{"id": "e1", "features": {"x": 1}, "ts": false}',
+    '{"id": "e1", "features": {"x": 1}, "ts": 12345678901234567890}',
+    '{"id": "e1", "features": {"x": 1}, "meta": []}',
+    '{"id": "e1", "features": {"x": 1}, "meta": "note"}',
+    '{"id": "e1", "features": {"x": 1}, "label": 1}',
+    '{"id": "e1", "features": {"x": 1}} trailing',
+    '{"id": "\\ud800", "features": {"x": 1}}',
+    b'{"id": "\xff", "features": {"x": 1}}',
+]
+
+
+def _answer(parse: Any, raw: str | bytes) -> str:
+    """What reading ``raw`` gives: the event with its set fields and value types, or the
+    validation error's text (repr: NaN compares equal to itself as text)."""
+    try:
+        event = parse(raw)
+    except ValidationError as exc:
+        return f"error: {exc}"
+    types = [type(v).__name__ for v in (*event.features.values(), event.ts, event.cost)]
+    return repr((event, sorted(event.model_fields_set), types))
+
+
+def _random_payload(rng: random.Random) -> str:
+    values: list[Any] = [0, -3, 2**60, 2**53 + 1, 0.1, -2.5e-8, 1e99, True, False, "", "a"]
+    values += [None, [1], {"k": 1}, "NaN", float("nan"), float("inf"), 1e300]
+    fields: dict[str, Any] = {}
+    if rng.random() < 0.95:
+        fields["id"] = rng.choice(["e", "e", "e", "", "x" * 256, "x" * 257, 7, None])
+    if rng.random() < 0.95:
+        n = rng.choice([0, 1, 3])
+        fields["features"] = {f"f{i}": rng.choice(values) for i in range(n)}
+        if rng.random() < 0.05:
+            fields["features"] = rng.choice(values)
+    for name in ("ts", "cost", "meta", "extra"):
+        if rng.random() < (0.05 if name == "extra" else 0.3):
+            fields[name] = rng.choice([*values, "2024-01-01", {"note": float("nan")}])
+    return json.dumps(fields)  # NaN and Infinity written as JSON5-style literals
+
+
+@pytest.mark.parametrize("raw", PLAIN + ODD)
+def test_parse_event_answers_as_the_model_does(raw: str | bytes) -> None:
+    assert _answer(parse_event, raw) == _answer(Event.model_validate_json, raw)
+
+
+def test_parse_event_answers_as_the_model_does_on_random_payloads() -> None:
+    rng = random.Random(18)
+    valid = 0
+    for _ in range(3000):
+        raw = _random_payload(rng)
+        answer = _answer(parse_event, raw)
+        assert answer == _answer(Event.model_validate_json, raw), raw
+        valid += not answer.startswith("error")
+    assert 100 < valid < 2900  # both kinds were tried
+
+
+def test_plain_events_take_the_fast_path() -> None:
+    for raw in PLAIN:
+        assert _plain_event(raw) is not None, raw
+
+
+def test_parse_event_knows_every_rule_of_event() -> None:
+    """parse_event's own checks mirror Event's types and bounds (its validators it reads
+    from the model): a change to Event must be taught to ``_plain_event`` too."""
+    assert Event.model_json_schema() == {
+        "additionalProperties": False,
+        "description": "An event to predict (and perhaps to ask a human about).",
+        "properties": {
+            "id": {"maxLength": 256, "minLength": 1, "title": "Id", "type": "string"},
+            "features": {
+                "additionalProperties": {
+                    "anyOf": [
+                        {"type": "boolean"},
+                        {"type": "integer"},
+                        {"type": "number"},
+                        {"type": "string"},
+                    ]
+                },
+                "minProperties": 1,
+                "title": "Features",
+                "type": "object",
+            },
+            "ts": {
+                "anyOf": [
+                    {"type": "number"},
+                    {"format": "date-time", "type": "string"},
+                    {"type": "null"},
+                ],
+                "default": None,
+                "title": "Ts",
+            },
+            "cost": {"default": 1.0, "exclusiveMinimum": 0.0, "title": "Cost", "type": "number"},
+            "meta": {
+                "anyOf": [{"additionalProperties": True, "type": "object"}, {"type": "null"}],
+                "default": None,
+                "title": "Meta",
+            },
+        },
+        "required": ["id", "features"],
+        "title": "Event",
+        "type": "object",
+    }
+    decorators = Event.__pydantic_decorators__
+    assert not decorators.model_validators and not decorators.validators
+    assert all(d.info.mode == "after" for d in decorators.field_validators.values())

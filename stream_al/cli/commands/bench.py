@@ -7,6 +7,7 @@ import argparse
 from stream_al.cli import report
 from stream_al.cli.options import learner_settings, stream_spec
 from stream_al.config import Settings
+from stream_al.errors import ConfigurationError
 from stream_al.runtime.console import Progress
 
 __all__ = ["cmd_bench"]
@@ -45,6 +46,10 @@ def _throughput(args: argparse.Namespace, settings: Settings) -> int:
     bench_settings = with_services(settings, args.backend).model_copy(
         update={"learner": learner_settings(args, settings.learner)}
     )
+    if args.deployed:
+        return _deployed(args, bench_settings)
+    if args.scale_out:
+        raise ConfigurationError("--scale-out runs with --deployed")
     progress = Progress(enabled=not args.quiet)
     result = bench_throughput(
         bench_settings,
@@ -56,6 +61,31 @@ def _throughput(args: argparse.Namespace, settings: Settings) -> int:
     )
     progress.done()
     report.print_throughput(result)
+    if args.json:
+        report.write_report(args.json, result)
+    return 0
+
+
+def _deployed(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.benchmarks.deployed import bench_deployed
+
+    if args.no_predictions:
+        raise ConfigurationError(
+            "--deployed measures serve by its predictions: drop --no-predictions"
+        )
+    progress = Progress(enabled=not args.quiet)
+    result = bench_deployed(
+        settings,
+        events=args.events,
+        stream=args.stream,
+        batch=args.batch,
+        backends=[args.backend] if args.backend else ["kafka-python", "confluent"],
+        scale_out=args.scale_out,
+        repeats=args.repeats,
+        progress=lambda m: progress.update(m, force=True),
+    )
+    progress.done()
+    report.print_deployed(result)
     if args.json:
         report.write_report(args.json, result)
     return 0

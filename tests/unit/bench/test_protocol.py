@@ -128,7 +128,8 @@ def test_jobs_follow_the_plan(tmp_path: Path) -> None:
     river = jobs_for("river", csvs, plan)
     full = [j for j in river if j["strategy"] == FULL]
     assert {j["seed"] for j in full} == set(range(10)) and len(full) == 20
-    sampler = [j for j in river if j["strategy"] != FULL]
+    sampler = [j for j in river if j["strategy"] == "EntropySampler"]
     assert {j["calibration_csv"] for j in sampler} == {str(csvs["sea-abrupt", 0])}
+    assert len(jobs_for("scikit-activeml", csvs, plan)) == 5 * 2 * 2 * 4
     keys = [tuple(sorted((k, str(v)) for k, v in j.items())) for j in itertools.chain(ours, moa)]
     assert len(keys) == len(set(keys))

@@ -109,4 +109,20 @@ def test_the_acceptance_criteria_are_measured() -> None:
         in report
     )
     # split spends 5% over every budget: outside -5%/+3% in all 8 cells
-    assert "| every cell | 0 of 8; outside: a 0.02/0: 2.10%" in report
+    assert "| every cell | 0 of 8; true fraction / budget from 1.050 (a at 0.02, delay 0)" in report
+
+
+def test_a_peer_stopped_half_way_is_not_compared() -> None:
+    lines = [_line("s", "stream-al", "split", 0.1, seed, 0.8, 0.1) for seed in range(5)]
+    for seed in range(5):
+        lines += [_line("s", "moa", "ALRandom", b, seed, 0.7, b) for b in (0.02, 0.1)]
+        lines.append(_line("s", "moa", "SelSampling", 0.02, seed, 0.95, 0.02))
+        if seed < 3:  # stopped: its budget 0.1 ran on 3 seeds of 5
+            lines.append(_line("s", "moa", "SelSampling", 0.1, seed, 0.95, 0.1))
+    # References with every label run on more seeds; they do not make 5 seeds incomplete.
+    lines += [_line("s", "river", "full", 1.0, seed, 0.99, 1.0) for seed in range(10)]
+    index = Index(aggregate(lines))
+    ours = index.get("s", "stream-al", "split", 0.1)
+    assert ours is not None
+    top = best_peer(index, "s", ours, (0.02, 0.1))
+    assert top is not None and top.opponent == "moa ALRandom"

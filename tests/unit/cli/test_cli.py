@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,3 +262,27 @@ def test_select_bad_input_exits_2_with_what_to_fix(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and fix in err, err
     assert err.startswith("stream-al select: error:")
+
+
+HEAVY = ("river", "scipy", "numpy", "pandas", "matplotlib")
+
+
+def test_the_command_line_imports_no_river_until_a_command_needs_it() -> None:
+    """``import stream_al.cli``, ``--help``, ``--version``, ``settings`` and ``metrics``
+    leave River, scipy and numpy unimported: a behaviour, checked in a fresh process."""
+    script = (
+        "import contextlib, io, sys\n"
+        "import stream_al.cli\n"
+        "from stream_al.cli.main import main\n"
+        "for argv in (['--help'], ['--version'], ['settings'], ['metrics']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

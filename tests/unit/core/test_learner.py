@@ -6,6 +6,7 @@ import random
 import pytest
 
 from stream_al.core.learner import SKIP_BACKPRESSURE, SKIP_BUDGET, ActiveLearner, Decision
+from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import QUERY_RANDOM, QUERY_UNCERTAIN, SKIP_CONFIDENT
 from stream_al.data.streams import parse_stream
 from tests.unit.stubs import NoisyClassifier
@@ -209,3 +210,40 @@ def test_auto_restarts_and_challengers_keep_the_serving_kind_until_the_switch() 
     assert learner.model is candidates.members[0] and learner.uncertainty == "leaf"
     learner._switch()
     assert learner.model is candidates.members[2] and learner.uncertainty == "least-confidence"
+
+
+@pytest.mark.parametrize(
+    ("model", "uncertainty"),
+    [
+        ("hoeffding-tree", "auto"),
+        ("hoeffding-tree", "margin"),
+        ("hoeffding-tree", "least-confidence"),
+        ("gaussian-nb", "auto"),
+    ],
+)
+def test_a_batch_assessed_at_once_is_decided_as_one_event_at_a_time(
+    model: str, uncertainty: str
+) -> None:
+    """Two learners on one stream, labels learned between batches of 100: one decides
+    each event with the batch's assess_many, the other assesses each alone; every
+    decision equal (``==``), and the models they learn."""
+    spec = LearnerSpec(model=model, strategy="split", uncertainty=uncertainty, budget=0.1)
+    bulk, alone = spec.build(seed=3), spec.build(seed=3)
+    data = list(parse_stream("synth:agrawal-drift", n_events=6000).events(4))
+    for start in range(0, len(data), 100):
+        batch = data[start : start + 100]
+        ahead = bulk.assess_many([x for x, _ in batch])
+        if model != "hoeffding-tree":
+            assert ahead is None
+        decided = []
+        for i, (x, y) in enumerate(batch):
+            mine = bulk.decide(x, assessed=ahead[i] if ahead is not None else None)
+            theirs = alone.decide(x)
+            assert mine == theirs
+            if mine.queried:
+                decided.append((x, y, mine.prediction))
+        for x, y, prediction in decided:
+            bulk.learn(x, y, prediction)
+            alone.learn(x, y, prediction)
+    assert bulk.n_learned > 500
+    assert bulk.model_digest() == alone.model_digest()

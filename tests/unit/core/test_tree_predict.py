@@ -225,3 +225,54 @@ def test_the_learner_decides_with_pooled_naive_bayes_and_the_leaf_of_the_same_wa
         "loan": 100_000.0,
     }
     assert restored.decide(x).proba == reference.proba_and_leaf(learner.model, x)[0]
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+@pytest.mark.parametrize("leaf_prediction", ["nba", "nb", "mc"])
+@pytest.mark.parametrize(
+    ("stream", "drop"),
+    [("synth:agrawal-drift", 0.0), ("synth:agrawal-drift", 0.2), ("river:ImageSegments", 0.0)],
+)
+def test_a_batch_predicted_at_once_is_predicted_as_each_event_alone(
+    pooled: bool, leaf_prediction: str, stream: str, drop: float
+) -> None:
+    """proba_many, batch by batch as serve polls them, with learning between batches:
+    every probability equal (``==``, in the same key order) and the same leaf."""
+    nominal = ["elevel", "car", "zipcode"] if "agrawal" in stream and drop else None
+    model = tree.HoeffdingTreeClassifier(
+        leaf_prediction=leaf_prediction, nominal_attributes=nominal, **SCARCE
+    )
+    bulk, alone = TreePredictor(pooled=pooled), TreePredictor(pooled=pooled)
+    rng = random.Random(5)
+    data = list(parse_stream(stream, n_events=2310).events(2))
+    if drop:
+        data = [({k: v for k, v in x.items() if rng.random() > drop}, y) for x, y in data]
+    for start in range(0, len(data), 50):
+        batch = data[start : start + 50]
+        got = bulk.proba_many(model, [x for x, _ in batch])
+        for (x, _), (proba, leaf) in zip(batch, got, strict=True):
+            expected, expected_leaf = alone.proba_and_leaf(model, x)
+            assert proba == expected and list(proba) == list(expected)
+            assert leaf is expected_leaf
+        for x, y in batch:
+            if rng.random() < 0.3:
+                bulk.learn(model, x, y)
+    assert model.n_leaves > 3
+
+
+@pytest.mark.parametrize("criterion", ["gini", "info_gain", "hellinger"])
+@pytest.mark.parametrize("stream", ["synth:agrawal-drift", "river:ImageSegments"])
+def test_split_attempts_through_the_predictor_split_as_river_does(
+    criterion: str, stream: str
+) -> None:
+    """Split suggestions are computed for less, to the same tree, for every criterion:
+    the same splits at the same thresholds, every count, mean and variance."""
+    params = {**SCARCE, "split_criterion": criterion}
+    ours = tree.HoeffdingTreeClassifier(**params)
+    rivers = ours.clone()
+    predictor = TreePredictor()
+    for x, y in parse_stream(stream, n_events=2310).events(1):
+        predictor.learn(ours, x, y)
+        rivers.learn_one(x, y)
+    assert ours.n_leaves > 5
+    assert _state(ours) == _state(rivers)

@@ -5,6 +5,9 @@ import json
 import pytest
 
 from stream_al.core.learner import ActiveLearner
+from stream_al.core.spec import LearnerSpec
+from stream_al.data.produce import event_records
+from stream_al.data.streams import parse_stream
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.metrics import Metrics
 from stream_al.schemas import DeadLetter, Prediction, QueryItem
@@ -231,3 +234,34 @@ def test_checkpoints_are_due_on_count_or_on_time_with_news() -> None:
     assert checkpoint_due(1, 61.0, every_labels=1000, every_seconds=60)
     assert not checkpoint_due(0, 600.0, every_labels=1000, every_seconds=60)
     assert not checkpoint_due(999, 59.0, every_labels=1000, every_seconds=60)
+
+
+def test_a_batch_is_decided_as_it_would_be_one_event_at_a_time() -> None:
+    """The loop predicts a batch's events together; a twin whose learner assesses each
+    event alone decides every one the same (``==``), batch after batch, labels between."""
+    records = list(event_records(parse_stream("synth:agrawal-drift", n_events=3000).events(2)))
+    truth = {item_id: label for item_id, _, label in records}
+    events = [(f"events:0:{i}", value) for i, (_, value, _) in enumerate(records)]
+    events[7] = ("events:0:7", '{"id": "bad"}')  # an invalid event keeps its place
+    made: list[list[object]] = []
+    digests = []
+    for bulk in (True, False):
+        store = MemoryStore()
+        loop = LabelLoop(
+            LearnerSpec(strategy="split").build(seed=1), store=store, dead_letters=store
+        )
+        if not bulk:
+            loop.learner.assess_many = lambda xs: None  # type: ignore[method-assign]
+        decisions: list[object] = []
+        for start in range(0, len(events), 250):
+            decisions += loop.process_events(events[start : start + 250])
+            for entry_id, item in store.take("w", 1000, block_ms=0):
+                item_id = json.loads(item)["id"]
+                store.complete(entry_id, json.dumps({"id": item_id, "label": truth[item_id]}))
+            loop.process_labels()
+            loop.apply_train_log()
+        assert loop.applied > 200 and decisions[7] is None
+        made.append(decisions)
+        digests.append(loop.learner.model_digest())
+    assert made[0] == made[1]
+    assert digests[0] == digests[1]

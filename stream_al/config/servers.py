@@ -1,0 +1,364 @@
+"""The settings of what serve and the workers talk to and expose: Kafka, Redis, the
+service loop, checkpoints, the metrics endpoint, the workers and Label Studio."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    NoDecode,
+)
+
+from stream_al.core.routing import Routing
+
+__all__ = [
+    "LABEL_STUDIO_PREFIX",
+    "MIN_CHECKPOINT_KEY_BYTES",
+    "CheckpointSettings",
+    "KafkaSettings",
+    "LabelStudioSettings",
+    "MetricsSettings",
+    "RedisSettings",
+    "Secret",
+    "ServiceSettings",
+    "WorkerSettings",
+]
+
+
+def _not_empty(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value():
+        raise ValueError("is set but empty: give the secret, or unset the variable")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
+"""A secret setting: prints as ``**********``; set to nothing, it is refused (an empty
+password or key is a mistake, e.g. an unset variable interpolated into a file)."""
+
+MIN_CHECKPOINT_KEY_BYTES = 16
+
+
+class KafkaSettings(BaseModel):
+    """The Kafka cluster and topics (security settings are passed to the client library)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["kafka-python", "confluent"] = Field(
+        "kafka-python",
+        description="Client library of serve: kafka-python, or confluent "
+        "(librdkafka, faster; from a checkout: pip install -e '.[fast]').",
+    )
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    events_topic: str = Field("stream-al.events", min_length=1, description="Events in.")
+    predictions_topic: str = Field(
+        "stream-al.predictions", description="Predictions out; empty = publish none."
+    )
+    dead_letter_topic: str = Field(
+        "stream-al.dead-letters", min_length=1, description="Invalid events, with the reason."
+    )
+    group_id: str = Field("stream-al", min_length=1, description="Consumer group of serve.")
+    client_id: str = Field("stream-al", description="Kafka client id.")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new consumer group starts."
+    )
+    max_poll_records: int = Field(500, ge=1, description="Events per batch at most.")
+    poll_timeout_ms: int = Field(200, ge=0, description="How long a poll waits for events.")
+    session_timeout_ms: int = Field(10_000, ge=1000, description="Consumer session timeout.")
+    heartbeat_interval_ms: int = Field(3_000, ge=100, description="Consumer heartbeat.")
+    delivery_timeout_ms: int = Field(
+        120_000,
+        ge=1000,
+        description="How long a prediction or dead letter may wait for the broker; a send "
+        "that fails or times out is sent again and its batch stays uncommitted.",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512.")
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: Secret | None = Field(None, description="SASL password (secret).")
+    ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
+    ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
+    ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
+
+    def client_options(self) -> dict[str, Any]:
+        """Connection and security options common to consumers, producers and admins."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(self, name):
+                options[name] = getattr(self, name)
+        return options
+
+    def librdkafka_config(self) -> dict[str, Any]:
+        """The same connection and security options as librdkafka (confluent-kafka) names them.
+
+        >>> config = KafkaSettings(bootstrap_servers="k1:9092, k2:9092").librdkafka_config()
+        >>> config["bootstrap.servers"], config["security.protocol"]
+        ('k1:9092,k2:9092', 'plaintext')
+        """
+        servers = ",".join(s.strip() for s in self.bootstrap_servers.split(",") if s.strip())
+        config: dict[str, Any] = {
+            "bootstrap.servers": servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol.lower(),
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            if self.sasl_username is not None:
+                config["sasl.username"] = self.sasl_username
+            if self.sasl_password is not None:
+                config["sasl.password"] = self.sasl_password.get_secret_value()
+        for name, key in (
+            ("ssl_cafile", "ssl.ca.location"),
+            ("ssl_certfile", "ssl.certificate.location"),
+            ("ssl_keyfile", "ssl.key.location"),
+        ):
+            if getattr(self, name):
+                config[key] = getattr(self, name)
+        return config
+
+
+class RedisSettings(BaseModel):
+    """The Redis server that holds the label queue, pending items, train log, checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) URL.")
+    password: Secret | None = Field(None, description="Redis password (secret).")
+    prefix: str = Field("stream_al", min_length=1, description="Prefix of every key.")
+    ssl_ca_certs: str | None = Field(None, description="CA bundle for rediss:// URLs.")
+    socket_timeout: float = Field(5.0, gt=0, description="Seconds before a call gives up.")
+    label_ttl_seconds: float = Field(
+        7 * 24 * 3600.0, gt=0, description="How long a queried item waits for its label."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class ServiceSettings(BaseModel):
+    """The serve loop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    replica_id: str = Field(
+        default_factory=socket.gethostname, min_length=1, description="This replica's name."
+    )
+    max_queue_depth: int = Field(
+        10_000, ge=1, description="Label-queue size above which queries are skipped."
+    )
+    labels_per_loop: int = Field(500, ge=1, description="Labels joined per loop at most.")
+    max_event_bytes: int = Field(
+        65_536, ge=256, description="Larger events are dead-lettered unread."
+    )
+    label_claim_idle_seconds: float = Field(
+        60.0, gt=0, description="Labels a dead replica held are taken over after this."
+    )
+    expert_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Queried items scoring at least this go to the expert tier, the rest "
+        "to crowd (unset: all crowd).",
+    )
+    priority_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Queried items scoring at least this go to their tier's high-priority "
+        "band, served first (unset: one band).",
+    )
+    crowd_votes: int = Field(
+        1, ge=1, description="Labels from different annotators a crowd item needs (consensus)."
+    )
+    expert_votes: int = Field(1, ge=1, description="The same for an expert item.")
+    min_agreement: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of the votes the majority needs; less, or a tie, escalates to "
+        "one expert.",
+    )
+    audit_maxlen: int = Field(
+        100_000,
+        ge=0,
+        description="About how many queries and labels the Redis audit stream keeps (0 = off).",
+    )
+    warm_start: str | None = Field(
+        None,
+        description="Labeled history learned before the first event when no checkpoint "
+        "exists yet: csv:PATH, topic:NAME or model:PATH (unset: a cold start).",
+    )
+    warm_start_target: str | None = Field(None, description="Label column of a csv: warm start.")
+
+    def routing(self) -> Routing:
+        """Where queried items go: tiers, priority bands and votes."""
+        return Routing(
+            expert_threshold=self.expert_threshold,
+            priority_threshold=self.priority_threshold,
+            crowd_votes=self.crowd_votes,
+            expert_votes=self.expert_votes,
+        )
+
+
+class CheckpointSettings(BaseModel):
+    """Signed checkpoints of the learner in Redis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Secret | None = Field(
+        None, description="HMAC key that signs checkpoints (secret; required by serve)."
+    )
+    dir: Path | None = Field(
+        None,
+        description="Directory (a mounted volume) that keeps a copy of every checkpoint; "
+        "serve restarts from it when Redis has none (unset: checkpoints in Redis only).",
+    )
+    every_labels: int = Field(1000, ge=1, description="Checkpoint after this many labels.")
+    every_seconds: float = Field(60.0, gt=0, description="...or after this many seconds.")
+    trim_train_log: bool = Field(
+        True, description="Drop train-log entries every checkpoint already contains."
+    )
+
+
+class MetricsSettings(BaseModel):
+    """The HTTP endpoint: /metrics, /healthz, /readyz."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
+    port: int = Field(9400, ge=0, le=65535, description="Port (0 = no endpoint).")
+
+
+LABEL_STUDIO_PREFIX = "label_studio_"
+"""The Label Studio settings are nested in the model and flat in their names:
+``STREAM_AL_WORKER__LABEL_STUDIO_URL`` is ``settings.worker.label_studio.url``."""
+
+
+class LabelStudioSettings(BaseModel):
+    """The Label Studio bridge (``stream-al worker --oracle label-studio``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        "http://127.0.0.1:8080", description="Label Studio's address (the label-studio oracle)."
+    )
+    token: Secret | None = Field(
+        None,
+        description="Label Studio personal access token, or legacy API token (secret; "
+        "required by the label-studio oracle).",
+    )
+    project: int | None = Field(
+        None,
+        ge=1,
+        description="Label Studio project id (unset: the project titled LABEL_STUDIO_TITLE, "
+        "created if missing).",
+    )
+    title: str = Field(
+        "stream-al", min_length=3, description="Title of the Label Studio project to use or create."
+    )
+    max_open_tasks: int = Field(
+        100, ge=1, description="Items held as Label Studio tasks awaiting an annotation, at most."
+    )
+    poll_seconds: float = Field(
+        30.0, gt=0, description="How often held tasks are read back from Label Studio."
+    )
+    webhook_url: str | None = Field(
+        None,
+        description="Where Label Studio reaches the bridge's webhook, e.g. "
+        "http://127.0.0.1:8601/ (unset: no webhook, polling only).",
+    )
+    webhook_host: str = Field(
+        "127.0.0.1", description="Bind address of the Label Studio webhook endpoint."
+    )
+    webhook_port: int = Field(
+        8601, ge=0, le=65535, description="Port of the Label Studio webhook endpoint."
+    )
+    webhook_secret: Secret | None = Field(
+        None, description="Shared secret Label Studio sends the webhook (secret; optional)."
+    )
+
+
+class WorkerSettings(BaseModel):
+    """The labeling worker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        default_factory=lambda: f"worker-{socket.gethostname()}-{os.getpid()}",
+        description="Consumer name in the workers' group.",
+    )
+    claim_idle_seconds: float = Field(
+        300.0, gt=0, description="Items a dead worker held are taken over after this."
+    )
+    annotator: str = Field("", description="Annotator name on labels (default: the oracle).")
+    tier: Literal["crowd", "expert"] = Field("crowd", description="Which tier's items to label.")
+    web_host: str = Field("127.0.0.1", description="Bind address of the web labeling page.")
+    web_port: int = Field(8600, ge=0, le=65535, description="Port of the web labeling page.")
+    web_token: Secret | None = Field(
+        None, description="Access token of the web labeling page (secret; required by it)."
+    )
+    undo_seconds: float = Field(
+        5.0, ge=0, description="How long a web answer can be undone before it is written."
+    )
+    stale_seconds: float | None = Field(
+        None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
+    )
+    classes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="The only classes people may answer (terminal, web page, Label Studio), "
+        "comma-separated, in number-key order (unset: the model's classes, and a new one "
+        "after a confirmation).",
+    )
+    label_studio: LabelStudioSettings = Field(default_factory=lambda: LabelStudioSettings())
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_list(cls, value: Any) -> Any:
+        # "cat,dog" in the environment; a list in a TOML file.
+        if isinstance(value, str):
+            value = [c.strip() for c in value.split(",")]
+        if isinstance(value, list):
+            value = [str(c) for c in value if str(c).strip()]
+            if len(set(value)) != len(value):
+                raise ValueError(f"names a class twice: {', '.join(value)}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_label_studio(cls, data: Any) -> Any:
+        # The variables stay flat (STREAM_AL_WORKER__LABEL_STUDIO_URL, [worker]
+        # label_studio_url); the model nests them.
+        if not isinstance(data, dict):
+            return data
+        flat = {k for k in data if k.startswith(LABEL_STUDIO_PREFIX)}
+        if not flat:
+            return data
+        nested = dict(data.get("label_studio") or {})
+        nested.update({k.removeprefix(LABEL_STUDIO_PREFIX): data[k] for k in flat})
+        return {**{k: v for k, v in data.items() if k not in flat}, "label_studio": nested}

@@ -1,0 +1,210 @@
+"""Every setting in one model (:class:`Settings`), read from the environment and a TOML
+file, with the names users write and the refusal of names that are no setting."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, get_origin
+
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from stream_al.config.learner import LearnerSettings
+from stream_al.config.servers import (
+    LABEL_STUDIO_PREFIX,
+    CheckpointSettings,
+    KafkaSettings,
+    LabelStudioSettings,
+    MetricsSettings,
+    RedisSettings,
+    ServiceSettings,
+    WorkerSettings,
+)
+
+__all__ = ["SCRIPT_VARIABLES", "Settings", "load_settings", "unknown_variables", "variable_name"]
+
+
+class Settings(BaseSettings):
+    """Every setting of stream-al."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_AL_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    learner: LearnerSettings = Field(default_factory=LearnerSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first, then the TOML file given with --config, then defaults.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _CONFIG_FILE is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_CONFIG_FILE))
+        return tuple(sources)
+
+
+_CONFIG_FILE: Path | None = None
+
+
+def variable_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a setting's location in :class:`Settings`.
+
+    >>> variable_name(("worker", "label_studio", "url"))
+    'STREAM_AL_WORKER__LABEL_STUDIO_URL'
+    >>> variable_name(("learner", "drift", "delta"))
+    'STREAM_AL_LEARNER__DRIFT__DELTA'
+
+    """
+    parts = [str(p) for p in loc]
+    if parts[:2] == ["worker", "label_studio"] and len(parts) > 2:
+        parts = ["worker", LABEL_STUDIO_PREFIX + parts[2], *parts[3:]]
+    return "STREAM_AL_" + "__".join(parts).upper()
+
+
+SCRIPT_VARIABLES = {"STREAM_AL_CACHE", "STREAM_AL_KAFKA_TIMEOUT", "STREAM_AL_LABEL_STUDIO"}
+"""``STREAM_AL_*`` variables that are not settings: ``scripts/services``' and
+``scripts/label-studio``'s."""
+
+
+def _sub_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation: Any = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _known_names(
+    model: type[BaseModel], loc: tuple[str, ...] = ()
+) -> tuple[set[str], set[str], set[str]]:
+    """The variables of ``model``'s settings: ``(settings, sections, mappings)``. A section
+    (``STREAM_AL_LEARNER``) takes JSON; a mapping (``STREAM_AL_LEARNER__STRATEGY_PARAMS``)
+    also takes one variable per key (``..._PARAMS__K``)."""
+    settings: set[str] = set()
+    sections: set[str] = set()
+    mappings: set[str] = set()
+    for name, field in model.model_fields.items():
+        sub, variable = _sub_model(field), variable_name((*loc, name))
+        if sub is None:
+            settings.add(variable)
+            if get_origin(field.annotation) is dict:
+                mappings.add(variable)
+            continue
+        sections.add(variable)
+        below = _known_names(sub, (*loc, name))
+        for ours, theirs in zip((settings, sections, mappings), below, strict=True):
+            ours |= theirs
+    return settings, sections, mappings
+
+
+def _closest(name: str, candidates: set[str] | list[str]) -> str:
+    match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """What is wrong with each ``STREAM_AL_*`` variable of ``environ`` that is no setting,
+    with the closest setting's name (pydantic-settings would ignore it silently).
+
+    >>> unknown_variables({"STREAM_AL_LEARNER_BUDGET": "0.05", "STREAM_AL_CACHE": "/c"})
+    ['unknown setting STREAM_AL_LEARNER_BUDGET; did you mean STREAM_AL_LEARNER__BUDGET?']
+
+    """
+    settings, sections, mappings = _known_names(Settings)
+    problems = []
+    for variable in sorted(environ):
+        name = variable.upper()
+        if not name.startswith("STREAM_AL_") or name in SCRIPT_VARIABLES:
+            continue
+        if name in settings or name in sections:
+            continue
+        if any(name.startswith(mapping + "__") for mapping in mappings):
+            continue
+        problems.append(f"unknown setting {variable}{_closest(name, settings)}")
+    return problems
+
+
+def _unknown_keys(table: dict[str, Any], model: type[BaseModel], where: str) -> list[str]:
+    """What is wrong with each key of a TOML ``table`` that ``model`` does not have
+    (``[worker]`` also takes Label Studio's settings flat: ``label_studio_url``)."""
+    known = set(model.model_fields)
+    if model is WorkerSettings:
+        known |= {LABEL_STUDIO_PREFIX + name for name in LabelStudioSettings.model_fields}
+    problems = []
+    for key, value in table.items():
+        field = model.model_fields.get(key)
+        sub = None if field is None else _sub_model(field)
+        path = f"{where}.{key}" if where else key
+        if sub is not None and isinstance(value, dict):
+            problems += _unknown_keys(value, sub, path)
+        elif key not in known and isinstance(value, dict):
+            sections = [f"[{where}.{k}]" if where else f"[{k}]" for k in known]
+            problems.append(f"unknown section [{path}]{_closest(f'[{path}]', sections)}")
+        elif key not in known:
+            place = f"in [{where}]" if where else "at the top (settings go in sections)"
+            problems.append(f"unknown key {key} {place}{_closest(key, known)}")
+    return problems
+
+
+def _check_toml(path: Path) -> None:
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read settings: {exc}") from None
+    problems = _unknown_keys(table, Settings, "")
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    """Settings from the environment and, if given, a TOML file (environment wins).
+
+    Raises ``ValueError`` naming the bad setting(s) in the form users write them; an
+    unknown ``STREAM_AL_*`` variable or TOML section or key is refused with the closest
+    valid name (a misspelled setting would otherwise be ignored silently).
+    """
+    global _CONFIG_FILE
+    if config_file is not None and not Path(config_file).is_file():
+        raise ValueError(f"no such config file: {config_file}")
+    problems = unknown_variables(os.environ)
+    if problems:
+        raise ValueError("; ".join(problems) + " (stream-al settings lists every setting)")
+    if config_file is not None:
+        _check_toml(Path(config_file))
+    _CONFIG_FILE = Path(config_file) if config_file is not None else None
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            problems.append(f"{variable_name(err['loc'])}: {err['msg']}")
+        raise ValueError("bad setting " + "; ".join(problems)) from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
+        raise ValueError(f"cannot read settings: {exc}") from None
+    finally:
+        _CONFIG_FILE = None

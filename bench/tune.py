@@ -103,6 +103,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "bandit": {"strategy": "bandit"},  # ALBL over variable uncertainty and random
     "opal-qf": {"uncertainty": "opal", "strategy": "quantile-filter"},
     "pending": {"late_labels": {"aware": True}},  # the default, aware of pending questions
+    "bandit-pending": {"strategy": "bandit", "late_labels": {"aware": True}},
 }
 
 

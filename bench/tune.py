@@ -34,6 +34,7 @@ from protocol import STREAM, STREAMS, TUNING, export, split_halves
 
 from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import ActiveLearner
+from stream_al.core.pending import LateLabels
 from stream_al.core.spec import LearnerSpec
 from stream_al.core.types import Example
 from stream_al.data.streams import parse_stream
@@ -98,6 +99,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "budget": 1.0,
         "drift": {"enabled": False},
     },
+    # Issue 16, point 2: strategies from the literature against the default.
+    "bandit": {"strategy": "bandit"},  # ALBL over variable uncertainty and random
+    "opal-qf": {"uncertainty": "opal", "strategy": "quantile-filter"},
+    "pending": {"late_labels": {"aware": True}},  # the default, aware of pending questions
+    "bandit-pending": {"strategy": "bandit", "late_labels": {"aware": True}},
 }
 
 
@@ -106,6 +112,8 @@ def spec_of(setting: Mapping[str, Any]) -> LearnerSpec:
     kwargs = dict(setting)
     if "drift" in kwargs:
         kwargs["drift"] = DriftReaction(**kwargs["drift"])
+    if "late_labels" in kwargs:
+        kwargs["late_labels"] = LateLabels(**kwargs["late_labels"])
     return LearnerSpec(**kwargs)
 
 

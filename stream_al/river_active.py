@@ -19,7 +19,11 @@ and, while the budget allows a query, the strategy decides. They subclass
 :class:`RandomizedVariableUncertaintySampler`  ``randomized-variable-uncertainty``
 :class:`SplitSampler`                          ``split``
 :class:`MovingAverageSampler`                  ``moving-average``
+:class:`QuantileFilterSampler`                 ``quantile-filter``
 ============================================== ===================================
+
+``bandit`` has no sampler: it learns from the answers to its own questions, which a River
+program's ``learn_one(x, y)`` does not tie to the question that asked them.
 
 Each call of ``predict_one`` or ``predict_proba_one`` is one decision: it spends budget
 when it asks and moves the strategy's threshold, so call one of them once per event (as
@@ -72,6 +76,7 @@ from stream_al.core.learner import SKIP_BUDGET
 from stream_al.core.strategies import (
     FixedUncertainty,
     MovingAverage,
+    QuantileFilter,
     QueryStrategy,
     RandomizedVariableUncertainty,
     RandomSampling,
@@ -84,6 +89,7 @@ __all__ = [
     "SAMPLERS",
     "FixedUncertaintySampler",
     "MovingAverageSampler",
+    "QuantileFilterSampler",
     "RandomSampler",
     "RandomizedVariableUncertaintySampler",
     "SplitSampler",
@@ -580,6 +586,70 @@ class MovingAverageSampler(StrategySampler):
         return MovingAverage(k=self.k, alpha=self.alpha, warmup=self.warmup, patience=self.patience)
 
 
+class QuantileFilterSampler(StrategySampler):
+    """Ask for the top ``budget`` of the recent uncertainties (``quantile-filter``).
+
+    The balanced incremental quantile filter of Kottke et al. (2015): the threshold is the
+    ``1 - budget`` quantile of the last ``quantile_window`` uncertainties, lowered while
+    the filter has asked fewer than ``budget`` of the events and raised while more (see
+    :class:`~stream_al.core.strategies.QuantileFilter`).
+
+    Parameters
+    ----------
+    classifier
+        The River classifier to wrap.
+    budget
+        Fraction of the events whose label may be asked, in (0, 1].
+    quantile_window
+        How many recent uncertainties the quantile is taken over.
+    tolerance
+        Questions of deficit or surplus that move the threshold by the window's range.
+    window
+        Memory of the budget's spending estimate, in events.
+    uncertainty
+        ``"least-confidence"``, ``"margin"`` or ``"entropy"``.
+    seed
+        Unused (the strategy draws no random numbers); kept for a uniform signature.
+
+    Examples
+    --------
+    >>> from river import datasets, linear_model, preprocessing
+    >>> model = QuantileFilterSampler(
+    ...     preprocessing.StandardScaler() | linear_model.LogisticRegression(),
+    ...     budget=0.05,
+    ... )
+    >>> n_asked = 0
+    >>> for x, y in datasets.synth.SEA(seed=1).take(2000):
+    ...     y_pred, ask = model.predict_one(x)
+    ...     if ask:
+    ...         n_asked += 1
+    ...         model.learn_one(x, y)
+    >>> 80 <= n_asked <= 110
+    True
+
+    """
+
+    strategy_name: ClassVar[str] = QuantileFilter.name
+
+    def __init__(
+        self,
+        classifier: base.Classifier,
+        budget: float = 0.1,
+        *,
+        quantile_window: int = 100,
+        tolerance: float = 5.0,
+        window: int = 1000,
+        uncertainty: str = "least-confidence",
+        seed: int | None = None,
+    ):
+        self.quantile_window = quantile_window
+        self.tolerance = tolerance
+        super().__init__(classifier, budget, window, uncertainty, seed)
+
+    def _make_strategy(self) -> QueryStrategy:
+        return QuantileFilter(window=self.quantile_window, tolerance=self.tolerance)
+
+
 SAMPLERS: dict[str, type[StrategySampler]] = {
     cls.strategy_name: cls
     for cls in (
@@ -589,6 +659,7 @@ SAMPLERS: dict[str, type[StrategySampler]] = {
         RandomizedVariableUncertaintySampler,
         SplitSampler,
         MovingAverageSampler,
+        QuantileFilterSampler,
     )
 }
 """The sampler of each stream-al strategy, by strategy name."""

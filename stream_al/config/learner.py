@@ -163,7 +163,7 @@ class LearnerSettings(BaseModel):
         "auto",
         description="Uncertainty: auto (leaf for trees that split on few labels, else "
         "least-confidence; it follows the served model), least-confidence, margin, entropy, "
-        "leaf.",
+        "leaf, opal (expected gain of a label times density).",
     )
     seed: int = Field(0, description="Seed of the strategy's and model's random numbers.")
     strategy_params: dict[str, float] = Field(
@@ -184,6 +184,11 @@ class LearnerSettings(BaseModel):
         ge=0,
         description="Stop asking (but at random) after this many labels without a gain "
         "in random-slice accuracy; a drift resumes (0 = never).",
+    )
+    pending_aware: bool = Field(
+        False,
+        description="Score an event near questions still awaiting their labels as if they "
+        "were answered, so near-copies are not asked again (Pham et al. 2022).",
     )
     drift: DriftSettings = Field(default_factory=DriftSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
@@ -215,9 +220,11 @@ class LearnerSettings(BaseModel):
         Every setting but the seed is a field of the spec, or of its :class:`Shaping`; the
         selection settings are the ``auto`` model's parameters.
         """
+        from stream_al.core.pending import LateLabels  # numpy: imported when a learner is
         from stream_al.core.spec import LearnerSpec  # River: imported when a learner is
 
         values = self.model_dump(exclude={"seed", "drift", "selection"})
+        late = LateLabels(aware=values.pop("pending_aware"))
         shaping = {
             f.name: values.pop(f.name) for f in dataclasses.fields(Shaping) if f.name in values
         }
@@ -225,6 +232,7 @@ class LearnerSettings(BaseModel):
             **values,
             drift=self.drift.reaction(),
             shaping=Shaping(**shaping),
+            late_labels=late,
             model_params=self.selection.params() if self.model == "auto" else {},
         )
 

@@ -36,6 +36,7 @@ class Assessing:
     _committee: str | None
     _least_confidence: bool
     _measure: Any
+    _opal: Any  # OPAL's gain (stream_al.core.opal), or None
 
     def _tree_proba(self, model: Any, x: Features) -> tuple[Proba, float]:
         raise NotImplementedError
@@ -70,6 +71,8 @@ class Assessing:
             score = leaf_impurity(model, x)
         elif self._committee is not None:
             score = disagreement(model, x, self._committee)
+        elif self._opal is not None:
+            score = self._opal.score(x, proba)
         elif self._least_confidence:
             score = 1.0 - proba[prediction]  # falls out of the argmax: no second pass
         else:
@@ -79,7 +82,8 @@ class Assessing:
     def assess_many(self, xs: Sequence[Features]) -> list[Assessment] | None:
         """:meth:`assess` of each of ``xs``, equal to one call each, for a plain Hoeffding
         tree (its leaves score their events together); None for any other model (a
-        prediction may change it, e.g. a pipeline's scaler): assess one by one.
+        prediction may change it, e.g. a pipeline's scaler) or with OPAL's gain (its
+        density follows each decided event): assess one by one.
 
         >>> from stream_al.core.learner import ActiveLearner
         >>> learner = ActiveLearner("hoeffding-tree", "variable-uncertainty")
@@ -92,7 +96,7 @@ class Assessing:
         True
 
         """
-        if not self._plain_tree or self._committee is not None:
+        if not self._plain_tree or self._committee is not None or self._opal is not None:
             return None
         results: list[Assessment] = []
         impurity: dict[int, float] = {}  # per leaf: it does not change within the batch

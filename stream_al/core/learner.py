@@ -35,7 +35,6 @@ True
 
 from __future__ import annotations
 
-import copy
 import io
 import pickle
 from collections import deque
@@ -44,14 +43,17 @@ from typing import Any
 
 from river import base, compose, tree
 
+from stream_al.core import warm
 from stream_al.core.assess import Assessing, Assessment
 from stream_al.core.budget import BudgetUnit, EstimatedBudget
 from stream_al.core.candidates import Candidates
 from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
-from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
+from stream_al.core.feature_kinds import FeatureKinds
 from stream_al.core.models import has_unsupervised_steps, make_model
+from stream_al.core.opal import ProbabilisticGain
+from stream_al.core.pending import InFlight, LateLabels
 from stream_al.core.shaping import ClassBalance, Shaping
 from stream_al.core.snapshot import SnapshotPickler
 from stream_al.core.snapshot import unseeded_gaussian as _unseeded_gaussian  # noqa: F401 (old pickles)
@@ -63,6 +65,7 @@ from stream_al.core.uncertainty import (
     AUTO,
     COMMITTEE,
     LEAF,
+    OPAL,
     measure,
     resolve,
     stats_impurity,
@@ -123,6 +126,13 @@ class ActiveLearner(Assessing):
         Stop asking (but for the random slice) once this many labels have not improved
         the random-slice accuracy; a drift resumes (see :mod:`stream_al.core.stopping`).
         0 never stops.
+    late_labels
+        What to do about questions whose labels have not come back yet (see
+        :mod:`stream_al.core.pending`); off by default.
+    importance_weights
+        Learn each label with weight ``1 / P(asked)`` (normalised to a mean of 1), from the
+        questions this learner asked; a strategy that asks every event it chooses with
+        certainty gives every label weight 1.
 
     """
 
@@ -137,6 +147,9 @@ class ActiveLearner(Assessing):
     _committee: str | None = None
     _candidates: Candidates | None = None
     _asked_uncertainty = AUTO
+    _flight: InFlight | None = None
+    _weight = 1.0
+    _opal: ProbabilisticGain | None = None
     n_label_free_drifts = 0
 
     def __init__(
@@ -154,6 +167,8 @@ class ActiveLearner(Assessing):
         strategy_params: Mapping[str, Any] | None = None,
         shaping: Shaping | None = None,
         stop_after: int = 0,
+        late_labels: LateLabels | None = None,
+        importance_weights: bool = False,
     ):
         self.seed = seed
         self.model_params = dict(model_params or {})
@@ -172,6 +187,8 @@ class ActiveLearner(Assessing):
         self.strategy_name: str = self._strategy.name
         self._budget = EstimatedBudget(budget, window=window, unit=unit)
         self._asked_uncertainty = uncertainty
+        if uncertainty == OPAL:
+            self._opal = ProbabilisticGain()
         if isinstance(built, Candidates):
             self._candidates = built
             built = built.members[built.served]
@@ -208,12 +225,11 @@ class ActiveLearner(Assessing):
             self._confidence = ConfidenceMonitor(self.drift.label_free_delta)
         if stop_after:
             self._stopping = StoppingRule(stop_after)
-        self.n_events = 0
-        self.n_queried = 0
-        self.n_learned = 0
-        self.n_drifts = 0
-        self.n_swaps = 0
-        self.n_label_free_drifts = 0
+        self.late_labels = late = late_labels if late_labels is not None else LateLabels()
+        if late.aware or importance_weights or self._strategy.learns_from_answers:
+            self._flight = InFlight(late, importance_weights)
+        self.n_events = self.n_queried = self.n_learned = 0
+        self.n_drifts = self.n_swaps = self.n_label_free_drifts = 0
 
     def _serve(self, model: base.Classifier) -> None:
         """Make ``model`` the one that predicts every event; the uncertainty follows it."""
@@ -228,7 +244,7 @@ class ActiveLearner(Assessing):
         self._plain_tree = type(model) is tree.HoeffdingTreeClassifier
         self._fused = self._leaf and self._plain_tree
         self._committee = self.uncertainty if self.uncertainty in COMMITTEE else None
-        plain = self._leaf or self._committee is not None
+        plain = self._leaf or self._committee is not None or self.uncertainty == OPAL
         self._measure = measure("least-confidence" if plain else self.uncertainty)
         self._least_confidence = self.uncertainty == "least-confidence"
         # With candidates every model's state must follow from the labels alone (replicas
@@ -268,6 +284,8 @@ class ActiveLearner(Assessing):
         """
         self._kinds.check(x)
         prediction, proba, score = self.assess(x) if assessed is None else assessed
+        if self._opal is not None:
+            self._opal.observe(x)
         confidence = self._confidence
         if (
             confidence is not None
@@ -285,7 +303,9 @@ class ActiveLearner(Assessing):
         if not may_query:
             queried, reason = False, SKIP_BACKPRESSURE
         elif budget.allows(cost):
-            queried, reason = strategy.ask(1.0 - score, budget.target, prediction)
+            flight = self._flight  # pending questions near x count as answered
+            asked = score if flight is None else flight.discount(x, score)
+            queried, reason = strategy.ask(1.0 - asked, budget.target, prediction)
             stopping = self._stopping
             if queried and stopping is not None and stopping.stopped and reason != QUERY_RANDOM:
                 queried, reason = False, SKIP_STOPPED
@@ -295,6 +315,8 @@ class ActiveLearner(Assessing):
         self.n_events += 1
         if queried:
             self.n_queried += 1
+            if self._flight is not None:
+                self._flight.asked(x, self.n_events, strategy)
         return Decision(prediction, proba, score, queried, reason, threshold)
 
     def learn(
@@ -339,6 +361,11 @@ class ActiveLearner(Assessing):
             correct = prediction == y
             if self._stopping is not None:
                 self._stopping.observe(correct, random_slice)
+        verdict = None if prediction is _NO_PREDICTION else prediction == y
+        if self._flight is not None:
+            self._weight = self._flight.answered(x, self._strategy, verdict)
+        if self._opal is not None:
+            self._opal.learn(x, y)
         candidates = self._candidates
         # The served model is judged on its prediction when the item was asked (as the
         # drift monitor is), the others on their prediction now, before they learn it.
@@ -348,7 +375,7 @@ class ActiveLearner(Assessing):
             random_slice,
             self._candidate_predict,
             self._candidate_learn,
-            None if prediction is _NO_PREDICTION else prediction == y,
+            verdict,
         )
         if self._monitor is not None:
             drifted = self._monitor.update(not correct)
@@ -380,7 +407,9 @@ class ActiveLearner(Assessing):
         return max(proba, key=proba.__getitem__) if proba else None
 
     def _candidate_learn(self, model: base.Classifier, x: Features, y: ClassLabel) -> None:
-        if type(model) is tree.HoeffdingTreeClassifier:
+        if self._weight != 1.0:
+            model.learn_one(x, y, w=self._weight)  # type: ignore[call-arg]
+        elif type(model) is tree.HoeffdingTreeClassifier:
             self._tree_predictor().learn(model, x, y)
         else:
             model.learn_one(x, y)
@@ -424,59 +453,14 @@ class ActiveLearner(Assessing):
     # -- warm start --------------------------------------------------------------------
 
     def warm_start(self, history: Iterable[Example]) -> int:
-        """Learn a labeled history before the live stream; returns how many examples.
-
-        Each example is predicted, then learned, as a label from the train log is (so the
-        drift monitor sees the history and scalers see every example). The budget and the
-        stopping rule are left as they were: the budget is spent on the live stream only,
-        so history examples count neither as events nor as labels, and a drift in the
-        history does not boost the live budget.
-
-        >>> learner = ActiveLearner("gaussian-nb", budget=0.05)
-        >>> history = [({"x": float(v)}, "a" if v < 3 else "b") for v in range(6)] * 5
-        >>> learner.warm_start(history)
-        30
-        >>> learner.n_learned, learner.n_events, learner.n_queried, learner.budget.spent
-        (30, 0, 0, 0.0)
-        >>> learner.predict({"x": 4.5}), learner.predict({"x": 1.0})
-        ('b', 'a')
-
-        """
-        budget, stopping = copy.deepcopy(self._budget), copy.deepcopy(self._stopping)
-        n = 0
-        for x, y in history:
-            try:
-                self._kinds.check_example(x)
-            except InvalidFeatures:
-                continue  # not an example this model can learn: left out, not counted
-            self.learn(x, y, self.predict(x))
-            n += 1
-        self._budget, self._stopping = budget, stopping
-        return n
+        """Learn a labeled history before the live stream; returns how many examples (see
+        :func:`stream_al.core.warm.warm_start`: the budget is spent on the live stream only)."""
+        return warm.warm_start(self, history)
 
     def adopt(self, other: ActiveLearner) -> None:
-        """Start from ``other``'s model: a warm start from a saved learner.
-
-        Taken from ``other``: the model, the drift monitor and the warm-restart buffer (what
-        its labels determined) and its count of learned labels. Kept: this learner's
-        strategy, budget and event counts, so the budget is spent on the live stream only.
-        ``other`` must hold the same model (name and parameters) and is used up.
-        """
-        if other.model_name != self.model_name or other.model_params != self.model_params:
-            raise ValueError(
-                f"the saved model is {other.model_name} {other.model_params or ''}, this "
-                f"learner's is {self.model_name} {self.model_params or ''}: choose the same "
-                "model to start from it"
-            )
-        if other._candidates is not None:
-            self._candidates = other._candidates
-        self._serve(other._model)
-        if self._monitor is not None and other._monitor is not None:
-            self._monitor = other._monitor
-        if self._recent.maxlen:
-            self._recent.extend(other._recent)
-        self._kinds = other._kinds
-        self.n_learned = other.n_learned
+        """Start from ``other``'s model, a saved learner of the same model (see
+        :func:`stream_al.core.warm.adopt`)."""
+        warm.adopt(self, other)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -512,16 +496,17 @@ class ActiveLearner(Assessing):
             compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 
     def _learn_with(self, model: base.Classifier, x: Features, y: ClassLabel) -> None:
-        if self._plain_tree:
+        weight = {"w": self._weight} if self._weight != 1.0 else {}  # importance weights
+        if self._plain_tree and not weight:
             self._tree_predictor().learn(model, x, y)
             return
         if not self._unsupervised:
-            model.learn_one(x, y)
+            model.learn_one(x, y, **weight)
             return
         # The unsupervised steps already saw x when it was predicted; do not count it twice.
         compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = True
         try:
-            model.learn_one(x, y)
+            model.learn_one(x, y, **weight)
         finally:
             compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 

@@ -9,6 +9,7 @@ from typing import Any
 from stream_al.core.budget import BudgetUnit
 from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import ActiveLearner
+from stream_al.core.pending import LateLabels
 from stream_al.core.shaping import Shaping
 from stream_al.core.uncertainty import AUTO
 
@@ -36,6 +37,8 @@ class LearnerSpec:
     strategy_params: Mapping[str, Any] = field(default_factory=dict)
     shaping: Shaping = field(default_factory=Shaping)
     stop_after: int = 0
+    late_labels: LateLabels = field(default_factory=LateLabels)
+    importance_weights: bool = False
 
     def build(
         self,
@@ -60,6 +63,8 @@ class LearnerSpec:
             strategy_params=self.strategy_params if name == self.strategy else None,
             shaping=self.shaping,
             stop_after=self.stop_after,
+            late_labels=self.late_labels,
+            importance_weights=self.importance_weights,
         )
 
     def full_labels(self, seed: int | None = 0) -> ActiveLearner:

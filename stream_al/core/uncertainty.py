@@ -134,7 +134,10 @@ MEASURES: dict[str, Measure] = {
 # Disagreement of an ensemble's members (see stream_al.core.committee).
 COMMITTEE = ("vote-entropy", "kl")
 
-NAMES = (AUTO, *MEASURES, LEAF, *COMMITTEE)
+# The expected gain of a label from local label statistics (see stream_al.core.opal).
+OPAL = "opal"
+
+NAMES = (AUTO, *MEASURES, LEAF, *COMMITTEE, OPAL)
 
 
 def measure(name: str) -> Measure:
@@ -180,6 +183,8 @@ def resolve(name: str, model: Any) -> str:
                 "use least-confidence, margin or entropy"
             )
         return LEAF
+    if name == OPAL:
+        return OPAL
     if name in COMMITTEE:
         from stream_al.core.committee import members
 

@@ -210,3 +210,10 @@ def test_known_toml_sections_and_flat_label_studio_keys_are_accepted(tmp_path: P
     s = load_settings(path)
     assert s.learner.strategy_params == {"k": 1.5} and not s.learner.drift.enabled
     assert (s.worker.label_studio.url, s.worker.label_studio.title) == ("http://ls:8080", "abc")
+
+
+def test_pending_awareness_is_off_by_default_and_a_setting_turns_it_on() -> None:
+    from stream_al.config import LearnerSettings
+
+    assert LearnerSettings().spec().late_labels.aware is False
+    assert LearnerSettings(pending_aware=True).spec().late_labels.aware is True

@@ -1,0 +1,134 @@
+"""Issue 16's criteria for settings run by bench/tune.py, on the tuning half, in one table.
+
+Usage (stream-al's ``.venv``)::
+
+    .venv/bin/python bench/tune_summary.py --out bench/results/issue16/tuning/FILE.jsonl \\
+        --settings default,bandit,opal-qf,pending --budgets 0.02,0.1 --delays 0,500
+
+Per setting, budget and label delay, over the streams where the setting and random
+sampling ran the same seeds: how many streams the setting is significantly better and
+worse than random on (paired Wilcoxon signed-rank over seeds, p < 0.05), the mean
+difference in points, the median label-savings ratio (the setting's curve over the given
+budgets against random at the budget) and the range of true label fraction over budget;
+then each setting against the first one (the default), pooled over streams and seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from analysis import savings_ratio, wilcoxon
+
+Key = tuple[str, str, float, int]  # setting, stream, budget, delay
+
+
+def _runs(path: Path) -> dict[Key, dict[int, tuple[float, float]]]:
+    runs: dict[Key, dict[int, tuple[float, float]]] = defaultdict(dict)
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            key = (r["setting"], r["stream"], float(r["budget"]), int(r["delay"]))
+            runs[key][r["seed"]] = (r["accuracy"], r["label_fraction"])
+    return runs
+
+
+def _mean(runs: dict[int, tuple[float, float]], seeds: list[int]) -> tuple[float, float]:
+    return (
+        statistics.fmean(runs[k][1] for k in seeds),
+        statistics.fmean(runs[k][0] for k in seeds),
+    )
+
+
+def row(runs: dict[Key, Any], name: str, budget: float, delay: int, budgets: list[float]) -> str:
+    streams = sorted({k[1] for k in runs if k[0] == name})
+    better = worse = 0
+    diffs, ratios, fractions, n_seeds = [], [], [], set()
+    for stream in streams:
+        mine, ref = (
+            runs.get((name, stream, budget, delay)),
+            runs.get(("random", stream, budget, delay)),
+        )
+        if not mine or not ref:
+            continue
+        seeds = sorted(set(mine) & set(ref))
+        n_seeds.add(len(seeds))
+        d = [100 * (mine[k][0] - ref[k][0]) for k in seeds]
+        p = wilcoxon(d).p
+        better += p < 0.05 and statistics.fmean(d) > 0
+        worse += p < 0.05 and statistics.fmean(d) < 0
+        diffs.append(statistics.fmean(d))
+        fractions.append(statistics.fmean(mine[k][1] for k in seeds) / budget)
+        curve = []
+        for b in budgets:
+            r = runs.get((name, stream, b, delay))
+            if r and set(seeds) <= set(r):
+                curve.append(_mean(r, seeds))
+        ratios.append(savings_ratio(curve, _mean(ref, seeds)).value)
+    if not diffs:
+        return f"| {name} | {budget} | {delay} | – | | | | | |"
+    return (
+        f"| {name} | {budget} | {delay} | {len(diffs)} | {'/'.join(map(str, sorted(n_seeds)))} | "
+        f"{better} | {worse} | {statistics.fmean(diffs):+.2f} | {statistics.median(ratios):.2f} | "
+        f"{min(fractions):.3f}-{max(fractions):.3f} |"
+    )
+
+
+def against(runs: dict[Key, Any], name: str, base: str, budget: float, delay: int) -> str:
+    d: list[float] = []
+    streams = sorted({k[1] for k in runs if k[0] == name})
+    better = worse = 0
+    for stream in streams:
+        mine, ref = runs.get((name, stream, budget, delay)), runs.get((base, stream, budget, delay))
+        if not mine or not ref:
+            continue
+        seeds = sorted(set(mine) & set(ref))
+        ds = [100 * (mine[k][0] - ref[k][0]) for k in seeds]
+        d += ds
+        p = wilcoxon(ds).p
+        better += p < 0.05 and statistics.fmean(ds) > 0
+        worse += p < 0.05 and statistics.fmean(ds) < 0
+    if not d:
+        return f"| {name} | {budget} | {delay} | – | |"
+    t = wilcoxon(d)
+    return (
+        f"| {name} | {budget} | {delay} | {t.mean:+.2f} (p={t.p:.2g}, {t.wins}W/{t.losses}L) | "
+        f"{better}/{worse} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--settings", required=True)
+    parser.add_argument("--budgets", default="0.02,0.1")
+    parser.add_argument("--delays", default="0,500")
+    args = parser.parse_args(argv)
+    runs = _runs(args.out)
+    names = args.settings.split(",")
+    budgets = [float(b) for b in args.budgets.split(",")]
+    delays = [int(d) for d in args.delays.split(",")]
+    print("| setting | budget | delay | streams | seeds | sig. better | sig. worse | "
+          "mean vs random (pts) | median savings | fraction / budget |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in names:
+        for delay in delays:
+            for budget in budgets:
+                print(row(runs, name, budget, delay, budgets))
+    head = f"against {names[0]} (pts, pooled) | streams sig. better/worse"
+    print(f"\n| setting | budget | delay | {head} |")
+    print("|---|---|---|---|---|")
+    for name in names[1:]:
+        for delay in delays:
+            for budget in budgets:
+                print(against(runs, name, names[0], budget, delay))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -109,7 +109,8 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
     }
     log = data / "label-studio.log"
     args = [command, "start", "--internal-host", "127.0.0.1", "--port", str(port)]
-    args += ["--no-browser", "--username", EMAIL, "--password", secrets.token_urlsafe(12)]
+    # Hex, not token_urlsafe: a password starting with "-" reads as an option to argparse.
+    args += ["--no-browser", "--username", EMAIL, "--password", secrets.token_hex(12)]
     args += ["--user-token", token, "--enable-legacy-api-token"]
     with log.open("wb") as out:
         proc = subprocess.Popen(

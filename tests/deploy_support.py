@@ -45,12 +45,17 @@ METRIC_NAME = re.compile(r"\bstream_al_[a-z_]+")
 TOOL_HINT = "run `scripts/services tools` (prometheus, promtool, docker-compose, hadolint)"
 
 
-def unavailable(reason: str) -> NoReturn:
-    """Skip, or fail under CI: a missing tool must never pass silently there."""
-    message = f"{reason}; {TOOL_HINT}"
+def missing(message: str) -> NoReturn:
+    """Skip, or fail under CI (``CI=true``): a missing server or tool must never pass
+    silently there."""
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A deploy tool is missing: :func:`missing`, saying how to install it."""
+    missing(f"{reason}; {TOOL_HINT}")
 
 
 def require_tool(name: str) -> str:

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
+from tests.deploy_support import missing
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = ROOT / ".services" / "env"
 HINT = 'run `scripts/services up` first (or `eval "$(scripts/services up)"`)'
@@ -68,10 +70,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 
 def _unavailable(reason: str) -> NoReturn:
-    message = f"integration services unavailable: {reason}; {HINT}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing(f"integration services unavailable: {reason}; {HINT}")
 
 
 def kafka_admin(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.deploy_support import missing
 from tests.integration.deployment import ROOT, Deployment, free_port, stream_records, wait_for
 
 EMAIL = "annotator@example.com"
@@ -95,10 +96,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
     stopped (its process group, by pid) and removed at the end of the session."""
     command = _command()
     if command is None:
-        why = "Label Studio is not installed: run `scripts/label-studio install`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why, pytrace=False)
-        pytest.skip(why)
+        missing("Label Studio is not installed: run `scripts/label-studio install`")
     data = tmp_path_factory.mktemp("label-studio")
     port, token = free_port(), secrets.token_hex(20)
     env = {

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy_support import missing
 from tests.integration.deployment import ROOT, free_port
 
 MARKER = "<!-- runnable -->"
@@ -56,9 +57,7 @@ def clone(tmp_path: Path) -> Iterator[Path]:
     test) copied to a fresh directory, as a clone would have them."""
     why = _missing()
     if why is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the quickstart test needs it: {why}", pytrace=False)
-        pytest.skip(why)
+        missing(f"the quickstart test needs it: {why}")
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,

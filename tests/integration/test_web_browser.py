@@ -7,7 +7,6 @@ Screenshots of the page and of the confirmation go to .artifacts/."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.deploy_support import missing
 from tests.integration.deployment import ROOT, Deployment, free_port, wait_for
 
 TOKEN = "browser-test-token-7f3a"
@@ -32,10 +32,10 @@ def browser() -> Iterator[Any]:
     except ImportError:
         webdriver = None  # type: ignore[assignment]
     if webdriver is None or not chromium or not driver:
-        why = "needs chromium, chromedriver (apt-get install chromium chromium-driver) and selenium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why + "; scripts/services tools installs them")
-        pytest.skip(why)
+        missing(
+            "needs chromium, chromedriver (apt-get install chromium chromium-driver) and "
+            "selenium; scripts/services tools installs them"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):

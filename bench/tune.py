@@ -104,6 +104,40 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "opal-qf": {"uncertainty": "opal", "strategy": "quantile-filter"},
     "pending": {"late_labels": {"aware": True}},  # the default, aware of pending questions
     "bandit-pending": {"strategy": "bandit", "late_labels": {"aware": True}},
+    # Which candidate serves before the race has evidence: River's tree (a naive-Bayes leaf
+    # for its first thousands of labels) rather than the tree tuned to split early.
+    "nb-first": {
+        "model_params": {
+            "names": ["hoeffding-tree-default", "hoeffding-tree", "logistic-regression"]
+        }
+    },
+    "nb-first-random": {
+        "strategy": "random",
+        "model_params": {
+            "names": ["hoeffding-tree-default", "hoeffding-tree", "logistic-regression"]
+        },
+    },
+    "nb-first-rvu": {
+        "strategy": "randomized-variable-uncertainty",
+        "model_params": {
+            "names": ["hoeffding-tree-default", "hoeffding-tree", "logistic-regression"]
+        },
+    },
+    "nb-first-bandit": {
+        "strategy": "bandit",
+        "model_params": {
+            "names": ["hoeffding-tree-default", "hoeffding-tree", "logistic-regression"]
+        },
+    },
+    "nb-first-opal-qf": {
+        "uncertainty": "opal",
+        "strategy": "quantile-filter",
+        "model_params": {
+            "names": ["hoeffding-tree-default", "hoeffding-tree", "logistic-regression"]
+        },
+    },
+    "htd-vu": {"model": "hoeffding-tree-default"},
+    "htd-random": {"model": "hoeffding-tree-default", "strategy": "random"},
 }
 
 

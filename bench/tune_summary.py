@@ -9,8 +9,13 @@ Per setting, budget and label delay, over the streams where the setting and rand
 sampling ran the same seeds: how many streams the setting is significantly better and
 worse than random on (paired Wilcoxon signed-rank over seeds, p < 0.05), the mean
 difference in points, the median label-savings ratio (the setting's curve over the given
-budgets against random at the budget) and the range of true label fraction over budget;
-then each setting against the first one (the default), pooled over streams and seeds.
+budgets against random at the budget) and the range of true label fraction over budget
+(``--random`` names random sampling's setting when the learner is not the default's); then
+each setting against the first one (the default), pooled over streams and seeds.
+With ``--peers`` (the peers' result files of ``bench/run_peers.py`` on the tuning half),
+per setting and peer budget (delay 0): on how many streams it matches or beats the best
+peer at its true label fraction within 0.5 points (``report.best_peer``, the reporting
+half's rule).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from analysis import savings_ratio, wilcoxon
+from analysis import aggregate, savings_ratio, wilcoxon
+from report import Index, best_peer
 
 Key = tuple[str, str, float, int]  # setting, stream, budget, delay
 
@@ -45,14 +51,21 @@ def _mean(runs: dict[int, tuple[float, float]], seeds: list[int]) -> tuple[float
     )
 
 
-def row(runs: dict[Key, Any], name: str, budget: float, delay: int, budgets: list[float]) -> str:
+def row(
+    runs: dict[Key, Any],
+    name: str,
+    budget: float,
+    delay: int,
+    budgets: list[float],
+    random: str = "random",
+) -> str:
     streams = sorted({k[1] for k in runs if k[0] == name})
     better = worse = 0
     diffs, ratios, fractions, n_seeds = [], [], [], set()
     for stream in streams:
         mine, ref = (
             runs.get((name, stream, budget, delay)),
-            runs.get(("random", stream, budget, delay)),
+            runs.get((random, stream, budget, delay)),
         )
         if not mine or not ref:
             continue
@@ -102,12 +115,49 @@ def against(runs: dict[Key, Any], name: str, base: str, budget: float, delay: in
     )
 
 
+def peers(path: Path, peer_files: list[Path], names: list[str], budgets: list[float]) -> list[str]:
+    """Per setting and peer budget: streams where it is within 0.5 points of the best peer."""
+    lines: list[dict[str, Any]] = []
+    for f in peer_files:
+        lines += [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+    for x in path.read_text().splitlines():
+        if x.strip():
+            r = json.loads(x)  # a setting is a system's strategy, for the report's index
+            lines.append(
+                r | {"system": "stream-al", "model": r["setting"], "strategy": r["setting"]}
+            )
+    index = Index(aggregate(lines))
+    peer_budgets = sorted({c.budget for c in index.cells if c.system != "stream-al"} - {1.0})
+    out = ["| setting | budget | streams within 0.5 of the best peer | mean difference |",
+           "|---|---|---|---|"]  # fmt: skip
+    for name in names:
+        for budget in [b for b in budgets if b in peer_budgets]:
+            matched, diffs = 0, []
+            streams = sorted({c.stream for c in index.cells if c.model == name})
+            for stream in streams:
+                ours = index.get(stream, "stream-al", name, budget, 0, name)
+                found = ours and best_peer(index, stream, ours, peer_budgets)
+                if found:
+                    matched += found.ours >= found.theirs - 0.005
+                    diffs.append(found.ours - found.theirs)
+            if diffs:
+                mean = 100 * statistics.fmean(diffs)
+                out.append(f"| {name} | {budget} | {matched} of {len(diffs)} | {mean:+.2f} |")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--settings", required=True)
     parser.add_argument("--budgets", default="0.02,0.1")
     parser.add_argument("--delays", default="0,500")
+    parser.add_argument(
+        "--random",
+        default="random",
+        help="the setting of random sampling on the same learner (e.g. nb-first-random)",
+    )
+    parser.add_argument("--peers", default="", help="comma-separated peer result files")
     args = parser.parse_args(argv)
     runs = _runs(args.out)
     names = args.settings.split(",")
@@ -119,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         for delay in delays:
             for budget in budgets:
-                print(row(runs, name, budget, delay, budgets))
+                print(row(runs, name, budget, delay, budgets, args.random))
     head = f"against {names[0]} (pts, pooled) | streams sig. better/worse"
     print(f"\n| setting | budget | delay | {head} |")
     print("|---|---|---|---|---|")
@@ -127,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         for delay in delays:
             for budget in budgets:
                 print(against(runs, name, names[0], budget, delay))
+    if args.peers:
+        print()
+        print("\n".join(peers(args.out, [Path(f) for f in args.peers.split(",")], names, budgets)))
     return 0
 
 

@@ -38,11 +38,13 @@ from collections.abc import Sequence
 
 __all__ = ["DEFAULT_CANDIDATES", "ModelSelection"]
 
-# The ``auto`` model's candidates (core/candidates.py): the tree tuned for scarce labels,
-# River's own tree (a naive-Bayes leaf until it has thousands of labels per leaf) and a
-# linear model: each wins where the others lose. Names only, here, where the settings
-# read them without importing River.
-DEFAULT_CANDIDATES = ("hoeffding-tree", "hoeffding-tree-default", "logistic-regression")
+# The ``auto`` model's candidates (core/candidates.py): River's own tree (a naive-Bayes
+# leaf until it has thousands of labels per leaf), the tree tuned for scarce labels and a
+# linear model: each wins where the others lose. The first serves until the race has
+# evidence, so it is the one with the fewest parameters to fit: a few hundred labels
+# estimate a naive-Bayes leaf, not a tree of cuts (docs/design.md, "Models"). Names only,
+# here, where the settings read them without importing River.
+DEFAULT_CANDIDATES = ("hoeffding-tree-default", "hoeffding-tree", "logistic-regression")
 
 
 class ModelSelection:

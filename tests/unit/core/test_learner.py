@@ -152,13 +152,23 @@ def _run_telling_random(learner: ActiveLearner, data: list) -> list[tuple]:
 
 
 def test_auto_serves_the_candidate_that_wins_and_its_uncertainty_follows() -> None:
+    data = list(parse_stream("synth:agrawal-drift", n_events=8000).events(seed=1))
+    learner = ActiveLearner("auto", "split", 0.1, seed=3)
+    # River's tree serves first: a naive-Bayes leaf, whose impurity says nothing
+    assert learner.served_name == "hoeffding-tree-default"
+    assert learner.uncertainty == "least-confidence"
+    _run_telling_random(learner, data)
+    assert learner.served_name == "hoeffding-tree"  # Agrawal's concepts are axis cuts
+    assert learner.uncertainty == "leaf"
+    assert learner.model is learner._candidates.members[learner._candidates.served]  # type: ignore[union-attr]
+
+
+def test_auto_leaves_the_first_candidate_for_a_linear_model_on_a_hyperplane() -> None:
     data = list(parse_stream("synth:hyperplane", n_events=8000).events(seed=1))
     learner = ActiveLearner("auto", "split", 0.1, seed=3)
-    assert learner.served_name == "hoeffding-tree" and learner.uncertainty == "leaf"
     _run_telling_random(learner, data)
-    assert learner.served_name != "hoeffding-tree"  # a rotating hyperplane: not axis cuts
+    assert learner.served_name == "logistic-regression"
     assert learner.uncertainty == "least-confidence"
-    assert learner.model is learner._candidates.members[learner._candidates.served]  # type: ignore[union-attr]
 
 
 def test_auto_checkpoints_and_replays_exactly() -> None:
@@ -201,7 +211,10 @@ def test_a_challenger_that_wins_on_the_label_that_switches_candidates_keeps_its_
 
 
 def test_auto_restarts_and_challengers_keep_the_serving_kind_until_the_switch() -> None:
-    learner = ActiveLearner("auto", "variable-uncertainty", 0.1, seed=0)
+    names = ("hoeffding-tree", "hoeffding-tree-default", "logistic-regression")
+    learner = ActiveLearner(
+        "auto", "variable-uncertainty", 0.1, seed=0, model_params={"names": names}
+    )
     candidates = learner._candidates
     assert candidates is not None
     candidates.selection.served = 2  # the race chose logistic regression on this label

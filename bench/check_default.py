@@ -8,7 +8,7 @@ Usage (stream-al's ``.venv``)::
 ``--results`` holds the default's and random sampling's runs (``bench/run_peers.py
 --systems stream-al --half reporting``) and, optionally, every-label runs of named models
 (jobs with strategy ``full`` and model ``hoeffding-tree`` / ``hoeffding-tree-default``, as
-``bench/results/stream-al-1.jsonl``); ``--peers`` the peers' runs (their
+``bench/results/stream-al-trees.jsonl``); ``--peers`` the peers' runs (their
 ``stream-al-*`` lines are left out: another default's). The tables are bench/report.py's
 for the reporting half, plus the every-label check against both trees.
 """

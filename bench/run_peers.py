@@ -206,8 +206,10 @@ def _speed(cells: Sequence[Cell], streams: Sequence[str]) -> list[str]:
         "## Speed",
         "",
         "Median microseconds per event of each system's prequential loop (predict, decide, "
-        "learn) over its active runs, with 1 worker on the machine above (shared: compare "
-        "systems with each other, not with other machines):",
+        "learn) over its active runs on the machine above, each system run when it was (with "
+        "`--workers` processes side by side, often beside other work): compare orders of "
+        "magnitude, not small ratios; `stream-al bench engine` measures stream-al's speed "
+        "against a baseline in one run:",
         "",
         "| stream | " + " | ".join(systems) + " |",
         "|---|" + "---|" * len(systems),

@@ -86,7 +86,11 @@ __all__ = ["TreePredictor"]
 _LEAVES = frozenset((LeafMajorityClass, LeafNaiveBayes, LeafNaiveBayesAdaptive))
 
 _Terms = list[tuple[Any, float | None, list[tuple[Any, Any, Any, Any]]]]
-_Entry = tuple[Any, float, _Terms]
+_ClassTerms = list[tuple[Any, Any, Any, Any]]
+# A leaf's cached state: its splitters, total weight, each class's weight and likelihood
+# terms (None: they read the pooled variance, which every class's counts move), the terms
+# as predictions read them, and how many splitters there were.
+_Entry = tuple[Any, float, dict[Any, tuple[float, _ClassTerms | None]], _Terms, int]
 
 
 class TreePredictor:
@@ -278,10 +282,18 @@ class TreePredictor:
         if not stats or total == 0:
             return None
         entry = self._leaves.get(leaf)
-        if entry is None or entry[0] is not leaf.splitters or entry[1] != total:
-            entry = (leaf.splitters, total, _terms(stats, total, leaf.splitters, self.pooled))
-            self._leaves[leaf] = entry
-        return entry[2]
+        if entry is not None and entry[0] is leaf.splitters and entry[1] == total:
+            return entry[3]
+        # A label moves only its own class's Gaussians: the other classes' terms are
+        # kept (the same numbers recomputing them would give), their priors renewed.
+        # A new splitter (a feature first seen) gives every class a term: all anew.
+        splitters = leaf.splitters
+        known = {}
+        if entry is not None and entry[0] is splitters and entry[4] == len(splitters or ()):
+            known = entry[2]
+        per_class, terms = _terms(stats, total, splitters, self.pooled, known)
+        self._leaves[leaf] = (splitters, total, per_class, terms, len(splitters or ()))
+        return terms
 
     def _naive_bayes(self, leaf: Any, x: Mapping[Any, Any]) -> dict[Any, float]:
         """River's ``do_naive_bayes_prediction`` with the leaf's terms read once."""
@@ -375,38 +387,60 @@ def _walk(node: Any, x: Mapping[Any, Any], heaviest: bool) -> tuple[Any, Any]:
 
 
 def _terms(
-    stats: Mapping[Any, float], total: float, splitters: Mapping[Any, Any], pooled: bool
-) -> _Terms:
+    stats: Mapping[Any, float],
+    total: float,
+    splitters: Mapping[Any, Any],
+    pooled: bool,
+    known: Mapping[Any, tuple[float, _ClassTerms | None]],
+) -> tuple[dict[Any, tuple[float, _ClassTerms | None]], _Terms]:
+    """A leaf's terms, reusing ``known`` terms of classes whose weight has not changed."""
     classes: _Terms = []
+    per_class: dict[Any, tuple[float, _ClassTerms | None]] = {}
     pooled_variances: dict[Any, float] = {}
     for label, weight in stats.items():
         if weight <= 0:
             classes.append((label, None, []))
             continue
-        terms: list[tuple[Any, Any, Any, Any]] = []
-        for feature, splitter in (splitters or {}).items():
-            if type(splitter) is not GaussianSplitter:
-                terms.append(
-                    (feature, None, getattr(splitter, "cond_log_proba", None), splitter.cond_proba)
-                )
-                continue
-            gaussian = splitter._att_dist_per_class.get(label)
-            if gaussian is None:
-                continue  # River's -inf: no term
-            var = gaussian._var
-            n = var.mean.n
-            variance = var._S / (n - var.ddof) if n > var.ddof else 0.0
-            if not variance > 0.0:
-                if not pooled:
-                    continue  # River: no term
-                variance = pooled_variances.get(feature, -1.0)
-                if variance < 0.0:
-                    variance = pooled_variances[feature] = _pooled_variance(splitter)
-                if not variance > 0.0:
-                    continue
-            terms.append((feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)))
+        kept = known.get(label)
+        terms = kept[1] if kept is not None and kept[0] == weight else None
+        if terms is None:
+            terms, used_pool = _class_terms(label, splitters, pooled, pooled_variances)
+            per_class[label] = (weight, None if used_pool else terms)
+        else:
+            per_class[label] = kept  # type: ignore[assignment]
         classes.append((label, math.log(weight / total), terms))
-    return classes
+    return per_class, classes
+
+
+def _class_terms(
+    label: Any, splitters: Mapping[Any, Any], pooled: bool, pooled_variances: dict[Any, float]
+) -> tuple[_ClassTerms, bool]:
+    """One class's likelihood terms, and whether one read the pooled variance."""
+    terms: _ClassTerms = []
+    used_pool = False
+    for feature, splitter in (splitters or {}).items():
+        if type(splitter) is not GaussianSplitter:
+            terms.append(
+                (feature, None, getattr(splitter, "cond_log_proba", None), splitter.cond_proba)
+            )
+            continue
+        gaussian = splitter._att_dist_per_class.get(label)
+        if gaussian is None:
+            continue  # River's -inf: no term
+        var = gaussian._var
+        n = var.mean.n
+        variance = var._S / (n - var.ddof) if n > var.ddof else 0.0
+        if not variance > 0.0:
+            if not pooled:
+                continue  # River: no term
+            used_pool = True
+            variance = pooled_variances.get(feature, -1.0)
+            if variance < 0.0:
+                variance = pooled_variances[feature] = _pooled_variance(splitter)
+            if not variance > 0.0:
+                continue
+        terms.append((feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)))
+    return terms, used_pool
 
 
 def _pooled_variance(splitter: GaussianSplitter) -> float:

@@ -129,6 +129,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "names": ["hoeffding-tree-default", "hoeffding-tree", "logistic-regression"]
         },
     },
+    "nb-first-pending": {
+        "late_labels": {"aware": True},
+        "model_params": {
+            "names": ["hoeffding-tree-default", "hoeffding-tree", "logistic-regression"]
+        },
+    },
     "nb-first-opal-qf": {
         "uncertainty": "opal",
         "strategy": "quantile-filter",

@@ -24,7 +24,7 @@ from typing import Any
 
 from analysis import aggregate
 from protocol import FULL, FULL_DRIFT, REPORTING, STREAMS, split_halves
-from report import render_half
+from report import WITHIN, render_half
 
 
 def _lines(folder: Path, skip_stream_al: bool = False) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def every_label(lines: list[dict[str, Any]], streams: list[str]) -> list[str]:
         m = [100 * statistics.fmean(r[k] for k in common) for r in runs]
         gap = m[0] - max(m[2], m[3])
         counted += 1
-        short += gap < -0.5
+        short += gap < -100 * WITHIN  # gap in points
         out.append(f"| {s} | " + " | ".join(f"{v:.2f}" for v in m) + f" | {gap:+.2f} |")
     out += ["", f"Within 0.5 points of the better tree: {counted - short} of {counted} streams "
             f"(seeds {', '.join(map(str, sorted(seeds)))})."]  # fmt: skip

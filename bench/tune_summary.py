@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import aggregate, savings_ratio, wilcoxon
-from report import Index, best_peer
+from report import WITHIN, Index, best_peer
 
 Key = tuple[str, str, float, int]  # setting, stream, budget, delay
 
@@ -138,7 +138,7 @@ def peers(path: Path, peer_files: list[Path], names: list[str], budgets: list[fl
                 ours = index.get(stream, "stream-al", name, budget, 0, name)
                 found = ours and best_peer(index, stream, ours, peer_budgets)
                 if found:
-                    matched += found.ours >= found.theirs - 0.005
+                    matched += found.ours - found.theirs >= -WITHIN
                     diffs.append(found.ours - found.theirs)
             if diffs:
                 mean = 100 * statistics.fmean(diffs)

@@ -281,16 +281,17 @@ class TreePredictor:
         total = sum(stats.values())
         if not stats or total == 0:
             return None
-        entry = self._leaves.get(leaf)
-        if entry is not None and entry[0] is leaf.splitters and entry[1] == total:
-            return entry[3]
-        # A label moves only its own class's Gaussians: the other classes' terms are
-        # kept (the same numbers recomputing them would give), their priors renewed.
-        # A new splitter (a feature first seen) gives every class a term: all anew.
         splitters = leaf.splitters
+        entry = self._leaves.get(leaf)
         known = {}
-        if entry is not None and entry[0] is splitters and entry[4] == len(splitters or ()):
-            known = entry[2]
+        if entry is not None and entry[0] is splitters:
+            if entry[1] == total:
+                return entry[3]
+            # A label moves only its own class's Gaussians: the other classes' terms are
+            # kept (the same numbers recomputing them would give), their priors renewed.
+            # A new splitter (a feature first seen) gives every class a term: all anew.
+            if entry[4] == len(splitters or ()):
+                known = entry[2]
         per_class, terms = _terms(stats, total, splitters, self.pooled, known)
         self._leaves[leaf] = (splitters, total, per_class, terms, len(splitters or ()))
         return terms
@@ -402,12 +403,12 @@ def _terms(
             classes.append((label, None, []))
             continue
         kept = known.get(label)
-        terms = kept[1] if kept is not None and kept[0] == weight else None
-        if terms is None:
+        if kept is not None and kept[0] == weight and kept[1] is not None:
+            terms = kept[1]
+            per_class[label] = kept
+        else:
             terms, used_pool = _class_terms(label, splitters, pooled, pooled_variances)
             per_class[label] = (weight, None if used_pool else terms)
-        else:
-            per_class[label] = kept  # type: ignore[assignment]
         classes.append((label, math.log(weight / total), terms))
     return per_class, classes
 

@@ -119,6 +119,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "nb-first-bandit": {**NB_FIRST, "strategy": "bandit"},
     "nb-first-pending": {**NB_FIRST, "late_labels": {"aware": True}},
     "nb-first-opal-qf": {**NB_FIRST, "uncertainty": "opal", "strategy": "quantile-filter"},
+    "nb-first-split": {**NB_FIRST, "strategy": "split"},
+    "nb-first-split02": {
+        **NB_FIRST,
+        "strategy": "split",
+        "strategy_params": {"random_fraction": 0.2},
+    },
     "htd-vu": {"model": "hoeffding-tree-default"},
     "htd-random": {"model": "hoeffding-tree-default", "strategy": "random"},
 }

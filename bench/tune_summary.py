@@ -11,7 +11,11 @@ worse than random on (paired Wilcoxon signed-rank over seeds, p < 0.05), the mea
 difference in points, the median label-savings ratio (the setting's curve over the given
 budgets against random at the budget) and the range of true label fraction over budget
 (``--random`` names random sampling's setting when the learner is not the default's); then
-each setting against the first one (the default), pooled over streams and seeds.
+each setting against the first one (the default), pooled over streams and seeds, and
+pooled again with a stream both settings ran once (the same result for every seed: a
+deterministic setting on a recorded stream) counted as one pair, not one per seed.
+With ``--cells``, each stream's cells: every setting's mean difference from random
+sampling, the significant ones starred, the single runs marked.
 With ``--peers`` (the peers' result files of ``bench/run_peers.py`` on the tuning half),
 per setting and peer budget (delay 0): on how many streams it matches or beats the best
 peer at its true label fraction within 0.5 points (``report.best_peer``, the reporting
@@ -92,8 +96,15 @@ def row(
     )
 
 
+def _one_run(runs: dict[int, tuple[float, float]], seeds: list[int]) -> bool:
+    """Whether every seed gave the same result: a deterministic setting on a recorded
+    stream makes one run, however many seeds it is given."""
+    return len(seeds) > 1 and len({runs[k] for k in seeds}) == 1
+
+
 def against(runs: dict[Key, Any], name: str, base: str, budget: float, delay: int) -> str:
     d: list[float] = []
+    once: list[float] = []  # the same, with a stream both settings ran once counted once
     streams = sorted({k[1] for k in runs if k[0] == name})
     better = worse = 0
     for stream in streams:
@@ -103,16 +114,52 @@ def against(runs: dict[Key, Any], name: str, base: str, budget: float, delay: in
         seeds = sorted(set(mine) & set(ref))
         ds = [100 * (mine[k][0] - ref[k][0]) for k in seeds]
         d += ds
+        once += ds[:1] if _one_run(mine, seeds) and _one_run(ref, seeds) else ds
         p = wilcoxon(ds).p
         better += p < 0.05 and statistics.fmean(ds) > 0
         worse += p < 0.05 and statistics.fmean(ds) < 0
     if not d:
-        return f"| {name} | {budget} | {delay} | – | |"
-    t = wilcoxon(d)
+        return f"| {name} | {budget} | {delay} | – | | |"
+    t, u = wilcoxon(d), wilcoxon(once)
     return (
         f"| {name} | {budget} | {delay} | {t.mean:+.2f} (p={t.p:.2g}, {t.wins}W/{t.losses}L) | "
-        f"{better}/{worse} |"
+        f"{u.mean:+.2f} (p={u.p:.2g}, {len(once)} pairs) | {better}/{worse} |"
     )
+
+
+def cells(
+    runs: dict[Key, Any],
+    names: list[str],
+    budgets: list[float],
+    delays: list[int],
+    random: str = "random",
+) -> list[str]:
+    """Each stream, budget and delay: every setting's mean difference from random sampling
+    in points, ``*`` where the paired Wilcoxon test over seeds gives p < 0.05, ``(1 run)``
+    where the setting made the same run for every seed."""
+    lines = [
+        "| stream | budget | delay | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for stream in sorted({k[1] for k in runs if k[0] in names}):
+        for budget in budgets:
+            for delay in delays:
+                ref = runs.get((random, stream, budget, delay))
+                if not ref:
+                    continue
+                out = []
+                for name in names:
+                    mine = runs.get((name, stream, budget, delay))
+                    seeds = sorted(set(mine or ()) & set(ref))
+                    if not mine or not seeds:
+                        out.append("–")
+                        continue
+                    ds = [100 * (mine[k][0] - ref[k][0]) for k in seeds]
+                    star = "*" if wilcoxon(ds).p < 0.05 else ""
+                    one = " (1 run)" if _one_run(mine, seeds) else ""
+                    out.append(f"{statistics.fmean(ds):+.2f}{star}{one}")
+                lines.append(f"| {stream} | {budget} | {delay} | " + " | ".join(out) + " |")
+    return lines
 
 
 def peers(path: Path, peer_files: list[Path], names: list[str], budgets: list[float]) -> list[str]:
@@ -158,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the setting of random sampling on the same learner (e.g. nb-first-random)",
     )
     parser.add_argument("--peers", default="", help="comma-separated peer result files")
+    parser.add_argument(
+        "--cells", action="store_true", help="also each stream's cells against random sampling"
+    )
     args = parser.parse_args(argv)
     runs = _runs(args.out)
     names = args.settings.split(",")
@@ -170,13 +220,19 @@ def main(argv: list[str] | None = None) -> int:
         for delay in delays:
             for budget in budgets:
                 print(row(runs, name, budget, delay, budgets, args.random))
-    head = f"against {names[0]} (pts, pooled) | streams sig. better/worse"
+    head = (
+        f"against {names[0]} (pts, pooled) | the same, a stream both ran once counted once "
+        "| streams sig. better/worse"
+    )
     print(f"\n| setting | budget | delay | {head} |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name in names[1:]:
         for delay in delays:
             for budget in budgets:
                 print(against(runs, name, names[0], budget, delay))
+    if args.cells:
+        print()
+        print("\n".join(cells(runs, names, budgets, delays, args.random)))
     if args.peers:
         print()
         print("\n".join(peers(args.out, [Path(f) for f in args.peers.split(",")], names, budgets)))

@@ -125,6 +125,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "strategy": "split",
         "strategy_params": {"random_fraction": 0.2},
     },
+    # The race judging the served model at the label like the others (selection
+    # served_at="label"; scratch/race-now.patch before the option existed).
+    "nb-first-served-label": {"model_params": {**NB_FIRST["model_params"], "served_at": "label"}},
+    "nb-first-served-label-z1": {
+        "model_params": {**NB_FIRST["model_params"], "served_at": "label", "z": 1.0}
+    },
     "htd-vu": {"model": "hoeffding-tree-default"},
     "htd-random": {"model": "hoeffding-tree-default", "strategy": "random"},
 }

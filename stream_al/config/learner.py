@@ -120,6 +120,12 @@ class SelectionSettings(BaseModel):
         "unbiased, but too few at small budgets).",
     )
 
+    served_at: Literal["question", "label"] = Field(
+        "question",
+        description="When the race judges the served model: on its prediction at the "
+        "question, or at the label like the others (fair when labels come late).",
+    )
+
     @field_validator("candidates")
     @classmethod
     def _known_candidates(cls, value: list[str]) -> list[str]:
@@ -138,6 +144,7 @@ class SelectionSettings(BaseModel):
             "z": self.z,
             "memory": self.memory,
             "labels": self.labels,
+            "served_at": self.served_at,
         }
 
 

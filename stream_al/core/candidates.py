@@ -32,10 +32,11 @@ from river import base
 from stream_al.core.selection import DEFAULT_CANDIDATES, ModelSelection
 from stream_al.core.types import ClassLabel, Features, Proba
 
-__all__ = ["DEFAULT_CANDIDATES", "Candidates", "SelectionLabels"]
+__all__ = ["DEFAULT_CANDIDATES", "Candidates", "SelectionLabels", "ServedAt"]
 
 
 SelectionLabels = Literal["random", "all"]
+ServedAt = Literal["question", "label"]
 
 Predict = Callable[[base.Classifier, Features], ClassLabel | None]
 Learn = Callable[[base.Classifier, Features, ClassLabel], None]
@@ -63,8 +64,16 @@ class Candidates(base.Classifier):
         Which labels judge the race: ``"all"``, or ``"random"``, only those asked at random
         (an unbiased sample of the stream, but a strategy without a random part has none,
         and ``split`` at a 2% budget too few; see docs/design.md, "Models").
+    served_at
+        When the served model's prediction is judged: ``"question"``, the one it made when
+        the item was asked (the learner passes it), or ``"label"``, its prediction when
+        the label is learned, as the other candidates are judged. With labels that come
+        late the first is the staler, so the race leans towards switching (docs/design.md,
+        "Models").
 
     """
+
+    served_at: ServedAt = "question"  # for snapshots made before the option existed
 
     def __init__(
         self,
@@ -74,18 +83,22 @@ class Candidates(base.Classifier):
         z: float = 2.0,
         memory: int = 1000,
         labels: SelectionLabels = "all",
+        served_at: ServedAt = "question",
     ):
         names = tuple(names)
         if not names or "auto" in names:
             raise ValueError(f"candidates must be model names other than 'auto', got {names!r}")
         if labels not in ("random", "all"):
             raise ValueError(f"selection labels must be 'random' or 'all', got {labels!r}")
+        if served_at not in ("question", "label"):
+            raise ValueError(f"served_at must be 'question' or 'label', got {served_at!r}")
         self.make = make
         self.names = names
         self.seed = seed
         self.z = z
         self.memory = memory
         self.labels: SelectionLabels = labels
+        self.served_at: ServedAt = served_at
         self.members: list[base.Classifier] = [make(n, seed) for n in names]
         self.selection = ModelSelection(len(names), z=z, memory=memory)
 
@@ -124,14 +137,16 @@ class Candidates(base.Classifier):
 
         The served model is left to the caller (it learns through the drift reaction);
         ``served_correct`` is whether its prediction when the item was asked was right
-        (None: it predicts ``x`` now). Returns True when another candidate serves from now
-        on.
+        (None, or ``served_at="label"``: it predicts ``x`` now). Returns True when another
+        candidate serves from now on.
         """
         predict = predict or _predict
         learn = learn or _learn
         counted = at_random or self.labels == "all"
         correct = []
         served = self.selection.served
+        if self.served_at == "label":
+            served_correct = None
         for i, model in enumerate(self.members):
             if counted:
                 if i == served and served_correct is not None:

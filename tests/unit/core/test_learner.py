@@ -171,9 +171,10 @@ def test_auto_leaves_the_first_candidate_for_a_linear_model_on_a_hyperplane() ->
     assert learner.uncertainty == "least-confidence"
 
 
-def test_auto_checkpoints_and_replays_exactly() -> None:
+@pytest.mark.parametrize("served_at", ["question", "label"])
+def test_auto_checkpoints_and_replays_exactly(served_at: str) -> None:
     data = list(parse_stream("synth:agrawal-drift", n_events=6000).events(seed=4))
-    original = ActiveLearner("auto", "split", 0.1, seed=9)
+    original = ActiveLearner("auto", "split", 0.1, seed=9, model_params={"served_at": served_at})
     _run_telling_random(original, data[:3000])
     restored = ActiveLearner.restore(original.snapshot())
     assert restored.model_digest() == original.model_digest()

@@ -163,7 +163,14 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     budget = float(setting.get("budget", job["budget"]))
     learner: ActiveLearner = spec.build(job["seed"], budget=budget)
     data = _load(job["csv"])
-    result = prequential(data, learner, delay=job["delay"], clock=time.perf_counter)
+    result = prequential(
+        data,
+        learner,
+        delay=job["delay"],
+        clock=time.perf_counter,
+        jitter=job.get("jitter", 0),
+        seed=job["seed"],
+    )
     out = {k: v for k, v in job.items() if k != "setting_spec"}
     return out | {
         "accuracy": result.accuracy,
@@ -176,7 +183,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key(r: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (r["setting"], r["stream"], r["seed"], float(r["budget"]), int(r["delay"]))
+    key = (r["setting"], r["stream"], r["seed"], float(r["budget"]), int(r["delay"]))
+    return (*key, int(r.get("jitter", 0)))
 
 
 def _read(path: Path) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -213,6 +221,8 @@ def run(args: argparse.Namespace, settings: dict[str, dict[str, Any]]) -> None:
                         "delay": delay,
                         "csv": str(path),
                     }
+                    if min(args.jitter, delay):  # runs without jitter keep their keys
+                        job["jitter"] = min(args.jitter, delay)
                     if _key(job) not in done:
                         jobs.append(job | {"setting_spec": setting})
     jobs.sort(key=lambda j: j["csv"])  # one stream in memory per worker, mostly
@@ -315,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     add("--streams", default=",".join(tuning))
     add("--budgets", default="0.02,0.05,0.1,0.2")
     add("--delays", default="0")
+    add(
+        "--jitter",
+        type=int,
+        default=0,
+        help="each label's delay drawn from delay +- jitter events (seeded by the run's seed)",
+    )
     add("--seeds", type=int, default=5)
     add("--workers", type=int, default=min(2, os.cpu_count() or 1))
     add("--out", type=Path, default=BENCH / "results" / "tune.jsonl")

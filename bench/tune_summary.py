@@ -38,11 +38,13 @@ from report import WITHIN, Index, best_peer
 Key = tuple[str, str, float, int]  # setting, stream, budget, delay
 
 
-def _runs(path: Path) -> dict[Key, dict[int, tuple[float, float]]]:
+def _runs(path: Path, jitter: int = 0) -> dict[Key, dict[int, tuple[float, float]]]:
     runs: dict[Key, dict[int, tuple[float, float]]] = defaultdict(dict)
     for line in path.read_text().splitlines():
         if line.strip():
             r = json.loads(line)
+            if int(r.get("jitter", 0)) != min(jitter, int(r["delay"])):
+                continue
             key = (r["setting"], r["stream"], float(r["budget"]), int(r["delay"]))
             runs[key][r["seed"]] = (r["accuracy"], r["label_fraction"])
     return runs
@@ -208,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cells", action="store_true", help="also each stream's cells against random sampling"
     )
+    parser.add_argument(
+        "--jitter", type=int, default=0, help="the runs made with this delay jitter (tune.py)"
+    )
     args = parser.parse_args(argv)
-    runs = _runs(args.out)
+    runs = _runs(args.out, args.jitter)
     names = args.settings.split(",")
     budgets = [float(b) for b in args.budgets.split(",")]
     delays = [int(d) for d in args.delays.split(",")]

@@ -3,7 +3,10 @@
 For each event, in stream order: labels that have become due are learned, then the
 event is predicted (and scored), then the learner decides whether to ask for its label.
 An asked label becomes due ``delay`` events later (0 = learned right after its own
-prediction, the classic test-then-train). Accuracy is over *every* event, labeled or not,
+prediction, the classic test-then-train), or, with ``jitter``, a number of events drawn
+for each label between ``delay - jitter`` and ``delay + jitter``: labelers do not answer
+in step, and a deterministic strategy on a recorded stream then makes a different run
+for each seed. Accuracy is over *every* event, labeled or not,
 and is always reported beside the fraction of labels it cost.
 
 A run is repeated over several seeds; the report gives the mean, a 95% t-interval over
@@ -24,9 +27,10 @@ True
 
 from __future__ import annotations
 
+import heapq
 import math
+import random
 import statistics
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +98,8 @@ def prequential(
     curve_points: int = 100,
     clock: Clock | None = None,
     cost_key: str | None = None,
+    jitter: int = 0,
+    seed: int | None = None,
 ) -> RunResult:
     """Run ``learner`` test-then-train over ``data``; labels arrive ``delay`` events late.
 
@@ -112,13 +118,32 @@ def prequential(
     cost_key
         A feature that holds the event's label cost: passed to the learner as the cost and
         taken out of the features (the model does not see it).
+    jitter
+        Each label's delay is drawn uniformly from ``delay - jitter .. delay + jitter``
+        events (0: every label exactly ``delay`` late).
+    seed
+        Seeds the draws of the delays.
+
+    Examples
+    --------
+    >>> from river.datasets import synth
+    >>> data = list(synth.SEA(seed=1).take(3_000))
+    >>> spec = LearnerSpec(strategy="variable-uncertainty")
+    >>> late = [prequential(data, spec.build(0), 500, jitter=500, seed=s) for s in (0, 1)]
+    >>> late[0].accuracy != late[1].accuracy  # one learner, one stream, two runs
+    True
 
     """
     if delay < 0:
         raise ValueError(f"label delay must be >= 0 events, got {delay}")
+    if not 0 <= jitter <= delay:
+        raise ValueError(f"label delay jitter must be in 0..delay ({delay}), got {jitter}")
+    draw = random.Random(seed).randint if jitter else None
     n = len(data)
     every = max(1, n // max(1, curve_points))
-    due: deque[tuple[int, Features, ClassLabel, ClassLabel | None, bool]] = deque()
+    # (due at, order asked, x, y, prediction, at random): a heap, as jittered labels
+    # overtake each other; without jitter it pops in the order asked.
+    due: list[tuple[int, int, Features, ClassLabel, ClassLabel | None, bool]] = []
     correct = 0
     curve: list[tuple[int, int, float]] = []
     decide = learner.decide
@@ -126,7 +151,7 @@ def prequential(
     start = clock() if clock else 0.0
     for i, (x, y) in enumerate(data):
         while due and due[0][0] <= i:
-            _, dx, dy, dp, dr = due.popleft()
+            _, _, dx, dy, dp, dr = heapq.heappop(due)
             learn(dx, dy, dp, dr)
         if cost_key is None:
             decision = decide(x)
@@ -138,10 +163,11 @@ def prequential(
             correct += 1
         if decision.queried:
             at_random = decision.reason == QUERY_RANDOM
-            if delay == 0:
+            wait = delay if draw is None else draw(delay - jitter, delay + jitter)
+            if wait == 0:
                 learn(x, y, decision.prediction, at_random)
             else:
-                due.append((i + delay, x, y, decision.prediction, at_random))
+                heapq.heappush(due, (i + wait, i, x, y, decision.prediction, at_random))
         if (i + 1) % every == 0 or i + 1 == n:
             curve.append((i + 1, learner.n_queried, correct / (i + 1)))
     seconds = (clock() - start) if clock else 0.0

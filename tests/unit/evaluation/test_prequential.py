@@ -56,6 +56,38 @@ def test_a_label_is_learned_exactly_delay_events_after_its_event(delay: int) -> 
                 assert position[("learn", i)] < position[("decide", i + delay)]
 
 
+def _lags(spy: _Spy) -> dict[int, int]:
+    """How many events after its question each label was learned."""
+    decided = learned = 0
+    lags = {}
+    for kind, i, _ in spy.calls:
+        if kind == "decide":
+            decided += 1
+        else:
+            learned += 1
+            lags[i] = decided - i  # learned before event ``decided`` is decided
+    return lags
+
+
+def test_jittered_labels_come_back_between_delay_minus_and_plus_jitter() -> None:
+    runs = []
+    for seed in (3, 3, 4):
+        spy = _Spy("gaussian-nb", "random", 0.3, seed=2)
+        prequential(_data(2000), spy, delay=20, jitter=15, seed=seed)
+        runs.append(_lags(spy))
+    lags = list(runs[0].values())
+    assert min(lags) >= 5 and max(lags) <= 35 and len(set(lags)) > 20
+    order = list(runs[0])
+    assert order != sorted(order)  # a quick answer overtakes a slow one
+    assert runs[0] == runs[1] and runs[0] != runs[2]  # the seed decides the delays
+
+
+@pytest.mark.parametrize("jitter", [-1, 21])
+def test_jitter_beyond_the_delay_is_refused(jitter: int) -> None:
+    with pytest.raises(ValueError, match="jitter"):
+        prequential(_data(10), ActiveLearner("gaussian-nb"), delay=20, jitter=jitter)
+
+
 def test_the_drift_monitor_gets_the_prediction_made_when_the_event_was_asked() -> None:
     spy = _Spy("gaussian-nb", "random", 0.5, seed=1)
     prequential(_data(300), spy, delay=20)

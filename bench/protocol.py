@@ -527,6 +527,9 @@ PEER_MODELS = ("hoeffding-tree", "hoeffding-tree-default")
 # with its drift reaction (``full-drift``), and River's tree (the river runner's ``full``).
 FULL = "full"
 FULL_DRIFT = "full-drift"
+# The tree stream-al served before issue 16 (its "today's tuned tree"): every label, with
+# and without the drift reaction, the reference of the issue's first criterion.
+TUNED_TREE = "hoeffding-tree"
 
 
 def default_learner() -> tuple[str, str]:
@@ -570,6 +573,8 @@ def jobs_for(
                 for s in (default, "random")
             ]
             runs += [(model, FULL, 1.0, 0), (model, FULL_DRIFT, 1.0, 0)]
+            if model != TUNED_TREE:
+                runs += [(TUNED_TREE, FULL, 1.0, 0), (TUNED_TREE, FULL_DRIFT, 1.0, 0)]
         elif system == "river":  # River's trees with every label: on stream-al's seeds
             runs = [(m, FULL, 1.0, 0) for m in plan.peer_models] if seed < plan.seeds else []
             if seed < plan.peer_seeds:

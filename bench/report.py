@@ -27,7 +27,7 @@ from analysis import (
     savings_ratio,
     wilcoxon,
 )
-from protocol import FULL, FULL_DRIFT, STREAM
+from protocol import FULL, FULL_DRIFT, STREAM, TUNED_TREE, default_learner
 
 __all__ = ["Comparison", "Index", "best_peer", "render_half"]
 
@@ -358,27 +358,32 @@ SEEN = frozenset(
 
 
 def _references(index: Index, streams: Sequence[str], default: str, budget: float) -> list[str]:
+    model = default_learner()[0]
     lines = [
         "| stream | stream-al plain model, every label | stream-al learner with its drift "
-        "reaction, every label | River tree, stream-al's settings, every label | River's "
-        f"default tree, every label | stream-al {default} at {budget} | random at {budget} |",
-        "|---|---|---|---|---|---|---|",
+        "reaction, every label | today's tuned tree (stream-al `hoeffding-tree`), every label, "
+        "without / with the drift reaction | River tree, stream-al's settings, every label | "
+        f"River's default tree, every label | stream-al {default} at {budget} | random at "
+        f"{budget} |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for stream in streams:
+        tuned = [
+            index.get(stream, "stream-al", FULL, 1.0, 0, TUNED_TREE),
+            index.get(stream, "stream-al", FULL_DRIFT, 1.0, 0, TUNED_TREE),
+        ]
         cells = [
-            index.get(stream, "stream-al", FULL, 1.0),
-            index.get(stream, "stream-al", FULL_DRIFT, 1.0),
+            index.get(stream, "stream-al", FULL, 1.0, 0, model),
+            index.get(stream, "stream-al", FULL_DRIFT, 1.0, 0, model),
             index.get(stream, "river", FULL, 1.0, 0, "hoeffding-tree"),
             index.get(stream, "river", FULL, 1.0, 0, "hoeffding-tree-default"),
             index.get(stream, "stream-al", default, budget),
             index.get(stream, "stream-al", "random", budget),
         ]
-        if any(cells):
-            lines.append(
-                f"| {_name(stream)} | "
-                + " | ".join(_acc(c, fraction=i >= 4) for i, c in enumerate(cells))
-                + " |"
-            )
+        if any(cells) or any(tuned):
+            text = [_acc(c, fraction=i >= 4) for i, c in enumerate(cells)]
+            text.insert(2, " / ".join(_acc(c, fraction=False) for c in tuned))
+            lines.append(f"| {_name(stream)} | " + " | ".join(text) + " |")
     return lines
 
 
@@ -408,7 +413,7 @@ def _acceptance(
     peer_budgets: Sequence[float],
 ) -> list[str]:
     """Issue 16's acceptance criteria, as far as this benchmark measures them."""
-    rows = [_criterion_full(index, streams)]
+    rows = _criterion_full(index, streams)
     worse = []
     for stream, budget, delay in itertools.product(streams, budgets, delays):
         ours = index.get(stream, "stream-al", default, budget, delay)
@@ -445,29 +450,52 @@ def _acceptance(
     ]
 
 
-def _criterion_full(index: Index, streams: Sequence[str]) -> tuple[str, str, str]:
-    short = []
-    counted = 0
-    for stream in streams:
-        ours = index.get(stream, "stream-al", FULL_DRIFT, 1.0)
-        refs = [
-            index.get(stream, "stream-al", FULL, 1.0),
-            index.get(stream, "river", FULL, 1.0, 0, "hoeffding-tree-default"),
-        ]
-        if ours is None or refs[1] is None or refs[0] is None:
-            continue
-        counted += 1
-        gap = ours.accuracy - max(r.accuracy for r in refs if r is not None)
-        if gap < -WITHIN:
-            short.append(f"{stream} {_points(gap)}")
-    return (
-        "the default learner with every label (drift reaction kept) within 0.5 points of "
-        "the better of River's default tree and today's tree (stream-al's plain model)",
-        "every stream",
-        (f"{counted - len(short)} of {counted}" + (f"; short: {', '.join(short)}" if short else ""))
-        if counted
-        else "not measured (River's default tree with every label has not run)",
-    )
+def _criterion_full(index: Index, streams: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Issue 16's first criterion, against the references it names (River's default tree,
+    today's tuned tree with or without the drift reaction, whichever is better), and the
+    stricter reading against stream-al's own learner without the drift reaction."""
+    model = default_learner()[0]
+    readings = {
+        "named": [
+            ("stream-al", FULL, TUNED_TREE),
+            ("stream-al", FULL_DRIFT, TUNED_TREE),
+            ("river", FULL, "hoeffding-tree-default"),
+        ],
+        "own": [("stream-al", FULL, model), ("river", FULL, "hoeffding-tree-default")],
+    }
+    rows = []
+    for reading, names in readings.items():
+        short = []
+        counted = 0
+        for stream in streams:
+            ours = index.get(stream, "stream-al", FULL_DRIFT, 1.0, 0, model)
+            refs = [index.get(stream, system, s, 1.0, 0, m) for system, s, m in names]
+            if ours is None or any(r is None for r in refs):
+                continue
+            counted += 1
+            gap = ours.accuracy - max(r.accuracy for r in refs if r is not None)
+            if gap < -WITHIN:
+                short.append(f"{stream} {_points(gap)}")
+        what = (
+            "the default learner with every label (drift reaction kept) within 0.5 points of "
+            "the better of River's default tree and today's tuned tree (stream-al's "
+            "`hoeffding-tree` with every label, with or without the drift reaction)"
+            if reading == "named"
+            else "the same, stricter: within 0.5 points of the better of River's default tree "
+            "and stream-al's own learner without its drift reaction (what the drift reaction "
+            "costs; not the issue's criterion)"
+        )
+        rows.append(
+            (
+                what,
+                "every stream",
+                f"{counted - len(short)} of {counted}"
+                + (f"; short: {', '.join(short)}" if short else "")
+                if counted
+                else "not measured (a reference with every label has not run)",
+            )
+        )
+    return rows
 
 
 def _criterion_spend(

@@ -26,12 +26,15 @@ from typing import Any
 from analysis import Cell, aggregate
 from peers.jobs import finished, job_key  # bench/peers, beside this script
 from protocol import (
+    FULL,
+    FULL_DRIFT,
     N_EVENTS,
     REPORTING,
     SPLIT_SALT,
     STREAM,
     STREAMS,
     SYSTEMS,
+    TUNED_TREE,
     TUNING,
     Plan,
     csv_name,
@@ -188,7 +191,9 @@ sections come from `bench/throughput`, `bench/features.py` and `bench/pool.py`.
   Accuracy is over every event; the label fraction is what each system really asked.
 - **References with every label** (delay 0, stream-al's seeds): stream-al's plain model,
   stream-al's learner with the same drift reaction as the active runs (the fair ceiling),
-  River's tree with stream-al's settings, River's default tree.
+  today's tuned tree (stream-al's `hoeffding-tree`, the model it served before issue 16)
+  without and with that drift reaction, River's tree with stream-al's settings, River's
+  default tree.
 - **Statistics**: paired Wilcoxon signed-rank tests (two-sided) over (stream, seed) pairs;
   against random at the same budget and delay; against a peer at stream-al's true label
   fraction, seed by seed, the peer's accuracy interpolated over its budgets on the log of
@@ -228,9 +233,15 @@ def _report(
     args: argparse.Namespace, plan: Plan, lines: list[dict[str, Any]], halves: dict[str, str]
 ) -> str:
     model, default = default_learner()
-    # stream-al's own lines are the default learner's (a run of another model, e.g. the
-    # every-label references of single trees, would make its cells ambiguous).
-    cells = aggregate(r for r in lines if r["system"] != "stream-al" or r["model"] == model)
+    # stream-al's own lines are the default learner's, and the tuned tree's references
+    # with every label (the report reads those by model; other models' runs are left out).
+    cells = aggregate(
+        r
+        for r in lines
+        if r["system"] != "stream-al"
+        or r["model"] == model
+        or (r["model"] == TUNED_TREE and r["strategy"] in (FULL, FULL_DRIFT))
+    )
     when = datetime.date.today().isoformat()
     out = PREAMBLE.format(
         when=when,

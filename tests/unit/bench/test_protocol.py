@@ -12,6 +12,7 @@ from protocol import (
     REPORTING,
     STREAM,
     STREAMS,
+    TUNED_TREE,
     TUNING,
     BenchStream,
     Plan,
@@ -118,8 +119,12 @@ def test_jobs_follow_the_plan(tmp_path: Path) -> None:
     assert {j["delay"] for j in active} == {0, 500}
     assert {j["budget"] for j in active} == {0.02, 0.05, 0.1, 0.2}
     refs = [j for j in ours if j["strategy"] in (FULL, FULL_DRIFT)]
-    assert len(refs) == 20 and {j["delay"] for j in refs} == {0}
-    assert {j["model"] for j in ours} == {model}
+    assert len(refs) == 40 and {j["delay"] for j in refs} == {0}
+    # the default model's references and today's tuned tree's, with and without drift
+    assert {(j["model"], j["strategy"]) for j in refs} == {
+        (m, s) for m in (model, TUNED_TREE) for s in (FULL, FULL_DRIFT)
+    }
+    assert {j["model"] for j in active} == {model}
     moa = jobs_for("moa", csvs, plan)
     assert {j["seed"] for j in moa} == set(range(5)) and {j["delay"] for j in moa} == {0}
     assert {j["budget"] for j in moa} == {0.02, 0.1}

@@ -126,3 +126,32 @@ def test_a_peer_stopped_half_way_is_not_compared() -> None:
     assert ours is not None
     top = best_peer(index, "s", ours, (0.02, 0.1))
     assert top is not None and top.opponent == "moa ALRandom"
+
+
+def test_the_first_criterion_reads_the_references_the_issue_names() -> None:
+    """Ours (auto, every label, drift reaction kept) 0.80; River's default tree 0.79; the
+    tuned tree 0.81 without and 0.805 with the drift reaction; auto without it 0.82."""
+    lines = []
+    for seed in range(10):
+        lines += [
+            _line("s", "stream-al", "full-drift", 1.0, seed, 0.80, 1.0, model="auto"),
+            _line("s", "stream-al", "full", 1.0, seed, 0.82, 1.0, model="auto"),
+            _line("s", "stream-al", "full", 1.0, seed, 0.81, 1.0),
+            _line("s", "stream-al", "full-drift", 1.0, seed, 0.805, 1.0),
+            _line("s", "river", "full", 1.0, seed, 0.79, 1.0, model="hoeffding-tree-default"),
+        ]
+    report = "\n".join(
+        render_half(
+            aggregate(lines),
+            title="T",
+            streams=["s"],
+            default="split",
+            budgets=BUDGETS,
+            delays=(0,),
+            peer_budgets=(0.1,),
+        )
+    )
+    named, own = (line for line in report.splitlines() if "every stream |" in line)
+    assert "today's tuned tree" in named and named.endswith("| 0 of 1; short: s -1.00 |")
+    assert "stricter" in own and own.endswith("| 0 of 1; short: s -2.00 |")
+    assert "| s | 82.00 (one run) | 80.00 (one run) | 81.00 (one run) / 80.50 (one run) |" in report

@@ -26,15 +26,12 @@ from typing import Any
 from analysis import Cell, aggregate
 from peers.jobs import finished, job_key  # bench/peers, beside this script
 from protocol import (
-    FULL,
-    FULL_DRIFT,
     N_EVENTS,
     REPORTING,
     SPLIT_SALT,
     STREAM,
     STREAMS,
     SYSTEMS,
-    TUNED_TREE,
     TUNING,
     Plan,
     csv_name,
@@ -233,15 +230,9 @@ def _report(
     args: argparse.Namespace, plan: Plan, lines: list[dict[str, Any]], halves: dict[str, str]
 ) -> str:
     model, default = default_learner()
-    # stream-al's own lines are the default learner's, and the tuned tree's references
-    # with every label (the report reads those by model; other models' runs are left out).
-    cells = aggregate(
-        r
-        for r in lines
-        if r["system"] != "stream-al"
-        or r["model"] == model
-        or (r["model"] == TUNED_TREE and r["strategy"] in (FULL, FULL_DRIFT))
-    )
+    # ``lines`` are the plan's jobs only (read_results), so stream-al's are the default
+    # learner's and the references jobs_for adds; the report reads those by model.
+    cells = aggregate(lines)
     when = datetime.date.today().isoformat()
     out = PREAMBLE.format(
         when=when,

@@ -203,7 +203,8 @@ def run(args: argparse.Namespace, settings: dict[str, dict[str, Any]]) -> None:
     for s in streams:
         if halves[s.name] != TUNING:
             raise SystemExit(f"tune: {s.name} is in the reporting half: not for tuning")
-    csvs = export(streams, args.seeds, args.data)
+    every = export(streams, args.first_seed + args.seeds, args.data)
+    csvs = {key: path for key, path in every.items() if key[1] >= args.first_seed}
     done = _read(args.out)
     jobs = []
     for name in args.run:
@@ -332,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         help="each label's delay drawn from delay +- jitter events (seeded by the run's seed)",
     )
     add("--seeds", type=int, default=5)
+    add(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds first-seed .. first-seed + seeds - 1 (fresh seeds for a confirmation)",
+    )
     add("--workers", type=int, default=min(2, os.cpu_count() or 1))
     add("--out", type=Path, default=BENCH / "results" / "tune.jsonl")
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

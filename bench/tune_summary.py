@@ -38,12 +38,16 @@ from report import WITHIN, Index, best_peer
 Key = tuple[str, str, float, int]  # setting, stream, budget, delay
 
 
-def _runs(path: Path, jitter: int = 0) -> dict[Key, dict[int, tuple[float, float]]]:
+def _runs(
+    path: Path, jitter: int = 0, seeds: range | None = None
+) -> dict[Key, dict[int, tuple[float, float]]]:
     runs: dict[Key, dict[int, tuple[float, float]]] = defaultdict(dict)
     for line in path.read_text().splitlines():
         if line.strip():
             r = json.loads(line)
             if int(r.get("jitter", 0)) != min(jitter, int(r["delay"])):
+                continue
+            if seeds is not None and r["seed"] not in seeds:
                 continue
             key = (r["setting"], r["stream"], float(r["budget"]), int(r["delay"]))
             runs[key][r["seed"]] = (r["accuracy"], r["label_fraction"])
@@ -164,7 +168,13 @@ def cells(
     return lines
 
 
-def peers(path: Path, peer_files: list[Path], names: list[str], budgets: list[float]) -> list[str]:
+def peers(
+    path: Path,
+    peer_files: list[Path],
+    names: list[str],
+    budgets: list[float],
+    seeds: range | None = None,
+) -> list[str]:
     """Per setting and peer budget: streams where it is within 0.5 points of the best peer."""
     lines: list[dict[str, Any]] = []
     for f in peer_files:
@@ -172,6 +182,8 @@ def peers(path: Path, peer_files: list[Path], names: list[str], budgets: list[fl
     for x in path.read_text().splitlines():
         if x.strip():
             r = json.loads(x)  # a setting is a system's strategy, for the report's index
+            if seeds is not None and r["seed"] not in seeds:
+                continue
             lines.append(
                 r | {"system": "stream-al", "model": r["setting"], "strategy": r["setting"]}
             )
@@ -213,8 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jitter", type=int, default=0, help="the runs made with this delay jitter (tune.py)"
     )
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="FIRST-LAST: only the runs of these seeds (e.g. a confirmation on fresh seeds)",
+    )
     args = parser.parse_args(argv)
-    runs = _runs(args.out, args.jitter)
+    seeds = None
+    if args.seeds:
+        first, _, last = args.seeds.partition("-")
+        seeds = range(int(first), int(last or first) + 1)
+    runs = _runs(args.out, args.jitter, seeds)
     names = args.settings.split(",")
     budgets = [float(b) for b in args.budgets.split(",")]
     delays = [int(d) for d in args.delays.split(",")]
@@ -240,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(cells(runs, names, budgets, delays, args.random)))
     if args.peers:
         print()
-        print("\n".join(peers(args.out, [Path(f) for f in args.peers.split(",")], names, budgets)))
+        files = [Path(f) for f in args.peers.split(",")]
+        print("\n".join(peers(args.out, files, names, budgets, seeds)))
     return 0
 
 

@@ -87,18 +87,65 @@ def row(
         worse += p < 0.05 and statistics.fmean(d) < 0
         diffs.append(statistics.fmean(d))
         fractions.append(statistics.fmean(mine[k][1] for k in seeds) / budget)
-        curve = []
-        for b in budgets:
-            r = runs.get((name, stream, b, delay))
-            if r and set(seeds) <= set(r):
-                curve.append(_mean(r, seeds))
-        ratios.append(savings_ratio(curve, _mean(ref, seeds)).value)
+        ratios.append(_savings(runs, name, stream, delay, budgets, ref, seeds))
     if not diffs:
         return f"| {name} | {budget} | {delay} | – | | | | | |"
     return (
         f"| {name} | {budget} | {delay} | {len(diffs)} | {'/'.join(map(str, sorted(n_seeds)))} | "
         f"{better} | {worse} | {statistics.fmean(diffs):+.2f} | {statistics.median(ratios):.2f} | "
         f"{min(fractions):.3f}-{max(fractions):.3f} |"
+    )
+
+
+def _savings(
+    runs: dict[Key, Any],
+    name: str,
+    stream: str,
+    delay: int,
+    budgets: list[float],
+    ref: dict[int, tuple[float, float]],
+    seeds: list[int],
+) -> float:
+    """The labels ``name`` needs on ``stream`` to match ``ref`` (random sampling at one
+    budget), over random's labels: its curve over ``budgets``, on ``seeds``."""
+    curve = []
+    for b in budgets:
+        r = runs.get((name, stream, b, delay))
+        if r and set(seeds) <= set(r):
+            curve.append(_mean(r, seeds))
+    return savings_ratio(curve, _mean(ref, seeds)).value
+
+
+def savings_against(
+    runs: dict[Key, Any],
+    name: str,
+    base: str,
+    randoms: dict[str, str],
+    budget: float,
+    delay: int,
+    budgets: list[float],
+) -> str:
+    """Per stream, ``name``'s savings ratio at ``budget`` (against its own random sampling)
+    minus ``base``'s (against its own), with a Wilcoxon test over the streams: a gate
+    that a median compared with a median is not (it moves with the draw of the seeds)."""
+    d: list[float] = []
+    for stream in sorted({k[1] for k in runs if k[0] == name}):
+        pairs = []
+        for setting in (name, base):
+            ref = runs.get((randoms[setting], stream, budget, delay))
+            mine = runs.get((setting, stream, budget, delay))
+            if not ref or not mine:
+                break
+            seeds = sorted(set(mine) & set(ref))
+            pairs.append(_savings(runs, setting, stream, delay, budgets, ref, seeds))
+        if len(pairs) == 2:
+            d.append(pairs[0] - pairs[1])
+    if not d:
+        return f"| {name} | {budget} | {delay} | – |"
+    t = wilcoxon(d)
+    return (
+        f"| {name} | {budget} | {delay} | {t.mean:+.3f} (p={t.p:.2g}; lower on {t.losses}, "
+        f"higher on {t.wins} of {len(d)} streams) |"
     )
 
 
@@ -138,11 +185,11 @@ def cells(
     names: list[str],
     budgets: list[float],
     delays: list[int],
-    random: str = "random",
+    randoms: dict[str, str],
 ) -> list[str]:
     """Each stream, budget and delay: every setting's mean difference from random sampling
-    in points, ``*`` where the paired Wilcoxon test over seeds gives p < 0.05, ``(1 run)``
-    where the setting made the same run for every seed."""
+    (``randoms[setting]``) in points, ``*`` where the paired Wilcoxon test over seeds gives
+    p < 0.05, ``(1 run)`` where the setting made the same run for every seed."""
     lines = [
         "| stream | budget | delay | " + " | ".join(names) + " |",
         "|---|---|---|" + "---|" * len(names),
@@ -150,11 +197,9 @@ def cells(
     for stream in sorted({k[1] for k in runs if k[0] in names}):
         for budget in budgets:
             for delay in delays:
-                ref = runs.get((random, stream, budget, delay))
-                if not ref:
-                    continue
                 out = []
                 for name in names:
+                    ref = runs.get((randoms[name], stream, budget, delay)) or {}
                     mine = runs.get((name, stream, budget, delay))
                     seeds = sorted(set(mine or ()) & set(ref))
                     if not mine or not seeds:
@@ -216,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--random",
         default="random",
-        help="the setting of random sampling on the same learner (e.g. nb-first-random)",
+        help="the setting of random sampling on the same learner (e.g. nb-first-random); "
+        "comma-separated, one per setting, when each has its own",
     )
     parser.add_argument("--peers", default="", help="comma-separated peer result files")
     parser.add_argument(
@@ -242,10 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     print("| setting | budget | delay | streams | seeds | sig. better | sig. worse | "
           "mean vs random (pts) | median savings | fraction / budget |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
+    given = args.random.split(",")
+    if len(given) not in (1, len(names)):
+        parser.error("--random: one setting, or one per setting of --settings")
+    randoms = dict(zip(names, given * len(names) if len(given) == 1 else given, strict=False))
     for name in names:
         for delay in delays:
             for budget in budgets:
-                print(row(runs, name, budget, delay, budgets, args.random))
+                print(row(runs, name, budget, delay, budgets, randoms[name]))
     head = (
         f"against {names[0]} (pts, pooled) | the same, a stream both ran once counted once "
         "| streams sig. better/worse"
@@ -256,9 +306,16 @@ def main(argv: list[str] | None = None) -> int:
         for delay in delays:
             for budget in budgets:
                 print(against(runs, name, names[0], budget, delay))
+    if len(names) > 1 and len(budgets) > 1:
+        print(f"\n| setting | budget | delay | savings ratio minus {names[0]}'s, per stream |")
+        print("|---|---|---|---|")
+        for name in names[1:]:
+            for delay in delays:
+                for budget in budgets:
+                    print(savings_against(runs, name, names[0], randoms, budget, delay, budgets))
     if args.cells:
         print()
-        print("\n".join(cells(runs, names, budgets, delays, args.random)))
+        print("\n".join(cells(runs, names, budgets, delays, randoms)))
     if args.peers:
         print()
         files = [Path(f) for f in args.peers.split(",")]

@@ -1,0 +1,47 @@
+"""tune_summary's per-stream savings gate (bench/tune_summary.py)."""
+
+from __future__ import annotations
+
+import math
+
+from tune_summary import savings_against
+
+BUDGETS = [0.02, 0.05, 0.1, 0.2]
+
+
+def _runs(gains: dict[str, float], streams: int) -> dict:
+    """Random sampling (``r-<setting>``) and each setting's curve, ``gains[setting]`` points
+    above random at every fraction; stream ``i`` adds ``i`` tenths of a point."""
+    runs: dict = {}
+    for setting, gain in gains.items():
+        for i in range(streams):
+            stream = f"s{i}"
+            for b in BUDGETS:
+                random = 0.5 + 0.1 * math.log10(100 * b)
+                mine = random + (gain + 0.1 * i * bool(gain)) / 100
+                seeds = range(3)
+                runs[(setting, stream, b, 0)] = {k: (mine, b) for k in seeds}
+                runs[(f"r-{setting}", stream, b, 0)] = {k: (random, b) for k in seeds}
+    return runs
+
+
+def test_a_setting_that_needs_fewer_labels_on_every_stream_is_lower_on_every_stream() -> None:
+    runs = _runs({"base": 0.0, "better": 2.0}, streams=6)
+    randoms = {"base": "r-base", "better": "r-better"}
+    line = savings_against(runs, "better", "base", randoms, 0.1, 0, BUDGETS)
+    # 6 streams, all lower: the exact two-sided Wilcoxon p is 2 / 2^6
+    assert "(p=0.031; lower on 6, higher on 0 of 6 streams)" in line
+    assert line.split("|")[4].strip().startswith("-")
+    back = savings_against(runs, "base", "better", randoms, 0.1, 0, BUDGETS)
+    assert "lower on 0, higher on 6 of 6 streams" in back
+
+
+def test_each_setting_is_measured_against_its_own_random_sampling() -> None:
+    runs = _runs({"base": 0.0, "better": 2.0}, streams=6)
+    # "better"'s own random sampling is as good as "better" itself: it saves nothing
+    for (setting, stream, b, delay), seeds in list(runs.items()):
+        if setting == "better":
+            runs[("r-better", stream, b, delay)] = dict(seeds)
+    randoms = {"base": "r-base", "better": "r-better"}
+    line = savings_against(runs, "better", "base", randoms, 0.1, 0, BUDGETS)
+    assert "lower on 0, higher on 0 of 6 streams" in line

@@ -482,18 +482,18 @@ def csv_name(stream: BenchStream, seed: int, n: int = N_EVENTS) -> str:
 
 def export(
     streams: Iterable[BenchStream],
-    seeds: int,
+    seeds: int | range,
     out: Path,
     paths: Mapping[str, Path] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[tuple[str, int], Path]:
-    """Write every stream for seeds ``0 .. seeds-1`` as CSV under ``out`` (once: files
-    there are kept); the path of each ``(stream, seed)``. ``paths`` gives the files of the
-    streams read from a path (``{"elec2": ...}``)."""
+    """Write every stream for seeds ``0 .. seeds-1`` (or the seeds of a range) as CSV under
+    ``out`` (once: files there are kept); the path of each ``(stream, seed)``. ``paths``
+    gives the files of the streams read from a path (``{"elec2": ...}``)."""
     csvs: dict[tuple[str, int], Path] = {}
     for stream in streams:
         path_in = (paths or {}).get(stream.path_option or "")
-        for seed in range(seeds):
+        for seed in range(seeds) if isinstance(seeds, int) else seeds:
             path = out / csv_name(stream, seed)
             if not path.exists():
                 rows = write_csv(stream.events(seed, path=path_in), path)

@@ -203,8 +203,7 @@ def run(args: argparse.Namespace, settings: dict[str, dict[str, Any]]) -> None:
     for s in streams:
         if halves[s.name] != TUNING:
             raise SystemExit(f"tune: {s.name} is in the reporting half: not for tuning")
-    every = export(streams, args.first_seed + args.seeds, args.data)
-    csvs = {key: path for key, path in every.items() if key[1] >= args.first_seed}
+    csvs = export(streams, range(args.first_seed, args.first_seed + args.seeds), args.data)
     done = _read(args.out)
     jobs = []
     for name in args.run:

@@ -209,7 +209,8 @@ def cells(
                     star = "*" if wilcoxon(ds).p < 0.05 else ""
                     one = " (1 run)" if _one_run(mine, seeds) else ""
                     out.append(f"{statistics.fmean(ds):+.2f}{star}{one}")
-                lines.append(f"| {stream} | {budget} | {delay} | " + " | ".join(out) + " |")
+                if any(o != "–" for o in out):
+                    lines.append(f"| {stream} | {budget} | {delay} | " + " | ".join(out) + " |")
     return lines
 
 
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     given = args.random.split(",")
     if len(given) not in (1, len(names)):
         parser.error("--random: one setting, or one per setting of --settings")
-    randoms = dict(zip(names, given * len(names) if len(given) == 1 else given, strict=False))
+    randoms = dict(zip(names, given if len(given) > 1 else given * len(names), strict=True))
     for name in names:
         for delay in delays:
             for budget in budgets:

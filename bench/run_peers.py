@@ -120,15 +120,25 @@ def read_results(results: Path, wanted: set[str]) -> list[dict[str, Any]]:
     return lines
 
 
-def _versions(systems: Sequence[str]) -> dict[str, str]:
+def _versions(systems: Sequence[str], recorded: Path) -> dict[str, str]:
+    """Each system's library version: asked of its venv, else as ``recorded`` when it ran.
+
+    ``--report-only`` on a machine without the peers' venvs still names the versions
+    their results came from; every version asked of a venv updates ``recorded``.
+    """
+    known: dict[str, str] = json.loads(recorded.read_text()) if recorded.exists() else {}
     found = {}
     for system in systems:
         python = RUNNERS[system][0]
-        if not python.exists():
-            continue
-        code = f"import importlib.metadata as m; print(m.version({VERSIONS[system]!r}))"
-        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
-        found[system] = done.stdout.strip() or "?"
+        if python.exists():
+            code = f"import importlib.metadata as m; print(m.version({VERSIONS[system]!r}))"
+            done = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+            found[system] = done.stdout.strip() or "?"
+        elif system in known:
+            found[system] = known[system]
+    asked = {s: v for s, v in found.items() if v != "?"}
+    if known | asked != known:
+        recorded.write_text(json.dumps(known | asked, indent=2, sort_keys=True) + "\n")
     return found
 
 
@@ -234,6 +244,7 @@ def _report(
     # learner's and the references jobs_for adds; the report reads those by model.
     cells = aggregate(lines)
     when = datetime.date.today().isoformat()
+    versions = _versions(SYSTEMS, args.results / "versions.json")
     out = PREAMBLE.format(
         when=when,
         machine=f"{os.cpu_count()} cores, Python {platform.python_version()}",
@@ -241,7 +252,7 @@ def _report(
         n_events=N_EVENTS,
         salt=SPLIT_SALT,
         n_seen=len(SEEN),
-        versions=", ".join(f"{s} {v}" for s, v in _versions(SYSTEMS).items()),
+        versions=", ".join(f"{s} {v}" for s, v in versions.items()),
         default=default,
         budgets=", ".join(map(str, plan.budgets)),
         delays=" and ".join(map(str, plan.delays)),

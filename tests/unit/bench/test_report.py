@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 from analysis import aggregate
-from report import Index, best_peer, render_half
+from report import Index, best_peer, held_out_peer, render_half
 
 BUDGETS = (0.02, 0.05, 0.1, 0.2)
 
@@ -108,6 +108,9 @@ def test_the_acceptance_criteria_are_measured() -> None:
         "| matches or beats the best peer at 0.1 (within 0.5 points) | ≥ 90% of streams | 1 of 2 |"
         in report
     )
+    assert "the best peer chosen on its other seeds (leave one seed out" in report
+    # one peer strategy per stream: chosen held out or not, the same count
+    assert "not the issue's criterion) | ≥ 90% of streams | 1 of 2 |" in report
     # split spends 5% over every budget: outside -5%/+3% in all 8 cells
     assert "| every cell | 0 of 8; true fraction / budget from 1.050 (a at 0.02, delay 0)" in report
 
@@ -155,3 +158,27 @@ def test_the_first_criterion_reads_the_references_the_issue_names() -> None:
     assert "today's tuned tree" in named and named.endswith("| 0 of 1; short: s -1.00 |")
     assert "stricter" in own and own.endswith("| 0 of 1; short: s -2.00 |")
     assert "| s | 82.00 (one run) | 80.00 (one run) | 81.00 (one run) / 80.50 (one run) |" in report
+
+
+def test_the_held_out_peer_is_chosen_without_the_seed_it_is_scored_on() -> None:
+    """One lucky seed makes SelSampling the best in sample; left out, it loses its luck."""
+    lines = [_line("s", "stream-al", "split", b, seed, 0.74, b) for seed in range(5)
+             for b in (0.02, 0.1)]  # fmt: skip
+    lucky = [0.70, 0.70, 0.70, 0.70, 1.0]
+    for seed in range(5):
+        for b in (0.02, 0.1):
+            lines.append(_line("s", "moa", "ALRandom", b, seed, 0.75, b))
+            lines.append(_line("s", "moa", "SelSampling", b, seed, lucky[seed], b))
+    index = Index(aggregate(lines))
+    ours = index.get("s", "stream-al", "split", 0.1)
+    assert ours is not None
+    top = best_peer(index, "s", ours, (0.02, 0.1))
+    held = held_out_peer(index, "s", ours, (0.02, 0.1))
+    assert top is not None and held is not None
+    assert top.opponent == "moa SelSampling" and top.theirs == pytest.approx(0.76)
+    # Seeds 0-3 left out: SelSampling leads on the others (0.775 > 0.75) and scores 0.70;
+    # seed 4 left out: ALRandom leads (0.75 > 0.70) and scores 0.75 where SelSampling hit 1.0.
+    assert held.opponent == "moa SelSampling"  # chosen on 4 seeds of 5
+    assert held.theirs == pytest.approx((4 * 0.70 + 0.75) / 5)
+    assert held.diffs == pytest.approx((0.04, 0.04, 0.04, 0.04, -0.01))
+    assert top.ours - top.theirs < -0.005 < held.ours - held.theirs  # within 0.5 only held out

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import aggregate, savings_ratio, wilcoxon
-from report import WITHIN, Index, best_peer
+from report import WITHIN, Index, best_peer, held_out_peer
 
 Key = tuple[str, str, float, int]  # setting, stream, budget, delay
 
@@ -235,21 +235,25 @@ def peers(
             )
     index = Index(aggregate(lines))
     peer_budgets = sorted({c.budget for c in index.cells if c.system != "stream-al"} - {1.0})
-    out = ["| setting | budget | streams within 0.5 of the best peer | mean difference |",
-           "|---|---|---|---|"]  # fmt: skip
+    out = ["| setting | budget | streams within 0.5 of the best peer | mean difference "
+           "| the same, the best peer chosen on its other seeds |",
+           "|---|---|---|---|---|"]  # fmt: skip
     for name in names:
         for budget in [b for b in budgets if b in peer_budgets]:
-            matched, diffs = 0, []
+            matched, diffs, held = 0, [], 0
             streams = sorted({c.stream for c in index.cells if c.model == name})
             for stream in streams:
                 ours = index.get(stream, "stream-al", name, budget, 0, name)
                 found = ours and best_peer(index, stream, ours, peer_budgets)
-                if found:
+                if ours and found:
                     matched += found.ours - found.theirs >= -WITHIN
                     diffs.append(found.ours - found.theirs)
+                    out_of = held_out_peer(index, stream, ours, peer_budgets)
+                    held += out_of is not None and out_of.ours - out_of.theirs >= -WITHIN
             if diffs:
                 mean = 100 * statistics.fmean(diffs)
-                out.append(f"| {name} | {budget} | {matched} of {len(diffs)} | {mean:+.2f} |")
+                out.append(f"| {name} | {budget} | {matched} of {len(diffs)} | {mean:+.2f} "
+                           f"| {held} of {len(diffs)} |")  # fmt: skip
     return out
 
 

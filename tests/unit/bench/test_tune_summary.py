@@ -1,10 +1,12 @@
-"""tune_summary's per-stream savings gate (bench/tune_summary.py)."""
+"""tune_summary's per-stream savings gate and peer table (bench/tune_summary.py)."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
-from tune_summary import savings_against
+from tune_summary import peers, savings_against
 
 BUDGETS = [0.02, 0.05, 0.1, 0.2]
 
@@ -45,3 +47,21 @@ def test_each_setting_is_measured_against_its_own_random_sampling() -> None:
     randoms = {"base": "r-base", "better": "r-better"}
     line = savings_against(runs, "better", "base", randoms, 0.1, 0, BUDGETS)
     assert "lower on 0, higher on 0 of 6 streams" in line
+
+
+def test_the_peer_table_counts_the_best_peer_in_sample_and_held_out(tmp_path: Path) -> None:
+    """A peer with one lucky seed is the best in sample but not when chosen held out."""
+    run = {"stream": "s", "delay": 0, "n_events": 15_000, "us_per_event": 1.0}
+    ours = [run | {"setting": "mine", "seed": k, "budget": b, "accuracy": 0.74,
+                   "label_fraction": b} for k in range(5) for b in (0.02, 0.1)]  # fmt: skip
+    lucky = [0.70, 0.70, 0.70, 0.70, 1.0]
+    theirs = [run | {"system": "moa", "model": "hoeffding-tree", "strategy": name, "seed": k,
+                     "budget": b, "accuracy": acc[k], "label_fraction": b}
+              for name, acc in (("ALRandom", [0.75] * 5), ("SelSampling", lucky))
+              for k in range(5) for b in (0.02, 0.1)]  # fmt: skip
+    out, peer = tmp_path / "tune.jsonl", tmp_path / "moa.jsonl"
+    out.write_text("".join(json.dumps(x) + "\n" for x in ours))
+    peer.write_text("".join(json.dumps(x) + "\n" for x in theirs))
+    table = peers(out, [peer], ["mine"], [0.02, 0.1])
+    # in sample SelSampling's 0.76 is 2 points above; held out the peer scores 0.71
+    assert "| mine | 0.1 | 0 of 1 | -2.00 | 1 of 1 |" in table

@@ -198,9 +198,12 @@ def held_out_peer(
     for seed in seeds:
         rest = [(statistics.fmean(v for s, v in a.items() if s != seed), n, a)
                 for _, n, a in found if seed in a and len(a) > 1]  # fmt: skip
-        _, name, best = max(rest, key=lambda t: t[0])
-        at[seed] = best[seed]
-        chosen.append(name)
+        if rest:  # no peer ran another seed beside this one: nothing to choose on
+            _, name, best = max(rest, key=lambda t: t[0])
+            at[seed] = best[seed]
+            chosen.append(name)
+    if not at:
+        return None
     name = max(sorted(set(chosen)), key=chosen.count)
     return _compared(stream, ours, name, at)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import NoPermissionError
+from redis.exceptions import NoPermissionError, NoScriptError
 
 from stream_al.config import Settings
 from stream_al.errors import StoreReset, StoreUnavailable
@@ -52,6 +52,36 @@ if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'dead_letter', ARGV[2])
 return 1
 """
+
+
+def _run_script(
+    client: Any, script: Any, calls: Sequence[tuple[list[str], list[str | int]]]
+) -> list[Any]:
+    """Run ``script`` once per ``(keys, args)`` in one pipeline; its replies, in order.
+
+    ``EVALSHA`` directly: a redis-py script object in a pipeline first asks ``SCRIPT
+    EXISTS``, a round trip per batch on serve's hot path. A call answered ``NOSCRIPT``
+    (Redis restarted and forgot its scripts) did not run, so it is loaded and run again;
+    any other error is raised as ``pipeline.execute()`` would.
+    """
+    pipe = client.pipeline(transaction=False)
+    for keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    replies: list[Any] = pipe.execute(raise_on_error=False)
+    missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+    if missing:
+        script.sha = client.script_load(script.script)
+        pipe = client.pipeline(transaction=False)
+        for i in missing:
+            keys, args = calls[i]
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        for i, reply in zip(missing, pipe.execute(raise_on_error=False), strict=True):
+            replies[i] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
 
 _ENQUEUE = """
 local current = redis.call('GET', KEYS[1])
@@ -355,7 +385,7 @@ class RedisStore:
         # by an interrupted earlier attempt at this batch.
         if not requests:
             return []
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[list[str], list[str | int]]] = []
         for r in requests:
             keys = [
                 self.keys.pending(r.item_id),
@@ -366,8 +396,8 @@ class RedisStore:
             ]
             args: list[str | int] = [r.pending, int(r.ttl_seconds * 1000), r.item, r.item_id]
             args += [self.audit_maxlen, r.copies]
-            self._enqueue(keys=keys, args=args, client=pipe)
-        return [int(reply) != 0 for reply in pipe.execute()]
+            calls.append((keys, args))
+        return [int(reply) != 0 for reply in _run_script(self.client, self._enqueue, calls)]
 
     def queue_depth(self) -> int:
         pipe = self.client.pipeline(transaction=False)
@@ -441,7 +471,7 @@ class RedisStore:
     ) -> list[tuple[JoinOutcome, str | None]]:
         if not requests:
             return []
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[list[str], list[str | int]]] = []
         for entry_id, item_id, label in requests:
             keys = [
                 self.keys.pending(item_id),
@@ -455,9 +485,9 @@ class RedisStore:
             ]
             args: list[str | int] = [label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
             args += [self.audit_maxlen, self.keys.queue, repr(self.min_agreement)]
-            self._join(keys=keys, args=args, client=pipe)
+            calls.append((keys, args))
         out: list[tuple[JoinOutcome, str | None]] = []
-        for reply in pipe.execute():
+        for reply in _run_script(self.client, self._join, calls):
             outcome = _text(reply[0])
             out.append((outcome, _text(reply[1]) if len(reply) > 1 else None))  # type: ignore[arg-type]
         return out

@@ -4,34 +4,15 @@ Redis that forgot them (a restart empties its script cache) still runs each call
 from __future__ import annotations
 
 import json
-import time
 
+import pytest
 import redis
 
-from stream_al.core.routing import Routing
-from stream_al.io.base import EnqueueRequest
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import Label
-from stream_al.service.routing import queue_request
+from tests.integration.io.items import item_request
 
 PREFIX = "scripts"
-
-
-def _request(item_id: str) -> EnqueueRequest:
-    return queue_request(
-        item_id=item_id,
-        features={"x": 1.0},
-        prediction=True,
-        proba={True: 0.6, False: 0.4},
-        score=0.4,
-        reason="uncertain",
-        threshold=None,
-        strategy="test",
-        enqueued_at=time.time(),
-        model_version=0,
-        routing=Routing(),
-        label_ttl=600,
-    )
 
 
 def _answer(worker: RedisStore, n: int) -> None:
@@ -50,18 +31,24 @@ def _calls(client: redis.Redis, command: str) -> int:
     return int(stats.get("calls", 0)) if isinstance(stats, dict) else 0
 
 
-def test_a_batch_of_enqueues_and_joins_does_not_ask_whether_the_scripts_exist(
-    redis_client: redis.Redis,
-) -> None:
+@pytest.fixture
+def stores(redis_client: redis.Redis) -> tuple[RedisStore, RedisStore]:
+    """serve's store and a worker's (annotator ``ann``) on the test database."""
     serve = RedisStore(redis_client, PREFIX, consumer="serve-1")
     serve.ensure_groups()
-    worker = RedisStore(redis_client, PREFIX, consumer="ann")
+    return serve, RedisStore(redis_client, PREFIX, consumer="ann")
+
+
+def test_a_batch_of_enqueues_and_joins_does_not_ask_whether_the_scripts_exist(
+    redis_client: redis.Redis, stores: tuple[RedisStore, RedisStore]
+) -> None:
+    serve, worker = stores
     # One item through first: a fresh Redis answers each script's first EVALSHA NOSCRIPT.
-    assert serve.enqueue_many([_request("warm")]) == [True]
+    assert serve.enqueue_many([item_request("warm")]) == [True]
     _answer(worker, 1)
     assert _join(serve) == ["learned"]
     before = _calls(redis_client, "script|exists"), _calls(redis_client, "evalsha")
-    assert serve.enqueue_many([_request(f"i{k}") for k in range(5)]) == [True] * 5
+    assert serve.enqueue_many([item_request(f"i{k}") for k in range(5)]) == [True] * 5
     _answer(worker, 5)
     assert _join(serve) == ["learned"] * 5
     after = _calls(redis_client, "script|exists"), _calls(redis_client, "evalsha")
@@ -70,14 +57,12 @@ def test_a_batch_of_enqueues_and_joins_does_not_ask_whether_the_scripts_exist(
 
 
 def test_after_redis_forgets_its_scripts_each_enqueue_and_join_runs_once(
-    redis_client: redis.Redis,
+    redis_client: redis.Redis, stores: tuple[RedisStore, RedisStore]
 ) -> None:
-    serve = RedisStore(redis_client, PREFIX, consumer="serve-1")
-    serve.ensure_groups()
-    worker = RedisStore(redis_client, PREFIX, consumer="ann")
-    assert serve.enqueue_many([_request("a")]) == [True]
+    serve, worker = stores
+    assert serve.enqueue_many([item_request("a")]) == [True]
     redis_client.script_flush()
-    assert serve.enqueue_many([_request("b"), _request("c"), _request("a")]) == [
+    assert serve.enqueue_many([item_request("b"), item_request("c"), item_request("a")]) == [
         True,
         True,
         False,  # "a" is pending already: refused, as before the flush

@@ -5,7 +5,6 @@ same learned labels and the same items queued for an expert."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,12 +12,11 @@ from typing import Any
 import pytest
 import redis
 
-from stream_al.core.routing import Routing
 from stream_al.io.base import JoinOutcome
 from stream_al.io.memory import MemoryStore
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import Label
-from stream_al.service.routing import queue_request
+from tests.integration.io.items import item_request
 
 PREFIX = "votes"
 
@@ -38,20 +36,7 @@ class Desk:
 
     def queue(self, item_id: str, votes: int) -> None:
         """Queue ``item_id`` for the crowd, in ``votes`` copies, as serve does."""
-        request = queue_request(
-            item_id=item_id,
-            features={"x": 1.0},
-            prediction=True,
-            proba={True: 0.6, False: 0.4},
-            score=0.4,
-            reason="uncertain",
-            threshold=None,
-            strategy="test",
-            enqueued_at=time.time(),
-            model_version=0,
-            routing=Routing(crowd_votes=votes),
-            label_ttl=600,
-        )
+        request = item_request(item_id, votes)
         assert self.serve.enqueue_many([request]) == [True]
 
     def answer(self, who: str, label: Any, tier: str = "crowd") -> dict[str, Any]:

@@ -190,12 +190,9 @@ def held_out_peer(
     not. The opponent's name is the one chosen most often.
     """
     found = _peer_curves(index, stream, ours, budgets)
-    seeds = sorted({s for _, _, at in found for s in at})
-    if not found or len(seeds) < 2:
-        return None
     at: dict[int, float] = {}
     chosen: list[str] = []
-    for seed in seeds:
+    for seed in sorted({s for _, _, a in found for s in a}):
         rest = [(statistics.fmean(v for s, v in a.items() if s != seed), n, a)
                 for _, n, a in found if seed in a and len(a) > 1]  # fmt: skip
         if rest:  # no peer ran another seed beside this one: nothing to choose on

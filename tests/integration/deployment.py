@@ -3,6 +3,7 @@ and `serve`/`worker` processes started the way a user starts them (the CLI)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.error import HTTPError
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import urlopen
 
@@ -95,6 +97,26 @@ class Proc:
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    def why_unready(self) -> str:
+        """What ``/readyz`` says (its reason when 503), for a failed test's report."""
+        assert self.metrics_port is not None
+        try:
+            with urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2) as r:
+                return f"{r.status} {r.read().decode().strip()}"
+        except HTTPError as exc:
+            return f"{exc.code} {exc.read().decode().strip()}"
+        except OSError as exc:
+            return f"no answer: {exc}"
+
+    def dump_stacks(self, timeout: float = 5.0) -> None:
+        """Have a live process print every thread's stack into its log (SIGUSR1, see
+        ``stream_al.runtime.signals``): where a stuck process is, for a failed test."""
+        if not self.alive():
+            return
+        self.popen.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(AssertionError):  # a report, not a check: print what there is
+            wait_for(lambda: "most recent call first" in self.output(), timeout, what="stacks")
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

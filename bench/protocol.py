@@ -530,6 +530,9 @@ FULL_DRIFT = "full-drift"
 # The tree stream-al served before issue 16 (its "today's tuned tree"): every label, with
 # and without the drift reaction, the reference of the issue's first criterion.
 TUNED_TREE = "hoeffding-tree"
+# Its drift reaction as it was then: ADWIN at delta 0.002 (the learner's default became
+# 0.05 later in issue 16). A job field outside JOB_KEYS, so its recorded runs still match.
+TUNED_TREE_DRIFT_DELTA = 0.002
 
 
 def default_learner() -> tuple[str, str]:
@@ -595,6 +598,8 @@ def jobs_for(
             ]
         for model, strategy, budget, delay in runs:
             job = {**common, "model": model, "strategy": strategy, "budget": budget}
+            if system == "stream-al" and (model, strategy) == (TUNED_TREE, FULL_DRIFT):
+                job["drift_delta"] = TUNED_TREE_DRIFT_DELTA
             if strategy == "EntropySampler":  # one calibration per stream
                 job["calibration_csv"] = str(csvs.get((stream, 0), path))
             jobs.append({**job, "delay": delay})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from jobs import run_jobs
@@ -35,6 +36,8 @@ def build_learner(job: dict[str, Any]) -> ActiveLearner:
     if job["strategy"] == "full":
         return spec.full_labels(job["seed"])
     if job["strategy"] == "full-drift":  # every label, the drift reaction kept
+        if "drift_delta" in job:  # a reference pinned to the delta it had
+            spec = replace(spec, drift=replace(spec.drift, delta=float(job["drift_delta"])))
         return spec.build(job["seed"], budget=1.0)
     return spec.build(job["seed"], strategy=job["strategy"])
 

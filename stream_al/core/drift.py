@@ -67,7 +67,9 @@ class DriftReaction:
     enabled
         Whether the error monitor runs at all.
     delta
-        ADWIN confidence parameter: smaller values detect fewer, surer changes.
+        ADWIN confidence parameter: smaller values detect fewer, surer changes. 0.05,
+        not ADWIN's usual 0.002: the items an uncertainty strategy asks show a drift as a
+        smaller rise of their error than random items do (design.md, "Drift").
     boost_factor
         The budget is multiplied by this factor after a detection (1.0 disables).
     boost_events
@@ -94,7 +96,7 @@ class DriftReaction:
     """
 
     enabled: bool = True
-    delta: float = 0.002
+    delta: float = 0.05
     boost_factor: float = 2.0
     boost_events: int = 500
     restart: Restart = "warm"
@@ -142,7 +144,7 @@ class DriftMonitor:
 
     """
 
-    def __init__(self, delta: float = 0.002):
+    def __init__(self, delta: float = 0.05):
         self.delta = delta
         self._adwin = _adwin(delta)
         self.detections = 0

@@ -65,6 +65,17 @@ def test_stream_al_runner_runs_delays_and_references_records_failures_and_resume
     assert "no-such-strategy" in failed["error"]
 
 
+def test_a_full_drift_reference_runs_at_the_drift_delta_it_is_pinned_to() -> None:
+    from stream_al_peer import build_learner
+
+    from stream_al.core.drift import DriftReaction
+
+    job = {"model": "hoeffding-tree", "strategy": "full-drift", "budget": 1.0, "seed": 0}
+    assert build_learner({**job, "drift_delta": 0.002}).drift.delta == 0.002
+    assert build_learner(job).drift.delta == DriftReaction().delta
+    assert DriftReaction().delta != 0.002  # otherwise the pin above would prove nothing
+
+
 def test_the_peers_refuse_a_label_delay_and_know_the_default_tree() -> None:
     pytest.importorskip("river")
     from _common import _run_one, make_model

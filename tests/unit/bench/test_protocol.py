@@ -13,6 +13,7 @@ from protocol import (
     STREAM,
     STREAMS,
     TUNED_TREE,
+    TUNED_TREE_DRIFT_DELTA,
     TUNING,
     BenchStream,
     Plan,
@@ -125,6 +126,10 @@ def test_jobs_follow_the_plan(tmp_path: Path) -> None:
         (m, s) for m in (model, TUNED_TREE) for s in (FULL, FULL_DRIFT)
     }
     assert {j["model"] for j in active} == {model}
+    # today's tuned tree keeps the drift reaction it had; the default's follows the code
+    pinned = {(j["model"], j["strategy"]) for j in refs if "drift_delta" in j}
+    assert pinned == {(TUNED_TREE, FULL_DRIFT)}
+    assert {j["drift_delta"] for j in refs if "drift_delta" in j} == {TUNED_TREE_DRIFT_DELTA}
     moa = jobs_for("moa", csvs, plan)
     assert {j["seed"] for j in moa} == set(range(5)) and {j["delay"] for j in moa} == {0}
     assert {j["budget"] for j in moa} == {0.02, 0.1}

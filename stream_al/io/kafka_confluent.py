@@ -5,7 +5,8 @@ The same interfaces and the same delivery semantics as :mod:`stream_al.io.kafka`
 
 - :class:`ConfluentEventSource` commits, synchronously, exactly the offsets after the
   messages it handed out since the last commit (``offset + 1`` of the last message of each
-  partition), never positions the application has not seen. Auto-commit and the
+  partition), never positions the application has not seen, and none of a partition
+  revoked since (as kafka-python commits only what is assigned). Auto-commit and the
   automatic offset store are off: nothing but :meth:`ConfluentEventSource.commit` moves
   the group's offsets, and the loop calls it only after the batch's side effects.
 - :class:`ConfluentPublisher` is idempotent (``acks=all``); :meth:`ConfluentPublisher.flush`
@@ -201,6 +202,8 @@ class ConfluentEventSource:
         self.pending: dict[tuple[str, int], int] = {}
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self._deferred: KafkaError | None = None
+        # Partitions revoked (or lost) during the consume in progress and not assigned again.
+        self._revoked_now: set[tuple[str, int]] = set()
         with _converted("subscribe"):
             self.consumer.subscribe(
                 [settings.events_topic],
@@ -224,6 +227,7 @@ class ConfluentEventSource:
         return None
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._revoked_now.difference_update((t.topic, t.partition) for t in partitions)
         log.info("Updated partition assignment: %s", [_tp(t) for t in partitions])
 
     def _revoked(self, consumer: Any, partitions: list[TopicPartition]) -> None:
@@ -231,6 +235,7 @@ class ConfluentEventSource:
         # if something were, it is no longer ours to commit (it will be consumed again).
         for t in partitions:
             self.pending.pop((t.topic, t.partition), None)
+            self._revoked_now.add((t.topic, t.partition))
         log.info("Partitions revoked: %s", [_tp(t) for t in partitions])
 
     def poll(self) -> list[tuple[str, bytes]]:
@@ -244,6 +249,7 @@ class ConfluentEventSource:
         if self._deferred is not None:
             err, self._deferred = self._deferred, None
             _raise_for(err, "consume")
+        self._revoked_now.clear()
         with _converted("consume"):
             messages = self.consumer.consume(
                 num_messages=self.settings.max_poll_records,
@@ -264,7 +270,11 @@ class ConfluentEventSource:
             assert topic is not None and partition is not None and offset is not None
             batch.append((f"{topic}:{partition}:{offset}", m.value() or b""))
             key = (topic, partition)
-            self.pending[key] = max(self.pending.get(key, 0), offset + 1)
+            # A message fetched before its partition was revoked in this same consume() is
+            # processed but not committed: the partition's new owner consumes it again
+            # (a commit for it would be refused, or wait on the rejoining group).
+            if key not in self._revoked_now:
+                self.pending[key] = max(self.pending.get(key, 0), offset + 1)
         if error is not None:
             if not batch:
                 _raise_for(error, "consume")

@@ -155,6 +155,8 @@ class FakeConsumer:
         self.callbacks: dict[str, Any] = {}
         self.positions: dict[tuple[str, int], int] = {}
         self.high: dict[tuple[str, int], int] = {}
+        # per consume() call, the rebalance callbacks it serves before its messages return
+        self.during_consume: list[list[tuple[str, list[Any]]]] = []
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         self.topics = topics
@@ -162,6 +164,8 @@ class FakeConsumer:
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[FakeMessage]:
         self.consumed.append((num_messages, timeout))
+        for event, partitions in self.during_consume.pop(0) if self.during_consume else []:
+            self.callbacks[event](self, partitions)  # librdkafka serves rebalances in here
         return self.batches.pop(0) if self.batches else []
 
     def commit(self, *, offsets: list[Any], asynchronous: bool = True) -> list[Any]:
@@ -284,6 +288,27 @@ def test_revoked_partitions_are_not_committed() -> None:
     consumer.callbacks["on_revoke"](consumer, [ck.TopicPartition("ev", 1)])
     source.commit()
     assert consumer.commits == [[("ev", 0, 1)]]
+
+
+def test_messages_of_a_partition_revoked_within_their_consume_are_not_committed() -> None:
+    # librdkafka can return messages fetched before a rebalance it served in the same
+    # consume() (a session timed out): they are processed, never committed by this member.
+    source = _source([[FakeMessage(offset=3), FakeMessage(partition=1, offset=5)]] * 3)
+    consumer = _consumer(source)
+    lost = [ck.TopicPartition("ev", 1)]
+    consumer.during_consume = [
+        [("on_lost", lost)],
+        [("on_assign", lost)],
+        [("on_revoke", lost), ("on_assign", lost)],
+    ]
+    assert [origin for origin, _ in source.poll()] == ["ev:0:3", "ev:1:5"]
+    source.commit()
+    assert consumer.commits == [[("ev", 0, 4)]]
+    source.poll()  # assigned again in the next consume
+    source.commit()
+    source.poll()  # revoked and assigned again within one consume: still ours
+    source.commit()
+    assert consumer.commits[1:] == [[("ev", 0, 4), ("ev", 1, 6)]] * 2
 
 
 def test_lag_comes_from_cached_watermarks_and_local_positions() -> None:

@@ -218,19 +218,19 @@ def deployment(
     try:
         yield d
     finally:
-        failed = getattr(request.node, "rep_call", None)
-        if failed is not None and failed.failed:
-            # Where each live process is and what its readiness says, before it is killed.
-            states = {}
-            for proc in d.procs:
-                if proc.alive() and proc.metrics_port is not None:
-                    states[proc.log.name] = proc.why_unready()
-                proc.dump_stacks()
+        report = getattr(request.node, "rep_call", None)
+        failed = report is not None and report.failed
+        # Where each live process is and what its readiness says, before it is killed.
+        states: dict[str, str] = {}
+        for proc in d.procs if failed else []:
+            if proc.alive() and proc.metrics_port is not None:
+                status, says = proc.readyz()
+                states[proc.log.name] = f"{status} {says}"
+            proc.dump_stacks()
         d.stop_all()
-        if failed is not None and failed.failed:
-            for proc in d.procs:
-                state = states.get(proc.log.name, "")
-                print(f"----- {proc.log.name} {state} -----\n{proc.output()[-8000:]}")
+        for proc in d.procs if failed else []:
+            state = states.get(proc.log.name, "")
+            print(f"----- {proc.log.name} {state} -----\n{proc.output()[-8000:]}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

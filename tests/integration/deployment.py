@@ -87,27 +87,22 @@ class Proc:
         except OSError:
             return -1.0
 
-    def ready(self) -> bool:
+    def readyz(self) -> tuple[int | None, str]:
+        """``/readyz``'s status and what it says (its reason when 503); None: no answer."""
         assert self.metrics_port is not None
         try:
             with urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+                return r.status, r.read().decode().strip()
+        except HTTPError as exc:
+            return exc.code, exc.read().decode().strip()
+        except OSError as exc:
+            return None, f"no answer: {exc}"
+
+    def ready(self) -> bool:
+        return self.readyz()[0] == 200
 
     def alive(self) -> bool:
         return self.popen.poll() is None
-
-    def why_unready(self) -> str:
-        """What ``/readyz`` says (its reason when 503), for a failed test's report."""
-        assert self.metrics_port is not None
-        try:
-            with urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=2) as r:
-                return f"{r.status} {r.read().decode().strip()}"
-        except HTTPError as exc:
-            return f"{exc.code} {exc.read().decode().strip()}"
-        except OSError as exc:
-            return f"no answer: {exc}"
 
     def dump_stacks(self, timeout: float = 5.0) -> None:
         """Have a live process print every thread's stack into its log (SIGUSR1, see

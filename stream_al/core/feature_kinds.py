@@ -1,4 +1,4 @@
-"""What a learner has learned each feature to be: a number or text.
+"""What a learner has learned each feature, and the label, to be: a number or text.
 
 River's models take numbers and text side by side, but not for the same feature: a tree
 that splits on ``salary <= 50000`` cannot compare the text ``"abc"`` with it, and a
@@ -8,6 +8,12 @@ the kind of the first value it *learned* for it (numbers and booleans are number
 are text) and refuses, with a reason that names the feature, an event or an example that
 gives it the other kind. The kinds come from the train log alone, so every replica refuses
 the same examples.
+
+Labels likewise keep the kind of the first one learned: text, an integer or a boolean.
+River's models sort their classes, so one label ``1`` learned among ``"yes"`` and ``"no"``
+would leave a model that can predict nothing again, and ``true`` among ``0`` and ``1`` is
+the class ``1`` to Python. A label of another kind is refused with its reason, before
+anything learns it.
 
 Numbers must also be finite and at most :data:`MAX_MAGNITUDE` in size: the message
 contract refuses larger ones at intake (``stream_al.schemas``), and :meth:`check_example`
@@ -21,12 +27,16 @@ Examples
 >>> def refusal(check, x):
 ...     try:
 ...         check(x)
-...     except InvalidFeatures as exc:
+...     except InvalidExample as exc:
 ...         return str(exc)
 >>> refusal(kinds.check, {"salary": "abc", "city": "Rome"})
 "feature 'salary' is text ('abc'), but the model has learned it as a number"
 >>> refusal(kinds.check_example, {"salary": 10**400, "city": "Rome"})
 "feature 'salary' is a number beyond 1e+100 in size (an integer of 401 digits)"
+>>> kinds.learn_label("yes")
+>>> kinds.check_label("no")  # no complaint
+>>> refusal(kinds.check_label, 1)
+'label 1 is an integer, but the model has learned its classes as text: send every label as text'
 
 """
 
@@ -36,15 +46,35 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_MAGNITUDE", "FeatureKinds", "InvalidFeatures", "number_problem"]
+__all__ = [
+    "MAX_MAGNITUDE",
+    "FeatureKinds",
+    "InvalidExample",
+    "InvalidFeatures",
+    "InvalidLabel",
+    "number_problem",
+]
 
 MAX_MAGNITUDE = 1e100
 """The largest size of a numeric feature: squares and sums of squares of such numbers
 (naive Bayes, Welford's variance, a scaler) stay far inside a float's range."""
 
 
-class InvalidFeatures(ValueError):
+class InvalidExample(ValueError):
+    """An event, example or label the model cannot take; the message says what to fix."""
+
+
+class InvalidFeatures(InvalidExample):
     """An event or example the model cannot take; the message names the feature."""
+
+
+class InvalidLabel(InvalidExample):
+    """A label the model cannot learn: not text, an integer or a boolean, or of another
+    kind than the labels learned."""
+
+
+# The kinds a label may have, by its exact type (bool is a subclass of int in Python).
+_LABEL_KINDS = {str: "text", int: "an integer", bool: "a boolean"}
 
 
 def number_problem(value: Any) -> str | None:
@@ -80,14 +110,16 @@ class FeatureKinds:
     :meth:`check_example` and :meth:`learn` run for labels only.
     """
 
-    __slots__ = ("numeric", "text")
+    __slots__ = ("label", "numeric", "text")
 
     def __init__(self) -> None:
         self.numeric: frozenset[Any] = frozenset()
         self.text: frozenset[Any] = frozenset()
+        self.label: str | None = None  # the labels' kind (a value of _LABEL_KINDS)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (sorted(self.numeric, key=repr), sorted(self.text, key=repr)))
+        numeric, text = sorted(self.numeric, key=repr), sorted(self.text, key=repr)
+        return (_restore, (numeric, text, self.label))
 
     def check(self, x: Mapping[Any, Any]) -> None:
         """Raise :class:`InvalidFeatures` if a feature of ``x`` has the other kind than
@@ -128,10 +160,30 @@ class FeatureKinds:
         self.numeric |= {name for name in new if type(x[name]) is not str}
         self.text |= {name for name in new if type(x[name]) is str}
 
+    def check_label(self, y: Any) -> None:
+        """Raise :class:`InvalidLabel` if ``y`` is not text, an integer or a boolean, or
+        not of the kind of the labels learned."""
+        kind = _LABEL_KINDS.get(type(y))
+        if kind is None:
+            raise InvalidLabel(
+                f"label {y!r:.40} is {type(y).__name__}: a label is text, an integer or a boolean"
+            )
+        if self.label is not None and kind != self.label:
+            raise InvalidLabel(
+                f"label {y!r:.40} is {kind}, but the model has learned its classes as "
+                f"{self.label}: send every label as {self.label}"
+            )
 
-def _restore(numeric: list[Any], text: list[Any]) -> FeatureKinds:
+    def learn_label(self, y: Any) -> None:
+        """Remember the kind of the first label learned."""
+        if self.label is None:
+            self.label = _LABEL_KINDS.get(type(y))
+
+
+def _restore(numeric: list[Any], text: list[Any], label: str | None = None) -> FeatureKinds:
+    # ``label`` is missing from kinds pickled before labels had a kind: the next label sets it.
     kinds = FeatureKinds()
-    kinds.numeric, kinds.text = frozenset(numeric), frozenset(text)
+    kinds.numeric, kinds.text, kinds.label = frozenset(numeric), frozenset(text), label
     return kinds
 
 

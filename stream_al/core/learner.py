@@ -347,11 +347,17 @@ class ActiveLearner(Assessing):
             When ``x`` is not features the model can learn (a kind other than the one
             learned, a number that is not finite or larger than
             :data:`~stream_al.core.feature_kinds.MAX_MAGNITUDE`); nothing is learned.
+        InvalidLabel
+            When ``y`` is not text, an integer or a boolean, or of another kind than the
+            labels learned (River sorts the classes: one label of another kind would
+            leave a model that can predict nothing); nothing is learned.
 
         """
         kinds = self._kinds
         kinds.check_example(x)
+        kinds.check_label(y)
         kinds.learn(x)
+        kinds.learn_label(y)
         drifted = False
         if self._balance is not None:
             self._balance.learn(y)
@@ -463,6 +469,11 @@ class ActiveLearner(Assessing):
         warm.adopt(self, other)
 
     # -- helpers -----------------------------------------------------------------------
+
+    def check_label(self, y: object) -> None:
+        """Raise :class:`~stream_al.core.feature_kinds.InvalidLabel` if :meth:`learn`
+        would refuse ``y`` as a label (a kind other than the labels learned)."""
+        self._kinds.check_label(y)
 
     def predict(self, x: Features) -> ClassLabel | None:
         """The most probable class for ``x`` (no decision, no budget spent)."""

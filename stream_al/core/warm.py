@@ -8,7 +8,7 @@ import copy
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from stream_al.core.feature_kinds import InvalidFeatures
+from stream_al.core.feature_kinds import InvalidExample
 from stream_al.core.types import Example
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def warm_start(learner: ActiveLearner, history: Iterable[Example]) -> int:
     for x, y in history:
         try:
             learner._kinds.check_example(x)
-        except InvalidFeatures:
+            learner._kinds.check_label(y)
+        except InvalidExample:
             continue  # not an example this model can learn: left out, not counted
         learner.learn(x, y, learner.predict(x))
         n += 1

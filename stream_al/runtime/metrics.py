@@ -151,8 +151,8 @@ class Metrics:
             ),
             train_log_skipped=Counter(
                 p + "train_log_skipped",
-                "Train-log entries that cannot be learned (a feature of another kind than "
-                "the model learned, ...): skipped by every replica and replay alike, "
+                "Train-log entries that cannot be learned (a feature or label of another kind "
+                "than the model learned, ...): skipped by every replica and replay alike, "
                 "dead-lettered once in Redis.",
                 registry=reg,
             ),

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from stream_al.core.explain import top_contributions
-from stream_al.core.feature_kinds import InvalidFeatures
+from stream_al.core.feature_kinds import InvalidExample, InvalidFeatures, InvalidLabel
 from stream_al.core.learner import ActiveLearner, Assessment, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
@@ -344,11 +344,17 @@ class LabelLoop:
                 continue
             try:
                 label = Label.model_validate_json(raw)
+                # Refused here, the item stays pending for a label of the right kind; the
+                # learner refuses it too, for a replica that has not learned a label yet.
+                self.learner.check_label(label.label)
                 if label.ts is None:
                     label = label.model_copy(update={"ts": self.clock()})
                 valid.append((entry_id, label.id, label.model_dump_json()))
             except ValidationError as exc:
                 self._reject(entry_id, origin, "invalid", _error_text(exc), raw)
+                continue
+            except InvalidLabel as exc:
+                self._reject(entry_id, origin, "invalid", str(exc), raw)
                 continue
             except Exception as exc:  # whatever it was: this label only
                 error = f"could not read this label: {type(exc).__name__}: {exc}"
@@ -432,7 +438,7 @@ class LabelLoop:
                 metrics.label_delay.observe(delay)
 
     def _skip(self, entry: TrainLogEntry, exc: Exception) -> None:
-        reason = str(exc) if isinstance(exc, InvalidFeatures) else f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, InvalidExample) else f"{type(exc).__name__}: {exc}"
         error = f"train-log entry {entry.entry_id} cannot be learned, skipped: {reason}"
         log.warning("%s", error)
         payload = f'{{"item": {entry.item}, "label": {entry.label}}}'

@@ -142,3 +142,43 @@ def test_orphaned_duplicate_and_invalid_labels_are_dead_lettered_in_redis(
     assert kinds == ["duplicate", "label:", "message:", "orphaned"], errors
     assert all(d["source"].startswith("labels:") for d in letters)
     assert r.xpending(labels, "serve")["pending"] == 0
+
+
+def test_a_label_of_another_kind_is_dead_lettered_and_serve_predicts_on(
+    deployment: Deployment,
+) -> None:
+    # One integer label among text classes used to leave serve's tree raising on every
+    # later event: each was dead-lettered, none predicted.
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    deployment.settings["STREAM_AL_LEARNER__MODEL"] = "hoeffding-tree"
+    serve = deployment.serve()
+    deployment.produce_raw(
+        [(i, json.dumps({"id": i, "features": {"x": float(n)}})) for n, i in enumerate("ab")]
+    )
+    store = deployment.store()
+    wait_for(lambda: store.queue_depth() == 2, 30, what="items a and b queued")
+    (ea, _), (eb, _) = store.take("w", 2, block_ms=0)
+    store.complete(ea, json.dumps({"id": "a", "label": "cat"}))
+    # Learned, not only joined: before its first label the model takes any kind.
+    wait_for(lambda: serve.metric("stream_al_train_log_applied_total") == 1, 30, what="a learned")
+    store.complete(eb, json.dumps({"id": "b", "label": 1}))
+    wait_for(
+        lambda: serve.metric("stream_al_labels_total", outcome="invalid") == 1,
+        30,
+        what="label 1 refused",
+    )
+    r = deployment.redis()
+    [(_, fields)] = r.xrange(f"{deployment.prefix}:dead_letters")
+    letter = json.loads(fields[b"dead_letter"])
+    assert letter["source"].startswith("labels:")
+    error = letter["error"]
+    assert "label 1 is an integer, but the model has learned its classes as text" in error
+    r.xadd(f"{deployment.prefix}:labels", {"label": json.dumps({"id": "b", "label": "dog"})})
+    wait_for(
+        lambda: serve.metric("stream_al_labels_total", outcome="learned") == 2, 30, what="b learned"
+    )
+    later = [(f"c{n}", json.dumps({"id": f"c{n}", "features": {"x": n / 10}})) for n in range(20)]
+    deployment.produce_raw(later)
+    wait_for(lambda: len(deployment.predictions()) >= 22, 60, what="every event predicted")
+    assert {p["prediction"] for p in deployment.predictions()} <= {"cat", "dog", None}
+    assert serve.metric("stream_al_events_total", outcome="invalid") == 0

@@ -1,4 +1,4 @@
-"""A feature keeps the kind the model learned; numbers stay in range (issue 15)."""
+"""A feature and the label keep the kind the model learned; numbers stay in range (issue 15)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pickle
 import pytest
 from river.datasets import synth
 
-from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
+from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures, InvalidLabel, _restore
 from stream_al.core.learner import ActiveLearner
 
 
@@ -86,3 +86,53 @@ def test_a_warm_start_leaves_out_the_examples_the_model_cannot_learn() -> None:
     learner = ActiveLearner("gaussian-nb", budget=0.1)
     history = [({"x": 1.0}, "a"), ({"x": "one"}, "a"), ({"x": 10**400}, "b"), ({"x": 2.0}, "b")]
     assert learner.warm_start(history) == 2 and learner.n_learned == 2
+
+
+def test_a_label_keeps_the_kind_of_the_first_label_learned() -> None:
+    kinds = FeatureKinds()
+    for y in ("yes", 1, True):
+        kinds.check_label(y)  # nothing learned yet: any kind
+    kinds.learn_label("yes")
+    kinds.check_label("no")
+    with pytest.raises(InvalidLabel, match=r"label 1 is an integer, .* as text"):
+        kinds.check_label(1)
+    with pytest.raises(InvalidLabel, match="label True is a boolean"):
+        kinds.check_label(True)
+    numbers = FeatureKinds()
+    numbers.learn_label(0)
+    with pytest.raises(InvalidLabel, match=r"a boolean, .* as an integer"):
+        numbers.check_label(True)  # True == 1 to Python: not the class 1 by accident
+    for value in (1.5, None, ["a"]):
+        with pytest.raises(InvalidLabel, match="a label is text, an integer or a boolean"):
+            FeatureKinds().check_label(value)
+
+
+def test_the_label_kind_pickles_and_older_kinds_restore_without_one() -> None:
+    kinds = FeatureKinds()
+    kinds.learn({"a": 1})
+    kinds.learn_label(3)
+    assert pickle.loads(pickle.dumps(kinds)).label == "an integer"
+    older = kinds.__reduce__()[1][:2]  # as pickled before labels had a kind
+    assert _restore(*older).label is None and _restore(*older).numeric == {"a"}
+
+
+@pytest.mark.parametrize("model", ["hoeffding-tree", "hoeffding-tree-default", "auto"])
+def test_a_label_of_another_kind_is_refused_and_the_model_still_predicts(model: str) -> None:
+    # One integer label among text classes used to leave a tree that raised on every event
+    # (River sorts the classes), and an auto learner that could learn no label again.
+    learner = ActiveLearner(model, "random", 1.0, seed=0)
+    stream = list(synth.SEA(seed=1).take(600))
+    for x, y in stream[:300]:
+        learner.learn(x, "yes" if y else "no", learner.decide(x).prediction)
+    learned, digest = learner.n_learned, learner.model_digest()
+    x = stream[300][0]
+    for bad in (1, True):
+        with pytest.raises(InvalidLabel):
+            learner.check_label(bad)
+        with pytest.raises(InvalidLabel):
+            learner.learn(x, bad, learner.predict(x))
+    assert learner.n_learned == learned and learner.model_digest() == digest
+    for x, y in stream[300:]:
+        assert learner.decide(x).prediction in ("yes", "no")
+        learner.learn(x, "yes" if y else "no")
+    assert learner.n_learned == learned + 300

@@ -100,6 +100,30 @@ def test_a_train_log_entry_that_cannot_be_learned_is_skipped_the_same_way_by_eve
     assert "400 digits" in letters[0].error and "'x' is text" in letters[1].error
 
 
+def test_a_logged_label_of_another_kind_is_skipped_and_the_tree_predicts_on() -> None:
+    # A replica that had learned no label yet lets any kind into the train log; the
+    # learner refuses it there, the same way on every replica and every replay.
+    from stream_al.io.base import TrainLogEntry
+
+    def entry(n: int, label: object) -> TrainLogEntry:
+        item = json.dumps({"id": f"i{n}", "features": {"x": float(n % 7)}, "prediction": None})
+        return TrainLogEntry(f"{n}-0", item, json.dumps({"id": f"i{n}", "label": label}))
+
+    store = MemoryStore()
+    store._train_log += [entry(n, "ab"[n % 2]) for n in range(50)]
+    store._train_log += [entry(50, 1), entry(51, "a"), entry(52, False)]
+    replicas = [_loop(store, ActiveLearner("hoeffding-tree").model) for _ in range(2)]
+    for loop in replicas:
+        assert loop.apply_train_log() == 53
+        assert loop.learner.n_learned == 51 and loop.skipped == 2
+        decisions = loop.process_events([(o, raw.decode()) for o, raw in _events(0, 20)])
+        assert None not in decisions  # every later event decided
+    assert replicas[0].learner.model_digest() == replicas[1].learner.model_digest()
+    letters = _dead(store)
+    assert [d.source for d in letters] == ["train_log:50-0", "train_log:52-0"]
+    assert "label 1 is an integer" in letters[0].error
+
+
 def test_a_skipped_entry_is_not_learned_again_when_its_dead_letter_must_wait_for_redis() -> None:
     class Away(MemoryStore):
         down = True

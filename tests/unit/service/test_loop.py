@@ -211,6 +211,26 @@ def test_orphaned_duplicate_and_invalid_labels_are_dead_lettered_and_counted() -
         assert _count(loop, "labels", outcome) == n
 
 
+def test_a_label_of_another_kind_than_those_learned_is_refused_and_the_item_stays_pending() -> None:
+    loop, _, _ = _loop()
+    loop.process_events([_event(i) for i in range(3)])
+    _give(loop, _label("e0", "cat"))
+    loop.process_labels()
+    loop.apply_train_log()
+    _give(loop, _label("e1", 1), _label("e2", True))
+    assert loop.process_labels() == 0
+    errors = [d.error for d in _dead(loop)]
+    assert errors == [
+        "label 1 is an integer, but the model has learned its classes as text: "
+        "send every label as text",
+        "label True is a boolean, but the model has learned its classes as text: "
+        "send every label as text",
+    ]
+    assert loop.label_outcomes["invalid"] == 2 and _store(loop).pending_count() == 2
+    _give(loop, _label("e1", "dog"))  # the right kind is still welcome
+    assert loop.process_labels() == 1
+
+
 def test_no_predictions_are_published_when_switched_off() -> None:
     loop, _, published = _loop()
     loop.predictions = None

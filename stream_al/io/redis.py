@@ -559,7 +559,9 @@ class RedisStore:
             if fields is None or b"item" not in fields:
                 self.client.xack(key, group, entry_id)
                 continue
-            item = _text(fields[b"item"])
+            # Bytes serve did not write (not UTF-8) still reach the worker, which drops an
+            # entry it cannot read and labels nothing by a garbled id.
+            item = fields[b"item"].decode("utf-8", errors="replace")
             if stale_seconds is not None and item_age(item, now) > stale_seconds:
                 pipe, _ = self._finishing(self._entry(key, entry_id))
                 pipe.hincrby(self.keys.queue_stats, "stale", 1).execute()

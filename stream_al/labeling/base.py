@@ -37,6 +37,7 @@ An oracle implements :meth:`Oracle.label`; the rest has defaults:
 from __future__ import annotations
 
 import abc
+import json
 from collections import OrderedDict
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "Oracle",
     "Signal",
     "Skips",
+    "unreadable_item",
 ]
 
 
@@ -179,3 +181,27 @@ class Oracle(abc.ABC):
     def close(self) -> None:  # noqa: B027 (a hook, empty by default)
         """Release what the oracle holds (a server, a connection) once the worker is done.
         Nothing by default."""
+
+
+def unreadable_item(raw: str) -> str | None:
+    """Why the queue entry ``raw`` is not an item a worker can label (None: it is): a
+    worker drops such an entry unlabeled, as no label could name it.
+
+    >>> unreadable_item('{"id": "e1", "features": {}}') is None
+    True
+    >>> unreadable_item('[1, 2]'), unreadable_item('{"id": 7}')
+    ('not a JSON object', 'no item id (a non-empty string)')
+
+    """
+    try:
+        item = json.loads(raw)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(item, dict):
+        return "not a JSON object"
+    if not isinstance(item.get("id"), str) or not item["id"]:
+        return "no item id (a non-empty string)"
+    votes = item.get("votes_needed")
+    if votes is not None and type(votes) is not int:
+        return f"votes_needed is not an integer ({votes!r:.40})"
+    return None

@@ -43,6 +43,7 @@ from stream_al.labeling.base import (
     UNDO,
     Oracle,
     Skips,
+    unreadable_item,
 )
 from stream_al.labeling.oracles import coerce_label
 
@@ -235,12 +236,15 @@ class Worker:
             self.queue.drop(entry_id, item_id)
 
     def _handle(self, entry_id: str, raw: str) -> bool:
-        try:
-            item = json.loads(raw)
-        except ValueError:
+        problem = unreadable_item(raw)
+        if problem is not None:
+            # No labeler can answer it and no label could name it: held, it would come
+            # back to this worker after every restart and stop it again.
+            log.warning("queue entry %s dropped unlabeled: %s: %.200s", entry_id, problem, raw)
             self.stats.unreadable += 1
             self.queue.complete(entry_id, None)
             return True
+        item = json.loads(raw)
         if str(item.get("id")) in self._skipped:
             self._pass_on(entry_id, raw, item)
             return True

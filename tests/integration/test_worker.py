@@ -58,6 +58,23 @@ def test_a_restarted_worker_gets_its_own_items_back_first(
     assert restarted.depth() == 1
 
 
+def test_queue_entries_that_are_not_items_do_not_stop_a_worker_or_its_restart(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    store = _queue_items(deployment, 2)
+    r, queue = deployment.redis(), f"{deployment.prefix}:queue"
+    for raw in (b"\xff\xfe{", b"[1, 2]", b'{"features": {}}', b"null"):
+        r.xadd(queue, {"item": raw})
+    RedisStore(r, prefix=deployment.prefix).take("w-bad", 10, block_ms=0)  # held: they
+    # come back to this worker first when it starts again
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\ni0,a\ni1,b\n")
+    worker = deployment.worker(truth, "w-bad", "--idle-exit", "3")
+    assert worker.popen.wait(60) == 0
+    assert sorted(_labeled_ids(deployment)) == ["i0", "i1"] and store.queue_depth() == 0
+    assert worker.output().count("dropped unlabeled") == 4
+
+
 def _idle_ms(deployment: Deployment, entry_id: str) -> int:
     slot, _, stream_id = entry_id.rpartition("/")
     key = f"{deployment.prefix}:queue" + (f":{slot}" if slot else "")

@@ -61,7 +61,7 @@ from typing import Any
 
 from stream_al.errors import LabelStudioError
 from stream_al.io.base import WorkerQueue, check_tier
-from stream_al.labeling.base import Skips
+from stream_al.labeling.base import Skips, unreadable_item
 from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.label_studio.api import (
     NEW_CLASS,
@@ -394,13 +394,14 @@ class LabelStudioBridge:
         for entry_id, raw in entries:
             if entry_id in self._held:
                 continue  # one of ours, claimed back after it sat idle
-            try:
-                item = json.loads(raw)
-                item_id = str(item["id"])
-            except (ValueError, TypeError, KeyError):
+            problem = unreadable_item(raw)
+            if problem is not None:
+                log.warning("queue entry %s dropped unlabeled: %s: %.200s", entry_id, problem, raw)
                 self.stats.unreadable += 1
                 self.queue.complete(entry_id, None)
                 continue
+            item = json.loads(raw)
+            item_id = item["id"]
             if item_id in self._skipped:
                 self._pass_on(entry_id, raw, item_id)
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from stream_al.core.routing import queue_slot
 from stream_al.errors import LabelStudioError
 from stream_al.io.memory import MemoryStore
 from stream_al.labeling.label_studio.api import (
@@ -236,6 +237,16 @@ def test_the_bridge_holds_at_most_max_open_and_acks_only_answered_items() -> Non
     assert bridge.stats.labeled == 1 and bridge.stats.skipped == 1 and len(bridge._open) == 1
     bridge._fill()
     assert len(ls.tasks_) == 5 and len(bridge._open) == 3
+
+
+def test_the_bridge_drops_queue_entries_that_are_not_items_and_attaches_the_rest() -> None:
+    store, ls = _queue(2), FakeLabelStudio()
+    for raw in ("[1]", "null", '{"id": 7}', "{broken"):
+        store._add(queue_slot(), raw)
+    bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10)
+    bridge.connect()
+    bridge._fill()
+    assert bridge.stats.unreadable == 4 and len(ls.tasks_) == 2 and store.queue_depth() == 2
 
 
 def test_a_restarted_bridge_finds_its_tasks_instead_of_making_new_ones() -> None:

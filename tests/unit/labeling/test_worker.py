@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from stream_al.core.routing import queue_slot
 from stream_al.io.memory import MemoryStore
 from stream_al.labeling.base import KEEP_SECONDS, QUIT, SKIP, TIMEOUT, Oracle
 from stream_al.labeling.oracles import FileOracle, TerminalOracle, make_oracle
@@ -77,6 +78,32 @@ def test_worker_labels_every_item_once_and_empties_the_queue(tmp_path: Path) -> 
         ("b", "dog", "file"),
         ("c", "cat", "file"),
     ]
+
+
+UNREADABLE = {
+    "not JSON": "{broken",
+    "not a JSON object": "[1, 2]",
+    "no item id (a non-empty string)": '{"features": {"x": 1}}',
+    "votes_needed is not an integer ('two')": '{"id": "v", "votes_needed": "two"}',
+}
+
+
+def test_queue_entries_that_are_not_items_are_dropped_with_a_reason_and_work_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An entry no worker could label (another version's, or written by hand) used to stop
+    # the worker, and again after every restart: it gets its held entries back first.
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\na,cat\nb,dog\n")
+    store = _queue("a")
+    for raw in [*UNREADABLE.values(), "null", '{"id": 7}']:
+        store._add(queue_slot(), raw)
+    assert store.enqueue("b", "{}", _item("b"), 60)
+    stats = Worker(store, FileOracle(truth), "w1", batch=10).run(idle_exit=0.0)
+    assert (stats.labeled, stats.unreadable) == (2, len(UNREADABLE) + 2)
+    assert [lab["id"] for lab in _labels(store)] == ["a", "b"] and store.queue_depth() == 0
+    for reason in UNREADABLE:
+        assert f"dropped unlabeled: {reason}" in caplog.text
 
 
 def test_terminal_oracle_shows_why_and_reads_the_answer() -> None:

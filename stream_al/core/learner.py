@@ -171,6 +171,9 @@ class ActiveLearner(Assessing):
         importance_weights: bool = False,
     ):
         self.seed = seed
+        # The LearnerSpec that built this learner (LearnerSpec.build sets it; None for one
+        # built otherwise): a restart compares it with the settings of the day.
+        self.spec: Any = None
         self.model_params = dict(model_params or {})
         if isinstance(model, str):
             self.model_name = model
@@ -660,6 +663,7 @@ class ActiveLearner(Assessing):
         learner._predictor = None  # made anew on first use (an older snapshot's was River's)
         # A snapshot from before the kinds were kept learns them from its next examples.
         learner.__dict__.setdefault("_kinds", FeatureKinds())
+        learner.__dict__.setdefault("spec", None)
         return learner
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from stream_al.core.budget import BudgetUnit
@@ -50,7 +50,7 @@ class LearnerSpec:
     ) -> ActiveLearner:
         """A fresh learner; the overrides build the reference runs (random, full labels)."""
         name = strategy or self.strategy
-        return ActiveLearner(
+        learner = ActiveLearner(
             self.model,
             name,
             budget if budget is not None else self.budget,
@@ -66,6 +66,28 @@ class LearnerSpec:
             late_labels=self.late_labels,
             importance_weights=self.importance_weights,
         )
+        learner.spec = replace(
+            self,
+            strategy=name,
+            budget=learner.budget.budget,
+            drift=learner.drift,
+            strategy_params=self.strategy_params if name == self.strategy else {},
+        )
+        return learner
+
+    def differences(self, other: LearnerSpec) -> list[str]:
+        """What ``other`` sets otherwise, as ``name: ours -> theirs``.
+
+        >>> LearnerSpec(budget=0.1).differences(LearnerSpec(budget=0.05, strategy="split"))
+        ['strategy: variable-uncertainty -> split', 'budget: 0.1 -> 0.05']
+
+        """
+        changed = []
+        for f in fields(self):
+            ours, theirs = getattr(self, f.name), getattr(other, f.name)
+            if ours != theirs:
+                changed.append(f"{f.name}: {ours} -> {theirs}")
+        return changed
 
     def full_labels(self, seed: int | None = 0) -> ActiveLearner:
         """The ceiling: the plain model learning every label, no drift reaction."""

@@ -187,6 +187,24 @@ def _report_state_reset(origin: str, metrics: Metrics, health: Health) -> None:
     metrics.state_resets.inc()
 
 
+def _warn_of_changed_settings(learner: ActiveLearner, settings: Settings, origin: str) -> None:
+    """A checkpoint restores the learner whole, with the settings it was built with: say so
+    when the learner settings of this start differ (they would be missed otherwise)."""
+    if learner.spec is None:  # a fresh learner, or a checkpoint from before specs were kept
+        return
+    changed = learner.spec.differences(settings.learner.spec())
+    if learner.seed != settings.learner.seed:
+        changed.append(f"seed: {learner.seed} -> {settings.learner.seed}")
+    if changed:
+        log.warning(
+            "the learner settings differ from those of the model restored from %s (%s): serve "
+            "goes on with the restored learner and its settings, as a checkpoint holds the "
+            'learner whole; README, Troubleshooting: "Changed STREAM_AL_LEARNER__ settings"',
+            origin,
+            "; ".join(changed),
+        )
+
+
 def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     """Run the service until a signal; returns the exit code."""
     key = _checkpoint_key(settings)
@@ -211,6 +229,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         learner, after, origin, from_directory = restored
         if from_directory:
             _report_state_reset(origin, metrics, health)
+        _warn_of_changed_settings(learner, settings, origin)
         metrics.model_info.labels(
             model=learner.model_name,
             strategy=learner.strategy_name,

@@ -34,7 +34,6 @@ ValueError: --warm-start first:N needs N >= 1 (history events), got 'first:0'
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.types import ClassLabel, Example, Features
 from stream_al.data.streams import parse_stream, read_csv
+from stream_al.data.tables import csv_table
 
 if TYPE_CHECKING:
     from stream_al.config import KafkaSettings
@@ -126,8 +126,7 @@ class History:
 
 def _csv_history(path: Path, target: str) -> History:
     examples = read_csv(path, target)
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = sum(1 for _ in csv.reader(f)) - 1  # the header
+    rows = sum(1 for _ in csv_table(path)) - 1  # the header
     skipped = rows - len(examples)
     problems = (f"rows without a {target!r} label",) if skipped else ()
     return History(examples, skipped, problems)

@@ -9,7 +9,6 @@ tiers and consensus rules as the stream's queries (each item says ``"source": "p
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from stream_al.core.pool import PoolRow
 from stream_al.data.streams import ID_COLUMN
+from stream_al.data.tables import csv_table
 
 __all__ = ["PoolSpec", "iter_csv_pool", "parse_pool"]
 
@@ -47,12 +47,11 @@ def parse_pool(spec: str) -> PoolSpec:
     if kind == "csv" and not Path(name).is_file():
         raise ValueError(f"no such pool file: {name}")
     if kind == "csv":
-        with Path(name).open(newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            if next(reader, None) is None:
-                raise ValueError(f"{name} is empty: a pool CSV needs a header row")
-            if next(reader, None) is None:
-                raise ValueError(f"{name} has a header but no rows: there is nothing to rank")
+        table = csv_table(Path(name))
+        next(table)
+        # Every row read once before the ranking starts, which a bad row would stop.
+        if not sum(1 for _ in table):
+            raise ValueError(f"{name} has a header but no rows: there is nothing to rank")
     return PoolSpec(kind, name)
 
 
@@ -76,29 +75,24 @@ def iter_csv_pool(
     ``drop`` (a label column, say) are not features. Empty cells are missing values.
     """
     path = Path(path)
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            raise ValueError(f"{path} is empty: a pool CSV needs a header row")
-        if id_column is None and ID_COLUMN in header:
-            id_column = ID_COLUMN
-        if id_column is not None and id_column not in header:
-            raise ValueError(f"id column {id_column!r} is not in {path}")
-        skip = set(drop) | ({id_column} if id_column else set())
-        missing = skip - set(header) - {id_column}
-        if missing:
-            raise ValueError(f"column {sorted(missing)[0]!r} is not in {path}")
-        keep = [(i, name) for i, name in enumerate(header) if name not in skip]
-        id_at = header.index(id_column) if id_column else None
-        for n, row in enumerate(reader, 1):
-            if len(row) != len(header):
-                raise ValueError(f"{path}:{n + 1}: {len(row)} cells, the header has {len(header)}")
-            features = {}
-            for i, name in keep:
-                if row[i] != "":
-                    value = _value(row[i])
-                    if value is not None:
-                        features[name] = value
-            item_id = row[id_at] if id_at is not None else f"pool:{path.stem}:{n}"
-            yield item_id, features
+    table = csv_table(path)
+    header = next(table)
+    if id_column is None and ID_COLUMN in header:
+        id_column = ID_COLUMN
+    if id_column is not None and id_column not in header:
+        raise ValueError(f"id column {id_column!r} is not in {path}")
+    skip = set(drop) | ({id_column} if id_column else set())
+    missing = skip - set(header) - {id_column}
+    if missing:
+        raise ValueError(f"column {sorted(missing)[0]!r} is not in {path}")
+    keep = [(i, name) for i, name in enumerate(header) if name not in skip]
+    id_at = header.index(id_column) if id_column else None
+    for n, row in enumerate(table, 1):
+        features = {}
+        for i, name in keep:
+            if row[i] != "":
+                value = _value(row[i])
+                if value is not None:
+                    features[name] = value
+        item_id = row[id_at] if id_at is not None else f"pool:{path.stem}:{n}"
+        yield item_id, features

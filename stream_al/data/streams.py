@@ -33,7 +33,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import random
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_al.core.types import Example
+from stream_al.data.tables import csv_table
 
 __all__ = [
     "ID_COLUMN",
@@ -240,6 +240,7 @@ def parse_stream(spec: str, target: str | None = None, n_events: int | None = No
             raise ValueError(
                 f"target column {target!r} is not in {name}; its columns are: {', '.join(columns)}"
             )
+        _check_rows(path, columns.index(target))
         return StreamSpec(spec, "csv", name, target, n_events)
     if kind == "river":
         if name not in RIVER_DATASETS:
@@ -257,15 +258,24 @@ def parse_stream(spec: str, target: str | None = None, n_events: int | None = No
 
 
 def _header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        first = next(reader, None)
-    if not header:
-        raise ValueError(f"{path} is empty: a CSV stream needs a header row")
-    if first is None:
+    """The header of a CSV stream, checked with its first row (and each row, when read)."""
+    table = csv_table(path)
+    header = next(table)
+    if next(table, None) is None:
         raise ValueError(f"{path} has a header but no rows: there are no events to read")
     return header
+
+
+def _check_rows(path: Path, target: int) -> None:
+    """Read every row once before any is used: a bad row found halfway would stop a replay
+    with half the stream sent, or an evaluation after minutes."""
+    table = csv_table(path)
+    next(table)
+    if not sum(1 for row in table if row[target] != ""):
+        raise ValueError(
+            f"no row of {path} has a label in column {next(csv_table(path))[target]!r}: "
+            "there are no events to read"
+        )
 
 
 def _parses(text: str) -> bool:
@@ -279,17 +289,19 @@ def _parses(text: str) -> bool:
 def read_csv_ids(path: Path, target: str) -> list[str]:
     """The ``id`` column of the labeled rows of a CSV file (the rows :func:`read_csv`
     reads), as written."""
-    with path.open(newline="", encoding="utf-8") as f:
-        return [row[ID_COLUMN] for row in csv.DictReader(f) if row[target] != ""]
+    table = csv_table(path)
+    header = next(table)
+    at, label = header.index(ID_COLUMN), header.index(target)
+    return [row[at] for row in table if row[label] != ""]
 
 
 def read_csv(path: Path, target: str) -> list[Example]:
     """Read a CSV file as labeled events (see the module docstring for the typing rules;
     the ``id`` column is not a feature)."""
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        columns = [c for c in (reader.fieldnames or []) if c not in (target, ID_COLUMN)]
+    table = csv_table(path)
+    header = next(table)
+    rows = [dict(zip(header, cells, strict=True)) for cells in table]
+    columns = [c for c in header if c not in (target, ID_COLUMN)]
     numeric = {c for c in columns if all(not r[c] or _parses(r[c]) for r in rows)}
     examples: list[Example] = []
     for row in rows:

@@ -236,14 +236,28 @@ def _handler(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 return
             path = urlsplit(self.path).path
-            length = min(int(self.headers.get("Content-Length") or 0), 65_536)
             try:
+                length = max(0, min(int(self.headers.get("Content-Length") or 0), 65_536))
                 body = json.loads(self.rfile.read(length) or b"{}")
             except ValueError:
                 self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"the body must be JSON\n")
                 return
+            if not isinstance(body, dict):
+                self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"the body must be an object\n")
+                return
             if path == "/api/answer" and "label" in body:
                 value: Any = body["label"]
+                # Text, as the page sends: the worker writes it as the model's classes are
+                # written (coerce_label), whatever JSON type a client gave.
+                if type(value) is bool:
+                    value = "true" if value else "false"
+                elif type(value) is int:
+                    value = str(value)
+                elif not isinstance(value, str) or not value:
+                    self._send(
+                        HTTPStatus.BAD_REQUEST, "text/plain", b"the label must be non-empty text\n"
+                    )
+                    return
             elif path == "/api/skip":
                 value = SKIP
             elif path == "/api/undo":

@@ -97,3 +97,41 @@ def test_a_stopping_worker_does_not_hang_on_a_page_nobody_answers(oracle: WebOra
     done.join(5)
     assert not done.is_alive()
     assert store.queue_depth() == 1  # not answered: it stays with the worker
+
+
+def _post_raw(web: WebOracle, path: str, data: bytes, length: str | None = None) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{web.port}{path}", data=data)
+    request.add_header("Authorization", f"Bearer {TOKEN}")
+    if length is not None:
+        request.add_header("Content-Length", length)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+def test_an_api_client_s_labels_are_written_as_the_classes_are_and_others_refused(
+    oracle: WebOracle,
+) -> None:
+    # A label of another JSON type than the model's classes would be dead-lettered by
+    # serve; the page sends text, and a client's number or boolean is taken as text too.
+    store = MemoryStore()
+    items = {"a": "cat", "b": 0}
+    for item_id, prediction in items.items():
+        proba = {str(prediction): 1.0}
+        item = {"id": item_id, "features": {"x": 1}, "prediction": prediction, "proba": proba}
+        store.enqueue(item_id, "{}", json.dumps(item), 600)
+    worker = Worker(store, oracle, "web-1", batch=1)
+    done = threading.Thread(target=worker.run, kwargs={"idle_exit": 3.0})
+    done.start()
+    wait_for(lambda: _shown(oracle) == "a", 10, what="a shown")
+    for data in (b"[1]", b'{"label": [1]}', b'{"label": null}', b'{"label": 1.5}', b"{bad"):
+        assert _post_raw(oracle, "/api/answer", data) == 400, data
+    assert _post_raw(oracle, "/api/answer", b"{}", length="many") == 400
+    assert _call(oracle, "/api/answer", {"label": 7, "confirm": True})["accepted"]
+    wait_for(lambda: _shown(oracle) == "b", 10, what="b shown")
+    assert _call(oracle, "/api/answer", {"label": 1, "confirm": True})["accepted"]
+    done.join(15)
+    labels = {json.loads(raw)["id"]: json.loads(raw)["label"] for _, raw in store._labels}
+    assert labels == {"a": "7", "b": 1}  # text among text classes, an integer among integers

@@ -116,6 +116,7 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
     deployment.wait_until_settled(ids)
     _wait_log_learned(deployment, restarted, learned_before)
     learner = _stop_and_check_log_applied(deployment, restarted, "r1")
+    assert "learner settings differ" not in restarted.output()  # the same settings
 
     predicted = Counter(p["id"] for p in deployment.predictions())
     assert set(predicted) == set(ids)  # nothing lost (events after the last commit come twice)

@@ -35,6 +35,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from collections import deque
@@ -472,6 +473,14 @@ class ActiveLearner(Assessing):
         warm.adopt(self, other)
 
     # -- helpers -----------------------------------------------------------------------
+
+    def rebudget(self, budget: float, window: int, unit: BudgetUnit = "events") -> None:
+        """Spend ``budget`` from now on: a fresh estimate, as at the start of a stream (a
+        restart under new budget settings). The model and all it learned are kept, and
+        so is the digest: the budget follows each replica's own events."""
+        self._budget = EstimatedBudget(budget, window=window, unit=unit)
+        if self.spec is not None:
+            self.spec = dataclasses.replace(self.spec, budget=budget, window=window, unit=unit)
 
     def check_label(self, y: object) -> None:
         """Raise :class:`~stream_al.core.feature_kinds.InvalidLabel` if :meth:`learn`

@@ -187,19 +187,32 @@ def _report_state_reset(origin: str, metrics: Metrics, health: Health) -> None:
     metrics.state_resets.inc()
 
 
-def _warn_of_changed_settings(learner: ActiveLearner, settings: Settings, origin: str) -> None:
-    """A checkpoint restores the learner whole, with the settings it was built with: say so
-    when the learner settings of this start differ (they would be missed otherwise)."""
+# Learner settings a restart applies to the restored learner: the budget follows each
+# replica's own events, so replicas stay equal. Any other (the model, the strategy, the
+# drift reaction) is part of the learner a checkpoint holds.
+_APPLIED_AT_RESTART = ("budget", "window", "unit")
+
+
+def _apply_changed_settings(learner: ActiveLearner, settings: Settings, origin: str) -> None:
+    """A restored learner takes this start's budget settings; any other learner setting
+    that differs is named in a warning (the restored learner goes on with its own)."""
     if learner.spec is None:  # a fresh learner, or a checkpoint from before specs were kept
         return
-    changed = learner.spec.differences(settings.learner.spec())
+    wanted = settings.learner.spec()
+    changed = learner.spec.differences(wanted)
+    budget = [c for c in changed if c.split(":", 1)[0] in _APPLIED_AT_RESTART]
+    if budget:
+        learner.rebudget(wanted.budget, wanted.window, wanted.unit)
+        log.info("budget settings of this start applied (%s)", "; ".join(budget))
+    changed = learner.spec.differences(wanted)
     if learner.seed != settings.learner.seed:
         changed.append(f"seed: {learner.seed} -> {settings.learner.seed}")
     if changed:
         log.warning(
             "the learner settings differ from those of the model restored from %s (%s): serve "
-            "goes on with the restored learner and its settings, as a checkpoint holds the "
-            'learner whole; README, Troubleshooting: "Changed STREAM_AL_LEARNER__ settings"',
+            "goes on with the restored learner and these settings of its own, as a checkpoint "
+            'holds the learner whole; README, Troubleshooting: "Changed STREAM_AL_LEARNER__ '
+            'settings"',
             origin,
             "; ".join(changed),
         )
@@ -229,7 +242,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         learner, after, origin, from_directory = restored
         if from_directory:
             _report_state_reset(origin, metrics, health)
-        _warn_of_changed_settings(learner, settings, origin)
+        _apply_changed_settings(learner, settings, origin)
         metrics.model_info.labels(
             model=learner.model_name,
             strategy=learner.strategy_name,

@@ -133,16 +133,22 @@ def test_a_warm_started_service_decides_its_first_event_with_the_warm_model(
     more = [json.loads(v) for _, v in stream_records("synth:agrawal-drift", 5, seed=3)]
     deployment.produce_raw((None, json.dumps({**e, "id": f"later-{e['id']}"})) for e in more)
     assert "learner settings differ" not in warm.output()
-    # With another budget: the checkpoint's learner goes on, and serve says so.
+    # Restarted with another budget, which it takes, and another strategy, which a
+    # checkpoint holds: serve says so.
     again = deployment.serve(
-        STREAM_AL_SERVICE__WARM_START=f"topic:{history}", STREAM_AL_LEARNER__BUDGET="0.05"
+        STREAM_AL_SERVICE__WARM_START=f"topic:{history}",
+        STREAM_AL_LEARNER__BUDGET="0.05",
+        STREAM_AL_LEARNER__STRATEGY="random",
     )
     later = _first_prediction(deployment, warm_topic, "later-0")
     assert later["model_version"] == HISTORY
     out = again.output()
     assert "model from checkpoint of r1" in out
-    assert "learner settings differ from those of the model restored from checkpoint of r1" in out
-    assert "-> 0.05" in out and again.terminate() == 0
+    assert "budget settings of this start applied (budget: 0.1 -> 0.05)" in out
+    assert again.metric("stream_al_budget_target_ratio") == 0.05
+    warning = "learner settings differ from those of the model restored from checkpoint of r1"
+    assert warning in out and "(strategy: variable-uncertainty -> random)" in out
+    assert again.terminate() == 0
 
 
 def _serve_until_predicted(

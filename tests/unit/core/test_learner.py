@@ -261,3 +261,17 @@ def test_a_batch_assessed_at_once_is_decided_as_one_event_at_a_time(
             alone.learn(x, y, prediction)
     assert bulk.n_learned > 500
     assert bulk.model_digest() == alone.model_digest()
+
+
+def test_a_learner_keeps_its_spec_and_takes_a_new_budget_without_a_new_model() -> None:
+    spec = LearnerSpec(model="hoeffding-tree", strategy="split", budget=0.2)
+    learner = ActiveLearner.restore(spec.build(seed=3).snapshot())
+    assert learner.spec == spec
+    data = list(parse_stream("synth:agrawal-drift", n_events=3000).events(seed=1))
+    _run(learner, data[:2000])
+    digest, learned = learner.model_digest(), learner.n_learned
+    learner.rebudget(0.02, window=500)
+    assert learner.model_digest() == digest and learner.n_learned == learned
+    assert learner.spec.differences(spec) == ["budget: 0.02 -> 0.2", "window: 500 -> 1000"]
+    asked = sum(queried for _, _, queried, *_ in _run(learner, data[2000:]))
+    assert 10 <= asked <= 25  # about 2% of the next 1,000 events (the budget holds at once)

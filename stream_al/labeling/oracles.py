@@ -16,12 +16,13 @@ the model's classes) and :func:`explanation_lines` (why an item was asked, for a
 
 from __future__ import annotations
 
-import csv
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from stream_al.data.tables import csv_table
 from stream_al.labeling.base import QUIT, SKIP, Oracle
 from stream_al.labeling.classes import SessionClasses
 
@@ -32,6 +33,9 @@ __all__ = [
     "explanation_lines",
     "make_oracle",
 ]
+
+
+log = logging.getLogger("stream_al.worker")
 
 
 class FileOracle(Oracle):
@@ -62,7 +66,10 @@ class FileOracle(Oracle):
     def _read(self, growing: bool = False) -> dict[str, Any]:
         """The truth in the file; ``growing``: the file is being written, so a last line
         without its newline is a row still being written (read it next time)."""
-        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        try:  # utf-8-sig: a byte-order mark, as spreadsheets write, is not part of "id"
+            lines = self.path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+        except UnicodeDecodeError:
+            raise ValueError(f"{self.path} is not UTF-8 text: save it as UTF-8") from None
         if growing and lines and not lines[-1].endswith("\n"):
             lines.pop()
         truth: dict[str, Any] = {}
@@ -74,23 +81,27 @@ class FileOracle(Oracle):
                         raise ValueError(f"{self.path}:{n}: needs 'id' and 'label'")
                     truth[str(row["id"])] = row["label"]
             return truth
-        reader = csv.DictReader(lines)
-        if not reader.fieldnames or not {"id", self.column} <= set(reader.fieldnames):
-            columns = ", ".join(reader.fieldnames or []) or "none"
+        table = csv_table(self.path, lines)
+        header = next(table)
+        if not {"id", self.column} <= set(header):
             raise ValueError(
                 f"{self.path}: a truth CSV needs 'id' and {self.column!r} columns (its columns: "
-                f"{columns}; name the label column with --target)"
+                f"{', '.join(header)}; name the label column with --target)"
             )
-        for row in reader:
-            if row[self.column] != "":
-                truth[row["id"]] = row[self.column]
+        at, label = header.index("id"), header.index(self.column)
+        for row in table:
+            if row[label] != "":
+                truth[row[at]] = row[label]
         return truth
 
     def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
         item_id = str(item.get("id"))
         if item_id not in self.truth and self._stat() != self._stamp:
             self._stamp = self._stat()
-            self.truth = self._read(growing=True)
+            try:
+                self.truth = self._read(growing=True)
+            except ValueError as exc:  # broken while it grows: go on with what was read
+                log.warning("truth file not read again, the labels read before kept: %s", exc)
         return self.truth.get(item_id, SKIP)
 
 

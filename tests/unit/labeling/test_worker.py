@@ -63,6 +63,24 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
         FileOracle(bad)
     with pytest.raises(ValueError, match="use file:PATH, terminal, web or label-studio"):
         make_oracle("web")
+    bad.write_text("id,label\na,x\nb\n")  # a row a cell short: b's label would be None
+    with pytest.raises(ValueError, match=r"bad.csv:3: 1 cell, the header has 2"):
+        FileOracle(bad)
+    bad.write_bytes(b"id,label\na,\xff\n")
+    with pytest.raises(ValueError, match="not UTF-8 text"):
+        FileOracle(bad)
+
+
+def test_file_oracle_reads_a_spreadsheet_s_csv_and_keeps_its_labels_if_a_growing_file_breaks(
+    tmp_path: Path,
+) -> None:
+    truth = tmp_path / "truth.csv"
+    truth.write_bytes(b"\xef\xbb\xbfid,label\na,cat\n")  # with a byte-order mark
+    oracle = FileOracle(truth)
+    assert oracle.label({"id": "a"}) == "cat"
+    with truth.open("a") as f:
+        f.write("b\n")  # a broken row, written while the worker runs
+    assert oracle.label({"id": "b"}) is SKIP and oracle.label({"id": "a"}) == "cat"
 
 
 def test_worker_labels_every_item_once_and_empties_the_queue(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ from stream_al.core.candidates import Candidates
 from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
-from stream_al.core.feature_kinds import FeatureKinds
+from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.opal import ProbabilisticGain
 from stream_al.core.pending import InFlight, LateLabels
@@ -481,6 +481,15 @@ class ActiveLearner(Assessing):
         self._budget = EstimatedBudget(budget, window=window, unit=unit)
         if self.spec is not None:
             self.spec = dataclasses.replace(self.spec, budget=budget, window=window, unit=unit)
+
+    def can_take(self, x: Features) -> bool:
+        """Whether :meth:`decide` would take ``x`` (no feature of another kind than the
+        model learned; see :mod:`stream_al.core.feature_kinds`)."""
+        try:
+            self._kinds.check(x)
+        except InvalidFeatures:
+            return False
+        return True
 
     def check_label(self, y: object) -> None:
         """Raise :class:`~stream_al.core.feature_kinds.InvalidLabel` if :meth:`learn`

@@ -113,8 +113,9 @@ def rank_pool(
     """Score every row of ``rows`` and keep the ``candidates`` most uncertain ones.
 
     Memory is bounded by ``candidates`` rows whatever the size of the pool. Rows without
-    features are counted as ``unscored``. ``progress(scanned)`` is called every
-    ``every`` rows.
+    features, or with a feature of another kind than the model learned (text where it
+    learned numbers: its label could not be learned), are counted as ``unscored``.
+    ``progress(scanned)`` is called every ``every`` rows.
     """
     heap: list[tuple[float, int, Candidate]] = []  # min-heap: the least uncertain on top
     stats = FeatureStats()
@@ -123,7 +124,7 @@ def rank_pool(
     if max_rows is not None:
         rows = itertools.islice(rows, max_rows)
     for scanned, (item_id, features) in enumerate(rows, 1):
-        if not features:
+        if not features or not learner.can_take(features):
             unscored += 1
             continue
         stats.update(features)

@@ -42,9 +42,12 @@ def test_rank_pool_keeps_the_most_uncertain_rows_in_bounded_memory() -> None:
     assert learner.n_events == 0 and learner.budget.spent == 0.0
 
 
-def test_rows_without_features_are_counted_not_scored() -> None:
-    ranked = rank_pool(agrawal_tree(200), [("a", {}), ("b", {"age": 30.0})], candidates=5)
-    assert ranked.unscored == 1 and [c.item_id for c in ranked.candidates] == ["b"]
+def test_rows_without_features_or_of_another_kind_are_counted_not_scored() -> None:
+    # A row with text where the model learned numbers was scored (and could be queued,
+    # its label then refused by the learner: a labeler's answer wasted).
+    rows = [("a", {}), ("b", {"age": 30.0}), ("c", {"age": "thirty"})]
+    ranked = rank_pool(agrawal_tree(200), rows, candidates=5)
+    assert ranked.unscored == 2 and [c.item_id for c in ranked.candidates] == ["b"]
 
 
 def test_farthest_first_spreads_the_batch_over_the_clusters() -> None:

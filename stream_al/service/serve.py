@@ -199,7 +199,11 @@ def _apply_changed_settings(learner: ActiveLearner, settings: Settings, origin: 
     if learner.spec is None:  # a fresh learner, or a checkpoint from before specs were kept
         return
     wanted = settings.learner.spec()
-    changed = learner.spec.differences(wanted)
+    try:
+        changed = learner.spec.differences(wanted)
+    except Exception as exc:  # a spec pickled by another version: lacks a field, say
+        log.warning("the restored learner's settings cannot be compared with these: %s", exc)
+        return
     budget = [c for c in changed if c.split(":", 1)[0] in _APPLIED_AT_RESTART]
     if budget:
         learner.rebudget(wanted.budget, wanted.window, wanted.unit)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,23 @@ def test_pending_awareness_is_off_by_default_and_a_setting_turns_it_on() -> None
 
     assert LearnerSettings().spec().late_labels.aware is False
     assert LearnerSettings(pending_aware=True).spec().late_labels.aware is True
+
+
+def test_a_restored_learner_takes_new_budget_settings_and_survives_an_older_spec(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from stream_al.config import Settings
+    from stream_al.core.learner import ActiveLearner
+    from stream_al.service.serve import _apply_changed_settings
+
+    caplog.set_level(logging.INFO, logger="stream_al.serve")
+    old = Settings(learner={"budget": 0.2, "strategy": "split"})
+    restored = ActiveLearner.restore(old.learner.spec().build(0).snapshot())
+    now = Settings(learner={"budget": 0.05, "strategy": "random"})
+    _apply_changed_settings(restored, now, "checkpoint of r1")
+    assert restored.budget.budget == 0.05 and restored.strategy_name == "split"
+    assert "budget: 0.2 -> 0.05" in caplog.text and "strategy: split -> random" in caplog.text
+    # A spec pickled by another version may lack a field: a start is never stopped by it.
+    del restored.spec.__dict__["drift"]
+    _apply_changed_settings(restored, now, "checkpoint of r1")
+    assert "cannot be compared with these" in caplog.text

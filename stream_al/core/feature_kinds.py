@@ -1,4 +1,4 @@
-"""What a learner has learned each feature, and the label, to be: a number or text.
+"""What a learner has learned each feature to be (a number or text), and its labels.
 
 River's models take numbers and text side by side, but not for the same feature: a tree
 that splits on ``salary <= 50000`` cannot compare the text ``"abc"`` with it, and a

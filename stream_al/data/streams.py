@@ -240,7 +240,7 @@ def parse_stream(spec: str, target: str | None = None, n_events: int | None = No
             raise ValueError(
                 f"target column {target!r} is not in {name}; its columns are: {', '.join(columns)}"
             )
-        _check_rows(path, columns.index(target))
+        _check_rows(path, columns, target)
         return StreamSpec(spec, "csv", name, target, n_events)
     if kind == "river":
         if name not in RIVER_DATASETS:
@@ -266,15 +266,15 @@ def _header(path: Path) -> list[str]:
     return header
 
 
-def _check_rows(path: Path, target: int) -> None:
+def _check_rows(path: Path, header: list[str], target: str) -> None:
     """Read every row once before any is used: a bad row found halfway would stop a replay
     with half the stream sent, or an evaluation after minutes."""
+    at = header.index(target)
     table = csv_table(path)
     next(table)
-    if not sum(1 for row in table if row[target] != ""):
+    if not sum(1 for row in table if row[at] != ""):
         raise ValueError(
-            f"no row of {path} has a label in column {next(csv_table(path))[target]!r}: "
-            "there are no events to read"
+            f"no row of {path} has a label in column {target!r}: there are no events to read"
         )
 
 

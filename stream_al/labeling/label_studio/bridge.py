@@ -162,7 +162,13 @@ def _webhook_handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             self._answer(HTTPStatus.OK)
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:  # read(-1) would wait for the caller to close
+                self._answer(HTTPStatus.BAD_REQUEST)
+                return
             if length > _MAX_WEBHOOK_BYTES:
                 self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
                 return

@@ -158,6 +158,8 @@ def test_the_webhook_endpoint_wants_the_secret() -> None:
 
         assert post({}) == 401 and post({SECRET_HEADER: "wrong"}) == 401 and got == []
         assert post({SECRET_HEADER: "s3cret"}) == 200 and got == [[8]]
+        for length in ("many", "-5"):  # answered, not an exception or a read to the end
+            assert post({SECRET_HEADER: "s3cret", "Content-Length": length}) == 400
     finally:
         receiver.close()
 

@@ -9,6 +9,7 @@ tiers and consensus rules as the stream's queries (each item says ``"source": "p
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ class PoolSpec:
     name: str
 
 
-def parse_pool(spec: str) -> PoolSpec:
-    """Check ``spec``; raises ``ValueError`` saying what to fix.
+def parse_pool(spec: str, check_rows: bool = True) -> PoolSpec:
+    """Check ``spec``; raises ``ValueError`` saying what to fix. A CSV pool's rows are
+    read once to check them all, unless ``check_rows`` is False (they were checked).
 
     >>> parse_pool("topic:history")
     PoolSpec(kind='topic', name='history')
@@ -49,8 +51,10 @@ def parse_pool(spec: str) -> PoolSpec:
     if kind == "csv":
         table = csv_table(Path(name))
         next(table)
-        # Every row read once before the ranking starts, which a bad row would stop.
-        if not sum(1 for _ in table):
+        # Every row read once before the ranking starts, which a bad row would stop (with
+        # ``check_rows`` False: the first only, as the rows are checked while they are read).
+        rows = table if check_rows else itertools.islice(table, 1)
+        if not sum(1 for _ in rows):
             raise ValueError(f"{name} has a header but no rows: there is nothing to rank")
     return PoolSpec(kind, name)
 

@@ -235,12 +235,7 @@ def parse_stream(spec: str, target: str | None = None, n_events: int | None = No
             raise ValueError(f"no such file: {name} (give the path of a CSV file as csv:PATH)")
         if not target:
             raise ValueError(f"csv stream {name} needs --target COLUMN (the label column)")
-        columns = _header(path)
-        if target not in columns:
-            raise ValueError(
-                f"target column {target!r} is not in {name}; its columns are: {', '.join(columns)}"
-            )
-        _check_rows(path, columns, target)
+        _check_csv(path, target)
         return StreamSpec(spec, "csv", name, target, n_events)
     if kind == "river":
         if name not in RIVER_DATASETS:
@@ -258,21 +253,24 @@ def parse_stream(spec: str, target: str | None = None, n_events: int | None = No
 
 
 def _header(path: Path) -> list[str]:
-    """The header of a CSV stream, checked with its first row (and each row, when read)."""
+    """The header of a CSV stream (:func:`parse_stream` checked its rows)."""
+    return next(csv_table(path))
+
+
+def _check_csv(path: Path, target: str) -> None:
+    """Read every row of a CSV stream once, before any is used: a bad row found halfway
+    would stop a replay with half the stream sent, or an evaluation after minutes."""
     table = csv_table(path)
     header = next(table)
-    if next(table, None) is None:
+    first = next(table, None)
+    if first is None:
         raise ValueError(f"{path} has a header but no rows: there are no events to read")
-    return header
-
-
-def _check_rows(path: Path, header: list[str], target: str) -> None:
-    """Read every row once before any is used: a bad row found halfway would stop a replay
-    with half the stream sent, or an evaluation after minutes."""
+    if target not in header:
+        raise ValueError(
+            f"target column {target!r} is not in {path}; its columns are: {', '.join(header)}"
+        )
     at = header.index(target)
-    table = csv_table(path)
-    next(table)
-    if not sum(1 for row in table if row[at] != ""):
+    if not sum(1 for row in itertools.chain([first], table) if row[at] != ""):
         raise ValueError(
             f"no row of {path} has a label in column {target!r}: there are no events to read"
         )

@@ -64,7 +64,7 @@ def pool_rows(
 ) -> Iterator[PoolRow]:
     """The rows of ``csv:PATH`` or ``topic:NAME`` (events as serve reads them; invalid
     ones are skipped and logged)."""
-    pool = parse_pool(spec)
+    pool = parse_pool(spec, check_rows=False)  # the command checked them; read, they are again
     if pool.kind == "csv":
         yield from iter_csv_pool(pool.name, id_column, [target] if target else [])
         return

@@ -208,7 +208,7 @@ def _apply_changed_settings(learner: ActiveLearner, settings: Settings, origin: 
     if budget:
         learner.rebudget(wanted.budget, wanted.window, wanted.unit)
         log.info("budget settings of this start applied (%s)", "; ".join(budget))
-    changed = learner.spec.differences(wanted)
+    changed = [c for c in changed if c not in budget]
     if learner.seed != settings.learner.seed:
         changed.append(f"seed: {learner.seed} -> {settings.learner.seed}")
     if changed:

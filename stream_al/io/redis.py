@@ -34,7 +34,7 @@ from stream_al.io.base import (
     tier_slots,
     translate_errors,
 )
-from stream_al.io.redis_faults import credentials_refused, label_entry, lenient, recreating_groups
+from stream_al.io.redis_faults import credentials_refused, label_entry, lenient, server_states
 from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
@@ -279,7 +279,7 @@ def _text(value: bytes | str) -> str:
 
 
 @translate_errors((redis.ConnectionError, redis.TimeoutError), StoreUnavailable, "redis")
-@recreating_groups
+@server_states
 @translate_errors((redis.AuthenticationError, NoPermissionError), credentials_refused, "redis")
 class RedisStore:
     """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and

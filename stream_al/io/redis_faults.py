@@ -1,11 +1,17 @@
 """What the Redis store does when Redis is not what it expects (docs/design.md, "Delivery
-and state"): a server that lost its data, credentials it refuses, entries it cannot read.
+and state"): a server that lost its data or refuses writes for a while, credentials it
+refuses, entries it cannot read.
 
 - A reply that names a missing consumer group (``NOGROUP``) means Redis lost its data
-  (restarted without persistence, or flushed): :func:`recreating_groups` makes the store
+  (restarted without persistence, or flushed): :func:`server_states` makes the store
   recreate its groups and raise :class:`~stream_al.errors.StoreReset`, which serve
   survives (it restarts its learner from the newest checkpoint it finds) and a worker
   waits out like an outage.
+- A server that refuses writes for a while (out of memory, a read-only replica after a
+  failover, a snapshot it cannot write to disk, a script running long) is an outage, not a
+  bug: :func:`server_states` raises :class:`~stream_al.errors.StoreUnavailable` saying what
+  to fix (:func:`refusal`), which every loop waits out with backoff. A refused write
+  changed nothing: a Lua script is refused before its first write, a transaction whole.
 - Refused credentials are not an outage: :func:`credentials_refused` turns them into a
   :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2).
 - A label-stream entry that is not a UTF-8 ``label`` field is read as
@@ -19,21 +25,26 @@ Examples
 True
 >>> print(label_entry({b"answer": b"cat"}).reason)
 label-stream entry has no 'label' field (fields: 'answer')
+>>> print(refusal(redis.ResponseError("BUSY")))
+redis refuses writes (BUSY): a script runs past its time limit; wait, or SCRIPT KILL it
+>>> refusal(redis.ResponseError("WRONGTYPE Operation against a key")) is None
+True
 
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import redis
 
-from stream_al.errors import ConfigurationError, StoreReset
+from stream_al.errors import ConfigurationError, StoreReset, StoreUnavailable
 from stream_al.io.base import Unreadable
 
-__all__ = ["credentials_refused", "label_entry", "lenient", "recreating_groups"]
+__all__ = ["credentials_refused", "label_entry", "lenient", "refusal", "server_states"]
 
 C = TypeVar("C", bound=type)
 
@@ -70,10 +81,45 @@ def credentials_refused(message: str) -> ConfigurationError:
     )
 
 
-def recreating_groups(cls: C) -> C:
+# Refusals of writes for now, and what to fix: redis-py gives some their own class (the
+# reply's first word stripped), the rest a plain ResponseError that starts with the word
+# (after a pipeline's "Command # n (...) of pipeline caused error: ").
+_REFUSED_CLASSES: tuple[tuple[type[redis.ResponseError], str], ...] = (
+    (
+        redis.exceptions.OutOfMemoryError,
+        "it is out of memory; raise its maxmemory (and keep maxmemory-policy noeviction)",
+    ),
+    (
+        redis.exceptions.ReadOnlyError,
+        "it is a read-only replica; point STREAM_AL_REDIS__URL at the primary",
+    ),
+    (
+        redis.exceptions.MasterDownError,
+        "it is a replica that lost its primary; bring the primary back",
+    ),
+)
+_REFUSED_WORDS = {
+    "MISCONF": "it cannot write its snapshot to disk; free its disk or fix its 'dir'",
+    "NOREPLICAS": "it has fewer replicas than its min-replicas-to-write; bring them back",
+    "BUSY": "a script runs past its time limit; wait, or SCRIPT KILL it",
+}
+_FIRST_WORD = re.compile(r"(?:^|caused error: )([A-Z]+)\b")
+
+
+def refusal(exc: redis.ResponseError) -> str | None:
+    """Why Redis refuses a write for now and what to fix, or None for any other error."""
+    why = next((why for cls, why in _REFUSED_CLASSES if isinstance(exc, cls)), None)
+    if why is None:
+        match = _FIRST_WORD.search(str(exc))
+        why = _REFUSED_WORDS.get(match.group(1)) if match else None
+    return None if why is None else f"redis refuses writes ({exc}): {why}"
+
+
+def server_states(cls: C) -> C:
     """A class decorator for the Redis store: where a public method meets a missing
     consumer group (``NOGROUP``), the store's groups are recreated and
-    :class:`~stream_al.errors.StoreReset` is raised."""
+    :class:`~stream_al.errors.StoreReset` is raised; where Redis refuses writes for now
+    (:func:`refusal`), :class:`~stream_al.errors.StoreUnavailable` is raised."""
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -81,9 +127,18 @@ def recreating_groups(cls: C) -> C:
             try:
                 return method(self, *args, **kwargs)
             except redis.ResponseError as exc:
+                why = refusal(exc)
+                if why is not None:
+                    raise StoreUnavailable(why) from exc
                 if "NOGROUP" not in str(exc):
                     raise
-                self.ensure_groups()
+                try:
+                    self.ensure_groups()
+                except redis.ResponseError as again:  # refusing writes: the next call retries
+                    why = refusal(again)
+                    if why is None:
+                        raise
+                    raise StoreUnavailable(why) from again
                 raise StoreReset(
                     f"redis answered without stream-al's consumer groups ({exc}): it lost "
                     "its data; the groups are recreated"

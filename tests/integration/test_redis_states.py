@@ -1,0 +1,48 @@
+"""Redis refusing writes for a while (here: out of memory): serve and the worker wait it
+out, not ready and saying what to fix, and lose nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.integration.conftest import RedisServer
+from tests.integration.deployment import Deployment, stream_records, wait_for
+
+N = 3000
+
+
+def test_a_redis_out_of_memory_is_waited_out_and_loses_nothing(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = redis_server(durable=False)
+    deployment.redis_url = server.url
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", N, truth)
+    deployment.produce_raw(records[:1000])
+    serve = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="50")
+    wait_for(lambda: serve.metric("stream_al_events_total", outcome="queried") >= 30, 60)
+    client = server.client()
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1")  # below what it holds: every write that grows refused
+    deployment.produce_raw(records[1000:])
+    worker = deployment.worker(truth)  # items wait for it: its labels are refused too
+
+    def refused() -> bool:
+        status, reason = serve.readyz()
+        return status == 503 and "out of memory" in reason
+
+    wait_for(refused, 60, what="serve not ready, naming Redis's memory")
+    wait_for(lambda: "refuses writes" in worker.output(), 60, what="the worker waiting")
+    assert serve.alive() and worker.alive()
+
+    client.config_set("maxmemory", "0")
+    wait_for(serve.ready, 60, what="serve ready again")
+    deployment.wait_until_settled([i for i, _ in records])
+    labels = deployment.redis().xrange(f"{deployment.prefix}:labels")
+    labeled = [json.loads(fields[b"label"])["id"] for _, fields in labels]
+    learned = [json.loads(e.label)["id"] for e in deployment.store().read_train_log(None, 10**6)]
+    assert len(labeled) == len(set(labeled)) and sorted(learned) == sorted(labeled)
+    assert deployment.dead_letters() == []
+    assert serve.alive() and worker.alive()

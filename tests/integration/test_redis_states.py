@@ -1,16 +1,30 @@
-"""Redis refusing writes for a while (here: out of memory): serve and the worker wait it
-out, not ready and saying what to fix, and lose nothing."""
+"""Redis refusing writes for a while (out of memory) or hanging (SIGSTOP: connections open,
+no answers): serve and the worker wait it out and lose nothing."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.conftest import RedisServer
-from tests.integration.deployment import Deployment, stream_records, wait_for
+from tests.integration.deployment import Deployment, Proc, stream_records, wait_for
 
 N = 3000
+
+
+def _nothing_lost(deployment: Deployment, ids: list[str], *procs: Proc) -> None:
+    """Every event predicted, none dead-lettered, every label learned once."""
+    deployment.wait_until_settled(ids)
+    labels = deployment.redis().xrange(f"{deployment.prefix}:labels")
+    labeled = [json.loads(fields[b"label"])["id"] for _, fields in labels]
+    learned = [json.loads(e.label)["id"] for e in deployment.store().read_train_log(None, 10**6)]
+    assert labeled and len(labeled) == len(set(labeled)) and sorted(learned) == sorted(labeled)
+    assert deployment.dead_letters() == []
+    assert all(proc.alive() for proc in procs)
 
 
 def test_a_redis_out_of_memory_is_waited_out_and_loses_nothing(
@@ -39,10 +53,28 @@ def test_a_redis_out_of_memory_is_waited_out_and_loses_nothing(
 
     client.config_set("maxmemory", "0")
     wait_for(serve.ready, 60, what="serve ready again")
-    deployment.wait_until_settled([i for i, _ in records])
-    labels = deployment.redis().xrange(f"{deployment.prefix}:labels")
-    labeled = [json.loads(fields[b"label"])["id"] for _, fields in labels]
-    learned = [json.loads(e.label)["id"] for e in deployment.store().read_train_log(None, 10**6)]
-    assert len(labeled) == len(set(labeled)) and sorted(learned) == sorted(labeled)
-    assert deployment.dead_letters() == []
-    assert serve.alive() and worker.alive()
+    _nothing_lost(deployment, [i for i, _ in records], serve, worker)
+
+
+def test_a_hanging_redis_is_waited_out_and_loses_nothing(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = redis_server(durable=False)
+    deployment.redis_url = server.url
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", N, truth)
+    deployment.produce_raw(records[:1000])
+    timeout = {"STREAM_AL_REDIS__SOCKET_TIMEOUT": "1"}
+    serve = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="50", **timeout)
+    worker = deployment.worker(truth, **timeout)
+    wait_for(lambda: serve.metric("stream_al_labels_total", outcome="learned") >= 30, 60)
+    assert server.proc is not None
+    for k in range(3):  # three hangs, each with events arriving, longer than the timeout
+        deployment.produce_raw(records[1000 + 500 * k : 1500 + 500 * k])
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        time.sleep(3)  # the fault's length: nothing to await while Redis is stopped
+        os.kill(server.proc.pid, signal.SIGCONT)
+        wait_for(serve.ready, 60, what="serve ready again")
+    deployment.produce_raw(records[2500:])
+    _nothing_lost(deployment, [i for i, _ in records], serve, worker)
+    assert "Timeout reading" in serve.output() and "Timeout reading" in worker.output()

@@ -35,6 +35,7 @@ Examples
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 from stream_al.core.strategies.bandit import StrategyBandit
@@ -118,6 +119,38 @@ def make_strategy(name: str, seed: int | None = None, **params: Any) -> QueryStr
             f"strategy {name!r} has no parameter {', '.join(unknown)}; "
             f"it accepts: {', '.join(p for p in accepted if p != 'seed') or 'nothing'}"
         )
+    params = {key: _typed(name, accepted[key], value) for key, value in params.items()}
     if "seed" in accepted:
         params["seed"] = seed
     return cls(**params)
+
+
+def _typed(strategy: str, param: inspect.Parameter, value: Any) -> Any:
+    """``value`` as the type ``param`` is annotated with (a setting's JSON or a command
+    line's number), or a ValueError naming the strategy, the parameter and what it takes.
+
+    >>> _typed("split", inspect.signature(Split).parameters["stratified"], 1.0)
+    True
+    >>> _typed("bandit", inspect.signature(StrategyBandit).parameters["memory"], 300.0)
+    300
+
+    """
+    kind, where = str(param.annotation), f"strategy {strategy!r} parameter {param.name}"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "bool":
+        if isinstance(value, bool) or (number and value in (0, 1)):
+            return bool(value)
+        raise ValueError(f"{where} is true or false (1 or 0), got {value!r}")
+    if kind == "Sequence[str]":
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ValueError(f"{where} is a list of strategy names, got {value!r}")
+    if value is None and "None" in kind:
+        return None
+    if not (number and math.isfinite(value)):
+        raise ValueError(f"{where} is a finite number, got {value!r}")
+    if kind.startswith("int"):
+        if not float(value).is_integer():
+            raise ValueError(f"{where} is a whole number, got {value!r}")
+        return int(value)
+    return float(value)

@@ -138,6 +138,8 @@ class VariableUncertainty(QueryStrategy):
     name: ClassVar[str] = "variable-uncertainty"
 
     def __init__(self, threshold: float = 1.0, step: float = 0.01):
+        if not 0.0 < threshold <= 1.0:  # at 0 it never asks again; confidence is <= 1
+            raise ValueError(f"starting threshold must be in (0, 1], got {threshold!r}")
         if not 0.0 < step < 1.0:
             raise ValueError(f"threshold step must be in (0, 1), got {step!r}")
         self.step = float(step)

@@ -51,6 +51,10 @@ def _csv(tmp_path: Path) -> Path:
         (["--stream", "synth:sine"], "unknown synthetic stream"),
         (["--stream", "synth:sea-drift", "--strategy-param", "k"], "expected NAME=NUMBER"),
         (["--stream", "synth:sea-drift", "--strategy-param", "foo=1"], "has no parameter foo"),
+        (
+            ["--stream", "synth:sea-drift", "--strategy", "bandit", "--strategy-param", "arms=2"],
+            "arms is a list of strategy names",
+        ),
         (["--stream", "synth:sea-drift", "--density", "-1"], "must be >= 0"),
         (["--stream", "synth:sea-drift", "--imbalance", "nan"], "must be >= 0"),
         (["--stream", "synth:sea-drift", "--stop-after", "-3"], "must be at least 0"),

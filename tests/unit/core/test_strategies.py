@@ -164,11 +164,43 @@ def test_make_strategy_names_what_exists() -> None:
         ("randomized-variable-uncertainty", {"delta": -1.0}),
         ("split", {"random_fraction": 2.0}),
         ("random", {"oversampling": 0.5}),
+        ("variable-uncertainty", {"threshold": 0.0}),  # it would never ask again
+        ("split", {"threshold": 1.5}),
     ],
 )
 def test_out_of_range_parameters_are_refused(name: str, params: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         make_strategy(name, **params)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "fix"),
+    [
+        ("variable-uncertainty", {"threshold": "high"}, "threshold is a finite number"),
+        ("random", {"oversampling": float("nan")}, "oversampling is a finite number"),
+        ("moving-average", {"k": None}, "k is a finite number"),
+        ("bandit", {"memory": float("inf")}, "memory is a finite number"),
+        ("quantile-filter", {"window": 10.5}, "window is a whole number"),
+        ("split", {"stratified": 7}, "stratified is true or false"),
+        ("split", {"random_fraction": True}, "random_fraction is a finite number"),
+        ("bandit", {"arms": 2.0}, "arms is a list of strategy names"),
+        ("bandit", {"arms": ["random", 3]}, "arms is a list of strategy names"),
+    ],
+)
+def test_a_parameter_of_the_wrong_type_is_a_value_error_naming_it(
+    name: str, params: dict[str, object], fix: str
+) -> None:
+    """From a setting's JSON or the command line, never a TypeError from inside."""
+    with pytest.raises(ValueError, match=f"strategy '{name}' parameter {fix}"):
+        make_strategy(name, **params)
+
+
+def test_numbers_given_for_whole_numbers_and_flags_take_their_type() -> None:
+    """The command line gives every parameter as a float."""
+    split = make_strategy("split", stratified=1.0)
+    assert split.stratified is True  # type: ignore[attr-defined]
+    bandit = make_strategy("bandit", memory=50.0, arms=["variable-uncertainty", "random"])
+    assert bandit.memory == 50 and bandit.arms == ("variable-uncertainty", "random")  # type: ignore[attr-defined]
 
 
 # -- moving-average ------------------------------------------------------------------------
@@ -314,9 +346,9 @@ def test_make_strategy_builds_moving_average_and_checks_its_parameters() -> None
         ({"alpha": 0.0}, r"alpha must be in \(0, 1\], got 0.0"),
         ({"alpha": 1.5}, r"alpha must be in \(0, 1\], got 1.5"),
         ({"k": -0.5}, "k must be >= 0, got -0.5"),
-        ({"k": float("nan")}, "k must be >= 0, got nan"),
+        ({"k": float("nan")}, "k is a finite number, got nan"),
         ({"warmup": 0}, "warmup must be an integer >= 1, got 0"),
-        ({"warmup": 2.5}, "warmup must be an integer >= 1, got 2.5"),
+        ({"warmup": 2.5}, "warmup is a whole number, got 2.5"),
         ({"patience": 0}, "patience must be an integer >= 1 or None, got 0"),
     ],
 )

@@ -30,7 +30,7 @@ from stream_al.cli.commands.service import cmd_serve, cmd_worker
 from stream_al.cli.commands.status import cmd_status
 from stream_al.cli.options import add_learner_options, add_stream_options
 from stream_al.cli.report import PROG
-from stream_al.cli.values import at_least, non_negative, positive
+from stream_al.cli.values import at_least, http_url, non_negative, output_path, positive
 from stream_al.config import LearnerSettings, Settings
 from stream_al.data.streams import ID_RULE
 
@@ -157,6 +157,7 @@ def _add_demo(sub: _Commands, learner: LearnerSettings) -> None:
     )
     demo.add_argument(
         "--plot",
+        type=output_path,
         metavar="PATH",
         help="learning-curve PNG (default stream-al-demo.png if matplotlib is installed)",
     )
@@ -206,8 +207,8 @@ def _add_evaluate(sub: _Commands, learner: LearnerSettings) -> None:
         "column --target), topic:NAME (labeled events in Kafka) or model:PATH (a model file); "
         + ID_RULE,
     )
-    ev.add_argument("--json", metavar="PATH", help="write the report as JSON")
-    ev.add_argument("--plot", metavar="PATH", help="write learning curves as PNG")
+    ev.add_argument("--json", type=output_path, metavar="PATH", help="write the report as JSON")
+    ev.add_argument("--plot", type=output_path, metavar="PATH", help="write learning curves as PNG")
     _add_config(ev)
     _add_quiet(ev)
     _add_verbose(ev)
@@ -247,7 +248,7 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
         help="alternating rounds; medians are compared (default 5; also --deployed's rounds "
         "of the bare loop and serve)",
     )
-    bench.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    bench.add_argument("--json", type=output_path, metavar="PATH", help="write the result as JSON")
     _add_config(bench)
     _add_quiet(bench)
     _add_verbose(bench)
@@ -340,7 +341,9 @@ def _add_status(sub: _Commands) -> None:
         "predictions on the last randomly asked items (an unbiased estimate) and on all "
         "labeled items.",
     )
-    status.add_argument("--url", metavar="URL", help="serve's metrics (default: the settings)")
+    status.add_argument(
+        "--url", type=http_url, metavar="URL", help="serve's metrics (default: the settings)"
+    )
     status.add_argument(
         "--interval",
         type=positive,
@@ -392,7 +395,9 @@ def _add_model(sub: _Commands) -> None:
         ["stream-al model export --out model.salm"],
         help="newest checkpoint -> model file",
     )
-    export.add_argument("--out", required=True, metavar="PATH", help="model file to write")
+    export.add_argument(
+        "--out", required=True, type=output_path, metavar="PATH", help="model file to write"
+    )
     export.set_defaults(replica=None)
     imp = _command(
         actions,
@@ -454,7 +459,7 @@ def _add_worker(sub: _Commands) -> None:
     worker.add_argument("--max-items", type=at_least(1), metavar="N", help="stop after N items")
     worker.add_argument(
         "--idle-exit",
-        type=float,
+        type=non_negative,
         metavar="SECONDS",
         help="stop when the queue stays empty this long",
     )
@@ -479,8 +484,10 @@ def _add_produce(sub: _Commands) -> None:
     add_stream_options(produce, None)
     produce.add_argument("--topic", help="events topic (default: the setting)")
     produce.add_argument("--limit", type=at_least(1), metavar="N", help="send N events")
-    produce.add_argument("--rate", type=float, metavar="PER_S", help="at most this many per s")
-    produce.add_argument("--truth", metavar="PATH", help="write an id,label CSV here")
+    produce.add_argument("--rate", type=positive, metavar="PER_S", help="at most this many per s")
+    produce.add_argument(
+        "--truth", type=output_path, metavar="PATH", help="write an id,label CSV here"
+    )
     produce.add_argument("--seed", type=int, default=0, help="seed of synthetic streams")
     produce.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
     produce.add_argument(
@@ -526,7 +533,7 @@ def _add_select(sub: _Commands) -> None:
     select.add_argument("--model", metavar="PATH", help="an exported model file to rank with")
     select.add_argument("--max-rows", type=at_least(1), metavar="N", help="read at most N rows")
     select.add_argument("--dry-run", action="store_true", help="rank and pick, queue nothing")
-    select.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    select.add_argument("--json", type=output_path, metavar="PATH", help="write the report as JSON")
     _add_config(select)
     _add_quiet(select)
     _add_verbose(select)

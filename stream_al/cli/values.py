@@ -12,17 +12,35 @@ Examples
 Traceback (most recent call last):
 ...
 argparse.ArgumentTypeError: must be at least 1, got 0
+>>> non_negative("inf")
+Traceback (most recent call last):
+...
+argparse.ArgumentTypeError: must be a finite number, got 'inf'
 
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from stream_al.core.budget import validate_budget
 
-__all__ = ["at_least", "budget", "choice", "factor", "non_negative", "positive", "strategy_param"]
+__all__ = [
+    "at_least",
+    "budget",
+    "choice",
+    "factor",
+    "http_url",
+    "non_negative",
+    "output_path",
+    "positive",
+    "strategy_param",
+]
 
 
 def budget(text: str) -> float:
@@ -35,24 +53,28 @@ def budget(text: str) -> float:
         ) from None
 
 
-def factor(text: str) -> float:
-    """A multiplier >= 1 (1 changes nothing)."""
+def _finite(text: str, expected: str) -> float:
+    """``text`` as a finite number (nan and inf are no setting's value)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
-    if not value >= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a factor >= 1 (1 = no boost), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
 
 
+def factor(text: str) -> float:
+    """A multiplier >= 1 (1 changes nothing)."""
+    if not _finite(text, "a number >= 1") >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a factor >= 1 (1 = no boost), got {text!r}")
+    return float(text)
+
+
 def non_negative(text: str) -> float:
-    """A number >= 0 (not nan)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0.0:  # also refuses nan
+    """A finite number >= 0."""
+    value = _finite(text, "a number >= 0")
+    if value < 0.0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
     return value
 
@@ -65,11 +87,44 @@ def positive(text: str) -> float:
     return value
 
 
+def http_url(text: str) -> str:
+    """An http(s) URL with a host, e.g. serve's metrics endpoint."""
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or not rest.split("/")[0]:
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// URL, e.g. http://127.0.0.1:9400/metrics, got {text!r}"
+        )
+    return text
+
+
+def output_path(text: str) -> str:
+    """A file to write: not a directory, under a directory that exists and is writable or
+    can be made in one. Checked before the command works, not after.
+
+    >>> output_path("/")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '/' is a directory: give a file path to write
+    """
+    path = Path(text)
+    if not text or path.is_dir():
+        what = "is a directory" if text else "is empty"
+        raise argparse.ArgumentTypeError(f"{text!r} {what}: give a file path to write")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    try:  # what the command will do there (os.access says yes to root everywhere)
+        os.rmdir(tempfile.mkdtemp(dir=existing))
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text!r}: {existing}: {exc.strerror or exc}"
+        ) from None
+    return text
+
+
 def strategy_param(text: str) -> tuple[str, float]:
     """``NAME=NUMBER``: one parameter of the query strategy."""
     name, sep, value = text.partition("=")
     try:
-        if not sep or not name:
+        if not sep or not name or not math.isfinite(float(value)):
             raise ValueError
         return name.strip(), float(value)
     except ValueError:

@@ -94,7 +94,7 @@ class DriftSettings(BaseModel):
     defaults come from there, the bounds and descriptions are the settings' own.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     def reaction(self) -> DriftReaction:
         return DriftReaction(**self.model_dump())
@@ -103,7 +103,7 @@ class DriftSettings(BaseModel):
 class SelectionSettings(BaseModel):
     """The ``auto`` model: the candidates that learn the labels, and how one is chosen."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     candidates: list[str] = Field(
         list(DEFAULT_CANDIDATES),
@@ -151,7 +151,7 @@ class SelectionSettings(BaseModel):
 class LearnerSettings(BaseModel):
     """The model, the query strategy and the label budget."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str = Field(
         "auto",

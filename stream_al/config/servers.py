@@ -25,6 +25,7 @@ from stream_al.core.routing import Routing
 
 __all__ = [
     "LABEL_STUDIO_PREFIX",
+    "MAX_SECONDS",
     "MIN_CHECKPOINT_KEY_BYTES",
     "CheckpointSettings",
     "KafkaSettings",
@@ -49,11 +50,15 @@ password or key is a mistake, e.g. an unset variable interpolated into a file)."
 
 MIN_CHECKPOINT_KEY_BYTES = 16
 
+# The longest duration a setting takes, ten years: Redis takes times as milliseconds in
+# 64-bit integers and sockets and timers as C time values, which overflow far beyond it.
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+
 
 class KafkaSettings(BaseModel):
     """The Kafka cluster and topics (security settings are passed to the client library)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     backend: Literal["kafka-python", "confluent"] = Field(
         "kafka-python",
@@ -142,15 +147,20 @@ class KafkaSettings(BaseModel):
 class RedisSettings(BaseModel):
     """The Redis server that holds the label queue, pending items, train log, checkpoints."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) URL.")
     password: Secret | None = Field(None, description="Redis password (secret).")
     prefix: str = Field("stream_al", min_length=1, description="Prefix of every key.")
     ssl_ca_certs: str | None = Field(None, description="CA bundle for rediss:// URLs.")
-    socket_timeout: float = Field(5.0, gt=0, description="Seconds before a call gives up.")
+    socket_timeout: float = Field(
+        5.0, gt=0, le=MAX_SECONDS, description="Seconds before a call gives up."
+    )
     label_ttl_seconds: float = Field(
-        7 * 24 * 3600.0, gt=0, description="How long a queried item waits for its label."
+        7 * 24 * 3600.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="How long a queried item waits for its label.",
     )
 
     @field_validator("url")
@@ -164,7 +174,7 @@ class RedisSettings(BaseModel):
 class ServiceSettings(BaseModel):
     """The serve loop."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     replica_id: str = Field(
         default_factory=socket.gethostname, min_length=1, description="This replica's name."
@@ -177,7 +187,10 @@ class ServiceSettings(BaseModel):
         65_536, ge=256, description="Larger events are dead-lettered unread."
     )
     label_claim_idle_seconds: float = Field(
-        60.0, gt=0, description="Labels a dead replica held are taken over after this."
+        60.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Labels a dead replica held are taken over after this.",
     )
     expert_threshold: float | None = Field(
         None,
@@ -229,7 +242,7 @@ class ServiceSettings(BaseModel):
 class CheckpointSettings(BaseModel):
     """Signed checkpoints of the learner in Redis."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     key: Secret | None = Field(
         None, description="HMAC key that signs checkpoints (secret; required by serve)."
@@ -240,7 +253,9 @@ class CheckpointSettings(BaseModel):
         "serve restarts from it when Redis has none (unset: checkpoints in Redis only).",
     )
     every_labels: int = Field(1000, ge=1, description="Checkpoint after this many labels.")
-    every_seconds: float = Field(60.0, gt=0, description="...or after this many seconds.")
+    every_seconds: float = Field(
+        60.0, gt=0, le=MAX_SECONDS, description="...or after this many seconds."
+    )
     trim_train_log: bool = Field(
         True, description="Drop train-log entries every checkpoint already contains."
     )
@@ -249,7 +264,7 @@ class CheckpointSettings(BaseModel):
 class MetricsSettings(BaseModel):
     """The HTTP endpoint: /metrics, /healthz, /readyz."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in a container).")
     port: int = Field(9400, ge=0, le=65535, description="Port (0 = no endpoint).")
@@ -263,7 +278,7 @@ LABEL_STUDIO_PREFIX = "label_studio_"
 class LabelStudioSettings(BaseModel):
     """The Label Studio bridge (``stream-al worker --oracle label-studio``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     url: str = Field(
         "http://127.0.0.1:8080", description="Label Studio's address (the label-studio oracle)."
@@ -286,7 +301,10 @@ class LabelStudioSettings(BaseModel):
         100, ge=1, description="Items held as Label Studio tasks awaiting an annotation, at most."
     )
     poll_seconds: float = Field(
-        30.0, gt=0, description="How often held tasks are read back from Label Studio."
+        30.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="How often held tasks are read back from Label Studio.",
     )
     webhook_url: str | None = Field(
         None,
@@ -307,14 +325,17 @@ class LabelStudioSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """The labeling worker."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(
         default_factory=lambda: f"worker-{socket.gethostname()}-{os.getpid()}",
         description="Consumer name in the workers' group.",
     )
     claim_idle_seconds: float = Field(
-        300.0, gt=0, description="Items a dead worker held are taken over after this."
+        300.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Items a dead worker held are taken over after this.",
     )
     annotator: str = Field("", description="Annotator name on labels (default: the oracle).")
     tier: Literal["crowd", "expert"] = Field("crowd", description="Which tier's items to label.")
@@ -324,10 +345,16 @@ class WorkerSettings(BaseModel):
         None, description="Access token of the web labeling page (secret; required by it)."
     )
     undo_seconds: float = Field(
-        5.0, ge=0, description="How long a web answer can be undone before it is written."
+        5.0,
+        ge=0,
+        le=MAX_SECONDS,
+        description="How long a web answer can be undone before it is written.",
     )
     stale_seconds: float | None = Field(
-        None, gt=0, description="Drop (and count) items queued longer ago (unset: never)."
+        None,
+        gt=0,
+        le=MAX_SECONDS,
+        description="Drop (and count) items queued longer ago (unset: never).",
     )
     classes: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

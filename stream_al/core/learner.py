@@ -55,7 +55,7 @@ from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.opal import ProbabilisticGain
 from stream_al.core.pending import InFlight, LateLabels
-from stream_al.core.shaping import ClassBalance, Shaping
+from stream_al.core.shaping import ClassBalance, Shaping, bounded_power
 from stream_al.core.snapshot import SnapshotPickler
 from stream_al.core.snapshot import unseeded_gaussian as _unseeded_gaussian  # noqa: F401 (old pickles)
 from stream_al.core.stopping import StoppingRule
@@ -562,7 +562,7 @@ class ActiveLearner(Assessing):
         if self._balance is not None:
             weight *= self._balance.weight(prediction)
         if shaping.cost_power and cost > 0:
-            weight /= cost**shaping.cost_power
+            weight /= bounded_power(cost, shaping.cost_power)
         return min(1.0, score * weight)
 
     def _react_to_label_free_drift(self) -> None:

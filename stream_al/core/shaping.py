@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from stream_al.core.types import ClassLabel
 
-__all__ = ["ClassBalance", "Shaping"]
+__all__ = ["POWER_LIMIT", "ClassBalance", "Shaping", "bounded_power"]
 
 
 @dataclass(frozen=True)
@@ -97,5 +97,24 @@ class ClassBalance:
         if not count:
             return self.cap
         mean = self.total / len(self.counts)
-        w: float = (mean / count) ** self.power
+        w = bounded_power(mean / count, self.power)
         return min(self.cap, max(1.0 / self.cap, w))
+
+
+POWER_LIMIT = 1e300
+
+
+def bounded_power(base: float, exponent: float) -> float:
+    """``base ** exponent`` for ``base > 0``, kept within [1e-300, 1e300]: a cost of 1e100
+    to the power 4 overflows a float (Python raises), and 1e-300 squared underflows to 0,
+    which a weight is then divided by.
+
+    >>> bounded_power(2.0, 3.0), bounded_power(1e100, 4.0), bounded_power(1e-300, 2.0)
+    (8.0, 1e+300, 1e-300)
+
+    """
+    try:
+        value: float = base**exponent
+    except OverflowError:
+        return POWER_LIMIT
+    return min(POWER_LIMIT, max(1.0 / POWER_LIMIT, value))

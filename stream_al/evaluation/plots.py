@@ -47,6 +47,8 @@ def plot_learning_curves(curves: Mapping[str, Curve], title: str, path: str | Pa
     fig.suptitle(title)
     fig.tight_layout()
     out = Path(path)
+    if not out.suffix:  # matplotlib would add it: name the file it writes
+        out = out.with_suffix(".png")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)

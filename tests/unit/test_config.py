@@ -73,6 +73,28 @@ def test_a_bad_setting_fails_with_its_name(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("STREAM_AL_LEARNER__IMBALANCE", "inf", "finite number"),
+        ("STREAM_AL_LEARNER__DRIFT__BOOST_FACTOR", "inf", "finite number"),
+        ("STREAM_AL_LEARNER__SELECTION__Z", "nan", "finite number"),
+        ("STREAM_AL_LEARNER__STRATEGY_PARAMS", '{"threshold": Infinity}', "finite number"),
+        # "never" is no duration: Redis's milliseconds, sockets and timers overflow
+        ("STREAM_AL_REDIS__LABEL_TTL_SECONDS", "inf", "finite number"),
+        ("STREAM_AL_REDIS__LABEL_TTL_SECONDS", "1e17", "less than or equal to"),
+        ("STREAM_AL_REDIS__SOCKET_TIMEOUT", "1e12", "less than or equal to"),
+        ("STREAM_AL_WORKER__UNDO_SECONDS", "1e12", "less than or equal to"),
+    ],
+)
+def test_infinite_or_overflowing_numbers_are_bad_settings(
+    name: str, value: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}.*{why}"):
+        load_settings()
+
+
 def test_missing_or_malformed_config_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such config file"):
         load_settings(tmp_path / "nope.toml")

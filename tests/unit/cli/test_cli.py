@@ -56,7 +56,11 @@ def _csv(tmp_path: Path) -> Path:
             "arms is a list of strategy names",
         ),
         (["--stream", "synth:sea-drift", "--density", "-1"], "must be >= 0"),
-        (["--stream", "synth:sea-drift", "--imbalance", "nan"], "must be >= 0"),
+        (["--stream", "synth:sea-drift", "--imbalance", "nan"], "must be a finite number"),
+        (["--stream", "synth:sea-drift", "--imbalance", "inf"], "must be a finite number"),
+        (["--stream", "synth:sea-drift", "--strategy-param", "k=inf"], "expected NAME=NUMBER"),
+        (["--stream", "synth:sea-drift", "--json", "."], "'.' is a directory"),
+        (["--stream", "synth:sea-drift", "--plot", "/etc/hostname/x.png"], "cannot write"),
         (["--stream", "synth:sea-drift", "--stop-after", "-3"], "must be at least 0"),
     ],
 )
@@ -72,6 +76,29 @@ def test_bad_input_gives_one_line_that_says_what_to_fix_and_exit_code_2(
     assert len(err.strip().splitlines()) == 1
     assert fix in err
     assert err.startswith("stream-al evaluate: error:")
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (["status", "--url", "127.0.0.1:9400"], "expected an http:// URL"),
+        (["produce", "--stream", "synth:sea-drift", "--truth", ""], "'' is empty"),
+        (["produce", "--stream", "synth:sea-drift", "--rate", "0"], "must be > 0"),
+        (["worker", "--oracle", "file:x.csv", "--idle-exit", "-1"], "must be >= 0"),
+        (["demo", "--plot", "."], "'.' is a directory"),
+        (["bench", "engine", "--json", "."], "'.' is a directory"),
+        (["model", "export", "--out", "/etc/hostname/m.salm"], "cannot write"),
+    ],
+)
+def test_bad_flags_of_every_command_exit_2_before_any_work(
+    args: list[str], fix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An output path, a URL, a rate: refused at once, not after the work (or a file
+    written somewhere else: matplotlib added .png to a directory's name)."""
+    with pytest.raises(SystemExit) as exc_info:
+        main(args)
+    assert exc_info.value.code == 2
+    assert fix in capsys.readouterr().err
 
 
 def test_bad_environment_setting_exits_2(

@@ -88,6 +88,29 @@ def test_cost_power_asks_expensive_items_less() -> None:
     assert expensive_share(1.0) < 0.4
 
 
+@pytest.mark.parametrize(
+    "shaping", [Shaping(cost_power=4.0), Shaping(cost_power=2.0), Shaping(imbalance=1e308)]
+)
+def test_extreme_costs_and_powers_are_decided_not_raised(shaping: Shaping) -> None:
+    """A cost of 1e100 to the power 4 overflowed (OverflowError), 1e-300 squared divided
+    by zero, an imbalance power of 1e308 overflowed: each such event raised in decide."""
+    learner = LearnerSpec(strategy="variable-uncertainty", budget=0.1, shaping=shaping).build(0)
+    costs = [1e100, 1e-300, 1.0, 0.5]
+    for i, (x, y) in enumerate(synth.SEA(seed=1).take(2000)):
+        decision = learner.decide(x, costs[i % 4])
+        assert 0.0 <= decision.score <= 1.0
+        if decision.queried:
+            learner.learn(x, y, decision.prediction)
+    assert learner.n_learned > 0
+
+
+def test_a_class_balance_of_a_huge_power_is_capped() -> None:
+    balance = ClassBalance(power=1e308, cap=10.0)
+    for y in ["a"] * 9 + ["b"]:
+        balance.learn(y)
+    assert balance.weight("b") == 10.0 and balance.weight("a") == 0.1
+
+
 def test_label_free_drift_detects_the_concept_change_without_labels() -> None:
     data = list(parse_stream("synth:agrawal-drift").events(0))
     # A tree that grows with the labels: its confidence moves with the concept. River's

@@ -65,7 +65,9 @@ def _fields_of(
         "boost_factor": Field(ge=1, description="Budget multiplier after a drift (1 = no boost)."),
         "boost_events": Field(ge=0, description="Events the budget boost lasts."),
         "restart": Field(description="Model restart on drift: warm re-learns the recent labels."),
-        "buffer_size": Field(ge=0, description="Recent labeled examples kept for a warm restart."),
+        "buffer_size": Field(
+            ge=0, le=1_000_000, description="Recent labeled examples kept for a warm restart."
+        ),
         "challenger_every": Field(
             ge=0, description="Labels between challenger models (0 = no challenger)."
         ),
@@ -95,6 +97,11 @@ class DriftSettings(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DriftSettings:
+        self.reaction()  # its checks across fields (challenger_min <= challenger_max)
+        return self
 
     def reaction(self) -> DriftReaction:
         return DriftReaction(**self.model_dump())

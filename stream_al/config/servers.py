@@ -78,13 +78,22 @@ class KafkaSettings(BaseModel):
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new consumer group starts."
     )
-    max_poll_records: int = Field(500, ge=1, description="Events per batch at most.")
-    poll_timeout_ms: int = Field(200, ge=0, description="How long a poll waits for events.")
-    session_timeout_ms: int = Field(10_000, ge=1000, description="Consumer session timeout.")
+    max_poll_records: int = Field(500, ge=1, le=100_000, description="Events per batch at most.")
+    # Labels are joined and the loop's heartbeat is taken between polls: a long wait on a
+    # quiet stream delays both (readiness turns 503 after 5 s without a turn).
+    poll_timeout_ms: int = Field(
+        200, ge=0, le=1_000, description="How long a poll waits for events."
+    )
+    # Below the consumer's request timeout (305 s) and the broker's default
+    # group.max.session.timeout.ms (30 min), which refuse longer sessions.
+    session_timeout_ms: int = Field(
+        10_000, ge=1000, le=300_000, description="Consumer session timeout."
+    )
     heartbeat_interval_ms: int = Field(3_000, ge=100, description="Consumer heartbeat.")
     delivery_timeout_ms: int = Field(
         120_000,
         ge=1000,
+        le=2**31 - 1,  # librdkafka's message.timeout.ms is a 32-bit integer
         description="How long a prediction or dead letter may wait for the broker; a send "
         "that fails or times out is sent again and its batch stays uncommitted.",
     )
@@ -97,6 +106,15 @@ class KafkaSettings(BaseModel):
     ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
     ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
     ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> KafkaSettings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError(
+                f"heartbeat_interval_ms ({self.heartbeat_interval_ms}) must be below "
+                f"session_timeout_ms ({self.session_timeout_ms}); a third of it is usual"
+            )
+        return self
 
     def client_options(self) -> dict[str, Any]:
         """Connection and security options common to consumers, producers and admins."""
@@ -182,7 +200,9 @@ class ServiceSettings(BaseModel):
     max_queue_depth: int = Field(
         10_000, ge=1, description="Label-queue size above which queries are skipped."
     )
-    labels_per_loop: int = Field(500, ge=1, description="Labels joined per loop at most.")
+    labels_per_loop: int = Field(
+        500, ge=1, le=100_000, description="Labels joined per loop at most."
+    )
     max_event_bytes: int = Field(
         65_536, ge=256, description="Larger events are dead-lettered unread."
     )
@@ -220,6 +240,7 @@ class ServiceSettings(BaseModel):
     audit_maxlen: int = Field(
         100_000,
         ge=0,
+        le=10**9,  # Redis takes it as a 64-bit integer; beyond, every audit write fails
         description="About how many queries and labels the Redis audit stream keeps (0 = off).",
     )
     warm_start: str | None = Field(

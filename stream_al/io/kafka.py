@@ -25,6 +25,7 @@ from kafka.admin import NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     CommitFailedError,
+    KafkaConfigurationError,
     KafkaError,
     NoBrokersAvailable,
     TopicAlreadyExistsError,
@@ -32,12 +33,18 @@ from kafka.errors import (
 from kafka.producer.future import FutureRecordMetadata
 
 from stream_al.config import KafkaSettings
-from stream_al.errors import BrokerUnavailable
+from stream_al.errors import BrokerUnavailable, ConfigurationError
 from stream_al.io.base import translate_errors
 
 __all__ = ["EventSource", "Publisher", "ensure_topics", "producer_for", "read_topic"]
 
 log = logging.getLogger("stream_al.kafka")
+
+
+def _settings_refused(message: str) -> ConfigurationError:
+    """The client refused its settings (a heartbeat longer than the session, say): not
+    an outage to wait out but settings to fix."""
+    return ConfigurationError(f"{message}: check the STREAM_AL_KAFKA__* settings")
 
 
 class _AssignmentLog(ConsumerRebalanceListener):
@@ -50,6 +57,7 @@ class _AssignmentLog(ConsumerRebalanceListener):
 
 
 @translate_errors((KafkaError,), BrokerUnavailable, "kafka")
+@translate_errors((KafkaConfigurationError,), _settings_refused, "kafka")
 class EventSource:
     """Events from the events topic, in batches, committed on request."""
 
@@ -147,6 +155,7 @@ Record = tuple[str, bytes | None, bytes]
 
 
 @translate_errors((KafkaError,), BrokerUnavailable, "kafka")
+@translate_errors((KafkaConfigurationError,), _settings_refused, "kafka")
 class Publisher:
     """Predictions and dead letters to their topics; :meth:`flush` waits for the broker and
     raises if anything sent since the last successful flush was not delivered."""

@@ -66,9 +66,10 @@ def _finite(text: str, expected: str) -> float:
 
 def factor(text: str) -> float:
     """A multiplier >= 1 (1 changes nothing)."""
-    if not _finite(text, "a number >= 1") >= 1.0:
+    value = _finite(text, "a number >= 1")
+    if value < 1.0:
         raise argparse.ArgumentTypeError(f"must be a factor >= 1 (1 = no boost), got {text!r}")
-    return float(text)
+    return value
 
 
 def non_negative(text: str) -> float:
@@ -105,6 +106,7 @@ def output_path(text: str) -> str:
     Traceback (most recent call last):
     ...
     argparse.ArgumentTypeError: '/' is a directory: give a file path to write
+
     """
     path = Path(text)
     if not text or path.is_dir():

@@ -83,14 +83,20 @@ def rerun_until_done(
     run: Callable[[], T],
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """``run()``, run again after each recoverable failure (a server away) with backoff: a
-    worker's loop outlives a server restart."""
+    worker's loop outlives a server restart. A run that lasted longer than the longest
+    wait was working: its failure is a new outage, waited for from the first step again
+    (not 10 s after a blip because of an outage hours before)."""
     backoff = backoff or Backoff()
     while True:
+        started = clock()
         try:
             return run()
         except RECOVERABLE as exc:
+            if clock() - started > backoff.maximum:
+                backoff.reset()
             delay = backoff.next()
             log.warning("%s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
             sleep(delay)

@@ -30,7 +30,14 @@ from stream_al.cli.commands.service import cmd_serve, cmd_worker
 from stream_al.cli.commands.status import cmd_status
 from stream_al.cli.options import add_learner_options, add_stream_options
 from stream_al.cli.report import PROG
-from stream_al.cli.values import at_least, http_url, non_negative, output_path, positive
+from stream_al.cli.values import (
+    at_least,
+    http_url,
+    kafka_topic,
+    non_negative,
+    output_path,
+    positive,
+)
 from stream_al.config import LearnerSettings, Settings
 from stream_al.data.streams import ID_RULE
 
@@ -482,7 +489,7 @@ def _add_produce(sub: _Commands) -> None:
         "labels a file: oracle reads, each before its event is sent.",
     )
     add_stream_options(produce, None)
-    produce.add_argument("--topic", help="events topic (default: the setting)")
+    produce.add_argument("--topic", type=kafka_topic, help="events topic (default: the setting)")
     produce.add_argument("--limit", type=at_least(1), metavar="N", help="send N events")
     produce.add_argument("--rate", type=positive, metavar="PER_S", help="at most this many per s")
     produce.add_argument(

@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from stream_al.config.servers import topic_name
 from stream_al.core.budget import validate_budget
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "choice",
     "factor",
     "http_url",
+    "kafka_topic",
     "non_negative",
     "output_path",
     "positive",
@@ -96,6 +98,14 @@ def http_url(text: str) -> str:
             f"expected an http:// URL, e.g. http://127.0.0.1:9400/metrics, got {text!r}"
         )
     return text
+
+
+def kafka_topic(text: str) -> str:
+    """A name Kafka takes for a topic."""
+    try:
+        return topic_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def output_path(text: str) -> str:

@@ -4,6 +4,7 @@ service loop, checkpoints, the metrics endpoint, the workers and Label Studio.""
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +36,7 @@ __all__ = [
     "Secret",
     "ServiceSettings",
     "WorkerSettings",
+    "topic_name",
 ]
 
 
@@ -49,6 +51,21 @@ Secret = Annotated[SecretStr, AfterValidator(_not_empty)]
 password or key is a mistake, e.g. an unset variable interpolated into a file)."""
 
 MIN_CHECKPOINT_KEY_BYTES = 16
+
+
+def topic_name(name: str) -> str:
+    """``name`` if Kafka takes it as a topic name, else a ValueError saying its rule.
+
+    >>> topic_name("stream-al.events")
+    'stream-al.events'
+
+    """
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or name in (".", ".."):
+        raise ValueError(
+            f"{name!r} is no Kafka topic name: 1 to 249 letters, digits, '.', '_' or '-'"
+        )
+    return name
+
 
 # The longest duration a setting takes, ten years: Redis takes times as milliseconds in
 # 64-bit integers and sockets and timers as C time values, which overflow far beyond it.
@@ -66,12 +83,12 @@ class KafkaSettings(BaseModel):
         "(librdkafka, faster; from a checkout: pip install -e '.[fast]').",
     )
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
-    events_topic: str = Field("stream-al.events", min_length=1, description="Events in.")
+    events_topic: str = Field("stream-al.events", description="Events in.")
     predictions_topic: str = Field(
         "stream-al.predictions", description="Predictions out; empty = publish none."
     )
     dead_letter_topic: str = Field(
-        "stream-al.dead-letters", min_length=1, description="Invalid events, with the reason."
+        "stream-al.dead-letters", description="Invalid events, with the reason."
     )
     group_id: str = Field("stream-al", min_length=1, description="Consumer group of serve.")
     client_id: str = Field("stream-al", description="Kafka client id.")
@@ -115,6 +132,18 @@ class KafkaSettings(BaseModel):
                 f"session_timeout_ms ({self.session_timeout_ms}); a third of it is usual"
             )
         return self
+
+    # A bad name failed only at the first send to the predictions or dead-letter topic,
+    # every batch then waiting on it for ever; the events topic at subscription.
+    @field_validator("events_topic", "dead_letter_topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        return topic_name(value)
+
+    @field_validator("predictions_topic")
+    @classmethod
+    def _optional_topic(cls, value: str) -> str:
+        return value and topic_name(value)
 
     def client_options(self) -> dict[str, Any]:
         """Connection and security options common to consumers, producers and admins."""

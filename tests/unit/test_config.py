@@ -95,6 +95,11 @@ def test_a_bad_setting_fails_with_its_name(
         # settings that contradict each other
         ("STREAM_AL_KAFKA__HEARTBEAT_INTERVAL_MS", "20000", "must be below session_timeout_ms"),
         ("STREAM_AL_LEARNER__DRIFT__CHALLENGER_MIN", "600", "challenger_min <= challenger_max"),
+        # Kafka's rule for topic names: a bad predictions or dead-letter topic failed only
+        # at the first send, every batch then waiting on it
+        ("STREAM_AL_KAFKA__PREDICTIONS_TOPIC", "a/b", "no Kafka topic name"),
+        ("STREAM_AL_KAFKA__DEAD_LETTER_TOPIC", "dead letters", "no Kafka topic name"),
+        ("STREAM_AL_KAFKA__EVENTS_TOPIC", "..", "no Kafka topic name"),
     ],
 )
 def test_infinite_or_overflowing_numbers_are_bad_settings(

@@ -13,7 +13,8 @@ refuses, entries it cannot read.
   to fix (:func:`refusal`), which every loop waits out with backoff. A refused write
   changed nothing: a Lua script is refused before its first write, a transaction whole.
 - Refused credentials are not an outage: :func:`credentials_refused` turns them into a
-  :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2).
+  :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2); so is a
+  database number the server does not have (:func:`server_states`).
 - A label-stream entry that is not a UTF-8 ``label`` field is read as
   :class:`~stream_al.io.base.Unreadable` (:func:`label_entry`), for a dead letter.
 
@@ -119,7 +120,8 @@ def server_states(cls: C) -> C:
     """A class decorator for the Redis store: where a public method meets a missing
     consumer group (``NOGROUP``), the store's groups are recreated and
     :class:`~stream_al.errors.StoreReset` is raised; where Redis refuses writes for now
-    (:func:`refusal`), :class:`~stream_al.errors.StoreUnavailable` is raised."""
+    (:func:`refusal`), :class:`~stream_al.errors.StoreUnavailable` is raised; a database
+    number the server does not have is a :class:`~stream_al.errors.ConfigurationError`."""
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -127,6 +129,11 @@ def server_states(cls: C) -> C:
             try:
                 return method(self, *args, **kwargs)
             except redis.ResponseError as exc:
+                if "DB index is out of range" in str(exc):  # SELECT, on every connection
+                    raise ConfigurationError(
+                        f"redis: {exc}: the database number in STREAM_AL_REDIS__URL "
+                        "(redis://host:port/N) is beyond the server's 'databases' setting"
+                    ) from exc
                 why = refusal(exc)
                 if why is not None:
                     raise StoreUnavailable(why) from exc

@@ -1,5 +1,5 @@
-"""Settings the Kafka client refuses, against a real broker: a configuration error (exit 2
-naming the settings), not an outage to wait out for ever."""
+"""Settings the Kafka client or Redis refuses, against the real servers: a configuration
+error (exit 2 naming the settings), not an outage to wait out or a bare exception."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from stream_al.config import KafkaSettings
 from stream_al.errors import ConfigurationError
 from stream_al.io.kafka import EventSource
+from stream_al.io.redis import RedisStore, connect
 from stream_al.runtime.backoff import RECOVERABLE
 from tests.integration.conftest import Services
 
@@ -23,3 +24,12 @@ def test_settings_the_client_refuses_are_a_configuration_error(services: Service
         EventSource(bad)
     assert "session timeout" in str(refused.value)
     assert not isinstance(refused.value, RECOVERABLE)
+
+
+def test_a_database_number_redis_lacks_is_a_configuration_error(services: Services) -> None:
+    """It failed serve, the worker and select with 'failed: ResponseError: DB index is out
+    of range' (exit 1)."""
+    base = services.redis_url.rsplit("/", 1)[0]
+    store = RedisStore(connect(f"{base}/16"), prefix="it-db", consumer="c")  # 0-15 exist
+    with pytest.raises(ConfigurationError, match="STREAM_AL_REDIS__URL"):
+        store.ensure_groups()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from stream_al.errors import StoreReset, StoreUnavailable
+from stream_al.errors import ConfigurationError, StoreReset, StoreUnavailable
 from stream_al.io.redis_faults import refusal, server_states
 
 OOM = "command not allowed when used memory > 'maxmemory'."
@@ -79,3 +79,8 @@ def test_lost_groups_are_recreated_unless_redis_refuses_the_writes_for_now() -> 
     refusing = _Store(lost, groups_error=redis.exceptions.OutOfMemoryError(OOM))
     with pytest.raises(StoreUnavailable, match="out of memory"):  # the next call retries
         refusing.write()
+
+
+def test_a_database_number_the_server_lacks_is_a_setting_to_fix() -> None:
+    with pytest.raises(ConfigurationError, match="STREAM_AL_REDIS__URL"):
+        _Store(redis.ResponseError("DB index is out of range")).write()

@@ -27,14 +27,22 @@ def _nothing_lost(deployment: Deployment, ids: list[str], *procs: Proc) -> None:
     assert all(proc.alive() for proc in procs)
 
 
-def test_a_redis_out_of_memory_is_waited_out_and_loses_nothing(
+def _begin(
     deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
-) -> None:
+) -> tuple[RedisServer, Path, list[tuple[str, str]]]:
+    """A Redis of the test's own, the stream's truth, and its first 1,000 events sent."""
     server = redis_server(durable=False)
     deployment.redis_url = server.url
     truth = tmp_path / "truth.csv"
     records = stream_records("synth:sea-drift", N, truth)
     deployment.produce_raw(records[:1000])
+    return server, truth, records
+
+
+def test_a_redis_out_of_memory_is_waited_out_and_loses_nothing(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server, truth, records = _begin(deployment, redis_server, tmp_path)
     serve = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="50")
     wait_for(lambda: serve.metric("stream_al_events_total", outcome="queried") >= 30, 60)
     client = server.client()
@@ -59,11 +67,7 @@ def test_a_redis_out_of_memory_is_waited_out_and_loses_nothing(
 def test_a_hanging_redis_is_waited_out_and_loses_nothing(
     deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
 ) -> None:
-    server = redis_server(durable=False)
-    deployment.redis_url = server.url
-    truth = tmp_path / "truth.csv"
-    records = stream_records("synth:sea-drift", N, truth)
-    deployment.produce_raw(records[:1000])
+    server, truth, records = _begin(deployment, redis_server, tmp_path)
     timeout = {"STREAM_AL_REDIS__SOCKET_TIMEOUT": "1"}
     serve = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="50", **timeout)
     worker = deployment.worker(truth, **timeout)

@@ -232,7 +232,8 @@ def parse_stream(spec: str, target: str | None = None, n_events: int | None = No
     if kind == "csv":
         path = Path(name)
         if not path.is_file():
-            raise ValueError(f"no such file: {name} (give the path of a CSV file as csv:PATH)")
+            what = "is not a file" if path.exists() else "no such file"
+            raise ValueError(f"{name}: {what} (give the path of a CSV file as csv:PATH)")
         if not target:
             raise ValueError(f"csv stream {name} needs --target COLUMN (the label column)")
         _check_csv(path, target)

@@ -41,6 +41,7 @@ def _csv(tmp_path: Path) -> Path:
     ("args", "fix"),
     [
         (["--stream", "csv:/no/such/file.csv", "--target", "class"], "no such file"),
+        (["--stream", "csv:/tmp", "--target", "class"], "/tmp: is not a file"),
         (["--stream", "synth:sea-drift", "--strategy", "greedy"], "unknown strategy 'greedy'"),
         (["--stream", "synth:sea-drift", "--budget", "0"], "budget must be a fraction in (0, 1]"),
         (["--stream", "synth:sea-drift", "--budget", "1.5"], "budget must be a fraction"),

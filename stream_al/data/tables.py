@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["csv_table"]
+__all__ = ["csv_table", "file_text"]
 
 
 def csv_table(path: Path, lines: Iterable[str] | None = None) -> Iterator[list[str]]:
@@ -43,10 +43,23 @@ def csv_table(path: Path, lines: Iterable[str] | None = None) -> Iterator[list[s
         with path.open(newline="", encoding="utf-8-sig") as f:
             yield from _checked(path, csv.reader(f))
     except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path} is not UTF-8 text (it has the byte 0x{exc.object[exc.start]:02x}): "
-            "save it as UTF-8"
-        ) from None
+        raise _not_utf8(path, exc) from None
+
+
+def file_text(path: Path) -> str:
+    """The whole text of ``path`` by the same rule (UTF-8, a byte-order mark dropped), for
+    a reader that needs the text before its rows (a file still being written)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> ValueError:
+    return ValueError(
+        f"{path} is not UTF-8 text (it has the byte 0x{exc.object[exc.start]:02x}): "
+        "save it as UTF-8"
+    )
 
 
 def _checked(path: Path, reader: Any) -> Iterator[list[str]]:

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from stream_al.data.tables import csv_table
+from stream_al.data.tables import csv_table, file_text
 from stream_al.labeling.base import QUIT, SKIP, Oracle
 from stream_al.labeling.classes import SessionClasses
 
@@ -66,10 +66,8 @@ class FileOracle(Oracle):
     def _read(self, growing: bool = False) -> dict[str, Any]:
         """The truth in the file; ``growing``: the file is being written, so a last line
         without its newline is a row still being written (read it next time)."""
-        try:  # utf-8-sig: a byte-order mark, as spreadsheets write, is not part of "id"
-            lines = self.path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
-        except UnicodeDecodeError:
-            raise ValueError(f"{self.path} is not UTF-8 text: save it as UTF-8") from None
+        # A byte-order mark, as spreadsheets write, is not part of "id" (tables' rule).
+        lines = file_text(self.path).splitlines(keepends=True)
         if growing and lines and not lines[-1].endswith("\n"):
             lines.pop()
         truth: dict[str, Any] = {}

@@ -116,6 +116,17 @@ def refusal(exc: redis.ResponseError) -> str | None:
     return None if why is None else f"redis refuses writes ({exc}): {why}"
 
 
+def _translated(exc: redis.ResponseError) -> StoreUnavailable | ConfigurationError | None:
+    """The project's error for a reply that is a setting to fix or an outage, else None."""
+    if "DB index is out of range" in str(exc):  # SELECT, on every connection
+        return ConfigurationError(
+            f"redis: {exc}: the database number in STREAM_AL_REDIS__URL "
+            "(redis://host:port/N) is beyond the server's 'databases' setting"
+        )
+    why = refusal(exc)
+    return None if why is None else StoreUnavailable(why)
+
+
 def server_states(cls: C) -> C:
     """A class decorator for the Redis store: where a public method meets a missing
     consumer group (``NOGROUP``), the store's groups are recreated and
@@ -129,23 +140,16 @@ def server_states(cls: C) -> C:
             try:
                 return method(self, *args, **kwargs)
             except redis.ResponseError as exc:
-                if "DB index is out of range" in str(exc):  # SELECT, on every connection
-                    raise ConfigurationError(
-                        f"redis: {exc}: the database number in STREAM_AL_REDIS__URL "
-                        "(redis://host:port/N) is beyond the server's 'databases' setting"
-                    ) from exc
-                why = refusal(exc)
-                if why is not None:
-                    raise StoreUnavailable(why) from exc
+                if (translated := _translated(exc)) is not None:
+                    raise translated from exc
                 if "NOGROUP" not in str(exc):
                     raise
                 try:
                     self.ensure_groups()
                 except redis.ResponseError as again:  # refusing writes: the next call retries
-                    why = refusal(again)
-                    if why is None:
+                    if (translated := _translated(again)) is None:
                         raise
-                    raise StoreUnavailable(why) from again
+                    raise translated from again
                 raise StoreReset(
                     f"redis answered without stream-al's consumer groups ({exc}): it lost "
                     "its data; the groups are recreated"

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 from stream_al.cli import values
 from stream_al.config import LearnerSettings
 from stream_al.core.models import MODELS
-from stream_al.core.strategies import STRATEGIES
+from stream_al.core.strategies import STRATEGIES, StrategyParam
 from stream_al.core.uncertainty import NAMES
 from stream_al.data.streams import ID_RULE, StreamSpec, parse_stream
 from stream_al.errors import ConfigurationError
@@ -49,8 +49,8 @@ __all__ = [
 
 
 def _strategy_params(
-    given: list[tuple[str, float]], merged: dict[str, Any], base: LearnerSettings
-) -> dict[str, float]:
+    given: list[tuple[str, StrategyParam]], merged: dict[str, Any], base: LearnerSettings
+) -> dict[str, StrategyParam]:
     # The configured parameters belong to the configured strategy only.
     kept = base.strategy_params if merged["strategy"] == base.strategy else {}
     return {**kept, **dict(given)}
@@ -159,7 +159,8 @@ LEARNER_OPTIONS: tuple[LearnerOption, ...] = (
     LearnerOption(
         "strategy_params",
         "--strategy-param",
-        "a strategy parameter, e.g. k=1.5 (repeatable; see `stream-al strategies`)",
+        "a strategy parameter, e.g. k=1.5, stratified=true or arms=random,split "
+        "(repeatable; see `stream-al strategies`)",
         type=values.strategy_param,
         metavar="NAME=VALUE",
         action="append",

@@ -132,17 +132,31 @@ def output_path(text: str) -> str:
     return text
 
 
-def strategy_param(text: str) -> tuple[str, float]:
-    """``NAME=NUMBER``: one parameter of the query strategy."""
-    name, sep, value = text.partition("=")
-    try:
-        if not sep or not name or not math.isfinite(float(value)):
-            raise ValueError
-        return name.strip(), float(value)
-    except ValueError:
+def strategy_param(text: str) -> tuple[str, float | bool | list[str]]:
+    """``NAME=VALUE``: one parameter of the query strategy; the value a number, ``true`` or
+    ``false``, or names separated by commas (a bandit's ``arms``).
+
+    >>> strategy_param("stratified=true"), strategy_param("arms=random,split")
+    (('stratified', True), ('arms', ['random', 'split']))
+
+    """
+    name, sep, value = (part.strip() for part in text.partition("="))
+    if not sep or not name or not value:
         raise argparse.ArgumentTypeError(
-            f"expected NAME=NUMBER, e.g. k=1.5, got {text!r}"
-        ) from None
+            f"expected NAME=VALUE, e.g. k=1.5 or arms=random,split, got {text!r}"
+        )
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    try:
+        number = float(value)
+    except ValueError:
+        names = [n.strip() for n in value.split(",")]
+        if not all(names):
+            raise argparse.ArgumentTypeError(f"an empty name in {text!r}") from None
+        return name, names
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {value!r}")
+    return name, number
 
 
 def at_least(minimum: int) -> Callable[[str], int]:

@@ -21,7 +21,7 @@ from stream_al.core.drift import DriftReaction
 from stream_al.core.models import MODELS
 from stream_al.core.selection import DEFAULT_CANDIDATES
 from stream_al.core.shaping import Shaping
-from stream_al.core.strategies import STRATEGIES, make_strategy
+from stream_al.core.strategies import STRATEGIES, StrategyParam, make_strategy
 from stream_al.core.uncertainty import NAMES
 
 if TYPE_CHECKING:
@@ -180,9 +180,10 @@ class LearnerSettings(BaseModel):
         "leaf, opal (expected gain of a label times density).",
     )
     seed: int = Field(0, description="Seed of the strategy's and model's random numbers.")
-    strategy_params: dict[str, float] = Field(
+    strategy_params: dict[str, StrategyParam] = Field(
         default_factory=dict,
-        description="Strategy parameters by name, e.g. {k = 1.5} (see stream-al strategies).",
+        description="Strategy parameters by name: numbers, flags, lists of names, e.g. "
+        '{arms = ["variable-uncertainty", "random"], floor = 0.2} (see stream-al strategies).',
     )
     density_beta: float = Field(
         0.0, ge=0, description="Density weighting exponent: score x density^beta (0 = off)."

@@ -214,6 +214,12 @@ def test_the_scripts_variables_whole_sections_and_strategy_parameters_are_accept
     monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY_PARAMS__K", "0.5")
     s = load_settings()
     assert s.metrics.port == 9999 and s.learner.strategy_params == {"k": 0.5}
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY", "bandit")
+    monkeypatch.delenv("STREAM_AL_LEARNER__STRATEGY_PARAMS__K")
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY_PARAMS__ARMS", '["split", "random"]')
+    learner = load_settings().learner
+    assert learner.strategy_params == {"arms": ["split", "random"]}
+    assert learner.spec().build(seed=0).strategy.arms == ("split", "random")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,7 @@ __all__ = [
     "RandomizedVariableUncertainty",
     "Split",
     "StrategyBandit",
+    "StrategyParam",
     "VariableUncertainty",
     "make_strategy",
 ]
@@ -99,6 +100,11 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
         StrategyBandit,
     )
 }
+
+
+StrategyParam = bool | float | list[str]
+"""A strategy parameter as settings and flags give it; :func:`make_strategy` types it by
+the parameter's annotation (``1.0`` for a flag is true, ``300.0`` for a count is 300)."""
 
 
 def make_strategy(name: str, seed: int | None = None, **params: Any) -> QueryStrategy:
@@ -136,21 +142,25 @@ def _typed(strategy: str, param: inspect.Parameter, value: Any) -> Any:
 
     """
     kind, where = str(param.annotation), f"strategy {strategy!r} parameter {param.name}"
+    # A command line's text that is no number or flag comes as a list of names.
+    given = (
+        ",".join(map(str, value)) if isinstance(value, list) and kind != "Sequence[str]" else value
+    )
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "bool":
         if isinstance(value, bool) or (number and value in (0, 1)):
             return bool(value)
-        raise ValueError(f"{where} is true or false (1 or 0), got {value!r}")
+        raise ValueError(f"{where} is true or false (1 or 0), got {given!r}")
     if kind == "Sequence[str]":
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        raise ValueError(f"{where} is a list of strategy names, got {value!r}")
+        raise ValueError(f"{where} is a list of strategy names, got {given!r}")
     if value is None and "None" in kind:
         return None
     if not (number and math.isfinite(value)):
-        raise ValueError(f"{where} is a finite number, got {value!r}")
+        raise ValueError(f"{where} is a finite number, got {given!r}")
     if kind.startswith("int"):
         if not float(value).is_integer():
-            raise ValueError(f"{where} is a whole number, got {value!r}")
+            raise ValueError(f"{where} is a whole number, got {given!r}")
         return int(value)
     return float(value)

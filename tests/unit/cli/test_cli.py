@@ -50,7 +50,8 @@ def _csv(tmp_path: Path) -> Path:
         (["--stream", "synth:sea-drift", "--seeds", "0"], "must be at least 1"),
         (["--stream", "synth:sea-drift", "--drift-boost", "0.5"], "factor >= 1"),
         (["--stream", "synth:sine"], "unknown synthetic stream"),
-        (["--stream", "synth:sea-drift", "--strategy-param", "k"], "expected NAME=NUMBER"),
+        (["--stream", "synth:sea-drift", "--strategy-param", "k"], "expected NAME=VALUE"),
+        (["--stream", "synth:sea-drift", "--strategy-param", "k="], "expected NAME=VALUE"),
         (["--stream", "synth:sea-drift", "--strategy-param", "foo=1"], "has no parameter foo"),
         (
             ["--stream", "synth:sea-drift", "--strategy", "bandit", "--strategy-param", "arms=2"],
@@ -59,7 +60,33 @@ def _csv(tmp_path: Path) -> Path:
         (["--stream", "synth:sea-drift", "--density", "-1"], "must be >= 0"),
         (["--stream", "synth:sea-drift", "--imbalance", "nan"], "must be a finite number"),
         (["--stream", "synth:sea-drift", "--imbalance", "inf"], "must be a finite number"),
-        (["--stream", "synth:sea-drift", "--strategy-param", "k=inf"], "expected NAME=NUMBER"),
+        (["--stream", "synth:sea-drift", "--strategy-param", "k=inf"], "k must be a finite number"),
+        (
+            [
+                "--stream",
+                "synth:sea-drift",
+                "--strategy",
+                "split",
+                "--strategy-param",
+                "stratified=1,",
+            ],
+            "an empty name in 'stratified=1,'",
+        ),
+        (
+            [
+                "--stream",
+                "synth:sea-drift",
+                "--strategy",
+                "split",
+                "--strategy-param",
+                "stratified=no",
+            ],
+            "stratified is true or false (1 or 0), got 'no'",
+        ),
+        (
+            ["--stream", "synth:sea-drift", "--strategy", "bandit", "--strategy-param", "arms=x,y"],
+            "unknown strategy 'x'",
+        ),
         (["--stream", "synth:sea-drift", "--json", "."], "'.' is a directory"),
         (["--stream", "synth:sea-drift", "--plot", "/etc/hostname/x.png"], "cannot write"),
         (["--stream", "synth:sea-drift", "--stop-after", "-3"], "must be at least 0"),
@@ -253,6 +280,21 @@ def test_evaluate_spends_a_cost_budget_from_a_cost_column(tmp_path: Path) -> Non
     # A tenth of the stream's *cost* buys more than a tenth of its events: cheap ones.
     assert by_cost["label_fraction"] > 0.12
     assert main([*common[:-2], "--json", str(out), "--cost-column", "nope"]) == 2
+
+
+def test_a_bandits_arms_and_flags_are_given_by_flag_or_by_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.json"
+    common = ["evaluate", "--stream", "synth:sea-drift", "--n-events", "500", "--seeds", "1"]
+    arms = ["--strategy-param", "arms=split, random", "--strategy-param", "floor=0.25"]
+    assert main([*common, "--strategy", "bandit", *arms, "--quiet", "--json", str(out)]) == 0
+    given = json.loads(out.read_text())["options"]["strategy_params"]
+    assert given == {"arms": ["split", "random"], "floor": 0.25}
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY", "split")
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY_PARAMS", '{"stratified": true}')
+    assert main([*common, "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["options"]["strategy_params"] == {"stratified": True}
 
 
 def test_configured_strategy_parameters_stay_with_their_strategy(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -70,15 +71,35 @@ class FileOracle(Oracle):
         lines = file_text(self.path).splitlines(keepends=True)
         if growing and lines and not lines[-1].endswith("\n"):
             lines.pop()
-        truth: dict[str, Any] = {}
         if self.path.suffix in (".jsonl", ".ndjson"):
-            for n, line in enumerate(lines, 1):
-                if line.strip():
-                    row = json.loads(line)
-                    if "id" not in row or "label" not in row:
-                        raise ValueError(f"{self.path}:{n}: needs 'id' and 'label'")
-                    truth[str(row["id"])] = row["label"]
-            return truth
+            rows = self._jsonl_rows(lines)
+        else:
+            rows = self._csv_rows(lines)
+        truth: dict[str, Any] = {}
+        first: dict[str, str] = {}  # id -> where its label was read
+        for where, item_id, label in rows:
+            if item_id in truth and truth[item_id] != label:
+                raise ValueError(
+                    f"{self.path}: id {item_id!r} is labeled {truth[item_id]!r} on "
+                    f"{first[item_id]} and {label!r} on {where}: keep the true one"
+                )
+            truth[item_id], first[item_id] = label, first.get(item_id, where)
+        return truth
+
+    def _jsonl_rows(self, lines: list[str]) -> Iterator[tuple[str, str, Any]]:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else exc
+                raise ValueError(f"{self.path}:{n}: not JSON ({why})") from None
+            if not isinstance(row, dict) or "id" not in row or "label" not in row:
+                raise ValueError(f"{self.path}:{n}: needs an object with 'id' and 'label'")
+            yield f"line {n}", str(row["id"]), row["label"]
+
+    def _csv_rows(self, lines: list[str]) -> Iterator[tuple[str, str, Any]]:
         table = csv_table(self.path, lines)
         header = next(table)
         if not {"id", self.column} <= set(header):
@@ -87,10 +108,9 @@ class FileOracle(Oracle):
                 f"{', '.join(header)}; name the label column with --target)"
             )
         at, label = header.index("id"), header.index(self.column)
-        for row in table:
+        for n, row in enumerate(table, 1):
             if row[label] != "":
-                truth[row[at]] = row[label]
-        return truth
+                yield f"row {n}", row[at], row[label]
 
     def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
         item_id = str(item.get("id"))

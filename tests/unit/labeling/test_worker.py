@@ -71,6 +71,39 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
         FileOracle(bad)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("t.jsonl", '{"id": 1, "label": "a"}\n5\n', r"t.jsonl:2: needs an object with 'id'"),
+        ("t.jsonl", '["id", "label"]\n', r"t.jsonl:1: needs an object with 'id'"),
+        ("t.jsonl", '{"id": 1, "label": "a"}\n{"id": 2\n', r"t.jsonl:2: not JSON \(Expecting"),
+        ("t.jsonl", "[" * 100_000 + "\n", r"t.jsonl:1: not JSON"),
+        (
+            "t.jsonl",
+            '{"id": 1, "label": "a"}\n\n{"id": "1", "label": "b"}\n',
+            r"id '1' is labeled 'a' on line 1 and 'b' on line 3: keep the true one",
+        ),
+        (
+            "t.csv",
+            "id,label\n1,a\n\n2,b\n1,b\n",
+            r"id '1' is labeled 'a' on row 1 and 'b' on row 3",
+        ),
+    ],
+)
+def test_a_truth_file_that_is_broken_or_says_two_things_is_refused_naming_where(
+    name: str, text: str, says: str, tmp_path: Path
+) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=says):
+        FileOracle(tmp_path / name)
+
+
+def test_a_truth_file_may_repeat_a_label_it_agrees_with(tmp_path: Path) -> None:
+    truth = tmp_path / "t.csv"
+    truth.write_text("id,label\n1,a\n2,b\n1,a\n")  # a stream replayed twice, say
+    assert FileOracle(truth).truth == {"1": "a", "2": "b"}
+
+
 def test_file_oracle_reads_a_spreadsheet_s_csv_and_keeps_its_labels_if_a_growing_file_breaks(
     tmp_path: Path,
 ) -> None:

@@ -105,11 +105,21 @@ class HealthServer:
         self.httpd.server_close()
 
 
+# A connection silent this long is closed: a client that opens connections and sends
+# nothing (or half a request) would otherwise hold a thread each, for ever.
+REQUEST_TIMEOUT_S = 30.0
+
+
 def http_server(
-    host: str, port: int, handler: type[BaseHTTPRequestHandler]
+    host: str,
+    port: int,
+    handler: type[BaseHTTPRequestHandler],
+    timeout: float = REQUEST_TIMEOUT_S,
 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """A threading HTTP server bound now (port 0: any free one) and its daemon thread, not
-    started yet: serving must never keep the process alive or block its loop."""
-    server = ThreadingHTTPServer((host, port), handler)
+    started yet: serving must never keep the process alive or block its loop. A connection
+    that sends nothing for ``timeout`` seconds is closed."""
+    bounded = type(handler.__name__, (handler,), {"timeout": timeout})
+    server = ThreadingHTTPServer((host, port), bounded)
     server.daemon_threads = True
     return server, threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import socket
+import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler
 
-from stream_al.runtime.health import Health, HealthServer
+from stream_al.runtime.health import Health, HealthServer, http_server
 from stream_al.runtime.metrics import Metrics
 
 
@@ -49,3 +52,27 @@ def test_readiness_turns_false_while_the_loop_waits_and_shows_a_note_while_ready
         assert _get(server.port, "/healthz")[0] == 200  # alive all the same
     finally:
         server.stop()
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"hi")
+
+
+def test_a_connection_that_sends_nothing_is_closed_and_others_are_served() -> None:
+    server, thread = http_server("127.0.0.1", 0, _Hello, timeout=0.5)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+            silent.sendall(b"GET / HTTP/1.1\r\n")  # half a request, then nothing
+            assert _get(port, "/") == (200, "hi")  # served meanwhile
+            start = time.monotonic()
+            assert silent.recv(1024) == b""  # closed by the server, not by our 10 s
+            assert time.monotonic() - start < 5
+    finally:
+        server.shutdown()
+        server.server_close()

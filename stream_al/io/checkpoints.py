@@ -113,12 +113,16 @@ class CheckpointDirectory:
         }
         target = self._file(checkpoint.replica)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with temporary.open("wb") as out:
-            out.write(json.dumps(header).encode() + b"\n")
-            out.write(checkpoint.data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
+        try:
+            with temporary.open("wb") as out:
+                out.write(json.dumps(header).encode() + b"\n")
+                out.write(checkpoint.data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except OSError:
+            temporary.unlink(missing_ok=True)  # a full disk keeps no half checkpoint
+            raise
         directory = os.open(self.path, os.O_RDONLY)
         try:
             os.fsync(directory)  # the rename itself survives a power cut

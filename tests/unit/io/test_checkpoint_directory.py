@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,23 @@ def test_odd_replica_names_files_it_cannot_read_and_no_checkpoint_at_all(tmp_pat
     assert names == ["..%2Fr%201.checkpoint", "junk.checkpoint"]  # no path out of the directory
     newest = home.newest()
     assert newest is not None and newest.replica == "../r 1" and newest.train_log_id is None
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_the_last_one_whole_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = CheckpointDirectory(tmp_path)
+    learner = ActiveLearner("gaussian-nb")
+    home.save(make_checkpoint(learner, "r0", "1-0", KEY, now=1.0))
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        home.save(make_checkpoint(learner, "r0", "2-0", KEY, now=2.0))
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["r0.checkpoint"]  # no half-written file
+    kept = home.load("r0")
+    assert kept is not None and kept.train_log_id == "1-0"
+    restore_checkpoint(kept, KEY)

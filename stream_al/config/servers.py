@@ -235,6 +235,15 @@ class ServiceSettings(BaseModel):
     max_event_bytes: int = Field(
         65_536, ge=256, description="Larger events are dead-lettered unread."
     )
+    # One labeled event with thousands of features the stream never sends again gives a
+    # tree leaf a term per feature: measured, one of 7,400 made every later event 5x slower.
+    max_features: int = Field(
+        1_000,
+        ge=1,
+        le=1_000_000,
+        description="Events with more features are dead-lettered (one wide event learned "
+        "slows every later one).",
+    )
     label_claim_idle_seconds: float = Field(
         60.0,
         gt=0,

@@ -104,6 +104,8 @@ class LabelLoop:
         Seconds a queried item waits for its label before it is forgotten.
     max_event_bytes
         Larger events are dead-lettered without being parsed.
+    max_features
+        Events with more features are dead-lettered.
     clock
         Wall-clock seconds, for timestamps.
     routing
@@ -122,6 +124,7 @@ class LabelLoop:
         max_queue_depth: int = 10_000,
         label_ttl: float = 7 * 24 * 3600.0,
         max_event_bytes: int = 65_536,
+        max_features: int = 1_000,
         clock: Callable[[], float] = time.time,
         routing: Routing | None = None,
     ):
@@ -134,6 +137,7 @@ class LabelLoop:
         self.max_queue_depth = max_queue_depth
         self.label_ttl = label_ttl
         self.max_event_bytes = max_event_bytes
+        self.max_features = max_features
         self.clock = clock
         self.last_applied: str | None = None
         self.events = Counter(dict.fromkeys(EVENT_OUTCOMES, 0))
@@ -197,9 +201,13 @@ class LabelLoop:
             error = f"event of {len(raw)} bytes is larger than max_event_bytes"
             return self._invalid(origin, error, raw, now)
         try:
-            return origin, parse_event(raw)
+            event = parse_event(raw)
         except ValidationError as exc:
             return self._invalid(origin, _error_text(exc), raw, now)
+        if len(event.features) > self.max_features:
+            error = f"event has {len(event.features)} features, more than max_features"
+            return self._invalid(origin, f"{error} ({self.max_features})", raw, now)
+        return origin, event
 
     def _assess_ahead(self, xs: list[dict[str, Any]]) -> list[Assessment] | None:
         """The batch's assessments at once, or None: each event assessed as it is decided."""

@@ -100,6 +100,7 @@ class Service:
         max_queue_depth: int = 10_000,
         label_ttl: float = 7 * 24 * 3600.0,
         max_event_bytes: int = 65_536,
+        max_features: int = 1_000,
         publish_predictions: bool = True,
         clock: Callable[[], float] = time.time,
         routing: Routing | None = None,
@@ -129,6 +130,7 @@ class Service:
             max_queue_depth=max_queue_depth,
             label_ttl=label_ttl,
             max_event_bytes=max_event_bytes,
+            max_features=max_features,
             clock=clock,
             routing=routing,
         )
@@ -165,6 +167,7 @@ class Service:
             max_queue_depth=service.max_queue_depth,
             label_ttl=settings.redis.label_ttl_seconds,
             max_event_bytes=service.max_event_bytes,
+            max_features=service.max_features,
             publish_predictions=publish_predictions and bool(settings.kafka.predictions_topic),
             routing=service.routing(),
             **parts,

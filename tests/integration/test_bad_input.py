@@ -28,6 +28,9 @@ MALFORMED: dict[str, bytes] = {
     "infinite number": b'{"id": "inf", "features": {"x": Infinity}}',
     "nested object as a feature": json.dumps({"id": "n", "features": {"x": {"y": 1}}}).encode(),
     "huge payload": json.dumps({"id": "big", "features": {"x": "y" * 200_000}}).encode(),
+    "too many features": json.dumps(
+        {"id": "wide", "features": {f"f{i}": i for i in range(1_001)}}
+    ).encode(),
     "wrong types": json.dumps({"id": 17, "features": {"x": 1}, "cost": "cheap"}).encode(),
     "unknown top-level field": json.dumps({**GOOD, "id": "u", "label": "cat"}).encode(),
     "empty message": b"",
@@ -71,6 +74,7 @@ def test_each_kind_of_malformed_event_is_dead_lettered_with_a_reason(
             assert letter["payload"] == raw.decode("utf-8", errors="replace"), kind
     reasons = {kind: letter["error"] for letter, kind in zip(dead, MALFORMED, strict=True)}
     assert "max_event_bytes" in reasons["huge payload"]
+    assert "1001 features, more than max_features (1000)" in reasons["too many features"]
     assert "finite" in reasons["non-finite number"]
     assert "label" in reasons["unknown top-level field"]
     assert {p["id"] for p in deployment.predictions()} == {i for i, _ in good}

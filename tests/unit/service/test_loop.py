@@ -40,6 +40,7 @@ def _loop(
         max_queue_depth=max_queue_depth,
         label_ttl=ttl,
         max_event_bytes=1000,
+        max_features=3,
         clock=clock,
     )
     return loop, clock, published
@@ -108,6 +109,10 @@ def test_a_queried_event_is_stored_pending_and_queued_with_everything_a_labeler_
         (json.dumps({"id": "a", "features": {"x": 1}, "cost": -1}), "cost"),
         (json.dumps({"id": "a", "features": {"x": 1}, "colour": "red"}), "colour"),
         (json.dumps({"id": "a", "features": {"x": "y" * 2000}}), "max_event_bytes"),
+        (
+            json.dumps({"id": "a", "features": dict.fromkeys("wxyz", 1.0)}),
+            "event has 4 features, more than max_features (3)",
+        ),
     ],
 )
 def test_invalid_events_are_dead_lettered_with_the_reason_and_the_loop_goes_on(
@@ -122,6 +127,13 @@ def test_invalid_events_are_dead_lettered_with_the_reason_and_the_loop_goes_on(
     assert loop.events["invalid"] == 1 == _count(loop, "events", "invalid")
     assert loop.events["queried"] == 1
     assert [key for key, _ in published] == ["e2"]
+
+
+def test_an_event_with_max_features_features_is_decided() -> None:
+    loop, _, published = _loop()
+    raw = json.dumps({"id": "e", "features": dict.fromkeys("xyz", 1.0)})
+    assert loop.process_events([("events:0:1", raw)])[0] is not None
+    assert not _dead(loop) and [key for key, _ in published] == ["e"]
 
 
 def test_a_redelivered_event_is_queued_once_even_after_it_was_labeled() -> None:

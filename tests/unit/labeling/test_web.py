@@ -126,7 +126,15 @@ def test_an_api_client_s_labels_are_written_as_the_classes_are_and_others_refuse
     done = threading.Thread(target=worker.run, kwargs={"idle_exit": 3.0})
     done.start()
     wait_for(lambda: _shown(oracle) == "a", 10, what="a shown")
-    for data in (b"[1]", b'{"label": [1]}', b'{"label": null}', b'{"label": 1.5}', b"{bad"):
+    too_long = json.dumps({"label": "x" * 257}).encode()
+    for data in (
+        b"[1]",
+        b'{"label": [1]}',
+        b'{"label": null}',
+        b'{"label": 1.5}',
+        b"{bad",
+        too_long,
+    ):
         assert _post_raw(oracle, "/api/answer", data) == 400, data
     assert _post_raw(oracle, "/api/answer", b"{}", length="many") == 400
     assert _call(oracle, "/api/answer", {"label": 7, "confirm": True})["accepted"]

@@ -297,3 +297,16 @@ def test_a_batch_is_decided_as_it_would_be_one_event_at_a_time() -> None:
         digests.append(loop.learner.model_digest())
     assert made[0] == made[1]
     assert digests[0] == digests[1]
+
+
+def test_a_label_too_large_to_name_a_class_is_refused_and_the_item_stays_pending() -> None:
+    # Every prediction names every class: such a label would make them all as large.
+    loop, _, _ = _loop()
+    loop.process_events([_event(0), _event(1)])
+    _give(loop, _label("e0", "x" * 257), _label("e1", 2**63))
+    assert loop.process_labels() == 0
+    errors = [d.error for d in _dead(loop)]
+    assert "a label is a class name of at most 256 characters, got 257" in errors[0]
+    assert "an integer label fits in 64 bits, got 64 bits" in errors[1]
+    _give(loop, _label("e0", "x" * 256))  # the longest class name there may be
+    assert loop.process_labels() == 1

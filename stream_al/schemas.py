@@ -37,7 +37,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import from_json, to_json
 
-from stream_al.core.feature_kinds import MAX_MAGNITUDE, number_problem
+from stream_al.core.feature_kinds import (
+    MAX_LABEL_CHARS,
+    MAX_MAGNITUDE,
+    label_size_problem,
+    number_problem,
+)
 
 __all__ = [
     "MAX_LABEL_CHARS",
@@ -55,10 +60,6 @@ __all__ = [
 ]
 
 FeatureValue = StrictBool | int | float | str
-# A class is named in every prediction's probabilities: one label of 100 kB would make
-# every later prediction as large, and a few such labels more than Kafka takes in a
-# message (1 MB by default), so that no prediction could be delivered again.
-MAX_LABEL_CHARS = 256
 LabelValue = StrictBool | int | str
 ItemId = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -169,12 +170,9 @@ class Label(_Message):
     @field_validator("label")
     @classmethod
     def _label_size(cls, value: LabelValue) -> LabelValue:
-        if type(value) is str and len(value) > MAX_LABEL_CHARS:
-            raise ValueError(
-                f"a label is a class name of at most {MAX_LABEL_CHARS} characters, got {len(value)}"
-            )
-        if type(value) is int and not -(2**63) <= value < 2**63:
-            raise ValueError(f"an integer label fits in 64 bits, got {value.bit_length()} bits")
+        problem = label_size_problem(value)  # the learner's own rule (MAX_LABEL_CHARS)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 

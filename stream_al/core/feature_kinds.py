@@ -47,11 +47,13 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "MAX_LABEL_CHARS",
     "MAX_MAGNITUDE",
     "FeatureKinds",
     "InvalidExample",
     "InvalidFeatures",
     "InvalidLabel",
+    "label_size_problem",
     "number_problem",
 ]
 
@@ -75,6 +77,26 @@ class InvalidLabel(InvalidExample):
 
 # The kinds a label may have, by its exact type (bool is a subclass of int in Python).
 _LABEL_KINDS = {str: "text", int: "an integer", bool: "a boolean"}
+
+
+MAX_LABEL_CHARS = 256
+"""The longest label text. Every prediction carries every class's probability: one label
+of 100 kB would make every later prediction as large, and a few such labels more than a
+Kafka message may be (1 MB by default), so that no prediction could be delivered."""
+
+
+def label_size_problem(y: Any) -> str | None:
+    """Why ``y`` is too large to name a class (None: it is not).
+
+    >>> label_size_problem("yes"), label_size_problem(2**63)
+    (None, 'an integer label fits in 64 bits, got 64 bits')
+
+    """
+    if type(y) is str and len(y) > MAX_LABEL_CHARS:
+        return f"a label is a class name of at most {MAX_LABEL_CHARS} characters, got {len(y)}"
+    if type(y) is int and not -(2**63) <= y < 2**63:
+        return f"an integer label fits in 64 bits, got {y.bit_length()} bits"
+    return None
 
 
 def number_problem(value: Any) -> str | None:
@@ -161,13 +183,16 @@ class FeatureKinds:
         self.text |= {name for name in new if type(x[name]) is str}
 
     def check_label(self, y: Any) -> None:
-        """Raise :class:`InvalidLabel` if ``y`` is not text, an integer or a boolean, or
-        not of the kind of the labels learned."""
+        """Raise :class:`InvalidLabel` if ``y`` is not text, an integer or a boolean, too
+        large to name a class, or not of the kind of the labels learned."""
         kind = _LABEL_KINDS.get(type(y))
         if kind is None:
             raise InvalidLabel(
                 f"label {y!r:.40} is {type(y).__name__}: a label is text, an integer or a boolean"
             )
+        problem = label_size_problem(y)
+        if problem is not None:
+            raise InvalidLabel(problem)
         if self.label is not None and kind != self.label:
             raise InvalidLabel(
                 f"label {y!r:.40} is {kind}, but the model has learned its classes as "

@@ -54,6 +54,7 @@ __all__ = [
     "Prediction",
     "QueryItem",
     "dumps",
+    "loads",
     "parse_event",
     "prediction_json",
     "query_item_json",
@@ -199,6 +200,23 @@ def dumps(value: Any) -> str:
 
     """
     return to_json(value).decode()
+
+
+def loads(raw: str | bytes) -> Any:
+    """JSON text (or UTF-8 bytes) as Python values; ``ValueError`` for anything that is not
+    JSON, nesting too deep for a parser included (``json.loads`` raises ``RecursionError``
+    there, which no reader of outside input expects: one such record in a queue or a topic
+    stopped the process that read it, and again after every restart).
+
+    >>> loads(b'{"id": "e1", "x": [1, 2.5, null]}')
+    {'id': 'e1', 'x': [1, 2.5, None]}
+    >>> loads("[" * 100_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: recursion limit exceeded at line 1 column 202
+
+    """
+    return from_json(raw)
 
 
 def prediction_json(

@@ -34,7 +34,6 @@ ValueError: --warm-start first:N needs N >= 1 (history events), got 'first:0'
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -143,10 +142,10 @@ def labeled_event(raw: str | bytes) -> Example:
     """
     from pydantic import ValidationError
 
-    from stream_al.schemas import Event
+    from stream_al.schemas import Event, loads
 
     try:
-        message = json.loads(raw)
+        message = loads(raw)
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(message, dict):

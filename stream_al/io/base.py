@@ -18,13 +18,13 @@ implementation (a Lua script in Redis):
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 from stream_al.core.routing import TIERS, check_tier, queue_slot, tier_slots
 from stream_al.errors import StreamAlError
+from stream_al.schemas import loads
 
 __all__ = [
     "TIERS",
@@ -72,7 +72,7 @@ def item_age(item: str, now: float) -> float:
 
     """
     try:
-        enqueued = json.loads(item).get("enqueued_at")
+        enqueued = loads(item).get("enqueued_at")
         return now - float(enqueued) if enqueued is not None else 0.0
     except (ValueError, TypeError, AttributeError):
         return 0.0

@@ -35,6 +35,7 @@ from pathlib import Path
 from stream_al.core.learner import ActiveLearner
 from stream_al.errors import CheckpointError
 from stream_al.io.base import Checkpoint, newest_of
+from stream_al.schemas import loads
 
 __all__ = [
     "CheckpointDirectory",
@@ -140,7 +141,7 @@ class CheckpointDirectory:
     def _read(self, path: Path) -> Checkpoint | None:
         try:
             with path.open("rb") as f:
-                header = json.loads(f.readline())
+                header = loads(f.readline())
                 data = f.read()
             return Checkpoint(
                 replica=str(header["replica"]),

@@ -42,6 +42,7 @@ from stream_al.core.learner import ActiveLearner
 from stream_al.errors import ModelFileError
 from stream_al.io.base import Checkpoint
 from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint, sign
+from stream_al.schemas import loads
 
 __all__ = [
     "FORMAT_VERSION",
@@ -129,7 +130,7 @@ def _read(path: str | Path) -> tuple[dict[str, Any], bytes]:
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {p}: {exc.strerror or exc}") from None
     try:
-        header = json.loads(line)
+        header = loads(line)
         if not isinstance(header, dict):
             raise ValueError("not an object")
     except ValueError:

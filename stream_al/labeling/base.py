@@ -37,9 +37,10 @@ An oracle implements :meth:`Oracle.label`; the rest has defaults:
 from __future__ import annotations
 
 import abc
-import json
 from collections import OrderedDict
 from typing import Any
+
+from stream_al.schemas import loads
 
 __all__ = [
     "GIVE_BACKS",
@@ -194,7 +195,7 @@ def unreadable_item(raw: str) -> str | None:
 
     """
     try:
-        item = json.loads(raw)
+        item = loads(raw)
     except ValueError:
         return "not JSON"
     if not isinstance(item, dict):

@@ -16,7 +16,6 @@ the model's classes) and :func:`explanation_lines` (why an item was asked, for a
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from typing import Any, TextIO
 from stream_al.data.tables import csv_table, file_text
 from stream_al.labeling.base import QUIT, SKIP, Oracle
 from stream_al.labeling.classes import SessionClasses
+from stream_al.schemas import loads
 
 __all__ = [
     "FileOracle",
@@ -91,10 +91,9 @@ class FileOracle(Oracle):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-                why = exc.msg if isinstance(exc, json.JSONDecodeError) else exc
-                raise ValueError(f"{self.path}:{n}: not JSON ({why})") from None
+                row = loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{self.path}:{n}: not JSON ({exc})") from None
             if not isinstance(row, dict) or "id" not in row or "label" not in row:
                 raise ValueError(f"{self.path}:{n}: needs an object with 'id' and 'label'")
             yield f"line {n}", str(row["id"]), row["label"]

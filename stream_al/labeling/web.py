@@ -39,7 +39,7 @@ from stream_al.labeling.base import QUIT, SKIP, TIMEOUT, UNDO, Oracle, Signal
 from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import coerce_label
 from stream_al.runtime.health import http_server
-from stream_al.schemas import MAX_LABEL_CHARS
+from stream_al.schemas import MAX_LABEL_CHARS, loads
 
 __all__ = ["WebOracle"]
 
@@ -239,7 +239,7 @@ def _handler(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             try:
                 length = max(0, min(int(self.headers.get("Content-Length") or 0), 65_536))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                body = loads(self.rfile.read(length) or b"{}")
             except ValueError:
                 self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"the body must be JSON\n")
                 return

@@ -46,6 +46,7 @@ from stream_al.labeling.base import (
     unreadable_item,
 )
 from stream_al.labeling.oracles import coerce_label
+from stream_al.schemas import loads
 
 __all__ = ["GIVE_BACKS", "REPORT_SECONDS", "Worker", "WorkerStats"]
 
@@ -244,7 +245,7 @@ class Worker:
             self.stats.unreadable += 1
             self.queue.complete(entry_id, None)
             return True
-        item = json.loads(raw)
+        item = loads(raw)
         if str(item.get("id")) in self._skipped:
             self._pass_on(entry_id, raw, item)
             return True

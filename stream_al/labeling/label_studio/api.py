@@ -26,6 +26,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from stream_al.errors import LabelStudioError
+from stream_al.schemas import loads
 
 __all__ = [
     "MODEL_VERSION",
@@ -73,7 +74,7 @@ def is_jwt(token: str) -> bool:
     if len(parts) != 3 or not all(parts):
         return False
     try:
-        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+        header = loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
     except (binascii.Error, ValueError):
         return False
     return isinstance(header, dict) and "alg" in header
@@ -410,7 +411,7 @@ class LabelStudioClient:
         except urllib.error.HTTPError as exc:
             detail = exc.read(500).decode(errors="replace")
             with contextlib.suppress(ValueError, AttributeError):  # Label Studio's JSON error
-                detail = str(json.loads(detail).get("detail") or detail)
+                detail = str(loads(detail).get("detail") or detail)
             where = urllib.parse.urlsplit(request.full_url).path
             raise LabelStudioError(
                 f"Label Studio answered {exc.code} to {request.get_method()} {where}: "
@@ -420,7 +421,7 @@ class LabelStudioClient:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise LabelStudioError(f"cannot reach Label Studio at {self.url}: {reason}") from None
-        return json.loads(body) if body.strip() else None
+        return loads(body) if body.strip() else None
 
     def _refresh(self) -> str:
         request = urllib.request.Request(

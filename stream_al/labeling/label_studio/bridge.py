@@ -78,6 +78,7 @@ from stream_al.labeling.label_studio.api import (
 from stream_al.labeling.oracles import coerce_label
 from stream_al.runtime.backoff import Backoff
 from stream_al.runtime.health import http_server
+from stream_al.schemas import loads
 
 __all__ = [
     "KEEP_SECONDS",
@@ -138,7 +139,7 @@ class WebhookReceiver:
             if not hmac.compare_digest(given.encode(), self.secret.encode()):
                 return HTTPStatus.UNAUTHORIZED
         try:
-            payload = json.loads(body)
+            payload = loads(body)
         except ValueError:
             return HTTPStatus.BAD_REQUEST
         if isinstance(payload, dict):
@@ -406,7 +407,7 @@ class LabelStudioBridge:
                 self.stats.unreadable += 1
                 self.queue.complete(entry_id, None)
                 continue
-            item = json.loads(raw)
+            item = loads(raw)
             item_id = item["id"]
             if item_id in self._skipped:
                 self._pass_on(entry_id, raw, item_id)

@@ -148,14 +148,16 @@ def test_a_topic_history_skips_and_counts_invalid_records() -> None:
         ("t:0:3", json.dumps({"id": "3", "features": {}, "label": "UP"}).encode()),
         ("t:0:4", json.dumps({"id": "4", "features": {"x": 2.0}, "label": 1.5}).encode()),
         ("t:0:5", good.encode()),
+        ("t:0:6", b"[" * 100_000),  # json.loads raised RecursionError: serve failed to start
     ]
     warm = parse_warm_start("topic:history")
     history = load_history(warm, kafka=object(), read=lambda kafka, topic: records)  # type: ignore[arg-type]
-    assert history.examples == [({"x": 1.0}, "UP")] * 2 and history.skipped == 4
+    assert history.examples == [({"x": 1.0}, "UP")] * 2 and history.skipped == 5
     assert history.problems[0].startswith("t:0:1: not JSON")
     assert history.problems[1] == 't:0:2: no "label"'
     assert history.problems[2].startswith("t:0:3: features")
     assert history.problems[3] == "t:0:4: bad label 1.5"
+    assert history.problems[4].startswith("t:0:6: not JSON: recursion limit exceeded")
 
 
 def test_labeled_events_keep_the_label_type() -> None:

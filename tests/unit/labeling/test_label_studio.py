@@ -160,6 +160,8 @@ def test_the_webhook_endpoint_wants_the_secret() -> None:
         assert post({SECRET_HEADER: "s3cret"}) == 200 and got == [[8]]
         for length in ("many", "-5"):  # answered, not an exception or a read to the end
             assert post({SECRET_HEADER: "s3cret", "Content-Length": length}) == 400
+        body = b"[" * 50_000  # nested too deep for a JSON parser: answered too
+        assert post({SECRET_HEADER: "s3cret"}) == 400 and got == [[8]]
     finally:
         receiver.close()
 

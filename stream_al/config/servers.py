@@ -209,6 +209,15 @@ class RedisSettings(BaseModel):
         le=MAX_SECONDS,
         description="How long a queried item waits for its label.",
     )
+    # The label stream is a transport: a label joined into the train log is in the log and
+    # the audit trail. Kept for ever, it grew by every label (~100 bytes each).
+    labels_kept_seconds: float = Field(
+        24 * 3600.0,
+        ge=0,
+        le=MAX_SECONDS,
+        description="How long the label stream keeps the labels serve has joined "
+        "(trimmed at each checkpoint; labels not joined yet are always kept).",
+    )
 
     @field_validator("url")
     @classmethod

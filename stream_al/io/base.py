@@ -282,6 +282,12 @@ class LabelStore(Protocol):
         for every replica and replay that skips it. True if this call recorded it."""
         ...
 
+    def trim_labels(self, kept_seconds: float) -> int:
+        """Drop the label entries every replica is done with (joined or dead-lettered, so
+        acknowledged) that are older than ``kept_seconds``; returns how many. Labels not
+        read yet, or read and not acknowledged, are kept whatever their age."""
+        ...
+
 
 class WorkerQueue(Protocol):
     """What a labeling worker needs: take items, give labels back."""

@@ -228,6 +228,9 @@ class MemoryStore:
     def trim_train_log(self) -> int:
         return 0  # memory is not the bottleneck of a demo; keep the log for inspection
 
+    def trim_labels(self, kept_seconds: float) -> int:
+        return 0  # as the train log: a demo's labels are kept for inspection
+
     def send(self, payload: str) -> None:
         self.dead_letters.append(payload)
 

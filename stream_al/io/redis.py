@@ -492,6 +492,22 @@ class RedisStore:
             out.append((outcome, _text(reply[1]) if len(reply) > 1 else None))  # type: ignore[arg-type]
         return out
 
+    def trim_labels(self, kept_seconds: float) -> int:
+        key, client = self.keys.labels, self.client
+        try:
+            group = next(g for g in client.xinfo_groups(key) if _text(g["name"]) == LABELS_GROUP)
+        except (redis.ResponseError, StopIteration):  # no stream or no group yet
+            return 0
+        seconds, micros = client.time()  # Redis's clock: it stamped the entry ids
+        cutoff_ms = max(0, (seconds * 1000 + micros // 1000) - int(kept_seconds * 1000))
+        # XTRIM MINID keeps ids >= minid: not past the last entry the group was given (the
+        # rest is unread), nor the oldest one given and not acknowledged.
+        ms, seq = stream_position(_text(group["last-delivered-id"]))
+        bounds = [f"{cutoff_ms}-0", f"{ms}-{seq + 1}"]
+        if group["pending"]:
+            bounds.append(_text(client.xpending(key, LABELS_GROUP)["min"]))
+        return int(client.xtrim(key, minid=min(bounds, key=stream_position), approximate=False))
+
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.xadd(

@@ -96,6 +96,7 @@ class Service:
         every_labels: int = 1000,
         every_seconds: float = 60.0,
         trim_train_log: bool = True,
+        labels_kept_seconds: float = 24 * 3600.0,
         labels_per_loop: int = 500,
         max_queue_depth: int = 10_000,
         label_ttl: float = 7 * 24 * 3600.0,
@@ -117,6 +118,7 @@ class Service:
         self.every_labels = every_labels
         self.every_seconds = every_seconds
         self.trim_train_log = trim_train_log
+        self.labels_kept_seconds = labels_kept_seconds
         self.labels_per_loop = labels_per_loop
         self.clock = clock
         self.probe = probe
@@ -163,6 +165,7 @@ class Service:
             every_labels=checkpoint.every_labels,
             every_seconds=checkpoint.every_seconds,
             trim_train_log=checkpoint.trim_train_log,
+            labels_kept_seconds=settings.redis.labels_kept_seconds,
             labels_per_loop=service.labels_per_loop,
             max_queue_depth=service.max_queue_depth,
             label_ttl=settings.redis.label_ttl_seconds,
@@ -286,6 +289,7 @@ class Service:
                 log.error("checkpoint not written to the checkpoint directory: %s", exc)
         if self.trim_train_log:
             self.store.trim_train_log()
+        self.store.trim_labels(self.labels_kept_seconds)
         self._applied_at_checkpoint = self.loop.applied
         self._checkpoint_time = time.monotonic()
         self.metrics.last_checkpoint.set(now)

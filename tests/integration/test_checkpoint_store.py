@@ -73,3 +73,27 @@ def test_a_deleted_checkpoint_leaves_the_index_and_does_not_hold_the_log(
     redis_client.delete(store.keys.checkpoint("gone"))  # as a forced model import does
     assert store.trim_train_log() > 0
     assert redis_client.smembers(store.keys.checkpoints) == {b"kept"}
+
+
+def test_the_label_stream_drops_what_serve_is_done_with_and_keeps_the_rest(
+    redis_client: redis.Redis,
+) -> None:
+    # It grew by every label for ever: a transport, not a record (the train log is one).
+    store = RedisStore(redis_client, prefix="lt")
+    assert store.trim_labels(0) == 0  # no stream yet
+    pipe = redis_client.pipeline()
+    for i in range(300):
+        pipe.xadd(store.keys.labels, {"label": f'{{"id": "{i}", "label": "a"}}'})
+    ids = [i.decode() for i in pipe.execute()]
+    read = [entry_id for entry_id, _ in store.read_labels(200)]
+    assert read == ids[:200]
+    for entry_id in read:
+        if entry_id != ids[10]:  # one read and not done with yet: its replica died, say
+            store.reject_label(entry_id, "{}")
+    assert store.trim_labels(3600) == 0  # all younger than an hour
+    assert store.trim_labels(0) == 10  # up to the one still pending, not past it
+    store.reject_label(ids[10], "{}")
+    assert store.trim_labels(0) == 190  # up to the last one read: 100 never read are kept
+    remaining = [e[0].decode() for e in redis_client.xrange(store.keys.labels)]
+    assert remaining == ids[200:]
+    assert [entry_id for entry_id, _ in store.read_labels(500)] == ids[200:]

@@ -22,6 +22,7 @@ def test_every_event_is_answered_once_and_every_queried_item_is_learned_once(
     # 20 labels, not the 100 of the default window, which on 5,000 events would be +20%.
     deployment.settings["STREAM_AL_LEARNER__WINDOW"] = "200"
     deployment.settings["STREAM_AL_LEARNER__BUDGET"] = str(BUDGET)
+    deployment.settings["STREAM_AL_REDIS__LABELS_KEPT_SECONDS"] = "0"
     ids = deployment.produce_stream("synth:agrawal-drift", N, truth)
     serve = deployment.serve()
     worker = deployment.worker(truth)
@@ -67,8 +68,12 @@ def test_every_event_is_answered_once_and_every_queried_item_is_learned_once(
     assert serve.metric("stream_al_train_log_applied_total") == queried
     wait_for(lambda: serve.metric("stream_al_label_queue_depth") == 0, 10, what="queue gauge")
     assert m()  # the endpoint answers
+    labels = f"{deployment.prefix}:labels"
+    assert deployment.redis().xlen(labels) >= queried  # every label, until a checkpoint
     assert serve.terminate() == 0
     assert KEY not in serve.output()  # the checkpoint key is never logged
+    # The last checkpoint drops the labels joined (kept 0 s here): the stream does not grow.
+    assert deployment.redis().xlen(labels) == 0
     worker.kill()
 
 

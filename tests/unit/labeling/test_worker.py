@@ -76,7 +76,11 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
     [
         ("t.jsonl", '{"id": 1, "label": "a"}\n5\n', r"t.jsonl:2: needs an object with 'id'"),
         ("t.jsonl", '["id", "label"]\n', r"t.jsonl:1: needs an object with 'id'"),
-        ("t.jsonl", '{"id": 1, "label": "a"}\n{"id": 2\n', r"t.jsonl:2: not JSON \(EOF while parsing"),
+        (
+            "t.jsonl",
+            '{"id": 1, "label": "a"}\n{"id": 2\n',
+            r"t.jsonl:2: not JSON \(EOF while parsing",
+        ),
         ("t.jsonl", "[" * 100_000 + "\n", r"t.jsonl:1: not JSON"),
         (
             "t.jsonl",

@@ -63,7 +63,27 @@ def pool_rows(
     spec: str, settings: Settings, target: str | None, id_column: str | None
 ) -> Iterator[PoolRow]:
     """The rows of ``csv:PATH`` or ``topic:NAME`` (events as serve reads them; invalid
-    ones are skipped and logged)."""
+    ones, and rows with more features than serve takes, are skipped and logged)."""
+    most, wide = settings.service.max_features, 0
+    for item_id, features in _pool_rows(spec, settings, target, id_column):
+        if len(features) <= most:
+            yield item_id, features
+            continue
+        wide += 1  # labeled, it would slow serve as a wide event would
+        if wide <= 5:
+            log.warning(
+                "select: skipped %s: %d features, more than STREAM_AL_SERVICE__MAX_FEATURES (%d)",
+                item_id,
+                len(features),
+                most,
+            )
+    if wide:
+        log.warning("select: skipped %d rows with more than %d features", wide, most)
+
+
+def _pool_rows(
+    spec: str, settings: Settings, target: str | None, id_column: str | None
+) -> Iterator[PoolRow]:
     pool = parse_pool(spec, check_rows=False)  # the command checked them; read, they are again
     if pool.kind == "csv":
         yield from iter_csv_pool(pool.name, id_column, [target] if target else [])

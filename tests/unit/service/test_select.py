@@ -61,3 +61,22 @@ def test_select_dry_run_reports_without_queueing(tmp_path: Path) -> None:
     report = select(options, Settings(), store, agrawal_tree(300))  # type: ignore[arg-type]
     assert report["queued"] == 0 and len(set(report["ids"])) == 20 and store.queue_depth() == 0
     assert report["scanned"] == 500 and report["candidates"] == 500  # max(10 k, 1000) > pool
+
+
+def test_select_skips_pool_rows_wider_than_serve_takes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Labeled, such a row would slow serve as a wide event does (max_features).
+    settings = Settings()
+    settings.service.max_features = 9  # agrawal's rows have 9 features
+    pool = tmp_path / "p.csv"
+    _pool_csv(pool, 300)
+    lines = pool.read_text().splitlines()
+    header, rows = lines[0].split(","), lines[1:]
+    wide = [f"{row},1" for row in rows[:100]]  # a tenth feature for the first 100 rows
+    narrow = [f"{row}," for row in rows[100:]]  # left empty: not a feature of the row
+    pool.write_text("\n".join([",".join([*header, "extra"]), *wide, *narrow]) + "\n")
+    options = SelectOptions(pool=f"csv:{pool}", k=20, target="label", dry_run=True)
+    report = select(options, settings, MemoryStore(), agrawal_tree(300))  # type: ignore[arg-type]
+    assert report["scanned"] == 200 and not {f"p{n}" for n in range(100)} & set(report["ids"])
+    assert "skipped 100 rows with more than 9 features" in caplog.text

@@ -491,6 +491,12 @@ class ActiveLearner(Assessing):
             return False
         return True
 
+    @property
+    def n_features(self) -> int:
+        """Distinct features the model has learned (numbers and text): a count that keeps
+        rising with the labels means a feature name that changes from event to event."""
+        return len(self._kinds.numeric) + len(self._kinds.text)
+
     def check_label(self, y: object) -> None:
         """Raise :class:`~stream_al.core.feature_kinds.InvalidLabel` if :meth:`learn`
         would refuse ``y`` as a label (a kind other than the labels learned)."""

@@ -41,6 +41,7 @@ class Metrics:
     consumer_lag: Gauge
     train_log_applied: Counter
     train_log_skipped: Counter
+    model_features: Gauge
     state_resets: Counter
     last_checkpoint: Gauge
     model_info: Gauge
@@ -154,6 +155,13 @@ class Metrics:
                 "Train-log entries that cannot be learned (a feature or label of another kind "
                 "than the model learned, ...): skipped by every replica and replay alike, "
                 "dead-lettered once in Redis.",
+                registry=reg,
+            ),
+            model_features=Gauge(
+                p + "model_features",
+                "Distinct features the model has learned. Rising with every label: a feature "
+                "name that changes per event (a timestamp or an id as a key), which grows the "
+                "model and slows it for ever.",
                 registry=reg,
             ),
             state_resets=Counter(

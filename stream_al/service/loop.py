@@ -421,6 +421,7 @@ class LabelLoop:
         self.applied += len(entries)
         if self.metrics is not None and learned:
             self.metrics.train_log_applied.inc(learned)
+            self.metrics.model_features.set(self.learner.n_features)
         self._record_skipped()
         return len(entries)
 

@@ -252,6 +252,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             strategy=learner.strategy_name,
             uncertainty=learner.uncertainty,
         ).set(1)
+        metrics.model_features.set(learner.n_features)
         tune_gc()
         service = start.service = Service.from_settings(
             settings,

@@ -310,3 +310,18 @@ def test_a_label_too_large_to_name_a_class_is_refused_and_the_item_stays_pending
     assert "an integer label fits in 64 bits, got 64 bits" in errors[1]
     _give(loop, _label("e0", "x" * 256))  # the longest class name there may be
     assert loop.process_labels() == 1
+
+
+def test_the_features_gauge_counts_the_features_learned_and_shows_a_name_per_event() -> None:
+    loop, _, _ = _loop()
+    assert loop.metrics is not None
+    events = [
+        ("events:0:0", json.dumps({"id": "a", "features": {"x": 1.0, "t1700000000": 1}})),
+        ("events:0:1", json.dumps({"id": "b", "features": {"x": 2.0, "t1700000001": 1}})),
+    ]
+    loop.process_events(events)
+    _give(loop, _label("a"), _label("b"))
+    loop.process_labels()
+    loop.apply_train_log()
+    # x and a key that changes per event: each label adds a feature the model keeps
+    assert loop.metrics.registry.get_sample_value("stream_al_model_features") == 3

@@ -43,10 +43,11 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "MAX_CLASSES",
     "MAX_LABEL_CHARS",
     "MAX_MAGNITUDE",
     "FeatureKinds",
@@ -83,6 +84,12 @@ MAX_LABEL_CHARS = 256
 """The longest label text. Every prediction carries every class's probability: one label
 of 100 kB would make every later prediction as large, and a few such labels more than a
 Kafka message may be (1 MB by default), so that no prediction could be delivered."""
+
+
+MAX_CLASSES = 1_000
+"""The most classes a model learns. Each is named in every prediction, and a label column
+that is really an id (``--target id``) makes a class of every label: predictions grew by
+each, and with the model slowed down until no prediction fit in a Kafka message."""
 
 
 def label_size_problem(y: Any) -> str | None:
@@ -132,16 +139,17 @@ class FeatureKinds:
     :meth:`check_example` and :meth:`learn` run for labels only.
     """
 
-    __slots__ = ("label", "numeric", "text")
+    __slots__ = ("classes", "label", "numeric", "text")
 
     def __init__(self) -> None:
         self.numeric: frozenset[Any] = frozenset()
         self.text: frozenset[Any] = frozenset()
         self.label: str | None = None  # the labels' kind (a value of _LABEL_KINDS)
+        self.classes: set[Any] = set()  # at most MAX_CLASSES
 
     def __reduce__(self) -> tuple[Any, ...]:
         numeric, text = sorted(self.numeric, key=repr), sorted(self.text, key=repr)
-        return (_restore, (numeric, text, self.label))
+        return (_restore, (numeric, text, self.label, sorted(self.classes, key=repr)))
 
     def check(self, x: Mapping[Any, Any]) -> None:
         """Raise :class:`InvalidFeatures` if a feature of ``x`` has the other kind than
@@ -198,17 +206,27 @@ class FeatureKinds:
                 f"label {y!r:.40} is {kind}, but the model has learned its classes as "
                 f"{self.label}: send every label as {self.label}"
             )
+        if len(self.classes) >= MAX_CLASSES and y not in self.classes:
+            raise InvalidLabel(
+                f"label {y!r:.40} would be class {len(self.classes) + 1:,}, beyond the "
+                f"{MAX_CLASSES:,} a model learns: is the label column an id?"
+            )
 
     def learn_label(self, y: Any) -> None:
-        """Remember the kind of the first label learned."""
+        """Remember the kind of the first label learned, and the classes."""
         if self.label is None:
             self.label = _LABEL_KINDS.get(type(y))
+        self.classes.add(y)
 
 
-def _restore(numeric: list[Any], text: list[Any], label: str | None = None) -> FeatureKinds:
-    # ``label`` is missing from kinds pickled before labels had a kind: the next label sets it.
+def _restore(
+    numeric: list[Any], text: list[Any], label: str | None = None, classes: Iterable[Any] = ()
+) -> FeatureKinds:
+    # ``label`` is missing from kinds pickled before labels had a kind: the next label sets
+    # it; ``classes`` from kinds pickled before they were counted: counted from now on.
     kinds = FeatureKinds()
     kinds.numeric, kinds.text, kinds.label = frozenset(numeric), frozenset(text), label
+    kinds.classes = set(classes)
     return kinds
 
 

@@ -7,7 +7,13 @@ import pickle
 import pytest
 from river.datasets import synth
 
-from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures, InvalidLabel, _restore
+from stream_al.core.feature_kinds import (
+    MAX_CLASSES,
+    FeatureKinds,
+    InvalidFeatures,
+    InvalidLabel,
+    _restore,
+)
 from stream_al.core.learner import ActiveLearner
 
 
@@ -117,6 +123,20 @@ def test_a_label_too_large_to_name_a_class_is_refused_before_anything_learns_it(
         FeatureKinds().check_label(y)  # the largest there may be
 
 
+def test_a_model_learns_at_most_max_classes_classes_and_keeps_the_count_when_pickled() -> None:
+    kinds = FeatureKinds()
+    for i in range(MAX_CLASSES):
+        kinds.check_label(f"c{i}")
+        kinds.learn_label(f"c{i}")
+    kinds.check_label("c7")  # a class it knows: always
+    with pytest.raises(InvalidLabel, match=r"class 1,001, beyond the 1,000 .* an id\?"):
+        kinds.check_label("c1000")
+    again = pickle.loads(pickle.dumps(kinds))
+    assert again.classes == kinds.classes
+    with pytest.raises(InvalidLabel, match="beyond the 1,000"):
+        again.check_label("new")
+
+
 def test_the_label_kind_pickles_and_older_kinds_restore_without_one() -> None:
     kinds = FeatureKinds()
     kinds.learn({"a": 1})
@@ -124,6 +144,8 @@ def test_the_label_kind_pickles_and_older_kinds_restore_without_one() -> None:
     assert pickle.loads(pickle.dumps(kinds)).label == "an integer"
     older = kinds.__reduce__()[1][:2]  # as pickled before labels had a kind
     assert _restore(*older).label is None and _restore(*older).numeric == {"a"}
+    counted = kinds.__reduce__()[1][:3]  # as pickled before the classes were counted
+    assert _restore(*counted).label == "an integer" and _restore(*counted).classes == set()
 
 
 @pytest.mark.parametrize("model", ["hoeffding-tree", "hoeffding-tree-default", "auto"])

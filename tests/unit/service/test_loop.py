@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from stream_al.core import feature_kinds
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.spec import LearnerSpec
 from stream_al.data.produce import event_records
@@ -325,3 +326,19 @@ def test_the_features_gauge_counts_the_features_learned_and_shows_a_name_per_eve
     loop.apply_train_log()
     # x and a key that changes per event: each label adds a feature the model keeps
     assert loop.metrics.registry.get_sample_value("stream_al_model_features") == 3
+
+
+def test_a_label_beyond_the_classes_a_model_learns_is_refused_and_the_item_stays_pending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An id column given as the label column makes a class of every label.
+    monkeypatch.setattr(feature_kinds, "MAX_CLASSES", 2)
+    loop, _, _ = _loop()
+    loop.process_events([_event(i) for i in range(4)])
+    _give(loop, _label("e0", "a"), _label("e1", "b"))
+    assert loop.process_labels() == 2 and loop.apply_train_log() == 2
+    _give(loop, _label("e2", "c"), _label("e3", "a"))
+    assert loop.process_labels() == 1  # e3's "a" is a class it knows
+    [dead] = _dead(loop)
+    assert "label 'c' would be class 3, beyond the 2 a model learns" in dead.error
+    assert _store(loop).pending_count() == 1  # e2 waits for a label it can learn

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stream_al.core.feature_kinds import MAX_CLASSES
 from stream_al.core.types import Example
 from stream_al.data.tables import csv_table
 
@@ -271,9 +272,18 @@ def _check_csv(path: Path, target: str) -> None:
             f"target column {target!r} is not in {path}; its columns are: {', '.join(header)}"
         )
     at = header.index(target)
-    if not sum(1 for row in itertools.chain([first], table) if row[at] != ""):
+    classes: set[str] = set()
+    for row in itertools.chain([first], table):
+        if row[at] != "" and len(classes) <= MAX_CLASSES:
+            classes.add(row[at])
+    if not classes:
         raise ValueError(
             f"no row of {path} has a label in column {target!r}: there are no events to read"
+        )
+    if len(classes) > MAX_CLASSES:
+        raise ValueError(
+            f"column {target!r} of {path} has more than {MAX_CLASSES:,} classes, more than a "
+            "model learns: is it the label column (not an id)?"
         )
 
 

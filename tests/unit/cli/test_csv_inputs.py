@@ -135,3 +135,24 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: Path) 
     marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
     read = [list(parse_stream(f"csv:{p}", target="class").events()) for p in (plain, marked)]
     assert read[0] == read[1] and set(read[1][0][0]) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--stream", "csv:IDS", "--target", "class"],
+        ["demo", "--stream", "csv:IDS", "--target", "class", "--no-plot"],
+        ["evaluate", "--stream", "synth:stagger", "--warm-start", "csv:IDS", "--target", "class"],
+        ["produce", "--stream", "csv:IDS", "--target", "class"],
+    ],
+)
+def test_a_label_column_with_more_classes_than_a_model_learns_is_refused_before_the_work(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An id column named as the label: every label a class (the learner refuses the
+    # 1,001st; evaluate failed after two of its three runs).
+    ids = tmp_path / "ids.csv"
+    ids.write_text("a,class\n" + "".join(f"{i % 7},c{i}\n" for i in range(1_001)))
+    assert main([a.replace("IDS", str(ids)) for a in command]) == 2
+    err = capsys.readouterr().err
+    assert "column 'class'" in err and "more than 1,000 classes" in err and "an id" in err

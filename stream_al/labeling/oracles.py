@@ -33,6 +33,7 @@ __all__ = [
     "coerce_label",
     "explanation_lines",
     "make_oracle",
+    "printable",
 ]
 
 
@@ -152,25 +153,27 @@ class TerminalOracle(Oracle):
         self._progress = line
 
     def _show(self, item: dict[str, Any]) -> None:
-        out = self.stdout
+        lines = [""]
         if self._progress:
-            out.write(f"\n-- {self._progress}")
-        out.write(f"\n== item {item.get('id')}  (queued by {item.get('strategy')}: ")
-        out.write(f"{item.get('reason')}, uncertainty {item.get('score', 0):.3f}")
+            lines.append(f"-- {self._progress}")
+        head = f"== item {item.get('id')}  (queued by {item.get('strategy')}: "
+        head += f"{item.get('reason')}, uncertainty {item.get('score', 0):.3f}"
         threshold = item.get("threshold")
         if threshold is not None:
-            out.write(f", confidence threshold {threshold:.3f}")
-        out.write(")\n")
+            head += f", confidence threshold {threshold:.3f}"
+        lines.append(head + ")")
         for name, value in (item.get("features") or {}).items():
-            out.write(f"   {name:>24} = {value}\n")
+            lines.append(f"   {name:>24} = {value}")
         proba = item.get("proba") or {}
         ranked = sorted(proba.items(), key=lambda kv: -kv[1])
         shown = ", ".join(f"{k} {v:.0%}" for k, v in ranked[:6])
-        out.write(f"   model says: {item.get('prediction')!r}  ({shown or 'no idea yet'})\n")
-        for line in explanation_lines(item):
-            out.write(f"   {line}\n")
+        lines.append(f"   model says: {item.get('prediction')!r}  ({shown or 'no idea yet'})")
+        lines.extend(f"   {line}" for line in explanation_lines(item))
         names = ", ".join(self.classes.names) or "none yet"
-        out.write(f"   classes: {names}{'' if self.classes.closed else ' (or a new one)'}\n")
+        lines.append(f"   classes: {names}{'' if self.classes.closed else ' (or a new one)'}")
+        # An event's text goes to a person's terminal: its control characters (escape
+        # sequences, carriage returns) could rewrite what the labeler sees, so they show.
+        self.stdout.write("".join(printable(line) + "\n" for line in lines))
 
     def _read(self, prompt: str) -> str | None:
         self.stdout.write(prompt)
@@ -198,6 +201,19 @@ class TerminalOracle(Oracle):
                 self.classes.add(text)
                 return coerce_label(text, item)
             text = again
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (escapes, carriage returns,
+    tabs, bidirectional overrides) written as its escape instead.
+
+    >>> printable("x = \\x1b[2Jred\\r\\u202eabc")
+    'x = \\\\x1b[2Jred\\\\r\\\\u202eabc'
+
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def explanation_lines(item: dict[str, Any]) -> list[str]:

@@ -174,6 +174,19 @@ def test_terminal_oracle_shows_why_and_reads_the_answer() -> None:
     assert TerminalOracle(stdin=io.StringIO(""), stdout=io.StringIO()).label({}) is QUIT
 
 
+def test_the_terminal_shows_an_events_control_characters_instead_of_obeying_them() -> None:
+    # A producer's text could clear the screen, move the cursor or rewrite a line the
+    # labeler reads (\r): shown escaped, it cannot.
+    item = json.loads(_item("a\x1b[2J"))
+    item["features"] = {"size\r": 3.0, "colour": "\x1b[1A\x1b[2Kgreen\u202e"}
+    out = io.StringIO()
+    TerminalOracle(stdin=io.StringIO(":q\n"), stdout=out).label(item)
+    shown = out.getvalue()
+    assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown
+    assert "item a\\x1b[2J" in shown and "size\\r = 3.0" in shown
+    assert "\\x1b[1A\\x1b[2Kgreen\\u202e" in shown
+
+
 def test_terminal_answers_take_the_type_of_the_known_classes() -> None:
     out = io.StringIO()
     # (1 and True are classes these items' model has never seen: each is confirmed, "y")

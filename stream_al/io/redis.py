@@ -9,6 +9,7 @@ pending item without its queue entry or a label half joined. The join script's d
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import redis
 from redis.exceptions import NoPermissionError, NoScriptError
 
 from stream_al.config import Settings
-from stream_al.errors import StoreReset, StoreUnavailable
+from stream_al.errors import ConfigurationError, StoreReset, StoreUnavailable
 from stream_al.io import votes
 from stream_al.io.base import (
     Checkpoint,
@@ -38,6 +39,8 @@ from stream_al.io.redis_faults import credentials_refused, label_entry, lenient,
 from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
+
+log = logging.getLogger("stream_al.redis")
 
 WORKERS_GROUP = "workers"
 LABELS_GROUP = "serve"
@@ -366,9 +369,31 @@ class RedisStore:
             )
 
     def ensure_groups_ok(self) -> bool:
-        """:meth:`ensure_groups`, returning True (for retry helpers)."""
+        """:meth:`check_eviction`, then :meth:`ensure_groups`, returning True (for retry
+        helpers: what serve and the workers do at start)."""
+        self.check_eviction()
         self.ensure_groups()
         return True
+
+    def check_eviction(self) -> None:
+        """Raise :class:`~stream_al.errors.ConfigurationError` if Redis may evict keys: at
+        its ``maxmemory`` an evicting policy drops queued items, pending items, labels and
+        train-log entries without a word (a ``volatile-*`` one, the items that have a TTL).
+        A Redis that does not let us read its configuration is only logged."""
+        try:
+            config = self.client.config_get("maxmemory*")
+        except redis.ResponseError as exc:  # CONFIG renamed or not allowed (managed Redis)
+            log.warning("redis: cannot read maxmemory-policy (%s): make sure it is noeviction", exc)
+            return
+        policy, limit = config.get("maxmemory-policy"), config.get("maxmemory")
+        if policy in (None, "noeviction") or limit in (None, "0"):
+            return
+        raise ConfigurationError(
+            f"redis may evict stream-al's keys (maxmemory-policy {policy}, maxmemory "
+            f"{limit} bytes): queued items, labels and the train log would be lost without a "
+            "word; set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, "
+            "and in its configuration file)"
+        )
 
     def ping(self) -> bool:
         return bool(self.client.ping())

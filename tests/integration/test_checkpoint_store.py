@@ -97,3 +97,23 @@ def test_the_label_stream_drops_what_serve_is_done_with_and_keeps_the_rest(
     remaining = [e[0].decode() for e in redis_client.xrange(store.keys.labels)]
     assert remaining == ids[200:]
     assert [entry_id for entry_id, _ in store.read_labels(500)] == ids[200:]
+
+
+def test_a_redis_that_hides_its_configuration_is_used_with_a_warning(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Managed Redis services often refuse CONFIG: the eviction check cannot be made there.
+    redis_client.acl_setuser(
+        "no-config", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-config"]
+    )
+    try:
+        where = redis_client.connection_pool.connection_kwargs
+        client = redis.Redis(
+            host=where["host"], port=where["port"], username="no-config", password="pw"
+        )
+        store = RedisStore(client, prefix="cfg")
+        store.ensure_groups_ok()  # no error: it goes on
+        assert "cannot read maxmemory-policy" in caplog.text and "noeviction" in caplog.text
+        client.close()
+    finally:
+        redis_client.acl_deluser("no-config")

@@ -82,3 +82,28 @@ def test_a_hanging_redis_is_waited_out_and_loses_nothing(
     deployment.produce_raw(records[2500:])
     _nothing_lost(deployment, [i for i, _ in records], serve, worker)
     assert "Timeout reading" in serve.output() and "Timeout reading" in worker.output()
+
+
+def test_a_redis_that_may_evict_keys_is_refused_at_start_naming_the_fix(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    # At its maxmemory an evicting Redis drops queued and pending items, labels and train-log
+    # entries without a word (many managed Redis services default to volatile-lru).
+    server = redis_server(durable=False)
+    deployment.redis_url = server.url
+    client = server.client()
+    client.config_set("maxmemory", "100mb")
+    client.config_set("maxmemory-policy", "volatile-lru")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n")
+    for proc in (deployment.serve(wait_ready=False), deployment.worker(truth)):
+        assert proc.popen.wait(60) == 2, proc.output()
+        assert "maxmemory-policy volatile-lru" in proc.output()
+        assert "set maxmemory-policy noeviction" in proc.output()
+    client.config_set("maxmemory-policy", "noeviction")  # what the message asks
+    serve = deployment.serve()
+    assert serve.alive() and serve.terminate() == 0
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("maxmemory", "0")  # no limit: nothing is evicted, whatever the policy
+    serve = deployment.serve()
+    assert serve.alive() and serve.terminate() == 0

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from stream_al.core.explain import top_contributions
-from stream_al.core.feature_kinds import InvalidExample, InvalidFeatures, InvalidLabel
+from stream_al.core.feature_kinds import IdLikeText, InvalidExample, InvalidFeatures, InvalidLabel
 from stream_al.core.learner import ActiveLearner, Assessment, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
@@ -146,6 +146,7 @@ class LabelLoop:
         self.skipped = 0  # train-log entries that could not be learned
         # Dead letters of skipped train-log entries not written yet (Redis away).
         self._skipped: list[tuple[str, str]] = []
+        self._id_like = IdLikeText()
         # Called with (item, label) for each learned train-log entry (benchmarks, audits).
         self.on_learned: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self._accuracy: dict[str, deque[bool]] = {
@@ -431,6 +432,13 @@ class LabelLoop:
         drifts, swaps = learner.n_drifts, learner.n_swaps
         at_random = item.get("reason") == QUERY_RANDOM
         learner.learn(item["features"], label["label"], item["prediction"], at_random)
+        for name in self._id_like.learn(item["features"]):
+            log.warning(
+                "feature %r took a new value in nearly every labeled example: an id among "
+                "the features? The model cannot learn from it, and a tree that splits on it "
+                "predicts worse; leave ids out of features (meta is not learned)",
+                name,
+            )
         if self.on_learned is not None:
             self.on_learned(item, label)
         correct = item["prediction"] == label["label"]

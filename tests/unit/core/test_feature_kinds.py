@@ -10,6 +10,7 @@ from river.datasets import synth
 from stream_al.core.feature_kinds import (
     MAX_CLASSES,
     FeatureKinds,
+    IdLikeText,
     InvalidFeatures,
     InvalidLabel,
     _restore,
@@ -168,3 +169,21 @@ def test_a_label_of_another_kind_is_refused_and_the_model_still_predicts(model: 
         assert learner.decide(x).prediction in ("yes", "no")
         learner.learn(x, "yes" if y else "no")
     assert learner.n_learned == learned + 300
+
+
+def test_a_text_feature_whose_values_do_not_repeat_is_found_once_and_categories_are_not() -> None:
+    ids = IdLikeText(after=200)
+    found = [
+        ids.learn({"uid": f"row-{i}", "colour": ("red", "blue", "green")[i % 3], "x": 1.0})
+        for i in range(1000)
+    ]
+    assert [(i, names) for i, names in enumerate(found) if names] == [(199, ["uid"])]
+    # A zip code over 200 examples repeats some values; 100 distinct of 200 is no id.
+    assert not any(ids.learn({"zip": str(i % 100)}) for i in range(400))
+
+
+def test_the_id_finder_judges_at_most_tracked_names_whatever_the_stream_sends() -> None:
+    ids = IdLikeText(after=2, tracked=10)
+    for i in range(10_000):  # a name per event: nothing repeats, nothing is judged
+        ids.learn({f"t{i}": "a"})
+    assert len(ids._values) + len(ids._judged) == 10

@@ -342,3 +342,18 @@ def test_a_label_beyond_the_classes_a_model_learns_is_refused_and_the_item_stays
     [dead] = _dead(loop)
     assert "label 'c' would be class 3, beyond the 2 a model learns" in dead.error
     assert _store(loop).pending_count() == 1  # e2 waits for a label it can learn
+
+
+def test_an_id_among_the_features_is_named_in_a_warning_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop, _, _ = _loop()
+    events = [
+        (f"events:0:{i}", json.dumps({"id": f"e{i}", "features": {"x": 1.0, "uid": f"u{i}"}}))
+        for i in range(300)
+    ]
+    loop.process_events(events)
+    _give(loop, *(_label(f"e{i}") for i in range(300)))
+    loop.process_labels(1000)
+    loop.apply_train_log()
+    assert caplog.text.count("feature 'uid' took a new value in nearly every labeled") == 1

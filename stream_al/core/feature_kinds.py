@@ -238,7 +238,8 @@ class IdLikeText:
 
     def __init__(self, after: int = 200, share: float = 0.95, tracked: int = 1_000) -> None:
         self.after, self.share, self.tracked = after, share, tracked
-        self._values: dict[Any, tuple[int, set[str]]] = {}  # judged next: (examples, values)
+        # judged next: (examples, hashes of the values: a long text is not kept)
+        self._values: dict[Any, tuple[int, set[int]]] = {}
         self._judged: set[Any] = set()
 
     def learn(self, x: Mapping[Any, Any]) -> list[Any]:
@@ -253,7 +254,7 @@ class IdLikeText:
                     continue
                 seen = (0, set())
             n, values = seen[0] + 1, seen[1]
-            values.add(value)
+            values.add(hash(value))
             if n < self.after:
                 self._values[name] = (n, values)
                 continue

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from stream_al.data.tables import csv_table, file_text
 from stream_al.labeling.base import QUIT, SKIP, Oracle
 from stream_al.labeling.classes import SessionClasses
+from stream_al.runtime.logging import printable
 from stream_al.schemas import loads
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "coerce_label",
     "explanation_lines",
     "make_oracle",
-    "printable",
 ]
 
 
@@ -201,19 +201,6 @@ class TerminalOracle(Oracle):
                 self.classes.add(text)
                 return coerce_label(text, item)
             text = again
-
-
-def printable(text: str) -> str:
-    """``text`` with every character a terminal would act on (escapes, carriage returns,
-    tabs, bidirectional overrides) written as its escape instead.
-
-    >>> printable("x = \\x1b[2Jred\\r\\u202eabc")
-    'x = \\\\x1b[2Jred\\\\r\\\\u202eabc'
-
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def explanation_lines(item: dict[str, Any]) -> list[str]:

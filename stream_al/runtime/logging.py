@@ -10,7 +10,14 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["LIBRARY_LOGGERS", "configure_logging", "library_logging", "redacted_url"]
+__all__ = [
+    "LIBRARY_LOGGERS",
+    "OneLineFormatter",
+    "configure_logging",
+    "library_logging",
+    "printable",
+    "redacted_url",
+]
 
 LIBRARY_LOGGERS = ("kafka",)
 """Client libraries whose own log is chatter to a user: kafka-python logs about a hundred
@@ -19,12 +26,39 @@ group's join: "Failed to join group", "MemberIdRequiredError") that read like er
 stream-al says what went wrong itself (waiting for Kafka, with its address)."""
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal or a log reader would act on (newlines,
+    carriage returns, escapes, tabs, bidirectional overrides) written as its escape.
+
+    >>> print(printable("ok\\nFAKE 00:00 ERROR\\x1b[2J\\u202e"))
+    ok\\nFAKE 00:00 ERROR\\x1b[2J\\u202e
+
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """A record's message on one line, whatever text it quotes (an event's, a queue
+    entry's): a newline in it would forge a log line. A traceback keeps its lines.
+
+    >>> record = logging.LogRecord("x", logging.WARNING, "", 0, "bad %s", ("a\\nb",), None)
+    >>> OneLineFormatter("%(levelname)s %(message)s").format(record)
+    'WARNING bad a\\\\nb'
+
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(quiet: bool = False) -> None:
     """INFO (WARNING when ``quiet``) to stderr, one line per record with its time."""
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
 
 
 def library_logging(verbose: bool = False) -> None:

@@ -63,7 +63,7 @@ def test_queue_entries_that_are_not_items_do_not_stop_a_worker_or_its_restart(
 ) -> None:
     store = _queue_items(deployment, 2)
     r, queue = deployment.redis(), f"{deployment.prefix}:queue"
-    for raw in (b"\xff\xfe{", b"[1, 2]", b'{"features": {}}', b"null"):
+    for raw in (b"\xff\xfe{", b"[1, 2]", b'{"features": {}}', b"null", b"x\nFORGED ERROR line"):
         r.xadd(queue, {"item": raw})
     RedisStore(r, prefix=deployment.prefix).take("w-bad", 10, block_ms=0)  # held: they
     # come back to this worker first when it starts again
@@ -72,7 +72,8 @@ def test_queue_entries_that_are_not_items_do_not_stop_a_worker_or_its_restart(
     worker = deployment.worker(truth, "w-bad", "--idle-exit", "3")
     assert worker.popen.wait(60) == 0
     assert sorted(_labeled_ids(deployment)) == ["i0", "i1"] and store.queue_depth() == 0
-    assert worker.output().count("dropped unlabeled") == 4
+    assert worker.output().count("dropped unlabeled") == 5
+    assert "\nFORGED" not in worker.output()  # the entry's text quoted on its own line
 
 
 def _idle_ms(deployment: Deployment, entry_id: str) -> int:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from stream_al.cli.reference import settings_rows
-from stream_al.config import load_settings
+from stream_al.config import LearnerSettings, load_settings
 from tests.deploy_support import (
     ALERTS,
     ALERTS_TEST,
@@ -371,6 +371,13 @@ def test_the_settings_each_deployment_sets_are_valid(
     settings = load_settings()  # raises ValueError naming a bad value
     if "STREAM_AL_METRICS__HOST" in env:
         assert settings.metrics.host == "0.0.0.0"
+    # The shipped files run the default learner, the one the benchmarks measure (the
+    # ConfigMap had kept the learner of before the default changed).
+    default = LearnerSettings()
+    assert (settings.learner.model, settings.learner.strategy) == (
+        default.model,
+        default.strategy,
+    ), source
 
 
 # -- Prometheus: promtool --------------------------------------------------------------------

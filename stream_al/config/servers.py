@@ -22,6 +22,7 @@ from pydantic_settings import (
     NoDecode,
 )
 
+from stream_al.core.feature_kinds import MAX_CLASSES, label_size_problem
 from stream_al.core.routing import Routing
 
 __all__ = [
@@ -442,6 +443,13 @@ class WorkerSettings(BaseModel):
             value = [str(c) for c in value if str(c).strip()]
             if len(set(value)) != len(value):
                 raise ValueError(f"names a class twice: {', '.join(value)}")
+            # What serve's model takes: a class no model learns cannot be offered.
+            if len(value) > MAX_CLASSES:
+                raise ValueError(f"names {len(value):,} classes; a model learns {MAX_CLASSES:,}")
+            for name in value:
+                problem = label_size_problem(name)
+                if problem is not None:
+                    raise ValueError(f"{problem}: {name[:40]}...")
         return value
 
     @model_validator(mode="before")

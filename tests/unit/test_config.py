@@ -92,6 +92,11 @@ def test_a_bad_setting_fails_with_its_name(
         ("STREAM_AL_LEARNER__DRIFT__BUFFER_SIZE", "10000000000000000000", "less than or equal"),
         # a poll that waits for ever: serve could not even be stopped
         ("STREAM_AL_KAFKA__POLL_TIMEOUT_MS", "10000000000000000000", "less than or equal to"),
+        # classes a labeler would offer and serve's model refuse
+        ("STREAM_AL_WORKER__CLASSES", "a," + "x" * 257, "at most 256 characters, got 257"),
+        ("STREAM_AL_WORKER__CLASSES", ",".join(map(str, range(1001))), "a model learns 1,000"),
+        ("STREAM_AL_SERVICE__MAX_FEATURES", "0", "greater than or equal to 1"),
+        ("STREAM_AL_REDIS__LABELS_KEPT_SECONDS", "-1", "greater than or equal to 0"),
         # settings that contradict each other
         ("STREAM_AL_KAFKA__HEARTBEAT_INTERVAL_MS", "20000", "must be below session_timeout_ms"),
         ("STREAM_AL_LEARNER__DRIFT__CHALLENGER_MIN", "600", "challenger_min <= challenger_max"),

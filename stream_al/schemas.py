@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import from_json, to_json
 
 from stream_al.core.feature_kinds import (
+    MAX_CLASSES,
     MAX_LABEL_CHARS,
     MAX_MAGNITUDE,
     label_size_problem,
@@ -45,6 +46,7 @@ from stream_al.core.feature_kinds import (
 )
 
 __all__ = [
+    "MAX_CLASSES",
     "MAX_LABEL_CHARS",
     "DeadLetter",
     "Event",
@@ -54,6 +56,7 @@ __all__ = [
     "Prediction",
     "QueryItem",
     "dumps",
+    "label_size_problem",
     "loads",
     "parse_event",
     "prediction_json",

@@ -92,6 +92,14 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
             "id,label\n1,a\n\n2,b\n1,b\n",
             r"id '1' is labeled 'a' on row 1 and 'b' on row 3",
         ),
+        # labels serve's model refuses: every answer would be a dead letter
+        ("t.csv", "id,label\n1,a\n2," + "x" * 257 + "\n", r"row 2: a label is a class name of at"),
+        ("t.jsonl", '{"id": 1, "label": 9223372036854775808}\n', r"line 1: an integer label fits"),
+        (
+            "t.csv",
+            "id,label\n" + "".join(f"{i},{i}\n" for i in range(1001)),
+            r"more than 1,000 classes by row 1001, .* is the label column an id\?",
+        ),
     ],
 )
 def test_a_truth_file_that_is_broken_or_says_two_things_is_refused_naming_where(

@@ -171,14 +171,6 @@ class Label(_Message):
     def _ts_finite(cls, value: float | None) -> float | None:
         return _finite(value, "ts")
 
-    @field_validator("label")
-    @classmethod
-    def _label_size(cls, value: LabelValue) -> LabelValue:
-        problem = label_size_problem(value)  # the learner's own rule (MAX_LABEL_CHARS)
-        if problem is not None:
-            raise ValueError(problem)
-        return value
-
 
 class DeadLetter(_Message):
     """A message that could not be used, kept with the reason and its origin."""

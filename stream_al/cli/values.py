@@ -30,6 +30,7 @@ from pathlib import Path
 
 from stream_al.config.servers import topic_name
 from stream_al.core.budget import validate_budget
+from stream_al.core.strategies import StrategyParam
 
 __all__ = [
     "at_least",
@@ -132,7 +133,7 @@ def output_path(text: str) -> str:
     return text
 
 
-def strategy_param(text: str) -> tuple[str, float | bool | list[str]]:
+def strategy_param(text: str) -> tuple[str, StrategyParam]:
     """``NAME=VALUE``: one parameter of the query strategy; the value a number, ``true`` or
     ``false``, or names separated by commas (a bandit's ``arms``).
 

@@ -8,6 +8,9 @@ truth between turns (untimed). Reports microseconds per event for each phase and
 process's CPU per event; phases are timed in CPU seconds (``time.process_time``), which
 a busy neighbour does not stretch.
 
+``--stream bag-of-words`` measures sparse events (15 words of 3,000 each) instead of a
+stream spec: a leaf comes to know thousands of features while each event carries a few.
+
 ``--before TREE`` (a checkout of another commit, e.g. ``git worktree add /tmp/base HEAD~3``)
 runs the same measurement on that tree's ``stream_al`` too, alternating rounds of each in
 fresh processes, and compares the medians: the ratio of each step is measured in one run,
@@ -22,18 +25,41 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ["join labels", "learn the train log", "decide the batch", "complete the batch"]
+
+
+BAG_OF_WORDS = "bag-of-words"
+
+
+def _bag_of_words(n: int) -> Iterator[tuple[dict[str, float], str]]:
+    """Sparse events: 15 words of a Zipf vocabulary of 3,000 each, counted, the label the
+    sign of a sum over some words' weights (a leaf comes to know thousands of features,
+    an event carries a few)."""
+    rng = random.Random(0)
+    ranks = list(range(3000))
+    cumulative = list(itertools.accumulate(1.0 / (r + 1) for r in ranks))
+    sign = {w: rng.choice((-1, 1)) for w in range(0, 3000, 7)}
+    for _ in range(n):
+        x: dict[str, float] = {}
+        score = 0
+        for w in rng.choices(ranks, cum_weights=cumulative, k=15):
+            x[f"w{w}"] = x.get(f"w{w}", 0.0) + 1.0
+            score += sign.get(w, 0)
+        yield x, "pos" if score > 0 else "neg"
 
 
 def measure(events: int, stream: str, batch: int, strategy: str) -> dict[str, Any]:
@@ -49,7 +75,12 @@ def measure(events: int, stream: str, batch: int, strategy: str) -> dict[str, An
     settings = Settings()
     learner_settings = settings.learner.model_copy(update={"strategy": strategy})
     learner = learner_settings.spec().build(learner_settings.seed)
-    records = list(event_records(parse_stream(stream, n_events=events).events(0)))
+    source = (
+        _bag_of_words(events)
+        if stream == BAG_OF_WORDS
+        else parse_stream(stream, n_events=events).events(0)
+    )
+    records = list(event_records(source))
     truth = {item_id: label for item_id, _, label in records}
     raws = [(f"events:0:{i}", value.encode()) for i, (_, value, _) in enumerate(records)]
     store = MemoryStore()
@@ -160,7 +191,11 @@ def _print(report: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--stream", default="synth:agrawal-drift")
+    parser.add_argument(
+        "--stream",
+        default="synth:agrawal-drift",
+        help=f"a stream spec, or {BAG_OF_WORDS!r}: sparse events of a 3,000-word vocabulary",
+    )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--strategy", default="variable-uncertainty")
     parser.add_argument("--rounds", type=int, default=3)

@@ -7,8 +7,11 @@ tree, and a naive-Bayes leaf looks up, per event and per class and feature, the 
 variance of a Gaussian through three levels of objects and properties. This module walks
 with a loop and reads a leaf's Gaussians once per *state* of the leaf: the leaf's total
 weight identifies it, since every example a leaf learns adds to it (and to its Gaussians
-at the same time). The arithmetic is River's own, operation for operation, so the
-probabilities are equal to ``predict_proba_one``'s, not merely close.
+at the same time). A label learned through :meth:`TreePredictor.learn` changes the terms
+of its own features only, so the next state's terms are patched for those: a leaf that
+has seen thousands of sparse features (words, one-hot codes) costs a label its width, not
+the leaf's. The arithmetic is River's own, operation for operation, so the probabilities
+are equal to ``predict_proba_one``'s, not merely close.
 
 :meth:`TreePredictor.learn` is ``learn_one`` to the same end: the tree it grows is River's,
 count for count and split for split. It saves an adaptive leaf's per-label check of its
@@ -59,9 +62,11 @@ import math
 import numbers
 import random
 import weakref
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from river.proba.gaussian import _HALF_LOG_TAU, Gaussian
@@ -87,10 +92,46 @@ _LEAVES = frozenset((LeafMajorityClass, LeafNaiveBayes, LeafNaiveBayesAdaptive))
 
 _Terms = list[tuple[Any, float | None, list[tuple[Any, Any, Any, Any]]]]
 _ClassTerms = list[tuple[Any, Any, Any, Any]]
-# A leaf's cached state: its splitters, total weight, each class's weight and likelihood
-# terms (None: they read the pooled variance, which every class's counts move), the terms
-# as predictions read them, and how many splitters there were.
-_Entry = tuple[Any, float, dict[Any, tuple[float, _ClassTerms | None]], _Terms, int]
+# A class's terms in a leaf: their features' places (ascending), the terms, and the
+# features whose term reads the leaf's pooled variance.
+_ClassState = tuple[list[int], _ClassTerms, set[Any]]
+
+
+class _LeafTerms:
+    """A leaf's naive-Bayes terms as of one state of the leaf, and what has changed since.
+
+    A label changes the Gaussians of its own features only (its class's, and through them
+    the pooled variances other classes may read): with the labels learned since known, a
+    new state's terms are the old ones with those features' terms made anew, which costs
+    the label's width rather than the leaf's (a leaf may know thousands of sparse features).
+    Each class keeps its terms sorted by their feature's place among the splitters, which
+    is River's order of summation.
+    """
+
+    __slots__ = (
+        "changed",
+        "classes",
+        "expected",
+        "labels",
+        "places",
+        "splitters",
+        "terms",
+        "total",
+    )
+
+    def __init__(self, splitters: Any, total: float) -> None:
+        self.splitters = splitters  # a split replaces the leaf, and with it its splitters
+        self.total = total
+        # feature -> its splitter's place in the leaf's (insertion-ordered) splitters
+        self.places: dict[Any, int] = {f: i for i, f in enumerate(splitters or ())}
+        self.classes: dict[Any, _ClassState] = {}
+        self.terms: _Terms = []
+        # the features and classes of the labels learned through TreePredictor.learn
+        # since this state, and the leaf's total weight after them: any other total means
+        # the leaf learned what this predictor did not see
+        self.changed: set[Any] = set()
+        self.labels: set[Any] = set()
+        self.expected = total
 
 
 class TreePredictor:
@@ -140,7 +181,7 @@ class TreePredictor:
         self.pooled = pooled
         # leaf -> (its splitters, its total weight, its terms); a leaf replaced by a split
         # (or a dropped challenger's) leaves the cache with it.
-        self._leaves: weakref.WeakKeyDictionary[Any, _Entry] = weakref.WeakKeyDictionary()
+        self._leaves: weakref.WeakKeyDictionary[Any, _LeafTerms] = weakref.WeakKeyDictionary()
 
     def __reduce__(self) -> tuple[type[TreePredictor], tuple[bool]]:
         return (TreePredictor, (self.pooled,))
@@ -222,7 +263,15 @@ class TreePredictor:
         """
         parent, node = _walk(tree._root, x, False)
         if not isinstance(node, HTLeaf):  # no root yet, or a feature x lacks on the way
+            # River sends x down the heaviest path, as predictions do (or, at a nominal
+            # branch, to a new leaf, in which case the one found here learns nothing).
+            heaviest: Any = None if tree._root is None else _walk(tree._root, x, True)[1]
+            cached = self._current(heaviest)
             tree.learn_one(x, y)
+            if cached is not None:
+                cached.changed.update(x)
+                cached.labels.add(y)
+                cached.expected = sum(heaviest.stats.values())
             return
         leaf: Any = node  # River's leaf kinds differ in their attributes
         kind = type(leaf)
@@ -240,10 +289,15 @@ class TreePredictor:
             votes = self._naive_bayes(leaf, x)
             if len(votes) > 0 and max(votes, key=votes.__getitem__) == y:
                 leaf._nb_correct_weight += 1.0
+        cached = self._current(leaf)
         if kind in _LEAVES:
             _learn_leaf(leaf, x, y, tree.nominal_attributes)
         else:
             leaf.learn_one(x, y, w=1.0, tree=tree)
+        if cached is not None:
+            cached.changed.update(x)
+            cached.labels.add(y)
+            cached.expected = sum(leaf.stats.values())
         if tree._growth_allowed and leaf.is_active():
             if leaf.depth >= tree.max_depth:
                 leaf.deactivate()
@@ -258,6 +312,15 @@ class TreePredictor:
                     leaf.last_split_attempt_at = weight_seen
         if tree._train_weight_seen_by_model % tree.memory_estimate_period == 0:
             tree._estimate_model_size()
+
+    def _current(self, leaf: Any) -> _LeafTerms | None:
+        """The leaf's cached terms if they can follow what it learns next, else None (a
+        cache already behind the leaf is dropped: what changed is not known)."""
+        cached = None if leaf is None else self._leaves.get(leaf)
+        if cached is not None and cached.expected != sum(leaf.stats.values()):
+            del self._leaves[leaf]
+            return None
+        return cached
 
     def _leaf_proba(self, leaf: Any, x: Mapping[Any, Any], tree: Any) -> dict[Any, float]:
         kind = type(leaf)
@@ -282,19 +345,14 @@ class TreePredictor:
         if not stats or total == 0:
             return None
         splitters = leaf.splitters
-        entry = self._leaves.get(leaf)
-        known = {}
-        if entry is not None and entry[0] is splitters:
-            if entry[1] == total:
-                return entry[3]
-            # A label moves only its own class's Gaussians: the other classes' terms are
-            # kept (the same numbers recomputing them would give), their priors renewed.
-            # A new splitter (a feature first seen) gives every class a term: all anew.
-            if entry[4] == len(splitters or ()):
-                known = entry[2]
-        per_class, terms = _terms(stats, total, splitters, self.pooled, known)
-        self._leaves[leaf] = (splitters, total, per_class, terms, len(splitters or ()))
-        return terms
+        cached = self._leaves.get(leaf)
+        if cached is not None and cached.splitters is splitters and cached.expected == total:
+            if not cached.changed:
+                return cached.terms
+        else:  # new, or the leaf learned what this predictor did not see: all anew
+            cached = self._leaves[leaf] = _LeafTerms(splitters, total)
+        _update_terms(cached, stats, total, splitters, self.pooled)
+        return cached.terms
 
     def _naive_bayes(self, leaf: Any, x: Mapping[Any, Any]) -> dict[Any, float]:
         """River's ``do_naive_bayes_prediction`` with the leaf's terms read once."""
@@ -387,61 +445,114 @@ def _walk(node: Any, x: Mapping[Any, Any], heaviest: bool) -> tuple[Any, Any]:
             parent, node = node, child
 
 
-def _terms(
-    stats: Mapping[Any, float],
-    total: float,
-    splitters: Mapping[Any, Any],
-    pooled: bool,
-    known: Mapping[Any, tuple[float, _ClassTerms | None]],
-) -> tuple[dict[Any, tuple[float, _ClassTerms | None]], _Terms]:
-    """A leaf's terms, reusing ``known`` terms of classes whose weight has not changed."""
-    classes: _Terms = []
-    per_class: dict[Any, tuple[float, _ClassTerms | None]] = {}
+def _update_terms(
+    cached: _LeafTerms, stats: Mapping[Any, float], total: float, splitters: Any, pooled: bool
+) -> None:
+    """Bring ``cached`` to the leaf's current state: a new class's terms all made, every
+    prior renewed, and the terms the labels learned since may have changed made anew:
+    of a learned class, those of the labels' features; of any class, those of features
+    first seen (a nominal splitter gives every class a term) and those reading the pooled
+    variance of a feature the labels moved. No other term's inputs changed."""
+    places = cached.places
+    first_new = len(places)
+    size = len(splitters or ())
+    if size > first_new:  # features first seen: River appends their splitters
+        for feature in reversed(list(islice(reversed(splitters), size - first_new))):
+            places[feature] = len(places)
+    changed = [
+        (feature, place) for feature in cached.changed if (place := places.get(feature)) is not None
+    ]
+    new = [(feature, place) for feature, place in changed if place >= first_new]
     pooled_variances: dict[Any, float] = {}
+    classes, learned = cached.classes, cached.labels
+    terms: _Terms = []
     for label, weight in stats.items():
         if weight <= 0:
-            classes.append((label, None, []))
+            terms.append((label, None, []))
             continue
-        kept = known.get(label)
-        if kept is not None and kept[0] == weight and kept[1] is not None:
-            terms = kept[1]
-            per_class[label] = kept
+        known = classes.get(label)
+        if known is None or (label in learned and 2 * len(changed) >= size):
+            # New, or most of its terms to make anew (dense events): all at once is cheaper.
+            known = classes[label] = _class_terms(label, splitters, pooled, pooled_variances)
         else:
-            terms, used_pool = _class_terms(label, splitters, pooled, pooled_variances)
-            per_class[label] = (weight, None if used_pool else terms)
-        classes.append((label, math.log(weight / total), terms))
-    return per_class, classes
+            at, class_terms, reads_pool = known
+            if label in learned:
+                todo = changed
+            else:
+                todo = new + [(f, place) for f, place in changed if f in reads_pool]
+            for feature, place in todo:
+                term, read = _feature_term(
+                    label, feature, splitters[feature], pooled, pooled_variances
+                )
+                if read:
+                    reads_pool.add(feature)
+                else:
+                    reads_pool.discard(feature)
+                i = bisect_left(at, place)
+                if i < len(at) and at[i] == place:
+                    if term is None:
+                        del at[i], class_terms[i]
+                    else:
+                        class_terms[i] = term
+                elif term is not None:
+                    at.insert(i, place)
+                    class_terms.insert(i, term)
+        terms.append((label, math.log(weight / total), known[1]))
+    cached.terms = terms
+    cached.total = cached.expected = total
+    cached.changed = set()
+    cached.labels = set()
 
 
 def _class_terms(
-    label: Any, splitters: Mapping[Any, Any], pooled: bool, pooled_variances: dict[Any, float]
-) -> tuple[_ClassTerms, bool]:
-    """One class's likelihood terms, and whether one read the pooled variance."""
+    label: Any,
+    splitters: Mapping[Any, Any] | None,
+    pooled: bool,
+    pooled_variances: dict[Any, float],
+) -> _ClassState:
+    """One class's likelihood terms, their features' places (River's order) and the
+    features whose term reads the pooled variance."""
+    at: list[int] = []
     terms: _ClassTerms = []
-    used_pool = False
-    for feature, splitter in (splitters or {}).items():
-        if type(splitter) is not GaussianSplitter:
-            terms.append(
-                (feature, None, getattr(splitter, "cond_log_proba", None), splitter.cond_proba)
-            )
-            continue
-        gaussian = splitter._att_dist_per_class.get(label)
-        if gaussian is None:
-            continue  # River's -inf: no term
-        var = gaussian._var
-        n = var.mean.n
-        variance = var._S / (n - var.ddof) if n > var.ddof else 0.0
+    reads_pool: set[Any] = set()
+    for place, (feature, splitter) in enumerate((splitters or {}).items()):
+        term, read = _feature_term(label, feature, splitter, pooled, pooled_variances)
+        if read:
+            reads_pool.add(feature)
+        if term is not None:
+            at.append(place)
+            terms.append(term)
+    return at, terms, reads_pool
+
+
+def _feature_term(
+    label: Any, feature: Any, splitter: Any, pooled: bool, pooled_variances: dict[Any, float]
+) -> tuple[tuple[Any, Any, Any, Any] | None, bool]:
+    """A class's likelihood term of one feature (None where River has none), and whether
+    it read the pooled variance (which any class's label of the feature moves)."""
+    if type(splitter) is not GaussianSplitter:
+        return (
+            feature,
+            None,
+            getattr(splitter, "cond_log_proba", None),
+            splitter.cond_proba,
+        ), False
+    gaussian = splitter._att_dist_per_class.get(label)
+    if gaussian is None:
+        return None, False  # River's -inf: no term
+    var = gaussian._var
+    n = var.mean.n
+    variance = var._S / (n - var.ddof) if n > var.ddof else 0.0
+    if not variance > 0.0:
+        if not pooled:
+            return None, False  # River: no term
+        variance = pooled_variances.get(feature, -1.0)
+        if variance < 0.0:
+            variance = pooled_variances[feature] = _pooled_variance(splitter)
         if not variance > 0.0:
-            if not pooled:
-                continue  # River: no term
-            used_pool = True
-            variance = pooled_variances.get(feature, -1.0)
-            if variance < 0.0:
-                variance = pooled_variances[feature] = _pooled_variance(splitter)
-            if not variance > 0.0:
-                continue
-        terms.append((feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)))
-    return terms, used_pool
+            return None, True
+        return (feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)), True
+    return (feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)), False
 
 
 def _pooled_variance(splitter: GaussianSplitter) -> float:

@@ -276,3 +276,51 @@ def test_split_attempts_through_the_predictor_split_as_river_does(
         rivers.learn_one(x, y)
     assert ours.n_leaves > 5
     assert _state(ours) == _state(rivers)
+
+
+def _sparse_events(n: int, seed: int) -> list[tuple[dict[str, float], str]]:
+    """Bag-of-words-like events: a few of many features each, words and tags first seen all
+    along, classes first seen late, some feature values repeated (no variance yet)."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        n_classes = 2 if i < n // 3 else 5
+        y = f"c{rng.randrange(n_classes)}"
+        x = {
+            f"w{int(rng.paretovariate(0.6)) % 400}": float(rng.choice((1, 1, 2, 3)))
+            for _ in range(6)
+        }
+        x["signal"] = rng.gauss(int(y[1:]), 1.0)
+        if rng.random() < 0.3:  # text: nominal splitters, some first seen late
+            x[f"tag{rng.randrange(40)}"] = rng.choice("ab")
+        events.append((x, y))
+    return events
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_terms_updated_label_by_label_equal_terms_read_anew(pooled: bool) -> None:
+    # A leaf's terms are patched for the features each label changes; they must stay the
+    # terms a predictor reading the leaf for the first time computes, whatever the leaf
+    # learns: sparse features, new features and classes, labels learned behind its back.
+    model = tree.HoeffdingTreeClassifier(grace_period=300, delta=0.2, tau=0.1)
+    predictor = TreePredictor(pooled=pooled)
+    rng = random.Random(5)
+    patched = 0
+    for i, (x, y) in enumerate(_sparse_events(3000, seed=2)):
+        proba, leaf = predictor.proba_and_leaf(model, x)
+        assert proba == TreePredictor(pooled=pooled).proba_and_leaf(model, x)[0]
+        if not pooled:
+            assert proba == model.predict_proba_one(x)
+        if rng.random() < 0.5:
+            if i % 50 == 0:
+                model.learn_one(x, y)  # unseen by the predictor: read anew
+                continue
+            cached = None if leaf is None else predictor._leaves.get(leaf)
+            predictor.learn(model, x, y)
+            after, leaf = predictor.proba_and_leaf(model, x)
+            assert after == TreePredictor(pooled=pooled).proba_and_leaf(model, x)[0]
+            patched += cached is not None and predictor._leaves.get(leaf) is cached
+    assert patched > 1000
+    assert model.n_leaves > 1
+    leaves = list(predictor._leaves.values())
+    assert max(len(cached.places) for cached in leaves) > 200  # a leaf knew many features

@@ -12,6 +12,7 @@ and leaves everything else of the file as it is:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -169,8 +170,9 @@ def _hotpath(h: Mapping[str, Any]) -> list[str]:
         f"store, {h['events']:,} events of {h['stream']}, the model "
         f"{h.get('model', 'hoeffding-tree')}, CPU µs per event, medians of "
         f"{len(h['rounds'][names[0]])} alternating rounds of each checkout in one run, load "
-        f"{h['load'][0]:.1f}; × is the speed-up over the column before; every decision and "
-        "the learned model are equal across the checkouts):",
+        f"{h['load'][0]:.1f}; × is the speed-up over the column before; "
+        + _equal_decisions(h)
+        + "):",
         "",
         "| phase | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
@@ -185,6 +187,19 @@ def _hotpath(h: Mapping[str, Any]) -> list[str]:
         label = "process CPU" if key == "cpu" else key
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     return [*out, ""]
+
+
+def _equal_decisions(h: Mapping[str, Any]) -> str:
+    """Which checkouts decided every event alike and learned the same model."""
+    decisions = h["decisions"]
+    names = list(decisions)
+    if all(decisions[name] == decisions[names[0]] for name in names):
+        return "every decision and the learned model are equal across the checkouts"
+    pairs = [
+        f"{a} and {b} {'decide alike' if decisions[a] == decisions[b] else 'differ'}"
+        for a, b in itertools.pairwise(names)
+    ]
+    return "decisions and the learned model: " + "; ".join(pairs)
 
 
 def _before_after(b: Mapping[str, Any]) -> list[str]:

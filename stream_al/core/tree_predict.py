@@ -258,21 +258,19 @@ class TreePredictor:
         example it learns, with a deep copy and a fresh read of every Gaussian; a label is
         usually learned by the leaf that has just predicted it, in the same state, so the
         terms are at hand. The rest (statistics, splitters, split attempts) is River's own
-        code, called in River's order: a path this walk does not take (a branch whose
-        feature ``x`` lacks, an empty tree) is left to ``learn_one`` itself.
+        code, called in River's order. An example lacking a branch's feature is learned,
+        as River does, by the leaf at the end of the heaviest path, without a split attempt;
+        an empty tree and a new value at a multiway branch (a new leaf) are left to
+        ``learn_one`` itself.
         """
         parent, node = _walk(tree._root, x, False)
-        if not isinstance(node, HTLeaf):  # no root yet, or a feature x lacks on the way
-            # River sends x down the heaviest path, as predictions do (or, at a nominal
-            # branch, to a new leaf, in which case the one found here learns nothing).
-            heaviest: Any = None if tree._root is None else _walk(tree._root, x, True)[1]
-            cached = self._current(heaviest)
-            tree.learn_one(x, y)
-            if cached is not None:
-                cached.changed.update(x)
-                cached.labels.add(y)
-                cached.expected = sum(heaviest.stats.values())
-            return
+        grow = True
+        if not isinstance(node, HTLeaf):  # no root yet, or a branch x cannot follow
+            node = None if parent is None else _heaviest_leaf(parent, x)
+            if node is None:
+                tree.learn_one(x, y)
+                return
+            grow = False
         leaf: Any = node  # River's leaf kinds differ in their attributes
         kind = type(leaf)
         # HoeffdingTreeClassifier.learn_one from here on, for w = 1.0.
@@ -298,7 +296,7 @@ class TreePredictor:
             cached.changed.update(x)
             cached.labels.add(y)
             cached.expected = sum(leaf.stats.values())
-        if tree._growth_allowed and leaf.is_active():
+        if grow and tree._growth_allowed and leaf.is_active():
             if leaf.depth >= tree.max_depth:
                 leaf.deactivate()
                 tree._n_active_leaves -= 1
@@ -443,6 +441,21 @@ def _walk(node: Any, x: Mapping[Any, Any], heaviest: bool) -> tuple[Any, Any]:
                     return node, None
                 child = node.most_common_path()[1]
             parent, node = node, child
+
+
+def _heaviest_leaf(branch: Any, x: Mapping[Any, Any]) -> Any:
+    """The leaf River's ``learn_one`` learns ``x`` at from ``branch``, a branch ``x``
+    cannot follow (its feature missing): the most traversed child, then on as ``x``
+    leads, again and again. None where River grows a new leaf instead (a value a multiway
+    branch has not seen)."""
+    node = branch
+    while not isinstance(node, HTLeaf):
+        if node.max_branches() == -1 and node.feature in x:
+            return None
+        node = node.most_common_path()[1]
+        if isinstance(node, DTBranch):
+            node = node.traverse(x, until_leaf=False)
+    return node
 
 
 def _update_terms(

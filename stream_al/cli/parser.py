@@ -179,9 +179,9 @@ def _add_evaluate(sub: _Commands, learner: LearnerSettings) -> None:
         "evaluate",
         cmd_evaluate,
         (
-            "stream-al evaluate --stream csv:data/elec2.csv --target class --model "
+            'stream-al evaluate --stream csv:"$(scripts/elec2)" --target class --model '
             "hoeffding-tree --strategy split --budget 0.1 --seeds 3 --json out.json",
-            "stream-al evaluate --stream csv:data/elec2.csv --target class --budget 0.05 "
+            'stream-al evaluate --stream csv:"$(scripts/elec2)" --target class --budget 0.05 '
             "--warm-start first:5000",
         ),
         help="prequential evaluation against random sampling and full labels",
@@ -535,7 +535,9 @@ def _add_select(sub: _Commands) -> None:
     select.add_argument(
         "--id-column",
         metavar="COLUMN",
-        help="item ids, never a feature (default: the id column, else the row number)",
+        help=(
+            "item ids, never a feature (default: the id column, else the file name and row number)"
+        ),
     )
     select.add_argument("--model", metavar="PATH", help="an exported model file to rank with")
     select.add_argument("--max-rows", type=at_least(1), metavar="N", help="read at most N rows")

@@ -86,9 +86,18 @@ def variable_name(loc: tuple[int | str, ...]) -> str:
     return "STREAM_AL_" + "__".join(parts).upper()
 
 
-SCRIPT_VARIABLES = {"STREAM_AL_CACHE", "STREAM_AL_KAFKA_TIMEOUT", "STREAM_AL_LABEL_STUDIO"}
-"""``STREAM_AL_*`` variables that are not settings: ``scripts/services``' and
-``scripts/label-studio``'s."""
+SCRIPT_VARIABLES = {
+    "STREAM_AL_CACHE",
+    "STREAM_AL_KAFKA_TIMEOUT",
+    "STREAM_AL_LABEL_STUDIO",
+    "STREAM_AL_ELEC2",
+    "STREAM_AL_BENCH_PROFILE",
+    "STREAM_AL_BENCH_PROFILE_IDLE",
+    "STREAM_AL_BENCH_SERVE_PATH",
+}
+"""``STREAM_AL_*`` variables that are not settings: ``scripts/services``',
+``scripts/label-studio``'s, ``scripts/elec2``'s and the benchmarks' (``bench throughput
+--deployed``, ``bench/before_after.py``)."""
 
 
 def _sub_model(field: FieldInfo) -> type[BaseModel] | None:

@@ -270,7 +270,7 @@ def learner_settings(args: argparse.Namespace, base: LearnerSettings) -> Learner
             value = option.merge(value, merged, base)
         _set(merged, option.setting, value)
     try:
-        return LearnerSettings.model_validate(merged)
+        return LearnerSettings.model_validate(merged, context={"flags": True})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -224,9 +225,21 @@ class LearnerSettings(BaseModel):
         return _known(value, dict.fromkeys(NAMES), "uncertainty measure")
 
     @model_validator(mode="after")
-    def _strategy_accepts_params(self) -> LearnerSettings:
+    def _strategy_accepts_params(self, info: ValidationInfo) -> LearnerSettings:
         if self.strategy_params:
-            make_strategy(self.strategy, seed=0, **self.strategy_params)  # says what is wrong
+            try:
+                make_strategy(self.strategy, seed=0, **self.strategy_params)
+            except ValueError as error:
+                if info.context and info.context.get("flags"):
+                    raise  # the command line's own: its message names the flags' values
+                # Configured parameters belong to the configured strategy: a --strategy flag
+                # picks another one and drops them, so the pair must hold on its own.
+                raise ValueError(
+                    f"{error} (STREAM_AL_LEARNER__STRATEGY_PARAMS, or strategy_params in "
+                    "[learner], are for the configured strategy: set "
+                    "STREAM_AL_LEARNER__STRATEGY, or strategy in [learner], to the one they "
+                    "are for; with a --strategy flag, give them as --strategy-param NAME=VALUE)"
+                ) from None
         return self
 
     def spec(self) -> LearnerSpec:

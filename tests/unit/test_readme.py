@@ -117,3 +117,17 @@ def test_what_a_skip_does_is_said_in_the_readme_and_the_design() -> None:
     design = (ROOT / "docs" / "design.md").read_text()
     assert "skipped item goes back to the queue" in README
     assert "skipped item goes back to the queue" in design
+
+
+def test_the_redis_keys_paragraph_names_every_key() -> None:
+    from stream_al.io.redis_keys import RedisKeys
+
+    keys = RedisKeys("stream_al")
+    names = [v for v in vars(keys).values() if isinstance(v, str) and v != "stream_al"]
+    names += [keys.pending("{id}"), keys.votes("{id}"), keys.labeled("{id}")]
+    names += [keys.checkpoint("{replica}"), keys.checkpoints]
+    names += keys.queues  # every tier and band
+    start = README.index("Redis keys (prefix")
+    paragraph = README[start : README.index("\n\n", start)]
+    assert len(names) >= 15
+    assert [name for name in names if f"`{name}`" not in paragraph] == []

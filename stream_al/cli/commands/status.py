@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import time
+import urllib.error
+import urllib.parse
 
 from stream_al.cli import report
 from stream_al.config import Settings
@@ -19,7 +21,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigurationError(
             "serve's metrics endpoint is off (STREAM_AL_METRICS__PORT=0): give --url"
         )
-    url = args.url or metrics_url(host, port)
+    url = _with_metrics_path(args.url) if args.url else metrics_url(host, port)
     done = 0
     try:
         before, since = _first_reading(url, args.wait), time.monotonic()
@@ -28,6 +30,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             after, now = read_metrics(url), time.monotonic()
             report.print_status(Status.between(before, after, now - since), stamp=args.count != 1)
             before, since, done = after, now, done + 1
+    except urllib.error.HTTPError as exc:
+        raise ConfigurationError(
+            f"{url} answered {exc.code} {exc.reason}: give --url serve's metrics address "
+            "(http://HOST:PORT/metrics, as serve logs it)"
+        ) from None
     except OSError as exc:
         raise ConfigurationError(
             f"nothing answers at {url} ({getattr(exc, 'reason', exc)}): is stream-al serve "
@@ -35,6 +42,21 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             "(or give --url)"
         ) from None
     return 0
+
+
+def _with_metrics_path(url: str) -> str:
+    """``url``, with serve's ``/metrics`` path when it has none (serve logs its address as
+    ``http://HOST:PORT``).
+
+    >>> _with_metrics_path("http://127.0.0.1:9400")
+    'http://127.0.0.1:9400/metrics'
+    >>> _with_metrics_path("http://proxy:80/serve-a/metrics")
+    'http://proxy:80/serve-a/metrics'
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.path in ("", "/"):
+        return urllib.parse.urlunsplit(parts._replace(path="/metrics"))
+    return url
 
 
 def _first_reading(url: str, wait: float) -> Metrics:

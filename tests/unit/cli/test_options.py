@@ -12,7 +12,7 @@ from stream_al.cli.options import (
     learner_settings,
     reported_options,
 )
-from stream_al.config import LearnerSettings
+from stream_al.config import LearnerSettings, load_settings
 from stream_al.errors import ConfigurationError
 
 
@@ -82,8 +82,23 @@ def test_configured_strategy_parameters_stay_with_their_strategy() -> None:
 
 
 def test_a_parameter_the_strategy_does_not_take_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match="has no parameter foo"):
+    with pytest.raises(ConfigurationError, match="has no parameter foo") as raised:
         _parse(["--strategy-param", "foo=1"], LearnerSettings())
+    assert "STREAM_AL_" not in str(raised.value)  # the flag is at fault, not a setting
+
+
+def test_configured_parameters_without_their_strategy_say_how_to_pair_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A user gave the bandit's arms in the environment and --strategy bandit as a flag:
+    # the configured pair (variable-uncertainty with arms) is refused, saying what to set.
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY_PARAMS", '{"arms": ["split", "random"]}')
+    with pytest.raises(ValueError, match="has no parameter arms") as raised:
+        load_settings()
+    assert "set STREAM_AL_LEARNER__STRATEGY" in str(raised.value)
+    assert "--strategy-param" in str(raised.value)
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY", "bandit")
+    assert load_settings().learner.strategy_params == {"arms": ["split", "random"]}
 
 
 def test_the_report_echoes_the_options_beyond_model_strategy_and_budget() -> None:

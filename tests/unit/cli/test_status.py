@@ -49,3 +49,17 @@ def test_status_without_a_serve_names_the_address_and_its_settings(
     assert main(["status", "--url", "http://127.0.0.1:1/metrics", "--wait", "0"]) == 2
     err = capsys.readouterr().err
     assert "http://127.0.0.1:1/metrics" in err and "STREAM_AL_METRICS__PORT" in err
+
+
+def test_serves_logged_address_without_a_path_reads_its_metrics(
+    serving: tuple[Metrics, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # serve logs "metrics and health on http://127.0.0.1:PORT": that address works as --url.
+    _, url = serving
+    address = url.removesuffix("/metrics")
+    assert main(["status", "--url", address, "--interval", "0.1", "--count", "1"]) == 0
+    assert capsys.readouterr().out.startswith("events 0")
+    # A path that is not serve's metrics answers 404: said as such, not "nothing answers".
+    assert main(["status", "--url", f"{address}/nope", "--wait", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "answered 404" in err and "/metrics" in err and "nothing answers" not in err

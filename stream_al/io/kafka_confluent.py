@@ -66,9 +66,14 @@ class _Repeats(logging.Filter):
         return True
 
 
-# librdkafka's own log and its global errors (error_cb), repeats held back.
+# librdkafka's global errors (error_cb), repeats held back.
 librdkafka_log = logging.getLogger("stream_al.kafka.librdkafka")
 librdkafka_log.addFilter(_Repeats())
+# librdkafka's own log (its ``logger``): chatter to a user, like kafka-python's (a fresh
+# broker's "Failed to acquire idempotence PID ... retrying"), shown with --verbose only
+# (runtime.logging.LIBRARY_LOGGERS).
+librdkafka_client_log = logging.getLogger("librdkafka")
+librdkafka_client_log.addFilter(_Repeats())
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -186,7 +191,7 @@ class ConfluentEventSource:
                 "session.timeout.ms": settings.session_timeout_ms,
                 "heartbeat.interval.ms": settings.heartbeat_interval_ms,
                 "error_cb": self.errors,
-                "logger": librdkafka_log,
+                "logger": librdkafka_client_log,
                 # Once a second, the state of each broker connection (unavailable()).
                 "statistics.interval.ms": 1000,
                 "stats_cb": self._stats,
@@ -359,7 +364,7 @@ class ConfluentPublisher:
                 "message.timeout.ms": settings.delivery_timeout_ms,
                 "request.timeout.ms": min(30_000, settings.delivery_timeout_ms - 5),
                 "error_cb": self.errors,
-                "logger": librdkafka_log,
+                "logger": librdkafka_client_log,
             }
             producer = _constructed(Producer, config)
             _connected(producer, settings)

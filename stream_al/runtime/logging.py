@@ -19,7 +19,7 @@ __all__ = [
     "redacted_url",
 ]
 
-LIBRARY_LOGGERS = ("kafka",)
+LIBRARY_LOGGERS = ("kafka", "librdkafka")
 """Client libraries whose own log is chatter to a user: kafka-python logs about a hundred
 lines in 12 s while a broker is away, and about thirty at a normal start (a consumer
 group's join: "Failed to join group", "MemberIdRequiredError") that read like errors.

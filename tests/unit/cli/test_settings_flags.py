@@ -66,13 +66,18 @@ def test_version_prints_the_package_version(
     assert exited.value.code == 0 and "--version" in capsys.readouterr().out
 
 
-def test_the_kafka_client_s_log_is_shown_only_with_verbose() -> None:
-    kafka = logging.getLogger("kafka")
+@pytest.mark.parametrize("library", ["kafka", "librdkafka"])
+def test_the_kafka_client_s_log_is_shown_only_with_verbose(library: str) -> None:
+    # kafka-python's log, and librdkafka's as the confluent backend hands it over.
+    if library == "librdkafka":
+        confluent = pytest.importorskip("stream_al.io.kafka_confluent")
+        assert confluent.librdkafka_client_log.name == library
+    client = logging.getLogger(library)
     evaluate = ["evaluate", "--stream", "synth:stagger", "--n-events", "50", "--seeds", "1"]
     try:
         assert main([*evaluate, "--quiet"]) == 0
-        assert not kafka.isEnabledFor(logging.ERROR)  # its chatter, errors included
+        assert not client.isEnabledFor(logging.ERROR)  # its chatter, errors included
         assert main([*evaluate, "--quiet", "--verbose"]) == 0
-        assert kafka.isEnabledFor(logging.INFO)
+        assert client.isEnabledFor(logging.INFO)
     finally:
-        kafka.setLevel(logging.NOTSET)
+        client.setLevel(logging.NOTSET)

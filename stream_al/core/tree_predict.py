@@ -10,7 +10,8 @@ weight identifies it, since every example a leaf learns adds to it (and to its G
 at the same time). A label learned through :meth:`TreePredictor.learn` changes the terms
 of its own features only, so the next state's terms are patched for those: a leaf that
 has seen thousands of sparse features (words, one-hot codes) costs a label its width, not
-the leaf's. The arithmetic is River's own, operation for operation, so the probabilities
+the leaf's; and an event with few of them is scored from its own features' terms, found by
+their places and summed in River's order. The arithmetic is River's own, operation for operation, so the probabilities
 are equal to ``predict_proba_one``'s, not merely close.
 
 :meth:`TreePredictor.learn` is ``learn_one`` to the same end: the tree it grows is River's,
@@ -95,6 +96,11 @@ _ClassTerms = list[tuple[Any, Any, Any, Any]]
 # A class's terms in a leaf: their features' places (ascending), the terms, and the
 # features whose term reads the leaf's pooled variance.
 _ClassState = tuple[list[int], _ClassTerms, set[Any]]
+
+
+# An event with fewer features than a leaf knows over this factor is scored from its own
+# features' terms rather than by a pass over all of them.
+_SPARSE = 8
 
 
 class _LeafTerms:
@@ -220,13 +226,17 @@ class TreePredictor:
         for group in groups.values():
             leaf = leaves[group[0]]
             terms = self._gaussian_terms(leaf, tree)
-            for i in group:
-                if terms is None:
+            if terms is None:
+                for i in group:
                     proba = dict.fromkeys(classes, 0.0)
                     proba.update(self._leaf_proba(leaf, xs[i], tree))
-                else:
-                    proba = _gaussian_naive_bayes(terms, xs[i], classes)
-                out[i] = (proba, leaf)
+                    out[i] = (proba, leaf)
+                continue
+            cached = self._leaves[leaf]
+            for i in group:
+                x = xs[i]
+                own = self._event_terms(cached, terms, x)
+                out[i] = (_gaussian_naive_bayes(own, x, classes), leaf)
         return out
 
     def _gaussian_terms(self, leaf: Any, tree: Any) -> _Terms | None:
@@ -352,11 +362,37 @@ class TreePredictor:
         _update_terms(cached, stats, total, splitters, self.pooled)
         return cached.terms
 
+    @staticmethod
+    def _event_terms(cached: _LeafTerms, entry: _Terms, x: Mapping[Any, Any]) -> _Terms:
+        """``entry``, the leaf's terms; for a class with many more terms than the event
+        has features (a bag of words), only the terms of the event's own features, found by
+        their places and kept in River's order of summation: the same sum for less."""
+        places = cached.places
+        many = _SPARSE * len(x)
+        if many >= len(places):
+            return entry
+        found = None
+        own: _Terms = []
+        for label, prior, terms in entry:
+            if prior is not None and len(terms) > many:
+                if found is None:
+                    found = sorted(p for f in x if (p := places.get(f)) is not None)
+                at = cached.classes[label][0]
+                n = len(at)
+                terms = [
+                    terms[i]
+                    for place in found
+                    if (i := bisect_left(at, place)) < n and at[i] == place
+                ]
+            own.append((label, prior, terms))
+        return entry if found is None else own
+
     def _naive_bayes(self, leaf: Any, x: Mapping[Any, Any]) -> dict[Any, float]:
         """River's ``do_naive_bayes_prediction`` with the leaf's terms read once."""
         entry = self._entry(leaf)
         if entry is None:
             return {}
+        entry = self._event_terms(self._leaves[leaf], entry, x)
         half_log_tau, no_term = _HALF_LOG_TAU, -math.inf
         votes: dict[Any, float] = {}
         for label, prior, terms in entry:

@@ -278,7 +278,7 @@ def test_split_attempts_through_the_predictor_split_as_river_does(
     assert _state(ours) == _state(rivers)
 
 
-def _sparse_events(n: int, seed: int) -> list[tuple[dict[str, float], str]]:
+def _sparse_events(n: int, seed: int, tags: bool) -> list[tuple[dict[str, Any], str]]:
     """Bag-of-words-like events: a few of many features each, words and tags first seen all
     along, classes first seen late, some feature values repeated (no variance yet)."""
     rng = random.Random(seed)
@@ -291,14 +291,26 @@ def _sparse_events(n: int, seed: int) -> list[tuple[dict[str, float], str]]:
             for _ in range(6)
         }
         x["signal"] = rng.gauss(int(y[1:]), 1.0)
-        if rng.random() < 0.3:  # text: nominal splitters, some first seen late
+        if tags and rng.random() < 0.3:  # text: nominal splitters, some first seen late
             x[f"tag{rng.randrange(40)}"] = rng.choice("ab")
         events.append((x, y))
     return events
 
 
+def _dense(model: tree.HoeffdingTreeClassifier, x: dict[str, Any], pooled: bool) -> Any:
+    """The probabilities of a predictor reading the leaf anew and every one of its terms."""
+    from stream_al.core import tree_predict
+
+    sparse, tree_predict._SPARSE = tree_predict._SPARSE, 10**9
+    try:
+        return TreePredictor(pooled=pooled).proba_and_leaf(model, x)[0]
+    finally:
+        tree_predict._SPARSE = sparse
+
+
+@pytest.mark.parametrize("tags", [False, True])
 @pytest.mark.parametrize("pooled", [False, True])
-def test_terms_updated_label_by_label_equal_terms_read_anew(pooled: bool) -> None:
+def test_terms_updated_label_by_label_equal_terms_read_anew(pooled: bool, tags: bool) -> None:
     # A leaf's terms are patched for the features each label changes; they must stay the
     # terms a predictor reading the leaf for the first time computes, whatever the leaf
     # learns: sparse features, new features and classes, labels learned behind its back.
@@ -306,9 +318,14 @@ def test_terms_updated_label_by_label_equal_terms_read_anew(pooled: bool) -> Non
     predictor = TreePredictor(pooled=pooled)
     rng = random.Random(5)
     patched = 0
-    for i, (x, y) in enumerate(_sparse_events(3000, seed=2)):
+    events = _sparse_events(3000, seed=2, tags=tags)
+    for i, (x, y) in enumerate(events):
+        if i % 100 == 99:  # a poll batch predicted at once, from the same terms
+            batch = [x for x, _ in events[i - 30 : i]]
+            got = predictor.proba_many(model, batch)
+            assert [proba for proba, _ in got] == [_dense(model, x, pooled) for x in batch]
         proba, leaf = predictor.proba_and_leaf(model, x)
-        assert proba == TreePredictor(pooled=pooled).proba_and_leaf(model, x)[0]
+        assert proba == _dense(model, x, pooled)  # a sparse event: its own terms only
         if not pooled:
             assert proba == model.predict_proba_one(x)
         if rng.random() < 0.5:
@@ -318,7 +335,7 @@ def test_terms_updated_label_by_label_equal_terms_read_anew(pooled: bool) -> Non
             cached = None if leaf is None else predictor._leaves.get(leaf)
             predictor.learn(model, x, y)
             after, leaf = predictor.proba_and_leaf(model, x)
-            assert after == TreePredictor(pooled=pooled).proba_and_leaf(model, x)[0]
+            assert after == _dense(model, x, pooled)
             patched += cached is not None and predictor._leaves.get(leaf) is cached
     assert patched > 1000
     assert model.n_leaves > 1

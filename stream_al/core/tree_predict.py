@@ -11,8 +11,8 @@ at the same time). A label learned through :meth:`TreePredictor.learn` changes t
 of its own features only, so the next state's terms are patched for those: a leaf that
 has seen thousands of sparse features (words, one-hot codes) costs a label its width, not
 the leaf's; and an event with few of them is scored from its own features' terms, found by
-their places and summed in River's order. The arithmetic is River's own, operation for operation, so the probabilities
-are equal to ``predict_proba_one``'s, not merely close.
+their places and summed in River's order. The arithmetic is River's own, operation for
+operation, so the probabilities are equal to ``predict_proba_one``'s, not merely close.
 
 :meth:`TreePredictor.learn` is ``learn_one`` to the same end: the tree it grows is River's,
 count for count and split for split. It saves an adaptive leaf's per-label check of its
@@ -79,7 +79,7 @@ from river.tree.nodes.htc_nodes import (
     LeafNaiveBayesAdaptive,
 )
 from river.tree.nodes.leaf import HTLeaf
-from river.tree.split_criterion import GiniSplitCriterion
+from river.tree.split_criterion import GiniSplitCriterion, InfoGainSplitCriterion
 from river.tree.splitter.gaussian_splitter import GaussianSplitter
 from river.tree.utils import BranchFactory
 
@@ -727,6 +727,9 @@ def _gaussian_suggestion(
         sigma = (var._S / (n - var.ddof) if n > var.ddof else 0.0) ** 0.5  # Gaussian.sigma
         classes.append((k, mins[k], maxs[k], n, var.mean._mean, sigma))
     gini = type(criterion) is GiniSplitCriterion
+    info = type(criterion) is InfoGainSplitCriterion
+    if info:  # River computes it for every candidate: the same float each time
+        pre_entropy = InfoGainSplitCriterion._compute_entropy_dict(pre_split_dist)
     for split_value in candidates:
         lhs: dict[Any, float] = {}
         rhs: dict[Any, float] = {}
@@ -745,6 +748,8 @@ def _gaussian_suggestion(
         post = [lhs, rhs]
         if gini:
             merit = _gini_merit(lhs, rhs, criterion.min_branch_fraction)
+        elif info:
+            merit = _info_gain_merit(pre_entropy, lhs, rhs, criterion.min_branch_fraction)
         else:
             merit = criterion.merit_of_split(pre_split_dist, post)
         if merit > best.merit:
@@ -764,6 +769,33 @@ def _gini_merit(lhs: Mapping[Any, float], rhs: Mapping[Any, float], min_frac: fl
     gini += (left / total) * _gini(lhs, left)
     gini += (right / total) * _gini(rhs, right)
     return 1.0 - gini
+
+
+def _info_gain_merit(
+    pre_entropy: float, lhs: Mapping[Any, float], rhs: Mapping[Any, float], min_frac: float
+) -> float:
+    """``InfoGainSplitCriterion.merit_of_split`` of a binary split, operation for operation,
+    the entropy before the split given."""
+    left, right = sum(lhs.values()), sum(rhs.values())
+    total = 0.0
+    total += left
+    total += right
+    if not (total > 0 and left / total > min_frac and right / total > min_frac):
+        return -math.inf
+    entropy = 0.0
+    entropy += left * _entropy(lhs)
+    entropy += right * _entropy(rhs)
+    return pre_entropy - entropy / total
+
+
+def _entropy(dist: Mapping[Any, float]) -> float:
+    """``InfoGainSplitCriterion._compute_entropy_dict``."""
+    entropy = dis_sums = 0.0
+    for d in dist.values():
+        if d > 0.0:
+            entropy -= d * math.log2(d)
+            dis_sums += d
+    return (entropy + dis_sums * math.log2(dis_sums)) / dis_sums if dis_sums > 0.0 else 0.0
 
 
 def _gini(dist: Mapping[Any, float], weight: float) -> float:

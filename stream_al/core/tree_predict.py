@@ -757,14 +757,26 @@ def _gaussian_suggestion(
     return best
 
 
-def _gini_merit(lhs: Mapping[Any, float], rhs: Mapping[Any, float], min_frac: float) -> float:
-    """``GiniSplitCriterion.merit_of_split`` of a binary split, operation for operation."""
+def _branch_weights(
+    lhs: Mapping[Any, float], rhs: Mapping[Any, float], min_frac: float
+) -> tuple[float, float, float] | None:
+    """A binary split's branch weights and their total, summed as River's criteria sum
+    them; None (River's merit -inf) unless each branch holds more than ``min_frac``."""
     left, right = sum(lhs.values()), sum(rhs.values())
     total = 0.0
     total += left
     total += right
     if not (total > 0 and left / total > min_frac and right / total > min_frac):
+        return None
+    return left, right, total
+
+
+def _gini_merit(lhs: Mapping[Any, float], rhs: Mapping[Any, float], min_frac: float) -> float:
+    """``GiniSplitCriterion.merit_of_split`` of a binary split, operation for operation."""
+    weights = _branch_weights(lhs, rhs, min_frac)
+    if weights is None:
         return -math.inf
+    left, right, total = weights
     gini = 0.0
     gini += (left / total) * _gini(lhs, left)
     gini += (right / total) * _gini(rhs, right)
@@ -776,12 +788,10 @@ def _info_gain_merit(
 ) -> float:
     """``InfoGainSplitCriterion.merit_of_split`` of a binary split, operation for operation,
     the entropy before the split given."""
-    left, right = sum(lhs.values()), sum(rhs.values())
-    total = 0.0
-    total += left
-    total += right
-    if not (total > 0 and left / total > min_frac and right / total > min_frac):
+    weights = _branch_weights(lhs, rhs, min_frac)
+    if weights is None:
         return -math.inf
+    left, right, total = weights
     entropy = 0.0
     entropy += left * _entropy(lhs)
     entropy += right * _entropy(rhs)

@@ -42,12 +42,14 @@ Examples
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
     "MAX_CLASSES",
+    "MAX_LABEL_BYTES",
     "MAX_LABEL_CHARS",
     "MAX_MAGNITUDE",
     "FeatureKinds",
@@ -86,6 +88,12 @@ MAX_LABEL_CHARS = 256
 of 100 kB would make every later prediction as large, and a few such labels more than a
 Kafka message may be (1 MB by default), so that no prediction could be delivered."""
 
+MAX_LABEL_BYTES = 512
+"""The most bytes a label's text takes in a prediction's JSON (UTF-8, control characters
+escaped): 256 characters of a script UTF-8 writes in 3 or 4 bytes, or escaped, would
+make :data:`MAX_CLASSES` classes' names alone 1 to 1.5 MB; with 512, a prediction naming
+every class stays under about 550 kB."""
+
 
 MAX_CLASSES = 1_000
 """The most classes a model learns. Each is named in every prediction, and a label column
@@ -98,10 +106,23 @@ def label_size_problem(y: Any) -> str | None:
 
     >>> label_size_problem("yes"), label_size_problem(2**63)
     (None, 'an integer label fits in 64 bits, got 64 bits')
+    >>> cjk = "\N{CJK UNIFIED IDEOGRAPH-732B}" * 200  # 3 bytes each in UTF-8
+    >>> print(label_size_problem(cjk))  # doctest: +NORMALIZE_WHITESPACE
+    a label is a class name of at most 512 bytes in JSON (UTF-8, control characters
+    escaped), got 600 in 200 characters
 
     """
-    if type(y) is str and len(y) > MAX_LABEL_CHARS:
-        return f"a label is a class name of at most {MAX_LABEL_CHARS} characters, got {len(y)}"
+    if type(y) is str:
+        if len(y) > MAX_LABEL_CHARS:
+            return f"a label is a class name of at most {MAX_LABEL_CHARS} characters, got {len(y)}"
+        # A character takes at most 6 bytes in JSON (an escaped control character).
+        if 6 * len(y) > MAX_LABEL_BYTES:
+            size = len(json.dumps(y, ensure_ascii=False).encode("utf-8", "replace")) - 2
+            if size > MAX_LABEL_BYTES:
+                return (
+                    f"a label is a class name of at most {MAX_LABEL_BYTES} bytes in JSON "
+                    f"(UTF-8, control characters escaped), got {size} in {len(y)} characters"
+                )
     if type(y) is int and not -(2**63) <= y < 2**63:
         return f"an integer label fits in 64 bits, got {y.bit_length()} bits"
     return None

@@ -39,7 +39,7 @@ from stream_al.labeling.base import QUIT, SKIP, TIMEOUT, UNDO, Oracle, Signal
 from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import coerce_label
 from stream_al.runtime.health import http_server
-from stream_al.schemas import MAX_LABEL_CHARS, loads
+from stream_al.schemas import label_size_problem, loads
 
 __all__ = ["WebOracle"]
 
@@ -254,9 +254,13 @@ def _handler(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
                     value = "true" if value else "false"
                 elif type(value) is int:
                     value = str(value)
-                elif not isinstance(value, str) or not 0 < len(value) <= MAX_LABEL_CHARS:
-                    why = f"the label must be text of 1 to {MAX_LABEL_CHARS} characters\n"
+                elif not isinstance(value, str) or not value:
+                    why = "the label must be text, a class name\n"
                     self._send(HTTPStatus.BAD_REQUEST, "text/plain", why.encode())
+                    return
+                problem = label_size_problem(value)
+                if problem is not None:  # serve's model would refuse it: say so now
+                    self._send(HTTPStatus.BAD_REQUEST, "text/plain", f"{problem}\n".encode())
                     return
             elif path == "/api/skip":
                 value = SKIP

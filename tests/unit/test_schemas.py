@@ -225,3 +225,26 @@ def test_parse_event_knows_every_rule_of_event() -> None:
     decorators = Event.__pydantic_decorators__
     assert not decorators.model_validators and not decorators.validators
     assert all(d.info.mode == "after" for d in decorators.field_validators.values())
+
+
+def test_a_prediction_naming_every_class_the_limits_allow_fits_in_a_kafka_message() -> None:
+    # The largest classes a model learns, by each way a label's text can grow in JSON:
+    # 4-byte characters, escaped control characters, plain ASCII. A prediction names
+    # them all; it must stay within a Kafka message (1,000,000 bytes: librdkafka's
+    # default; kafka-python's is 1 MiB), or no prediction could be delivered again.
+    from stream_al.schemas import MAX_CLASSES, label_size_problem, prediction_json
+
+    widest = {
+        "4-byte": "\N{GRINNING FACE}",
+        "escaped": "\x01",
+        "ascii": "x",
+    }
+    for kind, char in widest.items():
+        n = 1
+        while label_size_problem(char * (n + 1) + "#" * 4) is None:
+            n += 1  # the longest label of such characters the rule accepts
+        labels = [char * n + f"{i:04d}" for i in range(MAX_CLASSES)]
+        assert all(label_size_problem(label) is None for label in labels)
+        proba = dict.fromkeys(labels, 1 / 3)
+        size = len(prediction_json("e" * 256, labels[0], proba, True, 1 / 3, 2**40, 1e9).encode())
+        assert size < 1_000_000, (kind, size)

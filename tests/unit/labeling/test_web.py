@@ -127,13 +127,16 @@ def test_an_api_client_s_labels_are_written_as_the_classes_are_and_others_refuse
     done.start()
     wait_for(lambda: _shown(oracle) == "a", 10, what="a shown")
     too_long = json.dumps({"label": "x" * 257}).encode()
+    too_wide = json.dumps({"label": "\N{CJK UNIFIED IDEOGRAPH-732B}" * 200}).encode()
     for data in (
         b"[1]",
         b'{"label": [1]}',
         b'{"label": null}',
+        b'{"label": ""}',
         b'{"label": 1.5}',
         b"{bad",
         too_long,
+        too_wide,  # 200 characters, 600 bytes of JSON
     ):
         assert _post_raw(oracle, "/api/answer", data) == 400, data
     assert _post_raw(oracle, "/api/answer", b"{}", length="many") == 400

@@ -267,6 +267,11 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             probe=source.unavailable,
             durable=durable,
         )
+        # The loop's place in the train log is the restored learner's from now on: a signal
+        # during start-up skips the replay, and the checkpoint the shutdown then writes must
+        # still say which entries the learner holds (None made the next start learn the
+        # whole log again).
+        service.loop.last_applied = after
         if start.stopping:
             service.stop()
         replayed = start.wait("redis", lambda: service.replay(after))

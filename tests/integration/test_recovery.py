@@ -3,12 +3,16 @@ the recovered model is the model a run without the crash would hold."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import random
+import signal
 import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,3 +175,56 @@ def test_an_altered_checkpoint_is_refused_at_start(deployment: Deployment) -> No
     refused = deployment.serve(wait_ready=False)
     assert refused.popen.wait(timeout=60) == 2
     assert "bad signature" in refused.output()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigterm_during_startup_keeps_the_checkpoint_at_the_learners_place_in_the_log(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first run learns a train log and checkpoints at its end.
+    deployment.settings.update(
+        {"STREAM_AL_LEARNER__BUDGET": "0.5", "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false"}
+    )
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:sea-drift", 300, truth)
+    serve = deployment.serve()
+    worker = deployment.worker(truth)
+    deployment.wait_until_settled(ids, timeout=90)
+    _wait_log_learned(deployment, serve)
+    learned = _stop_and_check_log_applied(deployment, serve, "r1")
+    worker.kill()
+    end = deployment.store().read_train_log(None, 10**6)[-1].entry_id
+
+    # The next start is asked to stop (SIGTERM) while it connects to Kafka, before it has
+    # replayed the log: it exits cleanly, and its checkpoint must still say where the
+    # restored learner stands in the log (None made the next start learn it all again).
+    from stream_al.io import backends
+    from stream_al.service import serve as serve_module
+
+    def stopped_while_connecting(settings: Any) -> backends.KafkaBackend:
+        real = backends.kafka_backend(settings)
+
+        def publisher(kafka: Any) -> Any:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real.publisher(kafka)
+
+        return dataclasses.replace(real, publisher=publisher)
+
+    monkeypatch.setattr(serve_module, "kafka_backend", stopped_while_connecting)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        settings = deployment.loaded(
+            STREAM_AL_METRICS__PORT="0", STREAM_AL_SERVICE__REPLICA_ID="r1"
+        )
+        assert serve_module.run_serve(settings) == 0
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    checkpoint = deployment.store().load("r1")
+    assert checkpoint is not None and checkpoint.train_log_id == end
+    assert _checkpointed(deployment, "r1").model_digest() == learned.model_digest()
+    again = deployment.serve()
+    assert "0 train-log entries replayed" in again.output()
+    assert _stop_and_check_log_applied(deployment, again, "r1").model_digest() == (
+        learned.model_digest()
+    )

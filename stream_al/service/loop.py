@@ -47,20 +47,33 @@ __all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter"]
 log = logging.getLogger("stream_al.service")
 
 MAX_DEAD_LETTER_PAYLOAD = 16_384
+# The reason is cut too: pydantic names every error, four per feature of a union, so an
+# event of 56 KB (below max_event_bytes) gave a 1.26 MB reason, a dead letter larger than
+# a Kafka message may be, whose send failed for ever and stopped the loop.
+MAX_DEAD_LETTER_ERROR = 4_096
+MAX_VALIDATION_ERRORS = 20
 ACCURACY_WINDOW = 500
 
 
 def _error_text(exc: Exception) -> str:
+    """The reason for a dead letter: a validation error's first
+    :data:`MAX_VALIDATION_ERRORS` errors (and how many more there were)."""
     if isinstance(exc, ValidationError):
-        return "; ".join(
+        errors = exc.errors()
+        text = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
-            for err in exc.errors()
+            for err in errors[:MAX_VALIDATION_ERRORS]
         )
+        more = len(errors) - MAX_VALIDATION_ERRORS
+        return f"{text}; and {more:,} more errors" if more > 0 else text
     return str(exc)
 
 
 def dead_letter(origin: str, error: str, raw: str | bytes, now: float) -> str:
-    """A dead-letter record as JSON; huge payloads are cut (the reason says so)."""
+    """A dead-letter record as JSON; huge payloads and reasons are cut (the reason says
+    so), so that every dead letter fits in a Kafka message."""
+    if len(error) > MAX_DEAD_LETTER_ERROR:
+        error = f"{error[:MAX_DEAD_LETTER_ERROR]}... (reason cut from {len(error)} chars)"
     payload = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     if len(payload) > MAX_DEAD_LETTER_PAYLOAD:
         error = f"{error} (payload cut from {len(payload)} to {MAX_DEAD_LETTER_PAYLOAD} chars)"

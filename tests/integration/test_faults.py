@@ -392,3 +392,27 @@ def test_serve_and_worker_survive_a_redis_that_lost_its_data_and_restart_from_a_
     assert (checkpoints / "r1.checkpoint").exists()
     # A replica started now starts from the checkpoint written after the reset.
     assert deployment.store().load("r1") is not None
+
+
+# -- 12. an event whose reason alone is larger than a Kafka message ------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_event_with_thousands_of_errors_is_dead_lettered_and_serve_goes_on(
+    deployment: Deployment,
+) -> None:
+    serve = deployment.serve()
+    # 56 KB, below max_event_bytes: each feature fails the four kinds of the union, and a
+    # reason naming all 24,000 errors made a 1.26 MB dead letter the broker refused.
+    features = ",".join(f'"{i:x}": []' for i in range(6000))
+    poison = '{"id": "poison", "features": {' + features + "}}"
+    deployment.produce_raw([("poison", poison)])
+    good = _events(50)
+    wait_for(lambda: serve.metric("stream_al_events_total", outcome="invalid") == 1, 30)
+    deployment.produce_raw(good)
+    wait_for(lambda: _predicted(deployment) >= {i for i, _ in good}, 60, what="good events")
+    [letter] = deployment.dead_letters()
+    assert letter["source"].endswith(":0:0") and "features.0" in letter["error"]
+    assert "and 23,980 more errors" in letter["error"]
+    assert len(json.dumps(letter)) < 100_000
+    assert serve.ready() and serve.alive()

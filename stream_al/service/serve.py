@@ -274,8 +274,10 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         service.loop.last_applied = after
         if start.stopping:
             service.stop()
-        replayed = start.wait("redis", lambda: service.replay(after))
-        log.info("model from %s, %s train-log entries replayed", origin, replayed)
+        # Each attempt goes on from the last entry learned: one that failed midway (Redis
+        # away) and began again at ``after`` learned the entries before the failure twice.
+        start.wait("redis", lambda: service.replay(service.loop.last_applied))
+        log.info("model from %s, %s train-log entries replayed", origin, service.loop.applied)
         health.set_ready(True)
         service.run()
         source.close()

@@ -19,6 +19,7 @@ import pytest
 from stream_al.config import LearnerSettings
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.checkpoints import restore_checkpoint
+from stream_al.io.redis import store_for
 from tests.integration.deployment import (
     BACKENDS,
     KEY,
@@ -228,3 +229,57 @@ def test_sigterm_during_startup_keeps_the_checkpoint_at_the_learners_place_in_th
     assert _stop_and_check_log_applied(deployment, again, "r1").model_digest() == (
         learned.model_digest()
     )
+
+
+def test_redis_away_during_the_start_up_replay_learns_each_entry_once(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A train log longer than one replay chunk (5,000 entries) and no checkpoint.
+    deployment.settings["STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG"] = "false"
+    rng = random.Random(0)
+    pipe = deployment.redis().pipeline(transaction=False)
+    for i in range(6000):
+        x = {"x1": rng.random() * 10, "x2": rng.random() * 10}
+        item = {"id": f"e{i}", "features": x, "prediction": None}
+        label = {"id": f"e{i}", "label": "yes" if x["x1"] + x["x2"] <= 10 else "no"}
+        pipe.xadd(
+            f"{deployment.prefix}:train_log", {"item": json.dumps(item), "label": json.dumps(label)}
+        )
+    pipe.execute()
+
+    # Redis goes away after the first chunk is learned, and answers again; the SIGTERM
+    # once the replay is under way again ends serve after it, with a checkpoint.
+    from stream_al.errors import StoreUnavailable
+    from stream_al.service import serve as serve_module
+
+    reads: list[int] = []
+
+    def store_away_once(settings: Any, replica: str) -> Any:
+        store = store_for(settings, replica)
+        read = store.read_train_log
+
+        def read_train_log(after: str | None, count: int) -> Any:
+            reads.append(count)
+            if len(reads) == 2:
+                raise StoreUnavailable("redis: Connection closed by server.")
+            if len(reads) == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return read(after, count)
+
+        store.read_train_log = read_train_log  # type: ignore[method-assign]
+        return store
+
+    monkeypatch.setattr(serve_module, "store_for", store_away_once)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        settings = deployment.loaded(
+            STREAM_AL_METRICS__PORT="0", STREAM_AL_SERVICE__REPLICA_ID="r1"
+        )
+        assert serve_module.run_serve(settings) == 0
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert len(reads) >= 3
+    learner = _checkpointed(deployment, "r1")
+    assert learner.n_learned == 6000  # each entry once (11,000 before the fix)
+    assert learner.model_digest() == _reference_digest(deployment)

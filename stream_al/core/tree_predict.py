@@ -232,10 +232,10 @@ class TreePredictor:
                     proba.update(self._leaf_proba(leaf, xs[i], tree))
                     out[i] = (proba, leaf)
                 continue
-            cached = self._leaves[leaf]
+            cached, known = self._leaves[leaf], len(leaf.splitters)
             for i in group:
                 x = xs[i]
-                own = self._event_terms(cached, terms, x)
+                own = self._event_terms(cached, terms, x) if _SPARSE * len(x) < known else terms
                 out[i] = (_gaussian_naive_bayes(own, x, classes), leaf)
         return out
 
@@ -369,8 +369,6 @@ class TreePredictor:
         their places and kept in River's order of summation: the same sum for less."""
         places = cached.places
         many = _SPARSE * len(x)
-        if many >= len(places):
-            return entry
         found = None
         own: _Terms = []
         for label, prior, terms in entry:
@@ -392,7 +390,8 @@ class TreePredictor:
         entry = self._entry(leaf)
         if entry is None:
             return {}
-        entry = self._event_terms(self._leaves[leaf], entry, x)
+        if _SPARSE * len(x) < len(leaf.splitters):
+            entry = self._event_terms(self._leaves[leaf], entry, x)
         half_log_tau, no_term = _HALF_LOG_TAU, -math.inf
         votes: dict[Any, float] = {}
         for label, prior, terms in entry:
@@ -508,10 +507,9 @@ def _update_terms(
     if size > first_new:  # features first seen: River appends their splitters
         for feature in reversed(list(islice(reversed(splitters), size - first_new))):
             places[feature] = len(places)
-    changed = [
-        (feature, place) for feature in cached.changed if (place := places.get(feature)) is not None
-    ]
-    new = [(feature, place) for feature, place in changed if place >= first_new]
+    names = cached.changed
+    dense = 2 * len(names) >= size  # most terms of a learned class change: all anew
+    changed: list[tuple[Any, int]] | None = None  # (feature, place), made when needed
     pooled_variances: dict[Any, float] = {}
     classes, learned = cached.classes, cached.labels
     terms: _Terms = []
@@ -520,15 +518,16 @@ def _update_terms(
             terms.append((label, None, []))
             continue
         known = classes.get(label)
-        if known is None or (label in learned and 2 * len(changed) >= size):
-            # New, or most of its terms to make anew (dense events): all at once is cheaper.
+        if known is None or (dense and label in learned):
             known = classes[label] = _class_terms(label, splitters, pooled, pooled_variances)
-        else:
+        elif label in learned or known[2] or size > first_new:
             at, class_terms, reads_pool = known
+            if changed is None:
+                changed = [(f, place) for f in names if (place := places.get(f)) is not None]
             if label in learned:
                 todo = changed
-            else:
-                todo = new + [(f, place) for f, place in changed if f in reads_pool]
+            else:  # features first seen, and those whose term reads the pooled variance
+                todo = [(f, place) for f, place in changed if place >= first_new or f in reads_pool]
             for feature, place in todo:
                 term, read = _feature_term(
                     label, feature, splitters[feature], pooled, pooled_variances
@@ -565,6 +564,16 @@ def _class_terms(
     terms: _ClassTerms = []
     reads_pool: set[Any] = set()
     for place, (feature, splitter) in enumerate((splitters or {}).items()):
+        if type(splitter) is GaussianSplitter:  # the usual term, without a call
+            gaussian = splitter._att_dist_per_class.get(label)
+            if gaussian is None:
+                continue
+            var = gaussian._var
+            n = var.mean.n
+            if n > var.ddof and (variance := var._S / (n - var.ddof)) > 0.0:
+                at.append(place)
+                terms.append((feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)))
+                continue
         term, read = _feature_term(label, feature, splitter, pooled, pooled_variances)
         if read:
             reads_pool.add(feature)

@@ -27,6 +27,7 @@ from stream_al.errors import StreamAlError
 from stream_al.schemas import loads
 
 __all__ = [
+    "METADATA_REFRESH_MS",
     "TIERS",
     "Checkpoint",
     "CheckpointStore",
@@ -54,6 +55,11 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=type)
+
+METADATA_REFRESH_MS = 30_000
+"""How often the events consumer rereads the topic's metadata: partitions added to the
+events topic while serve runs are assigned, and their events consumed, within about this
+long (the clients' default, 5 minutes, left them unread for as long)."""
 
 Entry = tuple[str, str]
 """A stream entry: ``(entry_id, payload_json)``."""

@@ -34,7 +34,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerUnavailable, ConfigurationError
-from stream_al.io.base import translate_errors
+from stream_al.io.base import METADATA_REFRESH_MS, translate_errors
 
 __all__ = ["EventSource", "Publisher", "ensure_topics", "producer_for", "read_topic"]
 
@@ -73,6 +73,7 @@ class EventSource:
             # kafka-python 2.3 refuses frames over 1,000,000 bytes by default, while a fetch
             # may return 1 MiB per partition: a full partition would stall the consumer.
             receive_message_max_bytes=64 * 1024 * 1024,
+            metadata_max_age_ms=METADATA_REFRESH_MS,
             **settings.client_options(),
         )
         # Our own line on each assignment: the client's is below WARNING unless --verbose.

@@ -35,6 +35,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerFatalError, BrokerUnavailable
+from stream_al.io.base import METADATA_REFRESH_MS
 
 __all__ = [
     "ConfluentError",
@@ -190,6 +191,7 @@ class ConfluentEventSource:
                 "auto.offset.reset": settings.auto_offset_reset,
                 "session.timeout.ms": settings.session_timeout_ms,
                 "heartbeat.interval.ms": settings.heartbeat_interval_ms,
+                "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
                 "error_cb": self.errors,
                 "logger": librdkafka_client_log,
                 # Once a second, the state of each broker connection (unavailable()).

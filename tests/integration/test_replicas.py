@@ -70,3 +70,42 @@ def test_a_new_replica_starts_from_the_newest_checkpoint(
     assert "0 train-log entries replayed" in newcomer.output()
     again = _stop_and_check_log_applied(deployment, newcomer, "r9")
     assert again.model_digest() == learned.model_digest()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_partitions_added_while_serve_runs_are_consumed_within_a_minute(
+    deployment: Deployment,
+) -> None:
+    # Scaling out adds partitions first (README, "Scaling by partitions"): their events
+    # must not wait for the clients' default metadata refresh, five minutes.
+    from kafka import KafkaProducer
+    from kafka.admin import NewPartitions
+
+    from tests.integration.conftest import kafka_admin
+    from tests.integration.deployment import stream_records
+
+    records = stream_records("synth:sea-drift", 1200)
+    deployment.serve()
+    deployment.produce_raw(records[:200])
+    wait_for(lambda: len(deployment.predictions()) >= 200, 60, what="the first 200 predicted")
+    topic = deployment.events_topic
+    admin = kafka_admin(deployment.bootstrap)
+    try:
+        admin.create_partitions({topic: NewPartitions(3)})
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=deployment.bootstrap)
+    try:
+        wait_for(lambda: len(producer.partitions_for(topic) or ()) == 3, 30, what="3 partitions")
+        for n, (key, value) in enumerate(records[200:]):
+            producer.send(topic, key=key.encode(), value=value.encode(), partition=n % 3)
+        producer.flush()
+    finally:
+        producer.close()
+    ids = {i for i, _ in records}
+    wait_for(
+        lambda: ids <= {p["id"] for p in deployment.predictions()},
+        75,  # a minute, and the time to read the predictions
+        interval=2.0,
+        what="the events of the added partitions predicted",
+    )

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stream_al.core.feature_kinds import MAX_CLASSES
+from stream_al.core.feature_kinds import MAX_CLASSES, label_size_problem
 from stream_al.core.types import Example
 from stream_al.data.tables import csv_table
 
@@ -273,9 +273,15 @@ def _check_csv(path: Path, target: str) -> None:
         )
     at = header.index(target)
     classes: set[str] = set()
-    for row in itertools.chain([first], table):
-        if row[at] != "" and len(classes) <= MAX_CLASSES:
-            classes.add(row[at])
+    for line, row in enumerate(itertools.chain([first], table), start=1):
+        label = row[at]
+        if label == "" or label in classes:
+            continue
+        problem = label_size_problem(label)
+        if problem is not None:  # every event with it would be a dead letter or a failure
+            raise ValueError(f"{path}, row {line}, column {target!r}: {problem}")
+        if len(classes) <= MAX_CLASSES:
+            classes.add(label)
     if not classes:
         raise ValueError(
             f"no row of {path} has a label in column {target!r}: there are no events to read"

@@ -156,3 +156,23 @@ def test_a_label_column_with_more_classes_than_a_model_learns_is_refused_before_
     assert main([a.replace("IDS", str(ids)) for a in command]) == 2
     err = capsys.readouterr().err
     assert "column 'class'" in err and "more than 1,000 classes" in err and "an id" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--stream", "csv:LONG", "--target", "class"],
+        ["demo", "--stream", "csv:LONG", "--target", "class", "--no-plot"],
+        ["produce", "--stream", "csv:LONG", "--target", "class"],
+    ],
+)
+def test_a_label_no_model_learns_is_refused_before_the_work_naming_its_row(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # evaluate failed mid-run ("failed: InvalidLabel"), and produce would have sent events
+    # whose labels serve can only dead-letter.
+    long = tmp_path / "long.csv"
+    long.write_text("a,class\n1,yes\n2,no\n3," + "x" * 300 + "\n")
+    assert main([a.replace("LONG", str(long)) for a in command]) == 2
+    err = capsys.readouterr().err
+    assert "row 3, column 'class'" in err and "at most 256 characters, got 300" in err

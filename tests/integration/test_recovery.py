@@ -212,15 +212,7 @@ def test_sigterm_during_startup_keeps_the_checkpoint_at_the_learners_place_in_th
         return dataclasses.replace(real, publisher=publisher)
 
     monkeypatch.setattr(serve_module, "kafka_backend", stopped_while_connecting)
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        settings = deployment.loaded(
-            STREAM_AL_METRICS__PORT="0", STREAM_AL_SERVICE__REPLICA_ID="r1"
-        )
-        assert serve_module.run_serve(settings) == 0
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
+    assert _serve_in_process(deployment) == 0
     checkpoint = deployment.store().load("r1")
     assert checkpoint is not None and checkpoint.train_log_id == end
     assert _checkpointed(deployment, "r1").model_digest() == learned.model_digest()
@@ -270,16 +262,23 @@ def test_redis_away_during_the_start_up_replay_learns_each_entry_once(
         return store
 
     monkeypatch.setattr(serve_module, "store_for", store_away_once)
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        settings = deployment.loaded(
-            STREAM_AL_METRICS__PORT="0", STREAM_AL_SERVICE__REPLICA_ID="r1"
-        )
-        assert serve_module.run_serve(settings) == 0
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
+    assert _serve_in_process(deployment) == 0
     assert len(reads) >= 3
     learner = _checkpointed(deployment, "r1")
     assert learner.n_learned == 6000  # each entry once (11,000 before the fix)
     assert learner.model_digest() == _reference_digest(deployment)
+
+
+def _serve_in_process(deployment: Deployment) -> int:
+    """``run_serve`` as replica r1 in this process (a test patches its parts), with the
+    signal handlers it installs undone afterwards."""
+    from stream_al.service.serve import run_serve
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return run_serve(
+            deployment.loaded(STREAM_AL_METRICS__PORT="0", STREAM_AL_SERVICE__REPLICA_ID="r1")
+        )
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)

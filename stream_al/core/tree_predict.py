@@ -122,19 +122,17 @@ class _LeafTerms:
         "places",
         "splitters",
         "terms",
-        "total",
     )
 
     def __init__(self, splitters: Any, total: float) -> None:
         self.splitters = splitters  # a split replaces the leaf, and with it its splitters
-        self.total = total
         # feature -> its splitter's place in the leaf's (insertion-ordered) splitters
         self.places: dict[Any, int] = {f: i for i, f in enumerate(splitters or ())}
         self.classes: dict[Any, _ClassState] = {}
         self.terms: _Terms = []
         # the features and classes of the labels learned through TreePredictor.learn
-        # since this state, and the leaf's total weight after them: any other total means
-        # the leaf learned what this predictor did not see
+        # since this state, and the leaf's total weight after them (at this state: its
+        # total): any other total means the leaf learned what this predictor did not see
         self.changed: set[Any] = set()
         self.labels: set[Any] = set()
         self.expected = total
@@ -185,8 +183,8 @@ class TreePredictor:
 
     def __init__(self, pooled: bool = False) -> None:
         self.pooled = pooled
-        # leaf -> (its splitters, its total weight, its terms); a leaf replaced by a split
-        # (or a dropped challenger's) leaves the cache with it.
+        # leaf -> its terms and what it has learned since; a leaf replaced by a split (or
+        # a dropped challenger's) leaves the cache with it.
         self._leaves: weakref.WeakKeyDictionary[Any, _LeafTerms] = weakref.WeakKeyDictionary()
 
     def __reduce__(self) -> tuple[type[TreePredictor], tuple[bool]]:
@@ -359,7 +357,7 @@ class TreePredictor:
                 return cached.terms
         else:  # new, or the leaf learned what this predictor did not see: all anew
             cached = self._leaves[leaf] = _LeafTerms(splitters, total)
-        _update_terms(cached, stats, total, splitters, self.pooled)
+        _update_terms(cached, stats, total, self.pooled)
         return cached.terms
 
     @staticmethod
@@ -494,14 +492,14 @@ def _heaviest_leaf(branch: Any, x: Mapping[Any, Any]) -> Any:
 
 
 def _update_terms(
-    cached: _LeafTerms, stats: Mapping[Any, float], total: float, splitters: Any, pooled: bool
+    cached: _LeafTerms, stats: Mapping[Any, float], total: float, pooled: bool
 ) -> None:
     """Bring ``cached`` to the leaf's current state: a new class's terms all made, every
     prior renewed, and the terms the labels learned since may have changed made anew:
     of a learned class, those of the labels' features; of any class, those of features
     first seen (a nominal splitter gives every class a term) and those reading the pooled
     variance of a feature the labels moved. No other term's inputs changed."""
-    places = cached.places
+    places, splitters = cached.places, cached.splitters
     first_new = len(places)
     size = len(splitters or ())
     if size > first_new:  # features first seen: River appends their splitters
@@ -547,7 +545,7 @@ def _update_terms(
                     class_terms.insert(i, term)
         terms.append((label, math.log(weight / total), known[1]))
     cached.terms = terms
-    cached.total = cached.expected = total
+    cached.expected = total
     cached.changed = set()
     cached.labels = set()
 

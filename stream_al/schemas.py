@@ -39,8 +39,6 @@ from pydantic_core import from_json, to_json
 
 from stream_al.core.feature_kinds import (
     MAX_CLASSES,
-    MAX_LABEL_BYTES,
-    MAX_LABEL_CHARS,
     MAX_MAGNITUDE,
     label_size_problem,
     number_problem,
@@ -48,8 +46,6 @@ from stream_al.core.feature_kinds import (
 
 __all__ = [
     "MAX_CLASSES",
-    "MAX_LABEL_BYTES",
-    "MAX_LABEL_CHARS",
     "DeadLetter",
     "Event",
     "FeatureValue",

@@ -110,6 +110,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "opal-qf": {"uncertainty": "opal", "strategy": "quantile-filter"},
     "pending": {"late_labels": {"aware": True}},  # the default, aware of pending questions
     "bandit-pending": {"strategy": "bandit", "late_labels": {"aware": True}},
+    # The quantile filter on the default uncertainty: its own window (100) and the budget's.
+    "qf": {"strategy": "quantile-filter"},
+    "qf1k": {"strategy": "quantile-filter", "strategy_params": {"window": 1000}},
     # Which candidate serves before the race has evidence: River's tree (a naive-Bayes leaf
     # for its first thousands of labels) rather than the tree tuned to split early; then
     # the strategies above on top of that order.

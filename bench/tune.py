@@ -113,6 +113,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # The quantile filter on the default uncertainty: its own window (100) and the budget's.
     "qf": {"strategy": "quantile-filter"},
     "qf1k": {"strategy": "quantile-filter", "strategy_params": {"window": 1000}},
+    # The budget window as 100 labels (w = max(1000, 100 / B)), for 0.02 and 0.05 only:
+    # at 0.1 and 0.2 it is the default's.
+    "w5k": {"window": 5000},
+    "w5k-random": {"window": 5000, "strategy": "random"},
+    "w2k": {"window": 2000},
+    "w2k-random": {"window": 2000, "strategy": "random"},
     # Which candidate serves before the race has evidence: River's tree (a naive-Bayes leaf
     # for its first thousands of labels) rather than the tree tuned to split early; then
     # the strategies above on top of that order.

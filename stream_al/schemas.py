@@ -40,6 +40,7 @@ from pydantic_core import from_json, to_json
 from stream_al.core.feature_kinds import (
     MAX_CLASSES,
     MAX_MAGNITUDE,
+    label_problem,
     label_size_problem,
     number_problem,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "Prediction",
     "QueryItem",
     "dumps",
+    "label_problem",
     "label_size_problem",
     "loads",
     "parse_event",

@@ -57,6 +57,7 @@ __all__ = [
     "InvalidExample",
     "InvalidFeatures",
     "InvalidLabel",
+    "label_problem",
     "label_size_problem",
     "number_problem",
 ]
@@ -126,6 +127,21 @@ def label_size_problem(y: Any) -> str | None:
     if type(y) is int and not -(2**63) <= y < 2**63:
         return f"an integer label fits in 64 bits, got {y.bit_length()} bits"
     return None
+
+
+def label_problem(y: Any) -> str | None:
+    """Why ``y`` cannot name a class (None: it can): not text, an integer or a boolean
+    (a JSON number with a fraction, null, a list), or too large (:func:`label_size_problem`).
+
+    >>> label_problem("yes"), label_problem(True)
+    (None, None)
+    >>> label_problem(1.5)
+    'label 1.5 is float: a label is text, an integer or a boolean'
+
+    """
+    if type(y) not in _LABEL_KINDS:
+        return f"label {y!r:.40} is {type(y).__name__}: a label is text, an integer or a boolean"
+    return label_size_problem(y)
 
 
 def number_problem(value: Any) -> str | None:
@@ -215,14 +231,10 @@ class FeatureKinds:
     def check_label(self, y: Any) -> None:
         """Raise :class:`InvalidLabel` if ``y`` is not text, an integer or a boolean, too
         large to name a class, or not of the kind of the labels learned."""
-        kind = _LABEL_KINDS.get(type(y))
-        if kind is None:
-            raise InvalidLabel(
-                f"label {y!r:.40} is {type(y).__name__}: a label is text, an integer or a boolean"
-            )
-        problem = label_size_problem(y)
+        problem = label_problem(y)
         if problem is not None:
             raise InvalidLabel(problem)
+        kind = _LABEL_KINDS[type(y)]
         if self.label is not None and kind != self.label:
             raise InvalidLabel(
                 f"label {y!r:.40} is {kind}, but the model has learned its classes as "

@@ -26,7 +26,7 @@ from stream_al.data.tables import csv_table, file_text
 from stream_al.labeling.base import QUIT, SKIP, Oracle
 from stream_al.labeling.classes import SessionClasses
 from stream_al.runtime.logging import printable
-from stream_al.schemas import MAX_CLASSES, label_size_problem, loads
+from stream_al.schemas import MAX_CLASSES, label_problem, loads
 
 __all__ = [
     "FileOracle",
@@ -80,15 +80,17 @@ class FileOracle(Oracle):
         first: dict[str, str] = {}  # id -> where its label was read
         classes: set[Any] = set()
         for where, item_id, label in rows:
+            # Labels serve's model would refuse, each answer a dead letter: said at start. A
+            # JSONL label may be any JSON (1.5, null, a list: that one stopped the worker
+            # with "unhashable type"), so its kind is checked too, before it is compared.
+            problem = label_problem(label)
+            if problem is not None:
+                raise ValueError(f"{self.path}: {where}: {problem}")
             if item_id in truth and truth[item_id] != label:
                 raise ValueError(
                     f"{self.path}: id {item_id!r} is labeled {truth[item_id]!r} on "
                     f"{first[item_id]} and {label!r} on {where}: keep the true one"
                 )
-            # Labels serve's model would refuse, each answer a dead letter: said at start.
-            problem = label_size_problem(label)
-            if problem is not None:
-                raise ValueError(f"{self.path}: {where}: {problem}")
             classes.add(label)
             if len(classes) > MAX_CLASSES:
                 raise ValueError(

@@ -130,3 +130,19 @@ def test_a_skipped_item_nobody_takes_leaves_the_queue_and_the_pending_items(
     assert _labeled_ids(deployment) == ["i1"]
     assert store.queue_depth() == 0 and store.queue_stats()["skipped"] == 1
     assert store.pending_count() == 1  # i1 waits for serve to join its label; i0 is gone
+
+
+def test_a_truth_file_with_a_label_no_model_learns_is_refused_at_start_naming_the_line(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # A list stopped the worker ("failed: TypeError: unhashable type: 'list'"); 1.5, null
+    # or NaN were written, each a dead letter in Redis, its item left pending unlabeled.
+    store = _queue_items(deployment, 2)
+    truth = tmp_path / "truth.jsonl"
+    for label in ("[1]", "1.5", "null", "NaN"):
+        truth.write_text(f'{{"id": "i0", "label": "a"}}\n{{"id": "i1", "label": {label}}}\n')
+        worker = deployment.worker(truth, "w-file", "--idle-exit", "3")
+        assert worker.popen.wait(60) == 2, worker.output()
+        assert "truth.jsonl: line 2: label " in worker.output(), worker.output()
+        assert "a label is text, an integer or a boolean" in worker.output()
+    assert _labeled_ids(deployment) == [] and store.queue_depth() == 2

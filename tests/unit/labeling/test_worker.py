@@ -95,6 +95,13 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
         # labels serve's model refuses: every answer would be a dead letter
         ("t.csv", "id,label\n1,a\n2," + "x" * 257 + "\n", r"row 2: a label is a class name of at"),
         ("t.jsonl", '{"id": 1, "label": 9223372036854775808}\n', r"line 1: an integer label fits"),
+        # JSON a label cannot be: a list stopped the worker ("unhashable type: 'list'"), and
+        # the others were written, each a dead letter leaving its item pending unlabeled
+        ("t.jsonl", '{"id": 1, "label": [1]}\n', r"line 1: label \[1\] is list: a label is text"),
+        ("t.jsonl", '{"id": 1, "label": {"a": 1}}\n', r"line 1: label \{'a': 1\} is dict"),
+        ("t.jsonl", '{"id": 1, "label": "a"}\n{"id": 2, "label": 1.5}\n', r"line 2: .* is float"),
+        ("t.jsonl", '{"id": 1, "label": null}\n', r"line 1: label None is NoneType"),
+        ("t.jsonl", '{"id": 1, "label": NaN}\n{"id": 1, "label": NaN}\n', r"line 1: label nan"),
         (
             "t.csv",
             "id,label\n" + "".join(f"{i},{i}\n" for i in range(1001)),

@@ -18,6 +18,7 @@ implementation (a Lua script in Redis):
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
@@ -46,6 +47,7 @@ __all__ = [
     "WorkerQueue",
     "agreement_ratios",
     "check_tier",
+    "checked_train_log_id",
     "item_age",
     "newest_of",
     "queue_slot",
@@ -206,6 +208,33 @@ def stream_position(entry_id: str | None) -> tuple[int, int]:
         return (0, 0)
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+_ENTRY_PART = 2**64  # each part of a stream entry id is an unsigned 64-bit integer
+
+
+def checked_train_log_id(value: str | None) -> str | None:
+    """``value``, a checkpoint's train-log id (None or empty: before any entry), if it is
+    a stream entry id as Redis writes them; else ``ValueError``.
+
+    serve writes only such ids, and signs them with the checkpoint, so one that is not is
+    a checkpoint serve did not write (a hash edited by hand, another tool's file): read as
+    it was, it stopped serve at each trim of the train log, and a new replica at start.
+
+    >>> checked_train_log_id("1700000000000-2"), checked_train_log_id("")
+    ('1700000000000-2', None)
+    >>> checked_train_log_id("garbage")
+    Traceback (most recent call last):
+    ...
+    ValueError: train-log id 'garbage' is no stream entry id (ms-seq)
+
+    """
+    if not value:
+        return None
+    if not _ENTRY_ID.fullmatch(value) or any(int(part) >= _ENTRY_PART for part in value.split("-")):
+        raise ValueError(f"train-log id {value!r:.60} is no stream entry id (ms-seq)")
+    return value
 
 
 def newest_of(*checkpoints: Checkpoint | None) -> Checkpoint | None:

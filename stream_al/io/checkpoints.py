@@ -34,7 +34,7 @@ from pathlib import Path
 
 from stream_al.core.learner import ActiveLearner
 from stream_al.errors import CheckpointError
-from stream_al.io.base import Checkpoint, newest_of
+from stream_al.io.base import Checkpoint, checked_train_log_id, newest_of
 from stream_al.schemas import loads
 
 __all__ = [
@@ -145,7 +145,7 @@ class CheckpointDirectory:
                 data = f.read()
             return Checkpoint(
                 replica=str(header["replica"]),
-                train_log_id=header["train_log_id"] or None,
+                train_log_id=checked_train_log_id(header["train_log_id"]),
                 data=data,
                 signature=str(header["signature"]),
                 created_at=float(header["created_at"]),

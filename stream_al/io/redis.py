@@ -29,6 +29,7 @@ from stream_al.io.base import (
     TrainLogEntry,
     Unreadable,
     agreement_ratios,
+    checked_train_log_id,
     item_age,
     newest_of,
     stream_position,
@@ -279,6 +280,15 @@ def connect(
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _wrong_type(exc: redis.ResponseError) -> bool:
+    """Whether Redis answered ``WRONGTYPE``: the key holds something else than a hash."""
+    return str(exc).startswith("WRONGTYPE")
+
+
+def _not_a_checkpoint(key: str, exc: Exception) -> None:
+    log.warning("%s is not a checkpoint this version can read (%s); ignored", key, exc)
 
 
 @translate_errors((redis.ConnectionError, redis.TimeoutError), StoreUnavailable, "redis")
@@ -676,16 +686,26 @@ class RedisStore:
         pipe.execute()
 
     def load(self, replica: str) -> Checkpoint | None:
-        fields = self.client.hgetall(self.keys.checkpoint(replica))
-        if not fields:
+        """This replica's checkpoint; None if there is none, or if its key holds no
+        checkpoint serve wrote (ignored with a warning, as a checkpoint directory ignores
+        such a file: read as it was, it stopped serve at start or at every checkpoint)."""
+        key = self.keys.checkpoint(replica)
+        try:
+            fields = self.client.hgetall(key)
+            if not fields:
+                return None
+            return Checkpoint(
+                replica=replica,
+                train_log_id=checked_train_log_id(_text(fields.get(b"train_log_id", b""))),
+                data=bytes(fields.get(b"data", b"")),
+                signature=_text(fields.get(b"signature", b"")),
+                created_at=float(fields.get(b"created_at", b"0")),
+            )
+        except (ValueError, redis.ResponseError) as exc:
+            if isinstance(exc, redis.ResponseError) and not _wrong_type(exc):
+                raise  # Redis refusing for now, or without its state: waited out, not ignored
+            _not_a_checkpoint(key, exc)
             return None
-        return Checkpoint(
-            replica=replica,
-            train_log_id=_text(fields.get(b"train_log_id", b"")) or None,
-            data=bytes(fields.get(b"data", b"")),
-            signature=_text(fields.get(b"signature", b"")),
-            created_at=float(fields.get(b"created_at", b"0")),
-        )
 
     def _replicas(self) -> list[str]:
         """The replicas in the checkpoint index (which may name a deleted checkpoint)."""
@@ -710,11 +730,20 @@ class RedisStore:
         for replica in replicas:
             pipe.hget(self.keys.checkpoint(replica), "train_log_id")
         ids: list[str] = []
-        for replica, found in zip(replicas, pipe.execute(), strict=True):
+        found_ids = pipe.execute(raise_on_error=False)
+        for replica, found in zip(replicas, found_ids, strict=True):
+            key = self.keys.checkpoint(replica)
             if found is None:  # deleted (a forced model import): not a checkpoint any more
                 self.client.srem(self.keys.checkpoints, replica)
+            elif isinstance(found, redis.ResponseError):
+                if not _wrong_type(found):
+                    raise found
+                _not_a_checkpoint(key, found)
             else:
-                ids.append(_text(found))
+                try:
+                    ids.append(checked_train_log_id(_text(found)) or "")
+                except ValueError as exc:  # no replica restores it: it holds nothing back
+                    _not_a_checkpoint(key, exc)
         if not ids or not all(ids):
             return 0  # a checkpoint before any entry: keep everything
         oldest = min(ids, key=stream_position)

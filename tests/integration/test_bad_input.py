@@ -186,3 +186,31 @@ def test_a_label_of_another_kind_is_dead_lettered_and_serve_predicts_on(
     wait_for(lambda: len(deployment.predictions()) >= 22, 60, what="every event predicted")
     assert {p["prediction"] for p in deployment.predictions()} <= {"cat", "dog", None}
     assert serve.metric("stream_al_events_total", outcome="invalid") == 0
+
+
+def test_a_checkpoint_key_serve_did_not_write_stops_neither_serve_nor_its_restart(
+    deployment: Deployment,
+) -> None:
+    # A hash edited by hand under another replica's checkpoint key (its train-log id no
+    # stream entry id) raised at each trim of the train log: serve stopped at its first
+    # checkpoint after a label (exit 1), and again after every restart. One under serve's
+    # own key (created_at not a number) stopped it at start.
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    deployment.settings["STREAM_AL_CHECKPOINT__EVERY_SECONDS"] = "1"
+    r, prefix = deployment.redis(), deployment.prefix
+    r.hset(f"{prefix}:checkpoint:r9", mapping={"train_log_id": "garbage", "created_at": "1"})
+    r.sadd(f"{prefix}:checkpoints", "r9")
+    serve = deployment.serve()
+    deployment.produce_raw([("a", json.dumps({"id": "a", "features": {"x": 1.0}}))])
+    store = deployment.store()
+    wait_for(lambda: store.queue_depth() == 1, 30, what="item a queued")
+    [(entry, _)] = store.take("w", 1, block_ms=0)
+    store.complete(entry, json.dumps({"id": "a", "label": "cat"}))
+    wait_for(lambda: serve.metric("stream_al_last_checkpoint_timestamp_seconds") > 0, 30)
+    assert serve.alive(), serve.output()
+    assert serve.terminate() == 0, serve.output()
+    assert f"{prefix}:checkpoint:r9 is not a checkpoint this version can read" in serve.output()
+    r.hset(f"{prefix}:checkpoint:r1", "created_at", "abc")
+    again = deployment.serve()
+    assert again.alive() and again.terminate() == 0, again.output()
+    assert f"{prefix}:checkpoint:r1 is not a checkpoint this version can read" in again.output()

@@ -75,6 +75,34 @@ def test_a_deleted_checkpoint_leaves_the_index_and_does_not_hold_the_log(
     assert redis_client.smembers(store.keys.checkpoints) == {b"kept"}
 
 
+def test_a_key_that_holds_no_checkpoint_serve_wrote_is_ignored_with_a_warning(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Hand-written hashes under the checkpoint keys: each raised (ValueError, WRONGTYPE)
+    # at every trim of the train log, so serve stopped once a minute, and a new replica or
+    # a replica with such a checkpoint of its own stopped at start.
+    store = RedisStore(redis_client, prefix="ck")
+    ids = _log(redis_client, store, 1000)
+    store.save(_checkpoint("good", ids[700]))
+    bad = {
+        "id": {"train_log_id": "garbage", "data": "x", "signature": "s", "created_at": "1"},
+        "huge-id": {"train_log_id": f"{2**64}-0", "data": "x", "signature": "s"},
+        "time": {"train_log_id": ids[900], "data": "x", "signature": "s", "created_at": "abc"},
+        "bytes": {"train_log_id": b"\xff-0", "data": "x", "signature": "s"},
+    }
+    for replica, fields in bad.items():
+        redis_client.hset(store.keys.checkpoint(replica), mapping=fields)
+    redis_client.set(store.keys.checkpoint("string"), "not a hash")
+    redis_client.sadd(store.keys.checkpoints, *bad, "string")
+    for replica in [*bad, "string"]:
+        assert store.load(replica) is None, replica
+    newest = store.newest()
+    assert newest is not None and newest.replica == "good"
+    assert 0 < store.trim_train_log() <= 700  # up to the good one's entry
+    for replica in [*bad, "string"]:
+        assert f"ck:checkpoint:{replica} is not a checkpoint this version can read" in caplog.text
+
+
 def test_the_label_stream_drops_what_serve_is_done_with_and_keeps_the_rest(
     redis_client: redis.Redis,
 ) -> None:

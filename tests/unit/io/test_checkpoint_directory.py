@@ -46,6 +46,13 @@ def test_odd_replica_names_files_it_cannot_read_and_no_checkpoint_at_all(tmp_pat
     assert names == ["..%2Fr%201.checkpoint", "junk.checkpoint"]  # no path out of the directory
     newest = home.newest()
     assert newest is not None and newest.replica == "../r 1" and newest.train_log_id is None
+    # A header whose train-log id is no stream entry id (serve writes and signs only
+    # those): newest() raised ValueError comparing it, stopping serve where Redis had none.
+    header = b'{"replica": "r3", "train_log_id": "garbage", "signature": "", "created_at": 9}'
+    (tmp_path / "r3.checkpoint").write_bytes(header + b"\n")
+    assert home.load("r3") is None
+    newest = home.newest()
+    assert newest is not None and newest.replica == "../r 1"
 
 
 def test_a_checkpoint_that_cannot_be_written_leaves_the_last_one_whole_and_nothing_else(

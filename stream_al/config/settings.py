@@ -4,6 +4,7 @@ file, with the names users write and the refusal of names that are no setting.""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -17,8 +18,10 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -157,6 +160,48 @@ def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
     return problems
 
 
+def _json_variables(model: type[BaseModel], loc: tuple[str, ...] = ()) -> dict[str, str]:
+    """The variables of ``model``'s settings that are read as JSON (a section, a list, a
+    mapping), each with what it holds, as an error says it."""
+    found: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        sub, variable = _sub_model(field), variable_name((*loc, name))
+        if sub is not None:
+            found[variable] = "a JSON object of the section's settings"
+            found.update(_json_variables(sub, (*loc, name)))
+        elif NoDecode in field.metadata:
+            continue  # read as it is written (comma-separated)
+        elif get_origin(field.annotation) is list:
+            found[variable] = 'a JSON list, e.g. ["a", "b"]'
+        elif get_origin(field.annotation) is dict:
+            found[variable] = 'a JSON object, e.g. {"name": 0.2, "names": ["a", "b"]}'
+    return found
+
+
+def not_json(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """What is wrong with each ``STREAM_AL_*`` variable of ``environ`` that is read as JSON
+    and does not hold JSON (pydantic-settings names only its section: 'error parsing value
+    for field "learner" from source "EnvSettingsSource"').
+
+    >>> not_json({"STREAM_AL_LEARNER__SELECTION__CANDIDATES": "hoeffding-tree"})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['STREAM_AL_LEARNER__SELECTION__CANDIDATES: not JSON (Expecting value: line 1 column 1
+    (char 0)); write a JSON list, e.g. ["a", "b"]']
+
+    """
+    takes_json = _json_variables(Settings)
+    problems = []
+    for variable in sorted(environ):
+        what = takes_json.get(variable.upper())
+        if what is None:
+            continue
+        try:
+            json.loads(environ[variable])
+        except ValueError as exc:
+            problems.append(f"{variable}: not JSON ({exc}); write {what}")
+    return problems
+
+
 def _unknown_keys(table: dict[str, Any], model: type[BaseModel], where: str) -> list[str]:
     """What is wrong with each key of a TOML ``table`` that ``model`` does not have
     (``[worker]`` also takes Label Studio's settings flat: ``label_studio_url``)."""
@@ -213,6 +258,11 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
         for err in exc.errors():
             problems.append(f"{variable_name(err['loc'])}: {err['msg']}")
         raise ValueError("bad setting " + "; ".join(problems)) from None
+    except SettingsError as exc:  # a variable read as JSON that holds something else
+        problems = not_json(os.environ)
+        raise ValueError(
+            "bad setting " + "; ".join(problems) if problems else f"cannot read settings: {exc}"
+        ) from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
         raise ValueError(f"cannot read settings: {exc}") from None
     finally:

@@ -116,6 +116,25 @@ def test_infinite_or_overflowing_numbers_are_bad_settings(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        # as the settings table writes it (TOML), not JSON
+        ("STREAM_AL_LEARNER__STRATEGY_PARAMS", "{floor = 0.2}", "write a JSON object"),
+        ("STREAM_AL_LEARNER__SELECTION__CANDIDATES", "hoeffding-tree", r"write a JSON list"),
+        ("STREAM_AL_LEARNER", "{budget: 0.05}", "write a JSON object of the section's settings"),
+    ],
+)
+def test_a_setting_read_as_json_that_is_not_json_is_named_with_what_to_write(
+    name: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pydantic-settings named only the section: 'cannot read settings: error parsing
+    # value for field "learner" from source "EnvSettingsSource"'
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"^bad setting {name}: not JSON \\(.*\\); {says}"):
+        load_settings()
+
+
 def test_missing_or_malformed_config_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such config file"):
         load_settings(tmp_path / "nope.toml")

@@ -8,6 +8,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -225,6 +226,21 @@ class RedisSettings(BaseModel):
     def _scheme(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        # redis-py reads the URL only when a command connects: a port that is no number or
+        # beyond 65535, an IPv6 address without its closing bracket or a query value it
+        # cannot read stopped the command there ("failed: ValueError: Port could not be
+        # cast to integer value as 'x'", exit 1) without naming the setting, and a database
+        # that is no number was taken as database 0. (The URL may hold a password: the
+        # errors name its parts, never the URL.)
+        from redis.connection import parse_url
+
+        try:
+            parse_url(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (redis://[[user]:password@]host:port/N)") from None
+        database = urlsplit(value).path.strip("/")
+        if not value.startswith("unix://") and database and not database.isdigit():
+            raise ValueError(f"the database (redis://host:port/N) is a number, got {database!r}")
         return value
 
 

@@ -135,6 +135,27 @@ def test_a_setting_read_as_json_that_is_not_json_is_named_with_what_to_write(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://127.0.0.1:notaport/0", "Port could not be cast to integer value as 'notaport'"),
+        ("redis://127.0.0.1:99999/0", "Port out of range"),
+        ("redis://[::1:6379/0", "Invalid IPv6 URL"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
+        ("redis://127.0.0.1:6379/zero", "the database .* is a number, got 'zero'"),
+    ],
+)
+def test_a_redis_url_redis_cannot_read_is_a_bad_setting_and_its_password_is_not_said(
+    url: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py read it only when a command connected: exit 1 with "failed: ValueError:
+    # Port could not be cast ...", no setting named; a database that is no number was 0.
+    monkeypatch.setenv("STREAM_AL_REDIS__URL", url.replace("//", "//:hunter2@"))
+    with pytest.raises(ValueError, match=f"STREAM_AL_REDIS__URL: .*{says}") as refused:
+        load_settings()
+    assert "hunter2" not in str(refused.value)
+
+
 def test_missing_or_malformed_config_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such config file"):
         load_settings(tmp_path / "nope.toml")

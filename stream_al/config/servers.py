@@ -147,6 +147,25 @@ class KafkaSettings(BaseModel):
     def _optional_topic(cls, value: str) -> str:
         return value and topic_name(value)
 
+    # None, or a port that is no number or beyond 65535: no broker can ever answer there,
+    # yet serve waited for one for ever, as for a broker that is down. (An empty entry, as
+    # a trailing comma makes, is passed over, as the clients do.)
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        servers = [server.strip() for server in value.split(",") if server.strip()]
+        if not servers:
+            raise ValueError("names no server: host1:9092,host2:9092")
+        for server in servers:
+            try:
+                where = urlsplit(f"//{server}")
+                host, _ = where.hostname, where.port  # .port raises for a bad port
+            except ValueError as exc:
+                raise ValueError(f"{server!r} is no host:port ({exc})") from None
+            if not host:
+                raise ValueError(f"{server!r} is no host:port: host1:9092,host2:9092")
+        return value
+
     def client_options(self) -> dict[str, Any]:
         """Connection and security options common to consumers, producers and admins."""
         options: dict[str, Any] = {

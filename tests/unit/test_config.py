@@ -156,6 +156,33 @@ def test_a_redis_url_redis_cannot_read_is_a_bad_setting_and_its_password_is_not_
     assert "hunter2" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("servers", "says"),
+    [
+        ("", "names no server"),
+        (" , ", "names no server"),
+        ("127.0.0.1:99999", "'127.0.0.1:99999' is no host:port \\(Port out of range"),
+        ("k1:9092,k2:90 92", "'k2:90 92' is no host:port \\(Port could not be cast"),
+        (":9092", "':9092' is no host:port"),
+    ],
+)
+def test_kafka_bootstrap_servers_no_broker_can_answer_at_are_a_bad_setting(
+    servers: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # serve waited for a broker there for ever, as for one that is down
+    monkeypatch.setenv("STREAM_AL_KAFKA__BOOTSTRAP_SERVERS", servers)
+    with pytest.raises(ValueError, match=f"STREAM_AL_KAFKA__BOOTSTRAP_SERVERS: .*{says}"):
+        load_settings()
+
+
+def test_kafka_bootstrap_servers_may_be_spaced_or_end_with_a_comma(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for servers in ("k1:9092, k2:9092,", "[::1]:9092", "broker"):
+        monkeypatch.setenv("STREAM_AL_KAFKA__BOOTSTRAP_SERVERS", servers)
+        assert load_settings().kafka.bootstrap_servers == servers
+
+
 def test_missing_or_malformed_config_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such config file"):
         load_settings(tmp_path / "nope.toml")

@@ -463,9 +463,13 @@ class LabelLoop:
                 metrics.drift_detections.labels(detector="adwin").inc()
             if learner.n_swaps > swaps:
                 metrics.drift_detections.labels(detector="challenger").inc()
-            delay = (label.get("ts") or 0.0) - (item.get("enqueued_at") or 0.0)
-            if math.isfinite(delay) and delay >= 0:
-                metrics.label_delay.observe(delay)
+            # Learned by now: times that are no numbers (a hand-written entry) must not
+            # raise here, which counted and dead-lettered the entry as skipped.
+            ts, enqueued_at = label.get("ts"), item.get("enqueued_at")
+            if type(ts) in (int, float) and type(enqueued_at) in (int, float):
+                delay = ts - enqueued_at
+                if math.isfinite(delay) and delay >= 0:
+                    metrics.label_delay.observe(delay)
 
     def _skip(self, entry: TrainLogEntry, exc: Exception) -> None:
         reason = str(exc) if isinstance(exc, InvalidExample) else f"{type(exc).__name__}: {exc}"

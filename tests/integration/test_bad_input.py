@@ -214,3 +214,18 @@ def test_a_checkpoint_key_serve_did_not_write_stops_neither_serve_nor_its_restar
     again = deployment.serve()
     assert again.alive() and again.terminate() == 0, again.output()
     assert f"{prefix}:checkpoint:r1 is not a checkpoint this version can read" in again.output()
+
+
+def test_a_hand_written_train_log_entry_learned_is_not_dead_lettered_as_skipped(
+    deployment: Deployment,
+) -> None:
+    # Its times are no numbers: the label delay raised after the entry was learned, and it
+    # was counted and dead-lettered as "cannot be learned, skipped" all the same.
+    r, prefix = deployment.redis(), deployment.prefix
+    item = {"id": "h", "features": {"x": 1.0}, "prediction": None, "enqueued_at": "?"}
+    label = {"id": "h", "label": "cat", "ts": "yesterday"}
+    r.xadd(f"{prefix}:train_log", {"item": json.dumps(item), "label": json.dumps(label)})
+    serve = deployment.serve()
+    wait_for(lambda: serve.metric("stream_al_train_log_applied_total") == 1, 30, what="learned")
+    assert serve.metric("stream_al_train_log_skipped_total") == 0
+    assert r.xlen(f"{prefix}:dead_letters") == 0

@@ -124,6 +124,22 @@ def test_a_logged_label_of_another_kind_is_skipped_and_the_tree_predicts_on() ->
     assert "label 1 is an integer" in letters[0].error
 
 
+def test_an_entry_learned_despite_times_that_are_no_numbers_is_not_said_skipped() -> None:
+    # The label delay was computed after learning: text times raised TypeError there, and
+    # the entry, learned, was counted and dead-lettered as "cannot be learned, skipped".
+    from stream_al.io.base import TrainLogEntry
+
+    store = MemoryStore()
+    item = json.dumps({"id": "i", "features": {"x": 1.0}, "prediction": None, "enqueued_at": "?"})
+    label = json.dumps({"id": "i", "label": True, "ts": "yesterday"})
+    store._train_log.append(TrainLogEntry("1-0", item, label))
+    loop = _loop(store)
+    assert loop.apply_train_log() == 1
+    assert loop.learner.n_learned == 1 and loop.skipped == 0 and not store.dead_letters
+    assert loop.metrics is not None
+    assert loop.metrics.registry.get_sample_value("stream_al_train_log_applied_total") == 1
+
+
 def test_a_skipped_entry_is_not_learned_again_when_its_dead_letter_must_wait_for_redis() -> None:
     class Away(MemoryStore):
         down = True

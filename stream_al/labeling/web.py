@@ -246,7 +246,11 @@ def _handler(oracle: WebOracle) -> type[BaseHTTPRequestHandler]:
             if not isinstance(body, dict):
                 self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"the body must be an object\n")
                 return
-            if path == "/api/answer" and "label" in body:
+            if path == "/api/answer":
+                if "label" not in body:  # the path exists: "not found" misled a client
+                    why = 'the body needs a label: {"label": "a class name"}\n'
+                    self._send(HTTPStatus.BAD_REQUEST, "text/plain", why.encode())
+                    return
                 value: Any = body["label"]
                 # Text, as the page sends: the worker writes it as the model's classes are
                 # written (coerce_label), whatever JSON type a client gave.

@@ -140,6 +140,7 @@ def test_an_api_client_s_labels_are_written_as_the_classes_are_and_others_refuse
     ):
         assert _post_raw(oracle, "/api/answer", data) == 400, data
     assert _post_raw(oracle, "/api/answer", b"{}", length="many") == 400
+    assert _post_raw(oracle, "/api/answer", b'{"confirm": true}') == 400  # no label: was 404
     assert _call(oracle, "/api/answer", {"label": 7, "confirm": True})["accepted"]
     wait_for(lambda: _shown(oracle) == "b", 10, what="b shown")
     assert _call(oracle, "/api/answer", {"label": 1, "confirm": True})["accepted"]

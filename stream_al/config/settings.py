@@ -228,8 +228,10 @@ def _check_toml(path: Path) -> None:
     try:
         with path.open("rb") as f:
             table = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"cannot read settings: {exc}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        # Named: bytes that are not UTF-8 had said only "'utf-8' codec can't decode byte
+        # 0xff in position 0", and a TOML error only where in the file, not which file.
+        raise ValueError(f"cannot read settings from {path}: {exc}") from None
     problems = _unknown_keys(table, Settings, "")
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))

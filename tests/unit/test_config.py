@@ -188,7 +188,10 @@ def test_missing_or_malformed_config_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[learner\n")
-    with pytest.raises(ValueError, match="cannot read settings"):
+    with pytest.raises(ValueError, match=r"cannot read settings from .*bad\.toml: "):
+        load_settings(bad)
+    bad.write_bytes(b"\xff\xfe[learner]\n")  # UTF-16, as some editors save
+    with pytest.raises(ValueError, match=r"cannot read settings from .*bad\.toml: .utf-8. codec"):
         load_settings(bad)
 
 

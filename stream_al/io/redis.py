@@ -349,6 +349,7 @@ class RedisStore:
         self._last_claim = 0.0
         self._state_id: bytes | None = None  # set by ensure_groups
         self._state_checked = 0.0
+        self._not_counts: set[tuple[str, str | bytes]] = set()  # warned about once
 
     def ensure_groups(self) -> None:
         """Create the consumer groups (and streams) if they do not exist yet, and the
@@ -441,12 +442,29 @@ class RedisStore:
         return sum(int(n) for n in pipe.execute())
 
     def queue_stats(self) -> dict[str, int]:
-        stale, skipped = self.client.hmget(self.keys.queue_stats, ["stale", "skipped"])
-        return {"stale": int(stale or 0), "skipped": int(skipped or 0)}
+        key, names = self.keys.queue_stats, ("stale", "skipped")
+        found = self.client.hmget(key, names)
+        return {n: self._count(key, n, value) for n, value in zip(names, found, strict=True)}
 
     def agreement(self) -> dict[str, float]:
-        counts = {_text(k): int(v) for k, v in self.client.hgetall(self.keys.agreement).items()}
+        key, found = self.keys.agreement, self.client.hgetall(self.keys.agreement)
+        counts = {
+            name.decode("utf-8", "replace"): self._count(key, name, value)
+            for name, value in found.items()
+        }
         return agreement_ratios(counts)
+
+    def _count(self, key: str, field: str | bytes, value: bytes | None) -> int:
+        """A count the workers or the join script keep (HINCRBY), 0 if there is none or it
+        is no integer: serve reads these for its gauges each second, and one value written
+        by hand ('abc') stopped it there within a second of every start. Said once."""
+        try:
+            return int(value or 0)
+        except ValueError:
+            if (key, field) not in self._not_counts:
+                self._not_counts.add((key, field))
+                log.warning("%s field %r is no count (%r); read as 0", key, field, value)
+            return 0
 
     def pending_count(self) -> int:
         now_ms = int(time.time() * 1000)

@@ -229,3 +229,22 @@ def test_a_hand_written_train_log_entry_learned_is_not_dead_lettered_as_skipped(
     wait_for(lambda: serve.metric("stream_al_train_log_applied_total") == 1, 30, what="learned")
     assert serve.metric("stream_al_train_log_skipped_total") == 0
     assert r.xlen(f"{prefix}:dead_letters") == 0
+
+
+def test_counts_written_by_hand_that_are_no_integers_do_not_stop_serve(
+    deployment: Deployment,
+) -> None:
+    # serve reads the workers' queue counts and the annotators' agreement for its gauges
+    # every second: one value that is no integer (or an annotator's name that is not
+    # UTF-8) stopped it within a second of every start ("failed: ValueError: invalid
+    # literal for int() with base 10: b'abc'"). Read as 0, said once.
+    r, prefix = deployment.redis(), deployment.prefix
+    r.hset(f"{prefix}:queue_stats", mapping={"stale": "abc", "skipped": "2"})
+    r.hset(f"{prefix}:agreement", mapping={"ann:total": "x", b"\xff:total": "2", "bob:total": "4"})
+    r.hset(f"{prefix}:agreement", mapping={"bob:agree": "3"})
+    serve = deployment.serve()
+    wait_for(lambda: serve.metric("stream_al_annotator_agreement_ratio", annotator="bob"), 30)
+    assert serve.metric("stream_al_annotator_agreement_ratio", annotator="bob") == 0.75
+    assert serve.metric("stream_al_label_queue_stale_items") == 0
+    assert serve.alive() and serve.terminate() == 0, serve.output()
+    assert serve.output().count(f"{prefix}:queue_stats field 'stale' is no count") == 1

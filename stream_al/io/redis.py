@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
@@ -731,13 +731,25 @@ class RedisStore:
             # Checkpoints saved before the index existed are found once, and indexed.
             prefix = self.keys.checkpoint("")
             found = [
-                _text(key)[len(prefix) :]
-                for key in self.client.scan_iter(match=f"{prefix}*", count=1000)
+                key[len(prefix) :]
+                for key in self._names(self.client.scan_iter(match=f"{prefix}*", count=1000))
             ]
             if found:
                 self.client.sadd(self.keys.checkpoints, *found)
             self._checkpoints_indexed = True
-        return sorted(_text(r) for r in self.client.smembers(self.keys.checkpoints))
+        return sorted(self._names(self.client.smembers(self.keys.checkpoints)))
+
+    def _names(self, raw: Iterable[bytes]) -> list[str]:
+        """Key and replica names as text; one that is not UTF-8 (written by hand: no
+        replica is named so) is passed over with a warning, as a checkpoint serve did not
+        write is: it had stopped serve at every trim of the train log."""
+        names = []
+        for name in raw:
+            try:
+                names.append(_text(name))
+            except UnicodeDecodeError as exc:
+                _not_a_checkpoint(f"{name!r} (in {self.keys.checkpoints})", exc)
+        return names
 
     def newest(self) -> Checkpoint | None:
         return newest_of(*(self.load(r) for r in self._replicas()))

@@ -103,6 +103,23 @@ def test_a_key_that_holds_no_checkpoint_serve_wrote_is_ignored_with_a_warning(
         assert f"ck:checkpoint:{replica} is not a checkpoint this version can read" in caplog.text
 
 
+def test_a_name_in_the_checkpoint_index_that_is_not_utf8_is_passed_over_with_a_warning(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Added by hand: no replica is named so (a replica id is text), yet its decoding raised
+    # at every trim of the train log, and in the scan of an index not made yet.
+    ids = _log(redis_client, RedisStore(redis_client, prefix="ck"), 1000)
+    RedisStore(redis_client, prefix="ck").save(_checkpoint("good", ids[700]))
+    redis_client.sadd("ck:checkpoints", b"\xff")
+    redis_client.hset(b"ck:checkpoint:\xfe", mapping={"train_log_id": ids[10]})
+    store = RedisStore(redis_client, prefix="ck")  # a new process: it scans once
+    newest = store.newest()
+    assert newest is not None and newest.replica == "good"
+    assert 0 < store.trim_train_log() <= 700
+    assert "b'\\xff' (in ck:checkpoints) is not a checkpoint" in caplog.text
+    assert "b'ck:checkpoint:\\xfe' (in ck:checkpoints) is not a checkpoint" in caplog.text
+
+
 def test_the_label_stream_drops_what_serve_is_done_with_and_keeps_the_rest(
     redis_client: redis.Redis,
 ) -> None:

@@ -10,6 +10,8 @@ a busy neighbour does not stretch.
 
 ``--stream bag-of-words`` measures sparse events (15 words of 3,000 each) instead of a
 stream spec: a leaf comes to know thousands of features while each event carries a few.
+``--stream text-values``: a text feature of 2,000 values that says little beside two numeric
+features that say much (a leaf's nominal splitter comes to know hundreds of values).
 
 ``--before TREE`` (a checkout of another commit, e.g. ``git worktree add /tmp/base HEAD~3``)
 runs the same measurement on that tree's ``stream_al`` too, alternating rounds of each in
@@ -43,6 +45,7 @@ PHASES = ["join labels", "learn the train log", "decide the batch", "complete th
 
 
 BAG_OF_WORDS = "bag-of-words"
+TEXT_VALUES = "text-values"
 
 
 def _bag_of_words(n: int) -> Iterator[tuple[dict[str, float], str]]:
@@ -62,6 +65,21 @@ def _bag_of_words(n: int) -> Iterator[tuple[dict[str, float], str]]:
         yield x, "pos" if score > 0 else "neg"
 
 
+def _text_values(n: int) -> Iterator[tuple[dict[str, Any], str]]:
+    """A text feature of 2,000 values (a product, a town) that says little beside two
+    numeric features that say much: a leaf's nominal splitter comes to know hundreds of
+    values before a split."""
+    rng = random.Random(0)
+    for _ in range(n):
+        v = rng.randrange(2000)
+        a, b = rng.gauss(0, 1), rng.gauss(0, 1)
+        p = 0.8 * (a + 0.5 * b > 0) + 0.1 + 0.05 * (v % 3 == 0)
+        yield {"item": f"v{v}", "a": a, "b": b}, "yes" if rng.random() < p else "no"
+
+
+GENERATED = {BAG_OF_WORDS: _bag_of_words, TEXT_VALUES: _text_values}
+
+
 def measure(events: int, stream: str, batch: int, strategy: str) -> dict[str, Any]:
     """One round in this process, on whichever ``stream_al`` it imports."""
     import stream_al
@@ -76,8 +94,8 @@ def measure(events: int, stream: str, batch: int, strategy: str) -> dict[str, An
     learner_settings = settings.learner.model_copy(update={"strategy": strategy})
     learner = learner_settings.spec().build(learner_settings.seed)
     source = (
-        _bag_of_words(events)
-        if stream == BAG_OF_WORDS
+        GENERATED[stream](events)
+        if stream in GENERATED
         else parse_stream(stream, n_events=events).events(0)
     )
     records = list(event_records(source))
@@ -194,7 +212,8 @@ def main() -> int:
     parser.add_argument(
         "--stream",
         default="synth:agrawal-drift",
-        help=f"a stream spec, or {BAG_OF_WORDS!r}: sparse events of a 3,000-word vocabulary",
+        help=f"a stream spec, {BAG_OF_WORDS!r}: sparse events of a 3,000-word vocabulary, or "
+        f"{TEXT_VALUES!r}: a text feature of 2,000 values beside two numeric ones",
     )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--strategy", default="variable-uncertainty")

@@ -375,3 +375,100 @@ def test_each_split_suggestion_equals_rivers_float_for_float(criterion: str, str
         )
         compared += river.merit > 0
     assert compared >= 5
+
+
+def _nominal_events(n: int, seed: int) -> list[tuple[dict[str, Any], str]]:
+    """Three classes, a numeric feature and text features of 6 to 400 values (some seen
+    once), the class weakly tied to the values: leaves keep many values of each; and a
+    rare fourth class, always with the same values and without "mid"."""
+    rng = random.Random(seed)
+    events = []
+    for _ in range(n):
+        y = rng.choice("abc")
+        x: dict[str, Any] = {"num": rng.gauss("abc".index(y), 2.0)}
+        if rng.random() < 0.002:  # a rare class, always the same values, never a "mid"
+            events.append(({"num": 0.0, "small": "small0", "large": "large0"}, "d"))
+            continue
+        for name, values in (("small", 6), ("mid", 60), ("large", 400)):
+            v = rng.randrange(values)
+            if rng.random() < 0.3:
+                v = (v // 3) * 3 + "abc".index(y)  # a little of the class in the value
+            x[name] = f"{name}{v}"
+        if rng.random() < 0.2:
+            del x["mid"]  # missing now and then
+        events.append((x, y))
+    return events
+
+
+def _suggestion(branch: Any) -> Any:
+    """Everything a suggestion holds, with the order of each branch's class counts."""
+    return (
+        branch.merit,
+        branch.feature,
+        branch.split_info,
+        [list(stats.items()) for stats in branch.children_stats or []],
+        branch.numerical_feature,
+        branch.multiway_split,
+    )
+
+
+@pytest.mark.parametrize("criterion", ["gini", "info_gain", "hellinger"])
+@pytest.mark.parametrize("binary_only", [False, True])
+def test_each_nominal_split_suggestion_equals_rivers_float_for_float(
+    criterion: str, binary_only: bool
+) -> None:
+    # River sums every value's counts for each value's binary split; ours subtracts from
+    # class totals: the merits, counts and their order must still be River's exactly.
+    from stream_al.core.tree_predict import _nominal_suggestion
+
+    model = tree.HoeffdingTreeClassifier(grace_period=10_000, split_criterion=criterion)
+    compared = 0
+    for i, (x, y) in enumerate(_nominal_events(3000, seed=4)):
+        model.predict_proba_one(x)  # gives the rare class empty counts of "mid" (River's)
+        model.learn_one(x, y)
+        if i % 500 != 499:
+            continue
+        leaf = model._root
+        for feature, splitter in leaf.splitters.items():
+            if feature == "num":
+                continue
+            args = (model._new_split_criterion(), leaf.stats, feature, binary_only)
+            river = splitter.best_evaluated_split_suggestion(*args)
+            assert _suggestion(_nominal_suggestion(splitter, *args)) == _suggestion(river)
+            compared += 1
+    assert compared == 18
+    assert model._root.splitters["mid"]._att_dist_per_class["d"] == {}
+    assert len(model._root.splitters["large"]._att_values) == 400
+
+
+def test_a_nominal_suggestion_of_fractional_counts_is_rivers_own() -> None:
+    # Sums of 1.1s and 1.2s round: the rest of a class is not its total less a count.
+    from stream_al.core.tree_predict import _nominal_suggestion
+
+    model = tree.HoeffdingTreeClassifier(grace_period=10_000)
+    for i, (x, y) in enumerate(_nominal_events(1000, seed=5)):
+        model.learn_one(x, y, w=1.0 + 0.1 * (i % 3))
+        if i % 100 != 99:
+            continue
+        leaf = model._root
+        for feature in ("small", "mid", "large"):
+            args = (model._new_split_criterion(), leaf.stats, feature, True)
+            river = leaf.splitters[feature].best_evaluated_split_suggestion(*args)
+            ours = _nominal_suggestion(leaf.splitters[feature], *args)
+            assert _suggestion(ours) == _suggestion(river)
+
+
+@pytest.mark.parametrize("criterion", ["gini", "info_gain"])
+@pytest.mark.parametrize("binary_split", [False, True])
+def test_split_attempts_on_many_valued_text_features_split_as_river_does(
+    criterion: str, binary_split: bool
+) -> None:
+    params = {**SCARCE, "split_criterion": criterion, "binary_split": binary_split}
+    ours = tree.HoeffdingTreeClassifier(**params)
+    rivers = ours.clone()
+    predictor = TreePredictor()
+    for x, y in _nominal_events(3000, seed=6):
+        predictor.learn(ours, x, y)
+        rivers.learn_one(x, y)
+    assert ours.n_leaves > 5
+    assert _state(ours) == _state(rivers)

@@ -180,13 +180,18 @@ class TreePredictor:
 
     """
 
-    __slots__ = ("_leaves", "pooled")
+    __slots__ = ("_heaviest", "_leaves", "pooled")
 
     def __init__(self, pooled: bool = False) -> None:
         self.pooled = pooled
         # leaf -> its terms and what it has learned since; a leaf replaced by a split (or
         # a dropped challenger's) leaves the cache with it.
         self._leaves: weakref.WeakKeyDictionary[Any, _LeafTerms] = weakref.WeakKeyDictionary()
+        # branch -> (its tree's weight seen, the place of its heaviest child, that weight):
+        # see _heaviest_child.
+        self._heaviest: weakref.WeakKeyDictionary[Any, tuple[float, int, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __reduce__(self) -> tuple[type[TreePredictor], tuple[bool]]:
         return (TreePredictor, (self.pooled,))
@@ -197,7 +202,7 @@ class TreePredictor:
         if tree._root is None:
             return {}, None
         # River's Branch.walk: a branch whose feature x lacks sends x down its heaviest child.
-        node = _walk(tree._root, x, True)[1]
+        node = _walk(tree._root, x, partial(self._heaviest_child, tree))[1]
         proba = dict.fromkeys(sorted(tree.classes), 0.0)
         proba.update(self._leaf_proba(node, x, tree))
         return proba, node
@@ -214,7 +219,8 @@ class TreePredictor:
         if root is None:
             return [({}, None) for _ in xs]
         classes = sorted(tree.classes)
-        leaves = [_walk(root, x, True)[1] for x in xs]
+        heaviest = partial(self._heaviest_child, tree)
+        leaves = [_walk(root, x, heaviest)[1] for x in xs]
         groups: dict[int, list[int]] = {}
         for i, leaf in enumerate(leaves):
             group = groups.get(id(leaf))
@@ -272,12 +278,16 @@ class TreePredictor:
         an empty tree and a new value at a multiway branch (a new leaf) are left to
         ``learn_one`` itself.
         """
-        parent, node = _walk(tree._root, x, False)
+        parent, node = _walk(tree._root, x, None)
+        seen = tree._train_weight_seen_by_model
         grow = True
         if not isinstance(node, HTLeaf):  # no root yet, or a branch x cannot follow
             node = None if parent is None else _heaviest_leaf(parent, x)
             if node is None:
+                new_child = None if parent is None else len(parent.children)
                 tree.learn_one(x, y)
+                if new_child is not None and self._heaviest:  # River adds a leaf there
+                    self._learned_at(parent, new_child, seen)
                 return
             grow = False
         leaf: Any = node  # River's leaf kinds differ in their attributes
@@ -319,6 +329,48 @@ class TreePredictor:
                     leaf.last_split_attempt_at = weight_seen
         if tree._train_weight_seen_by_model % tree.memory_estimate_period == 0:
             tree._estimate_model_size()
+        elif grow and self._heaviest and isinstance(parent, DTBranch):
+            self._learned_at(parent, parent.branch_no(x), seen)
+
+    def _heaviest_child(self, tree: Any, branch: Any) -> Any:
+        """``branch.most_common_path()[1]``, where River sends an event that lacks the
+        branch's feature (or brings a value it has not seen): River's own answer, kept
+        while the tree learns nothing and, through :meth:`_learned_at`, while it learns
+        through :meth:`learn` below the branch. River weighs every child anew for each
+        such event (each a sum of counts, a subtree's sum for a branch): a text feature's
+        branch may have thousands of children."""
+        seen = tree._train_weight_seen_by_model
+        known = self._heaviest.get(branch)
+        if known is not None and known[0] == seen:
+            return branch.children[known[1]]
+        place, child = branch.most_common_path()
+        self._heaviest[branch] = (seen, place, child.total_weight)
+        return child
+
+    def _learned_at(self, branch: Any, place: int, seen: float) -> None:
+        """Keep ``branch``'s heaviest child known after its tree, at weight seen ``seen``,
+        learned one example (weight 1) in the child at ``place`` (a new child at the end,
+        or one split since): only that child's weight changed. It wins with more weight
+        than the heaviest (as much at an earlier place: River's max keeps the first); the
+        heaviest itself only gains, unless a split made its counts anew: then it is
+        weighed again."""
+        known = self._heaviest.get(branch)
+        if known is None:
+            return
+        children = branch.children
+        if known[0] != seen or place >= len(children):
+            del self._heaviest[branch]
+            return
+        _, heaviest, top = known
+        weight = children[place].total_weight
+        if place == heaviest:
+            if not weight >= top:
+                del self._heaviest[branch]
+                return
+            top = weight
+        elif weight > top or (weight == top and place < heaviest):
+            heaviest, top = place, weight
+        self._heaviest[branch] = (seen + 1.0, heaviest, top)
 
     def _current(self, leaf: Any) -> _LeafTerms | None:
         """The leaf's cached terms if they can follow what it learns next, else None (a
@@ -449,9 +501,12 @@ def _gaussian_naive_bayes(
     return proba
 
 
-def _walk(node: Any, x: Mapping[Any, Any], heaviest: bool) -> tuple[Any, Any]:
+def _walk(
+    node: Any, x: Mapping[Any, Any], heaviest: Callable[[Any], Any] | None
+) -> tuple[Any, Any]:
     """``(parent, node)`` where ``x`` reaches a leaf from ``node``. At a branch whose
-    feature ``x`` lacks: its heaviest child if ``heaviest``, else ``(branch, None)``."""
+    feature ``x`` lacks: ``heaviest(branch)`` (its heaviest child), or ``(branch, None)``
+    without ``heaviest``."""
     parent = None
     # Types are compared before isinstance: DTBranch is an ABC, slow to check.
     while True:
@@ -460,9 +515,9 @@ def _walk(node: Any, x: Mapping[Any, Any], heaviest: bool) -> tuple[Any, Any]:
             try:
                 value = x[node.feature]
             except KeyError:
-                if not heaviest:
+                if heaviest is None:
                     return node, None
-                node = node.most_common_path()[1]
+                node = heaviest(node)
                 continue
             parent, node = node, node.children[0 if value <= node.threshold else 1]
         elif kind in _LEAVES or not isinstance(node, DTBranch):
@@ -471,9 +526,9 @@ def _walk(node: Any, x: Mapping[Any, Any], heaviest: bool) -> tuple[Any, Any]:
             try:
                 child = node.next(x)
             except KeyError:
-                if not heaviest:
+                if heaviest is None:
                     return node, None
-                child = node.most_common_path()[1]
+                child = heaviest(node)
             parent, node = node, child
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from river import tree
+from river.tree.nodes.branch import DTBranch
 
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.tree_predict import TreePredictor
@@ -472,3 +473,105 @@ def test_split_attempts_on_many_valued_text_features_split_as_river_does(
         rivers.learn_one(x, y)
     assert ours.n_leaves > 5
     assert _state(ours) == _state(rivers)
+
+
+def _branches(model: tree.HoeffdingTreeClassifier) -> list[Any]:
+    todo, branches = [model._root], []
+    while todo:
+        node = todo.pop()
+        if isinstance(node, DTBranch):
+            branches.append(node)
+            todo += [child for child in node.children if child is not None]
+    return branches
+
+
+def _routed_events(n: int, seed: int) -> list[tuple[dict[str, Any], str]]:
+    """A text feature of four values as likely as each other, which the class follows (a
+    root of four children whose weights overtake one another), a numeric feature for the
+    splits below, and events that lack the text feature or bring a value first seen."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        v = rng.randrange(4)
+        y = "ab"[v % 2] if rng.random() < 0.8 else "c"
+        x: dict[str, Any] = {"v": f"v{v}", "num": rng.gauss("abc".index(y), 1.0)}
+        if rng.random() < 0.3:
+            del x["v"]
+        elif rng.random() < 0.05:
+            x["v"] = f"new{i}"
+        events.append((x, y))
+    return events
+
+
+@pytest.mark.parametrize("split_criterion", ["gini", "info_gain"])
+def test_the_heaviest_child_stays_rivers_as_the_tree_learns(split_criterion: str) -> None:
+    # An event that lacks a branch's feature, or brings a value the branch has not seen,
+    # goes down the branch's heaviest child: the predictor keeps it from label to label
+    # instead of weighing every child anew. It must stay River's whatever the tree
+    # learns: new values (new children), splits below a branch, labels learned behind
+    # the predictor's back.
+    params = {**SCARCE, "split_criterion": split_criterion}
+    model = tree.HoeffdingTreeClassifier(**params)
+    predictor = TreePredictor()
+    kept = changed = 0
+    last: dict[int, Any] = {}
+    for i, (x, y) in enumerate(_routed_events(4000, seed=7)):
+        proba, leaf = predictor.proba_and_leaf(model, x)
+        assert proba == model.predict_proba_one(x)
+        root = model._root
+        assert leaf is (root.traverse(x) if isinstance(root, DTBranch) else root)
+        if i % 10 == 0:
+            model.learn_one(x, y)  # unseen by the predictor
+        else:
+            predictor.learn(model, x, y)
+        if i % 3:
+            continue
+        for branch in _branches(model):
+            known = predictor._heaviest.get(branch)
+            kept += known is not None and known[0] == model._train_weight_seen_by_model
+            heaviest = branch.most_common_path()[1]
+            assert predictor._heaviest_child(model, branch) is heaviest
+            changed += last.get(id(branch), heaviest) is not heaviest
+            last[id(branch)] = heaviest
+    assert kept > 20  # kept across labels, not only weighed anew
+    assert changed > 20  # and the heaviest child changed as the tree learned
+    assert type(model._root).__name__ == "NominalMultiwayBranch"
+    assert len(model._root.children) > 50
+
+
+def test_the_heaviest_of_close_children_follows_every_label_as_rivers_does() -> None:
+    # Four children of close weights, left leaves: each label may make another the
+    # heaviest (ties go to the first), and a label learned behind the predictor's back
+    # leaves what it knew stale.
+    model = tree.HoeffdingTreeClassifier(**SCARCE)
+    predictor = TreePredictor()
+    rng = random.Random(11)
+
+    def event() -> tuple[dict[str, Any], str]:
+        v = rng.randrange(4)
+        root = model._root
+        if isinstance(root, DTBranch) and rng.random() < 0.7:  # the lightest: weights close
+            weights = [root.children[root._mapping[f"v{v}"]].total_weight for v in range(4)]
+            v = weights.index(min(weights))
+        return {"v": f"v{v}", "num": rng.gauss(0.0, 1.0)}, "ab"[v % 2]
+
+    while not isinstance(model._root, DTBranch):
+        predictor.learn(model, *event())
+    model.grace_period = 10**9  # the root's children stay leaves
+    lacking = {"num": 0.0}
+    changed = 0
+    heaviest = model._root.most_common_path()[1]
+    for i in range(3000):
+        x, y = event()
+        if i % 7 == 0:
+            model.learn_one(x, y)
+        else:
+            predictor.learn(model, x, y)
+        if i % 5 == 0:  # a label without a prediction in between
+            predictor.learn(model, *event())
+        leaf = predictor.proba_and_leaf(model, lacking)[1]
+        assert leaf is model._root.traverse(lacking)
+        changed += leaf is not heaviest
+        heaviest = leaf
+    assert len(model._root.children) == 4
+    assert changed > 300

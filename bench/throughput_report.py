@@ -186,6 +186,14 @@ def _hotpath(h: Mapping[str, Any]) -> list[str]:
             cells.append(value)
         label = "process CPU" if key == "cpu" else key
         out.append(f"| {label} | " + " | ".join(cells) + " |")
+    if not h.get("labeler_untimed"):
+        out += [
+            "",
+            'Measured by an earlier `bench/hotpath.py`: its "complete the batch" includes '
+            "hashing the decisions (to compare the checkouts) and its process CPU counts the "
+            "simulated labeler twice. Compare its columns with each other, not those two "
+            "rows with another table.",
+        ]
     return [*out, ""]
 
 

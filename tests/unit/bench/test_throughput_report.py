@@ -28,3 +28,11 @@ def test_the_hot_path_table_claims_equal_decisions_only_when_they_were() -> None
     differ = "\n".join(_hotpath(_result({"before": same, "mid": same, "after": other})))
     assert "equal across the checkouts" not in differ
     assert "before and mid decide alike; mid and after differ" in differ
+
+
+def test_a_hot_path_table_measured_by_the_old_script_says_what_it_overcounts() -> None:
+    same = {"counts": [1, 2], "sha": "a"}
+    old = "\n".join(_hotpath(_result({"before": same, "after": same})))
+    assert "counts the simulated labeler twice" in old
+    new = "\n".join(_hotpath(_result({"before": same, "after": same}) | {"labeler_untimed": True}))
+    assert "counts the simulated labeler twice" not in new

@@ -87,6 +87,19 @@ def _run_script(
     return replies
 
 
+# HINCRBY by one, except that a count written by hand as no integer ('abc'), which Redis
+# refuses to add to, starts again at 1 rather than fail the worker's transaction.
+_BUMP = """
+local n = redis.pcall('HINCRBY', KEYS[1], ARGV[1], 1)
+if type(n) == 'table' and n.err then redis.call('HSET', KEYS[1], ARGV[1], 1) end
+"""
+
+
+def _bump(pipe: Any, key: str, field: str) -> Any:
+    """Count one more ``field`` in the hash ``key`` within ``pipe`` (see :data:`_BUMP`)."""
+    return pipe.eval(_BUMP, 1, key, field)
+
+
 _ENQUEUE = """
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -186,6 +199,11 @@ local function labels_by_annotator()
   for _, v in ipairs(all_voters()) do labels[v[1]] = v[2]['label'] end
   return labels
 end
+local function bump(key, field)  -- HINCRBY, but a count written by hand as no integer
+  -- (Redis refuses to add to it, and the join would fail for good) starts again at 1
+  local n = redis.pcall('HINCRBY', key, field, 1)
+  if type(n) == 'table' and n.err then redis.call('HSET', key, field, 1) end
+end
 local function learn_as(label)
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[5], ARGV[4])
@@ -221,15 +239,15 @@ function E.record()
   redis.call('PEXPIRE', KEYS[7], ARGV[5])
 end
 function E.requeue()
-  redis.call('HINCRBY', KEYS[7], 'requeues', 1)
+  bump(KEYS[7], 'requeues')
   local record = pending_record()
   redis.call('XADD', queue_key(record['slot'] or ''), '*', 'item', record['queue_item'])
 end
 function E.agree()
   local best = counted().best
   for _, v in ipairs(all_voters()) do
-    redis.call('HINCRBY', KEYS[8], v[1] .. ':total', 1)
-    if v[3] == best then redis.call('HINCRBY', KEYS[8], v[1] .. ':agree', 1) end
+    bump(KEYS[8], v[1] .. ':total')
+    if v[3] == best then bump(KEYS[8], v[1] .. ':agree') end
   end
 end
 function E.learn_consensus()
@@ -633,7 +651,7 @@ class RedisStore:
             item = fields[b"item"].decode("utf-8", errors="replace")
             if stale_seconds is not None and item_age(item, now) > stale_seconds:
                 pipe, _ = self._finishing(self._entry(key, entry_id))
-                pipe.hincrby(self.keys.queue_stats, "stale", 1).execute()
+                _bump(pipe, self.keys.queue_stats, "stale").execute()
                 continue
             out.append((self._entry(key, entry_id), item))
         return out
@@ -674,7 +692,7 @@ class RedisStore:
     def drop(self, entry_id: str, item_id: str) -> None:
         pipe, _ = self._finishing(entry_id)
         pipe.delete(self.keys.pending(item_id)).zrem(self.keys.pending_index, item_id)
-        pipe.hincrby(self.keys.queue_stats, "skipped", 1).execute()
+        _bump(pipe, self.keys.queue_stats, "skipped").execute()
 
     def read_audit(self, count: int = 1000) -> list[dict[str, str]]:
         """The newest ``count`` audit records, oldest first (with their stream ``ts``)."""

@@ -204,3 +204,35 @@ def test_a_vote_repeated_more_than_2k_times_sends_the_item_to_an_expert(
     assert desk.join() == ["learned"]
     assert [label["annotator"] for label in desk.learned()] == ["eve"]
     assert desk.serve.queue_depth() == 0
+
+
+def test_counts_written_by_hand_as_no_integer_stop_no_join_and_no_worker(
+    redis_client: redis.Redis,
+) -> None:
+    # An operator's HSET of 'x' into a count the scripts and workers increment: Redis's
+    # HINCRBY refuses it, and every consensus join (serve retrying the batch for ever), a
+    # requeue, a stale item and a dropped item failed on it. The count starts again at 1.
+    store = RedisStore(redis_client, PREFIX, consumer="serve-1", min_agreement=0.5)
+    store.ensure_groups()
+    desk = Desk(store, lambda name: RedisStore(redis_client, PREFIX, consumer=name))
+    keys = store.keys
+    redis_client.hset(keys.agreement, mapping={"ann:total": "x", "bob:agree": "1.5"})
+    redis_client.hset(keys.queue_stats, mapping={"stale": "abc", "skipped": "-"})
+    desk.queue("a", votes=2)
+    desk.answer("ann", True)
+    desk.answer("bob", True)
+    assert desk.join() == ["voted", "learned"]
+    assert desk.learned()[0]["label"] is True
+    assert redis_client.hmget(keys.agreement, ["ann:total", "bob:agree"]) == [b"1", b"1"]
+    desk.queue("b", votes=2)
+    redis_client.hset(keys.votes("b"), "requeues", "many")
+    desk.answer("ann", True)
+    desk.answer("ann", True)  # a repeated vote: its copy is put back, requeues counted
+    assert desk.join() == ["voted", "repeat"]
+    assert redis_client.hget(keys.votes("b"), "requeues") == b"1"
+    worker = desk.worker("cid")
+    [(entry_id, raw)] = worker.take("cid", 1, block_ms=0)
+    worker.drop(entry_id, json.loads(raw)["id"])
+    desk.queue("c", votes=1)
+    assert worker.take("cid", 1, block_ms=0, stale_seconds=-1.0) == []
+    assert redis_client.hmget(keys.queue_stats, ["stale", "skipped"]) == [b"1", b"1"]

@@ -113,16 +113,21 @@ def test_replayed_events_are_never_queued_twice(deployment: Deployment, tmp_path
     worker.kill()
 
 
-def test_orphaned_duplicate_and_invalid_labels_are_dead_lettered_in_redis(
-    deployment: Deployment,
-) -> None:
-    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
-    serve = deployment.serve()
+def _label_item_a(deployment: Deployment) -> None:
+    """Send event ``a`` to the serve running, wait until it is queued, label it ``cat``."""
     deployment.produce_raw([("a", json.dumps({"id": "a", "features": {"x": 1.0}}))])
     store = deployment.store()
     wait_for(lambda: store.queue_depth() == 1, 30, what="item a queued")
     [(entry, _)] = store.take("w", 1, block_ms=0)
     store.complete(entry, json.dumps({"id": "a", "label": "cat"}))
+
+
+def test_orphaned_duplicate_and_invalid_labels_are_dead_lettered_in_redis(
+    deployment: Deployment,
+) -> None:
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    serve = deployment.serve()
+    _label_item_a(deployment)
     r, labels = deployment.redis(), f"{deployment.prefix}:labels"
     r.xadd(labels, {"label": json.dumps({"id": "a", "label": "dog"})})  # duplicate
     r.xadd(labels, {"label": json.dumps({"id": "ghost", "label": "cat"})})  # orphaned
@@ -201,11 +206,7 @@ def test_a_checkpoint_key_serve_did_not_write_stops_neither_serve_nor_its_restar
     r.hset(f"{prefix}:checkpoint:r9", mapping={"train_log_id": "garbage", "created_at": "1"})
     r.sadd(f"{prefix}:checkpoints", "r9")
     serve = deployment.serve()
-    deployment.produce_raw([("a", json.dumps({"id": "a", "features": {"x": 1.0}}))])
-    store = deployment.store()
-    wait_for(lambda: store.queue_depth() == 1, 30, what="item a queued")
-    [(entry, _)] = store.take("w", 1, block_ms=0)
-    store.complete(entry, json.dumps({"id": "a", "label": "cat"}))
+    _label_item_a(deployment)
     wait_for(lambda: serve.metric("stream_al_last_checkpoint_timestamp_seconds") > 0, 30)
     assert serve.alive(), serve.output()
     assert serve.terminate() == 0, serve.output()

@@ -106,7 +106,7 @@ def label_size_problem(y: Any) -> str | None:
     """Why ``y`` is too large to name a class (None: it is not).
 
     >>> label_size_problem("yes"), label_size_problem(2**63)
-    (None, 'an integer label fits in 64 bits, got 64 bits')
+    (None, 'an integer label is a signed 64-bit integer (-2**63 to 2**63 - 1), got one of 64 bits')
     >>> cjk = "\N{CJK UNIFIED IDEOGRAPH-732B}" * 200  # 3 bytes each in UTF-8
     >>> print(label_size_problem(cjk))  # doctest: +NORMALIZE_WHITESPACE
     a label is a class name of at most 512 bytes in JSON (UTF-8, control characters
@@ -125,7 +125,10 @@ def label_size_problem(y: Any) -> str | None:
                     f"(UTF-8, control characters escaped), got {size} in {len(y)} characters"
                 )
     if type(y) is int and not -(2**63) <= y < 2**63:
-        return f"an integer label fits in 64 bits, got {y.bit_length()} bits"
+        return (
+            "an integer label is a signed 64-bit integer (-2**63 to 2**63 - 1), "
+            f"got one of {y.bit_length()} bits"
+        )
     return None
 
 

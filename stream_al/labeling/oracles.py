@@ -204,9 +204,11 @@ class TerminalOracle(Oracle):
             if not text:
                 return SKIP
             problem = self.classes.check(text)
-            if problem is None:
+            refused = label_problem(coerce_label(text, item))  # 20 digits for int classes
+            if problem is None and refused is None:
                 return coerce_label(text, item)
-            if self.classes.closed:
+            if refused is not None or self.classes.closed:
+                problem = refused or problem
                 text = self._read(f"   {problem}; label ([Enter] skip, :q quit): ")
                 continue
             again = self._read(f"   {problem}: [y] add it, or give the label: ")

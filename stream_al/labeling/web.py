@@ -39,7 +39,7 @@ from stream_al.labeling.base import QUIT, SKIP, TIMEOUT, UNDO, Oracle, Signal
 from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import coerce_label
 from stream_al.runtime.health import http_server
-from stream_al.schemas import label_size_problem, loads
+from stream_al.schemas import label_problem, label_size_problem, loads
 
 __all__ = ["WebOracle"]
 
@@ -166,6 +166,10 @@ class WebOracle(Oracle):
             if self._item is None:
                 return {"accepted": False, "problem": "no item is shown"}
             if not isinstance(value, Signal):
+                # A number for int classes becomes an int the model may not take (20 digits).
+                problem = label_problem(coerce_label(value, self._item))
+                if problem is not None:
+                    return {"accepted": False, "problem": problem, "confirm": False}
                 problem = self.classes.check(value)
                 if problem is not None and (self.classes.closed or not confirm):
                     return {

@@ -128,6 +128,10 @@ def test_the_terminal_asks_before_a_new_class_and_refuses_one_outside_a_fixed_li
     oracle = TerminalOracle(stdin=io.StringIO("bird\ny\ncat\n"), stdout=out, classes=fixed)
     assert oracle.label(_item("c", {"cat": 0.6, "dog": 0.4}, "cat")) == "cat"
     assert "not one of the classes: cat, dog" in out.getvalue()
+    out = io.StringIO()  # 20 digits among integer classes: no class a model takes
+    oracle = TerminalOracle(stdin=io.StringIO("12345678901234567890\n1\n"), stdout=out)
+    assert oracle.label(_item("d", {"0": 0.6, "1": 0.4}, 0)) == 1
+    assert "a signed 64-bit integer" in out.getvalue()
 
 
 # -- skipping ---------------------------------------------------------------------------------

@@ -143,6 +143,10 @@ def test_an_api_client_s_labels_are_written_as_the_classes_are_and_others_refuse
     assert _post_raw(oracle, "/api/answer", b'{"confirm": true}') == 400  # no label: was 404
     assert _call(oracle, "/api/answer", {"label": 7, "confirm": True})["accepted"]
     wait_for(lambda: _shown(oracle) == "b", 10, what="b shown")
+    # 20 digits among integer classes: an int serve's model refuses, so the item would
+    # have stayed pending unlabeled; refused here, the labeler answers again.
+    digits = b'{"label": "12345678901234567890", "confirm": true}'
+    assert _post_raw(oracle, "/api/answer", digits) == 409
     assert _call(oracle, "/api/answer", {"label": 1, "confirm": True})["accepted"]
     done.join(15)
     labels = {json.loads(raw)["id"]: json.loads(raw)["label"] for _, raw in store._labels}

@@ -94,7 +94,11 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
         ),
         # labels serve's model refuses: every answer would be a dead letter
         ("t.csv", "id,label\n1,a\n2," + "x" * 257 + "\n", r"row 2: a label is a class name of at"),
-        ("t.jsonl", '{"id": 1, "label": 9223372036854775808}\n', r"line 1: an integer label fits"),
+        (
+            "t.jsonl",
+            '{"id": 1, "label": 9223372036854775808}\n',
+            r"line 1: an integer label is a signed 64-bit",
+        ),
         # JSON a label cannot be: a list stopped the worker ("unhashable type: 'list'"), and
         # the others were written, each a dead letter leaving its item pending unlabeled
         ("t.jsonl", '{"id": 1, "label": [1]}\n', r"line 1: label \[1\] is list: a label is text"),

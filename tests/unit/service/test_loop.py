@@ -308,7 +308,10 @@ def test_a_label_too_large_to_name_a_class_is_refused_and_the_item_stays_pending
     assert loop.process_labels() == 0
     errors = [d.error for d in _dead(loop)]
     assert "a label is a class name of at most 256 characters, got 257" in errors[0]
-    assert "an integer label fits in 64 bits, got 64 bits" in errors[1]
+    assert (
+        "an integer label is a signed 64-bit integer (-2**63 to 2**63 - 1), got one of 64 bits"
+        in errors[1]
+    )
     _give(loop, _label("e0", "x" * 256))  # the longest class name there may be
     assert loop.process_labels() == 1
 

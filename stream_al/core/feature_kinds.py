@@ -140,10 +140,14 @@ def label_problem(y: Any) -> str | None:
     (None, None)
     >>> label_problem(1.5)
     'label 1.5 is float: a label is text, an integer or a boolean'
+    >>> label_problem("")
+    'an empty label names no class'
 
     """
     if type(y) not in _LABEL_KINDS:
         return f"label {y!r:.40} is {type(y).__name__}: a label is text, an integer or a boolean"
+    if y == "":  # a blank cell read as text: a CSV's is "no label", the web page refuses it
+        return "an empty label names no class"
     return label_size_problem(y)
 
 
@@ -232,8 +236,8 @@ class FeatureKinds:
         self.text |= {name for name in new if type(x[name]) is str}
 
     def check_label(self, y: Any) -> None:
-        """Raise :class:`InvalidLabel` if ``y`` is not text, an integer or a boolean, too
-        large to name a class, or not of the kind of the labels learned."""
+        """Raise :class:`InvalidLabel` if ``y`` is not text, an integer or a boolean, empty
+        or too large to name a class, or not of the kind of the labels learned."""
         problem = label_problem(y)
         if problem is not None:
             raise InvalidLabel(problem)

@@ -99,6 +99,8 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
             '{"id": 1, "label": 9223372036854775808}\n',
             r"line 1: an integer label is a signed 64-bit",
         ),
+        # a CSV's empty cell is no label; a JSONL "" was learned as the class ""
+        ("t.jsonl", '{"id": 1, "label": ""}\n', r"line 1: an empty label names no class"),
         # JSON a label cannot be: a list stopped the worker ("unhashable type: 'list'"), and
         # the others were written, each a dead letter leaving its item pending unlabeled
         ("t.jsonl", '{"id": 1, "label": [1]}\n', r"line 1: label \[1\] is list: a label is text"),

@@ -304,10 +304,11 @@ def test_a_label_too_large_to_name_a_class_is_refused_and_the_item_stays_pending
     # Every prediction names every class: such a label would make them all as large.
     loop, _, _ = _loop()
     loop.process_events([_event(0), _event(1)])
-    _give(loop, _label("e0", "x" * 257), _label("e1", 2**63))
+    _give(loop, _label("e0", "x" * 257), _label("e1", 2**63), _label("e1", ""))
     assert loop.process_labels() == 0
     errors = [d.error for d in _dead(loop)]
     assert "a label is a class name of at most 256 characters, got 257" in errors[0]
+    assert "an empty label names no class" in errors[2]  # it was learned as the class ""
     assert (
         "an integer label is a signed 64-bit integer (-2**63 to 2**63 - 1), got one of 64 bits"
         in errors[1]

@@ -88,11 +88,15 @@ def _run_script(
 
 
 # HINCRBY by one, except that a count written by hand as no integer ('abc'), which Redis
-# refuses to add to, starts again at 1 rather than fail the worker's transaction.
-_BUMP = """
-local n = redis.pcall('HINCRBY', KEYS[1], ARGV[1], 1)
-if type(n) == 'table' and n.err then redis.call('HSET', KEYS[1], ARGV[1], 1) end
+# refuses to add to, starts again at 1 rather than fail the join or a worker's transaction
+# for good. The join script counts with it too.
+_BUMP_FUNCTION = """
+local function bump(key, field)
+  local n = redis.pcall('HINCRBY', key, field, 1)
+  if type(n) == 'table' and n.err then redis.call('HSET', key, field, 1) end
+end
 """
+_BUMP = _BUMP_FUNCTION + "bump(KEYS[1], ARGV[1])\n"
 
 
 def _bump(pipe: Any, key: str, field: str) -> Any:
@@ -140,7 +144,7 @@ return kept
 # How the join script reads the facts and performs the effects of stream_al.io.votes.RULES.
 # KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement. ARGV:
 # label, labels group, label entry id, item id, labeled TTL (ms), audit maxlen, queue key
-# (the crowd's normal band), min_agreement.
+# (the crowd's normal band), min_agreement. Its counts use bump (_BUMP_FUNCTION, put first).
 _JOIN_MECHANICS = """
 local item = redis.call('GET', KEYS[1])
 local F, E = {}, {}
@@ -198,11 +202,6 @@ local function labels_by_annotator()
   local labels = {}
   for _, v in ipairs(all_voters()) do labels[v[1]] = v[2]['label'] end
   return labels
-end
-local function bump(key, field)  -- HINCRBY, but a count written by hand as no integer
-  -- (Redis refuses to add to it, and the join would fail for good) starts again at 1
-  local n = redis.pcall('HINCRBY', key, field, 1)
-  if type(n) == 'table' and n.err then redis.call('HSET', key, field, 1) end
 end
 local function learn_as(label)
   redis.call('DEL', KEYS[1])
@@ -274,7 +273,7 @@ function E.escalate()
 end
 """
 
-_JOIN = votes.lua_script(_JOIN_MECHANICS)
+_JOIN = votes.lua_script(_BUMP_FUNCTION + _JOIN_MECHANICS)
 
 
 def connect(

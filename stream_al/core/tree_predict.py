@@ -831,23 +831,10 @@ def _nominal_suggestion(
     (as weights of 1 make them) and the values compare as dictionary keys do; River's own
     code otherwise. Candidates, their order and the merits are River's."""
     dists = splitter._att_dist_per_class
-    totals: dict[Any, float] = {}
-    for label, counts in dists.items():
-        total = size = 0.0
-        for w in counts.values():
-            if not float(w).is_integer():
-                return NominalSplitterClassif.best_evaluated_split_suggestion(
-                    splitter, criterion, pre_split_dist, att_idx, binary_only
-                )
-            total += w
-            size += abs(w)
-        if size >= 2.0**53:  # past this, sums of whole numbers are rounded too
-            return NominalSplitterClassif.best_evaluated_split_suggestion(
-                splitter, criterion, pre_split_dist, att_idx, binary_only
-            )
-        totals[label] = total
+    totals = _whole_totals(dists)
     values = splitter._att_values
-    if not all(type(v) in _PLAIN_VALUES and v == v for v in values):  # NaN: == but no key
+    # NaN: == is False, yet it is a dictionary key of its own.
+    if totals is None or not all(type(v) in _PLAIN_VALUES and v == v for v in values):
         return NominalSplitterClassif.best_evaluated_split_suggestion(
             splitter, criterion, pre_split_dist, att_idx, binary_only
         )
@@ -882,6 +869,24 @@ def _nominal_suggestion(
                 multiway_split=False,
             )
     return best
+
+
+def _whole_totals(dists: Mapping[Any, Mapping[Any, float]]) -> dict[Any, float] | None:
+    """Each class's total count, if every count is a whole number and no sum is rounded
+    (below 2**53 in size); else None: then a total less one count is not the sum of the
+    others as River adds them."""
+    totals: dict[Any, float] = {}
+    for label, counts in dists.items():
+        total = size = 0.0
+        for w in counts.values():
+            if not float(w).is_integer():
+                return None
+            total += w
+            size += abs(w)
+        if size >= 2.0**53:
+            return None
+        totals[label] = total
+    return totals
 
 
 # The splitters whose suggestions _split_suggestions computes for less, and how.

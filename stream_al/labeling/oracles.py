@@ -204,9 +204,10 @@ class TerminalOracle(Oracle):
             if not text:
                 return SKIP
             problem = self.classes.check(text)
-            refused = label_problem(coerce_label(text, item))  # 20 digits for int classes
+            label = coerce_label(text, item)
+            refused = label_problem(label)  # 20 digits for int classes: no class
             if problem is None and refused is None:
-                return coerce_label(text, item)
+                return label
             if refused is not None or self.classes.closed:
                 problem = refused or problem
                 text = self._read(f"   {problem}; label ([Enter] skip, :q quit): ")
@@ -214,7 +215,7 @@ class TerminalOracle(Oracle):
             again = self._read(f"   {problem}: [y] add it, or give the label: ")
             if again == "y":
                 self.classes.add(text)
-                return coerce_label(text, item)
+                return label
             text = again
 
 

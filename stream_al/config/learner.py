@@ -178,7 +178,8 @@ class LearnerSettings(BaseModel):
         "auto",
         description="Uncertainty: auto (leaf for trees that split on few labels, else "
         "least-confidence; it follows the served model), least-confidence, margin, entropy, "
-        "leaf, opal (expected gain of a label times density).",
+        "leaf, vote-entropy or kl (an ensemble's disagreement), opal (expected gain of a "
+        "label times density).",
     )
     seed: int = Field(0, description="Seed of the strategy's and model's random numbers.")
     strategy_params: dict[str, StrategyParam] = Field(

@@ -387,3 +387,13 @@ def test_every_stream_al_variable_the_project_names_is_accepted() -> None:
         if name not in misspelled_on_purpose and unknown_variables({name: "1"})
     }
     assert refused == {}
+
+
+def test_the_uncertainty_setting_names_every_measure_it_takes() -> None:
+    # The settings table is where users read what they may write: a measure it leaves out
+    # (vote-entropy and kl were) looks like no choice.
+    from stream_al.config import LearnerSettings
+    from stream_al.core.uncertainty import NAMES
+
+    meaning = LearnerSettings.model_fields["uncertainty"].description or ""
+    assert [name for name in NAMES if name not in meaning] == []

@@ -1,7 +1,8 @@
 """Every Prometheus metric of stream-al, defined once (prefix ``stream_al_``, base units).
 
-No label carries an item id; every label set with known values is initialised at start so
-that its series exists at zero before the first event. The help text of each metric is
+No label carries an item id; every counter's label set with known values is initialised
+at start so that its series exists at zero before the first event (the accuracy gauge's
+series appear with the first labeled item of their sample). The help text of each metric is
 its documentation: ``stream-al metrics`` prints the table the README carries.
 """
 

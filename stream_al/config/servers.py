@@ -251,16 +251,46 @@ class RedisSettings(BaseModel):
         # cast to integer value as 'x'", exit 1) without naming the setting, and a database
         # that is no number was taken as database 0. (The URL may hold a password: the
         # errors name its parts, never the URL.)
-        from redis.connection import parse_url
+        from redis.connection import URL_QUERY_ARGUMENT_PARSERS, parse_url
 
         try:
-            parse_url(value)
+            options = parse_url(value)
         except ValueError as exc:
             raise ValueError(f"{exc} (redis://[[user]:password@]host:port/N)") from None
+        # A query parameter redis-py does not know reached the connection as a keyword:
+        # "failed: TypeError: ... unexpected keyword argument 'foo'" at the first command.
+        known = _redis_url_options(options.get("connection_class"))
+        unknown = sorted(set(options) - known - {"connection_class"})
+        if unknown:
+            scheme = value.split(":", 1)[0]
+            typed = ", ".join(URL_QUERY_ARGUMENT_PARSERS)
+            raise ValueError(
+                f"unknown query parameter {unknown[0]!r} for a {scheme}:// connection "
+                f"(redis-py reads {typed}, ...)"
+            )
         database = urlsplit(value).path.strip("/")
         if not value.startswith("unix://") and database and not database.isdigit():
             raise ValueError(f"the database (redis://host:port/N) is a number, got {database!r}")
         return value
+
+
+def _redis_url_options(connection_class: type | None) -> set[str]:
+    """The keywords a Redis URL's query may set: the connection class's (the one the URL's
+    scheme chooses, and its bases) and the connection pool's."""
+    import inspect
+
+    from redis.connection import Connection, ConnectionPool
+
+    known: set[str] = set()
+    for cls in (*(connection_class or Connection).__mro__, ConnectionPool):
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            known |= {
+                name
+                for name, p in inspect.signature(init).parameters.items()
+                if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            }
+    return known
 
 
 class ServiceSettings(BaseModel):

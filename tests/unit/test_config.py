@@ -136,6 +136,21 @@ def test_a_setting_read_as_json_that_is_not_json_is_named_with_what_to_write(
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0?socket_timeout=3&max_connections=5&health_check_interval=2",
+        "rediss://127.0.0.1:6379/0?ssl_min_version=2&ssl_check_hostname=false",
+        "unix:///run/redis.sock?db=1&socket_timeout=2",
+    ],
+)
+def test_a_redis_url_with_options_redis_reads_is_taken(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAM_AL_REDIS__URL", url)
+    assert load_settings().redis.url == url
+
+
+@pytest.mark.parametrize(
     ("url", "says"),
     [
         ("redis://127.0.0.1:notaport/0", "Port could not be cast to integer value as 'notaport'"),
@@ -143,6 +158,11 @@ def test_a_setting_read_as_json_that_is_not_json_is_named_with_what_to_write(
         ("redis://[::1:6379/0", "Invalid IPv6 URL"),
         ("redis://127.0.0.1:6379/0?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
         ("redis://127.0.0.1:6379/zero", "the database .* is a number, got 'zero'"),
+        # redis-py passed these to the connection: "failed: TypeError: ... unexpected
+        # keyword argument 'foo'" at serve's first command.
+        ("redis://127.0.0.1:6379/0?foo=bar", "unknown query parameter 'foo' for a redis://"),
+        ("redis://127.0.0.1:6379/0?ssl_min_version=2", "unknown query parameter 'ssl_min_ver"),
+        ("unix:///run/redis.sock?socket_keepalive=true", "parameter 'socket_keepalive' for a unix"),
     ],
 )
 def test_a_redis_url_redis_cannot_read_is_a_bad_setting_and_its_password_is_not_said(

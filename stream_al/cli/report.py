@@ -145,9 +145,8 @@ def print_evaluation(
         ["full labels", percent(report["full_labels"]["accuracy"], 2), "", "100.00%"],
     ]
     print(table(["", "accuracy", "95% interval", "label fraction"], rows))
-    print(
-        f"drifts detected: {report['drifts']:g} per run; {report['us_per_event']:.1f} µs per event"
-    )
+    drifts, cost = report["drifts"], report["us_per_event"]
+    print(f"drifts detected: {drifts:.3g} per run; {cost:.1f} µs per event")
 
 
 def print_warm_start(report: dict[str, Any], strategy: str, seeds: int) -> None:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["EVENT_OUTCOMES", "LABEL_OUTCOMES", "Metrics"]
+__all__ = ["EVENT_OUTCOMES", "LABEL_OUTCOMES", "SAMPLES", "Metrics"]
 
 EVENT_OUTCOMES = ("queried", "not_queried", "invalid", "duplicate", "backpressure")
 LABEL_OUTCOMES = ("learned", "orphaned", "invalid", "duplicate", "voted", "escalated")
 DETECTORS = ("adwin", "challenger", "label-free")
-SAMPLES = ("labeled", "random")
+SAMPLES = ("labeled", "random")  # the accuracy gauge's samples
 
 
 @dataclass

@@ -38,7 +38,7 @@ from stream_al.core.learner import ActiveLearner, Assessment, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, TrainLogEntry, Unreadable
-from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, Metrics
+from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, SAMPLES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label, parse_event, prediction_json
 from stream_al.service.routing import queue_request
 
@@ -163,8 +163,7 @@ class LabelLoop:
         # Called with (item, label) for each learned train-log entry (benchmarks, audits).
         self.on_learned: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self._accuracy: dict[str, deque[bool]] = {
-            "labeled": deque(maxlen=ACCURACY_WINDOW),
-            "random": deque(maxlen=ACCURACY_WINDOW),
+            sample: deque(maxlen=ACCURACY_WINDOW) for sample in SAMPLES
         }
 
     # -- events ------------------------------------------------------------------------

@@ -16,6 +16,9 @@ pooled again with a stream both settings ran once (the same result for every see
 deterministic setting on a recorded stream) counted as one pair, not one per seed.
 With ``--cells``, each stream's cells: every setting's mean difference from random
 sampling, the significant ones starred, the single runs marked.
+With ``--every-label``, the settings' runs with every label instead: the first's accuracy
+against the best of the others per stream (issue 16's every-label criterion, the
+references run as settings: ``full-ht``, ``full-ht-drift-d002``, ``full-htd``).
 With ``--peers`` (the peers' result files of ``bench/run_peers.py`` on the tuning half),
 per setting and peer budget (delay 0): on how many streams it matches or beats the best
 peer at its true label fraction within 0.5 points (``report.best_peer``, the reporting
@@ -257,6 +260,30 @@ def peers(
     return out
 
 
+def every_label(runs: dict[Key, Any], names: list[str]) -> list[str]:
+    """Issue 16's every-label criterion: the first setting's accuracy (budget 1.0) against
+    the best of the others, per stream, over the seeds all of them ran."""
+    ours = names[0]
+    streams = sorted({k[1] for k in runs if k[0] == ours and k[2] == 1.0})
+    out = ["| stream | " + " | ".join(names) + " | gap to the best other |"]
+    out.append("|---|" + "---|" * (len(names) + 1))
+    short = counted = 0
+    for stream in streams:
+        found = [runs.get((name, stream, 1.0, 0), {}) for name in names]
+        seeds = sorted(set.intersection(*(set(f) for f in found)))
+        if not seeds:
+            continue
+        means = [100 * statistics.fmean(f[k][0] for k in seeds) for f in found]
+        gap = means[0] - max(means[1:])
+        counted += 1
+        short += gap < -100 * WITHIN
+        cols = " | ".join(f"{m:.2f}" for m in means)
+        out.append(f"| {stream} | {cols} | {gap:+.2f} |")
+    out += ["", f"{ours} within {100 * WITHIN:g} points of the best of the others: "
+            f"{counted - short} of {counted} streams."]  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -281,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="FIRST-LAST: only the runs of these seeds (e.g. a confirmation on fresh seeds)",
     )
+    parser.add_argument(
+        "--every-label",
+        action="store_true",
+        help="the settings' every-label runs (budget 1.0): the first against the best of the "
+        "others, per stream (issue 16's criterion with the references as settings)",
+    )
     args = parser.parse_args(argv)
     seeds = None
     if args.seeds:
@@ -288,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         seeds = range(int(first), int(last or first) + 1)
     runs = _runs(args.out, args.jitter, seeds)
     names = args.settings.split(",")
+    if args.every_label:
+        print("\n".join(every_label(runs, names)))
+        return 0
     budgets = [float(b) for b in args.budgets.split(",")]
     delays = [int(d) for d in args.delays.split(",")]
     print("| setting | budget | delay | streams | seeds | sig. better | sig. worse | "

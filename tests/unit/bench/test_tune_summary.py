@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from tune_summary import peers, savings_against
+from tune_summary import every_label, peers, savings_against
 
 BUDGETS = [0.02, 0.05, 0.1, 0.2]
 
@@ -65,3 +65,21 @@ def test_the_peer_table_counts_the_best_peer_in_sample_and_held_out(tmp_path: Pa
     table = peers(out, [peer], ["mine"], [0.02, 0.1])
     # in sample SelSampling's 0.76 is 2 points above; held out the peer scores 0.71
     assert "| mine | 0.1 | 0 of 1 | -2.00 | 1 of 1 |" in table
+
+
+def test_every_label_counts_the_streams_within_half_a_point_of_the_best_other() -> None:
+    runs = {
+        ("ours", "close", 1.0, 0): {0: (0.800, 1.0), 1: (0.810, 1.0)},
+        ("tree", "close", 1.0, 0): {0: (0.804, 1.0), 1: (0.814, 1.0)},
+        ("nb", "close", 1.0, 0): {0: (0.700, 1.0), 1: (0.700, 1.0)},
+        # short by 1 point on the seeds all three ran; seed 2 (ours only) is left out
+        ("ours", "short", 1.0, 0): {0: (0.70, 1.0), 1: (0.70, 1.0), 2: (0.10, 1.0)},
+        ("tree", "short", 1.0, 0): {0: (0.60, 1.0), 1: (0.60, 1.0)},
+        ("nb", "short", 1.0, 0): {0: (0.71, 1.0), 1: (0.71, 1.0)},
+        ("ours", "active", 0.1, 0): {0: (0.5, 0.1)},  # not an every-label run
+    }
+    lines = every_label(runs, ["ours", "tree", "nb"])
+    assert "| close | 80.50 | 80.90 | 70.00 | -0.40 |" in lines
+    assert "| short | 70.00 | 60.00 | 71.00 | -1.00 |" in lines
+    assert not any("active" in line for line in lines)
+    assert lines[-1] == "ours within 0.5 points of the best of the others: 1 of 2 streams."

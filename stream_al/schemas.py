@@ -34,7 +34,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 from pydantic_core import from_json, to_json
 
 from stream_al.core.feature_kinds import (
@@ -109,6 +109,15 @@ class Event(_Message):
                 raise ValueError(f"feature {name!r} must be a finite number, got {value}")
             raise ValueError(f"feature {name!r} is {number_problem(value)}")
         return features
+
+    @field_validator("cost", "ts", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1.0 and false as 0.0: a producer that wrote a flag where
+        # the cost or the time goes would be charged, or timed, without a word.
+        if isinstance(value, bool):
+            raise ValueError(f"{info.field_name} must be a number, got {str(value).lower()}")
+        return value
 
     @field_validator("cost", "ts")
     @classmethod

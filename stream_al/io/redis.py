@@ -574,8 +574,12 @@ class RedisStore:
         # rest is unread), nor the oldest one given and not acknowledged.
         ms, seq = stream_position(_text(group["last-delivered-id"]))
         bounds = [f"{cutoff_ms}-0", f"{ms}-{seq + 1}"]
-        if group["pending"]:
-            bounds.append(_text(client.xpending(key, LABELS_GROUP)["min"]))
+        # Asked whatever XINFO said: another replica may have acknowledged every entry
+        # pending then (no "min" now, which made XTRIM's MINID None: a DataError that
+        # stopped serve); one delivered since is past last-delivered-id, so kept anyway.
+        oldest_pending = client.xpending(key, LABELS_GROUP)["min"]
+        if oldest_pending is not None:
+            bounds.append(_text(oldest_pending))
         return int(client.xtrim(key, minid=min(bounds, key=stream_position), approximate=False))
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:

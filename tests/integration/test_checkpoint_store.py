@@ -162,3 +162,32 @@ def test_a_redis_that_hides_its_configuration_is_used_with_a_warning(
         client.close()
     finally:
         redis_client.acl_deluser("no-config")
+
+
+def test_labels_another_replica_acknowledges_during_the_trim_do_not_stop_it(
+    redis_client: redis.Redis,
+) -> None:
+    # XINFO GROUPS counted a pending label, the replica holding it acknowledged it before
+    # XPENDING (it came back from a pause, say): XPENDING names no oldest entry then, and
+    # the trim raised DataError (XTRIM without MINID), which stopped serve.
+    r1 = RedisStore(redis_client, prefix="race", consumer="r1")
+    other = redis.Redis(
+        connection_pool=redis.ConnectionPool(**redis_client.connection_pool.connection_kwargs)
+    )
+    r2 = RedisStore(other, prefix="race", consumer="r2")
+    r1.ensure_groups()
+    ids = [redis_client.xadd(r1.keys.labels, {"label": '{"id": "a", "label": 1}'}).decode()]
+    ids += [redis_client.xadd(r1.keys.labels, {"label": '{"id": "b", "label": 1}'}).decode()]
+    assert [entry_id for entry_id, _ in r2.read_labels(10)] == ids
+    xinfo_groups = redis_client.xinfo_groups
+
+    def groups_then_r2_is_done(key: str) -> object:
+        groups = xinfo_groups(key)
+        for entry_id in ids:  # the other replica, on its own connection
+            r2.reject_label(entry_id, "{}")
+        return groups
+
+    redis_client.xinfo_groups = groups_then_r2_is_done  # type: ignore[method-assign]
+    assert r1.trim_labels(0) == 2
+    assert redis_client.xlen(r1.keys.labels) == 0
+    other.close()

@@ -12,6 +12,9 @@ refuses, entries it cannot read.
   bug: :func:`server_states` raises :class:`~stream_al.errors.StoreUnavailable` saying what
   to fix (:func:`refusal`), which every loop waits out with backoff. A refused write
   changed nothing: a Lua script is refused before its first write, a transaction whole.
+- A blocking read Redis ends with ``UNBLOCKED`` (it became a replica, or a flush deleted
+  the stream a worker waited on) is waited out the same way (:func:`unblocked`): before,
+  the reply escaped and the worker exited.
 - Refused credentials are not an outage: :func:`credentials_refused` turns them into a
   :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2); so is a
   database number the server does not have (:func:`server_states`).
@@ -30,6 +33,8 @@ label-stream entry has no 'label' field (fields: 'answer')
 redis refuses writes (BUSY): a script runs past its time limit; wait, or SCRIPT KILL it
 >>> refusal(redis.ResponseError("WRONGTYPE Operation against a key")) is None
 True
+>>> unblocked(redis.ResponseError("UNBLOCKED the stream key no longer exists"))[:60]
+'redis ended a blocking read (UNBLOCKED the stream key no lon'
 
 """
 
@@ -45,7 +50,14 @@ import redis
 from stream_al.errors import ConfigurationError, StoreReset, StoreUnavailable
 from stream_al.io.base import Unreadable
 
-__all__ = ["credentials_refused", "label_entry", "lenient", "refusal", "server_states"]
+__all__ = [
+    "credentials_refused",
+    "label_entry",
+    "lenient",
+    "refusal",
+    "server_states",
+    "unblocked",
+]
 
 C = TypeVar("C", bound=type)
 
@@ -124,7 +136,19 @@ def _translated(exc: redis.ResponseError) -> StoreUnavailable | ConfigurationErr
             "(redis://host:port/N) is beyond the server's 'databases' setting"
         )
     why = refusal(exc)
+    if why is None and str(exc).startswith("UNBLOCKED"):
+        why = unblocked(exc)
     return None if why is None else StoreUnavailable(why)
+
+
+def unblocked(exc: redis.ResponseError) -> str:
+    """Why Redis ended a blocking read (a worker's XREADGROUP BLOCK) with an error: it
+    became a replica, or the stream or its group was deleted (a flush). Read again: the
+    next call meets what the server is now (READONLY, NOGROUP) and is handled as such."""
+    return (
+        f"redis ended a blocking read ({exc}): it became a replica (a failover: point "
+        "STREAM_AL_REDIS__URL at the primary) or its keys were deleted; reading again"
+    )
 
 
 def server_states(cls: C) -> C:

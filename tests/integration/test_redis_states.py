@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -107,3 +108,39 @@ def test_a_redis_that_may_evict_keys_is_refused_at_start_naming_the_fix(
     client.config_set("maxmemory", "0")  # no limit: nothing is evicted, whatever the policy
     serve = deployment.serve()
     assert serve.alive() and serve.terminate() == 0
+
+
+def _blocked_in_xreadgroup(server: RedisServer) -> bool:
+    clients = server.client().client_list()
+    return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in clients)
+
+
+def test_a_redis_made_a_read_only_replica_and_back_is_waited_out_and_loses_nothing(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    # A failover makes the primary a replica: it refuses writes (READONLY), and ends a
+    # worker's blocking read with "UNBLOCKED ... (master -> replica?)", which escaped the
+    # worker (exit 1; its items then waited for ever).
+    server, truth, records = _begin(deployment, redis_server, tmp_path)
+    serve = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="50")
+    worker = deployment.worker(truth)
+    deployment.wait_until_settled([i for i, _ in records[:1000]])
+    wait_for(lambda: _blocked_in_xreadgroup(server), 30, what="the worker waiting for items")
+    with socket.socket() as s:  # a primary that is nowhere: the replica keeps its data
+        s.bind(("127.0.0.1", 0))
+        nowhere = s.getsockname()[1]
+    client = server.client()
+    client.execute_command("REPLICAOF", "127.0.0.1", str(nowhere))
+    deployment.produce_raw(records[1000:])
+
+    def refused() -> bool:
+        status, reason = serve.readyz()
+        return status == 503 and "read-only replica" in reason
+
+    wait_for(refused, 60, what="serve not ready, naming the read-only replica")
+    wait_for(lambda: "refuses writes" in worker.output(), 60, what="the worker waiting")
+    assert serve.alive() and worker.alive(), worker.output()[-2000:]
+
+    client.execute_command("REPLICAOF", "NO", "ONE")
+    wait_for(serve.ready, 60, what="serve ready again")
+    _nothing_lost(deployment, [i for i, _ in records], serve, worker)

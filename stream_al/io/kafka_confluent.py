@@ -176,6 +176,25 @@ class _Errors:
             raise ConfluentFatalError(f"{self.client}: {self.fatal}")
 
 
+# A broker that hangs (stopped, its connections still open) looks UP to librdkafka until
+# its requests time out: a connection with requests in flight that received nothing for
+# this long counts as Kafka away (kafka-python's HEARTBEAT_UNANSWERED_S, the same 6 s).
+# A healthy broker answers a consumer's fetch within fetch.wait.max.ms (500 ms) and a
+# heartbeat at once; the group coordinator's connection counts only in a steady group,
+# where it carries heartbeats (a JoinGroup may wait on other members for minutes).
+UNANSWERED_S = 6.0
+
+
+def _silent_s(broker: dict[str, Any], steady: bool) -> float:
+    """Seconds a connection with requests in flight has received nothing (0: answering)."""
+    if broker.get("state") != "UP" or not broker.get("waitresp_cnt"):
+        return 0.0
+    if broker.get("nodeid", -1) < 0 and not (steady and broker.get("name") == "GroupCoordinator"):
+        return 0.0  # the bootstrap connection, or a coordinator waiting out a rebalance
+    idle_us = broker.get("rxidle", -1)
+    return idle_us / 1e6 if isinstance(idle_us, int | float) and idle_us > 0 else 0.0
+
+
 class ConfluentEventSource:
     """Events from the events topic, in batches, committed on request (librdkafka)."""
 
@@ -208,6 +227,7 @@ class ConfluentEventSource:
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
+        self.silent_s = 0.0  # the longest a connection has waited on an answer (statistics)
         self._deferred: KafkaError | None = None
         # Partitions revoked (or lost) during the consume in progress and not assigned again.
         self._revoked_now: set[tuple[str, int]] = set()
@@ -221,16 +241,21 @@ class ConfluentEventSource:
 
     def _stats(self, stats: str) -> None:
         try:
-            brokers = json.loads(stats).get("brokers", {}).values()
+            report = json.loads(stats)
+            brokers = list(report.get("brokers", {}).values())
+            steady = report.get("cgrp", {}).get("join_state") == "steady"
         except (ValueError, AttributeError):
             return
         self.brokers_up = any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
+        self.silent_s = max((_silent_s(b, steady) for b in brokers), default=0.0)
 
     def unavailable(self) -> str | None:
         """Why Kafka does not answer now (None: it does), from the broker states librdkafka
         reported in its last statistics (each second, served by the polls): no I/O."""
         if self.brokers_up is False:
             return "kafka: no broker connection is up"
+        if self.silent_s > UNANSWERED_S:
+            return f"kafka: a broker has not answered a request for {self.silent_s:.0f} s"
         return None
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:

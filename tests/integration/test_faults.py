@@ -321,6 +321,30 @@ def test_readyz_turns_503_within_seconds_of_losing_kafka(
     assert serve.alive()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readyz_turns_503_within_seconds_of_a_broker_that_hangs_past_the_session(
+    deployment: Deployment, broker: Broker
+) -> None:
+    # A stopped broker keeps its connections open: librdkafka reported them UP until its
+    # requests timed out, and the confluent backend's serve stayed ready through a hang of
+    # 25 s (an idle loop is not stuck). Events sent before and after are all predicted.
+    serve = deployment.serve()
+    deployment.produce_raw(_events(20))
+    wait_for(lambda: len(_predicted(deployment)) >= 20, 30)
+    broker.pause()
+    try:
+        waited = _unready_within(serve, 15.0)  # a 6 s session timeout passes meanwhile
+        status, reason = serve.readyz()
+        assert status == 503 and "kafka" in reason, reason
+        time.sleep(max(0.0, 8.0 - waited))  # the hang's length: past the session timeout
+    finally:
+        broker.resume()
+    wait_for(serve.ready, 60, what="ready again")
+    deployment.produce_raw(_events(20, start=20))
+    wait_for(lambda: len(_predicted(deployment)) >= 40, 60, what="events after the hang")
+    assert serve.alive()
+
+
 def test_readyz_turns_503_within_seconds_of_losing_redis(
     deployment: Deployment, redis_server: Callable[..., RedisServer]
 ) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.integration.deployment import BACKENDS, Deployment, wait_for
+from tests.integration.deployment import BACKENDS, Deployment, Proc, stream_records, wait_for
 from tests.integration.test_recovery import (
     _reference_digest,
     _stop_and_check_log_applied,
@@ -109,3 +111,59 @@ def test_partitions_added_while_serve_runs_are_consumed_within_a_minute(
         interval=2.0,
         what="the events of the added partitions predicted",
     )
+
+
+def _owns_both(serve: Proc, topic: str) -> int:
+    """How many times ``serve`` was assigned both partitions of ``topic``."""
+    both = f"['{topic}:0', '{topic}:1']"
+    return sum(both in line for line in serve.output().splitlines() if "assignment" in line)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("deployment", [2], indirect=True)
+def test_a_replica_stopped_past_its_session_comes_back_and_nothing_is_lost_or_learned_twice(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # A zombie: r2 stops (SIGSTOP: a long GC pause, a frozen VM) while it holds a partition,
+    # events and labels flow, the group gives its partition to r1; then r2 goes on. Its
+    # refused commit means the batch in hand is predicted again (at-least-once); on its
+    # first checkpoint after, r1 had acknowledged the labels r2 held, and the label
+    # stream's trim raised DataError (serve exit 1).
+    deployment.settings.update(
+        {
+            "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "1",
+            "STREAM_AL_KAFKA__MAX_POLL_RECORDS": "50",
+            "STREAM_AL_SERVICE__LABELS_PER_LOOP": "10",
+            "STREAM_AL_LEARNER__BUDGET": "0.3",
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:agrawal-drift", 3000, truth)
+    r1 = deployment.serve("r1")
+    r2 = deployment.serve("r2")
+    wait_for(lambda: "Updated partition assignment" in r2.output(), 30, what="r2 assigned")
+    producing = threading.Thread(target=deployment.produce_raw, args=(records, 100.0))
+    producing.start()
+    deployment.worker(truth)
+    try:
+        wait_for(lambda: r2.metric("stream_al_labels_total", outcome="learned") >= 20, 60)
+        owned = _owns_both(r1, deployment.events_topic)
+        r2.popen.send_signal(signal.SIGSTOP)
+        try:  # until the group has given r2's partition to r1 (a 6 s session timeout)
+            wait_for(lambda: _owns_both(r1, deployment.events_topic) > owned, 60)
+        finally:
+            r2.popen.send_signal(signal.SIGCONT)
+    finally:
+        producing.join(120)
+    ids = [i for i, _ in records]
+    deployment.wait_until_settled(ids)
+    for replica in (r1, r2):
+        _wait_log_learned(deployment, replica)
+    assert r1.alive() and r2.alive(), r2.output()[-3000:]
+    m1 = _stop_and_check_log_applied(deployment, r1, "r1")
+    m2 = _stop_and_check_log_applied(deployment, r2, "r2")
+    assert m1.model_digest() == m2.model_digest() == _reference_digest(deployment)
+    log = deployment.store().read_train_log(None, 10**6)
+    assert len({json.loads(e.label)["id"] for e in log}) == len(log)  # each label learned once
+    assert set(ids) <= {p["id"] for p in deployment.predictions()}

@@ -45,6 +45,7 @@ class Metrics:
     model_features: Gauge
     state_resets: Counter
     last_checkpoint: Gauge
+    checkpoint_dir_failures: Counter
     model_info: Gauge
 
     def collectors(self) -> list[Counter | Gauge | Histogram]:
@@ -175,6 +176,13 @@ class Metrics:
             last_checkpoint=Gauge(
                 p + "last_checkpoint_timestamp_seconds",
                 "Unix time of the last checkpoint.",
+                registry=reg,
+            ),
+            checkpoint_dir_failures=Counter(
+                p + "checkpoint_dir_failures",
+                "Checkpoints not written to the checkpoint directory (a full or read-only "
+                "volume): Redis has them and serving goes on, but the newest file there grows "
+                "old, and a start after Redis lost its data would begin from it.",
                 registry=reg,
             ),
             model_info=Gauge(

@@ -287,6 +287,7 @@ class Service:
                 self.durable.save(checkpoint)
             except OSError as exc:  # Redis has it: serving goes on, the operator is told
                 log.error("checkpoint not written to the checkpoint directory: %s", exc)
+                self.metrics.checkpoint_dir_failures.inc()
         if self.trim_train_log:
             self.store.trim_train_log()
         self.store.trim_labels(self.labels_kept_seconds)

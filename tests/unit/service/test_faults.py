@@ -238,3 +238,30 @@ def test_redis_that_lost_its_data_restarts_the_learner_from_the_newest_checkpoin
     assert "restarted from the checkpoint of r2 (train log 41-0)" in service.health.note
     assert service.metrics.registry.get_sample_value("stream_al_state_resets_total") == 1
     assert home.load("r1") is not None  # and checkpointed at once, there too
+
+
+def test_a_checkpoint_the_directory_cannot_take_is_counted_and_serving_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A full volume was a log line at each checkpoint and nothing an alert could see
+    # (the last-checkpoint time went on rising: Redis had it).
+    source = FakeSource([_events(0, 5), _events(5, 10)])
+    service, store = _service(source)
+    blocked = tmp_path / "volume"
+    blocked.mkdir()
+    service.durable = CheckpointDirectory(blocked)
+    failures = "stream_al_checkpoint_dir_failures_total"
+    service.turn()
+    assert service.maybe_checkpoint(force=True)
+    assert service.metrics.registry.get_sample_value(failures) == 0
+    # The volume goes (a file where the directory was: root writes through chmod 000).
+    for entry in blocked.iterdir():
+        entry.unlink()
+    blocked.rmdir()
+    blocked.write_text("not a directory")
+    service.turn()
+    assert service.maybe_checkpoint(force=True)
+    assert service.metrics.registry.get_sample_value(failures) == 1
+    assert "checkpoint not written to the checkpoint directory" in caplog.text
+    newest = store.newest()  # Redis has it, with the learner's place in the log
+    assert newest is not None and newest.train_log_id == service.loop.last_applied

@@ -12,9 +12,11 @@ itself never leaves the loop's thread.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -110,6 +112,15 @@ class HealthServer:
 REQUEST_TIMEOUT_S = 30.0
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up before its answer was written (a probe's timeout while the
+        # process was paused, a closed browser tab) is not a fault of ours: no traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def http_server(
     host: str,
     port: int,
@@ -120,6 +131,6 @@ def http_server(
     started yet: serving must never keep the process alive or block its loop. A connection
     that sends nothing for ``timeout`` seconds is closed."""
     bounded = type(handler.__name__, (handler,), {"timeout": timeout})
-    server = ThreadingHTTPServer((host, port), bounded)
+    server = _Server((host, port), bounded)
     server.daemon_threads = True
     return server, threading.Thread(target=server.serve_forever, daemon=True)

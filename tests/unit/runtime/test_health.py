@@ -6,6 +6,8 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler
 
+import pytest
+
 from stream_al.runtime.health import Health, HealthServer, http_server
 from stream_al.runtime.metrics import Metrics
 
@@ -73,6 +75,37 @@ def test_a_connection_that_sends_nothing_is_closed_and_others_are_served() -> No
             start = time.monotonic()
             assert silent.recv(1024) == b""  # closed by the server, not by our 10 s
             assert time.monotonic() - start < 5
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Failing(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/hung-up":
+            raise BrokenPipeError(32, "Broken pipe")  # as a write to a closed socket does
+        raise ValueError("a bug of ours")
+
+
+def _closed_without_answer(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        return conn.recv(1024)  # the server closes it after handling the error
+
+
+def test_a_client_that_hung_up_leaves_no_traceback_and_a_bug_still_does(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # A serve resumed after SIGSTOP printed a BrokenPipeError traceback for every /readyz
+    # probe that had given up on it meanwhile.
+    server, thread = http_server("127.0.0.1", 0, _Failing)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        assert _closed_without_answer(port, "/hung-up") == b""
+        assert "Traceback" not in capfd.readouterr().err
+        assert _closed_without_answer(port, "/bug") == b""
+        assert "ValueError: a bug of ours" in capfd.readouterr().err
     finally:
         server.shutdown()
         server.server_close()

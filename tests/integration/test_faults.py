@@ -301,6 +301,14 @@ def test_a_redis_password_missing_or_wrong_fails_at_start_naming_the_setting(
 # -- 9. readiness within seconds of losing Kafka or Redis ------------------------------------
 
 
+def _serving(deployment: Deployment) -> Proc:
+    """serve, once it has predicted 20 events (connected to both servers)."""
+    serve = deployment.serve()
+    deployment.produce_raw(_events(20))
+    wait_for(lambda: len(_predicted(deployment)) >= 20, 30)
+    return serve
+
+
 def _unready_within(serve: Proc, seconds: float) -> float:
     gone = time.monotonic()
     wait_for(lambda: not serve.ready(), seconds, interval=0.1, what="readyz to answer 503")
@@ -311,9 +319,7 @@ def _unready_within(serve: Proc, seconds: float) -> float:
 def test_readyz_turns_503_within_seconds_of_losing_kafka(
     deployment: Deployment, broker: Broker
 ) -> None:
-    serve = deployment.serve()
-    deployment.produce_raw(_events(20))
-    wait_for(lambda: len(_predicted(deployment)) >= 20, 30)
+    serve = _serving(deployment)
     broker.stop()
     _unready_within(serve, 5.0)
     broker.start()
@@ -328,9 +334,7 @@ def test_readyz_turns_503_within_seconds_of_a_broker_that_hangs_past_the_session
     # A stopped broker keeps its connections open: librdkafka reported them UP until its
     # requests timed out, and the confluent backend's serve stayed ready through a hang of
     # 25 s (an idle loop is not stuck). Events sent before and after are all predicted.
-    serve = deployment.serve()
-    deployment.produce_raw(_events(20))
-    wait_for(lambda: len(_predicted(deployment)) >= 20, 30)
+    serve = _serving(deployment)
     broker.pause()
     try:
         waited = _unready_within(serve, 15.0)  # a 6 s session timeout passes meanwhile

@@ -11,6 +11,8 @@
   to reach an accuracy, read off its curve over the budgets, over the fraction random
   sampling spent to reach it. Off the measured curve it is a bound (:class:`Bound`), and
   :func:`median_bounds` gives the median of bounds as an interval.
+- :func:`every_label_gap`: issue 16's every-label criterion for one stream, the first
+  run's mean accuracy against the best of the references, over the seeds all of them ran.
 - :func:`wilcoxon`: the paired Wilcoxon signed-rank test (two-sided; zero differences
   dropped, as Wilcoxon's original rule) with the mean difference and the counts of wins
   and losses.
@@ -261,3 +263,21 @@ def wilcoxon(differences: Sequence[float]) -> Paired:
 
         p = float(scipy_wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
     return Paired(len(d), statistics.fmean(d), p, wins, losses)
+
+
+def every_label_gap(
+    runs: Sequence[Mapping[int, float]], refs: Iterable[int]
+) -> tuple[list[float], float, list[int]] | None:
+    """Each run's mean accuracy in points over the seeds all of them ran, the first's gap
+    to the best of ``runs[i]`` for ``i`` in ``refs``, and those seeds; None if they share
+    no seed.
+
+    >>> every_label_gap([{0: 0.80, 1: 0.82, 2: 0.5}, {0: 0.81, 1: 0.83}, {0: 0.7, 1: 0.7}], [1, 2])
+    ([81.0, 82.0, 70.0], -1.0, [0, 1])
+
+    """
+    seeds = sorted(set.intersection(*(set(r) for r in runs)))
+    if not seeds:
+        return None
+    means = [100 * statistics.fmean(r[k] for k in seeds) for r in runs]
+    return means, means[0] - max(means[i] for i in refs), seeds

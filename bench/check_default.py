@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
-from analysis import aggregate
+from analysis import aggregate, every_label_gap
 from protocol import FULL, FULL_DRIFT, REPORTING, STREAMS, split_halves
 from report import WITHIN, render_half
 
@@ -52,13 +51,11 @@ def every_label(lines: list[dict[str, Any]], streams: list[str]) -> list[str]:
             (s, "hoeffding-tree", FULL),
             (s, "hoeffding-tree-default", FULL),
         ]
-        runs = [acc.get(k, {}) for k in keys]
-        common = sorted(set.intersection(*(set(r) for r in runs)))
-        if not common:
+        measured = every_label_gap([acc.get(k, {}) for k in keys], (2, 3))
+        if measured is None:
             continue
+        m, gap, common = measured
         seeds |= set(common)
-        m = [100 * statistics.fmean(r[k] for k in common) for r in runs]
-        gap = m[0] - max(m[2], m[3])
         counted += 1
         short += gap < -100 * WITHIN  # gap in points
         out.append(f"| {s} | " + " | ".join(f"{v:.2f}" for v in m) + f" | {gap:+.2f} |")

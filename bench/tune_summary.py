@@ -35,7 +35,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from analysis import aggregate, savings_ratio, wilcoxon
+from analysis import aggregate, every_label_gap, savings_ratio, wilcoxon
 from report import WITHIN, Index, best_peer, held_out_peer
 
 Key = tuple[str, str, float, int]  # setting, stream, budget, delay
@@ -270,11 +270,11 @@ def every_label(runs: dict[Key, Any], names: list[str]) -> list[str]:
     short = counted = 0
     for stream in streams:
         found = [runs.get((name, stream, 1.0, 0), {}) for name in names]
-        seeds = sorted(set.intersection(*(set(f) for f in found)))
-        if not seeds:
+        accuracy = [{seed: acc for seed, (acc, _) in f.items()} for f in found]
+        measured = every_label_gap(accuracy, range(1, len(names)))
+        if measured is None:
             continue
-        means = [100 * statistics.fmean(f[k][0] for k in seeds) for f in found]
-        gap = means[0] - max(means[1:])
+        means, gap, _ = measured
         counted += 1
         short += gap < -100 * WITHIN
         cols = " | ".join(f"{m:.2f}" for m in means)

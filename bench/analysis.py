@@ -22,8 +22,9 @@ Examples
 >>> curve = [(0.02, 0.70), (0.05, 0.74), (0.1, 0.78), (0.2, 0.80)]
 >>> round(interpolate(curve, 0.0316), 3)
 0.72
->>> savings_ratio(curve, (0.1, 0.74))  # random needs 10% for what this does with 5%
-Bound(value=0.5, kind='exact')
+>>> ratio = savings_ratio(curve, (0.1, 0.74))  # random needs 10% for what this does with 5%
+>>> round(ratio.value, 6), ratio.kind
+(0.5, 'exact')
 >>> wilcoxon([0.01] * 10).p
 0.001953125
 

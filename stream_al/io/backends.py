@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerFatalError, ConfigurationError
-from stream_al.io.base import ProbedEventSource, Publisher
+from stream_al.io.base import ProbedEventSource, Publisher, TopicCatalog
 
 __all__ = ["KafkaBackend", "kafka_backend"]
 
@@ -18,12 +18,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class KafkaBackend:
-    """How to make a backend's event source and publisher, and the errors after which
-    serve cannot go on (it exits with code 1)."""
+    """How to make a backend's event source, publisher and topic catalog, and the errors
+    after which serve cannot go on (it exits with code 1)."""
 
     name: str
     source: Callable[[KafkaSettings], ProbedEventSource]
     publisher: Callable[[KafkaSettings], Publisher]
+    topics: Callable[[KafkaSettings], TopicCatalog]
     fatal: tuple[type[Exception], ...] = (BrokerFatalError,)
 
     def make_source(self, settings: KafkaSettings) -> ProbedEventSource:
@@ -31,6 +32,9 @@ class KafkaBackend:
 
     def make_publisher(self, settings: KafkaSettings) -> Publisher:
         return _made(self.publisher, settings)
+
+    def make_topics(self, settings: KafkaSettings) -> TopicCatalog:
+        return _made(self.topics, settings)
 
 
 def _made(factory: Callable[[KafkaSettings], T], settings: KafkaSettings) -> T:
@@ -58,8 +62,9 @@ def kafka_backend(settings: KafkaSettings) -> KafkaBackend:
             "confluent",
             kafka_confluent.ConfluentEventSource,
             kafka_confluent.ConfluentPublisher,
+            kafka_confluent.ConfluentTopicCatalog,
             (kafka_confluent.ConfluentFatalError,),
         )
     from stream_al.io import kafka
 
-    return KafkaBackend("kafka-python", kafka.EventSource, kafka.Publisher)
+    return KafkaBackend("kafka-python", kafka.EventSource, kafka.Publisher, kafka.TopicCatalog)

@@ -28,10 +28,12 @@ from stream_al.errors import StreamAlError
 from stream_al.schemas import loads
 
 __all__ = [
+    "AUTO_CREATE_TOPICS",
     "METADATA_REFRESH_MS",
     "TIERS",
     "Checkpoint",
     "CheckpointStore",
+    "ClusterTopics",
     "DeadLetterSink",
     "DurableCheckpoints",
     "EnqueueRequest",
@@ -42,6 +44,7 @@ __all__ = [
     "ProbedEventSource",
     "Publisher",
     "ServiceStore",
+    "TopicCatalog",
     "TrainLogEntry",
     "Unreadable",
     "WorkerQueue",
@@ -421,6 +424,43 @@ class ProbedEventSource(EventSource, Protocol):
     def unavailable(self) -> str | None:
         """Why the broker does not answer (None: it does)."""
         ...
+
+
+AUTO_CREATE_TOPICS = "auto.create.topics.enable"
+"""The broker setting under which a topic is created at its first use (Kafka's default:
+true; off on many managed clusters)."""
+
+
+@dataclass(frozen=True)
+class ClusterTopics:
+    """What a Kafka cluster says about its topics.
+
+    Parameters
+    ----------
+    existing
+        The topics that exist (those this client may describe).
+    auto_create
+        The broker's :data:`AUTO_CREATE_TOPICS`; None when it could not be read.
+    unread
+        Why it could not be read (not authorised, say); empty when it was.
+
+    """
+
+    existing: frozenset[str]
+    auto_create: bool | None
+    unread: str = ""
+
+
+class TopicCatalog(Protocol):
+    """Which topics exist and whether the broker creates missing ones: serve asks before it
+    consumes (``stream_al.service.topics``), never on the hot path."""
+
+    def describe(self) -> ClusterTopics:
+        """The cluster's topics now; raises
+        :class:`~stream_al.errors.BrokerUnavailable` when Kafka does not answer."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class Publisher(DeadLetterSink, Protocol):

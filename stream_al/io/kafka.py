@@ -21,22 +21,36 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     CommitFailedError,
+    IncompatibleBrokerVersion,
     KafkaConfigurationError,
     KafkaError,
     NoBrokersAvailable,
     TopicAlreadyExistsError,
+    for_code,
 )
 from kafka.producer.future import FutureRecordMetadata
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerUnavailable, ConfigurationError
-from stream_al.io.base import METADATA_REFRESH_MS, translate_errors
+from stream_al.io.base import (
+    AUTO_CREATE_TOPICS,
+    METADATA_REFRESH_MS,
+    ClusterTopics,
+    translate_errors,
+)
 
-__all__ = ["EventSource", "Publisher", "ensure_topics", "producer_for", "read_topic"]
+__all__ = [
+    "EventSource",
+    "Publisher",
+    "TopicCatalog",
+    "ensure_topics",
+    "producer_for",
+    "read_topic",
+]
 
 log = logging.getLogger("stream_al.kafka")
 
@@ -237,6 +251,50 @@ def _delivery_timeouts(delivery_timeout_ms: int) -> dict[str, int]:
         "delivery_timeout_ms": delivery_timeout_ms,
         "request_timeout_ms": min(30_000, delivery_timeout_ms - 5),
     }
+
+
+@translate_errors((KafkaError,), BrokerUnavailable, "kafka")
+@translate_errors((KafkaConfigurationError,), _settings_refused, "kafka")
+class TopicCatalog:
+    """Which topics exist and whether the broker creates missing ones (the
+    :class:`~stream_al.io.base.TopicCatalog` interface): a metadata request for every
+    topic, and the broker's :data:`~stream_al.io.base.AUTO_CREATE_TOPICS`."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        with _no_brokers(settings):
+            self.admin = KafkaAdminClient(**settings.client_options())
+
+    def describe(self) -> ClusterTopics:
+        # All topics, not the few serve needs: a metadata request that names a topic may
+        # create it on a broker that auto-creates topics.
+        existing = frozenset(self.admin.list_topics())
+        auto_create, unread = self._auto_create()
+        return ClusterTopics(existing, auto_create, unread)
+
+    def _auto_create(self) -> tuple[bool | None, str]:
+        """The broker's setting, or None and why it could not be read."""
+        brokers = self.admin.describe_cluster()["brokers"]
+        if not brokers:
+            return None, "the cluster named no broker"
+        broker = str(min(b["node_id"] for b in brokers))
+        wanted = ConfigResource(ConfigResourceType.BROKER, broker, {AUTO_CREATE_TOPICS: None})
+        try:
+            responses = self.admin.describe_configs([wanted])
+        except IncompatibleBrokerVersion as exc:
+            return None, f"the broker does not describe its configuration ({exc})"
+        for response in responses:
+            for resource in response.to_object()["resources"]:
+                if resource["error_code"]:  # not authorised, typically
+                    error = for_code(resource["error_code"]).__name__
+                    message = resource["error_message"]
+                    return None, f"{error}: {message}" if message else error
+                for entry in resource["config_entries"]:
+                    if entry["config_names"] == AUTO_CREATE_TOPICS:
+                        return entry["config_value"] == "true", ""
+        return None, f"the broker did not report {AUTO_CREATE_TOPICS}"
+
+    def close(self) -> None:
+        self.admin.close()
 
 
 def ensure_topics(settings: KafkaSettings, partitions: int = 1, extra: Iterable[str] = ()) -> None:

@@ -32,16 +32,18 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerFatalError, BrokerUnavailable
-from stream_al.io.base import METADATA_REFRESH_MS
+from stream_al.io.base import AUTO_CREATE_TOPICS, METADATA_REFRESH_MS, ClusterTopics
 
 __all__ = [
     "ConfluentError",
     "ConfluentEventSource",
     "ConfluentFatalError",
     "ConfluentPublisher",
+    "ConfluentTopicCatalog",
     "commit_offsets",
 ]
 
@@ -90,6 +92,21 @@ MEMBERSHIP_LOST = frozenset(
         "REBALANCE_IN_PROGRESS",
         "FENCED_INSTANCE_ID",
         "_ASSIGNMENT_LOST",
+    )
+    if hasattr(KafkaError, name)
+)
+
+
+# The broker's configuration cannot be read by this client (no DescribeConfigs on the
+# cluster, an old broker): a fact to report, not an outage to wait out.
+CONFIG_UNREADABLE = frozenset(
+    getattr(KafkaError, name)
+    for name in (
+        "CLUSTER_AUTHORIZATION_FAILED",
+        "TOPIC_AUTHORIZATION_FAILED",
+        "UNSUPPORTED_VERSION",
+        "_UNSUPPORTED_FEATURE",
+        "INVALID_REQUEST",
     )
     if hasattr(KafkaError, name)
 )
@@ -469,3 +486,46 @@ class ConfluentPublisher:
                 "producer closed with %d messages undelivered (their batch was not committed)",
                 remaining + len(self.failed),
             )
+
+
+class ConfluentTopicCatalog:
+    """Which topics exist and whether the broker creates missing ones (the
+    :class:`~stream_al.io.base.TopicCatalog` interface, librdkafka's admin client)."""
+
+    def __init__(self, settings: KafkaSettings, admin: Any = None) -> None:
+        if admin is None:
+            config = {**settings.librdkafka_config(), "logger": librdkafka_client_log}
+            admin = _constructed(AdminClient, config)
+        self.admin = admin
+
+    def describe(self) -> ClusterTopics:
+        # All topics, not the few serve needs: librdkafka's admin client is a producer,
+        # whose metadata request for a named topic may create it.
+        with _converted("list topics"):
+            metadata = self.admin.list_topics(timeout=CONNECT_TIMEOUT_S)
+        auto_create, unread = self._auto_create(sorted(metadata.brokers))
+        return ClusterTopics(frozenset(metadata.topics), auto_create, unread)
+
+    def _auto_create(self, brokers: list[int]) -> tuple[bool | None, str]:
+        """The broker's setting, or None and why it could not be read."""
+        if not brokers:
+            return None, "the cluster named no broker"
+        wanted = ConfigResource(ResourceType.BROKER, str(brokers[0]))
+        try:
+            futures = self.admin.describe_configs([wanted], request_timeout=CONNECT_TIMEOUT_S)
+            entries = next(iter(futures.values())).result(timeout=CONNECT_TIMEOUT_S + 1)
+        except KafkaException as exc:
+            err = _error_of(exc)
+            if err is not None and err.code() in CONFIG_UNREADABLE:
+                return None, f"{err.name()}: {err.str()}"
+            _raise_for(err, "describe the broker's configuration", exc)
+        except TimeoutError as exc:
+            raise ConfluentError(f"describe the broker's configuration: {exc}") from exc
+        entry = entries.get(AUTO_CREATE_TOPICS)
+        if entry is None:
+            return None, f"the broker did not report {AUTO_CREATE_TOPICS}"
+        return bool(entry.value == "true"), ""
+
+    def close(self) -> None:
+        """librdkafka's admin client has no close: it is freed with its last reference."""
+        self.admin = None

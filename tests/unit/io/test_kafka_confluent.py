@@ -4,6 +4,7 @@ commit covers, errors the loop waits out, and a flush that never hides a lost me
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from stream_al.io.kafka_confluent import (  # noqa: E402 (after the skip)
     ConfluentEventSource,
     ConfluentFatalError,
     ConfluentPublisher,
+    ConfluentTopicCatalog,
     commit_offsets,
 )
 
@@ -84,6 +86,7 @@ def test_the_backend_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAM_AL_KAFKA__BACKEND", "confluent")
     chosen = kafka_backend(load_settings().kafka)
     assert chosen.source is ConfluentEventSource and chosen.publisher is ConfluentPublisher
+    assert chosen.topics is ConfluentTopicCatalog
     assert ConfluentFatalError in chosen.fatal
     monkeypatch.setenv("STREAM_AL_KAFKA__BACKEND", "rdkafka")
     with pytest.raises(ValueError, match="STREAM_AL_KAFKA__BACKEND"):
@@ -433,3 +436,62 @@ def test_a_fatal_producer_error_stops_serve() -> None:
     publisher.errors(KafkaError(KafkaError._FATAL, "fenced", fatal=True))
     with pytest.raises(ConfluentFatalError):
         publisher.flush()
+
+
+# -- the topic catalog -------------------------------------------------------------------
+
+
+class FakeFuture:
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+
+    def result(self, timeout: float | None = None) -> Any:
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+class FakeAdmin:
+    """What the catalog asks of librdkafka's admin client."""
+
+    def __init__(self, configs: Any, topics: tuple[str, ...] | BaseException = ("a",)) -> None:
+        self.configs = configs
+        self.topics = topics
+        self.asked: list[Any] = []
+
+    def list_topics(self, timeout: float = -1) -> Any:
+        if isinstance(self.topics, BaseException):
+            raise self.topics
+        return SimpleNamespace(topics=dict.fromkeys(self.topics), brokers={2: None, 1: None})
+
+    def describe_configs(self, resources: list[Any], request_timeout: float = -1) -> Any:
+        self.asked.extend(resources)
+        return {resources[0]: FakeFuture(self.configs)}
+
+
+def _entry(value: str) -> dict[str, Any]:
+    return {"auto.create.topics.enable": SimpleNamespace(value=value)}
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_the_catalog_reads_the_topics_and_the_brokers_auto_creation(value: str) -> None:
+    admin = FakeAdmin(_entry(value), ("events", "dlq"))
+    found = ConfluentTopicCatalog(KafkaSettings(), admin=admin).describe()
+    assert found.existing == {"events", "dlq"}
+    assert found.auto_create is (value == "true") and found.unread == ""
+    [asked] = admin.asked
+    assert (asked.restype, asked.name) == (ck.admin.ResourceType.BROKER, "1")
+
+
+def test_a_configuration_the_client_may_not_read_is_unknown_with_the_reason() -> None:
+    refused = KafkaException(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED))
+    found = ConfluentTopicCatalog(KafkaSettings(), admin=FakeAdmin(refused)).describe()
+    assert found.auto_create is None and "CLUSTER_AUTHORIZATION_FAILED" in found.unread
+
+
+@pytest.mark.parametrize("where", ["list", "describe"])
+def test_a_broker_away_during_the_catalogs_requests_is_waited_out(where: str) -> None:
+    away = KafkaException(KafkaError(KafkaError._TRANSPORT))
+    admin = FakeAdmin(_entry("false"), topics=away) if where == "list" else FakeAdmin(away)
+    with pytest.raises(ConfluentError):
+        ConfluentTopicCatalog(KafkaSettings(), admin=admin).describe()

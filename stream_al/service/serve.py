@@ -3,9 +3,10 @@
 Start-up waits for Redis and Kafka with backoff (readiness stays false meanwhile),
 restores the learner (this replica's checkpoint, else the newest any replica wrote, else a
 fresh model, warm-started from ``STREAM_AL_SERVICE__WARM_START`` if set and checkpointed at
-once), replays the train log after it, and only then consumes events. The first
-SIGTERM or SIGINT finishes the current batch, commits, checkpoints and exits 0; a second
-one exits at once (code 1).
+once), waits until its Kafka topics exist or the broker will create them
+(:mod:`stream_al.service.topics`), replays the train log after it, and only then consumes
+events. The first SIGTERM or SIGINT finishes the current batch, commits, checkpoints and
+exits 0; a second one exits at once (code 1).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from stream_al.config import MIN_CHECKPOINT_KEY_BYTES, Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.data.histories import WarmStart, parse_warm_start, warm_up
 from stream_al.errors import CheckpointError, ConfigurationError, ModelFileError
-from stream_al.io.backends import kafka_backend
+from stream_al.io.backends import KafkaBackend, kafka_backend
 from stream_al.io.checkpoints import CheckpointDirectory, make_checkpoint
 from stream_al.io.redis import RedisStore, store_for
 from stream_al.runtime.backoff import retrying
@@ -29,6 +30,7 @@ from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.metrics import Metrics
 from stream_al.runtime.signals import install_signals
 from stream_al.service.runner import Restored, Service, tune_gc
+from stream_al.service.topics import TopicCheck, serve_topics
 
 __all__ = ["run_serve", "startup_summary"]
 
@@ -138,6 +140,20 @@ class _Start:
 
         return retrying(what, fn, stopping=lambda: self.stopping, on_failure=failed)
 
+    def topics(self, backend: KafkaBackend, publish_predictions: bool) -> bool:
+        """Wait until every topic serve needs exists or the broker will create it (see
+        :mod:`stream_al.service.topics`); False if a signal asked to stop first."""
+        kafka = self.settings.kafka
+        catalog = self.wait("kafka", lambda: backend.make_topics(kafka))
+        if catalog is None:
+            return False
+        needed = serve_topics(kafka, publish_predictions)
+        check = TopicCheck(needed, kafka.bootstrap_servers, self.health)
+        try:
+            return check.wait(lambda: self.wait("kafka", catalog.describe), lambda: self.stopping)
+        finally:
+            catalog.close()
+
     def learner(self, store: RedisStore) -> Restored | None:
         """The restored (or fresh, maybe warm-started and checkpointed) learner, the
         train-log id it contains and where it came from."""
@@ -239,9 +255,12 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         if start.wait("redis", store.ensure_groups_ok) is None:
             return 0
         restored = start.learner(store)
+        # Before the consumer subscribes: nothing is polled while a topic is missing.
+        if restored is None or not start.topics(backend, publish_predictions):
+            return 0
         source = start.wait("kafka", lambda: backend.make_source(settings.kafka))
         publisher = start.wait("kafka", lambda: backend.make_publisher(settings.kafka))
-        if restored is None or source is None or publisher is None:
+        if source is None or publisher is None:
             return 0
         learner, after, origin, from_directory = restored
         if from_directory:

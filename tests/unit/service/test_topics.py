@@ -1,0 +1,199 @@
+"""serve's topic check without a broker: which topics are missing for good, what /readyz
+and the log say about them, and the wait until they exist."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from stream_al.config import KafkaSettings
+from stream_al.io.base import ClusterTopics
+from stream_al.runtime.health import Health
+from stream_al.service.topics import (
+    TopicCheck,
+    missing_topics,
+    missing_topics_reason,
+    serve_topics,
+)
+
+EVENTS, PREDICTIONS, DEAD_LETTERS = "stream-al.events", "stream-al.predictions", "stream-al.dlq"
+KAFKA = KafkaSettings(bootstrap_servers="k1:9092,k2:9092", dead_letter_topic=DEAD_LETTERS)
+NEEDED = serve_topics(KAFKA)
+ALL = frozenset(NEEDED)
+
+
+# -- which topics serve needs ---------------------------------------------------------------
+
+
+def test_serve_needs_its_events_predictions_and_dead_letter_topics_named_by_their_settings() -> (
+    None
+):
+    assert NEEDED == {
+        EVENTS: "STREAM_AL_KAFKA__EVENTS_TOPIC",
+        PREDICTIONS: "STREAM_AL_KAFKA__PREDICTIONS_TOPIC",
+        DEAD_LETTERS: "STREAM_AL_KAFKA__DEAD_LETTER_TOPIC",
+    }
+
+
+def test_no_predictions_topic_is_needed_when_none_is_published() -> None:
+    assert PREDICTIONS not in serve_topics(KAFKA, publish_predictions=False)
+    assert PREDICTIONS not in serve_topics(KAFKA.model_copy(update={"predictions_topic": ""}))
+
+
+def test_a_topic_two_settings_name_is_needed_once_with_both_settings() -> None:
+    shared = serve_topics(KAFKA.model_copy(update={"predictions_topic": DEAD_LETTERS}))
+    assert shared == {
+        EVENTS: "STREAM_AL_KAFKA__EVENTS_TOPIC",
+        DEAD_LETTERS: "STREAM_AL_KAFKA__PREDICTIONS_TOPIC, STREAM_AL_KAFKA__DEAD_LETTER_TOPIC",
+    }
+
+
+# -- the decision: topics present, the broker's auto-creation -> missing -------------------
+
+
+@pytest.mark.parametrize("auto_create", [False, None])
+def test_topics_that_do_not_exist_are_missing_unless_the_broker_creates_them(
+    auto_create: bool | None,
+) -> None:
+    assert missing_topics(NEEDED, ALL, auto_create) == []
+    assert missing_topics(NEEDED, {PREDICTIONS}, auto_create) == [EVENTS, DEAD_LETTERS]
+    assert missing_topics(NEEDED, set(), auto_create) == [EVENTS, PREDICTIONS, DEAD_LETTERS]
+
+
+def test_nothing_is_missing_on_a_broker_that_creates_topics_at_their_first_use() -> None:
+    assert missing_topics(NEEDED, set(), auto_create=True) == []
+
+
+def test_a_topic_needed_twice_is_missing_once() -> None:
+    assert missing_topics(["a", "b", "a"], {"b"}, auto_create=False) == ["a"]
+
+
+# -- what is said --------------------------------------------------------------------------
+
+
+def test_the_reason_names_each_missing_topic_its_setting_and_the_command_that_creates_it() -> None:
+    reason = missing_topics_reason(
+        {EVENTS: NEEDED[EVENTS], PREDICTIONS: NEEDED[PREDICTIONS]}, "k1:9092,k2:9092", False
+    )
+    assert reason.startswith(
+        f"kafka topics {EVENTS} (STREAM_AL_KAFKA__EVENTS_TOPIC), {PREDICTIONS} "
+        "(STREAM_AL_KAFKA__PREDICTIONS_TOPIC) do not exist, and the broker does not create "
+        "topics (auto.create.topics.enable=false): serve consumes nothing until they do."
+    )
+    create = "kafka-topics.sh --bootstrap-server k1:9092,k2:9092 --create --topic"
+    # The events topic's partitions bound the replicas that consume; the others' do not.
+    assert f"{create} {EVENTS} --partitions N (N: at least the number of serve replicas)" in reason
+    assert reason.endswith(f"; {create} {PREDICTIONS}")
+
+
+def test_the_reason_says_when_the_brokers_auto_creation_could_not_be_read() -> None:
+    reason = missing_topics_reason(
+        {DEAD_LETTERS: NEEDED[DEAD_LETTERS]},
+        "k1:9092",
+        None,
+        "ClusterAuthorizationFailedError",
+    )
+    assert reason.startswith(
+        f"kafka topic {DEAD_LETTERS} (STREAM_AL_KAFKA__DEAD_LETTER_TOPIC) does not exist, and "
+        "whether the broker creates topics could not be read (ClusterAuthorizationFailedError)"
+    )
+    assert "--partitions" not in reason
+
+
+# -- the check: /readyz, the log, the wait ------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Health(Health):
+    """Counts the heartbeats: /healthz must stay 200 while serve waits for its topics."""
+
+    beats = 0
+
+    def beat(self) -> None:
+        self.beats += 1
+        super().beat()
+
+
+def _check(clock: _Clock | None = None) -> tuple[TopicCheck, _Health]:
+    health = _Health()
+    check = TopicCheck(
+        NEEDED, "k1:9092", health, recheck_s=2.0, remind_every_s=60.0, clock=clock or _Clock()
+    )
+    return check, health
+
+
+def _said(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(text in record.getMessage() for record in caplog.records)
+
+
+def test_a_missing_topic_makes_serve_unready_with_the_reason_and_keeps_it_alive() -> None:
+    check, health = _check()
+    reason = check.verdict(ClusterTopics(frozenset({PREDICTIONS, DEAD_LETTERS}), False))
+    assert reason is not None and EVENTS in reason
+    assert health.readiness() == (False, reason)
+    assert health.beats == 1  # /healthz: a process waiting for its topics is no stall
+
+
+def test_the_log_says_a_missing_topic_once_then_again_each_minute_or_when_it_changes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "stream_al.serve")
+    clock = _Clock()
+    check, _ = _check(clock)
+    none = ClusterTopics(frozenset(), False)
+    for _ in range(10):  # 20 s of rechecks every 2 s: one line
+        check.verdict(none)
+        clock.now += 2.0
+    assert _said(caplog, "do not exist") == 1
+    clock.now += 40.0  # a minute after the first line: said again
+    check.verdict(none)
+    assert _said(caplog, "do not exist") == 2
+    check.verdict(ClusterTopics(frozenset({EVENTS}), False))  # fewer missing: said at once
+    assert _said(caplog, "do not exist") == 3
+    assert check.verdict(ClusterTopics(ALL, False)) is None
+    assert _said(caplog, "exist now: serve goes on") == 1
+
+
+def test_topics_the_broker_will_create_are_named_in_the_log_and_do_not_hold_serve(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "stream_al.serve")
+    check, health = _check()
+    assert check.verdict(ClusterTopics(frozenset({DEAD_LETTERS}), True)) is None
+    assert f"kafka topics {EVENTS}, {PREDICTIONS} do not exist yet" in caplog.text
+    assert health.reason == "starting"  # readiness untouched: the start-up goes on
+
+
+def test_an_unreadable_auto_creation_is_logged_once_and_judged_by_existence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "stream_al.serve")
+    check, _ = _check()
+    unread = "ClusterAuthorizationFailedError"
+    assert check.verdict(ClusterTopics(frozenset(), None, unread)) is not None
+    assert check.verdict(ClusterTopics(ALL, None, unread)) is None
+    assert _said(caplog, f"could not read the broker's auto.create.topics.enable ({unread})") == 1
+
+
+def test_the_wait_rechecks_until_the_topics_exist() -> None:
+    check, _ = _check()
+    states = [ClusterTopics(frozenset(), False)] * 3 + [ClusterTopics(ALL, False)]
+    slept: list[float] = []
+    assert check.wait(lambda: states.pop(0), lambda: False, slept.append)
+    assert slept == [2.0, 2.0, 2.0] and not states
+
+
+def test_the_wait_ends_when_serve_is_asked_to_stop() -> None:
+    check, _ = _check()
+    stop: list[bool] = []
+    missing = ClusterTopics(frozenset(), False)
+    assert not check.wait(lambda: missing, lambda: bool(stop), lambda s: stop.append(True))
+    assert not check.wait(lambda: None, lambda: False)  # stopped while Kafka was away

@@ -8,6 +8,7 @@ the tests are skipped, except under CI (CI=true) where they fail.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.util
 import logging
@@ -157,15 +158,21 @@ def _wait_for_leaders(admin: KafkaAdminClient, name: str, partitions: int) -> No
     raise AssertionError(f"topic {name} has no leaders after 30 s")
 
 
-@pytest.fixture
-def kafka_topic(services: Services) -> Iterator[Callable[..., str]]:
-    """A factory: `kafka_topic(partitions=1)` creates a fresh, uniquely named topic (its
-    leaders elected) and returns its name; every topic made is deleted after the test."""
-    admin = kafka_admin(services.kafka_bootstrap)
+def topic_name(prefix: str = "it") -> str:
+    """A fresh, unique topic name."""
+    return f"stream-al-{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def topic_maker(bootstrap: str) -> Iterator[Callable[..., str]]:
+    """A factory on the broker at ``bootstrap``: ``make(partitions=1, prefix="it",
+    name=None)`` creates the topic ``name`` (else a fresh one, see :func:`topic_name`), waits
+    for its leaders and returns its name; every topic made is deleted at the end."""
+    admin = kafka_admin(bootstrap)
     created: list[str] = []
 
-    def make(partitions: int = 1, prefix: str = "it") -> str:
-        name = f"stream-al-{prefix}-{uuid.uuid4().hex[:12]}"
+    def make(partitions: int = 1, prefix: str = "it", name: str | None = None) -> str:
+        name = name or topic_name(prefix)
         admin.create_topics([NewTopic(name, partitions, 1)])
         created.append(name)
         _wait_for_leaders(admin, name, partitions)
@@ -180,6 +187,14 @@ def kafka_topic(services: Services) -> Iterator[Callable[..., str]]:
                     admin.delete_topics(created)
         finally:
             admin.close()
+
+
+@pytest.fixture
+def kafka_topic(services: Services) -> Iterator[Callable[..., str]]:
+    """A factory: `kafka_topic(partitions=1)` creates a fresh, uniquely named topic (its
+    leaders elected) and returns its name; every topic made is deleted after the test."""
+    with topic_maker(services.kafka_bootstrap) as make:
+        yield make
 
 
 @pytest.fixture
@@ -218,19 +233,25 @@ def deployment(
     try:
         yield d
     finally:
-        report = getattr(request.node, "rep_call", None)
-        failed = report is not None and report.failed
-        # Where each live process is and what its readiness says, before it is killed.
-        states: dict[str, str] = {}
-        for proc in d.procs if failed else []:
-            if proc.alive() and proc.metrics_port is not None:
-                status, says = proc.readyz()
-                states[proc.log.name] = f"{status} {says}"
-            proc.dump_stacks()
-        d.stop_all()
-        for proc in d.procs if failed else []:
-            state = states.get(proc.log.name, "")
-            print(f"----- {proc.log.name} {state} -----\n{proc.output()[-8000:]}")
+        stop_reporting(d, request)
+
+
+def stop_reporting(d: Any, request: pytest.FixtureRequest) -> None:
+    """Stop every process of the deployment ``d``; when the test failed, print where each
+    was, what its readiness said and its output."""
+    report = getattr(request.node, "rep_call", None)
+    failed = report is not None and report.failed
+    # Where each live process is and what its readiness says, before it is killed.
+    states: dict[str, str] = {}
+    for proc in d.procs if failed else []:
+        if proc.alive() and proc.metrics_port is not None:
+            status, says = proc.readyz()
+            states[proc.log.name] = f"{status} {says}"
+        proc.dump_stacks()
+    d.stop_all()
+    for proc in d.procs if failed else []:
+        state = states.get(proc.log.name, "")
+        print(f"----- {proc.log.name} {state} -----\n{proc.output()[-8000:]}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -309,6 +330,92 @@ class Broker:
             )
         (self.state / "kafka.pid").write_text(f"{self._child.pid}\n")  # `services down` stops it
         _until(self.answers, timeout, "the broker to answer again")
+
+
+class SecondBroker:
+    """A broker of one test module's own beside the shared one: the same Kafka (the shared
+    broker's command line: its Java, jars and memory), its own free loopback ports and
+    data directory, and the shared broker's properties with ``overrides`` (say
+    ``auto.create.topics.enable=false``). :meth:`stop` kills it; its data is a temporary
+    directory's."""
+
+    def __init__(self, shared: Broker, workdir: Path, overrides: dict[str, str]) -> None:
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            b.bind(("127.0.0.1", 0))
+            port, controller = int(a.getsockname()[1]), int(b.getsockname()[1])
+        self.bootstrap = f"127.0.0.1:{port}"
+        self.workdir = workdir
+        properties = _read_properties(shared.state / "server.properties")
+        properties.update(
+            {
+                "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://127.0.0.1:{controller}",
+                "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
+                "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+                "log.dirs": str(workdir / "data"),
+                **overrides,
+            }
+        )
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.properties = workdir / "server.properties"
+        self.properties.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
+        log4j = (shared.state / "log4j.properties").read_text()
+        (workdir / "log4j.properties").write_text(
+            log4j.replace(str(shared.state / "kafka.log"), str(workdir / "kafka.log"))
+        )
+        main = shared.command.index("kafka.Kafka")
+        self.jvm = [
+            f"-Dlog4j.configuration=file:{workdir / 'log4j.properties'}"
+            if part.startswith("-Dlog4j.configuration=")
+            else part
+            for part in shared.command[:main]
+        ]
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def answers(self) -> bool:
+        return _kafka_problem(self.bootstrap) is None
+
+    def start(self, timeout: float = 90.0) -> SecondBroker:
+        """Format its storage, start it and wait until it answers an admin request."""
+        cluster = "-"
+        while cluster.startswith("-"):  # Kafka refuses such an id (it reads as an option)
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        storage = [*self.jvm, "kafka.tools.StorageTool", "format", "-c", str(self.properties)]
+        subprocess.run(
+            [*storage, "-t", cluster],
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+        with (self.workdir / "kafka.out").open("ab") as out:
+            self._proc = subprocess.Popen(
+                [*self.jvm, "kafka.Kafka", str(self.properties)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _until(
+            lambda: self._proc is not None and self._proc.poll() is None and self.answers(),
+            timeout,
+            f"the second broker to answer (its log: {self.workdir / 'kafka.out'})",
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()  # its data is thrown away: no clean shutdown to wait for
+            self._proc.wait(30)
+
+
+def _read_properties(path: Path) -> dict[str, str]:
+    properties: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.lstrip().startswith("#"):
+            properties[key.strip()] = value.strip()
+    return properties
 
 
 @pytest.fixture

@@ -1,0 +1,174 @@
+"""serve on a broker that creates no topics (``auto.create.topics.enable=false``, as on many
+managed clusters), on both Kafka backends: while a topic it needs is missing, serve
+consumes nothing and ``/readyz`` answers 503 naming the topic and how to create it (the
+log says so once); once the topic is created, serve is ready and predicts every event.
+
+Before the topic check, serve was ready beside a missing events topic and consumed
+nothing without a word, and a missing predictions topic held every batch in a send that
+waited for the topic's metadata, a Kafka outage that named no topic: each test here failed
+there. The broker is this module's own (a few seconds to start), so the shared one keeps
+creating topics for every other test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from stream_al.service.topics import RECHECK_S
+from tests.deploy_support import missing
+from tests.integration.conftest import (
+    SPARE_REDIS_DB,
+    Broker,
+    SecondBroker,
+    Services,
+    kafka_admin,
+    stop_reporting,
+    topic_maker,
+    topic_name,
+)
+from tests.integration.deployment import BACKENDS, Deployment, Proc, spare_db_url, wait_for
+
+Strict = tuple[Deployment, Callable[..., str]]
+
+
+@pytest.fixture(scope="module")
+def broker_without_auto_create(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecondBroker]:
+    broker = SecondBroker(
+        Broker(services.kafka_bootstrap),
+        tmp_path_factory.mktemp("kafka-no-auto-create"),
+        {"auto.create.topics.enable": "false"},
+    )
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def strict(
+    broker_without_auto_create: SecondBroker,
+    services: Services,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Strict]:
+    """A deployment on that broker whose topics do not exist yet, and the factory that
+    creates them (``make(name=...)``)."""
+    if backend == "confluent" and importlib.util.find_spec("confluent_kafka") is None:
+        missing("confluent-kafka is not installed (pip install -e '.[test]')")
+    bootstrap = broker_without_auto_create.bootstrap
+    d = Deployment(
+        bootstrap=bootstrap,
+        redis_url=spare_db_url(services.redis_url, SPARE_REDIS_DB),
+        events_topic=topic_name("events"),
+        predictions_topic=topic_name("predictions"),
+        dead_letter_topic=topic_name("dlq"),
+        workdir=tmp_path,
+        backend=backend,
+    )
+    with topic_maker(bootstrap) as make:
+        try:
+            yield d, make
+        finally:
+            stop_reporting(d, request)
+
+
+def _events(n: int, start: int = 0) -> list[tuple[str, str]]:
+    return [
+        (f"e{i}", json.dumps({"id": f"e{i}", "features": {"x": float(i % 7), "y": i % 3}}))
+        for i in range(start, start + n)
+    ]
+
+
+def _unready_naming(serve: Proc, deployment: Deployment, topic: str, setting: str) -> str:
+    """/readyz's reason, once it is a 503 that names ``topic``, its setting and the command
+    that creates it."""
+
+    def named() -> str:
+        status, says = serve.readyz()
+        return says if status == 503 and f"kafka topic {topic} ({setting})" in says else ""
+
+    reason = wait_for(named, 30, what=f"readyz to name the missing topic {topic}")
+    create = f"kafka-topics.sh --bootstrap-server {deployment.bootstrap} --create --topic {topic}"
+    assert create in reason, reason
+    return reason
+
+
+def _times_said(serve: Proc, topic: str) -> int:
+    return serve.output().count(f"kafka topic {topic} (")
+
+
+def _consumed(serve: Proc) -> float:
+    """Events serve has decided, by its metrics."""
+    outcomes = ("queried", "not_queried", "invalid", "duplicate", "backpressure")
+    return sum(serve.metric("stream_al_events_total", outcome=o) for o in outcomes)
+
+
+def _predicted(deployment: Deployment) -> set[str]:
+    return {p["id"] for p in deployment.predictions()}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_is_unready_naming_a_missing_events_topic_then_predicts_every_event(
+    strict: Strict,
+) -> None:
+    deployment, make = strict
+    make(name=deployment.predictions_topic)
+    make(name=deployment.dead_letter_topic)
+    serve = deployment.serve(wait_ready=False)
+    _unready_naming(serve, deployment, deployment.events_topic, "STREAM_AL_KAFKA__EVENTS_TOPIC")
+    # A window for what must not happen: serve looks again twice, and says it once.
+    time.sleep(2 * RECHECK_S)
+    assert not serve.ready()
+    assert _times_said(serve, deployment.events_topic) == 1
+
+    make(name=deployment.events_topic)
+    wait_for(serve.ready, 30, what="serve ready once the topic exists")
+    events = _events(40)
+    deployment.produce_raw(events)
+    wanted = {i for i, _ in events}
+    wait_for(lambda: _predicted(deployment) >= wanted, 60, what="every event predicted")
+    assert _times_said(serve, deployment.events_topic) == 1
+    assert "exist now: serve goes on" in serve.output()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_consumes_nothing_while_the_predictions_topic_is_missing_and_loses_nothing(
+    strict: Strict,
+) -> None:
+    deployment, make = strict
+    make(name=deployment.events_topic)
+    make(name=deployment.dead_letter_topic)
+    before = _events(30)
+    deployment.produce_raw(before)  # waiting in the events topic before serve starts
+    serve = deployment.serve(wait_ready=False)
+    _unready_naming(
+        serve, deployment, deployment.predictions_topic, "STREAM_AL_KAFKA__PREDICTIONS_TOPIC"
+    )
+    time.sleep(2 * RECHECK_S)  # a window for what must not happen, as above
+    assert not serve.ready()
+    assert _times_said(serve, deployment.predictions_topic) == 1
+    assert _consumed(serve) == 0
+    admin = kafka_admin(deployment.bootstrap)
+    try:  # the group never even joined: no offset committed, no event skipped
+        assert admin.list_consumer_group_offsets(deployment.group) == {}
+    finally:
+        admin.close()
+
+    make(name=deployment.predictions_topic)
+    wait_for(serve.ready, 30, what="serve ready once the topic exists")
+    after = _events(20, start=30)
+    deployment.produce_raw(after)
+    wanted = {i for i, _ in before + after}
+    wait_for(lambda: _predicted(deployment) >= wanted, 60, what="every event predicted")
+    assert _consumed(serve) == len(wanted)

@@ -501,7 +501,8 @@ def _add_produce(sub: _Commands) -> None:
         "--partitions",
         type=at_least(1),
         metavar="N",
-        help="create the topic with N partitions if it does not exist",
+        help="first create whichever of serve's topics do not exist (this events topic, the "
+        "predictions and dead-letter topics of the settings), with N partitions each",
     )
     _add_config(produce)
     _add_quiet(produce)

@@ -265,8 +265,8 @@ class TopicCatalog:
             self.admin = KafkaAdminClient(**settings.client_options())
 
     def describe(self) -> ClusterTopics:
-        # All topics, not the few serve needs: a metadata request that names a topic may
-        # create it on a broker that auto-creates topics.
+        # Every topic this client may describe: a request for all topics creates none,
+        # whatever the broker's auto-creation.
         existing = frozenset(self.admin.list_topics())
         auto_create, unread = self._auto_create()
         return ClusterTopics(existing, auto_create, unread)

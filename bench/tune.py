@@ -188,6 +188,11 @@ SETTINGS |= {
     # The quantile filter on today's default, for the hybrids with variable uncertainty
     # (qf-small-seeds20.jsonl: its rows at B <= 0.05 or 0.02, the default's above).
     "qf-d05": {"strategy": "quantile-filter"},
+    # Today's default with a challenger for every candidate (selection.challengers,
+    # session 34: not adopted, scratch/README.md "candidate challengers").
+    "cc": {"model_params": {"challengers": True}},
+    "cc-random": {"strategy": "random", "model_params": {"challengers": True}},
+    "full-cc": {"strategy": "random", "budget": 1.0, "model_params": {"challengers": True}},
 }
 
 

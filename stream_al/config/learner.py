@@ -133,6 +133,12 @@ class SelectionSettings(BaseModel):
         description="When the race judges the served model: on its prediction at the "
         "question, or at the label like the others (fair when labels come late).",
     )
+    challengers: bool = Field(
+        False,
+        description="Each candidate that does not serve has a challenger of its own kind "
+        "(the drift settings' challenger_*), as the served one has: better with every label "
+        "or nearly, no gain at small budgets.",
+    )
 
     @field_validator("candidates")
     @classmethod
@@ -153,6 +159,7 @@ class SelectionSettings(BaseModel):
             "memory": self.memory,
             "labels": self.labels,
             "served_at": self.served_at,
+            "challengers": self.challengers,
         }
 
 

@@ -25,10 +25,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from river import base
 
+from stream_al.core.drift import Challenger
 from stream_al.core.selection import DEFAULT_CANDIDATES, ModelSelection
 from stream_al.core.types import ClassLabel, Features, Proba
 
@@ -70,10 +72,17 @@ class Candidates(base.Classifier):
         the label is learned, as the other candidates are judged. With labels that come
         late the first is the staler, so the race leans towards switching (docs/design.md,
         "Models").
+    challengers
+        Whether each candidate that does not serve has a challenger of its own kind, once
+        the learner says how (:meth:`challenge`, with the drift reaction's settings).
 
     """
 
     served_at: ServedAt = "question"  # for snapshots made before the option existed
+    # How the candidates that do not serve are challenged, see challenge() (None: they are
+    # not, as in snapshots made before they could be).
+    challengers = False
+    _challenge: tuple[int, int, int, float] | None = None
 
     def __init__(
         self,
@@ -84,6 +93,7 @@ class Candidates(base.Classifier):
         memory: int = 1000,
         labels: SelectionLabels = "all",
         served_at: ServedAt = "question",
+        challengers: bool = False,
     ):
         names = tuple(names)
         if not names or "auto" in names:
@@ -99,8 +109,10 @@ class Candidates(base.Classifier):
         self.memory = memory
         self.labels: SelectionLabels = labels
         self.served_at: ServedAt = served_at
+        self.challengers = challengers
         self.members: list[base.Classifier] = [make(n, seed) for n in names]
         self.selection = ModelSelection(len(names), z=z, memory=memory)
+        self._challengers: dict[int, Challenger] = {}
 
     @property
     def served(self) -> int:
@@ -123,6 +135,19 @@ class Candidates(base.Classifier):
         """Every candidate starts afresh (a drift); the race forgets its evidence."""
         self.members = [self.fresh(i) for i in range(len(self.names))]
         self.selection.reset()
+        self._challengers = {}
+
+    def challenge(self, every: int, min_labels: int, max_labels: int, z: float) -> None:
+        """Give each candidate that does not serve a challenger of its own kind.
+
+        The served model has the learner's challenger (:class:`~stream_al.core.drift.
+        Challenger`), which replaces a model whose first structure was chosen on too few
+        labels; without one of their own, the others would keep such a structure until
+        they serve, and the race would judge them by it. The parameters are the served
+        one's (``DriftReaction.challenger_*``). Nothing changes unless ``challengers``.
+        """
+        if self.challengers:
+            self._challenge = (every, min_labels, max_labels, z)
 
     def race(
         self,
@@ -143,19 +168,38 @@ class Candidates(base.Classifier):
         predict = predict or _predict
         learn = learn or _learn
         counted = at_random or self.labels == "all"
+        challenge = self._challenge
         correct = []
         served = self.selection.served
         if self.served_at == "label":
             served_correct = None
         for i, model in enumerate(self.members):
+            if i == served:
+                if counted:
+                    right = served_correct
+                    correct.append(predict(model, x) == y if right is None else right)
+                continue
+            right = predict(model, x) == y if counted or challenge else False
             if counted:
-                if i == served and served_correct is not None:
-                    correct.append(served_correct)
-                else:
-                    correct.append(predict(model, x) == y)
-            if i != served:
-                learn(model, x, y)
-        return counted and self.selection.observe(correct)
+                correct.append(right)
+            if challenge is not None:
+                challenger = self._challengers.get(i)
+                if challenger is None:
+                    every, least, most, z = challenge
+                    challenger = Challenger(
+                        partial(self.fresh, i), predict, learn, every, least, most, z
+                    )
+                    self._challengers[i] = challenger
+                winner = challenger.observe(x, y, right)
+                if winner is not None:  # it has learned (x, y) already
+                    self.members[i] = winner
+                    continue
+            learn(model, x, y)
+        switched = counted and self.selection.observe(correct)
+        if switched and challenge is not None:
+            # The new served model is the learner's to challenge.
+            self._challengers.pop(self.selection.served, None)
+        return switched
 
     def learn_one(self, x: dict[Any, Any], y: ClassLabel, **kwargs: Any) -> None:
         served = self.members[self.served]

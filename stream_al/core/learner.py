@@ -212,6 +212,13 @@ class ActiveLearner(Assessing):
             if self.drift.enabled and self.drift.challenger_every > 0
             else None
         )
+        if self._candidates is not None and self._challenger is not None:
+            self._candidates.challenge(
+                self.drift.challenger_every,
+                self.drift.challenger_min,
+                self.drift.challenger_max,
+                self.drift.challenger_z,
+            )
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         # The kind (number or text) of each feature, as the learned examples gave it.
         self._kinds: FeatureKinds = FeatureKinds()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pickle
 import random
+from typing import Any
 
 import pytest
 
@@ -171,11 +172,15 @@ def test_auto_leaves_the_first_candidate_for_a_linear_model_on_a_hyperplane() ->
     assert learner.uncertainty == "least-confidence"
 
 
-@pytest.mark.parametrize("served_at", ["question", "label"])
-def test_auto_checkpoints_and_replays_exactly(served_at: str) -> None:
+@pytest.mark.parametrize(
+    "params", [{"served_at": "question"}, {"served_at": "label"}, {"challengers": True}]
+)
+def test_auto_checkpoints_and_replays_exactly(params: dict[str, Any]) -> None:
     data = list(parse_stream("synth:agrawal-drift", n_events=6000).events(seed=4))
-    original = ActiveLearner("auto", "split", 0.1, seed=9, model_params={"served_at": served_at})
+    original = ActiveLearner("auto", "split", 0.1, seed=9, model_params=params)
     _run_telling_random(original, data[:3000])
+    if params.get("challengers"):  # the snapshot holds candidates' challengers in flight
+        assert original._candidates is not None and original._candidates._challengers
     restored = ActiveLearner.restore(original.snapshot())
     assert restored.model_digest() == original.model_digest()
     assert _run_telling_random(restored, data[3000:]) == _run_telling_random(original, data[3000:])
@@ -183,10 +188,12 @@ def test_auto_checkpoints_and_replays_exactly(served_at: str) -> None:
     assert restored.served_name == original.served_name
 
 
-def test_auto_replicas_fed_the_same_labels_are_identical() -> None:
+@pytest.mark.parametrize("challengers", [False, True])
+def test_auto_replicas_fed_the_same_labels_are_identical(challengers: bool) -> None:
     data = list(parse_stream("synth:hyperplane", n_events=4000).events(seed=2))
     labels = [(x, y, i % 2 == 0) for i, (x, y) in enumerate(data[::7])]
-    replicas = [ActiveLearner("auto", "split", 0.1, seed=5) for _ in range(2)]
+    params = {"challengers": challengers}
+    replicas = [ActiveLearner("auto", "split", 0.1, seed=5, model_params=params) for _ in range(2)]
     for i, learner in enumerate(replicas):
         for x, _ in data[i::3]:  # each replica decides other events
             learner.decide(x)

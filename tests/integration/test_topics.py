@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -118,19 +118,34 @@ def _predicted(deployment: Deployment) -> set[str]:
     return {p["id"] for p in deployment.predictions()}
 
 
+def _serve_without(
+    strict: Strict, missing: str, setting: str, before: Sequence[tuple[str, str]] = ()
+) -> Proc:
+    """serve started with every topic but ``missing``, once it is unready naming it and has
+    looked again twice while saying so once (``before``: events produced first)."""
+    deployment, make = strict
+    for topic in (deployment.events_topic, deployment.predictions_topic):
+        if topic != missing:
+            make(name=topic)
+    make(name=deployment.dead_letter_topic)
+    if before:
+        deployment.produce_raw(before)  # waiting in the events topic before serve starts
+    serve = deployment.serve(wait_ready=False)
+    _unready_naming(serve, deployment, missing, setting)
+    # A window for what must not happen (nothing to await): serve looks again twice, and
+    # says it once.
+    time.sleep(2 * RECHECK_S)
+    assert not serve.ready()
+    assert _times_said(serve, missing) == 1
+    return serve
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_serve_is_unready_naming_a_missing_events_topic_then_predicts_every_event(
     strict: Strict,
 ) -> None:
     deployment, make = strict
-    make(name=deployment.predictions_topic)
-    make(name=deployment.dead_letter_topic)
-    serve = deployment.serve(wait_ready=False)
-    _unready_naming(serve, deployment, deployment.events_topic, "STREAM_AL_KAFKA__EVENTS_TOPIC")
-    # A window for what must not happen: serve looks again twice, and says it once.
-    time.sleep(2 * RECHECK_S)
-    assert not serve.ready()
-    assert _times_said(serve, deployment.events_topic) == 1
+    serve = _serve_without(strict, deployment.events_topic, "STREAM_AL_KAFKA__EVENTS_TOPIC")
 
     make(name=deployment.events_topic)
     wait_for(serve.ready, 30, what="serve ready once the topic exists")
@@ -147,17 +162,10 @@ def test_serve_consumes_nothing_while_the_predictions_topic_is_missing_and_loses
     strict: Strict,
 ) -> None:
     deployment, make = strict
-    make(name=deployment.events_topic)
-    make(name=deployment.dead_letter_topic)
     before = _events(30)
-    deployment.produce_raw(before)  # waiting in the events topic before serve starts
-    serve = deployment.serve(wait_ready=False)
-    _unready_naming(
-        serve, deployment, deployment.predictions_topic, "STREAM_AL_KAFKA__PREDICTIONS_TOPIC"
+    serve = _serve_without(
+        strict, deployment.predictions_topic, "STREAM_AL_KAFKA__PREDICTIONS_TOPIC", before
     )
-    time.sleep(2 * RECHECK_S)  # a window for what must not happen, as above
-    assert not serve.ready()
-    assert _times_said(serve, deployment.predictions_topic) == 1
     assert _consumed(serve) == 0
     admin = kafka_admin(deployment.bootstrap)
     try:  # the group never even joined: no offset committed, no event skipped

@@ -193,6 +193,12 @@ SETTINGS |= {
     "cc": {"model_params": {"challengers": True}},
     "cc-random": {"strategy": "random", "model_params": {"challengers": True}},
     "full-cc": {"strategy": "random", "budget": 1.0, "model_params": {"challengers": True}},
+    "full-cc-d002": {
+        "strategy": "random",
+        "budget": 1.0,
+        "drift": {"delta": 0.002},
+        "model_params": {"challengers": True},
+    },
 }
 
 

@@ -18,7 +18,9 @@ implementation (a Lua script in Redis):
 from __future__ import annotations
 
 import functools
+import math
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
@@ -29,8 +31,11 @@ from stream_al.schemas import loads
 
 __all__ = [
     "AUTO_CREATE_TOPICS",
+    "COMMIT_TIMEOUT_S",
     "METADATA_REFRESH_MS",
+    "SEND_BLOCK_S",
     "TIERS",
+    "WAIT_SLICE_S",
     "Checkpoint",
     "CheckpointStore",
     "ClusterTopics",
@@ -57,6 +62,7 @@ __all__ = [
     "stream_position",
     "tier_slots",
     "translate_errors",
+    "wait_in_slices",
 ]
 
 C = TypeVar("C", bound=type)
@@ -65,6 +71,44 @@ METADATA_REFRESH_MS = 30_000
 """How often the events consumer rereads the topic's metadata: partitions added to the
 events topic while serve runs are assigned, and their events consumed, within about this
 long (the clients' default, 5 minutes, left them unread for as long)."""
+
+SEND_BLOCK_S = 5.0
+"""How long a send may wait for its topic's metadata or for room in the client's buffer
+before it fails (the batch is then retried): kafka-python's default, 60 s for each send,
+held a batch for a deleted topic for minutes, and a SIGTERM with it."""
+
+COMMIT_TIMEOUT_S = 5.0
+"""How long a commit may wait for the group coordinator before it fails (and is retried):
+kafka-python's commit waited for ever while the broker was away."""
+
+WAIT_SLICE_S = 0.5
+"""A long wait on the broker (a flush) asks after each slice this long whether to go on:
+a signal's deadline or a topic found missing ends it within about this long."""
+
+
+def wait_in_slices(
+    step: Callable[[float], bool],
+    timeout: float | None,
+    give_up: Callable[[], bool] | None = None,
+) -> bool:
+    """``step(seconds)`` (wait at most that long; True once done) again and again, each at
+    most :data:`WAIT_SLICE_S`: True once a step is done, False when ``timeout`` seconds
+    (None: no limit) have passed or ``give_up()`` says so after a step that was not.
+
+    >>> steps = []
+    >>> wait_in_slices(lambda s: steps.append(s) or len(steps) == 3, 10.0), steps
+    (True, [0.5, 0.5, 0.5])
+    >>> wait_in_slices(lambda s: False, 10.0, give_up=lambda: True)
+    False
+
+    """
+    end = math.inf if timeout is None else time.monotonic() + timeout
+    while True:
+        if step(max(0.0, min(WAIT_SLICE_S, end - time.monotonic()))):
+            return True
+        if time.monotonic() >= end or (give_up is not None and give_up()):
+            return False
+
 
 Entry = tuple[str, str]
 """A stream entry: ``(entry_id, payload_json)``."""
@@ -410,11 +454,18 @@ class EventSource(Protocol):
 
     def poll(self) -> list[tuple[str, bytes]]: ...
 
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        """Commit the offsets after every event polled so far; raises
+        :class:`~stream_al.errors.BrokerUnavailable` when the group coordinator does not
+        answer within :data:`COMMIT_TIMEOUT_S` (or so)."""
+        ...
 
     def lag(self) -> dict[int, int]: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Leave the group, committing nothing, within a few seconds even with the broker
+        away."""
+        ...
 
 
 class ProbedEventSource(EventSource, Protocol):
@@ -470,9 +521,19 @@ class Publisher(DeadLetterSink, Protocol):
 
     def send(self, payload: str) -> None: ...
 
-    def flush(self, timeout: float | None = 30.0) -> None: ...
+    def flush(
+        self, timeout: float | None = 30.0, give_up: Callable[[], bool] | None = None
+    ) -> None:
+        """Wait until the broker acknowledged everything sent; raises
+        :class:`~stream_al.errors.BrokerUnavailable` when a send failed (it is sent again by
+        the next flush), or when nothing came of ``timeout`` seconds of waiting or
+        ``give_up()`` said so (asked every :data:`WAIT_SLICE_S` while it waits)."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self, timeout: float = 10.0) -> None:
+        """Wait up to ``timeout`` seconds for what is still unacknowledged, then drop it
+        (its batch was not committed: it is consumed again) and close."""
+        ...
 
 
 class ServiceStore(LabelStore, CheckpointStore, Protocol):

@@ -10,6 +10,12 @@ kafka-python's ``flush`` returns once every record is *done*, delivered or faile
 record that waited longer than ``delivery_timeout_ms`` for a broker that was away has
 failed. :meth:`Publisher.flush` therefore reads every send's result and raises when one
 failed; the next flush sends those records again (the batch is not committed meanwhile).
+
+No call blocks for long, so that a signal is answered within seconds: a send waits at most
+:data:`~stream_al.io.base.SEND_BLOCK_S` for its topic's metadata (kafka-python waited 60 s
+for each send to a deleted topic), a commit :data:`~stream_al.io.base.COMMIT_TIMEOUT_S`
+for the coordinator (kafka-python waited for ever), and a flush asks between its slices
+whether to give up.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -28,6 +34,7 @@ from kafka.errors import (
     IncompatibleBrokerVersion,
     KafkaConfigurationError,
     KafkaError,
+    KafkaTimeoutError,
     NoBrokersAvailable,
     TopicAlreadyExistsError,
     for_code,
@@ -38,9 +45,12 @@ from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerUnavailable, ConfigurationError
 from stream_al.io.base import (
     AUTO_CREATE_TOPICS,
+    COMMIT_TIMEOUT_S,
     METADATA_REFRESH_MS,
+    SEND_BLOCK_S,
     ClusterTopics,
     translate_errors,
+    wait_in_slices,
 )
 
 __all__ = [
@@ -53,6 +63,14 @@ __all__ = [
 ]
 
 log = logging.getLogger("stream_al.kafka")
+
+# How long closing a client may wait (to leave the group, for the producer's sender
+# thread): best effort, a broker away lets the group notice at the session timeout.
+CLOSE_TIMEOUT_S = 2.0
+
+# A look at the topics (a metadata request, a describe-configs) answers within
+# milliseconds, or the broker is away: the admin client's default waits 30 s.
+ADMIN_TIMEOUT_MS = 5_000
 
 
 def _settings_refused(message: str) -> ConfigurationError:
@@ -113,7 +131,7 @@ class EventSource:
         new owner consumes it again. Retrying could not succeed before the next poll.
         """
         try:
-            self.consumer.commit()
+            self.consumer.commit(timeout_ms=int(COMMIT_TIMEOUT_S * 1000))
         except CommitFailedError as exc:
             log.warning("commit refused after a rebalance; the batch will come again: %s", exc)
 
@@ -143,7 +161,8 @@ class EventSource:
         return _disconnected(self.consumer)
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        # Bounded: without a timeout the group's leave waits for a broker that may be away.
+        self.consumer.close(autocommit=False, timeout_ms=int(CLOSE_TIMEOUT_S * 1000))
 
 
 # A heartbeat unanswered this long means a broker that hangs (its connections stay open,
@@ -181,7 +200,11 @@ class Publisher:
         # the same process shared its client id, when events arrived during the group join.
         options = {**settings.client_options(), "client_id": f"{settings.client_id}-producer"}
         self.producer = KafkaProducer(
-            acks="all", linger_ms=5, **_delivery_timeouts(settings.delivery_timeout_ms), **options
+            acks="all",
+            linger_ms=5,
+            max_block_ms=int(SEND_BLOCK_S * 1000),
+            **_delivery_timeouts(settings.delivery_timeout_ms),
+            **options,
         )
         # Sent and not known delivered yet, with what to send again if the send failed.
         self.unconfirmed: list[tuple[FutureRecordMetadata, Record]] = []
@@ -200,10 +223,13 @@ class Publisher:
         """A dead letter (the :class:`~stream_al.io.base.DeadLetterSink` interface)."""
         self._send(self.settings.dead_letter_topic, None, payload.encode())
 
-    def flush(self, timeout: float | None = 30.0) -> None:
+    def flush(
+        self, timeout: float | None = 30.0, give_up: Callable[[], bool] | None = None
+    ) -> None:
         """Send again what failed before, wait for every send; raise
         :class:`~stream_al.errors.BrokerUnavailable` if one is not delivered (those are
-        sent again by the next flush)."""
+        sent again by the next flush), or is still unacknowledged after ``timeout`` seconds
+        or when ``give_up()`` says so (see :func:`~stream_al.io.base.wait_in_slices`)."""
         resend, self.failed = self.failed, []
         if resend:
             log.info("sending %d undelivered messages again", len(resend))
@@ -213,15 +239,28 @@ class Publisher:
                 except BaseException:
                     self.failed = resend[i:] + self.failed  # not sent: still to send
                     raise
+        started = time.monotonic()
         try:
-            self.producer.flush(timeout=timeout)
+            done = wait_in_slices(self._flushed, timeout, give_up)
         finally:
             self._confirm()
+        if not done:
+            raise BrokerUnavailable(
+                f"kafka: {len(self.unconfirmed)} messages not delivered after "
+                f"{time.monotonic() - started:.1f} s; the next flush waits for them again"
+            )
         if self.failed:
             raise BrokerUnavailable(
                 f"kafka: {len(self.failed)} messages not delivered ({self.last_error}); "
                 "they are sent again on the next flush"
             )
+
+    def _flushed(self, seconds: float) -> bool:
+        try:
+            self.producer.flush(timeout=seconds)
+        except KafkaTimeoutError:
+            return False
+        return True
 
     def _confirm(self) -> None:
         """Forget the sends the broker acknowledged; keep the failed ones to send again."""
@@ -234,8 +273,17 @@ class Publisher:
                 self.last_error = future.exception
         self.unconfirmed = waiting
 
-    def close(self) -> None:
-        self.producer.close(timeout=10)
+    def close(self, timeout: float = 10.0) -> None:
+        try:
+            self.producer.close(timeout=timeout)
+        except KafkaTimeoutError:
+            # kafka-python's close flushes first and raises while records are undelivered,
+            # the producer left open (its exit hooks then raise again, with tracebacks):
+            # drop them as its own forced close does, then close what is left.
+            self.producer._sender.force_close()
+            self.producer._sender.join(CLOSE_TIMEOUT_S)
+            with contextlib.suppress(KafkaTimeoutError):
+                self.producer.close(timeout=0)
         undelivered = len(self.failed) + sum(not f.succeeded() for f, _ in self.unconfirmed)
         if undelivered:
             log.warning(
@@ -262,7 +310,9 @@ class TopicCatalog:
 
     def __init__(self, settings: KafkaSettings) -> None:
         with _no_brokers(settings):
-            self.admin = KafkaAdminClient(**settings.client_options())
+            self.admin = KafkaAdminClient(
+                request_timeout_ms=ADMIN_TIMEOUT_MS, **settings.client_options()
+            )
 
     def describe(self) -> ClusterTopics:
         # Every topic this client may describe: a request for all topics creates none,

@@ -36,7 +36,13 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerFatalError, BrokerUnavailable
-from stream_al.io.base import AUTO_CREATE_TOPICS, METADATA_REFRESH_MS, ClusterTopics
+from stream_al.io.base import (
+    AUTO_CREATE_TOPICS,
+    METADATA_REFRESH_MS,
+    SEND_BLOCK_S,
+    ClusterTopics,
+    wait_in_slices,
+)
 
 __all__ = [
     "ConfluentError",
@@ -428,11 +434,18 @@ class ConfluentPublisher:
             self.errors.fatal = err
 
     def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        full_until: float | None = None
         while True:
             try:
                 self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
                 break
             except BufferError:  # the local queue is full: serve deliveries, then again
+                now = time.monotonic()
+                full_until = full_until or now + SEND_BLOCK_S
+                if now >= full_until:  # for a while: the broker is away (kafka-python's bound)
+                    raise ConfluentError(
+                        f"produce to {topic}: the local queue stayed full for {SEND_BLOCK_S:g} s"
+                    ) from None
                 self.producer.poll(0.1)
             except KafkaException as exc:
                 _raise_for(_error_of(exc), f"produce to {topic}", exc)
@@ -455,29 +468,44 @@ class ConfluentPublisher:
                 self.failed = todo[i:] + self.failed  # not sent: still to send
                 raise
 
-    def flush(self, timeout: float | None = 30.0) -> None:
+    def flush(
+        self, timeout: float | None = 30.0, give_up: Callable[[], bool] | None = None
+    ) -> None:
         """Send again what failed before, wait for every delivery; raise
-        :class:`ConfluentError` if a message is still undelivered after ``timeout`` seconds
-        or a delivery failed (that message is sent again by the next flush)."""
+        :class:`ConfluentError` if a delivery failed (that message is sent again by the
+        next flush), or a message is still undelivered after ``timeout`` seconds or when
+        ``give_up()`` says so (see :func:`~stream_al.io.base.wait_in_slices`)."""
         self.errors.check()
         resend, self.failed = self.failed, []
         if resend:
             log.info("sending %d undelivered messages again", len(resend))
             self._resend(resend)
+        started, remaining = time.monotonic(), 0
+
+        def flushed(seconds: float) -> bool:
+            nonlocal remaining
+            remaining = self.producer.flush(seconds)
+            return remaining == 0
+
         with _converted("flush"):
-            remaining = self.producer.flush(-1 if timeout is None else timeout)
+            done = wait_in_slices(flushed, timeout, give_up)
         self.errors.check()
-        if remaining:
-            raise ConfluentError(f"{remaining} messages not delivered after {timeout} s")
+        if not done:
+            raise ConfluentError(
+                f"{remaining} messages not delivered after {time.monotonic() - started:.1f} s; "
+                "the next flush waits for them again"
+            )
         if self.failed:
             raise ConfluentError(
                 f"{len(self.failed)} messages not delivered ({self.last_error}); "
                 "they are sent again on the next flush"
             )
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         try:
-            remaining = self.producer.flush(10)
+            remaining = self.producer.flush(timeout)
+            if remaining:  # dropped: their batch is not committed, so it comes again
+                self.producer.purge()
         except (KafkaException, RuntimeError) as exc:
             log.warning("producer close: %s", exc)
             return

@@ -4,6 +4,7 @@ commit covers, errors the loop waits out, and a flush that never hides a lost me
 from __future__ import annotations
 
 import sys
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +15,7 @@ from stream_al.runtime.backoff import RECOVERABLE
 
 ck = pytest.importorskip("confluent_kafka")
 
+from stream_al.io import kafka_confluent  # noqa: E402 (after the skip)
 from stream_al.io.kafka_confluent import (  # noqa: E402 (after the skip)
     ConfluentError,
     ConfluentEventSource,
@@ -495,3 +497,28 @@ def test_a_broker_away_during_the_catalogs_requests_is_waited_out(where: str) ->
     admin = FakeAdmin(_entry("false"), topics=away) if where == "list" else FakeAdmin(away)
     with pytest.raises(ConfluentError):
         ConfluentTopicCatalog(KafkaSettings(), admin=admin).describe()
+
+
+def test_a_flush_waits_in_slices_and_gives_up_when_asked() -> None:
+    publisher, producer = _publisher()
+    producer.stuck = True
+    publisher.prediction("k", "v")
+    asked: list[int] = []
+    with pytest.raises(ConfluentError, match="1 messages not delivered after"):
+        publisher.flush(give_up=lambda: asked.append(1) or len(asked) == 3)
+    assert len(asked) == 3  # asked between slices, long before the 30 s timeout
+    producer.stuck = False
+    publisher.flush()
+    assert producer.delivered == [("pred", b"k", b"v")]
+
+
+def test_a_queue_that_stays_full_fails_the_send_in_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kafka_confluent, "SEND_BLOCK_S", 0.3)
+    publisher, producer = _publisher()
+    producer.full = 10**9  # the broker away: nothing leaves the local queue
+    started = time.monotonic()
+    with pytest.raises(ConfluentError, match="local queue stayed full"):
+        publisher.prediction("k", "v")
+    assert time.monotonic() - started < 2.0

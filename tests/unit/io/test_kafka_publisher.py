@@ -76,3 +76,39 @@ def test_the_delivery_timeout_setting_reaches_the_producer_with_room_for_the_lin
 
     assert _delivery_timeouts(3000) == {"delivery_timeout_ms": 3000, "request_timeout_ms": 2995}
     assert _delivery_timeouts(120_000)["request_timeout_ms"] == 30_000
+
+
+class _SlowProducer(_Producer):
+    """Acknowledges nothing until ``answer``: each flush times out, as with a broker away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = False
+        self.flushes: list[float | None] = []
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> _Future:
+        future = super().send(topic, key, value)
+        future.is_done = False
+        self.futures = [*getattr(self, "futures", []), future]
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.flushes.append(timeout)
+        if not self.answer:
+            raise KafkaTimeoutError("Timeout waiting for future")
+        for future in self.futures:
+            future.is_done = True
+
+
+def test_a_flush_waits_in_slices_and_gives_up_when_asked_keeping_the_sends() -> None:
+    publisher, _ = _publisher()
+    producer = publisher.producer = _SlowProducer()
+    publisher.prediction("e1", "p1")
+    asked: list[bool] = []
+    with pytest.raises(BrokerUnavailable, match="1 messages not delivered after"):
+        publisher.flush(give_up=lambda: len(asked) == 2 or bool(asked.append(False)))
+    assert producer.flushes == [0.5, 0.5, 0.5]  # short waits, so a signal is heard in time
+    assert len(publisher.unconfirmed) == 1 and publisher.failed == []  # waited for again
+    producer.answer = True
+    publisher.flush()
+    assert publisher.unconfirmed == [] and len(producer.sent) == 1  # not sent twice

@@ -14,7 +14,7 @@ class _Consumer:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def commit(self) -> None:
+    def commit(self, timeout_ms: int | None = None) -> None:
         raise self.error
 
 

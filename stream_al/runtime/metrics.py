@@ -46,6 +46,7 @@ class Metrics:
     state_resets: Counter
     last_checkpoint: Gauge
     checkpoint_dir_failures: Counter
+    topics_missing: Gauge
     model_info: Gauge
 
     def collectors(self) -> list[Counter | Gauge | Histogram]:
@@ -183,6 +184,13 @@ class Metrics:
                 "Checkpoints not written to the checkpoint directory (a full or read-only "
                 "volume): Redis has them and serving goes on, but the newest file there grows "
                 "old, and a start after Redis lost its data would begin from it.",
+                registry=reg,
+            ),
+            topics_missing=Gauge(
+                p + "topics_missing",
+                "Kafka topics serve needs that do not exist on a broker that does not create "
+                "them (at start, or deleted while it runs): serve consumes nothing until they "
+                "do, and /readyz names them and how to create them.",
                 registry=reg,
             ),
             model_info=Gauge(

@@ -9,8 +9,15 @@ for the topic's metadata, seen as a Kafka outage that named no topic. Now serve 
 instead: ``/readyz`` answers 503 naming the missing topics, their settings and how to
 create them; the log says the same once, and again every :data:`REMIND_EVERY_S` seconds;
 serve asks again every :data:`RECHECK_S` seconds and goes on once they exist. Nothing is
-polled meanwhile, so nothing is lost. Once the topics are there the check is over: the
-loop pays nothing for it.
+polled meanwhile, so nothing is lost.
+
+While serve runs, a topic may be deleted. The loop does not look at topics as it turns
+(that would cost every batch); :class:`TopicWatch` looks only when the loop is waiting
+anyway: after a Kafka call failed, or while a flush waits, at most every :data:`RECHECK_S`
+seconds, and while no event comes, every :data:`IDLE_RECHECK_S` (a deleted events topic
+fails no call: the consumer just gets nothing). What it finds is told as at start
+(``/readyz``, the log, ``stream_al_topics_missing``); the loop holds the batch in hand
+until a predictions or dead-letter topic exists again.
 
 When the broker's setting cannot be read (no DescribeConfigs permission on the cluster,
 as on many secured clusters) serve says so in the log and judges by existence only.
@@ -23,13 +30,17 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from stream_al.config import KafkaSettings
-from stream_al.io.base import AUTO_CREATE_TOPICS, ClusterTopics
+from stream_al.io.base import AUTO_CREATE_TOPICS, ClusterTopics, TopicCatalog
+from stream_al.runtime.backoff import RECOVERABLE
 from stream_al.runtime.health import Health
+from stream_al.runtime.metrics import Metrics
 
 __all__ = [
+    "IDLE_RECHECK_S",
     "RECHECK_S",
     "REMIND_EVERY_S",
     "TopicCheck",
+    "TopicWatch",
     "missing_topics",
     "missing_topics_reason",
     "serve_topics",
@@ -40,6 +51,11 @@ log = logging.getLogger("stream_al.serve")
 RECHECK_S = 2.0
 """Seconds between two looks at the cluster's topics while one is missing (a metadata
 request and a describe-configs: cheap, and serve starts within this long of the topic)."""
+
+IDLE_RECHECK_S = 30.0
+"""Seconds between two looks at the topics while serve gets no events and found none
+missing at the last look: a deleted events topic is named within about this long (as long
+as its consumer takes to see it: :data:`~stream_al.io.base.METADATA_REFRESH_MS`)."""
 
 REMIND_EVERY_S = 60.0
 """Seconds after which the log repeats that a topic is missing (once per attempt would be
@@ -136,6 +152,8 @@ class TopicCheck:
     health
         Not ready, with the reason, while a topic is missing; beaten meanwhile, since the
         process is alive and doing what it should.
+    metrics
+        ``stream_al_topics_missing`` counts the missing topics.
     recheck_s
         Seconds between two looks at the cluster.
     remind_every_s
@@ -150,6 +168,7 @@ class TopicCheck:
         needed: Mapping[str, str],
         bootstrap: str,
         health: Health,
+        metrics: Metrics | None = None,
         *,
         recheck_s: float = RECHECK_S,
         remind_every_s: float = REMIND_EVERY_S,
@@ -158,10 +177,12 @@ class TopicCheck:
         self.needed = dict(needed)
         self.bootstrap = bootstrap
         self.health = health
+        self.metrics = metrics
         self.recheck_s = recheck_s
         self.remind_every_s = remind_every_s
         self.clock = clock
         self._said: tuple[str, float] | None = None  # the reason last logged, and when
+        self._told_absent: list[str] = []  # absent topics the broker will create, said
         self._told_unread = False
 
     def verdict(self, found: ClusterTopics) -> str | None:
@@ -175,6 +196,8 @@ class TopicCheck:
                 found.unread or "unknown",
             )
         missing = missing_topics(self.needed, found.existing, found.auto_create)
+        if self.metrics is not None:
+            self.metrics.topics_missing.set(len(missing))
         if not missing:
             self._satisfied(found)
             return None
@@ -198,15 +221,17 @@ class TopicCheck:
 
     def _satisfied(self, found: ClusterTopics) -> None:
         absent = [topic for topic in self.needed if topic not in found.existing]
-        if absent:  # only with auto_create: the broker makes them at their first use
+        if absent and absent != self._told_absent:  # auto_create: made at their first use
             log.info(
                 "kafka topics %s do not exist yet: the broker creates them at their first "
                 "use (%s=true)",
                 ", ".join(absent),
                 AUTO_CREATE_TOPICS,
             )
-        elif self._said is not None:
+        elif not absent and self._said is not None:
             log.info("kafka topics %s exist now: serve goes on", ", ".join(self.needed))
+            self._said = None
+        self._told_absent = absent
 
     def wait(
         self,
@@ -225,3 +250,73 @@ class TopicCheck:
                 return True
             sleep(self.recheck_s)
         return False
+
+
+class TopicWatch:
+    """serve's look at its topics while it runs (see the module doc): only when the loop
+    asks, and at most every ``check.recheck_s`` seconds; the verdict, and what ``/readyz``,
+    the log and the gauge say, are ``check``'s.
+
+    Parameters
+    ----------
+    check
+        The start-up's check, the same rules and the same voice.
+    catalog
+        Makes the topic catalog (an admin client) at the first look, and again after
+        Kafka failed one.
+    idle_recheck_s
+        Seconds between two looks while the loop is idle and nothing was missing.
+    clock
+        Monotonic seconds.
+
+    """
+
+    def __init__(
+        self,
+        check: TopicCheck,
+        catalog: Callable[[], TopicCatalog],
+        idle_recheck_s: float = IDLE_RECHECK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.check = check
+        self.catalog = catalog
+        self.idle_recheck_s = idle_recheck_s
+        self.clock = clock
+        self._catalog: TopicCatalog | None = None
+        self._looked = clock()  # made when the start-up's check has just looked
+        self.reason: str | None = None
+        """The last look's answer (see :meth:`missing`)."""
+
+    @property
+    def recheck_s(self) -> float:
+        return self.check.recheck_s
+
+    def missing(self, idle: bool = False) -> str | None:
+        """Why serve cannot go on: a topic it needs is missing for good (the check's
+        reason); None when none is, or Kafka did not answer the look (the outage is the
+        reason then). Within ``recheck_s`` of the last look (``idle_recheck_s`` when the
+        loop is ``idle`` and nothing was missing), that look's answer."""
+        now = self.clock()
+        pace = self.idle_recheck_s if idle and self.reason is None else self.check.recheck_s
+        if now - self._looked < pace:
+            return self.reason
+        self._looked = now
+        try:
+            if self._catalog is None:
+                self._catalog = self.catalog()
+            found = self._catalog.describe()
+        except RECOVERABLE as exc:
+            log.debug("kafka topics not looked at: %s", exc)
+            self.close()
+            self.reason = None
+        else:
+            self.reason = self.check.verdict(found)
+        return self.reason
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            catalog, self._catalog = self._catalog, None
+            try:
+                catalog.close()
+            except RECOVERABLE as exc:
+                log.debug("topic catalog close: %s", exc)

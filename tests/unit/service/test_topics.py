@@ -8,10 +8,13 @@ import logging
 import pytest
 
 from stream_al.config import KafkaSettings
+from stream_al.errors import BrokerUnavailable
 from stream_al.io.base import ClusterTopics
 from stream_al.runtime.health import Health
+from stream_al.runtime.metrics import Metrics
 from stream_al.service.topics import (
     TopicCheck,
+    TopicWatch,
     missing_topics,
     missing_topics_reason,
     serve_topics,
@@ -197,3 +200,82 @@ def test_the_wait_ends_when_serve_is_asked_to_stop() -> None:
     missing = ClusterTopics(frozenset(), False)
     assert not check.wait(lambda: missing, lambda: bool(stop), lambda s: stop.append(True))
     assert not check.wait(lambda: None, lambda: False)  # stopped while Kafka was away
+
+
+# -- the watch while serve runs -------------------------------------------------------------
+
+
+class _Catalog:
+    """A cluster the watch describes; ``away`` makes the look fail as a broker away would."""
+
+    def __init__(self, existing: frozenset[str] = ALL) -> None:
+        self.existing = existing
+        self.away = False
+        self.looks = 0
+        self.closed = 0
+
+    def describe(self) -> ClusterTopics:
+        self.looks += 1
+        if self.away:
+            raise BrokerUnavailable("kafka: no broker answers")
+        return ClusterTopics(self.existing, False)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def _watch(catalog: _Catalog, clock: _Clock) -> tuple[TopicWatch, _Health, Metrics]:
+    health, metrics = _Health(), Metrics.create()
+    check = TopicCheck(NEEDED, "k1:9092", health, metrics, recheck_s=2.0, clock=clock)
+    return TopicWatch(check, lambda: catalog, idle_recheck_s=30.0, clock=clock), health, metrics
+
+
+def test_the_watch_looks_when_asked_at_most_every_recheck_and_idle_every_half_minute() -> None:
+    clock, catalog = _Clock(), _Catalog()
+    watch, _, _ = _watch(catalog, clock)
+    assert watch.missing() is None and catalog.looks == 0  # the start-up's check just looked
+    clock.now = 2.0
+    assert watch.missing() is None and watch.missing() is None and catalog.looks == 1
+    clock.now = 10.0
+    assert watch.missing(idle=True) is None and catalog.looks == 1  # idle: every 30 s
+    clock.now = 32.0
+    catalog.existing = ALL - {PREDICTIONS}
+    reason = watch.missing(idle=True)
+    assert reason is not None and PREDICTIONS in reason and catalog.looks == 2
+    clock.now = 34.0  # missing: every 2 s, idle or not
+    assert watch.missing(idle=True) == reason and catalog.looks == 3
+    assert watch.reason == reason
+
+
+def test_the_gauge_counts_the_missing_topics_and_the_readiness_names_them() -> None:
+    clock, catalog = _Clock(), _Catalog(frozenset({EVENTS}))
+    watch, health, metrics = _watch(catalog, clock)
+    clock.now = 2.0
+    reason = watch.missing()
+    assert metrics.registry.get_sample_value("stream_al_topics_missing") == 2
+    assert health.readiness() == (False, reason)
+    catalog.existing = ALL
+    clock.now = 4.0
+    assert watch.missing() is None
+    assert metrics.registry.get_sample_value("stream_al_topics_missing") == 0
+
+
+def test_a_look_kafka_does_not_answer_names_nothing_and_the_next_one_starts_afresh() -> None:
+    clock, catalog = _Clock(), _Catalog(ALL - {DEAD_LETTERS})
+    made: list[_Catalog] = []
+
+    def make() -> _Catalog:
+        made.append(catalog)
+        return catalog
+
+    watch, _, _ = _watch(catalog, clock)
+    watch.catalog = make
+    clock.now = 2.0
+    assert watch.missing() is not None
+    catalog.away = True
+    clock.now = 4.0
+    assert watch.missing() is None  # the outage is the reason, not a topic
+    assert catalog.closed == 1
+    catalog.away = False
+    clock.now = 6.0
+    assert watch.missing() is not None and len(made) == 2  # a new admin client

@@ -16,7 +16,7 @@ from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.oracles import make_oracle
 from stream_al.labeling.worker import Worker
 from stream_al.runtime.backoff import rerun_until_done, retrying
-from stream_al.runtime.signals import install_signals
+from stream_al.runtime.signals import handling_signals
 
 __all__ = ["run_bridge", "run_worker"]
 
@@ -34,13 +34,13 @@ def _until_stopped(
 ) -> T | None:
     """``run()`` once Redis answers, again after each outage, until it returns (or a
     signal stops it: None); ``close()`` in every case."""
-    install_signals(stop)
-    try:
-        if retrying("redis", store.ensure_groups_ok, stopping=stopped) is None:
-            return None
-        return rerun_until_done(run)
-    finally:
-        close()
+    with handling_signals(stop):
+        try:
+            if retrying("redis", store.ensure_groups_ok, stopping=stopped) is None:
+                return None
+            return rerun_until_done(run)
+        finally:
+            close()
 
 
 def _oracle(settings: Settings, spec: str, store: RedisStore, target: str | None) -> Oracle:

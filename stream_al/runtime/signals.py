@@ -1,34 +1,125 @@
 """Signals of a long-running command: the first SIGTERM or SIGINT asks it to stop after
-the work in hand (warm shutdown); a second one exits at once with code 1 (cold shutdown).
-SIGUSR1 prints every thread's stack to stderr: how to see where a live process is."""
+the work in hand (warm shutdown); a second one exits at once with code 1 (cold shutdown),
+and so does a time limit after the first, when the command sets one: whatever the work in
+hand waits on, the process ends in time. SIGUSR1 prints every thread's stack to stderr:
+how to see where a live process is.
+
+A thread of their own acts on the signals, not a Python handler: Python runs a handler
+only when the main thread runs Python again, and a call into a C library that waits on a
+broker (librdkafka's synchronous commit) kept serve from even hearing a SIGTERM until the
+call returned. Python's C-level handler, in whichever thread the signal lands, writes the
+signal's number to a wakeup file descriptor at once; that thread reads it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import os
+import select
 import signal
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
 
-__all__ = ["install_signals"]
+__all__ = ["handling_signals"]
 
 log = logging.getLogger("stream_al.runtime")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-def install_signals(stop: Callable[[], None]) -> None:
-    """Call ``stop()`` on the first SIGTERM/SIGINT, exit 1 on the second."""
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    received = 0
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal received
-        received += 1
-        if received > 1:
+class _Stop:
+    """What the first and the second stop signal do (see the module doc)."""
+
+    def __init__(
+        self, stop: Callable[[], None], limit_s: float | None, unfinished: Callable[[], str]
+    ) -> None:
+        self.stop = stop
+        self.limit_s = limit_s
+        self.unfinished = unfinished
+        self.received = 0
+        self.done = threading.Event()  # the command is over: no limit, no more signals
+
+    def signalled(self, signum: int) -> None:
+        self.received += 1  # one thread only: the one that reads the signals
+        if self.received > 1:
             log.error("second signal: exiting at once")
-            os._exit(1)
-        log.info("signal %d: finishing the current batch, then exiting", signum)
-        stop()
+            _exit(1)
+        if self.limit_s is None:
+            log.info("signal %d: finishing the current batch, then exiting", signum)
+        else:
+            log.info(
+                "signal %d: finishing the current batch, then exiting (within %g s)",
+                signum,
+                self.limit_s,
+            )
+            threading.Thread(target=self._exit_later, name="stop-limit", daemon=True).start()
+        self.stop()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    def _exit_later(self) -> None:
+        """The stop's time limit: a call that waits on a server outlived the stop's own
+        deadlines, so the process exits now, code 1, saying what it leaves undone."""
+        assert self.limit_s is not None
+        if self.done.wait(self.limit_s):
+            return
+        log.error(
+            "still running %g s after the signal: exiting at once (%s)",
+            self.limit_s,
+            self.unfinished(),
+        )
+        _exit(1)
+
+
+def _exit(code: int) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(code)
+
+
+def _noted(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler: nothing to do, the signals' thread has acted (a handler
+    must be set, or Python's C-level one that writes the wakeup byte is not)."""
+
+
+@contextlib.contextmanager
+def handling_signals(
+    stop: Callable[[], None],
+    limit_s: float | None = None,
+    unfinished: Callable[[], str] = lambda: "",
+) -> Iterator[None]:
+    """Within the block, call ``stop()`` on the first SIGTERM/SIGINT, exit 1 on the
+    second, or ``limit_s`` seconds after the first if the command still runs then, saying
+    what ``unfinished()`` names. Enter it in the main thread; on leaving, the signals are
+    handled as they were."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    state = _Stop(stop, limit_s, unfinished)
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    before = {signum: signal.signal(signum, _noted) for signum in STOP_SIGNALS}
+    wakeup = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    taker = threading.Thread(
+        target=_take_signals, args=(state, reader), name="signals", daemon=True
+    )
+    taker.start()
+    try:
+        yield
+    finally:
+        state.done.set()
+        signal.set_wakeup_fd(wakeup)
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
+        taker.join()
+        reader.close()
+        writer.close()
+
+
+def _take_signals(state: _Stop, reader: socket.socket) -> None:
+    while not state.done.is_set():
+        if not select.select([reader], [], [], 0.2)[0]:
+            continue
+        for signum in reader.recv(64):
+            if signum in STOP_SIGNALS and not state.done.is_set():
+                state.signalled(signum)

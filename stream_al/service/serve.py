@@ -28,7 +28,7 @@ from stream_al.runtime.backoff import retrying
 from stream_al.runtime.health import Health, HealthServer
 from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.metrics import Metrics
-from stream_al.runtime.signals import install_signals
+from stream_al.runtime.signals import handling_signals
 from stream_al.service.runner import Restored, Service, tune_gc
 from stream_al.service.topics import TopicCheck, serve_topics
 
@@ -247,67 +247,79 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()
-    server = _health_server(settings, metrics, health)
     start = _Start(settings, key, health, durable)
-    install_signals(start.stop)
-    try:
-        store = store_for(settings, settings.service.replica_id)
-        if start.wait("redis", store.ensure_groups_ok) is None:
-            return 0
-        restored = start.learner(store)
-        # Before the consumer subscribes: nothing is polled while a topic is missing.
-        if restored is None or not start.topics(backend, publish_predictions):
-            return 0
-        source = start.wait("kafka", lambda: backend.make_source(settings.kafka))
-        publisher = start.wait("kafka", lambda: backend.make_publisher(settings.kafka))
-        if source is None or publisher is None:
-            return 0
-        learner, after, origin, from_directory = restored
-        if from_directory:
-            _report_state_reset(origin, metrics, health)
-        _apply_changed_settings(learner, settings, origin)
-        metrics.model_info.labels(
-            model=learner.model_name,
-            strategy=learner.strategy_name,
-            uncertainty=learner.uncertainty,
-        ).set(1)
-        metrics.model_features.set(learner.n_features)
-        tune_gc()
-        service = start.service = Service.from_settings(
-            settings,
-            learner,
-            checkpoint_key=key,
-            publish_predictions=publish_predictions,
-            source=source,
-            publisher=publisher,
-            store=store,
-            metrics=metrics,
-            health=health,
-            probe=source.unavailable,
-            durable=durable,
-        )
-        # The loop's place in the train log is the restored learner's from now on: a signal
-        # during start-up skips the replay, and the checkpoint the shutdown then writes must
-        # still say which entries the learner holds (None made the next start learn the
-        # whole log again).
-        service.loop.last_applied = after
-        if start.stopping:
-            service.stop()
-        # Each attempt goes on from the last entry learned: one that failed midway (Redis
-        # away) and began again at ``after`` learned the entries before the failure twice.
-        start.wait("redis", lambda: service.replay(service.loop.last_applied))
-        log.info("model from %s, %s train-log entries replayed", origin, service.loop.applied)
-        health.set_ready(True)
-        service.run()
-        source.close()
-        publisher.close()
-        log.info("stopped cleanly: offsets committed, checkpoint written")
+    with handling_signals(start.stop):
+        server = _health_server(settings, metrics, health)
+        try:
+            return _serve(start, backend, metrics, health, publish_predictions)
+        except (CheckpointError, ModelFileError) as exc:
+            raise ConfigurationError(str(exc)) from None
+        except backend.fatal as exc:
+            log.error("kafka: %s", exc)
+            return 1
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def _serve(
+    start: _Start,
+    backend: KafkaBackend,
+    metrics: Metrics,
+    health: Health,
+    publish_predictions: bool,
+) -> int:
+    """serve from its start-up to its exit code (see :func:`run_serve`)."""
+    settings, key, durable = start.settings, start.key, start.durable
+    store = store_for(settings, settings.service.replica_id)
+    if start.wait("redis", store.ensure_groups_ok) is None:
         return 0
-    except (CheckpointError, ModelFileError) as exc:
-        raise ConfigurationError(str(exc)) from None
-    except backend.fatal as exc:
-        log.error("kafka: %s", exc)
-        return 1
-    finally:
-        if server is not None:
-            server.stop()
+    restored = start.learner(store)
+    # Before the consumer subscribes: nothing is polled while a topic is missing.
+    if restored is None or not start.topics(backend, publish_predictions):
+        return 0
+    source = start.wait("kafka", lambda: backend.make_source(settings.kafka))
+    publisher = start.wait("kafka", lambda: backend.make_publisher(settings.kafka))
+    if source is None or publisher is None:
+        return 0
+    learner, after, origin, from_directory = restored
+    if from_directory:
+        _report_state_reset(origin, metrics, health)
+    _apply_changed_settings(learner, settings, origin)
+    metrics.model_info.labels(
+        model=learner.model_name,
+        strategy=learner.strategy_name,
+        uncertainty=learner.uncertainty,
+    ).set(1)
+    metrics.model_features.set(learner.n_features)
+    tune_gc()
+    service = start.service = Service.from_settings(
+        settings,
+        learner,
+        checkpoint_key=key,
+        publish_predictions=publish_predictions,
+        source=source,
+        publisher=publisher,
+        store=store,
+        metrics=metrics,
+        health=health,
+        probe=source.unavailable,
+        durable=durable,
+    )
+    # The loop's place in the train log is the restored learner's from now on: a signal
+    # during start-up skips the replay, and the checkpoint the shutdown then writes must
+    # still say which entries the learner holds (None made the next start learn the
+    # whole log again).
+    service.loop.last_applied = after
+    if start.stopping:
+        service.stop()
+    # Each attempt goes on from the last entry learned: one that failed midway (Redis
+    # away) and began again at ``after`` learned the entries before the failure twice.
+    start.wait("redis", lambda: service.replay(service.loop.last_applied))
+    log.info("model from %s, %s train-log entries replayed", origin, service.loop.applied)
+    health.set_ready(True)
+    service.run()
+    source.close()
+    publisher.close()
+    log.info("stopped cleanly: offsets committed, checkpoint written")
+    return 0

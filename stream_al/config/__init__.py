@@ -23,6 +23,7 @@ from stream_al.config.learner import DriftSettings, LearnerSettings, SelectionSe
 from stream_al.config.servers import (
     LABEL_STUDIO_PREFIX,
     MIN_CHECKPOINT_KEY_BYTES,
+    SHUTDOWN_CLOSE_S,
     CheckpointSettings,
     KafkaSettings,
     LabelStudioSettings,
@@ -44,6 +45,7 @@ __all__ = [
     "LABEL_STUDIO_PREFIX",
     "MIN_CHECKPOINT_KEY_BYTES",
     "SCRIPT_VARIABLES",
+    "SHUTDOWN_CLOSE_S",
     "CheckpointSettings",
     "DriftSettings",
     "KafkaSettings",

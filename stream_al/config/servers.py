@@ -30,6 +30,7 @@ __all__ = [
     "LABEL_STUDIO_PREFIX",
     "MAX_SECONDS",
     "MIN_CHECKPOINT_KEY_BYTES",
+    "SHUTDOWN_CLOSE_S",
     "CheckpointSettings",
     "KafkaSettings",
     "LabelStudioSettings",
@@ -72,6 +73,11 @@ def topic_name(name: str) -> str:
 # The longest duration a setting takes, ten years: Redis takes times as milliseconds in
 # 64-bit integers and sockets and timers as C time values, which overflow far beyond it.
 MAX_SECONDS = 10 * 365 * 24 * 3600.0
+
+SHUTDOWN_CLOSE_S = 5.0
+"""What closing serve's Kafka clients may add to ``STREAM_AL_SERVICE__SHUTDOWN_SECONDS``
+(the consumer leaving its group, the producer dropping what it could not deliver): serve
+ends within the sum of the signal, or exits at once then."""
 
 
 class KafkaSettings(BaseModel):
@@ -324,6 +330,15 @@ class ServiceSettings(BaseModel):
         gt=0,
         le=MAX_SECONDS,
         description="Labels a dead replica held are taken over after this.",
+    )
+    shutdown_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=MAX_SECONDS,
+        description="After SIGTERM, how long serve tries to finish its batch, commit and "
+        "checkpoint (Kafka or Redis away); then it exits 1, what was left uncommitted is "
+        f"consumed again at the next start. It ends within {SHUTDOWN_CLOSE_S:g} s more: keep "
+        "the sum below the orchestrator's grace period (30 s in deploy/).",
     )
     expert_threshold: float | None = Field(
         None,

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.routing import Routing
-from stream_al.errors import StoreReset
+from stream_al.errors import BrokerUnavailable, StoreReset
 from stream_al.io.base import (
     DurableCheckpoints,
     EventSource,
@@ -25,6 +25,7 @@ from stream_al.runtime.backoff import RECOVERABLE, Backoff
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
 from stream_al.service.loop import Action, LabelLoop
+from stream_al.service.topics import TopicWatch
 
 __all__ = ["GC_THRESHOLDS", "Restored", "Service", "checkpoint_due", "tune_gc"]
 
@@ -78,8 +79,15 @@ class Service:
     are recreated by the store, and the learner restarts from the newest checkpoint in
     Redis or in ``durable`` (the checkpoint directory), else keeps the model it holds.
 
+    A Kafka failure, or a flush that waits, looks at the topics (``topics``, only while
+    the broker answers): while one serve needs is missing for good (deleted, on a broker
+    that does not create topics), serve is unready naming it, holds the batch in hand and
+    looks again every few seconds, going on once it exists.
+
     :meth:`stop` (the first SIGTERM/SIGINT) lets the current turn finish, then commits,
-    checkpoints and returns.
+    checkpoints and returns, trying for ``shutdown_seconds`` from the signal at most (no
+    longer than that once a topic is missing): what is left then is logged, and its
+    offsets are not committed, so it is consumed again.
     """
 
     def __init__(
@@ -107,6 +115,8 @@ class Service:
         routing: Routing | None = None,
         probe: Callable[[], str | None] | None = None,
         durable: DurableCheckpoints | None = None,
+        topics: TopicWatch | None = None,
+        shutdown_seconds: float = 10.0,
     ):
         self.replica = replica
         self.source = source
@@ -123,6 +133,8 @@ class Service:
         self.clock = clock
         self.probe = probe
         self.durable = durable
+        self.topics = topics
+        self.shutdown_seconds = shutdown_seconds
         self.loop = LabelLoop(
             learner,
             store=store,
@@ -139,7 +151,10 @@ class Service:
         self._polled: list[tuple[str, bytes]] | None = None  # polled, not decided yet
         self._batch: list[Action] | None = None  # decided, not completed yet
         self._reset: StoreReset | None = None  # Redis lost its data: restart the learner
+        self._idle = False  # the last poll brought nothing
         self._stopping = False
+        self._stop_by: float | None = None  # monotonic time the shutdown gives up at
+        self._checkpointed = False  # the shutdown's checkpoint is written
         self._applied_at_checkpoint = 0
         self._checkpoint_time = time.monotonic()
         self._gauges_time = 0.0
@@ -173,6 +188,7 @@ class Service:
             max_features=service.max_features,
             publish_predictions=publish_predictions and bool(settings.kafka.predictions_topic),
             routing=service.routing(),
+            shutdown_seconds=service.shutdown_seconds,
             **parts,
         )
 
@@ -215,6 +231,10 @@ class Service:
     # -- the loop ----------------------------------------------------------------------
 
     def stop(self) -> None:
+        """Stop after the work in hand; it is given up ``shutdown_seconds`` from the first
+        call (:meth:`shutdown`)."""
+        if self._stop_by is None:
+            self._stop_by = time.monotonic() + self.shutdown_seconds
         self._stopping = True
 
     @property
@@ -236,6 +256,7 @@ class Service:
         self.loop.process_labels(self.labels_per_loop)
         self.loop.apply_train_log(self.labels_per_loop * 2)
         self._polled = self.source.poll()
+        self._idle = not self._polled
         self._decide()
         self._complete()
         self.maybe_checkpoint()
@@ -257,9 +278,25 @@ class Service:
     def _complete(self) -> None:
         if self._batch:
             self.loop.complete_batch(self._batch)
-            self.publisher.flush()
+            self.publisher.flush(give_up=self._give_up_waiting)
             self.source.commit()
         self._batch = None
+
+    def _give_up_waiting(self) -> bool:
+        """Asked while a flush waits on the broker: stop waiting once the shutdown's time
+        is out, or a topic the sends need is missing (the loop then waits for it)."""
+        return self._out_of_time() or self._topic_missing() is not None
+
+    def _out_of_time(self) -> bool:
+        return self._stop_by is not None and time.monotonic() >= self._stop_by
+
+    def _topic_missing(self) -> str | None:
+        """Why serve cannot go on, when a topic it needs is missing for good (the watch
+        has told /readyz and the log); None otherwise. Looked at only while the broker
+        answers: with Kafka away, that is the reason."""
+        if self.topics is None or (self.probe is not None and self.probe() is not None):
+            return None
+        return self.topics.missing()
 
     def _update_lag(self) -> None:
         lags = {str(p): lag for p, lag in self.source.lag().items()}
@@ -296,8 +333,10 @@ class Service:
         self.metrics.last_checkpoint.set(now)
         return True
 
-    def run(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Turn until :meth:`stop`, retrying failures with backoff; then shut down."""
+    def run(self, sleep: Callable[[float], None] | None = None) -> bool:
+        """Turn until :meth:`stop`, retrying failures with backoff (waiting while a topic is
+        missing); then shut down. True when the shutdown finished everything."""
+        pause = sleep or self._pause
         backoff = Backoff(initial=0.1)
         while not self._stopping:
             try:
@@ -305,19 +344,45 @@ class Service:
             except StoreReset as exc:
                 self._state_lost(exc)
             except RECOVERABLE as exc:
+                if self._stopping:  # the shutdown retries, within its time limit
+                    break
+                if isinstance(exc, BrokerUnavailable) and self._topic_missing() is not None:
+                    self._wait_for_topics(pause)
+                    continue
                 delay = backoff.next()
                 self.health.set_ready(False, f"{type(exc).__name__}: {exc}")
                 self.health.beat()
                 log.warning("%s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
-                sleep(delay)
+                pause(delay)
             else:
                 problem = self.probe() if self.probe is not None else None
+                # An idle loop looks at its topics now and then (a deleted events topic
+                # fails no call), a busy one only while the last look found one missing.
+                topics = self.topics
+                if problem is None and topics and (self._idle or topics.reason is not None):
+                    problem = topics.missing(idle=self._idle)
                 if problem is not None:
                     self.health.set_ready(False, problem)
                 elif not self.health.ready:
                     self.health.set_ready(True)
                 backoff.reset()
-        self.shutdown(sleep)
+        return self.shutdown(sleep or time.sleep)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or until :meth:`stop`: a signal does not wait out a backoff."""
+        end = time.monotonic() + seconds
+        while not self._stopping and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+
+    def _wait_for_topics(self, pause: Callable[[float], None]) -> None:
+        """A topic serve needs is missing: the batch in hand waits (nothing more is polled)
+        while the watch looks again every few seconds, until the topic exists, the broker
+        stops answering (the next turn's failure says so) or :meth:`stop`."""
+        assert self.topics is not None
+        while not self._stopping:
+            pause(self.topics.recheck_s)
+            if self._topic_missing() is None:
+                return
 
     def _state_lost(self, exc: StoreReset) -> None:
         """Redis lost its data: not ready, counted; the next turn restarts the learner."""
@@ -348,18 +413,59 @@ class Service:
         self._reset = None
         self.maybe_checkpoint(force=True)  # so a replica starting now starts from it
 
-    def shutdown(self, sleep: Callable[[float], None] = time.sleep, deadline: float = 8.0) -> None:
-        """Finish the current batch, commit, checkpoint (retrying until ``deadline``)."""
-        end = time.monotonic() + deadline
+    def shutdown(self, sleep: Callable[[float], None] = time.sleep) -> bool:
+        """Finish the batch in hand, commit, checkpoint, retrying until ``shutdown_seconds``
+        after :meth:`stop` (or now); True when done. Else (out of time, or a topic it
+        needs is missing: nothing to wait for) say what is left and return False: the
+        offsets of the events in hand are not committed, so they are consumed again."""
+        if self._stop_by is None:
+            self._stop_by = time.monotonic() + self.shutdown_seconds
         backoff = Backoff(initial=0.2, factor=1.0, maximum=0.2)  # a steady pace to the deadline
         while True:
             try:
                 self._decide()
                 self._complete()
                 self.maybe_checkpoint(force=True)
-                return
+                self._checkpointed = True
+                return True
             except RECOVERABLE as exc:
-                if time.monotonic() >= end:
-                    log.error("shutdown incomplete: %s: %s", type(exc).__name__, exc)
-                    raise
+                if self._give_up_waiting():
+                    missing = None if self._out_of_time() else self._topic_missing()
+                    if missing is not None:  # time left, and Redis may take the checkpoint
+                        self._checkpoint_anyway()
+                    log.error(
+                        "stopping with work unfinished %.0f s after the signal (%s): %s",
+                        self.shutdown_seconds - (self._stop_by - time.monotonic()),
+                        missing or f"{type(exc).__name__}: {exc}",
+                        self.unfinished(),
+                    )
+                    return False
                 sleep(backoff.next())
+
+    def _checkpoint_anyway(self) -> None:
+        """The checkpoint, though the batch in hand stays uncommitted: it spares the next
+        start the replay (deciding that batch again then counts its events twice in the
+        budget's estimate, as after a crash)."""
+        try:
+            self.maybe_checkpoint(force=True)
+            self._checkpointed = True
+        except RECOVERABLE as exc:
+            log.warning("checkpoint not written: %s: %s", type(exc).__name__, exc)
+
+    def unfinished(self) -> str:
+        """What stopping now leaves undone, for the log (the signal's time limit reads it
+        from another thread: a few attributes, no lock needed)."""
+        held = len(self._polled or ()) + len(self._batch or ())
+        left = []
+        if held:
+            left.append(
+                f"{held} events polled are not committed: serve (this replica or another) "
+                "consumes them again at its next start, and predicts again those already "
+                "predicted"
+            )
+        if not self._checkpointed:
+            left.append(
+                "the checkpoint is not written: the next start learns the train log after "
+                "the last one"
+            )
+        return "; ".join(left) or "nothing"

@@ -6,7 +6,10 @@ fresh model, warm-started from ``STREAM_AL_SERVICE__WARM_START`` if set and chec
 once), waits until its Kafka topics exist or the broker will create them
 (:mod:`stream_al.service.topics`), replays the train log after it, and only then consumes
 events. The first SIGTERM or SIGINT finishes the current batch, commits, checkpoints and
-exits 0; a second one exits at once (code 1).
+exits 0; when Kafka or Redis keeps it from that for ``STREAM_AL_SERVICE__SHUTDOWN_SECONDS``
+(or a topic it needs is missing), it says what is left, commits nothing of it and exits 1,
+and whatever it waits on, the process ends :data:`~stream_al.config.SHUTDOWN_CLOSE_S`
+later at most. A second signal exits at once (code 1).
 """
 
 from __future__ import annotations
@@ -17,20 +20,21 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from stream_al.config import MIN_CHECKPOINT_KEY_BYTES, Settings
+from stream_al.config import MIN_CHECKPOINT_KEY_BYTES, SHUTDOWN_CLOSE_S, Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.data.histories import WarmStart, parse_warm_start, warm_up
 from stream_al.errors import CheckpointError, ConfigurationError, ModelFileError
 from stream_al.io.backends import KafkaBackend, kafka_backend
+from stream_al.io.base import EventSource, Publisher
 from stream_al.io.checkpoints import CheckpointDirectory, make_checkpoint
 from stream_al.io.redis import RedisStore, store_for
-from stream_al.runtime.backoff import retrying
+from stream_al.runtime.backoff import RECOVERABLE, retrying
 from stream_al.runtime.health import Health, HealthServer
 from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.metrics import Metrics
 from stream_al.runtime.signals import handling_signals
 from stream_al.service.runner import Restored, Service, tune_gc
-from stream_al.service.topics import TopicCheck, serve_topics
+from stream_al.service.topics import TopicCheck, TopicWatch, serve_topics
 
 __all__ = ["run_serve", "startup_summary"]
 
@@ -119,19 +123,28 @@ class _Start:
         settings: Settings,
         key: bytes,
         health: Health,
+        metrics: Metrics,
         durable: CheckpointDirectory | None = None,
     ) -> None:
         self.settings = settings
         self.key = key
         self.health = health
+        self.metrics = metrics
         self.durable = durable
         self.stopping = False
         self.service: Service | None = None
+        self.check: TopicCheck | None = None  # the topic check, once it has passed
 
     def stop(self) -> None:
         self.stopping = True
         if self.service is not None:
             self.service.stop()
+
+    def unfinished(self) -> str:
+        """What stopping now leaves undone (for the signal's time limit)."""
+        if self.service is None:
+            return "serve was starting: nothing consumed yet"
+        return self.service.unfinished()
 
     def wait(self, what: str, fn: Callable[[], T]) -> T | None:
         def failed(reason: str) -> None:
@@ -148,11 +161,13 @@ class _Start:
         if catalog is None:
             return False
         needed = serve_topics(kafka, publish_predictions)
-        check = TopicCheck(needed, kafka.bootstrap_servers, self.health)
+        check = TopicCheck(needed, kafka.bootstrap_servers, self.health, self.metrics)
         try:
-            return check.wait(lambda: self.wait("kafka", catalog.describe), lambda: self.stopping)
+            passed = check.wait(lambda: self.wait("kafka", catalog.describe), lambda: self.stopping)
         finally:
             catalog.close()
+        self.check = check if passed else None
+        return passed
 
     def learner(self, store: RedisStore) -> Restored | None:
         """The restored (or fresh, maybe warm-started and checkpointed) learner, the
@@ -238,6 +253,16 @@ def _apply_changed_settings(learner: ActiveLearner, settings: Settings, origin: 
         )
 
 
+def _close(source: EventSource, publisher: Publisher, finished: bool) -> None:
+    """Close the Kafka clients, within :data:`~stream_al.config.SHUTDOWN_CLOSE_S`: after an
+    unfinished shutdown the producer drops what it holds (its batch was not committed)."""
+    for close in (source.close, lambda: publisher.close(timeout=2.0 if finished else 0.0)):
+        try:
+            close()
+        except RECOVERABLE as exc:  # the broker away: nothing to say goodbye to
+            log.warning("closing the kafka clients: %s", exc)
+
+
 def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     """Run the service until a signal; returns the exit code."""
     key = _checkpoint_key(settings)
@@ -247,11 +272,12 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()
-    start = _Start(settings, key, health, durable)
-    with handling_signals(start.stop):
+    start = _Start(settings, key, health, metrics, durable)
+    limit = settings.service.shutdown_seconds + SHUTDOWN_CLOSE_S
+    with handling_signals(start.stop, limit, start.unfinished):
         server = _health_server(settings, metrics, health)
         try:
-            return _serve(start, backend, metrics, health, publish_predictions)
+            return _serve(start, backend, publish_predictions)
         except (CheckpointError, ModelFileError) as exc:
             raise ConfigurationError(str(exc)) from None
         except backend.fatal as exc:
@@ -262,15 +288,10 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
                 server.stop()
 
 
-def _serve(
-    start: _Start,
-    backend: KafkaBackend,
-    metrics: Metrics,
-    health: Health,
-    publish_predictions: bool,
-) -> int:
+def _serve(start: _Start, backend: KafkaBackend, publish_predictions: bool) -> int:
     """serve from its start-up to its exit code (see :func:`run_serve`)."""
     settings, key, durable = start.settings, start.key, start.durable
+    metrics, health = start.metrics, start.health
     store = store_for(settings, settings.service.replica_id)
     if start.wait("redis", store.ensure_groups_ok) is None:
         return 0
@@ -278,6 +299,8 @@ def _serve(
     # Before the consumer subscribes: nothing is polled while a topic is missing.
     if restored is None or not start.topics(backend, publish_predictions):
         return 0
+    assert start.check is not None
+    topics = TopicWatch(start.check, lambda: backend.make_topics(settings.kafka))
     source = start.wait("kafka", lambda: backend.make_source(settings.kafka))
     publisher = start.wait("kafka", lambda: backend.make_publisher(settings.kafka))
     if source is None or publisher is None:
@@ -305,6 +328,7 @@ def _serve(
         health=health,
         probe=source.unavailable,
         durable=durable,
+        topics=topics,
     )
     # The loop's place in the train log is the restored learner's from now on: a signal
     # during start-up skips the replay, and the checkpoint the shutdown then writes must
@@ -318,8 +342,11 @@ def _serve(
     start.wait("redis", lambda: service.replay(service.loop.last_applied))
     log.info("model from %s, %s train-log entries replayed", origin, service.loop.applied)
     health.set_ready(True)
-    service.run()
-    source.close()
-    publisher.close()
+    finished = service.run()
+    topics.close()
+    _close(source, publisher, finished)
+    if not finished:  # what was left is said in the log already
+        log.error("stopped with work unfinished: exit code 1")
+        return 1
     log.info("stopped cleanly: offsets committed, checkpoint written")
     return 0

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
+from stream_al.config import KafkaSettings
 from stream_al.core.learner import ActiveLearner
+from stream_al.errors import BrokerUnavailable
+from stream_al.io.base import ClusterTopics
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
 from stream_al.service.runner import Service
+from stream_al.service.topics import TopicCheck, TopicWatch, serve_topics
 from tests.unit.stubs import NoisyClassifier
 
 
@@ -50,12 +58,14 @@ class FakePublisher:
     def send(self, payload: str) -> None:
         self.sent.append(payload)
 
-    def flush(self, timeout: float | None = 30.0) -> None:
+    def flush(
+        self, timeout: float | None = 30.0, give_up: Callable[[], bool] | None = None
+    ) -> None:
         self.flushes += 1
         if self.calls is not None:
             self.calls.append("flush")
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         pass
 
 
@@ -184,3 +194,186 @@ def test_a_forced_checkpoint_records_the_last_applied_entry(applied: int) -> Non
     checkpoint = store.load("r1")
     assert checkpoint is not None
     assert checkpoint.train_log_id == (f"{applied}-0" if applied else None)
+
+
+# -- outages: a topic deleted while serve runs; a stop the broker keeps from finishing ------
+
+NEEDED = serve_topics(KafkaSettings())
+PREDICTIONS = KafkaSettings().predictions_topic
+EVENTS = KafkaSettings().events_topic
+
+
+class Cluster:
+    """A broker that does not create topics, from which topics are deleted: the catalog
+    the topic watch reads."""
+
+    def __init__(self) -> None:
+        self.deleted: set[str] = set()
+        self.looks = 0
+
+    def describe(self) -> ClusterTopics:
+        self.looks += 1
+        return ClusterTopics(frozenset(NEEDED) - self.deleted, auto_create=False)
+
+    def close(self) -> None:
+        pass
+
+
+class ClusterPublisher(FakePublisher):
+    """Its flush waits, as the clients do, while the predictions topic is deleted: until the
+    broker away or the flush's ``give_up`` ends the wait."""
+
+    def __init__(self, cluster: Cluster, broker_away: bool = False) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.broker_away = broker_away
+
+    def flush(
+        self, timeout: float | None = 30.0, give_up: Callable[[], bool] | None = None
+    ) -> None:
+        if self.broker_away or PREDICTIONS in self.cluster.deleted:
+            while give_up is not None and not give_up():
+                time.sleep(0.01)
+            raise BrokerUnavailable("kafka: 10 messages not delivered after 0.5 s")
+        super().flush(timeout, give_up)
+
+
+def _watched(
+    source: FakeSource, cluster: Cluster, shutdown_seconds: float = 10.0, **publisher: bool
+) -> tuple[Service, MemoryStore]:
+    """A service whose topic watch looks at ``cluster`` whenever asked (no pause between
+    looks; idle, every 60 s of ``CLOCK``)."""
+    service, store = _service(source)
+    service.publisher = ClusterPublisher(cluster, **publisher)
+    service.loop.predictions = service.publisher.prediction
+    service.loop.dead_letters = service.publisher
+    check = TopicCheck(NEEDED, "k:9092", service.health, service.metrics, recheck_s=0.0)
+    service.topics = TopicWatch(check, lambda: cluster, idle_recheck_s=60.0, clock=CLOCK)
+    service.shutdown_seconds = shutdown_seconds
+    return service, store
+
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = _Clock()
+
+
+def _missing_gauge(service: Service) -> float | None:
+    return service.metrics.registry.get_sample_value("stream_al_topics_missing")
+
+
+def test_a_topic_deleted_while_serve_runs_holds_the_batch_unready_naming_it_until_it_exists(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "stream_al.serve")
+    source = FakeSource([_events(0, 10), _events(10, 5)])
+    cluster = Cluster()
+    service, _ = _watched(source, cluster)
+    cluster.deleted = {PREDICTIONS}
+    seen: list[tuple[bool, str, int, float | None]] = []
+
+    def pause(seconds: float) -> None:  # the loop waits for the topic: what it shows meanwhile
+        seen.append(
+            (*service.health.readiness(), source.calls.count("poll"), _missing_gauge(service))
+        )
+        if len(seen) == 3:
+            cluster.deleted = set()  # created again
+
+    commit = source.commit
+
+    def commit_then_stop() -> None:
+        commit()
+        if source.commits == 2:
+            service.stop()
+
+    source.commit = commit_then_stop  # type: ignore[method-assign]
+    assert service.run(sleep=pause)
+    ready, reason, _, gauge = seen[0]
+    assert not ready and f"kafka topic {PREDICTIONS} (STREAM_AL_KAFKA__PREDICTIONS_TOPIC)" in reason
+    assert f"kafka-topics.sh --bootstrap-server k:9092 --create --topic {PREDICTIONS}" in reason
+    assert gauge == 1
+    assert {s[2] for s in seen} == {1}  # nothing more polled while the topic was missing
+    assert source.commits == 2 and service.loop.learner.n_events == 15  # each decided once
+    assert _missing_gauge(service) == 0
+    assert "exist now: serve goes on" in caplog.text
+
+
+def test_a_stop_while_a_topic_is_missing_gives_up_at_once_commits_nothing_and_checkpoints(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = FakeSource([_events(0, 10)])
+    cluster = Cluster()
+    cluster.deleted = {PREDICTIONS}
+    service, store = _watched(source, cluster, shutdown_seconds=60.0)
+    started = time.monotonic()
+    assert not service.run(sleep=lambda seconds: service.stop())
+    assert time.monotonic() - started < 5  # nothing to wait for: no minute of retries
+    assert source.commits == 0
+    assert store.load("r1") is not None  # Redis answers: the next start need not replay
+    [said] = [r.getMessage() for r in caplog.records if "work unfinished" in r.getMessage()]
+    assert f"kafka topic {PREDICTIONS}" in said
+    assert "10 events polled are not committed" in said and "consumes them again" in said
+
+
+def test_a_stop_the_broker_keeps_from_finishing_gives_up_after_shutdown_seconds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = FakeSource([_events(0, 10)])
+    service, store = _watched(source, Cluster(), shutdown_seconds=0.5, broker_away=True)
+    service.probe = lambda: "kafka: no connection to any broker"  # so no look at topics
+    stopped: list[float] = []
+
+    def signal() -> None:  # from the signals' thread, while the turn's flush waits
+        stopped.append(time.monotonic())
+        service.stop()
+
+    threading.Timer(0.2, signal).start()
+    assert not service.run(sleep=lambda s: None)
+    assert 0.5 <= time.monotonic() - stopped[0] < 1.5
+    assert source.commits == 0 and store.load("r1") is None
+    [said] = [r.getMessage() for r in caplog.records if "work unfinished" in r.getMessage()]
+    assert "10 events polled are not committed" in said
+    assert "the checkpoint is not written" in said
+
+
+def test_a_stop_during_a_flush_that_waits_ends_the_wait_at_the_deadline() -> None:
+    source = FakeSource([_events(0, 10)])
+    service, _ = _watched(source, Cluster(), shutdown_seconds=0.3, broker_away=True)
+    service.probe = lambda: "kafka: no connection to any broker"
+    service.stop()  # as a signal during the turn's flush: the flush gives up in time
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        service.turn()
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_busy_loop_never_looks_at_its_topics_and_an_idle_one_looks_now_and_then() -> None:
+    source = FakeSource([_events(i * 10, 10) for i in range(5)])
+    cluster = Cluster()
+    service, _ = _watched(source, cluster)
+    turns = 0
+
+    def turn_counting_stops() -> None:
+        nonlocal turns
+        turns += 1
+        turn()
+        if turns == 5:
+            assert cluster.looks == 0  # five batches: not one look
+            cluster.deleted = {EVENTS}  # the events topic goes: polls bring nothing
+        if turns == 8:
+            assert cluster.looks == 0  # idle, but the last look (at start) is recent
+            CLOCK.now += 60.0  # an idle minute later: the watch looks
+        if turns == 9:
+            assert cluster.looks == 1
+            service.stop()
+
+    turn = service.turn
+    service.turn = turn_counting_stops  # type: ignore[method-assign]
+    assert service.run(sleep=lambda s: None)
+    assert f"kafka topic {EVENTS} (STREAM_AL_KAFKA__EVENTS_TOPIC)" in service.health.reason
+    assert not service.health.ready

@@ -311,6 +311,14 @@ class Broker:
             os.kill(pid, signal.SIGTERM)
             _until(lambda: _gone(pid), 60, "the broker to stop")
 
+    def kill(self) -> None:
+        """SIGKILL: the broker dies at once, requests in flight (a crash, an OOM kill)."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGKILL)
+        if self._child is not None and self._child.pid == pid:
+            self._child.wait(30)
+        _until(lambda: _gone(pid), 30, "the broker to die")
+
     def pause(self) -> None:
         """SIGSTOP: the broker hangs, its connections stay open (a partition, a stall)."""
         os.kill(self.pid(), signal.SIGSTOP)

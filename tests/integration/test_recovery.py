@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from stream_al.config import LearnerSettings
+from stream_al.config import SHUTDOWN_CLOSE_S, LearnerSettings
 from stream_al.core.learner import ActiveLearner
 from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.io.redis import store_for
+from tests.integration.conftest import Broker
 from tests.integration.deployment import (
     BACKENDS,
     KEY,
@@ -163,6 +164,53 @@ def test_sigterm_exits_0_quickly_with_offsets_committed_and_a_checkpoint(
     checkpoint = deployment.store().load("r1")
     assert checkpoint is not None and time.time() - checkpoint.created_at < 30
     assert restore_checkpoint(checkpoint, KEY.encode()).n_events == 2000
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigterm_with_the_broker_killed_under_a_batch_ends_in_time_and_loses_nothing(
+    deployment: Deployment, broker: Broker
+) -> None:
+    # Before, kafka-python's serve waited for ever in its commit (or 30 s per flush) until
+    # a second signal; confluent's retried for about a minute, then failed (exit 1).
+    ids = deployment.produce_stream("synth:sea-drift", 1000)
+    serve = deployment.serve(
+        STREAM_AL_KAFKA__MAX_POLL_RECORDS="20", STREAM_AL_SERVICE__SHUTDOWN_SECONDS="2"
+    )
+    wait_for(lambda: _decided(serve) >= 100, 60, what="serve under way")
+    broker.kill()  # the consumer fetched far ahead: serve goes on polling batches it cannot send
+    wait_for(lambda: not serve.ready(), 15, interval=0.1, what="serve stuck on the broker")
+    sent = time.monotonic()
+    assert serve.terminate(timeout=30) == 1
+    assert time.monotonic() - sent < 2 + SHUTDOWN_CLOSE_S + 1  # shutdown_seconds, closing
+    out = serve.output()
+    assert "events polled are not committed" in out and "Traceback" not in out, out[-3000:]
+
+    broker.start()
+    committed = _committed(deployment)
+    assert committed is not None and committed < len(ids)
+    predicted = {p["id"] for p in deployment.predictions()}
+    assert set(ids[:committed]) <= predicted  # nothing committed that was not predicted
+    deployment.serve()  # a restart consumes the rest: nothing lost
+    wait_for(lambda: {p["id"] for p in deployment.predictions()} >= set(ids), 90, interval=1.0)
+
+
+def _decided(serve: Proc) -> float:
+    return sum(
+        serve.metric("stream_al_events_total", outcome=o) for o in ("queried", "not_queried")
+    )
+
+
+def _committed(deployment: Deployment) -> int | None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=deployment.bootstrap, group_id=deployment.group, enable_auto_commit=False
+    )
+    try:
+        offset = consumer.committed(TopicPartition(deployment.events_topic, 0))
+        return int(offset) if offset is not None else None
+    finally:
+        consumer.close()
 
 
 def test_an_altered_checkpoint_is_refused_at_start(deployment: Deployment) -> None:

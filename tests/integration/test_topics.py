@@ -1,7 +1,9 @@
 """serve on a broker that creates no topics (``auto.create.topics.enable=false``, as on many
-managed clusters), on both Kafka backends: while a topic it needs is missing, serve
-consumes nothing and ``/readyz`` answers 503 naming the topic and how to create it (the
-log says so once); once the topic is created, serve is ready and predicts every event.
+managed clusters), on both Kafka backends: while a topic it needs is missing, at start or
+deleted while serve runs, serve consumes nothing and ``/readyz`` answers 503 naming the
+topic and how to create it (the log says so once); once the topic is created, serve is
+ready and predicts every event; a SIGTERM meanwhile ends it at once, nothing committed of
+the batch that waits (a restart predicts it).
 
 Before the topic check, serve was ready beside a missing events topic and consumed
 nothing without a word, and a missing predictions topic held every batch in a send that
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -180,3 +183,93 @@ def test_serve_consumes_nothing_while_the_predictions_topic_is_missing_and_loses
     wanted = {i for i, _ in before + after}
     wait_for(lambda: _predicted(deployment) >= wanted, 60, what="every event predicted")
     assert _consumed(serve) == len(wanted)
+
+
+# -- a topic deleted while serve runs --------------------------------------------------------
+
+
+def _committed(deployment: Deployment) -> int:
+    """The group's committed offset on the events topic (one partition): 0 before any."""
+    admin = kafka_admin(deployment.bootstrap)
+    try:
+        offsets = admin.list_consumer_group_offsets(deployment.group)
+    finally:
+        admin.close()
+    found = [meta.offset for tp, meta in offsets.items() if tp.topic == deployment.events_topic]
+    return max(found, default=0)
+
+
+def _delete(bootstrap: str, topic: str) -> None:
+    admin = kafka_admin(bootstrap)
+    try:
+        admin.delete_topics([topic])
+        wait_for(lambda: topic not in admin.list_topics(), 30, what=f"{topic} deleted")
+    finally:
+        admin.close()
+
+
+def _serving_then_deleted(strict: Strict, topic: str, then: list[tuple[str, str]]) -> Proc:
+    """serve on its three topics, its first 20 events predicted and committed; then ``topic``
+    deleted and the events ``then`` sent: a batch that waits for the topic."""
+    deployment, make = strict
+    for name in (
+        deployment.events_topic,
+        deployment.predictions_topic,
+        deployment.dead_letter_topic,
+    ):
+        make(name=name)
+    serve = deployment.serve()
+    deployment.produce_raw(_events(20))
+    wait_for(lambda: _committed(deployment) == 20, 30, what="the first events committed")
+    _delete(deployment.bootstrap, topic)
+    deployment.produce_raw(then)
+    return serve
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_topic_deleted_while_serve_runs_is_named_and_waited_for_and_nothing_is_lost(
+    strict: Strict,
+) -> None:
+    # Before, a send to it failed as a Kafka outage that named no topic.
+    deployment, make = strict
+    then = [*_events(30, start=20), ("bad", "not json")]  # offsets 20-49, and 50: a dead letter
+    serve = _serving_then_deleted(strict, deployment.dead_letter_topic, then)
+    _unready_naming(
+        serve, deployment, deployment.dead_letter_topic, "STREAM_AL_KAFKA__DEAD_LETTER_TOPIC"
+    )
+    assert serve.metric("stream_al_topics_missing") == 1
+    assert _committed(deployment) <= 50  # the dead letter's event waits, uncommitted
+
+    make(name=deployment.dead_letter_topic)
+    wait_for(serve.ready, 30, what="serve ready once the topic exists again")
+    wait_for(lambda: _committed(deployment) == 51, 30, what="every event committed")
+    assert _predicted(deployment) >= {i for i, _ in then[:-1]}
+    [letter] = deployment.dead_letters()
+    assert letter["payload"] == "not json" and letter["source"].endswith(":0:50")
+    assert serve.metric("stream_al_topics_missing") == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigterm_while_serve_waits_for_a_deleted_topic_stops_at_once_and_loses_nothing(
+    strict: Strict,
+) -> None:
+    # Before, kafka-python's serve went on waiting on its send for minutes, until a second
+    # signal; confluent's tried for 30 s and more, then failed ("shutdown incomplete").
+    deployment, make = strict
+    then = _events(30, start=20)
+    serve = _serving_then_deleted(strict, deployment.predictions_topic, then)
+    _unready_naming(
+        serve, deployment, deployment.predictions_topic, "STREAM_AL_KAFKA__PREDICTIONS_TOPIC"
+    )
+    sent = time.monotonic()
+    assert serve.terminate(timeout=30) == 1
+    assert time.monotonic() - sent < 5  # a missing topic is nothing to wait 10 s for
+    out = serve.output()
+    assert re.search(r"\d+ events polled are not committed: serve .* consumes them again", out)
+    assert "Traceback" not in out  # the clients closed, the producer's undelivered sends dropped
+    assert _committed(deployment) == 20
+
+    make(name=deployment.predictions_topic)
+    deployment.serve()  # a restart consumes them again
+    wanted = {i for i, _ in then}
+    wait_for(lambda: _predicted(deployment) >= wanted, 60, what="every event predicted")

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from stream_al.cli.reference import settings_rows
-from stream_al.config import LearnerSettings, load_settings
+from stream_al.config import SHUTDOWN_CLOSE_S, LearnerSettings, load_settings
 from tests.deploy_support import (
     ALERTS,
     ALERTS_TEST,
@@ -528,6 +528,28 @@ def test_k8s_workload_has_probes_resources_non_root_and_a_read_only_root() -> No
         "metadata.name"
     )
     assert container["envFrom"][0]["configMapRef"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+
+
+def test_the_grace_periods_outlast_the_longest_stop_of_serve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kubernetes and Compose kill serve after their grace period: it must outlast serve's
+    own bound after a SIGTERM (``STREAM_AL_SERVICE__SHUTDOWN_SECONDS`` as each deployment
+    sets it, plus the clients' close), or a stop that waits on Kafka is cut short by a
+    SIGKILL, with no word in the log of what was left."""
+
+    def bound(env: dict[str, str]) -> float:
+        for name in [n for n in os.environ if n.startswith("STREAM_AL_")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            if name.startswith("STREAM_AL_"):
+                monkeypatch.setenv(name, value)
+        return load_settings().service.shutdown_seconds + SHUTDOWN_CLOSE_S
+
+    pod = k8s_documents()["StatefulSet"]["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > bound(k8s_environment())
+    grace = compose()["services"]["serve"]["stop_grace_period"]
+    assert grace.endswith("s") and float(grace[:-1]) > bound(compose_environments()["serve"])
 
 
 def test_k8s_serve_mounts_the_checkpoint_directory_from_a_claim_all_replicas_share() -> None:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from river import base
 
-from stream_al.core.drift import Challenger
+from stream_al.core.drift import Challenger, DriftReaction
 from stream_al.core.selection import DEFAULT_CANDIDATES, ModelSelection
 from stream_al.core.types import ClassLabel, Features, Proba
 
@@ -82,7 +82,7 @@ class Candidates(base.Classifier):
     # How the candidates that do not serve are challenged, see challenge() (None: they are
     # not, as in snapshots made before they could be).
     challengers = False
-    _challenge: tuple[int, int, int, float] | None = None
+    _challenge: DriftReaction | None = None
 
     def __init__(
         self,
@@ -137,17 +137,17 @@ class Candidates(base.Classifier):
         self.selection.reset()
         self._challengers = {}
 
-    def challenge(self, every: int, min_labels: int, max_labels: int, z: float) -> None:
+    def challenge(self, reaction: DriftReaction) -> None:
         """Give each candidate that does not serve a challenger of its own kind.
 
         The served model has the learner's challenger (:class:`~stream_al.core.drift.
         Challenger`), which replaces a model whose first structure was chosen on too few
         labels; without one of their own, the others would keep such a structure until
-        they serve, and the race would judge them by it. The parameters are the served
-        one's (``DriftReaction.challenger_*``). Nothing changes unless ``challengers``.
+        they serve, and the race would judge them by it. Their settings are the served
+        one's (``reaction.challenger_*``). Nothing changes unless ``challengers``.
         """
         if self.challengers:
-            self._challenge = (every, min_labels, max_labels, z)
+            self._challenge = reaction
 
     def race(
         self,
@@ -185,10 +185,7 @@ class Candidates(base.Classifier):
             if challenge is not None:
                 challenger = self._challengers.get(i)
                 if challenger is None:
-                    every, least, most, z = challenge
-                    challenger = Challenger(
-                        partial(self.fresh, i), predict, learn, every, least, most, z
-                    )
+                    challenger = challenge.challenger(partial(self.fresh, i), predict, learn)
                     self._challengers[i] = challenger
                 winner = challenger.observe(x, y, right)
                 if winner is not None:  # it has learned (x, y) already

@@ -133,6 +133,28 @@ class DriftReaction:
         if not 0.0 < self.label_free_delta < 1.0:
             raise ValueError(f"label_free_delta must be in (0, 1), got {self.label_free_delta!r}")
 
+    @property
+    def challenges(self) -> bool:
+        """Whether a challenger runs (the reaction is on and ``challenger_every`` > 0)."""
+        return self.enabled and self.challenger_every > 0
+
+    def challenger(
+        self,
+        new_model: Callable[[], Any],
+        predict: Callable[[Any, Any], Any],
+        learn: Callable[[Any, Any, Any], None],
+    ) -> Challenger:
+        """A challenger with these ``challenger_*`` settings (see :class:`Challenger`)."""
+        return Challenger(
+            new_model,
+            predict,
+            learn,
+            every=self.challenger_every,
+            min_labels=self.challenger_min,
+            max_labels=self.challenger_max,
+            z=self.challenger_z,
+        )
+
 
 class DriftMonitor:
     """ADWIN on a 0/1 error sequence; a drift is a detected rise of the error rate.

@@ -50,7 +50,7 @@ from stream_al.core.budget import BudgetUnit, EstimatedBudget
 from stream_al.core.candidates import Candidates
 from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
-from stream_al.core.drift import Challenger, ConfidenceMonitor, DriftMonitor, DriftReaction
+from stream_al.core.drift import ConfidenceMonitor, DriftMonitor, DriftReaction
 from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.opal import ProbabilisticGain
@@ -200,25 +200,12 @@ class ActiveLearner(Assessing):
         self.drift = drift if drift is not None else DriftReaction()
         self._monitor = DriftMonitor(self.drift.delta) if self.drift.enabled else None
         self._challenger = (
-            Challenger(
-                self._fresh_model,
-                self._predict_with,
-                self._learn_with,
-                every=self.drift.challenger_every,
-                min_labels=self.drift.challenger_min,
-                max_labels=self.drift.challenger_max,
-                z=self.drift.challenger_z,
-            )
-            if self.drift.enabled and self.drift.challenger_every > 0
+            self.drift.challenger(self._fresh_model, self._predict_with, self._learn_with)
+            if self.drift.challenges
             else None
         )
         if self._candidates is not None and self._challenger is not None:
-            self._candidates.challenge(
-                self.drift.challenger_every,
-                self.drift.challenger_min,
-                self.drift.challenger_max,
-                self.drift.challenger_z,
-            )
+            self._candidates.challenge(self.drift)
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         # The kind (number or text) of each feature, as the learned examples gave it.
         self._kinds: FeatureKinds = FeatureKinds()

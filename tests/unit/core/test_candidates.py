@@ -60,10 +60,14 @@ def _flipped(n: int, flip: int) -> list[tuple[dict[str, float], bool]]:
     return [({"a": a}, (a > 0.5) == (i < flip)) for i, a in enumerate(xs)]
 
 
+# Challengers quick to start and to win, for short streams.
+_REACTION = DriftReaction(challenger_every=10, challenger_min=20, challenger_max=200)
+
+
 def _challenged(challengers: bool) -> tuple[Candidates, list[object]]:
     names = ("gaussian-nb", "hoeffding-tree")
     auto = Candidates(make_model, names, seed=0, z=50.0, challengers=challengers)
-    auto.challenge(every=10, min_labels=20, max_labels=200, z=1.0)  # the learner's call
+    auto.challenge(_REACTION)  # the learner's call
     members = []
     for x, y in _flipped(1_200, 400):
         auto.race(x, y, at_random=True)
@@ -92,7 +96,7 @@ def test_candidates_with_challengers_in_flight_resume_from_a_pickle() -> None:
     items = _flipped(900, 300)
     names = ("gaussian-nb", "hoeffding-tree")
     auto = Candidates(make_model, names, seed=0, z=50.0, challengers=True)
-    auto.challenge(every=10, min_labels=20, max_labels=200, z=1.0)
+    auto.challenge(_REACTION)
     for x, y in items[:450]:
         auto.race(x, y, at_random=True)
     copy = pickle.loads(pickle.dumps(auto))
@@ -107,7 +111,10 @@ def test_the_learner_challenges_every_candidate_with_the_drift_reactions_setting
     drift = DriftReaction(challenger_every=50, challenger_min=80)
     learner = LearnerSpec(model_params=on, drift=drift).build(0)
     assert learner._candidates is not None
-    assert learner._candidates._challenge == (50, 80, 500, 1.0)
+    reaction = learner._candidates._challenge
+    assert reaction is not None
+    settings = (reaction.challenger_every, reaction.challenger_min, reaction.challenger_max)
+    assert (*settings, reaction.challenger_z) == (50, 80, 500, 1.0)
     drift = DriftReaction(challenger_every=0)  # no challenger for the served one either
     learner = LearnerSpec(model_params=on, drift=drift).build(0)
     assert learner._candidates is not None and learner._candidates._challenge is None

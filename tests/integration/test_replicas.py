@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_partitions_added_while_serve_runs_are_consumed_within_a_minute(
     from tests.integration.deployment import stream_records
 
     records = stream_records("synth:sea-drift", 1200)
-    deployment.serve()
+    serve = deployment.serve()
     deployment.produce_raw(records[:200])
     wait_for(lambda: len(deployment.predictions()) >= 200, 60, what="the first 200 predicted")
     topic = deployment.events_topic
@@ -104,13 +105,28 @@ def test_partitions_added_while_serve_runs_are_consumed_within_a_minute(
         producer.flush()
     finally:
         producer.close()
-    ids = {i for i, _ in records}
-    wait_for(
-        lambda: ids <= {p["id"] for p in deployment.predictions()},
-        75,  # a minute, and the time to read the predictions
-        interval=2.0,
-        what="the events of the added partitions predicted",
-    )
+    partition_of = {i: 0 for i, _ in records[:200]}
+    partition_of |= {i: n % 3 for n, (i, _) in enumerate(records[200:])}
+    left: Counter[int] = Counter()
+
+    def all_predicted() -> bool:
+        seen = {p["id"] for p in deployment.predictions()}
+        left.clear()
+        left.update(part for i, part in partition_of.items() if i not in seen)
+        return not left
+
+    try:
+        wait_for(
+            all_predicted,
+            75,  # a minute, and the time to read the predictions
+            interval=2.0,
+            what="the events of the added partitions predicted",
+        )
+    except AssertionError as exc:
+        # Which partitions lag says whether serve stalled or never saw the new ones.
+        assignments = [line for line in serve.output().splitlines() if "assignment" in line]
+        detail = f"unpredicted per partition {dict(left)}; {assignments}"
+        raise AssertionError(f"{exc}; {detail}") from exc
 
 
 def _owns_both(serve: Proc, topic: str) -> int:

@@ -202,6 +202,22 @@ SETTINGS |= {
 }
 
 
+def _pinned(setting: dict[str, Any]) -> dict[str, Any]:
+    """A setting as it ran before delta and candidate challengers became ``auto`` (with
+    every label: ADWIN at 0.002 and challengers): delta 0.05 and no challengers unless set."""
+    pinned = setting | {"drift": {"delta": 0.05, **setting.get("drift", {})}}
+    if setting.get("model", "auto") == "auto":
+        params = setting.get("model_params", {})
+        pinned["model_params"] = {"challengers": False, **params}
+    return pinned
+
+
+SETTINGS = {name: _pinned(setting) for name, setting in SETTINGS.items()}
+# Today's default with every label, as the report runs it (``full-drift``): ADWIN's delta
+# and candidate challengers ``auto`` (session 35; the same runs as "full-cc-d002").
+SETTINGS["full-auto"] = {"strategy": "random", "budget": 1.0}
+
+
 def spec_of(setting: Mapping[str, Any]) -> LearnerSpec:
     """The learner a setting describes (its budget is overridden per run, unless fixed)."""
     kwargs = dict(setting)

@@ -62,7 +62,10 @@ def _fields_of(
     DriftReaction,
     {
         "enabled": Field(description="Run the drift monitor."),
-        "delta": Field(gt=0, lt=1, description="ADWIN confidence parameter."),
+        "delta": Field(
+            description="ADWIN confidence parameter in (0, 1), or auto: 0.05 when a "
+            "strategy chooses the labels, 0.002 with every label (budget 1)."
+        ),
         "boost_factor": Field(ge=1, description="Budget multiplier after a drift (1 = no boost)."),
         "boost_events": Field(ge=0, description="Events the budget boost lasts."),
         "restart": Field(description="Model restart on drift: warm re-learns the recent labels."),
@@ -133,11 +136,11 @@ class SelectionSettings(BaseModel):
         description="When the race judges the served model: on its prediction at the "
         "question, or at the label like the others (fair when labels come late).",
     )
-    challengers: bool = Field(
-        False,
+    challengers: bool | Literal["auto"] = Field(
+        "auto",
         description="Each candidate that does not serve has a challenger of its own kind "
-        "(the drift settings' challenger_*), as the served one has: better with every label "
-        "or nearly, no gain at small budgets.",
+        "(the drift settings' challenger_*), as the served one has: true, false, or auto "
+        "(with every label, budget 1: a gain there, none at small budgets).",
     )
 
     @field_validator("candidates")

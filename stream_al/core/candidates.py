@@ -74,14 +74,17 @@ class Candidates(base.Classifier):
         "Models").
     challengers
         Whether each candidate that does not serve has a challenger of its own kind, once
-        the learner says how (:meth:`challenge`, with the drift reaction's settings).
+        the learner says how (:meth:`challenge`, with the drift reaction's settings):
+        ``True``, ``False``, or ``"auto"``, when the learner labels every event (a gain
+        there on issue 16's tuning half; at budgets up to 0.2 it put one more stream
+        significantly below random sampling, docs/design.md "Models").
 
     """
 
     served_at: ServedAt = "question"  # for snapshots made before the option existed
     # How the candidates that do not serve are challenged, see challenge() (None: they are
     # not, as in snapshots made before they could be).
-    challengers = False
+    challengers: bool | Literal["auto"] = False
     _challenge: DriftReaction | None = None
 
     def __init__(
@@ -93,7 +96,7 @@ class Candidates(base.Classifier):
         memory: int = 1000,
         labels: SelectionLabels = "all",
         served_at: ServedAt = "question",
-        challengers: bool = False,
+        challengers: bool | Literal["auto"] = "auto",
     ):
         names = tuple(names)
         if not names or "auto" in names:
@@ -102,6 +105,8 @@ class Candidates(base.Classifier):
             raise ValueError(f"selection labels must be 'random' or 'all', got {labels!r}")
         if served_at not in ("question", "label"):
             raise ValueError(f"served_at must be 'question' or 'label', got {served_at!r}")
+        if challengers not in (True, False, "auto"):
+            raise ValueError(f"challengers must be true, false or 'auto', got {challengers!r}")
         self.make = make
         self.names = names
         self.seed = seed
@@ -137,16 +142,17 @@ class Candidates(base.Classifier):
         self.selection.reset()
         self._challengers = {}
 
-    def challenge(self, reaction: DriftReaction) -> None:
+    def challenge(self, reaction: DriftReaction, every_label: bool = False) -> None:
         """Give each candidate that does not serve a challenger of its own kind.
 
         The served model has the learner's challenger (:class:`~stream_al.core.drift.
         Challenger`), which replaces a model whose first structure was chosen on too few
         labels; without one of their own, the others would keep such a structure until
         they serve, and the race would judge them by it. Their settings are the served
-        one's (``reaction.challenger_*``). Nothing changes unless ``challengers``.
+        one's (``reaction.challenger_*``). Nothing changes unless ``challengers`` is true,
+        or ``"auto"`` and the learner labels ``every_label``.
         """
-        if self.challengers:
+        if self.challengers is True or (self.challengers == "auto" and every_label):
             self._challenge = reaction
 
     def race(

@@ -49,6 +49,11 @@ __all__ = ["Challenger", "ConfidenceMonitor", "DriftMonitor", "DriftReaction", "
 
 Restart = Literal["none", "reset", "warm"]
 
+# ADWIN's delta under ``delta="auto"``: labels a strategy chose, and every label (see
+# DriftReaction.delta). 0.05 was chosen on issue 16's tuning half (docs/design.md, "Drift").
+ASKED_DELTA = 0.05
+EVERY_LABEL_DELTA = 0.002
+
 
 def _adwin(delta: float) -> Any:
     """River's ADWIN, imported on first use: ``river.drift`` imports scipy (through KSWIN),
@@ -67,9 +72,11 @@ class DriftReaction:
     enabled
         Whether the error monitor runs at all.
     delta
-        ADWIN confidence parameter: smaller values detect fewer, surer changes. 0.05,
-        not ADWIN's usual 0.002: the items an uncertainty strategy asks show a drift as a
-        smaller rise of their error than random items do (design.md, "Drift").
+        ADWIN confidence parameter: smaller values detect fewer, surer changes. ``"auto"``
+        (:meth:`adwin_delta`): 0.05 when a strategy chooses the labels, for the items an
+        uncertainty strategy asks show a drift as a smaller rise of their error than random
+        items do; ADWIN's usual 0.002 when every event is labeled, for then that reason
+        is gone (design.md, "Drift").
     boost_factor
         The budget is multiplied by this factor after a detection (1.0 disables).
     boost_events
@@ -96,7 +103,7 @@ class DriftReaction:
     """
 
     enabled: bool = True
-    delta: float = 0.05
+    delta: float | Literal["auto"] = "auto"
     boost_factor: float = 2.0
     boost_events: int = 500
     restart: Restart = "warm"
@@ -109,8 +116,10 @@ class DriftReaction:
     label_free_delta: float = 0.0002
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.delta < 1.0:
-            raise ValueError(f"drift delta must be in (0, 1), got {self.delta!r}")
+        if self.delta != "auto" and not (
+            isinstance(self.delta, (int, float)) and 0.0 < self.delta < 1.0
+        ):
+            raise ValueError(f"drift delta must be in (0, 1) or 'auto', got {self.delta!r}")
         if self.boost_factor < 1.0:
             raise ValueError(f"drift boost factor must be >= 1, got {self.boost_factor!r}")
         if self.boost_events < 0:
@@ -132,6 +141,20 @@ class DriftReaction:
             raise ValueError(f"challenger_z must be >= 0, got {self.challenger_z!r}")
         if not 0.0 < self.label_free_delta < 1.0:
             raise ValueError(f"label_free_delta must be in (0, 1), got {self.label_free_delta!r}")
+
+    def adwin_delta(self, every_label: bool) -> float:
+        """ADWIN's delta for a learner that labels every event or not (``delta`` unless
+        ``"auto"``).
+
+        >>> DriftReaction().adwin_delta(False), DriftReaction().adwin_delta(True)
+        (0.05, 0.002)
+        >>> DriftReaction(delta=0.01).adwin_delta(True)
+        0.01
+
+        """
+        if self.delta != "auto":
+            return float(self.delta)
+        return EVERY_LABEL_DELTA if every_label else ASKED_DELTA
 
     @property
     def challenges(self) -> bool:

@@ -198,14 +198,19 @@ class ActiveLearner(Assessing):
             built = built.members[built.served]
         self._serve(built)
         self.drift = drift if drift is not None else DriftReaction()
-        self._monitor = DriftMonitor(self.drift.delta) if self.drift.enabled else None
+        # Every label (budget 1) makes the labels a random sample: the drift monitor's and
+        # the candidates' "auto" settings follow (docs/design.md, "Drift"). Chosen here,
+        # once: a restart under another budget (rebudget) keeps them.
+        every_label = self._budget.budget >= 1.0
+        delta = self.drift.adwin_delta(every_label)
+        self._monitor = DriftMonitor(delta) if self.drift.enabled else None
         self._challenger = (
             self.drift.challenger(self._fresh_model, self._predict_with, self._learn_with)
             if self.drift.challenges
             else None
         )
         if self._candidates is not None and self._challenger is not None:
-            self._candidates.challenge(self.drift)
+            self._candidates.challenge(self.drift, every_label)
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         # The kind (number or text) of each feature, as the learned examples gave it.
         self._kinds: FeatureKinds = FeatureKinds()

@@ -120,9 +120,21 @@ def test_the_learner_challenges_every_candidate_with_the_drift_reactions_setting
     assert learner._candidates is not None and learner._candidates._challenge is None
 
 
+def _challenged_at(budget: float) -> bool:
+    learner = load_settings().learner.spec().build(0, budget=budget)
+    assert learner._candidates is not None
+    return learner._candidates._challenge is not None
+
+
 def test_the_setting_turns_the_candidates_challengers_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    learner = load_settings().learner.spec().build(0)
-    assert learner._candidates is not None and learner._candidates._challenge is None
+    # auto: with every label only (budget 1), where they gained on the tuning half.
+    assert [_challenged_at(b) for b in (0.1, 0.99, 1.0)] == [False, False, True]
     monkeypatch.setenv("STREAM_AL_LEARNER__SELECTION__CHALLENGERS", "true")
-    learner = load_settings().learner.spec().build(0)
-    assert learner._candidates is not None and learner._candidates._challenge is not None
+    assert [_challenged_at(b) for b in (0.1, 1.0)] == [True, True]
+    monkeypatch.setenv("STREAM_AL_LEARNER__SELECTION__CHALLENGERS", "false")
+    assert [_challenged_at(b) for b in (0.1, 1.0)] == [False, False]
+
+
+def test_challengers_must_be_true_false_or_auto() -> None:
+    with pytest.raises(ValueError, match="challengers must be true, false or 'auto'"):
+        Candidates(make_model, ("gaussian-nb",), challengers="always")  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 import pytest
 from river import naive_bayes
@@ -182,6 +183,8 @@ def test_learner_swaps_in_a_better_challenger() -> None:
     "kwargs",
     [
         {"delta": 0.0},
+        {"delta": "often"},
+        {"delta": 1.0},
         {"boost_factor": 0.5},
         {"boost_events": -1},
         {"restart": "again"},
@@ -195,3 +198,16 @@ def test_learner_swaps_in_a_better_challenger() -> None:
 def test_bad_reactions_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         DriftReaction(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("delta", "budget", "used"),
+    [("auto", 0.1, 0.05), ("auto", 0.999, 0.05), ("auto", 1.0, 0.002), (0.01, 1.0, 0.01)],
+)
+def test_the_monitors_delta_follows_every_label_when_auto(
+    delta: float | Literal["auto"], budget: float, used: float
+) -> None:
+    # Every label makes the labels a random sample: ADWIN's usual delta; a strategy's
+    # choice shows a drift as a smaller rise of the error (docs/design.md, "Drift").
+    learner = ActiveLearner("gaussian-nb", "random", budget, drift=DriftReaction(delta=delta))
+    assert learner._monitor is not None and learner._monitor.delta == used

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -132,11 +133,14 @@ class _Start:
         self.metrics = metrics
         self.durable = durable
         self.stopping = False
+        # Set by stop(): the waits between attempts end with it, not after up to 10 s.
+        self._stopped = threading.Event()
         self.service: Service | None = None
         self.check: TopicCheck | None = None  # the topic check, once it has passed
 
     def stop(self) -> None:
         self.stopping = True
+        self._stopped.set()
         if self.service is not None:
             self.service.stop()
 
@@ -151,7 +155,12 @@ class _Start:
             self.health.set_ready(False, reason)
             self.health.beat()
 
-        return retrying(what, fn, stopping=lambda: self.stopping, on_failure=failed)
+        return retrying(
+            what, fn, stopping=lambda: self.stopping, on_failure=failed, sleep=self._pause
+        )
+
+    def _pause(self, seconds: float) -> None:
+        self._stopped.wait(seconds)
 
     def topics(self, backend: KafkaBackend, publish_predictions: bool) -> bool:
         """Wait until every topic serve needs exists or the broker will create it (see
@@ -163,7 +172,9 @@ class _Start:
         needed = serve_topics(kafka, publish_predictions)
         check = TopicCheck(needed, kafka.bootstrap_servers, self.health, self.metrics)
         try:
-            passed = check.wait(lambda: self.wait("kafka", catalog.describe), lambda: self.stopping)
+            passed = check.wait(
+                lambda: self.wait("kafka", catalog.describe), lambda: self.stopping, self._pause
+            )
         finally:
             catalog.close()
         self.check = check if passed else None

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -26,6 +27,7 @@ from tests.integration.deployment import (
     KEY,
     Deployment,
     Proc,
+    free_port,
     stream_records,
     wait_for,
 )
@@ -330,3 +332,21 @@ def _serve_in_process(deployment: Deployment) -> int:
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def test_a_sigterm_while_serve_waits_for_kafka_at_start_ends_it_without_the_backoff(
+    deployment: Deployment,
+) -> None:
+    # Kafka unreachable at start: serve waits with a backoff that grows to 10 s between
+    # attempts. A SIGTERM ends the wait at once; it used to sleep the backoff out first.
+    nowhere = f"127.0.0.1:{free_port()}"
+    serve = deployment.serve(wait_ready=False, STREAM_AL_KAFKA__BOOTSTRAP_SERVERS=nowhere)
+    pattern = re.compile(r"waiting for kafka .*; retrying in (\d+\.\d) s")
+
+    def long_wait_begun() -> bool:
+        return any(float(m) >= 6.0 for m in pattern.findall(serve.output()))
+
+    wait_for(long_wait_begun, 90, what="a wait of 6 s or more between attempts")
+    sent = time.monotonic()
+    assert serve.terminate(timeout=30) == 0, serve.output()
+    assert time.monotonic() - sent < 3.0, "serve slept its backoff out after the SIGTERM"

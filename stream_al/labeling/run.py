@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -33,12 +34,22 @@ def _until_stopped(
     close: Callable[[], None],
 ) -> T | None:
     """``run()`` once Redis answers, again after each outage, until it returns (or a
-    signal stops it: None); ``close()`` in every case."""
-    with handling_signals(stop):
+    signal stops it: None); ``close()`` in every case. A signal ends a wait between
+    attempts at once."""
+    signalled = threading.Event()
+
+    def stop_now() -> None:
+        signalled.set()
+        stop()
+
+    def pause(seconds: float) -> None:
+        signalled.wait(seconds)
+
+    with handling_signals(stop_now):
         try:
-            if retrying("redis", store.ensure_groups_ok, stopping=stopped) is None:
+            if retrying("redis", store.ensure_groups_ok, stopping=stopped, sleep=pause) is None:
                 return None
-            return rerun_until_done(run)
+            return rerun_until_done(run, sleep=pause)
         finally:
             close()
 

@@ -334,19 +334,26 @@ def _serve_in_process(deployment: Deployment) -> int:
             signal.signal(s, handler)
 
 
-def test_a_sigterm_while_serve_waits_for_kafka_at_start_ends_it_without_the_backoff(
-    deployment: Deployment,
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_sigterm_while_waiting_for_a_server_at_start_ends_it_without_the_backoff(
+    deployment: Deployment, tmp_path: Path, command: str
 ) -> None:
-    # Kafka unreachable at start: serve waits with a backoff that grows to 10 s between
-    # attempts. A SIGTERM ends the wait at once; it used to sleep the backoff out first.
+    # The server unreachable at start (Kafka for serve, Redis for a worker): the process
+    # waits with a backoff that grows to 10 s between attempts. A SIGTERM ends the wait
+    # at once; both used to sleep the backoff out first.
     nowhere = f"127.0.0.1:{free_port()}"
-    serve = deployment.serve(wait_ready=False, STREAM_AL_KAFKA__BOOTSTRAP_SERVERS=nowhere)
-    pattern = re.compile(r"waiting for kafka .*; retrying in (\d+\.\d) s")
+    if command == "serve":
+        proc = deployment.serve(wait_ready=False, STREAM_AL_KAFKA__BOOTSTRAP_SERVERS=nowhere)
+    else:
+        truth = tmp_path / "truth.csv"
+        stream_records("synth:sea-drift", 10, truth)
+        proc = deployment.worker(truth, STREAM_AL_REDIS__URL=f"redis://{nowhere}/0")
+    pattern = re.compile(r"retrying in (\d+\.\d) s")
 
     def long_wait_begun() -> bool:
-        return any(float(m) >= 6.0 for m in pattern.findall(serve.output()))
+        return any(float(m) >= 6.0 for m in pattern.findall(proc.output()))
 
     wait_for(long_wait_begun, 90, what="a wait of 6 s or more between attempts")
     sent = time.monotonic()
-    assert serve.terminate(timeout=30) == 0, serve.output()
-    assert time.monotonic() - sent < 3.0, "serve slept its backoff out after the SIGTERM"
+    assert proc.terminate(timeout=30) == 0, proc.output()
+    assert time.monotonic() - sent < 3.0, f"{command} slept its backoff out after the SIGTERM"

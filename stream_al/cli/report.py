@@ -101,6 +101,10 @@ def print_demo(result: DemoResult, spec: StreamSpec, learner: LearnerSettings, d
         f"items still in the label queue: {result.queue_left}   "
         f"loop time: {result.run.seconds:.1f} s"
     )
+    print(
+        "one stream, one seed: a point or so either way is noise here; "
+        "`stream-al evaluate --seeds 10` gives intervals, BENCHMARKS.md paired tests"
+    )
 
 
 def interval(lo: float, hi: float, seeds: int) -> str:

@@ -76,18 +76,33 @@ class LearnerSpec:
         return learner
 
     def differences(self, other: LearnerSpec) -> list[str]:
-        """What ``other`` sets otherwise, as ``name: ours -> theirs``.
+        """What ``other`` sets otherwise, as ``name: ours -> theirs``; an ``auto`` setting
+        counts as what it means at the spec's budget.
 
         >>> LearnerSpec(budget=0.1).differences(LearnerSpec(budget=0.05, strategy="split"))
         ['strategy: variable-uncertainty -> split', 'budget: 0.1 -> 0.05']
+        >>> LearnerSpec(drift=DriftReaction(delta=0.05)).differences(LearnerSpec())
+        []
 
         """
+        mine, others = self._resolved(), other._resolved()
         changed = []
         for f in fields(self):
-            ours, theirs = getattr(self, f.name), getattr(other, f.name)
+            ours, theirs = getattr(mine, f.name), getattr(others, f.name)
             if ours != theirs:
                 changed.append(f"{f.name}: {ours} -> {theirs}")
         return changed
+
+    def _resolved(self) -> LearnerSpec:
+        """This spec with its ``auto`` drift delta and candidate challengers as the learner
+        resolves them at its budget (a checkpoint made before they were ``auto`` holds
+        their values)."""
+        every_label = self.budget >= 1.0
+        drift = replace(self.drift, delta=self.drift.adwin_delta(every_label))
+        params = dict(self.model_params)
+        if params.get("challengers", "auto") == "auto" and self.model == "auto":
+            params["challengers"] = every_label
+        return replace(self, drift=drift, model_params=params)
 
     def full_labels(self, seed: int | None = 0) -> ActiveLearner:
         """The ceiling: the plain model learning every label, no drift reaction."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import SKIP_BACKPRESSURE, SKIP_BUDGET, ActiveLearner, Decision
 from stream_al.core.spec import LearnerSpec
 from stream_al.core.strategies import QUERY_RANDOM, QUERY_UNCERTAIN, SKIP_CONFIDENT
@@ -268,6 +269,16 @@ def test_a_batch_assessed_at_once_is_decided_as_one_event_at_a_time(
             alone.learn(x, y, prediction)
     assert bulk.n_learned > 500
     assert bulk.model_digest() == alone.model_digest()
+
+
+def test_a_checkpoint_from_before_auto_differs_only_where_auto_means_otherwise() -> None:
+    # Made when the drift delta was 0.05 and the candidates had no challengers: the same
+    # learner as "auto" below budget 1, a different one with every label.
+    before = {"drift": DriftReaction(delta=0.05), "model_params": {"challengers": False}}
+    assert LearnerSpec(budget=0.1, **before).differences(LearnerSpec(budget=0.1)) == []
+    changed = LearnerSpec(budget=1.0, **before).differences(LearnerSpec(budget=1.0))
+    assert [c.split(":")[0] for c in changed] == ["drift", "model_params"]
+    assert "delta=0.05" in changed[0] and "delta=0.002" in changed[0]
 
 
 def test_a_learner_keeps_its_spec_and_takes_a_new_budget_without_a_new_model() -> None:

@@ -34,8 +34,9 @@ def _until_stopped(
     close: Callable[[], None],
 ) -> T | None:
     """``run()`` once Redis answers, again after each outage, until it returns (or a
-    signal stops it: None); ``close()`` in every case. A signal ends a wait between
-    attempts at once."""
+    signal stops it: None); ``close()`` in every case. A signal ends the wait for Redis
+    at start at once; after an outage the waits stay, for a stopped worker may still hold
+    labels to flush (a retry without a pause would spin until Redis answers)."""
     signalled = threading.Event()
 
     def stop_now() -> None:
@@ -49,7 +50,7 @@ def _until_stopped(
         try:
             if retrying("redis", store.ensure_groups_ok, stopping=stopped, sleep=pause) is None:
                 return None
-            return rerun_until_done(run, sleep=pause)
+            return rerun_until_done(run)
         finally:
             close()
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["BudgetUnit", "EstimatedBudget", "validate_budget"]
+__all__ = ["BudgetUnit", "EstimatedBudget", "every_label", "validate_budget"]
 
 BudgetUnit = Literal["events", "cost"]
 
@@ -51,6 +51,17 @@ def validate_budget(budget: float) -> float:
     if not 0.0 < b <= 1.0:
         raise ValueError(f"budget must be in (0, 1], got {budget!r}")
     return b
+
+
+def every_label(budget: float) -> bool:
+    """Whether ``budget`` labels every event: its labels are then a random sample, which
+    the ``auto`` drift delta and candidate challengers follow (docs/design.md, "Drift").
+
+    >>> every_label(1.0), every_label(0.999)
+    (True, False)
+
+    """
+    return budget >= 1.0
 
 
 class EstimatedBudget:

@@ -34,7 +34,7 @@ from stream_al.core.drift import Challenger, DriftReaction
 from stream_al.core.selection import DEFAULT_CANDIDATES, ModelSelection
 from stream_al.core.types import ClassLabel, Features, Proba
 
-__all__ = ["DEFAULT_CANDIDATES", "Candidates", "SelectionLabels", "ServedAt"]
+__all__ = ["DEFAULT_CANDIDATES", "Candidates", "SelectionLabels", "ServedAt", "challenged"]
 
 
 SelectionLabels = Literal["random", "all"]
@@ -42,6 +42,17 @@ ServedAt = Literal["question", "label"]
 
 Predict = Callable[[base.Classifier, Features], ClassLabel | None]
 Learn = Callable[[base.Classifier, Features, ClassLabel], None]
+
+
+def challenged(challengers: bool | Literal["auto"], every_label: bool) -> bool:
+    """Whether the candidates that do not serve have challengers: ``challengers``, where
+    ``"auto"`` means with every label.
+
+    >>> challenged("auto", True), challenged("auto", False), challenged(True, False)
+    (True, False, True)
+
+    """
+    return every_label if challengers == "auto" else bool(challengers)
 
 
 class Candidates(base.Classifier):
@@ -152,7 +163,7 @@ class Candidates(base.Classifier):
         one's (``reaction.challenger_*``). Nothing changes unless ``challengers`` is true,
         or ``"auto"`` and the learner labels ``every_label``.
         """
-        if self.challengers is True or (self.challengers == "auto" and every_label):
+        if challenged(self.challengers, every_label):
             self._challenge = reaction
 
     def race(

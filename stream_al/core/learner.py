@@ -46,7 +46,7 @@ from river import base, compose, tree
 
 from stream_al.core import warm
 from stream_al.core.assess import Assessing, Assessment
-from stream_al.core.budget import BudgetUnit, EstimatedBudget
+from stream_al.core.budget import BudgetUnit, EstimatedBudget, every_label
 from stream_al.core.candidates import Candidates
 from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
@@ -201,8 +201,8 @@ class ActiveLearner(Assessing):
         # Every label (budget 1) makes the labels a random sample: the drift monitor's and
         # the candidates' "auto" settings follow (docs/design.md, "Drift"). Chosen here,
         # once: a restart under another budget (rebudget) keeps them.
-        every_label = self._budget.budget >= 1.0
-        delta = self.drift.adwin_delta(every_label)
+        labels_all = every_label(self._budget.budget)
+        delta = self.drift.adwin_delta(labels_all)
         self._monitor = DriftMonitor(delta) if self.drift.enabled else None
         self._challenger = (
             self.drift.challenger(self._fresh_model, self._predict_with, self._learn_with)
@@ -210,7 +210,7 @@ class ActiveLearner(Assessing):
             else None
         )
         if self._candidates is not None and self._challenger is not None:
-            self._candidates.challenge(self.drift, every_label)
+            self._candidates.challenge(self.drift, labels_all)
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
         # The kind (number or text) of each feature, as the learned examples gave it.
         self._kinds: FeatureKinds = FeatureKinds()

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from stream_al.core.budget import BudgetUnit
+from stream_al.core.budget import BudgetUnit, every_label
+from stream_al.core.candidates import challenged
 from stream_al.core.drift import DriftReaction
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.pending import LateLabels
@@ -97,11 +98,11 @@ class LearnerSpec:
         """This spec with its ``auto`` drift delta and candidate challengers as the learner
         resolves them at its budget (a checkpoint made before they were ``auto`` holds
         their values)."""
-        every_label = self.budget >= 1.0
-        drift = replace(self.drift, delta=self.drift.adwin_delta(every_label))
+        labels_all = every_label(self.budget)
+        drift = replace(self.drift, delta=self.drift.adwin_delta(labels_all))
         params = dict(self.model_params)
-        if params.get("challengers", "auto") == "auto" and self.model == "auto":
-            params["challengers"] = every_label
+        if self.model == "auto":
+            params["challengers"] = challenged(params.get("challengers", "auto"), labels_all)
         return replace(self, drift=drift, model_params=params)
 
     def full_labels(self, seed: int | None = 0) -> ActiveLearner:

@@ -132,14 +132,16 @@ class _Start:
         self.health = health
         self.metrics = metrics
         self.durable = durable
-        self.stopping = False
         # Set by stop(): the waits between attempts end with it, not after up to 10 s.
         self._stopped = threading.Event()
         self.service: Service | None = None
         self.check: TopicCheck | None = None  # the topic check, once it has passed
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopped.is_set()
+
     def stop(self) -> None:
-        self.stopping = True
         self._stopped.set()
         if self.service is not None:
             self.service.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -152,7 +153,8 @@ class Service:
         self._batch: list[Action] | None = None  # decided, not completed yet
         self._reset: StoreReset | None = None  # Redis lost its data: restart the learner
         self._idle = False  # the last poll brought nothing
-        self._stopping = False
+        # Set by stop(): a backoff or a wait for topics ends with it, not after its time.
+        self._stopped = threading.Event()
         self._stop_by: float | None = None  # monotonic time the shutdown gives up at
         self._checkpointed = False  # the shutdown's checkpoint is written
         self._applied_at_checkpoint = 0
@@ -235,11 +237,11 @@ class Service:
         call (:meth:`shutdown`)."""
         if self._stop_by is None:
             self._stop_by = time.monotonic() + self.shutdown_seconds
-        self._stopping = True
+        self._stopped.set()
 
     @property
     def stopping(self) -> bool:
-        return self._stopping
+        return self._stopped.is_set()
 
     def turn(self) -> None:
         """One turn of the loop (see the class docstring); raises on I/O failure."""
@@ -338,13 +340,13 @@ class Service:
         missing); then shut down. True when the shutdown finished everything."""
         pause = sleep or self._pause
         backoff = Backoff(initial=0.1)
-        while not self._stopping:
+        while not self.stopping:
             try:
                 self.turn()
             except StoreReset as exc:
                 self._state_lost(exc)
             except RECOVERABLE as exc:
-                if self._stopping:  # the shutdown retries, within its time limit
+                if self.stopping:  # the shutdown retries, within its time limit
                     break
                 if isinstance(exc, BrokerUnavailable) and self._topic_missing() is not None:
                     self._wait_for_topics(pause)
@@ -370,16 +372,14 @@ class Service:
 
     def _pause(self, seconds: float) -> None:
         """Sleep ``seconds``, or until :meth:`stop`: a signal does not wait out a backoff."""
-        end = time.monotonic() + seconds
-        while not self._stopping and (left := end - time.monotonic()) > 0:
-            time.sleep(min(left, 0.1))
+        self._stopped.wait(seconds)
 
     def _wait_for_topics(self, pause: Callable[[float], None]) -> None:
         """A topic serve needs is missing: the batch in hand waits (nothing more is polled)
         while the watch looks again every few seconds, until the topic exists, the broker
         stops answering (the next turn's failure says so) or :meth:`stop`."""
         assert self.topics is not None
-        while not self._stopping:
+        while not self.stopping:
             pause(self.topics.recheck_s)
             if self._topic_missing() is None:
                 return

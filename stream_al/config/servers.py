@@ -79,6 +79,9 @@ SHUTDOWN_CLOSE_S = 5.0
 (the consumer leaving its group, the producer dropping what it could not deliver): serve
 ends within the sum of the signal, or exits at once then."""
 
+MAX_VOTES = 100
+"""The most votes an item may need (``crowd_votes``, ``expert_votes``)."""
+
 
 class KafkaSettings(BaseModel):
     """The Kafka cluster and topics (security settings are passed to the client library)."""
@@ -230,11 +233,13 @@ class RedisSettings(BaseModel):
     socket_timeout: float = Field(
         5.0, gt=0, le=MAX_SECONDS, description="Seconds before a call gives up."
     )
+    # Redis expires in whole milliseconds and refuses 0: a shorter TTL crashed the first
+    # enqueue. Under a second no labeler answers anyway.
     label_ttl_seconds: float = Field(
         7 * 24 * 3600.0,
-        gt=0,
+        ge=1,
         le=MAX_SECONDS,
-        description="How long a queried item waits for its label.",
+        description="How long a queried item waits for its label (at least 1 s).",
     )
     # The label stream is a transport: a label joined into the train log is in the log and
     # the audit trail. Kept for ever, it grew by every label (~100 bytes each).
@@ -354,10 +359,17 @@ class ServiceSettings(BaseModel):
         description="Queried items scoring at least this go to their tier's high-priority "
         "band, served first (unset: one band).",
     )
+    # Each vote needed is a copy of the item in the queue, written by one script that
+    # blocks Redis while it runs: a million froze it for every client. No crowd needs 100.
     crowd_votes: int = Field(
-        1, ge=1, description="Labels from different annotators a crowd item needs (consensus)."
+        1,
+        ge=1,
+        le=MAX_VOTES,
+        description="Labels from different annotators a crowd item needs (consensus; 1-100).",
     )
-    expert_votes: int = Field(1, ge=1, description="The same for an expert item.")
+    expert_votes: int = Field(
+        1, ge=1, le=MAX_VOTES, description="The same for an expert item (1-100)."
+    )
     min_agreement: float = Field(
         0.5,
         gt=0,

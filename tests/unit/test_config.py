@@ -63,6 +63,11 @@ def test_a_toml_file_is_read_and_the_environment_wins(
         ("STREAM_AL_REDIS__URL", "http://x"),
         ("STREAM_AL_KAFKA__SECURITY_PROTOCOL", "TLS"),
         ("STREAM_AL_SERVICE__MAX_QUEUE_DEPTH", "0"),
+        # Redis refuses an expiry of 0 ms: serve crashed at its first question.
+        ("STREAM_AL_REDIS__LABEL_TTL_SECONDS", "0.0001"),
+        # A copy of the item per vote, written by one script: a million froze Redis.
+        ("STREAM_AL_SERVICE__CROWD_VOTES", "1000000"),
+        ("STREAM_AL_SERVICE__EXPERT_VOTES", "101"),
     ],
 )
 def test_a_bad_setting_fails_with_its_name(

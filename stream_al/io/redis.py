@@ -9,6 +9,7 @@ pending item without its queue entry or a label half joined. The join script's d
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -144,7 +145,14 @@ return kept
 # How the join script reads the facts and performs the effects of stream_al.io.votes.RULES.
 # KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement. ARGV:
 # label, labels group, label entry id, item id, labeled TTL (ms), audit maxlen, queue key
-# (the crowd's normal band), min_agreement. Its counts use bump (_BUMP_FUNCTION, put first).
+# (the crowd's normal band), min_agreement, the label's value as JSON (Python's). Its counts
+# use bump (_BUMP_FUNCTION, put first).
+#
+# A label's value is never decoded and encoded again here: Lua's numbers are doubles and
+# cjson writes 14 digits, so 100000000000000001 and 100000000000000002 became one class,
+# 1e+17, which serve then refused as a float. Votes keep their value's JSON beside them
+# ('label:' fields), the tally counts those texts, and what is written with them (the
+# consensus, the escalated item) is spliced as text around cjson's encoding of the rest.
 _JOIN_MECHANICS = """
 local item = redis.call('GET', KEYS[1])
 local F, E = {}, {}
@@ -167,16 +175,23 @@ local function queue_key(slot)
   if slot == '' then return ARGV[7] end
   return ARGV[7] .. ':' .. slot
 end
-local function all_voters()  -- {annotator, vote, label JSON}, oldest first, this one too
+local function all_voters()  -- {annotator, vote, label JSON}, this one too
   if voters == nil then
     voters = {}
-    local fields = redis.call('HGETALL', KEYS[7])
+    local fields, texts = redis.call('HGETALL', KEYS[7]), {}
     for i = 1, #fields, 2 do
-      if string.sub(fields[i], 1, 5) == 'vote:' then
-        voters[#voters + 1] = {string.sub(fields[i], 6), cjson.decode(fields[i + 1])}
+      if string.sub(fields[i], 1, 6) == 'label:' then
+        texts[string.sub(fields[i], 7)] = fields[i + 1]
       end
     end
-    if not F.repeated() then voters[#voters + 1] = {annotator(), this_vote()} end
+    for i = 1, #fields, 2 do
+      if string.sub(fields[i], 1, 5) == 'vote:' then
+        local who, v = string.sub(fields[i], 6), cjson.decode(fields[i + 1])
+        -- a vote kept before the texts were: its value as cjson writes it
+        voters[#voters + 1] = {who, v, texts[who] or cjson.encode(v['label'])}
+      end
+    end
+    if not F.repeated() then voters[#voters + 1] = {annotator(), this_vote(), ARGV[9]} end
   end
   return voters
 end
@@ -184,7 +199,6 @@ local function counted()  -- the most frequent label (JSON), its votes, the runn
   if tally == nil then
     local counts = {}
     for _, v in ipairs(all_voters()) do
-      v[3] = cjson.encode(v[2]['label'])
       counts[v[3]] = (counts[v[3]] or 0) + 1
     end
     tally = {top = 0, runner_up = 0}
@@ -198,10 +212,15 @@ local function counted()  -- the most frequent label (JSON), its votes, the runn
   end
   return tally
 end
-local function labels_by_annotator()
-  local labels = {}
-  for _, v in ipairs(all_voters()) do labels[v[1]] = v[2]['label'] end
-  return labels
+local function labels_by_annotator()  -- a JSON object, annotator -> label, as text
+  local parts = {}
+  for _, v in ipairs(all_voters()) do parts[#parts + 1] = cjson.encode(v[1]) .. ':' .. v[3] end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+local function with_fields(t, fields)  -- cjson's encoding of table t, then fields (text)
+  local encoded = cjson.encode(t)
+  if encoded == '{}' then return '{' .. string.sub(fields, 2) end
+  return string.sub(encoded, 1, -2) .. fields .. '}'
 end
 local function learn_as(label)
   redis.call('DEL', KEYS[1])
@@ -234,7 +253,7 @@ function F.min_agreement() return tonumber(ARGV[8]) end
 function E.learn() learn_as(ARGV[1]) end
 function E.ack() redis.call('XACK', KEYS[4], ARGV[2], ARGV[3]) end
 function E.record()
-  redis.call('HSET', KEYS[7], 'vote:' .. annotator(), ARGV[1])
+  redis.call('HSET', KEYS[7], 'vote:' .. annotator(), ARGV[1], 'label:' .. annotator(), ARGV[9])
   redis.call('PEXPIRE', KEYS[7], ARGV[5])
 end
 function E.requeue()
@@ -255,20 +274,22 @@ function E.learn_consensus()
     if v[3] == t.best then consensus = v[2] end
   end
   consensus['annotator'] = CONSENSUS_ANNOTATOR
-  consensus['votes'] = labels_by_annotator()
   consensus['agreement'] = t.top / #all_voters()
+  consensus['label'], consensus['votes'] = nil, nil
+  local votes_text = labels_by_annotator()
   redis.call('DEL', KEYS[7])
-  learn_as(cjson.encode(consensus))
+  learn_as(with_fields(consensus, ',"label":' .. t.best .. ',"votes":' .. votes_text))
 end
 function E.escalate()
   local labels, record, to = labels_by_annotator(), pending_record(), ESCALATION
   local q = cjson.decode(record['queue_item'])
   q['tier'], q['priority'], q['votes_needed'], q['escalated'] =
-    to.tier, to.priority, to.votes_needed, labels
-  redis.call('XADD', queue_key(to.slot), '*', 'item', cjson.encode(q))
+    to.tier, to.priority, to.votes_needed, nil
+  local escalated = ',"escalated":' .. labels
+  redis.call('XADD', queue_key(to.slot), '*', 'item', with_fields(q, escalated))
   record['votes_needed'], record['tier'], record['slot'], record['escalated'] =
-    to.votes_needed, to.tier, to.slot, labels
-  redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
+    to.votes_needed, to.tier, to.slot, nil
+  redis.call('SET', KEYS[1], with_fields(record, escalated), 'KEEPTTL')
   redis.call('DEL', KEYS[7])
 end
 """
@@ -555,6 +576,7 @@ class RedisStore:
             ]
             args: list[str | int] = [label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
             args += [self.audit_maxlen, self.keys.queue, repr(self.min_agreement)]
+            args.append(json.dumps(json.loads(label)["label"]))  # see _JOIN_MECHANICS
             calls.append((keys, args))
         out: list[tuple[JoinOutcome, str | None]] = []
         for reply in _run_script(self.client, self._join, calls):

@@ -206,6 +206,50 @@ def test_a_vote_repeated_more_than_2k_times_sends_the_item_to_an_expert(
     assert desk.serve.queue_depth() == 0
 
 
+# Integers past 14 digits: Lua's doubles and cjson's 14 digits made the first two one class.
+BIG = [100000000000000001, 100000000000000002, 9223372036854775807]
+
+
+def test_votes_on_large_integer_labels_are_counted_and_learned_exactly(
+    open_desk: Callable[..., Desk],
+) -> None:
+    # On the Redis script, the two different classes agreed, were learned as 1e+17, a
+    # float, and serve skipped the entry: the item left pending and its votes lost.
+    desk = open_desk()
+    desk.queue("a", votes=2)
+    desk.answer("ann", BIG[0])
+    desk.answer("bob", BIG[1])
+    assert desk.join() == ["voted", "escalated"]
+    item = desk.answer("eve", BIG[2], tier="expert")
+    assert item["escalated"] == {"ann": BIG[0], "bob": BIG[1]}
+    desk.queue("b", votes=2)
+    desk.answer("ann", BIG[0])
+    desk.answer("bob", BIG[0])
+    assert desk.join() == ["learned", "voted", "learned"]
+    expert, consensus = desk.learned()
+    assert (expert["annotator"], expert["label"]) == ("eve", BIG[2])
+    assert consensus["label"] == BIG[0] and type(consensus["label"]) is int
+    assert consensus["votes"] == {"ann": BIG[0], "bob": BIG[0]}
+    assert (consensus["annotator"], consensus["agreement"]) == ("consensus", 1.0)
+
+
+def test_a_vote_kept_by_an_earlier_version_without_its_label_text_still_counts(
+    redis_client: redis.Redis,
+) -> None:
+    # Votes in flight across an upgrade have no 'label:' field: the tally reads the value.
+    store = RedisStore(redis_client, PREFIX, consumer="serve-1", min_agreement=0.5)
+    store.ensure_groups()
+    desk = Desk(store, lambda name: RedisStore(redis_client, PREFIX, consumer=name))
+    desk.queue("a", votes=2)
+    desk.answer("ann", "cat")
+    assert desk.join() == ["voted"]
+    assert redis_client.hdel(store.keys.votes("a"), "label:ann") == 1
+    desk.answer("bob", "cat")
+    assert desk.join() == ["learned"]
+    [learned] = desk.learned()
+    assert (learned["label"], learned["votes"]) == ("cat", {"ann": "cat", "bob": "cat"})
+
+
 def test_counts_written_by_hand_as_no_integer_stop_no_join_and_no_worker(
     redis_client: redis.Redis,
 ) -> None:

@@ -84,9 +84,9 @@ def non_negative(text: str) -> float:
 
 
 def positive(text: str) -> float:
-    """A number > 0."""
-    value = non_negative(text)
-    if value == 0:
+    """A finite number > 0."""
+    value = _finite(text, "a number > 0")
+    if value <= 0.0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return value
 

@@ -112,6 +112,7 @@ def test_bad_input_gives_one_line_that_says_what_to_fix_and_exit_code_2(
         (["status", "--url", "127.0.0.1:9400"], "expected an http:// URL"),
         (["produce", "--stream", "synth:sea-drift", "--truth", ""], "'' is empty"),
         (["produce", "--stream", "synth:sea-drift", "--rate", "0"], "must be > 0"),
+        (["produce", "--stream", "synth:sea-drift", "--rate", "-1"], "must be > 0"),
         (["produce", "--stream", "synth:sea-drift", "--topic", "a b"], "no Kafka topic name"),
         (["worker", "--oracle", "file:x.csv", "--idle-exit", "-1"], "must be >= 0"),
         (["demo", "--plot", "."], "'.' is a directory"),

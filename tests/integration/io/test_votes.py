@@ -82,15 +82,16 @@ def open_desk(request: pytest.FixtureRequest) -> Callable[..., Desk]:
         return Desk(store, lambda name: store)
 
     def real(min_agreement: float = 0.5) -> Desk:
-        return _redis_desk(request.getfixturevalue("redis_client"), min_agreement)
+        return _redis_desk(request.getfixturevalue("redis_client"), min_agreement)[0]
 
     return memory if request.param == "memory" else real
 
 
-def _redis_desk(client: redis.Redis, min_agreement: float = 0.5) -> Desk:
+def _redis_desk(client: redis.Redis, min_agreement: float = 0.5) -> tuple[Desk, RedisStore]:
+    """A desk on Redis, and serve's store in it."""
     store = RedisStore(client, PREFIX, consumer="serve-1", min_agreement=min_agreement)
     store.ensure_groups()
-    return Desk(store, lambda name: RedisStore(client, PREFIX, consumer=name))
+    return Desk(store, lambda name: RedisStore(client, PREFIX, consumer=name)), store
 
 
 def test_one_label_is_learned_once_and_a_label_for_nothing_pending_is_not(
@@ -240,9 +241,7 @@ def test_a_vote_kept_by_an_earlier_version_without_its_label_text_still_counts(
     redis_client: redis.Redis,
 ) -> None:
     # Votes in flight across an upgrade have no 'label:' field: the tally reads the value.
-    desk = _redis_desk(redis_client)
-    store = desk.serve
-    assert isinstance(store, RedisStore)
+    desk, store = _redis_desk(redis_client)
     desk.queue("a", votes=2)
     desk.answer("ann", "cat")
     assert desk.join() == ["voted"]
@@ -259,9 +258,7 @@ def test_counts_written_by_hand_as_no_integer_stop_no_join_and_no_worker(
     # An operator's HSET of 'x' into a count the scripts and workers increment: Redis's
     # HINCRBY refuses it, and every consensus join (serve retrying the batch for ever), a
     # requeue, a stale item and a dropped item failed on it. The count starts again at 1.
-    desk = _redis_desk(redis_client)
-    store = desk.serve
-    assert isinstance(store, RedisStore)
+    desk, store = _redis_desk(redis_client)
     keys = store.keys
     redis_client.hset(keys.agreement, mapping={"ann:total": "x", "bob:agree": "1.5"})
     redis_client.hset(keys.queue_stats, mapping={"stale": "abc", "skipped": "-"})

@@ -113,6 +113,7 @@ class EventSource:
 
     def poll(self) -> list[tuple[str, bytes]]:
         """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset."""
+        _resume_pending_join(self.consumer)
         records = self.consumer.poll(
             timeout_ms=self.settings.poll_timeout_ms,
             max_records=self.settings.max_poll_records,
@@ -163,6 +164,24 @@ class EventSource:
     def close(self) -> None:
         # Bounded: without a timeout the group's leave waits for a broker that may be away.
         self.consumer.close(autocommit=False, timeout_ms=int(CLOSE_TIMEOUT_S * 1000))
+
+
+def _resume_pending_join(consumer: KafkaConsumer) -> None:
+    """Have kafka-python finish a group join that a poll's timeout interrupted.
+
+    kafka-python 2.3 rejoins for new partitions when the metadata differs from what the
+    leader last assigned (``need_rejoin``). The leader records what it assigned when the
+    JoinGroup answer comes, before the SyncGroup: a poll whose timeout ends in between
+    leaves the join pending, and the next poll sees nothing to rejoin for, so the join is
+    never completed (its assignment dropped, the old one kept until the metadata changes
+    again; the group, its heartbeats answered, is stable). Java's client asks whether a
+    rejoin is needed *or pending*; ``rejoining`` is kafka-python's "pending" (set when a
+    join starts, cleared when it completes): asking for a rejoin then makes the next poll
+    complete the pending join (or send a new one).
+    """
+    coordinator = consumer._coordinator
+    if getattr(coordinator, "rejoining", False) and not coordinator.need_rejoin():
+        coordinator.request_rejoin()
 
 
 # A heartbeat unanswered this long means a broker that hangs (its connections stay open,

@@ -39,6 +39,8 @@ __all__ = [
 
 log = logging.getLogger("stream_al.worker")
 
+_KIND_NAMES = {str: "text", int: "an integer", bool: "a boolean"}
+
 
 class FileOracle(Oracle):
     """Labels from a file of ground truth: CSV with ``id`` and ``label`` columns (or the
@@ -79,6 +81,7 @@ class FileOracle(Oracle):
         truth: dict[str, Any] = {}
         first: dict[str, str] = {}  # id -> where its label was read
         classes: set[Any] = set()
+        kind: tuple[type, str] | None = None  # the first label's, and where it was read
         for where, item_id, label in rows:
             # Labels serve's model would refuse, each answer a dead letter: said at start. A
             # JSONL label may be any JSON (1.5, null, a list: that one stopped the worker
@@ -86,6 +89,16 @@ class FileOracle(Oracle):
             problem = label_problem(label)
             if problem is not None:
                 raise ValueError(f"{self.path}: {where}: {problem}")
+            # A model learns one kind (the first label's): every answer of another kind
+            # would be a dead letter and its item left pending.
+            if kind is None:
+                kind = (type(label), where)
+            elif type(label) is not kind[0]:
+                raise ValueError(
+                    f"{self.path}: {where}: label {label!r} is {_KIND_NAMES[type(label)]}, "
+                    f"the labels before it (from {kind[1]}) {_KIND_NAMES[kind[0]]}: a model "
+                    "learns labels of one kind"
+                )
             if item_id in truth and truth[item_id] != label:
                 raise ValueError(
                     f"{self.path}: id {item_id!r} is labeled {truth[item_id]!r} on "
@@ -110,7 +123,12 @@ class FileOracle(Oracle):
                 raise ValueError(f"{self.path}:{n}: not JSON ({exc})") from None
             if not isinstance(row, dict) or "id" not in row or "label" not in row:
                 raise ValueError(f"{self.path}:{n}: needs an object with 'id' and 'label'")
-            yield f"line {n}", str(row["id"]), row["label"]
+            item_id = row["id"]
+            if type(item_id) not in (str, int):  # an object's str() matches no event's id
+                raise ValueError(
+                    f"{self.path}:{n}: 'id' is {type(item_id).__name__}: an id is text"
+                )
+            yield f"line {n}", str(item_id), row["label"]
 
     def _csv_rows(self, lines: list[str]) -> Iterator[tuple[str, str, Any]]:
         table = csv_table(self.path, lines)

@@ -47,11 +47,13 @@ def test_file_oracle_reads_csv_and_jsonl(tmp_path: Path) -> None:
     csv_path = tmp_path / "truth.csv"
     csv_path.write_text("id,label\na,cat\nb,dog\n")
     jsonl = tmp_path / "truth.jsonl"
-    jsonl.write_text('{"id": "a", "label": 1}\n\n{"id": 7, "label": true}\n')
+    jsonl.write_text('{"id": "a", "label": 1}\n\n{"id": 7, "label": 2}\n')
     assert FileOracle(csv_path).label({"id": "b"}) == "dog"
     assert FileOracle(csv_path).label({"id": "zzz"}) is SKIP
     oracle = FileOracle(jsonl)
-    assert oracle.label({"id": "a"}) == 1 and oracle.label({"id": "7"}) is True
+    assert oracle.label({"id": "a"}) == 1 and oracle.label({"id": "7"}) == 2
+    jsonl.write_text('{"id": "a", "label": false}\n')
+    assert FileOracle(jsonl).label({"id": "a"}) is False
 
 
 def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
@@ -108,6 +110,16 @@ def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:
         ("t.jsonl", '{"id": 1, "label": "a"}\n{"id": 2, "label": 1.5}\n', r"line 2: .* is float"),
         ("t.jsonl", '{"id": 1, "label": null}\n', r"line 1: label None is NoneType"),
         ("t.jsonl", '{"id": 1, "label": NaN}\n{"id": 1, "label": NaN}\n', r"line 1: label nan"),
+        # labels of two kinds: the model learns the first kind, the others are dead letters
+        # (true and 1 were even taken as one label: Python's True == 1)
+        (
+            "t.jsonl",
+            '{"id": 1, "label": true}\n{"id": 1, "label": 1}\n',
+            r"line 2: label 1 is an integer, the labels before it \(from line 1\) a boolean",
+        ),
+        ("t.jsonl", '{"id": 1, "label": "yes"}\n{"id": 2, "label": 2}\n', r"line 2: label 2 is"),
+        # an id no event has: str() of an object
+        ("t.jsonl", '{"id": {"x": 1}, "label": "a"}\n', r"t.jsonl:1: 'id' is dict: an id is text"),
         (
             "t.csv",
             "id,label\n" + "".join(f"{i},{i}\n" for i in range(1001)),

@@ -45,6 +45,7 @@ __all__ = [
     "Entry",
     "EventSource",
     "JoinOutcome",
+    "Joined",
     "LabelStore",
     "ProbedEventSource",
     "Publisher",
@@ -53,6 +54,7 @@ __all__ = [
     "TrainLogEntry",
     "Unreadable",
     "WorkerQueue",
+    "WrongType",
     "agreement_ratios",
     "check_tier",
     "checked_train_log_id",
@@ -225,6 +227,35 @@ class Unreadable:
 
 
 @dataclass(frozen=True)
+class WrongType:
+    """A key that holds another type of value than the store keeps there: another program
+    writes under the store's key prefix. For an item's key, its event or label is
+    dead-lettered with :attr:`reason` and the rest of the batch goes on; for a key of the
+    whole deployment, the process stops at start with it (a setting to fix).
+
+    >>> print(WrongType("p:pending:e5", "hash", "string").reason[:64])
+    redis key p:pending:e5 holds a hash, not the string stream-al ke
+
+    """
+
+    key: str
+    found: str
+    expected: str
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"redis key {self.key} holds a {self.found}, not the {self.expected} stream-al "
+            "keeps there: another program writes under STREAM_AL_REDIS__PREFIX"
+        )
+
+
+Joined = tuple[JoinOutcome, str | None] | WrongType
+"""What a join did: its outcome and the train-log id of a learned label, or the item key
+that held what the store did not write (:class:`WrongType`)."""
+
+
+@dataclass(frozen=True)
 class TrainLogEntry:
     """A joined example: the pending item as queued and the label as given."""
 
@@ -301,15 +332,17 @@ class LabelStore(Protocol):
 
     def enqueue(
         self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
-    ) -> bool:
+    ) -> bool | WrongType:
         """Store the pending item and queue it in ``slot`` (see :func:`queue_slot`),
-        atomically; False if already queued (see :class:`EnqueueRequest`)."""
+        atomically; False if already queued (see :class:`EnqueueRequest`); a
+        :class:`WrongType` if one of the item's keys holds what the store did not write
+        (nothing is queued)."""
         ...
 
-    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
-        """:meth:`enqueue` for each request, in one round trip. Safe to repeat after a
-        failure: an item queued by the interrupted attempt (same pending payload) counts
-        as queued."""
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool | WrongType]:
+        """:meth:`enqueue` for each request, in one round trip; a :class:`WrongType` answers
+        for its request only. Safe to repeat after a failure: an item queued by the
+        interrupted attempt (same pending payload) counts as queued."""
         ...
 
     def queue_depth(self) -> int:
@@ -336,19 +369,20 @@ class LabelStore(Protocol):
         :meth:`reject_label`: none is dropped unseen."""
         ...
 
-    def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
+    def join(self, entry_id: str, item_id: str, label: str) -> Joined:
         """Join a label with its pending item into the train log, atomically.
 
         Returns ``("learned", train_log_id)``, or ``("orphaned" | "duplicate", None)`` with
-        the label left unacknowledged for :meth:`reject_label`.
+        the label left unacknowledged for :meth:`reject_label`; or a :class:`WrongType`,
+        the label left unacknowledged and nothing changed, if one of the item's keys holds
+        what the store did not write.
         """
         ...
 
-    def join_many(
-        self, requests: Sequence[tuple[str, str, str]]
-    ) -> list[tuple[JoinOutcome, str | None]]:
+    def join_many(self, requests: Sequence[tuple[str, str, str]]) -> list[Joined]:
         """:meth:`join` for ``(entry_id, item_id, label)`` requests, in order, in one round
-        trip (a second label for an id in the same batch is a duplicate)."""
+        trip (a second label for an id in the same batch is a duplicate); a
+        :class:`WrongType` answers for its request only."""
         ...
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:

@@ -34,8 +34,10 @@ from stream_al.io.base import (
     Checkpoint,
     EnqueueRequest,
     Entry,
+    Joined,
     JoinOutcome,
     TrainLogEntry,
+    WrongType,
     agreement_ratios,
     item_age,
     tier_slots,
@@ -106,7 +108,8 @@ class MemoryStore:
         queue = self._queues.setdefault(slot, OrderedDict())
         queue[f"{slot}/{entry_id}" if slot else entry_id] = item
 
-    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool | WrongType]:
+        # Its keys hold what it writes: never a WrongType (only Redis is shared).
         return [
             self.enqueue(r.item_id, r.pending, r.item, r.ttl_seconds, r.slot, r.copies)
             for r in requests
@@ -139,9 +142,7 @@ class MemoryStore:
         ballot = _Ballot(self, entry_id, item_id, label)
         return votes.settle(ballot), ballot.log_id
 
-    def join_many(
-        self, requests: Sequence[tuple[str, str, str]]
-    ) -> list[tuple[JoinOutcome, str | None]]:
+    def join_many(self, requests: Sequence[tuple[str, str, str]]) -> list[Joined]:
         return [self.join(*request) for request in requests]
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:

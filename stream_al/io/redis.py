@@ -26,9 +26,10 @@ from stream_al.io.base import (
     Checkpoint,
     EnqueueRequest,
     Entry,
-    JoinOutcome,
+    Joined,
     TrainLogEntry,
     Unreadable,
+    WrongType,
     agreement_ratios,
     checked_train_log_id,
     item_age,
@@ -105,13 +106,23 @@ def _bump(pipe: Any, key: str, field: str) -> Any:
     return pipe.eval(_BUMP, 1, key, field)
 
 
+# A key of the item that holds another type than stream-al writes there (another program
+# writes under the prefix) answers {'wrong_type', key, found, expected}, before any write:
+# that item is dead-lettered, the rest of the batch goes on (a plain error reply stopped
+# serve, at every restart). Said of the pending key only when GET fails: no TYPE call on
+# serve's hot path.
 _ENQUEUE = """
-local current = redis.call('GET', KEYS[1])
+local current = redis.pcall('GET', KEYS[1])
+if type(current) == 'table' and current.err then
+  return {'wrong_type', KEYS[1], redis.call('TYPE', KEYS[1]).ok, 'string'}
+end
 if current then
   if current == ARGV[1] then return 2 end
   return 0
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
+  local found = redis.call('TYPE', KEYS[2]).ok
+  if found ~= 'string' then return {'wrong_type', KEYS[2], found, 'string'} end
   return 0
 end
 local t = redis.call('TIME')
@@ -294,7 +305,24 @@ function E.escalate()
 end
 """
 
-_JOIN = votes.lua_script(_BUMP_FUNCTION + _JOIN_MECHANICS)
+# Before the join reads anything: the item's pending, labeled and votes keys hold what
+# stream-al writes there, or nothing; else the join answers {'wrong_type', key, found,
+# expected} having changed nothing, and that label is dead-lettered.
+_ITEM_KEY_TYPES = """
+for _, k in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[7], 'hash'}}) do
+  local found = redis.call('TYPE', k[1]).ok
+  if found ~= 'none' and found ~= k[2] then return {'wrong_type', k[1], found, k[2]} end
+end
+"""
+
+_JOIN = votes.lua_script(_BUMP_FUNCTION + _ITEM_KEY_TYPES + _JOIN_MECHANICS)
+
+
+def _wrong_type_reply(reply: Any) -> WrongType | None:
+    """The :class:`~stream_al.io.base.WrongType` a script answered for its item, if any."""
+    if isinstance(reply, list) and reply and _text(reply[0]) == "wrong_type":
+        return WrongType(*(_text(part) for part in reply[1:4]))
+    return None
 
 
 def connect(
@@ -451,12 +479,13 @@ class RedisStore:
 
     def enqueue(
         self, item_id: str, pending: str, item: str, ttl_seconds: float, slot: str = ""
-    ) -> bool:
+    ) -> bool | WrongType:
         return self.enqueue_many([EnqueueRequest(item_id, pending, item, ttl_seconds, slot)])[0]
 
-    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool]:
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool | WrongType]:
         # The script answers 2 for a pending payload stored identically already: queued
-        # by an interrupted earlier attempt at this batch.
+        # by an interrupted earlier attempt at this batch; a list for a key of the wrong
+        # type (see _ENQUEUE).
         if not requests:
             return []
         calls: list[tuple[list[str], list[str | int]]] = []
@@ -471,7 +500,10 @@ class RedisStore:
             args: list[str | int] = [r.pending, int(r.ttl_seconds * 1000), r.item, r.item_id]
             args += [self.audit_maxlen, r.copies]
             calls.append((keys, args))
-        return [int(reply) != 0 for reply in _run_script(self.client, self._enqueue, calls)]
+        return [
+            _wrong_type_reply(reply) or int(reply) != 0
+            for reply in _run_script(self.client, self._enqueue, calls)
+        ]
 
     def queue_depth(self) -> int:
         pipe = self.client.pipeline(transaction=False)
@@ -554,12 +586,10 @@ class RedisStore:
             entries = self._read_group(key, group, ">", count)
         return [(entry_id, label_entry(fields)) for entry_id, fields in entries]
 
-    def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
+    def join(self, entry_id: str, item_id: str, label: str) -> Joined:
         return self.join_many([(entry_id, item_id, label)])[0]
 
-    def join_many(
-        self, requests: Sequence[tuple[str, str, str]]
-    ) -> list[tuple[JoinOutcome, str | None]]:
+    def join_many(self, requests: Sequence[tuple[str, str, str]]) -> list[Joined]:
         if not requests:
             return []
         calls: list[tuple[list[str], list[str | int]]] = []
@@ -578,8 +608,11 @@ class RedisStore:
             args += [self.audit_maxlen, self.keys.queue, repr(self.min_agreement)]
             args.append(json.dumps(json.loads(label)["label"]))  # see _JOIN_MECHANICS
             calls.append((keys, args))
-        out: list[tuple[JoinOutcome, str | None]] = []
+        out: list[Joined] = []
         for reply in _run_script(self.client, self._join, calls):
+            if (wrong := _wrong_type_reply(reply)) is not None:
+                out.append(wrong)
+                continue
             outcome = _text(reply[0])
             out.append((outcome, _text(reply[1]) if len(reply) > 1 else None))  # type: ignore[arg-type]
         return out

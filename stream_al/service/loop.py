@@ -37,7 +37,14 @@ from stream_al.core.feature_kinds import IdLikeText, InvalidExample, InvalidFeat
 from stream_al.core.learner import ActiveLearner, Assessment, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
-from stream_al.io.base import DeadLetterSink, EnqueueRequest, LabelStore, TrainLogEntry, Unreadable
+from stream_al.io.base import (
+    DeadLetterSink,
+    EnqueueRequest,
+    LabelStore,
+    TrainLogEntry,
+    Unreadable,
+    WrongType,
+)
 from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, SAMPLES, Metrics
 from stream_al.schemas import DeadLetter, Event, Label, parse_event, prediction_json
 from stream_al.service.routing import queue_request
@@ -286,20 +293,24 @@ class LabelLoop:
 
         The batch's queue entries go to the store in one round trip first; predictions
         and dead letters follow (a prediction says whether its item was really queued).
+        An event whose item key in the store holds what another program wrote there is
+        dead-lettered with the key's name, not predicted; the rest of the batch goes on.
         """
         asked = [a for a in actions if not a.done and a.outcome == "queried"]
         queued = self.store.enqueue_many([self._enqueue_request(a) for a in asked])
         for action, ok in zip(asked, queued, strict=True):
-            if not ok:
+            if isinstance(ok, WrongType):
+                self._not_queued(action, ok)
+            elif not ok:
                 action.outcome = "duplicate"  # at-least-once delivery: already queued
         counts: Counter[str] = Counter()
         try:
             for action in actions:
                 if action.done:
                     continue
-                if action.dead_letter is not None:
+                if action.dead_letter is not None:  # a dead letter or a prediction
                     self.dead_letters.send(action.dead_letter)
-                if action.event is not None and action.decision is not None and self.predictions:
+                elif action.event is not None and action.decision is not None and self.predictions:
                     self.predictions(action.event.id, self._prediction(action))
                 action.done = True
                 counts[action.outcome] += 1
@@ -308,6 +319,16 @@ class LabelLoop:
             if self.metrics is not None:
                 for outcome, n in counts.items():
                     self.metrics.events.labels(outcome=outcome).inc(n)
+
+    def _not_queued(self, action: Action, wrong: WrongType) -> None:
+        """Dead-letter a queried event whose item key holds what the store did not write
+        (nothing was queued), as an invalid event: it alone, the batch goes on."""
+        assert action.event is not None
+        error = f"{wrong.reason}; delete the key, then send this event again"
+        log.warning("%s: %s", action.origin, error)
+        payload = action.event.model_dump_json(exclude_none=True)
+        action.outcome = "invalid"
+        action.dead_letter = dead_letter(action.origin, error, payload, self.clock())
 
     def _enqueue_request(self, action: Action) -> EnqueueRequest:
         event, decision = action.event, action.decision
@@ -383,8 +404,14 @@ class LabelLoop:
                 continue
             raws.append(raw)
         outcomes = self.store.join_many(valid)
-        for (entry_id, _, _), raw, (outcome, _) in zip(valid, raws, outcomes, strict=True):
+        for (entry_id, _, _), raw, joined_as in zip(valid, raws, outcomes, strict=True):
             origin = f"labels:{entry_id}"
+            if isinstance(joined_as, WrongType):
+                why = f"{joined_as.reason}; delete the key, then send this label again"
+                log.warning("%s: %s", origin, why)
+                self._reject(entry_id, origin, "invalid", why, raw)
+                continue
+            outcome, _ = joined_as
             if outcome == "learned":
                 joined += 1
                 self._count_label("learned")

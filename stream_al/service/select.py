@@ -32,6 +32,7 @@ from stream_al.core.pool import (
 )
 from stream_al.core.routing import Routing
 from stream_al.data.pools import iter_csv_pool, parse_pool
+from stream_al.io.base import WrongType
 from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import Event
@@ -167,7 +168,9 @@ def queue_batch(
             for c in chunk
         ]
         for candidate, ok in zip(chunk, store.enqueue_many(requests), strict=True):
-            if ok:
+            if isinstance(ok, WrongType):  # passed over: the next candidate takes its place
+                log.warning("pool item %s not queued: %s", candidate.item_id, ok.reason)
+            elif ok:
                 queued.append(candidate)
             else:
                 duplicates += 1

@@ -193,6 +193,55 @@ def test_a_label_of_another_kind_is_dead_lettered_and_serve_predicts_on(
     assert serve.metric("stream_al_events_total", outcome="invalid") == 0
 
 
+def test_an_item_key_another_program_wrote_dead_letters_that_event_or_label_alone(
+    deployment: Deployment,
+) -> None:
+    # A hash under an item's pending key failed the whole batch's enqueue (or join) with
+    # WRONGTYPE: serve exited 1, and again at every restart (the offset never committed,
+    # the label read again).
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    r, prefix = deployment.redis(), deployment.prefix
+    r.hset(f"{prefix}:pending:e5", "a", "b")
+    serve = deployment.serve()
+    events = [
+        (i, json.dumps({"id": i, "features": {"x": float(n)}}))
+        for n, i in enumerate(["e4", "e5", "e6"])
+    ]
+    deployment.produce_raw(events)
+    wait_for(
+        lambda: len(deployment.dead_letters()) == 1 and len(deployment.predictions()) == 2,
+        30,
+        what="e5 dead-lettered, e4 and e6 predicted",
+    )
+    [letter] = deployment.dead_letters()
+    assert letter["source"].startswith(deployment.events_topic + ":0:")
+    assert json.loads(letter["payload"])["id"] == "e5"
+    assert f"redis key {prefix}:pending:e5 holds a hash, not the string" in letter["error"]
+    assert "STREAM_AL_REDIS__PREFIX; delete the key" in letter["error"]
+    assert {p["id"] for p in deployment.predictions()} == {"e4", "e6"}
+    assert serve.metric("stream_al_events_total", outcome="invalid") == 1
+    store = deployment.store()
+    (e4, _), (e6, _) = store.take("w", 2, block_ms=0)
+    r.delete(f"{prefix}:pending:e6")
+    r.hset(f"{prefix}:pending:e6", "a", "b")
+    store.complete(e6, json.dumps({"id": "e6", "label": "yes"}))
+    store.complete(e4, json.dumps({"id": "e4", "label": "no"}))
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_labels_total", outcome="learned") == 1
+            and serve.metric("stream_al_labels_total", outcome="invalid") == 1
+        ),
+        30,
+        what="e4 learned, e6's label dead-lettered",
+    )
+    [(_, fields)] = r.xrange(f"{prefix}:dead_letters")
+    dead = json.loads(fields[b"dead_letter"])
+    assert dead["source"].startswith("labels:") and json.loads(dead["payload"])["id"] == "e6"
+    assert f"redis key {prefix}:pending:e6 holds a hash" in dead["error"]
+    assert r.xpending(f"{prefix}:labels", "serve")["pending"] == 0
+    assert serve.alive() and serve.terminate() == 0, serve.output()
+
+
 def test_a_checkpoint_key_serve_did_not_write_stops_neither_serve_nor_its_restart(
     deployment: Deployment,
 ) -> None:

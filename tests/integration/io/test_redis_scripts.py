@@ -8,6 +8,7 @@ import json
 import pytest
 import redis
 
+from stream_al.io.base import WrongType
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import Label
 from tests.integration.io.items import item_request
@@ -74,3 +75,35 @@ def test_after_redis_forgets_its_scripts_each_enqueue_and_join_runs_once(
     learned = [json.loads(e.label)["id"] for e in serve.read_train_log(None, 100)]
     assert sorted(learned) == ["a", "b", "c"]  # each once
     assert serve.queue_depth() == 0 and serve.pending_count() == 0
+
+
+def test_an_item_key_of_another_type_answers_for_that_item_only_and_changes_nothing(
+    redis_client: redis.Redis, stores: tuple[RedisStore, RedisStore]
+) -> None:
+    # Another program's hash under the prefix: a plain error reply for it failed the
+    # whole batch (serve exited 1, and again at every restart).
+    serve, worker = stores
+    redis_client.hset(f"{PREFIX}:pending:e5", "a", "b")
+    redis_client.sadd(f"{PREFIX}:labeled:e6", "x")
+    replies = serve.enqueue_many([item_request(k) for k in ("e4", "e5", "e6", "e7")])
+    assert replies == [
+        True,
+        WrongType(f"{PREFIX}:pending:e5", "hash", "string"),
+        WrongType(f"{PREFIX}:labeled:e6", "set", "string"),
+        True,
+    ]
+    assert serve.queue_depth() == 2 and serve.pending_count() == 2
+    _answer(worker, 2)
+    redis_client.delete(f"{PREFIX}:pending:e7")
+    redis_client.hset(f"{PREFIX}:pending:e7", "a", "b")  # gone wrong while it waited
+    redis_client.set(f"{PREFIX}:votes:e4", "x")
+    waiting = [(e, json.loads(raw)["id"], raw) for e, raw in serve.read_labels(100)]
+    assert [w[1] for w in waiting] == ["e4", "e7"]
+    assert serve.join_many(waiting) == [
+        WrongType(f"{PREFIX}:votes:e4", "string", "hash"),
+        WrongType(f"{PREFIX}:pending:e7", "hash", "string"),
+    ]
+    assert serve.read_train_log(None, 10) == []  # nothing joined, nothing acknowledged
+    assert redis_client.xpending(f"{PREFIX}:labels", "serve")["pending"] == 2
+    redis_client.delete(f"{PREFIX}:votes:e4")
+    assert [outcome for outcome, _ in serve.join_many(waiting[:1])] == ["learned"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 
@@ -9,6 +10,7 @@ from stream_al.core.learner import ActiveLearner
 from stream_al.core.spec import LearnerSpec
 from stream_al.data.produce import event_records
 from stream_al.data.streams import parse_stream
+from stream_al.io.base import EnqueueRequest, Joined, WrongType
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.metrics import Metrics
 from stream_al.schemas import DeadLetter, Prediction, QueryItem
@@ -361,3 +363,54 @@ def test_an_id_among_the_features_is_named_in_a_warning_once(
     loop.process_labels(1000)
     loop.apply_train_log()
     assert caplog.text.count("feature 'uid' took a new value in nearly every labeled") == 1
+
+
+class _ForeignKeys(MemoryStore):
+    """A store whose keys for the items in ``foreign`` hold what another program wrote."""
+
+    def __init__(self, clock: Clock, foreign: set[str]) -> None:
+        super().__init__(clock=clock)
+        self.foreign = foreign
+
+    def _wrong(self, item_id: str) -> WrongType:
+        return WrongType(f"p:pending:{item_id}", "hash", "string")
+
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[bool | WrongType]:
+        return [
+            self._wrong(r.item_id) if r.item_id in self.foreign else ok
+            for r, ok in zip(requests, super().enqueue_many(requests), strict=True)
+        ]
+
+    def join_many(self, requests: Sequence[tuple[str, str, str]]) -> list[Joined]:
+        joined = iter(super().join_many([r for r in requests if r[1] not in self.foreign]))
+        return [self._wrong(r[1]) if r[1] in self.foreign else next(joined) for r in requests]
+
+
+def test_an_item_whose_store_key_holds_another_type_is_dead_lettered_alone() -> None:
+    # The store's WRONGTYPE for one item failed the whole batch: serve exited, at every
+    # restart. Now that event (or label) is dead-lettered naming the key, not predicted.
+    clock = Clock()
+    store = _ForeignKeys(clock, {"e2"})
+    published: list[tuple[str, str]] = []
+    learner = ActiveLearner(NoisyClassifier(), "random", 1.0, seed=0)
+    loop = LabelLoop(
+        learner,
+        store=store,
+        dead_letters=store,
+        predictions=lambda key, payload: published.append((key, payload)),
+        metrics=Metrics.create(),
+        clock=clock,
+    )
+    loop.process_events([_event(1), _event(2), _event(3)])
+    assert [key for key, _ in published] == ["e1", "e3"]
+    [dead] = _dead(loop)
+    assert dead.source == "events:0:2" and json.loads(dead.payload)["id"] == "e2"
+    assert dead.error.startswith("redis key p:pending:e2 holds a hash, not the string")
+    assert dead.error.endswith("delete the key, then send this event again")
+    assert loop.events["invalid"] == 1 and loop.events["queried"] == 2
+    store.foreign = {"e3"}
+    _give(loop, _label("e1"), _label("e3"))
+    assert loop.process_labels() == 1
+    assert loop.label_outcomes["learned"] == 1 and loop.label_outcomes["invalid"] == 1
+    assert "redis key p:pending:e3 holds a hash" in _dead(loop)[1].error
+    assert store.unacknowledged_labels == 0

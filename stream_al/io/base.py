@@ -243,11 +243,16 @@ class WrongType:
     expected: str
 
     @property
-    def reason(self) -> str:
+    def found_instead(self) -> str:
+        """What the key holds instead of what, with its name."""
         return (
             f"redis key {self.key} holds a {self.found}, not the {self.expected} stream-al "
-            "keeps there: another program writes under STREAM_AL_REDIS__PREFIX"
+            "keeps there"
         )
+
+    @property
+    def reason(self) -> str:
+        return f"{self.found_instead}: another program writes under STREAM_AL_REDIS__PREFIX"
 
 
 Joined = tuple[JoinOutcome, str | None] | WrongType

@@ -106,25 +106,36 @@ def _bump(pipe: Any, key: str, field: str) -> Any:
     return pipe.eval(_BUMP, 1, key, field)
 
 
-# A key of the item that holds another type than stream-al writes there (another program
-# writes under the prefix) answers {'wrong_type', key, found, expected}, before any write:
-# that item is dead-lettered, the rest of the batch goes on (a plain error reply stopped
-# serve, at every restart). Said of the pending key only when GET fails: no TYPE call on
-# serve's hot path.
-_ENQUEUE = """
-local current = redis.pcall('GET', KEYS[1])
-if type(current) == 'table' and current.err then
-  return {'wrong_type', KEYS[1], redis.call('TYPE', KEYS[1]).ok, 'string'}
+# A key that holds another type than stream-al writes there (another program writes under
+# the prefix) is answered {'wrong_type', key, found, expected} before the script's first
+# write (Redis does not undo a script's writes at an error): an item's key, and that item
+# is dead-lettered while the rest of the batch goes on (a plain error reply stopped serve,
+# at every restart); a key of the deployment (RedisKeys.types), and the process stops
+# naming it. The expected types are RedisKeys's.
+_KEY_TYPE_FUNCTION = """
+local function wrong_type(key, expected)
+  local found = redis.call('TYPE', key).ok
+  if found ~= 'none' and found ~= expected then return {'wrong_type', key, found, expected} end
+  return false
 end
+"""
+
+# The pending key's type is asked only when its GET fails: a TYPE fewer on the hot path.
+_ENQUEUE = (
+    _KEY_TYPE_FUNCTION
+    + """
+local current = redis.pcall('GET', KEYS[1])
+if type(current) == 'table' and current.err then return wrong_type(KEYS[1], 'string') end
 if current then
   if current == ARGV[1] then return 2 end
   return 0
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  local found = redis.call('TYPE', KEYS[2]).ok
-  if found ~= 'string' then return {'wrong_type', KEYS[2], found, 'string'} end
-  return 0
+  return wrong_type(KEYS[2], 'string') or 0
 end
+local wrong = wrong_type(KEYS[3], 'stream') or wrong_type(KEYS[4], 'zset')
+  or (tonumber(ARGV[5]) > 0 and wrong_type(KEYS[5], 'stream'))
+if wrong then return wrong end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -138,6 +149,7 @@ if tonumber(ARGV[5]) > 0 then
 end
 return 1
 """
+)
 
 # Resets the idle time of the entries of KEYS[1] that consumer ARGV[2] of group ARGV[1]
 # still holds (an entry another worker took over stays with it).
@@ -305,21 +317,22 @@ function E.escalate()
 end
 """
 
-# Before the join reads anything: the item's pending, labeled and votes keys hold what
-# stream-al writes there, or nothing; else the join answers {'wrong_type', key, found,
-# expected} having changed nothing, and that label is dead-lettered.
-_ITEM_KEY_TYPES = """
-for _, k in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[7], 'hash'}}) do
-  local found = redis.call('TYPE', k[1]).ok
-  if found ~= 'none' and found ~= k[2] then return {'wrong_type', k[1], found, k[2]} end
+# Before the join reads anything, every key it may touch holds what stream-al writes there
+# (in the order of _JOIN_MECHANICS's KEYS), or nothing; else it answers wrong_type having
+# changed nothing (see _KEY_TYPE_FUNCTION).
+_JOIN_KEY_TYPES = """
+local types = {'string', 'string', 'stream', 'stream', 'zset', 'stream', 'hash', 'hash'}
+for i, expected in ipairs(types) do
+  local wrong = wrong_type(KEYS[i], expected)
+  if wrong then return wrong end
 end
 """
 
-_JOIN = votes.lua_script(_BUMP_FUNCTION + _ITEM_KEY_TYPES + _JOIN_MECHANICS)
+_JOIN = votes.lua_script(_BUMP_FUNCTION + _KEY_TYPE_FUNCTION + _JOIN_KEY_TYPES + _JOIN_MECHANICS)
 
 
 def _wrong_type_reply(reply: Any) -> WrongType | None:
-    """The :class:`~stream_al.io.base.WrongType` a script answered for its item, if any."""
+    """The :class:`~stream_al.io.base.WrongType` a script answered, if any."""
     if isinstance(reply, list) and reply and _text(reply[0]) == "wrong_type":
         return WrongType(*(_text(part) for part in reply[1:4]))
     return None
@@ -418,8 +431,9 @@ class RedisStore:
         self._not_counts: set[tuple[str, str | bytes]] = set()  # warned about once
 
     def ensure_groups(self) -> None:
-        """Create the consumer groups (and streams) if they do not exist yet, and the
-        state id if there is none; remember the state id."""
+        """:meth:`check_keys`, then create the consumer groups (and streams) if they do not
+        exist yet, and the state id if there is none; remember the state id."""
+        self.check_keys()
         groups = [(key, WORKERS_GROUP) for key in self.keys.queues]
         for key, group in [*groups, (self.keys.labels, LABELS_GROUP)]:
             try:
@@ -429,6 +443,40 @@ class RedisStore:
                     raise
         self.client.set(self.keys.state_id, uuid.uuid4().hex, nx=True)
         self._state_id = self.client.get(self.keys.state_id)
+
+    def check_keys(self) -> None:
+        """Raise :class:`~stream_al.errors.ConfigurationError` naming each key of the
+        deployment (:attr:`RedisKeys.types`) that holds another type than stream-al keeps
+        there: another program writes under the prefix, and every use of the key would
+        fail (``WRONGTYPE``, naming no key) until it is deleted."""
+        expected = self.keys.types
+        pipe = self.client.pipeline(transaction=False)
+        for key in expected:
+            pipe.type(key)
+        wrong = [
+            WrongType(key, _text(found), kind)
+            for (key, kind), found in zip(expected.items(), pipe.execute(), strict=True)
+            if _text(found) not in ("none", kind)
+        ]
+        if wrong:
+            raise self._not_ours(wrong)
+
+    def _not_ours(self, wrong: Sequence[WrongType]) -> ConfigurationError:
+        """The error for keys of the deployment that hold another type (a setting to fix)."""
+        keys = " ".join(w.key for w in wrong)
+        return ConfigurationError(
+            f"{'; '.join(w.found_instead for w in wrong)}: another program writes under "
+            f"STREAM_AL_REDIS__PREFIX ({self.keys.prefix}); delete "
+            f"{'it' if len(wrong) == 1 else 'them'} (redis-cli DEL {keys}) if nothing needs "
+            "it, or choose another STREAM_AL_REDIS__PREFIX"
+        )
+
+    def _item_only(self, wrong: WrongType) -> WrongType:
+        """``wrong`` if the key is an item's; raised as a setting to fix if it is one of
+        the deployment's keys (every item would meet it)."""
+        if wrong.key in self.keys.types:
+            raise self._not_ours([wrong])
+        return wrong
 
     def _check_state(self) -> None:
         """Raise :class:`~stream_al.errors.StoreReset` when the state id changed or went:
@@ -500,10 +548,11 @@ class RedisStore:
             args: list[str | int] = [r.pending, int(r.ttl_seconds * 1000), r.item, r.item_id]
             args += [self.audit_maxlen, r.copies]
             calls.append((keys, args))
-        return [
-            _wrong_type_reply(reply) or int(reply) != 0
-            for reply in _run_script(self.client, self._enqueue, calls)
-        ]
+        out: list[bool | WrongType] = []
+        for reply in _run_script(self.client, self._enqueue, calls):
+            wrong = _wrong_type_reply(reply)
+            out.append(int(reply) != 0 if wrong is None else self._item_only(wrong))
+        return out
 
     def queue_depth(self) -> int:
         pipe = self.client.pipeline(transaction=False)
@@ -611,7 +660,7 @@ class RedisStore:
         out: list[Joined] = []
         for reply in _run_script(self.client, self._join, calls):
             if (wrong := _wrong_type_reply(reply)) is not None:
-                out.append(wrong)
+                out.append(self._item_only(wrong))
                 continue
             outcome = _text(reply[0])
             out.append((outcome, _text(reply[1]) if len(reply) > 1 else None))  # type: ignore[arg-type]

@@ -15,6 +15,9 @@ refuses, entries it cannot read.
 - A blocking read Redis ends with ``UNBLOCKED`` (it became a replica, or a flush deleted
   the stream a worker waited on) is waited out the same way (:func:`unblocked`): before,
   the reply escaped and the worker exited.
+- A key of the deployment that holds another type (another program writes under the
+  prefix) is a :class:`~stream_al.errors.ConfigurationError` naming it, where any method
+  meets ``WRONGTYPE`` (:func:`server_states`), as at start.
 - Refused credentials are not an outage: :func:`credentials_refused` turns them into a
   :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2); so is a
   database number the server does not have (:func:`server_states`).
@@ -64,6 +67,8 @@ C = TypeVar("C", bound=type)
 
 class _Groups(Protocol):
     def ensure_groups(self) -> None: ...
+
+    def check_keys(self) -> None: ...
 
 
 def lenient(value: bytes) -> str:
@@ -156,7 +161,9 @@ def server_states(cls: C) -> C:
     consumer group (``NOGROUP``), the store's groups are recreated and
     :class:`~stream_al.errors.StoreReset` is raised; where Redis refuses writes for now
     (:func:`refusal`), :class:`~stream_al.errors.StoreUnavailable` is raised; a database
-    number the server does not have is a :class:`~stream_al.errors.ConfigurationError`."""
+    number the server does not have is a :class:`~stream_al.errors.ConfigurationError`,
+    and so is a ``WRONGTYPE`` reply where one of the deployment's keys holds another type
+    (``check_keys`` names it: another program writes under the prefix)."""
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
@@ -166,6 +173,9 @@ def server_states(cls: C) -> C:
             except redis.ResponseError as exc:
                 if (translated := _translated(exc)) is not None:
                     raise translated from exc
+                if "WRONGTYPE" in str(exc):  # a key of the deployment, named if it is one
+                    self.check_keys()
+                    raise
                 if "NOGROUP" not in str(exc):
                     raise
                 try:

@@ -56,6 +56,24 @@ class RedisKeys:
         self.queue_stats = f"{prefix}:queue_stats"
         self.queues = [self.slot(tier_slot) for tier in TIERS for tier_slot in tier_slots(tier)]
 
+    @property
+    def types(self) -> dict[str, str]:
+        """The deployment's own keys (not an item's, nor a replica's checkpoint) and the
+        Redis type stream-al keeps in each (as ``TYPE`` names it)."""
+        return {
+            **dict.fromkeys(self.queues, "stream"),
+            self.labels: "stream",
+            self.train_log: "stream",
+            self.dead_letters: "stream",
+            self.audit: "stream",
+            self.pending_index: "zset",
+            self.train_log_skipped: "set",
+            self.checkpoints: "set",
+            self.state_id: "string",
+            self.queue_stats: "hash",
+            self.agreement: "hash",
+        }
+
     def slot(self, slot: str) -> str:
         """The stream of a queue slot (see :func:`~stream_al.io.base.queue_slot`)."""
         return f"{self.queue}:{slot}" if slot else self.queue

@@ -144,3 +144,27 @@ def test_a_redis_made_a_read_only_replica_and_back_is_waited_out_and_loses_nothi
     client.execute_command("REPLICAOF", "NO", "ONE")
     wait_for(serve.ready, 60, what="serve ready again")
     _nothing_lost(deployment, [i for i, _ in records], serve, worker)
+
+
+def test_a_key_of_another_type_under_the_prefix_is_refused_at_start_naming_it(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # serve exited 1 at every start with "ResponseError: WRONGTYPE Operation against a
+    # key holding the wrong kind of value", naming no key.
+    r, prefix = deployment.redis(), deployment.prefix
+    r.hset(f"{prefix}:state_id", "a", "b")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n")
+    for proc in (deployment.serve(wait_ready=False), deployment.worker(truth)):
+        assert proc.popen.wait(60) == 2, proc.output()
+        [line] = [line for line in proc.output().splitlines() if "error:" in line]
+        assert f"redis key {prefix}:state_id holds a hash, not the string" in line
+        assert f"STREAM_AL_REDIS__PREFIX ({prefix}); delete it" in line
+    r.delete(f"{prefix}:state_id")  # what the message asks
+    serve = deployment.serve()
+    # Made another type while serve runs: named at its next look at the state id (1 s).
+    r.pipeline(transaction=True).delete(f"{prefix}:state_id").sadd(
+        f"{prefix}:state_id", "x"
+    ).execute()
+    assert serve.popen.wait(30) == 2, serve.output()
+    assert f"redis key {prefix}:state_id holds a set" in serve.output()

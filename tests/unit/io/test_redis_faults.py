@@ -51,8 +51,15 @@ def test_other_errors_are_not_refusals(message: str) -> None:
 
 @server_states
 class _Store:
-    def __init__(self, error: Exception, groups_error: Exception | None = None) -> None:
+    def __init__(
+        self, error: Exception, groups_error: Exception | None = None, not_ours: str = ""
+    ) -> None:
         self.error, self.groups_error, self.ensured = error, groups_error, 0
+        self.not_ours = not_ours  # a deployment key of another type, named by check_keys
+
+    def check_keys(self) -> None:
+        if self.not_ours:
+            raise ConfigurationError(f"redis key {self.not_ours} holds a hash")
 
     def ensure_groups(self) -> None:
         self.ensured += 1
@@ -68,6 +75,13 @@ def test_the_store_raises_a_refusal_as_unavailable_and_other_errors_as_they_are(
         _Store(redis.exceptions.OutOfMemoryError(OOM)).write()
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         _Store(redis.ResponseError("WRONGTYPE Operation")).write()
+
+
+def test_wrongtype_at_a_deployment_key_of_another_type_is_a_setting_naming_it() -> None:
+    # Named by the store's key check; a WRONGTYPE it cannot place stays as it was.
+    wrong = redis.ResponseError("WRONGTYPE Operation against a key")
+    with pytest.raises(ConfigurationError, match="redis key p:state_id holds a hash"):
+        _Store(wrong, not_ours="p:state_id").write()
 
 
 def test_lost_groups_are_recreated_unless_redis_refuses_the_writes_for_now() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -28,11 +28,15 @@ class Clock:
 
 
 def _loop(
-    budget: float = 1.0, max_queue_depth: int = 1000, ttl: float = 60.0, model: object = None
+    budget: float = 1.0,
+    max_queue_depth: int = 1000,
+    ttl: float = 60.0,
+    model: object = None,
+    store_of: Callable[[Clock], MemoryStore] = lambda clock: MemoryStore(clock=clock),
 ) -> tuple[LabelLoop, Clock, list[tuple[str, str]]]:
     clock = Clock()
     published: list[tuple[str, str]] = []
-    store = MemoryStore(clock=clock)
+    store = store_of(clock)
     learner = ActiveLearner(model or NoisyClassifier(), "random", budget, seed=0)
     loop = LabelLoop(
         learner,
@@ -389,18 +393,9 @@ class _ForeignKeys(MemoryStore):
 def test_an_item_whose_store_key_holds_another_type_is_dead_lettered_alone() -> None:
     # The store's WRONGTYPE for one item failed the whole batch: serve exited, at every
     # restart. Now that event (or label) is dead-lettered naming the key, not predicted.
-    clock = Clock()
-    store = _ForeignKeys(clock, {"e2"})
-    published: list[tuple[str, str]] = []
-    learner = ActiveLearner(NoisyClassifier(), "random", 1.0, seed=0)
-    loop = LabelLoop(
-        learner,
-        store=store,
-        dead_letters=store,
-        predictions=lambda key, payload: published.append((key, payload)),
-        metrics=Metrics.create(),
-        clock=clock,
-    )
+    loop, _, published = _loop(store_of=lambda clock: _ForeignKeys(clock, {"e2"}))
+    store = loop.store
+    assert isinstance(store, _ForeignKeys)
     loop.process_events([_event(1), _event(2), _event(3)])
     assert [key for key, _ in published] == ["e1", "e3"]
     [dead] = _dead(loop)

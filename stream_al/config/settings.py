@@ -89,6 +89,22 @@ def variable_name(loc: tuple[int | str, ...]) -> str:
     return "STREAM_AL_" + "__".join(parts).upper()
 
 
+def _problem(err: Any) -> str:
+    """One line for a refused setting, named by its variable.
+
+    A strategy parameter is a union (a number, a flag or names): pydantic refuses each
+    member in turn, at locations that name variables that do not exist
+    (``..._STRATEGY_PARAMS__THRESHOLD__BOOL``); those become one line for the parameter.
+    """
+    loc = tuple(err["loc"])
+    if loc[:2] == ("learner", "strategy_params") and len(loc) > 2:
+        return (
+            f"{variable_name(loc[:2])}: {loc[2]} = {err['input']!r} is no strategy parameter: "
+            "a finite number, true or false, or a list of names"
+        )
+    return f"{variable_name(loc)}: {err['msg']}"
+
+
 SCRIPT_VARIABLES = {
     "STREAM_AL_CACHE",
     "STREAM_AL_KAFKA_TIMEOUT",
@@ -256,9 +272,11 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = []
+        problems: list[str] = []
         for err in exc.errors():
-            problems.append(f"{variable_name(err['loc'])}: {err['msg']}")
+            problem = _problem(err)
+            if problem not in problems:
+                problems.append(problem)
         raise ValueError("bad setting " + "; ".join(problems)) from None
     except SettingsError as exc:  # a variable read as JSON that holds something else
         problems = not_json(os.environ)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -76,6 +77,22 @@ def test_a_bad_setting_fails_with_its_name(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         load_settings()
+
+
+@pytest.mark.parametrize("value", ['{"threshold": NaN}', '{"threshold": {"a": 1}}'])
+def test_a_bad_strategy_parameter_is_one_line_naming_the_parameter(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parameter is a union: each member's refusal named a variable that does not exist
+    # (STREAM_AL_LEARNER__STRATEGY_PARAMS__THRESHOLD__BOOL, ..._FLOAT, ..._LIST[STR]).
+    monkeypatch.setenv("STREAM_AL_LEARNER__STRATEGY_PARAMS", value)
+    with pytest.raises(ValueError) as refused:
+        load_settings()
+    assert str(refused.value) == (
+        "bad setting STREAM_AL_LEARNER__STRATEGY_PARAMS: threshold = "
+        f"{json.loads(value)['threshold']!r} is no strategy parameter: "
+        "a finite number, true or false, or a list of names"
+    )
 
 
 @pytest.mark.parametrize(

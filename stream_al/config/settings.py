@@ -272,12 +272,8 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems: list[str] = []
-        for err in exc.errors():
-            problem = _problem(err)
-            if problem not in problems:
-                problems.append(problem)
-        raise ValueError("bad setting " + "; ".join(problems)) from None
+        said = dict.fromkeys(_problem(err) for err in exc.errors())  # once each, in order
+        raise ValueError("bad setting " + "; ".join(said)) from None
     except SettingsError as exc:  # a variable read as JSON that holds something else
         problems = not_json(os.environ)
         raise ValueError(

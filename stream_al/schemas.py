@@ -269,8 +269,10 @@ def query_item_json(
     explanation: dict[str, Any] | None,
     source: str,
     votes_needed: int = 1,
+    escalation: bool = False,
 ) -> str:
-    """A :class:`QueryItem` as JSON (``votes_needed`` written only when above 1)."""
+    """A :class:`QueryItem` as JSON (``votes_needed`` written only when above 1, or for an
+    ``escalation``'s item, to which the store adds ``escalated``)."""
     fields: dict[str, Any] = {
         "id": item_id,
         "features": features,
@@ -287,7 +289,7 @@ def query_item_json(
         "explanation": explanation,
         "source": source,
     }
-    if votes_needed > 1:  # the store collects the votes; it may queue the item again
+    if votes_needed > 1 or escalation:  # the store collects the votes; it may queue again
         fields["votes_needed"] = votes_needed
     return dumps(fields)
 

@@ -376,13 +376,16 @@ class _Ballot:
         to = votes.ESCALATION
         escalated = {name: v["label"] for name, v in self._voters.items()}
         self._forget_votes()
-        item = json.loads(self._record["queue_item"])
-        item.update(
-            tier=to.tier, priority=to.priority, votes_needed=to.votes_needed, escalated=escalated
-        )
+        if "expert_item" in self._record:  # the forms serve wrote (service.routing)
+            item = json.loads(self._record["expert_item"])
+            record = json.loads(self._record["expert_record"])
+        else:
+            item = json.loads(self._record["queue_item"])
+            item.update(tier=to.tier, priority=to.priority, votes_needed=to.votes_needed)
+            record = self._record
+            record.update(votes_needed=to.votes_needed, tier=to.tier, slot=to.slot)
+        item["escalated"] = record["escalated"] = escalated
         self.store._add(to.slot, json.dumps(item))
-        record = self._record
-        record.update(votes_needed=to.votes_needed, tier=to.tier, slot=to.slot, escalated=escalated)
         deadline = self.store._pending[self.item_id][0]
         self.store._pending[self.item_id] = (deadline, json.dumps(record))
 

@@ -305,14 +305,22 @@ function E.learn_consensus()
 end
 function E.escalate()
   local labels, record, to = labels_by_annotator(), pending_record(), ESCALATION
-  local q = cjson.decode(record['queue_item'])
-  q['tier'], q['priority'], q['votes_needed'], q['escalated'] =
-    to.tier, to.priority, to.votes_needed, nil
   local escalated = ',"escalated":' .. labels
-  redis.call('XADD', queue_key(to.slot), '*', 'item', with_fields(q, escalated))
-  record['votes_needed'], record['tier'], record['slot'], record['escalated'] =
-    to.votes_needed, to.tier, to.slot, nil
-  redis.call('SET', KEYS[1], with_fields(record, escalated), 'KEEPTTL')
+  local q_text, record_text
+  if record['expert_item'] then  -- written by serve (service.routing), exact
+    q_text = string.sub(record['expert_item'], 1, -2) .. escalated .. '}'
+    record_text = string.sub(record['expert_record'], 1, -2) .. escalated .. '}'
+  else  -- queued by an earlier version: its numbers re-encoded by cjson
+    local q = cjson.decode(record['queue_item'])
+    q['tier'], q['priority'], q['votes_needed'], q['escalated'] =
+      to.tier, to.priority, to.votes_needed, nil
+    q_text = with_fields(q, escalated)
+    record['votes_needed'], record['tier'], record['slot'], record['escalated'] =
+      to.votes_needed, to.tier, to.slot, nil
+    record_text = with_fields(record, escalated)
+  end
+  redis.call('XADD', queue_key(to.slot), '*', 'item', q_text)
+  redis.call('SET', KEYS[1], record_text, 'KEEPTTL')
   redis.call('DEL', KEYS[7])
 end
 """

@@ -7,6 +7,7 @@ from typing import Any
 
 from stream_al.core.routing import Routing
 from stream_al.io.base import EnqueueRequest
+from stream_al.io.votes import ESCALATION
 from stream_al.schemas import dumps, query_item_json
 
 __all__ = ["queue_request"]
@@ -46,23 +47,35 @@ def queue_request(
         "model_version": model_version,
         "source": source,
     }
-    item = query_item_json(
-        item_id=item_id,
-        features=features,
-        prediction=prediction,
-        proba=proba,
-        score=score,
-        strategy=strategy,
-        threshold=threshold,
-        reason=reason,
-        enqueued_at=enqueued_at,
-        model_version=model_version,
-        tier=tier,
-        priority=band,
-        explanation=explanation,
-        source=source,
-        votes_needed=votes,
-    )
+    seen: dict[str, Any] = {
+        "item_id": item_id,
+        "features": features,
+        "prediction": prediction,
+        "proba": proba,
+        "score": score,
+        "strategy": strategy,
+        "threshold": threshold,
+        "reason": reason,
+        "enqueued_at": enqueued_at,
+        "model_version": model_version,
+        "explanation": explanation,
+        "source": source,
+    }
+    item = query_item_json(**seen, tier=tier, priority=band, votes_needed=votes)
     if votes > 1:
+        # The item and record an escalation writes, but for the votes so far: the store's
+        # script splices those in as text, where re-encoding the features in Lua (cjson,
+        # 14 significant digits) changed the numbers the expert saw and the model learned.
+        to = ESCALATION
+        expert_item = query_item_json(
+            **seen,
+            tier=to.tier,
+            priority=to.priority,
+            votes_needed=to.votes_needed,
+            escalation=True,
+        )
+        escalated = {"votes_needed": to.votes_needed, "tier": to.tier, "slot": to.slot}
+        expert_record = dumps(pending_fields | escalated | {"queue_item": expert_item})
         pending_fields |= {"votes_needed": votes, "tier": tier, "slot": slot, "queue_item": item}
+        pending_fields |= {"expert_item": expert_item, "expert_record": expert_record}
     return EnqueueRequest(item_id, dumps(pending_fields), item, label_ttl, slot, copies=votes)

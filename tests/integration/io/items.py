@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from stream_al.core.routing import Routing
 from stream_al.io.base import EnqueueRequest
 from stream_al.service.routing import queue_request
 
 
-def item_request(item_id: str, votes: int = 1) -> EnqueueRequest:
+def item_request(
+    item_id: str, votes: int = 1, features: dict[str, Any] | None = None
+) -> EnqueueRequest:
     """The request serve makes to queue ``item_id`` for ``votes`` crowd answers."""
     return queue_request(
         item_id=item_id,
-        features={"x": 1.0},
+        features=features or {"x": 1.0},
         prediction=True,
         proba={True: 0.6, False: 0.4},
         score=0.4,

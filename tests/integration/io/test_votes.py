@@ -4,6 +4,7 @@ same learned labels and the same items queued for an expert."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,9 +35,9 @@ class Desk:
             self.workers[name] = self.worker_store(name)
         return self.workers[name]
 
-    def queue(self, item_id: str, votes: int) -> None:
+    def queue(self, item_id: str, votes: int, features: dict[str, Any] | None = None) -> None:
         """Queue ``item_id`` for the crowd, in ``votes`` copies, as serve does."""
-        request = item_request(item_id, votes)
+        request = item_request(item_id, votes, features)
         assert self.serve.enqueue_many([request]) == [True]
 
     def answer(self, who: str, label: Any, tier: str = "crowd") -> dict[str, Any]:
@@ -237,10 +238,34 @@ def test_votes_on_large_integer_labels_are_counted_and_learned_exactly(
     assert (consensus["annotator"], consensus["agreement"]) == ("consensus", 1.0)
 
 
-def test_a_vote_kept_by_an_earlier_version_without_its_label_text_still_counts(
+def test_an_escalated_item_keeps_its_numbers_exactly_for_the_expert_and_the_model(
+    open_desk: Callable[..., Desk],
+) -> None:
+    # The Redis script re-encoded the item at the escalation (cjson: 14 significant
+    # digits): the expert saw, and the model learned, 0.12345678901235 and 1.2345678901235e16.
+    features = {"x": 0.12345678901234567, "n": 12345678901234567, "t": "a/b"}
+    desk = open_desk()
+    desk.queue("a", votes=2, features=features)
+    desk.answer("ann", True)
+    desk.answer("bob", False)
+    assert desk.join() == ["voted", "escalated"]
+    item = desk.answer("eve", True, tier="expert")
+    assert item["features"] == features and type(item["features"]["n"]) is int
+    assert (item["tier"], item["votes_needed"], item["escalated"]) == (
+        "expert",
+        1,
+        {"ann": True, "bob": False},
+    )
+    assert desk.join() == ["learned"]
+    [entry] = desk.serve.read_train_log(None, 10)
+    assert json.loads(entry.item)["features"] == features
+
+
+def test_votes_and_items_kept_by_an_earlier_version_still_settle(
     redis_client: redis.Redis,
 ) -> None:
-    # Votes in flight across an upgrade have no 'label:' field: the tally reads the value.
+    # In flight across an upgrade: votes without their 'label:' text (the tally reads the
+    # value) and pending records without the expert's forms (the script re-encodes them).
     desk, store = _redis_desk(redis_client)
     desk.queue("a", votes=2)
     desk.answer("ann", "cat")
@@ -250,6 +275,17 @@ def test_a_vote_kept_by_an_earlier_version_without_its_label_text_still_counts(
     assert desk.join() == ["learned"]
     [learned] = desk.learned()
     assert (learned["label"], learned["votes"]) == ("cat", {"ann": "cat", "bob": "cat"})
+    request = item_request("b", votes=2)
+    record = json.loads(request.pending)
+    del record["expert_item"], record["expert_record"]
+    assert store.enqueue_many([dataclasses.replace(request, pending=json.dumps(record))])
+    desk.answer("ann", "cat")
+    desk.answer("bob", "dog")
+    assert desk.join() == ["voted", "escalated"]
+    item = desk.answer("eve", "dog", tier="expert")
+    assert (item["tier"], item["votes_needed"]) == ("expert", 1)
+    assert item["escalated"] == {"ann": "cat", "bob": "dog"}
+    assert desk.join() == ["learned"]
 
 
 def test_counts_written_by_hand_as_no_integer_stop_no_join_and_no_worker(

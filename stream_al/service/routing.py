@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from stream_al.core.routing import Routing
@@ -47,28 +48,28 @@ def queue_request(
         "model_version": model_version,
         "source": source,
     }
-    seen: dict[str, Any] = {
-        "item_id": item_id,
-        "features": features,
-        "prediction": prediction,
-        "proba": proba,
-        "score": score,
-        "strategy": strategy,
-        "threshold": threshold,
-        "reason": reason,
-        "enqueued_at": enqueued_at,
-        "model_version": model_version,
-        "explanation": explanation,
-        "source": source,
-    }
-    item = query_item_json(**seen, tier=tier, priority=band, votes_needed=votes)
+    item_json = functools.partial(
+        query_item_json,
+        item_id=item_id,
+        features=features,
+        prediction=prediction,
+        proba=proba,
+        score=score,
+        strategy=strategy,
+        threshold=threshold,
+        reason=reason,
+        enqueued_at=enqueued_at,
+        model_version=model_version,
+        explanation=explanation,
+        source=source,
+    )
+    item = item_json(tier=tier, priority=band, votes_needed=votes)
     if votes > 1:
         # The item and record an escalation writes, but for the votes so far: the store's
         # script splices those in as text, where re-encoding the features in Lua (cjson,
         # 14 significant digits) changed the numbers the expert saw and the model learned.
         to = ESCALATION
-        expert_item = query_item_json(
-            **seen,
+        expert_item = item_json(
             tier=to.tier,
             priority=to.priority,
             votes_needed=to.votes_needed,

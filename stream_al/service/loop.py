@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -62,13 +63,36 @@ MAX_VALIDATION_ERRORS = 20
 ACCURACY_WINDOW = 500
 
 
+# A \uXXXX escape of half a UTF-16 surrogate pair without the other half: JSON writers
+# (Python's json.dumps among them) write one for a string that is no text, and the parser
+# refuses it as "unexpected end of hex escape", which sends one looking for a cut escape.
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|"
+    rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _message(err: Any) -> str:
+    """A validation error's message, saying what a lone surrogate escape is."""
+    raw = err.get("input")
+    if err["type"] == "json_invalid" and isinstance(raw, bytes | str):
+        found = _LONE_SURROGATE.search(raw.encode() if isinstance(raw, str) else raw)
+        if found is not None:
+            escape = found.group().decode()
+            return (
+                f"{err['msg']}: {escape} is half of a UTF-16 surrogate pair, no character "
+                "(the text was not valid Unicode where it was written)"
+            )
+    return str(err["msg"])
+
+
 def _error_text(exc: Exception) -> str:
     """The reason for a dead letter: a validation error's first
     :data:`MAX_VALIDATION_ERRORS` errors (and how many more there were)."""
     if isinstance(exc, ValidationError):
         errors = exc.errors()
         text = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {_message(err)}"
             for err in errors[:MAX_VALIDATION_ERRORS]
         )
         more = len(errors) - MAX_VALIDATION_ERRORS

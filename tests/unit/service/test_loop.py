@@ -120,6 +120,10 @@ def test_a_queried_event_is_stored_pending_and_queued_with_everything_a_labeler_
             json.dumps({"id": "a", "features": dict.fromkeys("wxyz", 1.0)}),
             "event has 4 features, more than max_features (3)",
         ),
+        # Python's json.dumps of a string that is no text: the parser's own words were
+        # "unexpected end of hex escape", as if the escape were cut
+        (json.dumps({"id": "a", "features": {"x": "\ud800"}}), "\\ud800 is half of a utf-16"),
+        (json.dumps({"id": "a", "features": {"x": "b\udc00"}}), "\\udc00 is half of a utf-16"),
     ],
 )
 def test_invalid_events_are_dead_lettered_with_the_reason_and_the_loop_goes_on(

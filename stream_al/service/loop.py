@@ -50,7 +50,7 @@ from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, SAMPLES, M
 from stream_al.schemas import DeadLetter, Event, Label, parse_event, prediction_json
 from stream_al.service.routing import queue_request
 
-__all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter"]
+__all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter", "read_event"]
 
 log = logging.getLogger("stream_al.service")
 
@@ -98,6 +98,27 @@ def _error_text(exc: Exception) -> str:
         more = len(errors) - MAX_VALIDATION_ERRORS
         return f"{text}; and {more:,} more errors" if more > 0 else text
     return str(exc)
+
+
+def read_event(raw: str | bytes, max_event_bytes: int, max_features: int) -> Event | str:
+    """The event ``raw`` holds, or why serve dead-letters it (``max_event_bytes`` and
+    ``max_features``: the ``STREAM_AL_SERVICE__*`` settings).
+
+    >>> read_event('{"id": "e1", "features": {"x": 1}}', 65_536, 1_000).id
+    'e1'
+    >>> read_event('{"id": "e1", "features": {"x": 1, "y": 2}}', 65_536, 1)
+    'event has 2 features, more than max_features (1)'
+
+    """
+    if len(raw) > max_event_bytes:
+        return f"event of {len(raw)} bytes is larger than max_event_bytes"
+    try:
+        event = parse_event(raw)
+    except ValidationError as exc:
+        return _error_text(exc)
+    if len(event.features) > max_features:
+        return f"event has {len(event.features)} features, more than max_features ({max_features})"
+    return event
 
 
 def dead_letter(origin: str, error: str, raw: str | bytes, now: float) -> str:
@@ -241,16 +262,9 @@ class LabelLoop:
 
     def _read(self, origin: str, raw: str | bytes, now: float) -> Action | tuple[str, Event]:
         """The event ``raw`` holds, or the invalid action that says why there is none."""
-        if len(raw) > self.max_event_bytes:
-            error = f"event of {len(raw)} bytes is larger than max_event_bytes"
-            return self._invalid(origin, error, raw, now)
-        try:
-            event = parse_event(raw)
-        except ValidationError as exc:
-            return self._invalid(origin, _error_text(exc), raw, now)
-        if len(event.features) > self.max_features:
-            error = f"event has {len(event.features)} features, more than max_features"
-            return self._invalid(origin, f"{error} ({self.max_features})", raw, now)
+        event = read_event(raw, self.max_event_bytes, self.max_features)
+        if isinstance(event, str):
+            return self._invalid(origin, event, raw, now)
         return origin, event
 
     def _assess_ahead(self, xs: list[dict[str, Any]]) -> list[Assessment] | None:

@@ -122,3 +122,33 @@ def test_produce_command_replays_a_csv_with_its_ids_and_writes_the_truth(
         {"id": "B9", "features": {"size": 2.0, "colour": "blue"}},
     ]
     assert truth.read_text().splitlines() == ["id,label", "A7,cat", "B9,dog"]
+    assert "warning" not in result.stderr
+
+
+def test_produce_says_which_events_serve_will_dead_letter_and_sends_them(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # A row with every feature cell empty is an event without features, an id column may
+    # hold 300 characters: both sent without a word, each then a dead letter.
+    import json
+    import subprocess
+    import sys
+
+    data = tmp_path / "events.csv"
+    long_id = "L" * 300
+    data.write_text(f"id,size,label\nA1,1.5,cat\nE2,,dog\n{long_id},2.0,cat\nA4,0.5,dog\n")
+    args = ["produce", "--stream", f"csv:{data}", "--target", "label"]
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_al.cli", *args, "--topic", deployment.events_topic],
+        env=deployment.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "produced 4 events" in result.stdout
+    first, last = result.stderr.strip().splitlines()[-2:]
+    assert first.startswith("warning: serve will dead-letter event 'E2': features:"), first
+    assert last.startswith("warning: serve will dead-letter 2 of them (the first: 'E2')"), last
+    sent = [json.loads(v)["id"] for _, v in deployment.read_topic(deployment.events_topic)]
+    assert sent == ["A1", "E2", long_id, "A4"]

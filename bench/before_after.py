@@ -8,7 +8,8 @@ and from this checkout. Writes ``bench/results/before-after.json`` (every report
 machine's load before each) and prints the medians.
 
     set -a; eval "$(scripts/services up)"; set +a
-    .venv/bin/python bench/before_after.py --base /tmp/base [--rounds 2] [--events 100000]
+    .venv/bin/python bench/before_after.py --base /tmp/base [--rounds 2] [--events 100000] \
+        [--what "session 36's changes (c344309 to ba5cec6)"]
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def _run(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         argv = [sys.executable, "-m", "stream_al.cli", "bench", "throughput", *args]
-        subprocess.run([*argv, "--quiet", "--json", str(out)], env=env, check=True, cwd=ROOT)
+        # Not from ROOT: ``python -m`` puts its working directory first on sys.path, ahead of
+        # PYTHONPATH, so the in-process "before" ran this checkout's stream_al too (every
+        # in-process comparison until session 36 compared this checkout with itself).
+        subprocess.run([*argv, "--quiet", "--json", str(out)], env=env, check=True, cwd=tmp)
         report: dict[str, Any] = json.loads(out.read_text())
     report["load_at_start"] = [round(x, 2) for x in os.getloadavg()]
     return report
@@ -76,10 +80,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/before-after.json")
+    parser.add_argument(
+        "--what", default="the change", help="what is compared, for the report's title"
+    )
     args = parser.parse_args()
     rounds = [_round(args.base.resolve(), args.events) for _ in range(args.rounds)]
     report = {
         "base": str(args.base),
+        "what": args.what,
         "events": args.events,
         "cores": os.cpu_count(),
         "medians": _medians(rounds),

@@ -216,8 +216,8 @@ def _before_after(b: Mapping[str, Any]) -> list[str]:
         r[side]["load_at_start"][0] for r in b["rounds"] for side in r if "load_at_start" in r[side]
     ]
     out = [
-        f"**serve before and after the hot path's changes** (`bench/before_after.py`: serve "
-        f"and the worker from the commit before them, then from this one, as deployed and in "
+        f"**serve before and after {b.get('what', 'the change')}** (`bench/before_after.py`: "
+        f"serve and the worker from the commit before, then from this one, as deployed and in "
         f"process, alternating; {b['events']:,} events, medians of {len(b['rounds'])} rounds, "
         f"load {min(loads):.1f}-{max(loads):.1f} on {b['cores']} cores):",
         "",

@@ -102,6 +102,15 @@ class DriftSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    # Checked here too, not only by DriftReaction across the fields: an error there names
+    # the section (STREAM_AL_LEARNER__DRIFT), one here the variable (..._DRIFT__DELTA).
+    @field_validator("delta", check_fields=False)
+    @classmethod
+    def _delta(cls, value: float | str) -> float | str:
+        if value != "auto" and not 0.0 < float(value) < 1.0:
+            raise ValueError(f"must be in (0, 1) or auto, got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> DriftSettings:
         self.reaction()  # its checks across fields (challenger_min <= challenger_max)

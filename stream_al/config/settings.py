@@ -89,20 +89,53 @@ def variable_name(loc: tuple[int | str, ...]) -> str:
     return "STREAM_AL_" + "__".join(parts).upper()
 
 
-def _problem(err: Any) -> str:
-    """One line for a refused setting, named by its variable.
+def _problem(err: Any) -> tuple[str, str, str]:
+    """A refused setting's variable, what is wrong with it, and the value refused when
+    the setting takes one of several kinds ("" otherwise).
 
-    A strategy parameter is a union (a number, a flag or names): pydantic refuses each
-    member in turn, at locations that name variables that do not exist
-    (``..._STRATEGY_PARAMS__THRESHOLD__BOOL``); those become one line for the parameter.
+    Such a setting (a number or ``auto``) is refused once per kind, at locations that name
+    variables that do not exist (``..._DRIFT__DELTA__FLOAT``,
+    ``..._DRIFT__DELTA__LITERAL['AUTO']``): each is said of the setting itself. A strategy
+    parameter (a number, a flag or names) is said once.
     """
     loc = tuple(err["loc"])
     if loc[:2] == ("learner", "strategy_params") and len(loc) > 2:
         return (
-            f"{variable_name(loc[:2])}: {loc[2]} = {err['input']!r} is no strategy parameter: "
-            "a finite number, true or false, or a list of names"
+            variable_name(loc[:2]),
+            f"{loc[2]} = {err['input']!r} is no strategy parameter: "
+            "a finite number, true or false, or a list of names",
+            "",
         )
-    return f"{variable_name(loc)}: {err['msg']}"
+    settings = _known_names(Settings)[0]
+    for end in range(len(loc) - 1, 0, -1):
+        if variable_name(loc[:end]) in settings:  # one of the kinds it takes
+            return variable_name(loc[:end]), err["msg"], repr(err["input"])
+    return variable_name(loc), err["msg"], ""
+
+
+def _problems(exc: ValidationError) -> str:
+    """What is wrong, each refused setting named once, by its variable.
+
+    >>> try:
+    ...     Settings(learner={"drift": {"delta": "never"}})
+    ... except ValidationError as exc:
+    ...     print(_problems(exc))  # doctest: +NORMALIZE_WHITESPACE
+    STREAM_AL_LEARNER__DRIFT__DELTA: Input should be a valid number, unable to parse
+    string as a number, or Input should be 'auto' (got 'never')
+    """
+    said: dict[str, list[str]] = {}
+    got: dict[str, str] = {}
+    for err in exc.errors():
+        variable, why, value = _problem(err)
+        whys = said.setdefault(variable, [])
+        if why not in whys:
+            whys.append(why)
+        if value:
+            got[variable] = value
+    return "; ".join(
+        f"{variable}: {', or '.join(whys)}" + (f" (got {got[variable]})" if variable in got else "")
+        for variable, whys in said.items()
+    )
 
 
 SCRIPT_VARIABLES = {
@@ -272,8 +305,7 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        said = dict.fromkeys(_problem(err) for err in exc.errors())  # once each, in order
-        raise ValueError("bad setting " + "; ".join(said)) from None
+        raise ValueError("bad setting " + _problems(exc)) from None
     except SettingsError as exc:  # a variable read as JSON that holds something else
         problems = not_json(os.environ)
         raise ValueError(

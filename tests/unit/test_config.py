@@ -138,6 +138,40 @@ def test_infinite_or_overflowing_numbers_are_bad_settings(
         load_settings()
 
 
+@pytest.mark.parametrize("value", ["1", "0", "-0.5", "2"])
+def test_a_drift_delta_out_of_range_names_its_own_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was checked across the section's fields, so the error named the section:
+    # "bad setting STREAM_AL_LEARNER__DRIFT: Value error, drift delta must be ...".
+    monkeypatch.setenv("STREAM_AL_LEARNER__DRIFT__DELTA", value)
+    with pytest.raises(ValueError) as refused:
+        load_settings()
+    assert str(refused.value).startswith("bad setting STREAM_AL_LEARNER__DRIFT__DELTA: ")
+    assert "in (0, 1) or auto" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STREAM_AL_LEARNER__DRIFT__DELTA", "never"),
+        ("STREAM_AL_LEARNER__DRIFT__DELTA", "nan"),
+        ("STREAM_AL_LEARNER__SELECTION__CHALLENGERS", "maybe"),
+    ],
+)
+def test_a_setting_of_several_kinds_is_named_once_by_its_own_variable(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A number or auto was refused once per kind, each naming a variable that does not
+    # exist: "STREAM_AL_LEARNER__DRIFT__DELTA__FLOAT: ...; ..._DELTA__LITERAL['AUTO']: ...".
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as refused:
+        load_settings()
+    said = str(refused.value)
+    assert said.startswith(f"bad setting {name}: ") and said.count("STREAM_AL_") == 1
+    assert said.endswith(f"or Input should be 'auto' (got {value!r})")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [

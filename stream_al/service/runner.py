@@ -404,8 +404,8 @@ class Service:
             origin = "the model it held (no checkpoint in Redis or a checkpoint directory)"
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
         self.health.note = f"redis lost its data at {when} UTC; serve restarted from {origin}"
-        log.error(
-            "%s; consumer groups recreated; the items queued or pending and the train log "
+        log.error(  # the reset's own words say the groups are recreated
+            "%s; the items queued or pending and the train log "
             "entries Redis held are lost; serve restarted from %s",
             self._reset,
             origin,

@@ -201,7 +201,7 @@ def test_readiness_follows_the_event_source_s_view_of_its_broker() -> None:
 
 
 def test_redis_that_lost_its_data_restarts_the_learner_from_the_newest_checkpoint(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = FakeSource([_events(0, 5)])
     service, store = _service(source)
@@ -217,7 +217,10 @@ def test_redis_that_lost_its_data_restarts_the_learner_from_the_newest_checkpoin
     def lost_once(count: int) -> Any:
         reads["n"] += 1
         if reads["n"] == 1:
-            raise StoreReset("redis lost its data")
+            raise StoreReset(  # as RedisStore says it
+                "redis no longer holds stream-al's state (its state id changed: it lost its "
+                "data); the consumer groups are recreated"
+            )
         return read_labels(count)
 
     store.read_labels = lost_once  # type: ignore[method-assign]
@@ -238,6 +241,10 @@ def test_redis_that_lost_its_data_restarts_the_learner_from_the_newest_checkpoin
     assert "restarted from the checkpoint of r2 (train log 41-0)" in service.health.note
     assert service.metrics.registry.get_sample_value("stream_al_state_resets_total") == 1
     assert home.load("r1") is not None  # and checkpointed at once, there too
+    # One error line, saying each thing once (it said "the consumer groups are recreated;
+    # consumer groups recreated").
+    [said] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert said.count("recreated") == 1 and "restarted from the checkpoint of r2" in said
 
 
 def test_a_checkpoint_the_directory_cannot_take_is_counted_and_serving_goes_on(

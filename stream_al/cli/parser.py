@@ -239,7 +239,7 @@ def _add_bench(sub: _Commands, learner: LearnerSettings) -> None:
             "stream-al bench throughput --events 100000 --json throughput.json",
             "stream-al bench throughput --deployed --scale-out --json deployed.json",
         ),
-        help="benchmarks (ratios against a baseline in the same process)",
+        help="benchmarks (ratios against a bare baseline: in process, or --deployed)",
         description="engine: the active learner against a bare River loop making the same "
         "predictions and learn calls. throughput: serve on real Kafka and Redis against a "
         "raw consume-decode-produce loop on the same topic (needs KAFKA_BOOTSTRAP and "
@@ -437,7 +437,8 @@ def _add_worker(sub: _Commands) -> None:
         ),
         help="label queued items with an oracle",
         description="Take items from the label queue, get each label from an oracle "
-        "(file:PATH ground truth, or terminal for a person), give it back.",
+        "(file:PATH ground truth; terminal or web for a person; label-studio, a bridge to a "
+        "Label Studio project), give it back.",
     )
     worker.add_argument(
         "--oracle",

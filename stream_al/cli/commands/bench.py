@@ -1,4 +1,5 @@
-"""``stream-al bench engine|throughput``: ratios against a baseline in the same process."""
+"""``stream-al bench engine|throughput``: ratios against a bare baseline, in process or
+(``throughput --deployed``) as processes of their own."""
 
 from __future__ import annotations
 

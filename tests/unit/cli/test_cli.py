@@ -228,6 +228,15 @@ def test_help_of_every_command_shows_an_example(capsys: pytest.CaptureFixture[st
         assert f"stream-al {command}" in capsys.readouterr().out
 
 
+def test_the_worker_s_help_names_every_oracle(capsys: pytest.CaptureFixture[str]) -> None:
+    # Its description named file: and terminal only, as the README's four.
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    description = capsys.readouterr().out.split("options:")[0]
+    for oracle in ("file:PATH", "terminal", "web", "label-studio"):
+        assert oracle in description
+
+
 def test_the_readme_tables_are_the_ones_the_code_generates() -> None:
     from stream_al.cli.reference import markdown_table, metric_rows, settings_rows
 

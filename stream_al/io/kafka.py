@@ -35,7 +35,9 @@ from kafka.errors import (
     KafkaConfigurationError,
     KafkaError,
     KafkaTimeoutError,
+    MessageSizeTooLargeError,
     NoBrokersAvailable,
+    RecordListTooLargeError,
     TopicAlreadyExistsError,
     for_code,
 )
@@ -49,6 +51,7 @@ from stream_al.io.base import (
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
+    as_short_dead_letter,
     translate_errors,
     wait_in_slices,
 )
@@ -206,6 +209,13 @@ def _disconnected(consumer: KafkaConsumer) -> str | None:
 Record = tuple[str, bytes | None, bytes]
 """A message sent: ``(topic, key, value)``."""
 
+# The broker refused a message, or its batch, as larger than the topic takes: sent again
+# as it was, it is refused again, for ever.
+TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
+
+BATCH_BYTES = 16_384
+"""kafka-python's producer batches up to this many bytes per partition (its default)."""
+
 
 @translate_errors((KafkaError,), BrokerUnavailable, "kafka")
 @translate_errors((KafkaConfigurationError,), _settings_refused, "kafka")
@@ -228,6 +238,7 @@ class Publisher:
         # Sent and not known delivered yet, with what to send again if the send failed.
         self.unconfirmed: list[tuple[FutureRecordMetadata, Record]] = []
         self.failed: list[Record] = []
+        self.too_large: list[Record] = []  # refused as larger than the topic takes
         self.last_error: BaseException | None = None
 
     def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
@@ -248,7 +259,10 @@ class Publisher:
         """Send again what failed before, wait for every send; raise
         :class:`~stream_al.errors.BrokerUnavailable` if one is not delivered (those are
         sent again by the next flush), or is still unacknowledged after ``timeout`` seconds
-        or when ``give_up()`` says so (see :func:`~stream_al.io.base.wait_in_slices`)."""
+        or when ``give_up()`` says so (see :func:`~stream_al.io.base.wait_in_slices`).
+
+        Messages the broker refused as larger than their topic takes are sent again one at
+        a time (:meth:`_send_alone`)."""
         resend, self.failed = self.failed, []
         if resend:
             log.info("sending %d undelivered messages again", len(resend))
@@ -268,11 +282,67 @@ class Publisher:
                 f"kafka: {len(self.unconfirmed)} messages not delivered after "
                 f"{time.monotonic() - started:.1f} s; the next flush waits for them again"
             )
+        if self.too_large and not self.failed:
+            self._send_alone(timeout, give_up)
         if self.failed:
             raise BrokerUnavailable(
                 f"kafka: {len(self.failed)} messages not delivered ({self.last_error}); "
                 "they are sent again on the next flush"
             )
+
+    def _send_alone(self, timeout: float | None, give_up: Callable[[], bool] | None) -> None:
+        """Send the messages refused as larger than their topic takes again, each in a
+        batch of its own (a batch of small messages can be larger than a topic's
+        ``max.message.bytes``); one refused alone is replaced by its short dead letter
+        (:func:`~stream_al.io.base.as_short_dead_letter`). Slower, never stuck."""
+        todo, self.too_large = self.too_large, []
+        log.warning(
+            "kafka: %d messages refused as larger than their topic takes (%s): sent again "
+            "one at a time, slower; raise max.message.bytes of topic %s above the producer's "
+            "batches (%d bytes)",
+            len(todo),
+            self.last_error,
+            " and ".join(sorted({topic for topic, _, _ in todo})),
+            BATCH_BYTES,
+        )
+        while todo:
+            record = todo.pop(0)
+            try:
+                self._send(*record)
+            except BaseException:
+                self.too_large = [record, *todo]
+                raise
+            try:
+                done = wait_in_slices(self._flushed, timeout, give_up)
+            except BaseException:
+                self.too_large += todo  # the one sent is unconfirmed: the next flush sees it
+                raise
+            finally:
+                self._confirm()
+            if not done:
+                self.too_large = todo + self.too_large
+                raise BrokerUnavailable(
+                    "kafka: a message refused as too large is not delivered alone; the next "
+                    "flush waits for it again"
+                )
+            for topic, key, value in self.too_large:  # refused alone: too large itself
+                short = as_short_dead_letter(
+                    topic, key, value, str(self.last_error), self.settings.dead_letter_topic
+                )
+                if short is None:
+                    log.error(
+                        "kafka: topic %s refuses even a %d-byte message as too large: it "
+                        "stays undelivered; raise the topic's max.message.bytes",
+                        topic,
+                        len(value),
+                    )
+                    self.failed.append((topic, key, value))
+                else:
+                    todo.insert(0, (self.settings.dead_letter_topic, None, short))
+            self.too_large = []
+            if self.failed:  # the broker away, say: the flush raises, the rest waits
+                self.too_large = todo
+                return
 
     def _flushed(self, seconds: float) -> bool:
         try:
@@ -288,7 +358,8 @@ class Publisher:
             if not future.is_done:
                 waiting.append((future, record))
             elif future.failed():
-                self.failed.append(record)
+                too_large = isinstance(future.exception, TOO_LARGE)
+                (self.too_large if too_large else self.failed).append(record)
                 self.last_error = future.exception
         self.unconfirmed = waiting
 
@@ -303,7 +374,8 @@ class Publisher:
             self.producer._sender.join(CLOSE_TIMEOUT_S)
             with contextlib.suppress(KafkaTimeoutError):
                 self.producer.close(timeout=0)
-        undelivered = len(self.failed) + sum(not f.succeeded() for f, _ in self.unconfirmed)
+        undelivered = len(self.failed) + len(self.too_large)
+        undelivered += sum(not f.succeeded() for f, _ in self.unconfirmed)
         if undelivered:
             log.warning(
                 "producer closed with %d messages undelivered (their batch was not committed)",

@@ -41,6 +41,7 @@ from stream_al.io.base import (
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
+    as_short_dead_letter,
     wait_in_slices,
 )
 
@@ -396,6 +397,13 @@ class ConfluentEventSource:
 Failed = tuple[str, bytes | None, bytes]
 """A message whose delivery failed: ``(topic, key, value)``."""
 
+# The broker refused a message, or its batch, as larger than the topic takes: sent again
+# as it was, it is refused again, for ever.
+TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+
+BATCH_BYTES = 1_000_000
+"""librdkafka's producer batches up to this many bytes (its ``batch.size`` default)."""
+
 
 class ConfluentPublisher:
     """Predictions and dead letters to their topics; :meth:`flush` waits for the broker and
@@ -420,6 +428,7 @@ class ConfluentPublisher:
             _connected(producer, settings)
         self.producer = producer
         self.failed: list[Failed] = []
+        self.too_large: list[Failed] = []  # refused as larger than the topic takes
         self.last_error: KafkaError | None = None
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
@@ -428,7 +437,8 @@ class ConfluentPublisher:
         topic = msg.topic()
         value = msg.value()
         assert topic is not None
-        self.failed.append((topic, msg.key(), value or b""))
+        failed = self.too_large if err.code() in TOO_LARGE else self.failed
+        failed.append((topic, msg.key(), value or b""))
         self.last_error = err
         if err.fatal():
             self.errors.fatal = err
@@ -474,7 +484,10 @@ class ConfluentPublisher:
         """Send again what failed before, wait for every delivery; raise
         :class:`ConfluentError` if a delivery failed (that message is sent again by the
         next flush), or a message is still undelivered after ``timeout`` seconds or when
-        ``give_up()`` says so (see :func:`~stream_al.io.base.wait_in_slices`)."""
+        ``give_up()`` says so (see :func:`~stream_al.io.base.wait_in_slices`).
+
+        Messages the broker refused as larger than their topic takes are sent again one at
+        a time (:meth:`_send_alone`)."""
         self.errors.check()
         resend, self.failed = self.failed, []
         if resend:
@@ -495,11 +508,70 @@ class ConfluentPublisher:
                 f"{remaining} messages not delivered after {time.monotonic() - started:.1f} s; "
                 "the next flush waits for them again"
             )
+        if self.too_large and not self.failed:
+            self._send_alone(timeout, give_up)
         if self.failed:
             raise ConfluentError(
                 f"{len(self.failed)} messages not delivered ({self.last_error}); "
                 "they are sent again on the next flush"
             )
+
+    def _send_alone(self, timeout: float | None, give_up: Callable[[], bool] | None) -> None:
+        """Send the messages refused as larger than their topic takes again, each in a
+        batch of its own (a batch of small messages can be larger than a topic's
+        ``max.message.bytes``); one refused alone is replaced by its short dead letter
+        (:func:`~stream_al.io.base.as_short_dead_letter`). Slower, never stuck."""
+        todo, self.too_large = self.too_large, []
+        log.warning(
+            "kafka: %d messages refused as larger than their topic takes (%s): sent again "
+            "one at a time, slower; raise max.message.bytes of topic %s above the producer's "
+            "batches (%d bytes)",
+            len(todo),
+            self.last_error,
+            " and ".join(sorted({topic for topic, _, _ in todo})),
+            BATCH_BYTES,
+        )
+
+        def flushed(seconds: float) -> bool:
+            return bool(self.producer.flush(seconds) == 0)
+
+        while todo:
+            record = todo.pop(0)
+            try:
+                self._produce(*record)
+            except BaseException:
+                self.too_large = [record, *todo]
+                raise
+            try:
+                with _converted("flush"):
+                    done = wait_in_slices(flushed, timeout, give_up)
+            except BaseException:
+                self.too_large += todo  # the one produced: its delivery report says
+                raise
+            self.errors.check()
+            if not done:
+                self.too_large = todo + self.too_large
+                raise ConfluentError(
+                    "a message refused as too large is not delivered alone; the next flush "
+                    "waits for it again"
+                )
+            for topic, key, value in self.too_large:  # refused alone: too large itself
+                dead_letters = self.settings.dead_letter_topic
+                short = as_short_dead_letter(topic, key, value, str(self.last_error), dead_letters)
+                if short is None:
+                    log.error(
+                        "kafka: topic %s refuses even a %d-byte message as too large: it "
+                        "stays undelivered; raise the topic's max.message.bytes",
+                        topic,
+                        len(value),
+                    )
+                    self.failed.append((topic, key, value))
+                else:
+                    todo.insert(0, (dead_letters, None, short))
+            self.too_large = []
+            if self.failed:  # the broker away, say: the flush raises, the rest waits
+                self.too_large = todo
+                return
 
     def close(self, timeout: float = 10.0) -> None:
         try:
@@ -509,10 +581,10 @@ class ConfluentPublisher:
         except (KafkaException, RuntimeError) as exc:
             log.warning("producer close: %s", exc)
             return
-        if remaining or self.failed:
+        if remaining or self.failed or self.too_large:
             log.warning(
                 "producer closed with %d messages undelivered (their batch was not committed)",
-                remaining + len(self.failed),
+                remaining + len(self.failed) + len(self.too_large),
             )
 
 

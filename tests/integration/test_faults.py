@@ -15,7 +15,7 @@ import pytest
 
 from stream_al.errors import Unavailable
 from stream_al.service.runner import Service
-from tests.integration.conftest import Broker, RedisServer
+from tests.integration.conftest import Broker, RedisServer, Services, kafka_admin
 from tests.integration.deployment import (
     BACKENDS,
     KEY,
@@ -444,3 +444,56 @@ def test_an_event_with_thousands_of_errors_is_dead_lettered_and_serve_goes_on(
     assert "and 23,980 more errors" in letter["error"]
     assert len(json.dumps(letter)) < 100_000
     assert serve.ready() and serve.alive()
+
+
+# -- 13. topics that take smaller messages than serve sends --------------------------------
+
+
+def _max_message_bytes(bootstrap: str, limits: dict[str, int]) -> None:
+    """Set each topic's max.message.bytes and wait until the broker reports it."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    def resource(topic: str, limit: int | None) -> ConfigResource:
+        configs = None if limit is None else {"max.message.bytes": str(limit)}
+        return ConfigResource(ConfigResourceType.TOPIC, topic, configs)
+
+    def applied() -> bool:
+        described = admin.describe_configs([resource(t, None) for t in limits])
+        found = {}
+        for response in described:
+            for r in response.to_object()["resources"]:
+                for entry in r["config_entries"]:
+                    if entry["config_names"] == "max.message.bytes":
+                        found[r["resource_name"]] = int(entry["config_value"])
+        return found == limits
+
+    admin = kafka_admin(bootstrap)
+    try:
+        admin.alter_configs([resource(t, limit) for t, limit in limits.items()])
+        wait_for(applied, 30, what="the topics' max.message.bytes")
+    finally:
+        admin.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_messages_larger_than_their_topic_takes_are_sent_alone_or_cut_and_serve_goes_on(
+    deployment: Deployment, services: Services
+) -> None:
+    # Batches of predictions (each ~200 bytes) larger than the predictions topic takes,
+    # and a dead letter of 5 KB larger than the dead-letter topic takes: the broker refused
+    # them for ever, and serve retried the batch at every turn and after every restart.
+    _max_message_bytes(
+        services.kafka_bootstrap,
+        {deployment.predictions_topic: 8_000, deployment.dead_letter_topic: 2_048},
+    )
+    serve = deployment.serve()
+    big = json.dumps({"id": "big", "features": {"x": "y" * 5000}, "unknown": 1})
+    events = _events(600)
+    deployment.produce_raw([*events[:300], ("big", big), *events[300:]])
+    wait_for(lambda: _predicted(deployment) >= {i for i, _ in events}, 90, what="every event")
+    [letter] = deployment.dead_letters()
+    assert "unknown" in letter["error"] and "larger than it takes" in letter["error"]
+    assert letter["payload"].startswith('{"id": "big"') and letter["source"].endswith(":0:300")
+    assert "sent again one at a time" in serve.output()
+    wait_for(serve.ready, 30, what="ready")
+    assert serve.terminate() == 0, serve.output()[-3000:]  # its offsets committed

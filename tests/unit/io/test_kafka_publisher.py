@@ -4,7 +4,7 @@ the broker was away) makes flush raise and is sent again by the next flush (issu
 from __future__ import annotations
 
 import pytest
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerUnavailable
@@ -33,9 +33,14 @@ class _Producer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
         self.expire: set[bytes] = set()
+        self.refuse: set[bytes] = set()  # refused once, as in a batch too large
+        self.max_bytes = 10**9  # refused always, alone too
 
     def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> _Future:
         self.sent.append((topic, key, value))
+        if value in self.refuse or len(value) > self.max_bytes:
+            self.refuse.discard(value)
+            return _Future(MessageSizeTooLargeError())
         expired = value in self.expire
         return _Future(KafkaTimeoutError("Expiring 1 record(s)") if expired else None)
 
@@ -51,6 +56,7 @@ def _publisher() -> tuple[Publisher, _Producer]:
     publisher.settings = KafkaSettings(predictions_topic="p", dead_letter_topic="d")
     publisher.producer = _Producer()
     publisher.unconfirmed, publisher.failed, publisher.last_error = [], [], None
+    publisher.too_large = []
     return publisher, publisher.producer
 
 
@@ -112,3 +118,22 @@ def test_a_flush_waits_in_slices_and_gives_up_when_asked_keeping_the_sends() -> 
     producer.answer = True
     publisher.flush()
     assert publisher.unconfirmed == [] and len(producer.sent) == 1  # not sent twice
+
+
+def test_messages_refused_as_too_large_are_sent_alone_and_cut_when_refused_alone() -> None:
+    from stream_al.schemas import loads
+
+    publisher, producer = _publisher()
+    big = '{"source": "t:0:7", "error": "bad", "payload": "' + "x" * 5000 + '", "ts": 1.0}'
+    producer.refuse = {b"p1", b"p2"}  # refused in their batch, taken alone
+    producer.max_bytes = 2000  # the dead letter, too large even alone
+    publisher.prediction("e1", "p1")
+    publisher.prediction("e2", "p2")
+    publisher.send(big)
+    publisher.flush()  # does not raise: nothing is sent again as it was for ever
+    topics_values = [(t, v) for t, _, v in producer.sent]
+    assert topics_values[3:5] == [("p", b"p1"), ("p", b"p2")]  # again, one at a time
+    short = loads(producer.sent[-1][2])
+    assert producer.sent[-1][0] == "d" and short["source"] == "t:0:7"
+    assert short["payload"] == "x" * 512 and "larger than it takes" in short["error"]
+    assert publisher.failed == publisher.too_large == publisher.unconfirmed == []

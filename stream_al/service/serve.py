@@ -77,6 +77,15 @@ def _checkpoint_directory(settings: Settings) -> CheckpointDirectory | None:
     path = settings.checkpoint.dir
     if path is None:
         return None
+    # mkdir's own word for a file there, "File exists", named nothing to fix.
+    not_a_directory = next(
+        (p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None
+    )
+    if not_a_directory is not None:
+        raise ConfigurationError(
+            f"STREAM_AL_CHECKPOINT__DIR={path}: {not_a_directory} is a file, not a directory; "
+            "name a directory (a mounted volume), or move the file away"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"

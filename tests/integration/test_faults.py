@@ -276,6 +276,17 @@ def test_an_empty_or_short_secret_is_refused_at_start(
     assert variable in serve.output() and says in serve.output()
 
 
+@pytest.mark.parametrize("where", ["dir", "dir/sub"])
+def test_a_checkpoint_directory_that_is_a_file_is_refused_at_start_saying_so(
+    deployment: Deployment, tmp_path: Path, where: str
+) -> None:
+    # mkdir answered "File exists", which named neither the file nor what to do.
+    (tmp_path / "dir").write_text("a file where the volume should be")
+    serve = deployment.serve(wait_ready=False, STREAM_AL_CHECKPOINT__DIR=str(tmp_path / where))
+    assert serve.popen.wait(timeout=30) == 2
+    assert f"{tmp_path / 'dir'} is a file, not a directory" in serve.output(), serve.output()
+
+
 # -- 8. a Redis password missing or wrong ----------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""Signals of a long-running command: the first SIGTERM or SIGINT asks it to stop after
-the work in hand (warm shutdown); a second one exits at once with code 1 (cold shutdown),
+"""Signals of a long-running command: the first SIGTERM, SIGINT or SIGHUP asks it to stop
+after the work in hand (warm shutdown); a second one exits at once with code 1 (cold shutdown),
 and so does a time limit after the first, when the command sets one: whatever the work in
 hand waits on, the process ends in time. SIGUSR1 prints every thread's stack to stderr:
 how to see where a live process is.
@@ -28,7 +28,11 @@ __all__ = ["handling_signals"]
 
 log = logging.getLogger("stream_al.runtime")
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# SIGHUP too (the terminal that started `stream-al serve &` closed): its default action
+# killed serve at once, neither committed nor checkpointed, and a web worker's answers
+# in their undo window were lost. Left alone where it is ignored (nohup): a command
+# started so must outlive its terminal.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class _Stop:
@@ -90,15 +94,17 @@ def handling_signals(
     limit_s: float | None = None,
     unfinished: Callable[[], str] = lambda: "",
 ) -> Iterator[None]:
-    """Within the block, call ``stop()`` on the first SIGTERM/SIGINT, exit 1 on the
-    second, or ``limit_s`` seconds after the first if the command still runs then, saying
-    what ``unfinished()`` names. Enter it in the main thread; on leaving, the signals are
-    handled as they were."""
+    """Within the block, call ``stop()`` on the first SIGTERM/SIGINT/SIGHUP (not an ignored
+    SIGHUP: nohup), exit 1 on the second, or ``limit_s`` seconds after the first if the
+    command still runs then, saying what ``unfinished()`` names. Enter it in the main
+    thread; on leaving, the signals are handled as they were."""
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     state = _Stop(stop, limit_s, unfinished)
     reader, writer = socket.socketpair()
     writer.setblocking(False)
-    before = {signum: signal.signal(signum, _noted) for signum in STOP_SIGNALS}
+    ignored = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    handled = [s for s in STOP_SIGNALS if not (s == signal.SIGHUP and ignored)]
+    before = {signum: signal.signal(signum, _noted) for signum in handled}
     wakeup = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     taker = threading.Thread(
         target=_take_signals, args=(state, reader), name="signals", daemon=True

@@ -85,7 +85,7 @@ class Service:
     that does not create topics), serve is unready naming it, holds the batch in hand and
     looks again every few seconds, going on once it exists.
 
-    :meth:`stop` (the first SIGTERM/SIGINT) lets the current turn finish, then commits,
+    :meth:`stop` (the first SIGTERM, SIGINT or SIGHUP) lets the current turn finish, then commits,
     checkpoints and returns, trying for ``shutdown_seconds`` from the signal at most (no
     longer than that once a topic is missing): what is left then is logged, and its
     offsets are not committed, so it is consumed again.

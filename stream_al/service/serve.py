@@ -5,7 +5,7 @@ restores the learner (this replica's checkpoint, else the newest any replica wro
 fresh model, warm-started from ``STREAM_AL_SERVICE__WARM_START`` if set and checkpointed at
 once), waits until its Kafka topics exist or the broker will create them
 (:mod:`stream_al.service.topics`), replays the train log after it, and only then consumes
-events. The first SIGTERM or SIGINT finishes the current batch, commits, checkpoints and
+events. The first SIGTERM, SIGINT or SIGHUP finishes the current batch, commits, checkpoints and
 exits 0; when Kafka or Redis keeps it from that for ``STREAM_AL_SERVICE__SHUTDOWN_SECONDS``
 (or a topic it needs is missing), it says what is left, commits nothing of it and exits 1,
 and whatever it waits on, the process ends :data:`~stream_al.config.SHUTDOWN_CLOSE_S`

@@ -168,6 +168,24 @@ def test_sigterm_exits_0_quickly_with_offsets_committed_and_a_checkpoint(
     assert restore_checkpoint(checkpoint, KEY.encode()).n_events == 2000
 
 
+def test_sighup_stops_serve_and_the_worker_cleanly_as_sigterm_does(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # The terminal that started them closed: SIGHUP's default action killed both at once,
+    # serve's offsets uncommitted and no checkpoint written (exit -1).
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:sea-drift", 500, truth)
+    serve = deployment.serve()
+    worker = deployment.worker(truth)
+    deployment.wait_until_settled(ids, timeout=90)
+    for proc in (serve, worker):
+        proc.popen.send_signal(signal.SIGHUP)
+    assert serve.popen.wait(timeout=20) == 0 and worker.popen.wait(timeout=20) == 0
+    assert "stopped cleanly" in serve.output()
+    checkpoint = deployment.store().load("r1")
+    assert checkpoint is not None and restore_checkpoint(checkpoint, KEY.encode()).n_events == 500
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigterm_with_the_broker_killed_under_a_batch_ends_in_time_and_loses_nothing(
     deployment: Deployment, broker: Broker

@@ -37,7 +37,13 @@ print("still alive", flush=True)
 """
 
 
-def _start(limit: float | None, block: bool = True, after: float = 0.0) -> subprocess.Popen[str]:
+def _nohup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _start(
+    limit: float | None, block: bool = True, after: float = 0.0, nohup: bool = False
+) -> subprocess.Popen[str]:
     code = SCRIPT.format(limit=limit, block=block, after=after)
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
@@ -45,6 +51,7 @@ def _start(limit: float | None, block: bool = True, after: float = 0.0) -> subpr
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_nohup if nohup else None,
     )
     assert proc.stdout is not None and proc.stdout.readline() == "waiting\n"
     return proc
@@ -67,6 +74,20 @@ def test_the_first_signal_stops_and_the_time_limit_exits_1_saying_what_is_left()
     assert "3 events polled are not committed" in out
 
 
+def test_sighup_stops_as_sigterm_does_unless_it_is_ignored_as_under_nohup() -> None:
+    # Its default action killed serve at once: nothing committed, no checkpoint.
+    proc = _start(limit=0.5)
+    proc.send_signal(signal.SIGHUP)
+    out = _output(proc, timeout=10)
+    assert "signal 1: finishing the current batch" in out and "stop asked" in out
+    proc = _start(limit=0.5, nohup=True)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)  # nothing to await: an ignored signal does nothing observable
+    proc.send_signal(signal.SIGTERM)
+    out = _output(proc, timeout=10)
+    assert "signal 15" in out and "signal 1:" not in out
+
+
 def test_a_second_signal_exits_1_at_once() -> None:
     proc = _start(limit=60.0)
     proc.send_signal(signal.SIGINT)
@@ -84,7 +105,7 @@ def test_leaving_the_block_in_time_ends_the_time_limit() -> None:
     assert "stop asked" in out and "still alive" in out and "still running" not in out
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_after_the_block_the_signals_act_as_before(signum: int) -> None:
     proc = _start(limit=None, block=False, after=30.0)
     while proc.stdout is not None and proc.stdout.readline() != "left the block\n":

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from stream_al.core.routing import TIERS, check_tier, queue_slot, tier_slots
 from stream_al.errors import StreamAlError
-from stream_al.schemas import DeadLetter, loads
+from stream_al.schemas import loads
 
 __all__ = [
     "AUTO_CREATE_TOPICS",
@@ -56,7 +56,6 @@ __all__ = [
     "WorkerQueue",
     "WrongType",
     "agreement_ratios",
-    "as_short_dead_letter",
     "check_tier",
     "checked_train_log_id",
     "item_age",
@@ -111,57 +110,6 @@ def wait_in_slices(
             return True
         if time.monotonic() >= end or (give_up is not None and give_up()):
             return False
-
-
-SHORT_DEAD_LETTER_CHARS = 512
-"""How much of a refused message's payload its short dead letter keeps
-(:func:`as_short_dead_letter`): small enough for any topic that takes a message at all."""
-
-
-def as_short_dead_letter(
-    topic: str, key: bytes | None, value: bytes, refusal: str, dead_letter_topic: str
-) -> bytes | None:
-    """A short dead letter for a message the broker refused, alone, as larger than ``topic``
-    takes (its ``max.message.bytes``), or None when ``value`` is as short already (nothing
-    smaller to send: it stays undelivered).
-
-    Sent again, it would be refused for ever, and its batch with it: the loop stopped at
-    that event, again at every restart. A dead letter keeps its origin and reason, its
-    payload cut; a prediction becomes a dead letter that says why it is missing.
-
-    >>> short = as_short_dead_letter("p", b"e1", b'{"id": "e1"}' + b" " * 4000, "too large", "d")
-    >>> loads(short)["error"]  # doctest: +ELLIPSIS
-    'the prediction of e1 (4,012 bytes) was refused by topic p as larger than it takes ...'
-    >>> as_short_dead_letter("d", None, short, "too large", "d") is None
-    True
-
-    """
-    cut = SHORT_DEAD_LETTER_CHARS
-    why = f"refused by topic {topic} as larger than it takes ({refusal}; its max.message.bytes)"
-    text = value.decode("utf-8", errors="replace")
-    if topic == dead_letter_topic:
-        try:
-            letter = DeadLetter.model_validate_json(value)
-        except ValueError:  # not serve's: keep what it held as the payload
-            letter = DeadLetter(source=topic, error="", payload=text, ts=time.time())
-        error = (
-            f"{letter.error[:cut]} (this dead letter of {len(value):,} bytes was {why}: "
-            f"its payload and reason are cut to {cut} characters)"
-        )
-        short = DeadLetter(
-            source=letter.source, error=error, payload=letter.payload[:cut], ts=letter.ts
-        )
-    else:
-        item = (key or b"").decode("utf-8", errors="replace")
-        error = (
-            f"the prediction of {item} ({len(value):,} bytes) was {why}: the event is "
-            f"dead-lettered instead, the prediction cut to {cut} characters"
-        )
-        short = DeadLetter(
-            source=f"{topic}:{item}", error=error, payload=text[:cut], ts=time.time()
-        )
-    encoded = short.model_dump_json().encode()
-    return encoded if len(encoded) < len(value) else None  # each refusal shorter, or done
 
 
 Entry = tuple[str, str]

@@ -51,10 +51,10 @@ from stream_al.io.base import (
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
-    as_short_dead_letter,
     translate_errors,
     wait_in_slices,
 )
+from stream_al.io.too_large import send_each_alone
 
 __all__ = [
     "EventSource",
@@ -291,58 +291,23 @@ class Publisher:
             )
 
     def _send_alone(self, timeout: float | None, give_up: Callable[[], bool] | None) -> None:
-        """Send the messages refused as larger than their topic takes again, each in a
-        batch of its own (a batch of small messages can be larger than a topic's
-        ``max.message.bytes``); one refused alone is replaced by its short dead letter
-        (:func:`~stream_al.io.base.as_short_dead_letter`). Slower, never stuck."""
-        todo, self.too_large = self.too_large, []
-        log.warning(
-            "kafka: %d messages refused as larger than their topic takes (%s): sent again "
-            "one at a time, slower; raise max.message.bytes of topic %s above the producer's "
-            "batches (%d bytes)",
-            len(todo),
-            self.last_error,
-            " and ".join(sorted({topic for topic, _, _ in todo})),
-            BATCH_BYTES,
-        )
-        while todo:
-            record = todo.pop(0)
+        """The messages refused as larger than their topic takes, each alone
+        (:func:`~stream_al.io.too_large.send_each_alone`)."""
+
+        def wait() -> bool:
             try:
-                self._send(*record)
-            except BaseException:
-                self.too_large = [record, *todo]
-                raise
-            try:
-                done = wait_in_slices(self._flushed, timeout, give_up)
-            except BaseException:
-                self.too_large += todo  # the one sent is unconfirmed: the next flush sees it
-                raise
+                return wait_in_slices(self._flushed, timeout, give_up)
             finally:
                 self._confirm()
-            if not done:
-                self.too_large = todo + self.too_large
-                raise BrokerUnavailable(
-                    "kafka: a message refused as too large is not delivered alone; the next "
-                    "flush waits for it again"
-                )
-            for topic, key, value in self.too_large:  # refused alone: too large itself
-                short = as_short_dead_letter(
-                    topic, key, value, str(self.last_error), self.settings.dead_letter_topic
-                )
-                if short is None:
-                    log.error(
-                        "kafka: topic %s refuses even a %d-byte message as too large: it "
-                        "stays undelivered; raise the topic's max.message.bytes",
-                        topic,
-                        len(value),
-                    )
-                    self.failed.append((topic, key, value))
-                else:
-                    todo.insert(0, (self.settings.dead_letter_topic, None, short))
-            self.too_large = []
-            if self.failed:  # the broker away, say: the flush raises, the rest waits
-                self.too_large = todo
-                return
+
+        send_each_alone(
+            self,
+            self._send,
+            wait,
+            self.settings.dead_letter_topic,
+            BATCH_BYTES,
+            lambda why: BrokerUnavailable(f"kafka: {why}"),
+        )
 
     def _flushed(self, seconds: float) -> bool:
         try:

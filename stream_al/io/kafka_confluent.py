@@ -41,9 +41,9 @@ from stream_al.io.base import (
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
-    as_short_dead_letter,
     wait_in_slices,
 )
+from stream_al.io.too_large import send_each_alone
 
 __all__ = [
     "ConfluentError",
@@ -517,61 +517,26 @@ class ConfluentPublisher:
             )
 
     def _send_alone(self, timeout: float | None, give_up: Callable[[], bool] | None) -> None:
-        """Send the messages refused as larger than their topic takes again, each in a
-        batch of its own (a batch of small messages can be larger than a topic's
-        ``max.message.bytes``); one refused alone is replaced by its short dead letter
-        (:func:`~stream_al.io.base.as_short_dead_letter`). Slower, never stuck."""
-        todo, self.too_large = self.too_large, []
-        log.warning(
-            "kafka: %d messages refused as larger than their topic takes (%s): sent again "
-            "one at a time, slower; raise max.message.bytes of topic %s above the producer's "
-            "batches (%d bytes)",
-            len(todo),
-            self.last_error,
-            " and ".join(sorted({topic for topic, _, _ in todo})),
-            BATCH_BYTES,
-        )
+        """The messages refused as larger than their topic takes, each alone
+        (:func:`~stream_al.io.too_large.send_each_alone`)."""
 
         def flushed(seconds: float) -> bool:
             return bool(self.producer.flush(seconds) == 0)
 
-        while todo:
-            record = todo.pop(0)
-            try:
-                self._produce(*record)
-            except BaseException:
-                self.too_large = [record, *todo]
-                raise
-            try:
-                with _converted("flush"):
-                    done = wait_in_slices(flushed, timeout, give_up)
-            except BaseException:
-                self.too_large += todo  # the one produced: its delivery report says
-                raise
+        def wait() -> bool:
+            with _converted("flush"):
+                done = wait_in_slices(flushed, timeout, give_up)
             self.errors.check()
-            if not done:
-                self.too_large = todo + self.too_large
-                raise ConfluentError(
-                    "a message refused as too large is not delivered alone; the next flush "
-                    "waits for it again"
-                )
-            for topic, key, value in self.too_large:  # refused alone: too large itself
-                dead_letters = self.settings.dead_letter_topic
-                short = as_short_dead_letter(topic, key, value, str(self.last_error), dead_letters)
-                if short is None:
-                    log.error(
-                        "kafka: topic %s refuses even a %d-byte message as too large: it "
-                        "stays undelivered; raise the topic's max.message.bytes",
-                        topic,
-                        len(value),
-                    )
-                    self.failed.append((topic, key, value))
-                else:
-                    todo.insert(0, (dead_letters, None, short))
-            self.too_large = []
-            if self.failed:  # the broker away, say: the flush raises, the rest waits
-                self.too_large = todo
-                return
+            return done
+
+        send_each_alone(
+            self,
+            self._produce,
+            wait,
+            self.settings.dead_letter_topic,
+            BATCH_BYTES,
+            ConfluentError,
+        )
 
     def close(self, timeout: float = 10.0) -> None:
         try:

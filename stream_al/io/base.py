@@ -17,12 +17,13 @@ implementation (a Lua script in Redis):
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from stream_al.core.routing import TIERS, check_tier, queue_slot, tier_slots
@@ -63,6 +64,7 @@ __all__ = [
     "queue_slot",
     "stream_position",
     "tier_slots",
+    "topic_id_text",
     "translate_errors",
     "wait_in_slices",
 ]
@@ -501,6 +503,13 @@ class EventSource(Protocol):
 
     def lag(self) -> dict[int, int]: ...
 
+    def rewind(self) -> list[str]:
+        """Consume the partitions assigned now from their beginning (the earliest offset
+        the broker keeps) at the next poll, forgetting the positions held; returns them
+        (``topic:partition``). Called with every event polled committed (the events topic
+        was deleted and created again: the positions held are the old topic's)."""
+        ...
+
     def close(self) -> None:
         """Leave the group, committing nothing, within a few seconds even with the broker
         away."""
@@ -533,12 +542,33 @@ class ClusterTopics:
         The broker's :data:`AUTO_CREATE_TOPICS`; None when it could not be read.
     unread
         Why it could not be read (not authorised, say); empty when it was.
+    ids
+        The topic id (KIP-516, in Kafka's own form) of each topic the catalog follows
+        (serve's events topic) that exists: a topic deleted and created again keeps its
+        name and gets a new id. Empty where the broker gives none (before Kafka 2.8).
 
     """
 
     existing: frozenset[str]
     auto_create: bool | None
     unread: str = ""
+    ids: Mapping[str, str] = field(default_factory=dict)
+
+
+def topic_id_text(raw: bytes) -> str | None:
+    """A topic id's 16 bytes in Kafka's own form (URL-safe base64, unpadded, as
+    ``kafka-topics.sh --describe`` prints it); None for the zero id (no id: a broker before
+    Kafka 2.8, or no such topic).
+
+    >>> topic_id_text(bytes.fromhex("43f43e43e32e4c33b2a7f84907728b0d"))
+    'Q_Q-Q-MuTDOyp_hJB3KLDQ'
+    >>> topic_id_text(bytes(16)) is None
+    True
+
+    """
+    if len(raw) != 16 or not any(raw):
+        return None
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 class TopicCatalog(Protocol):

@@ -42,6 +42,18 @@ from kafka.errors import (
     for_code,
 )
 from kafka.producer.future import FutureRecordMetadata
+from kafka.protocol.abstract import AbstractType
+from kafka.protocol.api import Request, Response
+from kafka.protocol.metadata import MetadataRequest
+from kafka.protocol.types import (
+    Boolean,
+    CompactArray,
+    CompactString,
+    Int16,
+    Int32,
+    Schema,
+    TaggedFields,
+)
 
 from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerUnavailable, ConfigurationError
@@ -51,6 +63,7 @@ from stream_al.io.base import (
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
+    topic_id_text,
     translate_errors,
     wait_in_slices,
 )
@@ -155,6 +168,15 @@ class EventSource:
             if position is not None:
                 out[tp.partition] = max(0, high - position)
         return out
+
+    def rewind(self) -> list[str]:
+        """Consume the assigned partitions from their beginning (see
+        :meth:`stream_al.io.base.EventSource.rewind`): the next poll asks the broker for
+        their earliest offsets; records fetched ahead from the old positions are dropped."""
+        partitions = sorted(self.consumer.assignment())
+        if partitions:
+            self.consumer.seek_to_beginning(*partitions)
+        return [f"{tp.topic}:{tp.partition}" for tp in partitions]
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment())
@@ -357,14 +379,99 @@ def _delivery_timeouts(delivery_timeout_ms: int) -> dict[str, int]:
     }
 
 
+class _Uuid(AbstractType):
+    """A topic id on the wire: 16 bytes (kafka-python 2.3 has no such type)."""
+
+    @classmethod
+    def encode(cls, value: bytes | None) -> bytes:
+        return value or bytes(16)
+
+    @classmethod
+    def decode(cls, data: Any) -> bytes:
+        raw: bytes = data.read(16)
+        if len(raw) != 16:
+            raise ValueError("Buffer underrun decoding a topic id")
+        return raw
+
+
+class _MetadataResponseV10(Response):
+    API_KEY = 3
+    API_VERSION = 10
+    FLEXIBLE_VERSION = True
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "brokers",
+            CompactArray(
+                ("node_id", Int32),
+                ("host", CompactString("utf-8")),
+                ("port", Int32),
+                ("rack", CompactString("utf-8")),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("cluster_id", CompactString("utf-8")),
+        ("controller_id", Int32),
+        (
+            "topics",
+            CompactArray(
+                ("error_code", Int16),
+                ("name", CompactString("utf-8")),
+                ("topic_id", _Uuid),
+                ("is_internal", Boolean),
+                (
+                    "partitions",
+                    CompactArray(
+                        ("error_code", Int16),
+                        ("partition_index", Int32),
+                        ("leader_id", Int32),
+                        ("leader_epoch", Int32),
+                        ("replica_nodes", CompactArray(Int32)),
+                        ("isr_nodes", CompactArray(Int32)),
+                        ("offline_replicas", CompactArray(Int32)),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("topic_authorized_operations", Int32),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("cluster_authorized_operations", Int32),
+        ("tags", TaggedFields),
+    )
+
+
+class _MetadataRequestV10(Request):
+    """Metadata v10 (KIP-516), the first to give topic ids: kafka-python 2.3 stops at v8."""
+
+    API_KEY = 3
+    API_VERSION = 10
+    FLEXIBLE_VERSION = True
+    RESPONSE_TYPE = _MetadataResponseV10
+    SCHEMA = Schema(
+        (
+            "topics",
+            CompactArray(
+                ("topic_id", _Uuid), ("name", CompactString("utf-8")), ("tags", TaggedFields)
+            ),
+        ),
+        ("allow_auto_topic_creation", Boolean),
+        ("include_cluster_authorized_operations", Boolean),
+        ("include_topic_authorized_operations", Boolean),
+        ("tags", TaggedFields),
+    )
+
+
 @translate_errors((KafkaError,), BrokerUnavailable, "kafka")
 @translate_errors((KafkaConfigurationError,), _settings_refused, "kafka")
 class TopicCatalog:
     """Which topics exist and whether the broker creates missing ones (the
     :class:`~stream_al.io.base.TopicCatalog` interface): a metadata request for every
-    topic, and the broker's :data:`~stream_al.io.base.AUTO_CREATE_TOPICS`."""
+    topic, and the broker's :data:`~stream_al.io.base.AUTO_CREATE_TOPICS`; and the events
+    topic's id, from a metadata request of its own (v10)."""
 
     def __init__(self, settings: KafkaSettings) -> None:
+        self.followed = settings.events_topic
         with _no_brokers(settings):
             self.admin = KafkaAdminClient(
                 request_timeout_ms=ADMIN_TIMEOUT_MS, **settings.client_options()
@@ -375,7 +482,30 @@ class TopicCatalog:
         # whatever the broker's auto-creation.
         existing = frozenset(self.admin.list_topics())
         auto_create, unread = self._auto_create()
-        return ClusterTopics(existing, auto_create, unread)
+        ids = {}
+        if self.followed in existing:
+            topic_id = self._topic_id(self.followed)
+            if topic_id is not None:
+                ids[self.followed] = topic_id
+        return ClusterTopics(existing, auto_create, unread, ids)
+
+    def _topic_id(self, topic: str) -> str | None:
+        """``topic``'s id, or None (no such topic, or a broker before Kafka 2.8)."""
+        versions = self.admin._client.get_api_versions() or {}
+        if versions.get(MetadataRequest[0].API_KEY, (0, 0))[1] < 10:
+            return None
+        request = _MetadataRequestV10(
+            topics=[(None, topic, {})],
+            allow_auto_topic_creation=False,
+            include_cluster_authorized_operations=False,
+            include_topic_authorized_operations=False,
+            tags={},
+        )
+        response = self.admin.send_request(request)
+        for error_code, name, raw_id, *_ in response.topics:
+            if name == topic and not error_code:
+                return topic_id_text(raw_id)
+        return None
 
     def _auto_create(self) -> tuple[bool | None, str]:
         """The broker's setting, or None and why it could not be read."""

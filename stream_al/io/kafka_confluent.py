@@ -31,7 +31,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from stream_al.config import KafkaSettings
@@ -41,6 +50,7 @@ from stream_al.io.base import (
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
+    topic_id_text,
     wait_in_slices,
 )
 from stream_al.io.too_large import send_each_alone
@@ -381,6 +391,20 @@ class ConfluentEventSource:
                 out[t.partition] = max(0, marks[1] - t.offset)
         return out
 
+    def rewind(self) -> list[str]:
+        """Consume the assigned partitions from their beginning (see
+        :meth:`stream_al.io.base.EventSource.rewind`): librdkafka's seek drops the messages
+        fetched ahead from the old positions, and the next fetch asks for the earliest
+        offsets."""
+        with _converted("rewind"):
+            partitions = sorted(self.consumer.assignment(), key=lambda t: (t.topic, t.partition))
+            for t in partitions:
+                # Nothing is pending between turns; an old offset left here would be
+                # committed over the new topic's (pending keeps the highest offset).
+                self.pending.pop((t.topic, t.partition), None)
+                self.consumer.seek(TopicPartition(t.topic, t.partition, OFFSET_BEGINNING))
+        return [_tp(t) for t in partitions]
+
     def assignment(self) -> set[tuple[str, int]]:
         with _converted("assignment"):
             return {(t.topic, t.partition) for t in self.consumer.assignment()}
@@ -553,15 +577,24 @@ class ConfluentPublisher:
             )
 
 
+# The events topic's id could not be read: gone since the listing, or not to be described
+# by this client. The look goes on without it.
+NO_TOPIC_ID = CONFIG_UNREADABLE | {KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+_UINT64 = (1 << 64) - 1
+
+
 class ConfluentTopicCatalog:
     """Which topics exist and whether the broker creates missing ones (the
-    :class:`~stream_al.io.base.TopicCatalog` interface, librdkafka's admin client)."""
+    :class:`~stream_al.io.base.TopicCatalog` interface, librdkafka's admin client); and the
+    events topic's id (describe-topics: librdkafka's metadata gives no topic ids)."""
 
     def __init__(self, settings: KafkaSettings, admin: Any = None) -> None:
         if admin is None:
             config = {**settings.librdkafka_config(), "logger": librdkafka_client_log}
             admin = _constructed(AdminClient, config)
         self.admin = admin
+        self.followed = settings.events_topic
 
     def describe(self) -> ClusterTopics:
         # All topics, not the few serve needs: librdkafka's admin client is a producer,
@@ -569,7 +602,33 @@ class ConfluentTopicCatalog:
         with _converted("list topics"):
             metadata = self.admin.list_topics(timeout=CONNECT_TIMEOUT_S)
         auto_create, unread = self._auto_create(sorted(metadata.brokers))
-        return ClusterTopics(frozenset(metadata.topics), auto_create, unread)
+        ids = {}
+        if self.followed in metadata.topics:
+            topic_id = self._topic_id(self.followed)
+            if topic_id is not None:
+                ids[self.followed] = topic_id
+        return ClusterTopics(frozenset(metadata.topics), auto_create, unread, ids)
+
+    def _topic_id(self, topic: str) -> str | None:
+        """``topic``'s id, or None (gone, not to be described, or an old broker).
+        describe-topics never creates a topic."""
+        try:
+            futures = self.admin.describe_topics(
+                TopicCollection([topic]), request_timeout=CONNECT_TIMEOUT_S
+            )
+            described = futures[topic].result(timeout=CONNECT_TIMEOUT_S + 1)
+        except KafkaException as exc:
+            err = _error_of(exc)
+            if err is not None and err.code() in NO_TOPIC_ID:
+                return None
+            _raise_for(err, f"describe topic {topic}", exc)
+        except TimeoutError as exc:
+            raise ConfluentError(f"describe topic {topic}: {exc}") from exc
+        uuid = described.topic_id
+        if uuid is None:
+            return None
+        high, low = uuid.get_most_significant_bits(), uuid.get_least_significant_bits()
+        return topic_id_text((((high & _UINT64) << 64) | (low & _UINT64)).to_bytes(16, "big"))
 
     def _auto_create(self, brokers: list[int]) -> tuple[bool | None, str]:
         """The broker's setting, or None and why it could not be read."""

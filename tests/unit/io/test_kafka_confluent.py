@@ -193,6 +193,9 @@ class FakeConsumer:
         assert cached  # never a request to the broker
         return (0, self.high.get((tp.topic, tp.partition), -1001))
 
+    def seek(self, tp: Any) -> None:
+        self.positions[(tp.topic, tp.partition)] = tp.offset
+
     def close(self) -> None:
         self.closed = True
 
@@ -293,6 +296,16 @@ def test_revoked_partitions_are_not_committed() -> None:
     consumer.callbacks["on_revoke"](consumer, [ck.TopicPartition("ev", 1)])
     source.commit()
     assert consumer.commits == [[("ev", 0, 1)]]
+
+
+def test_a_rewind_seeks_the_assigned_partitions_to_their_beginning_dropping_old_offsets() -> None:
+    source = _source([[FakeMessage("ev", 1, 40)]])
+    _consumer(source).positions = {("ev", 1): 41, ("ev", 0): 7}
+    source.poll()  # not committed (cannot happen between turns): not committed after either
+    assert source.rewind() == ["ev:0", "ev:1"]
+    assert _consumer(source).positions == {("ev", 1): ck.OFFSET_BEGINNING, ("ev", 0): -2}
+    source.commit()
+    assert _consumer(source).commits == []
 
 
 def test_messages_of_a_partition_revoked_within_their_consume_are_not_committed() -> None:
@@ -470,6 +483,13 @@ class FakeAdmin:
         self.asked.extend(resources)
         return {resources[0]: FakeFuture(self.configs)}
 
+    def describe_topics(self, topics: Any, request_timeout: float = -1) -> Any:
+        [topic] = topics.topic_names
+        self.asked.append(topic)
+        return {topic: FakeFuture(self.described)}
+
+    described: Any = SimpleNamespace(topic_id=ck.Uuid(4896607156153764915, -5573213021306451187))
+
 
 def _entry(value: str) -> dict[str, Any]:
     return {"auto.create.topics.enable": SimpleNamespace(value=value)}
@@ -483,6 +503,39 @@ def test_the_catalog_reads_the_topics_and_the_brokers_auto_creation(value: str) 
     assert found.auto_create is (value == "true") and found.unread == ""
     [asked] = admin.asked
     assert (asked.restype, asked.name) == (ck.admin.ResourceType.BROKER, "1")
+
+
+def test_the_catalog_reads_the_events_topics_id_in_kafkas_own_form() -> None:
+    admin = FakeAdmin(_entry("true"), ("ev", "dlq"))
+    found = ConfluentTopicCatalog(KafkaSettings(events_topic="ev"), admin=admin).describe()
+    assert found.ids == {"ev": "Q_Q-Q-MuTDOyp_hJB3KLDQ"}  # as kafka-topics.sh prints it
+    assert "ev" in admin.asked
+    absent = FakeAdmin(_entry("true"), ("dlq",))  # not described: describe-topics creates none
+    found = ConfluentTopicCatalog(KafkaSettings(events_topic="ev"), admin=absent).describe()
+    assert found.ids == {}
+    assert "ev" not in absent.asked
+
+
+@pytest.mark.parametrize(
+    "outcome", [KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED, None]
+)
+def test_an_events_topic_without_an_id_to_read_gives_none(outcome: Any) -> None:
+    # Deleted since the listing, not to be described, or a broker before Kafka 2.8.
+    admin = FakeAdmin(_entry("true"), ("ev",))
+    admin.described = (
+        KafkaException(KafkaError(outcome))
+        if outcome is not None
+        else SimpleNamespace(topic_id=ck.Uuid(0, 0))
+    )
+    found = ConfluentTopicCatalog(KafkaSettings(events_topic="ev"), admin=admin).describe()
+    assert found.ids == {} and found.existing == {"ev"}
+
+
+def test_a_broker_away_while_the_topic_is_described_is_waited_out() -> None:
+    admin = FakeAdmin(_entry("true"), ("ev",))
+    admin.described = KafkaException(KafkaError(KafkaError._TRANSPORT))
+    with pytest.raises(ConfluentError):
+        ConfluentTopicCatalog(KafkaSettings(events_topic="ev"), admin=admin).describe()
 
 
 def test_a_configuration_the_client_may_not_read_is_unknown_with_the_reason() -> None:

@@ -26,7 +26,7 @@ from stream_al.runtime.backoff import RECOVERABLE, Backoff
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
 from stream_al.service.loop import Action, LabelLoop
-from stream_al.service.topics import TopicWatch
+from stream_al.service.topics import Recreated, TopicWatch
 
 __all__ = ["GC_THRESHOLDS", "Restored", "Service", "checkpoint_due", "tune_gc"]
 
@@ -38,6 +38,11 @@ log = logging.getLogger("stream_al.service")
 # runs ~20% faster without them (measured in the serve benchmark); garbage in cycles is
 # still collected, a little later.
 GC_THRESHOLDS = (20_000, 10, 10)
+
+REWIND_WAIT_S = 30.0
+"""Seconds a rewind for a recreated events topic waits for this replica to hold some of its
+partitions (a rebalance in progress leaves it none for a moment) before it is dropped: a
+replica that holds none has nothing to rewind."""
 
 
 def tune_gc() -> None:
@@ -83,7 +88,9 @@ class Service:
     A Kafka failure, or a flush that waits, looks at the topics (``topics``, only while
     the broker answers): while one serve needs is missing for good (deleted, on a broker
     that does not create topics), serve is unready naming it, holds the batch in hand and
-    looks again every few seconds, going on once it exists.
+    looks again every few seconds, going on once it exists. Between turns it looks every
+    half minute: an events topic found under a new id (deleted and created again) is
+    consumed from its beginning on the partitions held (:meth:`_rewind`).
 
     :meth:`stop` (the first SIGTERM, SIGINT or SIGHUP) lets the current turn finish, then commits,
     checkpoints and returns, trying for ``shutdown_seconds`` from the signal at most (no
@@ -152,7 +159,6 @@ class Service:
         self._polled: list[tuple[str, bytes]] | None = None  # polled, not decided yet
         self._batch: list[Action] | None = None  # decided, not completed yet
         self._reset: StoreReset | None = None  # Redis lost its data: restart the learner
-        self._idle = False  # the last poll brought nothing
         # Set by stop(): a backoff or a wait for topics ends with it, not after its time.
         self._stopped = threading.Event()
         self._stop_by: float | None = None  # monotonic time the shutdown gives up at
@@ -161,6 +167,7 @@ class Service:
         self._checkpoint_time = time.monotonic()
         self._gauges_time = 0.0
         self._lag_partitions: set[str] = set()
+        self._rewind_since: float | None = None  # when a rewind first found nothing assigned
 
     @classmethod
     def from_settings(
@@ -253,12 +260,13 @@ class Service:
         if self._polled is not None:  # polled, then a failure before its decisions
             self._decide()
             self._complete()
+        if self.topics is not None and self.topics.recreated is not None:
+            self._rewind(self.topics.recreated)  # every event polled is committed by now
         # Labels before events: a label waits at most for the turn in progress, not for
         # that turn and a whole batch of events after it.
         self.loop.process_labels(self.labels_per_loop)
         self.loop.apply_train_log(self.labels_per_loop * 2)
         self._polled = self.source.poll()
-        self._idle = not self._polled
         self._decide()
         self._complete()
         self.maybe_checkpoint()
@@ -269,6 +277,33 @@ class Service:
             self._update_lag()
         self.metrics.batch_duration.observe(time.perf_counter() - started)
         self.health.beat()
+
+    def _rewind(self, recreated: Recreated) -> None:
+        """The events topic was deleted and created again: the positions the consumer holds
+        are the old topic's, valid offsets in the new one, so the events before them would
+        be skipped. The partitions held are consumed from the new topic's beginning
+        instead (what of it was consumed already is predicted again: at-least-once)."""
+        assert self.topics is not None
+        partitions = self.source.rewind()
+        now = time.monotonic()
+        if not partitions:
+            self._rewind_since = self._rewind_since or now
+            if now - self._rewind_since < REWIND_WAIT_S:
+                return  # a rebalance in progress, say: the next turn tries again
+        self.topics.recreated, self._rewind_since = None, None
+        what = (
+            f"serve consumes its partitions {', '.join(partitions)} again from the new "
+            "topic's beginning (events of it consumed already are predicted again)"
+            if partitions
+            else "this replica holds none of its partitions: nothing to consume again"
+        )
+        log.warning(
+            "kafka topic %s was recreated (topic id %s, now %s): %s",
+            recreated.topic,
+            recreated.old_id,
+            recreated.new_id,
+            what,
+        )
 
     def _decide(self) -> None:
         # Kept until decided: a failure here (the store's queue depth) leaves the polled
@@ -358,11 +393,12 @@ class Service:
                 pause(delay)
             else:
                 problem = self.probe() if self.probe is not None else None
-                # An idle loop looks at its topics now and then (a deleted events topic
-                # fails no call), a busy one only while the last look found one missing.
+                # The loop looks at its topics now and then, idle or busy: a deleted events
+                # topic fails no call, and one created again is consumed from the old
+                # positions unless a look sees its new id (TopicWatch.recreated).
                 topics = self.topics
-                if problem is None and topics and (self._idle or topics.reason is not None):
-                    problem = topics.missing(idle=self._idle)
+                if problem is None and topics:
+                    problem = topics.missing(between_turns=True)
                 if problem is not None:
                     self.health.set_ready(False, problem)
                 elif not self.health.ready:

@@ -12,12 +12,24 @@ serve asks again every :data:`RECHECK_S` seconds and goes on once they exist. No
 polled meanwhile, so nothing is lost.
 
 While serve runs, a topic may be deleted. The loop does not look at topics as it turns
-(that would cost every batch); :class:`TopicWatch` looks only when the loop is waiting
-anyway: after a Kafka call failed, or while a flush waits, at most every :data:`RECHECK_S`
-seconds, and while no event comes, every :data:`IDLE_RECHECK_S` (a deleted events topic
-fails no call: the consumer just gets nothing). What it finds is told as at start
+(that would cost every batch); :class:`TopicWatch` looks when the loop is waiting anyway:
+after a Kafka call failed, or while a flush waits, at most every :data:`RECHECK_S`
+seconds; and between turns, idle or busy, every :data:`IDLE_RECHECK_S` (a deleted events
+topic fails no call: the consumer just gets nothing). What it finds is told as at start
 (``/readyz``, the log, ``stream_al_topics_missing``); the loop holds the batch in hand
 until a predictions or dead-letter topic exists again.
+
+The events topic may also be deleted and created again between two looks (by a broker
+that creates topics at their first use, a producer's send does it at once). The
+consumer's positions are the old topic's, valid offsets in the new one: librdkafka kept
+them (confluentinc/librdkafka#3255) and skipped the new topic's first events without a
+word; kafka-python rejoined with no position when its metadata showed the topic gone
+before it was created again, a race it need not win. The topic's name
+says nothing; its id (KIP-516) changes. Each look reads the events topic's id too (a
+topic id is in neither client's consumer metadata nor messages: nothing cheaper tells it
+on the hot path), and :attr:`TopicWatch.recreated` says when it differs from the last one
+seen; the loop then consumes its partitions from the new topic's beginning
+(:meth:`~stream_al.io.base.EventSource.rewind`).
 
 When the broker's setting cannot be read (no DescribeConfigs permission on the cluster,
 as on many secured clusters) serve says so in the log and judges by existence only.
@@ -28,6 +40,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import NamedTuple
 
 from stream_al.config import KafkaSettings
 from stream_al.io.base import AUTO_CREATE_TOPICS, ClusterTopics, TopicCatalog
@@ -39,6 +52,7 @@ __all__ = [
     "IDLE_RECHECK_S",
     "RECHECK_S",
     "REMIND_EVERY_S",
+    "Recreated",
     "TopicCheck",
     "TopicWatch",
     "missing_topics",
@@ -53,9 +67,10 @@ RECHECK_S = 2.0
 request and a describe-configs: cheap, and serve starts within this long of the topic)."""
 
 IDLE_RECHECK_S = 30.0
-"""Seconds between two looks at the topics while serve gets no events and found none
+"""Seconds between two looks at the topics between turns (serve idle or busy) when none was
 missing at the last look: a deleted events topic is named within about this long (as long
-as its consumer takes to see it: :data:`~stream_al.io.base.METADATA_REFRESH_MS`)."""
+as its consumer takes to see it: :data:`~stream_al.io.base.METADATA_REFRESH_MS`), and one
+deleted and created again is seen by its new id within this long."""
 
 REMIND_EVERY_S = 60.0
 """Seconds after which the log repeats that a topic is missing (once per attempt would be
@@ -182,11 +197,14 @@ class TopicCheck:
         self.remind_every_s = remind_every_s
         self.clock = clock
         self._said: tuple[str, float] | None = None  # the reason last logged, and when
+        self.found: ClusterTopics | None = None
+        """What the last look found."""
         self._told_absent: list[str] = []  # absent topics the broker will create, said
         self._told_unread = False
 
     def verdict(self, found: ClusterTopics) -> str | None:
         """Why serve may not consume yet (None: it may), told to ``/readyz`` and the log."""
+        self.found = found
         if found.auto_create is None and not self._told_unread:
             self._told_unread = True
             log.info(
@@ -252,10 +270,19 @@ class TopicCheck:
         return False
 
 
+class Recreated(NamedTuple):
+    """The events topic was deleted and created again: its id before and now."""
+
+    topic: str
+    old_id: str
+    new_id: str
+
+
 class TopicWatch:
     """serve's look at its topics while it runs (see the module doc): only when the loop
     asks, and at most every ``check.recheck_s`` seconds; the verdict, and what ``/readyz``,
-    the log and the gauge say, are ``check``'s.
+    the log and the gauge say, are ``check``'s. It follows the events topic's id too:
+    :attr:`recreated` says when it changed.
 
     Parameters
     ----------
@@ -265,7 +292,7 @@ class TopicWatch:
         Makes the topic catalog (an admin client) at the first look, and again after
         Kafka failed one.
     idle_recheck_s
-        Seconds between two looks while the loop is idle and nothing was missing.
+        Seconds between two looks between turns while nothing was missing.
     clock
         Monotonic seconds.
 
@@ -286,18 +313,31 @@ class TopicWatch:
         self._looked = clock()  # made when the start-up's check has just looked
         self.reason: str | None = None
         """The last look's answer (see :meth:`missing`)."""
+        self.events_topic = next(
+            (topic for topic, settings in check.needed.items() if EVENTS_SETTING in settings),
+            None,
+        )
+        self.topic_id: str | None = None
+        """The events topic's id at the last look that found it (the start-up's first)."""
+        if check.found is not None and self.events_topic is not None:
+            self.topic_id = check.found.ids.get(self.events_topic)
+        self.recreated: Recreated | None = None
+        """Set when a look finds the events topic under another id than before; the loop
+        clears it once it has acted on it."""
 
     @property
     def recheck_s(self) -> float:
         return self.check.recheck_s
 
-    def missing(self, idle: bool = False) -> str | None:
+    def missing(self, between_turns: bool = False) -> str | None:
         """Why serve cannot go on: a topic it needs is missing for good (the check's
         reason); None when none is, or Kafka did not answer the look (the outage is the
-        reason then). Within ``recheck_s`` of the last look (``idle_recheck_s`` when the
-        loop is ``idle`` and nothing was missing), that look's answer."""
+        reason then). Within ``recheck_s`` of the last look (``idle_recheck_s`` when asked
+        ``between_turns``, not while waiting on Kafka, and nothing was missing), that
+        look's answer."""
         now = self.clock()
-        pace = self.idle_recheck_s if idle and self.reason is None else self.check.recheck_s
+        routine = between_turns and self.reason is None
+        pace = self.idle_recheck_s if routine else self.check.recheck_s
         if now - self._looked < pace:
             return self.reason
         self._looked = now
@@ -311,7 +351,21 @@ class TopicWatch:
             self.reason = None
         else:
             self.reason = self.check.verdict(found)
+            self._follow(found)
         return self.reason
+
+    def _follow(self, found: ClusterTopics) -> None:
+        """Remember the events topic's id; another one than before means the topic was
+        deleted and created again (a deletion alone, between looks, leaves no id)."""
+        if self.events_topic is None:
+            return
+        now = found.ids.get(self.events_topic)
+        if now is None:
+            return
+        if self.topic_id is not None and now != self.topic_id:
+            before = self.recreated.old_id if self.recreated is not None else self.topic_id
+            self.recreated = Recreated(self.events_topic, before, now)
+        self.topic_id = now
 
     def close(self) -> None:
         if self._catalog is not None:

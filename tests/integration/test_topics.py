@@ -273,3 +273,28 @@ def test_sigterm_while_serve_waits_for_a_deleted_topic_stops_at_once_and_loses_n
     deployment.serve()  # a restart consumes them again
     wanted = {i for i, _ in then}
     wait_for(lambda: _predicted(deployment) >= wanted, 60, what="every event predicted")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_events_topic_recreated_while_serve_runs_is_consumed_from_its_beginning(
+    strict: Strict,
+) -> None:
+    # Before, confluent's consumer kept its position in the deleted topic (20), valid in
+    # the new one, and skipped the new topic's first 20 events without a word (lag 0,
+    # ready). kafka-python saw the deletion here (its assignment emptied, then came back
+    # with no offset committed: from the beginning), which is a race it may lose.
+    deployment, make = strict
+    serve = _serving_then_deleted(strict, deployment.events_topic, then=[])
+    make(name=deployment.events_topic)
+    fresh = _events(50, start=100)  # offsets 0-49 of the new topic, past the old 20
+    deployment.produce_raw(fresh)
+    # A look sees the new id within IDLE_RECHECK_S (30 s) of the last one.
+    wanted = {i for i, _ in fresh}
+    wait_for(
+        lambda: _predicted(deployment) >= wanted, 60, what="every event of the new topic predicted"
+    )
+    said = f"kafka topic {deployment.events_topic} was recreated (topic id "
+    wait_for(lambda: said in serve.output(), 60, what="serve to say the topic was recreated")
+    assert f"consumes its partitions {deployment.events_topic}:0 again" in serve.output()
+    wait_for(lambda: _committed(deployment) == 50, 30, what="the new topic committed")
+    assert serve.ready()

@@ -18,8 +18,9 @@ from stream_al.io.base import ClusterTopics
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
-from stream_al.service.runner import Service
-from stream_al.service.topics import TopicCheck, TopicWatch, serve_topics
+from stream_al.service import runner
+from stream_al.service.runner import REWIND_WAIT_S, Service
+from stream_al.service.topics import Recreated, TopicCheck, TopicWatch, serve_topics
 from tests.unit.stubs import NoisyClassifier
 
 
@@ -40,6 +41,10 @@ class FakeSource:
 
     def lag(self) -> dict[int, int]:
         return dict(self.lags)
+
+    def rewind(self) -> list[str]:
+        self.calls.append("rewind")
+        return ["t:0"] if self.lags else []
 
     def close(self) -> None:
         pass
@@ -210,10 +215,13 @@ class Cluster:
     def __init__(self) -> None:
         self.deleted: set[str] = set()
         self.looks = 0
+        self.events_id = "id-1"
 
     def describe(self) -> ClusterTopics:
         self.looks += 1
-        return ClusterTopics(frozenset(NEEDED) - self.deleted, auto_create=False)
+        existing = frozenset(NEEDED) - self.deleted
+        ids = {EVENTS: self.events_id} if EVENTS in existing else {}
+        return ClusterTopics(existing, auto_create=False, ids=ids)
 
     def close(self) -> None:
         pass
@@ -248,6 +256,8 @@ def _watched(
     service.loop.predictions = service.publisher.prediction
     service.loop.dead_letters = service.publisher
     check = TopicCheck(NEEDED, "k:9092", service.health, service.metrics, recheck_s=0.0)
+    check.verdict(cluster.describe())  # the start-up's look
+    cluster.looks = 0
     service.topics = TopicWatch(check, lambda: cluster, idle_recheck_s=60.0, clock=CLOCK)
     service.shutdown_seconds = shutdown_seconds
     return service, store
@@ -352,7 +362,9 @@ def test_a_stop_during_a_flush_that_waits_ends_the_wait_at_the_deadline() -> Non
     assert time.monotonic() - started < 1.0
 
 
-def test_a_busy_loop_never_looks_at_its_topics_and_an_idle_one_looks_now_and_then() -> None:
+def test_the_loop_looks_at_its_topics_between_turns_every_minute_busy_or_idle() -> None:
+    # Busy too: an events topic created again is consumed from the old positions until a
+    # look sees its new id (the look is one round trip a minute here, not one a batch).
     source = FakeSource([_events(i * 10, 10) for i in range(5)])
     cluster = Cluster()
     service, _ = _watched(source, cluster)
@@ -362,14 +374,18 @@ def test_a_busy_loop_never_looks_at_its_topics_and_an_idle_one_looks_now_and_the
         nonlocal turns
         turns += 1
         turn()
+        if turns == 3:
+            assert cluster.looks == 0  # three batches: the start-up's look is recent
+            CLOCK.now += 60.0  # a busy minute later: the watch looks
+        if turns == 4:
+            assert cluster.looks == 1
         if turns == 5:
-            assert cluster.looks == 0  # five batches: not one look
             cluster.deleted = {EVENTS}  # the events topic goes: polls bring nothing
         if turns == 8:
-            assert cluster.looks == 0  # idle, but the last look (at start) is recent
+            assert cluster.looks == 1  # idle, but the last look is recent
             CLOCK.now += 60.0  # an idle minute later: the watch looks
         if turns == 9:
-            assert cluster.looks == 1
+            assert cluster.looks == 2
             service.stop()
 
     turn = service.turn
@@ -377,3 +393,65 @@ def test_a_busy_loop_never_looks_at_its_topics_and_an_idle_one_looks_now_and_the
     assert service.run(sleep=lambda s: None)
     assert f"kafka topic {EVENTS} (STREAM_AL_KAFKA__EVENTS_TOPIC)" in service.health.reason
     assert not service.health.ready
+
+
+def test_an_events_topic_created_again_is_consumed_from_its_beginning_once_with_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = FakeSource([_events(0, 10), _events(10, 10), _events(0, 10)])
+    cluster = Cluster()
+    service, _ = _watched(source, cluster)
+    turns = 0
+
+    def turn_counting_stops() -> None:
+        nonlocal turns
+        turns += 1
+        turn()
+        if turns == 1:
+            cluster.events_id = "id-2"  # deleted and created again
+            CLOCK.now += 60.0  # the look after this turn sees it
+        if turns == 3:
+            service.stop()
+
+    turn = service.turn
+    service.turn = turn_counting_stops  # type: ignore[method-assign]
+    assert service.run(sleep=lambda s: None)
+    # After the first batch was committed, before the next poll; once.
+    assert source.calls[:4] == ["poll", "commit", "rewind", "poll"]
+    assert source.calls.count("rewind") == 1
+    assert service.topics is not None and service.topics.recreated is None
+    [said] = [r.getMessage() for r in caplog.records if "recreated" in r.getMessage()]
+    assert said == (
+        f"kafka topic {EVENTS} was recreated (topic id id-1, now id-2): serve consumes its "
+        "partitions t:0 again from the new topic's beginning (events of it consumed already "
+        "are predicted again)"
+    )
+
+
+def test_a_rewind_with_no_partition_held_tries_again_then_gives_up_saying_so(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = FakeSource([])
+    source.lags = {}  # nothing assigned (a rebalance in progress, or more replicas)
+    service, _ = _watched(source, Cluster())
+    assert service.topics is not None
+    service.topics.recreated = Recreated(EVENTS, "id-1", "id-2")
+    now = [100.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: now[0])
+    service.turn()
+    now[0] += REWIND_WAIT_S - 1
+    service.turn()
+    assert service.topics.recreated is not None and "recreated" not in caplog.text
+    source.lags = {0: 0}  # assigned now
+    service.turn()
+    assert service.topics.recreated is None and "partitions t:0 again" in caplog.text
+    assert source.calls.count("rewind") == 3
+
+    caplog.clear()
+    source.lags = {}
+    service.topics.recreated = Recreated(EVENTS, "id-2", "id-3")
+    service.turn()
+    now[0] += REWIND_WAIT_S
+    service.turn()
+    assert service.topics.recreated is None
+    assert "this replica holds none of its partitions: nothing to consume again" in caplog.text

@@ -13,6 +13,7 @@ from stream_al.io.base import ClusterTopics
 from stream_al.runtime.health import Health
 from stream_al.runtime.metrics import Metrics
 from stream_al.service.topics import (
+    Recreated,
     TopicCheck,
     TopicWatch,
     missing_topics,
@@ -213,12 +214,14 @@ class _Catalog:
         self.away = False
         self.looks = 0
         self.closed = 0
+        self.events_id: str | None = "id-1"  # the events topic's, while it exists
 
     def describe(self) -> ClusterTopics:
         self.looks += 1
         if self.away:
             raise BrokerUnavailable("kafka: no broker answers")
-        return ClusterTopics(self.existing, False)
+        ids = {EVENTS: self.events_id} if EVENTS in self.existing and self.events_id else {}
+        return ClusterTopics(self.existing, False, ids=ids)
 
     def close(self) -> None:
         self.closed += 1
@@ -227,23 +230,25 @@ class _Catalog:
 def _watch(catalog: _Catalog, clock: _Clock) -> tuple[TopicWatch, _Health, Metrics]:
     health, metrics = _Health(), Metrics.create()
     check = TopicCheck(NEEDED, "k1:9092", health, metrics, recheck_s=2.0, clock=clock)
+    check.verdict(catalog.describe())  # the start-up's look
+    catalog.looks = 0
     return TopicWatch(check, lambda: catalog, idle_recheck_s=30.0, clock=clock), health, metrics
 
 
-def test_the_watch_looks_when_asked_at_most_every_recheck_and_idle_every_half_minute() -> None:
+def test_the_watch_looks_at_most_every_recheck_and_between_turns_every_half_minute() -> None:
     clock, catalog = _Clock(), _Catalog()
     watch, _, _ = _watch(catalog, clock)
     assert watch.missing() is None and catalog.looks == 0  # the start-up's check just looked
     clock.now = 2.0
     assert watch.missing() is None and watch.missing() is None and catalog.looks == 1
     clock.now = 10.0
-    assert watch.missing(idle=True) is None and catalog.looks == 1  # idle: every 30 s
+    assert watch.missing(between_turns=True) is None and catalog.looks == 1  # every 30 s
     clock.now = 32.0
     catalog.existing = ALL - {PREDICTIONS}
-    reason = watch.missing(idle=True)
+    reason = watch.missing(between_turns=True)
     assert reason is not None and PREDICTIONS in reason and catalog.looks == 2
     clock.now = 34.0  # missing: every 2 s, idle or not
-    assert watch.missing(idle=True) == reason and catalog.looks == 3
+    assert watch.missing(between_turns=True) == reason and catalog.looks == 3
     assert watch.reason == reason
 
 
@@ -279,3 +284,50 @@ def test_a_look_kafka_does_not_answer_names_nothing_and_the_next_one_starts_afre
     catalog.away = False
     clock.now = 6.0
     assert watch.missing() is not None and len(made) == 2  # a new admin client
+
+
+# -- the events topic deleted and created again ----------------------------------------------
+
+
+def test_the_watch_starts_from_the_start_ups_topic_id_and_says_when_it_changes() -> None:
+    clock, catalog = _Clock(), _Catalog()
+    watch, _, _ = _watch(catalog, clock)
+    assert watch.topic_id == "id-1" and watch.recreated is None
+    clock.now = 30.0
+    assert watch.missing(between_turns=True) is None and watch.recreated is None
+    catalog.events_id = "id-2"  # deleted and created again between two looks
+    clock.now = 60.0
+    assert watch.missing(between_turns=True) is None  # nothing missing: only a new id
+    assert watch.recreated == Recreated(EVENTS, "id-1", "id-2")
+    assert watch.topic_id == "id-2"
+
+
+def test_a_look_at_the_events_topic_missing_keeps_its_last_id() -> None:
+    # A deletion seen by a look, then the creation seen by the next: a recreation too.
+    clock, catalog = _Clock(), _Catalog()
+    watch, _, _ = _watch(catalog, clock)
+    catalog.existing = ALL - {EVENTS}
+    clock.now = 30.0
+    assert watch.missing(between_turns=True) is not None and watch.recreated is None
+    catalog.existing, catalog.events_id = ALL, "id-2"
+    clock.now = 32.0
+    assert watch.missing(between_turns=True) is None
+    assert watch.recreated == Recreated(EVENTS, "id-1", "id-2")
+
+
+def test_no_id_before_is_no_recreation_and_two_keep_the_first_old_id() -> None:
+    # At start the topic did not exist yet (the broker creates it) or the broker gives no
+    # ids: its first id is no recreation. Two recreations before the loop acted: one, from
+    # the id the consumer's positions belong to.
+    clock, catalog = _Clock(), _Catalog()
+    catalog.events_id = None
+    watch, _, _ = _watch(catalog, clock)
+    assert watch.topic_id is None
+    catalog.events_id = "id-1"
+    clock.now = 30.0
+    watch.missing(between_turns=True)
+    assert watch.topic_id == "id-1" and watch.recreated is None
+    for i, now in ((2, 60.0), (3, 90.0)):
+        catalog.events_id, clock.now = f"id-{i}", now
+        watch.missing(between_turns=True)
+    assert watch.recreated == Recreated(EVENTS, "id-1", "id-3")

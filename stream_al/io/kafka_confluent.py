@@ -14,6 +14,11 @@ The same interfaces and the same delivery semantics as :mod:`stream_al.io.kafka`
   so the loop does not commit the batch, and retries: the next flush first sends the
   failed messages again.
 
+A consumer or producer that librdkafka left with no broker to ask (see
+:func:`no_broker_left`) is replaced by a new one: the consumer at its next poll or commit
+(its offsets not committed are dropped, so that batch is consumed again), the producer at
+its next flush (what the old one still held is sent again).
+
 librdkafka's errors become :class:`ConfluentError`, a
 :class:`~stream_al.errors.BrokerUnavailable`: the loop waits them out like a broken
 connection (``stream_al.runtime.backoff.RECOVERABLE``). A fatal error (the client cannot go
@@ -229,14 +234,41 @@ def _silent_s(broker: dict[str, Any], steady: bool) -> float:
     return idle_us / 1e6 if isinstance(idle_us, int | float) and idle_us > 0 else 0.0
 
 
+# Broker handles with an address to connect to, by their source in librdkafka's statistics
+# (the others: "logical", the group coordinator's, and "internal").
+ADDRESSED = frozenset({"learned", "configured"})
+
+
+def no_broker_left(brokers: Iterable[dict[str, Any]]) -> bool:
+    """Whether librdkafka has no broker with an address left (its statistics' brokers), and
+    so will never connect again.
+
+    A lone broker in controlled shutdown (SIGTERM) is fenced before its socket closes, and
+    answers a Metadata request with no broker listed. librdkafka (2.10 and later) forgets
+    every broker such an answer leaves out; when its broker thread has seen that connection
+    close before its main thread reads the answer, the re-bootstrap the close started is
+    cancelled by the answer and never tried again (librdkafka 2.16; its issue 5301, its
+    test 0193): at most the logical coordinator handle is left, without an address. About
+    one restart of the test broker in 40 under CPU load left serve's consumer so: unready
+    60 s after the broker was back, and through every later restart.
+
+    >>> no_broker_left([{"source": "logical", "name": "GroupCoordinator"}])
+    True
+    >>> no_broker_left([{"source": "learned"}, {"source": "logical"}])
+    False
+    """
+    return not any(b.get("source") in ADDRESSED for b in brokers)
+
+
 class ConfluentEventSource:
     """Events from the events topic, in batches, committed on request (librdkafka)."""
 
     def __init__(self, settings: KafkaSettings, consumer: Any = None) -> None:
         self.settings = settings
         self.errors = _Errors("consumer")
+        self._config: dict[str, Any] | None = None  # None: the consumer was given
         if consumer is None:
-            config = {
+            self._config = config = {
                 **settings.librdkafka_config(),
                 "group.id": settings.group_id,
                 "enable.auto.commit": False,
@@ -262,16 +294,40 @@ class ConfluentEventSource:
         self.pending: dict[tuple[str, int], int] = {}
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self.silent_s = 0.0  # the longest a connection has waited on an answer (statistics)
+        self.orphaned = False  # no broker left to connect to (statistics, see no_broker_left())
         self._deferred: KafkaError | None = None
         # Partitions revoked (or lost) during the consume in progress and not assigned again.
         self._revoked_now: set[tuple[str, int]] = set()
+        self._subscribe()
+
+    def _subscribe(self) -> None:
         with _converted("subscribe"):
             self.consumer.subscribe(
-                [settings.events_topic],
+                [self.settings.events_topic],
                 on_assign=self._assigned,
                 on_revoke=self._revoked,
                 on_lost=self._revoked,
             )
+
+    def _renew(self) -> None:
+        """A new consumer in place of one left with no broker (see :func:`no_broker_left`): it
+        joins the group afresh; what the old one handed out and did not commit comes again."""
+        assert self._config is not None
+        log.warning(
+            "kafka: librdkafka dropped the consumer's last broker (a Metadata answer listed "
+            "none, as a broker shutting down gives); a new consumer takes its place"
+        )
+        renewed = _constructed(Consumer, self._config)
+        try:
+            self.consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("consumer close: %s", exc)
+        # Reset after the close, whose callbacks may still report on the old consumer.
+        self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
+        self.pending.clear()
+        self._revoked_now.clear()
+        self._deferred = None
+        self._subscribe()
 
     def _stats(self, stats: str) -> None:
         try:
@@ -282,6 +338,7 @@ class ConfluentEventSource:
             return
         self.brokers_up = any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
         self.silent_s = max((_silent_s(b, steady) for b in brokers), default=0.0)
+        self.orphaned = self._config is not None and no_broker_left(brokers)
 
     def unavailable(self) -> str | None:
         """Why Kafka does not answer now (None: it does), from the broker states librdkafka
@@ -312,6 +369,8 @@ class ConfluentEventSource:
         message handed out and dropped would be committed by a later batch unprocessed).
         """
         self.errors.check()
+        if self.orphaned:
+            self._renew()
         if self._deferred is not None:
             err, self._deferred = self._deferred, None
             _raise_for(err, "consume")
@@ -351,6 +410,9 @@ class ConfluentEventSource:
         """Commit the offsets after every message polled since the last commit (and no
         further); nothing to commit is no error."""
         if not self.pending:
+            return
+        if self.orphaned:  # no coordinator to commit to: the batch comes again
+            self._renew()
             return
         offsets = commit_offsets(self.pending)
         err: KafkaError | None = None
@@ -436,8 +498,9 @@ class ConfluentPublisher:
     def __init__(self, settings: KafkaSettings, producer: Any = None) -> None:
         self.settings = settings
         self.errors = _Errors("producer")
+        self._config: dict[str, Any] | None = None  # None: the producer was given
         if producer is None:
-            config = {
+            self._config = config = {
                 **settings.librdkafka_config(),
                 "client.id": f"{settings.client_id}-producer",
                 "acks": "all",
@@ -447,6 +510,9 @@ class ConfluentPublisher:
                 "request.timeout.ms": min(30_000, settings.delivery_timeout_ms - 5),
                 "error_cb": self.errors,
                 "logger": librdkafka_client_log,
+                # Once a second, whether a broker is left to connect to (no_broker_left()).
+                "statistics.interval.ms": 1000,
+                "stats_cb": self._stats,
             }
             producer = _constructed(Producer, config)
             _connected(producer, settings)
@@ -454,6 +520,30 @@ class ConfluentPublisher:
         self.failed: list[Failed] = []
         self.too_large: list[Failed] = []  # refused as larger than the topic takes
         self.last_error: KafkaError | None = None
+        self.orphaned = False  # no broker left to connect to (statistics, see no_broker_left())
+
+    def _stats(self, stats: str) -> None:
+        try:
+            brokers = list(json.loads(stats).get("brokers", {}).values())
+        except (ValueError, AttributeError):
+            return
+        self.orphaned = self._config is not None and no_broker_left(brokers)
+
+    def _renew(self) -> None:
+        """A new producer in place of one left with no broker (see :func:`no_broker_left`): what
+        the old one still held is purged into :attr:`failed`, which the flush sends again."""
+        assert self._config is not None
+        log.warning(
+            "kafka: librdkafka dropped the producer's last broker (a Metadata answer listed "
+            "none, as a broker shutting down gives); a new producer takes its place"
+        )
+        renewed = _constructed(Producer, self._config)
+        try:
+            self.producer.purge()
+            self.producer.poll(0)  # the purged messages' delivery reports: into self.failed
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("producer purge: %s", exc)
+        self.producer, self.orphaned = renewed, False
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -513,6 +603,8 @@ class ConfluentPublisher:
         Messages the broker refused as larger than their topic takes are sent again one at
         a time (:meth:`_send_alone`)."""
         self.errors.check()
+        if self.orphaned:
+            self._renew()
         resend, self.failed = self.failed, []
         if resend:
             log.info("sending %d undelivered messages again", len(resend))
@@ -522,11 +614,16 @@ class ConfluentPublisher:
         def flushed(seconds: float) -> bool:
             nonlocal remaining
             remaining = self.producer.flush(seconds)
-            return remaining == 0
+            return remaining == 0 or self.orphaned
 
         with _converted("flush"):
             done = wait_in_slices(flushed, timeout, give_up)
         self.errors.check()
+        if remaining and self.orphaned:
+            raise ConfluentError(
+                f"{remaining} messages not delivered: librdkafka has no broker left; "
+                "the next flush sends them again with a new producer"
+            )
         if not done:
             raise ConfluentError(
                 f"{remaining} messages not delivered after {time.monotonic() - started:.1f} s; "

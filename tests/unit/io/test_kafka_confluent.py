@@ -3,10 +3,11 @@ commit covers, errors the loop waits out, and a flush that never hides a lost me
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -337,6 +338,83 @@ def test_lag_comes_from_cached_watermarks_and_local_positions() -> None:
     assert source.lag() == {0: 60}  # 1: nothing consumed yet; 2: no watermark yet
 
 
+def _stats(*sources: str) -> str:
+    """A statistics report whose broker handles have these sources (librdkafka's words)."""
+    brokers = {
+        f"b{i}": {"name": f"b{i}", "nodeid": 1 if src == "learned" else -1, "source": src}
+        for i, src in enumerate(sources)
+    }
+    for broker in brokers.values():
+        broker["state"] = "UP"
+    return json.dumps({"brokers": brokers})
+
+
+class MadeConsumer(FakeConsumer):
+    """A consumer the source makes itself (from its librdkafka config)."""
+
+    made: ClassVar[list[MadeConsumer]] = []
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__([])
+        self.config = config
+        self.closed = False
+        MadeConsumer.made.append(self)
+
+    def list_topics(self, timeout: float = -1) -> None:
+        """The start's check that the cluster answers."""
+
+
+def _made_source(monkeypatch: pytest.MonkeyPatch) -> ConfluentEventSource:
+    MadeConsumer.made = []
+    monkeypatch.setattr(kafka_confluent, "Consumer", MadeConsumer)
+    return ConfluentEventSource(KafkaSettings(events_topic="ev"))
+
+
+def test_a_consumer_librdkafka_left_without_a_broker_is_replaced_at_the_next_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = _made_source(monkeypatch)
+    [first] = MadeConsumer.made
+    first.batches = [[FakeMessage(offset=4)]]
+    assert source.poll() == [("ev:0:4", b"{}")]
+    first.config["stats_cb"](_stats("learned", "logical"))
+    assert not source.orphaned and source.unavailable() is None
+    # A fenced broker's answer took the last broker: only the coordinator's handle is left.
+    first.config["stats_cb"](_stats("logical"))
+    assert source.orphaned and source.unavailable() == "kafka: no broker connection is up"
+    source.poll()
+    [_, second] = MadeConsumer.made
+    assert first.closed and not second.closed and source.consumer is second
+    assert second.topics == ["ev"] and set(second.callbacks) == {
+        "on_assign",
+        "on_revoke",
+        "on_lost",
+    }
+    assert second.consumed and not source.pending  # the old member's offsets: dropped
+    assert source.unavailable() == "kafka: no broker connection is up"  # until it has one
+    second.config["stats_cb"](_stats("learned", "logical"))
+    assert source.unavailable() is None
+
+
+def test_a_consumer_left_without_a_broker_commits_nothing_and_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = _made_source(monkeypatch)
+    [first] = MadeConsumer.made
+    first.batches = [[FakeMessage(offset=4)]]
+    source.poll()
+    first.config["stats_cb"](_stats())  # no broker at all
+    source.commit()  # no coordinator to commit to: the batch is consumed again
+    assert first.commits == [] and not source.pending
+    assert len(MadeConsumer.made) == 2 and source.consumer is MadeConsumer.made[1]
+
+
+def test_a_consumer_given_is_never_replaced() -> None:
+    source = _source([])
+    source._stats(_stats())
+    assert not source.orphaned
+
+
 # -- the publisher -----------------------------------------------------------------------
 
 
@@ -451,6 +529,67 @@ def test_a_fatal_producer_error_stops_serve() -> None:
     publisher.errors(KafkaError(KafkaError._FATAL, "fenced", fatal=True))
     with pytest.raises(ConfluentFatalError):
         publisher.flush()
+
+
+class MadeProducer(FakeProducer):
+    """A producer the publisher makes itself (from its librdkafka config)."""
+
+    made: ClassVar[list[MadeProducer]] = []
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = config
+        self.purged = False
+        MadeProducer.made.append(self)
+
+    def list_topics(self, timeout: float = -1) -> None:
+        """The start's check that the cluster answers."""
+
+    def purge(self) -> None:
+        self.purged = True
+        queue, self.queue = self.queue, []
+        for topic, key, value, callback in queue:
+            callback(KafkaError(KafkaError._PURGE_QUEUE), FakeMessage(topic, 0, 0, value, key=key))
+
+
+def test_a_producer_librdkafka_left_without_a_broker_is_replaced_and_its_messages_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    MadeProducer.made = []
+    monkeypatch.setattr(kafka_confluent, "Producer", MadeProducer)
+    publisher = ConfluentPublisher(KafkaSettings(predictions_topic="pred"))
+    [first] = MadeProducer.made
+    first.stuck = True  # no broker: nothing goes out
+    publisher.prediction("k", "v")
+    first.config["stats_cb"](_stats())
+    publisher.flush()
+    [_, second] = MadeProducer.made
+    assert first.purged and publisher.producer is second and not publisher.orphaned
+    assert second.delivered == [("pred", b"k", b"v")] and not publisher.failed
+
+
+def test_a_flush_stops_waiting_once_the_producer_has_no_broker_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    MadeProducer.made = []
+    monkeypatch.setattr(kafka_confluent, "Producer", MadeProducer)
+    publisher = ConfluentPublisher(KafkaSettings(predictions_topic="pred"))
+    [first] = MadeProducer.made
+    first.stuck = True
+    publisher.prediction("k", "v")
+    flush = first.flush
+
+    def flush_left_without_a_broker(timeout: float = -1) -> int:
+        first.config["stats_cb"](_stats())  # reported while the flush waits
+        return flush(timeout)
+
+    first.flush = flush_left_without_a_broker  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises(ConfluentError, match="no broker left"):
+        publisher.flush(timeout=30)
+    assert time.monotonic() - started < 5
+    publisher.flush()  # the retry: a new producer sends it
+    assert MadeProducer.made[1].delivered == [("pred", b"k", b"v")]
 
 
 # -- the topic catalog -------------------------------------------------------------------

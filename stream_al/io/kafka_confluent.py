@@ -260,6 +260,19 @@ def no_broker_left(brokers: Iterable[dict[str, Any]]) -> bool:
     return not any(b.get("source") in ADDRESSED for b in brokers)
 
 
+def _replacement(
+    factory: Callable[[dict[str, Any]], Any], config: dict[str, Any], role: str
+) -> Any:
+    """A new client in place of one left with no broker (:func:`no_broker_left`), said once."""
+    log.warning(
+        "kafka: librdkafka dropped the %s's last broker (a Metadata answer listed none, as a "
+        "broker shutting down gives); a new %s takes its place",
+        role,
+        role,
+    )
+    return _constructed(factory, config)
+
+
 class ConfluentEventSource:
     """Events from the events topic, in batches, committed on request (librdkafka)."""
 
@@ -313,11 +326,7 @@ class ConfluentEventSource:
         """A new consumer in place of one left with no broker (see :func:`no_broker_left`): it
         joins the group afresh; what the old one handed out and did not commit comes again."""
         assert self._config is not None
-        log.warning(
-            "kafka: librdkafka dropped the consumer's last broker (a Metadata answer listed "
-            "none, as a broker shutting down gives); a new consumer takes its place"
-        )
-        renewed = _constructed(Consumer, self._config)
+        renewed = _replacement(Consumer, self._config, "consumer")
         try:
             self.consumer.close()
         except (KafkaException, RuntimeError) as exc:
@@ -533,11 +542,7 @@ class ConfluentPublisher:
         """A new producer in place of one left with no broker (see :func:`no_broker_left`): what
         the old one still held is purged into :attr:`failed`, which the flush sends again."""
         assert self._config is not None
-        log.warning(
-            "kafka: librdkafka dropped the producer's last broker (a Metadata answer listed "
-            "none, as a broker shutting down gives); a new producer takes its place"
-        )
-        renewed = _constructed(Producer, self._config)
+        renewed = _replacement(Producer, self._config, "producer")
         try:
             self.producer.purge()
             self.producer.poll(0)  # the purged messages' delivery reports: into self.failed

@@ -122,6 +122,9 @@ class EventSource:
             # may return 1 MiB per partition: a full partition would stall the consumer.
             receive_message_max_bytes=64 * 1024 * 1024,
             metadata_max_age_ms=METADATA_REFRESH_MS,
+            # Not the events of aborted transactions, as librdkafka (its default): they
+            # never happened, and a question about one wastes a labeler's time.
+            isolation_level="read_committed",
             **settings.client_options(),
         )
         # Our own line on each assignment: the client's is below WARNING unless --verbose.
@@ -584,6 +587,7 @@ def read_topic(
         enable_auto_commit=False,
         group_id=None,
         receive_message_max_bytes=64 * 1024 * 1024,
+        isolation_level="read_committed",  # as serve reads the events topic
         **settings.client_options(),
     )
     try:

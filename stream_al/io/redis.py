@@ -38,7 +38,13 @@ from stream_al.io.base import (
     tier_slots,
     translate_errors,
 )
-from stream_al.io.redis_faults import credentials_refused, label_entry, lenient, server_states
+from stream_al.io.redis_faults import (
+    credentials_refused,
+    in_cluster_mode,
+    label_entry,
+    lenient,
+    server_states,
+)
 from stream_al.io.redis_keys import RedisKeys
 
 __all__ = ["LABELS_GROUP", "WORKERS_GROUP", "RedisKeys", "RedisStore", "connect", "store_for"]
@@ -502,11 +508,26 @@ class RedisStore:
             )
 
     def ensure_groups_ok(self) -> bool:
-        """:meth:`check_eviction`, then :meth:`ensure_groups`, returning True (for retry
-        helpers: what serve and the workers do at start)."""
+        """:meth:`check_standalone`, :meth:`check_eviction`, then :meth:`ensure_groups`,
+        returning True (for retry helpers: what serve and the workers do at start)."""
+        self.check_standalone()
         self.check_eviction()
         self.ensure_groups()
         return True
+
+    def check_standalone(self) -> None:
+        """Raise :class:`~stream_al.errors.ConfigurationError` if Redis runs in cluster
+        mode (:func:`~stream_al.io.redis_faults.in_cluster_mode`): found at start, before
+        anything is read or written, rather than at the first batch. A Redis that does not
+        let us read ``INFO cluster`` is only logged (a cluster's replies are still named
+        where they are met)."""
+        try:
+            info = self.client.info("cluster")
+        except redis.ResponseError as exc:  # INFO renamed or not allowed (managed Redis)
+            log.warning("redis: cannot read INFO cluster (%s): make sure it is no cluster", exc)
+            return
+        if str(info.get("cluster_enabled", "0")) == "1":
+            raise in_cluster_mode("cluster_enabled:1 in INFO cluster")
 
     def check_eviction(self) -> None:
         """Raise :class:`~stream_al.errors.ConfigurationError` if Redis may evict keys: at

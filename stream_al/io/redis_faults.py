@@ -18,6 +18,9 @@ refuses, entries it cannot read.
 - A key of the deployment that holds another type (another program writes under the
   prefix) is a :class:`~stream_al.errors.ConfigurationError` naming it, where any method
   meets ``WRONGTYPE`` (:func:`server_states`), as at start.
+- Redis in cluster mode is not supported: :func:`in_cluster_mode` names it (exit 2),
+  from ``INFO cluster`` at start or from a cluster's reply (``MOVED``, ``CROSSSLOT``, ...)
+  wherever one is met.
 - Refused credentials are not an outage: :func:`credentials_refused` turns them into a
   :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2); so is a
   database number the server does not have (:func:`server_states`).
@@ -36,6 +39,8 @@ label-stream entry has no 'label' field (fields: 'answer')
 redis refuses writes (BUSY): a script runs past its time limit; wait, or SCRIPT KILL it
 >>> refusal(redis.ResponseError("WRONGTYPE Operation against a key")) is None
 True
+>>> str(_translated(redis.exceptions.MovedError("9596 127.0.0.1:7002")))[:64]
+'redis at STREAM_AL_REDIS__URL runs in cluster mode (MovedError: '
 >>> unblocked(redis.ResponseError("UNBLOCKED the stream key no longer exists"))[:60]
 'redis ended a blocking read (UNBLOCKED the stream key no lon'
 
@@ -55,6 +60,7 @@ from stream_al.io.base import Unreadable
 
 __all__ = [
     "credentials_refused",
+    "in_cluster_mode",
     "label_entry",
     "lenient",
     "refusal",
@@ -133,6 +139,29 @@ def refusal(exc: redis.ResponseError) -> str | None:
     return None if why is None else f"redis refuses writes ({exc}): {why}"
 
 
+def in_cluster_mode(why: str) -> ConfigurationError:
+    """Redis runs in cluster mode (``why``: the reply or setting that says so), which
+    stream-al does not support: its scripts and transactions touch many keys of a
+    deployment at once, which a cluster refuses unless they share a hash slot, and its
+    client talks to one server (a cluster answers ``MOVED`` for keys another node holds)."""
+    return ConfigurationError(
+        f"redis at STREAM_AL_REDIS__URL runs in cluster mode ({why}), which stream-al does "
+        "not support: point it at a standalone Redis (a primary, with replicas or Sentinel "
+        "for failover; on a managed service, one with cluster mode disabled)"
+    )
+
+
+# A cluster's replies: redis-py gives each a class of its own (the first word stripped);
+# the words are for a reply it left plain.
+_CLUSTER_CLASSES: tuple[type[redis.ResponseError], ...] = (
+    redis.exceptions.AskError,  # MovedError too
+    redis.exceptions.ClusterCrossSlotError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+)
+_CLUSTER_WORDS = ("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN", "TRYAGAIN")
+
+
 def _translated(exc: redis.ResponseError) -> StoreUnavailable | ConfigurationError | None:
     """The project's error for a reply that is a setting to fix or an outage, else None."""
     if "DB index is out of range" in str(exc):  # SELECT, on every connection
@@ -140,6 +169,11 @@ def _translated(exc: redis.ResponseError) -> StoreUnavailable | ConfigurationErr
             f"redis: {exc}: the database number in STREAM_AL_REDIS__URL "
             "(redis://host:port/N) is beyond the server's 'databases' setting"
         )
+    if isinstance(exc, _CLUSTER_CLASSES):
+        return in_cluster_mode(f"{type(exc).__name__}: {exc}")
+    match = _FIRST_WORD.search(str(exc))
+    if match and match.group(1) in _CLUSTER_WORDS:
+        return in_cluster_mode(str(exc))
     why = refusal(exc)
     if why is None and str(exc).startswith("UNBLOCKED"):
         why = unblocked(exc)

@@ -19,7 +19,7 @@ import subprocess
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -443,13 +443,20 @@ class RedisServer:
     """A Redis of one test's own, on a free loopback port: durable (append-only file,
     fsync always: a kill loses nothing) or not, with a password or not."""
 
-    def __init__(self, workdir: Path, durable: bool = True, password: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        durable: bool = True,
+        password: str | None = None,
+        args: Sequence[str] = (),
+    ):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         self.workdir = workdir
         self.durable = durable
         self.password = password
+        self.args = list(args)  # more options of redis-server's, e.g. ["--cluster-enabled", "yes"]
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
@@ -460,7 +467,7 @@ class RedisServer:
         cmd += ["--appendfsync", "always"]
         if self.password:
             cmd += ["--requirepass", self.password]
-        return cmd
+        return cmd + self.args
 
     def client(self, timeout: float = 2.0) -> redis.Redis:
         return redis.Redis(
@@ -497,12 +504,14 @@ class RedisServer:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """A factory: ``redis_server(durable=True, password=None)`` starts a Redis of the test's
-    own (see :class:`RedisServer`); every one is killed when the test ends."""
+    """A factory: ``redis_server(durable=True, password=None, args=())`` starts a Redis of
+    the test's own (see :class:`RedisServer`); every one is killed when the test ends."""
     made: list[RedisServer] = []
 
-    def make(durable: bool = True, password: str | None = None) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis-{len(made)}", durable, password)
+    def make(
+        durable: bool = True, password: str | None = None, args: Sequence[str] = ()
+    ) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(made)}", durable, password, args)
         made.append(server)
         return server.start()
 

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import RedisServer
 from tests.integration.deployment import Deployment, Proc, stream_records, wait_for
 
@@ -108,6 +110,33 @@ def test_a_redis_that_may_evict_keys_is_refused_at_start_naming_the_fix(
     client.config_set("maxmemory", "0")  # no limit: nothing is evicted, whatever the policy
     serve = deployment.serve()
     assert serve.alive() and serve.terminate() == 0
+
+
+@pytest.mark.parametrize("info", ["readable", "renamed"])
+def test_a_redis_in_cluster_mode_is_refused_naming_it(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path, info: str
+) -> None:
+    # serve exited 1 with "MovedError: Command # 3 (TYPE ...) of pipeline caused error"
+    # (several nodes), or at its first batch with CROSSSLOT (one node holding every slot).
+    # Found at start from INFO cluster; where INFO is not allowed (managed services rename
+    # commands), from the cluster's first refusal: the batch is not committed.
+    args = ["--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")]
+    if info == "renamed":
+        args += ["--rename-command", "INFO", ""]
+    server = redis_server(durable=False, args=args)
+    server.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    wait_for(lambda: b"cluster_state:ok" in server.client().execute_command("CLUSTER", "INFO"))
+    standalone, deployment.redis_url = deployment.redis_url, server.url
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n")
+    deployment.produce_raw([("e", json.dumps({"id": "e", "features": {"x": 1.0}}))])
+    for proc in (deployment.serve(wait_ready=False), deployment.worker(truth)):
+        assert proc.popen.wait(60) == 2, proc.output()
+        [line] = [line for line in proc.output().splitlines() if "error:" in line]
+        assert "runs in cluster mode" in line and "point it at a standalone Redis" in line
+    deployment.redis_url = standalone  # what the message asks: the event was not skipped
+    deployment.serve()
+    wait_for(lambda: "e" in {p["id"] for p in deployment.predictions()}, 60)
 
 
 def _blocked_in_xreadgroup(server: RedisServer) -> bool:

@@ -485,9 +485,10 @@ class DurableCheckpoints(Protocol):
 
 
 class DeadLetterSink(Protocol):
-    """Where invalid events go, with the reason."""
+    """Where invalid events go, with the reason; ``key`` is the event's origin
+    (topic:partition:offset), so a compacted dead-letter topic takes them and keeps each."""
 
-    def send(self, payload: str) -> None: ...
+    def send(self, payload: str, key: str | None = None) -> None: ...
 
 
 class EventSource(Protocol):
@@ -588,7 +589,7 @@ class Publisher(DeadLetterSink, Protocol):
 
     def prediction(self, key: str, payload: str) -> None: ...
 
-    def send(self, payload: str) -> None: ...
+    def send(self, payload: str, key: str | None = None) -> None: ...
 
     def flush(
         self, timeout: float | None = 30.0, give_up: Callable[[], bool] | None = None

@@ -274,9 +274,11 @@ class Publisher:
         if self.settings.predictions_topic:
             self._send(self.settings.predictions_topic, key.encode(), payload.encode())
 
-    def send(self, payload: str) -> None:
+    def send(self, payload: str, key: str | None = None) -> None:
         """A dead letter (the :class:`~stream_al.io.base.DeadLetterSink` interface)."""
-        self._send(self.settings.dead_letter_topic, None, payload.encode())
+        self._send(
+            self.settings.dead_letter_topic, None if key is None else key.encode(), payload.encode()
+        )
 
     def flush(
         self, timeout: float | None = 30.0, give_up: Callable[[], bool] | None = None

@@ -584,9 +584,11 @@ class ConfluentPublisher:
         if self.settings.predictions_topic:
             self._produce(self.settings.predictions_topic, key.encode(), payload.encode())
 
-    def send(self, payload: str) -> None:
+    def send(self, payload: str, key: str | None = None) -> None:
         """A dead letter (the :class:`~stream_al.io.base.DeadLetterSink` interface)."""
-        self._produce(self.settings.dead_letter_topic, None, payload.encode())
+        self._produce(
+            self.settings.dead_letter_topic, None if key is None else key.encode(), payload.encode()
+        )
 
     def _resend(self, messages: Iterable[Failed]) -> None:
         todo = list(messages)

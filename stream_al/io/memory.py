@@ -232,7 +232,7 @@ class MemoryStore:
     def trim_labels(self, kept_seconds: float) -> int:
         return 0  # as the train log: a demo's labels are kept for inspection
 
-    def send(self, payload: str) -> None:
+    def send(self, payload: str, key: str | None = None) -> None:
         self.dead_letters.append(payload)
 
 

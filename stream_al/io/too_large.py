@@ -140,7 +140,7 @@ def send_each_alone(
                 )
                 publisher.failed.append((topic, key, value))
             else:
-                todo.insert(0, (dead_letter_topic, None, short))
+                todo.insert(0, (dead_letter_topic, key, short))  # its key: compaction
         publisher.too_large = []
         if publisher.failed:  # the broker away, say: the flush raises, the rest waits
             publisher.too_large = todo

@@ -347,7 +347,7 @@ class LabelLoop:
                 if action.done:
                     continue
                 if action.dead_letter is not None:  # a dead letter or a prediction
-                    self.dead_letters.send(action.dead_letter)
+                    self.dead_letters.send(action.dead_letter, key=action.origin)
                 elif action.event is not None and action.decision is not None and self.predictions:
                     self.predictions(action.event.id, self._prediction(action))
                 action.done = True

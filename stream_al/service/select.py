@@ -120,7 +120,7 @@ def current_learner(store: RedisStore, key: bytes) -> tuple[ActiveLearner, str]:
 
 
 class _NoDeadLetters:
-    def send(self, payload: str) -> None:  # pragma: no cover - replay sends none
+    def send(self, payload: str, key: str | None = None) -> None:  # pragma: no cover
         raise AssertionError("replaying the train log sends no dead letters")
 
 

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from kafka.admin import ConfigResource, ConfigResourceType
 
+from tests.integration.conftest import kafka_admin
 from tests.integration.deployment import BACKENDS, Deployment, Proc, wait_for
 
 
@@ -79,6 +81,35 @@ def test_each_kind_of_malformed_event_is_dead_lettered_with_a_reason(
     assert "label" in reasons["unknown top-level field"]
     assert {p["id"] for p in deployment.predictions()} == {i for i, _ in good}
     assert serve.alive()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dead_letters_reach_a_compacted_dead_letter_topic_keyed_by_their_origin(
+    deployment: Deployment,
+) -> None:
+    # A compacted topic refuses a message without a key: the first invalid event's dead
+    # letter was refused again at every flush, and serve stopped at its batch for good.
+    admin = kafka_admin(deployment.bootstrap)
+    topic = ConfigResource(
+        ConfigResourceType.TOPIC, deployment.dead_letter_topic, {"cleanup.policy": "compact"}
+    )
+    admin.alter_configs([topic])
+    admin.close()
+    bad = [b"{not json", b"[1, 2]", b""]
+    good = [(f"g{i}", json.dumps({"id": f"g{i}", "features": {"x": float(i)}})) for i in range(20)]
+    deployment.produce_raw([*(("bad", raw) for raw in bad), *good])
+    serve = deployment.serve()
+    wait_for(
+        lambda: {i for i, _ in good} <= {p["id"] for p in deployment.predictions()},
+        60,
+        what="the events after the invalid ones predicted",
+    )
+    letters = deployment.read_topic(deployment.dead_letter_topic)
+    assert len(letters) == len(bad)
+    for key, value in letters:
+        assert key == json.loads(value)["source"]
+        assert key is not None and key.startswith(f"{deployment.events_topic}:0:")
+    assert serve.ready(), serve.readyz()
 
 
 def _handled(serve: Proc) -> float:

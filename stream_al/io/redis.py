@@ -40,9 +40,9 @@ from stream_al.io.base import (
 )
 from stream_al.io.redis_faults import (
     credentials_refused,
-    in_cluster_mode,
     label_entry,
     lenient,
+    server_problem,
     server_states,
 )
 from stream_al.io.redis_keys import RedisKeys
@@ -508,26 +508,28 @@ class RedisStore:
             )
 
     def ensure_groups_ok(self) -> bool:
-        """:meth:`check_standalone`, :meth:`check_eviction`, then :meth:`ensure_groups`,
+        """:meth:`check_server`, :meth:`check_eviction`, then :meth:`ensure_groups`,
         returning True (for retry helpers: what serve and the workers do at start)."""
-        self.check_standalone()
+        self.check_server()
         self.check_eviction()
         self.ensure_groups()
         return True
 
-    def check_standalone(self) -> None:
-        """Raise :class:`~stream_al.errors.ConfigurationError` if Redis runs in cluster
-        mode (:func:`~stream_al.io.redis_faults.in_cluster_mode`): found at start, before
-        anything is read or written, rather than at the first batch. A Redis that does not
-        let us read ``INFO cluster`` is only logged (a cluster's replies are still named
-        where they are met)."""
+    def check_server(self) -> None:
+        """Raise :class:`~stream_al.errors.ConfigurationError` if Redis is older than
+        :data:`MIN_REDIS_VERSION` or runs in cluster mode
+        (:func:`~stream_al.io.redis_faults.in_cluster_mode`): found at start, before
+        anything is read or written, rather than at the first batch or the first trim. A
+        Redis that does not let us read ``INFO`` is only logged (a cluster's replies are
+        still named where they are met)."""
         try:
-            info = self.client.info("cluster")
+            info = self.client.info()
         except redis.ResponseError as exc:  # INFO renamed or not allowed (managed Redis)
-            log.warning("redis: cannot read INFO cluster (%s): make sure it is no cluster", exc)
+            log.warning("redis: cannot read INFO (%s): make sure it is Redis 6.2+, no cluster", exc)
             return
-        if str(info.get("cluster_enabled", "0")) == "1":
-            raise in_cluster_mode("cluster_enabled:1 in INFO cluster")
+        problem = server_problem(info)
+        if problem is not None:
+            raise problem
 
     def check_eviction(self) -> None:
         """Raise :class:`~stream_al.errors.ConfigurationError` if Redis may evict keys: at

@@ -18,9 +18,10 @@ refuses, entries it cannot read.
 - A key of the deployment that holds another type (another program writes under the
   prefix) is a :class:`~stream_al.errors.ConfigurationError` naming it, where any method
   meets ``WRONGTYPE`` (:func:`server_states`), as at start.
-- Redis in cluster mode is not supported: :func:`in_cluster_mode` names it (exit 2),
-  from ``INFO cluster`` at start or from a cluster's reply (``MOVED``, ``CROSSSLOT``, ...)
-  wherever one is met.
+- A Redis older than :data:`MIN_REDIS_VERSION` or in cluster mode is not supported:
+  :func:`server_problem` names it from ``INFO`` at start (exit 2), and
+  :func:`in_cluster_mode` a cluster's reply (``MOVED``, ``CROSSSLOT``, ...) wherever one
+  is met.
 - Refused credentials are not an outage: :func:`credentials_refused` turns them into a
   :class:`~stream_al.errors.ConfigurationError` naming the setting (exit 2); so is a
   database number the server does not have (:func:`server_states`).
@@ -59,11 +60,13 @@ from stream_al.errors import ConfigurationError, StoreReset, StoreUnavailable
 from stream_al.io.base import Unreadable
 
 __all__ = [
+    "MIN_REDIS_VERSION",
     "credentials_refused",
     "in_cluster_mode",
     "label_entry",
     "lenient",
     "refusal",
+    "server_problem",
     "server_states",
     "unblocked",
 ]
@@ -159,6 +162,34 @@ _CLUSTER_CLASSES: tuple[type[redis.ResponseError], ...] = (
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
 )
+MIN_REDIS_VERSION = (6, 2)
+"""The oldest Redis stream-al runs on: ``XAUTOCLAIM`` (taking over a stopped worker's
+items) and ``XTRIM MINID`` (trimming the label stream by age) came in 6.2."""
+
+
+def server_problem(info: dict[str, Any]) -> ConfigurationError | None:
+    """What makes the Redis whose ``INFO`` this is unfit for stream-al, or None.
+
+    >>> print(server_problem({"redis_version": "7.0.15", "cluster_enabled": 0}))
+    None
+    >>> str(server_problem({"redis_version": "6.0.9", "cluster_enabled": 0}))[:76]
+    'redis at STREAM_AL_REDIS__URL is version 6.0.9; stream-al needs 6.2 or newer'
+    >>> str(server_problem({"redis_version": "7.2.4", "cluster_enabled": 1}))[:56]
+    'redis at STREAM_AL_REDIS__URL runs in cluster mode (clus'
+    """
+    version = str(info.get("redis_version", ""))
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if len(parts) == 2 and parts < MIN_REDIS_VERSION:
+        need = ".".join(map(str, MIN_REDIS_VERSION))
+        return ConfigurationError(
+            f"redis at STREAM_AL_REDIS__URL is version {version}; stream-al needs {need} or "
+            "newer (XAUTOCLAIM, XTRIM MINID): upgrade it"
+        )
+    if str(info.get("cluster_enabled", "0")) == "1":
+        return in_cluster_mode("cluster_enabled:1 in INFO")
+    return None
+
+
 _CLUSTER_WORDS = ("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN", "TRYAGAIN")
 
 

@@ -24,6 +24,7 @@ stream_al.errors.CheckpointError: checkpoint of replica 'r1' ... has a bad signa
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
@@ -86,7 +87,9 @@ class CheckpointDirectory:
     A file is one line of JSON (replica, train-log id, signature, time) and the snapshot
     bytes. It is written to a temporary file, flushed to disk and renamed over the old
     one, so a crash leaves the previous checkpoint whole. The signature is checked when
-    the checkpoint is restored (:func:`restore_checkpoint`), as for Redis.
+    the checkpoint is restored (:func:`restore_checkpoint`), as for Redis. A directory
+    deleted while serve runs is made again at the next save (said in a warning); a file
+    in its place fails the save, naming it.
 
     >>> import tempfile
     >>> home = CheckpointDirectory(tempfile.mkdtemp())
@@ -112,6 +115,7 @@ class CheckpointDirectory:
             "signature": checkpoint.signature,
             "created_at": checkpoint.created_at,
         }
+        self._make_again()
         target = self._file(checkpoint.replica)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
@@ -129,6 +133,16 @@ class CheckpointDirectory:
             os.fsync(directory)  # the rename itself survives a power cut
         finally:
             os.close(directory)
+
+    def _make_again(self) -> None:
+        """Make the directory if it went (deleted while serve runs): every save failed, and
+        was counted, until the next start made it; a stat per checkpoint is all it costs."""
+        if self.path.is_dir():
+            return
+        if self.path.exists():  # mkdir's own word, "File exists", named nothing to fix
+            raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", str(self.path))
+        self.path.mkdir(parents=True, exist_ok=True)
+        log.warning("checkpoint directory %s was missing: made again", self.path)
 
     def load(self, replica: str) -> Checkpoint | None:
         return self._read(self._file(replica))

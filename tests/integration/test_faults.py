@@ -4,6 +4,7 @@ servers. Every test here failed on the code before the fix it guards."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -285,6 +286,20 @@ def test_a_checkpoint_directory_that_is_a_file_is_refused_at_start_saying_so(
     serve = deployment.serve(wait_ready=False, STREAM_AL_CHECKPOINT__DIR=str(tmp_path / where))
     assert serve.popen.wait(timeout=30) == 2
     assert f"{tmp_path / 'dir'} is a file, not a directory" in serve.output(), serve.output()
+
+
+def test_a_checkpoint_directory_deleted_while_serve_runs_takes_the_next_checkpoint(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # Every checkpoint failed there (logged, counted) until the next start made it again.
+    where = tmp_path / "volume" / "checkpoints"
+    serve = deployment.serve(STREAM_AL_CHECKPOINT__DIR=str(where))
+    assert where.is_dir()
+    shutil.rmtree(tmp_path / "volume")
+    assert serve.terminate() == 0, serve.output()  # the shutdown's checkpoint
+    assert (where / "r1.checkpoint").is_file(), serve.output()
+    assert f"checkpoint directory {where} was missing: made again" in serve.output()
+    assert "checkpoint not written" not in serve.output()
 
 
 # -- 8. a Redis password missing or wrong ----------------------------------------------------

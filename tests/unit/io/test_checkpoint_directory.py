@@ -73,3 +73,30 @@ def test_a_checkpoint_that_cannot_be_written_leaves_the_last_one_whole_and_nothi
     kept = home.load("r0")
     assert kept is not None and kept.train_log_id == "1-0"
     restore_checkpoint(kept, KEY)
+
+
+def test_a_directory_deleted_while_serve_runs_is_made_again_at_the_next_save(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every save failed (counted, logged) until the next start made the directory again.
+    where = tmp_path / "volume" / "checkpoints"
+    where.mkdir(parents=True)
+    home = CheckpointDirectory(where)
+    learner = ActiveLearner("gaussian-nb")
+    home.save(make_checkpoint(learner, "r0", "1-0", KEY, now=1.0))
+    (where / "r0.checkpoint").unlink()
+    where.rmdir()
+    (tmp_path / "volume").rmdir()
+    assert home.newest() is None  # read while it is gone: nothing, no error
+    home.save(make_checkpoint(learner, "r0", "2-0", KEY, now=2.0))
+    kept = home.load("r0")
+    assert kept is not None and kept.train_log_id == "2-0"
+    assert f"checkpoint directory {where} was missing: made again" in caplog.text
+    # A file in its place is not replaced: the save fails, naming it.
+    for entry in where.iterdir():
+        entry.unlink()
+    where.rmdir()
+    where.write_text("not a directory")
+    with pytest.raises(NotADirectoryError, match=f"a file, not a directory: '{where}'"):
+        home.save(make_checkpoint(learner, "r0", "3-0", KEY, now=3.0))
+    assert where.read_text() == "not a directory"

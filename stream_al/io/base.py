@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import math
 import re
 import time
@@ -50,6 +51,9 @@ __all__ = [
     "LabelStore",
     "ProbedEventSource",
     "Publisher",
+    "ReplicaSeen",
+    "ReplicaState",
+    "ReplicaStates",
     "ServiceStore",
     "TopicCatalog",
     "TrainLogEntry",
@@ -282,6 +286,86 @@ class Checkpoint:
     created_at: float
 
 
+@dataclass(frozen=True)
+class ReplicaState:
+    """What a serve replica says of itself every few seconds, for ``stream-al status``.
+
+    Parameters
+    ----------
+    ready
+        What its ``/readyz`` answers (False once it stopped).
+    reason
+        ``/readyz``'s words: why it is not ready, or the note it shows while ready.
+    since
+        When it last became ready or not ready, or stopped (its clock, Unix seconds).
+    at
+        When it said so (its clock): ``at - since`` is how long it has been so.
+    stopped
+        It stopped (its last word, kept longer than the others).
+
+    >>> state = ReplicaState(False, "kafka: no connection to any broker", 100.0, 112.5)
+    >>> ReplicaState.from_json(state.to_json()) == state, state.at - state.since
+    (True, 12.5)
+
+    """
+
+    ready: bool
+    reason: str
+    since: float
+    at: float
+    stopped: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "ready": self.ready,
+                "reason": self.reason,
+                "since": self.since,
+                "at": self.at,
+                "stopped": self.stopped,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ReplicaState:
+        """The state in ``text``; ``ValueError`` if it holds none (written by hand)."""
+        try:
+            raw = json.loads(text)
+            fields = (raw["ready"], raw["reason"], raw["since"], raw["at"], raw["stopped"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"not a replica's state: {exc}") from None
+        ready, reason, since, at, stopped = fields
+        times = all(isinstance(t, int | float) and not isinstance(t, bool) for t in (since, at))
+        flags = isinstance(ready, bool) and isinstance(stopped, bool)
+        if not (times and flags and isinstance(reason, str)):
+            raise ValueError("not a replica's state: a field of another type")
+        return cls(ready, reason, float(since), float(at), stopped)
+
+
+@dataclass(frozen=True)
+class ReplicaSeen:
+    """A serve replica as the store last heard of it.
+
+    Parameters
+    ----------
+    replica
+        Its id (``STREAM_AL_SERVICE__REPLICA_ID``).
+    state
+        What it said last; None when that expired: it has said nothing for longer than
+        its state lives (killed, hung, or cut off from Redis).
+    silent_for
+        Seconds since it last said anything, by the store's clock.
+    unreadable
+        Why its state could not be read, when it could not (written by hand).
+
+    """
+
+    replica: str
+    state: ReplicaState | None
+    silent_for: float
+    unreadable: str = ""
+
+
 def stream_position(entry_id: str | None) -> tuple[int, int]:
     """A stream entry id (``ms-seq``) as a sortable pair; None (nothing) sorts first.
 
@@ -469,6 +553,23 @@ class CheckpointStore(Protocol):
 
     def trim_train_log(self) -> int:
         """Drop train-log entries every checkpoint already contains; returns how many."""
+        ...
+
+
+class ReplicaStates(Protocol):
+    """Where each serve replica says whether it is ready, for ``stream-al status``: serve's
+    ``/readyz`` answers for one replica and only to whoever reaches it; this answers for
+    every replica, and names those that stopped saying anything."""
+
+    def put_replica_state(
+        self, replica: str, state: ReplicaState, ttl_seconds: float, forget_seconds: float
+    ) -> None:
+        """Keep ``state`` as ``replica``'s for ``ttl_seconds``; the replica stays listed
+        (silent once its state expired) until it has said nothing for ``forget_seconds``."""
+        ...
+
+    def replica_states(self) -> list[ReplicaSeen]:
+        """Every replica listed, by id."""
         ...
 
 

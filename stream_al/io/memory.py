@@ -36,6 +36,8 @@ from stream_al.io.base import (
     Entry,
     Joined,
     JoinOutcome,
+    ReplicaSeen,
+    ReplicaState,
     TrainLogEntry,
     WrongType,
     agreement_ratios,
@@ -51,7 +53,8 @@ def _position(entry_id: str | None) -> int:
 
 
 class MemoryStore:
-    """Label queue, pending items, label stream, train log, checkpoints and dead letters."""
+    """Label queue, pending items, label stream, train log, checkpoints, dead letters and
+    the replicas' states."""
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, min_agreement: float = 0.5
@@ -75,6 +78,8 @@ class MemoryStore:
         self._train_log: list[TrainLogEntry] = []
         self._skipped: set[str] = set()  # train-log entries that cannot be learned
         self._checkpoints: dict[str, Checkpoint] = {}
+        # replica -> (its state as JSON, when that expires, when it was said)
+        self._replica_states: dict[str, tuple[str, float, float]] = {}
         self.dead_letters: list[str] = []
 
     def _next_id(self) -> str:
@@ -234,6 +239,28 @@ class MemoryStore:
 
     def send(self, payload: str, key: str | None = None) -> None:
         self.dead_letters.append(payload)
+
+    # -- replica states ------------------------------------------------------------------
+
+    def put_replica_state(
+        self, replica: str, state: ReplicaState, ttl_seconds: float, forget_seconds: float
+    ) -> None:
+        now = self._clock()
+        self._replica_states[replica] = (state.to_json(), now + ttl_seconds, now)
+        for name, (_, _, said) in list(self._replica_states.items()):
+            if now - said >= forget_seconds:
+                del self._replica_states[name]
+
+    def replica_states(self) -> list[ReplicaSeen]:
+        now = self._clock()
+        return [
+            ReplicaSeen(
+                name,
+                ReplicaState.from_json(text) if now < expires else None,
+                max(0.0, now - said),
+            )
+            for name, (text, expires, said) in sorted(self._replica_states.items())
+        ]
 
 
 T = TypeVar("T")

@@ -27,6 +27,8 @@ from stream_al.io.base import (
     EnqueueRequest,
     Entry,
     Joined,
+    ReplicaSeen,
+    ReplicaState,
     TrainLogEntry,
     Unreadable,
     WrongType,
@@ -94,6 +96,17 @@ def _run_script(
             raise reply
     return replies
 
+
+# A replica's state and its place in the list, by Redis's clock (the one every replica and
+# `stream-al status` share); replicas silent for ARGV[4] seconds leave the list.
+_PUT_REPLICA_STATE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+return 1
+"""
 
 # HINCRBY by one, except that a count written by hand as no integer ('abc'), which Redis
 # refuses to add to, starts again at 1 rather than fail the join or a worker's transaction
@@ -388,8 +401,9 @@ def _not_a_checkpoint(key: str, exc: Exception) -> None:
 @server_states
 @translate_errors((redis.AuthenticationError, NoPermissionError), credentials_refused, "redis")
 class RedisStore:
-    """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue` and
-    :class:`~stream_al.io.base.CheckpointStore` on one Redis server.
+    """:class:`~stream_al.io.base.LabelStore`, :class:`~stream_al.io.base.WorkerQueue`,
+    :class:`~stream_al.io.base.CheckpointStore` and :class:`~stream_al.io.base.ReplicaStates`
+    on one Redis server.
 
     Parameters
     ----------
@@ -433,6 +447,7 @@ class RedisStore:
         self._join = client.register_script(_JOIN)
         self._keep = client.register_script(_KEEP)
         self._skip = client.register_script(_SKIP)
+        self._put_state = client.register_script(_PUT_REPLICA_STATE)
         self._recover_labels = True
         self._checkpoints_indexed = False
         # Per queue, where this worker's own unfinished items are read from after a
@@ -910,6 +925,39 @@ class RedisStore:
     def newest(self) -> Checkpoint | None:
         return newest_of(*(self.load(r) for r in self._replicas()))
 
+    # -- replica states ------------------------------------------------------------------
+
+    def put_replica_state(
+        self, replica: str, state: ReplicaState, ttl_seconds: float, forget_seconds: float
+    ) -> None:
+        keys = [self.keys.replica_state(replica), self.keys.replicas]
+        ttl_ms = max(1, int(ttl_seconds * 1000))
+        self._put_state(keys=keys, args=[state.to_json(), ttl_ms, replica, forget_seconds])
+
+    def replica_states(self) -> list[ReplicaSeen]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        pipe.zrange(self.keys.replicas, 0, -1, withscores=True)
+        (seconds, micros), listed = pipe.execute()
+        now = seconds + micros / 1e6
+        names = [(_text(name), score) for name, score in listed]
+        pipe = self.client.pipeline(transaction=False)
+        for name, _ in names:
+            pipe.get(self.keys.replica_state(name))
+        seen = []
+        for (name, score), raw in zip(names, pipe.execute(raise_on_error=False), strict=True):
+            silent_for = max(0.0, now - score)
+            if raw is None:
+                seen.append(ReplicaSeen(name, None, silent_for))
+                continue
+            try:
+                if isinstance(raw, Exception):  # WRONGTYPE: not a state serve wrote
+                    raise ValueError(str(raw))
+                seen.append(ReplicaSeen(name, ReplicaState.from_json(raw), silent_for))
+            except ValueError as exc:
+                seen.append(ReplicaSeen(name, None, silent_for, unreadable=str(exc)))
+        return sorted(seen, key=lambda s: s.replica)
+
     def trim_train_log(self) -> int:
         replicas = self._replicas()
         pipe = self.client.pipeline(transaction=False)
@@ -937,16 +985,22 @@ class RedisStore:
 
 
 def store_for(
-    settings: Settings, consumer: str, claim_idle_seconds: float | None = None
+    settings: Settings,
+    consumer: str,
+    claim_idle_seconds: float | None = None,
+    socket_timeout: float | None = None,
 ) -> RedisStore:
     """The deployment's Redis store as ``consumer`` (a replica, a worker, a command);
     entries another consumer held ``claim_idle_seconds`` are taken over (default: the
-    replicas' setting, ``STREAM_AL_SERVICE__LABEL_CLAIM_IDLE_SECONDS``)."""
+    replicas' setting, ``STREAM_AL_SERVICE__LABEL_CLAIM_IDLE_SECONDS``). A call waits
+    ``socket_timeout`` seconds at most for Redis (default: ``STREAM_AL_REDIS__SOCKET_TIMEOUT``,
+    or less where that is shorter)."""
     r = settings.redis
+    timeout = r.socket_timeout if socket_timeout is None else min(socket_timeout, r.socket_timeout)
     client = connect(
         r.url,
         password=r.password.get_secret_value() if r.password else None,
-        socket_timeout=r.socket_timeout,
+        socket_timeout=timeout,
         ssl_ca_certs=r.ssl_ca_certs,
     )
     return RedisStore(

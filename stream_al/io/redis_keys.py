@@ -17,6 +17,12 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
                                ``created_at``
 ``P:checkpoints``              set of the replicas with a checkpoint (found without a scan
                                of the keyspace, which the ``labeled`` keys make large)
+``P:replica:{replica}``        what a serve replica says of itself (ready or not, and
+                               why, since when), JSON, rewritten every few seconds with a
+                               short TTL (a day once it stopped), for ``stream-al status``
+``P:replicas``                 sorted set of the replicas by the time of their last state
+                               (Redis's clock): one whose state expired is silent (killed,
+                               hung, cut off from Redis); dropped after a day of silence
 ``P:dead_letters``             labels that could not be used, with the reason, a stream
                                (and train-log entries no model can learn, once each)
 ``P:train_log_skipped``        set of the train-log entries skipped as unlearnable
@@ -69,6 +75,7 @@ class RedisKeys:
             self.pending_index: "zset",
             self.train_log_skipped: "set",
             self.checkpoints: "set",
+            self.replicas: "zset",
             self.state_id: "string",
             self.queue_stats: "hash",
             self.agreement: "hash",
@@ -93,3 +100,10 @@ class RedisKeys:
     @property
     def checkpoints(self) -> str:
         return f"{self.prefix}:checkpoints"
+
+    def replica_state(self, replica: str) -> str:
+        return f"{self.prefix}:replica:{replica}"
+
+    @property
+    def replicas(self) -> str:
+        return f"{self.prefix}:replicas"

@@ -46,6 +46,7 @@ class Metrics:
     state_resets: Counter
     last_checkpoint: Gauge
     checkpoint_dir_failures: Counter
+    replica_state_failures: Counter
     topics_missing: Gauge
     model_info: Gauge
 
@@ -184,6 +185,13 @@ class Metrics:
                 "Checkpoints not written to the checkpoint directory (a full or read-only "
                 "volume): Redis has them and serving goes on, but the newest file there grows "
                 "old, and a start after Redis lost its data would begin from it.",
+                registry=reg,
+            ),
+            replica_state_failures=Counter(
+                p + "replica_state_failures",
+                "Times this replica's state (ready or not, and why) was not written to Redis, "
+                "where stream-al status reads it every few seconds: status then shows the "
+                "replica silent. Serving is not affected.",
                 registry=reg,
             ),
             topics_missing=Gauge(

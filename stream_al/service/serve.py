@@ -9,11 +9,14 @@ events. The first SIGTERM, SIGINT or SIGHUP finishes the current batch, commits,
 exits 0; when Kafka or Redis keeps it from that for ``STREAM_AL_SERVICE__SHUTDOWN_SECONDS``
 (or a topic it needs is missing), it says what is left, commits nothing of it and exits 1,
 and whatever it waits on, the process ends :data:`~stream_al.config.SHUTDOWN_CLOSE_S`
-later at most. A second signal exits at once (code 1).
+later at most. A second signal exits at once (code 1). From its start to its exit it writes
+what its ``/readyz`` answers to Redis every few seconds, for ``stream-al status``
+(:mod:`stream_al.service.replica_state`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -34,6 +37,7 @@ from stream_al.runtime.health import Health, HealthServer
 from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.metrics import Metrics
 from stream_al.runtime.signals import handling_signals
+from stream_al.service.replica_state import SOCKET_TIMEOUT_S, ReplicaStateWriter
 from stream_al.service.runner import Restored, Service, tune_gc
 from stream_al.service.topics import TopicCheck, TopicWatch, serve_topics
 
@@ -294,10 +298,17 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()
+    replica = settings.service.replica_id
     start = _Start(settings, key, health, metrics, durable)
     limit = settings.service.shutdown_seconds + SHUTDOWN_CLOSE_S
-    with handling_signals(start.stop, limit, start.unfinished):
+    with handling_signals(start.stop, limit, start.unfinished), contextlib.ExitStack() as stack:
         server = _health_server(settings, metrics, health)
+        if server is not None:
+            stack.callback(server.stop)
+        # From the start, so a replica waiting for Kafka or Redis says so to `status` too;
+        # on a connection of its own with a short timeout, never the loop's.
+        states = store_for(settings, replica, socket_timeout=SOCKET_TIMEOUT_S)
+        stack.callback(ReplicaStateWriter(states, replica, health, metrics).start().stop)
         try:
             return _serve(start, backend, publish_predictions)
         except (CheckpointError, ModelFileError) as exc:
@@ -305,9 +316,6 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         except backend.fatal as exc:
             log.error("kafka: %s", exc)
             return 1
-        finally:
-            if server is not None:
-                server.stop()
 
 
 def _serve(start: _Start, backend: KafkaBackend, publish_predictions: bool) -> int:

@@ -126,6 +126,7 @@ def test_the_redis_keys_paragraph_names_every_key() -> None:
     names = [v for v in vars(keys).values() if isinstance(v, str) and v != "stream_al"]
     names += [keys.pending("{id}"), keys.votes("{id}"), keys.labeled("{id}")]
     names += [keys.checkpoint("{replica}"), keys.checkpoints]
+    names += [keys.replica_state("{replica}"), keys.replicas]
     names += keys.queues  # every tier and band
     start = README.index("Redis keys (prefix")
     paragraph = README[start : README.index("\n\n", start)]

@@ -341,12 +341,15 @@ def _add_status(sub: _Commands) -> None:
         "status",
         cmd_status,
         ("stream-al status", "stream-al status --count 0 --interval 5"),
-        help="what a running serve is doing: events/s, labels asked, queue, accuracy",
+        help="what a running serve is doing: events/s, labels asked, queue, accuracy, and "
+        "whether each replica is ready",
         description="Read a running serve's /metrics (STREAM_AL_METRICS__HOST and __PORT, or "
         "--url) twice, --interval seconds apart, and print events/s, the fraction of events "
         "asked for a label, the label queue, the labels learned and the accuracy of the "
         "predictions on the last randomly asked items (an unbiased estimate) and on all "
-        "labeled items.",
+        "labeled items; then, from Redis (STREAM_AL_REDIS__URL and __PREFIX), one line per "
+        "serve replica: ready, not ready with the reason its /readyz gives, stopped, or "
+        "silent (killed, hung, or cut off from Redis).",
     )
     status.add_argument(
         "--url", type=http_url, metavar="URL", help="serve's metrics (default: the settings)"

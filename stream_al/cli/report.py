@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from stream_al.runtime.console import percent, table
 
 if TYPE_CHECKING:  # types only: the commands import these modules when they run
     from stream_al.evaluation.demo import DemoResult
-    from stream_al.io.base import Checkpoint
+    from stream_al.io.base import Checkpoint, ReplicaSeen
     from stream_al.io.model_file import ImportResult
     from stream_al.runtime.status import Status
 
@@ -38,6 +39,7 @@ __all__ = [
     "print_evaluation",
     "print_export",
     "print_import",
+    "print_replicas",
     "print_selection",
     "print_status",
     "print_throughput",
@@ -275,3 +277,61 @@ def print_status(status: Status, stamp: bool = False) -> None:
     ]
     line = " · ".join(parts)
     print(f"{time.strftime('%H:%M:%S')} {line}" if stamp else line, flush=True)
+
+
+def print_replicas(seen: Sequence[ReplicaSeen] | str, where: str) -> None:
+    """One indented line per serve replica, as its state in Redis says (see
+    :func:`replica_line`); ``seen`` is why Redis could not be read when it is text, and
+    ``where`` the Redis (and prefix) read."""
+    if isinstance(seen, str):
+        lines = [f"replicas: unknown, {where} could not be read ({seen})"]
+    elif not seen:
+        lines = [f"replicas: none said its state in {where} within a day"]
+    else:
+        lines = [replica_line(s) for s in seen]
+    print("\n".join(f"  {line}" for line in lines), flush=True)
+
+
+def replica_line(seen: ReplicaSeen) -> str:
+    """What ``stream-al status`` says of a serve replica.
+
+    >>> from stream_al.io.base import ReplicaSeen, ReplicaState
+    >>> print(replica_line(ReplicaSeen("r1", ReplicaState(True, "", 0.0, 5.0), 1.2)))
+    replica r1: ready
+    >>> unready = ReplicaState(False, "kafka: no connection to any broker", 100.0, 147.0)
+    >>> print(replica_line(ReplicaSeen("r2", unready, 1.0)))
+    replica r2: NOT READY for 48 s: kafka: no connection to any broker
+    >>> print(replica_line(ReplicaSeen("r3", None, 312.0)))
+    replica r3: SILENT for 5 min: no word from it (killed, hung, or cut off from redis)
+    >>> print(replica_line(ReplicaSeen("r4", ReplicaState(False, "stopped", 9.0, 9.0, True), 7200)))
+    replica r4: stopped 2 h ago
+
+    """
+    state, name = seen.state, f"replica {seen.replica}"
+    if seen.unreadable:
+        return f"{name}: its state in redis cannot be read ({seen.unreadable})"
+    if state is None:
+        return (
+            f"{name}: SILENT for {duration(seen.silent_for)}: no word from it (killed, hung, "
+            "or cut off from redis)"
+        )
+    if state.stopped:
+        return f"{name}: stopped {duration(seen.silent_for)} ago"
+    if state.ready:
+        return f"{name}: ready; {state.reason}" if state.reason else f"{name}: ready"
+    # Its own clock for how long, Redis's for since when it said so: no clock skew.
+    unready = state.at - state.since + seen.silent_for
+    return f"{name}: NOT READY for {duration(unready)}: {state.reason}"
+
+
+def duration(seconds: float) -> str:
+    """A rounded duration, in the largest unit that fits.
+
+    >>> duration(47.4), duration(95), duration(7_300)
+    ('47 s', '2 min', '2 h')
+    """
+    if seconds < 90:
+        return f"{max(0.0, seconds):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"

@@ -1,4 +1,6 @@
-"""``stream-al status``: what a running serve is doing, from its ``/metrics``."""
+"""``stream-al status``: what a running serve is doing, from its ``/metrics``, and whether
+each serve replica is ready, from the states they write to Redis
+(:mod:`stream_al.service.replica_state`)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,26 @@ import argparse
 import time
 import urllib.error
 import urllib.parse
+from typing import TYPE_CHECKING
 
 from stream_al.cli import report
 from stream_al.config import Settings
-from stream_al.errors import ConfigurationError
+from stream_al.errors import ConfigurationError, Unavailable
+from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.status import Metrics, Status, metrics_url, read_metrics
+
+if TYPE_CHECKING:
+    from stream_al.io.base import ReplicaSeen, ReplicaStates
 
 __all__ = ["cmd_status"]
 
+REDIS_TIMEOUT_S = 2.0
+"""Seconds a reading of the replicas' states waits on Redis at most."""
+
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_al.io.redis import store_for  # here: redis-py is for this command alone
+
     host, port = settings.metrics.host, settings.metrics.port
     if not args.url and not port:
         raise ConfigurationError(
@@ -23,12 +35,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         )
     url = _with_metrics_path(args.url) if args.url else metrics_url(host, port)
     done = 0
+    states = store_for(settings, "status", socket_timeout=REDIS_TIMEOUT_S)
+    where = f"redis {redacted_url(settings.redis.url)} (prefix {settings.redis.prefix})"
     try:
         before, since = _first_reading(url, args.wait), time.monotonic()
         while args.count == 0 or done < args.count:
             time.sleep(args.interval)  # the window the rates are measured over
             after, now = read_metrics(url), time.monotonic()
             report.print_status(Status.between(before, after, now - since), stamp=args.count != 1)
+            # /metrics says nothing of readiness, and is one replica's: every replica's
+            # state is in Redis.
+            report.print_replicas(_replica_states(states), where)
             before, since, done = after, now, done + 1
     except urllib.error.HTTPError as exc:
         raise ConfigurationError(
@@ -36,12 +53,22 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             "(http://HOST:PORT/metrics, as serve logs it)"
         ) from None
     except OSError as exc:
+        # The replicas' states still say whether that serve stopped, and how the others are.
+        report.print_replicas(_replica_states(states), where)
         raise ConfigurationError(
             f"nothing answers at {url} ({getattr(exc, 'reason', exc)}): is stream-al serve "
             "running? Its address is STREAM_AL_METRICS__HOST and STREAM_AL_METRICS__PORT "
             "(or give --url)"
         ) from None
     return 0
+
+
+def _replica_states(store: ReplicaStates) -> list[ReplicaSeen] | str:
+    """Every serve replica's state, or why Redis could not say (status goes on without)."""
+    try:
+        return store.replica_states()
+    except (Unavailable, ConfigurationError) as exc:
+        return str(exc)
 
 
 def _with_metrics_path(url: str) -> str:

@@ -1,4 +1,6 @@
-"""``stream-al status``: what a running serve is doing, read from its /metrics."""
+"""``stream-al status``: what a running serve is doing, read from its /metrics, and each
+replica's state, read from Redis (here the in-memory twin; a real Redis and real serve
+processes in tests/integration/test_status.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,27 @@ from collections.abc import Iterator
 import pytest
 
 from stream_al.cli.main import main
+from stream_al.io import redis as redis_io
+from stream_al.io.base import ReplicaState
+from stream_al.io.memory import MemoryStore
 from stream_al.runtime.health import Health, HealthServer
 from stream_al.runtime.metrics import Metrics
+
+
+class Clock:
+    now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def states(monkeypatch: pytest.MonkeyPatch) -> tuple[MemoryStore, Clock]:
+    """The replicas' states, in memory instead of the Redis of the settings."""
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    monkeypatch.setattr(redis_io, "store_for", lambda *args, **kwargs: store)
+    return store, clock
 
 
 @pytest.fixture
@@ -63,3 +84,63 @@ def test_serves_logged_address_without_a_path_reads_its_metrics(
     assert main(["status", "--url", f"{address}/nope", "--wait", "0"]) == 2
     err = capsys.readouterr().err
     assert "answered 404" in err and "/metrics" in err and "nothing answers" not in err
+
+
+def test_status_says_whether_each_replica_is_ready_and_why_not(
+    serving: tuple[Metrics, str],
+    states: tuple[MemoryStore, Clock],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It read /metrics alone: during an outage it printed a healthy-looking line.
+    _, url = serving
+    store, clock = states
+    reason = "kafka: no connection to any broker (127.0.0.1:9092)"
+    store.put_replica_state("r1", ReplicaState(True, "", 4000.0, 5000.0), 10.0, 86400.0)
+    store.put_replica_state("r2", ReplicaState(False, reason, 4950.0, 5000.0), 10.0, 86400.0)
+    store.put_replica_state("r3", ReplicaState(True, "", 100.0, 5000.0), 10.0, 86400.0)
+    stopped = ReplicaState(False, "stopped", 4000.0, 4000.0, stopped=True)
+    clock.now = 4000.0
+    store.put_replica_state("r4", stopped, 86400.0, 86400.0)
+    clock.now = 5000.0
+    store.put_replica_state("r1", ReplicaState(True, "", 4000.0, 5000.0), 10.0, 86400.0)
+    store.put_replica_state("r2", ReplicaState(False, reason, 4950.0, 5000.0), 10.0, 86400.0)
+    clock.now = 5001.0
+    assert main(["status", "--url", url, "--interval", "0.01"]) == 0
+    first, *replicas = capsys.readouterr().out.splitlines()
+    assert first.startswith("events 0 (")  # the line it printed before, unchanged
+    assert replicas == [
+        "  replica r1: ready",
+        f"  replica r2: NOT READY for 51 s: {reason}",
+        "  replica r3: ready",
+        "  replica r4: stopped 17 min ago",
+    ]
+    clock.now = 5020.0  # r3 wrote last at 5000, its state lived 10 s: killed, or hung
+    assert main(["status", "--url", url, "--interval", "0.01"]) == 0
+    out = capsys.readouterr().out
+    silent = "  replica r3: SILENT for 20 s: no word from it (killed, hung, or cut off from redis)"
+    assert silent in out.splitlines()
+
+
+def test_status_without_redis_says_so_and_still_prints_what_serve_does(
+    serving: tuple[Metrics, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.undo()  # the Redis of the settings, at a port where nothing listens
+    monkeypatch.setenv("STREAM_AL_REDIS__URL", "redis://127.0.0.1:1/0")
+    _, url = serving
+    assert main(["status", "--url", url, "--interval", "0.01", "--count", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and " events 0 (" in lines[0] and " events 0 (" in lines[2]
+    said = "  replicas: unknown, redis redis://127.0.0.1:1/0 (prefix stream_al) could not be read ("
+    assert lines[1].startswith(said) and lines[3].startswith(said), lines
+
+
+def test_status_says_when_no_replica_has_said_anything(
+    serving: tuple[Metrics, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = serving
+    assert main(["status", "--url", url, "--interval", "0.01"]) == 0
+    replicas = capsys.readouterr().out.splitlines()[1]
+    assert replicas.startswith("  replicas: none said its state in redis redis://")
+    assert replicas.endswith("(prefix stream_al) within a day")

@@ -56,6 +56,7 @@ def kafka_python_loop(
         auto_offset_reset="earliest",
         max_poll_records=batch,
         receive_message_max_bytes=64 * 1024 * 1024,
+        isolation_level="read_committed",  # as serve's consumer
     )
     producer = (
         KafkaProducer(bootstrap_servers=bootstrap, client_id="raw-producer", linger_ms=5)

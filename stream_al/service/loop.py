@@ -100,6 +100,20 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
+def _framing_hint(raw: str | bytes) -> str:
+    """What to fix when ``raw`` is framed as Confluent's Schema Registry serializers frame a
+    message (a zero byte, a 4-byte schema id, then Avro, Protobuf or JSON): "Invalid JSON
+    at column 1" alone did not say why; nothing otherwise."""
+    if not isinstance(raw, bytes) or len(raw) < 5 or raw[0] != 0:
+        return ""
+    schema = int.from_bytes(raw[1:5], "big")
+    return (
+        f" (Confluent Schema Registry's framing: a zero byte and schema id {schema} before the "
+        "value; serve reads plain JSON events: produce them with a plain JSON or string "
+        "serializer)"
+    )
+
+
 def read_event(raw: str | bytes, max_event_bytes: int, max_features: int) -> Event | str:
     """The event ``raw`` holds, or why serve dead-letters it (``max_event_bytes`` and
     ``max_features``: the ``STREAM_AL_SERVICE__*`` settings).
@@ -108,6 +122,9 @@ def read_event(raw: str | bytes, max_event_bytes: int, max_features: int) -> Eve
     'e1'
     >>> read_event('{"id": "e1", "features": {"x": 1, "y": 2}}', 65_536, 1)
     'event has 2 features, more than max_features (1)'
+    >>> framed = bytes([0, 0, 0, 0, 7]) + b'{"id": "e1"}'
+    >>> print(read_event(framed, 65_536, 1))  # doctest: +ELLIPSIS
+    message: Invalid JSON: ... (Confluent Schema Registry's framing: a zero byte and schema id 7 ...
 
     """
     if len(raw) > max_event_bytes:
@@ -115,7 +132,7 @@ def read_event(raw: str | bytes, max_event_bytes: int, max_features: int) -> Eve
     try:
         event = parse_event(raw)
     except ValidationError as exc:
-        return _error_text(exc)
+        return _error_text(exc) + _framing_hint(raw)
     if len(event.features) > max_features:
         return f"event has {len(event.features)} features, more than max_features ({max_features})"
     return event

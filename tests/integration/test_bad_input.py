@@ -37,6 +37,7 @@ MALFORMED: dict[str, bytes] = {
     "unknown top-level field": json.dumps({**GOOD, "id": "u", "label": "cat"}).encode(),
     "empty message": b"",
     "not UTF-8": b"\xff\xfe{",
+    "Schema Registry framing": bytes([0, 0, 0, 0, 3]) + json.dumps(GOOD).encode(),
 }
 
 
@@ -79,6 +80,7 @@ def test_each_kind_of_malformed_event_is_dead_lettered_with_a_reason(
     assert "1001 features, more than max_features (1000)" in reasons["too many features"]
     assert "finite" in reasons["non-finite number"]
     assert "label" in reasons["unknown top-level field"]
+    assert "Schema Registry's framing" in reasons["Schema Registry framing"]
     assert {p["id"] for p in deployment.predictions()} == {i for i, _ in good}
     assert serve.alive()
 

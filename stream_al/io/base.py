@@ -123,8 +123,9 @@ Entry = tuple[str, str]
 
 JoinOutcome = Literal["learned", "orphaned", "duplicate", "voted", "escalated", "repeat", "late"]
 """``voted``: a consensus vote was counted (more are needed); ``escalated``: the votes
-disagreed, one expert label decides; ``repeat``: this annotator voted on the item already;
-``late``: a crowd answer for an item that went to an expert meanwhile."""
+disagreed, or a repeated vote came after nobody else took a copy in time: one expert label
+decides; ``repeat``: this annotator voted on the item already (its copy goes back for
+someone else); ``late``: a crowd answer for an item that went to an expert meanwhile."""
 
 
 def item_age(item: str, now: float) -> float:

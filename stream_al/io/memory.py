@@ -24,6 +24,7 @@ False
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
@@ -57,9 +58,13 @@ class MemoryStore:
     the replicas' states."""
 
     def __init__(
-        self, clock: Callable[[], float] = time.monotonic, min_agreement: float = 0.5
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        min_agreement: float = 0.5,
+        requeue_seconds: float = votes.REQUEUE_SECONDS,
     ) -> None:
         self.min_agreement = min_agreement
+        self.requeue_seconds = requeue_seconds
         self._clock = clock
         self._counter = 0
         self._queues: dict[str, OrderedDict[str, str]] = {}  # slot -> entry id -> item
@@ -67,7 +72,6 @@ class MemoryStore:
         self._stale = 0
         self._skipped_items = 0  # dropped after nobody would label them
         self._votes: dict[str, dict[str, Any]] = {}  # item id -> annotator -> vote
-        self._requeues: Counter[str] = Counter()  # item id -> copies put back
         self._agreement: Counter[str] = Counter()
         self._seen_consumers: set[str] = set()
         self._pending: dict[str, tuple[float, str]] = {}  # item id -> (deadline, payload)
@@ -330,8 +334,12 @@ class _Ballot:
         return self._annotator in self.store._votes.get(self.item_id, {})
 
     @_once
-    def requeues(self) -> int:
-        return self.store._requeues[self.item_id] + 1
+    def waited(self) -> float:
+        earlier = self.store._votes.get(self.item_id, {}).get(self._annotator, {}).get("ts")
+        ts = self._vote.get("ts")
+        if not isinstance(earlier, int | float) or not isinstance(ts, int | float):
+            return math.inf
+        return float(ts - earlier)
 
     @_once
     def _voters(self) -> dict[str, dict[str, Any]]:
@@ -362,6 +370,10 @@ class _Ballot:
     def min_agreement(self) -> float:
         return self.store.min_agreement
 
+    @property
+    def requeue_seconds(self) -> float:
+        return self.store.requeue_seconds
+
     # -- effects -----------------------------------------------------------------------
 
     def learn(self) -> None:
@@ -381,7 +393,6 @@ class _Ballot:
         self.store._votes.setdefault(self.item_id, {})[self._annotator] = self._vote
 
     def requeue(self) -> None:
-        self.store._requeues[self.item_id] += 1
         self.store._add(self._record.get("slot", ""), self._record["queue_item"])
 
     def agree(self) -> None:
@@ -418,4 +429,3 @@ class _Ballot:
 
     def _forget_votes(self) -> None:
         self.store._votes.pop(self.item_id, None)
-        self.store._requeues.pop(self.item_id, None)

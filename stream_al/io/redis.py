@@ -187,8 +187,8 @@ return kept
 # How the join script reads the facts and performs the effects of stream_al.io.votes.RULES.
 # KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement. ARGV:
 # label, labels group, label entry id, item id, labeled TTL (ms), audit maxlen, queue key
-# (the crowd's normal band), min_agreement, the label's value as JSON (Python's). Its counts
-# use bump (_BUMP_FUNCTION, put first).
+# (the crowd's normal band), min_agreement, the label's value as JSON (Python's), requeue
+# seconds. Its counts use bump (_BUMP_FUNCTION, put first).
 #
 # A label's value is never decoded and encoded again here: Lua's numbers are doubles and
 # cjson writes 14 digits, so 100000000000000001 and 100000000000000002 became one class,
@@ -286,7 +286,13 @@ function F.repeated()
   end
   return repeated
 end
-function F.requeues() return (tonumber(redis.call('HGET', KEYS[7], 'requeues')) or 0) + 1 end
+function F.waited()  -- (an earlier version's 'requeues' count in the hash: not read)
+  local earlier = cjson.decode(redis.call('HGET', KEYS[7], 'vote:' .. annotator()))['ts']
+  local ts = this_vote()['ts']
+  if type(earlier) ~= 'number' or type(ts) ~= 'number' then return math.huge end
+  return ts - earlier
+end
+function F.requeue_seconds() return tonumber(ARGV[10]) end
 function F.votes() return #all_voters() end
 function F.top() return counted().top end
 function F.runner_up() return counted().runner_up end
@@ -299,7 +305,6 @@ function E.record()
   redis.call('PEXPIRE', KEYS[7], ARGV[5])
 end
 function E.requeue()
-  bump(KEYS[7], 'requeues')
   local record = pending_record()
   redis.call('XADD', queue_key(record['slot'] or ''), '*', 'item', record['queue_item'])
 end
@@ -422,6 +427,10 @@ class RedisStore:
     min_agreement
         Share of an item's votes its majority label needs to be the consensus; less, or
         a tie, sends the item to one expert.
+    requeue_seconds
+        How long after an annotator's vote on an item its repeated votes put the copy back
+        for someone else; a later repeat sends the item to an expert (see
+        :data:`~stream_al.io.votes.REQUEUE_SECONDS`, the default, which workers follow too).
 
     """
 
@@ -434,6 +443,7 @@ class RedisStore:
         claim_idle_seconds: float = 60.0,
         audit_maxlen: int = 0,
         min_agreement: float = 0.5,
+        requeue_seconds: float = votes.REQUEUE_SECONDS,
     ) -> None:
         # redis-py's annotations do not say what a reply holds; the code below does.
         self.client: Any = client
@@ -443,6 +453,7 @@ class RedisStore:
         self.claim_idle_ms = int(claim_idle_seconds * 1000)
         self.audit_maxlen = audit_maxlen
         self.min_agreement = min_agreement
+        self.requeue_seconds = requeue_seconds
         self._enqueue = client.register_script(_ENQUEUE)
         self._join = client.register_script(_JOIN)
         self._keep = client.register_script(_KEEP)
@@ -702,6 +713,7 @@ class RedisStore:
             args: list[str | int] = [label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
             args += [self.audit_maxlen, self.keys.queue, repr(self.min_agreement)]
             args.append(json.dumps(json.loads(label)["label"]))  # see _JOIN_MECHANICS
+            args.append(repr(self.requeue_seconds))
             calls.append((keys, args))
         out: list[Joined] = []
         for reply in _run_script(self.client, self._join, calls):

@@ -19,8 +19,8 @@ comparisons, ``+ - * /``, numbers, strings and True.
 >>> second_vote = SimpleNamespace(pending=True, need=3, repeated=False, votes=2)
 >>> decide(second_vote).outcome
 'voted'
->>> lua_condition("repeated and requeues <= 2 * need")
-'(F.repeated() and (F.requeues() <= (2 * F.need())))'
+>>> lua_condition("repeated and waited < requeue_seconds")
+'(F.repeated() and (F.waited() < F.requeue_seconds()))'
 
 A truth value is read only from a true-or-false fact (Lua takes 0 for true, Python not):
 
@@ -48,7 +48,7 @@ __all__ = [
     "EFFECTS",
     "ESCALATION",
     "FACTS",
-    "REQUEUES_PER_VOTE",
+    "REQUEUE_SECONDS",
     "RULES",
     "UNKNOWN_ANNOTATOR",
     "Ballot",
@@ -74,10 +74,14 @@ class Escalation:
 ESCALATION = Escalation("expert", "high", queue_slot("expert", high=True), votes_needed=1)
 """One expert, served first (the expert tier's high band)."""
 
-REQUEUES_PER_VOTE = 2
-"""An annotator who meets a copy of an item it voted on puts it back for someone else up to
-this many times per needed vote (2k for k votes); then the item goes to an expert, so that
-it is never stuck when its tier has one worker."""
+REQUEUE_SECONDS = 60.0
+"""How long after an annotator's vote on an item its repeated votes put the copy back for
+someone else; a repeat later than that means nobody else took a copy in all that time (the
+annotator is alone in its tier) and sends the item to an expert, so that it is never stuck.
+Time, not a count of repeats: a fast worker ran through any count in milliseconds while a
+second annotator reconnected for a second. A minute covers a reconnection and a person's
+time on one item; the labeling worker waits as long before it votes again
+(:class:`~stream_al.labeling.worker.Worker`), pacing its give-backs meanwhile."""
 
 CONSENSUS_ANNOTATOR = "consensus"
 """The annotator of a learned majority label (with ``votes`` and ``agreement``)."""
@@ -102,9 +106,10 @@ RULES: tuple[Rule, ...] = (
     # One label decides: an item that needs one, or one that went to an expert.
     Rule("late", f"need <= 1 and escalated and label_tier != '{ESCALATION.tier}'"),
     Rule("learned", "need <= 1", ("learn", "ack")),
-    # One vote per annotator: a repeat puts the copy back for someone else, a few times.
-    Rule("repeat", f"repeated and requeues <= {REQUEUES_PER_VOTE} * need", ("requeue",)),
-    Rule("repeat", "repeated", ("escalate",)),
+    # One vote per annotator: a repeat puts the copy back for someone else, until the vote
+    # is requeue_seconds old; a repeat after that: nobody else came, one expert decides.
+    Rule("repeat", "repeated and waited < requeue_seconds", ("requeue",)),
+    Rule("escalated", "repeated", ("ack", "escalate")),
     Rule("voted", "votes < need", ("record", "ack")),
     # The k-th vote settles: the most frequent label, untied, with enough agreement ...
     Rule(
@@ -153,8 +158,14 @@ class Ballot(Protocol):
         ...
 
     @property
-    def requeues(self) -> int:
-        """Copies put back for repeated votes on the item, this one included."""
+    def waited(self) -> float:
+        """Seconds from this annotator's earlier vote on the item to this one, by their
+        ``ts`` (infinite if either has none). Read only for a repeated vote."""
+        ...
+
+    @property
+    def requeue_seconds(self) -> float:
+        """How long repeated votes put the copy back (the store's; :data:`REQUEUE_SECONDS`)."""
         ...
 
     @property
@@ -188,7 +199,7 @@ class Ballot(Protocol):
         """Keep this annotator's vote."""
 
     def requeue(self) -> None:
-        """Count a put-back copy and queue the item again in its slot, for someone else."""
+        """Queue the item again in its slot, for someone else (the repeat used its copy)."""
 
     def agree(self) -> None:
         """Count, per voter, a settled vote and whether it was the majority's."""

@@ -6,7 +6,10 @@ in one atomic step. An item a worker took and did not finish (it crashed, it qui
 with it: the same worker gets it back when it restarts, and another worker takes it over
 once it has been held longer than ``claim_idle_seconds`` (docs/design.md, "Delivery and
 state semantics"). A consensus item comes in copies, and the worker votes once on each
-item (docs/design.md, "Tiers, priorities and consensus").
+item: a copy of an item it voted on goes back for another annotator, paced, until the
+vote is :data:`~stream_al.io.votes.REQUEUE_SECONDS` old; then the worker sends its vote
+again, which sends the item to an expert (:class:`VotedCopies`; docs/design.md, "Tiers,
+priorities and consensus").
 
 A skipped item goes back to the queue, at its end, for another labeler; a worker that
 meets an item it skipped again gives it back unseen, and after :data:`GIVE_BACKS` such
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_al.io.base import WorkerQueue, check_tier
+from stream_al.io.votes import REQUEUE_SECONDS
 from stream_al.labeling.base import (
     GIVE_BACKS,
     KEEP_SECONDS,
@@ -46,25 +51,121 @@ from stream_al.labeling.base import (
     unreadable_item,
 )
 from stream_al.labeling.oracles import coerce_label
+from stream_al.runtime.backoff import Backoff
 from stream_al.schemas import loads
 
-__all__ = ["GIVE_BACKS", "REPORT_SECONDS", "Worker", "WorkerStats"]
+__all__ = [
+    "FIRST_GAP_SECONDS",
+    "GIVE_BACKS",
+    "LONGEST_GAP_SECONDS",
+    "REPORT_SECONDS",
+    "VotedCopies",
+    "Worker",
+    "WorkerStats",
+]
 
 log = logging.getLogger("stream_al.worker")
 
 REPORT_SECONDS = 10.0
 """How often a working worker logs its progress."""
 
+FIRST_GAP_SECONDS = 0.25
+"""After a copy of an item the worker voted on first goes back, the next goes back no
+sooner than this; each gap doubles, up to :data:`LONGEST_GAP_SECONDS`."""
+
+LONGEST_GAP_SECONDS = 4.0
+"""The longest a worker holds such a copy before it goes back: another annotator back from
+a pause waits at most this for it (and it stays below the claim-idle times: held longer,
+another worker could take it over while this one still means to give it back)."""
+
+
+@dataclass
+class _Vote:
+    label: dict[str, Any]  # as written, with its ts
+    due: float  # when a copy met again may next go back (or the vote go again)
+    gaps: Backoff = field(
+        default_factory=lambda: Backoff(FIRST_GAP_SECONDS, 2.0, LONGEST_GAP_SECONDS)
+    )
+
+
+class VotedCopies:
+    """The consensus items a worker voted on, and what becomes of a copy of one that comes
+    to it again: one rule, in one object (docs/design.md, "Tiers, priorities and
+    consensus").
+
+    The copy is for another annotator, so it goes back to the queue: at once the first
+    time, then each time no sooner than a gap after the last (from
+    :data:`FIRST_GAP_SECONDS`, doubling up to :data:`LONGEST_GAP_SECONDS`): a worker alone
+    in its tier holds the copy between times instead of reading it again at once, and
+    another annotator away for a moment still finds it. Once the vote is
+    ``requeue_seconds`` old and a copy still comes back, nobody else took one in all that
+    time: the vote goes again, and the join (:data:`~stream_al.io.votes.RULES`, which
+    reads the same ``ts``) sends the item to an expert. The newest ``size`` are kept.
+
+    Times are the worker's clock, the one that stamps each label's ``ts``.
+
+    >>> copies = VotedCopies(requeue_seconds=60.0)
+    >>> copies.voted("a", {"id": "a", "label": "cat", "ts": 100.0})
+    >>> acted = []
+    >>> while not acted or acted[-1][1] is None:  # a worker alone: the copy always returns
+    ...     now = copies.due("a")
+    ...     acted.append((now - 100, copies.act("a", now)))
+    >>> [t for t, _ in acted[:7]], [t for t, _ in acted[-3:]], len(acted)
+    ([0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 11.75], [55.75, 59.75, 60.0], 20)
+    >>> acted[-1][1]  # given back 19 times, then the vote goes again
+    {'id': 'a', 'label': 'cat', 'ts': 160.0}
+    """
+
+    def __init__(self, requeue_seconds: float = REQUEUE_SECONDS, size: int = 10_000) -> None:
+        self.requeue_seconds = requeue_seconds
+        self.size = size
+        self._votes: OrderedDict[str, _Vote] = OrderedDict()
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._votes
+
+    def voted(self, item_id: str, label: dict[str, Any]) -> None:
+        """The worker wrote ``label`` (with its ``ts``) as its vote on ``item_id`` (again,
+        after an undo: the vote and its time are the new ones)."""
+        self._votes[item_id] = _Vote(label, due=float(label["ts"]))
+        self._votes.move_to_end(item_id)
+        while len(self._votes) > self.size:
+            self._votes.popitem(last=False)
+
+    def discard(self, item_id: str) -> None:
+        """The vote on ``item_id`` was taken back (undone, then skipped): none to send."""
+        self._votes.pop(item_id, None)
+
+    def due(self, item_id: str) -> float:
+        """When a copy of ``item_id`` met now may be acted on (:meth:`act`); until then
+        the worker holds it."""
+        return self._votes[item_id].due
+
+    def act(self, item_id: str, now: float) -> dict[str, Any] | None:
+        """A copy of ``item_id`` at ``now`` (not before :meth:`due`): None to give it back,
+        or, once the vote is ``requeue_seconds`` old, the vote to send again (its ``ts``
+        ``now``). The next copy waits a gap longer than the last, and not past the moment
+        the vote is old enough."""
+        vote = self._votes[item_id]
+        end = float(vote.label["ts"]) + self.requeue_seconds
+        vote.due = now + vote.gaps.next()
+        if now < end:
+            vote.due = min(vote.due, end)
+            return None
+        return {**vote.label, "ts": now}
+
 
 @dataclass
 class WorkerStats:
-    """What a worker did: items labeled, skipped, dropped as unreadable, and items nobody
-    would label dropped after their give-backs."""
+    """What a worker did: items labeled, skipped, dropped as unreadable, items nobody
+    would label dropped after their give-backs, and consensus votes sent again because no
+    other annotator took a copy in time (those items went to an expert)."""
 
     labeled: int = 0
     skipped: int = 0
     unreadable: int = 0
     dropped: int = 0
+    voted_again: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def line(self, now: float | None = None) -> str:
@@ -99,6 +200,10 @@ class Worker:
         Which tier's items this worker labels: ``crowd`` or ``expert``.
     stale_seconds
         Items queued longer ago are dropped unlabeled (counted in Redis); None keeps all.
+    requeue_seconds
+        How long after its vote on a consensus item the worker gives its copies back for
+        other annotators before it votes again (:data:`~stream_al.io.votes.REQUEUE_SECONDS`,
+        which the join follows too).
 
     """
 
@@ -112,6 +217,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         tier: str = "crowd",
         stale_seconds: float | None = None,
+        requeue_seconds: float = REQUEUE_SECONDS,
     ):
         check_tier(tier)
         self.tier = tier
@@ -129,8 +235,10 @@ class Worker:
         self._held: tuple[str, str] | None = None  # (entry id, label JSON)
         self._held_item: dict[str, Any] | None = None
         self._held_at = 0.0
-        # Consensus items come in copies: this worker's one vote per item, not two.
-        self._voted: OrderedDict[str, int] = OrderedDict()
+        # Consensus items come in copies: this worker's one vote per item, not two; the
+        # copies met again held until they may go back: entry id -> (due, item id, item).
+        self._voted = VotedCopies(requeue_seconds)
+        self._holding: dict[str, tuple[float, str, str]] = {}
         # Items this worker skipped: id -> times given back unseen since.
         self._skipped = Skips()
         self._reported = (time.monotonic(), 0)
@@ -148,23 +256,52 @@ class Worker:
         while not self._stop:
             if max_items is not None and self.stats.labeled + self.stats.skipped >= max_items:
                 break
+            self._give_back_due()
             entries = self.queue.take(
-                self.name, self.batch, 500, tier=self.tier, stale_seconds=self.stale_seconds
+                self.name,
+                self.batch,
+                self._block_ms(),
+                tier=self.tier,
+                stale_seconds=self.stale_seconds,
             )
             if self._held is not None and time.monotonic() - self._held_at >= self._hold:
                 self._flush()
             if not entries:
-                if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+                # Not idle while holding copies: they still go back, or the vote again.
+                idle = time.monotonic() - idle_since
+                if idle_exit is not None and not self._holding and idle >= idle_exit:
                     break
                 continue
             idle_since = time.monotonic()
             for entry_id, raw in entries:
                 if not self._handle(entry_id, raw):
-                    self._flush()
+                    self._finish_run()
                     return self.stats
             self._report()
-        self._flush()
+        self._finish_run()
         return self.stats
+
+    def _finish_run(self) -> None:
+        """Write the held answer; the copies held go back for other annotators now."""
+        self._flush()
+        for entry_id, (_, _, raw) in list(self._holding.items()):
+            self.queue.release(entry_id, raw)
+            del self._holding[entry_id]
+
+    def _block_ms(self) -> int:
+        """How long a take waits for items: 500 ms, or until the first held copy is due
+        (waiting on the queue, not sleeping: a new item ends the wait)."""
+        if not self._holding:
+            return 500
+        wait = min(due for due, _, _ in self._holding.values()) - self.clock()
+        return max(1, min(500, math.ceil(wait * 1000)))
+
+    def _give_back_due(self) -> None:
+        now = self.clock()
+        for entry_id, (due, item_id, raw) in list(self._holding.items()):
+            if due <= now:
+                del self._holding[entry_id]
+                self._meet_again(entry_id, raw, item_id)
 
     def _report(self) -> None:
         """Log the progress every :data:`REPORT_SECONDS` while something changes."""
@@ -206,22 +343,32 @@ class Worker:
             else:
                 return answer
 
-    def _vote_once(self, entry_id: str, raw: str, item: dict[str, Any]) -> bool:
-        """Whether to label this copy: a copy of an item already voted on goes back for
-        another worker (a few times; alone in its tier, the worker votes again and the
-        service sends the item to an expert)."""
-        item_id = str(item.get("id"))
-        seen = self._voted.get(item_id)
-        if seen is None:
-            self._voted[item_id] = 0
-            while len(self._voted) > 10_000:
-                self._voted.popitem(last=False)
-            return True
-        if seen < 3:
-            self._voted[item_id] = seen + 1
+    def _meet_again(self, entry_id: str, raw: str, item_id: str) -> None:
+        """A copy of an item this worker voted on: held until it may go back, then given
+        back for another annotator, or (nobody else took one in time) the vote sent again,
+        which sends the item to an expert (:class:`VotedCopies`)."""
+        if item_id not in self._voted:  # forgotten (the newest 10,000 are kept)
             self.queue.release(entry_id, raw)
-            return False
-        return True
+            return
+        now, due = self.clock(), self._voted.due(item_id)
+        if now < due:
+            self._holding[entry_id] = (due, item_id, raw)
+            return
+        vote = self._voted.act(item_id, now)
+        if vote is None:
+            self.queue.release(entry_id, raw)
+            return
+        if not self.stats.voted_again:
+            log.warning(
+                "worker %s: no other annotator took a copy of item %s in %.0f s: its vote "
+                "goes again, and the item to the expert tier (as will others like it: is "
+                "this worker alone in its tier?)",
+                self.name,
+                item_id,
+                self._voted.requeue_seconds,
+            )
+        self.stats.voted_again += 1
+        self.queue.complete(entry_id, json.dumps(vote))
 
     def _pass_on(self, entry_id: str, raw: str, item: dict[str, Any]) -> None:
         """An item this worker skipped comes again: give it back unseen, or drop it once
@@ -249,7 +396,8 @@ class Worker:
         if str(item.get("id")) in self._skipped:
             self._pass_on(entry_id, raw, item)
             return True
-        if int(item.get("votes_needed") or 1) > 1 and not self._vote_once(entry_id, raw, item):
+        if int(item.get("votes_needed") or 1) > 1 and str(item.get("id")) in self._voted:
+            self._meet_again(entry_id, raw, str(item.get("id")))
             return True
         self.oracle.progress(self.stats.line())
         return self._finish(entry_id, item, self._ask(entry_id, item))
@@ -261,6 +409,7 @@ class Worker:
         if answer is SKIP:
             self.stats.skipped += 1
             self._skipped.skipped(str(item.get("id")))
+            self._voted.discard(str(item.get("id")))  # an undone vote, if any
             self.queue.release(entry_id, json.dumps(item))  # for another labeler
             return True
         if isinstance(answer, str):
@@ -268,6 +417,8 @@ class Worker:
         label = {"id": item["id"], "label": answer, "annotator": self.annotator, "ts": self.clock()}
         label["tier"] = item.get("tier", self.tier)  # an escalated item takes an expert's
         self.stats.labeled += 1
+        if int(item.get("votes_needed") or 1) > 1:
+            self._voted.voted(str(item["id"]), label)
         if not self._hold:
             self.queue.complete(entry_id, json.dumps(label))
             return True

@@ -71,7 +71,8 @@ class Metrics:
                 p + "labels",
                 "Labels by outcome: learned, orphaned (no pending item), invalid, "
                 "duplicate (already learned, or a repeated vote), voted (a consensus vote, "
-                "more needed), escalated (the votes disagreed: one expert decides).",
+                "more needed), escalated (the votes disagreed, or no other annotator took "
+                "a copy in time: one expert decides).",
                 ["outcome"],
                 registry=reg,
             ),

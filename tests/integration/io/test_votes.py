@@ -1,21 +1,26 @@
 """The join rule (:data:`stream_al.io.votes.RULES`) on both label stores: the same vote
 scenarios on the in-memory twin and on a real Redis server, with the same outcomes, the
-same learned labels and the same items queued for an expert."""
+same learned labels and the same items queued for an expert; and the labeling worker's
+copies of an item it voted on, with serve joining as it goes."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import redis
 
-from stream_al.io.base import JoinOutcome
+from stream_al.io.base import Entry, JoinOutcome
 from stream_al.io.memory import MemoryStore
 from stream_al.io.redis import RedisStore
+from stream_al.io.votes import REQUEUE_SECONDS
+from stream_al.labeling.base import Oracle
+from stream_al.labeling.worker import Worker, WorkerStats
 from stream_al.schemas import Label
 from tests.integration.io.items import item_request
 
@@ -40,11 +45,14 @@ class Desk:
         request = item_request(item_id, votes, features)
         assert self.serve.enqueue_many([request]) == [True]
 
-    def answer(self, who: str, label: Any, tier: str = "crowd") -> dict[str, Any]:
-        """``who`` takes the next item of ``tier`` and answers ``label``; returns the item."""
+    def answer(
+        self, who: str, label: Any, tier: str = "crowd", ts: float | None = None
+    ) -> dict[str, Any]:
+        """``who`` takes the next item of ``tier`` and answers ``label`` (at ``ts``);
+        returns the item."""
         [(entry_id, raw)] = self.worker(who).take(who, 1, block_ms=0, tier=tier)
         item: dict[str, Any] = json.loads(raw)
-        self.worker(who).complete(entry_id, _label(item["id"], label, who, tier))
+        self.worker(who).complete(entry_id, _label(item["id"], label, who, tier, ts))
         return item
 
     def give(self, item_id: str, label: Any, who: str, tier: str = "crowd") -> None:
@@ -68,29 +76,40 @@ class Desk:
 ANNOTATORS = ["ann", "bob", "cid", "eve"]
 
 
-def _label(item_id: str, label: Any, who: str, tier: str) -> str:
-    # As serve passes it on: validated and stamped, here with a time that names the voter.
-    ts = float(ANNOTATORS.index(who))
+def _label(item_id: str, label: Any, who: str, tier: str, ts: float | None = None) -> str:
+    # As serve passes it on: validated and stamped, by default with a time that names the
+    # voter.
+    ts = float(ANNOTATORS.index(who)) if ts is None else ts
     return Label(id=item_id, label=label, annotator=who, tier=tier, ts=ts).model_dump_json()
 
 
 @pytest.fixture(params=["memory", "redis"])
 def open_desk(request: pytest.FixtureRequest) -> Callable[..., Desk]:
-    """A factory: ``open_desk(min_agreement=0.5)`` is a fresh store of the parameter's kind."""
+    """A factory: ``open_desk(min_agreement=0.5, requeue_seconds=60.0)`` is a fresh store
+    of the parameter's kind."""
 
-    def memory(min_agreement: float = 0.5) -> Desk:
-        store = MemoryStore(min_agreement=min_agreement)
+    def memory(min_agreement: float = 0.5, requeue_seconds: float = REQUEUE_SECONDS) -> Desk:
+        store = MemoryStore(min_agreement=min_agreement, requeue_seconds=requeue_seconds)
         return Desk(store, lambda name: store)
 
-    def real(min_agreement: float = 0.5) -> Desk:
-        return _redis_desk(request.getfixturevalue("redis_client"), min_agreement)[0]
+    def real(min_agreement: float = 0.5, requeue_seconds: float = REQUEUE_SECONDS) -> Desk:
+        client = request.getfixturevalue("redis_client")
+        return _redis_desk(client, min_agreement, requeue_seconds)[0]
 
     return memory if request.param == "memory" else real
 
 
-def _redis_desk(client: redis.Redis, min_agreement: float = 0.5) -> tuple[Desk, RedisStore]:
+def _redis_desk(
+    client: redis.Redis, min_agreement: float = 0.5, requeue_seconds: float = REQUEUE_SECONDS
+) -> tuple[Desk, RedisStore]:
     """A desk on Redis, and serve's store in it."""
-    store = RedisStore(client, PREFIX, consumer="serve-1", min_agreement=min_agreement)
+    store = RedisStore(
+        client,
+        PREFIX,
+        consumer="serve-1",
+        min_agreement=min_agreement,
+        requeue_seconds=requeue_seconds,
+    )
     store.ensure_groups()
     return Desk(store, lambda name: RedisStore(client, PREFIX, consumer=name)), store
 
@@ -193,22 +212,48 @@ def test_one_vote_per_annotator_a_repeated_vote_puts_the_copy_back_for_someone_e
     assert learned["votes"] == {"ann": True, "bob": True} and learned["agreement"] == 1.0
 
 
-def test_a_vote_repeated_more_than_2k_times_sends_the_item_to_an_expert(
+def test_a_vote_repeated_within_requeue_seconds_puts_the_copy_back_however_often(
+    open_desk: Callable[..., Desk],
+) -> None:
+    # Counted, the sixth repeat sent the item to an expert: a fast worker repeated that
+    # many in milliseconds while a second annotator was away for a second.
+    desk = open_desk()
+    desk.queue("a", votes=2)
+    outcomes = []
+    for n in range(20):
+        desk.answer("ann", True, ts=100.0 + 59.0 * n / 19)  # the last 59 s after the first
+        outcomes += desk.join()
+    assert outcomes == ["voted"] + ["repeat"] * 19
+    assert desk.serve.queue_depth() == 1  # the copy, back each time
+    desk.answer("bob", True, ts=200.0)
+    assert desk.join() == ["learned"]
+    [learned] = desk.learned()
+    assert learned["votes"] == {"ann": True, "bob": True}
+
+
+def test_a_vote_repeated_requeue_seconds_after_it_sends_the_item_to_an_expert(
     open_desk: Callable[..., Desk],
 ) -> None:
     desk = open_desk()
     desk.queue("a", votes=2)
     outcomes = []
-    for _ in range(6):  # one vote, 2k = 4 repeats that put a copy back, one repeat too many
-        desk.answer("ann", True)
+    for ts in (100.0, 159.9, 100.0 + REQUEUE_SECONDS):  # the last: nobody else took a copy
+        desk.answer("ann", True, ts=ts)
         outcomes += desk.join()
-    assert outcomes == ["voted"] + ["repeat"] * 5
+    assert outcomes == ["voted", "repeat", "escalated"]
     assert desk.worker("bob").take("bob", 10, block_ms=0) == []  # no crowd copy left
     item = desk.answer("eve", False, tier="expert")
     assert item["escalated"] == {"ann": True}
     assert desk.join() == ["learned"]
     assert [label["annotator"] for label in desk.learned()] == ["eve"]
     assert desk.serve.queue_depth() == 0
+    # A vote with no time (stored by hand; serve stamps each): its repeat is not put back.
+    desk.queue("b", votes=2)
+    [(entry_id, _)] = desk.worker("ann").take("ann", 1, block_ms=0)
+    untimed = {"id": "b", "label": True, "annotator": "ann"}
+    desk.worker("ann").complete(entry_id, json.dumps(untimed))
+    desk.answer("ann", True, ts=100.0)
+    assert desk.join() == ["voted", "escalated"]
 
 
 # Integers past 14 digits: Lua's doubles and cjson's 14 digits made the first two one class.
@@ -266,11 +311,16 @@ def test_votes_and_items_kept_by_an_earlier_version_still_settle(
 ) -> None:
     # In flight across an upgrade: votes without their 'label:' text (the tally reads the
     # value) and pending records without the expert's forms (the script re-encodes them).
+    # Their repeats counted (the count at its end: the next repeat escalated), and now
+    # the count is not read: a repeat soon after the vote puts the copy back.
     desk, store = _redis_desk(redis_client)
     desk.queue("a", votes=2)
     desk.answer("ann", "cat")
     assert desk.join() == ["voted"]
     assert redis_client.hdel(store.keys.votes("a"), "label:ann") == 1
+    redis_client.hset(store.keys.votes("a"), "requeues", "4")
+    desk.answer("ann", "cat", ts=1.0)
+    assert desk.join() == ["repeat"]
     desk.answer("bob", "cat")
     assert desk.join() == ["learned"]
     [learned] = desk.learned()
@@ -293,7 +343,7 @@ def test_counts_written_by_hand_as_no_integer_stop_no_join_and_no_worker(
 ) -> None:
     # An operator's HSET of 'x' into a count the scripts and workers increment: Redis's
     # HINCRBY refuses it, and every consensus join (serve retrying the batch for ever), a
-    # requeue, a stale item and a dropped item failed on it. The count starts again at 1.
+    # stale item and a dropped item failed on it. The count starts again at 1.
     desk, store = _redis_desk(redis_client)
     keys = store.keys
     redis_client.hset(keys.agreement, mapping={"ann:total": "x", "bob:agree": "1.5"})
@@ -304,15 +354,128 @@ def test_counts_written_by_hand_as_no_integer_stop_no_join_and_no_worker(
     assert desk.join() == ["voted", "learned"]
     assert desk.learned()[0]["label"] is True
     assert redis_client.hmget(keys.agreement, ["ann:total", "bob:agree"]) == [b"1", b"1"]
-    desk.queue("b", votes=2)
-    redis_client.hset(keys.votes("b"), "requeues", "many")
-    desk.answer("ann", True)
-    desk.answer("ann", True)  # a repeated vote: its copy is put back, requeues counted
-    assert desk.join() == ["voted", "repeat"]
-    assert redis_client.hget(keys.votes("b"), "requeues") == b"1"
     worker = desk.worker("cid")
+    desk.queue("b", votes=1)
     [(entry_id, raw)] = worker.take("cid", 1, block_ms=0)
     worker.drop(entry_id, json.loads(raw)["id"])
     desk.queue("c", votes=1)
     assert worker.take("cid", 1, block_ms=0, stale_seconds=-1.0) == []
     assert redis_client.hmget(keys.queue_stats, ["stale", "skipped"]) == [b"1", b"1"]
+
+
+# -- the labeling worker's copies, with serve joining as it goes -------------------------
+
+
+class _Says(Oracle):
+    name = "says"
+    batch = 10
+
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        return True
+
+
+@dataclass
+class _Serving:
+    """A worker's queue on ``desk`` with serve joining every label between the worker's
+    takes, and ``bob`` (from ``bob_at`` s on) answering one item the moment it is there,
+    as a worker waiting on the queue does (Redis hands an entry to a blocked reader)."""
+
+    desk: Desk
+    who: str
+    bob_at: float | None = None
+    started: float = field(default_factory=time.monotonic)
+    outcomes: list[tuple[float, JoinOutcome]] = field(default_factory=list)
+    takes: int = 0
+    give_backs: int = 0
+
+    @property
+    def store(self) -> MemoryStore | RedisStore:
+        return self.desk.worker(self.who)
+
+    def _serve(self) -> None:
+        at = time.monotonic() - self.started
+        self.outcomes += [(at, outcome) for outcome in self.desk.join()]
+
+    def take(
+        self,
+        consumer: str,
+        count: int,
+        block_ms: int = 0,
+        tier: str = "crowd",
+        stale_seconds: float | None = None,
+    ) -> list[Entry]:
+        self.takes += 1
+        self._serve()
+        if self.bob_at is not None and time.monotonic() - self.started >= self.bob_at:
+            bob = self.desk.worker("bob")
+            for entry_id, raw in bob.take("bob", 1, block_ms=0):
+                bob.complete(
+                    entry_id, _label(json.loads(raw)["id"], True, "bob", "crowd", time.time())
+                )
+                self.bob_at = None  # one answer
+                self._serve()
+        taken = self.store.take(consumer, count, block_ms, tier, stale_seconds)
+        if not taken and isinstance(self.store, MemoryStore):
+            time.sleep(block_ms / 1000)  # as Redis waits (nothing can come in meanwhile)
+        return taken
+
+    def complete(self, entry_id: str, label: str | None) -> None:
+        self.store.complete(entry_id, label)
+
+    def keep(self, consumer: str, entry_ids: Sequence[str]) -> int:
+        return self.store.keep(consumer, entry_ids)
+
+    def release(self, entry_id: str, item: str) -> None:
+        self.give_backs += 1
+        self.store.release(entry_id, item)
+
+    def drop(self, entry_id: str, item_id: str) -> None:
+        self.store.drop(entry_id, item_id)
+
+    def depth(self) -> int:
+        return self.store.depth()
+
+
+REQUEUE = 1.5  # these tests' requeue_seconds (serve's and the worker's), short
+
+
+def _worker_alone_then(desk: Desk, bob_at: float | None) -> tuple[_Serving, WorkerStats]:
+    """``ann``, a fast worker, alone with both copies of each item until ``bob_at`` s."""
+    queue = _Serving(desk, "ann", bob_at=bob_at)
+    worker = Worker(queue, _Says(), "ann", annotator="ann", batch=10, requeue_seconds=REQUEUE)
+    stats = worker.run(idle_exit=0.2)
+    queue._serve()
+    return queue, stats
+
+
+def test_an_annotator_away_for_less_than_requeue_seconds_still_gets_its_copy(
+    open_desk: Callable[..., Desk],
+) -> None:
+    # The worker gave its copy back three times in milliseconds, voted again, and serve
+    # put it back four times more: with the second annotator reconnecting for 1.6 s, 42 of
+    # 800 items went to an expert with one vote (and nobody served the expert tier).
+    desk = open_desk(requeue_seconds=REQUEUE)
+    desk.queue("a", votes=2)
+    queue, stats = _worker_alone_then(desk, bob_at=0.5)
+    assert [outcome for _, outcome in queue.outcomes] == ["voted", "learned"]
+    [learned] = desk.learned()
+    assert learned["votes"] == {"ann": True, "bob": True}
+    assert stats.voted_again == 0 and desk.serve.queue_depth() == 0
+    assert queue.give_backs == 3  # at once, 0.25 s later, 0.5 s later: bob took it
+
+
+def test_a_lone_annotator_s_item_goes_to_an_expert_after_requeue_seconds_without_spinning(
+    open_desk: Callable[..., Desk],
+) -> None:
+    desk = open_desk(requeue_seconds=REQUEUE)
+    desk.queue("a", votes=2)
+    queue, stats = _worker_alone_then(desk, bob_at=None)
+    assert [outcome for _, outcome in queue.outcomes] == ["voted", "escalated"]
+    escalated_at = queue.outcomes[-1][0]
+    assert REQUEUE <= escalated_at < REQUEUE + 0.5
+    assert stats.voted_again == 1
+    # Held between give-backs, waiting on the queue: no loop reading it again and again.
+    assert queue.give_backs == 3 and queue.takes < 20
+    item = desk.answer("eve", False, tier="expert")
+    assert item["escalated"] == {"ann": True}
+    assert desk.join() == ["learned"]

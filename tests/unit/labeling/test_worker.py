@@ -325,3 +325,30 @@ def test_the_file_oracle_is_taken_in_batches_a_person_one_item_at_a_time(tmp_pat
     truth.write_text("id,label\n")
     assert FileOracle(truth).batch > 1
     assert TerminalOracle(io.StringIO(), io.StringIO()).batch == 1
+
+
+class _StopsWorkerOnHold(MemoryStore):
+    """Stops the worker at its first take after a copy came back to it a second time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.worker: Worker | None = None
+        self.taken: list[str] = []
+
+    def take(self, consumer: str, count: int, block_ms: int = 0, **kw: Any) -> list[Any]:
+        if self.taken.count("a") >= 3 and self.worker is not None:
+            self.worker.stop()  # the copy is held now (the gap after its first give-back)
+        taken = super().take(consumer, count, block_ms, **kw)
+        self.taken += [json.loads(item)["id"] for _, item in taken]
+        return taken
+
+
+def test_a_stopping_worker_gives_back_the_copies_it_holds() -> None:
+    store = _StopsWorkerOnHold()
+    item = json.dumps({**json.loads(_item("a")), "votes_needed": 2})
+    assert store.enqueue("a", '{"votes_needed": 2}', item, 60, copies=2)
+    worker = store.worker = Worker(store, _Minimal(), "w", batch=10)
+    stats = worker.run()
+    assert stats.labeled == 1 and store.taken == ["a", "a", "a"]  # voted, given back, held
+    [(_, copy)] = store.take("another", 10)  # given back as the worker stopped: not held
+    assert json.loads(copy)["id"] == "a"

@@ -80,8 +80,8 @@ someone else; a repeat later than that means nobody else took a copy in all that
 annotator is alone in its tier) and sends the item to an expert, so that it is never stuck.
 Time, not a count of repeats: a fast worker ran through any count in milliseconds while a
 second annotator reconnected for a second. A minute covers a reconnection and a person's
-time on one item; the labeling worker waits as long before it votes again
-(:class:`~stream_al.labeling.worker.Worker`), pacing its give-backs meanwhile."""
+time on one item; the labeling worker gives a copy back as long before it votes again
+(:class:`~stream_al.labeling.worker.VotedCopies`), pacing its give-backs."""
 
 CONSENSUS_ANNOTATOR = "consensus"
 """The annotator of a learned majority label (with ``votes`` and ``agreement``)."""

@@ -6,9 +6,9 @@ in one atomic step. An item a worker took and did not finish (it crashed, it qui
 with it: the same worker gets it back when it restarts, and another worker takes it over
 once it has been held longer than ``claim_idle_seconds`` (docs/design.md, "Delivery and
 state semantics"). A consensus item comes in copies, and the worker votes once on each
-item: a copy of an item it voted on goes back for another annotator, paced, until the
-vote is :data:`~stream_al.io.votes.REQUEUE_SECONDS` old; then the worker sends its vote
-again, which sends the item to an expert (:class:`VotedCopies`; docs/design.md, "Tiers,
+item: a copy of an item it voted on goes back for another annotator, paced, for
+:data:`~stream_al.io.votes.REQUEUE_SECONDS`; if it still comes back, the worker sends its
+vote again, which sends the item to an expert (:class:`VotedCopies`; docs/design.md, "Tiers,
 priorities and consensus").
 
 A skipped item goes back to the queue, at its end, for another labeler; a worker that
@@ -83,6 +83,7 @@ another worker could take it over while this one still means to give it back).""
 class _Vote:
     label: dict[str, Any]  # as written, with its ts
     due: float  # when a copy met again may next go back (or the vote go again)
+    offered: float | None = None  # when a copy first went back
     gaps: Backoff = field(
         default_factory=lambda: Backoff(FIRST_GAP_SECONDS, 2.0, LONGEST_GAP_SECONDS)
     )
@@ -97,10 +98,13 @@ class VotedCopies:
     time, then each time no sooner than a gap after the last (from
     :data:`FIRST_GAP_SECONDS`, doubling up to :data:`LONGEST_GAP_SECONDS`): a worker alone
     in its tier holds the copy between times instead of reading it again at once, and
-    another annotator away for a moment still finds it. Once the vote is
-    ``requeue_seconds`` old and a copy still comes back, nobody else took one in all that
-    time: the vote goes again, and the join (:data:`~stream_al.io.votes.RULES`, which
-    reads the same ``ts``) sends the item to an expert. The newest ``size`` are kept.
+    another annotator away for a moment still finds it. Once a copy has been going back
+    for ``requeue_seconds`` and still comes back, nobody else took one in all that time:
+    the vote goes again, and the join (:data:`~stream_al.io.votes.RULES`, which reads the
+    same ``ts``) sends the item to an expert. The time counts from the first give-back,
+    not from the vote: a copy can sit unoffered with a worker whose connection dropped
+    mid-batch until it is claimed again, and that was nobody's chance to take it. The
+    newest ``size`` are kept.
 
     Times are the worker's clock, the one that stamps each label's ``ts``.
 
@@ -112,8 +116,15 @@ class VotedCopies:
     ...     acted.append((now - 100, copies.act("a", now)))
     >>> [t for t, _ in acted[:7]], [t for t, _ in acted[-3:]], len(acted)
     ([0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 11.75], [55.75, 59.75, 60.0], 20)
-    >>> acted[-1][1]  # given back 19 times, then the vote goes again
+    >>> acted[-1][1]  # given back 19 times in a minute, then the vote goes again
     {'id': 'a', 'label': 'cat', 'ts': 160.0}
+
+    A copy met first long after the vote (it sat with a worker cut off mid-batch) goes
+    back all the same: the minute starts there.
+
+    >>> copies.voted("b", {"id": "b", "label": "dog", "ts": 100.0})
+    >>> copies.act("b", 400.0) is None, copies.due("b")
+    (True, 400.25)
     """
 
     def __init__(self, requeue_seconds: float = REQUEUE_SECONDS, size: int = 10_000) -> None:
@@ -143,11 +154,13 @@ class VotedCopies:
 
     def act(self, item_id: str, now: float) -> dict[str, Any] | None:
         """A copy of ``item_id`` at ``now`` (not before :meth:`due`): None to give it back,
-        or, once the vote is ``requeue_seconds`` old, the vote to send again (its ``ts``
-        ``now``). The next copy waits a gap longer than the last, and not past the moment
-        the vote is old enough."""
+        or, once copies have gone back for ``requeue_seconds``, the vote to send again (its
+        ``ts`` ``now``). The next copy waits a gap longer than the last, and not past the
+        end of that time."""
         vote = self._votes[item_id]
-        end = float(vote.label["ts"]) + self.requeue_seconds
+        if vote.offered is None:
+            vote.offered = now
+        end = vote.offered + self.requeue_seconds
         vote.due = now + vote.gaps.next()
         if now < end:
             vote.due = min(vote.due, end)
@@ -201,8 +214,8 @@ class Worker:
     stale_seconds
         Items queued longer ago are dropped unlabeled (counted in Redis); None keeps all.
     requeue_seconds
-        How long after its vote on a consensus item the worker gives its copies back for
-        other annotators before it votes again (:data:`~stream_al.io.votes.REQUEUE_SECONDS`,
+        How long the worker gives back the copies of a consensus item it voted on, for
+        other annotators, before it votes again (:data:`~stream_al.io.votes.REQUEUE_SECONDS`,
         which the join follows too).
 
     """

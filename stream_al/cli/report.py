@@ -268,10 +268,12 @@ def print_status(status: Status, stamp: bool = False) -> None:
     else:
         accuracy = "accuracy: no label learned yet"
     budget = "" if status.budget is None else f" (budget {percent(status.budget, 0)})"
+    # Only a worker of the expert tier takes those: said, so that one nobody runs shows.
+    expert = f" ({status.queue_expert:,} for an expert)" if status.queue_expert else ""
     parts = [
         f"events {status.events:,} ({status.events_per_s:,.1f}/s)",
         f"asked {percent(status.asked)}{budget}",
-        f"queue {status.queue_depth:,}, pending {status.pending:,}",
+        f"queue {status.queue_depth:,}{expert}, pending {status.pending:,}",
         f"learned {status.learned:,}",
         accuracy,
     ]

@@ -441,6 +441,11 @@ class LabelStore(Protocol):
         """Items in the label queues, all tiers (waiting or held by a worker)."""
         ...
 
+    def queue_depths(self) -> dict[str, int]:
+        """:meth:`queue_depth` by tier (:data:`TIERS`): only a worker of the tier takes
+        its items, so an expert tier nobody serves shows here."""
+        ...
+
     def queue_stats(self) -> dict[str, int]:
         """Counters the workers keep: ``stale`` (items dropped unlabeled as too old) and
         ``skipped`` (items dropped after nobody would label them)."""

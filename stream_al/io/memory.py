@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 
 from stream_al.io import votes
 from stream_al.io.base import (
+    TIERS,
     Checkpoint,
     EnqueueRequest,
     Entry,
@@ -126,6 +127,15 @@ class MemoryStore:
 
     def queue_depth(self) -> int:
         return sum(len(q) for q in self._queues.values()) + len(self._held)
+
+    def queue_depths(self) -> dict[str, int]:
+        tier_of = {slot: tier for tier in TIERS for slot in tier_slots(tier)}
+        depths = dict.fromkeys(TIERS, 0)
+        for slot, queue in self._queues.items():
+            depths[tier_of[slot]] += len(queue)
+        for entry_id in self._held:
+            depths[tier_of[entry_id.rpartition("/")[0]]] += 1
+        return depths
 
     def queue_stats(self) -> dict[str, int]:
         return {"stale": self._stale, "skipped": self._skipped_items}

@@ -23,6 +23,7 @@ from stream_al.config import Settings
 from stream_al.errors import ConfigurationError, StoreReset, StoreUnavailable
 from stream_al.io import votes
 from stream_al.io.base import (
+    TIERS,
     Checkpoint,
     EnqueueRequest,
     Entry,
@@ -612,10 +613,15 @@ class RedisStore:
         return out
 
     def queue_depth(self) -> int:
+        return sum(self.queue_depths().values())
+
+    def queue_depths(self) -> dict[str, int]:
         pipe = self.client.pipeline(transaction=False)
-        for key in self.keys.queues:
-            pipe.xlen(key)
-        return sum(int(n) for n in pipe.execute())
+        for tier in TIERS:
+            for slot in tier_slots(tier):
+                pipe.xlen(self.keys.slot(slot))
+        lengths = iter(int(n) for n in pipe.execute())
+        return {tier: sum(next(lengths) for _ in tier_slots(tier)) for tier in TIERS}
 
     def queue_stats(self) -> dict[str, int]:
         key, names = self.keys.queue_stats, ("stale", "skipped")

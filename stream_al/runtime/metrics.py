@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from stream_al.core.routing import TIERS
+
 __all__ = ["EVENT_OUTCOMES", "LABEL_OUTCOMES", "SAMPLES", "Metrics"]
 
 EVENT_OUTCOMES = ("queried", "not_queried", "invalid", "duplicate", "backpressure")
@@ -107,7 +109,9 @@ class Metrics:
             ),
             queue_depth=Gauge(
                 p + "label_queue_depth",
-                "Items in the label queue (waiting or held by a worker).",
+                "Items in the label queue (waiting or held by a worker), by tier: only a "
+                "worker of the tier takes its items (stream-al worker --tier expert).",
+                ["tier"],
                 registry=reg,
             ),
             stale_items=Gauge(
@@ -215,4 +219,6 @@ class Metrics:
             metrics.labels.labels(outcome=outcome)
         for detector in DETECTORS:
             metrics.drift_detections.labels(detector=detector)
+        for tier in TIERS:
+            metrics.queue_depth.labels(tier=tier)
         return metrics

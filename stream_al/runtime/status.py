@@ -12,7 +12,8 @@ Examples
 >>> text = '''stream_al_events_total{outcome="queried"} 10
 ... stream_al_events_total{outcome="not_queried"} 90
 ... stream_al_labels_total{outcome="learned"} 8
-... stream_al_label_queue_depth 2
+... stream_al_label_queue_depth{tier="crowd"} 1
+... stream_al_label_queue_depth{tier="expert"} 1
 ... stream_al_pending_items 2
 ... stream_al_accuracy_ratio{sample="random"} 0.75
 ... stream_al_budget_target_ratio 0.1
@@ -21,6 +22,8 @@ Examples
 >>> status = Status.between(parse_metrics(text), parse_metrics(later), seconds=2.0)
 >>> status.events, status.events_per_s, round(status.asked, 3), status.accuracy_random
 (210, 55.0, 0.095, 0.75)
+>>> status.queue_depth, status.queue_expert
+(2, 1)
 
 """
 
@@ -86,6 +89,7 @@ class Status:
     asked: float
     budget: float | None
     queue_depth: int
+    queue_expert: int
     pending: int
     learned: int
     accuracy_random: float | None
@@ -102,7 +106,8 @@ class Status:
             events_per_s=rate,
             asked=asked / events if events else 0.0,
             budget=_gauge(after, "stream_al_budget_target_ratio"),
-            queue_depth=int(_gauge(after, "stream_al_label_queue_depth") or 0),
+            queue_depth=int(_sum(after, "stream_al_label_queue_depth")),
+            queue_expert=int(_sum(after, "stream_al_label_queue_depth", tier="expert")),
             pending=int(_gauge(after, "stream_al_pending_items") or 0),
             learned=int(_sum(after, "stream_al_labels_total", outcome="learned")),
             accuracy_random=_gauge(after, "stream_al_accuracy_ratio", sample="random"),

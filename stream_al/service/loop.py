@@ -597,7 +597,8 @@ class LabelLoop:
         threshold = learner.strategy.threshold
         if threshold is not None:
             m.threshold.set(threshold)
-        m.queue_depth.set(self.store.queue_depth())
+        for tier, depth in self.store.queue_depths().items():
+            m.queue_depth.labels(tier=tier).set(depth)
         m.pending_items.set(self.store.pending_count())
         m.stale_items.set(self.store.queue_stats()["stale"])
         for annotator, ratio in self.store.agreement().items():

@@ -67,7 +67,9 @@ def test_every_event_is_answered_once_and_every_queried_item_is_learned_once(
     assert serve.metric("stream_al_events_total", outcome="invalid") == 0
     assert serve.metric("stream_al_labels_total", outcome="learned") == queried
     assert serve.metric("stream_al_train_log_applied_total") == queried
-    wait_for(lambda: serve.metric("stream_al_label_queue_depth") == 0, 10, what="queue gauge")
+    gauge = "stream_al_label_queue_depth"
+    wait_for(lambda: serve.metric(gauge, tier="crowd") == 0, 10, what="queue gauge")
+    assert m()[(gauge, (("tier", "expert"),))] == 0  # a series from the start
     assert m()  # the endpoint answers
     labels = f"{deployment.prefix}:labels"
     assert deployment.redis().xlen(labels) >= queried  # every label, until a checkpoint

@@ -173,6 +173,7 @@ def test_a_tie_or_too_little_agreement_goes_to_one_expert_whose_label_is_learned
         desk.answer(who, label)
     assert desk.join() == ["voted"] * (len(labels) - 1) + ["escalated"]
     assert desk.learned() == [] and desk.serve.agreement() == {}  # unsettled votes
+    assert desk.serve.queue_depths() == {"crowd": 0, "expert": 1}
     item = desk.answer("eve", labels[0], tier="expert")
     assert (item["tier"], item["priority"], item["votes_needed"]) == ("expert", "high", 1)
     assert item["escalated"] == dict(zip(voters, labels, strict=True))

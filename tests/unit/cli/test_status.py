@@ -50,7 +50,8 @@ def test_status_prints_events_per_second_label_fraction_queue_and_accuracy(
     metrics.events.labels(outcome="queried").inc(10)
     metrics.events.labels(outcome="not_queried").inc(90)
     metrics.labels.labels(outcome="learned").inc(8)
-    metrics.queue_depth.set(2)
+    metrics.queue_depth.labels(tier="crowd").set(2)
+    metrics.queue_depth.labels(tier="expert").set(1)
     metrics.accuracy.labels(sample="random").set(0.75)
     metrics.accuracy.labels(sample="labeled").set(0.6)
     metrics.budget_target.set(0.1)
@@ -60,8 +61,9 @@ def test_status_prints_events_per_second_label_fraction_queue_and_accuracy(
     later.join()
     out = capsys.readouterr().out.strip()
     assert out.startswith("events 200 (") and "/s)" in out
-    for shown in ("asked 5.0% (budget 10%)", "queue 2", "learned 8", "accuracy 75.0% on randomly"):
-        assert shown in out, out
+    shown = ["asked 5.0% (budget 10%)", "queue 3 (1 for an expert)", "learned 8"]
+    for part in [*shown, "accuracy 75.0% on randomly"]:
+        assert part in out, out
 
 
 def test_status_without_a_serve_names_the_address_and_its_settings(

@@ -10,7 +10,7 @@ from stream_al.core.learner import ActiveLearner
 from stream_al.core.spec import LearnerSpec
 from stream_al.data.produce import event_records
 from stream_al.data.streams import parse_stream
-from stream_al.io.base import EnqueueRequest, Joined, WrongType
+from stream_al.io.base import TIERS, EnqueueRequest, Joined, WrongType
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.metrics import Metrics
 from stream_al.schemas import DeadLetter, Prediction, QueryItem
@@ -268,7 +268,8 @@ def test_gauges_follow_the_learner_and_the_store() -> None:
     assert loop.metrics is not None
     reg = loop.metrics.registry
     assert reg.get_sample_value("stream_al_budget_target_ratio") == 0.5
-    assert reg.get_sample_value("stream_al_label_queue_depth") == loop.store.queue_depth() > 0
+    depth = {t: reg.get_sample_value("stream_al_label_queue_depth", {"tier": t}) for t in TIERS}
+    assert depth == {"crowd": loop.store.queue_depth(), "expert": 0} and depth["crowd"] > 0
     assert reg.get_sample_value("stream_al_pending_items") == loop.store.queue_depth()
 
 

@@ -519,6 +519,12 @@ class WorkerQueue(Protocol):
         ago are dropped unlabeled and counted (see :meth:`LabelStore.queue_stats`)."""
         ...
 
+    def take_own_again(self, consumer: str) -> None:
+        """Hand ``consumer``'s unfinished items back first at its next :meth:`take`, once,
+        as after a restart: a worker's run that failed (Redis away) dropped the batch it
+        had in hand, which would otherwise wait until they are taken over as abandoned."""
+        ...
+
     def complete(self, entry_id: str, label: str | None) -> None:
         """Write ``label`` (None: skip the item) and remove the item from the queue."""
         ...

@@ -208,6 +208,9 @@ class MemoryStore:
                 taken.append((entry_id, item))
         return taken
 
+    def take_own_again(self, consumer: str) -> None:
+        self._seen_consumers.discard(consumer)
+
     def complete(self, entry_id: str, label: str | None) -> None:
         if label is not None:
             self._labels.append((self._next_id(), label))

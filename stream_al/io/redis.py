@@ -827,6 +827,10 @@ class RedisStore:
             out.append((self._entry(key, entry_id), item))
         return out
 
+    def take_own_again(self, consumer: str) -> None:
+        self.consumer = consumer
+        self._recover_items = dict.fromkeys(self.keys.queues, "0")
+
     def _entry(self, key: str, entry_id: str) -> str:
         """The entry id a worker sees: the stream's slot travels with it (``slot/id``)."""
         slot = key[len(self.keys.queue) + 1 :]

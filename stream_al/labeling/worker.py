@@ -264,7 +264,13 @@ class Worker:
         return self._stop
 
     def run(self, max_items: int | None = None, idle_exit: float | None = None) -> WorkerStats:
-        """Work until stopped, ``max_items`` done, or the queue idle for ``idle_exit`` s."""
+        """Work until stopped, ``max_items`` done, or the queue idle for ``idle_exit`` s.
+
+        A run begins with the worker's own unfinished items: run again after a failure
+        (Redis away), it gets back the batch the failure dropped from its hands, which
+        waited for the claim-idle time otherwise (300 s by default), except the copies
+        and the answer it still holds."""
+        self.queue.take_own_again(self.name)
         idle_since = time.monotonic()
         while not self._stop:
             if max_items is not None and self.stats.labeled + self.stats.skipped >= max_items:
@@ -286,7 +292,10 @@ class Worker:
                     break
                 continue
             idle_since = time.monotonic()
+            held = {*self._holding, *(self._held[:1] if self._held else ())}
             for entry_id, raw in entries:
+                if entry_id in held:  # taken again after a failure: still in hand
+                    continue
                 if not self._handle(entry_id, raw):
                     self._finish_run()
                     return self.stats

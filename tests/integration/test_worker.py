@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stream_al.io.redis import RedisStore
+from stream_al.labeling.base import Oracle
+from stream_al.labeling.worker import Worker
+from stream_al.runtime.backoff import rerun_until_done
+from tests.integration.conftest import RedisServer
 from tests.integration.deployment import Deployment, wait_for
 
 
@@ -146,3 +154,55 @@ def test_a_truth_file_with_a_label_no_model_learns_is_refused_at_start_naming_th
         assert "truth.jsonl: line 2: label " in worker.output(), worker.output()
         assert "a label is text, an integer or a boolean" in worker.output()
     assert _labeled_ids(deployment) == [] and store.queue_depth() == 2
+
+
+class _KillsRedis(Oracle):
+    """Answers at once, a batch at a time, as the file oracle does; at its ``kill_at``-th
+    answer it kills the worker's Redis (-9, every write on disk already) and starts it again
+    a second later, so that writing that answer fails and the run ends with the rest of its
+    batch in hand."""
+
+    name = "kills"
+    batch = 10
+
+    def __init__(self, server: RedisServer, kill_at: int) -> None:
+        self.server, self.kill_at = server, kill_at
+        self.asked: list[str] = []
+        self.restarted = threading.Event()
+
+    def label(self, item: dict[str, Any], timeout: float | None = None) -> Any:
+        self.asked.append(item["id"])
+        if len(self.asked) == self.kill_at:
+            self.server.kill()
+            threading.Timer(1.0, self._start).start()
+        return "yes"
+
+    def _start(self) -> None:
+        self.server.start()
+        self.restarted.set()
+
+
+def test_a_worker_whose_redis_went_away_mid_batch_labels_the_rest_of_it_at_once(
+    deployment: Deployment, redis_server: Callable[..., RedisServer]
+) -> None:
+    # The run that failed dropped the 7 items after the answer it could not write from
+    # its hands; the next run read new items only, and those 7 waited, taken by nobody,
+    # until the claim-idle time (300 s by default) made them anyone's, this worker's too.
+    server = redis_server(durable=True)
+    deployment.redis_url = server.url
+    _queue_items(deployment, 10)
+    store = RedisStore(deployment.redis(), prefix=deployment.prefix, claim_idle_seconds=300)
+    oracle = _KillsRedis(server, kill_at=3)
+    worker = Worker(store, oracle, "w-cut", batch=oracle.batch)
+    runs: list[float] = []
+
+    def run() -> Any:
+        runs.append(time.monotonic())
+        return worker.run(idle_exit=1.0)
+
+    started = time.monotonic()
+    rerun_until_done(run)
+    assert oracle.restarted.wait(10) and len(runs) >= 2  # the outage ended the first run
+    assert sorted(_labeled_ids(deployment)) == sorted(f"i{i}" for i in range(10))
+    assert time.monotonic() - started < 60 and store.queue_depth() == 0
+    assert oracle.asked[:3] == ["i0", "i1", "i2"] and len(oracle.asked) == 11  # i2 again

@@ -420,6 +420,9 @@ class _Serving:
             time.sleep(block_ms / 1000)  # as Redis waits (nothing can come in meanwhile)
         return taken
 
+    def take_own_again(self, consumer: str) -> None:
+        self.store.take_own_again(consumer)
+
     def complete(self, entry_id: str, label: str | None) -> None:
         self.store.complete(entry_id, label)
 

@@ -325,8 +325,8 @@ def test_redis_away_during_the_start_up_replay_learns_each_entry_once(
 
     reads: list[int] = []
 
-    def store_away_once(settings: Any, replica: str) -> Any:
-        store = store_for(settings, replica)
+    def store_away_once(settings: Any, replica: str, **options: Any) -> Any:
+        store = store_for(settings, replica, **options)
         read = store.read_train_log
 
         def read_train_log(after: str | None, count: int) -> Any:

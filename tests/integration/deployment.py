@@ -262,6 +262,8 @@ class Deployment:
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
             receive_message_max_bytes=64 * 1024 * 1024,
+            # Its version check gave up after 2 s on a loaded CI machine (NoBrokersAvailable).
+            api_version_auto_timeout_ms=20_000,
         )
         try:
             partitions = consumer.partitions_for_topic(topic) or set()

@@ -552,15 +552,21 @@ class MadeProducer(FakeProducer):
             callback(KafkaError(KafkaError._PURGE_QUEUE), FakeMessage(topic, 0, 0, value, key=key))
 
 
-def test_a_producer_librdkafka_left_without_a_broker_is_replaced_and_its_messages_sent_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _stuck_publisher(monkeypatch: pytest.MonkeyPatch) -> tuple[ConfluentPublisher, MadeProducer]:
+    """A publisher whose producer has no broker (nothing goes out), one prediction sent."""
     MadeProducer.made = []
     monkeypatch.setattr(kafka_confluent, "Producer", MadeProducer)
     publisher = ConfluentPublisher(KafkaSettings(predictions_topic="pred"))
     [first] = MadeProducer.made
-    first.stuck = True  # no broker: nothing goes out
+    first.stuck = True
     publisher.prediction("k", "v")
+    return publisher, first
+
+
+def test_a_producer_librdkafka_left_without_a_broker_is_replaced_and_its_messages_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publisher, first = _stuck_publisher(monkeypatch)
     first.config["stats_cb"](_stats())
     publisher.flush()
     [_, second] = MadeProducer.made
@@ -571,12 +577,7 @@ def test_a_producer_librdkafka_left_without_a_broker_is_replaced_and_its_message
 def test_a_flush_stops_waiting_once_the_producer_has_no_broker_left(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    MadeProducer.made = []
-    monkeypatch.setattr(kafka_confluent, "Producer", MadeProducer)
-    publisher = ConfluentPublisher(KafkaSettings(predictions_topic="pred"))
-    [first] = MadeProducer.made
-    first.stuck = True
-    publisher.prediction("k", "v")
+    publisher, first = _stuck_publisher(monkeypatch)
     flush = first.flush
 
     def flush_left_without_a_broker(timeout: float = -1) -> int:

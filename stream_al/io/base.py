@@ -473,6 +473,11 @@ class LabelStore(Protocol):
         the label left unacknowledged for :meth:`reject_label`; or a :class:`WrongType`,
         the label left unacknowledged and nothing changed, if one of the item's keys holds
         what the store did not write.
+
+        Label entry ``entry_id`` joined again answers as it did the first time and changes
+        nothing, for as long as the store's ``claim_idle_seconds`` (a label is held that
+        long before another reader may take it over): serve asks again when the answer
+        was lost with its connection, Redis having joined and acknowledged the label.
         """
         ...
 
@@ -483,7 +488,8 @@ class LabelStore(Protocol):
         ...
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
-        """Dead-letter a label and acknowledge it."""
+        """Dead-letter a label and acknowledge it, once: a label acknowledged already (the
+        first call's answer lost, and this one a retry) is not dead-lettered again."""
         ...
 
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:

@@ -80,6 +80,7 @@ class MemoryStore:
         self._labels: list[Entry] = []
         self._labels_read = 0
         self._labels_unacked: dict[str, str] = {}
+        self._answers: dict[str, tuple[JoinOutcome, str | None]] = {}  # label entry -> join's
         self._train_log: list[TrainLogEntry] = []
         self._skipped: set[str] = set()  # train-log entries that cannot be learned
         self._checkpoints: dict[str, Checkpoint] = {}
@@ -158,15 +159,19 @@ class MemoryStore:
         return batch
 
     def join(self, entry_id: str, item_id: str, label: str) -> tuple[JoinOutcome, str | None]:
+        answered = self._answers.get(entry_id)
+        if answered is not None:  # joined already: the same answer, nothing done again
+            return answered
         ballot = _Ballot(self, entry_id, item_id, label)
-        return votes.settle(ballot), ballot.log_id
+        answer = self._answers[entry_id] = votes.settle(ballot), ballot.log_id
+        return answer
 
     def join_many(self, requests: Sequence[tuple[str, str, str]]) -> list[Joined]:
         return [self.join(*request) for request in requests]
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
-        self.dead_letters.append(dead_letter)
-        self._labels_unacked.pop(entry_id, None)
+        if self._labels_unacked.pop(entry_id, None) is not None:
+            self.dead_letters.append(dead_letter)
 
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         start = _position(after)

@@ -186,10 +186,11 @@ return kept
 """
 
 # How the join script reads the facts and performs the effects of stream_al.io.votes.RULES.
-# KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement. ARGV:
-# label, labels group, label entry id, item id, labeled TTL (ms), audit maxlen, queue key
-# (the crowd's normal band), min_agreement, the label's value as JSON (Python's), requeue
-# seconds. Its counts use bump (_BUMP_FUNCTION, put first).
+# KEYS: pending, labeled, train_log, labels, pending_index, audit, votes, agreement, joined
+# (the label entry's answer). ARGV: label, labels group, label entry id, item id, labeled
+# TTL (ms), audit maxlen, queue key (the crowd's normal band), min_agreement, the label's
+# value as JSON (Python's), requeue seconds, how long the answer is kept (ms). Its counts
+# use bump (_BUMP_FUNCTION, put first).
 #
 # A label's value is never decoded and encoded again here: Lua's numbers are doubles and
 # cjson writes 14 digits, so 100000000000000001 and 100000000000000002 became one class,
@@ -299,6 +300,14 @@ function F.top() return counted().top end
 function F.runner_up() return counted().runner_up end
 function F.min_agreement() return tonumber(ARGV[8]) end
 
+-- The answer is kept under the label entry's id: a join of that entry again (serve asks
+-- again when the answer was lost with its connection, the join done and the label
+-- acknowledged) answers the same and changes nothing (_JOIN_ANSWERED).
+local function answer(reply)
+  redis.call('SET', KEYS[9], reply[1] .. ' ' .. (reply[2] or ''), 'PX', ARGV[11])
+  return reply
+end
+
 function E.learn() learn_as(ARGV[1]) end
 function E.ack() redis.call('XACK', KEYS[4], ARGV[2], ARGV[3]) end
 function E.record()
@@ -354,14 +363,38 @@ end
 # (in the order of _JOIN_MECHANICS's KEYS), or nothing; else it answers wrong_type having
 # changed nothing (see _KEY_TYPE_FUNCTION).
 _JOIN_KEY_TYPES = """
-local types = {'string', 'string', 'stream', 'stream', 'zset', 'stream', 'hash', 'hash'}
+local types = {'string', 'string', 'stream', 'stream', 'zset', 'stream', 'hash', 'hash', 'string'}
 for i, expected in ipairs(types) do
   local wrong = wrong_type(KEYS[i], expected)
   if wrong then return wrong end
 end
 """
 
-_JOIN = votes.lua_script(_BUMP_FUNCTION + _KEY_TYPE_FUNCTION + _JOIN_KEY_TYPES + _JOIN_MECHANICS)
+# A label entry joined already answers as it did then, and nothing changes (see answer in
+# _JOIN_MECHANICS): its learned label was counted nowhere when that answer was lost. (A
+# value the script did not write there is no answer: the join goes on.)
+_JOIN_ANSWERED = """
+local answered = redis.call('GET', KEYS[9])
+local outcome, train_log_id
+if answered then outcome, train_log_id = string.match(answered, '^(%a+) (%S*)$') end
+if outcome then
+  if train_log_id == '' then return {outcome} end
+  return {outcome, train_log_id}
+end
+"""
+
+_JOIN = votes.lua_script(
+    _BUMP_FUNCTION + _KEY_TYPE_FUNCTION + _JOIN_KEY_TYPES + _JOIN_ANSWERED + _JOIN_MECHANICS
+)
+
+# Dead-letters a label and acknowledges it, once: a label acknowledged already (the answer
+# to the first call lost with the connection, and serve asking again) is not dead-lettered
+# twice. KEYS: labels, dead letters. ARGV: labels group, label entry id, dead letter, maxlen.
+_REJECT = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'dead_letter', ARGV[3])
+return 1
+"""
 
 
 def _wrong_type_reply(reply: Any) -> WrongType | None:
@@ -460,6 +493,7 @@ class RedisStore:
         self._keep = client.register_script(_KEEP)
         self._skip = client.register_script(_SKIP)
         self._put_state = client.register_script(_PUT_REPLICA_STATE)
+        self._reject = client.register_script(_REJECT)
         self._recover_labels = True
         self._checkpoints_indexed = False
         # Per queue, where this worker's own unfinished items are read from after a
@@ -715,11 +749,13 @@ class RedisStore:
                 self.keys.audit,
                 self.keys.votes(item_id),
                 self.keys.agreement,
+                self.keys.joined(entry_id),
             ]
             args: list[str | int] = [label, LABELS_GROUP, entry_id, item_id, self.label_ttl_ms]
             args += [self.audit_maxlen, self.keys.queue, repr(self.min_agreement)]
             args.append(json.dumps(json.loads(label)["label"]))  # see _JOIN_MECHANICS
             args.append(repr(self.requeue_seconds))
+            args.append(self.claim_idle_ms)  # see LabelStore.join
             calls.append((keys, args))
         out: list[Joined] = []
         for reply in _run_script(self.client, self._join, calls):
@@ -751,15 +787,8 @@ class RedisStore:
         return int(client.xtrim(key, minid=min(bounds, key=stream_position), approximate=False))
 
     def reject_label(self, entry_id: str, dead_letter: str) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(
-            self.keys.dead_letters,
-            {"dead_letter": dead_letter},
-            maxlen=DEAD_LETTERS_MAXLEN,
-            approximate=True,
-        )
-        pipe.xack(self.keys.labels, LABELS_GROUP, entry_id)
-        pipe.execute()
+        keys = [self.keys.labels, self.keys.dead_letters]
+        self._reject(keys=keys, args=[LABELS_GROUP, entry_id, dead_letter, DEAD_LETTERS_MAXLEN])
 
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         start = f"({after}" if after else "-"

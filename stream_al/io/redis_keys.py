@@ -13,6 +13,9 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 ``P:pending_index``            sorted set of pending ids by expiry (to count them)
 ``P:labeled:{id}``             "this item was labeled" (so a repeated label is a duplicate
                                and a replayed event is not queued again), with a TTL
+``P:joined:{entry}``           the join's answer for label entry ``entry`` (outcome and
+                               train-log id), kept ``claim_idle_seconds``: asked again, the
+                               join answers the same and changes nothing
 ``P:checkpoint:{replica}``     hash: ``data`` (pickle), ``signature``, ``train_log_id``,
                                ``created_at``
 ``P:checkpoints``              set of the replicas with a checkpoint (found without a scan
@@ -93,6 +96,9 @@ class RedisKeys:
 
     def labeled(self, item_id: str) -> str:
         return f"{self.prefix}:labeled:{item_id}"
+
+    def joined(self, label_entry_id: str) -> str:
+        return f"{self.prefix}:joined:{label_entry_id}"
 
     def checkpoint(self, replica: str) -> str:
         return f"{self.prefix}:checkpoint:{replica}"

@@ -59,15 +59,36 @@ class Desk:
         """A label for ``item_id`` that no queue item of this worker asked for."""
         self.worker(who).complete("0-1", _label(item_id, label, who, tier))
 
-    def join(self) -> list[JoinOutcome]:
-        """Join every label waiting, as serve does (what it does not use is rejected)."""
+    def join(self, again: bool = False) -> list[JoinOutcome]:
+        """Join every label waiting, as serve does (what it does not use is rejected);
+        ``again``: each join and rejection twice, as serve after a lost answer, checking
+        that the second answers the same and changes nothing."""
         outcomes: list[JoinOutcome] = []
         for entry_id, raw in self.serve.read_labels(100):
-            outcome, _ = self.serve.join(entry_id, json.loads(raw)["id"], raw)
+            item_id = json.loads(raw)["id"]
+            outcome, log_id = self.serve.join(entry_id, item_id, raw)
+            if again:
+                state = self.state()
+                assert self.serve.join(entry_id, item_id, raw) == (outcome, log_id)
+                assert self.state() == state
             if outcome not in ("learned", "voted", "escalated"):
                 self.serve.reject_label(entry_id, f"{outcome}: {raw}")
+                if again:
+                    state = self.state()
+                    self.serve.reject_label(entry_id, f"{outcome}: {raw}")
+                    assert self.state() == state
             outcomes.append(outcome)
         return outcomes
+
+    def state(self) -> tuple[Any, ...]:
+        """What a join or a rejection may change."""
+        serve = self.serve
+        dead = (
+            len(serve.dead_letters)
+            if isinstance(serve, MemoryStore)
+            else serve.client.xlen(serve.keys.dead_letters)
+        )
+        return self.learned(), serve.queue_depth(), serve.pending_count(), serve.agreement(), dead
 
     def learned(self) -> list[dict[str, Any]]:
         return [json.loads(e.label) for e in self.serve.read_train_log(None, 100)]
@@ -230,6 +251,33 @@ def test_a_vote_repeated_within_requeue_seconds_puts_the_copy_back_however_often
     assert desk.join() == ["learned"]
     [learned] = desk.learned()
     assert learned["votes"] == {"ann": True, "bob": True}
+
+
+def test_a_label_joined_again_answers_as_the_first_time_and_changes_nothing(
+    open_desk: Callable[..., Desk],
+) -> None:
+    # serve joins its labels again when the answer was lost with its connection, Redis
+    # having run the join: counted nowhere before; a vote again would have been a repeat.
+    desk = open_desk()
+    desk.queue("one", votes=1)
+    desk.queue("two", votes=2)
+    desk.queue("tie", votes=2)
+    desk.answer("ann", True)  # one
+    desk.answer("ann", True)  # two
+    desk.answer("ann", True)  # two's second copy, to the same annotator
+    desk.answer("ann", True)  # tie
+    desk.answer("bob", False)  # tie
+    desk.give("one", False, "bob")
+    desk.give("ghost", True, "bob")
+    outcomes = ["learned", "voted", "repeat", "voted", "escalated", "duplicate", "orphaned"]
+    assert desk.join(again=True) == outcomes
+    desk.answer("bob", True)  # two's copy put back
+    desk.give("tie", True, "cid")
+    assert desk.join(again=True) == ["learned", "late"]
+    assert [(label["id"], label["annotator"]) for label in desk.learned()] == [
+        ("one", "ann"),
+        ("two", "consensus"),
+    ]
 
 
 def test_a_vote_repeated_requeue_seconds_after_it_sends_the_item_to_an_expert(

@@ -56,6 +56,7 @@ def test_an_event_whose_decision_raises_is_dead_lettered_and_the_batch_goes_on()
 def test_an_entry_the_store_cannot_read_is_dead_lettered_with_its_reason() -> None:
     class Garbled(MemoryStore):
         def read_labels(self, count: int) -> Sequence[tuple[str, str | Unreadable]]:
+            self._labels_unacked["9-0"] = "\\xff"  # handed out: unacknowledged
             return [("9-0", Unreadable("label is not UTF-8 text: ...", "\\xff"))]
 
     store = Garbled()

@@ -151,6 +151,18 @@ def dead_letter(origin: str, error: str, raw: str | bytes, now: float) -> str:
 
 
 @dataclass
+class _HeldLabel:
+    """A label read from the store, kept until it is handled: its join request (entry id,
+    item id, label JSON), or why it is invalid; ``raw`` is what the entry held."""
+
+    entry_id: str
+    raw: str
+    join: tuple[str, str, str] | None = None
+    invalid: str | None = None
+    done: bool = False
+
+
+@dataclass
 class Action:
     """One event of a batch: its decision and what remains to be done for it."""
 
@@ -192,6 +204,10 @@ class LabelLoop:
         Wall-clock seconds, for timestamps.
     routing
         Tiers and priority bands of the queried items.
+    hold_labels_seconds
+        How long labels read are kept for another try when their handling failed (see
+        :meth:`process_labels`); serve's is half the store's ``claim_idle_seconds``, so
+        that no other replica has taken them over and the store still has their answers.
 
     """
 
@@ -209,6 +225,7 @@ class LabelLoop:
         max_features: int = 1_000,
         clock: Callable[[], float] = time.time,
         routing: Routing | None = None,
+        hold_labels_seconds: float = 30.0,
     ):
         self.learner = learner
         self.routing = routing or Routing()
@@ -221,6 +238,9 @@ class LabelLoop:
         self.max_event_bytes = max_event_bytes
         self.max_features = max_features
         self.clock = clock
+        self.hold_labels_seconds = hold_labels_seconds
+        self._held_labels: list[_HeldLabel] = []  # read, not all handled yet
+        self._held_since = 0.0  # monotonic time they were read
         self.last_applied: str | None = None
         self.events = Counter(dict.fromkeys(EVENT_OUTCOMES, 0))
         self.label_outcomes = Counter(dict.fromkeys(LABEL_OUTCOMES, 0))
@@ -430,65 +450,103 @@ class LabelLoop:
 
         An entry the store could not read, a label that fails validation, or one whose
         handling raised (the last line of defence) is dead-lettered with its reason.
+
+        Labels read are kept until each is handled (joined, or dead-lettered, and counted):
+        a failure mid-way (Redis away) leaves them for the next call, which handles the
+        rest before it reads more. The store answers a label joined again as it did the
+        first time, so one whose join Redis ran while the answer was lost with the
+        connection is counted once, by its outcome. Labels kept longer than
+        ``hold_labels_seconds`` are let go: the store hands them out again as labels a
+        reader held and did not acknowledge.
         """
+        held = self._held_labels
+        if held and time.monotonic() - self._held_since >= self.hold_labels_seconds:
+            log.warning(
+                "%d labels read %.0f s ago are let go unhandled: the label stream hands "
+                "out again those not acknowledged; one Redis joined meanwhile is learned "
+                "but not counted",
+                sum(not label.done for label in held),
+                time.monotonic() - self._held_since,
+            )
+            held = []
+        if not held:
+            held = [
+                self._read_label(entry_id, raw)
+                for entry_id, raw in self.store.read_labels(max_count)
+            ]
+            self._held_since = time.monotonic()
+        self._held_labels = held
+        joined = self._handle_labels(held)
+        self._held_labels = []
+        return joined
+
+    def forget_labels(self) -> None:
+        """Drop the labels read and not handled yet (the store they came from lost its
+        data: so did their entries)."""
+        self._held_labels = []
+
+    def _read_label(self, entry_id: str, raw: str | Unreadable) -> _HeldLabel:
+        """A label read from the store: its join request, or why it is invalid."""
+        if isinstance(raw, Unreadable):
+            return _HeldLabel(entry_id, raw.payload, invalid=raw.reason)
+        try:
+            label = Label.model_validate_json(raw)
+            # Refused here, the item stays pending for a label of the right kind; the
+            # learner refuses it too, for a replica that has not learned a label yet.
+            self.learner.check_label(label.label)
+            if label.ts is None:
+                label = label.model_copy(update={"ts": self.clock()})
+        except ValidationError as exc:
+            return _HeldLabel(entry_id, raw, invalid=_error_text(exc))
+        except InvalidLabel as exc:
+            return _HeldLabel(entry_id, raw, invalid=str(exc))
+        except Exception as exc:  # whatever it was: this label only
+            error = f"could not read this label: {type(exc).__name__}: {exc}"
+            return _HeldLabel(entry_id, raw, invalid=error)
+        return _HeldLabel(entry_id, raw, join=(entry_id, label.id, label.model_dump_json()))
+
+    def _handle_labels(self, held: Sequence[_HeldLabel]) -> int:
+        """Dead-letter the invalid labels of ``held`` and join the others, each once: a
+        label is marked done when its outcome is counted."""
+        for label in held:
+            if not label.done and label.invalid is not None:
+                self._reject(label, "invalid", label.invalid)
+        joining = [(label, label.join) for label in held if not label.done and label.join]
+        outcomes = self.store.join_many([request for _, request in joining])
         joined = 0
-        valid: list[tuple[str, str, str]] = []
-        raws: list[str] = []
-        for entry_id, raw in self.store.read_labels(max_count):
-            origin = f"labels:{entry_id}"
-            if isinstance(raw, Unreadable):
-                self._reject(entry_id, origin, "invalid", raw.reason, raw.payload)
-                continue
-            try:
-                label = Label.model_validate_json(raw)
-                # Refused here, the item stays pending for a label of the right kind; the
-                # learner refuses it too, for a replica that has not learned a label yet.
-                self.learner.check_label(label.label)
-                if label.ts is None:
-                    label = label.model_copy(update={"ts": self.clock()})
-                valid.append((entry_id, label.id, label.model_dump_json()))
-            except ValidationError as exc:
-                self._reject(entry_id, origin, "invalid", _error_text(exc), raw)
-                continue
-            except InvalidLabel as exc:
-                self._reject(entry_id, origin, "invalid", str(exc), raw)
-                continue
-            except Exception as exc:  # whatever it was: this label only
-                error = f"could not read this label: {type(exc).__name__}: {exc}"
-                self._reject(entry_id, origin, "invalid", error, raw)
-                continue
-            raws.append(raw)
-        outcomes = self.store.join_many(valid)
-        for (entry_id, _, _), raw, joined_as in zip(valid, raws, outcomes, strict=True):
-            origin = f"labels:{entry_id}"
+        for (label, _), joined_as in zip(joining, outcomes, strict=True):
             if isinstance(joined_as, WrongType):
                 why = f"{joined_as.reason}; delete the key, then send this label again"
-                log.warning("%s: %s", origin, why)
-                self._reject(entry_id, origin, "invalid", why, raw)
+                log.warning("labels:%s: %s", label.entry_id, why)
+                self._reject(label, "invalid", why)
                 continue
             outcome, _ = joined_as
             if outcome == "learned":
                 joined += 1
                 self._count_label("learned")
+                label.done = True
             elif outcome in ("voted", "escalated"):
                 self._count_label(outcome)
+                label.done = True
             elif outcome == "repeat":
                 why = "repeated vote: this annotator labeled this item already"
-                self._reject(entry_id, origin, "duplicate", why, raw)
+                self._reject(label, "duplicate", why)
             elif outcome == "late":
                 why = "late vote: the votes disagreed and the item went to an expert"
-                self._reject(entry_id, origin, "duplicate", why, raw)
+                self._reject(label, "duplicate", why)
             elif outcome == "duplicate":
                 why = "duplicate label: this item was labeled and learned already"
-                self._reject(entry_id, origin, "duplicate", why, raw)
+                self._reject(label, "duplicate", why)
             else:
                 why = "orphaned label: no pending item with this id (never queried, or expired)"
-                self._reject(entry_id, origin, "orphaned", why, raw)
+                self._reject(label, "orphaned", why)
         return joined
 
-    def _reject(self, entry_id: str, origin: str, outcome: str, error: str, raw: str) -> None:
-        self.store.reject_label(entry_id, dead_letter(origin, error, raw, self.clock()))
+    def _reject(self, label: _HeldLabel, outcome: str, error: str) -> None:
+        origin = f"labels:{label.entry_id}"
+        self.store.reject_label(label.entry_id, dead_letter(origin, error, label.raw, self.clock()))
         self._count_label(outcome)
+        label.done = True
 
     def _count_label(self, outcome: str) -> None:
         self.label_outcomes[outcome] += 1

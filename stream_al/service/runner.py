@@ -114,6 +114,7 @@ class Service:
         trim_train_log: bool = True,
         labels_kept_seconds: float = 24 * 3600.0,
         labels_per_loop: int = 500,
+        label_claim_idle_seconds: float = 60.0,
         max_queue_depth: int = 10_000,
         label_ttl: float = 7 * 24 * 3600.0,
         max_event_bytes: int = 65_536,
@@ -155,6 +156,9 @@ class Service:
             max_features=max_features,
             clock=clock,
             routing=routing,
+            # Retried while no other replica can take them over, and the store keeps the
+            # answers of their joins (LabelStore.join).
+            hold_labels_seconds=label_claim_idle_seconds / 2,
         )
         self._polled: list[tuple[str, bytes]] | None = None  # polled, not decided yet
         self._batch: list[Action] | None = None  # decided, not completed yet
@@ -191,6 +195,7 @@ class Service:
             trim_train_log=checkpoint.trim_train_log,
             labels_kept_seconds=settings.redis.labels_kept_seconds,
             labels_per_loop=service.labels_per_loop,
+            label_claim_idle_seconds=service.label_claim_idle_seconds,
             max_queue_depth=service.max_queue_depth,
             label_ttl=settings.redis.label_ttl_seconds,
             max_event_bytes=service.max_event_bytes,
@@ -447,6 +452,7 @@ class Service:
             origin,
         )
         self._reset = None
+        self.loop.forget_labels()  # read from the stream Redis lost
         self.maybe_checkpoint(force=True)  # so a replica starting now starts from it
 
     def shutdown(self, sleep: Callable[[float], None] = time.sleep) -> bool:

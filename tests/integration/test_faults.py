@@ -3,16 +3,18 @@ servers. Every test here failed on the code before the fix it guards."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from stream_al.errors import Unavailable
 from stream_al.service.runner import Service
@@ -523,3 +525,109 @@ def test_messages_larger_than_their_topic_takes_are_sent_alone_or_cut_and_serve_
     assert "sent again one at a time" in serve.output()
     wait_for(serve.ready, 30, what="ready")
     assert serve.terminate() == 0, serve.output()[-3000:]  # its offsets committed
+
+
+# -- 14. a label join run by Redis whose answer the connection lost -------------------------
+
+# Keeps Redis busy for ARGV[1] ms: commands sent meanwhile wait in their sockets.
+_BUSY = """
+local t = redis.call('TIME')
+local till = t[1] * 1000000 + t[2] + ARGV[1] * 1000
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= till
+"""
+
+
+@contextlib.contextmanager
+def _answers_lost(client: redis.Redis, url: str) -> Iterator[None]:
+    """What ``client`` sends in the block is run by Redis, and its connection is killed
+    (``CLIENT KILL``) before the answers are written.
+
+    While a script of another connection keeps Redis busy, the client's commands, then
+    the kill, wait in their sockets; Redis reads both in the turn of its event loop after
+    the script, in that order: the commands run, then the kill frees the client with their
+    answers unsent (as a kill landing between a command and its answer does by chance).
+    The killer is connected first: a connection Redis accepts in that turn is read in the
+    next one, after the answers went out."""
+    victim = client.client_id()
+    busy, killer = redis.Redis.from_url(url), redis.Redis.from_url(url)
+    busy.ping()
+    killer.ping()
+
+    def kill() -> None:
+        time.sleep(0.3)  # the client's commands are in Redis's socket by now
+        killer.client_kill_filter(_id=victim)
+
+    threads = [
+        threading.Thread(target=busy.eval, args=(_BUSY, 0, 1000)),
+        threading.Thread(target=kill),
+    ]
+    threads[0].start()
+    time.sleep(0.2)  # Redis is running the script
+    threads[1].start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join(10)
+        busy.close()
+        killer.close()
+
+
+def test_labels_whose_join_answer_was_lost_are_counted_once_and_learned_once(
+    deployment: Deployment,
+) -> None:
+    # A probe that killed serve's Redis connections mid-run read 753 labels learned on
+    # /metrics where 758 were in the train log: a join Redis ran whose answer was lost left
+    # its labels learned and acknowledged, counted nowhere (and never read again).
+    deployment.settings.update(
+        {"STREAM_AL_LEARNER__BUDGET": "1.0", "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false"}
+    )
+    events = _events(30)
+    deployment.produce_raw(events)
+    service = deployment.service()
+    labeler = deployment.store()
+
+    def label(n: int) -> None:
+        for entry_id, raw in labeler.take("w1", n, 100):
+            item_id = json.loads(raw)["id"]
+            labeler.complete(entry_id, json.dumps({"id": item_id, "label": int(item_id[1:]) % 2}))
+
+    def learned() -> float | None:
+        return service.metrics.registry.get_sample_value(
+            "stream_al_labels_total", {"outcome": "learned"}
+        )
+
+    try:
+        _turn_until(service, lambda: service.loop.events["queried"] >= len(events))
+        label(1)  # serve has joined a label before (its Redis knows the join script)
+        _turn_until(service, lambda: learned() == 1)
+        label(100)
+        join = service.store.join_many
+        lost: list[str] = []
+        failed: list[Exception] = []
+
+        def join_and_lose_the_answers(requests: Any) -> Any:
+            if lost or not requests:
+                return join(requests)
+            lost.extend(item_id for _, item_id, _ in requests)
+            try:
+                with _answers_lost(service.store.client, deployment.redis_url):  # type: ignore[attr-defined]
+                    return join(requests)
+            except Unavailable as exc:
+                failed.append(exc)
+                raise
+
+        service.store.join_many = join_and_lose_the_answers  # type: ignore[method-assign]
+        _turn_until(service, lambda: bool(lost))
+        assert len(lost) == len(events) - 1 and failed, "the join's answers were not lost"
+        train_log = deployment.store().read_train_log(None, 1000)
+        assert len(train_log) == len(events)  # Redis ran the join
+        _turn_until(service, lambda: service.loop.applied >= len(events))
+        for _ in range(3):
+            service.turn()
+        assert learned() == len(events)  # each counted once, as it was learned once
+        assert len(deployment.store().read_train_log(None, 1000)) == len(events)
+        assert service.loop.label_outcomes["duplicate"] == 0
+        assert _redis_dead_letters(deployment) == []
+    finally:
+        close_service(service)

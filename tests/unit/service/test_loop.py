@@ -414,3 +414,93 @@ def test_an_item_whose_store_key_holds_another_type_is_dead_lettered_alone() -> 
     assert loop.label_outcomes["learned"] == 1 and loop.label_outcomes["invalid"] == 1
     assert "redis key p:pending:e3 holds a hash" in _dead(loop)[1].error
     assert store.unacknowledged_labels == 0
+
+
+class _AnswerLost(MemoryStore):
+    """A store that loses the answer of its next ``join_many`` (done, or not done) or
+    ``reject_label`` (done): as Redis when the connection closes before it answers."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.lose: dict[str, bool] = {}  # call -> whether it is done before the answer is lost
+
+    def _lost(self, call: str) -> bool | None:
+        return self.lose.pop(call, None)
+
+    def join_many(self, requests: Sequence[tuple[str, str, str]]) -> list[Joined]:
+        done = self._lost("join_many")
+        if done is False:
+            raise ConnectionError("lost before the join")
+        joined = super().join_many(requests)
+        if done:
+            raise ConnectionError("lost after the join")
+        return joined
+
+    def reject_label(self, entry_id: str, dead_letter: str) -> None:
+        done = self._lost("reject_label")
+        super().reject_label(entry_id, dead_letter)
+        if done:
+            raise ConnectionError("lost after the rejection")
+
+
+@pytest.mark.parametrize(("call", "done"), [("join_many", True), ("join_many", False)])
+def test_labels_whose_join_failed_are_joined_next_time_and_counted_once(
+    call: str, done: bool
+) -> None:
+    # A join Redis ran whose answer was lost left its labels learned and acknowledged,
+    # counted nowhere; one that did not run left them unjoined until claimed, a minute on.
+    loop, _, _ = _loop(store_of=_AnswerLost)
+    store = loop.store
+    assert isinstance(store, _AnswerLost)
+    loop.process_events([_event(i) for i in range(3)])
+    _give(loop, *(_label(f"e{i}") for i in range(3)))
+    store.lose[call] = done
+    with pytest.raises(ConnectionError):
+        loop.process_labels()
+    assert len(store.read_train_log(None, 10)) == (3 if done else 0)
+    assert store.read_labels(10) == []  # read, and kept by the loop
+    assert loop.process_labels() == 3
+    assert len(store.read_train_log(None, 10)) == 3
+    assert loop.label_outcomes["learned"] == 3 == _count(loop, "labels", "learned")
+    assert loop.label_outcomes["duplicate"] == 0 and _dead(loop) == []
+    assert store.unacknowledged_labels == 0
+    assert loop.process_labels() == 0  # nothing kept
+
+
+def test_a_label_dead_lettered_whose_answer_was_lost_is_dead_lettered_and_counted_once() -> None:
+    loop, _, _ = _loop(store_of=_AnswerLost)
+    store = loop.store
+    assert isinstance(store, _AnswerLost)
+    loop.process_events([_event(1)])
+    _give(loop, _label("e1"), _label("nobody"), '{"id": "e1"}')
+    store.lose["reject_label"] = True
+    with pytest.raises(ConnectionError):
+        loop.process_labels()
+    assert loop.process_labels() == 1
+    assert [d.error.split(" ", 1)[0] for d in _dead(loop)] == ["label:", "orphaned"]
+    assert loop.label_outcomes == {
+        "learned": 1,
+        "orphaned": 1,
+        "invalid": 1,
+        "duplicate": 0,
+        "voted": 0,
+        "escalated": 0,
+    }
+
+
+def test_labels_kept_longer_than_the_hold_are_let_go_for_the_store_to_hand_out_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Held past the store's claim time, another replica may have taken them over.
+    loop, _, _ = _loop(store_of=_AnswerLost)
+    store = loop.store
+    assert isinstance(store, _AnswerLost)
+    loop.hold_labels_seconds = 0.0
+    loop.process_events([_event(1)])
+    _give(loop, _label("e1"))
+    store.lose["join_many"] = False
+    with pytest.raises(ConnectionError):
+        loop.process_labels()
+    assert loop.process_labels() == 0  # let go: the in-memory store hands out nothing again
+    assert "1 labels read 0 s ago are let go unhandled" in caplog.text
+    assert store.unacknowledged_labels == 1

@@ -363,7 +363,7 @@ end
 # (in the order of _JOIN_MECHANICS's KEYS), or nothing; else it answers wrong_type having
 # changed nothing (see _KEY_TYPE_FUNCTION).
 _JOIN_KEY_TYPES = """
-local types = {'string', 'string', 'stream', 'stream', 'zset', 'stream', 'hash', 'hash', 'string'}
+local types = {'string', 'string', 'stream', 'stream', 'zset', 'stream', 'hash', 'hash'}
 for i, expected in ipairs(types) do
   local wrong = wrong_type(KEYS[i], expected)
   if wrong then return wrong end
@@ -372,9 +372,11 @@ end
 
 # A label entry joined already answers as it did then, and nothing changes (see answer in
 # _JOIN_MECHANICS): its learned label was counted nowhere when that answer was lost. (A
-# value the script did not write there is no answer: the join goes on.)
+# value the script did not write there is no answer: the join goes on.) The key's type is
+# asked only when its GET fails, as the enqueue's: a TYPE fewer per join.
 _JOIN_ANSWERED = """
-local answered = redis.call('GET', KEYS[9])
+local answered = redis.pcall('GET', KEYS[9])
+if type(answered) == 'table' and answered.err then return wrong_type(KEYS[9], 'string') end
 local outcome, train_log_id
 if answered then outcome, train_log_id = string.match(answered, '^(%a+) (%S*)$') end
 if outcome then

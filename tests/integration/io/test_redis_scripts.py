@@ -107,3 +107,22 @@ def test_an_item_key_of_another_type_answers_for_that_item_only_and_changes_noth
     assert redis_client.xpending(f"{PREFIX}:labels", "serve")["pending"] == 2
     redis_client.delete(f"{PREFIX}:votes:e4")
     assert [outcome for outcome, _ in serve.join_many(waiting[:1])] == ["learned"]
+
+
+def test_a_label_answer_key_another_program_wrote_stops_only_that_label(
+    redis_client: redis.Redis, stores: tuple[RedisStore, RedisStore]
+) -> None:
+    serve, worker = stores
+    assert serve.enqueue_many([item_request("a"), item_request("b")]) == [True, True]
+    _answer(worker, 2)
+    waiting = [(e, json.loads(raw)["id"], raw) for e, raw in serve.read_labels(100)]
+    [entry_a, entry_b] = [entry_id for entry_id, _, _ in waiting]
+    redis_client.hset(f"{PREFIX}:joined:{entry_a}", "a", "b")
+    redis_client.set(f"{PREFIX}:joined:{entry_b}", "no answer of ours")
+    [wrong, (outcome, _)] = serve.join_many(waiting)
+    assert wrong == WrongType(f"{PREFIX}:joined:{entry_a}", "hash", "string")
+    assert outcome == "learned"  # a string the join did not write is no answer
+    assert [json.loads(e.label)["id"] for e in serve.read_train_log(None, 10)] == ["b"]
+    redis_client.delete(f"{PREFIX}:joined:{entry_a}")
+    assert [outcome for outcome, _ in serve.join_many(waiting)] == ["learned", "learned"]
+    assert len(serve.read_train_log(None, 10)) == 2  # b answered again, not joined again

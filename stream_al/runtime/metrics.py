@@ -71,10 +71,11 @@ class Metrics:
             ),
             labels=Counter(
                 p + "labels",
-                "Labels by outcome: learned, orphaned (no pending item), invalid, "
-                "duplicate (already learned, or a repeated vote), voted (a consensus vote, "
-                "more needed), escalated (the votes disagreed, or no other annotator took "
-                "a copy in time: one expert decides).",
+                "Labels this replica took from the label stream, each once, by outcome: "
+                "learned (joined into the train log, which every replica learns), orphaned "
+                "(no pending item), invalid, duplicate (already learned, or a repeated "
+                "vote), voted (a consensus vote, more needed), escalated (the votes "
+                "disagreed, or no other annotator took a copy in time: one expert decides).",
                 ["outcome"],
                 registry=reg,
             ),

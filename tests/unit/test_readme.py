@@ -125,6 +125,7 @@ def test_the_redis_keys_paragraph_names_every_key() -> None:
     keys = RedisKeys("stream_al")
     names = [v for v in vars(keys).values() if isinstance(v, str) and v != "stream_al"]
     names += [keys.pending("{id}"), keys.votes("{id}"), keys.labeled("{id}")]
+    names.append(keys.joined("{entry}"))
     names += [keys.checkpoint("{replica}"), keys.checkpoints]
     names += [keys.replica_state("{replica}"), keys.replicas]
     names += keys.queues  # every tier and band

@@ -267,6 +267,8 @@ class LabelStudioBridge:
         self.names: LabelNames | None = None
         self._open: dict[int, _Open] = {}  # task id -> what it answers
         self._held: set[str] = set()  # entry ids held
+        # Items taken and not yet given a task (their import failed): retried first.
+        self._taken: dict[str, _Open] = {}
         self._users: dict[int, str] = {}
         # Each class as the model predicts it (True, 3, "cat"), for labels given on items
         # that came without a prediction: Label Studio's choices are text.
@@ -352,6 +354,9 @@ class LabelStudioBridge:
         ``idle_exit`` seconds. Items still held stay with this worker."""
         idle_since = next_poll = next_keep = time.monotonic()
         backoff = Backoff(initial=1.0, factor=2.0, maximum=30.0)  # Label Studio away
+        # Items Redis gave a run that failed before their reply came (a run ends with a
+        # Redis error): read again now, not once they sit idle (claim_idle_seconds).
+        self.queue.take_own_again(self.name)
         wait = 0.0
         while not self._stop:
             self._wake.clear()
@@ -390,14 +395,17 @@ class LabelStudioBridge:
         return [i for i in ids if i in self._open]
 
     def _fill(self) -> bool:
-        """Take new items while there is room, and give each its task; whether any came."""
+        """Take new items while there is room, and give each its task; whether any came.
+
+        Items taken before a failure (of Label Studio or Redis) get their tasks first."""
+        if self._taken:
+            self._attach()
         room = self.max_open_tasks - len(self._open)
         if room <= 0:
             return False
         entries = self.queue.take(
             self.name, room, 0, tier=self.tier, stale_seconds=self.stale_seconds
         )
-        fresh: dict[str, _Open] = {}
         for entry_id, raw in entries:
             if entry_id in self._held:
                 continue  # one of ours, claimed back after it sat idle
@@ -412,12 +420,12 @@ class LabelStudioBridge:
             if item_id in self._skipped:
                 self._pass_on(entry_id, raw, item_id)
                 continue
-            fresh.setdefault(item_id, _Open(item)).entries.append(entry_id)
+            self._taken.setdefault(item_id, _Open(item)).entries.append(entry_id)
             if item.get("prediction") is not None:
                 self._typed.setdefault(str(item["prediction"]), item["prediction"])
             self._held.add(entry_id)
-        if fresh:
-            self._attach(fresh)
+        if self._taken:
+            self._attach()
         return bool(entries)
 
     def _pass_on(self, entry_id: str, raw: str, item_id: str) -> None:
@@ -429,17 +437,16 @@ class LabelStudioBridge:
         self.stats.dropped += 1
         self.queue.drop(entry_id, item_id)
 
-    def _attach(self, fresh: dict[str, _Open]) -> None:
-        """Tasks for newly taken items: the task already in the project (a restart, or an
-        item taken over from another worker), else a new one."""
+    def _attach(self) -> None:
+        """Tasks for the items taken (``_taken``): the task already in the project (a
+        restart, an item taken over from another worker, or an import whose reply was
+        lost), else a new one. An item leaves ``_taken`` once it has its task, so a
+        failure part way leaves the rest to be attached by the next call."""
         assert self.project_id is not None
+        new = self._taken
         by_item = {str(o.item["id"]): o for o in self._open.values()}
-        new: dict[str, _Open] = {}
-        for item_id, opened in fresh.items():
-            if item_id in by_item:  # another copy of an item with an open task
-                by_item[item_id].entries += opened.entries
-            else:
-                new[item_id] = opened
+        for item_id in [i for i in new if i in by_item]:
+            by_item[item_id].entries += new.pop(item_id).entries  # a copy of an open item
         if not new:
             return
         existing: dict[str, dict[str, Any]] = {}
@@ -448,9 +455,9 @@ class LabelStudioBridge:
             if item_id in new and (item_id not in existing or task["id"] < existing[item_id]["id"]):
                 existing[item_id] = task
         for item_id, task in existing.items():
-            self._open[int(task["id"])] = new[item_id]
+            self._open[int(task["id"])] = new.pop(item_id)
             self._finish(int(task["id"]), task)  # annotated while nobody held it?
-        to_create = [o for i, o in new.items() if i not in existing]
+        to_create = list(new.values())
         if to_create:
             self._ensure_overlap(max(_votes_needed(o.item) for o in to_create))
             self._learn_classes([o.item for o in to_create])
@@ -460,6 +467,7 @@ class LabelStudioBridge:
                 self.client.import_tasks(self.project_id, payloads), to_create, strict=True
             ):
                 self._open[task_id] = opened
+            new.clear()
             self.stats.created += len(to_create)
             log.info("%d task(s) created in project %d", len(to_create), self.project_id)
 
@@ -530,7 +538,11 @@ class LabelStudioBridge:
                     "task %d is gone from project %d; creating it again", task_id, self.project_id
                 )
                 opened = self._open.pop(task_id)
-                self._attach({str(opened.item["id"]): opened})
+                # Kept (with any copy taken meanwhile) if the import fails.
+                self._taken.setdefault(
+                    str(opened.item["id"]), _Open(opened.item)
+                ).entries += opened.entries
+                self._attach()
             else:
                 self._finish(task_id, task)
 

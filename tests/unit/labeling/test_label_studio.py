@@ -4,6 +4,7 @@ Label Studio (the real server is in tests/integration/test_label_studio.py)."""
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from typing import Any
 
@@ -265,3 +266,92 @@ def test_a_restarted_bridge_finds_its_tasks_instead_of_making_new_ones() -> None
     again._fill()
     assert len(ls.tasks_) == 2 and again.stats.created == 0 and again.stats.labeled == 1
     assert list(again._open) == [1]
+
+
+def test_items_taken_while_label_studio_failed_get_their_tasks_when_it_answers_again() -> None:
+    # Taken, then the import failed: the items stayed held (kept from other workers for
+    # good) with no task, and the next fill read new items only. Nobody labeled them.
+    store, ls = _queue(3), FakeLabelStudio()
+    bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10)
+    bridge.connect()
+    imported = ls.import_tasks
+
+    def down(project_id: int, tasks: Any) -> list[int]:
+        raise LabelStudioError("label studio: 502 Bad Gateway")
+
+    ls.import_tasks = down  # type: ignore[method-assign]
+    with pytest.raises(LabelStudioError):
+        bridge._fill()
+    ls.import_tasks = imported  # type: ignore[method-assign]
+    bridge._fill()
+    assert sorted(t["data"]["stream_al_id"] for t in ls.tasks_.values()) == ["0", "1", "2"]
+    for item_id in ("0", "1", "2"):
+        bridge.signal([ls.annotate(item_id, "True")])
+    bridge._sync(bridge._take_signalled())
+    assert bridge.stats.labeled == 3 and store.queue_depth() == 0
+
+
+def test_items_whose_tasks_were_made_before_a_failure_are_not_imported_twice() -> None:
+    # The import went through and its reply was lost: the retry finds the tasks.
+    store, ls = _queue(2), FakeLabelStudio()
+    bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10)
+    bridge.connect()
+    imported = ls.import_tasks
+
+    def lost(project_id: int, tasks: Any) -> list[int]:
+        imported(project_id, tasks)
+        raise LabelStudioError("label studio: timed out")
+
+    ls.import_tasks = lost  # type: ignore[method-assign]
+    with pytest.raises(LabelStudioError):
+        bridge._fill()
+    ls.import_tasks = imported  # type: ignore[method-assign]
+    bridge._fill()
+    assert len(ls.tasks_) == 2 and bridge.open_tasks == 2
+
+
+def test_items_redis_gave_a_failed_run_are_attached_by_the_next_run() -> None:
+    # Redis ran the take and the reply was lost with the connection (the run ended with
+    # the error): the items were this worker's, unacknowledged, and waited for the
+    # claim-idle time (300 s by default) before anyone read them again.
+    store, ls = _queue(3), FakeLabelStudio()
+    bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10, tick_seconds=0.01)
+    bridge.connect()
+    assert len(store.take("b", 2, 0)) == 2  # what the lost reply held
+    imported = ls.import_tasks
+
+    def then_stop(project_id: int, tasks: Any) -> list[int]:
+        ids = imported(project_id, tasks)
+        if len(ls.tasks_) == 3:
+            bridge.stop()
+        return ids
+
+    ls.import_tasks = then_stop  # type: ignore[method-assign]
+    timer = threading.Timer(10.0, bridge.stop)  # without the fix: stopped with 1 task
+    timer.start()
+    try:
+        bridge.run()
+    finally:
+        timer.cancel()
+    assert sorted(t["data"]["stream_al_id"] for t in ls.tasks_.values()) == ["0", "1", "2"]
+
+
+def test_an_item_whose_task_was_deleted_keeps_waiting_for_a_new_one_through_a_failure() -> None:
+    store, ls = _queue(1), FakeLabelStudio()
+    bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10)
+    bridge.connect()
+    bridge._fill()
+    ls.tasks_.clear()  # deleted in Label Studio
+    imported = ls.import_tasks
+
+    def down(project_id: int, tasks: Any) -> list[int]:
+        raise LabelStudioError("label studio: 502 Bad Gateway")
+
+    ls.import_tasks = down  # type: ignore[method-assign]
+    with pytest.raises(LabelStudioError):
+        bridge._sync(list(bridge._open))
+    ls.import_tasks = imported  # type: ignore[method-assign]
+    bridge._fill()
+    bridge.signal([ls.annotate("0", "True")])
+    bridge._sync(bridge._take_signalled())
+    assert bridge.stats.labeled == 1 and store.queue_depth() == 0

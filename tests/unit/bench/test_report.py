@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 from analysis import aggregate
-from report import Index, best_peer, held_out_peer, render_half
+from report import Index, best_peer, held_out_peer, peer_scale, render_half
 
 BUDGETS = (0.02, 0.05, 0.1, 0.2)
 
@@ -182,3 +182,18 @@ def test_the_held_out_peer_is_chosen_without_the_seed_it_is_scored_on() -> None:
     assert held.theirs == pytest.approx((4 * 0.70 + 0.75) / 5)
     assert held.diffs == pytest.approx((0.04, 0.04, 0.04, 0.04, -0.01))
     assert top.ours - top.theirs < -0.005 < held.ours - held.theirs  # within 0.5 only held out
+
+
+def test_the_peer_criterion_is_scaled_by_what_each_peer_reaches_in_our_place() -> None:
+    # Two peers trade places stream by stream; a third asks almost nothing and is not
+    # scored: compared at a fraction no other peer ran, it would "match" everywhere.
+    lines = []
+    for stream, (moa, sk) in {"a": (0.80, 0.70), "b": (0.70, 0.80), "c": (0.80, 0.79)}.items():
+        for seed in range(5):
+            for b in (0.02, 0.1):
+                lines.append(_line(stream, "moa", "VarUncertainty", b, seed, moa, b))
+                lines.append(_line(stream, "scikit-activeml", "Split", b, seed, sk, b))
+                lines.append(_line(stream, "moa", "FixedUncertainty", b, seed, 0.5, 0.0003))
+    index = Index(aggregate(lines))
+    scale = sorted(peer_scale(index, ["a", "b", "c"], 0.1, (0.02, 0.1)))
+    assert scale == [(1, 1, 3, "scikit-activeml Split"), (2, 2, 3, "moa VarUncertainty")]

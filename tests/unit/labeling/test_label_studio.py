@@ -174,6 +174,8 @@ class FakeLabelStudio(LabelStudioClient):
         super().__init__("http://label-studio.invalid", "token")
         self.config = ""
         self.tasks_: dict[int, dict[str, Any]] = {}
+        # How imports fail: "down" (nothing imported), "lost" (imported, the reply lost).
+        self.imports_fail: str | None = None
 
     def whoami(self) -> dict[str, Any]:
         return {"email": "me@example.com"}
@@ -190,11 +192,15 @@ class FakeLabelStudio(LabelStudioClient):
         return {"id": 1, "label_config": self.config}
 
     def import_tasks(self, project_id: int, tasks: Any) -> list[int]:
+        if self.imports_fail == "down":
+            raise LabelStudioError("label studio: 502 Bad Gateway")
         ids = []
         for task in tasks:
             task_id = len(self.tasks_) + 1
             self.tasks_[task_id] = {**task, "id": task_id, "annotations": []}
             ids.append(task_id)
+        if self.imports_fail == "lost":
+            raise LabelStudioError("label studio: timed out")
         return ids
 
     def tasks_by_id(self, project_id: int, task_ids: Any) -> list[dict[str, Any]]:
@@ -274,15 +280,10 @@ def test_items_taken_while_label_studio_failed_get_their_tasks_when_it_answers_a
     store, ls = _queue(3), FakeLabelStudio()
     bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10)
     bridge.connect()
-    imported = ls.import_tasks
-
-    def down(project_id: int, tasks: Any) -> list[int]:
-        raise LabelStudioError("label studio: 502 Bad Gateway")
-
-    ls.import_tasks = down  # type: ignore[method-assign]
+    ls.imports_fail = "down"
     with pytest.raises(LabelStudioError):
         bridge._fill()
-    ls.import_tasks = imported  # type: ignore[method-assign]
+    ls.imports_fail = None
     bridge._fill()
     assert sorted(t["data"]["stream_al_id"] for t in ls.tasks_.values()) == ["0", "1", "2"]
     for item_id in ("0", "1", "2"):
@@ -296,16 +297,10 @@ def test_items_whose_tasks_were_made_before_a_failure_are_not_imported_twice() -
     store, ls = _queue(2), FakeLabelStudio()
     bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10)
     bridge.connect()
-    imported = ls.import_tasks
-
-    def lost(project_id: int, tasks: Any) -> list[int]:
-        imported(project_id, tasks)
-        raise LabelStudioError("label studio: timed out")
-
-    ls.import_tasks = lost  # type: ignore[method-assign]
+    ls.imports_fail = "lost"
     with pytest.raises(LabelStudioError):
         bridge._fill()
-    ls.import_tasks = imported  # type: ignore[method-assign]
+    ls.imports_fail = None
     bridge._fill()
     assert len(ls.tasks_) == 2 and bridge.open_tasks == 2
 
@@ -342,15 +337,10 @@ def test_an_item_whose_task_was_deleted_keeps_waiting_for_a_new_one_through_a_fa
     bridge.connect()
     bridge._fill()
     ls.tasks_.clear()  # deleted in Label Studio
-    imported = ls.import_tasks
-
-    def down(project_id: int, tasks: Any) -> list[int]:
-        raise LabelStudioError("label studio: 502 Bad Gateway")
-
-    ls.import_tasks = down  # type: ignore[method-assign]
+    ls.imports_fail = "down"
     with pytest.raises(LabelStudioError):
         bridge._sync(list(bridge._open))
-    ls.import_tasks = imported  # type: ignore[method-assign]
+    ls.imports_fail = None
     bridge._fill()
     bridge.signal([ls.annotate("0", "True")])
     bridge._sync(bridge._take_signalled())

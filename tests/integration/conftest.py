@@ -439,6 +439,17 @@ def broker(services: Services) -> Iterator[Broker]:
             b.start()
 
 
+def _redis_port(cluster: bool) -> int:
+    """A free loopback port; for a cluster node one below 55536: its cluster bus listens
+    10,000 above it, and a node whose bus port would pass 65535 exits at start."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if not cluster or port <= 55535:
+            return port
+
+
 class RedisServer:
     """A Redis of one test's own, on a free loopback port: durable (append-only file,
     fsync always: a kill loses nothing) or not, with a password or not."""
@@ -450,9 +461,7 @@ class RedisServer:
         password: str | None = None,
         args: Sequence[str] = (),
     ):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = _redis_port(cluster="--cluster-enabled" in args)
         self.workdir = workdir
         self.durable = durable
         self.password = password
@@ -484,10 +493,14 @@ class RedisServer:
             return False
 
     def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        _until(self.answers, 20, "redis to answer")
+        log = self.workdir / "redis.log"
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT)
+        proc = self.proc
+        _until(lambda: self.answers() or proc.poll() is not None, 20, "redis to answer")
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise AssertionError(f"redis-server exited {proc.returncode}:\n{tail}")
         return self
 
     def kill(self) -> None:

@@ -463,9 +463,14 @@ class LabelStudioBridge:
             self._learn_classes([o.item for o in to_create])
             names = self._names()
             payloads = [task_payload(o.item, o.entries[0], names) for o in to_create]
-            for task_id, opened in zip(
-                self.client.import_tasks(self.project_id, payloads), to_create, strict=True
-            ):
+            task_ids = self.client.import_tasks(self.project_id, payloads)
+            if len(task_ids) != len(to_create):
+                # Which id is whose is unknown: the next try looks the tasks up by item.
+                raise LabelStudioError(
+                    f"label studio answered {len(task_ids)} task ids for {len(to_create)} "
+                    f"tasks imported into project {self.project_id}; looking them up again"
+                )
+            for task_id, opened in zip(task_ids, to_create, strict=True):
                 self._open[task_id] = opened
             new.clear()
             self.stats.created += len(to_create)

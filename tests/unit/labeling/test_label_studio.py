@@ -174,7 +174,8 @@ class FakeLabelStudio(LabelStudioClient):
         super().__init__("http://label-studio.invalid", "token")
         self.config = ""
         self.tasks_: dict[int, dict[str, Any]] = {}
-        # How imports fail: "down" (nothing imported), "lost" (imported, the reply lost).
+        # How imports fail: "down" (nothing imported), "lost" (imported, the reply lost),
+        # "short" (imported, the reply one id short).
         self.imports_fail: str | None = None
 
     def whoami(self) -> dict[str, Any]:
@@ -201,7 +202,7 @@ class FakeLabelStudio(LabelStudioClient):
             ids.append(task_id)
         if self.imports_fail == "lost":
             raise LabelStudioError("label studio: timed out")
-        return ids
+        return ids[:-1] if self.imports_fail == "short" else ids
 
     def tasks_by_id(self, project_id: int, task_ids: Any) -> list[dict[str, Any]]:
         return [self.tasks_[i] for i in task_ids if i in self.tasks_]
@@ -292,12 +293,14 @@ def test_items_taken_while_label_studio_failed_get_their_tasks_when_it_answers_a
     assert bridge.stats.labeled == 3 and store.queue_depth() == 0
 
 
-def test_items_whose_tasks_were_made_before_a_failure_are_not_imported_twice() -> None:
-    # The import went through and its reply was lost: the retry finds the tasks.
+@pytest.mark.parametrize("how", ["lost", "short"])
+def test_items_whose_tasks_were_made_before_a_failure_are_not_imported_twice(how: str) -> None:
+    # The import went through and its reply was lost, or named fewer tasks than were sent
+    # (a ValueError out of the run before): the retry finds the tasks.
     store, ls = _queue(2), FakeLabelStudio()
     bridge = LabelStudioBridge(store, ls, "b", max_open_tasks=10)
     bridge.connect()
-    ls.imports_fail = "lost"
+    ls.imports_fail = how
     with pytest.raises(LabelStudioError):
         bridge._fill()
     ls.imports_fail = None

@@ -4,7 +4,14 @@ from typing import Any
 
 import pytest
 from analysis import aggregate
-from report import Index, best_peer, held_out_peer, peer_scale, render_half
+from report import (
+    Index,
+    best_peer,
+    held_out_peer,
+    median_savings_interval,
+    peer_scale,
+    render_half,
+)
 
 BUDGETS = (0.02, 0.05, 0.1, 0.2)
 
@@ -197,3 +204,25 @@ def test_the_peer_criterion_is_scaled_by_what_each_peer_reaches_in_our_place() -
     index = Index(aggregate(lines))
     scale = sorted(peer_scale(index, ["a", "b", "c"], 0.1, (0.02, 0.1)))
     assert scale == [(1, 1, 3, "scikit-activeml Split"), (2, 2, 3, "moa VarUncertainty")]
+
+
+def test_the_median_savings_interval_resamples_seeds_and_is_a_point_without_noise() -> None:
+    def lines(noise: float) -> list[dict[str, Any]]:
+        out = []
+        for seed in range(10):
+            jitter = noise * (seed % 3 - 1)
+            for b in BUDGETS:
+                acc = 0.6 + 0.1 * b  # the default needs half random's labels
+                out.append(_line("s", "stream-al", "split", b, seed, acc + 0.05 * b + jitter, b))
+                out.append(_line("s", "stream-al", "random", b, seed, acc + jitter / 2, b))
+        return out
+
+    def interval(noise: float) -> tuple[float, float]:
+        index = Index(aggregate(lines(noise)))
+        found = median_savings_interval(index, ["s"], "split", BUDGETS, 0, 0.1, draws=200)
+        assert found is not None
+        return found
+
+    assert interval(0.0) == pytest.approx((interval(0.0)[0],) * 2)
+    low, high = interval(0.02)
+    assert low < interval(0.0)[0] < high

@@ -37,10 +37,16 @@ class Health:
         self.ready = False
         self.reason = "starting"
         self.note = ""  # shown while ready: something an operator should know
+        self.doing = "on Kafka or Redis"  # the loop's step, for a wait's reason
         self._beat = time.monotonic()
 
     def beat(self) -> None:
         self._beat = time.monotonic()
+
+    def step(self, doing: str) -> None:
+        """The loop starts a step that may wait on a server (``"on Kafka: polling"``): a
+        wait in it is named by it."""
+        self.doing = doing
 
     def set_ready(self, ready: bool, reason: str = "") -> None:
         self.ready = ready
@@ -56,7 +62,7 @@ class Health:
             return False, self.reason
         waited = time.monotonic() - self._beat
         if waited >= self.wait_seconds:
-            return False, f"the loop has waited {waited:.0f} s (on Kafka or Redis)"
+            return False, f"the loop has waited {waited:.0f} s ({self.doing})"
         return True, self.note
 
 

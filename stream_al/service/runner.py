@@ -269,15 +269,22 @@ class Service:
             self._rewind(self.topics.recreated)  # every event polled is committed by now
         # Labels before events: a label waits at most for the turn in progress, not for
         # that turn and a whole batch of events after it.
+        step = self.health.step
+        step("on Redis: reading labels")
         self.loop.process_labels(self.labels_per_loop)
+        step("on Redis: reading the train log")
         self.loop.apply_train_log(self.labels_per_loop * 2)
+        step("on Kafka: polling events")
         self._polled = self.source.poll()
+        step("on Redis: deciding the batch")
         self._decide()
         self._complete()
+        step("on Redis: checkpointing")
         self.maybe_checkpoint()
         now = time.monotonic()
         if now - self._gauges_time >= 1.0:
             self._gauges_time = now
+            step("on Redis and Kafka: reading the queue depth and the lag")
             self.loop.update_gauges()
             self._update_lag()
         self.metrics.batch_duration.observe(time.perf_counter() - started)
@@ -319,8 +326,11 @@ class Service:
 
     def _complete(self) -> None:
         if self._batch:
+            self.health.step("on Redis and Kafka: queueing questions, sending predictions")
             self.loop.complete_batch(self._batch)
+            self.health.step("on Kafka: flushing predictions")
             self.publisher.flush(give_up=self._give_up_waiting)
+            self.health.step("on Kafka: committing offsets")
             self.source.commit()
         self._batch = None
 

@@ -51,6 +51,8 @@ def test_readiness_turns_false_while_the_loop_waits_and_shows_a_note_while_ready
         health.wait_seconds = 0.0  # the loop has not turned since: stuck on a server
         code, body = _get(server.port, "/readyz")
         assert code == 503 and "the loop has waited" in body
+        health.step("on Kafka: committing offsets")  # named by the step the loop is in
+        assert "s (on Kafka: committing offsets)" in _get(server.port, "/readyz")[1]
         assert _get(server.port, "/healthz")[0] == 200  # alive all the same
     finally:
         server.stop()

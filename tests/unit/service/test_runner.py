@@ -110,6 +110,27 @@ def test_a_turn_flushes_the_producer_before_it_commits_the_offsets() -> None:
     assert source.commits == 1
 
 
+def test_a_loop_held_up_in_a_call_is_unready_naming_the_server_and_the_step() -> None:
+    # Was "(on Kafka or Redis)" whatever held it: an operator could not tell which.
+    source = FakeSource([_events(0, 10)])
+    service, _ = _service(source)
+    service.health.set_ready(True)
+    service.health.wait_seconds = 0.0  # every call counts as held up
+    seen: list[tuple[str, tuple[bool, str]]] = []
+    for name in ("poll", "commit"):
+        call = getattr(source, name)
+
+        def watched(call: Callable[[], object] = call, name: str = name) -> object:
+            seen.append((name, service.health.readiness()))
+            return call()
+
+        setattr(source, name, watched)
+    service.turn()
+    assert [(name, ready) for name, (ready, _) in seen] == [("poll", False), ("commit", False)]
+    assert "s (on Kafka: polling events)" in seen[0][1][1]
+    assert "s (on Kafka: committing offsets)" in seen[1][1][1]
+
+
 def test_a_failed_turn_completes_the_same_batch_without_deciding_it_again() -> None:
     source = FakeSource([_events(0, 10)])
     service, store = _service(source)

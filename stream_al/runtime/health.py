@@ -23,6 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 __all__ = ["Health", "HealthServer", "http_server"]
 
 
+UNNAMED_STEP = "on Kafka or Redis"
+"""What a wait is said to be on when the loop named no step since it last turned."""
+
+
 class Health:
     """Flags the loop updates and the endpoint reads.
 
@@ -37,15 +41,18 @@ class Health:
         self.ready = False
         self.reason = "starting"
         self.note = ""  # shown while ready: something an operator should know
-        self.doing = "on Kafka or Redis"  # the loop's step, for a wait's reason
+        self.doing = UNNAMED_STEP  # the loop's step, for a wait's reason
         self._beat = time.monotonic()
 
     def beat(self) -> None:
+        """The loop turned; what it does next is unnamed until it names a step (a step
+        named in the last turn would name a wait after it wrongly)."""
         self._beat = time.monotonic()
+        self.doing = UNNAMED_STEP
 
     def step(self, doing: str) -> None:
         """The loop starts a step that may wait on a server (``"on Kafka: polling"``): a
-        wait in it is named by it."""
+        wait in it is named by it, until the next step or :meth:`beat`."""
         self.doing = doing
 
     def set_ready(self, ready: bool, reason: str = "") -> None:

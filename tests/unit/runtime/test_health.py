@@ -53,6 +53,8 @@ def test_readiness_turns_false_while_the_loop_waits_and_shows_a_note_while_ready
         assert code == 503 and "the loop has waited" in body
         health.step("on Kafka: committing offsets")  # named by the step the loop is in
         assert "s (on Kafka: committing offsets)" in _get(server.port, "/readyz")[1]
+        health.beat()  # the turn ended: a wait after it is not the commit's
+        assert "s (on Kafka or Redis)" in _get(server.port, "/readyz")[1]
         assert _get(server.port, "/healthz")[0] == 200  # alive all the same
     finally:
         server.stop()

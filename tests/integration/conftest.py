@@ -442,10 +442,10 @@ def broker(services: Services) -> Iterator[Broker]:
 def _redis_port(cluster: bool) -> int:
     """A free loopback port; for a cluster node one below 55536: its cluster bus listens
     10,000 above it, and a node whose bus port would pass 65535 exits at start."""
+    from tests.integration.deployment import free_port  # here, as the fixtures import it
+
     while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
+        port = free_port()
         if not cluster or port <= 55535:
             return port
 

@@ -298,17 +298,26 @@ def _fractions(values: Sequence[float]) -> str:
     )
 
 
+def _savings_cells(
+    index: Index, stream: str, default: str, budgets: Sequence[float], delay: int
+) -> tuple[list[Cell], dict[float, Cell]] | None:
+    """What a savings ratio is read from: the default's cells at every budget (its
+    curve; None when one is missing) and random sampling's at those it ran."""
+    curve = [index.get(stream, "stream-al", default, b, delay) for b in budgets]
+    if any(c is None for c in curve):
+        return None
+    randoms = {b: index.get(stream, "stream-al", "random", b, delay) for b in budgets}
+    return [c for c in curve if c is not None], {b: c for b, c in randoms.items() if c}
+
+
 def _ratios(
     index: Index, stream: str, default: str, budgets: Sequence[float], delay: int
 ) -> dict[float, Bound]:
-    curve = [index.get(stream, "stream-al", default, b, delay) for b in budgets]
-    points = [c.point for c in curve if c is not None]
-    found = {}
-    for budget in budgets:
-        rnd = index.get(stream, "stream-al", "random", budget, delay)
-        if rnd is not None and len(points) == len(budgets):
-            found[budget] = savings_ratio(points, rnd.point)
-    return found
+    cells = _savings_cells(index, stream, default, budgets, delay)
+    if cells is None:
+        return {}
+    points = [c.point for c in cells[0]]
+    return {b: savings_ratio(points, rnd.point) for b, rnd in cells[1].items()}
 
 
 def median_savings_interval(
@@ -329,12 +338,11 @@ def median_savings_interval(
     interval (some ratios are bounds) counts by its low end for the low quantile and its
     high end for the high one.
     """
-    found = {}
+    found = []
     for stream in streams:
-        curve = [index.get(stream, "stream-al", default, b, delay) for b in budgets]
-        rnd = index.get(stream, "stream-al", "random", budget, delay)
-        if rnd is not None and all(c is not None for c in curve):
-            found[stream] = ([c for c in curve if c is not None], rnd)
+        cells = _savings_cells(index, stream, default, budgets, delay)
+        if cells is not None and budget in cells[1]:
+            found.append((cells[0], cells[1][budget]))
     if not found:
         return None
 
@@ -346,7 +354,7 @@ def median_savings_interval(
     lows, highs = [], []
     for _ in range(draws):
         ratios = []
-        for curve, rnd in found.values():
+        for curve, rnd in found:
             seeds = sorted(rnd.runs)
             pick = [rng.choice(seeds) for _ in seeds]
             points = [mean_point(c, pick) for c in curve]

@@ -349,7 +349,10 @@ def _add_status(sub: _Commands) -> None:
         "predictions on the last randomly asked items (an unbiased estimate) and on all "
         "labeled items; then, from Redis (STREAM_AL_REDIS__URL and __PREFIX), one line per "
         "serve replica: ready, not ready with the reason its /readyz gives, stopped, or "
-        "silent (killed, hung, or cut off from Redis).",
+        "silent (killed, hung, or cut off from Redis). Exit code 0 when the last reading "
+        "shows a replica ready and none not ready, silent or unreadable (stopped ones aside); "
+        "1 otherwise, also when Redis cannot be read; 2 when nothing answers at the metrics "
+        "address.",
     )
     status.add_argument(
         "--url", type=http_url, metavar="URL", help="serve's metrics (default: the settings)"

@@ -43,7 +43,7 @@ def test_status_says_which_replica_is_not_ready_and_why_and_which_went_silent_or
 
     wait_for(r2_state_names_its_broker, 30, what="r2's state in redis")
     status = _status(deployment, ready, "--interval", "0.2")
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 1, status.stderr  # r2 is not ready: not an all-clear
     first, *replicas = status.stdout.splitlines()
     assert first.startswith("events 0 (")  # the line status printed before, as it was
     assert replicas[0] == "  replica r1: ready", status.stdout
@@ -57,6 +57,7 @@ def test_status_says_which_replica_is_not_ready_and_why_and_which_went_silent_or
         what="r2's state to expire",
     )
     status = _status(deployment, ready, "--interval", "0.2")
+    assert status.returncode == 1, status.stderr
     assert "  replica r2: SILENT for " in status.stdout, status.stdout
     assert "(killed, hung, or cut off from redis)" in status.stdout
 

@@ -19,7 +19,7 @@ from stream_al.runtime.status import Metrics, Status, metrics_url, read_metrics
 if TYPE_CHECKING:
     from stream_al.io.base import ReplicaSeen, ReplicaStates
 
-__all__ = ["cmd_status"]
+__all__ = ["all_ready", "cmd_status"]
 
 REDIS_TIMEOUT_S = 2.0
 """Seconds a reading of the replicas' states waits on Redis at most."""
@@ -35,6 +35,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         )
     url = _with_metrics_path(args.url) if args.url else metrics_url(host, port)
     done = 0
+    replicas: list[ReplicaSeen] | str | None = None
     states = store_for(settings, "status", socket_timeout=REDIS_TIMEOUT_S)
     where = f"redis {redacted_url(settings.redis.url)} (prefix {settings.redis.prefix})"
     try:
@@ -45,7 +46,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             report.print_status(Status.between(before, after, now - since), stamp=args.count != 1)
             # /metrics says nothing of readiness, and is one replica's: every replica's
             # state is in Redis.
-            report.print_replicas(_replica_states(states), where)
+            replicas = _replica_states(states)
+            report.print_replicas(replicas, where)
             before, since, done = after, now, done + 1
     except urllib.error.HTTPError as exc:
         raise ConfigurationError(
@@ -60,7 +62,30 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             "running? Its address is STREAM_AL_METRICS__HOST and STREAM_AL_METRICS__PORT "
             "(or give --url)"
         ) from None
-    return 0
+    # A script or an operator's check reads the code: 0 only when the readings say every
+    # replica is up (the lines say which is not, and why).
+    return 0 if replicas is None or all_ready(replicas) else 1
+
+
+def all_ready(seen: list[ReplicaSeen] | str) -> bool:
+    """Whether the replicas' states say serve is up: one replica ready at least, and none
+    not ready, silent or unreadable (a replica stopped on purpose does not count).
+
+    >>> from stream_al.io.base import ReplicaSeen, ReplicaState
+    >>> ready = ReplicaSeen("r1", ReplicaState(True, "", 0.0, 5.0), 1.0)
+    >>> stopped = ReplicaSeen("r2", ReplicaState(False, "stopped", 9.0, 9.0, True), 60.0)
+    >>> all_ready([ready, stopped]), all_ready([stopped]), all_ready("redis is away")
+    (True, False, False)
+    >>> all_ready([ready, ReplicaSeen("r3", None, 30.0)])
+    False
+
+    """
+    if isinstance(seen, str):  # Redis could not be read: readiness unknown
+        return False
+    live = [s for s in seen if s.unreadable or s.state is None or not s.state.stopped]
+    return bool(live) and all(
+        not s.unreadable and s.state is not None and s.state.ready for s in live
+    )
 
 
 def _replica_states(store: ReplicaStates) -> list[ReplicaSeen] | str:

@@ -7,6 +7,7 @@ import pytest
 from analysis import (
     Bound,
     aggregate,
+    chance_below,
     fraction_to_match,
     interpolate,
     median_bounds,
@@ -109,6 +110,20 @@ def test_wilcoxon_on_known_data() -> None:
     d = [0.3, -0.1, 0.5, 0.8, -0.45, 1.1, 0.2, 0.65, -0.9, 1.3]
     assert wilcoxon(d).p == pytest.approx(_exact_two_sided(d))
     assert wilcoxon([-x for x in d]).p == pytest.approx(wilcoxon(d).p)  # symmetric
+
+
+@pytest.mark.parametrize(("pairs", "alpha"), [(6, 0.05), (8, 0.05), (10, 0.05), (10, 0.01)])
+def test_chance_below_is_the_share_of_sign_patterns_wilcoxon_calls_significantly_below(
+    pairs: int, alpha: float
+) -> None:
+    # Every way the ranks 1..pairs can fall negative or positive, each as likely: the share
+    # the test itself calls significant with the first side below.
+    alarms = 0
+    for signs in itertools.product((-1, 1), repeat=pairs):
+        t = wilcoxon([s * r for s, r in zip(signs, range(1, pairs + 1), strict=True)])
+        alarms += t.p < alpha and t.mean < 0
+    assert chance_below(pairs, alpha) == pytest.approx(alarms / 2**pairs)
+    assert 0 < chance_below(pairs, alpha) < alpha / 2
 
 
 def test_wilcoxon_drops_zero_differences_and_says_p_1_when_nothing_differs() -> None:

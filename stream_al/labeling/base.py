@@ -4,7 +4,7 @@ An oracle answers one item at a time with its label or with a :class:`Signal`:
 
 ============ ==============================================================================
 ``SKIP``     no label for this item: the worker gives it back to the queue, for another
-             labeler (and drops it if nobody else takes it)
+             labeler (and drops it if nobody else takes it within a minute)
 ``QUIT``     stop working: the item stays with the worker (it gets it back on restart)
 ``TIMEOUT``  no answer within the timeout the worker gave (it writes an answer it held,
              marks the item as still worked on, then asks again)
@@ -38,20 +38,24 @@ from __future__ import annotations
 
 import abc
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
+from stream_al.io.votes import REQUEUE_SECONDS
+from stream_al.runtime.backoff import Backoff
 from stream_al.schemas import loads
 
 __all__ = [
-    "GIVE_BACKS",
+    "FIRST_GAP_SECONDS",
     "KEEP_SECONDS",
+    "LONGEST_GAP_SECONDS",
     "QUIT",
     "SKIP",
     "TIMEOUT",
     "UNDO",
+    "GiveBacks",
     "Oracle",
     "Signal",
-    "Skips",
     "unreadable_item",
 ]
 
@@ -77,42 +81,91 @@ TIMEOUT = Signal("TIMEOUT")
 UNDO = Signal("UNDO")
 """The labeler took the last answer back: show that item again."""
 
-GIVE_BACKS = 3
-"""How many times a worker (or the Label Studio bridge) gives back, unseen, an item it
-skipped before it drops the item (docs/design.md, "Labeling")."""
+FIRST_GAP_SECONDS = 0.25
+"""An item a labeler passes on (:class:`GiveBacks`) goes back at once the first time it
+comes to it again, then no sooner than this after; each gap doubles, up to
+:data:`LONGEST_GAP_SECONDS`."""
+
+LONGEST_GAP_SECONDS = 4.0
+"""The longest a labeler holds such an item before it goes back: another labeler back from
+a pause waits at most this for it (and it stays below the claim-idle times: held longer,
+another worker could take it over while this one still means to give it back)."""
 
 
-class Skips:
-    """The items a labeler skipped, and how often each came back to it unseen since: one
-    rule for the worker and the Label Studio bridge. The newest ``size`` are kept.
+@dataclass
+class _Pace:
+    due: float  # when the item met again may next go back
+    offered: float | None = None  # when it first went back
+    gaps: Backoff = field(
+        default_factory=lambda: Backoff(FIRST_GAP_SECONDS, 2.0, LONGEST_GAP_SECONDS)
+    )
 
-    >>> skips = Skips()
-    >>> skips.skipped("a")
-    >>> "a" in skips, [skips.give_back("a") for _ in range(GIVE_BACKS + 1)], "a" in skips
-    (True, [True, True, True, False], False)
+
+class GiveBacks:
+    """The items a labeler passed on for another (it skipped them, or voted on a copy) and
+    what becomes of one that comes to it again: one rule for the worker and the Label
+    Studio bridge, for skips and for consensus copies (docs/design.md, "Labeling").
+
+    Whether anybody else is there is judged by time, not by a count: a labeler alone ran
+    through a count in milliseconds, and another away for a second looked like nobody.
+    An item met again goes back at once the first time, then each time no sooner than a
+    gap after the last (:data:`FIRST_GAP_SECONDS`, doubling up to
+    :data:`LONGEST_GAP_SECONDS`; the labeler holds it in between). Once it has been going
+    back for ``seconds`` and still comes back, nobody else took it in all that time:
+    :meth:`act` says so and the caller ends it (drops a skipped item, votes again). The
+    time counts from the first give-back: an item can sit unoffered with a worker whose
+    connection dropped mid-batch, and that was nobody's chance to take it. The newest
+    ``size`` are kept.
+
+    >>> skips = GiveBacks(seconds=60.0)
+    >>> skips.add("a", due=100.0)  # skipped at 100: it goes back at once
+    >>> acted = []
+    >>> while not acted or acted[-1][1]:  # a labeler alone: the item always returns
+    ...     now = skips.due("a")
+    ...     acted.append((now - 100, skips.act("a", now)))
+    >>> [t for t, _ in acted[:7]], [t for t, _ in acted[-3:]], len(acted)
+    ([0.0, 0.25, 0.75, 1.75, 3.75, 7.75, 11.75], [55.75, 59.75, 60.0], 20)
+    >>> "a" in skips, skips.act("a", 200.0)  # the caller ends it (and may discard it)
+    (True, False)
+
     """
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, seconds: float = REQUEUE_SECONDS, size: int = 10_000) -> None:
+        self.seconds = seconds
         self.size = size
-        self._times: OrderedDict[str, int] = OrderedDict()
+        self._paces: OrderedDict[str, _Pace] = OrderedDict()
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._times
+        return item_id in self._paces
 
-    def skipped(self, item_id: str) -> None:
-        """The labeler skipped ``item_id`` (it went back to the queue for another)."""
-        self._times[item_id] = 0
-        while len(self._times) > self.size:
-            self._times.popitem(last=False)
+    def add(self, item_id: str, due: float) -> None:
+        """``item_id`` was passed on at ``due`` (again: its time starts again)."""
+        self._paces[item_id] = _Pace(due)
+        self._paces.move_to_end(item_id)
+        while len(self._paces) > self.size:
+            self._paces.popitem(last=False)
 
-    def give_back(self, item_id: str) -> bool:
-        """A skipped item came back: True to give it back unseen once more, False (and it
-        is forgotten) once it has come back :data:`GIVE_BACKS` times: drop it."""
-        times = self._times[item_id] + 1
-        if times <= GIVE_BACKS:
-            self._times[item_id] = times
+    def discard(self, item_id: str) -> None:
+        """Forget ``item_id`` (ended, or taken back)."""
+        self._paces.pop(item_id, None)
+
+    def due(self, item_id: str) -> float:
+        """When ``item_id`` met now may be acted on (:meth:`act`); until then the labeler
+        holds it."""
+        return self._paces[item_id].due
+
+    def act(self, item_id: str, now: float) -> bool:
+        """``item_id`` met at ``now`` (not before :meth:`due`): True to give it back, False
+        once it has been going back for ``seconds`` (nobody else took it). The next time
+        waits a gap longer than the last, and not past the end of that time."""
+        pace = self._paces[item_id]
+        if pace.offered is None:
+            pace.offered = now
+        end = pace.offered + self.seconds
+        pace.due = now + pace.gaps.next()
+        if now < end:
+            pace.due = min(pace.due, end)
             return True
-        del self._times[item_id]
         return False
 
 

@@ -12,11 +12,12 @@ vote again, which sends the item to an expert (:class:`VotedCopies`; docs/design
 priorities and consensus").
 
 A skipped item goes back to the queue, at its end, for another labeler; a worker that
-meets an item it skipped again gives it back unseen, and after :data:`GIVE_BACKS` such
-meetings (nobody else took it: the worker is alone in its tier) it drops the item: out of
-the queue and out of the pending items, counted as ``skipped`` (docs/design.md,
-"Labeling"). The worker reports its progress (labeled, skipped, pace) to the oracle
-before each item and to its log every :data:`REPORT_SECONDS`.
+meets an item it skipped again gives it back unseen, paced as the copies are, and once it
+has been going back for ``requeue_seconds`` (nobody else took it: the worker is alone in
+its tier) it drops the item: out of the queue and out of the pending items, counted as
+``skipped`` (:class:`~stream_al.labeling.base.GiveBacks`; docs/design.md, "Labeling").
+The worker reports its progress (labeled, skipped, pace) to the oracle before each item
+and to its log every :data:`REPORT_SECONDS`.
 
 With an oracle that has an undo window (:attr:`~stream_al.labeling.base.Oracle.undo_seconds`
 above 0, the web page) the worker holds each answer that long before writing it, and
@@ -40,23 +41,22 @@ from typing import Any
 from stream_al.io.base import WorkerQueue, check_tier
 from stream_al.io.votes import REQUEUE_SECONDS
 from stream_al.labeling.base import (
-    GIVE_BACKS,
+    FIRST_GAP_SECONDS,
     KEEP_SECONDS,
+    LONGEST_GAP_SECONDS,
     QUIT,
     SKIP,
     TIMEOUT,
     UNDO,
+    GiveBacks,
     Oracle,
-    Skips,
     unreadable_item,
 )
 from stream_al.labeling.oracles import coerce_label
-from stream_al.runtime.backoff import Backoff
 from stream_al.schemas import loads
 
 __all__ = [
     "FIRST_GAP_SECONDS",
-    "GIVE_BACKS",
     "LONGEST_GAP_SECONDS",
     "REPORT_SECONDS",
     "VotedCopies",
@@ -68,25 +68,6 @@ log = logging.getLogger("stream_al.worker")
 
 REPORT_SECONDS = 10.0
 """How often a working worker logs its progress."""
-
-FIRST_GAP_SECONDS = 0.25
-"""After a copy of an item the worker voted on first goes back, the next goes back no
-sooner than this; each gap doubles, up to :data:`LONGEST_GAP_SECONDS`."""
-
-LONGEST_GAP_SECONDS = 4.0
-"""The longest a worker holds such a copy before it goes back: another annotator back from
-a pause waits at most this for it (and it stays below the claim-idle times: held longer,
-another worker could take it over while this one still means to give it back)."""
-
-
-@dataclass
-class _Vote:
-    label: dict[str, Any]  # as written, with its ts
-    due: float  # when a copy met again may next go back (or the vote go again)
-    offered: float | None = None  # when a copy first went back
-    gaps: Backoff = field(
-        default_factory=lambda: Backoff(FIRST_GAP_SECONDS, 2.0, LONGEST_GAP_SECONDS)
-    )
 
 
 class VotedCopies:
@@ -128,44 +109,42 @@ class VotedCopies:
     """
 
     def __init__(self, requeue_seconds: float = REQUEUE_SECONDS, size: int = 10_000) -> None:
-        self.requeue_seconds = requeue_seconds
-        self.size = size
-        self._votes: OrderedDict[str, _Vote] = OrderedDict()
+        self._copies = GiveBacks(requeue_seconds, size)
+        self._labels: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    @property
+    def requeue_seconds(self) -> float:
+        return self._copies.seconds
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._votes
+        return item_id in self._copies
 
     def voted(self, item_id: str, label: dict[str, Any]) -> None:
         """The worker wrote ``label`` (with its ``ts``) as its vote on ``item_id`` (again,
         after an undo: the vote and its time are the new ones)."""
-        self._votes[item_id] = _Vote(label, due=float(label["ts"]))
-        self._votes.move_to_end(item_id)
-        while len(self._votes) > self.size:
-            self._votes.popitem(last=False)
+        self._copies.add(item_id, due=float(label["ts"]))
+        self._labels[item_id] = label
+        self._labels.move_to_end(item_id)
+        while len(self._labels) > self._copies.size:  # the same newest as the copies
+            self._labels.popitem(last=False)
 
     def discard(self, item_id: str) -> None:
         """The vote on ``item_id`` was taken back (undone, then skipped): none to send."""
-        self._votes.pop(item_id, None)
+        self._copies.discard(item_id)
+        self._labels.pop(item_id, None)
 
     def due(self, item_id: str) -> float:
         """When a copy of ``item_id`` met now may be acted on (:meth:`act`); until then
         the worker holds it."""
-        return self._votes[item_id].due
+        return self._copies.due(item_id)
 
     def act(self, item_id: str, now: float) -> dict[str, Any] | None:
         """A copy of ``item_id`` at ``now`` (not before :meth:`due`): None to give it back,
         or, once copies have gone back for ``requeue_seconds``, the vote to send again (its
-        ``ts`` ``now``). The next copy waits a gap longer than the last, and not past the
-        end of that time."""
-        vote = self._votes[item_id]
-        if vote.offered is None:
-            vote.offered = now
-        end = vote.offered + self.requeue_seconds
-        vote.due = now + vote.gaps.next()
-        if now < end:
-            vote.due = min(vote.due, end)
+        ``ts`` ``now``; :class:`~stream_al.labeling.base.GiveBacks` paces them)."""
+        if self._copies.act(item_id, now):
             return None
-        return {**vote.label, "ts": now}
+        return {**self._labels[item_id], "ts": now}
 
 
 @dataclass
@@ -216,7 +195,7 @@ class Worker:
     requeue_seconds
         How long the worker gives back the copies of a consensus item it voted on, for
         other annotators, before it votes again (:data:`~stream_al.io.votes.REQUEUE_SECONDS`,
-        which the join follows too).
+        which the join follows too), and an item it skipped before it drops it.
 
     """
 
@@ -252,8 +231,8 @@ class Worker:
         # copies met again held until they may go back: entry id -> (due, item id, item).
         self._voted = VotedCopies(requeue_seconds)
         self._holding: dict[str, tuple[float, str, str]] = {}
-        # Items this worker skipped: id -> times given back unseen since.
-        self._skipped = Skips()
+        # Items this worker skipped, given back unseen when met again (held the same way).
+        self._skipped = GiveBacks(requeue_seconds)
         self._reported = (time.monotonic(), 0)
 
     def stop(self) -> None:
@@ -286,7 +265,8 @@ class Worker:
             if self._held is not None and time.monotonic() - self._held_at >= self._hold:
                 self._flush()
             if not entries:
-                # Not idle while holding copies: they still go back, or the vote again.
+                # Not idle while holding items: they still go back, or end (a vote sent
+                # again, a skipped item dropped).
                 idle = time.monotonic() - idle_since
                 if idle_exit is not None and not self._holding and idle >= idle_exit:
                     break
@@ -323,7 +303,10 @@ class Worker:
         for entry_id, (due, item_id, raw) in list(self._holding.items()):
             if due <= now:
                 del self._holding[entry_id]
-                self._meet_again(entry_id, raw, item_id)
+                if item_id in self._skipped:
+                    self._pass_on(entry_id, raw, loads(raw))
+                else:
+                    self._meet_again(entry_id, raw, item_id)
 
     def _report(self) -> None:
         """Log the progress every :data:`REPORT_SECONDS` while something changes."""
@@ -393,12 +376,18 @@ class Worker:
         self.queue.complete(entry_id, json.dumps(vote))
 
     def _pass_on(self, entry_id: str, raw: str, item: dict[str, Any]) -> None:
-        """An item this worker skipped comes again: give it back unseen, or drop it once
-        it has come back :data:`GIVE_BACKS` times (no other labeler took it)."""
+        """An item this worker skipped comes again: held until it may go back, then given
+        back unseen, or dropped once it has been going back for ``requeue_seconds`` and
+        still comes (no other labeler took it; :class:`~stream_al.labeling.base.GiveBacks`)."""
         item_id = str(item.get("id"))
-        if self._skipped.give_back(item_id):
+        now, due = self.clock(), self._skipped.due(item_id)
+        if now < due:
+            self._holding[entry_id] = (due, item_id, raw)
+            return
+        if self._skipped.act(item_id, now):
             self.queue.release(entry_id, raw)
             return
+        self._skipped.discard(item_id)
         self.stats.dropped += 1
         if int(item.get("votes_needed") or 1) > 1:
             self.queue.complete(entry_id, None)  # other copies still wait for their votes
@@ -430,7 +419,7 @@ class Worker:
             return False
         if answer is SKIP:
             self.stats.skipped += 1
-            self._skipped.skipped(str(item.get("id")))
+            self._skipped.add(str(item.get("id")), due=self.clock())
             self._voted.discard(str(item.get("id")))  # an undone vote, if any
             self.queue.release(entry_id, json.dumps(item))  # for another labeler
             return True

@@ -124,6 +124,32 @@ def test_a_skipped_item_goes_to_another_worker(deployment: Deployment, tmp_path:
     assert sorted(_labeled_ids(deployment)) == ["i0", "i1", "i2"]
 
 
+def test_a_skipped_item_waits_for_a_labeler_who_comes_a_moment_later(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # A worker alone for a moment dropped a skipped item after three give-backs, within
+    # milliseconds: the labeler who came a second later (or whose connection dropped for
+    # one) never saw it.
+    store = _queue_items(deployment, 1)
+    queue = f"{deployment.prefix}:queue"
+    [(first, _)] = deployment.redis().xrange(queue)
+    skipper = tmp_path / "knows-nothing.csv"
+    skipper.write_text("id,label\n")
+    alone = deployment.worker(skipper, "skipper", "--idle-exit", "3")
+    wait_for(  # skipped and given back: a new entry for it
+        lambda: [e for e, _ in deployment.redis().xrange(queue)] not in ([], [first]),
+        30,
+        what="i0 skipped and given back",
+    )
+    knows = tmp_path / "truth.csv"
+    knows.write_text("id,label\ni0,1\n")
+    later = deployment.worker(knows, "knows", "--idle-exit", "3")
+    assert later.popen.wait(60) == 0
+    assert alone.popen.wait(60) == 0
+    assert _labeled_ids(deployment) == ["i0"]
+    assert store.queue_stats()["skipped"] == 0 and store.queue_depth() == 0
+
+
 def test_a_skipped_item_nobody_takes_leaves_the_queue_and_the_pending_items(
     deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -131,10 +157,10 @@ def test_a_skipped_item_nobody_takes_leaves_the_queue_and_the_pending_items(
     assert store.pending_count() == 2
     knows_only_i1 = tmp_path / "partial.csv"
     knows_only_i1.write_text("id,label\ni1,1\n")
-    # Alone in its tier, the worker gives i0 back a few times, then drops it: no longer
+    # Alone in its tier, the worker gives i0 back for a minute, then drops it: no longer
     # pending, so the "no labels learned while items wait" alert cannot fire for it.
     alone = deployment.worker(knows_only_i1, "alone", "--idle-exit", "3")
-    assert alone.popen.wait(60) == 0
+    assert alone.popen.wait(120) == 0
     assert _labeled_ids(deployment) == ["i1"]
     assert store.queue_depth() == 0 and store.queue_stats()["skipped"] == 1
     assert store.pending_count() == 1  # i1 waits for serve to join its label; i0 is gone

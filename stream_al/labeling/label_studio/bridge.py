@@ -61,7 +61,7 @@ from typing import Any
 
 from stream_al.errors import LabelStudioError
 from stream_al.io.base import WorkerQueue, check_tier
-from stream_al.labeling.base import Skips, unreadable_item
+from stream_al.labeling.base import GiveBacks, unreadable_item
 from stream_al.labeling.classes import SessionClasses
 from stream_al.labeling.label_studio.api import (
     NEW_CLASS,
@@ -279,8 +279,8 @@ class LabelStudioBridge:
         self._votes: OrderedDict[str, dict[int, str]] = OrderedDict()
         self._overlap = 1
         self.classes = SessionClasses(classes)
-        # Items given back after a skip: id -> times given back unseen since.
-        self._skipped = Skips()
+        # Items given back after a skip, given back unseen when met again (each fill).
+        self._skipped = GiveBacks()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -430,10 +430,12 @@ class LabelStudioBridge:
 
     def _pass_on(self, entry_id: str, raw: str, item_id: str) -> None:
         """An item skipped in Label Studio comes again: give it back unseen, or drop it
-        once it has come back :data:`~stream_al.labeling.base.GIVE_BACKS` times."""
-        if self._skipped.give_back(item_id):
+        once it has been going back for a minute (nobody else took it;
+        :class:`~stream_al.labeling.base.GiveBacks`, paced here by the fills)."""
+        if self._skipped.act(item_id, self.clock()):
             self.queue.release(entry_id, raw)
             return
+        self._skipped.discard(item_id)
         self.stats.dropped += 1
         self.queue.drop(entry_id, item_id)
 
@@ -633,6 +635,6 @@ class LabelStudioBridge:
         del self._open[task_id]
         if label is None:
             self.stats.skipped += 1
-            self._skipped.skipped(str(opened.item["id"]))
+            self._skipped.add(str(opened.item["id"]), due=self.clock())
         else:
             self.stats.labeled += 1

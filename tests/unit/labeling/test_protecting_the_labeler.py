@@ -7,6 +7,7 @@ its progress."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import urllib.error
@@ -164,14 +165,68 @@ def test_a_skipped_item_goes_back_to_the_queue_for_another_labeler() -> None:
     assert [json.loads(raw)["id"] for _, raw in store.read_labels(10)] == ["a"]
 
 
-def test_an_item_nobody_else_takes_leaves_the_queue_and_the_pending_items() -> None:
-    store = _queue(MemoryStore(), "a", "b")
+class _Clock:
+    """A clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class _Releases(MemoryStore):
+    """The memory store, noting each item given back and when."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__()
+        self.clock, self.released = clock, []
+
+    def release(self, entry_id: str, item: str) -> None:
+        self.released.append((json.loads(item)["id"], self.clock.now))
+        super().release(entry_id, item)
+
+
+def test_an_item_nobody_else_takes_goes_back_for_a_minute_then_leaves_queue_and_pending() -> None:
+    # It was dropped after three give-backs: a worker alone for a moment (the others busy
+    # with an item, or reconnecting) dropped a skipped item within milliseconds.
+    clock = _Clock(step=0.01)
+    store = _queue(_Releases(clock), "a", "b")
     alice = _Skips()
-    stats = Worker(store, alice, "alice").run(idle_exit=0.0)
+    stats = Worker(store, alice, "alice", clock=clock, requeue_seconds=60.0).run(idle_exit=0.0)
     assert alice.seen == ["a", "b"]  # each shown once: given back unseen after that
     assert stats.skipped == 2 and stats.dropped == 2
     assert store.queue_depth() == 0 and store.pending_count() == 0
     assert store.queue_stats()["skipped"] == 2
+    times = [t for item, t in store.released if item == "a"]
+    # Given back when skipped, at once when met again, then paced: gaps from 0.25 s
+    # doubling to 4 s, held in between (not read again at once), for the minute.
+    assert 15 <= len(times) <= 25, times
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
+    assert gaps[0] >= 0.25 and max(gaps) <= 4.0 + 0.1 and all(g >= 0.25 for g in gaps)
+    assert 56.0 <= times[-1] - times[1] < 60.0  # dropped when met after the minute
+
+
+def test_a_skipped_item_met_again_waits_for_the_minute_for_another_labeler() -> None:
+    clock = _Clock(step=0.01)
+    store = _queue(_Releases(clock), "a")
+    alice = _Skips()
+    worker = Worker(store, alice, "alice", clock=clock, requeue_seconds=60.0)
+    worker.run(max_items=1)  # skipped
+    worker.run(max_items=1)  # (counts the skip: returns at once)
+    assert len(store.released) == 1 and not worker.stats.dropped
+    [(entry_id, raw)] = store.take("alice", 1)
+    worker._handle(entry_id, raw)  # met again: given back at once
+    assert len(store.released) == 2
+    [(entry_id, raw)] = store.take("alice", 1)
+    worker._handle(entry_id, raw)  # and again: held until its gap has passed
+    assert len(store.released) == 2 and entry_id in worker._holding
+    clock.now += 30.0
+    worker._give_back_due()  # half a minute on: back in the queue, not dropped
+    assert len(store.released) == 3 and not worker._holding and worker.stats.dropped == 0
+    Worker(store, _Knows(), "bob").run(idle_exit=0.0)  # bob is back: he labels it
+    assert [json.loads(raw)["id"] for _, raw in store.read_labels(10)] == ["a"]
 
 
 # -- progress -------------------------------------------------------------------------------
@@ -291,7 +346,11 @@ def test_a_task_skipped_in_label_studio_goes_back_to_the_queue() -> None:
     bridge._fill()
     bridge._sync([ls.annotate("0", None)])  # skipped
     assert bridge.stats.skipped == 1 and store.queue_depth() == 3  # 0 is back; 1, 2 held
-    for _ in range(5):  # the bridge meets it again: gives it back unseen, then drops it
+    for _ in range(5):  # the bridge meets it again within the minute: gives it back unseen
         bridge._fill()
+    assert bridge.stats.dropped == 0 and store.queue_depth() == 3
+    now = bridge.clock()
+    bridge.clock = lambda: now + 61.0  # a minute after its first give-back: nobody took it
+    bridge._fill()
     assert bridge.stats.dropped == 1 and store.queue_stats()["skipped"] == 1
     assert [t["data"]["stream_al_id"] for t in ls.tasks_.values()] == ["0", "1", "2"]

@@ -62,7 +62,8 @@ def test_answers_skip_and_undo_reach_the_label_stream(oracle: WebOracle) -> None
     for item_id in ("a", "b", "c"):
         item = {"id": item_id, "features": {"x": 1}, "prediction": 0, "proba": {"0": 0.6, "1": 0.4}}
         store.enqueue(item_id, "{}", json.dumps(item), 600)
-    worker = Worker(store, oracle, "web-1", batch=1)
+    # The skipped item goes back for another labeler for a second, then is dropped.
+    worker = Worker(store, oracle, "web-1", batch=1, requeue_seconds=1.0)
     done = threading.Thread(target=worker.run, kwargs={"idle_exit": 3.0})
     done.start()
     wait_for(lambda: _shown(oracle) == "a", 10, what="a shown")

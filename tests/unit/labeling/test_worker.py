@@ -157,8 +157,10 @@ def test_worker_labels_every_item_once_and_empties_the_queue(tmp_path: Path) -> 
     truth = tmp_path / "truth.csv"
     truth.write_text("id,label\na,cat\nb,dog\nc,cat\n")
     store = _queue("a", "b", "c", "unknown")
-    stats = Worker(store, FileOracle(truth), "w1", batch=10).run(idle_exit=0.0)
-    assert (stats.labeled, stats.skipped) == (3, 1)
+    # "unknown" is skipped, given back for other labelers for half a second, then dropped.
+    worker = Worker(store, FileOracle(truth), "w1", batch=10, requeue_seconds=0.5)
+    stats = worker.run(idle_exit=0.0)
+    assert (stats.labeled, stats.skipped, stats.dropped) == (3, 1, 1)
     assert store.queue_depth() == 0
     labels = _labels(store)
     assert [(lab["id"], lab["label"], lab["annotator"]) for lab in labels] == [

@@ -96,6 +96,7 @@ another worker could take it over while this one still means to give it back).""
 class _Pace:
     due: float  # when the item met again may next go back
     offered: float | None = None  # when it first went back
+    value: Any = None  # what the caller keeps with it (a vote)
     gaps: Backoff = field(
         default_factory=lambda: Backoff(FIRST_GAP_SECONDS, 2.0, LONGEST_GAP_SECONDS)
     )
@@ -138,9 +139,10 @@ class GiveBacks:
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._paces
 
-    def add(self, item_id: str, due: float) -> None:
-        """``item_id`` was passed on at ``due`` (again: its time starts again)."""
-        self._paces[item_id] = _Pace(due)
+    def add(self, item_id: str, due: float, value: Any = None) -> None:
+        """``item_id`` was passed on at ``due`` (again: its time starts again), with
+        ``value`` kept for the caller (:meth:`value`)."""
+        self._paces[item_id] = _Pace(due, value=value)
         self._paces.move_to_end(item_id)
         while len(self._paces) > self.size:
             self._paces.popitem(last=False)
@@ -148,6 +150,10 @@ class GiveBacks:
     def discard(self, item_id: str) -> None:
         """Forget ``item_id`` (ended, or taken back)."""
         self._paces.pop(item_id, None)
+
+    def value(self, item_id: str) -> Any:
+        """What :meth:`add` kept with ``item_id``."""
+        return self._paces[item_id].value
 
     def due(self, item_id: str) -> float:
         """When ``item_id`` met now may be acted on (:meth:`act`); until then the labeler

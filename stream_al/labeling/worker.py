@@ -33,7 +33,6 @@ import json
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,8 +108,7 @@ class VotedCopies:
     """
 
     def __init__(self, requeue_seconds: float = REQUEUE_SECONDS, size: int = 10_000) -> None:
-        self._copies = GiveBacks(requeue_seconds, size)
-        self._labels: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._copies = GiveBacks(requeue_seconds, size)  # each with its vote
 
     @property
     def requeue_seconds(self) -> float:
@@ -122,16 +120,11 @@ class VotedCopies:
     def voted(self, item_id: str, label: dict[str, Any]) -> None:
         """The worker wrote ``label`` (with its ``ts``) as its vote on ``item_id`` (again,
         after an undo: the vote and its time are the new ones)."""
-        self._copies.add(item_id, due=float(label["ts"]))
-        self._labels[item_id] = label
-        self._labels.move_to_end(item_id)
-        while len(self._labels) > self._copies.size:  # the same newest as the copies
-            self._labels.popitem(last=False)
+        self._copies.add(item_id, due=float(label["ts"]), value=label)
 
     def discard(self, item_id: str) -> None:
         """The vote on ``item_id`` was taken back (undone, then skipped): none to send."""
         self._copies.discard(item_id)
-        self._labels.pop(item_id, None)
 
     def due(self, item_id: str) -> float:
         """When a copy of ``item_id`` met now may be acted on (:meth:`act`); until then
@@ -144,7 +137,7 @@ class VotedCopies:
         ``ts`` ``now``; :class:`~stream_al.labeling.base.GiveBacks` paces them)."""
         if self._copies.act(item_id, now):
             return None
-        return {**self._labels[item_id], "ts": now}
+        return {**self._copies.value(item_id), "ts": now}
 
 
 @dataclass

@@ -588,7 +588,9 @@ def _acceptance(
             t = wilcoxon(pairs)
             alarms.append(chance_below(len(pairs), ALPHA))
             if t.p < ALPHA and t.mean < 0:
-                worse.append(f"{stream} at {budget}, delay {delay} ({_points(t.mean)})")
+                # A deterministic strategy on recorded data: one run against random's seeds.
+                once = f", one run against {len(pairs)} of random" if ours.one_run else ""
+                worse.append(f"{stream} at {budget}, delay {delay} ({_points(t.mean)}{once})")
     rows.append(
         (
             f"{default} never significantly below random (any budget and delay; a strategy "

@@ -123,6 +123,24 @@ def test_the_acceptance_criteria_are_measured() -> None:
     assert "| every cell | 0 of 8; true fraction / budget from 1.050 (a at 0.02, delay 0)" in report
 
 
+def test_a_cell_below_random_says_when_it_is_one_run() -> None:
+    lines = []
+    for seed in range(10):
+        noise = seed / 1000
+        # "rec": recorded data, split deterministic (every seed the same run); "syn": seeded
+        lines.append(_line("rec", "stream-al", "split", 0.1, seed, 0.60, 0.1))
+        lines.append(_line("syn", "stream-al", "split", 0.1, seed, 0.60 + noise, 0.1))
+        for name in ("rec", "syn"):
+            lines.append(_line(name, "stream-al", "random", 0.1, seed, 0.62 + noise, 0.1))
+    half = render_half(aggregate(lines), title="T", streams=["rec", "syn"], default="split",
+                       budgets=(0.1,), delays=(0,), peer_budgets=(0.1,))  # fmt: skip
+    report = "\n".join(half)
+    assert (
+        "| 2 cells: rec at 0.1, delay 0 (-2.45, one run against 10 of random), "
+        "syn at 0.1, delay 0 (-2.00) |" in report
+    )
+
+
 def test_a_peer_stopped_half_way_is_not_compared() -> None:
     lines = [_line("s", "stream-al", "split", 0.1, seed, 0.8, 0.1) for seed in range(5)]
     for seed in range(5):

@@ -3,9 +3,11 @@ marks runnable are run by tests/integration/test_quickstart.py; these check the 
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -133,3 +135,242 @@ def test_the_redis_keys_paragraph_names_every_key() -> None:
     paragraph = README[start : README.index("\n\n", start)]
     assert len(names) >= 15
     assert [name for name in names if f"`{name}`" not in paragraph] == []
+
+
+# -- the lines Troubleshooting quotes ------------------------------------------------------
+# A user finds an entry by the line their terminal or log shows, so each line quoted there
+# is checked against the one the code makes (``...`` in a quote: what it leaves out). The
+# lines made here are those a unit test can make as the program does; the rest are logged
+# deep in a running serve or worker.
+
+Fixtures = pytest.FixtureRequest
+
+
+def _quote(fragment: str) -> str:
+    """The one quote of Troubleshooting that holds ``fragment`` (its line breaks read as
+    the spaces Markdown makes of them)."""
+    section = re.sub(r"\s*\n\s*", " ", _section("Troubleshooting"))
+    quotes = [quote for quote in re.findall(r"`([^`]+)`", section) if fragment in quote]
+    assert len(quotes) == 1, f"{fragment!r} in {quotes}"
+    return quotes[0]
+
+
+def _shows(quote: str, message: str) -> bool:
+    """Whether ``message`` says ``quote``: its parts in order, ``...`` standing for any text."""
+    pattern = ".*?".join(re.escape(part.strip()) for part in quote.split("..."))
+    return re.search(pattern, message, re.S) is not None
+
+
+def _stderr_of(argv: list[str], fixtures: Fixtures) -> str:
+    from stream_al.cli.main import main
+
+    capsys = fixtures.getfixturevalue("capsys")
+    capsys.readouterr()
+    assert main(argv) == 2
+    return str(capsys.readouterr().err)
+
+
+def _unknown_setting(fixtures: Fixtures) -> str:
+    fixtures.getfixturevalue("monkeypatch").setenv("STREAM_AL_LEARNER_BUDGET", "0.05")
+    return _stderr_of(["settings"], fixtures)
+
+
+def _connect_to_no_broker() -> None:
+    """kafka-python's refusal as stream-al's Kafka client turns it (the default address)."""
+    from kafka.errors import NoBrokersAvailable
+
+    from stream_al.config import KafkaSettings
+    from stream_al.io.kafka import _no_brokers
+
+    with _no_brokers(KafkaSettings()):
+        raise NoBrokersAvailable()
+
+
+def _produce_with_no_broker(fixtures: Fixtures) -> str:
+    monkeypatch = fixtures.getfixturevalue("monkeypatch")
+    monkeypatch.setattr("stream_al.io.kafka.KafkaProducer", lambda **_: _connect_to_no_broker())
+    return _stderr_of(["produce", "--stream", "synth:stagger", "--limit", "1"], fixtures)
+
+
+def _waiting_for_kafka(fixtures: Fixtures) -> tuple[str, str]:
+    """serve's log line, and the reason its replica gives, while no broker answers."""
+    import logging
+
+    from stream_al.runtime.backoff import retrying
+
+    caplog = fixtures.getfixturevalue("caplog")
+    reasons: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="stream_al.runtime"):
+        retrying(
+            "kafka",
+            _connect_to_no_broker,
+            stopping=lambda: bool(reasons),
+            on_failure=reasons.append,
+            sleep=lambda seconds: None,
+        )
+    return caplog.records[0].getMessage(), reasons[0]
+
+
+def _serve_log(fixtures: Fixtures) -> str:
+    return _waiting_for_kafka(fixtures)[0]
+
+
+def _status_line(fixtures: Fixtures) -> str:
+    from stream_al.cli.report import replica_line
+    from stream_al.io.base import ReplicaSeen, ReplicaState
+
+    reason = _waiting_for_kafka(fixtures)[1]
+    return replica_line(ReplicaSeen("r1", ReplicaState(False, reason, 100.0, 147.0), 1.0))
+
+
+def _port_taken() -> OSError:
+    import errno
+
+    return OSError(errno.EADDRINUSE, "Address already in use")
+
+
+def _metrics_port_taken(fixtures: Fixtures) -> str:
+    from stream_al.errors import ConfigurationError
+    from stream_al.runtime.health import Health
+    from stream_al.runtime.metrics import Metrics
+    from stream_al.service import serve
+
+    class Taken:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def start(self) -> None:
+            raise _port_taken()
+
+    fixtures.getfixturevalue("monkeypatch").setattr(serve, "HealthServer", Taken)
+    settings = Settings(metrics={"host": "127.0.0.1", "port": 9400})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as refused:
+        serve._health_server(settings, Metrics.create(), Health())
+    return str(refused.value)
+
+
+def _web_port_taken(fixtures: Fixtures) -> str:
+    from stream_al.errors import ConfigurationError
+    from stream_al.labeling.run import _listening
+
+    with (
+        pytest.raises(ConfigurationError) as refused,
+        _listening("127.0.0.1", 8600, "STREAM_AL_WORKER__WEB_PORT"),
+    ):
+        raise _port_taken()
+    return str(refused.value)
+
+
+def _no_checkpoint_key(fixtures: Fixtures) -> str:
+    from stream_al.errors import ConfigurationError
+    from stream_al.service.serve import _checkpoint_key
+
+    with pytest.raises(ConfigurationError) as refused:
+        _checkpoint_key(Settings(checkpoint={"key": None}))  # type: ignore[arg-type]
+    return str(refused.value)
+
+
+def _key_not_ours(fixtures: Fixtures) -> str:
+    from types import SimpleNamespace
+
+    from stream_al.io.base import WrongType
+    from stream_al.io.redis import RedisStore
+    from stream_al.io.redis_keys import RedisKeys
+
+    store = SimpleNamespace(keys=RedisKeys("P"))
+    wrong = WrongType("P:state_id", "hash", "string")
+    return str(RedisStore._not_ours(store, [wrong]))  # type: ignore[arg-type]
+
+
+def _framed_event(fixtures: Fixtures) -> str:
+    from stream_al.service.loop import read_event
+
+    reason = read_event(bytes([0, 0, 0, 0, 7]) + b'{"id": "e1"}', 65_536, 1_000)
+    assert isinstance(reason, str)
+    return reason
+
+
+def _bad_signature(fixtures: Fixtures) -> str:
+    from stream_al.core.learner import ActiveLearner
+    from stream_al.errors import CheckpointError
+    from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint
+
+    checkpoint = make_checkpoint(ActiveLearner("gaussian-nb"), "r1", "5-0", b"one", now=0.0)
+    with pytest.raises(CheckpointError) as refused:
+        restore_checkpoint(checkpoint, b"another")
+    return str(refused.value)
+
+
+def _label_of_another_kind(fixtures: Fixtures) -> str:
+    from stream_al.core.feature_kinds import FeatureKinds, InvalidExample
+
+    kinds = FeatureKinds()
+    kinds.learn_label("yes")
+    with pytest.raises(InvalidExample) as refused:
+        kinds.check_label(1)
+    return str(refused.value)
+
+
+def _redis_refuses(reply: str) -> Any:
+    def refuses(fixtures: Fixtures) -> str:
+        import redis
+
+        from stream_al.io.redis_faults import refusal
+
+        exc = {
+            "OOM": redis.exceptions.OutOfMemoryError("command not allowed when used memory > x"),
+            "READONLY": redis.exceptions.ReadOnlyError("You can't write against a replica."),
+            "MISCONF": redis.ResponseError("MISCONF Redis is configured to save RDB snapshots"),
+        }[reply]
+        return str(refusal(exc))
+
+    return refuses
+
+
+def _topics_missing(auto_create: bool | None) -> Any:
+    def missing(fixtures: Fixtures) -> str:
+        from stream_al.service.topics import EVENTS_SETTING, missing_topics_reason
+
+        return missing_topics_reason({"NAME": EVENTS_SETTING}, "k:9092", auto_create, "denied")
+
+    return missing
+
+
+def _worker_progress(fixtures: Fixtures) -> str:
+    from stream_al.labeling.worker import WorkerStats
+
+    return WorkerStats(labeled=0, skipped=120, started=0.0).line(now=60.0)
+
+
+QUOTED = {  # a fragment of the quote: what makes the line
+    "did you mean STREAM_AL_LEARNER__BUDGET": _unknown_setting,
+    "9092 ... STREAM_AL_KAFKA__BOOTSTRAP_SERVERS": _produce_with_no_broker,
+    "waiting for kafka (": _serve_log,
+    "NOT READY for": _status_line,
+    "cannot listen on 127.0.0.1:9400": _metrics_port_taken,
+    "cannot listen on 127.0.0.1:8600": _web_port_taken,
+    "CHECKPOINT__KEY is not set": _no_checkpoint_key,
+    "redis key P:state_id": _key_not_ours,
+    "Invalid JSON": _framed_event,
+    "has a bad signature": _bad_signature,
+    "label 1 is an integer": _label_of_another_kind,
+    "redis refuses writes": _redis_refuses("OOM"),
+    "it is out of memory": _redis_refuses("OOM"),
+    "it is a read-only replica": _redis_refuses("READONLY"),
+    "it cannot write its snapshot": _redis_refuses("MISCONF"),
+    "does not exist, and the broker does not create": _topics_missing(False),
+    "--create --topic NAME": _topics_missing(False),
+    "whether the broker creates topics": _topics_missing(None),
+    "skipped": _worker_progress,
+}
+
+
+@pytest.mark.parametrize("fragment", list(QUOTED))
+def test_a_line_troubleshooting_quotes_is_the_line_the_code_makes(
+    fragment: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("STREAM_AL_")]:
+        monkeypatch.delenv(name)  # the defaults, as the quotes show them
+    quote = _quote(fragment)
+    message = QUOTED[fragment](request)
+    assert _shows(quote, message), f"README quotes {quote!r}; the code says {message!r}"

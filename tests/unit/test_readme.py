@@ -374,3 +374,47 @@ def test_a_line_troubleshooting_quotes_is_the_line_the_code_makes(
     quote = _quote(fragment)
     message = QUOTED[fragment](request)
     assert _shows(quote, message), f"README quotes {quote!r}; the code says {message!r}"
+
+
+def _commands_written() -> list[str]:
+    """Every ``stream-al ...`` command the README writes: a line of a bash block (after
+    its comment and ``VAR=value`` prefix) or an inline quote that starts with one."""
+    found = []
+    for _, block in shell_blocks():
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            for part in re.split(r";|&&|\||&|\$\(", line.split(" #")[0]):
+                words = [w for w in part.split() if not re.match(r"[A-Z_]+=", w)]
+                if words[:1] == ["stream-al"]:
+                    found.append(" ".join(words))
+    prose = re.sub(r"```.*?```", "", README, flags=re.S).replace("\n", " ")
+    for quote in re.findall(r"`([^`]+)`", prose):
+        words = [w for w in quote.split() if not re.match(r"[A-Z_]+=", w)]
+        if words[:1] == ["stream-al"]:
+            found.append(" ".join(words))
+    return found
+
+
+def test_every_flag_a_readme_command_gives_is_one_the_command_takes() -> None:
+    import argparse
+
+    def sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+    commands = _commands_written()
+    assert len(commands) >= 30
+    wrong = []
+    for command in commands:
+        parser, words = build_parser(Settings()), command.split()[1:]
+        while words and words[0] in sub_commands(parser):
+            parser = sub_commands(parser)[words.pop(0)]
+        if words and re.fullmatch(r"[a-z][a-z-]*", words[0]) and sub_commands(parser):
+            wrong.append(f"{command}: no command {words[0]}")
+        flags = {flag for action in parser._actions for flag in action.option_strings}
+        for word in words:
+            flag = re.match(r"\[?(--?[a-z][\w-]*)", word)
+            if flag and flag.group(1) not in flags:
+                wrong.append(f"{command}: {parser.prog} has no {flag.group(1)}")
+    assert wrong == []

@@ -47,6 +47,7 @@ from stream_al.core.feature_kinds import (
 
 __all__ = [
     "MAX_CLASSES",
+    "MAX_ID_CHARS",
     "DeadLetter",
     "Event",
     "FeatureValue",
@@ -65,7 +66,9 @@ __all__ = [
 
 FeatureValue = StrictBool | int | float | str
 LabelValue = StrictBool | int | str
-ItemId = Annotated[str, Field(min_length=1, max_length=256)]
+MAX_ID_CHARS = 256
+"""An item id (an event's, a label's) has 1 to this many characters."""
+ItemId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 _MAX = MAX_MAGNITUDE
@@ -333,7 +336,7 @@ def _plain_event(raw: str | bytes) -> Event | None:
     if type(data) is not dict or not data.keys() <= _EVENT_FIELDS:
         return None
     item_id, features = data.get("id"), data.get("features")
-    if type(item_id) is not str or not 1 <= len(item_id) <= 256:
+    if type(item_id) is not str or not 1 <= len(item_id) <= MAX_ID_CHARS:
         return None
     if type(features) is not dict or not features:
         return None

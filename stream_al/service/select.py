@@ -35,7 +35,7 @@ from stream_al.data.pools import iter_csv_pool, parse_pool
 from stream_al.io.base import WrongType
 from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.io.redis import RedisStore
-from stream_al.schemas import Event
+from stream_al.schemas import MAX_ID_CHARS, Event
 from stream_al.service.loop import LabelLoop
 from stream_al.service.routing import queue_request
 
@@ -64,9 +64,26 @@ def pool_rows(
     spec: str, settings: Settings, target: str | None, id_column: str | None
 ) -> Iterator[PoolRow]:
     """The rows of ``csv:PATH`` or ``topic:NAME`` (events as serve reads them; invalid
-    ones, and rows with more features than serve takes, are skipped and logged)."""
-    most, wide = settings.service.max_features, 0
-    for item_id, features in _pool_rows(spec, settings, target, id_column):
+    ones, rows whose id no label can name and rows with more features than serve takes
+    are skipped and logged)."""
+    most, wide, unnamed = settings.service.max_features, 0, 0
+    for n, (item_id, features) in enumerate(_pool_rows(spec, settings, target, id_column), 1):
+        # A CSV's id cell is any text: an item queued under an id serve reads in no label
+        # was labeled for nothing (the label dead-lettered, the item pending until it
+        # expired).
+        if not 1 <= len(item_id) <= MAX_ID_CHARS:
+            unnamed += 1
+            if unnamed <= 5:
+                log.warning(
+                    "select: skipped row %d: its id %s: a label names its item in 1 to %d "
+                    "characters (fix the id column, or choose another with --id-column)",
+                    n,
+                    f"has {len(item_id)} characters, more than {MAX_ID_CHARS}"
+                    if item_id
+                    else "is empty",
+                    MAX_ID_CHARS,
+                )
+            continue
         if len(features) <= most:
             yield item_id, features
             continue
@@ -80,6 +97,8 @@ def pool_rows(
             )
     if wide:
         log.warning("select: skipped %d rows with more than %d features", wide, most)
+    if unnamed:
+        log.warning("select: skipped %d rows whose id no label can name", unnamed)
 
 
 def _pool_rows(

@@ -80,3 +80,25 @@ def test_select_skips_pool_rows_wider_than_serve_takes(
     report = select(options, settings, MemoryStore(), agrawal_tree(300))  # type: ignore[arg-type]
     assert report["scanned"] == 200 and not {f"p{n}" for n in range(100)} & set(report["ids"])
     assert "skipped 100 rows with more than 9 features" in caplog.text
+
+
+def test_select_skips_pool_rows_whose_id_no_label_can_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # serve reads a label's id in 1 to 256 characters: such an item, queued, is labeled for
+    # nothing (its label is dead-lettered as invalid and it stays pending until it expires).
+    pool = tmp_path / "p.csv"
+    _pool_csv(pool, 300)
+    lines = pool.read_text().splitlines()
+    bad = {1: "", 2: "i" * 257}  # rows p0 and p1
+    for at, item_id in bad.items():
+        lines[at] = item_id + lines[at][lines[at].index(",") :]
+    pool.write_text("\n".join(lines) + "\n")
+    options = SelectOptions(pool=f"csv:{pool}", k=300, target="label", candidates=300)
+    store = MemoryStore()
+    report = select(options, Settings(), store, agrawal_tree(300))  # type: ignore[arg-type]
+    assert report["scanned"] == 298 and report["queued"] == 298
+    assert not set(bad.values()) & set(report["ids"])
+    assert "select: skipped row 1: its id is empty" in caplog.text
+    assert "select: skipped row 2: its id has 257 characters, more than 256" in caplog.text
+    assert "skipped 2 rows whose id no label can name" in caplog.text

@@ -156,7 +156,10 @@ class EstimatedBudget:
     def spent(self) -> float:
         """``u_t / w``: the estimated fraction of the recent stream spent on labels (the
         labels really asked: the start's ``u_0`` is left out)."""
-        return self._spent / (self.window * self._mean_cost(0.0, 0.0))
+        allowance = self.window * self._mean_cost(0.0, 0.0)
+        # Costs so small that their decayed mean rounds to 0.0 (5e-324 halved, with a window
+        # of 2): their spending rounds to 0.0 too. Dividing raised ZeroDivisionError.
+        return self._spent / allowance if allowance > 0.0 else 0.0
 
     @property
     def boost_remaining(self) -> int:

@@ -331,3 +331,37 @@ def test_counts_written_by_hand_that_are_no_integers_do_not_stop_serve(
     assert serve.metric("stream_al_label_queue_stale_items") == 0
     assert serve.alive() and serve.terminate() == 0, serve.output()
     assert serve.output().count(f"{prefix}:queue_stats field 'stale' is no count") == 1
+
+
+def test_events_whose_costs_round_to_nothing_in_the_budget_are_predicted_and_serve_goes_on(
+    deployment: Deployment,
+) -> None:
+    # 5e-324 is a cost > 0: with a budget window of 2 its decayed sum rounds to 0.0, and the
+    # budget's spent fraction raised ZeroDivisionError: each queried event was dead-lettered
+    # ("the model could not decide this event") and serve stopped at its gauges (exit 1).
+    serve = deployment.serve(STREAM_AL_LEARNER__WINDOW="2", STREAM_AL_LEARNER__UNIT="cost")
+    events = [
+        (f"e{i}", json.dumps({"id": f"e{i}", "features": {"x": float(i)}, "cost": 5e-324}))
+        for i in range(20)
+    ]
+    deployment.produce_raw(events)
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_events_total", outcome="invalid")
+            + serve.metric("stream_al_events_total", outcome="queried")
+            + serve.metric("stream_al_events_total", outcome="not_queried")
+            >= len(events)
+            or not serve.alive()
+        ),
+        30,
+        what="every event handled",
+    )
+    assert serve.alive(), serve.output()[-3000:]
+    assert serve.metric("stream_al_events_total", outcome="invalid") == 0
+    queried = serve.metric("stream_al_events_total", outcome="queried")
+    assert queried > 0  # each explained with the budget spent
+    # The gauges (read each second) have counted them: the budget's spent fraction read too.
+    wait_for(lambda: serve.metric("stream_al_pending_items") == queried, 30, what="gauges")
+    assert serve.alive(), serve.output()[-3000:]
+    wait_for(lambda: len(deployment.predictions()) == len(events), 30, what="predictions")
+    assert serve.terminate() == 0

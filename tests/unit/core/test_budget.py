@@ -115,3 +115,15 @@ def test_a_snapshot_from_before_the_stream_totals_still_loads() -> None:
     old = EstimatedBudget.__new__(EstimatedBudget)
     old.__setstate__(state)
     assert old.allows() in (True, False) and old.spent >= 0
+
+
+def test_spent_in_cost_units_is_a_number_when_the_costs_round_to_nothing() -> None:
+    # A window of 2 halves the decayed cost sum at each event: the smallest cost an event
+    # may carry (5e-324 is > 0) halves to 0.0, and spent raised ZeroDivisionError, which
+    # serve's gauges read each second (serve stopped) and each queried event's explanation.
+    budget = EstimatedBudget(0.5, window=2, unit="cost")
+    for labeled in (True, False, True, False):
+        budget.record(labeled, 5e-324)
+        assert budget.spent == 0.0
+    budget.record(True, 1.0)
+    assert 0.0 < budget.spent <= 1.0

@@ -144,6 +144,24 @@ class KafkaSettings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _outputs_apart_from_events(self) -> KafkaSettings:
+        # serve consumes the events topic: a dead letter sent there came back as an invalid
+        # event and was dead-lettered again, without end (one bad event made 130 a second,
+        # each of 16 KB); a prediction came back as an invalid event.
+        for name, what in (
+            ("dead_letter_topic", "dead letters"),
+            ("predictions_topic", "predictions"),
+        ):
+            if getattr(self, name) == self.events_topic:
+                raise ValueError(
+                    f"{name} ({self.events_topic}) must not be events_topic: serve would "
+                    f"consume its {what} back as events (invalid ones, each dead-lettered"
+                    f"{' again, without end' if what == 'dead letters' else ''}); name "
+                    "another topic"
+                )
+        return self
+
     # A bad name failed only at the first send to the predictions or dead-letter topic,
     # every batch then waiting on it for ever; the events topic at subscription.
     @field_validator("events_topic", "dead_letter_topic")

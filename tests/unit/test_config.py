@@ -127,6 +127,10 @@ def test_a_bad_strategy_parameter_is_one_line_naming_the_parameter(
         ("STREAM_AL_KAFKA__PREDICTIONS_TOPIC", "a/b", "no Kafka topic name"),
         ("STREAM_AL_KAFKA__DEAD_LETTER_TOPIC", "dead letters", "no Kafka topic name"),
         ("STREAM_AL_KAFKA__EVENTS_TOPIC", "..", "no Kafka topic name"),
+        # serve consumes what it sends there: each dead letter came back as an invalid
+        # event and was dead-lettered again, without end (one bad event, 130 a second)
+        ("STREAM_AL_KAFKA__DEAD_LETTER_TOPIC", "stream-al.events", "dead letters back as"),
+        ("STREAM_AL_KAFKA__PREDICTIONS_TOPIC", "stream-al.events", "predictions back as"),
     ],
 )
 def test_infinite_or_overflowing_numbers_are_bad_settings(

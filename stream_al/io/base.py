@@ -285,6 +285,11 @@ class Checkpoint:
     data: bytes
     signature: str
     created_at: float
+    # Where it was read (``redis key P:checkpoint:r1``, ``file PATH``; empty for one made
+    # here): a checkpoint refused at start is named by it, with what to do about it.
+    origin: str = ""
+    # How to take it away, when refused: the command or the file to delete.
+    remove: str = ""
 
 
 @dataclass(frozen=True)

@@ -65,20 +65,42 @@ def make_checkpoint(
 
 
 def restore_checkpoint(checkpoint: Checkpoint, key: bytes) -> ActiveLearner:
-    """The learner in ``checkpoint``, after its signature is checked."""
+    """The learner in ``checkpoint``, after its signature is checked; a
+    :class:`CheckpointError` that names where it was read and what to do otherwise."""
     expected = sign(key, checkpoint.train_log_id, checkpoint.data)
     if not hmac.compare_digest(expected, checkpoint.signature):
         raise CheckpointError(
             f"checkpoint of replica {checkpoint.replica!r} (train log "
-            f"{checkpoint.train_log_id}) has a bad signature: it was altered or signed with "
-            "another key; refusing to load it"
+            f"{checkpoint.train_log_id}{_where(checkpoint)}) has a bad signature: it was "
+            f"altered or signed with another key; refusing to load it{_fix(checkpoint, True)}"
         )
     try:
         return ActiveLearner.restore(checkpoint.data)
     except Exception as exc:  # signed by us but unreadable: a different version, say
         raise CheckpointError(
-            f"checkpoint of replica {checkpoint.replica!r} cannot be loaded: {exc}"
+            f"checkpoint of replica {checkpoint.replica!r}{_where(checkpoint)} cannot be "
+            f"loaded: {exc}{_fix(checkpoint, False)}"
         ) from exc
+
+
+def _where(checkpoint: Checkpoint) -> str:
+    return f", {checkpoint.origin}" if checkpoint.origin else ""
+
+
+def _fix(checkpoint: Checkpoint, signature: bool) -> str:
+    """What to do about a checkpoint refused (it was refused at every start, naming neither
+    where it was nor how to go on)."""
+    if not checkpoint.remove:
+        return ""
+    key = (
+        "if it was signed with another key, set STREAM_AL_CHECKPOINT__KEY to that key; "
+        if signature
+        else ""
+    )
+    return (
+        f" ({key}else {checkpoint.remove}: serve then starts from another checkpoint, or a "
+        "fresh model, and learns the train log Redis holds after it)"
+    )
 
 
 class CheckpointDirectory:
@@ -163,6 +185,8 @@ class CheckpointDirectory:
                 data=data,
                 signature=str(header["signature"]),
                 created_at=float(header["created_at"]),
+                origin=f"file {path}",
+                remove=f"delete {path}",
             )
         except FileNotFoundError:
             return None

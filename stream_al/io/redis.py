@@ -942,6 +942,8 @@ class RedisStore:
                 data=bytes(fields.get(b"data", b"")),
                 signature=_text(fields.get(b"signature", b"")),
                 created_at=float(fields.get(b"created_at", b"0")),
+                origin=f"redis key {key}",
+                remove=f"redis-cli DEL {key}",
             )
         except (ValueError, redis.ResponseError) as exc:
             if isinstance(exc, redis.ResponseError) and not _wrong_type(exc):

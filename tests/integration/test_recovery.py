@@ -257,6 +257,26 @@ def test_an_altered_checkpoint_is_refused_at_start(deployment: Deployment) -> No
     assert "bad signature" in refused.output()
 
 
+def test_a_truncated_checkpoint_is_refused_at_start_naming_its_key_and_the_fix(
+    deployment: Deployment,
+) -> None:
+    # "checkpoint of replica 'r1' ... has a bad signature ...; refusing to load it" named
+    # neither where it was read nor what to do: serve refused every start.
+    serve = deployment.serve()
+    assert serve.terminate() == 0
+    key = f"{deployment.prefix}:checkpoint:r1"
+    r = deployment.redis()
+    data = r.hget(key, "data") or b""
+    r.hset(key, "data", data[: len(data) // 2])
+    refused = deployment.serve(wait_ready=False)
+    assert refused.popen.wait(timeout=60) == 2
+    said = refused.output()
+    assert f"redis key {key}" in said and f"redis-cli DEL {key}" in said, said
+    assert "STREAM_AL_CHECKPOINT__KEY" in said
+    r.delete(key)  # as it says
+    assert deployment.serve().terminate() == 0
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigterm_during_startup_keeps_the_checkpoint_at_the_learners_place_in_the_log(
     deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

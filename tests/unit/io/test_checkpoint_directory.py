@@ -100,3 +100,17 @@ def test_a_directory_deleted_while_serve_runs_is_made_again_at_the_next_save(
     with pytest.raises(NotADirectoryError, match=f"a file, not a directory: '{where}'"):
         home.save(make_checkpoint(learner, "r0", "3-0", KEY, now=3.0))
     assert where.read_text() == "not a directory"
+
+
+def test_a_checkpoint_file_refused_is_named_with_what_to_do(tmp_path: Path) -> None:
+    home = CheckpointDirectory(tmp_path)
+    home.save(make_checkpoint(ActiveLearner("gaussian-nb"), "r1", "5-0", KEY, now=1.0))
+    path = tmp_path / "r1.checkpoint"
+    path.write_bytes(path.read_bytes()[:-10])  # cut short (copied half, say)
+    found = home.load("r1")
+    assert found is not None
+    with pytest.raises(CheckpointError) as refused:
+        restore_checkpoint(found, KEY)
+    said = str(refused.value)
+    assert f"file {path}" in said and f"delete {path}" in said
+    assert "STREAM_AL_CHECKPOINT__KEY" in said

@@ -385,8 +385,45 @@ if outcome then
 end
 """
 
+# A consensus item's record and votes are decoded, and fields of them used, by the join:
+# one stream-al did not write (another program's, a hand's: not JSON, no queue item) failed
+# the script, at times after its first writes (the label acknowledged), and serve exited,
+# again at every start while the label waited. Checked before any write, and refused as a
+# key of another type is (that label dead-lettered naming the key).
+_JOIN_RECORDS = """
+local function record_of(text)
+  local ok, value = pcall(cjson.decode, text)
+  if ok and type(value) == 'table' then return value end
+end
+local function not_ours(key, found, expected) return {'wrong_type', key, found, expected} end
+local record_text = redis.call('GET', KEYS[1])
+if record_text and string.find(record_text, '"votes_needed"', 1, true) then
+  local r = record_of(record_text)
+  if not r then return not_ours(KEYS[1], 'string that is no JSON object', 'item record') end
+  if (tonumber(r['votes_needed']) or 1) > 1 then
+    local slot, expert = r['slot'], r['expert_item']
+    if type(r['queue_item']) ~= 'string' or (slot ~= nil and type(slot) ~= 'string')
+      or (expert ~= nil and (type(expert) ~= 'string' or type(r['expert_record']) ~= 'string'))
+      or (expert == nil and not record_of(r['queue_item'])) then
+      return not_ours(KEYS[1], 'record without the queue item a vote needs', 'item record')
+    end
+    local fields = redis.call('HGETALL', KEYS[7])
+    for i = 1, #fields, 2 do
+      if string.sub(fields[i], 1, 5) == 'vote:' and not record_of(fields[i + 1]) then
+        return not_ours(KEYS[7], 'hash whose ' .. fields[i] .. ' is no JSON object', 'votes hash')
+      end
+    end
+  end
+end
+"""
+
 _JOIN = votes.lua_script(
-    _BUMP_FUNCTION + _KEY_TYPE_FUNCTION + _JOIN_KEY_TYPES + _JOIN_ANSWERED + _JOIN_MECHANICS
+    _BUMP_FUNCTION
+    + _KEY_TYPE_FUNCTION
+    + _JOIN_KEY_TYPES
+    + _JOIN_ANSWERED
+    + _JOIN_RECORDS
+    + _JOIN_MECHANICS
 )
 
 # Dead-letters a label and acknowledges it, once: a label acknowledged already (the answer

@@ -275,6 +275,46 @@ def test_an_item_key_another_program_wrote_dead_letters_that_event_or_label_alon
     assert serve.alive() and serve.terminate() == 0, serve.output()
 
 
+# Consensus records the join decodes, as another program (or a hand) could leave them: not
+# JSON; without the queue item a repeated vote puts back; a vote that is no JSON object.
+CORRUPT_RECORDS: dict[str, tuple[str, dict[str, str]]] = {
+    "not JSON": ('{"votes_needed": 2, broken', {}),
+    "no queue item": ('{"votes_needed": 2, "slot": ""}', {"vote:w9": "{}"}),
+    "a vote no object": ('{"votes_needed": 2, "queue_item": "{}"}', {"vote:w9": "7"}),
+}
+
+
+@pytest.mark.parametrize("kind", CORRUPT_RECORDS)
+def test_a_consensus_record_serve_did_not_write_dead_letters_its_label_alone(
+    deployment: Deployment, kind: str
+) -> None:
+    # The join script decoded such a record unchecked: its error stopped serve (exit 1),
+    # and again at every start, the label read again each time.
+    r, prefix = deployment.redis(), deployment.prefix
+    record, votes = CORRUPT_RECORDS[kind]
+    r.set(f"{prefix}:pending:c", record)
+    if votes:
+        r.hset(f"{prefix}:votes:c", mapping=votes)
+    labels = f"{prefix}:labels"
+    r.xadd(labels, {"label": json.dumps({"id": "c", "label": "yes", "annotator": "w9"})})
+    serve = deployment.serve()
+    wait_for(
+        lambda: serve.metric("stream_al_labels_total", outcome="invalid") == 1 or not serve.alive(),
+        30,
+        what="the label dead-lettered",
+    )
+    assert serve.alive(), serve.output()[-2000:]
+    [(_, fields)] = r.xrange(f"{prefix}:dead_letters")
+    dead = json.loads(fields[b"dead_letter"])
+    assert dead["source"].startswith("labels:") and json.loads(dead["payload"])["id"] == "c"
+    assert f"redis key {prefix}:" in dead["error"] and "delete the key" in dead["error"]
+    assert r.xpending(labels, "serve")["pending"] == 0
+    assert r.get(f"{prefix}:pending:c") == record.encode()  # nothing changed for it
+    deployment.produce_raw([("e1", json.dumps({"id": "e1", "features": {"x": 1.0}}))])
+    wait_for(lambda: len(deployment.predictions()) == 1, 30, what="serve predicting on")
+    assert serve.terminate() == 0
+
+
 def test_a_checkpoint_key_serve_did_not_write_stops_neither_serve_nor_its_restart(
     deployment: Deployment,
 ) -> None:

@@ -336,7 +336,9 @@ class ReplicaState:
     def from_json(cls, text: str | bytes) -> ReplicaState:
         """The state in ``text``; ``ValueError`` if it holds none (written by hand)."""
         try:
-            raw = json.loads(text)
+            # loads: a ValueError, not json's RecursionError, for nesting too deep (which
+            # stopped `stream-al status`, every replica unsaid).
+            raw = loads(text)
             fields = (raw["ready"], raw["reason"], raw["since"], raw["at"], raw["stopped"])
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"not a replica's state: {exc}") from None

@@ -466,6 +466,14 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+def _is_text(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _wrong_type(exc: redis.ResponseError) -> bool:
     """Whether Redis answered ``WRONGTYPE``: the key holds something else than a hash."""
     return str(exc).startswith("WRONGTYPE")
@@ -1032,13 +1040,20 @@ class RedisStore:
         pipe.zrange(self.keys.replicas, 0, -1, withscores=True)
         (seconds, micros), listed = pipe.execute()
         now = seconds + micros / 1e6
-        names = [(_text(name), score) for name, score in listed]
+        # A name that is not UTF-8 (written by hand: serve names none so) stopped status
+        # itself; it is listed as unreadable, by its bytes, and its state is not read.
+        names = [(_text(name) if _is_text(name) else None, name, score) for name, score in listed]
         pipe = self.client.pipeline(transaction=False)
-        for name, _ in names:
-            pipe.get(self.keys.replica_state(name))
+        for name, _, _ in names:
+            pipe.get(self.keys.replica_state(name or ""))
         seen = []
-        for (name, score), raw in zip(names, pipe.execute(raise_on_error=False), strict=True):
+        states = pipe.execute(raise_on_error=False)
+        for (name, raw_name, score), raw in zip(names, states, strict=True):
             silent_for = max(0.0, now - score)
+            if name is None:
+                why = f"its name in {self.keys.replicas} is not UTF-8 text"
+                seen.append(ReplicaSeen(lenient(raw_name), None, silent_for, unreadable=why))
+                continue
             if raw is None:
                 seen.append(ReplicaSeen(name, None, silent_for))
                 continue

@@ -67,3 +67,30 @@ def test_status_says_which_replica_is_not_ready_and_why_and_which_went_silent_or
     assert status.returncode == 2 and "nothing answers at" in status.stderr
     assert "  replica r1: stopped " in status.stdout, status.stdout
     assert "  replica r2: SILENT for " in status.stdout, status.stdout
+
+
+def test_status_names_a_replica_state_written_by_hand_unreadable_and_goes_on(
+    deployment: Deployment,
+) -> None:
+    # A state nested deeper than a parser goes (RecursionError) or a replica name that is
+    # not UTF-8 in the list stopped status itself ("failed: ..."), every replica unsaid.
+    ready = deployment.serve("r1")
+    wait_for(
+        lambda: [s.state.ready for s in deployment.store().replica_states() if s.state] == [True],
+        30,
+        what="r1's state: ready",
+    )
+    r, prefix = deployment.redis(), deployment.prefix
+    now = r.time()[0]
+    r.zadd(f"{prefix}:replicas", {"r8": now, b"r\xff9": now})
+    r.set(f"{prefix}:replica:r8", "[" * 100_000)
+    status = _status(deployment, ready, "--interval", "0.2")
+    assert status.returncode == 1, status.stdout + status.stderr  # unreadable: no all-clear
+    _, *replicas = status.stdout.splitlines()
+    assert "  replica r1: ready" in replicas, status.stdout + status.stderr
+    assert any(
+        line.startswith("  replica r8: its state in redis cannot be read") for line in replicas
+    ), status.stdout
+    assert any(
+        line.startswith("  replica r\\xff9: its state in redis cannot be read") for line in replicas
+    ), status.stdout

@@ -43,7 +43,7 @@ from typing import Any
 
 from stream_al.io.votes import REQUEUE_SECONDS
 from stream_al.runtime.backoff import Backoff
-from stream_al.schemas import loads
+from stream_al.schemas import MAX_ID_CHARS, loads
 
 __all__ = [
     "FIRST_GAP_SECONDS",
@@ -261,6 +261,8 @@ def unreadable_item(raw: str) -> str | None:
         return "not a JSON object"
     if not isinstance(item.get("id"), str) or not item["id"]:
         return "no item id (a non-empty string)"
+    if len(item["id"]) > MAX_ID_CHARS:  # serve would dead-letter its label: labeled for nothing
+        return f"item id of {len(item['id'])} characters, more than {MAX_ID_CHARS}"
     votes = item.get("votes_needed")
     if votes is not None and type(votes) is not int:
         return f"votes_needed is not an integer ({votes!r:.40})"

@@ -175,6 +175,8 @@ UNREADABLE = {
     "not a JSON object": "[1, 2]",
     "no item id (a non-empty string)": '{"features": {"x": 1}}',
     "votes_needed is not an integer ('two')": '{"id": "v", "votes_needed": "two"}',
+    # serve reads a label's id in at most 256 characters: its label would be dead-lettered
+    "item id of 257 characters, more than 256": json.dumps({"id": "i" * 257}),
 }
 
 

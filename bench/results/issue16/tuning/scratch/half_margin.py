@@ -25,13 +25,7 @@ def half_margin(proba: Any) -> float:
         return 1.0
     if len(proba) <= 2:
         return 1.0 - max(proba.values())
-    p1 = p2 = 0.0
-    for p in proba.values():
-        if p > p1:
-            p1, p2 = p, p1
-        elif p > p2:
-            p2 = p
-    return (1.0 - p1 + p2) / 2.0
+    return uncertainty.margin(proba) / 2.0  # (1 - p1 + p2) / 2
 
 
 def half_margin_counts(stats: Any) -> float:

@@ -371,7 +371,19 @@ class LabelLoop:
         An event whose item key in the store holds what another program wrote there is
         dead-lettered with the key's name, not predicted; the rest of the batch goes on.
         """
-        asked = [a for a in actions if not a.done and a.outcome == "queried"]
+        asked, ids = [], set()
+        for action in actions:
+            if action.done or action.outcome != "queried":
+                continue
+            assert action.event is not None
+            if action.event.id in ids:
+                # The same event twice in one batch (a producer's retry): one item. Redis
+                # takes a record stored identically as queued by an earlier try at this
+                # batch, so the second copy was counted queried, the item queued once.
+                action.outcome = "duplicate"
+                continue
+            ids.add(action.event.id)
+            asked.append(action)
         queued = self.store.enqueue_many([self._enqueue_request(a) for a in asked])
         for action, ok in zip(asked, queued, strict=True):
             if isinstance(ok, WrongType):

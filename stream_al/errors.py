@@ -28,6 +28,7 @@ __all__ = [
     "LabelStudioError",
     "ModelFileError",
     "StoreReset",
+    "StoreRolledBack",
     "StoreUnavailable",
     "StreamAlError",
     "Unavailable",
@@ -54,6 +55,13 @@ class StoreReset(StoreUnavailable):
     """Redis answered without stream-al's consumer groups: it lost its data (restarted
     without persistence, or flushed). The store has recreated the groups; what was queued,
     pending or in the train log is gone."""
+
+
+class StoreRolledBack(StoreReset):
+    """Redis came back with older data than it had (restarted from an older snapshot, or a
+    lagging replica promoted): its groups and state id are there, its train log ends
+    before entries serve read. Its own checkpoints match that log; a newer one elsewhere
+    (the checkpoint directory) holds labels the log lost."""
 
 
 class BrokerUnavailable(Unavailable):

@@ -20,7 +20,7 @@ import redis
 from redis.exceptions import NoPermissionError, NoScriptError
 
 from stream_al.config import Settings
-from stream_al.errors import ConfigurationError, StoreReset, StoreUnavailable
+from stream_al.errors import ConfigurationError, StoreReset, StoreRolledBack, StoreUnavailable
 from stream_al.io import votes
 from stream_al.io.base import (
     TIERS,
@@ -550,6 +550,9 @@ class RedisStore:
         self._last_claim = 0.0
         self._state_id: bytes | None = None  # set by ensure_groups
         self._state_checked = 0.0
+        # The last train-log entry read since the state was made (see _check_train_log).
+        self._train_log_seen: str | None = None
+        self._looked_since_join = False  # a read of labels looked: its joins need not
         self._not_counts: set[tuple[str, str | bytes]] = set()  # warned about once
 
     def ensure_groups(self) -> None:
@@ -565,6 +568,7 @@ class RedisStore:
                     raise
         self.client.set(self.keys.state_id, uuid.uuid4().hex, nx=True)
         self._state_id = self.client.get(self.keys.state_id)
+        self._train_log_seen = None  # nothing read from this state yet
 
     def check_keys(self) -> None:
         """Raise :class:`~stream_al.errors.ConfigurationError` naming each key of the
@@ -614,6 +618,42 @@ class RedisStore:
                 "redis no longer holds stream-al's state (its state id changed: it lost its "
                 "data); the consumer groups are recreated"
             )
+
+    def _check_train_log(self) -> None:
+        """Raise :class:`~stream_al.errors.StoreRolledBack` when the train log ends before the
+        last entry this store read from it: Redis came back with older data than it had
+        (restarted from a snapshot older than its last writes, as Redis's default RDB
+        persistence does after a crash, or a lagging replica promoted). Its state id and
+        groups are there, so nothing else tells; the model holds labels the log no longer
+        has, and a replica that replays the log would not."""
+        seen = self._train_log_seen
+        if seen is None:
+            return
+        try:
+            last = _text(self.client.xinfo_stream(self.keys.train_log)["last-generated-id"])
+        except redis.ResponseError as exc:
+            if "no such key" not in str(exc).lower():
+                raise
+            last = "0-0"  # the snapshot was taken before the first label was joined
+        if stream_position(last) >= stream_position(seen):
+            return
+        self._check_state()  # all of it lost (the state id gone): said as such
+        self._train_log_seen = None
+        raise StoreRolledBack(
+            f"redis came back with older data than it had (its train log ends at {last}, "
+            f"serve had read up to {seen}: restarted from an older snapshot, or a replica "
+            "that lagged was promoted); what was written after that is lost"
+        )
+
+    def _look_at_state(self) -> None:
+        """:meth:`_check_state` each second, :meth:`_check_train_log` at every call: redis-py
+        reconnects within a call, so no failure says Redis restarted, and one label joined
+        into the older log would hide that it went back."""
+        now = time.monotonic()
+        if now - self._state_checked >= STATE_CHECK_SECONDS:
+            self._state_checked = now
+            self._check_state()
+        self._check_train_log()
 
     def ensure_groups_ok(self) -> bool:
         """:meth:`check_server`, :meth:`check_eviction`, then :meth:`ensure_groups`,
@@ -762,10 +802,8 @@ class RedisStore:
 
     def read_labels(self, count: int) -> list[tuple[str, str | Unreadable]]:
         key, group = self.keys.labels, LABELS_GROUP
-        now = time.monotonic()
-        if now - self._state_checked >= STATE_CHECK_SECONDS:
-            self._state_checked = now
-            self._check_state()
+        self._look_at_state()
+        self._looked_since_join = True
         entries: list[tuple[str, dict[bytes, bytes] | None]] = []
         if self._recover_labels:  # what this replica read before it stopped
             entries = self._read_group(key, group, "0", count)
@@ -785,6 +823,9 @@ class RedisStore:
     def join_many(self, requests: Sequence[tuple[str, str, str]]) -> list[Joined]:
         if not requests:
             return []
+        if not self._looked_since_join:  # labels held across an outage: joined unread
+            self._look_at_state()
+        self._looked_since_join = False
         calls: list[tuple[list[str], list[str | int]]] = []
         for entry_id, item_id, label in requests:
             keys = [
@@ -840,6 +881,8 @@ class RedisStore:
     def read_train_log(self, after: str | None, count: int) -> list[TrainLogEntry]:
         start = f"({after}" if after else "-"
         entries = self.client.xrange(self.keys.train_log, min=start, max="+", count=count)
+        if entries:
+            self._train_log_seen = _text(entries[-1][0])
         # Leniently: an entry that is not what serve wrote fails to learn, and is skipped.
         return [
             TrainLogEntry(
@@ -959,6 +1002,7 @@ class RedisStore:
     # -- checkpoints -------------------------------------------------------------------
 
     def save(self, checkpoint: Checkpoint) -> None:
+        self._check_train_log()  # not a model holding labels the log lost, for others to load
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(
             self.keys.checkpoint(checkpoint.replica),

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from stream_al.config import Settings
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.routing import Routing
-from stream_al.errors import BrokerUnavailable, StoreReset
+from stream_al.errors import BrokerUnavailable, StoreReset, StoreRolledBack
 from stream_al.io.base import (
     DurableCheckpoints,
     EventSource,
@@ -444,8 +444,13 @@ class Service:
     def _restart_learner(self) -> None:
         """The newest checkpoint in Redis or the checkpoint directory (else the model held),
         said in one error line, in /readyz's note, and checkpointed at once."""
+        in_redis = self.store.newest()
+        # Redis gone back to older data: its checkpoint matches its train log, and one in
+        # the directory that is newer holds labels the log lost (replicas would differ).
+        rolled_back = isinstance(self._reset, StoreRolledBack) and in_redis is not None
         found = newest_of(
-            self.store.newest(), self.durable.newest() if self.durable is not None else None
+            in_redis,
+            self.durable.newest() if self.durable is not None and not rolled_back else None,
         )
         if found is not None:
             self.loop.learner = restore_checkpoint(found, self.checkpoint_key)
@@ -455,9 +460,9 @@ class Service:
             origin = "the model it held (no checkpoint in Redis or a checkpoint directory)"
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
         self.health.note = f"redis lost its data at {when} UTC; serve restarted from {origin}"
-        log.error(  # the reset's own words say the groups are recreated
-            "%s; the items queued or pending and the train log "
-            "entries Redis held are lost; serve restarted from %s",
+        log.error(  # the reset's own words say what Redis lost (all, or a recent part)
+            "%s; the items queued or pending, the labels not joined yet and the train "
+            "log entries it lost are gone; serve restarted from %s",
             self._reset,
             origin,
         )

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from stream_al.errors import Unavailable
+from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.service.runner import Service
 from tests.integration.conftest import Broker, RedisServer, Services, kafka_admin
 from tests.integration.deployment import (
@@ -223,8 +224,6 @@ def test_a_train_log_entry_that_cannot_be_learned_is_skipped_alike_by_every_repl
     assert letter["source"].startswith("train_log:") and "'x'" in letter["error"]
     assert "400 digits" in letter["error"]
     assert r1.terminate() == 0 and r2.terminate() == 0
-    from stream_al.io.checkpoints import restore_checkpoint
-
     store = deployment.store()
     digests = set()
     for replica in ("r1", "r2"):
@@ -450,6 +449,71 @@ def test_serve_and_worker_survive_a_redis_that_lost_its_data_and_restart_from_a_
     assert (checkpoints / "r1.checkpoint").exists()
     # A replica started now starts from the checkpoint written after the reset.
     assert deployment.store().load("r1") is not None
+
+
+def test_serve_restarts_from_a_checkpoint_when_redis_comes_back_from_an_older_snapshot(
+    deployment: Deployment, redis_server: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    # Redis's default persistence (RDB snapshots, no append-only file) comes back from a
+    # crash with its data of minutes before: state id and groups there, so serve went on
+    # unaware, its model holding labels the train log no longer had (a replica replaying
+    # the log learned another model), ready and counting no reset.
+    server = redis_server(durable=False)
+    deployment.redis_url = server.url
+    deployment.settings.update(
+        {
+            "STREAM_AL_LEARNER__BUDGET": "1.0",
+            "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "1",
+            "STREAM_AL_CHECKPOINT__DIR": str(tmp_path / "checkpoints"),  # newer: not used
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    records = stream_records("synth:sea-drift", 900, truth)
+    serve = deployment.serve()
+    deployment.worker(truth)
+    store = deployment.store()
+
+    def learned_and_checkpointed() -> bool:  # a checkpoint every second: at the log's end
+        log = store.read_train_log(None, 10**6)
+        checkpoint = store.load("r1")
+        return bool(log) and checkpoint is not None and checkpoint.train_log_id == log[-1].entry_id
+
+    deployment.produce_raw(records[:300])
+    deployment.wait_until_settled([i for i, _ in records[:300]], timeout=60)
+    wait_for(learned_and_checkpointed, 60, what="the labels learned and checkpointed")
+    at_snapshot = store.read_train_log(None, 10**6)
+    server.client().save()  # what the restart comes back with
+    deployment.produce_raw(records[300:600])
+
+    def checkpointed_past_the_snapshot() -> bool:  # in Redis and the directory
+        checkpoint = store.load("r1")
+        return checkpoint is not None and checkpoint.train_log_id != at_snapshot[-1].entry_id
+
+    wait_for(
+        lambda: serve.metric("stream_al_train_log_applied_total") > len(at_snapshot) + 20,
+        60,
+        what="labels learned after the snapshot",
+    )
+    wait_for(checkpointed_past_the_snapshot, 30, what="a checkpoint past the snapshot")
+    server.kill()
+    server.start()
+    wait_for(lambda: serve.metric("stream_al_state_resets_total") == 1, 30, what="the reset")
+    deployment.produce_raw(records[600:])
+    deployment.wait_until_settled([i for i, _ in records[600:]], timeout=90)
+    wait_for(learned_and_checkpointed, 60, what="the new labels learned")
+    [line] = [line for line in serve.output().splitlines() if "older data" in line]
+    assert "restarted from the checkpoint of r1" in line, line
+    assert serve.terminate() == 0, serve.output()[-3000:]
+    # Its model is what learning the train log Redis holds makes, as a new replica's is.
+    reference = deployment.loaded().learner
+    learner = reference.spec().build(reference.seed)
+    for entry in store.read_train_log(None, 10**6):
+        item, label = json.loads(entry.item), json.loads(entry.label)
+        learner.learn(item["features"], label["label"], item["prediction"])
+    checkpoint = store.load("r1")
+    assert checkpoint is not None
+    assert restore_checkpoint(checkpoint, KEY.encode()).model_digest() == learner.model_digest()
 
 
 # -- 12. an event whose reason alone is larger than a Kafka message ------------------------

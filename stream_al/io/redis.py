@@ -466,12 +466,12 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _is_text(value: bytes) -> bool:
+def _utf8(value: bytes) -> str | None:
+    """``value`` as text, or None when it is not UTF-8."""
     try:
-        value.decode("utf-8")
+        return value.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
 def _wrong_type(exc: redis.ResponseError) -> bool:
@@ -1086,18 +1086,20 @@ class RedisStore:
         now = seconds + micros / 1e6
         # A name that is not UTF-8 (written by hand: serve names none so) stopped status
         # itself; it is listed as unreadable, by its bytes, and its state is not read.
-        names = [(_text(name) if _is_text(name) else None, name, score) for name, score in listed]
+        names = [(_utf8(name), name, score) for name, score in listed]
         pipe = self.client.pipeline(transaction=False)
         for name, _, _ in names:
-            pipe.get(self.keys.replica_state(name or ""))
+            if name is not None:
+                pipe.get(self.keys.replica_state(name))
         seen = []
-        states = pipe.execute(raise_on_error=False)
-        for (name, raw_name, score), raw in zip(names, states, strict=True):
+        states = iter(pipe.execute(raise_on_error=False))
+        for name, raw_name, score in names:
             silent_for = max(0.0, now - score)
             if name is None:
                 why = f"its name in {self.keys.replicas} is not UTF-8 text"
                 seen.append(ReplicaSeen(lenient(raw_name), None, silent_for, unreadable=why))
                 continue
+            raw = next(states)
             if raw is None:
                 seen.append(ReplicaSeen(name, None, silent_for))
                 continue

@@ -227,7 +227,9 @@ class EnqueueRequest:
 @dataclass(frozen=True)
 class Unreadable:
     """A stream entry the store could not read as a message (bytes that are not UTF-8, a
-    missing field): why, and what it held as text, for its dead letter."""
+    missing field), or events the event source could not read (a compressed record batch
+    that inflates beyond what serve reads): why, and what it held as text, for its dead
+    letter."""
 
     reason: str
     payload: str
@@ -620,7 +622,11 @@ class DeadLetterSink(Protocol):
 class EventSource(Protocol):
     """Events in, in batches; offsets committed when the loop asks (Kafka)."""
 
-    def poll(self) -> list[tuple[str, bytes]]: ...
+    def poll(self) -> list[tuple[str, bytes | Unreadable]]:
+        """The next batch as ``(origin, raw value)`` pairs (origin: topic:partition:offset);
+        an :class:`Unreadable` in place of the value of events the source could not read,
+        which the loop dead-letters with its reason."""
+        ...
 
     def commit(self) -> None:
         """Commit the offsets after every event polled so far; raises
@@ -650,6 +656,14 @@ class ProbedEventSource(EventSource, Protocol):
     def unavailable(self) -> str | None:
         """Why the broker does not answer (None: it does)."""
         ...
+
+
+MAX_BATCH_BYTES = 100_000_000
+"""The most bytes a compressed Kafka record batch of events inflates to in serve; one that
+would inflate further is dead-lettered unread. librdkafka's default
+``receive.message.max.bytes``, which bounds the confluent backend's zstd and lz4 batches
+(not its gzip ones) and its fetches. An event is at most ``max_event_bytes``: only a batch
+compressed to inflate hundreds of times comes near."""
 
 
 AUTO_CREATE_TOPICS = "auto.create.topics.enable"

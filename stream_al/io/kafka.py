@@ -63,6 +63,7 @@ from stream_al.io.base import (
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
+    Unreadable,
     topic_id_text,
     translate_errors,
     wait_in_slices,
@@ -130,14 +131,14 @@ class EventSource:
         # Our own line on each assignment: the client's is below WARNING unless --verbose.
         self.consumer.subscribe([settings.events_topic], listener=_AssignmentLog())
 
-    def poll(self) -> list[tuple[str, bytes]]:
+    def poll(self) -> list[tuple[str, bytes | Unreadable]]:
         """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset."""
         _resume_pending_join(self.consumer)
         records = self.consumer.poll(
             timeout_ms=self.settings.poll_timeout_ms,
             max_records=self.settings.max_poll_records,
         )
-        batch: list[tuple[str, bytes]] = []
+        batch: list[tuple[str, bytes | Unreadable]] = []
         for tp, messages in records.items():
             for m in messages:
                 batch.append((f"{tp.topic}:{tp.partition}:{m.offset}", m.value or b""))

@@ -52,9 +52,11 @@ from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerFatalError, BrokerUnavailable
 from stream_al.io.base import (
     AUTO_CREATE_TOPICS,
+    MAX_BATCH_BYTES,
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
     ClusterTopics,
+    Unreadable,
     topic_id_text,
     wait_in_slices,
 )
@@ -290,6 +292,9 @@ class ConfluentEventSource:
                 "session.timeout.ms": settings.session_timeout_ms,
                 "heartbeat.interval.ms": settings.heartbeat_interval_ms,
                 "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+                # Its default, made explicit: the bound of its fetches, and of its zstd and
+                # lz4 batches inflated (MAX_BATCH_BYTES).
+                "receive.message.max.bytes": MAX_BATCH_BYTES,
                 "error_cb": self.errors,
                 "logger": librdkafka_client_log,
                 # Once a second, the state of each broker connection (unavailable()).
@@ -305,6 +310,8 @@ class ConfluentEventSource:
         self.consumer = consumer
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
+        # (topic, partition) -> the offset after the last message handed out (_past()).
+        self._next: dict[tuple[str, int], int] = {}
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self.silent_s = 0.0  # the longest a connection has waited on an answer (statistics)
         self.orphaned = False  # no broker left to connect to (statistics, see no_broker_left())
@@ -334,6 +341,7 @@ class ConfluentEventSource:
         # Reset after the close, whose callbacks may still report on the old consumer.
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
         self.pending.clear()
+        self._next.clear()
         self._revoked_now.clear()
         self._deferred = None
         self._subscribe()
@@ -367,15 +375,18 @@ class ConfluentEventSource:
         # if something were, it is no longer ours to commit (it will be consumed again).
         for t in partitions:
             self.pending.pop((t.topic, t.partition), None)
+            self._next.pop((t.topic, t.partition), None)
             self._revoked_now.add((t.topic, t.partition))
         log.info("Partitions revoked: %s", [_tp(t) for t in partitions])
 
-    def poll(self) -> list[tuple[str, bytes]]:
+    def poll(self) -> list[tuple[str, bytes | Unreadable]]:
         """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset.
 
         A consumer error with no message beside it raises :class:`ConfluentError`; one that
         came with messages is raised at the next poll, so the messages are processed (a
         message handed out and dropped would be committed by a later batch unprocessed).
+        A record batch librdkafka could not decompress (:meth:`_past`) is no error: an
+        :class:`~stream_al.io.base.Unreadable` that says why, and the partition goes on.
         """
         self.errors.check()
         if self.orphaned:
@@ -391,11 +402,16 @@ class ConfluentEventSource:
             )
         return self._batch(messages)
 
-    def _batch(self, messages: Sequence[Message]) -> list[tuple[str, bytes]]:
-        batch: list[tuple[str, bytes]] = []
+    def _batch(self, messages: Sequence[Message]) -> list[tuple[str, bytes | Unreadable]]:
+        batch: list[tuple[str, bytes | Unreadable]] = []
         error: KafkaError | None = None
         for m in messages:
             err = m.error()
+            if err is not None and err.code() == KafkaError._BAD_COMPRESSION:
+                unread = self._past(m, err)
+                if unread is not None:
+                    batch.append(unread)
+                    continue
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF and error is None:  # EOF: no error
                     error = err
@@ -404,6 +420,7 @@ class ConfluentEventSource:
             assert topic is not None and partition is not None and offset is not None
             batch.append((f"{topic}:{partition}:{offset}", m.value() or b""))
             key = (topic, partition)
+            self._next[key] = offset + 1
             # A message fetched before its partition was revoked in this same consume() is
             # processed but not committed: the partition's new owner consumes it again
             # (a commit for it would be refused, or wait on the rejoining group).
@@ -414,6 +431,45 @@ class ConfluentEventSource:
                 _raise_for(error, "consume")
             self._deferred = error
         return batch
+
+    def _past(self, m: Message, err: KafkaError) -> tuple[str, Unreadable] | None:
+        """The event at the offset of ``m``, an error of a record batch librdkafka could not
+        decompress, as unreadable, and the partition moved past it; None when ``m`` names no
+        offset, its partition was revoked in this consume, or the seek failed (the error is
+        raised, waited out, and met again while the partition is this consumer's).
+
+        librdkafka names the batch's first offset and fetches the batch again, failing
+        again, for ever: a batch of zstd or lz4 that inflates beyond
+        ``receive.message.max.bytes`` (:data:`~stream_al.io.base.MAX_BATCH_BYTES`),
+        or one that is no valid stream of its codec. The event after the last one handed
+        out of the partition (or at the batch's first offset) is dead-lettered and the
+        partition seeks past it: the broker's answer for the next offset starts with the
+        same batch when it holds more events, each dead-lettered in turn.
+        """
+        topic, partition, offset = m.topic(), m.partition(), m.offset()
+        if topic is None or partition is None or offset is None or offset < 0:
+            return None
+        key = (topic, partition)
+        if key in self._revoked_now:
+            return None
+        first = max(offset, self._next.get(key, offset))
+        try:
+            self.consumer.seek(TopicPartition(topic, partition, first + 1))
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("%s:%d: cannot seek past offset %d: %s", topic, partition, first, exc)
+            return None
+        self._next[key] = first + 1
+        self.pending[key] = max(self.pending.get(key, 0), first + 1)
+        origin = f"{topic}:{partition}:{first}"
+        reason = (
+            f"the record batch of this event (at offset {offset}) could not be read: {err.str()} "
+            f"(librdkafka refuses a zstd or lz4 batch that inflates to more than "
+            f"{MAX_BATCH_BYTES:,} bytes, its receive.message.max.bytes; an event may have "
+            "max_event_bytes): the producer of these events compresses far more than events "
+            "take, or writes batches no consumer can read"
+        )
+        log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, err.str())
+        return origin, Unreadable(reason, "")
 
     def commit(self) -> None:
         """Commit the offsets after every message polled since the last commit (and no
@@ -473,6 +529,7 @@ class ConfluentEventSource:
                 # Nothing is pending between turns; an old offset left here would be
                 # committed over the new topic's (pending keeps the highest offset).
                 self.pending.pop((t.topic, t.partition), None)
+                self._next.pop((t.topic, t.partition), None)
                 self.consumer.seek(TopicPartition(t.topic, t.partition, OFFSET_BEGINNING))
         return [_tp(t) for t in partitions]
 

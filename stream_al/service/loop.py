@@ -257,8 +257,10 @@ class LabelLoop:
 
     # -- events ------------------------------------------------------------------------
 
-    def decide_batch(self, batch: Sequence[tuple[str, str | bytes]]) -> list[Action]:
-        """Validate and decide every event of ``batch`` (pairs of origin and raw JSON).
+    def decide_batch(self, batch: Sequence[tuple[str, str | bytes | Unreadable]]) -> list[Action]:
+        """Validate and decide every event of ``batch`` (pairs of origin and raw JSON, or
+        the :class:`~stream_al.io.base.Unreadable` the source put for events it could not
+        read, dead-lettered with its reason).
 
         No I/O but one look at the queue depth (for backpressure). No event stops the
         batch: one the model cannot take (a feature of another kind than it learned) is
@@ -280,6 +282,7 @@ class LabelLoop:
             if isinstance(item, Action):
                 actions.append(item)
                 continue
+            assert not isinstance(raw, Unreadable)  # read: an Action
             event, x, assessed = item[1], features[k], ahead[k] if ahead is not None else None
             k += 1
             try:
@@ -297,8 +300,12 @@ class LabelLoop:
             actions.append(action)
         return actions
 
-    def _read(self, origin: str, raw: str | bytes, now: float) -> Action | tuple[str, Event]:
+    def _read(
+        self, origin: str, raw: str | bytes | Unreadable, now: float
+    ) -> Action | tuple[str, Event]:
         """The event ``raw`` holds, or the invalid action that says why there is none."""
+        if isinstance(raw, Unreadable):
+            return self._invalid(origin, raw.reason, raw.payload, now)
         event = read_event(raw, self.max_event_bytes, self.max_features)
         if isinstance(event, str):
             return self._invalid(origin, event, raw, now)
@@ -449,7 +456,9 @@ class LabelLoop:
             action.decided_at,
         )
 
-    def process_events(self, batch: Sequence[tuple[str, str | bytes]]) -> list[Decision | None]:
+    def process_events(
+        self, batch: Sequence[tuple[str, str | bytes | Unreadable]]
+    ) -> list[Decision | None]:
         """Decide and complete a batch at once (the embedded loop's convenience)."""
         actions = self.decide_batch(batch)
         self.complete_batch(actions)

@@ -19,6 +19,7 @@ from stream_al.io.base import (
     EventSource,
     Publisher,
     ServiceStore,
+    Unreadable,
     newest_of,
 )
 from stream_al.io.checkpoints import make_checkpoint, restore_checkpoint
@@ -160,7 +161,7 @@ class Service:
             # answers of their joins (LabelStore.join).
             hold_labels_seconds=label_claim_idle_seconds / 2,
         )
-        self._polled: list[tuple[str, bytes]] | None = None  # polled, not decided yet
+        self._polled: list[tuple[str, bytes | Unreadable]] | None = None  # not decided yet
         self._batch: list[Action] | None = None  # decided, not completed yet
         self._reset: StoreReset | None = None  # Redis lost its data: restart the learner
         # Set by stop(): a backoff or a wait for topics ends with it, not after its time.

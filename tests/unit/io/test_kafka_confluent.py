@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from stream_al.config import KafkaSettings
+from stream_al.io.base import Unreadable
 from stream_al.runtime.backoff import RECOVERABLE
 
 ck = pytest.importorskip("confluent_kafka")
@@ -259,6 +260,27 @@ def test_a_consumer_error_raises_recoverably_after_the_messages_beside_it() -> N
     with pytest.raises(RECOVERABLE):
         source.poll()
     assert source.pending == {("ev", 0): 3}
+
+
+def test_a_batch_librdkafka_cannot_decompress_is_unreadable_and_skipped_event_by_event() -> None:
+    # librdkafka names the batch's first offset (3) and fetches the batch again at every
+    # offset inside it; it was raised as an error to wait out, the partition stalled.
+    bad = KafkaError(KafkaError._BAD_COMPRESSION, "Decompression (codec 0x4) failed")
+    source = _source(
+        [
+            [FakeMessage(offset=2), FakeMessage(offset=3, error=bad)],
+            [FakeMessage(offset=3, error=bad)],
+        ]
+    )
+    consumer = _consumer(source)
+    [good, (origin, unread)] = source.poll()
+    assert good == ("ev:0:2", b"{}") and origin == "ev:0:3"
+    assert isinstance(unread, Unreadable) and "codec 0x4" in unread.reason
+    assert "more than 100,000,000 bytes" in unread.reason
+    assert consumer.positions[("ev", 0)] == 4 and source.pending == {("ev", 0): 4}
+    [(origin, unread)] = source.poll()  # the same batch, fetched at offset 4
+    assert origin == "ev:0:4" and isinstance(unread, Unreadable)
+    assert consumer.positions[("ev", 0)] == 5 and source.pending == {("ev", 0): 5}
 
 
 def test_a_fatal_consumer_error_stops_serve() -> None:

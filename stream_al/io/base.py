@@ -662,7 +662,8 @@ MAX_BATCH_BYTES = 100_000_000
 """The most bytes a compressed Kafka record batch of events inflates to in serve; one that
 would inflate further is dead-lettered unread. librdkafka's default
 ``receive.message.max.bytes``, which bounds the confluent backend's zstd and lz4 batches
-(not its gzip ones) and its fetches. An event is at most ``max_event_bytes``: only a batch
+(not its gzip ones) and its fetches; kafka-python's inflation stops at the same number
+(:mod:`stream_al.io.kafka_batches`). An event is at most ``max_event_bytes``: only a batch
 compressed to inflate hundreds of times comes near."""
 
 

@@ -68,7 +68,12 @@ from stream_al.io.base import (
     translate_errors,
     wait_in_slices,
 )
+from stream_al.io.kafka_batches import BatchTooLarge, install
 from stream_al.io.too_large import send_each_alone
+
+# Compressed record batches inflate within MAX_BATCH_BYTES (kafka_batches), in every
+# kafka-python consumer of the process.
+install()
 
 __all__ = [
     "EventSource",
@@ -132,17 +137,44 @@ class EventSource:
         self.consumer.subscribe([settings.events_topic], listener=_AssignmentLog())
 
     def poll(self) -> list[tuple[str, bytes | Unreadable]]:
-        """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset."""
+        """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset.
+
+        A compressed record batch that inflates beyond
+        :data:`~stream_al.io.base.MAX_BATCH_BYTES` is not read: it comes as one
+        :class:`~stream_al.io.base.Unreadable` that says why, at its first offset not
+        consumed yet, and the partition goes on after it (:meth:`_past`)."""
         _resume_pending_join(self.consumer)
-        records = self.consumer.poll(
-            timeout_ms=self.settings.poll_timeout_ms,
-            max_records=self.settings.max_poll_records,
-        )
+        try:
+            records = self.consumer.poll(
+                timeout_ms=self.settings.poll_timeout_ms,
+                max_records=self.settings.max_poll_records,
+            )
+        except BatchTooLarge as exc:
+            return self._past(exc)
         batch: list[tuple[str, bytes | Unreadable]] = []
         for tp, messages in records.items():
             for m in messages:
                 batch.append((f"{tp.topic}:{tp.partition}:{m.offset}", m.value or b""))
         return batch
+
+    def _past(self, exc: BatchTooLarge) -> list[tuple[str, bytes | Unreadable]]:
+        """Go on after the record batch ``exc`` names, and say why its events are not read.
+
+        kafka-python raised from the partition's records in hand (its fetcher's next in
+        line), whose iterator is spent: kept, every later poll would loop on it for ever.
+        They are dropped, and the partition's position moved past the batch."""
+        fetcher = self.consumer._fetcher
+        records = fetcher._next_partition_records
+        if records is None:  # not where kafka-python 2.3 keeps them: a version not known
+            raise RuntimeError(f"kafka-python raised {exc} from no partition") from exc
+        tp = records.topic_partition
+        records.drain()
+        fetcher._next_partition_records = None
+        first = max(exc.base_offset, self.consumer.position(tp))
+        self.consumer.seek(tp, exc.last_offset + 1)
+        origin = f"{tp.topic}:{tp.partition}:{first}"
+        log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, exc)
+        return [(origin, Unreadable(exc.reason(first), ""))]
 
     def commit(self) -> None:
         """Commit the positions after everything polled so far.

@@ -1,0 +1,191 @@
+"""Compressed record batches read by kafka-python within a bound.
+
+kafka-python inflates a compressed record batch whole, copies it, and copies each record's
+value out of it: a gzip batch is at most the topic's ``max.message.bytes`` (1 MB by
+default) but may inflate a thousand times (spaces, zeros), and zstd far more. Such a batch
+took several times its inflated size in serve (docs/design.md, Service, "A batch that
+inflates beyond a bound"), enough to end a replica with a memory limit, and again at every
+restart, its offset never committed.
+
+:func:`install` has kafka-python read record batches with :class:`_BoundedBatch`, whose
+inflation stops past :data:`~stream_al.io.base.MAX_BATCH_BYTES` and raises
+:class:`BatchTooLarge`, naming the batch's offsets;
+:meth:`stream_al.io.kafka.EventSource.poll` dead-letters the batch
+(:meth:`BatchTooLarge.reason`) and goes on past it. librdkafka (the confluent backend)
+bounds zstd and lz4 batches by the same number (its ``receive.message.max.bytes``), not
+gzip.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from typing import Any
+
+import kafka.codec as kafka_codecs
+import kafka.record.memory_records as memory_records
+from kafka.record.default_records import DefaultRecordBatch
+
+from stream_al.io.base import MAX_BATCH_BYTES
+
+__all__ = ["BatchTooLarge", "inflate", "install"]
+
+_CHUNK = 1 << 20
+_CODECS = {
+    DefaultRecordBatch.CODEC_GZIP: "gzip",
+    DefaultRecordBatch.CODEC_SNAPPY: "snappy",
+    DefaultRecordBatch.CODEC_LZ4: "lz4",
+    DefaultRecordBatch.CODEC_ZSTD: "zstd",
+}
+
+
+class BatchTooLarge(Exception):
+    """A compressed record batch that inflates to more than ``limit`` bytes: not read."""
+
+    def __init__(
+        self, base_offset: int, last_offset: int, codec: str, compressed: int, limit: int
+    ) -> None:
+        super().__init__(
+            f"record batch at offsets {base_offset}-{last_offset} ({codec}, {compressed:,} "
+            f"bytes) inflates to more than {limit:,} bytes"
+        )
+        self.base_offset = base_offset
+        self.last_offset = last_offset
+        self.codec = codec
+        self.compressed = compressed
+        self.limit = limit
+
+    def reason(self, first: int) -> str:
+        """The dead letter's reason for the batch's events from offset ``first`` on.
+
+        >>> print(BatchTooLarge(4, 6, "gzip", 1_000, 100).reason(5))  # doctest: +ELLIPSIS
+        the events at offsets 5-6 (2) are in a gzip record batch of 1,000 bytes that ...
+        >>> print(BatchTooLarge(4, 4, "zstd", 1_000, 100).reason(4))  # doctest: +ELLIPSIS
+        the event at offset 4 is in a zstd record batch of 1,000 bytes that inflates to ...
+        """
+        if first == self.last_offset:
+            events = f"the event at offset {first} is"
+        else:
+            count = self.last_offset - first + 1
+            events = f"the events at offsets {first}-{self.last_offset} ({count:,}) are"
+        return (
+            f"{events} in a {self.codec} record batch of {self.compressed:,} bytes that "
+            f"inflates to more than {self.limit:,} bytes: not read (an event may have "
+            "max_event_bytes; the producer of these events compresses far more than events "
+            "take)"
+        )
+
+
+def _stream(decompress: Any, data: bytes | memoryview, limit: int) -> bytearray:
+    """Inflate with a zlib-style ``decompress(data, max_length)`` and ``unconsumed_tail``,
+    stopping as soon as more than ``limit`` bytes came out (``OverflowError``)."""
+    out = bytearray()
+    while True:
+        chunk = decompress.decompress(data, _CHUNK)
+        out += chunk
+        if len(out) > limit:
+            raise OverflowError(limit)
+        data = decompress.unconsumed_tail
+        if decompress.eof or (not chunk and not data):
+            return out
+
+
+def _gunzip(data: memoryview, limit: int) -> bytearray:
+    out = bytearray()
+    rest: bytes | memoryview = data
+    while rest:  # a gzip stream may be several members, one after the other
+        member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        out += _stream(member, rest, limit - len(out))
+        if not member.eof:
+            raise EOFError("the gzip stream ended before its end-of-stream marker")
+        rest = member.unused_data
+    return out
+
+
+def _unzstd(data: memoryview, limit: int) -> bytearray:
+    out = bytearray()
+    decompressor = kafka_codecs.zstd.ZstdDecompressor()
+    source = io.BytesIO(data)
+    with decompressor.stream_reader(source, read_across_frames=True) as reader:
+        while chunk := reader.read(_CHUNK):
+            out += chunk
+            if len(out) > limit:
+                raise OverflowError(limit)
+    return out
+
+
+def _unlz4(data: memoryview, limit: int) -> bytearray:
+    out = bytearray()
+    decompressor = kafka_codecs.lz4.LZ4FrameDecompressor()
+    rest: bytes | memoryview = data
+    while not decompressor.eof:
+        chunk = decompressor.decompress(rest, max_length=_CHUNK)
+        rest = b""
+        out += chunk
+        if len(out) > limit:
+            raise OverflowError(limit)
+        if not chunk and decompressor.needs_input:
+            raise EOFError("the lz4 frame ended before its end mark")
+    return out
+
+
+def inflate(codec: int, data: memoryview, limit: int) -> bytearray:
+    """``data`` inflated with kafka-python's ``codec`` (a batch's compression type), or
+    ``OverflowError`` as soon as that would be more than ``limit`` bytes.
+
+    >>> import gzip
+    >>> bytes(inflate(DefaultRecordBatch.CODEC_GZIP, memoryview(gzip.compress(b"ab")), 2))
+    b'ab'
+    >>> inflate(DefaultRecordBatch.CODEC_GZIP, memoryview(gzip.compress(b" " * 10**6)), 999)
+    Traceback (most recent call last):
+    OverflowError: 999
+    """
+    if codec == DefaultRecordBatch.CODEC_GZIP:
+        return _gunzip(data, limit)
+    if codec == DefaultRecordBatch.CODEC_ZSTD:
+        return _unzstd(data, limit)
+    if codec == DefaultRecordBatch.CODEC_LZ4:
+        return _unlz4(data, limit)
+    # snappy: kafka-python's own decoder, the bound checked after (snappy inflates about
+    # twenty times at most: far less than gzip or zstd).
+    out = bytearray(kafka_codecs.snappy_decode(bytes(data)))
+    if len(out) > limit:
+        raise OverflowError(limit)
+    return out
+
+
+class _BoundedBatch(DefaultRecordBatch):
+    """kafka-python's record batch (message format 2), inflated within
+    :data:`~stream_al.io.base.MAX_BATCH_BYTES`, and without the copy of the inflated bytes
+    it made. (No ``__slots__ = ()``: mypy does not see the slots of a class it cannot
+    read, and a ``__dict__`` per batch costs little.)"""
+
+    # kafka-python's own fields (its slots), as this class uses them
+    _buffer: bytearray
+    _pos: int
+    _decompressed: bool
+
+    def _maybe_uncompress(self) -> None:
+        if not self._decompressed and self.compression_type != self.CODEC_NONE:
+            self._assert_has_codec(self.compression_type)
+            data = memoryview(self._buffer)[self._pos :]
+            try:
+                self._buffer = inflate(self.compression_type, data, MAX_BATCH_BYTES)
+            except OverflowError:
+                raise BatchTooLarge(
+                    self.base_offset,
+                    self.last_offset,
+                    _CODECS.get(self.compression_type, str(self.compression_type)),
+                    len(data),
+                    MAX_BATCH_BYTES,
+                ) from None
+            finally:
+                data.release()
+            self._pos = 0
+        self._decompressed = True
+
+
+def install() -> None:
+    """Have kafka-python's consumers read record batches as :class:`_BoundedBatch`
+    (idempotent; every kafka-python consumer of the process)."""
+    memory_records.DefaultRecordBatch = _BoundedBatch

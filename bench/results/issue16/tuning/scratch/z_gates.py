@@ -31,8 +31,10 @@ def main() -> None:
     d = [a[k] - b[k] for k in keys]
     won, lost = sum(x > 0 for x in d), sum(x < 0 for x in d)
     p = wilcoxon(d).pvalue if any(d) else 1.0
-    print(f"{cand} - {base}, seeds {span}: {len(keys)} pairs, mean {sum(d) / len(d):+.3f} "
-          f"points, won {won} / lost {lost}, Wilcoxon p = {p:.3g}")
+    print(
+        f"{cand} - {base}, seeds {span}: {len(keys)} pairs, mean {sum(d) / len(d):+.3f} "
+        f"points, won {won} / lost {lost}, Wilcoxon p = {p:.3g}"
+    )
     streams = sorted({s for s, _ in keys})
     for s in streams:
         ds = [a[k] - b[k] for k in keys if k[0] == s]

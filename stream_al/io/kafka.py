@@ -164,7 +164,7 @@ class EventSource:
         line), whose iterator is spent: kept, every later poll would loop on it for ever.
         They are dropped, and the partition's position moved past the batch."""
         fetcher = self.consumer._fetcher
-        records = fetcher._next_partition_records
+        records = getattr(fetcher, "_next_partition_records", None)
         if records is None:  # not where kafka-python 2.3 keeps them: a version not known
             raise RuntimeError(f"kafka-python raised {exc} from no partition") from exc
         tp = records.topic_partition

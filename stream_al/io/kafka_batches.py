@@ -18,17 +18,23 @@ gzip.
 
 from __future__ import annotations
 
+import inspect
 import io
+import logging
 import zlib
 from typing import Any
 
 import kafka.codec as kafka_codecs
+import kafka.consumer.fetcher as fetcher_module
 import kafka.record.memory_records as memory_records
 from kafka.record.default_records import DefaultRecordBatch
+from kafka.version import __version__ as kafka_version
 
 from stream_al.io.base import MAX_BATCH_BYTES
 
 __all__ = ["BatchTooLarge", "inflate", "install"]
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 _CODECS = {
@@ -185,7 +191,36 @@ class _BoundedBatch(DefaultRecordBatch):
         self._decompressed = True
 
 
-def install() -> None:
+def _known_layout() -> bool:
+    """Whether kafka-python is laid out as :class:`_BoundedBatch` and
+    :meth:`stream_al.io.kafka.EventSource.poll` expect (2.3): its batch inflated in
+    ``_maybe_uncompress`` from ``_buffer`` at ``_pos``, the batches made in
+    ``memory_records``, the fetcher's partition records in hand in
+    ``_next_partition_records``."""
+    slots = getattr(DefaultRecordBatch, "__slots__", ())
+    return (
+        callable(getattr(DefaultRecordBatch, "_maybe_uncompress", None))
+        and all(name in slots for name in ("_buffer", "_pos", "_decompressed"))
+        and getattr(memory_records, "DefaultRecordBatch", None)
+        in (DefaultRecordBatch, _BoundedBatch)
+        and "_next_partition_records" in inspect.getsource(fetcher_module.Fetcher.__init__)
+    )
+
+
+def install() -> bool:
     """Have kafka-python's consumers read record batches as :class:`_BoundedBatch`
-    (idempotent; every kafka-python consumer of the process)."""
+    (idempotent; every kafka-python consumer of the process); whether it did.
+
+    A kafka-python laid out otherwise than 2.3 (see ``_known_layout``) is left as it is,
+    with a warning: its batches inflate unbounded, as before, rather than being read by
+    code written for another layout.
+    """
+    if not _known_layout():
+        log.warning(
+            "kafka-python %s is not laid out as 2.3 is: its compressed record batches "
+            "inflate unbounded (the confluent backend bounds zstd and lz4 ones)",
+            kafka_version,
+        )
+        return False
     memory_records.DefaultRecordBatch = _BoundedBatch
+    return True

@@ -79,7 +79,11 @@ class _Stop:
 
 def _exit(code: int) -> None:
     for handler in logging.getLogger().handlers:
-        handler.flush()
+        # A log reader gone (`serve 2>&1 | head`, a log shipper killed) leaves stderr
+        # holding what it could not write, and its flush raised BrokenPipeError here: the
+        # exit never came, and this thread, which takes the signals, was gone.
+        with contextlib.suppress(Exception):
+            handler.flush()
     os._exit(code)
 
 

@@ -3,6 +3,7 @@ the first stops, a second or the time limit exits 1, whatever the main thread wa
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ SCRIPT = """
 import ctypes, logging, sys, time
 from stream_al.runtime.signals import handling_signals
 
-logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+logging.basicConfig(level=logging.INFO, stream=sys.{log}, format="%(message)s")
 libc = ctypes.CDLL(None)
 mutex, cond = ctypes.create_string_buffer(64), ctypes.create_string_buffer(64)
 
@@ -42,17 +43,30 @@ def _nohup() -> None:
 
 
 def _start(
-    limit: float | None, block: bool = True, after: float = 0.0, nohup: bool = False
+    limit: float | None,
+    block: bool = True,
+    after: float = 0.0,
+    nohup: bool = False,
+    log_reader_gone: bool = False,
 ) -> subprocess.Popen[str]:
-    code = SCRIPT.format(limit=limit, block=block, after=after)
+    code = SCRIPT.format(
+        limit=limit, block=block, after=after, log="stderr" if log_reader_gone else "stdout"
+    )
+    stderr: int = subprocess.STDOUT
+    if log_reader_gone:  # the log on a pipe whose reader died (`| head`), buffered as by default
+        reader, stderr = os.pipe()
+        os.close(reader)
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parents[3],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
         preexec_fn=_nohup if nohup else None,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED" or not log_reader_gone},
     )
+    if log_reader_gone:
+        os.close(stderr)
     assert proc.stdout is not None and proc.stdout.readline() == "waiting\n"
     return proc
 
@@ -72,6 +86,29 @@ def test_the_first_signal_stops_and_the_time_limit_exits_1_saying_what_is_left()
     assert "stop asked" in out  # heard at once, though the main thread never ran Python
     assert "still running 1 s after the signal: exiting at once" in out
     assert "3 events polled are not committed" in out
+
+
+@pytest.mark.parametrize("second_signal", [False, True], ids=["time limit", "second signal"])
+def test_the_time_limit_and_a_second_signal_exit_1_when_the_log_reader_is_gone(
+    second_signal: bool,
+) -> None:
+    # The exit flushed the log handlers first, and stderr's flush raised BrokenPipeError
+    # once a line had not reached a reader gone: the exit never came (and the signals'
+    # thread was dead), so serve stuck in a call outlived its time limit by far.
+    proc = _start(limit=60.0 if second_signal else 1.0, log_reader_gone=True)
+    try:
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        if second_signal:
+            assert proc.stdout is not None
+            while proc.stdout.readline() not in ("stop asked\n", ""):
+                pass
+            proc.send_signal(signal.SIGTERM)
+        _output(proc, timeout=10)
+        assert proc.returncode == 1
+        assert time.monotonic() - sent < 5.0
+    finally:
+        proc.kill()  # the old code's process waited for ever
 
 
 def test_sighup_stops_as_sigterm_does_unless_it_is_ignored_as_under_nohup() -> None:

@@ -7,6 +7,7 @@ fix), 1 a failure while running, 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,27 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` names (default: the process's arguments); its exit code."""
+    try:
+        return _main(argv)
+    finally:
+        _drop_what_cannot_be_written()
+
+
+def _drop_what_cannot_be_written() -> None:
+    """A reader of stdout or stderr gone (`stream-al serve 2>&1 | head`, a log shipper
+    killed, a full disk under the log file) leaves there what could not be written, and
+    Python's own flush at exit failed on it and made the exit code 120: a serve that had
+    stopped cleanly, every offset committed, said it failed. What cannot be written now is
+    dropped: the stream goes to /dev/null."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            with contextlib.suppress(OSError, ValueError):  # no descriptor (a test's capture)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:  # needs no settings (a bad one must not hide it)
         from stream_al import __version__  # read from the package's metadata: when asked

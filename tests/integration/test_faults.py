@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +29,7 @@ from tests.integration.deployment import (
     Deployment,
     Proc,
     close_service,
+    free_port,
     stream_records,
     wait_for,
 )
@@ -697,3 +701,33 @@ def test_labels_whose_join_answer_was_lost_are_counted_once_and_learned_once(
         assert _redis_dead_letters(deployment) == []
     finally:
         close_service(service)
+
+
+# -- 15. the reader of serve's log gone --------------------------------------------------------
+
+
+def test_serve_whose_log_reader_is_gone_serves_on_and_exits_0_after_a_clean_stop(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # `stream-al serve 2>&1 | head`, or a log shipper killed: each line serve logged then
+    # failed (and was dropped), and Python's flush of stderr at exit failed on what was
+    # left, making the exit code 120 after a stop that had committed everything.
+    port = free_port()
+    env = deployment.env(STREAM_AL_METRICS__PORT=str(port), STREAM_AL_SERVICE__REPLICA_ID="r1")
+    env.pop("PYTHONUNBUFFERED")  # stderr buffered, as a user's shell runs it
+    reader, writer = os.pipe()
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "stream_al.cli", "serve"], env=env, stdout=writer, stderr=writer
+    )
+    os.close(writer)
+    serve = Proc(popen, tmp_path / "no-log", port)
+    deployment.procs.append(serve)
+    with os.fdopen(reader, "rb") as log:
+        assert b"serve r1:" in log.readline()  # its first line read: then the reader dies
+    wait_for(lambda: serve.ready() or not serve.alive(), 60, what="serve to be ready")
+    good, bad = _events(300), [(f"bad{i}", "not json") for i in range(5)]
+    deployment.produce_raw(good + bad)
+    wait_for(lambda: len(_predicted(deployment)) >= len(good), 60, what="the predictions")
+    wait_for(lambda: len(deployment.dead_letters()) >= len(bad), 30, what="the dead letters")
+    assert _predicted(deployment) == {i for i, _ in good} and serve.alive()
+    assert serve.terminate() == 0

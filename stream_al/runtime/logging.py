@@ -7,13 +7,19 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import os
+import queue
+import sys
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "LIBRARY_LOGGERS",
     "OneLineFormatter",
     "configure_logging",
+    "drain_log",
     "library_logging",
     "printable",
     "redacted_url",
@@ -54,11 +60,114 @@ class OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+LOG_QUEUE_LINES = 10_000
+"""Log lines held for a log reader that is behind; past them, lines are dropped (and
+counted in the next line written)."""
+
+DRAIN_SECONDS = 5.0
+"""How long an exit waits for the log lines still held to be written."""
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+class _Holding(logging.handlers.QueueHandler):
+    """Hands each record, formatted whole (traceback included), to the log's writer
+    thread without waiting: when the queue is full (its reader stalled) the record is
+    dropped, and the next record queued says how many were (``dropped_before``).
+    (``Handler.handle`` calls :meth:`enqueue` under the handler's lock.)"""
+
+    def __init__(self, lines: queue.Queue[logging.LogRecord | None]) -> None:
+        super().__init__(lines)
+        self.dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        record.dropped_before = self.dropped
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+        else:
+            self.dropped = 0
+
+
+class _Writer(logging.Handler):
+    """Writes formatted lines to a file descriptor with ``os.write``: no buffer and no
+    lock, so a write blocked on a stalled reader holds nothing another thread (or the
+    interpreter's exit) waits on. A reader gone (EPIPE) drops the line quietly."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+
+    # Only the writer thread writes here. Unlocked: logging's own clean-up at exit takes
+    # each handler's lock, and would wait for ever on a write blocked on a stalled reader.
+    def handle(self, record: logging.LogRecord) -> bool:
+        self.emit(record)
+        return True
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = f"{record.getMessage()}\n"
+        dropped = getattr(record, "dropped_before", 0)
+        if dropped:
+            lines = (
+                f"{dropped:,} log lines dropped here: the log's reader was behind by more "
+                f"than {LOG_QUEUE_LINES:,} lines\n{lines}"
+            )
+        try:
+            data = memoryview(lines.encode("utf-8", "backslashreplace"))
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except Exception:  # the reader gone (EPIPE): nothing can show the line
+            pass  # and the writer thread must live on for the next one
+
+
 def configure_logging(quiet: bool = False) -> None:
-    """INFO (WARNING when ``quiet``) to stderr, one line per record with its time."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
+    """INFO (WARNING when ``quiet``) to stderr, one line per record with its time.
+
+    The lines are written by a thread of their own, so a log reader that stalls (a pipe
+    nobody reads, a blocking container log driver) holds up no work: up to
+    :data:`LOG_QUEUE_LINES` wait for it, later ones are dropped and counted. An exit waits
+    up to :data:`DRAIN_SECONDS` for the lines held (:func:`drain_log`). A stderr with no
+    file descriptor is written as it comes.
+    """
+    global _listener
+    line = OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.WARNING if quiet else logging.INFO
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # no descriptor (replaced, or closed)
+        handler: logging.Handler = logging.StreamHandler()
+        handler.setFormatter(line)
+        logging.basicConfig(level=level, handlers=[handler])
+        return
+    lines: queue.Queue[logging.LogRecord | None] = queue.Queue(LOG_QUEUE_LINES)
+    holding = _Holding(lines)
+    holding.setFormatter(line)
+    logging.basicConfig(level=level, handlers=[holding])
+    if holding not in logging.getLogger().handlers:  # configured already: nothing to do
+        os.close(fd)
+        return
+    _listener = logging.handlers.QueueListener(lines, _Writer(fd))
+    _listener.start()
+    atexit.register(drain_log)
+
+
+def drain_log(timeout: float = DRAIN_SECONDS) -> bool:
+    """Wait up to ``timeout`` seconds for the log lines held to be written; whether they
+    were (True too when the log is written as it comes)."""
+    listener = _listener
+    if listener is None:
+        return True
+    lines = listener.queue
+    assert isinstance(lines, queue.Queue)
+    with lines.all_tasks_done:
+        return lines.all_tasks_done.wait_for(lambda: lines.unfinished_tasks == 0, timeout)
 
 
 def library_logging(verbose: bool = False) -> None:

@@ -24,9 +24,14 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+from stream_al.runtime.logging import drain_log
+
 __all__ = ["handling_signals"]
 
 log = logging.getLogger("stream_al.runtime")
+
+EXIT_DRAIN_SECONDS = 1.0
+"""How long an exit at once waits for the log lines still held to be written."""
 
 # SIGHUP too (the terminal that started `stream-al serve &` closed): its default action
 # killed serve at once, neither committed nor checkpointed, and a web worker's answers
@@ -78,6 +83,9 @@ class _Stop:
 
 
 def _exit(code: int) -> None:
+    # The log is written by a thread of its own: its last lines (why this exit) first,
+    # but not for long, a stalled log reader must not hold the exit up.
+    drain_log(EXIT_DRAIN_SECONDS)
     for handler in logging.getLogger().handlers:
         # A log reader gone (`serve 2>&1 | head`, a log shipper killed) leaves stderr
         # holding what it could not write, and its flush raised BrokenPipeError here: the

@@ -4,6 +4,7 @@ servers. Every test here failed on the code before the fix it guards."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -731,3 +732,42 @@ def test_serve_whose_log_reader_is_gone_serves_on_and_exits_0_after_a_clean_stop
     wait_for(lambda: len(deployment.dead_letters()) >= len(bad), 30, what="the dead letters")
     assert _predicted(deployment) == {i for i, _ in good} and serve.alive()
     assert serve.terminate() == 0
+
+
+def test_serve_whose_log_reader_stalls_serves_on_and_its_lines_come_in_order_once_read(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # A log reader that stays and reads nothing (a pipe nobody reads, a container log
+    # driver in `blocking` mode that is behind): serve's log waited for it, and every event
+    # with it (measured: 0 of 1,000 out in 84 s), /healthz 503 from 60 s.
+    port = free_port()
+    env = deployment.env(STREAM_AL_METRICS__PORT=str(port), STREAM_AL_SERVICE__REPLICA_ID="r1")
+    reader, writer = os.pipe()
+    fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, 4096)  # the least a pipe holds: the stall comes soon
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "stream_al.cli", "serve"], env=env, stdout=writer, stderr=writer
+    )
+    os.close(writer)
+    serve = Proc(popen, tmp_path / "no-log", port)
+    deployment.procs.append(serve)
+    with os.fdopen(reader, "rb") as log:
+        events = _events(1000)
+        for event_id, _ in events:  # each event asked meets one: a warning, far more
+            # log than the pipe holds (the event is dead-lettered, naming the key)
+            deployment.redis().hset(f"{deployment.prefix}:pending:{event_id}", "a", "b")
+        deployment.produce_raw(events)
+        wait_for(
+            lambda: len(_predicted(deployment)) + len(deployment.dead_letters()) >= len(events),
+            60,
+            what="every event predicted or dead-lettered",
+        )
+        assert len(deployment.dead_letters()) > 0
+        read: list[bytes] = []
+        catching_up = threading.Thread(target=lambda: read.append(log.read()))
+        catching_up.start()  # the reader reads again: what serve held comes, then its stop
+        assert serve.terminate() == 0
+        catching_up.join(30)
+        lines = read[0].decode().splitlines()
+    # Written once read, in order: its first line, and the last of a clean stop.
+    assert any("INFO stream_al.serve: serve r1:" in line for line in lines[:5]), lines[:5]
+    assert any("stopped cleanly" in line for line in lines[-5:]), lines[-5:]

@@ -707,22 +707,32 @@ def test_labels_whose_join_answer_was_lost_are_counted_once_and_learned_once(
 # -- 15. the reader of serve's log gone --------------------------------------------------------
 
 
-def test_serve_whose_log_reader_is_gone_serves_on_and_exits_0_after_a_clean_stop(
-    deployment: Deployment, tmp_path: Path
-) -> None:
-    # `stream-al serve 2>&1 | head`, or a log shipper killed: each line serve logged then
-    # failed (and was dropped), and Python's flush of stderr at exit failed on what was
-    # left, making the exit code 120 after a stop that had committed everything.
+def _serve_logging_to(
+    deployment: Deployment, tmp_path: Path, writer: int, buffered: bool = False
+) -> Proc:
+    """serve (replica r1) with its stdout and stderr on the descriptor ``writer`` (closed
+    here); ``buffered``: without PYTHONUNBUFFERED, as a user's shell runs it."""
     port = free_port()
     env = deployment.env(STREAM_AL_METRICS__PORT=str(port), STREAM_AL_SERVICE__REPLICA_ID="r1")
-    env.pop("PYTHONUNBUFFERED")  # stderr buffered, as a user's shell runs it
-    reader, writer = os.pipe()
+    if buffered:
+        env.pop("PYTHONUNBUFFERED")
     popen = subprocess.Popen(
         [sys.executable, "-m", "stream_al.cli", "serve"], env=env, stdout=writer, stderr=writer
     )
     os.close(writer)
     serve = Proc(popen, tmp_path / "no-log", port)
     deployment.procs.append(serve)
+    return serve
+
+
+def test_serve_whose_log_reader_is_gone_serves_on_and_exits_0_after_a_clean_stop(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # `stream-al serve 2>&1 | head`, or a log shipper killed: each line serve logged then
+    # failed (and was dropped), and Python's flush of stderr at exit failed on what was
+    # left, making the exit code 120 after a stop that had committed everything.
+    reader, writer = os.pipe()
+    serve = _serve_logging_to(deployment, tmp_path, writer, buffered=True)
     with os.fdopen(reader, "rb") as log:
         assert b"serve r1:" in log.readline()  # its first line read: then the reader dies
     wait_for(lambda: serve.ready() or not serve.alive(), 60, what="serve to be ready")
@@ -740,16 +750,9 @@ def test_serve_whose_log_reader_stalls_serves_on_and_its_lines_come_in_order_onc
     # A log reader that stays and reads nothing (a pipe nobody reads, a container log
     # driver in `blocking` mode that is behind): serve's log waited for it, and every event
     # with it (measured: 0 of 1,000 out in 84 s), /healthz 503 from 60 s.
-    port = free_port()
-    env = deployment.env(STREAM_AL_METRICS__PORT=str(port), STREAM_AL_SERVICE__REPLICA_ID="r1")
     reader, writer = os.pipe()
     fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, 4096)  # the least a pipe holds: the stall comes soon
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "stream_al.cli", "serve"], env=env, stdout=writer, stderr=writer
-    )
-    os.close(writer)
-    serve = Proc(popen, tmp_path / "no-log", port)
-    deployment.procs.append(serve)
+    serve = _serve_logging_to(deployment, tmp_path, writer)
     with os.fdopen(reader, "rb") as log:
         events = _events(1000)
         for event_id, _ in events:  # each event asked meets one: a warning, far more

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import os
+import resource
+import select
 import socket
+import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 
-from stream_al.runtime.health import Health, HealthServer, http_server
+from stream_al.runtime.health import MAX_CONNECTIONS, Health, HealthServer, http_server
 from stream_al.runtime.metrics import Metrics
 
 
@@ -113,3 +121,127 @@ def test_a_client_that_hung_up_leaves_no_traceback_and_a_bug_still_does(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- the endpoint under clients that hold connections, and out of file descriptors ---------
+
+
+def test_a_connection_that_sends_its_request_a_byte_at_a_time_is_closed_at_the_time_limit() -> None:
+    # A silence limit alone was reset by every byte: 50 connections trickling one byte a
+    # second were all still open, a thread each, after 45 s (limit 30 s).
+    server, thread = http_server("127.0.0.1", 0, _Hello, timeout=1.0)
+    thread.start()
+    port = server.server_address[1]
+    request = b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 1000  # one header that never ends
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            start = time.monotonic()
+            with pytest.raises(OSError):  # EPIPE or ECONNRESET once the server closed it
+                for i in range(len(request)):
+                    slow.sendall(request[i : i + 1])
+                    if not select.select([slow], [], [], 0.1)[0]:
+                        continue  # still open: the next byte after a tenth of a second
+                    if slow.recv(1024) == b"":
+                        raise ConnectionResetError("closed by the server")
+                    raise AssertionError("answered a request that was never whole")
+            assert time.monotonic() - start < 8  # 1 s limit; the old code: 100 s of bytes
+        assert _get(port, "/") == (200, "hi")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _closed_by_server(conn: socket.socket) -> bool:
+    if not select.select([conn], [], [], 0)[0]:
+        return False
+    try:
+        return conn.recv(1) == b""
+    except ConnectionError:
+        return True
+
+
+def test_idle_connections_beyond_the_limit_are_closed_and_health_is_still_answered() -> None:
+    # Each connection took a thread, unbounded: 300 idle ones held 190 threads in serve;
+    # with a low descriptor limit, they took the descriptors Kafka's client needed.
+    server = HealthServer(Metrics.create().registry, Health(), "127.0.0.1", 0).start()
+    threads_before = threading.active_count()
+    extra = 16
+    idle = [
+        socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        for _ in range(MAX_CONNECTIONS + extra)
+    ]
+    try:
+        assert _get(server.port, "/healthz") == (200, "ok\n")  # it takes an idle one's place
+        deadline = time.monotonic() + 10  # the old code closed none before its 30 s
+        while sum(_closed_by_server(c) for c in idle) < extra:
+            assert time.monotonic() < deadline, "the connections beyond the limit stayed open"
+            time.sleep(0.05)
+        assert threading.active_count() <= threads_before + MAX_CONNECTIONS
+    finally:
+        for conn in idle:
+            conn.close()
+        server.stop()
+
+
+_OUT_OF_DESCRIPTORS = """
+import os, sys
+from tests.unit.runtime.test_health import _Hello
+from stream_al.runtime.health import http_server
+
+server, thread = http_server("127.0.0.1", 0, _Hello)
+thread.start()
+taken = []
+try:
+    while True:
+        taken.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:  # EMFILE: every descriptor is taken
+    pass
+print(server.server_address[1], flush=True)
+sys.stdin.readline()
+for fd in taken:
+    os.close(fd)
+print("freed", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descriptor_limit(limit: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_accept_out_of_file_descriptors_pauses_rather_than_spins_and_serves_once_they_return() -> (
+    None
+):
+    # accept() failing with EMFILE leaves the connection in the backlog, so the listening
+    # socket stays readable: serve_forever spun on it (measured: 2.75 s of CPU in 3 s).
+    child = subprocess.Popen(
+        [sys.executable, "-c", _OUT_OF_DESCRIPTORS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_descriptor_limit(256),
+        cwd=Path(__file__).resolve().parents[3],  # the child imports tests.unit
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        port = int(child.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as waiting:
+            waiting.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            cpu, start = _cpu_seconds(child.pid), time.monotonic()
+            time.sleep(2)  # the span measured, not a condition awaited
+            used, span = _cpu_seconds(child.pid) - cpu, time.monotonic() - start
+            assert used < span / 4, f"{used:.2f} s of CPU in {span:.2f} s: accept() spins"
+            child.stdin.write("\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "freed\n"
+            assert waiting.recv(1024).startswith(b"HTTP/1.0 200")  # answered, not lost
+    finally:
+        child.kill()
+        child.wait(10)

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 from stream_al.core.learner import ActiveLearner
@@ -122,6 +123,13 @@ class CheckpointDirectory:
     """
 
     SUFFIX = ".checkpoint"
+    STALE_AFTER_S = 3600.0
+    """Another replica's temporary file older than this was left by a crash (a write takes
+    seconds); a younger one may be that replica's write in progress on a shared volume."""
+
+    # The files this class writes before a rename, and the start's probe of the directory:
+    # a crash between the write and the rename (or the unlink) leaves them behind.
+    _TEMPORARY = re.compile(r"\.(?P<target>.+\.checkpoint)\.\d+\.tmp|\.write-test-\d+")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -155,6 +163,41 @@ class CheckpointDirectory:
             os.fsync(directory)  # the rename itself survives a power cut
         finally:
             os.close(directory)
+
+    def check_writable(self) -> None:
+        """Make the directory if missing and write a byte there; the :class:`OSError` of a
+        directory that is read-only, full or not ours to write."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        probe = self.path / f".write-test-{os.getpid()}"
+        try:
+            probe.write_bytes(b"\n")  # a byte: a full disk takes an empty file
+        finally:
+            probe.unlink(missing_ok=True)
+
+    def remove_stale_temporaries(self, replica: str) -> list[Path]:
+        """Delete the temporary files a crash mid-write left (nothing else ever did): any
+        of ``replica``'s own, whose writer is gone since it is starting, and other
+        replicas' older than :attr:`STALE_AFTER_S`. Only files of this class's naming, never
+        another file; each removal is logged. The files removed."""
+        own = self._file(replica).name
+        removed = []
+        for path in sorted(self.path.iterdir()):
+            named = self._TEMPORARY.fullmatch(path.name)
+            if named is None or not path.is_file() or path.is_symlink():
+                continue
+            target = named.group("target")
+            if target != own and time.time() - path.stat().st_mtime < self.STALE_AFTER_S:
+                continue  # maybe another replica writing now
+            size = path.stat().st_size
+            path.unlink(missing_ok=True)
+            removed.append(path)
+            log.warning(
+                "removed %s (%d bytes), a temporary file a crash mid-write left in the "
+                "checkpoint directory",
+                path,
+                size,
+            )
+        return removed
 
     def _make_again(self) -> None:
         """Make the directory if it went (deleted while serve runs): every save failed, and

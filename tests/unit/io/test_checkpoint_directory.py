@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +118,74 @@ def test_a_checkpoint_file_refused_is_named_with_what_to_do(tmp_path: Path) -> N
     said = str(refused.value)
     assert f"file {path}" in said and f"delete {path}" in said
     assert "STREAM_AL_CHECKPOINT__KEY" in said
+
+
+# A child process that saves a checkpoint of about 1 MB under a real file-size limit
+# (RLIMIT_FSIZE) of 64 KiB: a write past it fails with EFBIG, or, with SIGXFSZ's default
+# action, the kernel kills the process in the middle of the write, as a crash would.
+_SAVE_PAST_THE_LIMIT = """
+import resource, signal, sys
+from stream_al.core.learner import ActiveLearner
+from stream_al.io.base import Checkpoint
+from stream_al.io.checkpoints import CheckpointDirectory
+
+if sys.argv[2] == "killed":
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it by default
+resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+home = CheckpointDirectory(sys.argv[1])
+try:
+    home.save(Checkpoint("r0", "2-0", b"x" * 1_000_000, "unsigned", 2.0))
+except OSError as exc:
+    print(exc.errno)
+"""
+
+
+def _save_past_the_limit(where: Path, how: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _SAVE_PAST_THE_LIMIT, str(where), how],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_real_size_limit_fails_the_save_and_leaves_the_last_checkpoint_whole(
+    tmp_path: Path,
+) -> None:
+    home = CheckpointDirectory(tmp_path)
+    home.save(make_checkpoint(ActiveLearner("gaussian-nb"), "r0", "1-0", KEY, now=1.0))
+    done = _save_past_the_limit(tmp_path, "refused")
+    assert done.returncode == 0 and done.stdout.strip() == str(errno.EFBIG), done
+    assert [p.name for p in tmp_path.iterdir()] == ["r0.checkpoint"]  # no half-written file
+    kept = home.load("r0")
+    assert kept is not None and kept.train_log_id == "1-0"
+    restore_checkpoint(kept, KEY)
+
+
+def test_the_temporary_file_of_a_crash_mid_write_is_removed_at_the_next_start_and_no_other(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = CheckpointDirectory(tmp_path)
+    home.save(make_checkpoint(ActiveLearner("gaussian-nb"), "r0", "1-0", KEY, now=1.0))
+    crashed = _save_past_the_limit(tmp_path, "killed")
+    assert crashed.returncode == -signal.SIGXFSZ, crashed  # killed in the middle of a write
+    (left,) = tmp_path.glob(".r0.checkpoint.*.tmp")
+    assert left.stat().st_size == 65536  # as far as it got
+    writing = tmp_path / ".r1.checkpoint.77.tmp"  # replica r1 writing now: not stale yet
+    forgotten = tmp_path / ".r2.checkpoint.78.tmp"  # replica r2's crash, two hours ago
+    probe = tmp_path / ".write-test-79"  # a start's probe of the directory, crashed
+    others = [tmp_path / "notes.tmp", tmp_path / ".r1.checkpoint.tmp", tmp_path / ".hidden.79.tmp"]
+    for path in (writing, forgotten, probe, *others):
+        path.write_bytes(b"x")
+    hours_ago = time.time() - 2 * 3600
+    for path in (forgotten, probe, *others):
+        os.utime(path, (hours_ago, hours_ago))
+    removed = home.remove_stale_temporaries("r0")
+    assert sorted(removed) == sorted([left, forgotten, probe])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["r0.checkpoint", writing.name, *(p.name for p in others)]
+    )
+    assert f"removed {left} (65536 bytes), a temporary file a crash mid-write left" in caplog.text
+    kept = home.load("r0")
+    assert kept is not None and kept.train_log_id == "1-0"  # the last one, whole
+    restore_checkpoint(kept, KEY)

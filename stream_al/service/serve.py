@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -76,11 +75,19 @@ def _long_enough(key: bytes) -> None:
         )
 
 
-def _checkpoint_directory(settings: Settings) -> CheckpointDirectory | None:
-    """The checkpoint directory, made if missing; one serve cannot write is refused."""
+def _checkpoint_directory(settings: Settings) -> tuple[CheckpointDirectory | None, bool]:
+    """The checkpoint directory, made if missing, with the temporary files a crash left
+    removed, and whether serve can write there now.
+
+    A path with a file in it is refused (no remount mends it). A directory serve cannot
+    write (a read-only or full volume, one not its own) is served through as while serve
+    runs: logged as an error, counted, and tried again at each checkpoint. Refused at
+    start, it had a replica restart again and again, serving nothing, where a running one
+    served on: Redis keeps the checkpoints meanwhile.
+    """
     path = settings.checkpoint.dir
     if path is None:
-        return None
+        return None, True
     # mkdir's own word for a file there, "File exists", named nothing to fix.
     not_a_directory = next(
         (p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None
@@ -90,16 +97,23 @@ def _checkpoint_directory(settings: Settings) -> CheckpointDirectory | None:
             f"STREAM_AL_CHECKPOINT__DIR={path}: {not_a_directory} is a file, not a directory; "
             "name a directory (a mounted volume), or move the file away"
         )
+    durable = CheckpointDirectory(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # First: a crash's leftovers may be what fills the volume.
+        durable.remove_stale_temporaries(settings.service.replica_id)
+        durable.check_writable()
     except OSError as exc:
-        raise ConfigurationError(
-            f"STREAM_AL_CHECKPOINT__DIR={path}: serve cannot write there ({exc.strerror or exc})"
-        ) from None
-    return CheckpointDirectory(path)
+        log.error(
+            "STREAM_AL_CHECKPOINT__DIR=%s: serve cannot write there (%s); serving goes on "
+            "with its checkpoints in Redis only, tried there again at each checkpoint and "
+            "counted in stream_al_checkpoint_dir_failures_total until one is written: make "
+            "the volume writable (or free space on it)",
+            path,
+            exc.strerror or exc,
+        )
+        return durable, False
+    return durable, True
 
 
 def _health_server(settings: Settings, metrics: Metrics, health: Health) -> HealthServer | None:
@@ -294,10 +308,12 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     key = _checkpoint_key(settings)
     _warm_start(settings)  # a bad spec is refused before anything connects
     _long_enough(key)
-    durable = _checkpoint_directory(settings)
+    durable, writable = _checkpoint_directory(settings)
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()
+    if not writable:
+        metrics.checkpoint_dir_failures.inc()  # as a checkpoint that failed there would be
     replica = settings.service.replica_id
     start = _Start(settings, key, health, metrics, durable)
     limit = settings.service.shutdown_seconds + SHUTDOWN_CLOSE_S

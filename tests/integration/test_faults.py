@@ -308,6 +308,65 @@ def test_a_checkpoint_directory_deleted_while_serve_runs_takes_the_next_checkpoi
     assert "checkpoint not written" not in serve.output()
 
 
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """``path`` made read-only for real: its mode for a user, a read-only bind mount for
+    root (whom a mode does not stop); skipped where neither can be had."""
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        try:
+            yield
+        finally:
+            path.chmod(0o755)
+        return
+    mount = ["mount", "--bind", "-o", "ro", str(path), str(path)]
+    if shutil.which("mount") is None or subprocess.run(mount, capture_output=True).returncode:
+        pytest.skip("root without mount: no read-only directory to be had")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_a_checkpoint_directory_serve_cannot_write_at_start_is_served_through_and_counted(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # Refused at start (exit 2), a replica restarted again and again, serving nothing,
+    # where one already running served through the same fault, counting it.
+    where = tmp_path / "volume"
+    where.mkdir()
+    with _read_only(where):
+        serve = deployment.serve(STREAM_AL_CHECKPOINT__DIR=str(where))
+        assert "serve cannot write there (Read-only file system)" in serve.output() or (
+            "serve cannot write there (Permission denied)" in serve.output()
+        ), serve.output()
+        deployment.produce_raw(_events(20))
+        wait_for(lambda: len(_predicted(deployment)) >= 20, 60, what="events predicted")
+        assert serve.metric("stream_al_checkpoint_dir_failures_total") >= 1
+        assert serve.ready()  # as while running: Redis keeps the checkpoints
+    assert serve.terminate() == 0, serve.output()  # the shutdown's checkpoint, written now
+    assert (where / "r1.checkpoint").is_file(), serve.output()
+
+
+def test_a_checkpoint_write_a_crash_cut_short_is_removed_at_the_next_start(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # Nothing deleted them: each crash mid-write left a temporary file as large as the
+    # checkpoint, for good.
+    where = tmp_path / "volume"
+    where.mkdir()
+    left = where / ".r1.checkpoint.4242.tmp"  # serve r1's write, pid 4242, cut short
+    left.write_bytes(b'{"replica": "r1"}\nhalf a snapsh')
+    others = [where / "notes.tmp", where / ".r2.checkpoint.4243.tmp", where / "r1.checkpoint.bak"]
+    for other in others:  # not serve's naming, or another replica's write just begun
+        other.write_bytes(b"kept")
+    serve = deployment.serve(STREAM_AL_CHECKPOINT__DIR=str(where))
+    assert not left.exists()
+    assert f"removed {left} (31 bytes), a temporary file a crash mid-write left" in (serve.output())
+    assert all(other.read_bytes() == b"kept" for other in others)
+    assert serve.terminate() == 0, serve.output()
+
+
 # -- 8. a Redis password missing or wrong ----------------------------------------------------
 
 

@@ -143,9 +143,16 @@ def dead_letter(origin: str, error: str, raw: str | bytes, now: float) -> str:
     so), so that every dead letter fits in a Kafka message."""
     if len(error) > MAX_DEAD_LETTER_ERROR:
         error = f"{error[:MAX_DEAD_LETTER_ERROR]}... (reason cut from {len(error)} chars)"
-    payload = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if isinstance(raw, bytes):
+        # Only the bytes the kept characters can need (4 a character at most) are decoded:
+        # an event of up to max_event_bytes (or a topic's whole max.message.bytes) decoded
+        # whole took as much memory again, or four times as much, to keep 16 KiB of it.
+        payload = raw[: 4 * MAX_DEAD_LETTER_PAYLOAD + 4].decode("utf-8", errors="replace")
+        size = f"{len(raw)} bytes"
+    else:
+        payload, size = raw, f"{len(raw)} chars"
     if len(payload) > MAX_DEAD_LETTER_PAYLOAD:
-        error = f"{error} (payload cut from {len(payload)} to {MAX_DEAD_LETTER_PAYLOAD} chars)"
+        error = f"{error} (payload cut from {size} to {MAX_DEAD_LETTER_PAYLOAD} chars)"
         payload = payload[:MAX_DEAD_LETTER_PAYLOAD]
     return DeadLetter(source=origin, error=error, payload=payload, ts=now).model_dump_json()
 

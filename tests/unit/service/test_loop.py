@@ -14,7 +14,7 @@ from stream_al.io.base import TIERS, EnqueueRequest, Joined, WrongType
 from stream_al.io.memory import MemoryStore
 from stream_al.runtime.metrics import Metrics
 from stream_al.schemas import DeadLetter, Prediction, QueryItem
-from stream_al.service.loop import LabelLoop
+from stream_al.service.loop import MAX_DEAD_LETTER_PAYLOAD, LabelLoop, dead_letter
 from stream_al.service.runner import checkpoint_due
 from tests.unit.stubs import NoisyClassifier
 
@@ -138,6 +138,25 @@ def test_invalid_events_are_dead_lettered_with_the_reason_and_the_loop_goes_on(
     assert loop.events["invalid"] == 1 == _count(loop, "events", "invalid")
     assert loop.events["queried"] == 1
     assert [key for key, _ in published] == ["e2"]
+
+
+@pytest.mark.parametrize("char", ["a", "\u00e9", "\u4e2d", "\U0001f600"])
+def test_a_large_payload_is_dead_lettered_cut_to_its_first_characters_as_decoded_whole(
+    char: str,
+) -> None:
+    # 1 to 4 bytes a character, the value cut mid-character at every offset class: what is
+    # kept is the start of the value decoded whole, and the reason gives its size in bytes.
+    for tail in range(4):
+        raw = (char * (MAX_DEAD_LETTER_PAYLOAD * 5)).encode()[: -tail or None] + b"\xff"
+        dead = DeadLetter.model_validate_json(dead_letter("events:0:1", "too large", raw, 0.0))
+        whole = raw.decode("utf-8", errors="replace")
+        assert dead.payload == whole[:MAX_DEAD_LETTER_PAYLOAD]
+        assert dead.error == (
+            f"too large (payload cut from {len(raw)} bytes to {MAX_DEAD_LETTER_PAYLOAD} chars)"
+        )
+    short = (char * 10).encode()
+    dead = DeadLetter.model_validate_json(dead_letter("events:0:1", "bad", short, 0.0))
+    assert (dead.payload, dead.error) == (char * 10, "bad")
 
 
 def test_an_event_with_max_features_features_is_decided() -> None:

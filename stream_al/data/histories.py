@@ -11,7 +11,9 @@
   offsets it has when the warm start begins. A labeled event is an event
   (docs/design.md, "Message contracts") with a ``label``:
   ``{"id": "7", "features": {"x": 1.5}, "label": "UP"}``. Invalid records are
-  skipped and counted, and the first few are logged with their topic:partition:offset.
+  skipped and counted, and the first few are logged with their topic:partition:offset;
+  so is a record batch the consumer does not read (corrupt, or inflating beyond what it
+  reads), counted once, its reason naming its offsets.
 - ``model:PATH``: a model file (``stream-al model export``); its model, drift state and
   count of learned labels are taken, the strategy and the budget are the run's own.
 
@@ -44,6 +46,7 @@ from stream_al.core.learner import ActiveLearner
 from stream_al.core.types import ClassLabel, Example, Features
 from stream_al.data.streams import parse_stream, read_csv
 from stream_al.data.tables import csv_table
+from stream_al.io.base import Unreadable
 
 if TYPE_CHECKING:
     from stream_al.config import KafkaSettings
@@ -164,17 +167,20 @@ def labeled_event(raw: str | bytes) -> Example:
     return features, y
 
 
-def read_topic(settings: KafkaSettings, topic: str) -> list[tuple[str, bytes]]:
+def read_topic(settings: KafkaSettings, topic: str) -> list[tuple[str, bytes | Unreadable]]:
     """Every record of ``topic`` as of now (see :func:`stream_al.io.kafka.read_topic`)."""
     from stream_al.io.kafka import read_topic as records
 
     return list(records(settings, topic))
 
 
-def _topic_history(records: Sequence[tuple[str, bytes]]) -> History:
+def _topic_history(records: Sequence[tuple[str, bytes | Unreadable]]) -> History:
     examples: list[Example] = []
     problems: list[str] = []
     for origin, raw in records:
+        if isinstance(raw, Unreadable):  # a record batch not read: its reason names it
+            problems.append(f"{origin}: {raw.reason}")
+            continue
         try:
             examples.append(labeled_event(raw))
         except ValueError as exc:
@@ -190,7 +196,7 @@ def _topic_history(records: Sequence[tuple[str, bytes]]) -> History:
 def load_history(
     warm: WarmStart,
     kafka: KafkaSettings | None = None,
-    read: Callable[[KafkaSettings, str], Sequence[tuple[str, bytes]]] = read_topic,
+    read: Callable[[KafkaSettings, str], Sequence[tuple[str, bytes | Unreadable]]] = read_topic,
 ) -> History:
     """The labeled history of a ``csv:`` or ``topic:`` warm start."""
     if warm.kind == "csv":

@@ -68,7 +68,7 @@ from stream_al.io.base import (
     translate_errors,
     wait_in_slices,
 )
-from stream_al.io.kafka_batches import BatchTooLarge, install
+from stream_al.io.kafka_batches import BatchUnread, install
 from stream_al.io.too_large import send_each_alone
 
 # Compressed record batches inflate within MAX_BATCH_BYTES (kafka_batches), in every
@@ -139,42 +139,26 @@ class EventSource:
     def poll(self) -> list[tuple[str, bytes | Unreadable]]:
         """The next batch as ``(origin, raw value)`` pairs; origin is topic:partition:offset.
 
-        A compressed record batch that inflates beyond
-        :data:`~stream_al.io.base.MAX_BATCH_BYTES` is not read: it comes as one
+        A record batch not read (:class:`~stream_al.io.kafka_batches.BatchUnread`: a
+        compressed one that inflates beyond :data:`~stream_al.io.base.MAX_BATCH_BYTES`, a
+        corrupt one whose CRC check fails) comes as one
         :class:`~stream_al.io.base.Unreadable` that says why, at its first offset not
-        consumed yet, and the partition goes on after it (:meth:`_past`)."""
+        consumed yet, and the partition goes on after it (:func:`_past`)."""
         _resume_pending_join(self.consumer)
         try:
             records = self.consumer.poll(
                 timeout_ms=self.settings.poll_timeout_ms,
                 max_records=self.settings.max_poll_records,
             )
-        except BatchTooLarge as exc:
-            return self._past(exc)
+        except BatchUnread as exc:
+            origin, unread = _past(self.consumer, exc)
+            log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, exc)
+            return [(origin, unread)]
         batch: list[tuple[str, bytes | Unreadable]] = []
         for tp, messages in records.items():
             for m in messages:
                 batch.append((f"{tp.topic}:{tp.partition}:{m.offset}", m.value or b""))
         return batch
-
-    def _past(self, exc: BatchTooLarge) -> list[tuple[str, bytes | Unreadable]]:
-        """Go on after the record batch ``exc`` names, and say why its events are not read.
-
-        kafka-python raised from the partition's records in hand (its fetcher's next in
-        line), whose iterator is spent: kept, every later poll would loop on it for ever.
-        They are dropped, and the partition's position moved past the batch."""
-        fetcher = self.consumer._fetcher
-        records = getattr(fetcher, "_next_partition_records", None)
-        if records is None:  # not where kafka-python 2.3 keeps them: a version not known
-            raise RuntimeError(f"kafka-python raised {exc} from no partition") from exc
-        tp = records.topic_partition
-        records.drain()
-        fetcher._next_partition_records = None
-        first = max(exc.base_offset, self.consumer.position(tp))
-        self.consumer.seek(tp, exc.last_offset + 1)
-        origin = f"{tp.topic}:{tp.partition}:{first}"
-        log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, exc)
-        return [(origin, Unreadable(exc.reason(first), ""))]
 
     def commit(self) -> None:
         """Commit the positions after everything polled so far.
@@ -225,6 +209,27 @@ class EventSource:
     def close(self) -> None:
         # Bounded: without a timeout the group's leave waits for a broker that may be away.
         self.consumer.close(autocommit=False, timeout_ms=int(CLOSE_TIMEOUT_S * 1000))
+
+
+def _past(consumer: KafkaConsumer, exc: BatchUnread) -> tuple[str, Unreadable]:
+    """Go on after the record batch ``exc`` names; where its events not read begin, and why
+    they are not read.
+
+    kafka-python raised from the partition's records in hand (its fetcher's next in line),
+    whose iterator is spent: kept, every later poll would loop on it for ever, the
+    partition never fetched again. They are dropped, and the partition's position moved
+    past the batch (or past the one offset, when the batch's extent is not known: the
+    next fetch returns the batch again, which names the next offset)."""
+    fetcher = consumer._fetcher
+    records = getattr(fetcher, "_next_partition_records", None)
+    if records is None:  # not where kafka-python 2.3 keeps them: a version not known
+        raise RuntimeError(f"kafka-python raised {exc} from no partition") from exc
+    tp = records.topic_partition
+    records.drain()
+    fetcher._next_partition_records = None
+    first = max(exc.base_offset, consumer.position(tp))
+    consumer.seek(tp, exc.last(first) + 1)
+    return f"{tp.topic}:{tp.partition}:{first}", Unreadable(exc.reason(first), "")
 
 
 def _resume_pending_join(consumer: KafkaConsumer) -> None:
@@ -610,9 +615,15 @@ def producer_for(settings: KafkaSettings, **options: Any) -> KafkaProducer:
 
 def read_topic(
     settings: KafkaSettings, topic: str, timeout: float = 120.0
-) -> Iterator[tuple[str, bytes]]:
+) -> Iterator[tuple[str, bytes | Unreadable]]:
     """Every record of ``topic`` from its beginning to its end offsets as of the call,
     partition by partition, as ``(origin, value)`` pairs (origin: topic:partition:offset).
+
+    A record batch not read (:class:`~stream_al.io.kafka_batches.BatchUnread`: corrupt, or
+    inflating beyond :data:`~stream_al.io.base.MAX_BATCH_BYTES`) comes as one
+    :class:`~stream_al.io.base.Unreadable` at its first offset, saying why, and the reading
+    goes on after it: the caller skips and reports it, as it does a record it cannot use.
+    Before, the batch ended the reading with an error, and serve's warm start with it.
 
     A generator: memory stays bounded however long the topic. No consumer group, nothing
     committed: every reader reads it all. Raises ``ValueError`` for a topic that does not
@@ -638,7 +649,12 @@ def read_topic(
             while consumer.position(tp) < end[tp]:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"topic {topic!r} not read within {timeout:g} s")
-                for messages in consumer.poll(timeout_ms=500).values():
+                try:
+                    polled = consumer.poll(timeout_ms=500)
+                except BatchUnread as exc:
+                    yield _past(consumer, exc)
+                    continue
+                for messages in polled.values():
                     for m in messages:
                         if m.offset < end[tp]:
                             yield f"{topic}:{tp.partition}:{m.offset}", m.value or b""

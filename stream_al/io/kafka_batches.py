@@ -14,6 +14,12 @@ inflation stops past :data:`~stream_al.io.base.MAX_BATCH_BYTES` and raises
 (:meth:`BatchTooLarge.reason`) and goes on past it. librdkafka (the confluent backend)
 bounds zstd and lz4 batches by the same number (its ``receive.message.max.bytes``), not
 gzip.
+
+A record batch whose CRC-32C check fails (the bytes the broker holds are not those the
+producer wrote: a bad disk, a torn write) raises :class:`BatchCorrupt` the same way.
+kafka-python raised its own ``CorruptRecordError`` from the partition's records in hand,
+which serve took for Kafka away: it waited for ever, unready, the partition never fetched
+again (docs/design.md, Faults, "A record batch that fails its CRC check").
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from kafka.version import __version__ as kafka_version
 
 from stream_al.io.base import MAX_BATCH_BYTES
 
-__all__ = ["BatchTooLarge", "inflate", "install"]
+__all__ = ["BatchCorrupt", "BatchTooLarge", "BatchUnread", "inflate", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,35 @@ _CODECS = {
 }
 
 
-class BatchTooLarge(Exception):
+def _events(first: int, last: int) -> str:
+    """The events of offsets ``first`` to ``last``, as a dead letter's reason names them.
+
+    >>> _events(4, 4), _events(4, 6)
+    ('the event at offset 4 is', 'the events at offsets 4-6 (3) are')
+    """
+    if first >= last:
+        return f"the event at offset {first} is"
+    return f"the events at offsets {first}-{last} ({last - first + 1:,}) are"
+
+
+class BatchUnread(Exception):
+    """A record batch the consumer does not read, from ``base_offset`` to ``last_offset``:
+    its events are dead-lettered with :meth:`reason`, and the partition goes on after it."""
+
+    base_offset: int
+    last_offset: int
+
+    def last(self, first: int) -> int:
+        """The last offset not read when the events from ``first`` on are not (the batch's
+        last, or ``first`` alone when the batch's extent is not known)."""
+        return max(first, self.last_offset)
+
+    def reason(self, first: int) -> str:
+        """The dead letter's reason for the batch's events from offset ``first`` on."""
+        raise NotImplementedError
+
+
+class BatchTooLarge(BatchUnread):
     """A compressed record batch that inflates to more than ``limit`` bytes: not read."""
 
     def __init__(
@@ -68,16 +102,46 @@ class BatchTooLarge(Exception):
         >>> print(BatchTooLarge(4, 4, "zstd", 1_000, 100).reason(4))  # doctest: +ELLIPSIS
         the event at offset 4 is in a zstd record batch of 1,000 bytes that inflates to ...
         """
-        if first == self.last_offset:
-            events = f"the event at offset {first} is"
-        else:
-            count = self.last_offset - first + 1
-            events = f"the events at offsets {first}-{self.last_offset} ({count:,}) are"
         return (
-            f"{events} in a {self.codec} record batch of {self.compressed:,} bytes that "
-            f"inflates to more than {self.limit:,} bytes: not read (an event may have "
-            "max_event_bytes; the producer of these events compresses far more than events "
-            "take)"
+            f"{_events(first, self.last_offset)} in a {self.codec} record batch of "
+            f"{self.compressed:,} bytes that inflates to more than {self.limit:,} bytes: not "
+            "read (an event may have max_event_bytes; the producer of these events compresses "
+            "far more than events take)"
+        )
+
+
+class BatchCorrupt(BatchUnread):
+    """A record batch whose CRC-32C check fails: its bytes are not those the producer
+    wrote (a bad disk under the broker, a torn write, a bit flipped on the way). Not read.
+
+    The CRC covers the batch's header after it, its offsets among them: ``last_offset`` is
+    the header's only when its two counts agree (a record per offset: events topics are
+    not compacted), else ``base_offset``, and the events are then dead-lettered one offset
+    at a time (each read again fails the check, and names the next offset not read).
+    """
+
+    def __init__(self, base_offset: int, last_offset_delta: int, records: int, size: int) -> None:
+        consistent = last_offset_delta >= 0 and records == last_offset_delta + 1
+        self.base_offset = base_offset
+        self.last_offset = base_offset + last_offset_delta if consistent else base_offset
+        self.size = size
+        super().__init__(
+            f"record batch at offset {base_offset} ({size:,} bytes) fails its CRC-32C check"
+        )
+
+    def reason(self, first: int) -> str:
+        """The dead letter's reason for the batch's events from offset ``first`` on.
+
+        >>> print(BatchCorrupt(10, 9, 10, 709).reason(10))  # doctest: +ELLIPSIS
+        the events at offsets 10-19 (10) are in a corrupt record batch of 709 bytes (at ...
+        >>> print(BatchCorrupt(10, 9, 0, 709).reason(12))  # doctest: +ELLIPSIS
+        the event at offset 12 is in a corrupt record batch of 709 bytes (at offset 10): ...
+        """
+        return (
+            f"{_events(first, self.last(first))} in a corrupt record batch of {self.size:,} "
+            f"bytes (at offset {self.base_offset}): CRC mismatch, not read (the bytes the "
+            "broker holds are not those the producer wrote: a bad disk or a torn write on "
+            "the broker; send the events again if they matter)"
         )
 
 
@@ -170,6 +234,16 @@ class _BoundedBatch(DefaultRecordBatch):
     _pos: int
     _decompressed: bool
 
+    def validate_crc(self) -> bool:
+        """True, or :class:`BatchCorrupt` naming the batch (kafka-python's own
+        ``CorruptRecordError`` names its base offset only, and leaves its partition's
+        records spent: see :meth:`stream_al.io.kafka.EventSource.poll`)."""
+        if super().validate_crc():
+            return True
+        raise BatchCorrupt(
+            self.base_offset, self.last_offset_delta, self.records_count, self.size_in_bytes
+        )
+
     def _maybe_uncompress(self) -> None:
         if not self._decompressed and self.compression_type != self.CODEC_NONE:
             self._assert_has_codec(self.compression_type)
@@ -199,6 +273,11 @@ def _known_layout() -> bool:
     slots = getattr(DefaultRecordBatch, "__slots__", ())
     return (
         callable(getattr(DefaultRecordBatch, "_maybe_uncompress", None))
+        and callable(getattr(DefaultRecordBatch, "validate_crc", None))
+        and all(
+            isinstance(getattr(DefaultRecordBatch, name, None), property)
+            for name in ("last_offset_delta", "records_count", "size_in_bytes")
+        )
         and all(name in slots for name in ("_buffer", "_pos", "_decompressed"))
         and getattr(memory_records, "DefaultRecordBatch", None)
         in (DefaultRecordBatch, _BoundedBatch)

@@ -32,7 +32,7 @@ from stream_al.core.pool import (
 )
 from stream_al.core.routing import Routing
 from stream_al.data.pools import iter_csv_pool, parse_pool
-from stream_al.io.base import WrongType
+from stream_al.io.base import Unreadable, WrongType
 from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import MAX_ID_CHARS, Event
@@ -112,6 +112,10 @@ def _pool_rows(
 
     skipped = 0
     for origin, raw in read_topic(settings.kafka, pool.name):
+        if isinstance(raw, Unreadable):  # a record batch not read (corrupt, say): said
+            skipped += 1
+            log.warning("select: skipped %s: %s", origin, raw.reason)
+            continue
         try:
             event = Event.model_validate_json(raw)
         except ValidationError as exc:

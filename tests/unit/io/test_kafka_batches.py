@@ -51,3 +51,44 @@ def test_each_codec_inflates_within_the_bound_and_stops_past_it(codec: str) -> N
     assert bytes(kafka_batches.inflate(number, memoryview(packed), len(data))) == data
     with pytest.raises(OverflowError):
         kafka_batches.inflate(number, memoryview(packed), len(data) - 1)
+
+
+def _batch(base_offset: int, events: int) -> bytearray:
+    """A record batch (message format 2, uncompressed) of ``events`` small records."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=0,
+        is_transactional=False,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=1 << 20,
+    )
+    for i in range(events):
+        builder.append(i, timestamp=1, key=None, value=b'{"x": %d}' % i, headers=[])
+    data = builder.build()
+    data[:8] = base_offset.to_bytes(8, "big")  # the base offset precedes the CRC
+    return data
+
+
+def test_a_batch_whose_crc_fails_names_its_offsets() -> None:
+    data = _batch(10, 5)
+    assert kafka_batches._BoundedBatch(bytearray(data)).validate_crc()
+    data[-3] ^= 0x01  # a digit of the last record's value
+    with pytest.raises(kafka_batches.BatchCorrupt) as caught:
+        kafka_batches._BoundedBatch(data).validate_crc()
+    assert (caught.value.base_offset, caught.value.last_offset) == (10, 14)
+    assert caught.value.reason(12).startswith("the events at offsets 12-14 (3) are in a corrupt")
+
+
+def test_a_corrupt_batch_whose_header_counts_disagree_goes_one_offset_at_a_time() -> None:
+    # The CRC covers the header's last offset delta and record count: a damaged one is not
+    # taken for the batch's extent.
+    data = _batch(10, 5)
+    data[60] ^= 0x01  # the record count (the header's last byte): 5 -> 4
+    with pytest.raises(kafka_batches.BatchCorrupt) as caught:
+        kafka_batches._BoundedBatch(data).validate_crc()
+    assert caught.value.last(10) == 10 and caught.value.last(12) == 12
+    assert caught.value.reason(12).startswith("the event at offset 12 is in a corrupt")

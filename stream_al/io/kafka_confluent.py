@@ -275,6 +275,18 @@ def _replacement(
     return _constructed(factory, config)
 
 
+# After a corrupt batch, how long, and how many times at most, a jump of librdkafka's to
+# the partition's end is undone (ConfluentEventSource._astray).
+ASTRAY_S = 10.0
+RESEEKS = 10
+
+
+def _corrupt(err: KafkaError) -> bool:
+    """Whether ``err`` reports a record batch whose CRC-32C check failed (``check.crcs``):
+    librdkafka says so only in its text, with the code of any message it cannot parse."""
+    return bool(err.code() == KafkaError._BAD_MSG and "failed CRC" in err.str())
+
+
 class ConfluentEventSource:
     """Events from the events topic, in batches, committed on request (librdkafka)."""
 
@@ -295,6 +307,12 @@ class ConfluentEventSource:
                 # Its default, made explicit: the bound of its fetches, and of its zstd and
                 # lz4 batches inflated (MAX_BATCH_BYTES).
                 "receive.message.max.bytes": MAX_BATCH_BYTES,
+                # Off by default: a batch corrupt on the broker's disk was then read as it
+                # was (a flipped digit became another event, silently) or, its framing
+                # damaged, stalled its partition for good, serve ready and silent. On, it
+                # is an error serve dead-letters (_past); the cost was not measurable
+                # (docs/design.md, Faults, "A record batch that fails its CRC check").
+                "check.crcs": True,
                 "error_cb": self.errors,
                 "logger": librdkafka_client_log,
                 # Once a second, the state of each broker connection (unavailable()).
@@ -312,6 +330,15 @@ class ConfluentEventSource:
         self.pending: dict[tuple[str, int], int] = {}
         # (topic, partition) -> the offset after the last message handed out (_past()).
         self._next: dict[tuple[str, int], int] = {}
+        # Partitions that held a corrupt batch since they were assigned, and for a while
+        # after each such batch, the partition's end then, until when, and the seeks left
+        # to undo a reset of librdkafka's to beyond it (_astray()).
+        self._corrupted: set[tuple[str, int]] = set()
+        self._resume: dict[tuple[str, int], tuple[int, float, int]] = {}
+        # The first offset of the corrupt batch serve is going past, per partition, and
+        # those of the corrupt batches it went past (a message after them handed out).
+        self._walking: dict[tuple[str, int], int] = {}
+        self._passed: dict[tuple[str, int], set[int]] = {}
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self.silent_s = 0.0  # the longest a connection has waited on an answer (statistics)
         self.orphaned = False  # no broker left to connect to (statistics, see no_broker_left())
@@ -342,6 +369,7 @@ class ConfluentEventSource:
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
         self.pending.clear()
         self._next.clear()
+        self._forget()
         self._revoked_now.clear()
         self._deferred = None
         self._subscribe()
@@ -376,6 +404,7 @@ class ConfluentEventSource:
         for t in partitions:
             self.pending.pop((t.topic, t.partition), None)
             self._next.pop((t.topic, t.partition), None)
+            self._forget((t.topic, t.partition))
             self._revoked_now.add((t.topic, t.partition))
         log.info("Partitions revoked: %s", [_tp(t) for t in partitions])
 
@@ -405,8 +434,24 @@ class ConfluentEventSource:
     def _batch(self, messages: Sequence[Message]) -> list[tuple[str, bytes | Unreadable]]:
         batch: list[tuple[str, bytes | Unreadable]] = []
         error: KafkaError | None = None
+        # Partitions sought in this consume, past a corrupt batch or back from where
+        # librdkafka went astray (_astray): what follows of them here was fetched before
+        # the seek, from the corrupt batch (librdkafka reads on inside it as if a batch
+        # began there, its reader skipping to the batch's length taken as a position, and
+        # reports offsets that do not exist) or from where it went: dropped.
+        sought: set[tuple[str | None, int | None]] = set()
         for m in messages:
             err = m.error()
+            where = (m.topic(), m.partition())
+            if where in sought or (err is not None and self._astray_error(m, sought)):
+                log.debug("%s:%s: after a corrupt batch: %s", *where, err or m.offset())
+                continue
+            if err is not None and _corrupt(err):
+                sought.add(where)
+                unread = self._past(m, err, corrupt=True)
+                if unread is not None:
+                    batch.append(unread)
+                continue
             if err is not None and err.code() == KafkaError._BAD_COMPRESSION:
                 unread = self._past(m, err)
                 if unread is not None:
@@ -418,8 +463,12 @@ class ConfluentEventSource:
                 continue
             topic, partition, offset = m.topic(), m.partition(), m.offset()
             assert topic is not None and partition is not None and offset is not None
-            batch.append((f"{topic}:{partition}:{offset}", m.value() or b""))
             key = (topic, partition)
+            if key in self._corrupted and self._astray(key, offset, sought):
+                continue
+            if key in self._walking:  # a message after the corrupt batch: past it
+                self._passed.setdefault(key, set()).add(self._walking.pop(key))
+            batch.append((f"{topic}:{partition}:{offset}", m.value() or b""))
             self._next[key] = offset + 1
             # A message fetched before its partition was revoked in this same consume() is
             # processed but not committed: the partition's new owner consumes it again
@@ -432,7 +481,88 @@ class ConfluentEventSource:
             self._deferred = error
         return batch
 
-    def _past(self, m: Message, err: KafkaError) -> tuple[str, Unreadable] | None:
+    def _forget(self, key: tuple[str, int] | None = None) -> None:
+        """Forget what serve knows of the corrupt batches of partition ``key`` (all: None):
+        it is no longer this consumer's, or is read from another position."""
+        states: list[Any] = [self._corrupted, self._resume, self._walking, self._passed]
+        for state in states:
+            if key is None:
+                state.clear()
+            elif isinstance(state, set):
+                state.discard(key)
+            else:
+                state.pop(key, None)
+
+    def _astray_error(self, m: Message, sought: set[tuple[str | None, int | None]]) -> bool:
+        """Whether the error ``m`` is one of those librdkafka gives after a corrupt batch, to
+        be dropped: the same batch's again from a fetch made before serve went past it (the
+        partition is then sought back to where serve is), or what its reader says of the
+        bytes it misread (see :meth:`_batch`), for :data:`ASTRAY_S` after."""
+        topic, partition, err = m.topic(), m.partition(), m.error()
+        if topic is None or partition is None or err is None:
+            return False
+        key = (topic, partition)
+        if key not in self._corrupted:
+            return False
+        if _corrupt(err):
+            after = self._next.get(key)
+            if after is None or m.offset() not in self._passed.get(key, ()):
+                return False
+            sought.add(key)
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, after))
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("%s:%d: cannot seek to offset %d: %s", topic, partition, after, exc)
+            return True
+        watch = self._resume.get(key)
+        return watch is not None and time.monotonic() <= watch[1]
+
+    def _astray(
+        self, key: tuple[str, int], offset: int, sought: set[tuple[str | None, int | None]]
+    ) -> bool:
+        """Whether the message at ``offset`` of a partition that held a corrupt batch is one
+        librdkafka fetched from where it went astray: then the partition is sought back to
+        the offset after the last message handed out (and the rest of it in this consume
+        dropped, see :meth:`_batch`).
+
+        Its reader, misled inside the corrupt batch (see :meth:`_batch`), takes bytes there
+        for a batch at an offset past the partition's end and fetches from it; the broker
+        answers out of range and librdkafka resets the position to ``auto.offset.reset``,
+        a reset for each time the batch was fetched, some landing after serve's seek past
+        the batch, even after the events that follow it: the partition's first events came
+        again, the corrupt batch was dead-lettered again and the group's offset committed
+        back (earliest; seen in 2 runs of 11), or the events after the corrupt batch would be
+        skipped (latest).
+        A message before the next offset is such a one (they were handed out already), for
+        as long as the partition stays assigned; and, within :data:`ASTRAY_S` of the last
+        corrupt batch, one at or past the end the partition had then, events lying between
+        (a few times at most: a partition whose events there were deleted by compaction or
+        aborted has nothing else to give)."""
+        after = self._next.get(key)
+        if after is None:
+            return False
+        jumped = offset < after
+        watch = self._resume.get(key)
+        if not jumped and watch is not None:
+            end, until, left = watch
+            if time.monotonic() > until or left <= 0:
+                del self._resume[key]
+            elif after < end <= offset:
+                jumped = True
+                self._resume[key] = (end, until, left - 1)
+        if not jumped:
+            return False
+        sought.add(key)
+        log.debug("%s:%d: offset %d fetched astray, back to %d", *key, offset, after)
+        try:
+            self.consumer.seek(TopicPartition(key[0], key[1], after))
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("%s:%d: cannot seek to offset %d: %s", *key, after, exc)
+        return True
+
+    def _past(
+        self, m: Message, err: KafkaError, corrupt: bool = False
+    ) -> tuple[str, Unreadable] | None:
         """The event at the offset of ``m``, an error of a record batch librdkafka could not
         decompress, as unreadable, and the partition moved past it; None when ``m`` names no
         offset, its partition was revoked in this consume, or the seek failed (the error is
@@ -445,6 +575,10 @@ class ConfluentEventSource:
         out of the partition (or at the batch's first offset) is dead-lettered and the
         partition seeks past it: the broker's answer for the next offset starts with the
         same batch when it holds more events, each dead-lettered in turn.
+
+        So for a ``corrupt`` batch (its CRC-32C check failed, :func:`_corrupt`): librdkafka
+        names its first offset, not its last, and the offsets after the first cannot be
+        taken from a header the check failed on.
         """
         topic, partition, offset = m.topic(), m.partition(), m.offset()
         if topic is None or partition is None or offset is None or offset < 0:
@@ -461,6 +595,20 @@ class ConfluentEventSource:
         self._next[key] = first + 1
         self.pending[key] = max(self.pending.get(key, 0), first + 1)
         origin = f"{topic}:{partition}:{first}"
+        if corrupt:
+            self._corrupted.add(key)
+            self._walking[key] = offset
+            self._resume[key] = (self._end(key), time.monotonic() + ASTRAY_S, RESEEKS)
+            reason = (
+                f"the event at offset {first} is in a corrupt record batch (at offset "
+                f"{offset}): CRC mismatch, not read (the bytes the broker holds are not those "
+                "the producer wrote: a bad disk or a torn write on the broker; send the event "
+                f"again if it matters; librdkafka: {err.str()})"
+            )
+            log.warning(
+                "%s: %s: not read, dead-lettered; serve goes on after it", origin, err.str()
+            )
+            return origin, Unreadable(reason, "")
         reason = (
             f"the record batch of this event (at offset {offset}) could not be read: {err.str()} "
             f"(librdkafka refuses a zstd or lz4 batch that inflates to more than "
@@ -470,6 +618,14 @@ class ConfluentEventSource:
         )
         log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, err.str())
         return origin, Unreadable(reason, "")
+
+    def _end(self, key: tuple[str, int]) -> int:
+        """The end of partition ``key`` as librdkafka last saw it (no request), or -1."""
+        try:
+            marks = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+        except (KafkaException, RuntimeError):
+            return -1
+        return int(marks[1]) if marks else -1
 
     def commit(self) -> None:
         """Commit the offsets after every message polled since the last commit (and no
@@ -530,6 +686,7 @@ class ConfluentEventSource:
                 # committed over the new topic's (pending keeps the highest offset).
                 self.pending.pop((t.topic, t.partition), None)
                 self._next.pop((t.topic, t.partition), None)
+                self._forget((t.topic, t.partition))
                 self.consumer.seek(TopicPartition(t.topic, t.partition, OFFSET_BEGINNING))
         return [_tp(t) for t in partitions]
 

@@ -737,3 +737,57 @@ def test_a_queue_that_stays_full_fails_the_send_in_bounded_time(
     with pytest.raises(ConfluentError, match="local queue stayed full"):
         publisher.prediction("k", "v")
     assert time.monotonic() - started < 2.0
+
+
+def _crc_failed(offset: int) -> FakeMessage:
+    """librdkafka's error for a record batch at ``offset`` whose CRC-32C check failed."""
+    text = f"MessageSet at offset {offset} (709 bytes) failed CRC32C check (original 0x1 != 0x2)"
+    return FakeMessage(offset=offset, error=KafkaError(KafkaError._BAD_MSG, text))
+
+
+def test_a_corrupt_batch_is_dead_lettered_event_by_event_and_librdkafkas_detours_undone() -> None:
+    # What librdkafka 2.16 gave on the real broker (tests/integration/test_corrupt_batches.py):
+    # the CRC error naming the batch's first offset, then an error of the bytes it misread
+    # inside it, and later, from the reset its misreading caused, the partition's first
+    # events again and the same batch's error after serve had gone past it.
+    misread = KafkaError(KafkaError._NOT_IMPLEMENTED, "Unsupported Message(Set) MagicByte 104")
+    astray = FakeMessage(offset=3471184745229072928, error=misread)
+    source = _source(
+        [
+            [FakeMessage(offset=0), FakeMessage(offset=1), _crc_failed(2), astray],
+            [_crc_failed(2)],  # fetched at 3: still the corrupt batch
+            [FakeMessage(offset=0), FakeMessage(offset=1), _crc_failed(2)],  # reset: earliest
+            [_crc_failed(2)],  # fetched at 4
+            [FakeMessage(offset=5), FakeMessage(offset=6)],  # past the batch
+            [_crc_failed(2)],  # a late one of the batch gone past
+            [FakeMessage(offset=0), FakeMessage(offset=7)],  # a late reset
+            [FakeMessage(offset=7)],
+        ]
+    )
+    consumer = _consumer(source)
+    good, also, (origin, unread) = source.poll()
+    assert (good[0], also[0], origin) == ("ev:0:0", "ev:0:1", "ev:0:2")
+    assert isinstance(unread, Unreadable)
+    assert unread.reason.startswith("the event at offset 2 is in a corrupt record batch (at")
+    assert "CRC mismatch" in unread.reason and "failed CRC32C check" in unread.reason
+    assert consumer.positions[("ev", 0)] == 3 and source.pending == {("ev", 0): 3}
+    assert [origin for origin, _ in source.poll()] == ["ev:0:3"]
+    assert source.poll() == []  # offsets handed out already: dropped, sought back
+    assert consumer.positions[("ev", 0)] == 4
+    assert [origin for origin, _ in source.poll()] == ["ev:0:4"]
+    assert [origin for origin, _ in source.poll()] == ["ev:0:5", "ev:0:6"]
+    assert source.poll() == [] and consumer.positions[("ev", 0)] == 7
+    assert source.poll() == [] and consumer.positions[("ev", 0)] == 7
+    assert source.poll() == [("ev:0:7", b"{}")]
+    assert source.pending == {("ev", 0): 8}
+
+
+def test_a_jump_to_the_end_after_a_corrupt_batch_is_undone() -> None:
+    # auto.offset.reset=latest: librdkafka's reset jumps to the partition's end (8 here),
+    # past the events after the corrupt batch.
+    source = _source([[_crc_failed(2)], [FakeMessage(offset=8)], [FakeMessage(offset=3)]])
+    consumer = _consumer(source)
+    consumer.high[("ev", 0)] = 8
+    assert [origin for origin, _ in source.poll()] == ["ev:0:2"]
+    assert source.poll() == [] and consumer.positions[("ev", 0)] == 3
+    assert source.poll() == [("ev:0:3", b"{}")]

@@ -40,7 +40,7 @@ import io
 import pickle
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from river import base, compose, tree
 
@@ -73,6 +73,7 @@ from stream_al.core.uncertainty import (
 )
 
 __all__ = [
+    "ASKED_BEFORE",
     "SKIP_BACKPRESSURE",
     "SKIP_BUDGET",
     "SKIP_STOPPED",
@@ -84,6 +85,10 @@ __all__ = [
 SKIP_BUDGET = "budget-exhausted"
 SKIP_BACKPRESSURE = "backpressure"
 SKIP_STOPPED = "stopped"
+ASKED_BEFORE = "asked-before"
+"""The reason of a decision for a copy of an event whose label was asked already."""
+
+AskedBefore = Literal["here", "elsewhere"]
 
 _NO_PREDICTION = object()
 
@@ -262,6 +267,7 @@ class ActiveLearner(Assessing):
         cost: float = 1.0,
         may_query: bool = True,
         assessed: Assessment | None = None,
+        asked_before: AskedBefore | None = None,
     ) -> Decision:
         """Predict ``x`` and decide whether to ask for its label.
 
@@ -277,6 +283,15 @@ class ActiveLearner(Assessing):
         assessed
             ``x``'s assessment from :meth:`assess_many` over a batch that holds it, made
             with the model as it is now; None assesses ``x`` here.
+        asked_before
+            Set for a copy of an event whose label was asked already (at-least-once
+            delivery: an event consumed again): it is not asked again, and its decision
+            says queried (:data:`ASKED_BEFORE`). ``"here"``: this learner decided it and
+            charged the label; it is only predicted, nothing in the learner changes.
+            ``"elsewhere"``: asked by a learner whose state this one does not hold (a
+            crash lost it after the question was queued, before the event's offset was
+            committed): it counts as an event whose label was spent, the strategy not
+            consulted, so the budget charges each question once.
 
         Raises
         ------
@@ -287,6 +302,9 @@ class ActiveLearner(Assessing):
         """
         self._kinds.check(x)
         prediction, proba, score = self.assess(x) if assessed is None else assessed
+        if asked_before == "here":  # decided and charged already: the state has it
+            threshold = self._strategy.threshold
+            return Decision(prediction, proba, score, True, ASKED_BEFORE, threshold)
         if self._opal is not None:
             self._opal.observe(x)
         confidence = self._confidence
@@ -303,7 +321,9 @@ class ActiveLearner(Assessing):
         strategy.observe(1.0 - score)  # every event, asked or not
         threshold = strategy.threshold
         budget = self._budget
-        if not may_query:
+        if asked_before is not None:  # its question is there: charged, not asked again
+            queried, reason = True, ASKED_BEFORE
+        elif not may_query:
             queried, reason = False, SKIP_BACKPRESSURE
         elif budget.allows(cost):
             flight = self._flight  # pending questions near x count as answered

@@ -446,6 +446,13 @@ class LabelStore(Protocol):
         interrupted attempt (same pending payload) counts as queued."""
         ...
 
+    def asked(self, item_ids: Sequence[str]) -> set[str]:
+        """Those of ``item_ids`` asked already: pending (queued, held or waiting for more
+        votes) or labeled (within the label TTL), in one round trip. An event consumed
+        again (at-least-once delivery) is not asked again (docs/design.md, "Delivery and
+        state semantics")."""
+        ...
+
     def queue_depth(self) -> int:
         """Items in the label queues, all tiers (waiting or held by a worker)."""
         ...

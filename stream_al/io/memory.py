@@ -126,6 +126,14 @@ class MemoryStore:
             for r in requests
         ]
 
+    def asked(self, item_ids: Sequence[str]) -> set[str]:
+        now = self._clock()
+        return {
+            i
+            for i in item_ids
+            if self._pending.get(i, (0.0, ""))[0] > now or self._labeled.get(i, 0) > now
+        }
+
     def queue_depth(self) -> int:
         return sum(len(q) for q in self._queues.values()) + len(self._held)
 

@@ -64,7 +64,8 @@ class Metrics:
             registry=reg,
             events=Counter(
                 p + "events",
-                "Events by outcome: queried, not_queried, invalid, duplicate (already queued), "
+                "Events by outcome: queried, not_queried, invalid, duplicate (its item asked "
+                "already: an event consumed again, predicted as queried, not asked again), "
                 "backpressure (queue full).",
                 ["outcome"],
                 registry=reg,

@@ -6,7 +6,8 @@ not know whether its stores are Redis or the in-memory twins. One thread drives 
 1. :meth:`LabelLoop.decide_batch` validates and decides every event of a batch (no I/O),
    then :meth:`LabelLoop.complete_batch` performs the side effects: for a queried event
    its pending features and its queue entry in one atomic step (a replayed event is not
-   queued again), the prediction, the dead letters. Decisions are made once: a batch
+   queued again, and, looked up before it is decided, not asked or charged again), the
+   prediction, the dead letters. Decisions are made once: a batch
    whose side effects failed half way (Redis restarting, say) is completed, not decided
    again.
 2. :meth:`LabelLoop.process_labels` joins each label with its pending item into the
@@ -35,7 +36,7 @@ from pydantic_core import from_json
 
 from stream_al.core.explain import top_contributions
 from stream_al.core.feature_kinds import IdLikeText, InvalidExample, InvalidFeatures, InvalidLabel
-from stream_al.core.learner import ActiveLearner, Assessment, Decision
+from stream_al.core.learner import ActiveLearner, AskedBefore, Assessment, Decision
 from stream_al.core.routing import Routing
 from stream_al.core.strategies import QUERY_RANDOM
 from stream_al.io.base import (
@@ -50,7 +51,7 @@ from stream_al.runtime.metrics import EVENT_OUTCOMES, LABEL_OUTCOMES, SAMPLES, M
 from stream_al.schemas import DeadLetter, Event, Label, parse_event, prediction_json
 from stream_al.service.routing import queue_request
 
-__all__ = ["ACCURACY_WINDOW", "Action", "LabelLoop", "dead_letter", "read_event"]
+__all__ = ["ACCURACY_WINDOW", "ASKED_HERE_KEPT", "Action", "LabelLoop", "dead_letter", "read_event"]
 
 log = logging.getLogger("stream_al.service")
 
@@ -61,6 +62,11 @@ MAX_DEAD_LETTER_PAYLOAD = 16_384
 MAX_DEAD_LETTER_ERROR = 4_096
 MAX_VALIDATION_ERRORS = 20
 ACCURACY_WINDOW = 500
+ASKED_HERE_KEPT = 20_000
+"""Ids the loop remembers its learner asked (about 2 MB): a copy of such an event (a
+producer's retry, a partition handed back to this replica) changes nothing in the learner.
+An older one's copy is charged once more, as one the store knows but this learner does
+not (``ActiveLearner.decide``'s ``asked_before``)."""
 
 
 # A \uXXXX escape of half a UTF-16 surrogate pair without the other half: JSON writers
@@ -234,6 +240,7 @@ class LabelLoop:
         routing: Routing | None = None,
         hold_labels_seconds: float = 30.0,
     ):
+        self._asked_here: dict[str, None] = {}  # ids the learner charged, oldest first
         self.learner = learner
         self.routing = routing or Routing()
         self.store = store
@@ -262,6 +269,17 @@ class LabelLoop:
             sample: deque(maxlen=ACCURACY_WINDOW) for sample in SAMPLES
         }
 
+    @property
+    def learner(self) -> ActiveLearner:
+        """The active learner; one set in its place (restored from a checkpoint) holds
+        no charge of the questions this loop remembers, which it forgets."""
+        return self._learner
+
+    @learner.setter
+    def learner(self, learner: ActiveLearner) -> None:
+        self._learner = learner
+        self._asked_here.clear()
+
     # -- events ------------------------------------------------------------------------
 
     def decide_batch(self, batch: Sequence[tuple[str, str | bytes | Unreadable]]) -> list[Action]:
@@ -269,7 +287,9 @@ class LabelLoop:
         the :class:`~stream_al.io.base.Unreadable` the source put for events it could not
         read, dead-lettered with its reason).
 
-        No I/O but one look at the queue depth (for backpressure). No event stops the
+        No I/O but a look at the queue depth (for backpressure) and one at which of the
+        batch's ids were asked already (:meth:`~stream_al.io.base.LabelStore.asked`: such
+        an event is predicted as queried, not asked or charged again). No event stops the
         batch: one the model cannot take (a feature of another kind than it learned) is
         invalid, with the reason; one whose decision raised anything else is invalid too,
         with the exception's text (the last line of defence). The batch's valid events are
@@ -281,7 +301,11 @@ class LabelLoop:
         room = self.max_queue_depth - self.store.queue_depth()
         now = self.clock()
         read = [self._read(origin, raw, now) for origin, raw in batch]
-        features = [dict(item[1].features) for item in read if not isinstance(item, Action)]
+        valid = [item[1] for item in read if not isinstance(item, Action)]
+        # Events consumed again (a crash before the commit, a producer's retry): one look
+        # for the batch at which of them were asked already (Delivery and state semantics).
+        asked = self.store.asked([event.id for event in valid]) if valid else set()
+        features = [dict(event.features) for event in valid]
         ahead = self._assess_ahead(features)
         actions: list[Action] = []
         k = 0
@@ -292,8 +316,13 @@ class LabelLoop:
             assert not isinstance(raw, Unreadable)  # read: an Action
             event, x, assessed = item[1], features[k], ahead[k] if ahead is not None else None
             k += 1
+            asked_before: AskedBefore | None = None
+            if event.id in self._asked_here:
+                asked_before = "here"
+            elif event.id in asked:
+                asked_before = "elsewhere"
             try:
-                action = self._decide(origin, event, x, assessed, room > 0, now)
+                action = self._decide(origin, event, x, assessed, room > 0, now, asked_before)
             except InvalidFeatures as exc:
                 actions.append(self._invalid(origin, str(exc), raw, now))
                 continue
@@ -304,8 +333,18 @@ class LabelLoop:
                 continue
             if action.outcome == "queried":
                 room -= 1
+            if action.decision is not None and action.decision.queried:
+                self._remember_asked(event.id)
             actions.append(action)
         return actions
+
+    def _remember_asked(self, item_id: str) -> None:
+        """``item_id`` was charged by this learner: a copy of its event that comes again
+        changes nothing in it (the oldest of :data:`ASKED_HERE_KEPT` ids are forgotten)."""
+        asked = self._asked_here
+        asked[item_id] = None
+        if len(asked) > ASKED_HERE_KEPT:
+            del asked[next(iter(asked))]
 
     def _read(
         self, origin: str, raw: str | bytes | Unreadable, now: float
@@ -333,14 +372,17 @@ class LabelLoop:
         assessed: Assessment | None,
         may_query: bool,
         now: float,
+        asked_before: AskedBefore | None = None,
     ) -> Action:
         learner = self.learner
         label_free = learner.n_label_free_drifts
-        decision = learner.decide(x, event.cost, may_query, assessed)
+        decision = learner.decide(x, event.cost, may_query, assessed, asked_before)
         if learner.n_label_free_drifts > label_free and self.metrics is not None:
             self.metrics.drift_detections.labels(detector="label-free").inc()
         action = Action(origin, event, decision, "", None, learner.model_version, now)
-        if decision.queried:
+        if asked_before is not None:
+            action.outcome = "duplicate"  # its question is there: not queued again
+        elif decision.queried:
             action.outcome = "queried"  # or "duplicate", once the store has answered
             action.explanation = self._explain(event, decision)
         else:
@@ -457,7 +499,7 @@ class LabelLoop:
             event.id,
             decision.prediction,
             decision.proba,
-            action.outcome == "queried",
+            decision.queried,  # a duplicate's question is there too: queried
             decision.score,
             action.model_version,
             action.decided_at,

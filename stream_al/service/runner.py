@@ -502,8 +502,9 @@ class Service:
 
     def _checkpoint_anyway(self) -> None:
         """The checkpoint, though the batch in hand stays uncommitted: it spares the next
-        start the replay (deciding that batch again then counts its events twice in the
-        budget's estimate, as after a crash)."""
+        start the replay (deciding that batch again then counts its events, and the labels
+        of those asked, twice in the budget's estimate; a checkpoint taken in the loop
+        follows a commit, so after a crash the restored learner holds no such batch)."""
         try:
             self.maybe_checkpoint(force=True)
             self._checkpointed = True

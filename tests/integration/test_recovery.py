@@ -406,3 +406,78 @@ def test_a_sigterm_while_waiting_for_a_server_at_start_ends_it_without_the_backo
     sent = time.monotonic()
     assert proc.terminate(timeout=30) == 0, proc.output()
     assert time.monotonic() - sent < 3.0, f"{command} slept its backoff out after the SIGTERM"
+
+
+def _questions(deployment: Deployment) -> Counter[str]:
+    """How many questions each item id was queued with (the audit stream's queries)."""
+    entries = deployment.redis().xrange(f"{deployment.prefix}:audit")
+    return Counter(f[b"id"].decode() for _, f in entries if f[b"kind"] == b"query")
+
+
+def _kill_9_with_a_batch_queued(deployment: Deployment, broker: Broker) -> None:
+    """Start serve, and kill it (SIGKILL) once it has queued a batch's questions in Redis
+    and waits to flush its predictions or commit its offsets (the broker paused)."""
+    serve = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="100")
+    wait_for(lambda: _decided(serve) >= 300, 60, interval=0.05, what="serve under way")
+    broker.pause()  # the flush and the commit wait; batches fetched ahead are decided
+    try:
+        wait_for(
+            lambda: re.search(r"loop has waited .*(flushing|committing)", serve.readyz()[1]),
+            30,
+            interval=0.1,
+            what="serve waiting on the paused broker with a batch queued in Redis",
+        )
+        serve.kill()
+    finally:
+        broker.resume()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_events_asked_then_consumed_again_after_a_kill_9_are_asked_and_charged_once(
+    deployment: Deployment, broker: Broker, tmp_path: Path
+) -> None:
+    # serve queues a batch's questions before its predictions are flushed and its offsets
+    # committed: killed in between, the events come again to a learner restored without
+    # them. Before, the strategy was asked again for each: the item was not queued twice
+    # (the enqueue refuses a pending id) but the prediction of an event with a question
+    # said "queried": false, and the budget charged what the strategy picked this time,
+    # not the questions there were.
+    # No checkpoint before the end: each start learns the train log from its beginning and
+    # decides exactly the events after the last commit, with a fresh budget.
+    deployment.settings["STREAM_AL_CHECKPOINT__EVERY_SECONDS"] = "3600"
+    truth = tmp_path / "truth.csv"
+    ids = deployment.produce_stream("synth:sea-drift", 3000, truth)
+    deployment.worker(truth)  # the model learns: the restarted learner decides otherwise
+    committed, again = 0, []
+    for _ in range(3):  # until the kill lands with questions in hand (a batch may hold none)
+        _kill_9_with_a_batch_queued(deployment, broker)
+        committed = _committed(deployment) or 0
+        asked_first = _questions(deployment)
+        again = [i for i in ids[committed:] if i in asked_first]
+        if again:  # questions whose events come again
+            break
+    assert again, committed
+
+    restarted = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="100")
+    wait_for(
+        lambda: set(ids) <= {p["id"] for p in deployment.predictions()},
+        90,
+        interval=1.0,
+        what="a prediction for every event",
+    )
+    assert restarted.terminate() == 0
+    questions = _questions(deployment)
+    assert max(questions.values()) == 1  # no item queued twice (held before the change too)
+    last = {p["id"]: p for p in deployment.predictions()}  # a later copy replaces an earlier
+    told = [i for i in questions if not last[i]["queried"]]
+    learner = _checkpointed(deployment, "r1")
+    asked_second = sum(1 for i in ids[committed:] if i in questions)
+    print(
+        f"committed {committed} of {len(ids)}; questions before the kill {len(asked_first)}, "
+        f"{len(again)} of them consumed again; predictions saying queried false for an item "
+        f"with a question: {len(told)}; restarted learner: {learner.n_events} events, "
+        f"{learner.n_queried} charged, {asked_second} questions among its events"
+    )
+    assert learner.n_events == len(ids) - committed
+    assert told == []
+    assert learner.n_queried == asked_second

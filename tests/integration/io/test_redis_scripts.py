@@ -126,3 +126,20 @@ def test_a_label_answer_key_another_program_wrote_stops_only_that_label(
     redis_client.delete(f"{PREFIX}:joined:{entry_a}")
     assert [outcome for outcome, _ in serve.join_many(waiting)] == ["learned", "learned"]
     assert len(serve.read_train_log(None, 10)) == 2  # b answered again, not joined again
+
+
+def test_the_items_asked_already_are_those_pending_or_labeled_in_one_round_trip(
+    redis_client: redis.Redis, stores: tuple[RedisStore, RedisStore]
+) -> None:
+    serve, worker = stores
+    assert serve.enqueue_many([item_request("answered"), item_request("ünï")]) == [True] * 2
+    _answer(worker, 2)
+    assert _join(serve) == ["learned", "learned"]  # their pending items gone, labeled
+    assert serve.enqueue_many([item_request("waiting")]) == [True]
+    redis_client.hset(f"{PREFIX}:pending:foreign", "a", "b")  # another program's key
+    serve.asked(["warm"])  # a Redis that forgot its scripts answers the first NOSCRIPT
+    before = _calls(redis_client, "evalsha")
+    ids = ["waiting", "answered", "new", "foreign", "ünï", "ünï cödé"]
+    assert serve.asked(ids) == {"waiting", "answered", "ünï"}
+    assert _calls(redis_client, "evalsha") - before == 1
+    assert serve.asked([]) == set()

@@ -178,6 +178,52 @@ def test_a_redelivered_event_is_queued_once_even_after_it_was_labeled() -> None:
     assert loop.store.queue_depth() == 0 and loop.events["duplicate"] == 2
 
 
+def _queried_flags(published: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+    return [(key, Prediction.model_validate_json(raw).queried) for key, raw in published]
+
+
+def test_a_copy_of_an_event_this_learner_asked_is_predicted_as_asked_and_not_charged_again() -> (
+    None
+):
+    # A producer's retry, in the same batch or a later one: the learner was asked for the
+    # copy again and charged it again, one question charged twice, and the copy's
+    # prediction said "queried": false while its item waited for a label.
+    loop, _, published = _loop()
+    loop.process_events([_event(5), _event(5)])
+    loop.process_events([_event(6), _event(5)])
+    assert loop.learner.n_queried == 2 and loop.learner.n_events == 2
+    assert loop.store.queue_depth() == 2
+    assert _queried_flags(published) == [("e5", True), ("e5", True), ("e6", True), ("e5", True)]
+    assert loop.events["queried"] == 2 and loop.events["duplicate"] == 2
+
+
+def test_an_event_asked_before_a_crash_is_charged_once_by_the_restored_learner() -> None:
+    # serve queued the question, then died before the event's offset was committed: the
+    # restored learner never saw it. It was decided afresh: at a budget the strategy then
+    # refused, no charge for the question there was, and "queried": false.
+    loop, _, published = _loop(budget=1.0)
+    loop.process_events([_event(1)])
+    restored = ActiveLearner(NoisyClassifier(), "random", 0.01, seed=0)
+    loop.learner = restored
+    loop.process_events([_event(2), _event(1)])  # the budget refuses e2; e1 is asked
+    assert restored.n_events == 2 and restored.n_queried == 1
+    assert _queried_flags(published)[1:] == [("e2", False), ("e1", True)]
+    assert loop.store.queue_depth() == 1 and loop.events["duplicate"] == 1
+    assert [r for r in _dead(loop)] == []
+
+
+def test_an_item_labeled_already_is_not_asked_again_when_its_event_comes_again() -> None:
+    loop, _, published = _loop()
+    loop.process_events([_event(5)])
+    [(entry_id, _)] = _store(loop).take("w", 10)
+    _store(loop).complete(entry_id, _label("e5"))
+    assert loop.process_labels() == 1
+    loop.learner = ActiveLearner(NoisyClassifier(), "random", 1.0, seed=0)  # restored
+    loop.process_events([_event(5)])
+    assert loop.learner.n_queried == 1 and loop.store.queue_depth() == 0
+    assert _queried_flags(published)[-1] == ("e5", True)
+
+
 def test_backpressure_skips_queries_when_the_queue_is_full_without_spending_budget() -> None:
     loop, _, _ = _loop(max_queue_depth=2)
     loop.process_events([_event(i) for i in range(5)])

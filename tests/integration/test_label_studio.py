@@ -15,6 +15,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -416,3 +417,63 @@ def test_label_studio_keys_each_class_and_writes_a_new_class_only_once_confirmed
     assert 'value="c" hotkey="3"' in config and 'value="a" hotkey="1"' in config
     assert bridge.terminate(timeout=20) == 0, bridge.output()
     assert "k0" in bridge.output() and "not written" in bridge.output()
+
+
+def _added(deployment: Deployment) -> int:
+    """Entries ever added to the crowd queue: each item queued, and each given back."""
+    return int(deployment.redis().xinfo_stream(f"{deployment.prefix}:queue")["entries-added"])
+
+
+def test_a_skipped_item_goes_back_at_the_workers_pace_while_webhook_calls_come(
+    deployment: Deployment, label_studio: LabelStudio
+) -> None:
+    # The bridge gave a skipped item it met again back at each turn of its loop: each
+    # second, and at each webhook call (an annotator's work on any task). A worker holds
+    # it between give-backs, gaps of 0.25 s doubling to 4 s (docs/design.md, "Labeling").
+    ls = label_studio
+    store = deployment.store()
+    store.ensure_groups()
+    for item_id in ("s", "o"):
+        item = {"id": item_id, "features": {"x": 1}, "prediction": "a"}
+        item["proba"] = {"a": 0.6, "b": 0.4}
+        assert store.enqueue(item_id, json.dumps(item), json.dumps(item), 600)
+    title, hook_port, secret = f"stream-al pace {deployment.prefix}", free_port(), "pace"
+    bridge = _bridge(
+        deployment,
+        ls,
+        title,
+        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=ls.token,
+        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="3600",
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/",
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_PORT=str(hook_port),
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_SECRET=secret,
+    )
+    project = wait_for(lambda: ls.project(title), 60, what="the project")
+    tasks = wait_for(
+        lambda: (t := ls.tasks(project["id"])) and len(t) >= 2 and t, 60, what="2 tasks"
+    )
+    by_item = {t["data"]["stream_al_id"]: t["id"] for t in tasks}
+    before = _added(deployment)
+    ls.annotate(by_item["s"], None)  # skipped: Label Studio calls the webhook
+    wait_for(lambda: _added(deployment) > before, 30, what="the skipped item given back")
+    skipped = time.monotonic()
+    # Calls as a busy project's annotators make them (the task still open: each is read
+    # back, and writes nothing), 20 a second for 6 s.
+    call = {"action": "ANNOTATION_UPDATED", "annotation": {"task": by_item["o"]}}
+    while time.monotonic() - skipped < 6.0:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{hook_port}/",
+            data=json.dumps(call).encode(),
+            headers={"X-Stream-Al-Secret": secret, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+        time.sleep(0.05)  # the calls' pace is what is tested, not a wait for a condition
+    given_back = _added(deployment) - before - 1  # the skip's own give-back left out
+    # At once, then after 0.25, 0.75, 1.75 and 3.75 s: 5 within the 6 s (8 with a margin
+    # for the loop's own time); given back at each turn, 106 (measured).
+    assert 1 <= given_back <= 8, given_back
+    assert bridge.terminate(timeout=20) == 0, bridge.output()
+    # The held skip went back at the stop: only the open task's item stays held.
+    assert _held(deployment, "ls-bridge") == 1
+    assert "Traceback" not in bridge.output()

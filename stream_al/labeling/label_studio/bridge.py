@@ -16,8 +16,8 @@ and a Label Studio project in step:
 - a label is written and its queue item acknowledged in one step
   (:meth:`~stream_al.io.base.WorkerQueue.complete`), only once the annotation exists; a
   skipped (cancelled) annotation gives the item back to the queue for another labeler,
-  and the bridge, meeting it again, gives it back unseen and finally drops it (as a
-  worker does: docs/design.md, "Labeling").
+  and the bridge, meeting it again, holds it, gives it back unseen at the worker's pace
+  and finally drops it (as a worker does: docs/design.md, "Labeling").
 
 Labelers are kept from slips as on the web page (:mod:`stream_al.labeling.classes`): the
 project the bridge manages lists each class with its number key, in the session's order
@@ -279,8 +279,11 @@ class LabelStudioBridge:
         self._votes: OrderedDict[str, dict[int, str]] = OrderedDict()
         self._overlap = 1
         self.classes = SessionClasses(classes)
-        # Items given back after a skip, given back unseen when met again (each fill).
+        # Items given back after a skip, given back unseen when met again, held until
+        # they may go back (the worker's pace, not the fills'): entry id -> (when it
+        # may go back, item id, the entry as queued).
         self._skipped = GiveBacks()
+        self._holding: dict[str, tuple[float, str, str]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -380,12 +383,21 @@ class LabelStudioBridge:
             done = self.stats.labeled + self.stats.skipped
             if max_items is not None and done >= max_items:
                 break
-            if took or self._open:
+            if took or self._open or self._holding:  # held skips still go back, or end
                 idle_since = time.monotonic()
             elif idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
                 break
-            self._wake.wait(wait or self.tick_seconds)
+            self._wake.wait(wait or self._tick())
+        self._give_back_held()
         return self.stats
+
+    def _tick(self) -> float:
+        """How long to wait for a webhook call: ``tick_seconds``, or until the first held
+        skip may go back."""
+        if not self._holding:
+            return self.tick_seconds
+        first = min(due for due, _, _ in self._holding.values())
+        return max(0.001, min(self.tick_seconds, first - self.clock()))
 
     # -- steps --------------------------------------------------------------------------
 
@@ -397,7 +409,9 @@ class LabelStudioBridge:
     def _fill(self) -> bool:
         """Take new items while there is room, and give each its task; whether any came.
 
-        Items taken before a failure (of Label Studio or Redis) get their tasks first."""
+        Held skips whose time has come go back first; items taken before a failure (of
+        Label Studio or Redis) get their tasks first."""
+        self._give_back_due()
         if self._taken:
             self._attach()
         room = self.max_open_tasks - len(self._open)
@@ -429,15 +443,43 @@ class LabelStudioBridge:
         return bool(entries)
 
     def _pass_on(self, entry_id: str, raw: str, item_id: str) -> None:
-        """An item skipped in Label Studio comes again: give it back unseen, or drop it
-        once it has been going back for a minute (nobody else took it;
-        :class:`~stream_al.labeling.base.GiveBacks`, paced here by the fills)."""
-        if self._skipped.act(item_id, self.clock()):
+        """An item skipped in Label Studio comes again: held until it may go back, then
+        given back unseen, or dropped once it has been going back for a minute (nobody
+        else took it; :class:`~stream_al.labeling.base.GiveBacks`, as the worker does).
+        Given back at each fill, it went back every second, and at every webhook call
+        in between, where the worker waits gaps doubling to 4 s."""
+        now, due = self.clock(), self._skipped.due(item_id)
+        if now < due:
+            self._holding[entry_id] = (due, item_id, raw)
+            self._held.add(entry_id)  # kept from other workers meanwhile, as a task is
+            return
+        if self._skipped.act(item_id, now):
             self.queue.release(entry_id, raw)
             return
         self._skipped.discard(item_id)
         self.stats.dropped += 1
         self.queue.drop(entry_id, item_id)
+
+    def _give_back_due(self) -> None:
+        """The held skips whose time has come: given back, or dropped."""
+        now = self.clock()
+        for entry_id, (due, item_id, raw) in list(self._holding.items()):
+            if due > now:
+                continue
+            del self._holding[entry_id]
+            self._held.discard(entry_id)
+            if item_id in self._skipped:
+                self._pass_on(entry_id, raw, item_id)
+            else:  # forgotten (the newest 10,000 are kept): back for anybody
+                self.queue.release(entry_id, raw)
+
+    def _give_back_held(self) -> None:
+        """A run that ends gives the held skips back now, for the other labelers (a
+        bridge that stops would otherwise keep them until another worker claims them)."""
+        for entry_id, (_, _, raw) in list(self._holding.items()):
+            self.queue.release(entry_id, raw)
+            del self._holding[entry_id]
+            self._held.discard(entry_id)
 
     def _attach(self) -> None:
         """Tasks for the items taken (``_taken``): the task already in the project (a

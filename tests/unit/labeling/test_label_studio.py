@@ -348,3 +348,73 @@ def test_an_item_whose_task_was_deleted_keeps_waiting_for_a_new_one_through_a_fa
     bridge.signal([ls.annotate("0", "True")])
     bridge._sync(bridge._take_signalled())
     assert bridge.stats.labeled == 1 and store.queue_depth() == 0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _GivesBack(MemoryStore):
+    """A queue that notes when each item went back (``release``)."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__(clock=clock)
+        self.released: list[float] = []
+
+    def release(self, entry_id: str, item: str) -> None:
+        self.released.append(self._clock())
+        super().release(entry_id, item)
+
+
+@pytest.mark.parametrize("turn_seconds", [0.05, 1.0])
+def test_a_skipped_item_goes_back_at_the_workers_pace_however_often_the_bridge_turns(
+    turn_seconds: float,
+) -> None:
+    # The bridge gave a skipped item back at each fill it met it in: every second alone,
+    # and at each webhook call between (20 calls a second: 1,200 give-backs in the minute),
+    # where a worker holds it between give-backs, gaps of 0.25 s doubling to 4 s (20 acts).
+    clock = _Clock()
+    store, ls = _GivesBack(clock), FakeLabelStudio()
+    item = {"id": "s", "features": {"x": 1}, "prediction": True, "proba": {"True": 0.6}}
+    store.enqueue("s", json.dumps(item), json.dumps(item), 3600)
+    bridge = LabelStudioBridge(store, ls, "b", poll_seconds=3600, clock=clock)
+    bridge.connect()
+    bridge._fill()
+    bridge.signal([ls.annotate("s", None)])
+    bridge._sync(bridge._take_signalled())  # skipped: back to the queue
+    skipped_at = clock.now
+    while store.pending_count() and clock.now < skipped_at + 120:  # alone: it always returns
+        clock.now += turn_seconds
+        bridge._fill()
+    gaps = [b - a for a, b in zip(store.released[1:], store.released[2:], strict=False)]
+    worker = [0.25, 0.5, 1.0, 2.0] + [4.0] * 20  # GiveBacks's pace (the worker's)
+    assert all(gap >= want - 1e-9 for gap, want in zip(gaps, worker, strict=False)), gaps
+    assert len(store.released) - 1 <= 20 and bridge.stats.dropped == 1
+    assert 60.0 <= clock.now - skipped_at <= 60.0 + 2 * turn_seconds  # dropped after a minute
+    assert bridge._held == set() and store.queue_depth() == 0  # nothing held, nothing queued
+
+
+def test_the_bridge_waits_for_the_first_held_skip_and_gives_them_back_when_it_stops() -> None:
+    clock = _Clock()
+    store, ls = _GivesBack(clock), FakeLabelStudio()
+    item = {"id": "s", "features": {"x": 1}, "prediction": True, "proba": {"True": 0.6}}
+    store.enqueue("s", json.dumps(item), json.dumps(item), 3600)
+    bridge = LabelStudioBridge(store, ls, "b", poll_seconds=3600, clock=clock)
+    bridge.connect()
+    bridge._fill()
+    bridge.signal([ls.annotate("s", None)])
+    bridge._sync(bridge._take_signalled())
+    assert bridge._tick() == 1.0  # nothing held: the fill's pace
+    bridge._fill()  # met again: back at once
+    clock.now += 0.1
+    bridge._fill()  # and again: held for 0.25 s from the last
+    assert bridge._tick() == pytest.approx(0.15) and store.queue_depth() == 1
+    bridge.stop()
+    bridge.run()  # the run ends at once, the held skip goes back for the others
+    assert bridge._held == set() and len(store.released) == 3
+    [(_, raw)] = store.take("other", 10)
+    assert json.loads(raw)["id"] == "s"

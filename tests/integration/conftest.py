@@ -40,6 +40,7 @@ with warnings.catch_warnings():
     # kafka-python 3 loads its protocol schemas with importlib.resources.read_text, which
     # warns on Python 3.11/3.12 at import time; that is the library's business, not ours.
     warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka import TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
 
 
@@ -82,6 +83,17 @@ def kafka_admin(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
         request_timeout_ms=ms,
         api_version_auto_timeout_ms=ms,
     )
+
+
+def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int | None:
+    """The offset ``group`` committed for ``topic``'s ``partition``, or None."""
+    admin = kafka_admin(bootstrap)
+    try:
+        offsets = admin.list_consumer_group_offsets(group)
+    finally:
+        admin.close()
+    found = offsets.get(TopicPartition(topic, partition))
+    return None if found is None else found.offset
 
 
 def _kafka_problem(bootstrap: str) -> str | None:

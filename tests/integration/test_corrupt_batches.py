@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from kafka import TopicPartition
 
-from tests.integration.conftest import ROOT, Broker, kafka_admin
+from tests.integration.conftest import ROOT, Broker, committed_offset
 from tests.integration.deployment import Deployment, Proc, wait_for
 
 BATCH = 10  # events per batch: three batches, offsets 0-9, 10-19 (corrupted), 20-29
@@ -66,13 +65,7 @@ def corrupt(broker: Broker, topic: str, base_offset: int, where: str) -> None:
 
 
 def committed(deployment: Deployment) -> int | None:
-    admin = kafka_admin(deployment.bootstrap)
-    try:
-        offsets = admin.list_consumer_group_offsets(deployment.group)
-    finally:
-        admin.close()
-    found = offsets.get(TopicPartition(deployment.events_topic, 0))
-    return None if found is None else found.offset
+    return committed_offset(deployment.bootstrap, deployment.group, deployment.events_topic)
 
 
 def predicted(deployment: Deployment) -> list[str]:

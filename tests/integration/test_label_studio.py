@@ -168,6 +168,23 @@ def _bridge(deployment: Deployment, ls: LabelStudio, title: str, **settings: str
     return deployment._start(["worker", "--oracle", "label-studio"], "bridge", env, None)
 
 
+def _webhook_bridge(
+    deployment: Deployment, ls: LabelStudio, title: str, hook_port: int, secret: str
+) -> Any:
+    """A bridge told of annotations by Label Studio's webhook (and no polling to speak
+    of), on the legacy token."""
+    return _bridge(
+        deployment,
+        ls,
+        title,
+        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=ls.token,
+        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="3600",
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/",
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_PORT=str(hook_port),
+        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_SECRET=secret,
+    )
+
+
 def test_the_bridge_through_a_real_label_studio(
     deployment: Deployment, tmp_path: Path, label_studio: LabelStudio
 ) -> None:
@@ -190,16 +207,7 @@ def test_the_bridge_through_a_real_label_studio(
 
     # A bridge with a webhook (and no polling to speak of), on the legacy token.
     title, hook_port, secret = f"stream-al {deployment.prefix}", free_port(), "hook-secret-1"
-    bridge = _bridge(
-        deployment,
-        ls,
-        title,
-        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=ls.token,
-        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="3600",
-        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/",
-        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_PORT=str(hook_port),
-        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_SECRET=secret,
-    )
+    bridge = _webhook_bridge(deployment, ls, title, hook_port, secret)
     project = wait_for(lambda: ls.project(title), 60, what="the project")
     assert project["sampling"] == "Uncertainty sampling"
     assert project["show_collab_predictions"] is False  # predictions rank, never pre-select
@@ -438,16 +446,7 @@ def test_a_skipped_item_goes_back_at_the_workers_pace_while_webhook_calls_come(
         item["proba"] = {"a": 0.6, "b": 0.4}
         assert store.enqueue(item_id, json.dumps(item), json.dumps(item), 600)
     title, hook_port, secret = f"stream-al pace {deployment.prefix}", free_port(), "pace"
-    bridge = _bridge(
-        deployment,
-        ls,
-        title,
-        STREAM_AL_WORKER__LABEL_STUDIO_TOKEN=ls.token,
-        STREAM_AL_WORKER__LABEL_STUDIO_POLL_SECONDS="3600",
-        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/",
-        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_PORT=str(hook_port),
-        STREAM_AL_WORKER__LABEL_STUDIO_WEBHOOK_SECRET=secret,
-    )
+    bridge = _webhook_bridge(deployment, ls, title, hook_port, secret)
     project = wait_for(lambda: ls.project(title), 60, what="the project")
     tasks = wait_for(
         lambda: (t := ls.tasks(project["id"])) and len(t) >= 2 and t, 60, what="2 tasks"

@@ -21,13 +21,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-from kafka import TopicPartition
 from kafka.client_async import KafkaClient
 from kafka.protocol.produce import ProduceRequest
 from kafka.record.util import calc_crc32c, encode_varint
 
 from stream_al.io.base import MAX_BATCH_BYTES
-from tests.integration.conftest import kafka_admin
+from tests.integration.conftest import committed_offset
 from tests.integration.deployment import Deployment, Proc, wait_for
 
 CODECS = {"gzip": 1, "zstd": 4}  # a record batch's compression attribute
@@ -104,13 +103,7 @@ def peak_rss_mb(proc: Proc) -> float:
 
 
 def committed(deployment: Deployment) -> int | None:
-    admin = kafka_admin(deployment.bootstrap)
-    try:
-        offsets = admin.list_consumer_group_offsets(deployment.group)
-    finally:
-        admin.close()
-    found = offsets.get(TopicPartition(deployment.events_topic, 0))
-    return None if found is None else found.offset
+    return committed_offset(deployment.bootstrap, deployment.group, deployment.events_topic)
 
 
 def predicted(deployment: Deployment) -> set[str]:

@@ -370,6 +370,19 @@ class _GivesBack(MemoryStore):
         super().release(entry_id, item)
 
 
+def _skipped_once(clock: _Clock) -> tuple[_GivesBack, LabelStudioBridge]:
+    """A bridge whose one item an annotator skipped: it went back to the queue."""
+    store, ls = _GivesBack(clock), FakeLabelStudio()
+    item = {"id": "s", "features": {"x": 1}, "prediction": True, "proba": {"True": 0.6}}
+    store.enqueue("s", json.dumps(item), json.dumps(item), 3600)
+    bridge = LabelStudioBridge(store, ls, "b", poll_seconds=3600, clock=clock)
+    bridge.connect()
+    bridge._fill()
+    bridge.signal([ls.annotate("s", None)])
+    bridge._sync(bridge._take_signalled())
+    return store, bridge
+
+
 @pytest.mark.parametrize("turn_seconds", [0.05, 1.0])
 def test_a_skipped_item_goes_back_at_the_workers_pace_however_often_the_bridge_turns(
     turn_seconds: float,
@@ -378,14 +391,7 @@ def test_a_skipped_item_goes_back_at_the_workers_pace_however_often_the_bridge_t
     # and at each webhook call between (20 calls a second: 1,200 give-backs in the minute),
     # where a worker holds it between give-backs, gaps of 0.25 s doubling to 4 s (20 acts).
     clock = _Clock()
-    store, ls = _GivesBack(clock), FakeLabelStudio()
-    item = {"id": "s", "features": {"x": 1}, "prediction": True, "proba": {"True": 0.6}}
-    store.enqueue("s", json.dumps(item), json.dumps(item), 3600)
-    bridge = LabelStudioBridge(store, ls, "b", poll_seconds=3600, clock=clock)
-    bridge.connect()
-    bridge._fill()
-    bridge.signal([ls.annotate("s", None)])
-    bridge._sync(bridge._take_signalled())  # skipped: back to the queue
+    store, bridge = _skipped_once(clock)
     skipped_at = clock.now
     while store.pending_count() and clock.now < skipped_at + 120:  # alone: it always returns
         clock.now += turn_seconds
@@ -400,14 +406,7 @@ def test_a_skipped_item_goes_back_at_the_workers_pace_however_often_the_bridge_t
 
 def test_the_bridge_waits_for_the_first_held_skip_and_gives_them_back_when_it_stops() -> None:
     clock = _Clock()
-    store, ls = _GivesBack(clock), FakeLabelStudio()
-    item = {"id": "s", "features": {"x": 1}, "prediction": True, "proba": {"True": 0.6}}
-    store.enqueue("s", json.dumps(item), json.dumps(item), 3600)
-    bridge = LabelStudioBridge(store, ls, "b", poll_seconds=3600, clock=clock)
-    bridge.connect()
-    bridge._fill()
-    bridge.signal([ls.annotate("s", None)])
-    bridge._sync(bridge._take_signalled())
+    store, bridge = _skipped_once(clock)
     assert bridge._tick() == 1.0  # nothing held: the fill's pace
     bridge._fill()  # met again: back at once
     clock.now += 0.1

@@ -73,7 +73,11 @@ def test_a_checkpoint_that_cannot_be_written_leaves_the_last_one_whole_and_nothi
     with pytest.raises(OSError, match="No space left"):
         home.save(make_checkpoint(learner, "r0", "2-0", KEY, now=2.0))
     monkeypatch.undo()
-    assert [p.name for p in tmp_path.iterdir()] == ["r0.checkpoint"]  # no half-written file
+    _only_the_last_checkpoint_whole(home, tmp_path)
+
+
+def _only_the_last_checkpoint_whole(home: CheckpointDirectory, where: Path) -> None:
+    assert [p.name for p in where.iterdir()] == ["r0.checkpoint"]  # no half-written file
     kept = home.load("r0")
     assert kept is not None and kept.train_log_id == "1-0"
     restore_checkpoint(kept, KEY)
@@ -156,10 +160,7 @@ def test_a_real_size_limit_fails_the_save_and_leaves_the_last_checkpoint_whole(
     home.save(make_checkpoint(ActiveLearner("gaussian-nb"), "r0", "1-0", KEY, now=1.0))
     done = _save_past_the_limit(tmp_path, "refused")
     assert done.returncode == 0 and done.stdout.strip() == str(errno.EFBIG), done
-    assert [p.name for p in tmp_path.iterdir()] == ["r0.checkpoint"]  # no half-written file
-    kept = home.load("r0")
-    assert kept is not None and kept.train_log_id == "1-0"
-    restore_checkpoint(kept, KEY)
+    _only_the_last_checkpoint_whole(home, tmp_path)
 
 
 def test_the_temporary_file_of_a_crash_mid_write_is_removed_at_the_next_start_and_no_other(

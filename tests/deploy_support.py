@@ -1,7 +1,7 @@
 """What the deployment tests share: the shipped files, the PromQL they contain, the tools
 that check them (promtool, hadolint, docker-compose) and a real Prometheus server.
 
-The tools are installed by `scripts/services up` (or `scripts/services tools`). When one is
+The tools are installed by `scripts/services tools` (which `scripts/test` runs). When one is
 missing the test is skipped, except under CI (CI=true) where it fails.
 """
 

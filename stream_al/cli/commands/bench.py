@@ -47,6 +47,7 @@ def _throughput(args: argparse.Namespace, settings: Settings) -> int:
     bench_settings = with_services(settings, args.backend).model_copy(
         update={"learner": learner_settings(args, settings.learner)}
     )
+    _check_backends(args, bench_settings)
     if args.deployed:
         return _deployed(args, bench_settings)
     if args.scale_out:
@@ -65,6 +66,32 @@ def _throughput(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         report.write_report(args.json, result)
     return 0
+
+
+def _check_backends(args: argparse.Namespace, settings: Settings) -> None:
+    """Every Kafka client the benchmark runs is installed: a missing confluent-kafka is said
+    at once, as a bad setting (exit 2), not as a traceback's last line after the events
+    were produced."""
+    from stream_al.io.backends import kafka_backend
+
+    if args.backend:
+        names, asked = [args.backend], f"--backend {args.backend}"
+    elif args.deployed:
+        names = ["kafka-python", "confluent"]
+        asked = "--deployed without --backend (both backends; --backend kafka-python runs one)"
+    else:
+        names, asked = (
+            [settings.kafka.backend],
+            f"STREAM_AL_KAFKA__BACKEND={settings.kafka.backend}",
+        )
+    for name in names:
+        try:
+            kafka_backend(settings.kafka.model_copy(update={"backend": name}))
+        except ConfigurationError:
+            raise ConfigurationError(
+                f"{asked} needs confluent-kafka: from a checkout, pip install -e '.[fast]' "
+                "(or scripts/setup fast,plot)"
+            ) from None
 
 
 def _deployed(args: argparse.Namespace, settings: Settings) -> int:

@@ -203,6 +203,33 @@ def test_bench_engine_writes_its_ratio(tmp_path: Path) -> None:
     assert result["strategy"] == "variable-uncertainty"
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--backend", "confluent"], "--backend confluent"),
+        (["--deployed"], "--deployed without --backend"),
+    ],
+)
+def test_bench_throughput_without_confluent_kafka_says_what_to_install_before_any_work(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    named: str,
+) -> None:
+    import stream_al.io
+
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import fails
+    monkeypatch.delitem(sys.modules, "stream_al.io.kafka_confluent", raising=False)
+    monkeypatch.delattr(stream_al.io, "kafka_confluent", raising=False)
+    # no server is needed: the check comes before the events are produced
+    monkeypatch.setenv("STREAM_AL_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert main(["bench", "throughput", "--events", "10", *flags]) == 2
+    err = capsys.readouterr().err
+    assert named in err
+    assert "pip install -e '.[fast]'" in err
+    assert "Traceback" not in err
+
+
 def test_strategies_lists_every_strategy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["strategies"]) == 0
     out = capsys.readouterr().out

@@ -460,14 +460,17 @@ class LabelStudioBridge:
         self.stats.dropped += 1
         self.queue.drop(entry_id, item_id)
 
+    def _unhold(self, entry_id: str) -> tuple[str, str]:
+        """Let go of a held skip; its item id and the entry as queued."""
+        _, item_id, raw = self._holding.pop(entry_id)
+        self._held.discard(entry_id)
+        return item_id, raw
+
     def _give_back_due(self) -> None:
         """The held skips whose time has come: given back, or dropped."""
         now = self.clock()
-        for entry_id, (due, item_id, raw) in list(self._holding.items()):
-            if due > now:
-                continue
-            del self._holding[entry_id]
-            self._held.discard(entry_id)
+        for entry_id in [e for e, (due, _, _) in self._holding.items() if due <= now]:
+            item_id, raw = self._unhold(entry_id)
             if item_id in self._skipped:
                 self._pass_on(entry_id, raw, item_id)
             else:  # forgotten (the newest 10,000 are kept): back for anybody
@@ -478,8 +481,7 @@ class LabelStudioBridge:
         bridge that stops would otherwise keep them until another worker claims them)."""
         for entry_id, (_, _, raw) in list(self._holding.items()):
             self.queue.release(entry_id, raw)
-            del self._holding[entry_id]
-            self._held.discard(entry_id)
+            self._unhold(entry_id)
 
     def _attach(self) -> None:
         """Tasks for the items taken (``_taken``): the task already in the project (a

@@ -605,17 +605,14 @@ class ConfluentEventSource:
                 "the producer wrote: a bad disk or a torn write on the broker; send the event "
                 f"again if it matters; librdkafka: {err.str()})"
             )
-            log.warning(
-                "%s: %s: not read, dead-lettered; serve goes on after it", origin, err.str()
+        else:
+            reason = (
+                f"the record batch of this event (at offset {offset}) could not be read: "
+                f"{err.str()} (librdkafka refuses a zstd or lz4 batch that inflates to more "
+                f"than {MAX_BATCH_BYTES:,} bytes, its receive.message.max.bytes; an event may "
+                "have max_event_bytes): the producer of these events compresses far more than "
+                "events take, or writes batches no consumer can read"
             )
-            return origin, Unreadable(reason, "")
-        reason = (
-            f"the record batch of this event (at offset {offset}) could not be read: {err.str()} "
-            f"(librdkafka refuses a zstd or lz4 batch that inflates to more than "
-            f"{MAX_BATCH_BYTES:,} bytes, its receive.message.max.bytes; an event may have "
-            "max_event_bytes): the producer of these events compresses far more than events "
-            "take, or writes batches no consumer can read"
-        )
         log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, err.str())
         return origin, Unreadable(reason, "")
 

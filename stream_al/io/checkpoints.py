@@ -165,9 +165,8 @@ class CheckpointDirectory:
             os.close(directory)
 
     def check_writable(self) -> None:
-        """Make the directory if missing and write a byte there; the :class:`OSError` of a
-        directory that is read-only, full or not ours to write."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Write a byte in the directory (made already); the :class:`OSError` of a directory
+        that is read-only, full or not ours to write."""
         probe = self.path / f".write-test-{os.getpid()}"
         try:
             probe.write_bytes(b"\n")  # a byte: a full disk takes an empty file

@@ -18,6 +18,7 @@ import pytest
 
 from stream_al.runtime.health import MAX_CONNECTIONS, Health, HealthServer, http_server
 from stream_al.runtime.metrics import Metrics
+from tests.deploy_support import missing
 
 
 def _get(port: int, path: str, timeout: float = 5) -> tuple[int, str]:
@@ -219,10 +220,11 @@ def _descriptor_limit(limit: int) -> Callable[[], None]:
     return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_accept_out_of_file_descriptors_pauses_rather_than_spins_and_serves_once_they_return() -> (
     None
 ):
+    if not Path("/proc/self/stat").exists():
+        missing("reads a child's CPU time from /proc")
     # accept() failing with EMFILE leaves the connection in the backlog, so the listening
     # socket stays readable: serve_forever spun on it (measured: 2.75 s of CPU in 3 s).
     child = subprocess.Popen(

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -64,30 +65,59 @@ LOG_QUEUE_LINES = 10_000
 """Log lines held for a log reader that is behind; past them, lines are dropped (and
 counted in the next line written)."""
 
+WARNING_LINES = 1_000
+"""The last of the :data:`LOG_QUEUE_LINES` places, kept for warnings and errors: a reader
+behind still gets why the process stops after the info lines it lost."""
+
 DRAIN_SECONDS = 5.0
 """How long an exit waits for the log lines still held to be written."""
 
 _listener: logging.handlers.QueueListener | None = None
+_holding: _Holding | None = None
 
 
 class _Holding(logging.handlers.QueueHandler):
     """Hands each record, formatted whole (traceback included), to the log's writer
     thread without waiting: when the queue is full (its reader stalled) the record is
-    dropped, and the next record queued says how many were (``dropped_before``).
-    (``Handler.handle`` calls :meth:`enqueue` under the handler's lock.)"""
+    dropped, and the next record queued says how many were (``dropped_before``); a
+    record below WARNING finds it full :data:`WARNING_LINES` sooner. The queue has one
+    place more, for :meth:`note_dropped`. (``Handler.handle`` calls :meth:`enqueue` under
+    the handler's lock, so a place seen free here is still free at the put.)"""
 
     def __init__(self, lines: queue.Queue[logging.LogRecord | None]) -> None:
         super().__init__(lines)
+        self.lines = lines
         self.dropped = 0
 
     def enqueue(self, record: logging.LogRecord) -> None:
-        record.dropped_before = self.dropped
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
+        places = LOG_QUEUE_LINES - (0 if record.levelno >= logging.WARNING else WARNING_LINES)
+        if self.lines.qsize() >= places:
             self.dropped += 1
-        else:
-            self.dropped = 0
+            return
+        record.dropped_before = self.dropped
+        self.lines.put_nowait(record)
+        self.dropped = 0
+
+    def note_dropped(self) -> None:
+        """Queue a last line with the count of the lines dropped since the last one queued:
+        without it, the log of a process that exits with its reader behind ended at an
+        older line as if nothing had come after it, why it exited included."""
+        with self.lock or contextlib.nullcontext():
+            if not self.dropped:
+                return
+            note = logging.LogRecord(
+                "stream_al.runtime",
+                logging.WARNING,
+                __file__,
+                0,
+                "%s log lines dropped before this exit: the log's reader was behind by more "
+                "than %s lines",
+                (f"{self.dropped:,}", f"{LOG_QUEUE_LINES:,}"),
+                None,
+            )
+            with contextlib.suppress(queue.Full):  # the extra place taken by an earlier note
+                self.lines.put_nowait(self.prepare(note))
+                self.dropped = 0
 
 
 class _Writer(logging.Handler):
@@ -136,7 +166,7 @@ def configure_logging(quiet: bool = False) -> None:
     up to :data:`DRAIN_SECONDS` for the lines held (:func:`drain_log`). A stderr with no
     file descriptor is written as it comes.
     """
-    global _listener
+    global _listener, _holding
     line = OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     level = logging.WARNING if quiet else logging.INFO
     try:
@@ -146,24 +176,28 @@ def configure_logging(quiet: bool = False) -> None:
         handler.setFormatter(line)
         logging.basicConfig(level=level, handlers=[handler])
         return
-    lines: queue.Queue[logging.LogRecord | None] = queue.Queue(LOG_QUEUE_LINES)
+    lines: queue.Queue[logging.LogRecord | None] = queue.Queue(LOG_QUEUE_LINES + 1)
     holding = _Holding(lines)
     holding.setFormatter(line)
     logging.basicConfig(level=level, handlers=[holding])
     if holding not in logging.getLogger().handlers:  # configured already: nothing to do
         os.close(fd)
         return
+    _holding = holding
     _listener = logging.handlers.QueueListener(lines, _Writer(fd))
     _listener.start()
     atexit.register(drain_log)
 
 
 def drain_log(timeout: float = DRAIN_SECONDS) -> bool:
-    """Wait up to ``timeout`` seconds for the log lines held to be written; whether they
-    were (True too when the log is written as it comes)."""
+    """Wait up to ``timeout`` seconds for the log lines held to be written, the last of
+    them saying how many were dropped since the one before, if any were; whether they were
+    (True too when the log is written as it comes). Called at exit."""
     listener = _listener
     if listener is None:
         return True
+    if _holding is not None:
+        _holding.note_dropped()
     lines = listener.queue
     assert isinstance(lines, queue.Queue)
     with lines.all_tasks_done:

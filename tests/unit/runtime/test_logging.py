@@ -23,17 +23,20 @@ try:
     raise ValueError("boom")
 except ValueError:
     log.exception("with its traceback")
+for i in range(int(sys.argv[2])):
+    log.info("after %d", i)
 print("logged", flush=True)
 """
 
 
-def _start(tmp_path: Path, lines: int) -> tuple[subprocess.Popen[bytes], int]:
-    """The script logging ``lines`` lines to a pipe nobody reads yet (its read end)."""
+def _start(tmp_path: Path, lines: int, after: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+    """The script logging ``lines`` lines, an error and ``after`` lines more to a pipe
+    nobody reads yet (its read end)."""
     script = tmp_path / "log_lines.py"
     script.write_text(SCRIPT)
     read, write = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(lines)], stdout=subprocess.PIPE, stderr=write
+        [sys.executable, str(script), str(lines), str(after)], stdout=subprocess.PIPE, stderr=write
     )
     os.close(write)
     return proc, read
@@ -80,6 +83,32 @@ def test_lines_held_for_a_reader_behind_come_in_order_and_the_rest_are_counted(
             assert int(line.rsplit(" ", 1)[1]) == expected
             expected, written = expected + 1, written + 1
     assert LOG_QUEUE_LINES <= written < 3 * LOG_QUEUE_LINES
+
+
+def test_a_reader_behind_gets_the_error_after_the_lines_dropped_and_the_count_of_the_last(
+    tmp_path: Path,
+) -> None:
+    # The queue full of info lines dropped the error too (why a process stops, say), and
+    # the lines dropped after the last one queued were counted nowhere: the log ended at an
+    # older line as if nothing had come after it.
+    proc, read = _start(tmp_path, 3 * LOG_QUEUE_LINES, after=50)
+    try:
+        assert _line_within(proc, 30) == b"logged\n"
+    finally:
+        with os.fdopen(read, "rb") as log:
+            text = log.read().decode()
+        proc.wait(timeout=30)
+    lines = text.splitlines()
+    errors = [i for i, line in enumerate(lines) if line.endswith("ERROR probe: with its traceback")]
+    assert errors, "the error was dropped"
+    error = errors[0]
+    assert "log lines dropped here" in lines[error - 1]
+    assert lines[error + 1 :].count("ValueError: boom") == 1
+    assert "after 0" not in text
+    assert lines[-1].endswith(
+        "WARNING stream_al.runtime: 50 log lines dropped before this exit: the log's reader "
+        f"was behind by more than {LOG_QUEUE_LINES:,} lines"
+    )
 
 
 def test_a_reader_that_keeps_up_gets_every_line_and_the_traceback_on_its_lines(

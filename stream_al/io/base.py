@@ -37,6 +37,7 @@ __all__ = [
     "METADATA_REFRESH_MS",
     "SEND_BLOCK_S",
     "TIERS",
+    "TOMBSTONE",
     "WAIT_SLICE_S",
     "Checkpoint",
     "CheckpointStore",
@@ -233,6 +234,16 @@ class Unreadable:
 
     reason: str
     payload: str
+
+
+TOMBSTONE = Unreadable(
+    "tombstone: a record with a null value (a delete, in a compacted topic), no event: "
+    "stream-al takes no deletes on an events topic; produce each event as a JSON object",
+    "",
+)
+"""What an event source gives for a record without a value: read as the empty message, its
+dead letter said "Invalid JSON: EOF while parsing", which sent one looking for a cut
+event, not for the producer that sent a delete."""
 
 
 @dataclass(frozen=True)
@@ -631,8 +642,9 @@ class EventSource(Protocol):
 
     def poll(self) -> list[tuple[str, bytes | Unreadable]]:
         """The next batch as ``(origin, raw value)`` pairs (origin: topic:partition:offset);
-        an :class:`Unreadable` in place of the value of events the source could not read,
-        which the loop dead-letters with its reason."""
+        an :class:`Unreadable` in place of the value of events the source could not read
+        (:data:`TOMBSTONE` for a record without a value), which the loop dead-letters with
+        its reason."""
         ...
 
     def commit(self) -> None:

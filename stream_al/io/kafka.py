@@ -62,6 +62,7 @@ from stream_al.io.base import (
     COMMIT_TIMEOUT_S,
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
+    TOMBSTONE,
     ClusterTopics,
     Unreadable,
     topic_id_text,
@@ -157,7 +158,8 @@ class EventSource:
         batch: list[tuple[str, bytes | Unreadable]] = []
         for tp, messages in records.items():
             for m in messages:
-                batch.append((f"{tp.topic}:{tp.partition}:{m.offset}", m.value or b""))
+                value = m.value if m.value is not None else TOMBSTONE
+                batch.append((f"{tp.topic}:{tp.partition}:{m.offset}", value))
         return batch
 
     def commit(self) -> None:
@@ -657,6 +659,7 @@ def read_topic(
                 for messages in polled.values():
                     for m in messages:
                         if m.offset < end[tp]:
-                            yield f"{topic}:{tp.partition}:{m.offset}", m.value or b""
+                            value = m.value if m.value is not None else TOMBSTONE
+                            yield f"{topic}:{tp.partition}:{m.offset}", value
     finally:
         consumer.close(autocommit=False)

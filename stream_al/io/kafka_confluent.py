@@ -55,6 +55,7 @@ from stream_al.io.base import (
     MAX_BATCH_BYTES,
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
+    TOMBSTONE,
     ClusterTopics,
     Unreadable,
     topic_id_text,
@@ -468,7 +469,10 @@ class ConfluentEventSource:
                 continue
             if key in self._walking:  # a message after the corrupt batch: past it
                 self._passed.setdefault(key, set()).add(self._walking.pop(key))
-            batch.append((f"{topic}:{partition}:{offset}", m.value() or b""))
+            value = m.value()
+            batch.append(
+                (f"{topic}:{partition}:{offset}", value if value is not None else TOMBSTONE)
+            )
             self._next[key] = offset + 1
             # A message fetched before its partition was revoked in this same consume() is
             # processed but not committed: the partition's new owner consumes it again

@@ -78,9 +78,23 @@ _LONE_SURROGATE = re.compile(
 )
 
 
+_JSON_KINDS = {
+    type(None): "JSON null",
+    bool: "a JSON boolean",
+    int: "a JSON number",
+    float: "a JSON number",
+    str: "a JSON string",
+    list: "a JSON array",
+}
+
+
 def _message(err: Any) -> str:
-    """A validation error's message, saying what a lone surrogate escape is."""
+    """A validation error's message, saying what a lone surrogate escape is, and what JSON
+    value stands where an object should ("Input should be an object" alone left one to
+    guess whether the message was cut, framed or of another kind)."""
     raw = err.get("input")
+    if err["type"] == "model_type" and type(raw) in _JSON_KINDS:
+        return f"{err['msg']}, got {_JSON_KINDS[type(raw)]}"
     if err["type"] == "json_invalid" and isinstance(raw, bytes | str):
         found = _LONE_SURROGATE.search(raw.encode() if isinstance(raw, str) else raw)
         if found is not None:
@@ -106,11 +120,39 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
+_UTF8_BOM = "\ufeff"
+
+
 def _framing_hint(raw: str | bytes) -> str:
-    """What to fix when ``raw`` is framed as Confluent's Schema Registry serializers frame a
-    message (a zero byte, a 4-byte schema id, then Avro, Protobuf or JSON): "Invalid JSON
-    at column 1" alone did not say why; nothing otherwise."""
-    if not isinstance(raw, bytes) or len(raw) < 5 or raw[0] != 0:
+    """What to fix when ``raw`` is JSON framed or encoded otherwise than as UTF-8 text:
+    "Invalid JSON at column 1" alone did not say why; nothing otherwise.
+
+    Confluent's Schema Registry serializers frame a message (a zero byte, a 4-byte schema
+    id, then Avro, Protobuf or JSON); a UTF-8 byte order mark comes before the text of
+    some Windows tools and .NET writers; UTF-16 text has a zero byte beside each ASCII
+    character (and a byte order mark of its own, or none).
+
+    >>> _framing_hint("\ufeff{}")[:52]
+    ' (the message begins with a UTF-8 byte order mark, U'
+    >>> _framing_hint('{"id": 1}'.encode("utf-16-le"))[:42]
+    ' (the message is UTF-16 text, not UTF-8: a'
+
+    """
+    if isinstance(raw, str):  # a label: Redis's bytes read as UTF-8 already
+        raw = raw[:1].encode("utf-8", "replace")
+    if raw.startswith(_UTF8_BOM.encode()):
+        return (
+            " (the message begins with a UTF-8 byte order mark, U+FEFF, which JSON does not "
+            "take: write the JSON without one)"
+        )
+    head = raw[:4]
+    little, big = head[1:2] == head[3:4] == b"\0", head[0:1] == head[2:3] == b"\0"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (little and head[0]) or (big and head[1]):
+        return (
+            " (the message is UTF-16 text, not UTF-8: a zero byte beside each character; "
+            "encode the JSON as UTF-8)"
+        )
+    if len(raw) < 5 or raw[0] != 0:
         return ""
     schema = int.from_bytes(raw[1:5], "big")
     return (
@@ -135,6 +177,8 @@ def read_event(raw: str | bytes, max_event_bytes: int, max_features: int) -> Eve
     """
     if len(raw) > max_event_bytes:
         return f"event of {len(raw)} bytes is larger than max_event_bytes"
+    if not raw:  # the parser's "EOF while parsing a value" read as an event cut short
+        return "empty message (0 bytes), no event: produce each event as a JSON object"
     try:
         event = parse_event(raw)
     except ValidationError as exc:
@@ -567,7 +611,7 @@ class LabelLoop:
             if label.ts is None:
                 label = label.model_copy(update={"ts": self.clock()})
         except ValidationError as exc:
-            return _HeldLabel(entry_id, raw, invalid=_error_text(exc))
+            return _HeldLabel(entry_id, raw, invalid=_error_text(exc) + _framing_hint(raw))
         except InvalidLabel as exc:
             return _HeldLabel(entry_id, raw, invalid=str(exc))
         except Exception as exc:  # whatever it was: this label only

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from stream_al.config import KafkaSettings
-from stream_al.io.base import Unreadable
+from stream_al.io.base import TOMBSTONE, Unreadable
 from stream_al.runtime.backoff import RECOVERABLE
 
 ck = pytest.importorskip("confluent_kafka")
@@ -215,7 +215,7 @@ def _consumer(source: ConfluentEventSource) -> FakeConsumer:
 def test_poll_gives_origins_and_values_and_reads_the_batch_settings() -> None:
     source = _source([[FakeMessage(offset=4), FakeMessage("ev", 1, 9, None)]])
     assert _consumer(source).topics == ["ev"]
-    assert source.poll() == [("ev:0:4", b"{}"), ("ev:1:9", b"")]
+    assert source.poll() == [("ev:0:4", b"{}"), ("ev:1:9", TOMBSTONE)]  # no value: a delete
     assert _consumer(source).consumed == [(7, 0.25)]
 
 

@@ -32,7 +32,7 @@ from stream_al.core.pool import (
 )
 from stream_al.core.routing import Routing
 from stream_al.data.pools import iter_csv_pool, parse_pool
-from stream_al.io.base import Unreadable, WrongType
+from stream_al.io.base import TOMBSTONE, Unreadable, WrongType
 from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.io.redis import RedisStore
 from stream_al.schemas import MAX_ID_CHARS, Event
@@ -110,8 +110,11 @@ def _pool_rows(
         return
     from stream_al.io.kafka import read_topic
 
-    skipped = 0
+    skipped = tombstones = 0
     for origin, raw in read_topic(settings.kafka, pool.name):
+        if raw is TOMBSTONE:  # a compacted topic's deletes may be many: counted, not each said
+            tombstones += 1
+            continue
         if isinstance(raw, Unreadable):  # a record batch not read (corrupt, say): said
             skipped += 1
             log.warning("select: skipped %s: %s", origin, raw.reason)
@@ -126,6 +129,12 @@ def _pool_rows(
         yield event.id, dict(event.features)
     if skipped:
         log.warning("select: skipped %d invalid events of topic %s", skipped, pool.name)
+    if tombstones:
+        log.warning(
+            "select: skipped the tombstones (deletes, no events) of topic %s: %d",
+            pool.name,
+            tombstones,
+        )
 
 
 def current_learner(store: RedisStore, key: bytes) -> tuple[ActiveLearner, str]:

@@ -125,6 +125,7 @@ def test_select_reads_a_pool_topic_and_an_exported_model(
     for item_id, value in records:
         producer.send(topic, key=item_id.encode(), value=value.encode())
     producer.send(topic, key=b"bad", value=b"{not json")  # skipped, not fatal
+    producer.send(topic, key=b"gone", value=None)  # a delete: skipped, counted apart
     producer.flush()
     producer.close()
 
@@ -133,6 +134,8 @@ def test_select_reads_a_pool_topic_and_an_exported_model(
     )
     assert code == 0, output
     assert report["scanned"] == 1500 and report["queued"] == 40
+    assert f"skipped 1 invalid events of topic {topic}" in output, output
+    assert f"skipped the tombstones (deletes, no events) of topic {topic}: 1" in output, output
     assert len(set(report["ids"])) == 40 <= deployment.store().queue_depth()
     # The diversity step does what it is for: a more spread batch than the top 40.
     assert report["mean_pairwise_distance"] > report["top_uncertainty_mean_pairwise_distance"]

@@ -1,0 +1,151 @@
+"""Odd Kafka records (and an odd label) on the real servers, one serve per backend for the
+whole battery: each record polled ends as a prediction or as a dead letter whose reason
+says what to fix, and serve goes on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from kafka import KafkaProducer
+
+from tests.integration.deployment import BACKENDS, Deployment, wait_for
+
+
+def _event(item_id: object, **fields: object) -> bytes:
+    return json.dumps({"id": item_id, "features": {"x": 1.0}, **fields}).encode()
+
+
+@dataclass(frozen=True)
+class Odd:
+    """A record to send, and what serve makes of it: a dead letter whose reason holds
+    each of ``reason``, or (no ``reason``) the prediction of event ``predicted``."""
+
+    value: bytes | None
+    reason: tuple[str, ...] = ()
+    predicted: str | None = None
+    key: bytes | None = b"odd"
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    timestamp_ms: int | None = None
+
+
+GOOD = _event("good")
+NESTED = b'{"id": "deep", "features": {"x": 1}, "meta": ' + b'{"a": ' * 5_000 + b"1" + b"}" * 5_001
+
+ODD: dict[str, Odd] = {
+    # Read as the empty message, its reason was "Invalid JSON: EOF while parsing a value".
+    "tombstone": Odd(None, ("tombstone", "null value", "takes no deletes")),
+    "empty value": Odd(b"", ("empty message (0 bytes)",)),
+    # "Input should be an object" alone: cut, framed, or of another kind?
+    "a number": Odd(b"42", ("should be an object, got a JSON number",)),
+    "a string": Odd(b'"e1"', ("should be an object, got a JSON string",)),
+    "an array": Odd(b'[{"id": "e1"}]', ("should be an object, got a JSON array",)),
+    "the null literal": Odd(b"null", ("should be an object, got JSON null",)),
+    "a boolean": Odd(b"true", ("should be an object, got a JSON boolean",)),
+    # "Invalid JSON: expected value at line 1 column 1" alone.
+    "a UTF-8 byte order mark": Odd(b"\xef\xbb\xbf" + GOOD, ("UTF-8 byte order mark",)),
+    "UTF-16 with its mark": Odd(GOOD.decode().encode("utf-16"), ("UTF-16 text, not UTF-8",)),
+    "UTF-16 without": Odd(GOOD.decode().encode("utf-16-le"), ("UTF-16 text, not UTF-8",)),
+    "deep nesting": Odd(NESTED, ("recursion limit exceeded",)),
+    "a surrogate's bytes": Odd(b'{"id": "s\xed\xa0\x80", "features": {"x": 1}}', ("unicode",)),
+    "a null id": Odd(_event(None), ("id: Input should be a valid string",)),
+    "no key": Odd(_event("no-key"), predicted="no-key", key=None),
+    "a key of 500 KB": Odd(_event("huge-key"), predicted="huge-key", key=b"k" * 500_000),
+    "odd headers": Odd(
+        _event("headers"),
+        predicted="headers",
+        headers=[("h", b"\xff\xfe"), ("h", b"again"), ("\u00e9", b"")],
+    ),
+    "a record time of 0": Odd(_event("time-0"), predicted="time-0", timestamp_ms=0),
+    "a record time in 9999": Odd(
+        _event("time-9999"), predicted="time-9999", timestamp_ms=253402300799000
+    ),
+    "an event time of -1": Odd(_event("ts-1", ts=-1), predicted="ts-1"),
+    "an event time in 9999": Odd(_event("ts-9999", ts="9999-12-31T23:59:59"), predicted="ts-9999"),
+    "an id with control characters": Odd(_event("a\nb\x00\u202e"), predicted="a\nb\x00\u202e"),
+    # JSON leaves a repeated key to the reader: the last one counts, as in json.loads.
+    "a repeated key": Odd(b'{"id": "one", "id": "two", "features": {"x": 1}}', predicted="two"),
+    "feature names like the encoder's": Odd(
+        json.dumps({"id": "names", "features": {"c": "red", "c=red": 5.0, "": 1.0}}).encode(),
+        predicted="names",
+    ),
+}
+
+
+def _send(deployment: Deployment) -> dict[int, str]:
+    """Send the battery, then a transaction aborted and one committed; the offset of each
+    record that serve must account for, and its kind."""
+    producer = KafkaProducer(bootstrap_servers=deployment.bootstrap, max_request_size=8_000_000)
+    sent = {
+        kind: producer.send(
+            deployment.events_topic,
+            key=odd.key,
+            value=odd.value,
+            headers=odd.headers,
+            timestamp_ms=odd.timestamp_ms,
+        )
+        for kind, odd in ODD.items()
+    }
+    producer.flush()
+    producer.close()
+    offsets = {future.get(30).offset: kind for kind, future in sent.items()}
+    # The aborted event never happened (read_committed on both backends); the transaction
+    # markers are no records.
+    tx = KafkaProducer(
+        bootstrap_servers=deployment.bootstrap, transactional_id=f"{deployment.group}-tx"
+    )
+    tx.init_transactions()
+    tx.begin_transaction()
+    tx.send(deployment.events_topic, value=_event("aborted"))
+    tx.flush()
+    tx.abort_transaction()
+    tx.begin_transaction()
+    committed = tx.send(deployment.events_topic, value=_event("committed"))
+    tx.commit_transaction()
+    offsets[committed.get(30).offset] = "committed"
+    tx.close()
+    return offsets
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_odd_record_is_predicted_or_dead_lettered_with_what_to_fix(
+    deployment: Deployment,
+) -> None:
+    serve = deployment.serve()
+    offsets = _send(deployment)
+    predicted = {odd.predicted for odd in ODD.values() if odd.predicted} | {"committed"}
+    wait_for(
+        lambda: (
+            (
+                len(deployment.dead_letters()) >= len(offsets) - len(predicted)
+                and len(deployment.predictions()) >= len(predicted)
+            )
+            or not serve.alive()
+        ),
+        60,
+        what="every record predicted or dead-lettered",
+    )
+    assert serve.alive(), serve.output()[-3000:]
+    letters = {int(d["source"].rsplit(":", 1)[1]): d for d in deployment.dead_letters()}
+    ids = [p["id"] for p in deployment.predictions()]
+    assert sorted(ids) == sorted(predicted)  # once each; nothing of the aborted transaction
+    vague: dict[str, str] = {}
+    for offset, kind in offsets.items():
+        odd = ODD.get(kind)
+        if odd is None or odd.predicted:
+            assert offset not in letters, (kind, letters.get(offset))
+            continue
+        error = letters[offset]["error"]
+        if not all(part in error for part in odd.reason):
+            vague[kind] = error
+    assert not vague, vague
+    assert len(letters) == len(offsets) - len(predicted)
+    # A label too: its reason was "Invalid JSON: expected value at line 1 column 1".
+    r = deployment.redis()
+    r.xadd(f"{deployment.prefix}:labels", {"label": "\ufeff" + json.dumps({"id": "a", "label": 1})})
+    wait_for(lambda: serve.metric("stream_al_labels_total", outcome="invalid") == 1, 30)
+    [(_, fields)] = r.xrange(f"{deployment.prefix}:dead_letters")
+    error = json.loads(fields[b"dead_letter"])["error"]
+    assert "UTF-8 byte order mark" in error, error
+    assert serve.terminate() == 0, serve.output()[-3000:]

@@ -207,6 +207,44 @@ def dead_letter(origin: str, error: str, raw: str | bytes, now: float) -> str:
     return DeadLetter(source=origin, error=error, payload=payload, ts=now).model_dump_json()
 
 
+# What the join writes in a train-log entry, and the fields learning reads from each.
+_ENTRY_FIELDS = {"item": ("features", "prediction"), "label": ("label",)}
+
+
+def _entry_parts(entry: TrainLogEntry) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A train-log entry's item and label, or :class:`InvalidExample` naming the field that
+    is not what the join writes (an entry written by hand or by another program): its
+    dead letter said ``KeyError: 'prediction'`` or ``AttributeError: 'list' object has no
+    attribute 'get'``, and a field missing read as "EOF while parsing a value".
+
+    >>> _entry_parts(TrainLogEntry("1-0", '{"features": {}}', '{"label": 1}'))
+    Traceback (most recent call last):
+    ...
+    stream_al.core.feature_kinds.InvalidExample: its item has no 'prediction' (not an entry ...
+
+    """
+    parts: list[dict[str, Any]] = []
+    for name, raw in (("item", entry.item), ("label", entry.label)):
+        problem = f"it has no {name} field" if not raw else ""
+        try:
+            value = from_json(raw) if raw else None
+        except ValueError as exc:
+            problem = f"its {name} is not JSON ({exc})"
+        else:
+            if type(value) is dict:
+                missing = [f for f in _ENTRY_FIELDS[name] if f not in value]
+                if not missing:
+                    parts.append(value)
+                    continue
+                problem = f"its {name} has no {missing[0]!r}"
+            elif raw:
+                problem = f"its {name} is {_JSON_KINDS.get(type(value), 'JSON')}, not an object"
+        raise InvalidExample(
+            f"{problem} (not an entry serve's join wrote: written by hand or by another program?)"
+        )
+    return parts[0], parts[1]
+
+
 @dataclass
 class _HeldLabel:
     """A label read from the store, kept until it is handled: its join request (entry id,
@@ -693,7 +731,7 @@ class LabelLoop:
         return len(entries)
 
     def _learn(self, entry: TrainLogEntry) -> None:
-        item, label = from_json(entry.item), from_json(entry.label)
+        item, label = _entry_parts(entry)
         learner, metrics = self.learner, self.metrics
         drifts, swaps = learner.n_drifts, learner.n_swaps
         at_random = item.get("reason") == QUERY_RANDOM
@@ -718,7 +756,8 @@ class LabelLoop:
                 metrics.drift_detections.labels(detector="challenger").inc()
             # Learned by now: times that are no numbers (a hand-written entry) must not
             # raise here, which counted and dead-lettered the entry as skipped.
-            ts, enqueued_at = label.get("ts"), item.get("enqueued_at")
+            ts: Any = label.get("ts")
+            enqueued_at: Any = item.get("enqueued_at")
             if type(ts) in (int, float) and type(enqueued_at) in (int, float):
                 delay = ts - enqueued_at
                 if math.isfinite(delay) and delay >= 0:

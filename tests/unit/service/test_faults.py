@@ -141,6 +141,30 @@ def test_an_entry_learned_despite_times_that_are_no_numbers_is_not_said_skipped(
     assert loop.metrics.registry.get_sample_value("stream_al_train_log_applied_total") == 1
 
 
+HAND_WRITTEN_ENTRIES = {
+    # item, label -> what the dead letter names (it said KeyError: 'prediction', or
+    # AttributeError: 'list' object has no attribute 'get', or EOF while parsing a value)
+    ('{"features": {"x": 1}}', '{"label": 1}'): "its item has no 'prediction'",
+    ("[1]", '{"label": 1}'): "its item is a JSON array, not an object",
+    ('{"features": {"x": 1}, "prediction": 0}', ""): "it has no label field",
+    ("{broken", '{"label": 1}'): "its item is not JSON (key must be a string",
+    ('{"features": {"x": 1}, "prediction": 0}', '{"id": "i"}'): "its label has no 'label'",
+}
+
+
+def test_a_hand_written_train_log_entry_is_dead_lettered_naming_the_field_to_fix() -> None:
+    from stream_al.io.base import TrainLogEntry
+
+    store = MemoryStore()
+    for n, (item, label) in enumerate(HAND_WRITTEN_ENTRIES):
+        store._train_log.append(TrainLogEntry(f"{n}-0", item, label))
+    loop = _loop(store)
+    assert loop.apply_train_log() == len(HAND_WRITTEN_ENTRIES) == loop.skipped
+    errors = [d.error for d in _dead(store)]
+    for error, part in zip(errors, HAND_WRITTEN_ENTRIES.values(), strict=True):
+        assert part in error and "written by hand or by another program" in error, error
+
+
 def test_a_skipped_entry_is_not_learned_again_when_its_dead_letter_must_wait_for_redis() -> None:
     class Away(MemoryStore):
         down = True

@@ -1,4 +1,4 @@
-"""Odd Kafka records (and an odd label) on the real servers, one serve per backend for the
+"""Odd Kafka records and odd labels on the real servers, one serve per backend for the
 whole battery: each record polled ends as a prediction or as a dead letter whose reason
 says what to fix, and serve goes on."""
 
@@ -57,7 +57,7 @@ ODD: dict[str, Odd] = {
         predicted="headers",
         headers=[("h", b"\xff\xfe"), ("h", b"again"), ("\u00e9", b"")],
     ),
-    "a record time of 0": Odd(_event("time-0"), predicted="time-0", timestamp_ms=0),
+    "a record time of -1": Odd(_event("time-1"), predicted="time-1", timestamp_ms=-1),
     "a record time in 9999": Odd(
         _event("time-9999"), predicted="time-9999", timestamp_ms=253402300799000
     ),
@@ -69,6 +69,22 @@ ODD: dict[str, Odd] = {
     "feature names like the encoder's": Odd(
         json.dumps({"id": "names", "features": {"c": "red", "c=red": 5.0, "": 1.0}}).encode(),
         predicted="names",
+    ),
+}
+
+
+# Labels (their item ids never queried): each dead-lettered in Redis with its reason.
+ODD_LABELS: dict[str, tuple[str, str]] = {
+    # Its reason was "Invalid JSON: expected value at line 1 column 1" alone.
+    "behind a byte order mark": ("\ufeff" + json.dumps({"id": "a", "label": 1}), "byte order mark"),
+    "a list": (json.dumps({"id": "a", "label": [1]}), "label.str: Input should be a valid string"),
+    "null": (json.dumps({"id": "a", "label": None}), "label.int: Input should be a valid integer"),
+    "a fraction": (json.dumps({"id": "a", "label": 1.5}), "got a number with a fractional part"),
+    "of 10 MB": (json.dumps({"id": "a", "label": "y" * 10_000_000}), "at most 256 characters"),
+    "an id no text": (json.dumps({"id": 5, "label": 1}), "id: Input should be a valid string"),
+    "a class never seen, for an id never queried": (
+        json.dumps({"id": "ghost", "label": "zebra"}),
+        "orphaned label",
     ),
 }
 
@@ -141,11 +157,25 @@ def test_each_odd_record_is_predicted_or_dead_lettered_with_what_to_fix(
             vague[kind] = error
     assert not vague, vague
     assert len(letters) == len(offsets) - len(predicted)
-    # A label too: its reason was "Invalid JSON: expected value at line 1 column 1".
-    r = deployment.redis()
-    r.xadd(f"{deployment.prefix}:labels", {"label": "\ufeff" + json.dumps({"id": "a", "label": 1})})
-    wait_for(lambda: serve.metric("stream_al_labels_total", outcome="invalid") == 1, 30)
-    [(_, fields)] = r.xrange(f"{deployment.prefix}:dead_letters")
-    error = json.loads(fields[b"dead_letter"])["error"]
-    assert "UTF-8 byte order mark" in error, error
+    r, labels = deployment.redis(), f"{deployment.prefix}:labels"
+    for raw, _ in ODD_LABELS.values():
+        r.xadd(labels, {"label": raw})
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_labels_total", outcome="invalid")
+            + serve.metric("stream_al_labels_total", outcome="orphaned")
+            >= len(ODD_LABELS)
+        ),
+        30,
+        what="every label dead-lettered",
+    )
+    entries = r.xrange(f"{deployment.prefix}:dead_letters")
+    errors = [json.loads(fields[b"dead_letter"])["error"] for _, fields in entries]
+    vague = {
+        kind: error
+        for (kind, (_, part)), error in zip(ODD_LABELS.items(), errors, strict=True)
+        if part not in error
+    }
+    assert not vague, vague
+    assert r.xpending(labels, "serve")["pending"] == 0
     assert serve.terminate() == 0, serve.output()[-3000:]

@@ -90,8 +90,8 @@ ODD_LABELS: dict[str, tuple[str, str]] = {
 
 
 def _send(deployment: Deployment) -> dict[int, str]:
-    """Send the battery, then a transaction aborted and one committed; the offset of each
-    record that serve must account for, and its kind."""
+    """Send the battery, one record through librdkafka, then a transaction aborted and one
+    committed; the offset of each record that serve must account for, and its kind."""
     producer = KafkaProducer(bootstrap_servers=deployment.bootstrap, max_request_size=8_000_000)
     sent = {
         kind: producer.send(
@@ -106,6 +106,18 @@ def _send(deployment: Deployment) -> dict[int, str]:
     producer.flush()
     producer.close()
     offsets = {future.get(30).offset: kind for kind, future in sent.items()}
+    # kafka-python's producer writes header keys as text; librdkafka's takes any bytes.
+    confluent = pytest.importorskip("confluent_kafka")
+    delivered: list[int] = []
+    raw = confluent.Producer({"bootstrap.servers": deployment.bootstrap})
+    raw.produce(
+        deployment.events_topic,
+        value=_event("header-key"),
+        headers=[(b"\xff\xfe", b"v")],
+        on_delivery=lambda err, msg: delivered.append(msg.offset() if err is None else -1),
+    )
+    assert raw.flush(30) == 0 and delivered[0] >= 0
+    offsets[delivered[0]] = "a header key not UTF-8"
     # The aborted event never happened (read_committed on both backends); the transaction
     # markers are no records.
     tx = KafkaProducer(
@@ -130,7 +142,8 @@ def test_each_odd_record_is_predicted_or_dead_lettered_with_what_to_fix(
 ) -> None:
     serve = deployment.serve()
     offsets = _send(deployment)
-    predicted = {odd.predicted for odd in ODD.values() if odd.predicted} | {"committed"}
+    predicted = {odd.predicted for odd in ODD.values() if odd.predicted}
+    predicted |= {"header-key", "committed"}
     wait_for(
         lambda: (
             (

@@ -475,7 +475,11 @@ class Service:
         """Finish the batch in hand, commit, checkpoint, retrying until ``shutdown_seconds``
         after :meth:`stop` (or now); True when done. Else (out of time, or a topic it
         needs is missing: nothing to wait for) say what is left and return False: the
-        offsets of the events in hand are not committed, so they are consumed again."""
+        offsets of the events in hand are not committed, so they are consumed again, and
+        no checkpoint is written. A checkpoint follows a commit: the learner it holds has
+        decided no event that is consumed again (one written with the batch in hand
+        held its events and charges, and deciding them again at the next start counted
+        each event twice and charged each of its questions twice)."""
         if self._stop_by is None:
             self._stop_by = time.monotonic() + self.shutdown_seconds
         backoff = Backoff(initial=0.2, factor=1.0, maximum=0.2)  # a steady pace to the deadline
@@ -488,9 +492,9 @@ class Service:
                 return True
             except RECOVERABLE as exc:
                 if self._give_up_waiting():
+                    # No checkpoint either, though Redis may answer: the learner decided the
+                    # batch in hand, which the next start decides again (counted twice).
                     missing = None if self._out_of_time() else self._topic_missing()
-                    if missing is not None:  # time left, and Redis may take the checkpoint
-                        self._checkpoint_anyway()
                     log.error(
                         "stopping with work unfinished %.0f s after the signal (%s): %s",
                         self.shutdown_seconds - (self._stop_by - time.monotonic()),
@@ -499,17 +503,6 @@ class Service:
                     )
                     return False
                 sleep(backoff.next())
-
-    def _checkpoint_anyway(self) -> None:
-        """The checkpoint, though the batch in hand stays uncommitted: it spares the next
-        start the replay (deciding that batch again then counts its events, and the labels
-        of those asked, twice in the budget's estimate; a checkpoint taken in the loop
-        follows a commit, so after a crash the restored learner holds no such batch)."""
-        try:
-            self.maybe_checkpoint(force=True)
-            self._checkpointed = True
-        except RECOVERABLE as exc:
-            log.warning("checkpoint not written: %s: %s", type(exc).__name__, exc)
 
     def unfinished(self) -> str:
         """What stopping now leaves undone, for the log (the signal's time limit reads it

@@ -334,7 +334,7 @@ def test_a_topic_deleted_while_serve_runs_holds_the_batch_unready_naming_it_unti
     assert "exist now: serve goes on" in caplog.text
 
 
-def test_a_stop_while_a_topic_is_missing_gives_up_at_once_commits_nothing_and_checkpoints(
+def test_a_stop_while_a_topic_is_missing_gives_up_at_once_and_commits_and_checkpoints_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     source = FakeSource([_events(0, 10)])
@@ -345,10 +345,36 @@ def test_a_stop_while_a_topic_is_missing_gives_up_at_once_commits_nothing_and_ch
     assert not service.run(sleep=lambda seconds: service.stop())
     assert time.monotonic() - started < 5  # nothing to wait for: no minute of retries
     assert source.commits == 0
-    assert store.load("r1") is not None  # Redis answers: the next start need not replay
+    assert store.load("r1") is None  # Redis answers, but the learner holds the batch
     [said] = [r.getMessage() for r in caplog.records if "work unfinished" in r.getMessage()]
     assert f"kafka topic {PREDICTIONS}" in said
     assert "10 events polled are not committed" in said and "consumes them again" in said
+    assert "the checkpoint is not written" in said
+
+
+def test_a_batch_a_stop_left_uncommitted_is_counted_and_charged_once_by_the_next_start() -> None:
+    # The stop checkpointed the learner that had decided the batch: the next start, restored
+    # from it, decided the batch again, each event counted twice and each question charged
+    # twice (once in the checkpoint, once as asked by a learner it did not know).
+    source = FakeSource([_events(0, 10), _events(10, 10)])
+    cluster = Cluster()
+    service, store = _watched(source, cluster, shutdown_seconds=60.0)
+    service.turn()  # the first batch, committed
+    assert service.maybe_checkpoint(force=True)  # as every every_seconds
+    first = store.queue_depth()
+    cluster.deleted = {PREDICTIONS}
+    assert not service.run(sleep=lambda seconds: service.stop())
+    assert source.commits == 1 and service.loop.learner.n_events == 20
+    asked = store.queue_depth()  # the questions of both batches, each queued once
+    assert asked > first > 0  # the second batch's questions wait in the store
+
+    restored = Service.restore_learner(store, "r1", b"k", lambda: pytest.fail("no checkpoint"))
+    again, _ = _service(FakeSource([_events(10, 10)]), store)  # the batch consumed again
+    again.loop.learner = restored.learner
+    again.turn()
+    learner = again.loop.learner
+    assert learner.n_events == 20
+    assert learner.n_queried == store.queue_depth() == asked
 
 
 def test_a_stop_the_broker_keeps_from_finishing_gives_up_after_shutdown_seconds(

@@ -459,9 +459,10 @@ class LabelStore(Protocol):
 
     def asked(self, item_ids: Sequence[str]) -> set[str]:
         """Those of ``item_ids`` asked already: pending (queued, held or waiting for more
-        votes) or labeled (within the label TTL), in one round trip. An event consumed
-        again (at-least-once delivery) is not asked again (docs/design.md, "Delivery and
-        state semantics")."""
+        votes), labeled (within the label TTL) or dropped unlabeled by the workers (until
+        its pending item would have expired: :meth:`WorkerQueue.drop`), in one round
+        trip. An event consumed again (at-least-once delivery) is not asked again
+        (docs/design.md, "Delivery and state semantics")."""
         ...
 
     def queue_depth(self) -> int:
@@ -577,7 +578,9 @@ class WorkerQueue(Protocol):
     def drop(self, entry_id: str, item_id: str) -> None:
         """Remove an item nobody labels from the queue *and* from the pending items (it is
         no longer counted as waiting for its label; a label sent for it later is an
-        orphan), and count it as ``skipped`` (:meth:`LabelStore.queue_stats`)."""
+        orphan), and count it as ``skipped`` (:meth:`LabelStore.queue_stats`). It stays
+        asked (:meth:`LabelStore.asked`) until its pending item would have expired: a copy
+        of its event consumed again is not asked again."""
         ...
 
     def depth(self) -> int:

@@ -77,6 +77,7 @@ class MemoryStore:
         self._seen_consumers: set[str] = set()
         self._pending: dict[str, tuple[float, str]] = {}  # item id -> (deadline, payload)
         self._labeled: dict[str, float] = {}  # item id -> deadline of the "labeled" mark
+        self._dropped: dict[str, float] = {}  # item id -> its pending item's deadline
         self._labels: list[Entry] = []
         self._labels_read = 0
         self._labels_unacked: dict[str, str] = {}
@@ -131,7 +132,9 @@ class MemoryStore:
         return {
             i
             for i in item_ids
-            if self._pending.get(i, (0.0, ""))[0] > now or self._labeled.get(i, 0) > now
+            if self._pending.get(i, (0.0, ""))[0] > now
+            or self._labeled.get(i, 0) > now
+            or self._dropped.get(i, 0) > now
         }
 
     def queue_depth(self) -> int:
@@ -156,8 +159,9 @@ class MemoryStore:
         now = self._clock()
         for key in [k for k, (deadline, _) in self._pending.items() if deadline <= now]:
             del self._pending[key]
-        for key in [k for k, deadline in self._labeled.items() if deadline <= now]:
-            del self._labeled[key]
+        for marks in (self._labeled, self._dropped):
+            for key in [k for k, deadline in marks.items() if deadline <= now]:
+                del marks[key]
         return len(self._pending)
 
     def read_labels(self, count: int) -> list[Entry]:
@@ -242,7 +246,9 @@ class MemoryStore:
 
     def drop(self, entry_id: str, item_id: str) -> None:
         self.complete(entry_id, None)
-        self._pending.pop(item_id, None)
+        pending = self._pending.pop(item_id, None)
+        if pending is not None:  # asked still, until the item would have expired
+            self._dropped[item_id] = pending[0]
         self._skipped_items += 1
 
     def depth(self) -> int:

@@ -171,8 +171,9 @@ return 1
 """
 )
 
-# Which items were asked already: for each id of ARGV[3..], 1 if its pending key (prefix
-# ARGV[1]) or its labeled key (ARGV[2]) holds a string, what stream-al writes there, else 0.
+# Which items were asked already: for each id of ARGV[4..], 1 if its pending key (prefix
+# ARGV[1]), its labeled key (ARGV[2]) or its dropped key (ARGV[3]: the workers dropped it
+# unlabeled, _DROP) holds a string, what stream-al writes there, else 0.
 # A key of another type is not stream-al's: the item is decided as new and the enqueue
 # names that key (WrongType). The keys are made here, not passed: 1,000 key names cost
 # redis-py 2.5 us per id to send, the ids alone 1.6 us with the lookups (500 ids, 10% of
@@ -183,10 +184,24 @@ local out = {}
 local function kept(key)
   return redis.call('EXISTS', key) == 1 and redis.call('TYPE', key).ok == 'string'
 end
-for i = 3, #ARGV do
-  out[#out + 1] = (kept(ARGV[1] .. ARGV[i]) or kept(ARGV[2] .. ARGV[i])) and 1 or 0
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  out[#out + 1] = (kept(ARGV[1] .. id) or kept(ARGV[2] .. id) or kept(ARGV[3] .. id)) and 1 or 0
 end
 return out
+"""
+
+# An item the workers drop unlabeled (KEYS: its pending key, its dropped key, the pending
+# index; ARGV[1]: its id) leaves the pending items but stays asked (_ASKED) for as long as
+# its pending item would have lived: a copy of its event consumed again is not asked, and
+# queued, again. The mark is a few bytes where the pending item held its features, and
+# it expires with the same deadline, so it never outlives or outweighs what it replaces.
+_DROP = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('SET', KEYS[2], '1', 'PX', ttl) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
 """
 
 # Resets the idle time of the entries of KEYS[1] that consumer ARGV[2] of group ARGV[1]
@@ -755,7 +770,8 @@ class RedisStore:
     def asked(self, item_ids: Sequence[str]) -> set[str]:
         if not item_ids:
             return set()
-        args: list[str | int] = [self.keys.pending(""), self.keys.labeled(""), *item_ids]
+        prefixes = [self.keys.pending(""), self.keys.labeled(""), self.keys.dropped("")]
+        args: list[str | int] = [*prefixes, *item_ids]
         [reply] = _run_script(self.client, self._asked, [([], args)])  # one script, one trip
         return {i for i, asked in zip(item_ids, reply, strict=True) if asked}
 
@@ -1011,7 +1027,8 @@ class RedisStore:
 
     def drop(self, entry_id: str, item_id: str) -> None:
         pipe, _ = self._finishing(entry_id)
-        pipe.delete(self.keys.pending(item_id)).zrem(self.keys.pending_index, item_id)
+        keys = [self.keys.pending(item_id), self.keys.dropped(item_id), self.keys.pending_index]
+        pipe.eval(_DROP, len(keys), *keys, item_id)  # rare: no script cache needed
         _bump(pipe, self.keys.queue_stats, "skipped").execute()
 
     def read_audit(self, count: int = 1000) -> list[dict[str, str]]:

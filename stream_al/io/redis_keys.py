@@ -13,6 +13,8 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 ``P:pending_index``            sorted set of pending ids by expiry (to count them)
 ``P:labeled:{id}``             "this item was labeled" (so a repeated label is a duplicate
                                and a replayed event is not queued again), with a TTL
+``P:dropped:{id}``             "the workers dropped this item unlabeled" (so a replayed
+                               event is not asked again), until its pending item's expiry
 ``P:joined:{entry}``           the join's answer for label entry ``entry`` (outcome and
                                train-log id), kept ``claim_idle_seconds``: asked again, the
                                join answers the same and changes nothing
@@ -96,6 +98,9 @@ class RedisKeys:
 
     def labeled(self, item_id: str) -> str:
         return f"{self.prefix}:labeled:{item_id}"
+
+    def dropped(self, item_id: str) -> str:
+        return f"{self.prefix}:dropped:{item_id}"
 
     def joined(self, label_entry_id: str) -> str:
         return f"{self.prefix}:joined:{label_entry_id}"

@@ -143,3 +143,25 @@ def test_the_items_asked_already_are_those_pending_or_labeled_in_one_round_trip(
     assert serve.asked(ids) == {"waiting", "answered", "ünï"}
     assert _calls(redis_client, "evalsha") - before == 1
     assert serve.asked([]) == set()
+
+
+def test_an_item_the_workers_dropped_stays_asked_until_its_pending_item_would_have_expired(
+    redis_client: redis.Redis, stores: tuple[RedisStore, RedisStore]
+) -> None:
+    # Its pending key deleted, nothing said it was asked: its event consumed again was
+    # asked, queued and charged again.
+    serve, worker = stores
+    assert serve.enqueue_many([item_request("dropped"), item_request("undated")]) == [True] * 2
+    pending_ms = redis_client.pttl(f"{PREFIX}:pending:dropped")
+    redis_client.persist(f"{PREFIX}:pending:undated")  # no deadline to keep: no mark
+    for entry_id, raw in worker.take("ann", 2, block_ms=0):
+        worker.drop(entry_id, json.loads(raw)["id"])
+    assert serve.pending_count() == 0 and serve.queue_stats()["skipped"] == 2
+    assert redis_client.get(f"{PREFIX}:pending:dropped") is None
+    assert serve.asked(["dropped", "undated", "new"]) == {"dropped"}
+    # The mark is a byte, and lives no longer than the pending item would have.
+    assert redis_client.strlen(f"{PREFIX}:dropped:dropped") == 1
+    assert 0 < redis_client.pttl(f"{PREFIX}:dropped:dropped") <= pending_ms
+    assert redis_client.exists(f"{PREFIX}:dropped:undated") == 0
+    redis_client.delete(f"{PREFIX}:dropped:dropped")  # as its TTL does
+    assert serve.asked(["dropped"]) == set()

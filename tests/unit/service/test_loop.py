@@ -224,6 +224,25 @@ def test_an_item_labeled_already_is_not_asked_again_when_its_event_comes_again()
     assert _queried_flags(published)[-1] == ("e5", True)
 
 
+def test_an_item_the_workers_dropped_is_not_asked_again_when_its_event_comes_again() -> None:
+    # Nobody would label it, so the workers dropped it (out of the queue and the pending
+    # items): its event consumed again (a crash before the commit) was asked again, queued
+    # again for the workers who had dropped it, charged again and predicted not queried
+    # when the budget refused it.
+    loop, clock, published = _loop(ttl=60.0)
+    loop.process_events([_event(5)])
+    [(entry_id, _)] = _store(loop).take("w", 10)
+    _store(loop).drop(entry_id, "e5")
+    assert _store(loop).pending_count() == 0 and _store(loop).queue_stats()["skipped"] == 1
+    loop.learner = ActiveLearner(NoisyClassifier(), "random", 0.01, seed=0)  # restored
+    loop.process_events([_event(6), _event(5)])  # the budget refuses e6 (as it would e5)
+    assert loop.learner.n_events == 2 and loop.learner.n_queried == 1  # e5's label, once
+    assert loop.store.queue_depth() == 0 and loop.events["duplicate"] == 1
+    assert _queried_flags(published)[1:] == [("e6", False), ("e5", True)]
+    clock.now += 60.0  # as long as its pending item would have lived: then forgotten
+    assert _store(loop).asked(["e5"]) == set()
+
+
 def test_backpressure_skips_queries_when_the_queue_is_full_without_spending_budget() -> None:
     loop, _, _ = _loop(max_queue_depth=2)
     loop.process_events([_event(i) for i in range(5)])

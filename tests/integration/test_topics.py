@@ -3,7 +3,8 @@ managed clusters), on both Kafka backends: while a topic it needs is missing, at
 deleted while serve runs, serve consumes nothing and ``/readyz`` answers 503 naming the
 topic and how to create it (the log says so once); once the topic is created, serve is
 ready and predicts every event; a SIGTERM meanwhile ends it at once, nothing committed of
-the batch that waits (a restart predicts it).
+the batch that waits and no checkpoint written (a restart predicts it, counting each of its
+events and charging each of its questions once).
 
 Before the topic check, serve was ready beside a missing events topic and consumed
 nothing without a word, and a missing predictions topic held every batch in a send that
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from stream_al.io.checkpoints import restore_checkpoint
 from stream_al.service.topics import RECHECK_S
 from tests.deploy_support import missing
 from tests.integration.conftest import (
@@ -36,7 +38,14 @@ from tests.integration.conftest import (
     topic_maker,
     topic_name,
 )
-from tests.integration.deployment import BACKENDS, Deployment, Proc, spare_db_url, wait_for
+from tests.integration.deployment import (
+    BACKENDS,
+    KEY,
+    Deployment,
+    Proc,
+    spare_db_url,
+    wait_for,
+)
 
 Strict = tuple[Deployment, Callable[..., str]]
 
@@ -268,11 +277,21 @@ def test_sigterm_while_serve_waits_for_a_deleted_topic_stops_at_once_and_loses_n
     assert re.search(r"\d+ events polled are not committed: serve .* consumes them again", out)
     assert "Traceback" not in out  # the clients closed, the producer's undelivered sends dropped
     assert _committed(deployment) == 20
+    # No checkpoint of the learner that decided the batch in hand: restored from one, the
+    # restart decided the batch again, its events counted (and questions charged) twice.
+    assert deployment.store().load("r1") is None
 
     make(name=deployment.predictions_topic)
-    deployment.serve()  # a restart consumes them again
+    restarted = deployment.serve()  # a restart consumes them again
     wanted = {i for i, _ in then}
     wait_for(lambda: _predicted(deployment) >= wanted, 60, what="every event predicted")
+    assert restarted.terminate(timeout=30) == 0
+    store = deployment.store()
+    checkpoint = store.load("r1")
+    assert checkpoint is not None
+    learner = restore_checkpoint(checkpoint, KEY.encode())
+    assert learner.n_events == len(then)  # was 80: 20 + 30 in the stop's checkpoint, 30 again
+    assert learner.n_queried == len(store.asked(sorted(wanted)))  # each question charged once
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

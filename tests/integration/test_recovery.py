@@ -481,3 +481,45 @@ def test_events_asked_then_consumed_again_after_a_kill_9_are_asked_and_charged_o
     assert learner.n_events == len(ids) - committed
     assert told == []
     assert learner.n_queried == asked_second
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_items_the_workers_dropped_are_not_asked_again_when_their_events_come_again(
+    deployment: Deployment, broker: Broker
+) -> None:
+    # Nobody would label them, so the workers dropped them (out of the queue and out of the
+    # pending items); serve, killed before it committed their events, consumed them again
+    # and, finding no trace of the questions, asked again: queued a second time for the
+    # workers who had dropped them, charged again, or predicted "queried": false.
+    deployment.settings["STREAM_AL_CHECKPOINT__EVERY_SECONDS"] = "3600"
+    ids = deployment.produce_stream("synth:sea-drift", 3000)
+    committed, again = 0, []
+    for _ in range(3):  # until the kill lands with questions in hand (a batch may hold none)
+        _kill_9_with_a_batch_queued(deployment, broker)
+        committed = _committed(deployment) or 0
+        again = [i for i in ids[committed:] if i in _questions(deployment)]
+        if again:
+            break
+    assert again, committed
+    workers, dropped = deployment.store(), []
+    while entries := workers.take("nobody", 100, block_ms=0):  # as a worker alone drops
+        for entry_id, raw in entries:
+            dropped.append(json.loads(raw)["id"])
+            workers.drop(entry_id, dropped[-1])
+    assert set(again) <= set(dropped) and workers.pending_count() == 0
+
+    restarted = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="100")
+    wait_for(
+        lambda: set(ids) <= {p["id"] for p in deployment.predictions()},
+        90,
+        interval=1.0,
+        what="a prediction for every event",
+    )
+    assert restarted.terminate() == 0
+    questions = _questions(deployment)
+    assert [i for i in dropped if questions[i] > 1] == []  # none queued again
+    last = {p["id"]: p for p in deployment.predictions()}  # a later copy replaces an earlier
+    assert [i for i in dropped if not last[i]["queried"]] == []
+    learner = _checkpointed(deployment, "r1")
+    assert learner.n_events == len(ids) - committed
+    assert learner.n_queried == sum(1 for i in ids[committed:] if i in questions)

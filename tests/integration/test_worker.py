@@ -164,6 +164,7 @@ def test_a_skipped_item_nobody_takes_leaves_the_queue_and_the_pending_items(
     assert _labeled_ids(deployment) == ["i1"]
     assert store.queue_depth() == 0 and store.queue_stats()["skipped"] == 1
     assert store.pending_count() == 1  # i1 waits for serve to join its label; i0 is gone
+    assert store.asked(["i0", "i1"]) == {"i0", "i1"}  # i0's event come again asks nothing
 
 
 def test_a_truth_file_with_a_label_no_model_learns_is_refused_at_start_naming_the_line(

@@ -21,6 +21,7 @@ whether to give up.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -152,9 +153,11 @@ class EventSource:
                 max_records=self.settings.max_poll_records,
             )
         except BatchUnread as exc:
-            origin, unread = _past(self.consumer, exc)
-            log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, exc)
-            return [(origin, unread)]
+            past = _past(self.consumer, exc)
+            if past is None:
+                return []
+            log.warning("%s: %s: not read, dead-lettered; serve goes on after it", past[0], exc)
+            return [past]
         batch: list[tuple[str, bytes | Unreadable]] = []
         for tp, messages in records.items():
             for m in messages:
@@ -213,25 +216,58 @@ class EventSource:
         self.consumer.close(autocommit=False, timeout_ms=int(CLOSE_TIMEOUT_S * 1000))
 
 
-def _past(consumer: KafkaConsumer, exc: BatchUnread) -> tuple[str, Unreadable]:
+def _past(consumer: KafkaConsumer, exc: BatchUnread) -> tuple[str, Unreadable] | None:
     """Go on after the record batch ``exc`` names; where its events not read begin, and why
-    they are not read.
+    they are not read (None: the batch lies behind the partition's position, its events
+    dead-lettered already).
 
     kafka-python raised from the partition's records in hand (its fetcher's next in line),
     whose iterator is spent: kept, every later poll would loop on it for ever, the
-    partition never fetched again. They are dropped, and the partition's position moved
-    past the batch (or past the one offset, when the batch's extent is not known: the
-    next fetch returns the batch again, which names the next offset)."""
+    partition never fetched again. When the batch's extent is known, they read on from
+    the rest of the broker's answer (``exc.rest``), from the offset after the batch: the
+    broker answers a fetch of the offsets after a batch whose header's last offset is
+    damaged with that batch first, again, so only the answer that holds it gets past it.
+    Else they are dropped and the partition's position moved past the batch (or past the
+    one offset, when the batch's extent is not known: the next fetch returns the batch
+    again, which names the next offset)."""
     fetcher = consumer._fetcher
     records = getattr(fetcher, "_next_partition_records", None)
     if records is None:  # not where kafka-python 2.3 keeps them: a version not known
         raise RuntimeError(f"kafka-python raised {exc} from no partition") from exc
     tp = records.topic_partition
-    records.drain()
-    fetcher._next_partition_records = None
-    first = max(exc.base_offset, consumer.position(tp))
-    consumer.seek(tp, exc.last(first) + 1)
+    position = consumer.position(tp)
+    first = max(exc.base_offset, position)
+    known, last = exc.last_offset is not None, exc.last(first)
+    end = consumer.highwater(tp)
+    if known and end is not None and last >= end:  # offsets that do not exist: no extent
+        known, last = False, first
+    after = max(position, last + 1)
+    if known and exc.rest is not None:
+        _read_on(fetcher, records, exc.rest, after)
+    else:
+        records.drain()
+        fetcher._next_partition_records = None
+    consumer.seek(tp, after)
+    if last < first:
+        log.info("%s:%d: %s, behind offset %d: read past it", tp.topic, tp.partition, exc, first)
+        return None
     return f"{tp.topic}:{tp.partition}:{first}", Unreadable(exc.reason(first), "")
+
+
+def _read_on(fetcher: Any, records: Any, rest: Any, offset: int) -> None:
+    """Have kafka-python's partition ``records`` in hand read on from ``rest``, the batches
+    of their answer not read yet, from ``offset`` (what is below it skipped, as kafka-python
+    skips the records before the offset it fetched from): their state (aborted
+    transactions, metrics) is kept, their spent iterator replaced."""
+    records.fetch_offset = records.next_fetch_offset = offset
+    records._next_inline_exception = None
+    unpacked = records._unpack_records(
+        records.topic_partition,
+        rest,
+        fetcher.config["key_deserializer"],
+        fetcher.config["value_deserializer"],
+    )
+    records.record_iterator = itertools.dropwhile(records._maybe_skip_record, unpacked)
 
 
 def _resume_pending_join(consumer: KafkaConsumer) -> None:
@@ -654,7 +690,9 @@ def read_topic(
                 try:
                     polled = consumer.poll(timeout_ms=500)
                 except BatchUnread as exc:
-                    yield _past(consumer, exc)
+                    unread = _past(consumer, exc)
+                    if unread is not None:
+                        yield unread
                     continue
                 for messages in polled.values():
                     for m in messages:

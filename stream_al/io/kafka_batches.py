@@ -20,12 +20,20 @@ producer wrote: a bad disk, a torn write) raises :class:`BatchCorrupt` the same 
 kafka-python raised its own ``CorruptRecordError`` from the partition's records in hand,
 which serve took for Kafka away: it waited for ever, unready, the partition never fetched
 again (docs/design.md, Faults, "A record batch that fails its CRC check").
+
+Each partition's part of a fetch answer is read as an :class:`_Answer`, which its batches
+know: a batch not read carries the rest of the answer (:attr:`BatchUnread.rest`), from
+which the reading goes on, so the batches after it are not fetched again. The broker
+answers a fetch from the first batch whose header's last offset reaches the offset asked
+for: a corrupt batch whose last offset was damaged (larger) came first in the answer to
+every fetch of the offsets after it, and those good events were dead-lettered with it.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import struct
 import zlib
 from typing import Any
 
@@ -33,6 +41,7 @@ import kafka.codec as kafka_codecs
 import kafka.consumer.fetcher as fetcher_module
 import kafka.record.memory_records as memory_records
 from kafka.record.default_records import DefaultRecordBatch
+from kafka.record.memory_records import MemoryRecords
 from kafka.version import __version__ as kafka_version
 
 from stream_al.io.base import MAX_BATCH_BYTES
@@ -62,16 +71,24 @@ def _events(first: int, last: int) -> str:
 
 
 class BatchUnread(Exception):
-    """A record batch the consumer does not read, from ``base_offset`` to ``last_offset``:
-    its events are dead-lettered with :meth:`reason`, and the partition goes on after it."""
+    """A record batch the consumer does not read, from ``base_offset`` to ``last_offset``
+    (None: not known): its events are dead-lettered with :meth:`reason`, and the partition
+    goes on after it, from ``rest`` (the answer's batches after it, an :class:`_Answer`)
+    when it is known."""
 
     base_offset: int
-    last_offset: int
+    last_offset: int | None
+    rest: Any = None
 
     def last(self, first: int) -> int:
-        """The last offset not read when the events from ``first`` on are not (the batch's
-        last, or ``first`` alone when the batch's extent is not known)."""
-        return max(first, self.last_offset)
+        """The last offset not read when the events from ``first`` on are not: the batch's
+        last (below ``first`` when the batch is behind it), or ``first`` alone when the
+        batch's extent is not known.
+
+        >>> BatchTooLarge(4, 6, "gzip", 1, 1).last(5), BatchCorrupt(4, 6, 0, 1).last(5)
+        (6, 5)
+        """
+        return first if self.last_offset is None else self.last_offset
 
     def reason(self, first: int) -> str:
         """The dead letter's reason for the batch's events from offset ``first`` on."""
@@ -81,8 +98,16 @@ class BatchUnread(Exception):
 class BatchTooLarge(BatchUnread):
     """A compressed record batch that inflates to more than ``limit`` bytes: not read."""
 
+    last_offset: int
+
     def __init__(
-        self, base_offset: int, last_offset: int, codec: str, compressed: int, limit: int
+        self,
+        base_offset: int,
+        last_offset: int,
+        codec: str,
+        compressed: int,
+        limit: int,
+        rest: Any = None,
     ) -> None:
         super().__init__(
             f"record batch at offsets {base_offset}-{last_offset} ({codec}, {compressed:,} "
@@ -93,6 +118,7 @@ class BatchTooLarge(BatchUnread):
         self.codec = codec
         self.compressed = compressed
         self.limit = limit
+        self.rest = rest
 
     def reason(self, first: int) -> str:
         """The dead letter's reason for the batch's events from offset ``first`` on.
@@ -116,15 +142,28 @@ class BatchCorrupt(BatchUnread):
 
     The CRC covers the batch's header after it, its offsets among them: ``last_offset`` is
     the header's only when its two counts agree (a record per offset: events topics are
-    not compacted), else ``base_offset``, and the events are then dead-lettered one offset
-    at a time (each read again fails the check, and names the next offset not read).
+    not compacted), else the offset before ``next_base``, the next batch's in the broker's
+    answer (the broker framed the batches by their lengths, and the next one passed its
+    check), else not known: the events are then dead-lettered one offset at a time (each
+    read again fails the check, and names the next offset not read).
     """
 
-    def __init__(self, base_offset: int, last_offset_delta: int, records: int, size: int) -> None:
+    def __init__(
+        self,
+        base_offset: int,
+        last_offset_delta: int,
+        records: int,
+        size: int,
+        rest: Any = None,
+        next_base: int | None = None,
+    ) -> None:
         consistent = last_offset_delta >= 0 and records == last_offset_delta + 1
         self.base_offset = base_offset
-        self.last_offset = base_offset + last_offset_delta if consistent else base_offset
+        self.last_offset = base_offset + last_offset_delta if consistent else None
+        if self.last_offset is None and next_base is not None and next_base > base_offset:
+            self.last_offset = next_base - 1
         self.size = size
+        self.rest = rest
         super().__init__(
             f"record batch at offset {base_offset} ({size:,} bytes) fails its CRC-32C check"
         )
@@ -136,6 +175,8 @@ class BatchCorrupt(BatchUnread):
         the events at offsets 10-19 (10) are in a corrupt record batch of 709 bytes (at ...
         >>> print(BatchCorrupt(10, 9, 0, 709).reason(12))  # doctest: +ELLIPSIS
         the event at offset 12 is in a corrupt record batch of 709 bytes (at offset 10): ...
+        >>> print(BatchCorrupt(10, 73, 10, 709, next_base=20).reason(10))  # doctest: +ELLIPSIS
+        the events at offsets 10-19 (10) are in a corrupt record batch of 709 bytes (at ...
         """
         return (
             f"{_events(first, self.last(first))} in a corrupt record batch of {self.size:,} "
@@ -226,13 +267,15 @@ def inflate(codec: int, data: memoryview, limit: int) -> bytearray:
 class _BoundedBatch(DefaultRecordBatch):
     """kafka-python's record batch (message format 2), inflated within
     :data:`~stream_al.io.base.MAX_BATCH_BYTES`, and without the copy of the inflated bytes
-    it made. (No ``__slots__ = ()``: mypy does not see the slots of a class it cannot
-    read, and a ``__dict__`` per batch costs little.)"""
+    it made; ``answer`` is the :class:`_Answer` it came in (None: made otherwise). (No
+    ``__slots__ = ()``: mypy does not see the slots of a class it cannot read, and a
+    ``__dict__`` per batch costs little.)"""
 
     # kafka-python's own fields (its slots), as this class uses them
     _buffer: bytearray
     _pos: int
     _decompressed: bool
+    answer: _Answer | None = None
 
     def validate_crc(self) -> bool:
         """True, or :class:`BatchCorrupt` naming the batch (kafka-python's own
@@ -240,8 +283,14 @@ class _BoundedBatch(DefaultRecordBatch):
         records spent: see :meth:`stream_al.io.kafka.EventSource.poll`)."""
         if super().validate_crc():
             return True
+        following = None if self.answer is None else self.answer.next_base()
         raise BatchCorrupt(
-            self.base_offset, self.last_offset_delta, self.records_count, self.size_in_bytes
+            self.base_offset,
+            self.last_offset_delta,
+            self.records_count,
+            self.size_in_bytes,
+            rest=self.answer,
+            next_base=following,
         )
 
     def _maybe_uncompress(self) -> None:
@@ -257,6 +306,7 @@ class _BoundedBatch(DefaultRecordBatch):
                     _CODECS.get(self.compression_type, str(self.compression_type)),
                     len(data),
                     MAX_BATCH_BYTES,
+                    rest=self.answer,
                 ) from None
             finally:
                 data.release()
@@ -264,12 +314,46 @@ class _BoundedBatch(DefaultRecordBatch):
         self._decompressed = True
 
 
+class _Answer(MemoryRecords):
+    """A partition's records in a fetch answer, as kafka-python reads them, whose batches
+    know it (:attr:`_BoundedBatch.answer`): the reading may go on after a batch not read
+    (:attr:`BatchUnread.rest`). Made by kafka-python's fetcher (see :func:`install`)."""
+
+    __slots__ = ()
+    _next_slice: memoryview | None  # kafka-python's: the next batch's bytes, or None
+
+    def next_batch(self, *args: Any, **kwargs: Any) -> Any:
+        batch = super().next_batch(*args, **kwargs)
+        if isinstance(batch, _BoundedBatch):
+            batch.answer = self
+        return batch
+
+    def next_base(self) -> int | None:
+        """The base offset of the answer's next batch, when one follows whole (message
+        format 2) and passes its CRC check; else None. Not iterated: the reading goes on
+        from it.
+
+        >>> _Answer(b"").next_base() is None
+        True
+        """
+        following = self._next_slice
+        if following is None or len(following) < DefaultRecordBatch.HEADER_STRUCT.size:
+            return None
+        if struct.unpack_from(">b", following, MemoryRecords.MAGIC_OFFSET)[0] != 2:
+            return None
+        batch = DefaultRecordBatch(following)
+        return int(batch.base_offset) if batch.validate_crc() else None
+
+
 def _known_layout() -> bool:
     """Whether kafka-python is laid out as :class:`_BoundedBatch` and
     :meth:`stream_al.io.kafka.EventSource.poll` expect (2.3): its batch inflated in
     ``_maybe_uncompress`` from ``_buffer`` at ``_pos``, the batches made in
     ``memory_records``, the fetcher's partition records in hand in
-    ``_next_partition_records``."""
+    ``_next_partition_records``, their answer made in ``fetcher`` as a ``MemoryRecords``
+    that keeps its next batch's bytes in ``_next_slice``, and read by the partition
+    records' ``_unpack_records`` generator from ``record_iterator``."""
+    partition_records = getattr(fetcher_module.Fetcher, "PartitionRecords", None)
     slots = getattr(DefaultRecordBatch, "__slots__", ())
     return (
         callable(getattr(DefaultRecordBatch, "_maybe_uncompress", None))
@@ -281,6 +365,10 @@ def _known_layout() -> bool:
         and all(name in slots for name in ("_buffer", "_pos", "_decompressed"))
         and getattr(memory_records, "DefaultRecordBatch", None)
         in (DefaultRecordBatch, _BoundedBatch)
+        and getattr(fetcher_module, "MemoryRecords", None) in (MemoryRecords, _Answer)
+        and "_next_slice" in getattr(MemoryRecords, "__slots__", ())
+        and callable(getattr(partition_records, "_unpack_records", None))
+        and callable(getattr(partition_records, "_maybe_skip_record", None))
         # the names its __init__ stores (read from its code: no source needed, none read)
         and "_next_partition_records" in fetcher_module.Fetcher.__init__.__code__.co_names
     )
@@ -302,4 +390,5 @@ def install() -> bool:
         )
         return False
     memory_records.DefaultRecordBatch = _BoundedBatch
+    fetcher_module.MemoryRecords = _Answer
     return True

@@ -28,6 +28,7 @@ from tests.integration.deployment import Deployment, Proc, wait_for
 
 BATCH = 10  # events per batch: three batches, offsets 0-9, 10-19 (corrupted), 20-29
 HEADER = 61  # bytes of a record batch's header (message format 2) before its records
+LAST_OFFSET_DELTA = 23  # where the header's last offset (from its base offset) is, an int32
 
 
 def _event(i: int, label: bool = False) -> tuple[str, str]:
@@ -46,15 +47,19 @@ def _batches(segment: Path) -> Iterator[tuple[int, int, int]]:
 
 def corrupt(broker: Broker, topic: str, base_offset: int, where: str) -> None:
     """Flip one byte of the record batch at ``base_offset`` of partition 0 of ``topic``, the
-    broker stopped meanwhile: in a record's value (``value``: still JSON, another number)
-    or its length (``length``: the records no longer parse)."""
+    broker stopped meanwhile: in a record's value (``value``: still JSON, another number),
+    its length (``length``: the records no longer parse) or the header's last offset
+    (``last offset``: 9 to 73 after the base, which the broker's lookup of an offset
+    trusts: it answers a fetch of the next batch's offsets with the corrupt batch first)."""
     broker.stop()
     try:
         [segment] = (ROOT / ".services" / "kafka" / "data" / f"{topic}-0").glob("*.log")
         [(position, _, length)] = [b for b in _batches(segment) if b[1] == base_offset]
         data = bytearray(segment.read_bytes())
         records = position + HEADER, position + 12 + length
-        if where == "value":
+        if where == "last offset":
+            data[position + LAST_OFFSET_DELTA + 3] ^= 0x40  # its low byte: 9 -> 73
+        elif where == "value":
             digit = data.index(b'"x": %d.0' % (base_offset + 4), *records) + len('"x": ')
             data[digit] ^= 0x01  # 4 -> 5: the event still reads, with another value
         else:
@@ -88,6 +93,7 @@ def dead_lettered_offsets(deployment: Deployment) -> list[int]:
 CASES = [
     ("kafka-python", "value", "earliest"),
     ("kafka-python", "length", "earliest"),
+    ("kafka-python", "last offset", "earliest"),
     ("confluent", "value", "earliest"),
     ("confluent", "length", "earliest"),
     # librdkafka misreads the rest of a corrupt batch and resets its position to

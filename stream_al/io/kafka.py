@@ -70,7 +70,7 @@ from stream_al.io.base import (
     translate_errors,
     wait_in_slices,
 )
-from stream_al.io.kafka_batches import BatchUnread, install
+from stream_al.io.kafka_batches import BatchUnread, check_offsets, install
 from stream_al.io.too_large import send_each_alone
 
 # Compressed record batches inflate within MAX_BATCH_BYTES (kafka_batches), in every
@@ -135,6 +135,9 @@ class EventSource:
             isolation_level="read_committed",
             **settings.client_options(),
         )
+        # A batch's base offset is under no CRC: one damaged on the broker's disk had its
+        # events handed out under offsets they do not have (events topics are not compacted).
+        check_offsets(self.consumer)
         # Our own line on each assignment: the client's is below WARNING unless --verbose.
         self.consumer.subscribe([settings.events_topic], listener=_AssignmentLog())
 

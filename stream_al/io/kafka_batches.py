@@ -27,6 +27,13 @@ which the reading goes on, so the batches after it are not fetched again. The br
 answers a fetch from the first batch whose header's last offset reaches the offset asked
 for: a corrupt batch whose last offset was damaged (larger) came first in the answer to
 every fetch of the offsets after it, and those good events were dead-lettered with it.
+
+A batch's base offset is before its CRC, checked by no client: a byte damaged there had
+kafka-python hand the batch's events out under offsets they do not have, or skip them as
+before the offset it fetched. A consumer given to :func:`check_offsets` (serve's: events
+topics are not compacted) checks each answer's base offsets against each other, the
+offset fetched and the partition's high watermark (:func:`misplaced`), and a batch that
+does not fit raises :class:`BatchMisplaced`, naming the offsets its events have.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import io
 import logging
 import struct
 import zlib
+from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import kafka.codec as kafka_codecs
@@ -46,11 +55,29 @@ from kafka.version import __version__ as kafka_version
 
 from stream_al.io.base import MAX_BATCH_BYTES
 
-__all__ = ["BatchCorrupt", "BatchTooLarge", "BatchUnread", "inflate", "install"]
+__all__ = [
+    "BatchCorrupt",
+    "BatchMisplaced",
+    "BatchTooLarge",
+    "BatchUnread",
+    "check_offsets",
+    "inflate",
+    "install",
+    "misplaced",
+]
 
 log = logging.getLogger(__name__)
 
+# The offset fetched and the partition's high watermark of the fetch answer kafka-python is
+# parsing, for a consumer whose answers are checked (check_offsets), else None.
+_FETCH: ContextVar[tuple[int, int | None] | None] = ContextVar("_FETCH", default=None)
+
 _CHUNK = 1 << 20
+# A record batch's header (message format 2): its size, and where its magic byte and its
+# last offset delta are.
+_HEADER = DefaultRecordBatch.HEADER_STRUCT.size
+_MAGIC = MemoryRecords.MAGIC_OFFSET
+_LAST_OFFSET_DELTA = struct.calcsize(">qiibIh")
 _CODECS = {
     DefaultRecordBatch.CODEC_GZIP: "gzip",
     DefaultRecordBatch.CODEC_SNAPPY: "snappy",
@@ -186,6 +213,102 @@ class BatchCorrupt(BatchUnread):
         )
 
 
+class BatchMisplaced(BatchUnread):
+    """A record batch whose header's base offset is not where the batches around it in the
+    broker's answer put it: the offset is before the CRC, not covered by it, so a byte
+    damaged there on the broker's disk went unseen, and kafka-python handed its events
+    out under offsets they do not have (past the partition's end; or before the offset
+    asked for, silently skipped). Not read: its events are those of offsets
+    ``first``-``last`` (:func:`misplaced`), dead-lettered."""
+
+    last_offset: int
+
+    def __init__(self, header_base: int, first: int, last: int, rest: Any = None) -> None:
+        super().__init__(
+            f"record batch at offsets {first}-{last} says it begins at offset {header_base}"
+        )
+        self.base_offset = first
+        self.last_offset = last
+        self.header_base = header_base
+        self.rest = rest
+
+    def reason(self, first: int) -> str:
+        """The dead letter's reason for the batch's events from offset ``first`` on.
+
+        >>> print(BatchMisplaced(74, 10, 19).reason(10))  # doctest: +ELLIPSIS
+        the events at offsets 10-19 (10) are in a record batch whose header says it ...
+        """
+        return (
+            f"{_events(first, self.last_offset)} in a record batch whose header says it begins "
+            f"at offset {self.header_base:,}, where the batches around it leave offsets "
+            f"{self.base_offset}-{self.last_offset}: a damaged base offset (not covered by the "
+            "batch's CRC: a bad disk or a torn write on the broker), not read (send the "
+            "events again if they matter)"
+        )
+
+
+def misplaced(
+    batches: Sequence[tuple[int, int]], start: int | None, end: int | None
+) -> dict[int, tuple[int, int]]:
+    """The batches of a fetch answer whose header's base offset is damaged: index ->
+    the offsets ``(first, last)`` its events have.
+
+    ``batches`` are each batch's ``(base offset, last offset delta)``, in the answer's
+    order; ``start`` is the offset fetched, ``end`` the partition's high watermark (None:
+    not known). In a topic that is not compacted (events topics are not) each batch
+    begins where the one before it ends, the first holds ``start`` and none passes
+    ``end``. The last offset delta is under the CRC (checked before), the base offset is
+    not. A batch's header is taken as right when it fits a neighbour, begins at
+    ``start``, or, last, ends at ``end``; one that fits none of these and breaks with a
+    neighbour taken as right, or that holds offsets past ``end`` (or, first, begins after
+    ``start``), is misplaced, and its neighbour says where it lies (alone, it begins at
+    ``start``). A break with no batch taken as right on either side is not decided (the
+    records are handed out as the headers say, as before).
+
+    >>> misplaced([(0, 9), (74, 9), (20, 9)], 0, 30)  # a flipped bit: 10 -> 74
+    {1: (10, 19)}
+    >>> misplaced([(2, 9), (20, 9)], 10, 30)  # 10 -> 2: offsets 2-9 would be skipped
+    {0: (10, 19)}
+    >>> misplaced([(10, 9), (20, 9)], 10, 30), misplaced([(10, 9)], 15, None)
+    ({}, {})
+    >>> misplaced([(2**62 + 20, 9)], 20, 30)  # alone: where the fetch began
+    {0: (20, 29)}
+    """
+    count = len(batches)
+    last = [base + delta for base, delta in batches]
+
+    def fits(i: int) -> bool:  # batch i begins where batch i - 1 ends
+        return 0 < i < count and last[i - 1] + 1 == batches[i][0]
+
+    def right(i: int) -> bool:
+        return (
+            fits(i)
+            or fits(i + 1)
+            or (i == 0 and batches[0][0] == start)
+            or (i == count - 1 and end is not None and last[i] == end - 1)
+        )
+
+    out: dict[int, tuple[int, int]] = {}
+    for i, (base, delta) in enumerate(batches):
+        if right(i):
+            continue
+        # offsets that cannot be: its neighbours are right (one batch damaged at a time)
+        wrong = (end is not None and last[i] >= end) or (
+            i == 0 and start is not None and base > start
+        )
+        if i > 0 and (wrong or right(i - 1)):
+            first = last[i - 1] + 1
+        elif i + 1 < count and (wrong or right(i + 1)):
+            first = batches[i + 1][0] - delta - 1
+        elif wrong and start is not None:  # alone in the answer
+            first = start
+        else:
+            continue  # not decided
+        if first != base:
+            out[i] = (first, first + delta)
+    return out
+
+
 def _stream(decompress: Any, data: bytes | memoryview, limit: int) -> bytearray:
     """Inflate with a zlib-style ``decompress(data, max_length)`` and ``unconsumed_tail``,
     stopping as soon as more than ``limit`` bytes came out (``OverflowError``)."""
@@ -276,22 +399,28 @@ class _BoundedBatch(DefaultRecordBatch):
     _pos: int
     _decompressed: bool
     answer: _Answer | None = None
+    index = -1  # its place in the answer
 
     def validate_crc(self) -> bool:
         """True, or :class:`BatchCorrupt` naming the batch (kafka-python's own
         ``CorruptRecordError`` names its base offset only, and leaves its partition's
-        records spent: see :meth:`stream_al.io.kafka.EventSource.poll`)."""
-        if super().validate_crc():
-            return True
-        following = None if self.answer is None else self.answer.next_base()
-        raise BatchCorrupt(
-            self.base_offset,
-            self.last_offset_delta,
-            self.records_count,
-            self.size_in_bytes,
-            rest=self.answer,
-            next_base=following,
-        )
+        records spent: see :meth:`stream_al.io.kafka.EventSource.poll`), or
+        :class:`BatchMisplaced` when its answer is checked and its base offset is not
+        where the answer's other batches put it (kafka-python checks no offsets)."""
+        if not super().validate_crc():
+            following = None if self.answer is None else self.answer.next_base()
+            raise BatchCorrupt(
+                self.base_offset,
+                self.last_offset_delta,
+                self.records_count,
+                self.size_in_bytes,
+                rest=self.answer,
+                next_base=following,
+            )
+        where = None if self.answer is None else self.answer.misplaced_at(self.index)
+        if where is not None:
+            raise BatchMisplaced(self.base_offset, *where, rest=self.answer)
+        return True
 
     def _maybe_uncompress(self) -> None:
         if not self._decompressed and self.compression_type != self.CODEC_NONE:
@@ -317,16 +446,49 @@ class _BoundedBatch(DefaultRecordBatch):
 class _Answer(MemoryRecords):
     """A partition's records in a fetch answer, as kafka-python reads them, whose batches
     know it (:attr:`_BoundedBatch.answer`): the reading may go on after a batch not read
-    (:attr:`BatchUnread.rest`). Made by kafka-python's fetcher (see :func:`install`)."""
+    (:attr:`BatchUnread.rest`). Made by kafka-python's fetcher (see :func:`install`);
+    ``fetched`` is the offset fetched and the high watermark when its consumer's answers
+    are checked (:func:`check_offsets`), else None."""
 
-    __slots__ = ()
+    __slots__ = ("_made", "_misplaced", "fetched")
+    _buffer: bytes  # kafka-python's: the answer's bytes
     _next_slice: memoryview | None  # kafka-python's: the next batch's bytes, or None
+
+    def __init__(self, bytes_data: bytes) -> None:
+        super().__init__(bytes_data)
+        self.fetched = _FETCH.get()
+        self._made = 0
+        self._misplaced: dict[int, tuple[int, int]] | None = None
 
     def next_batch(self, *args: Any, **kwargs: Any) -> Any:
         batch = super().next_batch(*args, **kwargs)
         if isinstance(batch, _BoundedBatch):
-            batch.answer = self
+            batch.answer, batch.index = self, self._made
+        self._made += batch is not None
         return batch
+
+    def misplaced_at(self, index: int) -> tuple[int, int] | None:
+        """The offsets of the events of the answer's batch ``index`` when its header's base
+        offset is damaged (:func:`misplaced`); None when it is not, or not checked."""
+        if self.fetched is None or index < 0:
+            return None
+        if self._misplaced is None:
+            self._misplaced = misplaced(self._headers(), *self.fetched)
+        return self._misplaced.get(index)
+
+    def _headers(self) -> list[tuple[int, int]]:
+        """``(base offset, last offset delta)`` of each whole batch, framed as kafka-python
+        frames them; none when one is not of message format 2 (not checked)."""
+        out, data, at = [], self._buffer, 0
+        while at + MemoryRecords.LOG_OVERHEAD <= len(data):
+            base, length = struct.unpack_from(">qi", data, at)
+            if at + MemoryRecords.LOG_OVERHEAD + length > len(data):
+                break
+            if length < _HEADER - MemoryRecords.LOG_OVERHEAD or data[at + _MAGIC] != 2:
+                return []
+            out.append((base, struct.unpack_from(">i", data, at + _LAST_OFFSET_DELTA)[0]))
+            at += MemoryRecords.LOG_OVERHEAD + length
+        return out
 
     def next_base(self) -> int | None:
         """The base offset of the answer's next batch, when one follows whole (message
@@ -337,9 +499,7 @@ class _Answer(MemoryRecords):
         True
         """
         following = self._next_slice
-        if following is None or len(following) < DefaultRecordBatch.HEADER_STRUCT.size:
-            return None
-        if struct.unpack_from(">b", following, MemoryRecords.MAGIC_OFFSET)[0] != 2:
+        if following is None or len(following) < _HEADER or following[_MAGIC] != 2:
             return None
         batch = DefaultRecordBatch(following)
         return int(batch.base_offset) if batch.validate_crc() else None
@@ -369,6 +529,7 @@ def _known_layout() -> bool:
         and "_next_slice" in getattr(MemoryRecords, "__slots__", ())
         and callable(getattr(partition_records, "_unpack_records", None))
         and callable(getattr(partition_records, "_maybe_skip_record", None))
+        and callable(getattr(fetcher_module.Fetcher, "_parse_fetched_data", None))
         # the names its __init__ stores (read from its code: no source needed, none read)
         and "_next_partition_records" in fetcher_module.Fetcher.__init__.__code__.co_names
     )
@@ -391,4 +552,29 @@ def install() -> bool:
         return False
     memory_records.DefaultRecordBatch = _BoundedBatch
     fetcher_module.MemoryRecords = _Answer
+    fetcher_module.Fetcher._parse_fetched_data = _parse_fetched_data
     return True
+
+
+def check_offsets(consumer: Any) -> None:
+    """Have kafka-python's ``consumer`` check the base offsets of the record batches in
+    its fetch answers (:func:`misplaced`), for a topic that is not compacted (in a
+    compacted one a gap between batches is no damage): a batch misplaced raises
+    :class:`BatchMisplaced`. Needs :func:`install` (else nothing is checked)."""
+    consumer._fetcher.offsets_checked = True
+
+
+_KAFKA_PARSE = fetcher_module.Fetcher._parse_fetched_data  # kafka-python's own
+
+
+def _parse_fetched_data(self: Any, completed_fetch: Any) -> Any:
+    """kafka-python's, with the offset fetched and the high watermark at hand for the
+    :class:`_Answer` it makes, when the consumer's answers are checked."""
+    if not getattr(self, "offsets_checked", False):
+        return _KAFKA_PARSE(self, completed_fetch)
+    high = completed_fetch.partition_data[1]
+    token = _FETCH.set((completed_fetch.fetched_offset, high if high >= 0 else None))
+    try:
+        return _KAFKA_PARSE(self, completed_fetch)
+    finally:
+        _FETCH.reset(token)

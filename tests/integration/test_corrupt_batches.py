@@ -48,9 +48,12 @@ def _batches(segment: Path) -> Iterator[tuple[int, int, int]]:
 def corrupt(broker: Broker, topic: str, base_offset: int, where: str) -> None:
     """Flip one byte of the record batch at ``base_offset`` of partition 0 of ``topic``, the
     broker stopped meanwhile: in a record's value (``value``: still JSON, another number),
-    its length (``length``: the records no longer parse) or the header's last offset
+    its length (``length``: the records no longer parse), the header's last offset
     (``last offset``: 9 to 73 after the base, which the broker's lookup of an offset
-    trusts: it answers a fetch of the next batch's offsets with the corrupt batch first)."""
+    trusts: it answers a fetch of the next batch's offsets with the corrupt batch first)
+    or its base offset, which no CRC covers (``base offset up``: 10 to 74, past the
+    partition's end; ``base offset down``: 10 to 2, whose offsets 2-9 kafka-python took
+    for offsets before the one it fetched and skipped)."""
     broker.stop()
     try:
         [segment] = (ROOT / ".services" / "kafka" / "data" / f"{topic}-0").glob("*.log")
@@ -59,6 +62,8 @@ def corrupt(broker: Broker, topic: str, base_offset: int, where: str) -> None:
         records = position + HEADER, position + 12 + length
         if where == "last offset":
             data[position + LAST_OFFSET_DELTA + 3] ^= 0x40  # its low byte: 9 -> 73
+        elif where.startswith("base offset"):
+            data[position + 7] ^= 0x40 if where == "base offset up" else 0x08  # its low byte
         elif where == "value":
             digit = data.index(b'"x": %d.0' % (base_offset + 4), *records) + len('"x": ')
             data[digit] ^= 0x01  # 4 -> 5: the event still reads, with another value
@@ -94,6 +99,8 @@ CASES = [
     ("kafka-python", "value", "earliest"),
     ("kafka-python", "length", "earliest"),
     ("kafka-python", "last offset", "earliest"),
+    ("kafka-python", "base offset up", "earliest"),
+    ("kafka-python", "base offset down", "earliest"),
     ("confluent", "value", "earliest"),
     ("confluent", "length", "earliest"),
     # librdkafka misreads the rest of a corrupt batch and resets its position to
@@ -120,8 +127,11 @@ def test_a_corrupt_batch_on_the_brokers_disk_is_dead_lettered_and_serve_goes_on(
     assert predicted(deployment) == good  # none of the corrupt batch, nothing else lost
     assert dead_lettered_offsets(deployment) == list(range(BATCH, 2 * BATCH))
     for letter in deployment.dead_letters():
-        assert "corrupt record batch" in letter["error"], letter
-        assert "CRC mismatch" in letter["error"], letter
+        if where.startswith("base offset"):
+            assert "damaged base offset" in letter["error"], letter
+        else:
+            assert "corrupt record batch" in letter["error"], letter
+            assert "CRC mismatch" in letter["error"], letter
     assert serve.ready(), serve.readyz()
     assert "not read, dead-lettered; serve goes on after it" in serve.output()
 

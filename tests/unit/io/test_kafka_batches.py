@@ -92,3 +92,36 @@ def test_a_corrupt_batch_whose_header_counts_disagree_goes_one_offset_at_a_time(
         kafka_batches._BoundedBatch(data).validate_crc()
     assert caught.value.last(10) == 10 and caught.value.last(12) == 12
     assert caught.value.reason(12).startswith("the event at offset 12 is in a corrupt")
+
+
+def test_a_corrupt_batch_whose_counts_disagree_ends_where_the_answers_next_batch_begins() -> None:
+    # The broker framed the batches: the next one, whole and passing its check, bounds it.
+    assert kafka_batches.install()
+    first, second = _batch(10, 5), _batch(15, 5)
+    first[26] ^= 0x40  # the last offset delta's low byte: 4 -> 68 (the count stays 5)
+    answer = kafka_batches._Answer(bytes(first + second))
+    with pytest.raises(kafka_batches.BatchCorrupt) as caught:
+        answer.next_batch().validate_crc()
+    assert (caught.value.last_offset, caught.value.rest) == (14, answer)
+    assert answer.next_batch().base_offset == 15  # where the reading goes on
+
+
+@pytest.mark.parametrize(
+    ("batches", "start", "end", "expected"),
+    [
+        ([(0, 4), (5, 4), (10, 4)], 0, 15, {}),  # all in place
+        ([(0, 4), (69, 4), (10, 4)], 0, 15, {1: (5, 9)}),  # between two in place
+        ([(5, 4), (1, 4), (15, 4)], 5, 20, {1: (10, 14)}),  # 10 -> 1: offsets 1-4 earlier
+        ([(1, 4), (10, 4)], 5, 15, {0: (5, 9)}),  # first, its offsets 1-4 skipped before
+        ([(5, 4), (2, 4)], 5, 15, {1: (10, 14)}),  # last, overlapping the one before
+        ([(5, 4), (7, 4)], 7, None, {}),  # fetched in a batch, a break, no end: not decided
+        ([(0, 4), (20, 4)], 0, 25, {}),  # a gap, both ends in place: neither moved
+    ],
+)
+def test_a_batch_whose_base_offset_breaks_with_its_neighbours_is_misplaced(
+    batches: list[tuple[int, int]],
+    start: int,
+    end: int | None,
+    expected: dict[int, tuple[int, int]],
+) -> None:
+    assert kafka_batches.misplaced(batches, start, end) == expected

@@ -138,6 +138,10 @@ class EventSource:
         # A batch's base offset is under no CRC: one damaged on the broker's disk had its
         # events handed out under offsets they do not have (events topics are not compacted).
         check_offsets(self.consumer)
+        # partition -> the position it has not moved from, since when (far ahead: said), and
+        # the polls made by then (_watch)
+        self._unmoved: dict[TopicPartition, tuple[int, float, int]] = {}
+        self._polls = 0
         # Our own line on each assignment: the client's is below WARNING unless --verbose.
         self.consumer.subscribe([settings.events_topic], listener=_AssignmentLog())
 
@@ -150,6 +154,7 @@ class EventSource:
         :class:`~stream_al.io.base.Unreadable` that says why, at its first offset not
         consumed yet, and the partition goes on after it (:func:`_past`)."""
         _resume_pending_join(self.consumer)
+        self._polls += 1
         try:
             records = self.consumer.poll(
                 timeout_ms=self.settings.poll_timeout_ms,
@@ -195,7 +200,31 @@ class EventSource:
             position = self.consumer.position(tp, timeout_ms=100)
             if position is not None:
                 out[tp.partition] = max(0, high - position)
+                self._watch(tp, position, high)
         return out
+
+    def _watch(self, tp: TopicPartition, position: int, high: int) -> None:
+        """Say once when partition ``tp`` has not moved from ``position`` for
+        :data:`UNSERVED_S` of polls while the broker's high watermark ``high`` is past it."""
+        moved = self._unmoved.get(tp)
+        now = time.monotonic()
+        if high <= position or moved is None or moved[0] != position:
+            self._unmoved[tp] = (position, now, self._polls)
+            return
+        # polled all along (a serve that waits, on Redis say, polls nothing), said once
+        if now - moved[1] >= UNSERVED_S and self._polls - moved[2] >= UNSERVED_POLLS:
+            self._unmoved[tp] = (position, now + 1e9, self._polls)
+            log.warning(
+                "%s:%d: no event served from offset %d for %.0f s while the partition holds "
+                "offsets up to %d: the broker answers its fetches with nothing (a record "
+                "batch whose length is damaged in its log ends what it can read; check the "
+                "broker's log and disk); serve waits for it",
+                tp.topic,
+                tp.partition,
+                position,
+                now - moved[1],
+                high - 1,
+            )
 
     def rewind(self) -> list[str]:
         """Consume the assigned partitions from their beginning (see
@@ -290,6 +319,11 @@ def _resume_pending_join(consumer: KafkaConsumer) -> None:
     if getattr(coordinator, "rejoining", False) and not coordinator.need_rejoin():
         coordinator.request_rejoin()
 
+
+# A partition that has not moved this long while the broker says it holds events after its
+# position is said (EventSource.lag): serve's turns fetch within a second when it can.
+UNSERVED_S = 30.0
+UNSERVED_POLLS = 10
 
 # A heartbeat unanswered this long means a broker that hangs (its connections stay open,
 # so they look connected until the request timeout, minutes later).

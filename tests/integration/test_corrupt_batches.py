@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from stream_al.io.kafka import UNSERVED_S
 from tests.integration.conftest import ROOT, Broker, committed_offset
 from tests.integration.deployment import Deployment, Proc, wait_for
 
@@ -62,6 +63,8 @@ def corrupt(broker: Broker, topic: str, base_offset: int, where: str) -> None:
         records = position + HEADER, position + 12 + length
         if where == "last offset":
             data[position + LAST_OFFSET_DELTA + 3] ^= 0x40  # its low byte: 9 -> 73
+        elif where == "batch length":  # before the CRC too: 2**30 more, past the segment
+            data[position + 8] ^= 0x40
         elif where.startswith("base offset"):
             data[position + 7] ^= 0x40 if where == "base offset up" else 0x08  # its low byte
         elif where == "value":
@@ -172,3 +175,27 @@ def test_a_corrupt_batch_in_a_warm_start_topic_is_skipped_and_said(
     deployment.produce_raw([_event(99)])
     wait_for(lambda: "e99" in predicted(deployment), 30, what="an event after the warm start")
     assert serve.terminate() == 0, serve.output()[-3000:]
+
+
+@pytest.mark.parametrize("backend", ["kafka-python"])
+def test_a_damaged_batch_length_that_ends_what_the_broker_serves_is_said(
+    deployment: Deployment, broker: Broker
+) -> None:
+    """A batch's length (before its CRC) made longer than the segment: the broker starts,
+    and its reading of the log stops there, so it answers every fetch from the batch on
+    with nothing, the events already there and those produced after alike (measured). No
+    consumer can read them; serve says so instead of waiting without a word."""
+    serve = deployment.serve()
+    deployment.produce_raw([_event(i) for i in range(BATCH)])
+    wait_for(lambda: committed(deployment) == BATCH, 30, what="the first batch committed")
+    assert serve.terminate() == 0, serve.output()[-3000:]
+    deployment.produce_raw([_event(i) for i in range(BATCH, 2 * BATCH)])
+    corrupt(broker, deployment.events_topic, BATCH, "batch length")
+
+    serve = deployment.serve()
+    deployment.produce_raw([_event(99)])  # after the damage: not served either
+    said = f"{deployment.events_topic}:0: no event served from offset {BATCH} for"
+    wait_for(lambda: said in serve.output(), UNSERVED_S + 30, what="the unserved partition said")
+    assert "the broker answers its fetches with nothing" in serve.output()
+    assert predicted(deployment) == [f"e{i}" for i in range(BATCH)]
+    assert serve.alive() and serve.terminate() == 0, serve.output()[-3000:]

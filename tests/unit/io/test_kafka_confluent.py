@@ -791,3 +791,23 @@ def test_a_jump_to_the_end_after_a_corrupt_batch_is_undone() -> None:
     assert [origin for origin, _ in source.poll()] == ["ev:0:2"]
     assert source.poll() == [] and consumer.positions[("ev", 0)] == 3
     assert source.poll() == [("ev:0:3", b"{}")]
+
+
+def test_an_error_not_of_a_misreading_after_a_corrupt_batch_is_raised() -> None:
+    # Within ASTRAY_S of a corrupt batch only what librdkafka says of the bytes it misread
+    # there is dropped: an error of another kind on the partition is raised, as it is
+    # anywhere else (it was dropped with the rest for 10 s).
+    misread = KafkaError(KafkaError._NOT_IMPLEMENTED, "Unsupported Message(Set) MagicByte 104")
+    denied = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed")
+    source = _source(
+        [
+            [_crc_failed(2), FakeMessage(offset=3471184745229072928, error=misread)],
+            [FakeMessage(offset=3471184745229072928, error=misread)],
+            [FakeMessage(offset=-1001, error=denied)],
+        ]
+    )
+    _consumer(source)
+    assert [origin for origin, _ in source.poll()] == ["ev:0:2"]
+    assert source.poll() == []  # the misreading's: dropped
+    with pytest.raises(ConfluentError, match="Topic authorization failed"):
+        source.poll()

@@ -136,8 +136,8 @@ class EventSource:
             **settings.client_options(),
         )
         # A batch's base offset is under no CRC: one damaged on the broker's disk had its
-        # events handed out under offsets they do not have (events topics are not compacted).
-        check_offsets(self.consumer)
+        # events handed out under offsets they do not have.
+        check_offsets(self.consumer, gaps=_may_be_compacted(settings))
         # partition -> the position it has not moved from, since when (far ahead: said), and
         # the polls made by then (_watch)
         self._unmoved: dict[TopicPartition, tuple[int, float, int]] = {}
@@ -248,6 +248,29 @@ class EventSource:
         self.consumer.close(autocommit=False, timeout_ms=int(CLOSE_TIMEOUT_S * 1000))
 
 
+def _may_be_compacted(settings: KafkaSettings) -> bool:
+    """Whether the events topic's ``cleanup.policy`` may hold ``compact`` (True unless the
+    broker says it does not): in a compacted topic whole batches go, and the gaps they leave
+    are no damage, so only offsets no topic can hold are taken for a damaged base offset
+    (:func:`~stream_al.io.kafka_batches.misplaced`)."""
+    wanted = ConfigResource(ConfigResourceType.TOPIC, settings.events_topic, {CLEANUP_POLICY: None})
+    try:
+        admin = KafkaAdminClient(**settings.client_options())
+    except Exception:  # the consumer was made: a broker gone since, say
+        return True
+    try:
+        for response in admin.describe_configs([wanted]):
+            for resource in response.to_object()["resources"]:
+                for entry in [] if resource["error_code"] else resource["config_entries"]:
+                    if entry["config_names"] == CLEANUP_POLICY:
+                        return "compact" in (entry["config_value"] or "")
+    except Exception as exc:  # not authorised, an old broker: checked as if compacted
+        log.info("cannot read the events topic's %s (%s): taken as compacted", CLEANUP_POLICY, exc)
+    finally:
+        admin.close()
+    return True
+
+
 def _past(consumer: KafkaConsumer, exc: BatchUnread) -> tuple[str, Unreadable] | None:
     """Go on after the record batch ``exc`` names; where its events not read begin, and why
     they are not read (None: the batch lies behind the partition's position, its events
@@ -319,6 +342,8 @@ def _resume_pending_join(consumer: KafkaConsumer) -> None:
     if getattr(coordinator, "rejoining", False) and not coordinator.need_rejoin():
         coordinator.request_rejoin()
 
+
+CLEANUP_POLICY = "cleanup.policy"
 
 # A partition that has not moved this long while the broker says it holds events after its
 # position is said (EventSource.lag): serve's turns fetch within a second when it can.

@@ -30,10 +30,11 @@ every fetch of the offsets after it, and those good events were dead-lettered wi
 
 A batch's base offset is before its CRC, checked by no client: a byte damaged there had
 kafka-python hand the batch's events out under offsets they do not have, or skip them as
-before the offset it fetched. A consumer given to :func:`check_offsets` (serve's: events
-topics are not compacted) checks each answer's base offsets against each other, the
-offset fetched and the partition's high watermark (:func:`misplaced`), and a batch that
-does not fit raises :class:`BatchMisplaced`, naming the offsets its events have.
+before the offset it fetched. A consumer given to :func:`check_offsets` (serve's) checks
+each answer's base offsets against each other, the offset fetched and the partition's high
+watermark (:func:`misplaced`; in a topic that may be compacted, only for offsets no topic
+can hold), and a batch that does not fit raises :class:`BatchMisplaced`, naming the
+offsets its events have.
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The offset fetched and the partition's high watermark of the fetch answer kafka-python is
-# parsing, for a consumer whose answers are checked (check_offsets), else None.
-_FETCH: ContextVar[tuple[int, int | None] | None] = ContextVar("_FETCH", default=None)
+# The offset fetched, the partition's high watermark and whether its topic may have gaps
+# (compacted) of the fetch answer kafka-python is parsing, for a consumer whose answers
+# are checked (check_offsets), else None.
+_FETCH: ContextVar[tuple[int, int | None, bool] | None] = ContextVar("_FETCH", default=None)
 
 _CHUNK = 1 << 20
 # A record batch's header (message format 2): its size, and where its magic byte and its
@@ -248,7 +250,7 @@ class BatchMisplaced(BatchUnread):
 
 
 def misplaced(
-    batches: Sequence[tuple[int, int]], start: int | None, end: int | None
+    batches: Sequence[tuple[int, int]], start: int | None, end: int | None, gaps: bool = False
 ) -> dict[int, tuple[int, int]]:
     """The batches of a fetch answer whose header's base offset is damaged: index ->
     the offsets ``(first, last)`` its events have.
@@ -263,7 +265,10 @@ def misplaced(
     neighbour taken as right, or that holds offsets past ``end`` (or, first, begins after
     ``start``), is misplaced, and its neighbour says where it lies (alone, it begins at
     ``start``). A break with no batch taken as right on either side is not decided (the
-    records are handed out as the headers say, as before).
+    records are handed out as the headers say, as before). With ``gaps`` (a topic that
+    may be compacted, where whole batches go and leave gaps) only a batch whose header's
+    offsets can be in no topic is misplaced: past ``end``, overlapping a neighbour, or
+    ending before ``start``.
 
     >>> misplaced([(0, 9), (74, 9), (20, 9)], 0, 30)  # a flipped bit: 10 -> 74
     {1: (10, 19)}
@@ -273,6 +278,8 @@ def misplaced(
     ({}, {})
     >>> misplaced([(2**62 + 20, 9)], 20, 30)  # alone: where the fetch began
     {0: (20, 29)}
+    >>> misplaced([(0, 9), (20, 9)], 0, 40), misplaced([(0, 9), (20, 9)], 0, 40, gaps=True)
+    ({1: (10, 19)}, {})
     """
     count = len(batches)
     last = [base + delta for base, delta in batches]
@@ -286,6 +293,14 @@ def misplaced(
             or fits(i + 1)
             or (i == 0 and batches[0][0] == start)
             or (i == count - 1 and end is not None and last[i] == end - 1)
+        )
+
+    def _possible(i: int) -> bool:  # in a compacted topic: no overlap, within the partition
+        return not (
+            (end is not None and last[i] >= end)
+            or (i > 0 and batches[i][0] <= last[i - 1])
+            or (i + 1 < count and last[i] >= batches[i + 1][0])
+            or (i == 0 and start is not None and last[i] < start)
         )
 
     out: dict[int, tuple[int, int]] = {}
@@ -304,7 +319,7 @@ def misplaced(
             first = start
         else:
             continue  # not decided
-        if first != base:
+        if first != base and not (gaps and _possible(i)):
             out[i] = (first, first + delta)
     return out
 
@@ -447,8 +462,8 @@ class _Answer(MemoryRecords):
     """A partition's records in a fetch answer, as kafka-python reads them, whose batches
     know it (:attr:`_BoundedBatch.answer`): the reading may go on after a batch not read
     (:attr:`BatchUnread.rest`). Made by kafka-python's fetcher (see :func:`install`);
-    ``fetched`` is the offset fetched and the high watermark when its consumer's answers
-    are checked (:func:`check_offsets`), else None."""
+    ``fetched`` is the offset fetched, the high watermark and whether the topic may have
+    gaps when its consumer's answers are checked (:func:`check_offsets`), else None."""
 
     __slots__ = ("_made", "_misplaced", "fetched")
     _buffer: bytes  # kafka-python's: the answer's bytes
@@ -556,12 +571,13 @@ def install() -> bool:
     return True
 
 
-def check_offsets(consumer: Any) -> None:
+def check_offsets(consumer: Any, gaps: bool) -> None:
     """Have kafka-python's ``consumer`` check the base offsets of the record batches in
-    its fetch answers (:func:`misplaced`), for a topic that is not compacted (in a
-    compacted one a gap between batches is no damage): a batch misplaced raises
-    :class:`BatchMisplaced`. Needs :func:`install` (else nothing is checked)."""
+    its fetch answers (:func:`misplaced`; ``gaps``: its topic may be compacted, where a
+    gap between batches is no damage): a batch misplaced raises :class:`BatchMisplaced`.
+    Needs :func:`install` (else nothing is checked)."""
     consumer._fetcher.offsets_checked = True
+    consumer._fetcher.offsets_gaps = gaps
 
 
 _KAFKA_PARSE = fetcher_module.Fetcher._parse_fetched_data  # kafka-python's own
@@ -573,7 +589,8 @@ def _parse_fetched_data(self: Any, completed_fetch: Any) -> Any:
     if not getattr(self, "offsets_checked", False):
         return _KAFKA_PARSE(self, completed_fetch)
     high = completed_fetch.partition_data[1]
-    token = _FETCH.set((completed_fetch.fetched_offset, high if high >= 0 else None))
+    gaps = bool(getattr(self, "offsets_gaps", True))
+    token = _FETCH.set((completed_fetch.fetched_offset, high if high >= 0 else None, gaps))
     try:
         return _KAFKA_PARSE(self, completed_fetch)
     finally:

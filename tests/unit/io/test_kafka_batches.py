@@ -125,3 +125,23 @@ def test_a_batch_whose_base_offset_breaks_with_its_neighbours_is_misplaced(
     expected: dict[int, tuple[int, int]],
 ) -> None:
     assert kafka_batches.misplaced(batches, start, end) == expected
+
+
+@pytest.mark.parametrize(
+    ("batches", "start", "end", "expected"),
+    [
+        ([(0, 4), (20, 4)], 0, 30, {}),  # compaction took 5-19: a gap, no damage
+        ([(1, 4), (10, 4)], 5, 15, {}),  # 5 -> 1 looks like a gap before 10 there
+        ([(0, 4), (69, 4), (10, 4)], 0, 15, {1: (5, 9)}),  # past the end: in no topic
+        ([(5, 4), (2, 4)], 5, 15, {1: (10, 14)}),  # overlapping the one before: in none
+    ],
+)
+def test_in_a_topic_that_may_be_compacted_only_offsets_no_topic_holds_are_misplaced(
+    batches: list[tuple[int, int]],
+    start: int,
+    end: int,
+    expected: dict[int, tuple[int, int]],
+) -> None:
+    # An events topic with cleanup.policy=compact loses whole batches: the gaps they leave
+    # had the good events after them dead-lettered as a damaged base offset.
+    assert kafka_batches.misplaced(batches, start, end, gaps=True) == expected

@@ -432,6 +432,36 @@ def _kill_9_with_a_batch_queued(deployment: Deployment, broker: Broker) -> None:
         broker.resume()
 
 
+def _questions_consumed_again(
+    deployment: Deployment, broker: Broker, ids: list[str]
+) -> tuple[int, Counter[str], list[str]]:
+    """Kill serve with a batch queued (:func:`_kill_9_with_a_batch_queued`), up to three
+    times, until questions were queued for events after the committed offset (a batch may
+    hold none): that offset, the questions, and the ids of those events."""
+    committed, asked, again = 0, Counter[str](), []
+    for _ in range(3):
+        _kill_9_with_a_batch_queued(deployment, broker)
+        committed = _committed(deployment) or 0
+        asked = _questions(deployment)
+        again = [i for i in ids[committed:] if i in asked]
+        if again:
+            break
+    assert again, committed
+    return committed, asked, again
+
+
+def _restarted_until_all_predicted(deployment: Deployment, ids: list[str]) -> None:
+    """Serve started again, stopped once every event of ``ids`` has a prediction."""
+    restarted = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="100")
+    wait_for(
+        lambda: set(ids) <= {p["id"] for p in deployment.predictions()},
+        90,
+        interval=1.0,
+        what="a prediction for every event",
+    )
+    assert restarted.terminate() == 0
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_events_asked_then_consumed_again_after_a_kill_9_are_asked_and_charged_once(
     deployment: Deployment, broker: Broker, tmp_path: Path
@@ -448,24 +478,8 @@ def test_events_asked_then_consumed_again_after_a_kill_9_are_asked_and_charged_o
     truth = tmp_path / "truth.csv"
     ids = deployment.produce_stream("synth:sea-drift", 3000, truth)
     deployment.worker(truth)  # the model learns: the restarted learner decides otherwise
-    committed, again = 0, []
-    for _ in range(3):  # until the kill lands with questions in hand (a batch may hold none)
-        _kill_9_with_a_batch_queued(deployment, broker)
-        committed = _committed(deployment) or 0
-        asked_first = _questions(deployment)
-        again = [i for i in ids[committed:] if i in asked_first]
-        if again:  # questions whose events come again
-            break
-    assert again, committed
-
-    restarted = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="100")
-    wait_for(
-        lambda: set(ids) <= {p["id"] for p in deployment.predictions()},
-        90,
-        interval=1.0,
-        what="a prediction for every event",
-    )
-    assert restarted.terminate() == 0
+    committed, asked_first, again = _questions_consumed_again(deployment, broker, ids)
+    _restarted_until_all_predicted(deployment, ids)
     questions = _questions(deployment)
     assert max(questions.values()) == 1  # no item queued twice (held before the change too)
     last = {p["id"]: p for p in deployment.predictions()}  # a later copy replaces an earlier
@@ -493,14 +507,7 @@ def test_items_the_workers_dropped_are_not_asked_again_when_their_events_come_ag
     # workers who had dropped them, charged again, or predicted "queried": false.
     deployment.settings["STREAM_AL_CHECKPOINT__EVERY_SECONDS"] = "3600"
     ids = deployment.produce_stream("synth:sea-drift", 3000)
-    committed, again = 0, []
-    for _ in range(3):  # until the kill lands with questions in hand (a batch may hold none)
-        _kill_9_with_a_batch_queued(deployment, broker)
-        committed = _committed(deployment) or 0
-        again = [i for i in ids[committed:] if i in _questions(deployment)]
-        if again:
-            break
-    assert again, committed
+    committed, _, again = _questions_consumed_again(deployment, broker, ids)
     workers, dropped = deployment.store(), []
     while entries := workers.take("nobody", 100, block_ms=0):  # as a worker alone drops
         for entry_id, raw in entries:
@@ -508,14 +515,7 @@ def test_items_the_workers_dropped_are_not_asked_again_when_their_events_come_ag
             workers.drop(entry_id, dropped[-1])
     assert set(again) <= set(dropped) and workers.pending_count() == 0
 
-    restarted = deployment.serve(STREAM_AL_KAFKA__MAX_POLL_RECORDS="100")
-    wait_for(
-        lambda: set(ids) <= {p["id"] for p in deployment.predictions()},
-        90,
-        interval=1.0,
-        what="a prediction for every event",
-    )
-    assert restarted.terminate() == 0
+    _restarted_until_all_predicted(deployment, ids)
     questions = _questions(deployment)
     assert [i for i in dropped if questions[i] > 1] == []  # none queued again
     last = {p["id"]: p for p in deployment.predictions()}  # a later copy replaces an earlier

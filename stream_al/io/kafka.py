@@ -259,16 +259,36 @@ def _may_be_compacted(settings: KafkaSettings) -> bool:
     except Exception:  # the consumer was made: a broker gone since, say
         return True
     try:
-        for response in admin.describe_configs([wanted]):
-            for resource in response.to_object()["resources"]:
-                for entry in [] if resource["error_code"] else resource["config_entries"]:
-                    if entry["config_names"] == CLEANUP_POLICY:
-                        return "compact" in (entry["config_value"] or "")
-    except Exception as exc:  # not authorised, an old broker: checked as if compacted
-        log.info("cannot read the events topic's %s (%s): taken as compacted", CLEANUP_POLICY, exc)
+        policy, unread = _setting(admin, wanted, CLEANUP_POLICY)
+    except Exception as exc:  # a broker gone since, say
+        policy, unread = None, f"{type(exc).__name__}: {exc}"
     finally:
         admin.close()
-    return True
+    if unread:  # not authorised, an old broker, no such topic yet: checked as if compacted
+        log.info(
+            "cannot read the events topic's %s (%s): taken as compacted", CLEANUP_POLICY, unread
+        )
+        return True
+    return "compact" in (policy or "")
+
+
+def _setting(admin: KafkaAdminClient, wanted: ConfigResource, name: str) -> tuple[str | None, str]:
+    """Setting ``name`` of the broker or topic ``wanted``: its value, or None and why it
+    could not be read (empty when it was)."""
+    try:
+        responses = admin.describe_configs([wanted])
+    except IncompatibleBrokerVersion as exc:
+        return None, f"the broker does not describe its configuration ({exc})"
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"]:  # not authorised, typically
+                error = for_code(resource["error_code"]).__name__
+                message = resource["error_message"]
+                return None, f"{error}: {message}" if message else error
+            for entry in resource["config_entries"]:
+                if entry["config_names"] == name:
+                    return entry["config_value"], ""
+    return None, f"the broker did not report {name}"
 
 
 def _past(consumer: KafkaConsumer, exc: BatchUnread) -> tuple[str, Unreadable] | None:
@@ -657,20 +677,8 @@ class TopicCatalog:
             return None, "the cluster named no broker"
         broker = str(min(b["node_id"] for b in brokers))
         wanted = ConfigResource(ConfigResourceType.BROKER, broker, {AUTO_CREATE_TOPICS: None})
-        try:
-            responses = self.admin.describe_configs([wanted])
-        except IncompatibleBrokerVersion as exc:
-            return None, f"the broker does not describe its configuration ({exc})"
-        for response in responses:
-            for resource in response.to_object()["resources"]:
-                if resource["error_code"]:  # not authorised, typically
-                    error = for_code(resource["error_code"]).__name__
-                    message = resource["error_message"]
-                    return None, f"{error}: {message}" if message else error
-                for entry in resource["config_entries"]:
-                    if entry["config_names"] == AUTO_CREATE_TOPICS:
-                        return entry["config_value"] == "true", ""
-        return None, f"the broker did not report {AUTO_CREATE_TOPICS}"
+        value, unread = _setting(self.admin, wanted, AUTO_CREATE_TOPICS)
+        return (None, unread) if unread else (value == "true", "")
 
     def close(self) -> None:
         self.admin.close()

@@ -105,6 +105,7 @@ def record_model_calls(
         seed=seed,
         model_params=spec.model_params,
         strategy_params=spec.strategy_params,
+        max_model_features=spec.max_model_features,
     )
     _run(learner, data)
     return trace, kinds

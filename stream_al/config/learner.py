@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from stream_al.core.drift import DriftReaction
+from stream_al.core.feature_kinds import MAX_MODEL_FEATURES
 from stream_al.core.models import MODELS
 from stream_al.core.selection import DEFAULT_CANDIDATES
 from stream_al.core.shaping import Shaping
@@ -225,6 +226,13 @@ class LearnerSettings(BaseModel):
         False,
         description="Score an event near questions still awaiting their labels as if they "
         "were answered, so near-copies are not asked again (Pham et al. 2022).",
+    )
+    max_model_features: int = Field(
+        MAX_MODEL_FEATURES,
+        ge=1,
+        description="Distinct feature names the model learns at most (the first the labels "
+        "bring); names beyond are ignored, counted in stream_al_features_ignored_total. "
+        "Applied at a restart from a checkpoint too; names learned stay.",
     )
     drift: DriftSettings = Field(default_factory=DriftSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)

@@ -51,7 +51,7 @@ from stream_al.core.candidates import Candidates
 from stream_al.core.decision import Decision
 from stream_al.core.digest import state_digest
 from stream_al.core.drift import ConfidenceMonitor, DriftMonitor, DriftReaction
-from stream_al.core.feature_kinds import FeatureKinds, InvalidFeatures
+from stream_al.core.feature_kinds import MAX_MODEL_FEATURES, FeatureKinds, InvalidFeatures
 from stream_al.core.models import has_unsupervised_steps, make_model
 from stream_al.core.opal import ProbabilisticGain
 from stream_al.core.pending import InFlight, LateLabels
@@ -139,6 +139,26 @@ class ActiveLearner(Assessing):
         Learn each label with weight ``1 / P(asked)`` (normalised to a mean of 1), from the
         questions this learner asked; a strategy that asks every event it chooses with
         certainty gives every label weight 1.
+    max_model_features
+        The most distinct feature names the model learns (see
+        :class:`~stream_al.core.feature_kinds.FeatureKinds`): the first ones the labeled
+        examples give; names beyond are ignored in learning and, once the cap is reached,
+        in prediction (counted in :attr:`n_features_ignored`). An event is decided and
+        learned on the features the model knows.
+
+    Examples
+    --------
+    A producer that puts an id in a key gives every event a name of its own; the names
+    beyond the cap change nothing:
+
+    >>> learner = ActiveLearner("hoeffding-tree", budget=1.0, max_model_features=2)
+    >>> for i in range(300):
+    ...     x = {"a": i % 10, "b": i % 3, f"user_{i}": 1}
+    ...     _ = learner.learn(x, x["a"] > 4)
+    >>> learner.n_features, learner.n_features_ignored
+    (2, 300)
+    >>> learner.decide({"a": 7, "b": 1, "user_9034": 1}).prediction
+    True
 
     """
 
@@ -157,6 +177,8 @@ class ActiveLearner(Assessing):
     _weight = 1.0
     _opal: ProbabilisticGain | None = None
     n_label_free_drifts = 0
+    n_features_ignored = 0
+    first_ignored_feature: Any = None
 
     def __init__(
         self,
@@ -175,7 +197,10 @@ class ActiveLearner(Assessing):
         stop_after: int = 0,
         late_labels: LateLabels | None = None,
         importance_weights: bool = False,
+        max_model_features: int = MAX_MODEL_FEATURES,
     ):
+        if max_model_features < 1:
+            raise ValueError(f"max_model_features must be at least 1, got {max_model_features}")
         self.seed = seed
         # The LearnerSpec that built this learner (LearnerSpec.build sets it; None for one
         # built otherwise): a restart compares it with the settings of the day.
@@ -217,8 +242,9 @@ class ActiveLearner(Assessing):
         if self._candidates is not None and self._challenger is not None:
             self._candidates.challenge(self.drift, labels_all)
         self._recent: deque[tuple[Features, ClassLabel]] = deque(maxlen=self.drift.buffer_size)
-        # The kind (number or text) of each feature, as the learned examples gave it.
-        self._kinds: FeatureKinds = FeatureKinds()
+        # The kind (number or text) of each feature, as the learned examples gave it, and
+        # so the names the model learns: at most max_model_features.
+        self._kinds: FeatureKinds = FeatureKinds(max_model_features)
         if shaping is not None and shaping.active:
             self._shaping = shaping
             if shaping.density_beta:
@@ -238,6 +264,10 @@ class ActiveLearner(Assessing):
             self._flight = InFlight(late, importance_weights)
         self.n_events = self.n_queried = self.n_learned = 0
         self.n_drifts = self.n_swaps = self.n_label_free_drifts = 0
+        # Feature values left out of events and examples, beyond the cap on names (this
+        # learner's count, as n_events), and the first name left out, for the log.
+        self.n_features_ignored = 0
+        self.first_ignored_feature = None
 
     def _serve(self, model: base.Classifier) -> None:
         """Make ``model`` the one that predicts every event; the uncertainty follows it."""
@@ -300,7 +330,10 @@ class ActiveLearner(Assessing):
             reverse (see :mod:`stream_al.core.feature_kinds`); nothing is decided or spent.
 
         """
-        self._kinds.check(x)
+        kinds = self._kinds
+        kinds.check(x)
+        if kinds.full:  # a flag until the cap is reached: the usual stream pays nothing
+            x = self._ignore_beyond_cap(x, kinds.known_only(x))
         prediction, proba, score = self.assess(x) if assessed is None else assessed
         if asked_before == "here":  # decided and charged already: the state has it
             threshold = self._strategy.threshold
@@ -379,7 +412,7 @@ class ActiveLearner(Assessing):
         kinds = self._kinds
         kinds.check_example(x)
         kinds.check_label(y)
-        kinds.learn(x)
+        x = self._ignore_beyond_cap(x, kinds.learn(x))
         kinds.learn_label(y)
         drifted = False
         if self._balance is not None:
@@ -514,7 +547,29 @@ class ActiveLearner(Assessing):
     def n_features(self) -> int:
         """Distinct features the model has learned (numbers and text): a count that keeps
         rising with the labels means a feature name that changes from event to event."""
-        return len(self._kinds.numeric) + len(self._kinds.text)
+        return len(self._kinds.known)
+
+    @property
+    def max_model_features(self) -> int:
+        """The most distinct feature names the model learns."""
+        return self._kinds.cap
+
+    def cap_features(self, cap: int) -> None:
+        """Learn at most ``cap`` feature names from now on (a restart under a new setting);
+        the names learned already are kept, so a lower cap only stops new ones."""
+        if cap < 1:
+            raise ValueError(f"max_model_features must be at least 1, got {cap}")
+        self._kinds.set_cap(cap)
+        if self.spec is not None:
+            self.spec = dataclasses.replace(self.spec, max_model_features=cap)
+
+    def _ignore_beyond_cap(self, x: Features, kept: Features) -> Features:
+        """``kept`` (``x`` without the names beyond the cap), counting what was left out."""
+        if kept is not x:
+            self.n_features_ignored += len(x) - len(kept)
+            if self.first_ignored_feature is None:
+                self.first_ignored_feature = next(name for name in x if name not in kept)
+        return kept
 
     def check_label(self, y: object) -> None:
         """Raise :class:`~stream_al.core.feature_kinds.InvalidLabel` if :meth:`learn`
@@ -523,7 +578,8 @@ class ActiveLearner(Assessing):
 
     def predict(self, x: Features) -> ClassLabel | None:
         """The most probable class for ``x`` (no decision, no budget spent)."""
-        return self._predict_with(self._model, x)
+        kinds = self._kinds
+        return self._predict_with(self._model, kinds.known_only(x) if kinds.full else x)
 
     def _predict_with(self, model: base.Classifier, x: Features) -> ClassLabel | None:
         proba = self._predict_proba(model, x)

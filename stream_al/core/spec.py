@@ -9,6 +9,7 @@ from typing import Any
 from stream_al.core.budget import BudgetUnit, every_label
 from stream_al.core.candidates import challenged
 from stream_al.core.drift import DriftReaction
+from stream_al.core.feature_kinds import MAX_MODEL_FEATURES
 from stream_al.core.learner import ActiveLearner
 from stream_al.core.pending import LateLabels
 from stream_al.core.shaping import Shaping
@@ -40,6 +41,7 @@ class LearnerSpec:
     stop_after: int = 0
     late_labels: LateLabels = field(default_factory=LateLabels)
     importance_weights: bool = False
+    max_model_features: int = MAX_MODEL_FEATURES
 
     def build(
         self,
@@ -66,6 +68,7 @@ class LearnerSpec:
             stop_after=self.stop_after,
             late_labels=self.late_labels,
             importance_weights=self.importance_weights,
+            max_model_features=self.max_model_features,
         )
         learner.spec = replace(
             self,

@@ -72,5 +72,7 @@ def adopt(learner: ActiveLearner, other: ActiveLearner) -> None:
         learner._monitor = other._monitor
     if learner._recent.maxlen:
         learner._recent.extend(other._recent)
+    cap = learner._kinds.cap  # this learner's setting, as its strategy and budget are
     learner._kinds = other._kinds
+    learner._kinds.set_cap(cap)
     learner.n_learned = other.n_learned

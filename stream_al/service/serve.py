@@ -259,14 +259,17 @@ def _report_state_reset(origin: str, metrics: Metrics, health: Health) -> None:
 
 
 # Learner settings a restart applies to the restored learner: the budget follows each
-# replica's own events, so replicas stay equal. Any other (the model, the strategy, the
-# drift reaction) is part of the learner a checkpoint holds.
+# replica's own events, so replicas stay equal; the cap on feature names is what its log
+# line tells one to raise, which must work on a model that has hit it. Any other (the
+# model, the strategy, the drift reaction) is part of the learner a checkpoint holds.
 _APPLIED_AT_RESTART = ("budget", "window", "unit")
+_CAP = "max_model_features"
 
 
 def _apply_changed_settings(learner: ActiveLearner, settings: Settings, origin: str) -> None:
-    """A restored learner takes this start's budget settings; any other learner setting
-    that differs is named in a warning (the restored learner goes on with its own)."""
+    """A restored learner takes this start's budget settings and cap on feature names; any
+    other learner setting that differs is named in a warning (the restored learner goes on
+    with its own)."""
     if learner.spec is None:  # a fresh learner, or a checkpoint from before specs were kept
         return
     wanted = settings.learner.spec()
@@ -279,7 +282,16 @@ def _apply_changed_settings(learner: ActiveLearner, settings: Settings, origin: 
     if budget:
         learner.rebudget(wanted.budget, wanted.window, wanted.unit)
         log.info("budget settings of this start applied (%s)", "; ".join(budget))
-    changed = [c for c in changed if c not in budget]
+    cap = [c for c in changed if c.split(":", 1)[0] == _CAP]
+    if cap:
+        learner.cap_features(wanted.max_model_features)
+        log.info(
+            "%s of this start applied: the model learns at most %d feature names (it knows %d)",
+            cap[0],
+            learner.max_model_features,
+            learner.n_features,
+        )
+    changed = [c for c in changed if c not in budget and c not in cap]
     if learner.seed != settings.learner.seed:
         changed.append(f"seed: {learner.seed} -> {settings.learner.seed}")
     if changed:

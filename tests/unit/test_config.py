@@ -439,6 +439,32 @@ def test_a_restored_learner_takes_new_budget_settings_and_survives_an_older_spec
     assert "cannot be compared with these" in caplog.text
 
 
+def test_the_cap_on_feature_names_is_a_learner_setting_a_restart_applies(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stream_al.config import Settings
+    from stream_al.core.learner import ActiveLearner
+    from stream_al.service.serve import _apply_changed_settings
+
+    assert Settings().learner.spec().build(0).max_model_features == 10_000
+    monkeypatch.setenv("STREAM_AL_LEARNER__MAX_MODEL_FEATURES", "2")
+    old = Settings()
+    learner = old.learner.spec().build(0)
+    learner.learn({"a": 1.0, "b": 2.0, "user_1": 1}, True)
+    assert learner.n_features == 2
+    caplog.set_level(logging.INFO, logger="stream_al.serve")
+    restored = ActiveLearner.restore(learner.snapshot())
+    monkeypatch.setenv("STREAM_AL_LEARNER__MAX_MODEL_FEATURES", "5")
+    _apply_changed_settings(restored, Settings(), "checkpoint of r1")
+    assert restored.max_model_features == 5 and "max_model_features: 2 -> 5" in caplog.text
+    assert "differ" not in caplog.text  # applied, not a setting the restored learner ignores
+    restored.learn({"a": 1.0, "b": 2.0, "user_1": 1}, True)
+    assert restored.n_features == 3
+    monkeypatch.setenv("STREAM_AL_LEARNER__MAX_MODEL_FEATURES", "0")
+    with pytest.raises(ValueError, match="max_model_features"):
+        Settings()
+
+
 def test_every_stream_al_variable_the_project_names_is_accepted() -> None:
     # A variable the README, a script or a benchmark tells users to set must not be
     # refused as an unknown setting (STREAM_AL_ELEC2 and the bench's own once were: every

@@ -9,6 +9,7 @@ from river.datasets import synth
 
 from stream_al.core.feature_kinds import (
     MAX_CLASSES,
+    MAX_MODEL_FEATURES,
     FeatureKinds,
     IdLikeText,
     InvalidFeatures,
@@ -187,3 +188,41 @@ def test_the_id_finder_judges_at_most_tracked_names_whatever_the_stream_sends() 
     for i in range(10_000):  # a name per event: nothing repeats, nothing is judged
         ids.learn({f"t{i}": "a"})
     assert len(ids._values) + len(ids._judged) == 10
+
+
+# -- the cap on the names a model learns ---------------------------------------------------
+
+
+def test_names_are_admitted_in_the_order_examples_give_them_until_the_cap() -> None:
+    kinds = FeatureKinds(cap=3)
+    x = {"a": 1.0, "b": "x"}
+    assert kinds.learn(x) is x and not kinds.full  # room for all: the example itself
+    assert kinds.learn({"user_1": 1, "a": 2.0, "user_2": 2}) == {"user_1": 1, "a": 2.0}
+    assert kinds.full and kinds.known == {"a", "b", "user_1"}
+    assert kinds.numeric == {"a", "user_1"} and kinds.text == {"b"}
+    assert kinds.learn({"user_3": "z", "b": "y"}) == {"b": "y"}
+    kinds.check({"user_3": 5.0, "user_2": "any kind"})  # never learned: anything goes
+    known = {"a": 1.0, "b": "y"}
+    assert kinds.known_only(known) is known
+    assert kinds.known_only({"a": 1.0, "user_9": 1}) == {"a": 1.0}
+
+
+def test_the_admitted_names_and_the_cap_pickle_and_older_kinds_take_the_default_cap() -> None:
+    kinds = FeatureKinds(cap=2)
+    kinds.learn({"b": 1, "a": "x", "c": 2.0})
+    again = pickle.loads(pickle.dumps(kinds))
+    assert (again.known, again.cap, again.full) == ({"a", "b"}, 2, True)
+    assert again.learn({"c": 1.0, "a": "y"}) == {"a": "y"}
+    older = kinds.__reduce__()[1][:4]  # as pickled before there was a cap
+    assert _restore(*older).cap == MAX_MODEL_FEATURES and not _restore(*older).full
+
+
+def test_a_lower_cap_keeps_the_names_learned_and_a_higher_one_admits_more() -> None:
+    kinds = FeatureKinds(cap=3)
+    kinds.learn({"a": 1, "b": 2, "c": 3})
+    kinds.set_cap(2)
+    assert kinds.full and kinds.known == {"a", "b", "c"}
+    assert kinds.learn({"a": 1, "d": 4}) == {"a": 1}
+    kinds.set_cap(4)
+    assert not kinds.full
+    assert kinds.learn({"d": 4, "e": 5}) == {"d": 4} and kinds.full

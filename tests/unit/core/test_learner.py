@@ -293,3 +293,71 @@ def test_a_learner_keeps_its_spec_and_takes_a_new_budget_without_a_new_model() -
     assert learner.spec.differences(spec) == ["budget: 0.02 -> 0.2", "window: 500 -> 1000"]
     asked = sum(queried for _, _, queried, *_ in _run(learner, data[2000:]))
     assert 10 <= asked <= 25  # about 2% of the next 1,000 events (the budget holds at once)
+
+
+# -- the cap on the feature names a model learns -----------------------------------------
+
+
+def _with_an_id_key(data: list) -> list:
+    """``data`` as a producer that puts an id in a key sends it: a name per event."""
+    return [({**x, f"user_{i}": i % 7}, y) for i, (x, y) in enumerate(data)]
+
+
+@pytest.mark.parametrize("model", ["hoeffding-tree", "auto", "logistic-regression", "gaussian-nb"])
+def test_names_beyond_the_cap_are_ignored_and_change_no_decision(model: str) -> None:
+    data = list(parse_stream("synth:agrawal-drift", n_events=3000).events(seed=4))
+    plain = ActiveLearner(model, "split", 0.1, seed=9, max_model_features=9)
+    capped = ActiveLearner(model, "split", 0.1, seed=9, max_model_features=9)
+    assert _run(capped, _with_an_id_key(data)) == _run(plain, data)
+    assert capped.n_features == plain.n_features == 9
+    # every label's id, and every event's from the first label on (the cap was reached)
+    assert 3000 < capped.n_features_ignored < 3000 + capped.n_learned
+    assert capped.first_ignored_feature.startswith("user_")  # the first label's
+    if model != "logistic-regression":  # its scaler saw the ids of events before a label
+        assert capped.model_digest() == plain.model_digest()
+
+
+def test_a_checkpoint_keeps_the_admitted_names_and_the_restored_learner_replays_exactly() -> None:
+    data = _with_an_id_key(list(parse_stream("synth:agrawal-drift", n_events=6000).events(seed=4)))
+    original = ActiveLearner("auto", "split", 0.1, seed=9, max_model_features=12)
+    _run(original, data[:3000])
+    known = set(original._kinds.known)
+    assert len(known) == 12 and len({n for n in known if n.startswith("user_")}) == 3
+    restored = ActiveLearner.restore(original.snapshot())
+    assert restored._kinds.known == known and restored.max_model_features == 12
+    assert restored.model_digest() == original.model_digest()
+    assert _run(restored, data[3000:]) == _run(original, data[3000:])
+    assert restored.model_digest() == original.model_digest()
+    assert restored._kinds.known == original._kinds.known == known
+
+
+def test_replicas_fed_the_same_labels_admit_the_same_names_whatever_events_they_decide() -> None:
+    data = _with_an_id_key(list(parse_stream("synth:agrawal-drift", n_events=3000).events(seed=2)))
+    replicas = [
+        ActiveLearner("hoeffding-tree", "split", 0.1, seed=5, max_model_features=20)
+        for _ in range(2)
+    ]
+    for i, learner in enumerate(replicas):
+        for x, _ in data[i::3]:  # each replica decides other events, with other ids
+            learner.decide(x)
+    for x, y in data[::7]:
+        predictions = [r.predict(x) for r in replicas]
+        for r, p in zip(replicas, predictions, strict=True):
+            r.learn(x, y, p)
+    assert replicas[0]._kinds.known == replicas[1]._kinds.known
+    assert replicas[0].model_digest() == replicas[1].model_digest()
+
+
+def test_a_raised_cap_admits_new_names_and_a_lowered_one_keeps_those_learned() -> None:
+    learner = LearnerSpec(model="hoeffding-tree", max_model_features=2).build(0)
+    learner.learn({"a": 1.0, "b": 2.0, "c": 3.0}, True)
+    assert learner.n_features == 2 and learner.n_features_ignored == 1
+    learner.cap_features(3)
+    assert learner.spec is not None and learner.spec.max_model_features == 3
+    learner.learn({"a": 1.0, "b": 2.0, "c": 3.0}, False)
+    assert learner.n_features == 3 and learner.n_features_ignored == 1
+    learner.cap_features(1)
+    assert learner.n_features == 3 and learner.decide({"a": 1.0, "d": 4.0}).prediction is not None
+    assert learner.n_features_ignored == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        ActiveLearner(max_model_features=0)

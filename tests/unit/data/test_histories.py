@@ -102,6 +102,16 @@ def test_adopt_takes_the_model_and_keeps_the_budget(tmp_path: Path) -> None:
     assert learner.predict(x) == saved.predict(x)
 
 
+def test_adopt_keeps_the_learners_own_cap_on_feature_names() -> None:
+    saved = ActiveLearner("hoeffding-tree", "random", 1.0, seed=0, max_model_features=2)
+    saved.learn({"a": 1.0, "b": 2.0, "c": 3.0}, True)
+    learner = ActiveLearner("hoeffding-tree", "split", 0.05, seed=0, max_model_features=3)
+    learner.adopt(saved)
+    assert learner.max_model_features == 3 and learner.n_features == 2
+    learner.learn({"a": 1.0, "b": 2.0, "c": 3.0}, False)
+    assert learner.n_features == 3
+
+
 def test_adopt_refuses_another_model(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="choose the same model"):
         ActiveLearner("hoeffding-tree").adopt(ActiveLearner("gaussian-nb"))

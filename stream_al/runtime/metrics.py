@@ -45,6 +45,7 @@ class Metrics:
     train_log_applied: Counter
     train_log_skipped: Counter
     model_features: Gauge
+    features_ignored: Counter
     state_resets: Counter
     last_checkpoint: Gauge
     checkpoint_dir_failures: Counter
@@ -173,6 +174,15 @@ class Metrics:
                 "Distinct features the model has learned. Rising with every label: a feature "
                 "name that changes per event (a timestamp or an id as a key), which grows the "
                 "model and slows it for ever.",
+                registry=reg,
+            ),
+            features_ignored=Counter(
+                p + "features_ignored",
+                "Feature values of events and labeled items the model ignored: their names "
+                "came after the model had learned STREAM_AL_LEARNER__MAX_MODEL_FEATURES names. "
+                "The event is decided and learned on the features the model knows. Rising: a "
+                "feature name that changes per event (an id or a timestamp as a key), or a "
+                "schema larger than the cap (raise it).",
                 registry=reg,
             ),
             state_resets=Counter(

@@ -345,6 +345,7 @@ class LabelLoop:
         # Dead letters of skipped train-log entries not written yet (Redis away).
         self._skipped: list[tuple[str, str]] = []
         self._id_like = IdLikeText()
+        self._told_ignored = False  # the names beyond the cap are logged once
         # Called with (item, label) for each learned train-log entry (benchmarks, audits).
         self.on_learned: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self._accuracy: dict[str, deque[bool]] = {
@@ -361,6 +362,7 @@ class LabelLoop:
     def learner(self, learner: ActiveLearner) -> None:
         self._learner = learner
         self._asked_here.clear()
+        self._ignored_seen = learner.n_features_ignored  # a restored one counts its own
 
     # -- events ------------------------------------------------------------------------
 
@@ -418,6 +420,7 @@ class LabelLoop:
             if action.decision is not None and action.decision.queried:
                 self._remember_asked(event.id)
             actions.append(action)
+        self._count_ignored_features()
         return actions
 
     def _remember_asked(self, item_id: str) -> None:
@@ -727,8 +730,35 @@ class LabelLoop:
         if self.metrics is not None and learned:
             self.metrics.train_log_applied.inc(learned)
             self.metrics.model_features.set(self.learner.n_features)
+        self._count_ignored_features()
         self._record_skipped()
         return len(entries)
+
+    def _count_ignored_features(self) -> None:
+        """Count the feature values the learner left out since the last call (their names
+        came after it had learned its cap of names); the first time, say why and the fix."""
+        learner = self.learner
+        ignored = learner.n_features_ignored - self._ignored_seen
+        if ignored <= 0:
+            return
+        self._ignored_seen = learner.n_features_ignored
+        if self.metrics is not None:
+            self.metrics.features_ignored.inc(ignored)
+        if self._told_ignored:
+            return
+        self._told_ignored = True
+        log.warning(
+            "the model has learned %d feature names, its cap "
+            "(STREAM_AL_LEARNER__MAX_MODEL_FEATURES): names beyond it, such as %.80r, are "
+            "ignored in learning and prediction (events are decided and learned on the "
+            "features the model knows; counted in stream_al_features_ignored_total, said "
+            "once). A name that changes per event (an id or a timestamp as a key) is the "
+            "usual cause: fix the producer's keys (send such a value as a feature's value, "
+            "or in meta); if the schema really has more features, raise the setting and "
+            "restart",
+            learner.n_features,
+            learner.first_ignored_feature,
+        )
 
     def _learn(self, entry: TrainLogEntry) -> None:
         item, label = _entry_parts(entry)

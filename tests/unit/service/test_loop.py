@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -425,6 +426,36 @@ def test_the_features_gauge_counts_the_features_learned_and_shows_a_name_per_eve
     loop.apply_train_log()
     # x and a key that changes per event: each label adds a feature the model keeps
     assert loop.metrics.registry.get_sample_value("stream_al_model_features") == 3
+
+
+def test_names_beyond_the_cap_are_counted_and_logged_once_with_the_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="stream_al.service")
+    loop, _, _ = _loop()
+    assert loop.metrics is not None
+    loop.learner.cap_features(1)
+    events = [
+        (f"events:0:{i}", json.dumps({"id": f"e{i}", "features": {"x": float(i), f"user_{i}": 1}}))
+        for i in range(4)
+    ]
+    loop.process_events(events[:2])  # nothing learned yet: no name beyond the cap
+    sample = loop.metrics.registry.get_sample_value
+    assert sample("stream_al_features_ignored_total") == 0
+    _give(loop, _label("e0"), _label("e1"))
+    loop.process_labels()
+    loop.apply_train_log()
+    # x is learned; user_0 and user_1 are not, in either label
+    assert sample("stream_al_model_features") == 1
+    assert sample("stream_al_features_ignored_total") == 2
+    loop.process_events(events[2:])  # the cap reached: each event is decided without its id
+    assert sample("stream_al_features_ignored_total") == 4
+    loop.process_events(events[3:])  # consumed again: predicted once more, said no more
+    assert sample("stream_al_features_ignored_total") == 5
+    warnings = [r.getMessage() for r in caplog.records if "MAX_MODEL_FEATURES" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'user_0'" in warnings[0] and "fix the producer's keys" in warnings[0]
+    assert "raise the setting" in warnings[0]
 
 
 def test_a_label_beyond_the_classes_a_model_learns_is_refused_and_the_item_stays_pending(

@@ -35,9 +35,9 @@ from tests.integration.deployment import (
 N = 5000
 
 
-def _reference_digest(deployment: Deployment) -> str:
+def _reference_digest(deployment: Deployment, settings: LearnerSettings | None = None) -> str:
     """A learner that never crashed, fed the same train log."""
-    learner: ActiveLearner = LearnerSettings().spec().build(0)
+    learner: ActiveLearner = (settings or LearnerSettings()).spec().build(0)
     for entry in deployment.store().read_train_log(None, 1_000_000):
         item, label = json.loads(entry.item), json.loads(entry.label)
         learner.learn(item["features"], label["label"], item["prediction"])
@@ -134,6 +134,67 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
     log_ids = [json.loads(e.label)["id"] for e in deployment.store().read_train_log(None, 10**6)]
     assert sorted(log_ids) == sorted(labeled)  # every label joined, once
     assert learner.model_digest() == _reference_digest(deployment)
+
+
+def _with_an_id_key(records: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The events as a producer that puts an id in a key sends them: a name per event."""
+    keyed = []
+    for n, (item_id, value) in enumerate(records):
+        event = json.loads(value)
+        event["features"][f"user_{n}"] = 1
+        keyed.append((item_id, json.dumps(event)))
+    return keyed
+
+
+@pytest.mark.parametrize("backend", ["kafka-python"])
+def test_kill_9_with_an_id_as_a_key_recovers_the_same_model_within_the_cap(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # Agrawal's 9 features and, under a cap of 12, the ids of the first labels: the ids
+    # beyond are ignored, and the checkpoint and replay must admit the same ones.
+    deployment.settings.update(
+        {
+            "STREAM_AL_LEARNER__WINDOW": "200",
+            "STREAM_AL_LEARNER__MAX_MODEL_FEATURES": "12",
+            "STREAM_AL_CHECKPOINT__EVERY_LABELS": "50",
+            "STREAM_AL_CHECKPOINT__EVERY_SECONDS": "1",
+            "STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG": "false",
+            "STREAM_AL_KAFKA__MAX_POLL_RECORDS": "100",
+        }
+    )
+    truth = tmp_path / "truth.csv"
+    records = _with_an_id_key(stream_records("synth:agrawal-drift", 3000, truth))
+    ids = [i for i, _ in records]
+    serve = deployment.serve()
+    deployment.worker(truth)
+    producing = threading.Thread(target=deployment.produce_raw, args=(records, 2000.0))
+    producing.start()
+    wait_for(
+        lambda: (
+            serve.metric("stream_al_features_ignored_total") > 0
+            and serve.metric("stream_al_train_log_applied_total") >= 100
+        ),
+        60,
+        interval=0.05,
+        what="100 labels learned and ids ignored",
+    )
+    assert serve.metric("stream_al_model_features") == 12
+    serve.popen.kill()  # SIGKILL, mid-stream
+    serve.popen.wait(10)
+    producing.join(60)
+
+    before = deployment.store().load("r1")
+    learned_before = 0 if before is None else restore_checkpoint(before, KEY.encode()).n_learned
+    restarted = deployment.serve()
+    deployment.wait_until_settled(ids)
+    _wait_log_learned(deployment, restarted, learned_before)
+    ignored = restarted.metric("stream_al_features_ignored_total")
+    learner = _stop_and_check_log_applied(deployment, restarted, "r1")
+    assert ignored > 0 and "the model has learned 12 feature names" in restarted.output()
+    assert learner.n_features == 12 and learner.max_model_features == 12
+    assert set(Counter(p["id"] for p in deployment.predictions())) == set(ids)
+    reference = LearnerSettings(max_model_features=12)
+    assert learner.model_digest() == _reference_digest(deployment, reference)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -9,7 +9,7 @@
 - :mod:`~stream_al.core.models`, :mod:`~stream_al.core.tree_predict`,
   :mod:`~stream_al.core.committee`: the River models, and faster trees;
 - :mod:`~stream_al.core.feature_kinds`: what a model can take (a feature keeps the kind
-  it was learned as; numbers in range);
+  it was learned as; numbers in range; at most ``max_model_features`` names are learned);
 - :mod:`~stream_al.core.density`, :mod:`~stream_al.core.shaping`,
   :mod:`~stream_al.core.explain`: weighting and explaining the scores;
 - :mod:`~stream_al.core.routing`: tiers, priority bands and votes of asked items;

@@ -15,6 +15,12 @@ would leave a model that can predict nothing again, and ``true`` among ``0`` and
 the class ``1`` to Python. A label of another kind is refused with its reason, before
 anything learns it.
 
+The names themselves are bounded: a model learns at most ``cap`` of them
+(:data:`MAX_MODEL_FEATURES` by default), the first the learned examples give; names beyond
+are left out of examples and, once the cap is reached, of events (see
+:class:`FeatureKinds`). A name that changes per event (an id in a key) otherwise grows
+every leaf, scaler and checkpoint without end.
+
 Numbers must also be finite and at most :data:`MAX_MAGNITUDE` in size: the message
 contract refuses larger ones at intake (``stream_al.schemas``), and :meth:`check_example`
 refuses them in examples that did not come through it (an older train log, a pool file).

@@ -50,8 +50,11 @@ __all__ = [
     "JoinOutcome",
     "Joined",
     "LabelStore",
+    "LeaseHolder",
+    "LeaseTaken",
     "ProbedEventSource",
     "Publisher",
+    "ReplicaLeases",
     "ReplicaSeen",
     "ReplicaState",
     "ReplicaStates",
@@ -387,6 +390,29 @@ class ReplicaSeen:
     unreadable: str = ""
 
 
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds a replica id's lease (see :class:`ReplicaLeases`), and for how long more
+    unless it keeps it alive.
+
+    Parameters
+    ----------
+    holder
+        The holder's token (its host, pid and a random part).
+    seconds_left
+        Seconds until the lease lapses, by the store's clock.
+
+    """
+
+    holder: str
+    seconds_left: float
+
+
+LeaseTaken = Literal["kept", "taken"] | LeaseHolder
+"""What :meth:`ReplicaLeases.take_lease` did: kept the caller's lease alive, took a free
+one, or found another holder."""
+
+
 def stream_position(entry_id: str | None) -> tuple[int, int]:
     """A stream entry id (``ms-seq``) as a sortable pair; None (nothing) sorts first.
 
@@ -618,6 +644,23 @@ class ReplicaStates(Protocol):
 
     def replica_states(self) -> list[ReplicaSeen]:
         """Every replica listed, by id."""
+        ...
+
+
+class ReplicaLeases(Protocol):
+    """Which process holds each replica id: a replica id names a checkpoint, a consumer in
+    the label stream's group and a state for ``stream-al status``, so two live processes
+    must not share one (docs/design.md, "One process per replica id")."""
+
+    def take_lease(self, replica: str, holder: str, ttl_seconds: float) -> LeaseTaken:
+        """Hold ``replica``'s lease as ``holder`` for ``ttl_seconds`` from now, atomically:
+        ``"kept"`` if ``holder`` held it already, ``"taken"`` if it was free (never held,
+        or lapsed), else the :class:`LeaseHolder` that holds it (nothing changed)."""
+        ...
+
+    def drop_lease(self, replica: str, holder: str) -> bool:
+        """Delete ``replica``'s lease if ``holder`` holds it (never another's); whether it
+        did."""
         ...
 
 

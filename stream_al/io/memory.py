@@ -38,6 +38,8 @@ from stream_al.io.base import (
     Entry,
     Joined,
     JoinOutcome,
+    LeaseHolder,
+    LeaseTaken,
     ReplicaSeen,
     ReplicaState,
     TrainLogEntry,
@@ -87,6 +89,7 @@ class MemoryStore:
         self._checkpoints: dict[str, Checkpoint] = {}
         # replica -> (its state as JSON, when that expires, when it was said)
         self._replica_states: dict[str, tuple[str, float, float]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}  # replica -> (holder, expiry)
         self.dead_letters: list[str] = []
 
     def _next_id(self) -> str:
@@ -297,6 +300,24 @@ class MemoryStore:
             )
             for name, (text, expires, said) in sorted(self._replica_states.items())
         ]
+
+    # -- replica leases -----------------------------------------------------------------
+
+    def take_lease(self, replica: str, holder: str, ttl_seconds: float) -> LeaseTaken:
+        now = self._clock()
+        current, expires = self._leases.get(replica, ("", now))
+        held = expires > now
+        if held and current != holder:
+            return LeaseHolder(current, expires - now)
+        self._leases[replica] = (holder, now + ttl_seconds)
+        return "kept" if held else "taken"
+
+    def drop_lease(self, replica: str, holder: str) -> bool:
+        current, expires = self._leases.get(replica, ("", 0.0))
+        if current != holder or expires <= self._clock():
+            return False
+        del self._leases[replica]
+        return True
 
 
 T = TypeVar("T")

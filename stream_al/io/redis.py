@@ -28,6 +28,8 @@ from stream_al.io.base import (
     EnqueueRequest,
     Entry,
     Joined,
+    LeaseHolder,
+    LeaseTaken,
     ReplicaSeen,
     ReplicaState,
     TrainLogEntry,
@@ -107,6 +109,25 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], now, ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
 return 1
+"""
+
+# A replica id's lease (KEYS[1]): taken where absent, kept alive where ARGV[1] holds it
+# (ARGV[2]: its TTL, ms); else nothing changes and the holder is answered with its TTL
+# left. One step: a GET then a SET from the client could overwrite a lease another
+# process took in between.
+_TAKE_LEASE = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return {current, redis.call('PTTL', KEYS[1])} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if current then return 1 end
+return 0
+"""
+
+# Deletes a replica id's lease only if ARGV[1] holds it: a process that lost it (paused
+# past its TTL, another took it) must not delete the new holder's at its exit.
+_DROP_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # HINCRBY by one, except that a count written by hand as no integer ('abc'), which Redis
@@ -574,6 +595,8 @@ class RedisStore:
         self._keep = client.register_script(_KEEP)
         self._skip = client.register_script(_SKIP)
         self._put_state = client.register_script(_PUT_REPLICA_STATE)
+        self._take_lease = client.register_script(_TAKE_LEASE)
+        self._drop_lease = client.register_script(_DROP_LEASE)
         self._reject = client.register_script(_REJECT)
         self._recover_labels = True
         self._checkpoints_indexed = False
@@ -1153,6 +1176,18 @@ class RedisStore:
             except ValueError as exc:
                 seen.append(ReplicaSeen(name, None, silent_for, unreadable=str(exc)))
         return sorted(seen, key=lambda s: s.replica)
+
+    # -- replica leases -----------------------------------------------------------------
+
+    def take_lease(self, replica: str, holder: str, ttl_seconds: float) -> LeaseTaken:
+        ttl_ms = max(1, int(ttl_seconds * 1000))
+        reply = self._take_lease(keys=[self.keys.lease(replica)], args=[holder, ttl_ms])
+        if isinstance(reply, list):
+            return LeaseHolder(lenient(reply[0]), max(0, int(reply[1])) / 1000)
+        return "kept" if int(reply) == 1 else "taken"
+
+    def drop_lease(self, replica: str, holder: str) -> bool:
+        return bool(self._drop_lease(keys=[self.keys.lease(replica)], args=[holder]))
 
     def trim_train_log(self) -> int:
         replicas = self._replicas()

@@ -28,6 +28,9 @@ Keys (``P`` is the prefix, ``stream_al`` by default):
 ``P:replicas``                 sorted set of the replicas by the time of their last state
                                (Redis's clock): one whose state expired is silent (killed,
                                hung, cut off from Redis); dropped after a day of silence
+``P:lease:{replica}``          which serve process holds the replica id now: a random token
+                               (with its host and pid), set only where absent, kept alive
+                               every few seconds with a short TTL, deleted at a clean stop
 ``P:dead_letters``             labels that could not be used, with the reason, a stream
                                (and train-log entries no model can learn, once each)
 ``P:train_log_skipped``        set of the train-log entries skipped as unlearnable
@@ -118,3 +121,6 @@ class RedisKeys:
     @property
     def replicas(self) -> str:
         return f"{self.prefix}:replicas"
+
+    def lease(self, replica: str) -> str:
+        return f"{self.prefix}:lease:{replica}"

@@ -26,7 +26,7 @@ from types import FrameType
 
 from stream_al.runtime.logging import drain_log
 
-__all__ = ["handling_signals"]
+__all__ = ["exit_at_once", "handling_signals"]
 
 log = logging.getLogger("stream_al.runtime")
 
@@ -56,7 +56,7 @@ class _Stop:
         self.received += 1  # one thread only: the one that reads the signals
         if self.received > 1:
             log.error("second signal: exiting at once")
-            _exit(1)
+            exit_at_once(1)
         if self.limit_s is None:
             log.info("signal %d: finishing the current batch, then exiting", signum)
         else:
@@ -79,10 +79,12 @@ class _Stop:
             self.limit_s,
             self.unfinished(),
         )
-        _exit(1)
+        exit_at_once(1)
 
 
-def _exit(code: int) -> None:
+def exit_at_once(code: int) -> None:
+    """End the process now with ``code``, from any thread: no cleanup runs, the log's last
+    lines are written first (for a little while at most)."""
     # The log is written by a thread of its own: its last lines (why this exit) first,
     # but not for long, a stalled log reader must not hold the exit up.
     drain_log(EXIT_DRAIN_SECONDS)

@@ -77,6 +77,10 @@ class ReplicaStateWriter:
         Seconds between writes, and how long each lives.
     clock
         Wall-clock time (the state's ``since`` and ``at``).
+    keep_lease
+        Called before each write: keeps this process's lease on the replica id alive
+        (:meth:`~stream_al.service.replica_lease.ReplicaLease.keep`); False, another
+        process holds the id, and this one writes no more.
 
     """
 
@@ -89,6 +93,7 @@ class ReplicaStateWriter:
         every: float = EVERY_S,
         ttl: float = TTL_S,
         clock: Callable[[], float] = time.time,
+        keep_lease: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.replica = replica
@@ -97,6 +102,7 @@ class ReplicaStateWriter:
         self.every = every
         self.ttl = ttl
         self.clock = clock
+        self.keep_lease = keep_lease
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="replica-state", daemon=True)
         self._said: tuple[bool, bool] | None = None  # (ready, stopped) last said
@@ -142,7 +148,13 @@ class ReplicaStateWriter:
         return True
 
     def _run(self) -> None:
+        # The lease first: a process whose id another holds now must not write its state.
+        if not self.keep_lease():
+            return
         self.write()
         while not self._stopped.wait(self.every):
+            if not self.keep_lease():
+                return
             self.write()
-        self.write(stopped=True)
+        if self.keep_lease():
+            self.write(stopped=True)

@@ -36,6 +36,7 @@ from stream_al.runtime.health import Health, HealthServer
 from stream_al.runtime.logging import redacted_url
 from stream_al.runtime.metrics import Metrics
 from stream_al.runtime.signals import handling_signals
+from stream_al.service.replica_lease import ReplicaLease
 from stream_al.service.replica_state import SOCKET_TIMEOUT_S, ReplicaStateWriter
 from stream_al.service.runner import Restored, Service, tune_gc
 from stream_al.service.topics import TopicCheck, TopicWatch, serve_topics
@@ -75,19 +76,12 @@ def _long_enough(key: bytes) -> None:
         )
 
 
-def _checkpoint_directory(settings: Settings) -> tuple[CheckpointDirectory | None, bool]:
-    """The checkpoint directory, made if missing, with the temporary files a crash left
-    removed, and whether serve can write there now.
-
-    A path with a file in it is refused (no remount mends it). A directory serve cannot
-    write (a read-only or full volume, one not its own) is served through as while serve
-    runs: logged as an error, counted, and tried again at each checkpoint. Refused at
-    start, it had a replica restart again and again, serving nothing, where a running one
-    served on: Redis keeps the checkpoints meanwhile.
-    """
+def _checkpoint_directory(settings: Settings) -> CheckpointDirectory | None:
+    """The checkpoint directory, if one is set; a path with a file in it is refused (no
+    remount mends it)."""
     path = settings.checkpoint.dir
     if path is None:
-        return None, True
+        return None
     # mkdir's own word for a file there, "File exists", named nothing to fix.
     not_a_directory = next(
         (p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None
@@ -97,11 +91,23 @@ def _checkpoint_directory(settings: Settings) -> tuple[CheckpointDirectory | Non
             f"STREAM_AL_CHECKPOINT__DIR={path}: {not_a_directory} is a file, not a directory; "
             "name a directory (a mounted volume), or move the file away"
         )
-    durable = CheckpointDirectory(path)
+    return CheckpointDirectory(path)
+
+
+def _directory_writable(durable: CheckpointDirectory, replica: str) -> bool:
+    """Make the checkpoint directory if missing, remove the temporary files a crash left,
+    and say whether serve can write there now. Called once this process holds its replica
+    id (its own replica's temporary files may be a live writer's otherwise).
+
+    A directory serve cannot write (a read-only or full volume, one not its own) is served
+    through as while serve runs: logged as an error, counted, and tried again at each
+    checkpoint. Refused at start, it had a replica restart again and again, serving
+    nothing, where a running one served on: Redis keeps the checkpoints meanwhile.
+    """
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        durable.path.mkdir(parents=True, exist_ok=True)
         # First: a crash's leftovers may be what fills the volume.
-        durable.remove_stale_temporaries(settings.service.replica_id)
+        durable.remove_stale_temporaries(replica)
         durable.check_writable()
     except OSError as exc:
         log.error(
@@ -109,11 +115,11 @@ def _checkpoint_directory(settings: Settings) -> tuple[CheckpointDirectory | Non
             "with its checkpoints in Redis only, tried there again at each checkpoint and "
             "counted in stream_al_checkpoint_dir_failures_total until one is written: make "
             "the volume writable (or free space on it)",
-            path,
+            durable.path,
             exc.strerror or exc,
         )
-        return durable, False
-    return durable, True
+        return False
+    return True
 
 
 def _health_server(settings: Settings, metrics: Metrics, health: Health) -> HealthServer | None:
@@ -185,10 +191,11 @@ class _Start:
             self.health.beat()
 
         return retrying(
-            what, fn, stopping=lambda: self.stopping, on_failure=failed, sleep=self._pause
+            what, fn, stopping=lambda: self.stopping, on_failure=failed, sleep=self.pause
         )
 
-    def _pause(self, seconds: float) -> None:
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, less if a signal asks to stop meanwhile."""
         self._stopped.wait(seconds)
 
     def topics(self, backend: KafkaBackend, publish_predictions: bool) -> bool:
@@ -202,7 +209,7 @@ class _Start:
         check = TopicCheck(needed, kafka.bootstrap_servers, self.health, self.metrics)
         try:
             passed = check.wait(
-                lambda: self.wait("kafka", catalog.describe), lambda: self.stopping, self._pause
+                lambda: self.wait("kafka", catalog.describe), lambda: self.stopping, self.pause
             )
         finally:
             catalog.close()
@@ -320,12 +327,10 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
     key = _checkpoint_key(settings)
     _warm_start(settings)  # a bad spec is refused before anything connects
     _long_enough(key)
-    durable, writable = _checkpoint_directory(settings)
+    durable = _checkpoint_directory(settings)
     backend = kafka_backend(settings.kafka)
     log.info("%s", startup_summary(settings))
     metrics, health = Metrics.create(), Health()
-    if not writable:
-        metrics.checkpoint_dir_failures.inc()  # as a checkpoint that failed there would be
     replica = settings.service.replica_id
     start = _Start(settings, key, health, metrics, durable)
     limit = settings.service.shutdown_seconds + SHUTDOWN_CLOSE_S
@@ -336,7 +341,23 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         # From the start, so a replica waiting for Kafka or Redis says so to `status` too;
         # on a connection of its own with a short timeout, never the loop's.
         states = store_for(settings, replica, socket_timeout=SOCKET_TIMEOUT_S)
-        stack.callback(ReplicaStateWriter(states, replica, health, metrics).start().stop)
+        # Before anything is written under the replica id, even its state: another live
+        # process with this id refuses this start (see service.replica_lease).
+        lease = ReplicaLease(states, replica)
+        held = start.wait(
+            "redis",
+            lambda: lease.acquire(
+                start.pause, lambda: start.stopping, lambda why: health.set_ready(False, why)
+            ),
+        )
+        if not held:
+            return 0
+        health.set_ready(False, "starting")  # no longer waiting for the lease
+        stack.callback(lease.release)  # after the state's last word (the stack unwinds)
+        writer = ReplicaStateWriter(states, replica, health, metrics, keep_lease=lease.keep)
+        stack.callback(writer.start().stop)
+        if durable is not None and not _directory_writable(durable, replica):
+            metrics.checkpoint_dir_failures.inc()  # as a checkpoint that failed there would be
         try:
             return _serve(start, backend, publish_predictions)
         except (CheckpointError, ModelFileError) as exc:

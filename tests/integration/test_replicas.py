@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from stream_al.service.replica_lease import TTL_S
 from tests.integration.deployment import BACKENDS, Deployment, Proc, stream_records, wait_for
 from tests.integration.test_recovery import (
     _reference_digest,
@@ -183,3 +185,51 @@ def test_a_replica_stopped_past_its_session_comes_back_and_nothing_is_lost_or_le
     log = deployment.store().read_train_log(None, 10**6)
     assert len({json.loads(e.label)["id"] for e in log}) == len(log)  # each label learned once
     assert set(ids) <= {p["id"] for p in deployment.predictions()}
+
+
+def test_a_second_serve_with_a_live_replicas_id_is_refused_and_a_restart_after_kill_9_is_not(
+    deployment: Deployment,
+) -> None:
+    # Two processes with one id ran side by side: measured, `status` showed one replica r1
+    # flipping between their states (9 changes in 10 s), both read labels as one consumer
+    # and overwrote one checkpoint.
+    first = deployment.serve("r1")
+    second = deployment.serve("r1", wait_ready=False)
+    assert second.popen.wait(timeout=60) == 2, second.output()
+    said = second.output()
+    assert "stream-al serve: error: STREAM_AL_SERVICE__REPLICA_ID=r1: another live serve" in said
+    assert "give each process its own STREAM_AL_SERVICE__REPLICA_ID" in said
+    [seen] = deployment.store().replica_states()
+    assert first.ready() and seen.state is not None and seen.state.ready  # r1's own word
+    first.kill()  # SIGKILL: its lease is left behind, and lapses
+    restarted = time.monotonic()
+    again = deployment.serve("r1")
+    waited = time.monotonic() - restarted
+    assert "waiting for its lease to lapse" in again.output()
+    assert "lapsed after" in again.output()
+    assert waited < TTL_S + 30, waited  # the lease's TTL, and a start
+    assert again.terminate(30) == 0
+    assert deployment.redis().get(f"{deployment.prefix}:lease:r1") is None  # a clean stop
+    deployment.serve("r1").terminate(30)  # so a restart waits for nothing
+
+
+def test_a_serve_paused_past_its_lease_while_another_took_its_id_exits_and_writes_nothing(
+    deployment: Deployment,
+) -> None:
+    paused = deployment.serve("r1")
+    paused.popen.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM
+    try:
+        newcomer = deployment.serve("r1")  # waits out the paused one's lease, then holds it
+    finally:
+        paused.popen.send_signal(signal.SIGCONT)
+    assert paused.popen.wait(timeout=30) == 2, paused.output()
+    assert "another serve process holds this replica id now" in paused.output()
+    assert newcomer.alive() and newcomer.ready()
+
+    def newcomer_said_ready() -> bool:
+        [seen] = deployment.store().replica_states()
+        return seen.state is not None and seen.state.ready
+
+    wait_for(newcomer_said_ready, 10, what="r1's state from the newcomer")
+    [seen] = deployment.store().replica_states()
+    assert seen.state is not None and not seen.state.stopped  # the paused one said nothing

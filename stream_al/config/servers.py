@@ -328,7 +328,10 @@ class ServiceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     replica_id: str = Field(
-        default_factory=socket.gethostname, min_length=1, description="This replica's name."
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="This replica's name; one live serve process per name (a second is "
+        "refused, exit 2).",
     )
     max_queue_depth: int = Field(
         10_000, ge=1, description="Label-queue size above which queries are skipped."

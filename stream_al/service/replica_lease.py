@@ -110,6 +110,7 @@ class ReplicaLease:
         self.holder = f"{socket.gethostname()} pid {os.getpid()} run {uuid.uuid4().hex[:12]}"
         self._waiting: tuple[str, float] | None = None  # (holder, when it lapses)
         self._started = 0.0
+        self._released = False
 
     def acquire(
         self,
@@ -171,7 +172,11 @@ class ReplicaLease:
         """Keep the lease alive (the state thread calls it before each write): True while
         this process holds it, also when Redis does not answer (the write says so, and the
         lease is taken again if it lapsed meanwhile and is free); False once another
-        process holds it, after :attr:`on_lost`."""
+        process holds it, after :attr:`on_lost`; False, and nothing asked, once released
+        (a state thread's last write that outlived its stop's wait must not take again the
+        lease the exit deleted)."""
+        if self._released:
+            return False
         try:
             found = self.store.take_lease(self.replica, self.holder, self.ttl)
         except Exception:  # Redis away: the state's write that follows logs and counts it
@@ -197,6 +202,7 @@ class ReplicaLease:
     def release(self) -> None:
         """Delete the lease if this process still holds it (a clean stop: a restart need
         not wait); a failure is logged, the lease then lapses by itself."""
+        self._released = True
         try:
             self.store.drop_lease(self.replica, self.holder)
         except Exception as exc:  # leaving anyway

@@ -108,6 +108,16 @@ def test_a_running_process_whose_lease_another_took_stops_and_one_that_lapsed_ta
     assert store.take_lease("r1", "x", 1.0) == LeaseHolder(newcomer.holder, TTL_S)
 
 
+def test_a_released_lease_is_not_taken_again_by_a_late_keep() -> None:
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    lease = _lease(store, clock)
+    assert lease.acquire(clock.pause, lambda: False)
+    lease.release()
+    assert not lease.keep()
+    assert store.take_lease("r1", "x", 1.0) == "taken"
+
+
 class _Away(MemoryStore):
     def take_lease(self, replica: str, holder: str, ttl_seconds: float) -> object:  # type: ignore[override]
         raise StoreUnavailable("redis: connection refused")

@@ -9,9 +9,11 @@ events. The first SIGTERM, SIGINT or SIGHUP finishes the current batch, commits,
 exits 0; when Kafka or Redis keeps it from that for ``STREAM_AL_SERVICE__SHUTDOWN_SECONDS``
 (or a topic it needs is missing), it says what is left, commits nothing of it and exits 1,
 and whatever it waits on, the process ends :data:`~stream_al.config.SHUTDOWN_CLOSE_S`
-later at most. A second signal exits at once (code 1). From its start to its exit it writes
-what its ``/readyz`` answers to Redis every few seconds, for ``stream-al status``
-(:mod:`stream_al.service.replica_state`).
+later at most. A second signal exits at once (code 1). Before anything is written under
+its replica id it takes the id's lease in Redis (:mod:`stream_al.service.replica_lease`:
+a start waits for a crashed holder's lease to lapse and is refused, exit 2, while another
+live process holds it); from then to its exit it writes what its ``/readyz`` answers to
+Redis every few seconds, for ``stream-al status`` (:mod:`stream_al.service.replica_state`).
 """
 
 from __future__ import annotations
@@ -185,13 +187,14 @@ class _Start:
             return "serve was starting: nothing consumed yet"
         return self.service.unfinished()
 
-    def wait(self, what: str, fn: Callable[[], T]) -> T | None:
-        def failed(reason: str) -> None:
-            self.health.set_ready(False, reason)
-            self.health.beat()
+    def waiting(self, reason: str) -> None:
+        """Say why serve is not ready yet (``/readyz``, the replica's state); alive meanwhile."""
+        self.health.set_ready(False, reason)
+        self.health.beat()
 
+    def wait(self, what: str, fn: Callable[[], T]) -> T | None:
         return retrying(
-            what, fn, stopping=lambda: self.stopping, on_failure=failed, sleep=self.pause
+            what, fn, stopping=lambda: self.stopping, on_failure=self.waiting, sleep=self.pause
         )
 
     def pause(self, seconds: float) -> None:
@@ -338,24 +341,21 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         server = _health_server(settings, metrics, health)
         if server is not None:
             stack.callback(server.stop)
-        # From the start, so a replica waiting for Kafka or Redis says so to `status` too;
-        # on a connection of its own with a short timeout, never the loop's.
+        # On a connection of its own with a short timeout, never the loop's.
         states = store_for(settings, replica, socket_timeout=SOCKET_TIMEOUT_S)
         # Before anything is written under the replica id, even its state: another live
         # process with this id refuses this start (see service.replica_lease).
         lease = ReplicaLease(states, replica)
         held = start.wait(
             "redis",
-            lambda: lease.acquire(
-                start.pause, lambda: start.stopping, lambda why: health.set_ready(False, why)
-            ),
+            lambda: lease.acquire(start.pause, lambda: start.stopping, start.waiting),
         )
         if not held:
             return 0
         health.set_ready(False, "starting")  # no longer waiting for the lease
         stack.callback(lease.release)  # after the state's last word (the stack unwinds)
         writer = ReplicaStateWriter(states, replica, health, metrics, keep_lease=lease.keep)
-        stack.callback(writer.start().stop)
+        stack.callback(writer.start().stop)  # so a replica waiting for Kafka says so too
         if durable is not None and not _directory_writable(durable, replica):
             metrics.checkpoint_dir_failures.inc()  # as a checkpoint that failed there would be
         try:

@@ -27,6 +27,7 @@ __all__ = [
     "ConfigurationError",
     "LabelStudioError",
     "ModelFileError",
+    "ReplicaIdTaken",
     "StoreReset",
     "StoreRolledBack",
     "StoreUnavailable",
@@ -41,6 +42,11 @@ class StreamAlError(Exception):
 
 class ConfigurationError(StreamAlError):
     """A setting or an input that makes the command impossible (exit code 2)."""
+
+
+class ReplicaIdTaken(ConfigurationError):
+    """Another serve process holds this process's replica id (its lease in Redis): nothing
+    more may be written under the id (exit code 2)."""
 
 
 class Unavailable(StreamAlError):

@@ -20,7 +20,13 @@ import redis
 from redis.exceptions import NoPermissionError, NoScriptError
 
 from stream_al.config import Settings
-from stream_al.errors import ConfigurationError, StoreReset, StoreRolledBack, StoreUnavailable
+from stream_al.errors import (
+    ConfigurationError,
+    ReplicaIdTaken,
+    StoreReset,
+    StoreRolledBack,
+    StoreUnavailable,
+)
 from stream_al.io import votes
 from stream_al.io.base import (
     TIERS,
@@ -128,6 +134,21 @@ return 0
 _DROP_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# A replica's checkpoint (KEYS: its hash, the checkpoint index, the replica id's lease;
+# ARGV: replica, lease holder or '' for none, then the hash's fields), written only if the
+# lease is the writer's or nobody's: a process paused past its lease while another took
+# its id must not overwrite the new holder's checkpoint in the moment before it learns so.
+_SAVE_CHECKPOINT = """
+if ARGV[2] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder and holder ~= ARGV[2] then return {'taken', holder} end
+end
+redis.call('HSET', KEYS[1], 'data', ARGV[3], 'signature', ARGV[4], 'train_log_id', ARGV[5],
+  'created_at', ARGV[6])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
 """
 
 # HINCRBY by one, except that a count written by hand as no integer ('abc'), which Redis
@@ -596,6 +617,10 @@ class RedisStore:
         self._skip = client.register_script(_SKIP)
         self._put_state = client.register_script(_PUT_REPLICA_STATE)
         self._take_lease = client.register_script(_TAKE_LEASE)
+        self._save_checkpoint = client.register_script(_SAVE_CHECKPOINT)
+        # The lease token this process holds on its replica id (serve sets it once held):
+        # its checkpoints are written only while no other process holds the id.
+        self.lease_holder: str | None = None
         self._drop_lease = client.register_script(_DROP_LEASE)
         self._reject = client.register_script(_REJECT)
         self._recover_labels = True
@@ -1069,18 +1094,19 @@ class RedisStore:
 
     def save(self, checkpoint: Checkpoint) -> None:
         self._check_train_log()  # not a model holding labels the log lost, for others to load
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(
-            self.keys.checkpoint(checkpoint.replica),
-            mapping={
-                "data": checkpoint.data,
-                "signature": checkpoint.signature,
-                "train_log_id": checkpoint.train_log_id or "",
-                "created_at": repr(checkpoint.created_at),
-            },
-        )
-        pipe.sadd(self.keys.checkpoints, checkpoint.replica)
-        pipe.execute()
+        replica = checkpoint.replica
+        keys = [self.keys.checkpoint(replica), self.keys.checkpoints, self.keys.lease(replica)]
+        args: list[str | bytes] = [replica, self.lease_holder or "", checkpoint.data]
+        args.append(checkpoint.signature)
+        args += [checkpoint.train_log_id or "", repr(checkpoint.created_at)]
+        reply = self._save_checkpoint(keys=keys, args=args)
+        if isinstance(reply, list):
+            raise ReplicaIdTaken(
+                f"STREAM_AL_SERVICE__REPLICA_ID={replica}: another serve process holds this "
+                f"replica id now ({lenient(reply[1]).rsplit(' run ', 1)[0]}); this one's "
+                "checkpoint is not written: give each process its own "
+                "STREAM_AL_SERVICE__REPLICA_ID"
+            )
 
     def load(self, replica: str) -> Checkpoint | None:
         """This replica's checkpoint; None if there is none, or if its key holds no

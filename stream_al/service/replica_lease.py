@@ -15,7 +15,10 @@ restart waits that long at most. A lease kept alive meanwhile has a live holder:
 start is refused (:class:`~stream_al.errors.ConfigurationError`, exit 2). A running
 process that finds its lease held by another (it was paused, or cut off from Redis, for
 longer than the TTL, and a process with its id started meanwhile) exits at once, code 2,
-writing nothing more: the other process holds the id now.
+writing nothing more: the other process holds the id now. Its checkpoint in Redis is
+written only while the lease is its own or nobody's
+(:attr:`~stream_al.io.redis.RedisStore.lease_holder`), so a checkpoint due the moment it
+resumes does not overwrite the new holder's before the state thread looks.
 
 Examples
 --------

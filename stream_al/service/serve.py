@@ -359,7 +359,7 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
         if durable is not None and not _directory_writable(durable, replica):
             metrics.checkpoint_dir_failures.inc()  # as a checkpoint that failed there would be
         try:
-            return _serve(start, backend, publish_predictions)
+            return _serve(start, backend, publish_predictions, lease.holder)
         except (CheckpointError, ModelFileError) as exc:
             raise ConfigurationError(str(exc)) from None
         except backend.fatal as exc:
@@ -367,11 +367,13 @@ def run_serve(settings: Settings, publish_predictions: bool = True) -> int:
             return 1
 
 
-def _serve(start: _Start, backend: KafkaBackend, publish_predictions: bool) -> int:
-    """serve from its start-up to its exit code (see :func:`run_serve`)."""
+def _serve(start: _Start, backend: KafkaBackend, publish_predictions: bool, holder: str) -> int:
+    """serve from its start-up to its exit code (see :func:`run_serve`), holding its replica
+    id's lease as ``holder``."""
     settings, key, durable = start.settings, start.key, start.durable
     metrics, health = start.metrics, start.health
     store = store_for(settings, settings.service.replica_id)
+    store.lease_holder = holder  # its checkpoints only while no other process holds the id
     if start.wait("redis", store.ensure_groups_ok) is None:
         return 0
     restored = start.learner(store)

@@ -61,6 +61,7 @@ from stream_al.io.base import (
     topic_id_text,
     wait_in_slices,
 )
+from stream_al.io.kafka_batches import BatchMisplaced
 from stream_al.io.too_large import send_each_alone
 
 __all__ = [
@@ -294,10 +295,32 @@ def _corrupt(err: KafkaError) -> bool:
     return bool(err.code() == KafkaError._BAD_MSG and "failed CRC" in err.str())
 
 
+CLEANUP_POLICY = "cleanup.policy"
+
+
+def _may_be_compacted(settings: KafkaSettings) -> bool:
+    """Whether the events topic's ``cleanup.policy`` may hold ``compact`` (True unless the
+    broker says it does not): compaction leaves gaps between offsets, which are then no
+    loss (:meth:`ConfluentEventSource._jumped`). As kafka-python's source reads it."""
+    wanted = ConfigResource(ResourceType.TOPIC, settings.events_topic)
+    config: dict[str, Any] = {**settings.librdkafka_config(), "logger": librdkafka_client_log}
+    try:
+        admin = AdminClient(config)
+        futures = admin.describe_configs([wanted], request_timeout=CONNECT_TIMEOUT_S)
+        entries = next(iter(futures.values())).result(timeout=CONNECT_TIMEOUT_S + 1)
+        policy = entries[CLEANUP_POLICY].value
+    except Exception as exc:  # not authorised, an old broker, no such topic yet, away
+        log.info("cannot read the events topic's %s (%s): taken as compacted", CLEANUP_POLICY, exc)
+        return True
+    return "compact" in (policy or "")
+
+
 class ConfluentEventSource:
     """Events from the events topic, in batches, committed on request (librdkafka)."""
 
-    def __init__(self, settings: KafkaSettings, consumer: Any = None) -> None:
+    def __init__(
+        self, settings: KafkaSettings, consumer: Any = None, compacted: bool | None = None
+    ) -> None:
         self.settings = settings
         self.errors = _Errors("consumer")
         self._config: dict[str, Any] | None = None  # None: the consumer was given
@@ -333,6 +356,14 @@ class ConfluentEventSource:
                 consumer.close()  # serve retries with a new one
                 raise
         self.consumer = consumer
+        # Whether the events topic may be compacted (a gap between offsets is then no
+        # loss, _gap): read from the broker unless said; a consumer given, taken as so.
+        if compacted is None:
+            compacted = self._config is None or _may_be_compacted(settings)
+        self.compacted = compacted
+        # (topic, partition) -> the offsets librdkafka handed out that cannot be where they
+        # say, held until what follows them tells where they are (_misplaced).
+        self._held: dict[tuple[str, int], list[int]] = {}
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
         # (topic, partition) -> the offset after the last message handed out (_past()).
@@ -473,6 +504,16 @@ class ConfluentEventSource:
             key = (topic, partition)
             if key in self._corrupted and self._astray(key, offset, sought):
                 continue
+            # Healthy streams hand out each partition's offsets one after the other: the
+            # checks below cost a dict look-up and a comparison per message.
+            expected = self._next.get(key)
+            if offset != expected or key in self._held:
+                if self._misplaced(key, offset):
+                    continue
+                unread = self._placed(key, offset)
+                if unread is not None:
+                    batch.append(unread)
+                self._jumped(key, offset)
             if key in self._walking:  # a message after the corrupt batch: past it
                 self._passed.setdefault(key, set()).add(self._walking.pop(key))
             value = m.value()
@@ -485,6 +526,10 @@ class ConfluentEventSource:
             # (a commit for it would be refused, or wait on the rejoining group).
             if key not in self._revoked_now:
                 self.pending[key] = max(self.pending.get(key, 0), offset + 1)
+        for key in list(self._held):  # held to the end: the partition's last batch?
+            unread = self._placed(key, None)
+            if unread is not None:
+                batch.append(unread)
         if error is not None:
             if not batch:
                 _raise_for(error, "consume")
@@ -494,7 +539,13 @@ class ConfluentEventSource:
     def _forget(self, key: tuple[str, int] | None = None) -> None:
         """Forget what serve knows of the corrupt batches of partition ``key`` (all: None):
         it is no longer this consumer's, or is read from another position."""
-        states: list[Any] = [self._corrupted, self._resume, self._walking, self._passed]
+        states: list[Any] = [
+            self._corrupted,
+            self._resume,
+            self._walking,
+            self._passed,
+            self._held,
+        ]
         for state in states:
             if key is None:
                 state.clear()
@@ -502,6 +553,144 @@ class ConfluentEventSource:
                 state.discard(key)
             else:
                 state.pop(key, None)
+
+    def _misplaced(self, key: tuple[str, int], offset: int) -> bool:
+        """Whether librdkafka handed out ``offset`` at or past the partition's end (its high
+        watermark, from the same fetch answer), where no event can be; it is then held
+        (:meth:`_placed`).
+
+        A record batch's base offset is before its CRC, checked by no client: a byte
+        damaged there on the broker's disk (10 -> 74) had librdkafka hand the batch's events
+        out as offsets 74-83, past the end (30), then the next batch's 20-29, and serve
+        committed 84 (a restart then reset to auto.offset.reset: every event again, or
+        none of those produced meanwhile)."""
+        end = self._end(key)
+        if not 0 <= end <= offset:
+            return False
+        held = self._held.setdefault(key, [])
+        if not held or offset > held[-1]:  # else the same batch, fetched again
+            held.append(offset)
+        return True
+
+    def _placed(self, key: tuple[str, int], following: int | None) -> tuple[str, Unreadable] | None:
+        """The events held for partition ``key`` (:meth:`_misplaced`), now that ``following``
+        (None: the consume's end) came after them, as one unreadable that names the offsets
+        they have (:class:`~stream_al.io.kafka_batches.BatchMisplaced`), or None.
+
+        They begin at the offset after the last message handed out (the partition's fetch
+        began there: for the first messages of an assignment, its committed offset, read
+        then), when ``following`` (or, at the consume's end, the high watermark alone: the
+        partition's last batch) leaves room for them there; else they are a batch whose
+        events were handed out or dead-lettered already, fetched again because the broker's
+        lookup of an offset trusts the damaged header (a fetch of 30 is answered from the
+        batch that says 74-83 on), dropped. Held to a consume's end with room after them,
+        they stay held, and the partition is fetched again from where they begin (the same
+        batch comes first again, dropped as held already, then what follows it). Placed at a
+        consume's end, the partition is sought past them: librdkafka's position is then
+        past the batch's header offsets (84), which the broker answers out of range (a reset
+        to ``auto.offset.reset``)."""
+        held = self._held.get(key)
+        if not held:
+            return None
+        first = self._next.get(key)
+        if first is None:
+            first = self._committed(key)
+            if first is not None:
+                self._next[key] = first
+        bound = following if following is not None else self._end(key)
+        topic, partition = key
+        if following is None and first is not None and bound > first + len(held):
+            self._seek(key, first)  # more may follow: fetched again, the next consume says
+            return None
+        del self._held[key]
+        if first is None:
+            log.warning(
+                "%s:%d: offsets %d-%d handed out past the partition's end (%d), where no event "
+                "can be (a damaged base offset), and no offset known to place them: dropped",
+                topic,
+                partition,
+                held[0],
+                held[-1],
+                self._end(key),
+            )
+            return None
+        if bound < first + len(held):
+            log.debug(
+                "%s:%d: offsets %d-%d handed out again (a damaged base offset): dropped",
+                topic,
+                partition,
+                held[0],
+                held[-1],
+            )
+            return None
+        last = first + len(held) - 1
+        unread = BatchMisplaced(held[0], first, last)
+        self._next[key] = last + 1
+        if key not in self._revoked_now:
+            self.pending[key] = max(self.pending.get(key, 0), last + 1)
+        if following is None:
+            self._seek(key, last + 1)
+        origin = f"{topic}:{partition}:{first}"
+        log.warning("%s: %s: not read, dead-lettered; serve goes on after it", origin, unread)
+        return origin, Unreadable(unread.reason(first), "")
+
+    def _seek(self, key: tuple[str, int], offset: int) -> None:
+        try:
+            self.consumer.seek(TopicPartition(key[0], key[1], offset))
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("%s:%d: cannot seek to offset %d: %s", *key, offset, exc)
+
+    def _jumped(self, key: tuple[str, int], offset: int) -> None:
+        """Say offsets skipped before ``offset`` in a topic that is not compacted, and a
+        step back; the message is handed out as before (at-least-once: nothing lost).
+
+        librdkafka drops the records of an answer below the offset it fetched: a batch whose
+        base offset was damaged lower (10 -> 2, fetched from 10) lost its events 10-17
+        without a word, handed out 18 and 19 as offsets 10 and 11, and the next batch from
+        20 on. The gap (12-19) is all a consumer of messages sees. A transaction's commit
+        marker leaves a gap of one offset too (an aborted transaction's records, more, in
+        ``read_committed``), so a gap of one is said at debug only; larger ones are said
+        (aborted transactions are rare). Fetched from before it, the same batch comes after
+        offset 9 as 2-11: a step back, said."""
+        expected = self._next.get(key)
+        if expected is None or offset == expected:
+            return
+        topic, partition = key
+        if offset < expected:
+            log.warning(
+                "%s:%d: librdkafka handed out offset %d after offset %d: a record batch whose "
+                "base offset is damaged on the broker's disk (check the broker's log and "
+                "disk), or the position reset; handed out as they come",
+                topic,
+                partition,
+                offset,
+                expected - 1,
+            )
+            return
+        if self.compacted:
+            return
+        log.log(
+            logging.DEBUG if offset == expected + 1 else logging.WARNING,
+            "%s:%d: offsets %d-%d (%d) were not handed out by librdkafka, in a topic that is "
+            "not compacted: an aborted transaction's records, or events lost to a record "
+            "batch whose base offset is damaged on the broker's disk (then the events handed "
+            "out just before are misplaced as well: check the broker's log and disk)",
+            topic,
+            partition,
+            expected,
+            offset - 1,
+            offset - expected,
+        )
+
+    def _committed(self, key: tuple[str, int]) -> int | None:
+        """The group's committed offset of partition ``key`` (a request, made only for held
+        messages at the start of an assignment), or None."""
+        try:
+            [t] = self.consumer.committed([TopicPartition(*key)], timeout=CONNECT_TIMEOUT_S)
+        except (KafkaException, RuntimeError, ValueError) as exc:
+            log.warning("%s:%d: cannot read the committed offset: %s", *key, exc)
+            return None
+        return int(t.offset) if t.offset >= 0 else None
 
     def _astray_error(self, m: Message, sought: set[tuple[str | None, int | None]]) -> bool:
         """Whether the error ``m`` is one of those librdkafka gives after a corrupt batch, to

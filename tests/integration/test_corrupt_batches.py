@@ -106,6 +106,7 @@ CASES = [
     ("kafka-python", "base offset down", "earliest"),
     ("confluent", "value", "earliest"),
     ("confluent", "length", "earliest"),
+    ("confluent", "base offset up", "earliest"),
     # librdkafka misreads the rest of a corrupt batch and resets its position to
     # auto.offset.reset: latest would jump past the events after it
     ("confluent", "value", "latest"),
@@ -152,6 +153,32 @@ def restarts_cleanly(deployment: Deployment, serve: Proc) -> None:
     assert len(deployment.dead_letters()) == letters
     assert len(predicted(deployment)) == predictions + 1
     assert again.alive() and again.terminate() == 0, again.output()[-3000:]
+
+
+@pytest.mark.parametrize("backend", ["confluent"])
+def test_a_base_offset_damaged_lower_is_said_on_confluent(
+    deployment: Deployment, broker: Broker
+) -> None:
+    """librdkafka drops the records of an answer below the offset it fetched, so a batch
+    whose base offset says 2 (10 -> 2), fetched from 10, loses its events 10-17 and hands
+    out 18 and 19 as offsets 10 and 11 (measured); the records are not at hand to
+    dead-letter. The gap they leave, 12-19, is said. Before, nothing was."""
+    serve = deployment.serve()
+    deployment.produce_raw([_event(i) for i in range(BATCH)])
+    wait_for(lambda: committed(deployment) == BATCH, 30, what="the first batch committed")
+    assert serve.terminate() == 0, serve.output()[-3000:]
+    for first in (BATCH, 2 * BATCH):
+        deployment.produce_raw([_event(i) for i in range(first, first + BATCH)])
+    corrupt(broker, deployment.events_topic, BATCH, "base offset down")
+
+    serve = deployment.serve()
+    wait_for(lambda: committed(deployment) == 3 * BATCH, 60, what="every offset committed")
+    lost = range(BATCH, 2 * BATCH - 2)
+    assert predicted(deployment) == [f"e{i}" for i in range(3 * BATCH) if i not in lost]
+    said = f"{deployment.events_topic}:0: offsets 12-19 (8) were not handed out by librdkafka"
+    assert said in serve.output()
+    assert "a record batch whose base offset is damaged" in serve.output()
+    restarts_cleanly(deployment, serve)
 
 
 @pytest.mark.parametrize("where", ["value", "length"])

@@ -162,6 +162,7 @@ class FakeConsumer:
         self.callbacks: dict[str, Any] = {}
         self.positions: dict[tuple[str, int], int] = {}
         self.high: dict[tuple[str, int], int] = {}
+        self.committed_at: dict[int, int] = {}
         # per consume() call, the rebalance callbacks it serves before its messages return
         self.during_consume: list[list[tuple[str, list[Any]]]] = []
 
@@ -197,6 +198,12 @@ class FakeConsumer:
 
     def seek(self, tp: Any) -> None:
         self.positions[(tp.topic, tp.partition)] = tp.offset
+
+    def committed(self, partitions: list[Any], timeout: float = -1) -> list[Any]:
+        return [
+            ck.TopicPartition(t.topic, t.partition, self.committed_at.get(t.partition, -1001))
+            for t in partitions
+        ]
 
     def close(self) -> None:
         self.closed = True
@@ -811,3 +818,82 @@ def test_an_error_not_of_a_misreading_after_a_corrupt_batch_is_raised() -> None:
     assert source.poll() == []  # the misreading's: dropped
     with pytest.raises(ConfluentError, match="Topic authorization failed"):
         source.poll()
+
+
+def _offsets(*ranges: range) -> list[FakeMessage]:
+    return [FakeMessage(offset=o, value=b"%d" % o) for r in ranges for o in r]
+
+
+def test_events_handed_out_past_the_partitions_end_are_dead_lettered_where_they_are() -> None:
+    # librdkafka on the real broker, a batch's base offset damaged 10 -> 74: events 10-19
+    # handed out as 74-83, past the end (30), then 20-29; serve committed 84.
+    source = _source([_offsets(range(10)), _offsets(range(74, 84), range(20, 30))])
+    _consumer(source).high[("ev", 0)] = 30
+    source.poll()
+    batch = source.poll()
+    (origin, unread), *rest = batch
+    assert origin == "ev:0:10" and isinstance(unread, Unreadable)
+    assert unread.reason.startswith("the events at offsets 10-19 (10) are in a record batch")
+    assert "says it begins at offset 74" in unread.reason and "damaged base offset" in unread.reason
+    assert [o for o, _ in rest] == [f"ev:0:{o}" for o in range(20, 30)]
+    assert source.pending == {("ev", 0): 30}
+
+
+def test_a_damaged_batch_fetched_again_after_its_events_is_dropped() -> None:
+    # The broker answers a fetch of 30 from the batch whose header says 74-83 (its lookup
+    # trusts it): a new consumer, committed at 30, gets it before the event at 30.
+    source = _source([_offsets(range(74, 84), range(30, 31))])
+    consumer = _consumer(source)
+    consumer.high[("ev", 0)], consumer.committed_at[0] = 31, 30
+    assert source.poll() == [("ev:0:30", b"30")]
+    assert source.pending == {("ev", 0): 31}
+
+
+def test_events_past_the_end_at_a_consumes_end_wait_for_what_follows() -> None:
+    again = _offsets(range(74, 84), range(20, 22))  # fetched again: the batch first
+    source = _source([_offsets(range(10)), _offsets(range(74, 84)), again])
+    consumer = _consumer(source)
+    consumer.high[("ev", 0)] = 30
+    source.poll()
+    assert source.poll() == []  # room after 10-19 for more: fetched again from 10
+    assert consumer.positions[("ev", 0)] == 10
+    (origin, _), *rest = source.poll()
+    assert origin == "ev:0:10" and [o for o, _ in rest] == ["ev:0:20", "ev:0:21"]
+    # the partition's last batch: its events end at the high watermark; librdkafka's
+    # position (84) is put back after them
+    source = _source([_offsets(range(10)), _offsets(range(74, 84))])
+    consumer = _consumer(source)
+    consumer.high[("ev", 0)] = 20
+    source.poll()
+    [(origin, unread)] = source.poll()
+    assert origin == "ev:0:10" and isinstance(unread, Unreadable)
+    assert source.pending == {("ev", 0): 20} and consumer.positions[("ev", 0)] == 20
+
+
+@pytest.mark.parametrize(("compacted", "said"), [(False, True), (True, False)])
+def test_offsets_skipped_in_a_topic_not_compacted_are_said(
+    caplog: pytest.LogCaptureFixture, compacted: bool, said: bool
+) -> None:
+    # A base offset damaged 10 -> 2, fetched from 10: librdkafka dropped 2-9 (events
+    # 10-17) and handed out 18 and 19 as 10 and 11. A gap of one (a transaction's commit
+    # marker) is debug only.
+    batches = [_offsets(range(10, 12), range(20, 22), range(23, 24))]
+    source = ConfluentEventSource(
+        KafkaSettings(events_topic="ev"), FakeConsumer(batches), compacted=compacted
+    )
+    _consumer(source).high[("ev", 0)] = 30
+    with caplog.at_level("WARNING", logger="stream_al.kafka"):
+        assert len(source.poll()) == 5
+    warned = [r.getMessage() for r in caplog.records]
+    assert (warned != []) is said
+    assert all("offsets 12-19 (8) were not handed out by librdkafka" in w for w in warned)
+
+
+def test_a_step_back_is_said_and_handed_out(caplog: pytest.LogCaptureFixture) -> None:
+    # The batch damaged 10 -> 2 fetched from before it: its events come as 2-11 after 9.
+    source = _source([_offsets(range(10), range(2, 12), range(20, 21))])
+    _consumer(source).high[("ev", 0)] = 30
+    with caplog.at_level("WARNING", logger="stream_al.kafka"):
+        assert len(source.poll()) == 21
+    assert any("handed out offset 2 after offset 9" in r.getMessage() for r in caplog.records)
+    assert source.pending == {("ev", 0): 21}

@@ -505,7 +505,7 @@ class ConfluentEventSource:
             if key in self._corrupted and self._astray(key, offset, sought):
                 continue
             # Healthy streams hand out each partition's offsets one after the other: the
-            # checks below cost a dict look-up and a comparison per message.
+            # checks below cost two dict look-ups and a comparison per message.
             expected = self._next.get(key)
             if offset != expected or key in self._held:
                 if self._misplaced(key, offset):

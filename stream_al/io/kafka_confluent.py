@@ -478,6 +478,9 @@ class ConfluentEventSource:
         # began there, its reader skipping to the batch's length taken as a position, and
         # reports offsets that do not exist) or from where it went: dropped.
         sought: set[tuple[str | None, int | None]] = set()
+        # Partitions whose offsets leapt forward in this consume (a gap, or a base offset
+        # damaged upward within the partition), and the messages from the leap on (_leaps).
+        leapt: dict[tuple[str, int], list[Message]] = {}
         for m in messages:
             err = m.error()
             where = (m.topic(), m.partition())
@@ -505,15 +508,17 @@ class ConfluentEventSource:
             if key in self._corrupted and self._astray(key, offset, sought):
                 continue
             # Healthy streams hand out each partition's offsets one after the other: the
-            # checks below cost two dict look-ups and a comparison per message.
-            expected = self._next.get(key)
-            if offset != expected or key in self._held:
+            # checks below cost a dict look-up and three comparisons per message.
+            if offset != self._next.get(key) or self._held or leapt:
                 if self._misplaced(key, offset):
                     continue
                 unread = self._placed(key, offset)
                 if unread is not None:
                     batch.append(unread)
+                if self._leaps(key, m, leapt, batch):
+                    continue
                 self._jumped(key, offset)
+            # _hand_out, inlined: a call per message cost more than the checks above
             if key in self._walking:  # a message after the corrupt batch: past it
                 self._passed.setdefault(key, set()).add(self._walking.pop(key))
             value = m.value()
@@ -521,11 +526,12 @@ class ConfluentEventSource:
                 (f"{topic}:{partition}:{offset}", value if value is not None else TOMBSTONE)
             )
             self._next[key] = offset + 1
-            # A message fetched before its partition was revoked in this same consume() is
-            # processed but not committed: the partition's new owner consumes it again
-            # (a commit for it would be refused, or wait on the rejoining group).
             if key not in self._revoked_now:
                 self.pending[key] = max(self.pending.get(key, 0), offset + 1)
+        for key, run in leapt.items():  # to the consume's end: a gap, handed out as before
+            self._jumped(key, run[0].offset() or 0)
+            for m in run:
+                self._hand_out(batch, key, m)
         for key in list(self._held):  # held to the end: the partition's last batch?
             unread = self._placed(key, None)
             if unread is not None:
@@ -535,6 +541,73 @@ class ConfluentEventSource:
                 _raise_for(error, "consume")
             self._deferred = error
         return batch
+
+    def _hand_out(
+        self, batch: list[tuple[str, bytes | Unreadable]], key: tuple[str, int], m: Message
+    ) -> None:
+        offset = m.offset()
+        assert offset is not None
+        if key in self._walking:  # a message after the corrupt batch: past it
+            self._passed.setdefault(key, set()).add(self._walking.pop(key))
+        value = m.value()
+        batch.append((f"{key[0]}:{key[1]}:{offset}", value if value is not None else TOMBSTONE))
+        self._next[key] = offset + 1
+        # A message fetched before its partition was revoked in this same consume() is
+        # processed but not committed: the partition's new owner consumes it again
+        # (a commit for it would be refused, or wait on the rejoining group).
+        if key not in self._revoked_now:
+            self.pending[key] = max(self.pending.get(key, 0), offset + 1)
+
+    def _leaps(
+        self,
+        key: tuple[str, int],
+        m: Message,
+        leapt: dict[tuple[str, int], list[Message]],
+        batch: list[tuple[str, bytes | Unreadable]],
+    ) -> bool:
+        """Whether message ``m`` is held in ``leapt``: in a topic that is not compacted, the
+        first after a leap of more than one offset forward, and those that follow on from
+        it in the same consume. The first that does not follow on ends the run: when it is
+        the offset the leap left (a step back over exactly the run's length), the run is a
+        record batch whose base offset was damaged upward within the partition (10 -> 74
+        of 100 events: 74-83, then 20), dead-lettered as
+        :class:`~stream_al.io.kafka_batches.BatchMisplaced`; else it is handed out (a gap:
+        an aborted transaction, say), as at the consume's end."""
+        offset, expected = m.offset(), self._next.get(key)
+        assert offset is not None
+        run = leapt.get(key)
+        if run is not None:
+            if offset == (run[-1].offset() or 0) + 1:
+                run.append(m)
+                return True
+            del leapt[key]
+            assert expected is not None
+            if offset == expected + len(run):
+                unread = BatchMisplaced(run[0].offset() or 0, expected, offset - 1)
+                self._next[key] = offset
+                if key not in self._revoked_now:
+                    self.pending[key] = max(self.pending.get(key, 0), offset)
+                origin = f"{key[0]}:{key[1]}:{expected}"
+                log.warning(
+                    "%s: %s: not read, dead-lettered; serve goes on after it", origin, unread
+                )
+                batch.append((origin, Unreadable(unread.reason(expected), "")))
+            else:
+                self._jumped(key, run[0].offset() or 0)
+                for held in run:
+                    self._hand_out(batch, key, held)
+            return False
+        if self.compacted:
+            return False
+        if expected is None:  # an assignment's first message: its fetch began at the commit
+            expected = self._committed(key)
+            if expected is None:
+                return False
+            self._next[key] = expected
+        if offset < expected + 2:
+            return False
+        leapt[key] = [m]
+        return True
 
     def _forget(self, key: tuple[str, int] | None = None) -> None:
         """Forget what serve knows of the corrupt batches of partition ``key`` (all: None):
@@ -683,8 +756,8 @@ class ConfluentEventSource:
         )
 
     def _committed(self, key: tuple[str, int]) -> int | None:
-        """The group's committed offset of partition ``key`` (a request, made only for held
-        messages at the start of an assignment), or None."""
+        """The group's committed offset of partition ``key`` (a request, made once an
+        assignment, at its first message, in a topic that is not compacted), or None."""
         try:
             [t] = self.consumer.committed([TopicPartition(*key)], timeout=CONNECT_TIMEOUT_S)
         except (KafkaException, RuntimeError, ValueError) as exc:

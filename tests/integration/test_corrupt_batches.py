@@ -155,6 +155,30 @@ def restarts_cleanly(deployment: Deployment, serve: Proc) -> None:
     assert again.alive() and again.terminate() == 0, again.output()[-3000:]
 
 
+@pytest.mark.parametrize("backend", ["kafka-python", "confluent"])
+def test_a_base_offset_damaged_upward_within_the_partition_is_dead_lettered(
+    deployment: Deployment, broker: Broker
+) -> None:
+    """10 -> 74 in a partition of 100 events: offsets the partition has, so only the step
+    back to 20 after them tells (confluent: librdkafka hands out messages; kafka-python's
+    check sees the batches). Before, confluent handed events 10-19 out as 74-83, then
+    20-99: events 74-83 predicted twice, 10-19 under the others' offsets."""
+    serve = deployment.serve()
+    deployment.produce_raw([_event(i) for i in range(BATCH)])
+    wait_for(lambda: committed(deployment) == BATCH, 30, what="the first batch committed")
+    assert serve.terminate() == 0, serve.output()[-3000:]
+    for first in range(BATCH, 10 * BATCH, BATCH):
+        deployment.produce_raw([_event(i) for i in range(first, first + BATCH)])
+    corrupt(broker, deployment.events_topic, BATCH, "base offset up")
+
+    serve = deployment.serve()
+    wait_for(lambda: committed(deployment) == 10 * BATCH, 60, what="every offset committed")
+    assert predicted(deployment) == [f"e{i}" for i in range(100) if not BATCH <= i < 2 * BATCH]
+    assert dead_lettered_offsets(deployment) == list(range(BATCH, 2 * BATCH))
+    assert all("damaged base offset" in d["error"] for d in deployment.dead_letters())
+    restarts_cleanly(deployment, serve)
+
+
 @pytest.mark.parametrize("backend", ["confluent"])
 def test_a_base_offset_damaged_lower_is_said_on_confluent(
     deployment: Deployment, broker: Broker

@@ -839,6 +839,17 @@ def test_events_handed_out_past_the_partitions_end_are_dead_lettered_where_they_
     assert source.pending == {("ev", 0): 30}
 
 
+def test_events_past_the_end_are_placed_from_the_committed_offset_at_an_assignments_start() -> None:
+    # serve restarted, committed at 10: the damaged batch comes first.
+    batches = [_offsets(range(74, 84), range(20, 30))]
+    source = ConfluentEventSource(KafkaSettings(events_topic="ev"), FakeConsumer(batches), False)
+    consumer = _consumer(source)
+    consumer.high[("ev", 0)], consumer.committed_at[0] = 30, 10
+    (origin, unread), *rest = source.poll()
+    assert origin == "ev:0:10" and isinstance(unread, Unreadable)
+    assert [o for o, _ in rest] == [f"ev:0:{o}" for o in range(20, 30)]
+
+
 def test_a_damaged_batch_fetched_again_after_its_events_is_dropped() -> None:
     # The broker answers a fetch of 30 from the batch whose header says 74-83 (its lookup
     # trusts it): a new consumer, committed at 30, gets it before the event at 30.
@@ -897,3 +908,31 @@ def test_a_step_back_is_said_and_handed_out(caplog: pytest.LogCaptureFixture) ->
         assert len(source.poll()) == 21
     assert any("handed out offset 2 after offset 9" in r.getMessage() for r in caplog.records)
     assert source.pending == {("ev", 0): 21}
+
+
+def test_a_leap_forward_and_back_over_its_length_is_a_misplaced_batch() -> None:
+    # 10 -> 74 in a partition of 100 events: 74-83 are offsets the partition has, but the
+    # step back to 20 right after them says where they lie.
+    batches = [_offsets(range(10)), _offsets(range(74, 84), range(20, 30))]
+    source = ConfluentEventSource(KafkaSettings(events_topic="ev"), FakeConsumer(batches), False)
+    _consumer(source).high[("ev", 0)] = 100
+    source.poll()
+    (origin, unread), *rest = source.poll()
+    assert origin == "ev:0:10" and isinstance(unread, Unreadable)
+    assert unread.reason.startswith("the events at offsets 10-19 (10) are in a record batch")
+    assert [o for o, _ in rest] == [f"ev:0:{o}" for o in range(20, 30)]
+    assert source.pending == {("ev", 0): 30}
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_a_leap_forward_not_back_is_handed_out_in_order(compacted: bool) -> None:
+    # An aborted transaction's gap (10-19), then more than one consume's worth after it.
+    batches = [_offsets(range(10)), _offsets(range(20, 26), range(30, 31)), _offsets(range(40, 42))]
+    source = ConfluentEventSource(
+        KafkaSettings(events_topic="ev"), FakeConsumer(batches), compacted
+    )
+    _consumer(source).high[("ev", 0)] = 100
+    source.poll()
+    assert [o for o, _ in source.poll()] == [f"ev:0:{o}" for o in (*range(20, 26), 30)]
+    assert [o for o, _ in source.poll()] == ["ev:0:40", "ev:0:41"]
+    assert source.pending == {("ev", 0): 42}

@@ -162,7 +162,7 @@ def test_a_base_offset_damaged_upward_within_the_partition_is_dead_lettered(
     """10 -> 74 in a partition of 100 events: offsets the partition has, so only the step
     back to 20 after them tells (confluent: librdkafka hands out messages; kafka-python's
     check sees the batches). Before, confluent handed events 10-19 out as 74-83, then
-    20-99: events 74-83 predicted twice, 10-19 under the others' offsets."""
+    20-99: all 100 predicted, events 10-19 under offsets 74-83, which came twice."""
     serve = deployment.serve()
     deployment.produce_raw([_event(i) for i in range(BATCH)])
     wait_for(lambda: committed(deployment) == BATCH, 30, what="the first batch committed")

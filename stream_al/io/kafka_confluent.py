@@ -745,9 +745,10 @@ class ConfluentEventSource:
         log.log(
             logging.DEBUG if offset == expected + 1 else logging.WARNING,
             "%s:%d: offsets %d-%d (%d) were not handed out by librdkafka, in a topic that is "
-            "not compacted: an aborted transaction's records, or events lost to a record "
-            "batch whose base offset is damaged on the broker's disk (then the events handed "
-            "out just before are misplaced as well: check the broker's log and disk)",
+            "not compacted: an aborted transaction's records, events deleted by retention "
+            "before they were read, or events lost to a record batch whose base offset is "
+            "damaged on the broker's disk (then the events handed out just before are "
+            "misplaced as well: check the broker's log and disk)",
             topic,
             partition,
             expected,
@@ -757,13 +758,17 @@ class ConfluentEventSource:
 
     def _committed(self, key: tuple[str, int]) -> int | None:
         """The group's committed offset of partition ``key`` (a request, made once an
-        assignment, at its first message, in a topic that is not compacted), or None."""
+        assignment, at its first message, in a topic that is not compacted), or None: none
+        committed, or outside the partition's offsets (cached), where librdkafka's fetch
+        began at ``auto.offset.reset`` instead (retention deleted it, say)."""
         try:
             [t] = self.consumer.committed([TopicPartition(*key)], timeout=CONNECT_TIMEOUT_S)
+            marks = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
         except (KafkaException, RuntimeError, ValueError) as exc:
             log.warning("%s:%d: cannot read the committed offset: %s", *key, exc)
             return None
-        return int(t.offset) if t.offset >= 0 else None
+        low, high = marks if marks else (-1, -1)
+        return int(t.offset) if 0 <= low <= t.offset <= high else None
 
     def _astray_error(self, m: Message, sought: set[tuple[str | None, int | None]]) -> bool:
         """Whether the error ``m`` is one of those librdkafka gives after a corrupt batch, to

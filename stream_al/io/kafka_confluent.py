@@ -357,7 +357,8 @@ class ConfluentEventSource:
                 raise
         self.consumer = consumer
         # Whether the events topic may be compacted (a gap between offsets is then no
-        # loss, _gap): read from the broker unless said; a consumer given, taken as so.
+        # loss: _jumped, _leaps): read from the broker unless said; a consumer given, taken
+        # as so.
         if compacted is None:
             compacted = self._config is None or _may_be_compacted(settings)
         self.compacted = compacted

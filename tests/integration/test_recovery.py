@@ -63,6 +63,23 @@ def _wait_log_learned(deployment: Deployment, serve: Proc, learned_before: int =
     )
 
 
+def _killed_and_restarted(
+    deployment: Deployment, serve: Proc, producing: threading.Thread, ids: list[str]
+) -> Proc:
+    """Kill ``serve`` with SIGKILL (no goodbye) while ``producing`` may still send, start it
+    again, and wait until every event of ``ids`` is settled and the train log since its
+    checkpoint is learned."""
+    serve.popen.kill()
+    serve.popen.wait(10)
+    producing.join(60)
+    before = deployment.store().load("r1")
+    learned_before = 0 if before is None else restore_checkpoint(before, KEY.encode()).n_learned
+    restarted = deployment.serve()
+    deployment.wait_until_settled(ids)
+    _wait_log_learned(deployment, restarted, learned_before)
+    return restarted
+
+
 def _stop_and_check_log_applied(deployment: Deployment, serve: Proc, replica: str) -> ActiveLearner:
     started = time.monotonic()
     assert serve.terminate(timeout=10) == 0
@@ -114,15 +131,7 @@ def test_kill_9_at_a_random_point_loses_nothing_and_recovers_the_same_model(
         what=f"{target} events",
     )
     time.sleep(rng.random() * 0.5)
-    serve.popen.kill()  # SIGKILL: no goodbye
-    serve.popen.wait(10)
-    producing.join(60)
-
-    before = deployment.store().load("r1")
-    learned_before = 0 if before is None else restore_checkpoint(before, KEY.encode()).n_learned
-    restarted = deployment.serve()
-    deployment.wait_until_settled(ids)
-    _wait_log_learned(deployment, restarted, learned_before)
+    restarted = _killed_and_restarted(deployment, serve, producing, ids)
     learner = _stop_and_check_log_applied(deployment, restarted, "r1")
     assert "learner settings differ" not in restarted.output()  # the same settings
 
@@ -179,15 +188,7 @@ def test_kill_9_with_an_id_as_a_key_recovers_the_same_model_within_the_cap(
         what="100 labels learned and ids ignored",
     )
     assert serve.metric("stream_al_model_features") == 12
-    serve.popen.kill()  # SIGKILL, mid-stream
-    serve.popen.wait(10)
-    producing.join(60)
-
-    before = deployment.store().load("r1")
-    learned_before = 0 if before is None else restore_checkpoint(before, KEY.encode()).n_learned
-    restarted = deployment.serve()
-    deployment.wait_until_settled(ids)
-    _wait_log_learned(deployment, restarted, learned_before)
+    restarted = _killed_and_restarted(deployment, serve, producing, ids)
     ignored = restarted.metric("stream_al_features_ignored_total")
     learner = _stop_and_check_log_applied(deployment, restarted, "r1")
     assert ignored > 0 and "the model has learned 12 feature names" in restarted.output()

@@ -365,6 +365,9 @@ class ConfluentEventSource:
         # (topic, partition) -> the offsets librdkafka handed out that cannot be where they
         # say, held until what follows them tells where they are (_misplaced).
         self._held: dict[tuple[str, int], list[int]] = {}
+        # (topic, partition) -> the group's committed offset, read for every partition of
+        # the assignment not yet begun at once (one request, not one a partition: _committed).
+        self._commits: dict[tuple[str, int], int] = {}
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
         # (topic, partition) -> the offset after the last message handed out (_past()).
@@ -619,6 +622,7 @@ class ConfluentEventSource:
             self._walking,
             self._passed,
             self._held,
+            self._commits,
         ]
         for state in states:
             if key is None:
@@ -758,18 +762,34 @@ class ConfluentEventSource:
         )
 
     def _committed(self, key: tuple[str, int]) -> int | None:
-        """The group's committed offset of partition ``key`` (a request, made once an
-        assignment, at its first message, in a topic that is not compacted), or None: none
-        committed, or outside the partition's offsets (cached), where librdkafka's fetch
-        began at ``auto.offset.reset`` instead (retention deleted it, say)."""
+        """The group's committed offset of partition ``key`` (at its first message after an
+        assignment, in a topic that is not compacted), or None: none committed, or outside
+        the partition's offsets (cached), where librdkafka's fetch began at
+        ``auto.offset.reset`` instead (retention deleted it, say).
+
+        The first partition asked for reads those of every assigned partition not yet begun
+        in one request: one a partition made a rebalance of many partitions wait on the
+        coordinator as many times."""
+        if key not in self._commits:
+            wanted = {key} | {
+                (t.topic, t.partition) for t in self.consumer.assignment()
+            } - self._next.keys()
+            try:
+                answer = self.consumer.committed(
+                    [TopicPartition(*k) for k in sorted(wanted)], timeout=CONNECT_TIMEOUT_S
+                )
+            except (KafkaException, RuntimeError, ValueError) as exc:
+                log.warning("%s:%d: cannot read the committed offset: %s", *key, exc)
+                return None
+            self._commits.update({(t.topic, t.partition): int(t.offset) for t in answer})
+        offset = self._commits.pop(key, -1)
         try:
-            [t] = self.consumer.committed([TopicPartition(*key)], timeout=CONNECT_TIMEOUT_S)
             marks = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
         except (KafkaException, RuntimeError, ValueError) as exc:
-            log.warning("%s:%d: cannot read the committed offset: %s", *key, exc)
+            log.warning("%s:%d: cannot read the partition's offsets: %s", *key, exc)
             return None
         low, high = marks if marks else (-1, -1)
-        return int(t.offset) if 0 <= low <= t.offset <= high else None
+        return offset if 0 <= low <= offset <= high else None
 
     def _astray_error(self, m: Message, sought: set[tuple[str | None, int | None]]) -> bool:
         """Whether the error ``m`` is one of those librdkafka gives after a corrupt batch, to
@@ -963,6 +983,9 @@ class ConfluentEventSource:
                 self.pending.pop((t.topic, t.partition), None)
                 self._next.pop((t.topic, t.partition), None)
                 self._forget((t.topic, t.partition))
+                # Fetched from the beginning now, not from the committed offset: no offset
+                # is known to place the first message (_committed).
+                self._commits[(t.topic, t.partition)] = -1
                 self.consumer.seek(TopicPartition(t.topic, t.partition, OFFSET_BEGINNING))
         return [_tp(t) for t in partitions]
 

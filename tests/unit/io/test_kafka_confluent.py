@@ -163,6 +163,7 @@ class FakeConsumer:
         self.positions: dict[tuple[str, int], int] = {}
         self.high: dict[tuple[str, int], int] = {}
         self.committed_at: dict[int, int] = {}
+        self.committed_asked: list[list[int]] = []  # the partitions of each committed()
         # per consume() call, the rebalance callbacks it serves before its messages return
         self.during_consume: list[list[tuple[str, list[Any]]]] = []
 
@@ -200,6 +201,7 @@ class FakeConsumer:
         self.positions[(tp.topic, tp.partition)] = tp.offset
 
     def committed(self, partitions: list[Any], timeout: float = -1) -> list[Any]:
+        self.committed_asked.append(sorted(t.partition for t in partitions))
         return [
             ck.TopicPartition(t.topic, t.partition, self.committed_at.get(t.partition, -1001))
             for t in partitions
@@ -936,3 +938,32 @@ def test_a_leap_forward_not_back_is_handed_out_in_order(compacted: bool) -> None
     assert [o for o, _ in source.poll()] == [f"ev:0:{o}" for o in (*range(20, 26), 30)]
     assert [o for o, _ in source.poll()] == ["ev:0:40", "ev:0:41"]
     assert source.pending == {("ev", 0): 42}
+
+
+def test_an_assignments_committed_offsets_are_read_in_one_request() -> None:
+    # Three partitions begin after a rebalance: one request for the three, not one each
+    # (a rebalance of many partitions waited on the coordinator as many times).
+    batch = [FakeMessage(partition=p, offset=o) for p in (0, 1, 2) for o in (10 * p, 10 * p + 1)]
+    source = ConfluentEventSource(KafkaSettings(events_topic="ev"), FakeConsumer([batch]), False)
+    consumer = _consumer(source)
+    for p in (0, 1, 2):
+        consumer.positions[("ev", p)], consumer.committed_at[p] = 10 * p, 10 * p
+        consumer.high[("ev", p)] = 10 * p + 2
+    assert len(source.poll()) == 6
+    assert consumer.committed_asked == [[0, 1, 2]]
+
+
+def test_a_rewound_partition_is_not_placed_from_its_committed_offset(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Sought to its beginning, the partition's first message is not the committed offset's:
+    # no step back to warn of.
+    source = ConfluentEventSource(
+        KafkaSettings(events_topic="ev"), FakeConsumer([_offsets(range(3))]), False
+    )
+    consumer = _consumer(source)
+    consumer.positions[("ev", 0)], consumer.committed_at[0], consumer.high[("ev", 0)] = 40, 40, 50
+    source.rewind()
+    with caplog.at_level("WARNING", logger="stream_al.kafka"):
+        assert [o for o, _ in source.poll()] == ["ev:0:0", "ev:0:1", "ev:0:2"]
+    assert caplog.records == [] and consumer.committed_asked == []

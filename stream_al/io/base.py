@@ -21,8 +21,11 @@ import base64
 import functools
 import json
 import math
+import os
 import re
+import socket
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -68,6 +71,8 @@ __all__ = [
     "check_tier",
     "checked_train_log_id",
     "item_age",
+    "lease_holder_name",
+    "lease_token",
     "newest_of",
     "queue_slot",
     "stream_position",
@@ -406,6 +411,22 @@ class LeaseHolder:
 
     holder: str
     seconds_left: float
+
+
+def lease_token() -> str:
+    """A new holder token for a replica id's lease: host and pid name the holder in
+    another process's error; the random part tells this run from another with the same pid
+    (a container's pid 1)."""
+    return f"{socket.gethostname()} pid {os.getpid()} run {uuid.uuid4().hex[:12]}"
+
+
+def lease_holder_name(token: str) -> str:
+    """The host and pid of a :func:`lease_token`, without its random part.
+
+    >>> lease_holder_name("vm pid 7 run 0123456789ab")
+    'vm pid 7'
+    """
+    return token.rsplit(" run ", 1)[0]
 
 
 LeaseTaken = Literal["kept", "taken"] | LeaseHolder

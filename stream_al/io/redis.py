@@ -44,6 +44,7 @@ from stream_al.io.base import (
     agreement_ratios,
     checked_train_log_id,
     item_age,
+    lease_holder_name,
     newest_of,
     stream_position,
     tier_slots,
@@ -617,11 +618,11 @@ class RedisStore:
         self._skip = client.register_script(_SKIP)
         self._put_state = client.register_script(_PUT_REPLICA_STATE)
         self._take_lease = client.register_script(_TAKE_LEASE)
+        self._drop_lease = client.register_script(_DROP_LEASE)
         self._save_checkpoint = client.register_script(_SAVE_CHECKPOINT)
         # The lease token this process holds on its replica id (serve sets it once held):
         # its checkpoints are written only while no other process holds the id.
         self.lease_holder: str | None = None
-        self._drop_lease = client.register_script(_DROP_LEASE)
         self._reject = client.register_script(_REJECT)
         self._recover_labels = True
         self._checkpoints_indexed = False
@@ -1103,7 +1104,7 @@ class RedisStore:
         if isinstance(reply, list):
             raise ReplicaIdTaken(
                 f"STREAM_AL_SERVICE__REPLICA_ID={replica}: another serve process holds this "
-                f"replica id now ({lenient(reply[1]).rsplit(' run ', 1)[0]}); this one's "
+                f"replica id now ({lease_holder_name(lenient(reply[1]))}); this one's "
                 "checkpoint is not written: give each process its own "
                 "STREAM_AL_SERVICE__REPLICA_ID"
             )

@@ -40,14 +40,11 @@ True
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 
 from stream_al.errors import ConfigurationError
-from stream_al.io.base import LeaseHolder, ReplicaLeases
+from stream_al.io.base import LeaseHolder, ReplicaLeases, lease_holder_name, lease_token
 from stream_al.runtime.signals import exit_at_once
 
 __all__ = ["CHECK_EVERY_S", "TTL_S", "ReplicaLease", "lease_lost"]
@@ -108,9 +105,7 @@ class ReplicaLease:
         self.ttl = ttl
         self.on_lost = on_lost
         self.clock = clock
-        # Host and pid name the holder in the other process's error; the random part
-        # tells this run from another with the same pid (a container's pid 1).
-        self.holder = f"{socket.gethostname()} pid {os.getpid()} run {uuid.uuid4().hex[:12]}"
+        self.holder = lease_token()
         self._waiting: tuple[str, float] | None = None  # (holder, when it lapses)
         self._started = 0.0
         self._released = False
@@ -144,7 +139,7 @@ class ReplicaLease:
     def _still_lapsing(self, found: LeaseHolder) -> str:
         """What the start waits for; raises when ``found`` was kept alive since the first look
         (another holder, or a later lapse): a live process holds the id."""
-        now = self.clock()
+        now, who = self.clock(), lease_holder_name(found.holder)
         lapses = now + found.seconds_left
         if self._waiting is None:
             self._waiting, self._started = (found.holder, lapses), now
@@ -153,22 +148,22 @@ class ReplicaLease:
                 "lapse (a process killed without a word leaves one; a live process keeps it "
                 "alive, and this start is then refused)",
                 self.replica,
-                _who(found.holder),
+                who,
                 found.seconds_left,
             )
         holder, first_lapse = self._waiting
         if found.holder != holder or lapses > first_lapse + KEPT_ALIVE_SLACK_S:
             raise ConfigurationError(
                 f"STREAM_AL_SERVICE__REPLICA_ID={self.replica}: another live serve process "
-                f"holds this replica id ({_who(found.holder)} keeps its lease in redis "
-                "alive); two processes with one id overwrite each other's checkpoint and "
-                "state and share one consumer of the labels: give each process its own "
+                f"holds this replica id ({who} keeps its lease in redis alive); two "
+                "processes with one id overwrite each other's checkpoint and state and share "
+                "one consumer of the labels: give each process its own "
                 "STREAM_AL_SERVICE__REPLICA_ID (on Kubernetes a StatefulSet's pod name), or "
                 "stop the other"
             )
         return (
             f"waiting for the lease on replica id {self.replica!r} to lapse (held by "
-            f"{_who(found.holder)}, {found.seconds_left:.1f} s more)"
+            f"{who}, {found.seconds_left:.1f} s more)"
         )
 
     def keep(self) -> bool:
@@ -195,10 +190,10 @@ class ReplicaLease:
             return True
         self.on_lost(
             f"STREAM_AL_SERVICE__REPLICA_ID={self.replica}: another serve process holds this "
-            f"replica id now ({_who(found.holder)}: this one's lease lapsed, redis away or "
-            "this process paused for longer than its TTL, and the other started meanwhile); "
-            "exiting at once, code 2, writing nothing more under the id: give each process "
-            "its own STREAM_AL_SERVICE__REPLICA_ID"
+            f"replica id now ({lease_holder_name(found.holder)}: this one's lease lapsed, "
+            "redis away or this process paused for longer than its TTL, and the other started "
+            "meanwhile); exiting at once, code 2, writing nothing more under the id: give each "
+            "process its own STREAM_AL_SERVICE__REPLICA_ID"
         )
         return False
 
@@ -216,8 +211,3 @@ class ReplicaLease:
                 exc,
                 self.ttl,
             )
-
-
-def _who(holder: str) -> str:
-    """The holder's host and pid, without its random part."""
-    return holder.rsplit(" run ", 1)[0]

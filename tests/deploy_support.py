@@ -7,6 +7,7 @@ missing the test is skipped, except under CI (CI=true) where it fails.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -51,6 +52,18 @@ def missing(message: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def need_module(name: str) -> Any:
+    """``pytest.importorskip(name)``, but under CI a module that will not import fails the
+    test (confluent-kafka is a test dependency: a broken install must not pass as skips).
+    Usable at a module's top level."""
+    if os.environ.get("CI") != "true":
+        return pytest.importorskip(name)
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        pytest.fail(f"{name} does not import under CI: {exc}; pip install -e '.[test]'", False)
 
 
 def unavailable(reason: str) -> NoReturn:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 from kafka import KafkaProducer
 
+from tests.deploy_support import need_module
 from tests.integration.deployment import BACKENDS, Deployment, wait_for
 
 
@@ -107,7 +108,7 @@ def _send(deployment: Deployment) -> dict[int, str]:
     producer.close()
     offsets = {future.get(30).offset: kind for kind, future in sent.items()}
     # kafka-python's producer writes header keys as text; librdkafka's takes any bytes.
-    confluent = pytest.importorskip("confluent_kafka")
+    confluent = need_module("confluent_kafka")
     delivered: list[int] = []
     raw = confluent.Producer({"bootstrap.servers": deployment.bootstrap})
     raw.produce(

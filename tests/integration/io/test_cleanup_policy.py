@@ -13,11 +13,12 @@ from kafka.admin import NewTopic
 
 from stream_al.config import KafkaSettings
 from stream_al.io import kafka
+from tests.deploy_support import need_module
 from tests.integration.conftest import Services, kafka_admin, topic_name
 
 
 def _confluent() -> Callable[[KafkaSettings], bool]:
-    confluent = pytest.importorskip("stream_al.io.kafka_confluent")
+    confluent = need_module("stream_al.io.kafka_confluent")
     return confluent._may_be_compacted  # type: ignore[no-any-return]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from stream_al import __version__
 from stream_al.cli.main import main
+from tests.deploy_support import need_module
 
 
 def _config(tmp_path: Path) -> Path:
@@ -70,7 +71,7 @@ def test_version_prints_the_package_version(
 def test_the_kafka_client_s_log_is_shown_only_with_verbose(library: str) -> None:
     # kafka-python's log, and librdkafka's as the confluent backend hands it over.
     if library == "librdkafka":
-        confluent = pytest.importorskip("stream_al.io.kafka_confluent")
+        confluent = need_module("stream_al.io.kafka_confluent")
         assert confluent.librdkafka_client_log.name == library
     client = logging.getLogger(library)
     evaluate = ["evaluate", "--stream", "synth:stagger", "--n-events", "50", "--seeds", "1"]

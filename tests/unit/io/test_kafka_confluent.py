@@ -14,8 +14,9 @@ import pytest
 from stream_al.config import KafkaSettings
 from stream_al.io.base import TOMBSTONE, Unreadable
 from stream_al.runtime.backoff import RECOVERABLE
+from tests.deploy_support import need_module
 
-ck = pytest.importorskip("confluent_kafka")
+ck = need_module("confluent_kafka")
 
 from stream_al.io import kafka_confluent  # noqa: E402 (after the skip)
 from stream_al.io.kafka_confluent import (  # noqa: E402 (after the skip)

@@ -16,10 +16,16 @@ Message        Where                               Fields
 Anything that fails validation goes to a dead letter with the raw payload, the error and
 where it came from; :class:`DeadLetter` is that record.
 
+A feature whose value is ``null`` is missing for that event: it is left out of the event's
+features, as a CSV's empty cell is, and so of everything the event becomes (prediction,
+queue item, train log).
+
 Examples
 --------
 >>> Event.model_validate_json('{"id": "e1", "features": {"x": 1.5, "colour": "red"}}').cost
 1.0
+>>> Event.model_validate_json('{"id": "e1", "features": {"age": null, "x": 2}}').features
+{'x': 2}
 >>> Event.model_validate({"id": "e2", "features": {"x": float("nan")}})
 Traceback (most recent call last):
 ...
@@ -74,6 +80,39 @@ ItemId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 _MAX = MAX_MAGNITUDE
 
 
+def _present(features: Any) -> Any:
+    """``features`` without the features whose value is null; ``ValueError`` when none is
+    left (or none was given), naming the fix.
+
+    Null is JSON's missing value (pandas writes NaN as null; many producers send null for
+    a field they lack): the feature is missing for this event, as a CSV's empty cell is,
+    and River's models take a missing feature as a dict without that key. Refused, every
+    event of such a producer with any missing value was a dead letter. An event with no
+    feature left has nothing to predict from, as a CSV row whose feature cells are all
+    empty (``stream-al produce`` sends it as ``{}``): both are refused in these words.
+
+    >>> _present({"age": None, "x": 2})
+    {'x': 2}
+    >>> _present({"age": None})
+    Traceback (most recent call last):
+    ...
+    ValueError: no feature has a value (every one is null, a missing value): an event needs ...
+
+    """
+    if type(features) is not dict:
+        return features  # the dict validator says what it is
+    given = len(features)
+    if None in features.values():
+        features = {name: value for name, value in features.items() if value is not None}
+    if not features:
+        nulls = " (every one is null, a missing value)" if given else ""
+        raise ValueError(
+            f"no feature has a value{nulls}: an event needs at least one feature that is a "
+            "number, a boolean or text"
+        )
+    return features
+
+
 def _finite(value: Any, what: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{what} must be a finite number, got {value}")
@@ -88,10 +127,20 @@ class Event(_Message):
     """An event to predict (and perhaps to ask a human about)."""
 
     id: ItemId
-    features: dict[str, FeatureValue] = Field(min_length=1)
+    features: dict[str, FeatureValue]
     ts: float | datetime | None = None
     cost: float = Field(default=1.0, gt=0.0)
     meta: dict[str, Any] | None = None
+
+    @field_validator(
+        "features",
+        mode="before",
+        # What a producer may send (the schema says so); the field holds no nulls.
+        json_schema_input_type=Annotated[dict[str, FeatureValue | None], Field(min_length=1)],
+    )
+    @classmethod
+    def _nulls_left_out(cls, features: Any) -> Any:
+        return _present(features)
 
     @field_validator("features")
     @classmethod
@@ -301,8 +350,10 @@ def query_item_json(
 # Validating an Event costs a few microseconds a time, more than the JSON it reads. A
 # plain event (the shapes below) is checked here with the model's own rules: the same
 # types, bounds and field validators (read from the model, so a validator added to Event
-# applies here too), and built as Event.model_construct would. Anything else, valid or
-# not, goes to the model: its errors, hence the dead letters' reasons, are pydantic's own.
+# applies here too; a feature's null is left out by the function the model's
+# before-validator calls, _present), and built as Event.model_construct would. Anything
+# else, valid or not, goes to the model: its errors, hence the dead letters' reasons, are
+# pydantic's own.
 # tests/unit/test_schemas.py holds the two to the same answers and fails when Event gains
 # a rule this does not know.
 
@@ -327,6 +378,19 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _plain_present(features: dict[str, Any]) -> dict[str, Any] | None:
+    """``features`` without its nulls, as the model's before-validator leaves them
+    (:func:`_present`), when every other value is a feature's and one is left; else None."""
+    for value in features.values():
+        if value is not None and type(value) not in _FEATURE_TYPES:
+            return None
+    try:
+        present: dict[str, Any] = _present(features)
+    except ValueError:  # no feature left: the model's error is the dead letter's reason
+        return None
+    return present
+
+
 def _plain_event(raw: str | bytes) -> Event | None:
     """The event ``raw`` holds if it is a plain valid one, else None (the model decides)."""
     try:
@@ -342,7 +406,11 @@ def _plain_event(raw: str | bytes) -> Event | None:
         return None
     for value in features.values():
         if type(value) not in _FEATURE_TYPES:
-            return None
+            # Looked at again only here: an event without nulls pays nothing for them.
+            features = _plain_present(features)
+            if features is None:
+                return None
+            break
     values: dict[str, Any] = {"id": item_id, "features": features, "ts": None, "cost": 1.0}
     if data.get("ts") is not None:
         values["ts"] = _number(data["ts"])  # a text ts (a date) is the model's to read

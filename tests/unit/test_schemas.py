@@ -93,6 +93,8 @@ PLAIN = [
     ' {"id": "e1", "features": {"x": 1, "x": 2}} ',
     '{"id": "e1", "id": "e2", "features": {"x": 1}}',
     '{"id": "e1", "features": {"x": "\\u00e9\\n"}, "meta": {"nan": NaN}}',
+    '{"id": "e1", "features": {"age": null, "x": 2, "on": null, "colour": "red"}}',
+    '{"id": "e1", "features": {"x": 1, "y": 2, "x": null}}',
 ]
 ODD = [
     "",
@@ -107,6 +109,11 @@ ODD = [
     '{"id": 1, "features": {"x": 1}}',
     '{"id": "e1", "features": []}',
     '{"id": "e1", "features": {"x": null}}',
+    '{"id": "e1", "features": {"x": null, "y": null}}',
+    '{"id": "e1", "features": {"x": null, "y": [1]}}',
+    '{"id": "e1", "features": {"x": null, "y": NaN}}',
+    '{"id": "e1", "features": {"x": null, "y": 1e200}}',
+    '{"id": "", "features": {"x": null, "y": 1}}',
     '{"id": "e1", "features": {"x": [1]}}',
     '{"id": "e1", "features": {"x": {"y": 1}}}',
     '{"id": "e1", "features": {"x": NaN}}',
@@ -184,6 +191,37 @@ def test_plain_events_take_the_fast_path() -> None:
         assert _plain_event(raw) is not None, raw
 
 
+def test_a_null_feature_is_missing_and_left_out_of_the_event() -> None:
+    # null is JSON's missing value (pandas writes NaN as null): such an event was a dead
+    # letter, so a producer's every event with a missing value lost its prediction.
+    raw = '{"id": "e1", "features": {"age": null, "x": 2, "colour": "red", "on": null}}'
+    for parse in (parse_event, Event.model_validate_json):
+        assert parse(raw).features == {"x": 2, "colour": "red"}
+    assert Event.model_validate({"id": "e1", "features": {"a": None, "b": 1.5}}).features == {
+        "b": 1.5
+    }
+
+
+@pytest.mark.parametrize(
+    ("features", "nulls"), [("{}", ""), ('{"age": null}', " (every one is null, a missing value)")]
+)
+def test_an_event_without_a_feature_that_has_a_value_is_refused_naming_the_fix(
+    features: str, nulls: str
+) -> None:
+    # One reason for a CSV row whose feature cells are all empty (produce sends {}) and
+    # for an event whose features are all null: before, pydantic's "Dictionary should have
+    # at least 1 item after validation" and four union errors per null feature.
+    with pytest.raises(ValidationError) as caught:
+        parse_event('{"id": "e1", "features": ' + features + "}")
+    assert [(e["loc"], e["msg"]) for e in caught.value.errors()] == [
+        (
+            ("features",),
+            f"Value error, no feature has a value{nulls}: an event needs at least one "
+            "feature that is a number, a boolean or text",
+        )
+    ]
+
+
 def test_parse_event_knows_every_rule_of_event() -> None:
     """parse_event's own checks mirror Event's types and bounds (its validators it reads
     from the model): a change to Event must be taught to ``_plain_event`` too."""
@@ -199,6 +237,7 @@ def test_parse_event_knows_every_rule_of_event() -> None:
                         {"type": "integer"},
                         {"type": "number"},
                         {"type": "string"},
+                        {"type": "null"},
                     ]
                 },
                 "minProperties": 1,
@@ -227,11 +266,12 @@ def test_parse_event_knows_every_rule_of_event() -> None:
     }
     decorators = Event.__pydantic_decorators__
     assert not decorators.model_validators and not decorators.validators
-    # _plain_event runs the "after" validators; the one "before" validator refuses a
-    # boolean cost or ts, which _plain_event leaves to the model (its _number takes only
-    # float and int).
+    # _plain_event runs the "after" validators. Of the "before" ones, _not_a_boolean
+    # refuses a boolean cost or ts, which _plain_event leaves to the model (its _number
+    # takes only float and int); _nulls_left_out calls _present, which _plain_event calls
+    # on an event with a null feature.
     before = {n for n, d in decorators.field_validators.items() if d.info.mode != "after"}
-    assert before == {"_not_a_boolean"}
+    assert before == {"_not_a_boolean", "_nulls_left_out"}
 
 
 def test_a_prediction_naming_every_class_the_limits_allow_fits_in_a_kafka_message() -> None:

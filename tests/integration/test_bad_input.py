@@ -86,6 +86,45 @@ def test_each_kind_of_malformed_event_is_dead_lettered_with_a_reason(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_null_feature_is_missing_and_an_event_of_nulls_only_is_dead_lettered_naming_why(
+    deployment: Deployment,
+) -> None:
+    # null is JSON's missing value (pandas' to_json writes NaN as null): every event with
+    # one was dead-lettered, and such a producer's stream lost its predictions.
+    deployment.settings["STREAM_AL_LEARNER__BUDGET"] = "1.0"
+    deployment.settings["STREAM_AL_LEARNER__STRATEGY"] = "random"  # asks every event
+    deployment.settings["STREAM_AL_CHECKPOINT__TRIM_TRAIN_LOG"] = "false"  # read below
+    serve = deployment.serve()
+    events = {
+        "a": {"id": "a", "features": {"x": 1.0, "age": None, "colour": "red"}},
+        "nulls": {"id": "nulls", "features": {"x": None, "age": None}},
+        "b": {"id": "b", "features": {"x": 2.0, "colour": "blue"}},
+    }
+    deployment.produce_raw([(key, json.dumps(event)) for key, event in events.items()])
+    wait_for(
+        lambda: len(deployment.predictions()) >= 2 and len(deployment.dead_letters()) >= 1,
+        60,
+        what="two predictions and a dead letter delivered",
+    )
+    assert [p["id"] for p in deployment.predictions()] == ["a", "b"]
+    [letter] = deployment.dead_letters()
+    assert json.loads(letter["payload"]) == events["nulls"]
+    assert letter["error"] == (
+        "features: Value error, no feature has a value (every one is null, a missing "
+        "value): an event needs at least one feature that is a number, a boolean or text"
+    )
+    store = deployment.store()
+    taken = {json.loads(item)["id"]: (entry, item) for entry, item in store.take("w", 2, 0)}
+    entry, item = taken["a"]
+    assert json.loads(item)["features"] == {"x": 1.0, "colour": "red"}  # "age" left out
+    store.complete(entry, json.dumps({"id": "a", "label": "cat"}))
+    wait_for(lambda: serve.metric("stream_al_train_log_applied_total") >= 1, 30, what="learned")
+    [logged] = store.read_train_log(None, 10)
+    assert json.loads(logged.item)["features"] == {"x": 1.0, "colour": "red"}
+    assert serve.alive()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_dead_letters_reach_a_compacted_dead_letter_topic_keyed_by_their_origin(
     deployment: Deployment,
 ) -> None:

@@ -170,6 +170,11 @@ def test_a_topic_history_skips_and_counts_invalid_records() -> None:
     assert history.problems[4].startswith("t:0:6: not JSON: recursion limit exceeded")
 
 
+def test_a_labeled_event_s_null_feature_is_missing_as_in_a_live_event() -> None:
+    raw = '{"id": "a", "features": {"x": 1, "age": null}, "label": "UP"}'
+    assert labeled_event(raw) == ({"x": 1}, "UP")
+
+
 def test_labeled_events_keep_the_label_type() -> None:
     assert labeled_event(b'{"id": "a", "features": {"x": 1}, "label": 1}') == ({"x": 1}, 1)
     assert labeled_event('{"id": "a", "features": {"x": 1}, "label": true}')[1] is True

@@ -110,7 +110,13 @@ def test_a_queried_event_is_stored_pending_and_queued_with_everything_a_labeler_
         (json.dumps({"id": "", "features": {"x": 1}}), "id"),
         (json.dumps({"id": "a" * 257, "features": {"x": 1}}), "id"),
         ('{"id": "a", "features": {"x": NaN}}', "finite"),
-        (json.dumps({"id": "a", "features": {}}), "features"),
+        (json.dumps({"id": "a", "features": {}}), "no feature has a value: "),
+        # null is a missing feature: with every one null, none is left to predict from
+        (
+            json.dumps({"id": "a", "features": {"x": None, "y": None}}),
+            "no feature has a value (every one is null, a missing value): an event needs",
+        ),
+        (json.dumps({"id": "a", "features": {"x": None, "y": [1]}}), "features.y"),
         (json.dumps({"id": "a", "features": [1]}), "features"),
         (json.dumps({"id": "a", "features": {"x": {"y": 1}}}), "features.x"),
         (json.dumps({"id": 7, "features": {"x": 1}}), "id"),
@@ -165,6 +171,36 @@ def test_an_event_with_max_features_features_is_decided() -> None:
     raw = json.dumps({"id": "e", "features": dict.fromkeys("xyz", 1.0)})
     assert loop.process_events([("events:0:1", raw)])[0] is not None
     assert not _dead(loop) and [key for key, _ in published] == ["e"]
+
+
+def test_a_null_feature_is_left_out_of_the_prediction_the_item_and_what_is_learned() -> None:
+    # null is JSON's missing value (pandas writes NaN as null): such an event was a dead
+    # letter. Now the feature is missing for that event, as an empty CSV cell is, and the
+    # nulls do not count towards max_features (3): what a model takes is what is left.
+    from river import naive_bayes
+
+    loop, _, published = _loop(model=naive_bayes.GaussianNB())
+    features = {"age": None, "x": 2.0, "y": 1.0, "on": None, "z": 0.5}
+    raw = json.dumps({"id": "e1", "features": features})
+    assert loop.process_events([("events:0:1", raw), _event(2)])[0] is not None
+    assert not _dead(loop) and [key for key, _ in published] == ["e1", "e2"]
+    assert Prediction.model_validate_json(published[0][1]).queried
+    [(_, item), _] = _store(loop).take("w", 10)
+    assert QueryItem.model_validate_json(item).features == {"x": 2.0, "y": 1.0, "z": 0.5}
+    assert '"age"' not in item and "null" not in json.dumps(json.loads(item)["features"])
+    _give(loop, _label("e1"), _label("e2", False))
+    assert loop.process_labels() == 2 and loop.apply_train_log() == 2
+    logged = _store(loop).read_train_log(None, 10)
+    assert json.loads(logged[0].item)["features"] == {"x": 2.0, "y": 1.0, "z": 0.5}
+    assert loop.learner.n_learned == 2
+    # A replica started from nothing replays the log to the same model.
+    replica = LabelLoop(
+        ActiveLearner(naive_bayes.GaussianNB(), "random", 1.0, seed=0),
+        store=loop.store,
+        dead_letters=loop.store,
+    )
+    assert replica.replay(None) == 2
+    assert replica.learner.model_digest() == loop.learner.model_digest()
 
 
 def test_a_redelivered_event_is_queued_once_even_after_it_was_labeled() -> None:

@@ -102,3 +102,18 @@ def test_select_skips_pool_rows_whose_id_no_label_can_name(
     assert "select: skipped row 1: its id is empty" in caplog.text
     assert "select: skipped row 2: its id has 257 characters, more than 256" in caplog.text
     assert "skipped 2 rows whose id no label can name" in caplog.text
+
+
+def test_a_pool_topic_s_null_features_are_missing_and_an_event_of_nulls_only_is_skipped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As serve reads an event: null is a missing value, left out of the row's features.
+    from stream_al.service.select import _pool_rows
+
+    records = [
+        ("pool:0:0", b'{"id": "a", "features": {"x": 1.0, "age": null}}'),
+        ("pool:0:1", b'{"id": "b", "features": {"age": null}}'),
+    ]
+    monkeypatch.setattr("stream_al.io.kafka.read_topic", lambda kafka, topic: iter(records))
+    assert list(_pool_rows("topic:pool", Settings(), None, None)) == [("a", {"x": 1.0})]
+    assert "select: skipped pool:0:1: Value error, no feature has a value (every one" in caplog.text

@@ -40,7 +40,15 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import from_json, to_json
 
 from stream_al.core.feature_kinds import (
@@ -80,37 +88,27 @@ ItemId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 _MAX = MAX_MAGNITUDE
 
 
-def _present(features: Any) -> Any:
-    """``features`` without the features whose value is null; ``ValueError`` when none is
-    left (or none was given), naming the fix.
+def _no_feature(features: dict[str, Any]) -> ValueError:
+    """Why an event without a feature that has a value is refused, naming the fix: its
+    ``features`` are empty (a CSV row whose feature cells are all empty, as ``stream-al
+    produce`` sends it) or all null; both in these words.
 
-    Null is JSON's missing value (pandas writes NaN as null; many producers send null for
-    a field they lack): the feature is missing for this event, as a CSV's empty cell is,
-    and River's models take a missing feature as a dict without that key. Refused, every
-    event of such a producer with any missing value was a dead letter. An event with no
-    feature left has nothing to predict from, as a CSV row whose feature cells are all
-    empty (``stream-al produce`` sends it as ``{}``): both are refused in these words.
-
-    >>> _present({"age": None, "x": 2})
-    {'x': 2}
-    >>> _present({"age": None})
-    Traceback (most recent call last):
-    ...
-    ValueError: no feature has a value (every one is null, a missing value): an event needs ...
+    >>> print(_no_feature({"age": None}))  # doctest: +NORMALIZE_WHITESPACE
+    no feature has a value (every one is null, a missing value): an event needs at least
+    one feature that is a number, a boolean or text
 
     """
-    if type(features) is not dict:
-        return features  # the dict validator says what it is
-    given = len(features)
-    if None in features.values():
-        features = {name: value for name, value in features.items() if value is not None}
-    if not features:
-        nulls = " (every one is null, a missing value)" if given else ""
-        raise ValueError(
-            f"no feature has a value{nulls}: an event needs at least one feature that is a "
-            "number, a boolean or text"
-        )
-    return features
+    nulls = " (every one is null, a missing value)" if features else ""
+    return ValueError(
+        f"no feature has a value{nulls}: an event needs at least one feature that is a "
+        "number, a boolean or text"
+    )
+
+
+# A feature's value may be null on the wire (the core schema and the JSON schema say so),
+# and never in an Event: its validator leaves such a feature out. The type checker sees
+# the field as it is held.
+_NULLABLE_VALUES = GetPydanticSchema(lambda _, handler: handler(dict[str, FeatureValue | None]))
 
 
 def _finite(value: Any, what: str) -> Any:
@@ -127,39 +125,45 @@ class Event(_Message):
     """An event to predict (and perhaps to ask a human about)."""
 
     id: ItemId
-    features: dict[str, FeatureValue]
+    features: Annotated[
+        dict[str, FeatureValue], _NULLABLE_VALUES, Field(json_schema_extra={"minProperties": 1})
+    ]
     ts: float | datetime | None = None
     cost: float = Field(default=1.0, gt=0.0)
     meta: dict[str, Any] | None = None
 
-    @field_validator(
-        "features",
-        mode="before",
-        # What a producer may send (the schema says so); the field holds no nulls.
-        json_schema_input_type=Annotated[dict[str, FeatureValue | None], Field(min_length=1)],
-    )
-    @classmethod
-    def _nulls_left_out(cls, features: Any) -> Any:
-        return _present(features)
-
     @field_validator("features")
     @classmethod
     def _features_finite(cls, features: dict[str, FeatureValue]) -> dict[str, FeatureValue]:
-        # This runs for every event. Numbers are finite and at most MAX_MAGNITUDE in size
-        # (a model squares them); the sum of their sizes says so at C speed for most events
-        # (NaN and infinities propagate), and the loop below finds the culprit otherwise
-        # (text, an integer beyond float range, or many large numbers).
+        # This runs for every event (the fast path, _plain_event, runs it too). Numbers are
+        # finite and at most MAX_MAGNITUDE in size (a model squares them); the sum of their
+        # sizes says so at C speed for most events (NaN and infinities propagate), and the
+        # loop below finds the culprit otherwise (text, an integer beyond float range, many
+        # large numbers, a null, no feature at all).
         try:
-            if sum(map(abs, features.values())) <= _MAX:  # type: ignore[arg-type]
+            if sum(map(abs, features.values())) <= _MAX and features:  # type: ignore[arg-type]
                 return features
         except (TypeError, OverflowError):
             pass
-        for name, value in features.items():
-            if isinstance(value, str) or -_MAX <= value <= _MAX:
-                continue
-            if type(value) is float and not math.isfinite(value):
-                raise ValueError(f"feature {name!r} must be a finite number, got {value}")
-            raise ValueError(f"feature {name!r} is {number_problem(value)}")
+        if not features:
+            raise _no_feature(features)
+        try:
+            for name, value in features.items():
+                if isinstance(value, str) or -_MAX <= value <= _MAX:
+                    continue
+                if type(value) is float and not math.isfinite(value):
+                    raise ValueError(f"feature {name!r} must be a finite number, got {value}")
+                raise ValueError(f"feature {name!r} is {number_problem(value)}")
+        except TypeError:  # a null compared with a number: no other value raises there
+            # Null is JSON's missing value (pandas writes NaN as null, producers send it
+            # for a field they lack): the feature is missing for this event and left out,
+            # as a CSV's empty cell is; River's models take a key left out as missing.
+            # Refused, every event with a missing value was a dead letter. Looked for
+            # only here, so an event without one pays nothing for it.
+            present = {name: value for name, value in features.items() if value is not None}
+            if not present:
+                raise _no_feature(features) from None
+            return cls._features_finite(present)
         return features
 
     @field_validator("cost", "ts", mode="before")
@@ -350,15 +354,14 @@ def query_item_json(
 # Validating an Event costs a few microseconds a time, more than the JSON it reads. A
 # plain event (the shapes below) is checked here with the model's own rules: the same
 # types, bounds and field validators (read from the model, so a validator added to Event
-# applies here too; a feature's null is left out by the function the model's
-# before-validator calls, _present), and built as Event.model_construct would. Anything
-# else, valid or not, goes to the model: its errors, hence the dead letters' reasons, are
-# pydantic's own.
+# applies here too: a null feature is left out by one), and built as
+# Event.model_construct would. Anything else, valid or not, goes to the model: its errors,
+# hence the dead letters' reasons, are pydantic's own.
 # tests/unit/test_schemas.py holds the two to the same answers and fails when Event gains
 # a rule this does not know.
 
 _EVENT_FIELDS = frozenset(Event.model_fields)
-_FEATURE_TYPES = frozenset((bool, int, float, str))
+_FEATURE_TYPES = frozenset((bool, int, float, str, type(None)))  # a null: left out
 _EXACT_INT = 2**53  # ints up to here are floats exactly
 _EVENT_CHECKS: dict[str, list[Any]] = {}  # field -> its after-validators, in order
 for _d in Event.__pydantic_decorators__.field_validators.values():
@@ -378,19 +381,6 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _plain_present(features: dict[str, Any]) -> dict[str, Any] | None:
-    """``features`` without its nulls, as the model's before-validator leaves them
-    (:func:`_present`), when every other value is a feature's and one is left; else None."""
-    for value in features.values():
-        if value is not None and type(value) not in _FEATURE_TYPES:
-            return None
-    try:
-        present: dict[str, Any] = _present(features)
-    except ValueError:  # no feature left: the model's error is the dead letter's reason
-        return None
-    return present
-
-
 def _plain_event(raw: str | bytes) -> Event | None:
     """The event ``raw`` holds if it is a plain valid one, else None (the model decides)."""
     try:
@@ -406,11 +396,7 @@ def _plain_event(raw: str | bytes) -> Event | None:
         return None
     for value in features.values():
         if type(value) not in _FEATURE_TYPES:
-            # Looked at again only here: an event without nulls pays nothing for them.
-            features = _plain_present(features)
-            if features is None:
-                return None
-            break
+            return None
     values: dict[str, Any] = {"id": item_id, "features": features, "ts": None, "cost": 1.0}
     if data.get("ts") is not None:
         values["ts"] = _number(data["ts"])  # a text ts (a date) is the model's to read

@@ -266,12 +266,11 @@ def test_parse_event_knows_every_rule_of_event() -> None:
     }
     decorators = Event.__pydantic_decorators__
     assert not decorators.model_validators and not decorators.validators
-    # _plain_event runs the "after" validators. Of the "before" ones, _not_a_boolean
-    # refuses a boolean cost or ts, which _plain_event leaves to the model (its _number
-    # takes only float and int); _nulls_left_out calls _present, which _plain_event calls
-    # on an event with a null feature.
+    # _plain_event runs the "after" validators; the one "before" validator refuses a
+    # boolean cost or ts, which _plain_event leaves to the model (its _number takes only
+    # float and int).
     before = {n for n, d in decorators.field_validators.items() if d.info.mode != "after"}
-    assert before == {"_not_a_boolean", "_nulls_left_out"}
+    assert before == {"_not_a_boolean"}
 
 
 def test_a_prediction_naming_every_class_the_limits_allow_fits_in_a_kafka_message() -> None:

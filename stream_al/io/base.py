@@ -720,7 +720,18 @@ class EventSource(Protocol):
         answer within :data:`COMMIT_TIMEOUT_S` (or so)."""
         ...
 
-    def lag(self) -> dict[int, int]: ...
+    def lag(self) -> dict[int, int]:
+        """Events not yet consumed, per assigned partition whose position and end are
+        known, without a request to the broker; each call is also a look for partitions
+        that stopped being served (:meth:`stalled`)."""
+        ...
+
+    def stalled(self) -> int:
+        """How many assigned partitions had stopped being served at the last :meth:`lag`:
+        their position unmoved for :data:`~stream_al.io.stalled.UNSERVED_S` of polls while
+        the broker holds events after it (:class:`~stream_al.io.stalled.StalledPartitions`,
+        which says each in the log)."""
+        ...
 
     def rewind(self) -> list[str]:
         """Consume the partitions assigned now from their beginning (the earliest offset

@@ -71,6 +71,7 @@ from stream_al.io.base import (
     wait_in_slices,
 )
 from stream_al.io.kafka_batches import BatchUnread, check_offsets, install
+from stream_al.io.stalled import StalledPartitions
 from stream_al.io.too_large import send_each_alone
 
 # Compressed record batches inflate within MAX_BATCH_BYTES (kafka_batches), in every
@@ -91,6 +92,17 @@ log = logging.getLogger("stream_al.kafka")
 # How long closing a client may wait (to leave the group, for the producer's sender
 # thread): best effort, a broker away lets the group notice at the session timeout.
 CLOSE_TIMEOUT_S = 2.0
+
+# kafka-python 2.3 refuses answers (frames) over 1,000,000 bytes by default, while a fetch
+# may return 1 MiB per partition: a full partition would stall the consumer.
+RECEIVE_MAX_BYTES = 64 * 1024 * 1024
+
+# What kafka-python takes in one answer once a connection has been closed: 2.3 rebuilds its
+# parser without RECEIVE_MAX_BYTES, at the parser's default (docs/design.md, "Answers
+# larger than 100,000,000 bytes"). A record batch larger stalls its partition, fetched
+# again and again (StalledPartitions says so where an earlier answer told of offsets past
+# it).
+ANSWER_MAX_BYTES = 100_000_000
 
 # A look at the topics (a metadata request, a describe-configs) answers within
 # milliseconds, or the broker is away: the admin client's default waits 30 s.
@@ -126,9 +138,7 @@ class EventSource:
             max_poll_records=settings.max_poll_records,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            # kafka-python 2.3 refuses frames over 1,000,000 bytes by default, while a fetch
-            # may return 1 MiB per partition: a full partition would stall the consumer.
-            receive_message_max_bytes=64 * 1024 * 1024,
+            receive_message_max_bytes=RECEIVE_MAX_BYTES,
             metadata_max_age_ms=METADATA_REFRESH_MS,
             # Not the events of aborted transactions, as librdkafka (its default): they
             # never happened, and a question about one wastes a labeler's time.
@@ -138,10 +148,10 @@ class EventSource:
         # A batch's base offset is under no CRC: one damaged on the broker's disk had its
         # events handed out under offsets they do not have.
         check_offsets(self.consumer, gaps=_may_be_compacted(settings))
-        # partition -> the position it has not moved from, since when (far ahead: said), and
-        # the polls made by then (_watch)
-        self._unmoved: dict[TopicPartition, tuple[int, float, int]] = {}
-        self._polls = 0
+        self.stalled_partitions = StalledPartitions(
+            f"kafka-python's {ANSWER_MAX_BYTES:,} bytes, {RECEIVE_MAX_BYTES:,} on a "
+            "connection's first answers"
+        )
         # Our own line on each assignment: the client's is below WARNING unless --verbose.
         self.consumer.subscribe([settings.events_topic], listener=_AssignmentLog())
 
@@ -154,7 +164,7 @@ class EventSource:
         :class:`~stream_al.io.base.Unreadable` that says why, at its first offset not
         consumed yet, and the partition goes on after it (:func:`_past`)."""
         _resume_pending_join(self.consumer)
-        self._polls += 1
+        self.stalled_partitions.polled()
         try:
             records = self.consumer.poll(
                 timeout_ms=self.settings.poll_timeout_ms,
@@ -192,39 +202,21 @@ class EventSource:
         never blocks the loop (``end_offsets`` waits on the network). Partitions not fetched
         yet are left out.
         """
-        out: dict[int, int] = {}
+        seen: dict[tuple[str, int], tuple[int, int]] = {}
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
             if high is None:
                 continue
             position = self.consumer.position(tp, timeout_ms=100)
             if position is not None:
-                out[tp.partition] = max(0, high - position)
-                self._watch(tp, position, high)
-        return out
+                seen[tp] = (position, high)
+        self.stalled_partitions.look(seen)
+        return {p: max(0, high - position) for (_, p), (position, high) in seen.items()}
 
-    def _watch(self, tp: TopicPartition, position: int, high: int) -> None:
-        """Say once when partition ``tp`` has not moved from ``position`` for
-        :data:`UNSERVED_S` of polls while the broker's high watermark ``high`` is past it."""
-        moved = self._unmoved.get(tp)
-        now = time.monotonic()
-        if high <= position or moved is None or moved[0] != position:
-            self._unmoved[tp] = (position, now, self._polls)
-            return
-        # polled all along (a serve that waits, on Redis say, polls nothing), said once
-        if now - moved[1] >= UNSERVED_S and self._polls - moved[2] >= UNSERVED_POLLS:
-            self._unmoved[tp] = (position, now + 1e9, self._polls)
-            log.warning(
-                "%s:%d: no event served from offset %d for %.0f s while the partition holds "
-                "offsets up to %d: the broker answers its fetches with nothing (a record "
-                "batch whose length is damaged in its log ends what it can read; check the "
-                "broker's log and disk); serve waits for it",
-                tp.topic,
-                tp.partition,
-                position,
-                now - moved[1],
-                high - 1,
-            )
+    def stalled(self) -> int:
+        """How many assigned partitions had stopped being served at the last :meth:`lag`
+        (:class:`~stream_al.io.stalled.StalledPartitions`)."""
+        return self.stalled_partitions.stalled
 
     def rewind(self) -> list[str]:
         """Consume the assigned partitions from their beginning (see
@@ -364,11 +356,6 @@ def _resume_pending_join(consumer: KafkaConsumer) -> None:
 
 
 CLEANUP_POLICY = "cleanup.policy"
-
-# A partition that has not moved this long while the broker says it holds events after its
-# position is said (EventSource.lag): serve's turns fetch within a second when it can.
-UNSERVED_S = 30.0
-UNSERVED_POLLS = 10
 
 # A heartbeat unanswered this long means a broker that hangs (its connections stay open,
 # so they look connected until the request timeout, minutes later).
@@ -740,7 +727,7 @@ def read_topic(
     consumer = KafkaConsumer(
         enable_auto_commit=False,
         group_id=None,
-        receive_message_max_bytes=64 * 1024 * 1024,
+        receive_message_max_bytes=RECEIVE_MAX_BYTES,
         isolation_level="read_committed",  # as serve reads the events topic
         **settings.client_options(),
     )

@@ -62,6 +62,7 @@ from stream_al.io.base import (
     wait_in_slices,
 )
 from stream_al.io.kafka_batches import BatchMisplaced
+from stream_al.io.stalled import StalledPartitions
 from stream_al.io.too_large import send_each_alone
 
 __all__ = [
@@ -315,6 +316,23 @@ def _may_be_compacted(settings: KafkaSettings) -> bool:
     return "compact" in (policy or "")
 
 
+def fetch_positions(report: dict[str, Any]) -> dict[tuple[str, int], int]:
+    """The next offset librdkafka fetches, per partition whose one is known, from its
+    statistics ``report`` (``next_offset``; partition -1 is its internal one).
+
+    >>> fetch_positions({"topics": {"e": {"partitions": {
+    ...     "0": {"next_offset": 10}, "1": {"next_offset": -1001}, "-1": {"next_offset": 0}}}}})
+    {('e', 0): 10}
+    """
+    out: dict[tuple[str, int], int] = {}
+    for topic, about in report.get("topics", {}).items():
+        for number, partition in about.get("partitions", {}).items():
+            offset = partition.get("next_offset", -1)
+            if int(number) >= 0 and isinstance(offset, int) and offset >= 0:
+                out[(topic, int(number))] = offset
+    return out
+
+
 class ConfluentEventSource:
     """Events from the events topic, in batches, committed on request (librdkafka)."""
 
@@ -384,6 +402,12 @@ class ConfluentEventSource:
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self.silent_s = 0.0  # the longest a connection has waited on an answer (statistics)
         self.orphaned = False  # no broker left to connect to (statistics, see no_broker_left())
+        # (topic, partition) -> the next offset librdkafka fetches (statistics): where a
+        # partition stands before it has handed out a message (lag()).
+        self.fetching: dict[tuple[str, int], int] = {}
+        self.stalled_partitions = StalledPartitions(
+            f"librdkafka's receive.message.max.bytes, {MAX_BATCH_BYTES:,} bytes"
+        )
         self._deferred: KafkaError | None = None
         # Partitions revoked (or lost) during the consume in progress and not assigned again.
         self._revoked_now: set[tuple[str, int]] = set()
@@ -409,6 +433,7 @@ class ConfluentEventSource:
             log.warning("consumer close: %s", exc)
         # Reset after the close, whose callbacks may still report on the old consumer.
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
+        self.fetching = {}
         self.pending.clear()
         self._next.clear()
         self._forget()
@@ -421,8 +446,10 @@ class ConfluentEventSource:
             report = json.loads(stats)
             brokers = list(report.get("brokers", {}).values())
             steady = report.get("cgrp", {}).get("join_state") == "steady"
-        except (ValueError, AttributeError):
+            fetching = fetch_positions(report)
+        except (ValueError, AttributeError, TypeError):
             return
+        self.fetching = fetching
         self.brokers_up = any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
         self.silent_s = max((_silent_s(b, steady) for b in brokers), default=0.0)
         self.orphaned = self._config is not None and no_broker_left(brokers)
@@ -466,6 +493,7 @@ class ConfluentEventSource:
             err, self._deferred = self._deferred, None
             _raise_for(err, "consume")
         self._revoked_now.clear()
+        self.stalled_partitions.polled()
         with _converted("consume"):
             messages = self.consumer.consume(
                 num_messages=self.settings.max_poll_records,
@@ -956,19 +984,30 @@ class ConfluentEventSource:
         """Events not yet consumed, per assigned partition.
 
         From the high watermark librdkafka last saw (``cached=True``) and the local
-        position: no request to the broker. Partitions not fetched yet are left out.
+        position, or, before the partition has handed out a message, the offset librdkafka
+        fetches (its statistics: a partition that has never been served shows its lag,
+        and its stall, as on kafka-python): no request to the broker. Partitions not
+        fetched yet are left out. Each look feeds :attr:`stalled_partitions`.
         """
-        out: dict[int, int] = {}
+        seen: dict[tuple[str, int], tuple[int, int]] = {}
         with _converted("lag"):
             positions = self.consumer.position(self.consumer.assignment())
             for t in positions:
-                if t.offset < 0:  # nothing consumed yet
+                key = (t.topic, t.partition)
+                position = t.offset if t.offset >= 0 else self.fetching.get(key, -1)
+                if position < 0:  # nothing consumed or fetched yet
                     continue
                 marks = self.consumer.get_watermark_offsets(t, cached=True)
                 if not marks or marks[1] < 0:
                     continue
-                out[t.partition] = max(0, marks[1] - t.offset)
-        return out
+                seen[key] = (position, marks[1])
+        self.stalled_partitions.look(seen)
+        return {p: max(0, high - position) for (_, p), (position, high) in seen.items()}
+
+    def stalled(self) -> int:
+        """How many assigned partitions had stopped being served at the last :meth:`lag`
+        (:class:`~stream_al.io.stalled.StalledPartitions`)."""
+        return self.stalled_partitions.stalled
 
     def rewind(self) -> list[str]:
         """Consume the assigned partitions from their beginning (see

@@ -370,6 +370,41 @@ def test_lag_comes_from_cached_watermarks_and_local_positions() -> None:
     assert source.lag() == {0: 60}  # 1: nothing consumed yet; 2: no watermark yet
 
 
+def test_a_partition_that_never_handed_out_a_message_stands_where_librdkafka_fetches() -> None:
+    """A partition librdkafka cannot serve from its committed offset (a record batch larger
+    than it takes, a damaged one) hands out nothing, so it has no position: the offset its
+    statistics say it fetches stands in, for its lag and its stall. Before, it was left
+    out of both, and its stall was never said."""
+    source = _source([])
+    consumer = _consumer(source)
+    consumer.positions = {("ev", 0): -1001, ("ev", 1): 4}
+    consumer.high = {("ev", 0): 21, ("ev", 1): 4}
+    assert source.lag() == {1: 0}
+    fetching = {"0": {"next_offset": 10}, "1": {"next_offset": 4}, "-1": {"next_offset": 0}}
+    source._stats(json.dumps({"topics": {"ev": {"partitions": fetching}}}))
+    now = [0.0]
+    source.stalled_partitions.clock = lambda: now[0]
+    assert source.lag() == {0: 11, 1: 0}
+    for _ in range(10):
+        source.poll()
+    now[0] = 31.0
+    assert source.lag() == {0: 11, 1: 0}
+    assert source.stalled() == 1
+
+
+def test_polls_that_are_not_made_stall_nothing() -> None:
+    source = _source([])
+    consumer = _consumer(source)
+    consumer.positions = {("ev", 0): 10}
+    consumer.high = {("ev", 0): 21}
+    now = [0.0]
+    source.stalled_partitions.clock = lambda: now[0]
+    source.lag()
+    now[0] = 600.0  # serve waited on Redis meanwhile, say
+    source.lag()
+    assert source.stalled() == 0
+
+
 def _stats(*sources: str) -> str:
     """A statistics report whose broker handles have these sources (librdkafka's words)."""
     brokers = {

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from kafka import TopicPartition
 from kafka.errors import CommitFailedError, KafkaConnectionError
 
+from stream_al.config import KafkaSettings
 from stream_al.io.kafka import HEARTBEAT_UNANSWERED_S, EventSource, _disconnected
+from stream_al.io.stalled import UNSERVED_POLLS, UNSERVED_S, StalledPartitions
 from stream_al.runtime.backoff import RECOVERABLE
 
 
@@ -34,6 +38,44 @@ def test_a_commit_refused_after_a_rebalance_is_dropped_not_retried_forever(
 def test_other_commit_failures_reach_the_loop_to_be_retried() -> None:
     with pytest.raises(RECOVERABLE):  # translated at the edge: BrokerUnavailable
         _source(KafkaConnectionError("broker away")).commit()
+
+
+class _Positions:
+    """A consumer assigned ``positions`` (TopicPartition -> (position, high watermark))."""
+
+    def __init__(self, positions: dict[TopicPartition, tuple[int, int | None]]) -> None:
+        self.positions = positions
+        self._coordinator = SimpleNamespace(rejoining=False)  # no group join pending
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.positions)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.positions[tp][1]
+
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
+        return self.positions[tp][0]
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
+        return {}
+
+
+def test_a_partition_unmoved_for_30_s_of_polls_with_events_after_it_is_counted_stalled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = EventSource.__new__(EventSource)
+    source.settings = KafkaSettings()
+    p0, p1 = TopicPartition("ev", 0), TopicPartition("ev", 1)
+    source.consumer = _Positions({p0: (10, 21), p1: (3, None)})
+    now = [0.0]
+    source.stalled_partitions = StalledPartitions("a bound", clock=lambda: now[0])
+    assert source.lag() == {0: 11}  # 1: not fetched yet
+    for _ in range(UNSERVED_POLLS):
+        source.poll()
+    now[0] = UNSERVED_S
+    assert source.lag() == {0: 11}
+    assert source.stalled() == 1
+    assert "ev:0: no event served from offset 10 for 30 s" in caplog.text
 
 
 def _consumer(connected: bool, sent: float, received: float) -> object:

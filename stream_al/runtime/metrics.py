@@ -42,6 +42,7 @@ class Metrics:
     label_delay: Histogram
     batch_duration: Histogram
     consumer_lag: Gauge
+    partitions_stalled: Gauge
     train_log_applied: Counter
     train_log_skipped: Counter
     model_features: Gauge
@@ -155,6 +156,14 @@ class Metrics:
                 p + "consumer_lag_messages",
                 "Events in the topic not yet consumed, per partition.",
                 ["partition"],
+                registry=reg,
+            ),
+            partitions_stalled=Gauge(
+                p + "partitions_stalled",
+                "Assigned partitions of the events topic that stopped being served: no event "
+                "handed out for 30 s of polls while the broker holds events after the "
+                "position (a record batch larger than the Kafka client takes in one answer, or "
+                "one damaged in the broker's log). The log names each, once.",
                 registry=reg,
             ),
             train_log_applied=Counter(

@@ -359,6 +359,7 @@ class Service:
         for partition, lag in lags.items():
             gauge.labels(partition=partition).set(lag)
         self._lag_partitions = set(lags)
+        self.metrics.partitions_stalled.set(self.source.stalled())
 
     def maybe_checkpoint(self, force: bool = False) -> bool:
         applied_since = self.loop.applied - self._applied_at_checkpoint

@@ -25,7 +25,7 @@ import pytest
 
 from stream_al.io.stalled import UNSERVED_S
 from tests.integration.conftest import ROOT, Broker, committed_offset
-from tests.integration.deployment import Deployment, Proc, wait_for
+from tests.integration.deployment import BACKENDS, Deployment, Proc, wait_for
 
 BATCH = 10  # events per batch: three batches, offsets 0-9, 10-19 (corrupted), 20-29
 HEADER = 61  # bytes of a record batch's header (message format 2) before its records
@@ -228,14 +228,18 @@ def test_a_corrupt_batch_in_a_warm_start_topic_is_skipped_and_said(
     assert serve.terminate() == 0, serve.output()[-3000:]
 
 
-@pytest.mark.parametrize("backend", ["kafka-python"])
-def test_a_damaged_batch_length_that_ends_what_the_broker_serves_is_said(
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_damaged_batch_length_that_ends_what_the_broker_serves_is_said_and_counted(
     deployment: Deployment, broker: Broker
 ) -> None:
     """A batch's length (before its CRC) made longer than the segment: the broker starts,
     and its reading of the log stops there, so it answers every fetch from the batch on
     with nothing, the events already there and those produced after alike (measured). No
-    consumer can read them; serve says so instead of waiting without a word."""
+    consumer can read them; serve says so, on either backend, and counts the partition in
+    ``stream_al_partitions_stalled`` (its lag is small and constant: no lag alert fires),
+    instead of waiting without a word. Before, only kafka-python's serve said it, in its
+    log alone; confluent's, which had handed out no message of the partition, did not
+    report it even in its lag."""
     serve = deployment.serve()
     deployment.produce_raw([_event(i) for i in range(BATCH)])
     wait_for(lambda: committed(deployment) == BATCH, 30, what="the first batch committed")
@@ -248,5 +252,10 @@ def test_a_damaged_batch_length_that_ends_what_the_broker_serves_is_said(
     said = f"{deployment.events_topic}:0: no event served from offset {BATCH} for"
     wait_for(lambda: said in serve.output(), UNSERVED_S + 30, what="the unserved partition said")
     assert "a record batch damaged in the broker's log" in serve.output()
+    assert serve.output().count(said) == 1
+    wait_for(
+        lambda: serve.metric("stream_al_partitions_stalled") == 1, 10, what="the stall counted"
+    )
+    assert serve.metric("stream_al_consumer_lag_messages", partition="0") > 0
     assert predicted(deployment) == [f"e{i}" for i in range(BATCH)]
     assert serve.alive() and serve.terminate() == 0, serve.output()[-3000:]

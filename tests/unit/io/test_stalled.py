@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from stream_al.io.stalled import StalledPartitions
+from stream_al.io.stalled import UNSERVED_S, StalledPartitions
+from stream_al.runtime.metrics import Metrics
 
 P0, P1 = ("events", 0), ("events", 1)
 
@@ -120,3 +121,8 @@ def test_a_partition_revoked_or_unknown_is_forgotten(
     assert watch.look({}) == 0
     assert watch.stalled == 0
 
+
+def test_the_gauges_help_names_the_watchs_wait() -> None:
+    """The help text lives in runtime, below io: it cannot import the number it names."""
+    help_text = Metrics.create().partitions_stalled._documentation
+    assert f"for {UNSERVED_S:.0f} s of polls" in help_text

@@ -29,6 +29,7 @@ class FakeSource:
         self.batches = batches
         self.commits = 0
         self.lags: dict[int, int] = {0: 5, 1: 7}
+        self.stalls = 0
         self.calls: list[str] = []
 
     def poll(self) -> list[tuple[str, bytes]]:
@@ -41,6 +42,9 @@ class FakeSource:
 
     def lag(self) -> dict[int, int]:
         return dict(self.lags)
+
+    def stalled(self) -> int:
+        return self.stalls
 
     def rewind(self) -> list[str]:
         self.calls.append("rewind")
@@ -201,6 +205,19 @@ def test_lag_of_partitions_lost_in_a_rebalance_is_no_longer_reported() -> None:
     service.turn()
     assert reg.get_sample_value("stream_al_consumer_lag_messages", {"partition": "0"}) == 3
     assert reg.get_sample_value("stream_al_consumer_lag_messages", {"partition": "1"}) is None
+
+
+def test_stalled_partitions_are_counted_with_the_lag_and_cleared_when_served_again() -> None:
+    source = FakeSource([])
+    service, _ = _service(source)
+    source.stalls = 1
+    service.turn()
+    reg = service.metrics.registry
+    assert reg.get_sample_value("stream_al_partitions_stalled") == 1
+    source.stalls = 0  # it moved again, or was revoked
+    service._gauges_time = 0.0
+    service.turn()
+    assert reg.get_sample_value("stream_al_partitions_stalled") == 0
 
 
 def test_replay_counts_as_liveness() -> None:

@@ -82,7 +82,7 @@ def _gauge(samples: Metrics, name: str, **labels: str) -> float | None:
 @dataclass(frozen=True)
 class Status:
     """A running serve, summed up (see the module docstring); None where nothing is
-    known yet (no labeled item, no random one)."""
+    known yet (no batch decided, no labeled item, no random one)."""
 
     events: int
     events_per_s: float
@@ -105,7 +105,8 @@ class Status:
             events=int(events),
             events_per_s=rate,
             asked=asked / events if events else 0.0,
-            budget=_gauge(after, "stream_al_budget_target_ratio"),
+            # 0 until serve's first batch set it (no budget is 0): not known yet.
+            budget=_gauge(after, "stream_al_budget_target_ratio") or None,
             queue_depth=int(_sum(after, "stream_al_label_queue_depth")),
             queue_expert=int(_sum(after, "stream_al_label_queue_depth", tier="expert")),
             pending=int(_gauge(after, "stream_al_pending_items") or 0),

@@ -191,3 +191,17 @@ def test_status_exit_code_is_0_only_while_the_last_reading_shows_every_replica_u
     monkeypatch.setattr(store, "replica_states", r2_changing)
     assert main(["status", "--url", url, "--interval", "0.01", "--count", "2"]) == 0
     assert next(said, None) is None  # read twice
+
+
+def test_status_names_no_budget_before_serve_has_one(
+    serving: tuple[Metrics, str],
+    states: tuple[MemoryStore, Clock],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A serve still waiting for Redis or Kafka has set no gauge: the budget's reads 0, which
+    # no learner has (a budget is in (0, 1]). Status said "asked 0.0% (budget 0%)".
+    _, url = serving
+    _one_ready(states[0])
+    assert main(["status", "--url", url, "--interval", "0.01", "--count", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("events 0 (0.0/s) · asked 0.0% · queue 0"), out

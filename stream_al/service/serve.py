@@ -250,6 +250,14 @@ class _Start:
         )
         if restored is None:
             return None
+        if warm is not None and not warmed:  # given, yet passed over: said, not in silence
+            log.info(
+                "warm start %s not learned: the model comes from %s (a warm start is "
+                "learned only before any replica has checkpointed; to start from it, give "
+                "serve a STREAM_AL_REDIS__PREFIX of its own)",
+                settings.service.warm_start,
+                restored.origin,
+            )
         # Checkpoint a warm model at once, so restarts and new replicas start from it.
         if warmed and self.wait("redis", lambda: save_warm(restored.learner)) is None:
             return None

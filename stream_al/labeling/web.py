@@ -43,6 +43,9 @@ from stream_al.schemas import label_problem, label_size_problem, loads
 
 __all__ = ["WebOracle"]
 
+PACE_S = 300.0
+"""The labeler's pace is the answers of the last five minutes (fewer at first)."""
+
 
 class WebOracle(Oracle):
     """Labels from a person in a browser (see the module docstring).
@@ -59,6 +62,8 @@ class WebOracle(Oracle):
         Returns the label queue's depth, shown on the page.
     classes
         The session's classes (a fixed list, or the model's and the confirmed new ones).
+    clock
+        Monotonic seconds (the labeler's pace is measured on it).
 
     """
 
@@ -72,6 +77,7 @@ class WebOracle(Oracle):
         undo_seconds: float = 5.0,
         depth: Callable[[], int] | None = None,
         classes: SessionClasses | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if len(token) < 8:
             raise ValueError("the web oracle needs an access token of at least 8 characters")
@@ -85,7 +91,10 @@ class WebOracle(Oracle):
         self._answers: deque[Any] = deque()
         self._can_undo = False
         self._stopping = False
-        self._answered: deque[float] = deque(maxlen=200)
+        self._clock = clock
+        self._answered = 0  # answers (and skips) of the session
+        self._first: float | None = None  # when the first came
+        self._recent: deque[float] = deque()  # when those of the last PACE_S came
         self._server, self._thread = http_server(host, port, _handler(self))
         self._thread.start()
 
@@ -144,15 +153,17 @@ class WebOracle(Oracle):
     # -- the page's side ------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            recent = [t for t in self._answered if now - t <= 300]
+            self._forget(now)
+            # Over the last PACE_S, or since the first answer (a minute at least).
+            since = PACE_S if self._first is None else min(PACE_S, max(60.0, now - self._first))
             return {
                 "item": self._item,
                 "can_undo": self._can_undo,
                 "queue_depth": self.depth(),
-                "answered": len(self._answered),
-                "per_minute": round(len(recent) / 5.0, 1),
+                "answered": self._answered,
+                "per_minute": round(len(self._recent) * 60.0 / since, 1),
                 "classes": self.classes.keys(),
                 "closed": self.classes.closed,
                 "progress": self._progress,
@@ -180,9 +191,17 @@ class WebOracle(Oracle):
                 self.classes.add(value)
             self._answers.append(value)
             if value is not UNDO:
-                self._answered.append(time.monotonic())
+                now = self._clock()
+                self._answered += 1
+                self._first = now if self._first is None else self._first
+                self._recent.append(now)
+                self._forget(now)
             self._lock.notify_all()
             return {"accepted": True}
+
+    def _forget(self, now: float) -> None:
+        while self._recent and now - self._recent[0] > PACE_S:
+            self._recent.popleft()
 
     def authorized(self, header: str | None, cookie: str | None, query: str | None) -> bool:
         given = query or ""

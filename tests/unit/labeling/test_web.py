@@ -152,3 +152,29 @@ def test_an_api_client_s_labels_are_written_as_the_classes_are_and_others_refuse
     done.join(15)
     labels = {json.loads(raw)["id"]: json.loads(raw)["label"] for _, raw in store._labels}
     assert labels == {"a": "7", "b": 1}  # text among text classes, an integer among integers
+
+
+def test_the_page_counts_every_answer_and_the_pace_of_the_first_minutes() -> None:
+    # It showed at most 200 answered (the times it kept for the pace), and the pace as the
+    # answers of the last 5 minutes over 5 minutes from the first answer: 7 answers in 10 s
+    # read "1.4 per minute" beside the worker's 200.
+    now = [1000.0]
+    web = WebOracle(TOKEN, port=0, clock=lambda: now[0])
+    try:
+        item = {"id": "a", "features": {}, "proba": {"no": 0.5, "yes": 0.5}, "prediction": "no"}
+        with web._lock:  # what label() does before it waits for the page
+            web.classes.observe(item)
+            web._item = item
+        for _ in range(7):
+            assert web.answer("yes")["accepted"]
+            now[0] += 1.5
+        state = web.state()
+        assert (state["answered"], state["per_minute"]) == (7, 7.0)  # within its first minute
+        now[0] += 120.0
+        for _ in range(300):  # 300 in 5 minutes
+            assert web.answer("no")["accepted"]
+            now[0] += 1.0
+        state = web.state()
+        assert (state["answered"], state["per_minute"]) == (307, 60.0)
+    finally:
+        web.close()

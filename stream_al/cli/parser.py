@@ -312,8 +312,8 @@ def _add_serve(sub: _Commands) -> None:
         "serve",
         cmd_serve,
         [
-            "STREAM_AL_CHECKPOINT__KEY=change-me "
-            "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092 \\\n"
+            "STREAM_AL_CHECKPOINT__KEY=change-me-to-a-long-secret \\\n"
+            "  STREAM_AL_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092 \\\n"
             "  STREAM_AL_REDIS__URL=redis://127.0.0.1:6379/0 stream-al serve"
         ],
         help="the service: events from Kafka, label queue in Redis",

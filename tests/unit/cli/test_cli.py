@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -398,3 +399,31 @@ def test_the_command_line_imports_no_river_until_a_command_needs_it() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_settings_a_help_example_gives_are_ones_serve_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # serve's example gave STREAM_AL_CHECKPOINT__KEY=change-me, 9 bytes: serve refused it
+    # (exit 2, "needs at least 16").
+    import argparse
+    import re
+
+    from stream_al.cli.parser import build_parser
+    from stream_al.service.serve import _checkpoint_key, _long_enough
+
+    def epilogs(parser: argparse.ArgumentParser) -> list[str]:
+        found = [parser.epilog or ""]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    found += epilogs(child)
+        return found
+
+    given = re.findall(r"\b(STREAM_AL_[A-Z_]+)=(\S+)", "\n".join(epilogs(build_parser(Settings()))))
+    assert "STREAM_AL_CHECKPOINT__KEY" in dict(given), given
+    for name in [name for name in os.environ if name.startswith("STREAM_AL_")]:
+        monkeypatch.delenv(name)
+    for name, value in given:
+        monkeypatch.setenv(name, value)
+        _long_enough(_checkpoint_key(Settings()))  # a setting serve refuses raises here

@@ -107,6 +107,13 @@ librdkafka_client_log.addFilter(_Repeats())
 
 CONNECT_TIMEOUT_S = 5.0
 
+LOOK_S = 2.0
+"""How often serve asks for the events topic's metadata while librdkafka says the topic it
+subscribed to does not exist: librdkafka itself looks again only at its metadata refresh
+(METADATA_REFRESH_MS, 30 s), so the events of a topic a producer's first send created
+meanwhile (on a broker that creates topics: the quickstart's order) waited that long."""
+LOOK_TIMEOUT_S = 1.0
+
 # A commit refused with one of these: the group moved on (a rebalance, this member
 # expired). The partitions may be another member's now; retrying the commit cannot
 # succeed before the next poll. The offsets are dropped: the batch will be consumed
@@ -411,6 +418,9 @@ class ConfluentEventSource:
         self._deferred: KafkaError | None = None
         # Partitions revoked (or lost) during the consume in progress and not assigned again.
         self._revoked_now: set[tuple[str, int]] = set()
+        # When serve next asks for the events topic's metadata, while librdkafka says there
+        # is no such topic (_look_for_topic); None: it has not said so (or it is assigned).
+        self._next_look: float | None = None
         self._subscribe()
 
     def _subscribe(self) -> None:
@@ -421,6 +431,19 @@ class ConfluentEventSource:
                 on_revoke=self._revoked,
                 on_lost=self._revoked,
             )
+
+    def _look_for_topic(self) -> None:
+        """Ask for the events topic's metadata every :data:`LOOK_S` while librdkafka says it
+        does not exist (not waiting for librdkafka's own look, 30 s on); the answer, once
+        the topic exists, has librdkafka's group join it at once. The request creates no
+        topic (a consumer's metadata requests do not)."""
+        if self._next_look is None or time.monotonic() < self._next_look:
+            return
+        self._next_look = time.monotonic() + LOOK_S
+        try:
+            self.consumer.list_topics(self.settings.events_topic, timeout=LOOK_TIMEOUT_S)
+        except (KafkaException, RuntimeError) as exc:  # the broker away: the consume says so
+            log.debug("events topic's metadata: %s", exc)
 
     def _renew(self) -> None:
         """A new consumer in place of one left with no broker (see :func:`no_broker_left`): it
@@ -465,6 +488,8 @@ class ConfluentEventSource:
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self._revoked_now.difference_update((t.topic, t.partition) for t in partitions)
+        if partitions:
+            self._next_look = None  # the topic is there
         log.info("Updated partition assignment: %s", [_tp(t) for t in partitions])
 
     def _revoked(self, consumer: Any, partitions: list[TopicPartition]) -> None:
@@ -494,6 +519,7 @@ class ConfluentEventSource:
             _raise_for(err, "consume")
         self._revoked_now.clear()
         self.stalled_partitions.polled()
+        self._look_for_topic()
         with _converted("consume"):
             messages = self.consumer.consume(
                 num_messages=self.settings.max_poll_records,
@@ -531,6 +557,8 @@ class ConfluentEventSource:
                     batch.append(unread)
                     continue
             if err is not None:
+                if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and self._next_look is None:
+                    self._next_look = time.monotonic() + LOOK_S
                 if err.code() != KafkaError._PARTITION_EOF and error is None:  # EOF: no error
                     error = err
                 continue

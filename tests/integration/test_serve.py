@@ -7,10 +7,35 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import topic_name
 from tests.integration.deployment import BACKENDS, KEY, Deployment, wait_for
 
 N = 5000
 BUDGET = 0.1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_events_of_a_topic_the_first_send_creates_after_serve_started_are_consumed_at_once(
+    deployment: Deployment,
+) -> None:
+    # The quickstart's order: serve, then a producer whose first send creates the events
+    # topic (the broker creates topics). On confluent serve consumed them only at
+    # librdkafka's next metadata refresh, up to 30 s later (METADATA_REFRESH_MS), with
+    # status saying "events 0" meanwhile.
+    deployment.events_topic = topic_name("events")  # not created: the producer's send does
+    serve = deployment.serve()
+    turns = "stream_al_batch_duration_seconds_count"
+    wait_for(lambda: serve.metric(turns) >= 10, 30, what="serve's loop to turn, consuming")
+    if deployment.backend == "confluent":
+        said = "UNKNOWN_TOPIC_OR_PART"  # librdkafka's subscription found no such topic
+        wait_for(lambda: said in serve.output(), 30, what="the topic said unknown")
+    wanted = {f"e{i}" for i in range(50)}
+    deployment.produce_raw((i, f'{{"id": "{i}", "features": {{"x": 1.5}}}}') for i in wanted)
+
+    def predicted() -> bool:
+        return wanted <= {p["id"] for p in deployment.predictions()}
+
+    wait_for(predicted, 15, what="every event predicted well within a metadata refresh")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -62,6 +62,7 @@ class FileOracle(Oracle):
             raise ValueError(f"no such truth file: {path}")
         self._stamp = self._stat()
         self.truth = self._read()
+        self._said_unknown = False  # an item not in the file was said (once)
 
     def _stat(self) -> tuple[int, int]:
         stat = self.path.stat()
@@ -151,6 +152,19 @@ class FileOracle(Oracle):
                 self.truth = self._read(growing=True)
             except ValueError as exc:  # broken while it grows: go on with what was read
                 log.warning("truth file not read again, the labels read before kept: %s", exc)
+        if item_id not in self.truth and not self._said_unknown:
+            # Said once: items of another stream were skipped in silence, one by one.
+            self._said_unknown = True
+            such = f", such as {next(iter(self.truth))!r}" if self.truth else ""
+            log.warning(
+                "item %r is not in the truth file %s (%s ids%s): skipped, as is any other it "
+                "does not hold (is it the truth of the stream serve reads? A CSV's id column "
+                "is the item id; without one, stream-al produce numbers the rows from 0)",
+                item_id,
+                self.path,
+                f"{len(self.truth):,}",
+                such,
+            )
         return self.truth.get(item_id, SKIP)
 
 

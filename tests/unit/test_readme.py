@@ -336,6 +336,19 @@ def _topics_missing(auto_create: bool | None) -> Any:
     return missing
 
 
+def _not_in_the_truth_file(fixtures: Fixtures) -> str:
+    import logging
+
+    from stream_al.labeling.oracles import FileOracle
+
+    truth = fixtures.getfixturevalue("tmp_path") / "truth.csv"
+    truth.write_text("id,label\n0,yes\n")
+    caplog = fixtures.getfixturevalue("caplog")
+    with caplog.at_level(logging.WARNING, logger="stream_al.worker"):
+        FileOracle(truth).label({"id": "sea-00007"})
+    return str(caplog.records[0].getMessage())
+
+
 def _worker_progress(fixtures: Fixtures) -> str:
     from stream_al.labeling.worker import WorkerStats
 
@@ -362,6 +375,7 @@ QUOTED = {  # a fragment of the quote: what makes the line
     "--create --topic NAME": _topics_missing(False),
     "whether the broker creates topics": _topics_missing(None),
     "skipped": _worker_progress,
+    "is not in the truth file": _not_in_the_truth_file,
 }
 
 

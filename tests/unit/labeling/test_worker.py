@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,21 @@ def test_file_oracle_reads_csv_and_jsonl(tmp_path: Path) -> None:
     assert oracle.label({"id": "a"}) == 1 and oracle.label({"id": "7"}) == 2
     jsonl.write_text('{"id": "a", "label": false}\n')
     assert FileOracle(jsonl).label({"id": "a"}) is False
+
+
+def test_file_oracle_says_once_that_an_item_is_not_in_its_truth_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It skipped every item of another stream in silence: "0 labeled, 120 skipped".
+    csv_path = tmp_path / "truth.csv"
+    csv_path.write_text("id,label\na,cat\nb,dog\n")
+    oracle = FileOracle(csv_path)
+    with caplog.at_level(logging.WARNING, "stream_al.worker"):
+        assert oracle.label({"id": "a"}) == "cat" and not caplog.records
+        assert oracle.label({"id": "sea-1"}) is SKIP and oracle.label({"id": "sea-2"}) is SKIP
+    [said] = [r.getMessage() for r in caplog.records]
+    assert f"item 'sea-1' is not in the truth file {csv_path} (2 ids, such as 'a')" in said
+    assert "skipped" in said and "id column" in said
 
 
 def test_file_oracle_refuses_files_it_cannot_use(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def _throughput(args: argparse.Namespace, settings: Settings) -> int:
         update={"learner": learner_settings(args, settings.learner)}
     )
     _check_backends(args, bench_settings)
+    _check_broker(bench_settings)
     if args.deployed:
         return _deployed(args, bench_settings)
     if args.scale_out:
@@ -92,6 +93,22 @@ def _check_backends(args: argparse.Namespace, settings: Settings) -> None:
                 f"{asked} needs confluent-kafka: from a checkout, pip install -e '.[fast]' "
                 "(or scripts/setup fast,plot)"
             ) from None
+
+
+def _check_broker(settings: Settings) -> None:
+    """A broker answers where the benchmark will produce its events: else said at once,
+    naming the address and where it came from (exit 2), not as ``failed:
+    NoBrokersAvailable``."""
+    from stream_al.errors import BrokerUnavailable
+    from stream_al.io.kafka import producer_for
+
+    try:
+        producer_for(settings.kafka).close()
+    except BrokerUnavailable as exc:
+        raise ConfigurationError(
+            f"{exc}: is Kafka running there? The address is STREAM_AL_KAFKA__BOOTSTRAP_SERVERS, "
+            "else KAFKA_BOOTSTRAP (as scripts/services up prints it)"
+        ) from None
 
 
 def _deployed(args: argparse.Namespace, settings: Settings) -> int:

@@ -427,3 +427,20 @@ def test_the_settings_a_help_example_gives_are_ones_serve_takes(
     for name, value in given:
         monkeypatch.setenv(name, value)
         _long_enough(_checkpoint_key(Settings()))  # a setting serve refuses raises here
+
+
+@pytest.mark.parametrize("flags", [[], ["--deployed", "--backend", "kafka-python"]])
+def test_bench_throughput_without_a_broker_names_the_address_and_its_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    # It said "stream-al bench: failed: NoBrokersAvailable: NoBrokersAvailable" (exit 1): the
+    # README's bench block in the quickstart's shell, whose STREAM_AL_* exports named the
+    # servers its scripts/services down had stopped, gave no clue.
+    for name in [name for name in os.environ if name.startswith("STREAM_AL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STREAM_AL_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing there
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "127.0.0.1:2")  # the setting wins
+    assert main(["bench", "throughput", "--events", "10", "--quiet", *flags]) == 2
+    err = capsys.readouterr().err
+    assert "no Kafka broker answers at 127.0.0.1:1" in err, err
+    assert "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS" in err and "KAFKA_BOOTSTRAP" in err

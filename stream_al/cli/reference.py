@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -42,6 +43,8 @@ def _default(field: FieldInfo) -> str:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, list | tuple | dict):  # as the variable takes it: JSON
+        return json.dumps(value)
     return str(value)
 
 

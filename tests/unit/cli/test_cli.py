@@ -444,3 +444,21 @@ def test_bench_throughput_without_a_broker_names_the_address_and_its_settings(
     err = capsys.readouterr().err
     assert "no Kafka broker answers at 127.0.0.1:1" in err, err
     assert "STREAM_AL_KAFKA__BOOTSTRAP_SERVERS" in err and "KAFKA_BOOTSTRAP" in err
+
+
+def test_every_default_the_settings_table_shows_is_a_value_the_setting_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The candidates' default read ['hoeffding-tree-default', ...] (Python's repr): written
+    # as the variable's value, it was refused as "not JSON".
+    from stream_al.cli.reference import _DYNAMIC_DEFAULTS, settings_rows
+
+    for name in [name for name in os.environ if name.startswith("STREAM_AL_")]:
+        monkeypatch.delenv(name)
+    defaults = Settings()
+    for variable, default, _ in settings_rows():
+        if not default or variable in _DYNAMIC_DEFAULTS:
+            continue
+        monkeypatch.setenv(variable, default)
+        assert Settings() == defaults, f"{variable}={default}"
+        monkeypatch.delenv(variable)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ from stream_al.config import KafkaSettings
 from stream_al.errors import BrokerFatalError, BrokerUnavailable
 from stream_al.io.base import (
     AUTO_CREATE_TOPICS,
+    COMMIT_TIMEOUT_S,
     MAX_BATCH_BYTES,
     METADATA_REFRESH_MS,
     SEND_BLOCK_S,
@@ -113,6 +115,11 @@ subscribed to does not exist: librdkafka itself looks again only at its metadata
 (METADATA_REFRESH_MS, 30 s), so the events of a topic a producer's first send created
 meanwhile (on a broker that creates topics: the quickstart's order) waited that long."""
 LOOK_TIMEOUT_S = 1.0
+
+COMMIT_STUCK_S = 60.0
+"""A commit librdkafka has not answered in this long is given up with its consumer (see
+:class:`_Commit`): it answers within a second, or with an error once the coordinator is
+away; one that never answers is a client wedged (a test broker's restart left one so)."""
 
 # A commit refused with one of these: the group moved on (a rebalance, this member
 # expired). The partitions may be another member's now; retrying the commit cannot
@@ -340,6 +347,64 @@ def fetch_positions(report: dict[str, Any]) -> dict[tuple[str, int], int]:
     return out
 
 
+class _Commit:
+    """One synchronous commit, made in a thread of its own so that the loop waits for it
+    at most :data:`~stream_al.io.base.COMMIT_TIMEOUT_S` a time.
+
+    librdkafka's synchronous commit has no timeout: it waits for the group coordinator's
+    answer for as long as it takes. Once (a broker stopped and started again under CPU
+    load) serve's commit never returned: serve consumed nothing more, unready for good,
+    its thread in ``commit`` (a coordinator lookup librdkafka never retried: its issues
+    3740, 5301 and 5511 describe such waits). The loop now waits out a slow commit as any
+    other failure, and gives up one unanswered for :data:`COMMIT_STUCK_S` with its consumer
+    (:meth:`ConfluentEventSource.commit`). The consumer is closed only once its commit
+    has returned, here: closed while librdkafka still uses it, its handle would be freed
+    under the call.
+    """
+
+    def __init__(self, consumer: Any, offsets: list[TopicPartition]) -> None:
+        self.consumer = consumer
+        self.started = time.monotonic()
+        self.result: list[TopicPartition] | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
+        threading.Thread(
+            target=self._run, args=(offsets,), name="stream-al-commit", daemon=True
+        ).start()
+
+    def _run(self, offsets: list[TopicPartition]) -> None:
+        try:
+            self.result = self.consumer.commit(offsets=offsets, asynchronous=False)
+        except BaseException as exc:  # handed to the loop's thread, which raises it there
+            self.error = exc
+        with self._lock:
+            self._done.set()
+            abandoned = self._abandoned
+        if abandoned:
+            _closed(self.consumer)
+
+    def wait(self, seconds: float) -> bool:
+        """Whether the commit returned within ``seconds``."""
+        return self._done.wait(seconds)
+
+    def abandon(self) -> None:
+        """Its consumer is replaced: closed when the commit returns (at once if it has)."""
+        with self._lock:
+            self._abandoned = True
+            done = self._done.is_set()
+        if done:
+            _closed(self.consumer)
+
+
+def _closed(consumer: Any) -> None:
+    try:
+        consumer.close()
+    except (KafkaException, RuntimeError) as exc:
+        log.warning("consumer close: %s", exc)
+
+
 class ConfluentEventSource:
     """Events from the events topic, in batches, committed on request (librdkafka)."""
 
@@ -395,6 +460,7 @@ class ConfluentEventSource:
         self._commits: dict[tuple[str, int], int] = {}
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
+        self._commit: _Commit | None = None  # a commit the loop waits for (commit())
         # (topic, partition) -> the offset after the last message handed out (_past()).
         self._next: dict[tuple[str, int], int] = {}
         # Partitions that held a corrupt batch since they were assigned, and for a while
@@ -450,10 +516,11 @@ class ConfluentEventSource:
         joins the group afresh; what the old one handed out and did not commit comes again."""
         assert self._config is not None
         renewed = _replacement(Consumer, self._config, "consumer")
-        try:
-            self.consumer.close()
-        except (KafkaException, RuntimeError) as exc:
-            log.warning("consumer close: %s", exc)
+        if self._commit is not None:  # closed once its commit returns
+            self._commit.abandon()
+            self._commit = None
+        else:
+            _closed(self.consumer)
         # Reset after the close, whose callbacks may still report on the old consumer.
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
         self.fetching = {}
@@ -981,31 +1048,49 @@ class ConfluentEventSource:
 
     def commit(self) -> None:
         """Commit the offsets after every message polled since the last commit (and no
-        further); nothing to commit is no error."""
+        further); nothing to commit is no error. Waits at most
+        :data:`~stream_al.io.base.COMMIT_TIMEOUT_S`, then raises :class:`ConfluentError`
+        and waits for the same commit at the next call; one unanswered for
+        :data:`COMMIT_STUCK_S` is given up with its consumer (:class:`_Commit`)."""
         if not self.pending:
             return
         if self.orphaned:  # no coordinator to commit to: the batch comes again
             self._renew()
             return
-        offsets = commit_offsets(self.pending)
+        call = self._commit
+        if call is None:
+            call = self._commit = _Commit(self.consumer, commit_offsets(self.pending))
+        if not call.wait(COMMIT_TIMEOUT_S):
+            waited = time.monotonic() - call.started
+            if waited < COMMIT_STUCK_S or self._config is None:
+                raise ConfluentError(
+                    f"commit: no answer from the group coordinator in {waited:.0f} s"
+                )
+            log.warning(
+                "commit: no answer from librdkafka in %.0f s: a new consumer replaces it "
+                "(the events since the last commit are consumed again)",
+                waited,
+            )
+            self._renew()
+            return
+        self._commit = None
         err: KafkaError | None = None
-        cause: BaseException | None = None
-        try:
-            result = self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            err, cause = _error_of(exc), exc
-        except RuntimeError as exc:  # closed
-            raise ConfluentError(f"commit: {exc}") from exc
+        if isinstance(call.error, KafkaException):
+            err = _error_of(call.error)
+        elif isinstance(call.error, RuntimeError):  # closed
+            raise ConfluentError(f"commit: {call.error}") from call.error
+        elif call.error is not None:  # not librdkafka's: a bug, raised as it was
+            raise call.error
         else:
-            failed = [t for t in result or () if t.error is not None]
+            failed = [t for t in call.result or () if t.error is not None]
             if failed:
                 err = failed[0].error
         if err is not None and err.code() in MEMBERSHIP_LOST:
             log.warning("commit refused (%s): the batch will be consumed again", err)
             self.pending.clear()
             return
-        if err is not None or cause is not None:
-            _raise_for(err, "commit", cause)
+        if err is not None or call.error is not None:
+            _raise_for(err, "commit", call.error)
         self.pending.clear()
 
     def lag(self) -> dict[int, int]:
@@ -1062,11 +1147,13 @@ class ConfluentEventSource:
 
     def close(self) -> None:
         """Leave the group; commits nothing (auto-commit is off). Errors are only logged:
-        what was done is committed already."""
-        try:
-            self.consumer.close()
-        except (KafkaException, RuntimeError) as exc:
-            log.warning("consumer close: %s", exc)
+        what was done is committed already. A consumer whose commit has not returned is
+        closed when it returns (:meth:`_Commit.abandon`), not under it."""
+        if self._commit is not None:
+            self._commit.abandon()
+            self._commit = None
+            return
+        _closed(self.consumer)
 
 
 Failed = tuple[str, bytes | None, bytes]

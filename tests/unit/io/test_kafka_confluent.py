@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -434,7 +435,7 @@ class MadeConsumer(FakeConsumer):
 def _made_source(monkeypatch: pytest.MonkeyPatch) -> ConfluentEventSource:
     MadeConsumer.made = []
     monkeypatch.setattr(kafka_confluent, "Consumer", MadeConsumer)
-    return ConfluentEventSource(KafkaSettings(events_topic="ev"))
+    return ConfluentEventSource(KafkaSettings(events_topic="ev"), compacted=False)
 
 
 def test_a_consumer_librdkafka_left_without_a_broker_is_replaced_at_the_next_poll(
@@ -474,6 +475,82 @@ def test_a_consumer_left_without_a_broker_commits_nothing_and_is_replaced(
     source.commit()  # no coordinator to commit to: the batch is consumed again
     assert first.commits == [] and not source.pending
     assert len(MadeConsumer.made) == 2 and source.consumer is MadeConsumer.made[1]
+
+
+class UnansweredConsumer(MadeConsumer):
+    """A consumer whose commits wait until ``answer`` is set, as librdkafka's synchronous
+    commit waits for a coordinator (for ever, once: see ``_Commit``)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.answer = threading.Event()
+        self.asked = 0
+        self.closing = threading.Event()
+
+    def commit(self, *, offsets: list[Any], asynchronous: bool = True) -> list[Any]:
+        self.asked += 1
+        self.answer.wait(30)
+        return super().commit(offsets=offsets, asynchronous=asynchronous)
+
+    def close(self) -> None:
+        assert self.answer.is_set(), "closed under a commit librdkafka has not answered"
+        super().close()
+        self.closing.set()
+
+
+def _unanswered(monkeypatch: pytest.MonkeyPatch, stuck_s: float) -> ConfluentEventSource:
+    MadeConsumer.made = []
+    monkeypatch.setattr(kafka_confluent, "Consumer", UnansweredConsumer)
+    monkeypatch.setattr(kafka_confluent, "COMMIT_TIMEOUT_S", 0.01)
+    monkeypatch.setattr(kafka_confluent, "COMMIT_STUCK_S", stuck_s)
+    source = ConfluentEventSource(KafkaSettings(events_topic="ev"), compacted=False)
+    MadeConsumer.made[0].batches = [[FakeMessage(offset=4)]]
+    source.poll()
+    return source
+
+
+def test_a_commit_not_answered_is_waited_for_without_blocking_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = _unanswered(monkeypatch, stuck_s=3600.0)
+    first = MadeConsumer.made[0]
+    assert isinstance(first, UnansweredConsumer)
+    for _ in range(2):  # before, the first call waited for the answer, for ever if need be
+        with pytest.raises(ConfluentError, match="no answer from the group coordinator"):
+            source.commit()
+    assert first.asked == 1 and source.pending  # the same commit, waited for again
+    first.answer.set()
+    source.commit()
+    assert first.asked == 1 and first.commits == [[("ev", 0, 5)]] and not source.pending
+    assert len(MadeConsumer.made) == 1
+
+
+def test_a_commit_unanswered_too_long_is_given_up_with_its_consumer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = _unanswered(monkeypatch, stuck_s=0.0)
+    first = MadeConsumer.made[0]
+    assert isinstance(first, UnansweredConsumer)
+    source.commit()  # given up: the batch is consumed again by a new member of the group
+    [_, second] = MadeConsumer.made
+    assert source.consumer is second and not source.pending and second.topics == ["ev"]
+    assert not first.closed  # librdkafka is still in its commit: not freed under it
+    first.answer.set()
+    assert first.closing.wait(5)  # closed once the commit returned
+
+
+def test_a_source_closed_during_an_unanswered_commit_closes_its_consumer_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = _unanswered(monkeypatch, stuck_s=3600.0)
+    first = MadeConsumer.made[0]
+    assert isinstance(first, UnansweredConsumer)
+    with pytest.raises(ConfluentError):
+        source.commit()
+    source.close()  # serve's shutdown gave up on the commit
+    assert not first.closed
+    first.answer.set()
+    assert first.closing.wait(5)
 
 
 def test_a_consumer_given_is_never_replaced() -> None:

@@ -485,10 +485,12 @@ class UnansweredConsumer(MadeConsumer):
         super().__init__(config)
         self.answer = threading.Event()
         self.asked = 0
+        self.in_commit = threading.Event()
         self.closing = threading.Event()
 
     def commit(self, *, offsets: list[Any], asynchronous: bool = True) -> list[Any]:
         self.asked += 1
+        self.in_commit.set()
         self.answer.wait(30)
         return super().commit(offsets=offsets, asynchronous=asynchronous)
 
@@ -498,28 +500,32 @@ class UnansweredConsumer(MadeConsumer):
         self.closing.set()
 
 
-def _unanswered(monkeypatch: pytest.MonkeyPatch, stuck_s: float) -> ConfluentEventSource:
+def _unanswered(
+    monkeypatch: pytest.MonkeyPatch, stuck_s: float
+) -> tuple[ConfluentEventSource, UnansweredConsumer]:
     MadeConsumer.made = []
     monkeypatch.setattr(kafka_confluent, "Consumer", UnansweredConsumer)
     monkeypatch.setattr(kafka_confluent, "COMMIT_TIMEOUT_S", 0.01)
     monkeypatch.setattr(kafka_confluent, "COMMIT_STUCK_S", stuck_s)
     source = ConfluentEventSource(KafkaSettings(events_topic="ev"), compacted=False)
-    MadeConsumer.made[0].batches = [[FakeMessage(offset=4)]]
+    first = MadeConsumer.made[0]
+    assert isinstance(first, UnansweredConsumer)
+    first.batches = [[FakeMessage(offset=4)]]
     source.poll()
-    return source
+    return source, first
 
 
 def test_a_commit_not_answered_is_waited_for_without_blocking_the_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = _unanswered(monkeypatch, stuck_s=3600.0)
-    first = MadeConsumer.made[0]
-    assert isinstance(first, UnansweredConsumer)
+    source, first = _unanswered(monkeypatch, stuck_s=3600.0)
     for _ in range(2):  # before, the first call waited for the answer, for ever if need be
         with pytest.raises(ConfluentError, match="no answer from the group coordinator"):
             source.commit()
+    assert first.in_commit.wait(5)
     assert first.asked == 1 and source.pending  # the same commit, waited for again
     first.answer.set()
+    monkeypatch.setattr(kafka_confluent, "COMMIT_TIMEOUT_S", 5.0)  # the answer comes now
     source.commit()
     assert first.asked == 1 and first.commits == [[("ev", 0, 5)]] and not source.pending
     assert len(MadeConsumer.made) == 1
@@ -528,9 +534,7 @@ def test_a_commit_not_answered_is_waited_for_without_blocking_the_loop(
 def test_a_commit_unanswered_too_long_is_given_up_with_its_consumer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = _unanswered(monkeypatch, stuck_s=0.0)
-    first = MadeConsumer.made[0]
-    assert isinstance(first, UnansweredConsumer)
+    source, first = _unanswered(monkeypatch, stuck_s=0.0)
     source.commit()  # given up: the batch is consumed again by a new member of the group
     [_, second] = MadeConsumer.made
     assert source.consumer is second and not source.pending and second.topics == ["ev"]
@@ -542,9 +546,7 @@ def test_a_commit_unanswered_too_long_is_given_up_with_its_consumer(
 def test_a_source_closed_during_an_unanswered_commit_closes_its_consumer_after_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    source = _unanswered(monkeypatch, stuck_s=3600.0)
-    first = MadeConsumer.made[0]
-    assert isinstance(first, UnansweredConsumer)
+    source, first = _unanswered(monkeypatch, stuck_s=3600.0)
     with pytest.raises(ConfluentError):
         source.commit()
     source.close()  # serve's shutdown gave up on the commit

@@ -460,7 +460,7 @@ class ConfluentEventSource:
         self._commits: dict[tuple[str, int], int] = {}
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
-        self._commit: _Commit | None = None  # a commit the loop waits for (commit())
+        self._committing: _Commit | None = None  # a commit the loop waits for (commit())
         # (topic, partition) -> the offset after the last message handed out (_past()).
         self._next: dict[tuple[str, int], int] = {}
         # Partitions that held a corrupt batch since they were assigned, and for a while
@@ -516,11 +516,7 @@ class ConfluentEventSource:
         joins the group afresh; what the old one handed out and did not commit comes again."""
         assert self._config is not None
         renewed = _replacement(Consumer, self._config, "consumer")
-        if self._commit is not None:  # closed once its commit returns
-            self._commit.abandon()
-            self._commit = None
-        else:
-            _closed(self.consumer)
+        self._let_go()
         # Reset after the close, whose callbacks may still report on the old consumer.
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
         self.fetching = {}
@@ -1057,9 +1053,9 @@ class ConfluentEventSource:
         if self.orphaned:  # no coordinator to commit to: the batch comes again
             self._renew()
             return
-        call = self._commit
+        call = self._committing
         if call is None:
-            call = self._commit = _Commit(self.consumer, commit_offsets(self.pending))
+            call = self._committing = _Commit(self.consumer, commit_offsets(self.pending))
         if not call.wait(COMMIT_TIMEOUT_S):
             waited = time.monotonic() - call.started
             if waited < COMMIT_STUCK_S or self._config is None:
@@ -1073,7 +1069,7 @@ class ConfluentEventSource:
             )
             self._renew()
             return
-        self._commit = None
+        self._committing = None
         err: KafkaError | None = None
         if isinstance(call.error, KafkaException):
             err = _error_of(call.error)
@@ -1149,11 +1145,16 @@ class ConfluentEventSource:
         """Leave the group; commits nothing (auto-commit is off). Errors are only logged:
         what was done is committed already. A consumer whose commit has not returned is
         closed when it returns (:meth:`_Commit.abandon`), not under it."""
-        if self._commit is not None:
-            self._commit.abandon()
-            self._commit = None
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Close the consumer, or have the thread of a commit it has not returned from
+        close it once it does (:meth:`_Commit.abandon`)."""
+        if self._committing is None:
+            _closed(self.consumer)
             return
-        _closed(self.consumer)
+        self._committing.abandon()
+        self._committing = None
 
 
 Failed = tuple[str, bytes | None, bytes]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from stream_al.cli import report
+from stream_al.cli.commands import kafka_not_there
 from stream_al.cli.options import learner_settings, stream_spec
 from stream_al.config import Settings
 from stream_al.errors import ConfigurationError
@@ -105,9 +106,8 @@ def _check_broker(settings: Settings) -> None:
     try:
         producer_for(settings.kafka).close()
     except BrokerUnavailable as exc:
-        raise ConfigurationError(
-            f"{exc}: is Kafka running there? The address is STREAM_AL_KAFKA__BOOTSTRAP_SERVERS, "
-            "else KAFKA_BOOTSTRAP (as scripts/services up prints it)"
+        raise kafka_not_there(
+            exc, ", else KAFKA_BOOTSTRAP (as scripts/services up prints it)"
         ) from None
 
 

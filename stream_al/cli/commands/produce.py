@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stream_al.cli.commands import kafka_not_there
 from stream_al.cli.options import stream_spec
 from stream_al.config import Settings
-from stream_al.errors import BrokerUnavailable, ConfigurationError
+from stream_al.errors import BrokerUnavailable
 from stream_al.runtime.console import Progress
 
 __all__ = ["cmd_produce"]
@@ -29,10 +30,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
             ensure_topics(kafka, partitions=args.partitions)
         producer = producer_for(kafka)
     except BrokerUnavailable as exc:
-        raise ConfigurationError(
-            f"{exc}: is Kafka running there? The address is STREAM_AL_KAFKA__BOOTSTRAP_SERVERS "
-            "(or --bootstrap HOST:PORT)"
-        ) from None
+        raise kafka_not_there(exc, " (or --bootstrap HOST:PORT)") from None
 
     service = settings.service
     refused: list[tuple[str, str]] = []  # (id, why) of events serve will dead-letter

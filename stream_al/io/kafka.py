@@ -194,6 +194,10 @@ class EventSource:
             self.consumer.commit(timeout_ms=int(COMMIT_TIMEOUT_S * 1000))
         except CommitFailedError as exc:
             log.warning("commit refused after a rebalance; the batch will come again: %s", exc)
+        except KafkaTimeoutError:  # its own message is "None": /readyz would say just that
+            raise KafkaTimeoutError(
+                f"commit: no answer from the group coordinator in {COMMIT_TIMEOUT_S:.0f} s"
+            ) from None
 
     def lag(self) -> dict[int, int]:
         """Events not yet consumed, per assigned partition.

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import CommitFailedError, KafkaConnectionError
+from kafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError
 
 from stream_al.config import KafkaSettings
 from stream_al.io.kafka import HEARTBEAT_UNANSWERED_S, EventSource, _disconnected
@@ -38,6 +38,13 @@ def test_a_commit_refused_after_a_rebalance_is_dropped_not_retried_forever(
 def test_other_commit_failures_reach_the_loop_to_be_retried() -> None:
     with pytest.raises(RECOVERABLE):  # translated at the edge: BrokerUnavailable
         _source(KafkaConnectionError("broker away")).commit()
+
+
+def test_a_commit_out_of_time_says_so_where_kafka_python_says_none() -> None:
+    # kafka-python's own timeout error reads "None": /readyz said "kafka: ... None".
+    with pytest.raises(RECOVERABLE) as raised:
+        _source(KafkaTimeoutError()).commit()
+    assert "commit: no answer from the group coordinator in 5 s" in str(raised.value)
 
 
 class _Positions:

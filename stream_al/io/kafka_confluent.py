@@ -297,6 +297,13 @@ def _replacement(
 ASTRAY_S = 10.0
 RESEEKS = 10
 
+# After a corrupt batch, how long a partition may stand still, polled at least
+# STRANDED_POLLS times, while librdkafka fetches past serve's next offset, before serve seeks
+# it back (ConfluentEventSource._stranded): twice the statistics' interval, so the fetch
+# position looked at is one reported after the last seek.
+STRANDED_S = 2.0
+STRANDED_POLLS = 3
+
 # What librdkafka says of the bytes it misreads inside a corrupt batch (a magic byte its
 # reader does not know: _NOT_IMPLEMENTED, seen 43 times in 3 runs, the only one; other
 # bytes may parse as a batch it cannot read: _BAD_MSG). Dropped for ASTRAY_S after a
@@ -472,6 +479,10 @@ class ConfluentEventSource:
         # those of the corrupt batches it went past (a message after them handed out).
         self._walking: dict[tuple[str, int], int] = {}
         self._passed: dict[tuple[str, int], set[int]] = {}
+        # Per partition that held a corrupt batch: its next offset when last looked at, since
+        # when it stands there, the polls made by then, and the seeks back left (_stranded).
+        self._still: dict[tuple[str, int], tuple[int, float, int, int]] = {}
+        self._polls = 0
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self.silent_s = 0.0  # the longest a connection has waited on an answer (statistics)
         self.orphaned = False  # no broker left to connect to (statistics, see no_broker_left())
@@ -583,6 +594,9 @@ class ConfluentEventSource:
         self._revoked_now.clear()
         self.stalled_partitions.polled()
         self._look_for_topic()
+        self._polls += 1
+        if self._corrupted:
+            self._stranded()
         with _converted("consume"):
             messages = self.consumer.consume(
                 num_messages=self.settings.max_poll_records,
@@ -740,6 +754,7 @@ class ConfluentEventSource:
             self._resume,
             self._walking,
             self._passed,
+            self._still,
             self._held,
             self._commits,
         ]
@@ -978,6 +993,50 @@ class ConfluentEventSource:
             log.warning("%s:%d: cannot seek to offset %d: %s", *key, after, exc)
         return True
 
+    def _stranded(self) -> None:
+        """Seek back each partition that held a corrupt batch and has stood still for
+        :data:`STRANDED_S` (and :data:`STRANDED_POLLS` polls) while librdkafka's fetch
+        position (its statistics) lies past serve's next offset.
+
+        librdkafka's reset after misreading a corrupt batch (see :meth:`_astray`) may land
+        on the partition's end: with ``auto.offset.reset=latest`` and no event produced
+        after, no message comes for :meth:`_astray` to see, and the events after the
+        batch were never read (CI: 6 of 10 dead-lettered, then nothing for 60 s, no stall
+        either, as the lag is taken from that fetch position until a message comes).
+        A seek to where serve is loses nothing when it was not needed: what was fetched
+        ahead is fetched again. At most :data:`RESEEKS` seeks while the partition does not
+        move (one ending in a transaction's marker stands before its fetch position).
+        """
+        now = time.monotonic()
+        for key in self._corrupted:
+            after = self._next.get(key)
+            if after is None:
+                continue
+            still = self._still.get(key)
+            if still is None or still[0] != after:
+                self._still[key] = (after, now, self._polls, RESEEKS)
+                continue
+            _, since, polls, left = still
+            if (
+                left <= 0
+                or now - since < STRANDED_S
+                or self._polls - polls < STRANDED_POLLS
+                or self.fetching.get(key, -1) <= after
+            ):
+                continue
+            self._still[key] = (after, now, self._polls, left - 1)
+            log.info(
+                "%s:%d: librdkafka fetches from offset %d, past the events after the corrupt "
+                "batch: back to offset %d",
+                *key,
+                self.fetching[key],
+                after,
+            )
+            try:
+                self.consumer.seek(TopicPartition(key[0], key[1], after))
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("%s:%d: cannot seek to offset %d: %s", *key, after, exc)
+
     def _past(
         self, m: Message, err: KafkaError, corrupt: bool = False
     ) -> tuple[str, Unreadable] | None:
@@ -1093,17 +1152,20 @@ class ConfluentEventSource:
         """Events not yet consumed, per assigned partition.
 
         From the high watermark librdkafka last saw (``cached=True``) and the local
-        position, or, before the partition has handed out a message, the offset librdkafka
-        fetches (its statistics: a partition that has never been served shows its lag,
-        and its stall, as on kafka-python): no request to the broker. Partitions not
-        fetched yet are left out. Each look feeds :attr:`stalled_partitions`.
+        position; after a seek (which unsets it) the offset serve sought; before the
+        partition has handed out a message, the offset librdkafka fetches (its statistics:
+        a partition that has never been served shows its lag, and its stall, as on
+        kafka-python): no request to the broker. Partitions not fetched yet are left out.
+        Each look feeds :attr:`stalled_partitions`.
         """
         seen: dict[tuple[str, int], tuple[int, int]] = {}
         with _converted("lag"):
             positions = self.consumer.position(self.consumer.assignment())
             for t in positions:
                 key = (t.topic, t.partition)
-                position = t.offset if t.offset >= 0 else self.fetching.get(key, -1)
+                position = t.offset
+                if position < 0:  # a fetch position past a seek could hide what is unread
+                    position = self._next.get(key, self.fetching.get(key, -1))
                 if position < 0:  # nothing consumed or fetched yet
                     continue
                 marks = self.consumer.get_watermark_offsets(t, cached=True)

@@ -393,6 +393,17 @@ def test_a_partition_that_never_handed_out_a_message_stands_where_librdkafka_fet
     assert source.stalled() == 1
 
 
+def test_a_partition_sought_past_a_corrupt_event_lags_from_there_not_from_the_fetch() -> None:
+    # A seek unsets librdkafka's position; a reset of its own after it moved the fetch to
+    # the end: the lag said 0, the events after the corrupt batch unread.
+    source = _source([[_crc_failed(2)]])
+    consumer = _consumer(source)
+    consumer.high = {("ev", 0): 8}
+    source.poll()
+    consumer.positions[("ev", 0)], source.fetching[("ev", 0)] = -1001, 8
+    assert source.lag() == {0: 5}
+
+
 def test_polls_that_are_not_made_stall_nothing() -> None:
     source = _source([])
     consumer = _consumer(source)
@@ -915,6 +926,53 @@ def test_a_jump_to_the_end_after_a_corrupt_batch_is_undone() -> None:
     assert [origin for origin, _ in source.poll()] == ["ev:0:2"]
     assert source.poll() == [] and consumer.positions[("ev", 0)] == 3
     assert source.poll() == [("ev:0:3", b"{}")]
+
+
+def test_a_jump_to_the_end_with_no_event_after_it_is_undone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same reset on a partition no event comes to after it: no message tells of it,
+    # only the fetch position librdkafka reports (CI: events after the batch left unread).
+    monkeypatch.setattr(kafka_confluent, "STRANDED_S", 0.0)
+    source = _source([[_crc_failed(2)], [], [], [], [], [FakeMessage(offset=3)]])
+    consumer = _consumer(source)
+    assert [origin for origin, _ in source.poll()] == ["ev:0:2"]
+    consumer.positions[("ev", 0)] = source.fetching[("ev", 0)] = 8  # the reset, as reported
+    assert [source.poll() for _ in range(3)] == [[], [], []]
+    assert consumer.positions[("ev", 0)] == 8  # standing still for too few polls yet
+    assert source.poll() == [] and consumer.positions[("ev", 0)] == 3
+    assert source.poll() == [("ev:0:3", b"{}")]
+
+
+def test_a_partition_whose_fetch_position_is_past_it_for_good_is_sought_back_a_few_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A transaction's marker after the last event: the fetch position stays one past serve.
+    monkeypatch.setattr(kafka_confluent, "STRANDED_S", 0.0)
+    source = _source([[_crc_failed(2)]])
+    consumer = _consumer(source)
+    source.poll()
+    seeks: list[int] = []
+    monkeypatch.setattr(consumer, "seek", lambda tp: seeks.append(tp.offset))
+    source.fetching[("ev", 0)] = 4
+    for _ in range(100):
+        source.poll()
+    assert seeks == [3] * kafka_confluent.RESEEKS
+
+
+def test_a_partition_that_held_a_corrupt_batch_and_is_at_its_fetch_position_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kafka_confluent, "STRANDED_S", 0.0)
+    source = _source([[_crc_failed(2)]])
+    consumer = _consumer(source)
+    source.poll()
+    seeks: list[int] = []
+    monkeypatch.setattr(consumer, "seek", lambda tp: seeks.append(tp.offset))
+    source.fetching[("ev", 0)] = 3
+    for _ in range(10):
+        source.poll()
+    assert seeks == []
 
 
 def test_an_error_not_of_a_misreading_after_a_corrupt_batch_is_raised() -> None:

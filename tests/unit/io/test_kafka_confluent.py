@@ -944,35 +944,26 @@ def test_a_jump_to_the_end_with_no_event_after_it_is_undone(
     assert source.poll() == [("ev:0:3", b"{}")]
 
 
-def test_a_partition_whose_fetch_position_is_past_it_for_good_is_sought_back_a_few_times(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("fetching", "seeks"),
+    [
+        (4, [3] * kafka_confluent.RESEEKS),  # a transaction's marker after the last event
+        (3, []),  # where serve is: nothing to undo
+    ],
+)
+def test_a_partition_whose_fetch_position_stays_past_it_is_sought_back_a_few_times_only(
+    monkeypatch: pytest.MonkeyPatch, fetching: int, seeks: list[int]
 ) -> None:
-    # A transaction's marker after the last event: the fetch position stays one past serve.
     monkeypatch.setattr(kafka_confluent, "STRANDED_S", 0.0)
     source = _source([[_crc_failed(2)]])
     consumer = _consumer(source)
     source.poll()
-    seeks: list[int] = []
-    monkeypatch.setattr(consumer, "seek", lambda tp: seeks.append(tp.offset))
-    source.fetching[("ev", 0)] = 4
+    sought: list[int] = []
+    monkeypatch.setattr(consumer, "seek", lambda tp: sought.append(tp.offset))
+    source.fetching[("ev", 0)] = fetching
     for _ in range(100):
         source.poll()
-    assert seeks == [3] * kafka_confluent.RESEEKS
-
-
-def test_a_partition_that_held_a_corrupt_batch_and_is_at_its_fetch_position_is_left_alone(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(kafka_confluent, "STRANDED_S", 0.0)
-    source = _source([[_crc_failed(2)]])
-    consumer = _consumer(source)
-    source.poll()
-    seeks: list[int] = []
-    monkeypatch.setattr(consumer, "seek", lambda tp: seeks.append(tp.offset))
-    source.fetching[("ev", 0)] = 3
-    for _ in range(10):
-        source.poll()
-    assert seeks == []
+    assert sought == seeks
 
 
 def test_an_error_not_of_a_misreading_after_a_corrupt_batch_is_raised() -> None:

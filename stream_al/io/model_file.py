@@ -228,7 +228,7 @@ def import_checkpoint(
         if existing:
             held.append(f"checkpoints of replica(s) {', '.join(replaced)}")
         if log_length:
-            held.append(f"a train log of {log_length:,} labels")
+            held.append(f"a train log of {log_length:,} label{'' if log_length == 1 else 's'}")
         raise ModelFileError(
             f"Redis prefix {keys.prefix!r} already holds {' and '.join(held)}: serve would "
             "start from those, not from the imported model. To replace them, stop every serve "

@@ -193,6 +193,15 @@ def test_import_refuses_a_deployment_with_state_unless_forced(tmp_path: Path) ->
     assert store.client.hashes["p:checkpoint:r1"].train_log_id == "5-0"  # the log is not replayed
 
 
+def test_the_refusal_says_one_label_as_one(tmp_path: Path) -> None:
+    path = tmp_path / "m.salm"
+    export_model(trained_learner(), path, KEY)
+    store = _Store()
+    store.client.log = ["4-0"]
+    with pytest.raises(ModelFileError, match=r"holds a train log of 1 label: serve"):
+        import_checkpoint(store, path, KEY, "r1")
+
+
 def test_a_bad_file_is_refused_before_redis_is_touched(tmp_path: Path) -> None:
     path = tmp_path / "m.salm"
     path.write_bytes(b"junk")

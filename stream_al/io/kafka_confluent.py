@@ -942,10 +942,7 @@ class ConfluentEventSource:
             if after is None or m.offset() not in self._passed.get(key, ()):
                 return False
             sought.add(key)
-            try:
-                self.consumer.seek(TopicPartition(topic, partition, after))
-            except (KafkaException, RuntimeError) as exc:
-                log.warning("%s:%d: cannot seek to offset %d: %s", topic, partition, after, exc)
+            self._seek(key, after)
             return True
         watch = self._resume.get(key)
         return watch is not None and time.monotonic() <= watch[1] and err.code() in MISREAD
@@ -987,10 +984,7 @@ class ConfluentEventSource:
             return False
         sought.add(key)
         log.debug("%s:%d: offset %d fetched astray, back to %d", *key, offset, after)
-        try:
-            self.consumer.seek(TopicPartition(key[0], key[1], after))
-        except (KafkaException, RuntimeError) as exc:
-            log.warning("%s:%d: cannot seek to offset %d: %s", *key, after, exc)
+        self._seek(key, after)
         return True
 
     def _stranded(self) -> None:
@@ -1032,10 +1026,7 @@ class ConfluentEventSource:
                 self.fetching[key],
                 after,
             )
-            try:
-                self.consumer.seek(TopicPartition(key[0], key[1], after))
-            except (KafkaException, RuntimeError) as exc:
-                log.warning("%s:%d: cannot seek to offset %d: %s", *key, after, exc)
+            self._seek(key, after)
 
     def _past(
         self, m: Message, err: KafkaError, corrupt: bool = False

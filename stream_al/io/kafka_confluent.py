@@ -482,7 +482,6 @@ class ConfluentEventSource:
         # Per partition that held a corrupt batch: its next offset when last looked at, since
         # when it stands there, the polls made by then, and the seeks back left (_stranded).
         self._still: dict[tuple[str, int], tuple[int, float, int, int]] = {}
-        self._polls = 0
         self.brokers_up: bool | None = None  # from librdkafka's statistics; None: not yet
         self.silent_s = 0.0  # the longest a connection has waited on an answer (statistics)
         self.orphaned = False  # no broker left to connect to (statistics, see no_broker_left())
@@ -594,7 +593,6 @@ class ConfluentEventSource:
         self._revoked_now.clear()
         self.stalled_partitions.polled()
         self._look_for_topic()
-        self._polls += 1
         if self._corrupted:
             self._stranded()
         with _converted("consume"):
@@ -1001,24 +999,24 @@ class ConfluentEventSource:
         ahead is fetched again. At most :data:`RESEEKS` seeks while the partition does not
         move (one ending in a transaction's marker stands before its fetch position).
         """
-        now = time.monotonic()
+        now, polls_made = time.monotonic(), self.stalled_partitions.polls_made
         for key in self._corrupted:
             after = self._next.get(key)
             if after is None:
                 continue
             still = self._still.get(key)
             if still is None or still[0] != after:
-                self._still[key] = (after, now, self._polls, RESEEKS)
+                self._still[key] = (after, now, polls_made, RESEEKS)
                 continue
             _, since, polls, left = still
             if (
                 left <= 0
                 or now - since < STRANDED_S
-                or self._polls - polls < STRANDED_POLLS
+                or polls_made - polls < STRANDED_POLLS
                 or self.fetching.get(key, -1) <= after
             ):
                 continue
-            self._still[key] = (after, now, self._polls, left - 1)
+            self._still[key] = (after, now, polls_made, left - 1)
             log.info(
                 "%s:%d: librdkafka fetches from offset %d, past the events after the corrupt "
                 "batch: back to offset %d",

@@ -99,6 +99,11 @@ class StalledPartitions:
         """A poll was made (a fetch asked for, whatever it brought)."""
         self._polls += 1
 
+    @property
+    def polls_made(self) -> int:
+        """Polls made so far: a clock other watches of the same source may read."""
+        return self._polls
+
     def look(self, partitions: Mapping[Partition, tuple[int, int]]) -> int:
         """Take ``partitions``' ``(position, high watermark)`` now (every assigned partition
         whose both are known: the others are forgotten); return how many are stalled."""

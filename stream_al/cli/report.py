@@ -231,7 +231,7 @@ def print_selection(report: dict[str, Any], k: int, dry_run: bool) -> None:
         f"(top-{k}: {report['top_uncertainty_mean_score']:.3f}); mean pairwise "
         f"distance {report['mean_pairwise_distance']:.2f} (top-{k}: "
         f"{report['top_uncertainty_mean_pairwise_distance']:.2f})"
-        + (f"; {passed_over} passed over (queued or labeled already)" if passed_over else "")
+        + (f"; {passed_over} passed over (asked already)" if passed_over else "")
     )
 
 

@@ -5,7 +5,8 @@ log after it) or an exported model file; the ranking and the diversity are
 :mod:`stream_al.data.pools`'s. The batch is queued through the same store call as the
 stream's queries (:func:`~stream_al.service.routing.queue_request`), so tiers, priority bands and
 consensus apply to it alike; a pool item queued or labeled already (by an earlier run, or
-by the stream under the same id) is not queued again: the next candidate takes its place.
+by the stream under the same id), or dropped unlabeled by the workers, is not queued again:
+the next candidate takes its place, in a dry run as in a real one.
 """
 
 from __future__ import annotations
@@ -164,16 +165,26 @@ def queue_batch(
     routing: Routing,
     label_ttl: float,
     now: float,
+    dry_run: bool = False,
 ) -> tuple[list[Candidate], int]:
-    """Queue ``k`` items in farthest-first order; returns them and how many candidates
-    were passed over (already queued, or labeled before)."""
+    """Queue ``k`` items in farthest-first order (``dry_run``: pick them as a real run would,
+    queueing nothing); returns them and how many candidates were passed over (asked
+    already: queued, labeled, or dropped unlabeled by the workers, as serve passes over)."""
     queued: list[Candidate] = []
-    duplicates = 0
+    passed = 0
     order = farthest_first(ranked.candidates, ranked.stats)
     while len(queued) < k:
         chunk = [ranked.candidates[i] for _, i in zip(range(k - len(queued)), order, strict=False)]
         if not chunk:
             break
+        # The enqueue refuses pending and labeled ids by itself (atomically, against serve
+        # queueing the same id); an item the workers dropped it would queue again.
+        asked = store.asked([c.item_id for c in chunk])
+        fresh = [c for c in chunk if c.item_id not in asked]
+        passed += len(chunk) - len(fresh)
+        if dry_run:
+            queued += fresh
+            continue
         requests = [
             queue_request(
                 item_id=c.item_id,
@@ -197,16 +208,16 @@ def queue_batch(
                 },
                 source="pool",
             )
-            for c in chunk
+            for c in fresh
         ]
-        for candidate, ok in zip(chunk, store.enqueue_many(requests), strict=True):
+        for candidate, ok in zip(fresh, store.enqueue_many(requests), strict=True):
             if isinstance(ok, WrongType):  # passed over: the next candidate takes its place
                 log.warning("pool item %s not queued: %s", candidate.item_id, ok.reason)
             elif ok:
                 queued.append(candidate)
             else:
-                duplicates += 1
-    return queued, duplicates
+                passed += 1
+    return queued, passed
 
 
 def _peak_rss_mb() -> float:
@@ -236,8 +247,13 @@ def select(
     say(
         f"select: scored {ranked.scanned:,} rows; picking {options.k} of {len(ranked.candidates):,}"
     )
-    if store is None or options.dry_run:
+    routing, ttl = settings.service.routing(), settings.redis.label_ttl_seconds
+    if store is None:  # --model with --dry-run: no Redis to ask what was asked already
         batch, duplicates = diverse_batch(ranked, options.k), 0
+    elif options.dry_run:
+        batch, duplicates = queue_batch(
+            store, learner, ranked, options.k, routing, ttl, clock(), dry_run=True
+        )
     else:
         service = settings.service
         room = service.max_queue_depth - store.queue_depth()
@@ -247,10 +263,7 @@ def select(
                 f"{service.max_queue_depth}), not {options.k}: label or drain it first, or ask "
                 "for fewer with --k"
             )
-        routing = settings.service.routing()
-        batch, duplicates = queue_batch(
-            store, learner, ranked, options.k, routing, settings.redis.label_ttl_seconds, clock()
-        )
+        batch, duplicates = queue_batch(store, learner, ranked, options.k, routing, ttl, clock())
     top = ranked.candidates[: options.k]
     return {
         "pool": options.pool,

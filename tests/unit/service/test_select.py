@@ -63,6 +63,31 @@ def test_select_dry_run_reports_without_queueing(tmp_path: Path) -> None:
     assert report["scanned"] == 500 and report["candidates"] == 500  # max(10 k, 1000) > pool
 
 
+def test_a_dry_run_passes_over_what_a_real_run_passes_over_and_picks_what_it_queues(
+    tmp_path: Path,
+) -> None:
+    pool, learner = f"csv:{_pool_csv(tmp_path / 'p.csv', 500)}", agrawal_tree(300)
+    store = MemoryStore()
+    first = select(SelectOptions(pool=pool, k=10, target="label"), Settings(), store, learner)  # type: ignore[arg-type]
+    dry = SelectOptions(pool=pool, k=10, target="label", dry_run=True)
+    rehearsed = select(dry, Settings(), store, learner)  # type: ignore[arg-type]
+    assert rehearsed["already_queued_or_labeled"] == 10 and store.queue_depth() == 10
+    assert not set(rehearsed["ids"]) & set(first["ids"]) and len(set(rehearsed["ids"])) == 10
+    real = select(SelectOptions(pool=pool, k=10, target="label"), Settings(), store, learner)  # type: ignore[arg-type]
+    assert real["ids"] == rehearsed["ids"] and real["already_queued_or_labeled"] == 10
+
+
+def test_select_does_not_queue_again_an_item_the_workers_dropped(tmp_path: Path) -> None:
+    pool, learner = f"csv:{_pool_csv(tmp_path / 'p.csv', 500)}", agrawal_tree(300)
+    store = MemoryStore()
+    first = select(SelectOptions(pool=pool, k=5, target="label"), Settings(), store, learner)  # type: ignore[arg-type]
+    for entry_id, raw in store.take("w", 100, 0):  # the worker drops them, unlabeled
+        store.drop(entry_id, json.loads(raw)["id"])
+    assert store.queue_depth() == 0
+    again = select(SelectOptions(pool=pool, k=5, target="label"), Settings(), store, learner)  # type: ignore[arg-type]
+    assert again["already_queued_or_labeled"] == 5 and not set(again["ids"]) & set(first["ids"])
+
+
 def test_select_skips_pool_rows_wider_than_serve_takes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -304,6 +304,7 @@ class TreePredictor:
                 if max(majority, key=majority.__getitem__) == y:
                     leaf._mc_correct_weight += 1.0
             votes = self._naive_bayes(leaf, x)
+            _add_classes_as_river_reads_them(leaf, x)
             if len(votes) > 0 and max(votes, key=votes.__getitem__) == y:
                 leaf._nb_correct_weight += 1.0
         cached = self._current(leaf)
@@ -642,6 +643,8 @@ def _feature_term(
 ) -> tuple[tuple[Any, Any, Any, Any] | None, bool]:
     """A class's likelihood term of one feature (None where River has none), and whether
     it read the pooled variance (which any class's label of the feature moves)."""
+    if type(splitter) is NominalSplitterClassif:
+        return (feature, None, None, partial(_nominal_cond_proba, splitter)), False
     if type(splitter) is not GaussianSplitter:
         return (
             feature,
@@ -665,6 +668,51 @@ def _feature_term(
             return None, True
         return (feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)), True
     return (feature, var.mean._mean, -2.0 * variance, 0.5 * math.log(variance)), False
+
+
+def _nominal_cond_proba(splitter: NominalSplitterClassif, value: Any, label: Any) -> float:
+    """``NominalSplitterClassif.cond_proba`` without writing to the splitter.
+
+    River reads a class's counts through a defaultdict, so its naive Bayes, scoring an
+    event whose text feature the leaf has not seen with a class, adds an empty entry for
+    the class. That entry orders the splitter's classes, and so the counts of the leaves a
+    split makes, whose ties (the majority class) are broken by that order. Serve predicts
+    every event and a replica replaying the train log predicts none: their trees differed.
+    So a prediction writes nothing, and learning adds the entries as River's own learning
+    does (:func:`_add_classes_as_river_reads_them`).
+
+    >>> s = NominalSplitterClassif(); s.update("red", "a", 1.0); s.update("blue", "a", 3.0)
+    >>> _nominal_cond_proba(s, "blue", "a"), _nominal_cond_proba(s, "red", "b")
+    (0.75, 0.0)
+    >>> list(s._att_dist_per_class)
+    ['a']
+
+    """
+    counts = splitter._att_dist_per_class.get(label)
+    if not counts or value not in counts:
+        return 0.0
+    try:
+        return counts[value] / sum(counts.values())
+    except ZeroDivisionError:  # weights of 0, as River answers them
+        return 0.0
+
+
+def _add_classes_as_river_reads_them(leaf: Any, x: Mapping[Any, Any]) -> None:
+    """The entries River's ``do_naive_bayes_prediction`` adds while an adaptive leaf learns
+    ``x``: each class of weight above 0, in the leaf's order, to the counts of each text
+    feature of ``x`` (see :func:`_nominal_cond_proba`)."""
+    stats = leaf.stats
+    if not stats or sum(stats.values()) == 0:
+        return
+    tables = [
+        splitter._att_dist_per_class
+        for feature, splitter in leaf.splitters.items()
+        if feature in x and type(splitter) is NominalSplitterClassif
+    ]
+    for table in tables:
+        for label, weight in stats.items():
+            if weight > 0 and label not in table:
+                table[label] = {}
 
 
 def _pooled_variance(splitter: GaussianSplitter) -> float:

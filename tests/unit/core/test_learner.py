@@ -205,6 +205,26 @@ def test_auto_replicas_fed_the_same_labels_are_identical(challengers: bool) -> N
     assert replicas[0].model_digest() == replicas[1].model_digest()
 
 
+@pytest.mark.parametrize("model", ["hoeffding-tree-default", "hoeffding-tree"])
+def test_a_learner_that_predicted_events_equals_one_that_learned_their_labels_only(
+    model: str,
+) -> None:
+    # The text feature "colour" was seen with class 1 only (missing in the others): River's
+    # naive Bayes, predicting an event that has it, wrote an empty entry for class 0 into
+    # the leaf's splitter of it, so serve's tree differed from the one a replay of its
+    # train log builds. x alone separates the classes: the leaf predicts by naive Bayes.
+    live, replay = (ActiveLearner(model, "random", 1.0, seed=5) for _ in range(2))
+    labeled = [({"x": 1.0, "colour": "red"}, 1)] + [
+        ({"x": (2.0 if i % 2 else 1.0) + i / 10}, int(i % 2 == 0)) for i in range(1, 12)
+    ]
+    for x, y in labeled:
+        for learner in (live, replay):
+            learner.learn(x, y, None, True)
+    for colour in ("red", "blue"):
+        live.decide({"x": 1.5, "colour": colour})
+    assert live.model_digest() == replay.model_digest()
+
+
 def test_a_challenger_that_wins_on_the_label_that_switches_candidates_keeps_its_kind() -> None:
     learner = ActiveLearner("auto", "variable-uncertainty", 0.1, seed=0)
     candidates = learner._candidates

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stream_al.core.committee import disagreement
-from stream_al.core.tree_predict import TreePredictor
+from stream_al.core.tree_predict import TreePredictor, writing_nothing
 from stream_al.core.types import ClassLabel, Features, Proba
 from stream_al.core.uncertainty import leaf_impurity, stats_impurity
 
@@ -70,7 +70,8 @@ class Assessing:
         elif self._leaf:
             score = leaf_impurity(model, x)
         elif self._committee is not None:
-            score = disagreement(model, x, self._committee)
+            with writing_nothing:
+                score = disagreement(model, x, self._committee)
         elif self._opal is not None:
             score = self._opal.score(x, proba)
         elif self._least_confidence:

@@ -60,7 +60,7 @@ from stream_al.core.snapshot import SnapshotPickler
 from stream_al.core.snapshot import unseeded_gaussian as _unseeded_gaussian  # noqa: F401 (old pickles)
 from stream_al.core.stopping import StoppingRule
 from stream_al.core.strategies import QUERY_RANDOM, QueryStrategy, make_strategy
-from stream_al.core.tree_predict import TreePredictor
+from stream_al.core.tree_predict import TreePredictor, writing_nothing
 from stream_al.core.types import ClassLabel, Example, Features, Proba
 from stream_al.core.uncertainty import (
     AUTO,
@@ -598,15 +598,16 @@ class ActiveLearner(Assessing):
     def _predict_proba(self, model: base.Classifier, x: Features) -> Proba:
         if self._plain_tree:
             return self._tree_predictor().proba_and_leaf(model, x)[0]
-        if not self._unsupervised:
-            return model.predict_proba_one(x)
-        # Scalers and encoders must see every event, not only the labeled few. Setting the
-        # flag directly costs far less per event than entering the context manager.
-        compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = True
-        try:
-            return model.predict_proba_one(x)
-        finally:
-            compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
+        with writing_nothing:  # a replay predicts nothing: its trees must be these
+            if not self._unsupervised:
+                return model.predict_proba_one(x)
+            # Scalers and encoders must see every event, not only the labeled few. Setting
+            # the flag directly costs far less per event than entering the context manager.
+            compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = True
+            try:
+                return model.predict_proba_one(x)
+            finally:
+                compose.Pipeline._LEARN_UNSUPERVISED_DURING_PREDICT = False
 
     def _learn_with(self, model: base.Classifier, x: Features, y: ClassLabel) -> None:
         weight = {"w": self._weight} if self._weight != 1.0 else {}  # importance weights

@@ -205,7 +205,9 @@ def test_auto_replicas_fed_the_same_labels_are_identical(challengers: bool) -> N
     assert replicas[0].model_digest() == replicas[1].model_digest()
 
 
-@pytest.mark.parametrize("model", ["hoeffding-tree-default", "hoeffding-tree"])
+@pytest.mark.parametrize(
+    "model", ["hoeffding-tree-default", "hoeffding-tree", "hoeffding-adaptive-tree", "bagging"]
+)
 def test_a_learner_that_predicted_events_equals_one_that_learned_their_labels_only(
     model: str,
 ) -> None:

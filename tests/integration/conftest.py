@@ -42,6 +42,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka import TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,16 @@ def kafka_admin(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
 
 
 def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int | None:
-    """The offset ``group`` committed for ``topic``'s ``partition``, or None."""
+    """The offset ``group`` committed for ``topic``'s ``partition``, or None (also while
+    the broker cannot say yet: a broker just restarted answers before its group
+    coordinator has loaded, with a retriable error, which failed a wait on this)."""
     admin = kafka_admin(bootstrap)
     try:
         offsets = admin.list_consumer_group_offsets(group)
+    except KafkaError as exc:
+        if exc.retriable:
+            return None
+        raise
     finally:
         admin.close()
     found = offsets.get(TopicPartition(topic, partition))

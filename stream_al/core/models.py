@@ -90,9 +90,9 @@ def _hoeffding_adaptive_tree(seed: int | None, **params: Any) -> base.Classifier
 
 
 def _adaptive_random_forest(seed: int | None, **params: Any) -> base.Classifier:
-    from river import forest
+    from stream_al.core.forest import ARFClassifier
 
-    return forest.ARFClassifier(**{"n_models": 10, "seed": seed, **params})
+    return ARFClassifier(**{"n_models": 10, "seed": seed, **params})
 
 
 def _pipeline(classifier: base.Classifier) -> base.Classifier:

@@ -58,7 +58,14 @@ def _label(rng: random.Random, item_id: str) -> str:
 
 @pytest.mark.parametrize(
     ("model", "seed"),
-    [("auto", 1), ("auto", 4), ("hoeffding-adaptive-tree", 1), ("bagging", 1)],
+    [
+        ("auto", 1),
+        ("auto", 4),
+        ("hoeffding-adaptive-tree", 1),
+        ("bagging", 1),
+        ("adaptive-random-forest", 1),
+        ("adaptive-random-forest", 2),
+    ],
 )
 def test_nothing_is_lost_and_serve_holds_the_model_a_replay_builds(model: str, seed: int) -> None:
     rng = random.Random(seed)

@@ -226,7 +226,8 @@ def _members_of(final: Any, model: Any) -> list[Any]:
     if isinstance(final, Committee):
         return list(final.members)
     if isinstance(final, base.Ensemble) and isinstance(final, base.Classifier):
-        # A forest creates its trees on its first event: before that there are none.
+        # A forest makes its trees on its first example (stream-al's, core/forest.py, on
+        # its first label): before that there are none.
         return list(final)
     raise ValueError(
         f"model {model} is not an ensemble; choose adaptive-random-forest or bagging, "

@@ -697,10 +697,6 @@ def _nominal_cond_proba(splitter: NominalSplitterClassif, value: Any, label: Any
         return 0.0
 
 
-def _cond_proba_unwritten(self: NominalSplitterClassif, att_val: Any, target_val: Any) -> float:
-    return _nominal_cond_proba(self, att_val, target_val)
-
-
 _RIVERS_COND_PROBA = NominalSplitterClassif.cond_proba
 
 
@@ -727,7 +723,7 @@ class _WritingNothing:
 
     def __enter__(self) -> None:
         self._depth += 1
-        NominalSplitterClassif.cond_proba = _cond_proba_unwritten  # type: ignore[method-assign]
+        NominalSplitterClassif.cond_proba = _nominal_cond_proba  # type: ignore[method-assign]
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1

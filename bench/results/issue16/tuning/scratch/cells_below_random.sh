@@ -17,6 +17,8 @@ run nb-first-d05 nb-first-d05-random 20-29 $S/drift-delta-seeds20.jsonl
 run nb-first-d05 nb-first-d05-random 30-39 $S/drift-delta-seeds30.jsonl
 run nb-first-d05 nb-first-d05-random 40-49 $S/drift-delta-seeds40.jsonl
 run nb-first-d05 nb-first-d05-random 50-59 $S/drift-delta-seeds50.jsonl
+run nb-first-d05 nb-first-d05-random 60-69 $S/drift-delta-seeds60.jsonl
+run nb-first-d05 nb-first-d05-random 70-79 $S/drift-delta-seeds60.jsonl
 run nb-first nb-first-random 10-19 $S/drift-delta-confirm.jsonl
 run nb-first nb-first-random 20-29 $S/drift-delta-seeds20.jsonl
 run nb-first nb-first-random 30-39 $S/drift-delta-seeds30.jsonl
@@ -31,3 +33,5 @@ run spread spread-random 20-29 $S/spread-loan-seeds20.jsonl
 run aloan aloan-random 40-49 $S/answered-loan-seeds40.jsonl
 run nbleaf nbleaf-random 40-49 $S/nb-leaf-seeds40.jsonl
 run nbleaf nbleaf-random 50-59 $S/nb-leaf-seeds40.jsonl
+run unmon unmon-random 60-69 $S/unmon-seeds60.jsonl
+run unmon unmon-random 70-79 $S/unmon-seeds60.jsonl

@@ -1,10 +1,15 @@
-# The gates of session 49's loan rules (scratch README): a candidate against today's default
-# (`nb-first-d05`), each with its own random sampling, on the tuning half.
+# The gates of the rules since session 49 (scratch README), first written for the loans and
+# used for every candidate since: a candidate against today's default (`nb-first-d05`), each
+# with its own random sampling, on the tuning half. Session 50's rules number them (2a) cells
+# below random, (2b) fractions, (2c) pooled against the default, (2d) savings; printed here
+# as gates 1, 2, 3 and 4.
 #   bash loan_gates.sh CANDIDATE FIRST-LAST "SET ..." FILE ...
 # FILEs (in this folder) hold both settings' runs; FIRST-LAST spans the seeds of gates (1), (2)
 # and (4); gate (3) is printed for each SET of seeds (FIRST-LAST too).
 #   bash loan_gates.sh spread 10-39 "10-19 30-39" drift-delta-confirm.jsonl drift-delta-seeds30.jsonl spread-loan-seeds10-30.jsonl
 #   bash loan_gates.sh aloan 40-49 "" drift-delta-seeds40.jsonl answered-loan-seeds40.jsonl
+#   bash loan_gates.sh nbleaf 40-59 "40-49 50-59" drift-delta-seeds40.jsonl drift-delta-seeds50.jsonl nb-leaf-seeds40.jsonl
+#   bash loan_gates.sh unmon 60-79 "60-69 70-79" drift-delta-seeds60.jsonl unmon-seeds60.jsonl
 set -e
 cand=$1 span=$2 sets=$3
 shift 3

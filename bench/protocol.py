@@ -29,6 +29,7 @@ import csv
 import hashlib
 import itertools
 import math
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -455,7 +456,9 @@ def write_csv(examples: Iterable[Example], path: Path) -> int:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    tmp = path.with_suffix(".tmp")
+    # One temporary file per process: two runs exporting the same stream into the shared
+    # cache at once each write their own and the last rename wins (same content).
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         keys: list[Any] = []

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from protocol import (
@@ -22,6 +25,7 @@ from protocol import (
     export,
     jobs_for,
     split_halves,
+    write_csv,
 )
 
 # The halves as the rule dealt them when it was committed (before any run). A change here
@@ -143,3 +147,29 @@ def test_jobs_follow_the_plan(tmp_path: Path) -> None:
     assert len(jobs_for("scikit-activeml", csvs, plan)) == 5 * 2 * 2 * 4
     keys = [tuple(sorted((k, str(v)) for k, v in j.items())) for j in itertools.chain(ours, moa)]
     assert len(keys) == len(set(keys))
+
+
+def _export_while_another_does(path: Path, barrier: Any) -> None:
+    def events() -> Iterator[tuple[dict[str, float], int]]:
+        yield {"x": 1.0}, 0
+        barrier.wait(timeout=60)  # both runs have their file open now
+        yield {"x": 2.0}, 1
+
+    write_csv(events(), path)
+
+
+def test_two_runs_exporting_one_stream_into_the_cache_at_once_both_finish(
+    tmp_path: Path,
+) -> None:
+    # Two tune runs started together shared one temporary file: the second rename failed.
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    path = tmp_path / "s.csv"
+    runs = [ctx.Process(target=_export_while_another_does, args=(path, barrier)) for _ in "ab"]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(120)
+    assert [run.exitcode for run in runs] == [0, 0]
+    assert path.read_text().splitlines() == ["x,target", "1.0,0", "2.0,1"]
+    assert not list(tmp_path.glob("*.tmp"))

@@ -158,19 +158,29 @@ def _one_run(runs: dict[int, tuple[float, float]], seeds: list[int]) -> bool:
     return len(seeds) > 1 and len({runs[k] for k in seeds}) == 1
 
 
-def against(runs: dict[Key, Any], name: str, base: str, budget: float, delay: int) -> str:
-    d: list[float] = []
-    once: list[float] = []  # the same, with a stream both settings ran once counted once
-    streams = sorted({k[1] for k in runs if k[0] == name})
-    better = worse = 0
-    for stream in streams:
+def paired(
+    runs: dict[Key, Any], name: str, base: str, budget: float, delay: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per stream, ``name``'s accuracy minus ``base``'s in points, seed by seed, and the
+    same with a stream both settings ran once counted once."""
+    out = {}
+    for stream in sorted({k[1] for k in runs if k[0] == name}):
         mine, ref = runs.get((name, stream, budget, delay)), runs.get((base, stream, budget, delay))
         if not mine or not ref:
             continue
         seeds = sorted(set(mine) & set(ref))
         ds = [100 * (mine[k][0] - ref[k][0]) for k in seeds]
+        out[stream] = (ds, ds[:1] if _one_run(mine, seeds) and _one_run(ref, seeds) else ds)
+    return out
+
+
+def against(runs: dict[Key, Any], name: str, base: str, budget: float, delay: int) -> str:
+    d: list[float] = []
+    once: list[float] = []  # the same, with a stream both settings ran once counted once
+    better = worse = 0
+    for ds, ds_once in paired(runs, name, base, budget, delay).values():
         d += ds
-        once += ds[:1] if _one_run(mine, seeds) and _one_run(ref, seeds) else ds
+        once += ds_once
         p = wilcoxon(ds).p
         better += p < 0.05 and statistics.fmean(ds) > 0
         worse += p < 0.05 and statistics.fmean(ds) < 0

@@ -14,12 +14,13 @@ Run from `bench/`:
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 from analysis import wilcoxon
+from tune_summary import _runs, paired
 
 BASE = "nb-first-d05"
 BUDGETS = (0.02, 0.05, 0.1, 0.2)
@@ -29,31 +30,15 @@ DELAYS = (0, 500)
 def main() -> None:
     cand, span, *files = sys.argv[1:]
     first, last = (int(s) for s in span.split("-"))
-    runs: dict[tuple[str, str, float, int], dict[int, float]] = defaultdict(dict)
+    runs: dict = defaultdict(dict)
     for path in files:
-        with open(path) as f:
-            for line in f:
-                r = json.loads(line)
-                if r["setting"] in (BASE, cand) and first <= r["seed"] <= last:
-                    key = (r["setting"], r["stream"], float(r["budget"]), int(r["delay"]))
-                    runs[key][int(r["seed"])] = float(r["accuracy"])
-    streams = sorted({k[1] for k in runs})
+        for key, by_seed in _runs(Path(path), 0, range(first, last + 1)).items():
+            runs[key].update(by_seed)
     pooled: list[float] = []
     tests = []
     for delay in DELAYS:
         for budget in BUDGETS:
-            once: list[float] = []
-            for stream in streams:
-                mine, ref = (
-                    runs.get((cand, stream, budget, delay)),
-                    runs.get((BASE, stream, budget, delay)),
-                )
-                if not mine or not ref:
-                    continue
-                seeds = sorted(set(mine) & set(ref))
-                ds = [100 * (mine[s] - ref[s]) for s in seeds]
-                single = len({mine[s] for s in seeds}) == 1 and len({ref[s] for s in seeds}) == 1
-                once += ds[:1] if single and len(seeds) > 1 else ds
+            once = [d for _, ds in paired(runs, cand, BASE, budget, delay).values() for d in ds]
             pooled += once
             tests.append((budget, delay, wilcoxon(once), len(once)))
     t = wilcoxon(pooled)

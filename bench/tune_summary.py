@@ -41,7 +41,7 @@ from report import WITHIN, Index, best_peer, held_out_peer
 Key = tuple[str, str, float, int]  # setting, stream, budget, delay
 
 
-def _runs(
+def load_runs(
     path: Path, jitter: int = 0, seeds: range | None = None
 ) -> dict[Key, dict[int, tuple[float, float]]]:
     runs: dict[Key, dict[int, tuple[float, float]]] = defaultdict(dict)
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds:
         first, _, last = args.seeds.partition("-")
         seeds = range(int(first), int(last or first) + 1)
-    runs = _runs(args.out, args.jitter, seeds)
+    runs = load_runs(args.out, args.jitter, seeds)
     names = args.settings.split(",")
     if args.every_label:
         print("\n".join(every_label(runs, names)))

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from analysis import wilcoxon
-from tune_summary import _runs, paired
+from tune_summary import load_runs, paired
 
 BASE = "nb-first-d05"
 BUDGETS = (0.02, 0.05, 0.1, 0.2)
@@ -32,7 +32,7 @@ def main() -> None:
     first, last = (int(s) for s in span.split("-"))
     runs: dict = defaultdict(dict)
     for path in files:
-        for key, by_seed in _runs(Path(path), 0, range(first, last + 1)).items():
+        for key, by_seed in load_runs(Path(path), 0, range(first, last + 1)).items():
             runs[key].update(by_seed)
     pooled: list[float] = []
     tests = []
@@ -49,12 +49,11 @@ def main() -> None:
     )
     print("gate 3 (Holm over the 8 cells):")
     order = sorted(range(len(tests)), key=lambda i: tests[i][2].p)
-    rejected, stop = set(), False
-    for rank, i in enumerate(order):
-        if not stop and tests[i][2].p <= 0.05 / (len(tests) - rank):
-            rejected.add(i)
-        else:
-            stop = True
+    rejected = set()
+    for rank, i in enumerate(order):  # Holm's step-down: stop at the first not rejected
+        if tests[i][2].p > 0.05 / (len(tests) - rank):
+            break
+        rejected.add(i)
     fails = 0
     for i, (budget, delay, w, n) in enumerate(tests):
         mark = ""

@@ -117,9 +117,12 @@ meanwhile (on a broker that creates topics: the quickstart's order) waited that 
 LOOK_TIMEOUT_S = 1.0
 
 COMMIT_STUCK_S = 60.0
-"""A commit librdkafka has not answered in this long is given up with its consumer (see
-:class:`_Commit`): it answers within a second, or with an error once the coordinator is
-away; one that never answers is a client wedged (a test broker's restart left one so)."""
+"""A batch's commit that has not succeeded for this long, unanswered or refused with a
+retriable error each time, is given up with its consumer (see :class:`_Commit`). A commit
+answers within a second, or with an error while the coordinator is away; one that never
+answers, or answers "waiting for coordinator" for minutes after the broker is back, is a
+client wedged (test broker restarts left one so, each way: its coordinator lookup never
+retried). A new consumer looks the coordinator up afresh."""
 
 # A commit refused with one of these: the group moved on (a rebalance, this member
 # expired). The partitions may be another member's now; retrying the commit cannot
@@ -468,6 +471,7 @@ class ConfluentEventSource:
         # (topic, partition) -> the offset after the last message handed out, not committed.
         self.pending: dict[tuple[str, int], int] = {}
         self._committing: _Commit | None = None  # a commit the loop waits for (commit())
+        self._failing_since: float | None = None  # the first failed commit of the pending batch
         # (topic, partition) -> the offset after the last message handed out (_past()).
         self._next: dict[tuple[str, int], int] = {}
         # Partitions that held a corrupt batch since they were assigned, and for a while
@@ -531,6 +535,7 @@ class ConfluentEventSource:
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
         self.fetching = {}
         self.pending.clear()
+        self._failing_since = None
         self._next.clear()
         self._forget()
         self._revoked_now.clear()
@@ -1094,9 +1099,11 @@ class ConfluentEventSource:
         """Commit the offsets after every message polled since the last commit (and no
         further); nothing to commit is no error. Waits at most
         :data:`~stream_al.io.base.COMMIT_TIMEOUT_S`, then raises :class:`ConfluentError`
-        and waits for the same commit at the next call; one unanswered for
-        :data:`COMMIT_STUCK_S` is given up with its consumer (:class:`_Commit`)."""
+        and waits for the same commit at the next call. A batch whose commit has failed
+        (unanswered, or a retriable error) for :data:`COMMIT_STUCK_S` is given up with its
+        consumer (:class:`_Commit`)."""
         if not self.pending:
+            self._failing_since = None
             return
         if self.orphaned:  # no coordinator to commit to: the batch comes again
             self._renew()
@@ -1106,16 +1113,10 @@ class ConfluentEventSource:
             call = self._committing = _Commit(self.consumer, commit_offsets(self.pending))
         if not call.wait(COMMIT_TIMEOUT_S):
             waited = time.monotonic() - call.started
-            if waited < COMMIT_STUCK_S or self._config is None:
-                raise ConfluentError(
-                    f"commit: no answer from the group coordinator in {waited:.0f} s"
-                )
-            log.warning(
-                "commit: no answer from librdkafka in %.0f s: a new consumer replaces it "
-                "(the events since the last commit are consumed again)",
-                waited,
+            self._failed(
+                ConfluentError(f"commit: no answer from the group coordinator in {waited:.0f} s"),
+                call.started,
             )
-            self._renew()
             return
         self._committing = None
         err: KafkaError | None = None
@@ -1132,10 +1133,35 @@ class ConfluentEventSource:
         if err is not None and err.code() in MEMBERSHIP_LOST:
             log.warning("commit refused (%s): the batch will be consumed again", err)
             self.pending.clear()
+            self._failing_since = None
             return
         if err is not None or call.error is not None:
-            _raise_for(err, "commit", call.error)
+            try:
+                _raise_for(err, "commit", call.error)
+            except ConfluentFatalError:
+                raise
+            except ConfluentError as exc:
+                self._failed(exc, call.started)
+                return
         self.pending.clear()
+        self._failing_since = None
+
+    def _failed(self, exc: ConfluentError, started: float) -> None:
+        """Raise ``exc`` for the loop to retry the commit (its attempt ``started`` then), or,
+        once the batch's commit has failed for :data:`COMMIT_STUCK_S`, give it up with the
+        consumer."""
+        if self._failing_since is None:
+            self._failing_since = started
+        failing = time.monotonic() - self._failing_since
+        if failing < COMMIT_STUCK_S or self._config is None:
+            raise exc
+        log.warning(
+            "commit: failing for %.0f s (%s): a new consumer replaces this one "
+            "(the events since the last commit are consumed again)",
+            failing,
+            exc,
+        )
+        self._renew()
 
     def lag(self) -> dict[int, int]:
         """Events not yet consumed, per assigned partition.

@@ -554,6 +554,59 @@ def test_a_commit_unanswered_too_long_is_given_up_with_its_consumer(
     assert first.closing.wait(5)  # closed once the commit returned
 
 
+def _waiting_for_a_coordinator(
+    monkeypatch: pytest.MonkeyPatch, stuck_s: float
+) -> tuple[ConfluentEventSource, MadeConsumer]:
+    monkeypatch.setattr(kafka_confluent, "COMMIT_STUCK_S", stuck_s)
+    source = _made_source(monkeypatch)
+    [first] = MadeConsumer.made
+    first.batches = [[FakeMessage(offset=4)]]
+    source.poll()
+    first.commit_error = KafkaException(KafkaError(KafkaError._WAIT_COORD))
+    return source, first
+
+
+def test_a_commit_refused_while_a_coordinator_is_looked_up_is_retried_by_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, first = _waiting_for_a_coordinator(monkeypatch, stuck_s=3600.0)
+    for _ in range(3):
+        with pytest.raises(ConfluentError, match="_WAIT_COORD"):
+            source.commit()
+    first.commit_error = None
+    source.commit()
+    assert first.commits == [[("ev", 0, 5)]] and len(MadeConsumer.made) == 1
+
+
+def test_a_commit_refused_for_too_long_is_given_up_with_its_consumer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A broker restart under load once left librdkafka answering "waiting for coordinator"
+    # for minutes: each commit returned, so no single one was unanswered for long.
+    source, first = _waiting_for_a_coordinator(monkeypatch, stuck_s=0.0)
+    source.commit()
+    [_, second] = MadeConsumer.made
+    assert first.closed and source.consumer is second and second.topics == ["ev"]
+    assert first.commits == [] and not source.pending  # consumed again by the new member
+
+
+def test_the_time_a_commit_has_failed_restarts_with_each_batch_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, first = _waiting_for_a_coordinator(monkeypatch, stuck_s=3600.0)
+    with pytest.raises(ConfluentError):
+        source.commit()
+    first.commit_error = None
+    source.commit()
+    monkeypatch.setattr(kafka_confluent, "COMMIT_STUCK_S", 0.5)
+    first.batches = [[FakeMessage(offset=5)]]
+    source.poll()
+    first.commit_error = KafkaException(KafkaError(KafkaError._WAIT_COORD))
+    with pytest.raises(ConfluentError):  # failing since now, not since the first batch's
+        source.commit()
+    assert len(MadeConsumer.made) == 1
+
+
 def test_a_source_closed_during_an_unanswered_commit_closes_its_consumer_after_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -530,7 +530,7 @@ class ConfluentEventSource:
         joins the group afresh; what the old one handed out and did not commit comes again."""
         assert self._config is not None
         renewed = _replacement(Consumer, self._config, "consumer")
-        self._let_go()
+        self._let_go(aside=True)
         # Reset after the close, whose callbacks may still report on the old consumer.
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
         self.fetching = {}
@@ -1224,11 +1224,18 @@ class ConfluentEventSource:
         closed when it returns (:meth:`_Commit.abandon`), not under it."""
         self._let_go()
 
-    def _let_go(self) -> None:
+    def _let_go(self, aside: bool = False) -> None:
         """Close the consumer, or have the thread of a commit it has not returned from
-        close it once it does (:meth:`_Commit.abandon`)."""
+        close it once it does (:meth:`_Commit.abandon`). ``aside``: in a thread of its own,
+        for a consumer being replaced: librdkafka's close waits for a group coordinator, for
+        ever if its lookup never resolves (its issue 3740), and the loop must not."""
         if self._committing is None:
-            _closed(self.consumer)
+            if aside:
+                threading.Thread(
+                    target=_closed, args=(self.consumer,), name="stream-al-close", daemon=True
+                ).start()
+            else:
+                _closed(self.consumer)
             return
         self._committing.abandon()
         self._committing = None

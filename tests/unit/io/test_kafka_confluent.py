@@ -437,7 +437,12 @@ class MadeConsumer(FakeConsumer):
         super().__init__([])
         self.config = config
         self.closed = False
+        self.closing = threading.Event()
         MadeConsumer.made.append(self)
+
+    def close(self) -> None:
+        super().close()
+        self.closing.set()
 
     def list_topics(self, timeout: float = -1) -> None:
         """The start's check that the cluster answers."""
@@ -463,7 +468,7 @@ def test_a_consumer_librdkafka_left_without_a_broker_is_replaced_at_the_next_pol
     assert source.orphaned and source.unavailable() == "kafka: no broker connection is up"
     source.poll()
     [_, second] = MadeConsumer.made
-    assert first.closed and not second.closed and source.consumer is second
+    assert first.closing.wait(5) and not second.closed and source.consumer is second
     assert second.topics == ["ev"] and set(second.callbacks) == {
         "on_assign",
         "on_revoke",
@@ -497,7 +502,6 @@ class UnansweredConsumer(MadeConsumer):
         self.answer = threading.Event()
         self.asked = 0
         self.in_commit = threading.Event()
-        self.closing = threading.Event()
 
     def commit(self, *, offsets: list[Any], asynchronous: bool = True) -> list[Any]:
         self.asked += 1
@@ -508,7 +512,6 @@ class UnansweredConsumer(MadeConsumer):
     def close(self) -> None:
         assert self.answer.is_set(), "closed under a commit librdkafka has not answered"
         super().close()
-        self.closing.set()
 
 
 def _unanswered(
@@ -586,8 +589,40 @@ def test_a_commit_refused_for_too_long_is_given_up_with_its_consumer(
     source, first = _waiting_for_a_coordinator(monkeypatch, stuck_s=0.0)
     source.commit()
     [_, second] = MadeConsumer.made
-    assert first.closed and source.consumer is second and second.topics == ["ev"]
+    assert first.closing.wait(5) and source.consumer is second and second.topics == ["ev"]
     assert first.commits == [] and not source.pending  # consumed again by the new member
+
+
+class WedgedConsumer(MadeConsumer):
+    """A consumer whose close waits until ``released``, as librdkafka's waits for a
+    coordinator lookup that never resolves (its issue 3740)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.released = threading.Event()
+
+    def close(self) -> None:
+        self.released.wait(30)
+        super().close()
+
+
+def test_a_consumer_replaced_is_closed_aside_so_a_close_that_hangs_holds_up_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kafka_confluent, "COMMIT_STUCK_S", 0.0)
+    MadeConsumer.made = []
+    monkeypatch.setattr(kafka_confluent, "Consumer", WedgedConsumer)
+    source = ConfluentEventSource(KafkaSettings(events_topic="ev"), compacted=False)
+    [first] = MadeConsumer.made
+    assert isinstance(first, WedgedConsumer)
+    first.batches = [[FakeMessage(offset=4)]]
+    source.poll()
+    first.commit_error = KafkaException(KafkaError(KafkaError._WAIT_COORD))
+    source.commit()  # returns, the old consumer's close still waiting
+    [_, second] = MadeConsumer.made
+    assert source.consumer is second and not first.closed
+    first.released.set()
+    assert first.closing.wait(5)
 
 
 def test_the_time_a_commit_has_failed_restarts_with_each_batch_committed(

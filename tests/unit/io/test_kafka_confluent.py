@@ -448,9 +448,11 @@ class MadeConsumer(FakeConsumer):
         """The start's check that the cluster answers."""
 
 
-def _made_source(monkeypatch: pytest.MonkeyPatch) -> ConfluentEventSource:
+def _made_source(
+    monkeypatch: pytest.MonkeyPatch, kind: type[MadeConsumer] = MadeConsumer
+) -> ConfluentEventSource:
     MadeConsumer.made = []
-    monkeypatch.setattr(kafka_confluent, "Consumer", MadeConsumer)
+    monkeypatch.setattr(kafka_confluent, "Consumer", kind)
     return ConfluentEventSource(KafkaSettings(events_topic="ev"), compacted=False)
 
 
@@ -558,10 +560,10 @@ def test_a_commit_unanswered_too_long_is_given_up_with_its_consumer(
 
 
 def _waiting_for_a_coordinator(
-    monkeypatch: pytest.MonkeyPatch, stuck_s: float
+    monkeypatch: pytest.MonkeyPatch, stuck_s: float, kind: type[MadeConsumer] = MadeConsumer
 ) -> tuple[ConfluentEventSource, MadeConsumer]:
     monkeypatch.setattr(kafka_confluent, "COMMIT_STUCK_S", stuck_s)
-    source = _made_source(monkeypatch)
+    source = _made_source(monkeypatch, kind)
     [first] = MadeConsumer.made
     first.batches = [[FakeMessage(offset=4)]]
     source.poll()
@@ -609,15 +611,8 @@ class WedgedConsumer(MadeConsumer):
 def test_a_consumer_replaced_is_closed_aside_so_a_close_that_hangs_holds_up_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(kafka_confluent, "COMMIT_STUCK_S", 0.0)
-    MadeConsumer.made = []
-    monkeypatch.setattr(kafka_confluent, "Consumer", WedgedConsumer)
-    source = ConfluentEventSource(KafkaSettings(events_topic="ev"), compacted=False)
-    [first] = MadeConsumer.made
+    source, first = _waiting_for_a_coordinator(monkeypatch, 0.0, WedgedConsumer)
     assert isinstance(first, WedgedConsumer)
-    first.batches = [[FakeMessage(offset=4)]]
-    source.poll()
-    first.commit_error = KafkaException(KafkaError(KafkaError._WAIT_COORD))
     source.commit()  # returns, the old consumer's close still waiting
     [_, second] = MadeConsumer.made
     assert source.consumer is second and not first.closed

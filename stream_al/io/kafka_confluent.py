@@ -534,8 +534,7 @@ class ConfluentEventSource:
         # Reset after the close, whose callbacks may still report on the old consumer.
         self.consumer, self.orphaned, self.brokers_up, self.silent_s = renewed, False, False, 0.0
         self.fetching = {}
-        self.pending.clear()
-        self._failing_since = None
+        self._settled()
         self._next.clear()
         self._forget()
         self._revoked_now.clear()
@@ -1102,7 +1101,7 @@ class ConfluentEventSource:
         and waits for the same commit at the next call. A batch whose commit has failed
         (unanswered, or a retriable error) for :data:`COMMIT_STUCK_S` is given up with its
         consumer (:class:`_Commit`)."""
-        if not self.pending:
+        if not self.pending:  # a revoke may have emptied it after failed commits
             self._failing_since = None
             return
         if self.orphaned:  # no coordinator to commit to: the batch comes again
@@ -1113,7 +1112,7 @@ class ConfluentEventSource:
             call = self._committing = _Commit(self.consumer, commit_offsets(self.pending))
         if not call.wait(COMMIT_TIMEOUT_S):
             waited = time.monotonic() - call.started
-            self._failed(
+            self._raise_or_give_up(
                 ConfluentError(f"commit: no answer from the group coordinator in {waited:.0f} s"),
                 call.started,
             )
@@ -1132,8 +1131,7 @@ class ConfluentEventSource:
                 err = failed[0].error
         if err is not None and err.code() in MEMBERSHIP_LOST:
             log.warning("commit refused (%s): the batch will be consumed again", err)
-            self.pending.clear()
-            self._failing_since = None
+            self._settled()
             return
         if err is not None or call.error is not None:
             try:
@@ -1141,12 +1139,16 @@ class ConfluentEventSource:
             except ConfluentFatalError:
                 raise
             except ConfluentError as exc:
-                self._failed(exc, call.started)
+                self._raise_or_give_up(exc, call.started)
                 return
+        self._settled()
+
+    def _settled(self) -> None:
+        """The batch waits for no commit any more: committed, or to be consumed again."""
         self.pending.clear()
         self._failing_since = None
 
-    def _failed(self, exc: ConfluentError, started: float) -> None:
+    def _raise_or_give_up(self, exc: ConfluentError, started: float) -> None:
         """Raise ``exc`` for the loop to retry the commit (its attempt ``started`` then), or,
         once the batch's commit has failed for :data:`COMMIT_STUCK_S`, give it up with the
         consumer."""
